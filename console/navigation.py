@@ -1,0 +1,70 @@
+"""The main navigation: one list, filtered by the signed-in user's capabilities."""
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from console.roles import Capability, user_capabilities
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    label: str
+    url_name: str
+    section: str  # first path segment that marks the item as current
+    capabilities: frozenset[Capability]
+
+
+NAV_ITEMS: tuple[NavItem, ...] = (
+    NavItem("Catalogs", "catalogs:list", "/catalogs/", frozenset({Capability.BROWSE})),
+    NavItem(
+        "Email templates",
+        "templates_app:email_templates",
+        "/content/templates/",
+        frozenset({Capability.BROWSE}),
+    ),
+    NavItem(
+        "Content blocks",
+        "templates_app:content_blocks",
+        "/content/blocks/",
+        frozenset({Capability.BROWSE}),
+    ),
+    NavItem(
+        "Preference centers",
+        "templates_app:preference_centers",
+        "/content/preference-centers/",
+        frozenset({Capability.BROWSE}),
+    ),
+    NavItem(
+        "Approvals",
+        "changes:list",
+        "/changes/",
+        frozenset(
+            {Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS}
+        ),
+    ),
+    NavItem("Audit log", "audit:list", "/audit/", frozenset({Capability.AUDIT})),
+    NavItem(
+        "Users",
+        "users_admin:index",
+        "/users/",
+        frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    label: str
+    url: str
+    current: bool
+
+
+def navigation_for(request: HttpRequest) -> list[NavLink]:
+    caps = user_capabilities(request.user)
+    return [
+        NavLink(item.label, reverse(item.url_name), request.path.startswith(item.section))
+        for item in NAV_ITEMS
+        if item.capabilities & caps
+    ]

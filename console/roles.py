@@ -1,0 +1,81 @@
+"""Console roles and what each may do.
+
+Roles are Django groups; code never asks "is this user a Reviewer?", it asks for a
+capability, so a role can change what it grants in one place.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+
+
+class Role(StrEnum):
+    VIEWER = "Viewer"
+    EDITOR = "Editor"
+    REVIEWER = "Reviewer"
+    AUDITOR = "Auditor"
+    ADMIN = "Admin"
+
+
+class Capability(StrEnum):
+    BROWSE = "browse"  # read Braze resources through the console
+    PROPOSE = "propose"  # open and edit change requests
+    REVIEW = "review"  # approve or reject other people's change requests
+    AUDIT = "audit"  # read and export the audit trail and access review
+    MANAGE_USERS = "manage_users"  # console users, roles, policies, dashboard users
+
+
+ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
+    Role.VIEWER: frozenset({Capability.BROWSE}),
+    Role.EDITOR: frozenset({Capability.BROWSE, Capability.PROPOSE}),
+    Role.REVIEWER: frozenset({Capability.BROWSE, Capability.REVIEW}),
+    Role.AUDITOR: frozenset({Capability.BROWSE, Capability.AUDIT}),
+    Role.ADMIN: frozenset({Capability.BROWSE, Capability.AUDIT, Capability.MANAGE_USERS}),
+}
+
+ROLE_DESCRIPTIONS: dict[Role, str] = {
+    Role.VIEWER: "Browse catalogs, content and users.",
+    Role.EDITOR: "Browse and propose changes.",
+    Role.REVIEWER: "Approve or reject other people's changes.",
+    Role.AUDITOR: "Read everything, read and export the audit log; change nothing.",
+    Role.ADMIN: "Manage console users, roles, policies and dashboard users.",
+}
+
+_CACHE_ATTR = "_console_roles"
+
+
+def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
+    """The user's roles, cached on the user object for the request."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
+    if cached is None:
+        names = set(Group.objects.filter(user=user).values_list("name", flat=True))
+        cached = frozenset(role for role in Role if role.value in names)
+        setattr(user, _CACHE_ATTR, cached)
+    return cached
+
+
+def user_capabilities(user: AbstractBaseUser | AnonymousUser) -> frozenset[Capability]:
+    caps: set[Capability] = set()
+    for role in user_roles(user):
+        caps |= ROLE_CAPABILITIES[role]
+    return frozenset(caps)
+
+
+def user_has_any(
+    user: AbstractBaseUser | AnonymousUser, capabilities: Iterable[Capability]
+) -> bool:
+    return bool(user_capabilities(user) & set(capabilities))
+
+
+def roles_ensure_groups() -> None:
+    """Create the role groups if missing (idempotent; used by migrations and tests)."""
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+
+
+def forget_cached_roles(user: AbstractBaseUser) -> None:
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)

@@ -1,0 +1,48 @@
+"""Writes of the console core. Keyword-only, typed, <entity>_<action>."""
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+
+from console.roles import Role, forget_cached_roles, roles_ensure_groups
+
+# Development-only accounts, one per role, printed by `manage.py seed_demo_users`.
+DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
+    ("viewer", Role.VIEWER, "Vera Viewer"),
+    ("editor", Role.EDITOR, "Eddie Editor"),
+    ("reviewer", Role.REVIEWER, "Rita Reviewer"),
+    ("reviewer2", Role.REVIEWER, "Rob Reviewer"),
+    ("auditor", Role.AUDITOR, "Audrey Auditor"),
+    ("admin", Role.ADMIN, "Ada Admin"),
+)
+
+
+def demo_password(username: str) -> str:
+    return f"{username}-demo-pass"
+
+
+@transaction.atomic
+def user_set_roles(*, user: User, roles: set[Role]) -> None:
+    roles_ensure_groups()
+    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+    forget_cached_roles(user)
+
+
+@transaction.atomic
+def demo_users_create() -> list[tuple[str, str, Role]]:
+    """Create (or reset) one demo account per role; returns (username, password, role)."""
+    if not (settings.DEBUG or settings.TESTING):
+        raise RuntimeError("Demo users are for development only (DEBUG is off).")
+    created = []
+    for username, role, full_name in DEMO_USERS:
+        first, last = full_name.split(" ", 1)
+        user, _ = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "email": f"{username}@example.com"},
+        )
+        user.set_password(demo_password(username))
+        user.is_active = True
+        user.save()
+        user_set_roles(user=user, roles={role})
+        created.append((username, demo_password(username), role))
+    return created

@@ -1,0 +1,45 @@
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from console.access import require_capability, require_login
+from console.health import health_report
+from console.roles import ROLE_DESCRIPTIONS, Capability, user_roles
+
+
+@require_GET
+@require_login()
+def home(request: HttpRequest) -> HttpResponse:
+    roles = sorted(user_roles(request.user))
+    return render(
+        request,
+        "console/home.html",
+        {"role_descriptions": [(role.value, ROLE_DESCRIPTIONS[role]) for role in roles]},
+    )
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Unauthenticated on purpose (load balancers); it reveals no configuration."""
+    report = health_report()
+    healthy = all(bool(item["ok"]) for item in report.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "checks": report},
+        status=200 if healthy else 503,
+    )
+
+
+@require_GET
+@require_capability(
+    Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS
+)
+def change_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/change_list.html")
+
+
+@require_GET
+@require_capability(Capability.AUDIT)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/audit_list.html")

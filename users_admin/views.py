@@ -1,0 +1,12 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from console.access import require_capability
+from console.roles import Capability
+
+
+@require_GET
+@require_capability(Capability.MANAGE_USERS, Capability.AUDIT)
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "users_admin/index.html")
