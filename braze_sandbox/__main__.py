@@ -1,0 +1,80 @@
+"""``python -m braze_sandbox serve --host 127.0.0.1 --port 9400 --data DIR [--seed-demo] …``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from braze_sandbox.config import ALGORITHMS, SandboxConfig, parse_limit
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m braze_sandbox")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the sandbox HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9400)
+    serve.add_argument("--data", type=Path, required=True, help="directory for sandbox.sqlite3")
+    serve.add_argument("--seed-demo", action="store_true", help="seed demo data if store empty")
+    serve.add_argument("--seed-products", type=int, default=10_000)
+    serve.add_argument("--clock-scale", type=float, default=1.0)
+    serve.add_argument("--algorithm", choices=ALGORITHMS, default="fixed")
+    serve.add_argument("--no-rate-limits", action="store_true")
+    serve.add_argument("--limit", action="append", default=[], metavar="GROUP=N[/SECONDS]")
+    serve.add_argument("--async-delay", type=float, default=0.5, help="seconds before 202 applies")
+    serve.add_argument("--latency-ms", type=float, default=0.0)
+    serve.add_argument("--jitter-ms", type=float, default=0.0)
+    serve.add_argument("--error-rate", type=float, default=0.0)
+    serve.add_argument("--timeout-rate", type=float, default=0.0)
+    serve.add_argument("--timeout-mode", choices=("hold", "drop"), default="hold")
+    serve.add_argument("--timeout-seconds", type=float, default=30.0)
+    serve.add_argument("--admin-token", default=None, help="require X-Sandbox-Admin-Token")
+    serve.add_argument("--log-level", default="warning")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    config = SandboxConfig(
+        clock_scale=args.clock_scale,
+        algorithm=args.algorithm,
+        rate_limits_enabled=not args.no_rate_limits,
+        async_delay_seconds=args.async_delay,
+        seed_products=args.seed_products,
+    )
+    for spec in args.limit:
+        group, limit = parse_limit(spec)
+        config.limits[group] = limit
+    inj = config.injection
+    inj.latency_ms, inj.jitter_ms = args.latency_ms, args.jitter_ms
+    inj.error_rate, inj.timeout_rate = args.error_rate, args.timeout_rate
+    inj.timeout_mode, inj.timeout_seconds = args.timeout_mode, args.timeout_seconds
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import uvicorn
+
+    from braze_sandbox.app import Sandbox, create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    sandbox = Sandbox(
+        args.data, config_from_args(args), admin_token=args.admin_token, seed_demo=args.seed_demo
+    )
+    # uvicorn's access log prints only method, path and status: never headers, so keys stay out.
+    uvicorn.run(
+        create_app(sandbox),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+    sandbox.store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Runtime knobs. Everything here can be set by CLI flag and changed by the admin API."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Algorithm = Literal["fixed", "sliding", "token"]
+ALGORITHMS: tuple[str, ...] = ("fixed", "sliding", "token")
+
+# Limit groups. Figures are the ones in shared/braze-api (the older, lower set); braze-facts.md §2.2
+# lists the newer ones (e.g. 16,000/min async items), which can be set with --limit.
+DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
+    "catalogs_sync": (5, 60.0),
+    "catalog_items_sync": (50, 60.0),
+    "catalog_items_async": (100, 60.0),
+    "preference_center_read": (1000, 60.0),
+    "preference_center_write": (10, 60.0),
+    "scim": (5000, 86400.0),
+    "default": (250_000, 3600.0),
+}
+
+
+@dataclass
+class GroupLimit:
+    limit: int
+    window_seconds: float  # in Braze time; the real window is window_seconds / clock_scale
+
+
+@dataclass
+class Injection:
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    # Divide injected latency by the clock scale so a scaled benchmark keeps its proportions.
+    latency_scaled: bool = False
+    error_rate: float = 0.0
+    error_status: int = 500
+    timeout_rate: float = 0.0
+    timeout_mode: Literal["hold", "drop"] = "hold"
+    timeout_seconds: float = 30.0
+    # Braze can commit a write whose response never arrives; by default a timed-out write lands.
+    timeout_applies: bool = True
+    # Limit injection to some groups; empty means every group.
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExternalConsumer:
+    workspace: str
+    group: str
+    fraction: float
+
+
+@dataclass
+class SandboxConfig:
+    clock_scale: float = 1.0
+    algorithm: Algorithm = "fixed"
+    rate_limits_enabled: bool = True
+    limits: dict[str, GroupLimit] = field(
+        default_factory=lambda: {g: GroupLimit(n, w) for g, (n, w) in DEFAULT_LIMITS.items()}
+    )
+    async_delay_seconds: float = 0.5
+    injection: Injection = field(default_factory=Injection)
+    consumers: list[ExternalConsumer] = field(default_factory=list)
+    max_catalogs_per_workspace: int = 100
+    max_preference_centers: int = 50
+    seed_products: int = 10_000
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def clone(self) -> SandboxConfig:
+        return copy.deepcopy(self)
+
+    def real_window(self, group: str) -> float:
+        return self.limits[group].window_seconds / self.clock_scale
+
+
+def parse_limit(spec: str) -> tuple[str, GroupLimit]:
+    """Parse ``group=LIMIT[/WINDOW_SECONDS]`` as given to ``--limit``."""
+    group, _, rest = spec.partition("=")
+    if group not in DEFAULT_LIMITS or not rest:
+        raise ValueError(f"expected GROUP=LIMIT[/SECONDS] with GROUP in {sorted(DEFAULT_LIMITS)}")
+    count, _, window = rest.partition("/")
+    return group, GroupLimit(int(count), float(window) if window else DEFAULT_LIMITS[group][1])
