@@ -1,0 +1,36 @@
+"""In-process sandbox for fast contract tests; the real-process fixtures come from the plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from braze_sandbox.app import DEV_API_KEY, DEV_SCIM_TOKEN, Sandbox, create_app
+from braze_sandbox.config import SandboxConfig
+from tests.fixtures.sandbox import braze_sandbox, sandbox_process
+
+__all__ = ["braze_sandbox", "sandbox_process"]
+
+REST = {"Authorization": f"Bearer {DEV_API_KEY}"}
+SCIM = {"Authorization": f"Bearer {DEV_SCIM_TOKEN}", "X-Request-Origin": "tests"}
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    config = SandboxConfig(async_delay_seconds=0.05, seed_products=120)
+    return Sandbox(tmp_path, config, seed_demo=True)
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Iterator[TestClient]:
+    with TestClient(create_app(sandbox), headers=REST) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def unlimited(sandbox: Sandbox) -> Sandbox:
+    sandbox.config.rate_limits_enabled = False
+    return sandbox

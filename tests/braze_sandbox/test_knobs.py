@@ -1,0 +1,79 @@
+"""Fault injection, async delay, admin edits and reset."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.testclient import TestClient
+
+from braze_sandbox.app import Sandbox
+
+
+def test_injected_errors_return_5xx_and_write_nothing(client: TestClient) -> None:
+    client.patch("/_sandbox/config", json={"injection": {"error_rate": 1.0, "error_status": 503}})
+    response = client.post("/catalogs/stores/items", json={"items": [{"id": "x1", "city": "Oslo"}]})
+    assert response.status_code == 503
+    client.post("/_sandbox/async/flush")
+    client.patch("/_sandbox/config", json={"injection": {"error_rate": 0.0}})
+    assert client.get("/catalogs/stores/items/x1").status_code == 404
+    entry = client.get("/_sandbox/log").text.splitlines()[0]
+    assert '"injected": "error-503"' in entry
+
+
+def test_injected_latency_delays_responses(client: TestClient) -> None:
+    client.patch("/_sandbox/config", json={"injection": {"latency_ms": 200}})
+    started = time.monotonic()
+    client.get("/content_blocks/list")
+    assert time.monotonic() - started >= 0.2
+
+
+def test_a_held_timeout_still_applies_the_write_by_default(client: TestClient) -> None:
+    client.patch("/_sandbox/config", json={"injection": {"timeout_rate": 1.0,
+                                                          "timeout_seconds": 0.2}})  # fmt: skip
+    started = time.monotonic()
+    response = client.put("/catalogs/stores/items/held", json={"items": [{"city": "Rome"}]})
+    assert time.monotonic() - started >= 0.2
+    assert response.status_code == 200
+    client.patch("/_sandbox/config", json={"injection": {"timeout_rate": 0.0}})
+    assert client.get("/catalogs/stores/items/held").status_code == 200
+
+
+def test_the_async_delay_is_configurable(client: TestClient, sandbox: Sandbox) -> None:
+    client.patch("/_sandbox/config", json={"async_delay_seconds": 5})
+    client.post("/catalogs/stores/items", json={"items": [{"id": "later", "city": "Oslo"}]})
+    time.sleep(0.3)
+    assert client.get("/catalogs/stores/items/later").status_code == 404
+    assert len(client.get("/_sandbox/async").json()["pending"]) == 1
+    assert client.post("/_sandbox/async/flush").json() == {"applied": 1}
+    assert client.get("/catalogs/stores/items/later").status_code == 200
+
+
+def test_admin_edits_items_as_if_in_the_dashboard(client: TestClient) -> None:
+    client.patch("/_sandbox/catalogs/stores/items/store-paris", json={"city": "Paris 2"})
+    item = client.get("/catalogs/stores/items/store-paris").json()["items"][0]
+    assert item["city"] == "Paris 2"
+    assert item["lat"] == 48.86
+
+
+def test_reset_restores_the_seeded_state_and_default_knobs(client: TestClient) -> None:
+    client.patch("/_sandbox/config", json={"clock_scale": 10, "algorithm": "token"})
+    client.delete("/catalogs/stores")
+    client.post("/_sandbox/reset", json={"products": 120})
+    assert client.get("/_sandbox/config").json()["algorithm"] == "fixed"
+    names = [c["name"] for c in client.get("/catalogs").json()["catalogs"]]
+    assert names == ["products", "stores", "loyalty_tiers"]
+    # Second reset uses the snapshot path; it must give the same result.
+    client.delete("/catalogs/stores")
+    client.post("/_sandbox/reset", json={"products": 120})
+    assert client.get("/catalogs/stores/items/store-paris").status_code == 200
+    assert client.get("/_sandbox/log").text.count("\n") == 1
+
+
+def test_the_admin_api_requires_the_admin_token_when_one_is_set(sandbox: Sandbox) -> None:
+    from braze_sandbox.app import create_app
+
+    sandbox.admin_token = "t0ken"
+    with TestClient(create_app(sandbox)) as plain:
+        assert plain.get("/_sandbox/config").status_code == 401
+        assert plain.get("/_sandbox/config",
+                         headers={"X-Sandbox-Admin-Token": "t0ken"}).status_code == 200  # fmt: skip
