@@ -51,7 +51,7 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
         return frozenset()
     cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        names = set(Group.objects.filter(user=user).values_list("name", flat=True))
+        names = set(Group.objects.filter(user__pk=user.pk).values_list("name", flat=True))
         cached = frozenset(role for role in Role if role.value in names)
         setattr(user, _CACHE_ATTR, cached)
     return cached
