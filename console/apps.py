@@ -5,3 +5,16 @@ class ConsoleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "console"
     verbose_name = "Braze Content Console"
+
+    def ready(self) -> None:
+        from django.contrib.auth import signals as auth_signals
+        from django.db.models.signals import post_migrate
+
+        from console.audit import signals
+
+        auth_signals.user_logged_in.connect(signals.on_user_logged_in, dispatch_uid="audit_in")
+        auth_signals.user_logged_out.connect(signals.on_user_logged_out, dispatch_uid="audit_out")
+        auth_signals.user_login_failed.connect(
+            signals.on_user_login_failed, dispatch_uid="audit_failed"
+        )
+        post_migrate.connect(signals.on_post_migrate, sender=self, dispatch_uid="audit_grants")

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Axes must come last so it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
+    # Who, from where: the audit service reads the request's IP and user agent from here.
+    "console.audit.context.AuditRequestMiddleware",
 ]
 
 if not (DEBUG or TESTING):
@@ -99,6 +101,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if os.environ.get("DATABASE_OWNER_URL"):
+    # The run-time login (DATABASE_URL) owns nothing; migrations run through this
+    # alias as the schema owner: `manage.py migrate --database owner`.
+    DATABASES["owner"] = dj_database_url.parse(os.environ["DATABASE_OWNER_URL"])
+    DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
+# The login that gets least privilege on every table (and none to change the audit trail).
+DATABASE_RUNTIME_ROLE = os.environ.get("DATABASE_RUNTIME_ROLE", "console_app")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -200,12 +209,86 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
+# Audit trail. Checkpoints are signed with a key PostgreSQL never sees, so whoever can
+# rewrite the audit table still cannot forge the signed head it must match.
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
+if not AUDIT_CHECKPOINT_KEY:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY must be set when DEBUG is off.")
+    import hashlib
+
+    AUDIT_CHECKPOINT_KEY = hashlib.sha256(b"audit-checkpoint:" + SECRET_KEY.encode()).hexdigest()
+AUDIT_CHECKPOINT_DIR = Path(
+    os.environ.get("AUDIT_CHECKPOINT_DIR", BASE_DIR / ".run" / "audit-checkpoints")
+)
+AUDIT_CHECKPOINT_INTERVAL_MINUTES = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL_MINUTES", "5"))
+# Keys (case-insensitive substrings) whose values are masked before an entry is stored.
+AUDIT_REDACTED_FIELDS = env_list(
+    "AUDIT_REDACTED_FIELDS",
+    "password,secret,token,api_key,apikey,authorization,cookie,session,signature",
+)
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "console.audit.tasks.audit_checkpoint_task",
+    "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60.0,
+}
+
 # Braze. The key and SCIM token are secrets: they are never logged or rendered.
 BRAZE_REST_ENDPOINT = os.environ.get("BRAZE_REST_ENDPOINT", "http://127.0.0.1:9400")
 BRAZE_API_KEY = os.environ.get("BRAZE_API_KEY", "")
 BRAZE_SCIM_TOKEN = os.environ.get("BRAZE_SCIM_TOKEN", "")
 BRAZE_CONNECT_TIMEOUT = float(os.environ.get("BRAZE_CONNECT_TIMEOUT", "5"))
 BRAZE_READ_TIMEOUT = float(os.environ.get("BRAZE_READ_TIMEOUT", "30"))
+# SCIM's "Service Origin", sent as X-Request-Origin with the SCIM token.
+BRAZE_SCIM_ORIGIN = os.environ.get("BRAZE_SCIM_ORIGIN", "")
+
+
+def braze_limit_groups(overrides: str) -> dict[str, tuple[int, float]]:
+    """Requests per window (seconds) per Braze limit group; shared/braze-api's figures.
+
+    Braze raises some limits on request (e.g. 16,000/min async items, 50/min sync catalogs
+    in newer docs), so BRAZE_RATE_LIMIT_OVERRIDES="catalog_items_async=16000/60,..." wins.
+    """
+    groups = {
+        "catalogs_sync": (5, 60.0),
+        "catalog_items_sync": (50, 60.0),
+        "catalog_items_async": (100, 60.0),
+        "preference_center_read": (1000, 60.0),
+        "preference_center_write": (10, 60.0),
+        "scim": (5000, 86400.0),
+        "default": (250_000, 3600.0),
+    }
+    for spec in filter(None, (s.strip() for s in overrides.split(","))):
+        name, _, value = spec.partition("=")
+        if name not in groups or not value:
+            raise ImproperlyConfigured(f"BRAZE_RATE_LIMIT_OVERRIDES: bad entry {spec!r}")
+        count, _, window = value.partition("/")
+        groups[name] = (int(count), float(window) if window else groups[name][1])
+    return groups
+
+
+# The global Braze rate limiter's one settings object (console/braze/limiter.py).
+BRAZE_RATE_LIMITS = {
+    "groups": braze_limit_groups(os.environ.get("BRAZE_RATE_LIMIT_OVERRIDES", "")),
+    # Limits are per workspace: every console sharing a workspace must use the same name.
+    "workspace": os.environ.get("BRAZE_WORKSPACE", "default"),
+    # Background work may use this share of each group, leaving the rest for interactive edits.
+    "background_share": float(os.environ.get("BRAZE_RATE_LIMIT_BACKGROUND_SHARE", "0.8")),
+    # Benchmarks only: the sandbox's clock runs S times faster, so windows last W/S.
+    "clock_scale": float(os.environ.get("BRAZE_RATE_LIMIT_CLOCK_SCALE", "1")),
+    # Real seconds added to each window: requests sent W apart can arrive closer together.
+    "margin_seconds": float(os.environ.get("BRAZE_RATE_LIMIT_MARGIN_SECONDS", "0.5")),
+}
+# How long a call may wait for a free slot before failing with BrazeRateLimited.
+BRAZE_MAX_WAIT = {
+    "interactive": float(os.environ.get("BRAZE_MAX_WAIT_INTERACTIVE", "2")),
+    "background": float(os.environ.get("BRAZE_MAX_WAIT_BACKGROUND", "2")),
+}
+BRAZE_RETRY = {
+    "attempts": int(os.environ.get("BRAZE_RETRY_ATTEMPTS", "3")),
+    "backoff_base": float(os.environ.get("BRAZE_RETRY_BACKOFF_BASE", "0.5")),
+    "backoff_cap": float(os.environ.get("BRAZE_RETRY_BACKOFF_CAP", "8")),
+}
+BRAZE_PERMISSION_CACHE_SECONDS = int(os.environ.get("BRAZE_PERMISSION_CACHE_SECONDS", "600"))
 
 MAILERS = {
     "default": {

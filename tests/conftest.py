@@ -1,11 +1,18 @@
+import os
 from collections.abc import Callable
+from pathlib import Path
 
+import psycopg
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import Client
+from pytest_django.fixtures import Settings
 
 from console.roles import Role
 from tests.factories import user_with_role
+
+pytest_plugins = ["tests.fixtures.sandbox"]
 
 
 @pytest.fixture
@@ -28,3 +35,30 @@ def editor(db: None) -> User:
 @pytest.fixture
 def reviewer(db: None) -> User:
     return user_with_role(Role.REVIEWER)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:
+    """Let the schema owner TRUNCATE the audit tables in the test database only.
+
+    Transactional tests are cleaned up with TRUNCATE, which the audit triggers refuse
+    except to the table owner in a session marked for maintenance (see 0002_audit).
+    """
+    superuser_url = os.environ.get("PG_SUPERUSER_URL")
+    if not superuser_url:
+        return
+    name = connections["default"].settings_dict["NAME"]
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("ALTER DATABASE {} SET console.audit_maintenance = 'on'").format(
+                psycopg.sql.Identifier(name)
+            )
+        )
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        connections.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoint_dir(settings: Settings, tmp_path: Path) -> None:
+    # Checkpoint files live outside the database, so each test gets its own.
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"

@@ -1,0 +1,78 @@
+"""Canonical forms and digests of audit entries and checkpoints (one place, used by both
+the writer and the verifier, so they cannot drift apart)."""
+
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_content(
+    *,
+    seq: int,
+    occurred_at: datetime,
+    actor_id: int | None,
+    actor_name: str,
+    actor_roles: str,
+    ip: str | None,
+    user_agent: str,
+    via: str,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    change_request_id: int | None,
+    outcome: str,
+    data: Any,
+    personal_digest: str,
+) -> str:
+    return canonical_json(
+        [
+            seq,
+            occurred_at.isoformat(timespec="microseconds"),
+            actor_id,
+            actor_name,
+            actor_roles,
+            ip,
+            user_agent,
+            via,
+            action,
+            resource_type,
+            resource_id,
+            change_request_id,
+            outcome,
+            data,
+            personal_digest,
+        ]
+    )
+
+
+def chain_hash(prev_hash: str, content: str) -> str:
+    return hashlib.sha256((prev_hash + content).encode()).hexdigest()
+
+
+def personal_digest(salt: str, data: Any) -> str:
+    return hashlib.sha256((salt + canonical_json(data)).encode()).hexdigest()
+
+
+def key_id(key: str) -> str:
+    """A short public name for the signing key, so rotated keys can be told apart."""
+    return hashlib.sha256(b"key-id:" + key.encode()).hexdigest()[:16]
+
+
+def checkpoint_message(
+    *, created_at: datetime, last_seq: int, head_hash: str, entry_count: int
+) -> bytes:
+    return canonical_json(
+        [created_at.isoformat(timespec="microseconds"), last_seq, head_hash, entry_count]
+    ).encode()
+
+
+def checkpoint_sign(key: str, message: bytes) -> str:
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()

@@ -1,0 +1,177 @@
+"""Verification of the chain and its signed checkpoints (used by `manage.py verify_audit`)."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from console.audit import hashing
+from console.audit.models import AuditCheckpoint
+from console.audit.services import checkpoint_as_dict
+
+_BATCH = 20_000
+_MAX_PROBLEMS = 20
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    last_seq: int = 0
+    head_hash: str = hashing.GENESIS_HASH
+    checkpoints: int = 0
+    first_bad_seq: int | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, message: str, seq: int | None = None) -> None:
+        if seq is not None and self.first_bad_seq is None:
+            self.first_bad_seq = seq
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(message)
+
+
+def _walk_chain(report: VerifyReport) -> dict[int, str]:
+    """Check every entry in seq order; returns {seq: stored hash} of checkpointed seqs only."""
+    wanted = set(AuditCheckpoint.objects.values_list("last_seq", flat=True))
+    wanted |= {cp["last_seq"] for cp in _file_checkpoints()}
+    found: dict[int, str] = {}
+    expected_seq, prev = 1, hashing.GENESIS_HASH
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, occurred_at, actor_id, actor_name, actor_roles, host(ip), user_agent,"
+            " via, action, resource_type, resource_id, change_request_id, outcome, data,"
+            " personal_digest, prev_hash, hash FROM audit_entry ORDER BY seq"
+        )
+        while rows := cursor.fetchmany(_BATCH):
+            for row in rows:
+                seq, stored_prev, stored_hash = row[0], row[15], row[16]
+                data = row[13] if not isinstance(row[13], str) else json.loads(row[13])
+                if seq != expected_seq:
+                    report.problem(
+                        f"entries {expected_seq}..{seq - 1} are missing (gap before seq {seq})",
+                        expected_seq,
+                    )
+                elif stored_prev != prev:
+                    report.problem(
+                        f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}", seq
+                    )
+                content = hashing.entry_content(
+                    seq=seq,
+                    occurred_at=row[1],
+                    actor_id=row[2],
+                    actor_name=row[3],
+                    actor_roles=row[4],
+                    ip=row[5],
+                    user_agent=row[6],
+                    via=row[7],
+                    action=row[8],
+                    resource_type=row[9],
+                    resource_id=row[10],
+                    change_request_id=row[11],
+                    outcome=row[12],
+                    data=data,
+                    personal_digest=row[14],
+                )
+                if hashing.chain_hash(stored_prev, content) != stored_hash:
+                    report.problem(f"seq {seq}: content does not match its stored hash", seq)
+                if seq in wanted:
+                    found[seq] = stored_hash
+                report.entries += 1
+                expected_seq, prev = seq + 1, stored_hash
+    report.last_seq, report.head_hash = expected_seq - 1, prev
+    return found
+
+
+def _file_checkpoints() -> list[dict[str, Any]]:
+    path = Path(settings.AUDIT_CHECKPOINT_DIR) / "checkpoints.jsonl"
+    if not path.exists():
+        return []
+    result = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                result.append(json.loads(line))
+            except ValueError:
+                continue
+    return result
+
+
+def _check_checkpoints(report: VerifyReport, heads: dict[int, str]) -> None:
+    key = settings.AUDIT_CHECKPOINT_KEY
+    db = [checkpoint_as_dict(cp) for cp in AuditCheckpoint.objects.order_by("id")]
+    files = _file_checkpoints()
+    db_sigs = {cp["signature"] for cp in db}
+    for cp in files:
+        if cp.get("signature") not in db_sigs:
+            report.warnings.append(
+                f"checkpoint at seq {cp.get('last_seq')} ({cp.get('created_at')}) is in the "
+                "checkpoint file but not in the database"
+            )
+    # Keyed by full content: a DB row altered under its old signature stays distinct
+    # from the genuine file copy, and fails its own signature check.
+    unique = {hashing.canonical_json(cp): cp for cp in [*db, *files] if "signature" in cp}
+    checkpoints = sorted(
+        unique.values(), key=lambda cp: (str(cp.get("created_at")), cp.get("last_seq", 0))
+    )
+    report.checkpoints = len(checkpoints)
+    newest: datetime | None = None
+    for cp in checkpoints:
+        created_at = parse_datetime(str(cp.get("created_at")))
+        if created_at is None:
+            report.problem(f"checkpoint with unreadable time {cp['created_at']!r}")
+            continue
+        if cp["key_id"] != hashing.key_id(key):
+            report.warnings.append(
+                f"checkpoint at seq {cp['last_seq']} was signed with another key "
+                f"({cp['key_id']}); not checked"
+            )
+            continue
+        message = hashing.checkpoint_message(
+            created_at=created_at,
+            last_seq=cp["last_seq"],
+            head_hash=cp["head_hash"],
+            entry_count=cp["entry_count"],
+        )
+        if hashing.checkpoint_sign(key, message) != cp["signature"]:
+            report.problem(
+                f"checkpoint at seq {cp['last_seq']} ({cp['created_at']}): bad signature"
+            )
+            continue
+        newest = created_at if newest is None or created_at > newest else newest
+        last_seq = cp["last_seq"]
+        if last_seq == 0:
+            continue
+        if last_seq > report.last_seq:
+            report.problem(
+                f"the chain ends at seq {report.last_seq} but a signed checkpoint of "
+                f"{cp['created_at']} covers seq {last_seq}: entries were removed from the tail",
+                report.last_seq + 1,
+            )
+        elif heads.get(last_seq) != cp["head_hash"]:
+            report.problem(
+                f"seq {last_seq} does not match the signed checkpoint of {cp['created_at']}: "
+                "the chain was rewritten up to there",
+                last_seq,
+            )
+    interval = timedelta(minutes=settings.AUDIT_CHECKPOINT_INTERVAL_MINUTES)
+    if newest is None:
+        report.warnings.append("no valid signed checkpoint: the tail is unanchored")
+    elif timezone.now() - newest > 2 * interval:
+        report.warnings.append(f"unanchored since {newest.isoformat()}: no recent checkpoint")
+
+
+def audit_verify() -> VerifyReport:
+    report = VerifyReport()
+    heads = _walk_chain(report)
+    _check_checkpoints(report, heads)
+    return report

@@ -1,0 +1,119 @@
+"""`verify_audit` finds an altered row, a removed tail, a gap and a rewritten suffix."""
+
+import json
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+
+from console.audit import hashing
+from console.audit.services import SYSTEM, audit_append, audit_checkpoint_issue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+type ConnectAs = Callable[[str], psycopg.Connection]
+
+
+@pytest.fixture
+def chain() -> None:
+    for i in range(1, 21):
+        with transaction.atomic():
+            audit_append(actor=SYSTEM, action="test.entry", data={"i": i})
+    audit_checkpoint_issue()
+
+
+@pytest.fixture
+def owner_tamper(connect_as: ConnectAs) -> psycopg.Connection:
+    # The superuser stands in for the owner: both can switch the triggers off.
+    conn = connect_as("superuser")
+    conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER USER")
+    yield conn
+    conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_rows")
+    conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_truncate")
+
+
+def _verify_fails(match: str) -> None:
+    with pytest.raises(CommandError, match=match):
+        call_command("verify_audit")
+
+
+def test_an_intact_trail_verifies(chain: None, capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("verify_audit")
+    assert "audit trail verifies: 20 entries" in capsys.readouterr().out
+
+
+def test_an_altered_row_is_named(chain: None, owner_tamper: psycopg.Connection) -> None:
+    owner_tamper.execute("""UPDATE audit_entry SET data = '{"i": 999}' WHERE seq = 7""")
+    _verify_fails("first bad entry: seq 7")
+
+
+def test_deleting_the_newest_entries_is_caught_by_the_checkpoint(
+    chain: None, owner_tamper: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner_tamper.execute("DELETE FROM audit_entry WHERE seq > 15")
+    _verify_fails("first bad entry: seq 16")
+    assert "removed from the tail" in capsys.readouterr().err
+
+
+def test_deleting_a_middle_entry_is_reported_as_a_gap(
+    chain: None, owner_tamper: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner_tamper.execute("DELETE FROM audit_entry WHERE seq = 10")
+    _verify_fails("first bad entry: seq 10")
+    assert "entries 10..10 are missing" in capsys.readouterr().err
+
+
+def test_a_consistently_rewritten_suffix_fails_at_the_checkpoint(
+    chain: None, owner_tamper: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The attacker recomputes every hash from seq 12 on, so the chain alone is consistent.
+    rows = owner_tamper.execute(
+        "SELECT seq, occurred_at, actor_id, actor_name, actor_roles, host(ip), user_agent, via,"
+        " action, resource_type, resource_id, change_request_id, outcome, data, personal_digest,"
+        " prev_hash FROM audit_entry WHERE seq >= 12 ORDER BY seq"
+    ).fetchall()
+    prev = rows[0][15]
+    for row in rows:
+        data = {"i": -row[0]}
+        content = hashing.entry_content(
+            seq=row[0], occurred_at=row[1], actor_id=row[2], actor_name=row[3],
+            actor_roles=row[4], ip=row[5], user_agent=row[6], via=row[7], action=row[8],
+            resource_type=row[9], resource_id=row[10], change_request_id=row[11],
+            outcome=row[12], data=data, personal_digest=row[14],
+        )  # fmt: skip
+        new_hash = hashing.chain_hash(prev, content)
+        owner_tamper.execute(
+            "UPDATE audit_entry SET data = %s, prev_hash = %s, hash = %s WHERE seq = %s",
+            [json.dumps(data), prev, new_hash, row[0]],
+        )
+        prev = new_hash
+    _verify_fails("first bad entry: seq 20")
+    assert "seq 20 does not match the signed checkpoint" in capsys.readouterr().err
+
+
+def test_a_forged_checkpoint_row_fails_its_signature(
+    chain: None, connect_as: ConnectAs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn = connect_as("superuser")
+    conn.execute("ALTER TABLE audit_checkpoint DISABLE TRIGGER USER")
+    try:
+        conn.execute("UPDATE audit_checkpoint SET last_seq = 5, entry_count = 5")
+    finally:
+        conn.execute(
+            "ALTER TABLE audit_checkpoint ENABLE ALWAYS TRIGGER audit_checkpoint_refuse_rows"
+        )
+    # The file copy outside the database still holds the genuine checkpoint.
+    with pytest.raises(CommandError):
+        call_command("verify_audit")
+    assert "bad signature" in capsys.readouterr().err
+
+
+def test_checkpoints_are_written_even_when_nothing_happened(db: None, settings) -> None:
+    first = audit_checkpoint_issue()
+    second = audit_checkpoint_issue()
+    assert (first.last_seq, second.last_seq) == (0, 0)
+    lines = (settings.AUDIT_CHECKPOINT_DIR / "checkpoints.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[1])["signature"] == second.signature
