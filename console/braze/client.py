@@ -1,0 +1,958 @@
+"""The one way the console talks to Braze: one method per Braze endpoint.
+
+Each method names its :data:`Operation` (limit group, REST key permission, whether it is
+safe to repeat) and the shared ``_request`` does the rest: take a slot from the global
+limiter, send, turn the answer into a typed result or a typed error, and retry only what
+may be retried. Reference: shared/braze-api/{catalogs,templates,preference-center,scim}.md.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal, Self
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
+
+import httpx
+
+from console.braze.errors import (
+    BrazeConfigurationError,
+    BrazeError,
+    BrazeErrorDetail,
+    BrazeForbidden,
+    BrazeNotFound,
+    BrazeRateLimited,
+    BrazeServerError,
+    BrazeTimeout,
+    BrazeUnauthorized,
+    BrazeUnavailable,
+    BrazeValidationError,
+)
+from console.braze.limiter import Lane, RateLimiter
+
+log = logging.getLogger(__name__)
+
+BULK_MAX_ITEMS = 50
+SCIM_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+type CatalogItem = dict[str, Any]
+
+
+# --- operations ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    group: str
+    permission: str | None  # REST API key permission; None for SCIM (its own token)
+    # Safe to repeat after a timeout or 5xx: reads, PUT/PATCH/DELETE and "update" POSTs
+    # leave the same end state when sent twice; creates do not (braze-facts §2, design §4).
+    idempotent: bool
+    auth: Literal["rest", "scim"] = "rest"
+
+    @property
+    def reads(self) -> bool:
+        return self.name.endswith(("_list", "_get", "_info", "_view", "_search", "_url"))
+
+
+_OPS = (
+    Operation("catalog_list", "catalogs_sync", "catalogs.get", True),
+    Operation("catalog_create", "catalogs_sync", "catalogs.create", False),
+    Operation("catalog_delete", "catalogs_sync", "catalogs.delete", True),
+    Operation("catalog_item_list", "catalog_items_sync", "catalogs.get_items", True),
+    Operation("catalog_item_get", "catalog_items_sync", "catalogs.get_item", True),
+    Operation("catalog_item_create", "catalog_items_sync", "catalogs.create_item", False),
+    Operation("catalog_item_replace", "catalog_items_sync", "catalogs.replace_item", True),
+    Operation("catalog_item_edit", "catalog_items_sync", "catalogs.update_item", True),
+    Operation("catalog_item_delete", "catalog_items_sync", "catalogs.delete_item", True),
+    Operation("catalog_items_bulk_create", "catalog_items_async", "catalogs.add_items", False),
+    Operation("catalog_items_bulk_replace", "catalog_items_async", "catalogs.replace_items", True),
+    Operation("catalog_items_bulk_edit", "catalog_items_async", "catalogs.update_items", True),
+    Operation("catalog_items_bulk_delete", "catalog_items_async", "catalogs.delete_items", True),
+    Operation("email_template_list", "default", "templates.email.list", True),
+    Operation("email_template_info", "default", "templates.email.info", True),
+    Operation("email_template_create", "default", "templates.email.create", False),
+    Operation("email_template_update", "default", "templates.email.update", True),
+    Operation("content_block_list", "default", "content_blocks.list", True),
+    Operation("content_block_info", "default", "content_blocks.info", True),
+    Operation("content_block_create", "default", "content_blocks.create", False),
+    Operation("content_block_update", "default", "content_blocks.update", True),
+    Operation("preference_center_list", "preference_center_read", "preference_center.list", True),
+    Operation("preference_center_view", "preference_center_read", "preference_center.get", True),
+    Operation(
+        "preference_center_create", "preference_center_write", "preference_center.update", False
+    ),
+    Operation(
+        "preference_center_update", "preference_center_write", "preference_center.update", True
+    ),
+    Operation(
+        "preference_center_user_url", "preference_center_read", "preference_center.user.get", True
+    ),
+    Operation("scim_user_search", "scim", None, True, "scim"),
+    Operation("scim_user_get", "scim", None, True, "scim"),
+    Operation("scim_user_create", "scim", None, False, "scim"),
+    Operation("scim_user_update", "scim", None, True, "scim"),
+    Operation("scim_user_remove", "scim", None, True, "scim"),
+)
+OPERATIONS: dict[str, Operation] = {op.name: op for op in _OPS}
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+def _from_json[T](cls: type[T], data: Mapping[str, Any], **overrides: Any) -> T:
+    """Build a result dataclass from Braze's JSON, ignoring fields Braze adds later."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in data.items() if k in names}
+    values.update(overrides)
+    if "raw" in names:
+        values["raw"] = dict(data)
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class CatalogField:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    name: str
+    description: str = ""
+    fields: tuple[CatalogField, ...] = ()
+    num_items: int = 0
+    updated_at: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Catalog:
+        columns = tuple(CatalogField(f["name"], f["type"]) for f in data.get("fields", []))
+        return _from_json(cls, data, fields=columns)
+
+
+@dataclass(frozen=True)
+class CatalogItemsPage:
+    items: list[CatalogItem]
+    next_cursor: str | None
+    next_path: str | None  # the relative URL from Braze's Link header
+
+
+@dataclass(frozen=True)
+class EmailTemplateSummary:
+    email_template_id: str
+    template_name: str
+    created_at: str = ""
+    updated_at: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    email_template_id: str
+    template_name: str
+    description: str | None = None
+    subject: str = ""
+    preheader: str | None = None
+    body: str | None = None
+    plaintext_body: str | None = None
+    should_inline_css: bool | None = None
+    tags: list[str] = field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class ContentBlockSummary:
+    content_block_id: str
+    name: str
+    content_type: str = ""
+    liquid_tag: str = ""
+    inclusion_count: int = 0
+    created_at: str = ""
+    last_edited: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ContentBlock:
+    content_block_id: str
+    name: str
+    content: str = ""
+    description: str | None = None
+    content_type: str = ""
+    tags: list[str] = field(default_factory=list)
+    created_at: str = ""
+    last_edited: str = ""
+    inclusion_count: int = 0
+    # Only with include_inclusion_data: the message variations that use the block.
+    inclusion_data: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ContentBlockWriteResult:
+    content_block_id: str
+    liquid_tag: str = ""
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class PreferenceCenterSummary:
+    preference_center_api_id: str
+    name: str
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class PreferenceCenter:
+    preference_center_api_id: str
+    name: str
+    preference_center_title: str = ""
+    preference_center_page_html: str = ""
+    confirmation_page_html: str = ""
+    redirect_page_html: str | None = None
+    preference_center_options: dict[str, Any] = field(default_factory=dict)
+    state: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class PreferenceCenterWriteResult:
+    preference_center_api_id: str
+    liquid_tag: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class ScimUser:
+    id: str
+    user_name: str
+    given_name: str
+    family_name: str
+    department: str
+    permissions: dict[str, Any]
+    last_sign_in_at: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScimUser:
+        name = data.get("name") or {}
+        return cls(
+            id=data["id"],
+            user_name=data.get("userName", ""),
+            given_name=name.get("givenName", ""),
+            family_name=name.get("familyName", ""),
+            department=data.get("department", ""),
+            permissions=data.get("permissions") or {},
+            last_sign_in_at=data.get("lastSignInAt"),
+        )
+
+
+# --- secrets and retries -----------------------------------------------------------------
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the Authorization header per request, so it is never in client.headers or a repr."""
+
+    __slots__ = ("__token",)
+
+    def __init__(self, token: str) -> None:
+        self.__token = token
+
+    def __repr__(self) -> str:
+        return "<BearerAuth [redacted]>"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.__token}"
+        yield request
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # for timeouts and 5xx on operations safe to repeat
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    rate_limited_attempts: int = 4  # 429s: the request was refused, so resending is safe
+
+    def backoff(self, attempt: int) -> float:
+        # "Full jitter" (Brooker, AWS Architecture Blog 2015).
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+
+
+_LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?(\w+)"?')
+_NOT_FOUND_IDS = {"catalog-not-found", "item-not-found", "user not found"}
+_NOT_FOUND_MESSAGE = re.compile(r"invalid for this app group|has been deleted|not found", re.I)
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """``rel -> URL`` from a Link header (Braze sends relative URLs, comma-separated)."""
+    return {rel: url for url, rel in _LINK_RE.findall(value or "")}
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _isoformat(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+# --- the client --------------------------------------------------------------------------
+
+
+class BrazeClient:
+    def __init__(
+        self,
+        *,
+        http: httpx.Client,
+        limiter: RateLimiter,
+        api_key: str,
+        scim_token: str = "",
+        scim_origin: str = "",
+        lane: Lane = "interactive",
+        max_wait: float = 2.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = http
+        self.limiter = limiter
+        self._rest_auth = _BearerAuth(api_key) if api_key else None
+        self._scim_auth = _BearerAuth(scim_token) if scim_token else None
+        self._scim_origin = scim_origin
+        self.lane: Lane = lane
+        self.max_wait = max_wait
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"BrazeClient(base_url={str(self._http.base_url)!r}, lane={self.lane!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url).rstrip("/")
+
+    @property
+    def has_scim_token(self) -> bool:
+        return self._scim_auth is not None
+
+    def with_options(self, *, lane: Lane | None = None, max_wait: float | None = None) -> Self:
+        """The same connection pool and limiter, another lane or wait budget."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        if lane is not None:
+            clone.lane = lane
+        if max_wait is not None:
+            clone.max_wait = max_wait
+        return clone
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _request(
+        self,
+        op: Operation,
+        path: str,
+        *,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        auth = self._scim_auth if op.auth == "scim" else self._rest_auth
+        if auth is None:
+            what = "BRAZE_SCIM_TOKEN" if op.auth == "scim" else "BRAZE_API_KEY"
+            raise BrazeConfigurationError(f"{what} is not set.", operation=op.name)
+        headers = {"X-Request-Origin": self._scim_origin} if op.auth == "scim" else {}
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        deadline = time.monotonic() + self.max_wait
+        attempt = limited = 0
+        while True:
+            attempt += 1
+            budget = max(0.0, deadline - time.monotonic())
+            try:
+                self.limiter.acquire(group=op.group, lane=self.lane, max_wait=budget)
+            except BrazeError as exc:
+                exc.operation = op.name
+                raise
+            try:
+                response = self._http.request(
+                    # httpx drops a URL's own query string when given params, even {}.
+                    method,
+                    path,
+                    params=query or None,
+                    json=json,
+                    headers=headers,
+                    auth=auth,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached Braze, so even a create may be tried again.
+                if attempt < self.retry.attempts:
+                    self._sleep(self.retry.backoff(attempt))
+                    continue
+                raise BrazeUnavailable(
+                    f"Braze could not be reached ({type(exc).__name__}).", operation=op.name
+                ) from None
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                # The request may have reached Braze and been applied.
+                if op.idempotent and attempt < self.retry.attempts:
+                    log.warning("braze %s: %s, retrying", op.name, type(exc).__name__)
+                    self._sleep(self.retry.backoff(attempt))
+                    continue
+                raise BrazeTimeout(
+                    f"No complete answer from Braze ({type(exc).__name__}).",
+                    operation=op.name,
+                    maybe_applied=not op.reads,
+                ) from None
+            log.debug(
+                "braze %s %s -> %s remaining=%s",
+                method,
+                response.request.url.path,
+                response.status_code,
+                response.headers.get("x-ratelimit-remaining"),
+            )
+            if response.status_code == 429:
+                limited += 1
+                wait = self._rate_limit_wait(op.group, response)
+                retry_at = self.limiter.block(group=op.group, seconds=wait) or time.time() + wait
+                log.warning("braze %s: 429, group %s blocked %.2fs", op.name, op.group, wait)
+                too_long = time.monotonic() + wait > deadline
+                if too_long or limited >= self.retry.rate_limited_attempts:
+                    raise BrazeRateLimited(
+                        f"Braze's limit for {op.group!r} is reached.",
+                        group=op.group,
+                        retry_at=retry_at,
+                        from_braze=True,
+                        operation=op.name,
+                        status=429,
+                    )
+                attempt -= 1  # a refused request is not a failed attempt
+                continue
+            self._observe_remaining(op.group, response)
+            if response.status_code >= 500:
+                if op.idempotent and attempt < self.retry.attempts:
+                    log.warning("braze %s: HTTP %s, retrying", op.name, response.status_code)
+                    self._sleep(self.retry.backoff(attempt))
+                    continue
+                error = _error_from_response(op, response)
+                raise BrazeServerError(
+                    error.message,
+                    operation=op.name,
+                    status=response.status_code,
+                    errors=error.errors,
+                    maybe_applied=response.status_code == 504 and not op.reads,
+                )
+            if response.status_code >= 400:
+                raise _error_from_response(op, response)
+            return response
+
+    def _rate_limit_wait(self, group: str, response: httpx.Response) -> float:
+        now = time.time()
+        window = self.limiter.limits.window(group)
+        wait = parse_retry_after(response.headers.get("retry-after"), now=now)
+        if wait is None:
+            reset = response.headers.get("x-ratelimit-reset")
+            try:
+                wait = max(0.0, float(reset) - now) if reset else None
+            except ValueError:
+                wait = None
+        if wait is None:
+            wait = min(60.0, window)
+        # Never trust a reset further away than one window, nor wait for nothing.
+        return min(max(wait, 0.05), max(window, 1.0))
+
+    def _observe_remaining(self, group: str, response: httpx.Response) -> None:
+        if response.headers.get("x-ratelimit-remaining") != "0":
+            return
+        reset = response.headers.get("x-ratelimit-reset")
+        try:
+            wait = float(reset) - time.time() if reset else 0.0
+        except ValueError:
+            return
+        if wait > 0:
+            self.limiter.block(
+                group=group,
+                seconds=min(wait, max(self.limiter.limits.window(group), 1.0)),
+                only_if_room=True,
+            )
+
+    def _json(self, op: Operation, path: str, *, method: str = "GET", **kwargs: Any) -> Any:
+        response = self._request(op, path, method=method, **kwargs)
+        if not response.content:
+            return {}
+        return response.json()
+
+    # --- catalogs (synchronous, 5/min shared) -----------------------------------------------
+
+    def catalog_list(self) -> list[Catalog]:
+        data = self._json(OPERATIONS["catalog_list"], "/catalogs")
+        return [Catalog.from_json(c) for c in data.get("catalogs", [])]
+
+    def catalog_create(
+        self, *, name: str, description: str, fields: Sequence[CatalogField | Mapping[str, str]]
+    ) -> Catalog:
+        columns = [
+            {"name": f.name, "type": f.type} if isinstance(f, CatalogField) else dict(f)
+            for f in fields
+        ]
+        body = {"catalogs": [{"name": name, "description": description, "fields": columns}]}
+        data = self._json(OPERATIONS["catalog_create"], "/catalogs", method="POST", json=body)
+        created = data.get("catalogs") or [{"name": name, "description": description}]
+        return Catalog.from_json(created[0])
+
+    def catalog_delete(self, *, name: str) -> None:
+        self._json(OPERATIONS["catalog_delete"], f"/catalogs/{_seg(name)}", method="DELETE")
+
+    # --- catalog items, synchronous (50/min shared) -------------------------------------
+
+    def catalog_item_page(
+        self, *, catalog_name: str, cursor: str | None = None
+    ) -> CatalogItemsPage:
+        return self._item_page(f"/catalogs/{_seg(catalog_name)}/items", {"cursor": cursor})
+
+    def _item_page(self, path: str, params: Mapping[str, Any] | None) -> CatalogItemsPage:
+        response = self._request(OPERATIONS["catalog_item_list"], path, method="GET", params=params)
+        next_url = parse_link_header(response.headers.get("link")).get("next")
+        next_path = next_cursor = None
+        if next_url:
+            # Keep only path and query: the key must never be sent to another host.
+            parts = urlsplit(next_url)
+            next_path = parts.path + (f"?{parts.query}" if parts.query else "")
+            next_cursor = (parse_qs(parts.query).get("cursor") or [None])[0]
+        return CatalogItemsPage(
+            items=response.json().get("items", []), next_cursor=next_cursor, next_path=next_path
+        )
+
+    def catalog_item_list(self, *, catalog_name: str) -> Iterator[CatalogItem]:
+        """Every item, following the Link header's ``next`` page by page (50 per page)."""
+        page = self.catalog_item_page(catalog_name=catalog_name)
+        yield from page.items
+        while page.next_path:
+            parts = urlsplit(page.next_path)
+            page = self._item_page(parts.path, dict(parse_qsl(parts.query)))
+            yield from page.items
+
+    def _item_path(self, catalog_name: str, item_id: str) -> str:
+        return f"/catalogs/{_seg(catalog_name)}/items/{_seg(item_id)}"
+
+    def catalog_item_get(self, *, catalog_name: str, item_id: str) -> CatalogItem:
+        data = self._json(OPERATIONS["catalog_item_get"], self._item_path(catalog_name, item_id))
+        items = data.get("items") or []
+        if not items:
+            raise BrazeNotFound("Could not find item", operation="catalog_item_get", status=200)
+        return dict(items[0])
+
+    def _item_write(
+        self, op: str, method: str, catalog_name: str, item_id: str, values: Any
+    ) -> None:
+        body = {"items": [{k: v for k, v in dict(values).items() if k != "id"}]}
+        self._json(OPERATIONS[op], self._item_path(catalog_name, item_id), method=method, json=body)
+
+    def catalog_item_create(
+        self, *, catalog_name: str, item_id: str, values: Mapping[str, Any]
+    ) -> None:
+        self._item_write("catalog_item_create", "POST", catalog_name, item_id, values)
+
+    def catalog_item_replace(
+        self, *, catalog_name: str, item_id: str, values: Mapping[str, Any]
+    ) -> None:
+        """PUT: replaces every field (and creates the item when it is missing)."""
+        self._item_write("catalog_item_replace", "PUT", catalog_name, item_id, values)
+
+    def catalog_item_edit(
+        self, *, catalog_name: str, item_id: str, values: Mapping[str, Any]
+    ) -> None:
+        """PATCH: changes only the given fields."""
+        self._item_write("catalog_item_edit", "PATCH", catalog_name, item_id, values)
+
+    def catalog_item_delete(self, *, catalog_name: str, item_id: str) -> None:
+        path = self._item_path(catalog_name, item_id)
+        self._json(OPERATIONS["catalog_item_delete"], path, method="DELETE")
+
+    # --- catalog items, asynchronous bulk (100/min shared, ≤50 items) -------------------
+
+    def _bulk(self, op_name: str, method: str, catalog_name: str, items: list[Any]) -> None:
+        op = OPERATIONS[op_name]
+        if not items:
+            raise BrazeValidationError(
+                "No items given.",
+                operation=op.name,
+                errors=(BrazeErrorDetail("item-array-invalid", "No items given."),),
+            )
+        if len(items) > BULK_MAX_ITEMS:
+            # Checked here so an oversized batch never spends quota on a certain 400.
+            raise BrazeValidationError(
+                f"At most {BULK_MAX_ITEMS} items per request; got {len(items)}.",
+                operation=op.name,
+                errors=(
+                    BrazeErrorDetail(
+                        "request-includes-too-many-items",
+                        f"The item limit per request is {BULK_MAX_ITEMS}.",
+                    ),
+                ),
+            )
+        path = f"/catalogs/{_seg(catalog_name)}/items"
+        self._json(op, path, method=method, json={"items": items})
+
+    def catalog_items_bulk_create(
+        self, *, catalog_name: str, items: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """Accepted (202) means queued, not applied: Braze applies it later."""
+        self._bulk("catalog_items_bulk_create", "POST", catalog_name, [dict(i) for i in items])
+
+    def catalog_items_bulk_replace(
+        self, *, catalog_name: str, items: Iterable[Mapping[str, Any]]
+    ) -> None:
+        self._bulk("catalog_items_bulk_replace", "PUT", catalog_name, [dict(i) for i in items])
+
+    def catalog_items_bulk_edit(
+        self, *, catalog_name: str, items: Iterable[Mapping[str, Any]]
+    ) -> None:
+        self._bulk("catalog_items_bulk_edit", "PATCH", catalog_name, [dict(i) for i in items])
+
+    def catalog_items_bulk_delete(self, *, catalog_name: str, item_ids: Iterable[str]) -> None:
+        items = [{"id": item_id} for item_id in item_ids]
+        self._bulk("catalog_items_bulk_delete", "DELETE", catalog_name, items)
+
+    # --- email templates (default limit) ---------------------------------------------------
+
+    def email_template_list(
+        self,
+        *,
+        modified_after: datetime | str | None = None,
+        modified_before: datetime | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[EmailTemplateSummary]:
+        params = {
+            "modified_after": _isoformat(modified_after),
+            "modified_before": _isoformat(modified_before),
+            "limit": limit,
+            "offset": offset,
+        }
+        data = self._json(OPERATIONS["email_template_list"], "/templates/email/list", params=params)
+        return [_from_json(EmailTemplateSummary, t) for t in data.get("templates", [])]
+
+    def email_template_info(self, *, email_template_id: str) -> EmailTemplate:
+        data = self._json(
+            OPERATIONS["email_template_info"],
+            "/templates/email/info",
+            params={"email_template_id": email_template_id},
+        )
+        return _from_json(EmailTemplate, data)
+
+    def email_template_create(
+        self,
+        *,
+        template_name: str,
+        subject: str,
+        body: str,
+        plaintext_body: str | None = None,
+        preheader: str | None = None,
+        tags: list[str] | None = None,
+        should_inline_css: bool | None = None,
+    ) -> str:
+        """Returns the new ``email_template_id``."""
+        payload = _without_none(
+            template_name=template_name,
+            subject=subject,
+            body=body,
+            plaintext_body=plaintext_body,
+            preheader=preheader,
+            tags=tags,
+            should_inline_css=should_inline_css,
+        )
+        data = self._json(
+            OPERATIONS["email_template_create"], "/templates/email/create", method="POST",
+            json=payload,
+        )  # fmt: skip
+        return str(data["email_template_id"])
+
+    def email_template_update(
+        self,
+        *,
+        email_template_id: str,
+        template_name: str | None = None,
+        subject: str | None = None,
+        body: str | None = None,
+        plaintext_body: str | None = None,
+        preheader: str | None = None,
+        tags: list[str] | None = None,
+        should_inline_css: bool | None = None,
+    ) -> None:
+        """Only the fields given (not None) are sent."""
+        payload = _without_none(
+            email_template_id=email_template_id,
+            template_name=template_name,
+            subject=subject,
+            body=body,
+            plaintext_body=plaintext_body,
+            preheader=preheader,
+            tags=tags,
+            should_inline_css=should_inline_css,
+        )
+        self._json(
+            OPERATIONS["email_template_update"], "/templates/email/update", method="POST",
+            json=payload,
+        )  # fmt: skip
+
+    # --- content blocks (default limit) ----------------------------------------------------
+
+    def content_block_list(
+        self,
+        *,
+        modified_after: datetime | str | None = None,
+        modified_before: datetime | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[ContentBlockSummary]:
+        """Braze rejects ``offset=0`` ("Offset must be greater than 0"): omit it instead."""
+        params = {
+            "modified_after": _isoformat(modified_after),
+            "modified_before": _isoformat(modified_before),
+            "limit": limit,
+            "offset": offset,
+        }
+        data = self._json(OPERATIONS["content_block_list"], "/content_blocks/list", params=params)
+        return [_from_json(ContentBlockSummary, b) for b in data.get("content_blocks", [])]
+
+    def content_block_info(
+        self, *, content_block_id: str, include_inclusion_data: bool = False
+    ) -> ContentBlock:
+        params = {
+            "content_block_id": content_block_id,
+            "include_inclusion_data": "true" if include_inclusion_data else "false",
+        }
+        data = self._json(OPERATIONS["content_block_info"], "/content_blocks/info", params=params)
+        return _from_json(ContentBlock, data)
+
+    def content_block_create(
+        self,
+        *,
+        name: str,
+        content: str,
+        description: str | None = None,
+        state: Literal["active", "draft"] | None = None,
+        tags: list[str] | None = None,
+    ) -> ContentBlockWriteResult:
+        payload = _without_none(
+            name=name, content=content, description=description, state=state, tags=tags
+        )
+        data = self._json(
+            OPERATIONS["content_block_create"], "/content_blocks/create", method="POST",
+            json=payload,
+        )  # fmt: skip
+        return _from_json(ContentBlockWriteResult, data)
+
+    def content_block_update(
+        self,
+        *,
+        content_block_id: str,
+        name: str,
+        content: str,
+        description: str | None = None,
+        state: Literal["active", "draft"] | None = None,
+        tags: list[str] | None = None,
+    ) -> ContentBlockWriteResult:
+        payload = _without_none(
+            content_block_id=content_block_id, name=name, content=content,
+            description=description, state=state, tags=tags,
+        )  # fmt: skip
+        data = self._json(
+            OPERATIONS["content_block_update"], "/content_blocks/update", method="POST",
+            json=payload,
+        )  # fmt: skip
+        return _from_json(ContentBlockWriteResult, {"content_block_id": content_block_id, **data})
+
+    # --- preference centers (reads 1,000/min, writes 10/min) -----------------------------
+
+    def preference_center_list(self) -> list[PreferenceCenterSummary]:
+        data = self._json(OPERATIONS["preference_center_list"], "/preference_center/v1/list")
+        return [_from_json(PreferenceCenterSummary, p) for p in data.get("preference_centers", [])]
+
+    def preference_center_view(self, *, preference_center_id: str) -> PreferenceCenter:
+        path = f"/preference_center/v1/{_seg(preference_center_id)}"
+        return _from_json(PreferenceCenter, self._json(OPERATIONS["preference_center_view"], path))
+
+    def preference_center_create(
+        self,
+        *,
+        name: str,
+        preference_center_page_html: str,
+        confirmation_page_html: str,
+        preference_center_title: str | None = None,
+        state: Literal["active", "draft"] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> PreferenceCenterWriteResult:
+        payload = _without_none(
+            name=name, preference_center_page_html=preference_center_page_html,
+            confirmation_page_html=confirmation_page_html,
+            preference_center_title=preference_center_title, state=state,
+            options=dict(options) if options is not None else None,
+        )  # fmt: skip
+        data = self._json(
+            OPERATIONS["preference_center_create"], "/preference_center/v1", method="POST",
+            json=payload,
+        )  # fmt: skip
+        return _from_json(PreferenceCenterWriteResult, data)
+
+    def preference_center_update(
+        self,
+        *,
+        preference_center_id: str,
+        preference_center_page_html: str,
+        confirmation_page_html: str,
+        preference_center_title: str | None = None,
+        state: Literal["active", "draft"] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> PreferenceCenterWriteResult:
+        payload = _without_none(
+            preference_center_page_html=preference_center_page_html,
+            confirmation_page_html=confirmation_page_html,
+            preference_center_title=preference_center_title, state=state,
+            options=dict(options) if options is not None else None,
+        )  # fmt: skip
+        path = f"/preference_center/v1/{_seg(preference_center_id)}"
+        data = self._json(OPERATIONS["preference_center_update"], path, method="PUT", json=payload)
+        return _from_json(
+            PreferenceCenterWriteResult, {"preference_center_api_id": preference_center_id, **data}
+        )
+
+    def preference_center_user_url(self, *, preference_center_id: str, user_id: str) -> str:
+        path = f"/preference_center/v1/{_seg(preference_center_id)}/url/{_seg(user_id)}"
+        data = self._json(OPERATIONS["preference_center_user_url"], path)
+        return str(data["preference_center_url"])
+
+    # --- dashboard users via SCIM (5,000/day, SCIM token + X-Request-Origin) ---------------
+
+    def scim_user_search(self, *, email: str) -> ScimUser | None:
+        escaped = email.replace("\\", "\\\\").replace('"', '\\"')
+        data = self._json(
+            OPERATIONS["scim_user_search"],
+            "/scim/v2/Users",
+            params={"filter": f'userName eq "{escaped}"'},
+        )
+        resources = data.get("Resources") or []
+        return ScimUser.from_json(resources[0]) if resources else None
+
+    def scim_user_get(self, *, user_id: str) -> ScimUser:
+        data = self._json(OPERATIONS["scim_user_get"], f"/scim/v2/Users/{_seg(user_id)}")
+        return ScimUser.from_json(data)
+
+    def scim_user_create(
+        self,
+        *,
+        email: str,
+        given_name: str,
+        family_name: str,
+        department: str,
+        permissions: Mapping[str, Any],
+    ) -> ScimUser:
+        payload = {
+            "schemas": [SCIM_USER_SCHEMA],
+            "userName": email,
+            "name": {"givenName": given_name, "familyName": family_name},
+            "department": department,
+            "permissions": dict(permissions),
+        }
+        data = self._json(
+            OPERATIONS["scim_user_create"], "/scim/v2/Users", method="POST", json=payload
+        )
+        return ScimUser.from_json(data)
+
+    def scim_user_update(
+        self,
+        *,
+        user_id: str,
+        given_name: str,
+        family_name: str,
+        department: str,
+        permissions: Mapping[str, Any],
+    ) -> ScimUser:
+        """The email (userName) cannot be changed through the API."""
+        payload = {
+            "schemas": [SCIM_USER_SCHEMA],
+            "name": {"givenName": given_name, "familyName": family_name},
+            "department": department,
+            "permissions": dict(permissions),
+        }
+        data = self._json(
+            OPERATIONS["scim_user_update"], f"/scim/v2/Users/{_seg(user_id)}", method="PUT",
+            json=payload,
+        )  # fmt: skip
+        return ScimUser.from_json(data)
+
+    def scim_user_remove(self, *, user_id: str) -> None:
+        path = f"/scim/v2/Users/{_seg(user_id)}"
+        self._json(OPERATIONS["scim_user_remove"], path, method="DELETE")
+
+
+def _without_none(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _error_from_response(op: Operation, response: httpx.Response) -> BrazeError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    details: list[BrazeErrorDetail] = []
+    if isinstance(body, dict):
+        if isinstance(body.get("errors"), list):
+            for item in body["errors"]:
+                if not isinstance(item, dict):
+                    continue
+                message = str(item.get("message") or "")
+                details.append(
+                    BrazeErrorDetail(
+                        id=str(item.get("id") or message or "unknown"),
+                        message=message,
+                        parameters=tuple(item.get("parameters") or ()),
+                        parameter_values=tuple(item.get("parameter_values") or ()),
+                    )
+                )
+        elif body.get("detail"):  # SCIM's error schema
+            details.append(BrazeErrorDetail(str(body["detail"]), str(body["detail"])))
+        elif body.get("message"):  # templates, Content Blocks, preference centers
+            details.append(BrazeErrorDetail(str(body["message"]), str(body["message"])))
+    status = response.status_code
+    message = "; ".join(d.message or d.id for d in details) or f"HTTP {status}"
+    common: dict[str, Any] = {"operation": op.name, "status": status, "errors": tuple(details)}
+    if status == 401:
+        return BrazeUnauthorized(message, **common)
+    if status == 403:
+        permission = body.get("missing_permission") if isinstance(body, dict) else None
+        return BrazeForbidden(message, permission=permission or op.permission, **common)
+    not_found = any(
+        d.id.lower().replace("_", "-") in _NOT_FOUND_IDS or _NOT_FOUND_MESSAGE.search(d.id)
+        for d in details
+    )
+    if status == 404 or (status in {400, 422} and not_found):
+        return BrazeNotFound(message, **common)
+    if status >= 500:
+        return BrazeServerError(message, **common)
+    if status in {400, 409, 422}:
+        return BrazeValidationError(message, **common)
+    return BrazeError(message, **common)

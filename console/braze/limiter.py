@@ -1,0 +1,268 @@
+"""The global Braze rate limiter: one Redis sliding-window log per workspace and limit group.
+
+Every process that calls Braze (web, Celery workers, management commands) takes a slot here
+before each request, so the limit holds across all of them; Celery's ``rate_limit`` is per
+worker and cannot do this. The Lua scripts run atomically and read Redis ``TIME``, so the
+hosts' clocks do not matter.
+
+Why a sliding log: it guarantees at most L sends in any interval of one window, which is
+also safe against a fixed-window or token-bucket server (performance-and-bulk.md §2). A
+small margin is added to each window because requests that leave W apart can arrive less
+than W apart.
+
+Background work must also pass a smaller sub-log (``background_share`` of the limit), so
+interactive edits keep headroom while a bulk job runs at full speed.
+
+When Braze says the quota is gone (a 429, or ``remaining`` reaching 0 while our own log
+still had room, i.e. another integration shares the workspace) the whole group is blocked
+until the announced reset, for every process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+from django.conf import settings
+
+from console.braze.errors import BrazeRateLimited, BrazeUnavailable
+
+log = logging.getLogger(__name__)
+
+type Lane = Literal["interactive", "background"]
+
+GROUPS: tuple[str, ...] = (
+    "catalogs_sync",
+    "catalog_items_sync",
+    "catalog_items_async",
+    "preference_center_read",
+    "preference_center_write",
+    "scim",
+    "default",
+)
+
+
+@dataclass(frozen=True)
+class GroupLimit:
+    limit: int
+    window_seconds: float  # in Braze's (unscaled) time
+
+
+@dataclass(frozen=True)
+class BrazeLimits:
+    groups: Mapping[str, GroupLimit]
+    workspace: str
+    background_share: float = 0.8
+    # Benchmarks run the sandbox S times faster; the console must then use windows of W/S.
+    clock_scale: float = 1.0
+    margin_seconds: float = 0.5
+
+    def window(self, group: str) -> float:
+        """The real-time window the limiter enforces, margin included."""
+        return self.groups[group].window_seconds / self.clock_scale + self.margin_seconds
+
+    def limit(self, group: str) -> int:
+        return self.groups[group].limit
+
+    def background_limit(self, group: str) -> int:
+        return max(1, math.floor(self.groups[group].limit * self.background_share))
+
+
+def limits_from_settings() -> BrazeLimits:
+    config: Mapping[str, Any] = settings.BRAZE_RATE_LIMITS
+    groups = {
+        name: GroupLimit(int(limit), float(window))
+        for name, (limit, window) in config["groups"].items()
+    }
+    missing = set(GROUPS) - set(groups)
+    if missing:
+        raise ValueError(f"BRAZE_RATE_LIMITS lacks groups {sorted(missing)}")
+    return BrazeLimits(
+        groups=groups,
+        workspace=str(config["workspace"]),
+        background_share=float(config["background_share"]),
+        clock_scale=float(config["clock_scale"]),
+        margin_seconds=float(config["margin_seconds"]),
+    )
+
+
+# KEYS: total log, background log, blocked-until. ARGV: limit, background limit (0 for the
+# interactive lane), window (µs), unique member suffix.
+# Returns {allowed, wait_us, now_us}.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
+if blocked > now then return {0, blocked - now, now} end
+local window = tonumber(ARGV[3])
+local function wait_for(key, limit)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local n = redis.call('ZCARD', key)
+  if n < limit then return 0 end
+  local entry = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+  return tonumber(entry[2]) + window - now
+end
+local wait = wait_for(KEYS[1], tonumber(ARGV[1]))
+local bg = tonumber(ARGV[2])
+if bg > 0 then wait = math.max(wait, wait_for(KEYS[2], bg)) end
+if wait > 0 then return {0, math.ceil(wait), now} end
+local member = now .. ':' .. ARGV[4]
+local ttl = math.ceil(window / 1000) + 1000
+redis.call('ZADD', KEYS[1], now, member)
+redis.call('PEXPIRE', KEYS[1], ttl)
+if bg > 0 then
+  redis.call('ZADD', KEYS[2], now, member)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return {1, 0, now}
+"""
+
+# KEYS: blocked-until, total log. ARGV: duration (µs), only-if-our-log-has-room (0/1),
+# limit, window (µs). Returns {blocked_until_us, now_us} (0 when nothing was blocked).
+_BLOCK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if ARGV[2] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, now} end
+end
+local duration = tonumber(ARGV[1])
+local untilv = now + duration
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if untilv > current then
+  redis.call('SET', KEYS[1], untilv, 'PX', math.ceil(duration / 1000) + 1000)
+  return {untilv, now}
+end
+return {current, now}
+"""
+
+# KEYS: total log, blocked-until. ARGV: window (µs). Returns {used, blocked_until_us, now}.
+_USAGE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+return {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), now}
+"""
+
+
+@dataclass(frozen=True)
+class GroupUsage:
+    group: str
+    limit: int
+    background_limit: int
+    window_seconds: float  # real seconds, margin included
+    used: int
+    blocked_for: float
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        *,
+        redis_client: redis.Redis,
+        limits: BrazeLimits,
+        sleep: Callable[[float], None] = time.sleep,
+        prefix: str = "braze:rl",
+    ) -> None:
+        self.redis = redis_client
+        self.limits = limits
+        self._sleep = sleep
+        self._prefix = prefix
+        self._acquire = redis_client.register_script(_ACQUIRE)
+        self._block = redis_client.register_script(_BLOCK)
+        self._usage = redis_client.register_script(_USAGE)
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(workspace={self.limits.workspace!r})"
+
+    def _key(self, group: str, part: str) -> str:
+        return f"{self._prefix}:{self.limits.workspace}:{group}:{part}"
+
+    def _keys(self, group: str) -> list[str]:
+        return [self._key(group, "log"), self._key(group, "bg"), self._key(group, "blocked")]
+
+    def _window_us(self, group: str) -> int:
+        return math.ceil(self.limits.window(group) * 1_000_000)
+
+    def try_acquire(self, *, group: str, lane: Lane = "interactive") -> tuple[bool, float, float]:
+        """Take a slot if one is free now. Returns (allowed, wait seconds, Redis time)."""
+        background = self.limits.background_limit(group) if lane == "background" else 0
+        try:
+            allowed, wait_us, now_us = self._acquire(
+                keys=self._keys(group),
+                args=[self.limits.limit(group), background, self._window_us(group),
+                      uuid.uuid4().hex],
+            )  # fmt: skip
+        except redis.RedisError as exc:
+            # Sending without the shared limiter could spend other processes' quota: refuse.
+            raise BrazeUnavailable(
+                f"The Braze rate limiter (Redis) is unavailable: {type(exc).__name__}"
+            ) from None
+        return bool(allowed), int(wait_us) / 1_000_000, int(now_us) / 1_000_000
+
+    def acquire(self, *, group: str, lane: Lane = "interactive", max_wait: float) -> float:
+        """Wait (up to ``max_wait`` seconds) for a slot; return the seconds waited.
+
+        Raises BrazeRateLimited, with the time a slot frees up, when that is too far off.
+        """
+        started = time.monotonic()
+        while True:
+            allowed, wait, now = self.try_acquire(group=group, lane=lane)
+            waited = time.monotonic() - started
+            if allowed:
+                return waited
+            if waited + wait > max_wait:
+                raise BrazeRateLimited(
+                    f"Braze limit group {group!r} is full for another {wait:.2f}s",
+                    group=group,
+                    retry_at=now + wait,
+                    from_braze=False,
+                )
+            # A little jitter so processes woken for the same slot do not all collide.
+            self._sleep(wait + random.uniform(0, min(0.005, wait / 20)))
+
+    def block(self, *, group: str, seconds: float, only_if_room: bool = False) -> float | None:
+        """Block ``group`` for every process for ``seconds``; returns the epoch it ends.
+
+        With ``only_if_room`` (Braze reported ``remaining: 0``) the block is set only when our
+        own log still has room: otherwise the log already holds callers back until a slot
+        frees, and blocking would waste the next window.
+        """
+        try:
+            until_us, _now = self._block(
+                keys=[self._key(group, "blocked"), self._key(group, "log")],
+                args=[math.ceil(max(seconds, 0.0) * 1_000_000), int(only_if_room),
+                      self.limits.limit(group), self._window_us(group)],
+            )  # fmt: skip
+        except redis.RedisError:
+            log.warning("could not record a Braze block for group %s", group)
+            return None
+        if not until_us:
+            return None
+        log.info("Braze group %s blocked for %.2fs for every process", group, seconds)
+        return int(until_us) / 1_000_000
+
+    def usage(self, *, group: str) -> GroupUsage:
+        used, blocked_us, now_us = self._usage(
+            keys=[self._key(group, "log"), self._key(group, "blocked")],
+            args=[self._window_us(group)],
+        )
+        return GroupUsage(
+            group=group,
+            limit=self.limits.limit(group),
+            background_limit=self.limits.background_limit(group),
+            window_seconds=self.limits.window(group),
+            used=int(used),
+            blocked_for=max(0.0, (int(blocked_us) - int(now_us)) / 1_000_000),
+        )
+
+    def reset(self, *, group: str) -> None:
+        """Forget a group's log and block (tests and benchmarks only)."""
+        self.redis.delete(*self._keys(group))

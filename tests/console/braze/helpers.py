@@ -1,0 +1,109 @@
+"""Builders shared by the Braze client tests and the limiter's worker processes.
+
+Nothing here touches Django's settings, so spawned worker processes can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import httpx
+import redis
+
+from console.braze.client import BrazeClient, RetryPolicy
+from console.braze.errors import BrazeRateLimited
+from console.braze.limiter import GROUPS, BrazeLimits, GroupLimit, RateLimiter
+
+SANDBOX_DEFAULTS = {
+    "catalogs_sync": (5, 60.0),
+    "catalog_items_sync": (50, 60.0),
+    "catalog_items_async": (100, 60.0),
+    "preference_center_read": (1000, 60.0),
+    "preference_center_write": (10, 60.0),
+    "scim": (5000, 86400.0),
+    "default": (250_000, 3600.0),
+}
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def make_limits(
+    *,
+    groups: dict[str, tuple[int, float]] | None = None,
+    clock_scale: float = 1.0,
+    margin_seconds: float = 0.05,
+    background_share: float = 0.8,
+    workspace: str = "demo",
+) -> BrazeLimits:
+    table = {**SANDBOX_DEFAULTS, **(groups or {})}
+    assert set(table) == set(GROUPS)
+    return BrazeLimits(
+        groups={name: GroupLimit(limit, window) for name, (limit, window) in table.items()},
+        workspace=workspace,
+        background_share=background_share,
+        clock_scale=clock_scale,
+        margin_seconds=margin_seconds,
+    )
+
+
+def make_limiter(*, limits: BrazeLimits, prefix: str) -> RateLimiter:
+    return RateLimiter(redis_client=redis.Redis.from_url(redis_url()), limits=limits, prefix=prefix)
+
+
+def make_client(
+    *,
+    base_url: str,
+    api_key: str,
+    limits: BrazeLimits,
+    prefix: str | None = None,
+    scim_token: str = "",
+    scim_origin: str = "tests",
+    max_wait: float = 5.0,
+    read_timeout: float = 10.0,
+    retry: RetryPolicy | None = None,
+    lane: Any = "interactive",
+) -> BrazeClient:
+    http = httpx.Client(base_url=base_url, timeout=httpx.Timeout(read_timeout, connect=2.0))
+    return BrazeClient(
+        http=http,
+        limiter=make_limiter(limits=limits, prefix=prefix or f"test:{uuid.uuid4().hex}"),
+        api_key=api_key,
+        scim_token=scim_token,
+        scim_origin=scim_origin,
+        max_wait=max_wait,
+        retry=retry or RetryPolicy(attempts=3, backoff_base=0.01, backoff_cap=0.05),
+        lane=lane,
+    )
+
+
+def drive_group(spec: dict[str, Any]) -> dict[str, Any]:
+    """Worker-process body: call one sync-items endpoint as fast as the limiter allows."""
+    limits = make_limits(**spec["limits"])
+    client = make_client(
+        base_url=spec["url"], api_key=spec["api_key"], limits=limits, prefix=spec["prefix"],
+        max_wait=60.0,
+    )  # fmt: skip
+    sent = braze_429s = 0
+    sent_at: list[float] = []
+    deadline = time.time() + spec["seconds"]
+    while time.time() < deadline:
+        try:
+            client.catalog_item_get(catalog_name="stores", item_id=spec["item_id"])
+        except BrazeRateLimited as exc:
+            braze_429s += int(exc.from_braze)
+            continue
+        sent += 1
+        sent_at.append(time.time())
+    return {"sent": sent, "braze_429s": braze_429s, "sent_at": sent_at}
+
+
+def try_acquire_once(spec: dict[str, Any]) -> tuple[bool, float]:
+    """Worker-process body: does this (other) process see the group as blocked?"""
+    limiter = make_limiter(limits=make_limits(**spec["limits"]), prefix=spec["prefix"])
+    allowed, wait, _now = limiter.try_acquire(group=spec["group"])
+    return allowed, wait
