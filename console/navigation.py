@@ -1,5 +1,6 @@
 """The main navigation: one list, filtered by the signed-in user's capabilities."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.http import HttpRequest
@@ -14,6 +15,14 @@ class NavItem:
     url_name: str
     section: str  # first path segment that marks the item as current
     capabilities: frozenset[Capability]
+    # A number shown beside the label (e.g. requests awaiting my review); 0 hides it.
+    badge: Callable[[HttpRequest], int] | None = None
+
+
+def _awaiting_my_review(request: HttpRequest) -> int:
+    from console.changes.selectors import review_count_for
+
+    return review_count_for(request.user)
 
 
 NAV_ITEMS: tuple[NavItem, ...] = (
@@ -43,6 +52,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         frozenset(
             {Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS}
         ),
+        badge=_awaiting_my_review,
     ),
     NavItem("Audit log", "audit:list", "/audit/", frozenset({Capability.AUDIT})),
     NavItem(
@@ -59,12 +69,18 @@ class NavLink:
     label: str
     url: str
     current: bool
+    count: int = 0
 
 
 def navigation_for(request: HttpRequest) -> list[NavLink]:
     caps = user_capabilities(request.user)
     return [
-        NavLink(item.label, reverse(item.url_name), request.path.startswith(item.section))
+        NavLink(
+            item.label,
+            reverse(item.url_name),
+            request.path.startswith(item.section),
+            item.badge(request) if item.badge else 0,
+        )
         for item in NAV_ITEMS
         if item.capabilities & caps
     ]

@@ -2,6 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from console import views
+from console.audit import views as audit_views
+from console.changes import views as change_views
 
 auth_patterns = [
     path(
@@ -18,8 +20,22 @@ auth_patterns = [
     ),
 ]
 
-change_patterns = ([path("", views.change_list, name="list")], "changes")
-audit_patterns = ([path("", views.audit_list, name="list")], "audit")
+change_patterns = (
+    [
+        path("", change_views.change_list, name="list"),
+        path("<int:pk>/", change_views.change_detail, name="detail"),
+        path("<int:pk>/act", change_views.change_act, name="act"),
+    ],
+    "changes",
+)
+audit_patterns = (
+    [
+        path("", audit_views.audit_list, name="list"),
+        path("<int:seq>/", audit_views.audit_detail, name="detail"),
+        path("export", audit_views.audit_export, name="export"),
+    ],
+    "audit",
+)
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -32,6 +32,7 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["action", "-seq"], name="audit_action_seq"),
             models.Index(fields=["actor_id", "-seq"], name="audit_actor_seq"),
+            models.Index(fields=["actor_name", "-seq"], name="audit_actor_name_seq"),
             models.Index(fields=["outcome", "-seq"], name="audit_outcome_seq"),
             models.Index(fields=["resource_type", "resource_id"], name="audit_resource"),
         ]

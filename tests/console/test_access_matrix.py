@@ -16,6 +16,7 @@ from console.roles import Role
 
 ALL = frozenset(Role)
 NOBODY: frozenset[Role] = frozenset()
+_BRAZE_READ = frozenset({200, 404, 502})
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,75 @@ MATRIX: dict[str, Rule] = {
     "password_change_done": Rule(ALL, any_signed_in=True),
     "changes:list": Rule(frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN})),
     "audit:list": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
+    # Detail pages of records that do not exist: who may look gets 404, others 403.
+    "audit:detail": Rule(
+        frozenset({Role.AUDITOR, Role.ADMIN}), kwargs={"seq": 999999}, ok_status=frozenset({404})
+    ),
+    "audit:export": Rule(frozenset({Role.AUDITOR, Role.ADMIN}), method="post"),
+    "changes:detail": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+        kwargs={"pk": 999999},
+        ok_status=frozenset({404}),
+    ),
+    "changes:act": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER}),
+        kwargs={"pk": 999999},
+        method="post",
+        ok_status=frozenset({404}),
+    ),
     "catalogs:list": Rule(ALL),
     "templates_app:email_templates": Rule(ALL),
     "templates_app:content_blocks": Rule(ALL),
     "templates_app:preference_centers": Rule(ALL),
+    # Content screens read Braze: an id Braze does not know is a 404, Braze unreachable a 502.
+    **{
+        f"templates_app:{name}": Rule(ALL, kwargs={key: "no-such-id"}, ok_status=_BRAZE_READ)
+        for name, key in (
+            ("email_template_detail", "email_template_id"),
+            ("content_block_detail", "content_block_id"),
+            ("preference_center_detail", "preference_center_id"),
+        )
+    },
+    **{
+        f"templates_app:{name}": Rule(
+            frozenset({Role.EDITOR}), kwargs=kwargs, ok_status=_BRAZE_READ
+        )
+        for name, kwargs in (
+            ("email_template_create", {}),
+            ("content_block_create", {}),
+            ("preference_center_create", {}),
+            ("email_template_edit", {"email_template_id": "no-such-id"}),
+            ("content_block_edit", {"content_block_id": "no-such-id"}),
+            ("preference_center_edit", {"preference_center_id": "no-such-id"}),
+        )
+    },
+    "templates_app:preference_center_user_url": Rule(
+        frozenset({Role.EDITOR}),
+        kwargs={"preference_center_id": "no-such-id"},
+        method="post",
+        ok_status=frozenset({400, 404, 502}),
+    ),
+    "templates_app:history": Rule(
+        ALL, kwargs={"resource_type": "content_block", "braze_id": "no-such-id"}
+    ),
+    "templates_app:version_diff": Rule(
+        ALL,
+        kwargs={"resource_type": "content_block", "braze_id": "no-such-id"},
+        ok_status=frozenset({404}),
+    ),
+    "templates_app:version_restore": Rule(
+        frozenset({Role.EDITOR}),
+        kwargs={"resource_type": "content_block", "braze_id": "no-such-id", "version": 1},
+        method="post",
+        ok_status=frozenset({404}),
+    ),
+    "templates_app:preview": Rule(ALL, kwargs={"token": "expired"}, ok_status=frozenset({404})),
+    "templates_app:preview_live": Rule(frozenset({Role.EDITOR}), method="post"),
+    "templates_app:change_preview": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+        kwargs={"pk": 999999},
+        ok_status=frozenset({404}),
+    ),
     "users_admin:index": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
 }
 

@@ -1,0 +1,514 @@
+"""Writes of change requests. Each runs in one durable transaction with its audit entry;
+emails and the apply task are sent only after the commit."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from console.audit.services import Outcome, audit_append
+from console.changes import diff
+from console.changes.appliers import get_applier
+from console.changes.models import (
+    ApprovalPolicy,
+    ChangeAction,
+    ChangeRequest,
+    ChangeState,
+    Comment,
+    Decision,
+    Review,
+)
+from console.roles import Capability, Role, user_capabilities
+
+logger = logging.getLogger(__name__)
+
+# A worker that has not finished an apply within this time is presumed dead; the next
+# attempt re-reads Braze before sending anything.
+APPLY_LEASE = timedelta(minutes=10)
+
+# Approvals needed when no policy row says otherwise.
+DEFAULT_APPROVALS = 1
+DEFAULT_POLICY: dict[tuple[str, str], int] = {("catalog", ChangeAction.DELETE): 2}
+
+EDITABLE = {
+    ChangeState.DRAFT,
+    ChangeState.PENDING,
+    ChangeState.APPROVED,
+    ChangeState.FAILED,
+    ChangeState.CONFLICT,
+}
+CANCELLABLE = EDITABLE
+
+
+class ChangeRequestError(Exception):
+    """A refused operation; the message is shown to the user as is."""
+
+
+class FourEyesViolation(ChangeRequestError):
+    pass
+
+
+class InvalidTransition(ChangeRequestError):
+    pass
+
+
+def _cr_audit(
+    *,
+    actor: AbstractBaseUser,
+    cr: ChangeRequest,
+    action: str,
+    outcome: str = Outcome.SUCCESS,
+    data: dict[str, Any] | None = None,
+) -> None:
+    audit_append(
+        actor=actor,
+        action=f"change_request.{action}",
+        outcome=outcome,
+        resource_type=cr.resource_type,
+        resource_id=cr.identifier,
+        change_request_id=cr.pk,
+        data={"state": cr.state, "payload_hash": cr.payload_hash, **(data or {})},
+    )
+
+
+def _require(actor: AbstractBaseUser, capability: Capability) -> None:
+    if capability not in user_capabilities(actor):
+        raise ChangeRequestError(f"You need the {capability.value} capability to do this.")
+
+
+def _locked(change_request: ChangeRequest) -> ChangeRequest:
+    return ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
+
+
+def approvals_required(*, resource_type: str, action: str) -> int:
+    row = ApprovalPolicy.objects.filter(resource_type=resource_type, action=action).first()
+    if row is not None:
+        return row.required_approvals
+    return DEFAULT_POLICY.get((resource_type, action), DEFAULT_APPROVALS)
+
+
+def live_approvals(cr: ChangeRequest) -> list[Review]:
+    """Approvals of the current payload by people who are not its authors."""
+    return list(
+        cr.reviews.filter(
+            decision=Decision.APPROVE, dismissed_at__isnull=True, payload_hash=cr.payload_hash
+        )
+        .exclude(reviewer_id__in=[cr.author_id, cr.last_editor_id])
+        .select_related("reviewer")
+    )
+
+
+def _four_eyes_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
+    if actor.pk == cr.author_id:
+        return "You proposed this change, so someone else must review it."
+    if actor.pk == cr.last_editor_id:
+        return "You last changed this proposal, so someone else must review it."
+    if Capability.REVIEW not in user_capabilities(actor):
+        return "Only reviewers can approve or reject changes."
+    return None
+
+
+def _notify_reviewers(cr: ChangeRequest) -> None:
+    reviewer_ids = set(
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=Role.REVIEWER.value)
+        .exclude(pk__in=[cr.author_id, cr.last_editor_id])
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if not reviewer_ids:
+        return
+    path = reverse("changes:detail", args=[cr.pk])
+    message = EmailMessage(
+        subject=f"Review requested: {cr.title}",
+        body=(
+            f"{cr.last_editor.get_username()} asks for a review of change request #{cr.pk}:\n"
+            f"{cr.title}\n\nOpen it in the console: {path}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        bcc=sorted(reviewer_ids),
+    )
+    try:
+        message.send()
+    except Exception:  # an unreachable mail server must not fail the request
+        logger.exception("could not email reviewers about change request %s", cr.pk)
+
+
+def _enqueue_apply(cr: ChangeRequest, actor: AbstractBaseUser) -> None:
+    from console.changes.tasks import change_request_apply_task
+
+    cr_id, actor_id = cr.pk, actor.pk
+    transaction.on_commit(lambda: change_request_apply_task.delay(cr_id, actor_id))
+
+
+def change_request_propose(
+    *,
+    actor: AbstractBaseUser,
+    resource_type: str,
+    identifier: str,
+    action: str,
+    payload: dict[str, Any],
+    base_snapshot: dict[str, Any] | None,
+    title: str = "",
+    submit: bool = True,
+) -> ChangeRequest:
+    """Open a change request (pending review, or a draft with submit=False)."""
+    _require(actor, Capability.PROPOSE)
+    applier = get_applier(resource_type)
+    action = ChangeAction(action)
+    proposed = applier.proposed_state(base_snapshot, action, payload)
+    with transaction.atomic(durable=True):
+        cr = ChangeRequest.objects.create(
+            resource_type=resource_type,
+            identifier=identifier,
+            action=action,
+            title=title or f"{action.label} {applier.label.lower()} {identifier}",
+            payload=payload,
+            base_snapshot=base_snapshot,
+            diff=diff.field_diff(base_snapshot, proposed),
+            payload_hash=diff.payload_hash(
+                resource_type=resource_type, identifier=identifier, action=action, payload=payload
+            ),
+            state=ChangeState.PENDING if submit else ChangeState.DRAFT,
+            submitted_at=timezone.now() if submit else None,
+            author=actor,
+            last_editor=actor,
+        )
+        _cr_audit(actor=actor, cr=cr, action="proposed", data={"diff": cr.diff})
+        if submit:
+            transaction.on_commit(lambda: _notify_reviewers(cr))
+    return cr
+
+
+def change_request_submit(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest
+) -> ChangeRequest:
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        if actor.pk not in (cr.author_id, cr.last_editor_id):
+            raise ChangeRequestError("Only its author can submit this change for review.")
+        if cr.state != ChangeState.DRAFT:
+            raise InvalidTransition(f"This change is {cr.get_state_display().lower()}.")
+        cr.state, cr.submitted_at = ChangeState.PENDING, timezone.now()
+        cr.save()
+        _cr_audit(actor=actor, cr=cr, action="submitted")
+        transaction.on_commit(lambda: _notify_reviewers(cr))
+    return cr
+
+
+def change_request_edit(
+    *,
+    actor: AbstractBaseUser,
+    change_request: ChangeRequest,
+    payload: dict[str, Any],
+    base_snapshot: dict[str, Any] | None = None,
+    rebase: bool = False,
+    title: str | None = None,
+) -> ChangeRequest:
+    """Change the proposal. A new payload voids every approval given to the old one,
+    and its editor becomes an author of this version (who cannot approve it)."""
+    _require(actor, Capability.PROPOSE)
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        if cr.state not in EDITABLE:
+            raise InvalidTransition(f"A {cr.get_state_display().lower()} change cannot be edited.")
+        old_payload = cr.payload
+        if rebase:
+            cr.base_snapshot, cr.current_snapshot = base_snapshot, None
+        new_hash = diff.payload_hash(
+            resource_type=cr.resource_type,
+            identifier=cr.identifier,
+            action=cr.action,
+            payload=payload,
+        )
+        dismissed = 0
+        changed = new_hash != cr.payload_hash or rebase
+        if changed:
+            dismissed = cr.reviews.filter(dismissed_at__isnull=True).update(
+                dismissed_at=timezone.now()
+            )
+            cr.payload, cr.payload_hash, cr.last_editor = payload, new_hash, actor
+            proposed = get_applier(cr.resource_type).proposed_state(
+                cr.base_snapshot, cr.action, payload
+            )
+            cr.diff = diff.field_diff(cr.base_snapshot, proposed)
+            if cr.state != ChangeState.DRAFT:
+                cr.state = ChangeState.PENDING
+            cr.error_message, cr.error_id = "", ""
+        if title:
+            cr.title = title
+        cr.save()
+        _cr_audit(
+            actor=actor,
+            cr=cr,
+            action="edited",
+            data={
+                "diff": diff.field_diff(old_payload, payload),
+                "approvals_dismissed": dismissed,
+                "rebased": rebase,
+            },
+        )
+        if changed and cr.state == ChangeState.PENDING:
+            transaction.on_commit(lambda: _notify_reviewers(cr))
+    return cr
+
+
+def change_request_approve(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest, comment: str = ""
+) -> ChangeRequest:
+    """Approve the current version. Refusals (four eyes) are audited, then raised."""
+    refusal: str | None = None
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        refusal = _four_eyes_refusal(actor, cr)
+        if refusal:
+            _cr_audit(
+                actor=actor, cr=cr, action="approve_refused", outcome=Outcome.REFUSED,
+                data={"reason": refusal},
+            )  # fmt: skip
+        else:
+            if cr.state != ChangeState.PENDING:
+                raise InvalidTransition(
+                    f"This change is {cr.get_state_display().lower()}, not awaiting review."
+                )
+            live = live_approvals(cr)
+            if any(r.reviewer_id == actor.pk for r in live):
+                return cr  # a replayed POST: the approval already counts
+            Review.objects.create(
+                change_request=cr,
+                reviewer=actor,
+                decision=Decision.APPROVE,
+                comment=comment,
+                payload_hash=cr.payload_hash,
+            )
+            required = approvals_required(resource_type=cr.resource_type, action=cr.action)
+            count = len(live) + 1
+            if count >= required:
+                cr.state, cr.apply_requested_by = ChangeState.APPROVED, actor
+                cr.save()
+                _enqueue_apply(cr, actor)
+            _cr_audit(
+                actor=actor, cr=cr, action="approved",
+                data={"approvals": count, "required": required, "comment": comment},
+            )  # fmt: skip
+    if refusal:
+        raise FourEyesViolation(refusal)
+    return cr
+
+
+def change_request_reject(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest, comment: str
+) -> ChangeRequest:
+    if not comment.strip():
+        raise ChangeRequestError("Say why you reject this change: a comment is required.")
+    refusal: str | None = None
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        refusal = _four_eyes_refusal(actor, cr)
+        if refusal:
+            _cr_audit(
+                actor=actor, cr=cr, action="reject_refused", outcome=Outcome.REFUSED,
+                data={"reason": refusal},
+            )  # fmt: skip
+        else:
+            if cr.state != ChangeState.PENDING:
+                raise InvalidTransition(
+                    f"This change is {cr.get_state_display().lower()}, not awaiting review."
+                )
+            Review.objects.create(
+                change_request=cr,
+                reviewer=actor,
+                decision=Decision.REJECT,
+                comment=comment,
+                payload_hash=cr.payload_hash,
+            )
+            cr.state = ChangeState.REJECTED
+            cr.save()
+            _cr_audit(actor=actor, cr=cr, action="rejected", data={"comment": comment})
+    if refusal:
+        raise FourEyesViolation(refusal)
+    return cr
+
+
+def change_request_cancel(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest, comment: str = ""
+) -> ChangeRequest:
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        if actor.pk not in (cr.author_id, cr.last_editor_id):
+            raise ChangeRequestError("Only its author can withdraw this change.")
+        if cr.state not in CANCELLABLE:
+            raise InvalidTransition(
+                f"A {cr.get_state_display().lower()} change cannot be withdrawn."
+            )
+        cr.state = ChangeState.CANCELLED
+        cr.save()
+        _cr_audit(actor=actor, cr=cr, action="cancelled", data={"comment": comment})
+    return cr
+
+
+def change_request_retry(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest
+) -> ChangeRequest:
+    """Send a failed change again; its approvals still hold because the payload did not change."""
+    if not user_capabilities(actor) & {Capability.PROPOSE, Capability.REVIEW}:
+        raise ChangeRequestError("Only editors and reviewers can retry a change.")
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        if cr.state != ChangeState.FAILED:
+            raise InvalidTransition("Only a failed change can be retried.")
+        required = approvals_required(resource_type=cr.resource_type, action=cr.action)
+        if len(live_approvals(cr)) < required:
+            raise ChangeRequestError("This change no longer has the approvals it needs.")
+        cr.state, cr.apply_requested_by = ChangeState.APPROVED, actor
+        cr.save()
+        _cr_audit(actor=actor, cr=cr, action="retry_requested")
+        _enqueue_apply(cr, actor)
+    return cr
+
+
+def change_request_comment(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest, body: str
+) -> Comment:
+    """A comment changes no payload, so approvals stay."""
+    if not body.strip():
+        raise ChangeRequestError("A comment cannot be empty.")
+    if not user_capabilities(actor) & {Capability.PROPOSE, Capability.REVIEW}:
+        raise ChangeRequestError("Only editors and reviewers can comment.")
+    with transaction.atomic(durable=True):
+        comment = Comment.objects.create(change_request=change_request, author=actor, body=body)
+        _cr_audit(actor=actor, cr=change_request, action="commented", data={"comment": body})
+    return comment
+
+
+def _error_ids(exc: Exception) -> str:
+    ids = [str(getattr(d, "id", "")) for d in getattr(exc, "errors", []) or []]
+    ids = [i for i in ids if i]
+    return ", ".join(ids) or type(exc).__name__
+
+
+def _finish(
+    cr_id: int, actor: AbstractBaseUser, state: ChangeState, audit_action: str,
+    outcome: str, data: dict[str, Any], braze_write: dict[str, Any] | None = None,
+    **fields: Any,
+) -> ChangeRequest:  # fmt: skip
+    """Record the outcome: the Braze write (if one was sent) and the new state, together."""
+    with transaction.atomic(durable=True):
+        cr = ChangeRequest.objects.select_for_update().get(pk=cr_id)
+        cr.state, cr.applying_since = state, None
+        for name, value in fields.items():
+            setattr(cr, name, value)
+        cr.save()
+        if braze_write is not None:
+            audit_append(
+                actor=actor, action="braze.write", outcome=outcome,
+                resource_type=cr.resource_type, resource_id=cr.identifier,
+                change_request_id=cr.pk, data=braze_write,
+            )  # fmt: skip
+        _cr_audit(actor=actor, cr=cr, action=audit_action, outcome=outcome, data=data)
+    return cr
+
+
+def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequest:
+    """Send an approved change to Braze once (run by the Celery task, after commit).
+
+    Re-reads the resource first: a Braze state other than the base snapshot is someone
+    else's change, so the request goes to `conflict` instead of overwriting it. A retried
+    attempt first asks whether Braze already holds the change and then sends nothing.
+    """
+    from console.braze.errors import BrazeError, describe_error
+
+    actor = get_user_model().objects.get(pk=actor_id)
+    with transaction.atomic(durable=True):
+        cr = ChangeRequest.objects.select_for_update().get(pk=change_request_id)
+        now = timezone.now()
+        if (
+            cr.state == ChangeState.APPLYING
+            and cr.applying_since
+            and now - cr.applying_since < APPLY_LEASE
+        ):
+            return cr  # another worker is on it
+        if cr.state not in (ChangeState.APPROVED, ChangeState.APPLYING):
+            return cr  # withdrawn, applied or otherwise settled: nothing to send
+        required = approvals_required(resource_type=cr.resource_type, action=cr.action)
+        if len(live_approvals(cr)) < required:
+            cr.state = ChangeState.PENDING
+            cr.save()
+            _cr_audit(
+                actor=actor, cr=cr, action="apply_refused", outcome=Outcome.REFUSED,
+                data={"reason": "approvals no longer sufficient"},
+            )  # fmt: skip
+            return cr
+        cr.state, cr.applying_since = ChangeState.APPLYING, now
+        cr.apply_attempts += 1
+        cr.save()
+        _cr_audit(actor=actor, cr=cr, action="applying", data={"attempt": cr.apply_attempts})
+    applier = get_applier(cr.resource_type)
+    write = {"operation": f"{cr.resource_type}.{cr.action}", "attempt": cr.apply_attempts}
+    try:
+        if applier.is_applied(cr.action, cr.identifier, cr.payload):
+            note = "Braze already holds this change; nothing was sent."
+            return _finish(
+                cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+                {"braze_status": "already-applied", "note": note},
+                braze_response={"note": note}, applied_at=timezone.now(),
+            )  # fmt: skip
+        current = applier.read_current(cr.identifier)
+        if not diff.same(current, cr.base_snapshot):
+            return _finish(
+                cr.pk, actor, ChangeState.CONFLICT, "conflict", Outcome.REFUSED,
+                {"current": current}, current_snapshot=current,
+            )  # fmt: skip
+        response = applier.apply(cr.action, cr.identifier, cr.payload)
+    except BrazeError as exc:
+        message, error_id = describe_error(exc), _error_ids(exc)
+        return _finish(
+            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            {"error": message, "error_id": error_id},
+            braze_write={**write, "error": message, "error_id": error_id},
+            error_message=message, error_id=error_id,
+        )  # fmt: skip
+    except Exception as exc:
+        logger.exception("applying change request %s failed", cr.pk)
+        message = "The console could not complete this change (an internal error)."
+        return _finish(
+            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            {"error": message, "error_id": type(exc).__name__},
+            error_message=message, error_id=type(exc).__name__,
+        )  # fmt: skip
+    return _finish(
+        cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+        {"braze_status": "accepted", "response": response},
+        braze_write={**write, "response": response},
+        braze_response=response, applied_at=timezone.now(), error_message="", error_id="",
+    )  # fmt: skip
+
+
+def approval_policy_set(
+    *, actor: AbstractBaseUser, resource_type: str, action: str, required_approvals: int
+) -> ApprovalPolicy:
+    _require(actor, Capability.MANAGE_USERS)
+    if required_approvals < 1:
+        raise ChangeRequestError("Every change needs at least one reviewer.")
+    with transaction.atomic(durable=True):
+        before = approvals_required(resource_type=resource_type, action=action)
+        policy, _ = ApprovalPolicy.objects.update_or_create(
+            resource_type=resource_type,
+            action=action,
+            defaults={"required_approvals": required_approvals},
+        )
+        audit_append(
+            actor=actor,
+            action="policy.changed",
+            resource_type="approval_policy",
+            resource_id=f"{resource_type}/{action}",
+            data={"before": before, "after": required_approvals},
+        )
+    return policy

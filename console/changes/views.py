@@ -1,0 +1,200 @@
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from console.access import require_capability
+from console.changes import diff
+from console.changes.appliers import UnknownResourceType, get_applier
+from console.changes.models import ChangeRequest, ChangeState
+from console.changes.selectors import (
+    change_request_timeline,
+    change_requests_awaiting_review,
+    change_requests_of,
+)
+from console.changes.services import (
+    ChangeRequestError,
+    approvals_required,
+    change_request_approve,
+    change_request_cancel,
+    change_request_comment,
+    change_request_edit,
+    change_request_reject,
+    change_request_retry,
+    change_request_submit,
+    live_approvals,
+)
+from console.roles import Capability, user_capabilities
+from console.tables import Column, list_template, table_from_queryset
+
+VIEWERS = (Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS)
+
+COLUMNS: list[Column[ChangeRequest]] = [
+    Column("id", "#", link=lambda cr: cr.get_absolute_url(), numeric=True),
+    Column("title", "Change", link=lambda cr: cr.get_absolute_url()),
+    Column("resource_type", "Resource type"),
+    Column("identifier", "Resource"),
+    Column("action", "Action", value=lambda cr: cr.get_action_display()),
+    Column("state", "State", value=lambda cr: cr.get_state_display()),
+    Column(
+        "author", "Author", value=lambda cr: cr.author.get_username(), order_by="author__username"
+    ),
+    Column("updated_at", "Updated", value=lambda cr: cr.updated_at.strftime("%Y-%m-%d %H:%M")),
+]
+
+
+class StateFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        label="State", required=False, choices=[("", "Any"), *ChangeState.choices]
+    )
+
+
+@require_GET
+@require_capability(*VIEWERS)
+def change_list(request: HttpRequest) -> HttpResponse:
+    caps = user_capabilities(request.user)
+    default = (
+        "review" if Capability.REVIEW in caps else "mine" if Capability.PROPOSE in caps else "all"
+    )
+    view = request.GET.get("view", default)
+    if view not in {"review", "mine", "all"}:
+        view = default
+    if view == "review":
+        queryset = change_requests_awaiting_review(user=request.user)
+    elif view == "mine":
+        queryset = change_requests_of(user=request.user)
+    else:
+        queryset = ChangeRequest.objects.all()
+    form = StateFilterForm(request.GET or None)
+    if form.is_valid() and form.cleaned_data["state"]:
+        queryset = queryset.filter(state=form.cleaned_data["state"])
+    table = table_from_queryset(
+        request,
+        queryset.select_related("author"),
+        COLUMNS,
+        default_sort="-id",
+        empty_message={
+            "review": "Nothing awaits your review.",
+            "mine": "You have not proposed any changes.",
+        }.get(view, "No change requests match."),
+    )
+    tabs = [
+        ("review", "Awaiting my review", Capability.REVIEW in caps),
+        ("mine", "My requests", Capability.PROPOSE in caps),
+        ("all", "All requests", True),
+    ]
+    return render(
+        request,
+        list_template(request, "console/changes/list.html"),
+        {"table": table, "form": form, "view": view, "tabs": [t for t in tabs if t[2]]},
+    )
+
+
+def _diff_rows(cr: ChangeRequest) -> list[dict[str, Any]]:
+    rows = []
+    for row in cr.diff:
+        long = diff.is_long_text(row["before"]) or diff.is_long_text(row["after"])
+        rows.append({**row, "lines": diff.line_diff(row["before"], row["after"]) if long else None})
+    return rows
+
+
+def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
+    user = request.user
+    caps = user_capabilities(user)
+    is_author = user.pk in (cr.author_id, cr.last_editor_id)
+    try:
+        applier = get_applier(cr.resource_type)
+        proposed = applier.proposed_state(cr.base_snapshot, cr.action, cr.payload)
+        label = applier.label
+    except UnknownResourceType:
+        proposed, label = cr.payload, cr.resource_type
+    approvals = live_approvals(cr)
+    return {
+        "cr": cr,
+        "resource_label": label,
+        "diff_rows": _diff_rows(cr),
+        "three_way": diff.three_way(cr.base_snapshot, cr.current_snapshot, proposed)
+        if cr.state == ChangeState.CONFLICT
+        else None,
+        "timeline": change_request_timeline(change_request=cr),
+        "approvals": approvals,
+        "required": approvals_required(resource_type=cr.resource_type, action=cr.action),
+        "comments": cr.comments.select_related("author"),
+        "decisions": cr.reviews.select_related("reviewer").order_by("created_at"),
+        "can_review": cr.state == ChangeState.PENDING
+        and Capability.REVIEW in caps
+        and not is_author
+        and not any(a.reviewer_id == user.pk for a in approvals),
+        "is_author": is_author,
+        "can_cancel": is_author
+        and cr.state
+        in {
+            ChangeState.DRAFT,
+            ChangeState.PENDING,
+            ChangeState.APPROVED,
+            ChangeState.FAILED,
+            ChangeState.CONFLICT,
+        },
+        "can_retry": cr.state == ChangeState.FAILED
+        and bool(caps & {Capability.PROPOSE, Capability.REVIEW}),
+        "can_submit": is_author and cr.state == ChangeState.DRAFT,
+        "can_rebase": Capability.PROPOSE in caps and cr.state == ChangeState.CONFLICT,
+        "can_comment": bool(caps & {Capability.PROPOSE, Capability.REVIEW}),
+    }
+
+
+@require_GET
+@require_capability(*VIEWERS)
+def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    cr = get_object_or_404(ChangeRequest.objects.select_related("author", "last_editor"), pk=pk)
+    return render(request, "console/changes/detail.html", _detail_context(request, cr))
+
+
+@require_POST
+@require_capability(Capability.PROPOSE, Capability.REVIEW)
+def change_act(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every decision on a request, told apart by the submit button's `op`. The services
+    enforce who may do what; this view only translates their refusals into messages."""
+    cr = get_object_or_404(ChangeRequest, pk=pk)
+    op = request.POST.get("op", "")
+    comment = request.POST.get("comment", "")[:5000]
+    user = request.user
+    done = {
+        "approve": "Approved.",
+        "reject": "Rejected.",
+        "cancel": "Withdrawn.",
+        "retry": "Sent to Braze again.",
+        "comment": "Comment added.",
+        "submit": "Submitted for review.",
+        "rebase": "Updated to Braze's current version; it needs fresh approval.",
+    }
+    try:
+        if op == "approve":
+            change_request_approve(actor=user, change_request=cr, comment=comment)
+        elif op == "reject":
+            change_request_reject(actor=user, change_request=cr, comment=comment)
+        elif op == "cancel":
+            change_request_cancel(actor=user, change_request=cr, comment=comment)
+        elif op == "retry":
+            change_request_retry(actor=user, change_request=cr)
+        elif op == "comment":
+            change_request_comment(actor=user, change_request=cr, body=comment)
+        elif op == "submit":
+            change_request_submit(actor=user, change_request=cr)
+        elif op == "rebase":
+            change_request_edit(
+                actor=user, change_request=cr, payload=cr.payload,
+                base_snapshot=cr.current_snapshot, rebase=True,
+            )  # fmt: skip
+        else:
+            messages.error(request, "Unknown action.")
+            return redirect(reverse("changes:detail", args=[cr.pk]), status=303)
+    except ChangeRequestError as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("changes:detail", args=[cr.pk]))
+    messages.success(request, done[op])
+    return redirect(reverse("changes:detail", args=[cr.pk]))

@@ -1,0 +1,75 @@
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from console.changes.models import ChangeState
+from console.changes.services import change_request_propose
+from console.roles import Role
+from tests.factories import user_with_role
+
+from .conftest import FakeBraze
+
+
+def _cr(fake: FakeBraze, author: User, payload: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    return change_request_propose(
+        actor=author, resource_type="fake_item", identifier="shoe-1", action="update",
+        payload=payload or {"price": 12}, base_snapshot=fake.read_current("shoe-1"),
+    )  # fmt: skip
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_review_queue_and_its_count_show_pending_requests(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User
+) -> None:
+    cr = _cr(fake_braze, editor)
+    page = _client(reviewer).get(reverse("changes:list")).content.decode()
+    assert cr.title in page
+    assert 'aria-label="1 awaiting your review"' in page
+    mine = _client(editor).get(reverse("changes:list") + "?view=review").content.decode()
+    assert "awaiting your review" not in mine
+
+
+def test_the_detail_shows_a_field_diff_and_line_diff_for_long_text(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User
+) -> None:
+    fake_braze.store["shoe-1"]["body"] = "<p>Hello</p>\n<p>World</p>"
+    cr = _cr(fake_braze, editor, {"body": "<p>Hello</p>\n<p>Moon</p>"})
+    page = _client(reviewer).get(reverse("changes:detail", args=[cr.pk])).content.decode()
+    assert '<div class="del">− &lt;p&gt;World&lt;/p&gt;</div>' in page
+    assert '<div class="add">+ &lt;p&gt;Moon&lt;/p&gt;</div>' in page
+    assert "change_request.proposed" in page  # the timeline
+    assert 'value="approve"' in page
+
+
+def test_the_author_sees_no_approve_button_and_a_posted_approval_is_refused(
+    db: None, fake_braze: FakeBraze
+) -> None:
+    author = user_with_role(Role.EDITOR)
+    author.groups.add(*user_with_role(Role.REVIEWER).groups.all())
+    cr = _cr(fake_braze, author)
+    client = _client(author)
+    page = client.get(reverse("changes:detail", args=[cr.pk])).content.decode()
+    assert 'value="approve"' not in page
+    response = client.post(reverse("changes:act", args=[cr.pk]), {"op": "approve"}, follow=True)
+    assert "someone else must review it" in response.content.decode()
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.PENDING
+
+
+def test_a_reviewer_rejects_with_a_comment(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User
+) -> None:
+    cr = _cr(fake_braze, editor)
+    client = _client(reviewer)
+    response = client.post(reverse("changes:act", args=[cr.pk]), {"op": "reject"}, follow=True)
+    assert "comment is required" in response.content.decode()
+    client.post(reverse("changes:act", args=[cr.pk]), {"op": "reject", "comment": "No"})
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.REJECTED
