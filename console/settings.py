@@ -231,6 +231,13 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "task": "console.audit.tasks.audit_checkpoint_task",
     "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60.0,
 }
+# Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
+# every version; Braze's API offers no history of its own.
+CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))
+CELERY_BEAT_SCHEDULE["content-sync"] = {
+    "task": "templates_app.tasks.content_sync_task",
+    "schedule": CONTENT_SYNC_INTERVAL_MINUTES * 60.0,
+}
 
 # Braze. The key and SCIM token are secrets: they are never logged or rendered.
 BRAZE_REST_ENDPOINT = os.environ.get("BRAZE_REST_ENDPOINT", "http://127.0.0.1:9400")

@@ -5,3 +5,8 @@ class TemplatesAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "templates_app"
     verbose_name = "Content"
+
+    def ready(self) -> None:
+        from templates_app.appliers import register
+
+        register()

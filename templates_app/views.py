@@ -1,24 +1,580 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Screens for email templates, Content Blocks and preference centers, their history,
+and the sandboxed previews of the HTML Braze holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.access import require_capability
-from console.roles import Capability
+from console.braze import BrazeError, BrazeNotFound, describe_error
+from console.changes.models import ChangeRequest
+from console.roles import Capability, user_has_any
+from console.tables import Column, table_from_queryset, table_from_rows
+from console.tables import list_template as _list_template
+from templates_app import selectors, services
+from templates_app.diff import snapshot_diff
+from templates_app.forms import (
+    ContentBlockForm,
+    EmailTemplateForm,
+    LivePreviewForm,
+    PreferenceCenterForm,
+    UserUrlForm,
+)
+from templates_app.liquid import block_liquid_tag
+from templates_app.models import ContentVersion, ResourceType
+
+# Braze HTML runs with no script, no plugin, no form target and no network except images
+# and stylesheets; "sandbox" also gives it an opaque origin of its own.
+PREVIEW_CSP = (
+    "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; "
+    "font-src * data:; frame-ancestors 'self'"
+)
+HTML_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    ResourceType.EMAIL_TEMPLATE: (("body", "HTML body"),),
+    ResourceType.CONTENT_BLOCK: (("content", "Content"),),
+    ResourceType.PREFERENCE_CENTER: (
+        ("preference_center_page_html", "Preference center page"),
+        ("confirmation_page_html", "Confirmation page"),
+    ),
+}
+DETAIL_URLS = {
+    ResourceType.EMAIL_TEMPLATE: "templates_app:email_template_detail",
+    ResourceType.CONTENT_BLOCK: "templates_app:content_block_detail",
+    ResourceType.PREFERENCE_CENTER: "templates_app:preference_center_detail",
+}
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    context["can_propose"] = user_has_any(request.user, [Capability.PROPOSE])
+    return render(request, template, context, status=status)
+
+
+def _braze_failure(request: HttpRequest, exc: BrazeError, *, title: str) -> HttpResponse:
+    status = 404 if isinstance(exc, BrazeNotFound) else 502
+    context = {"title": title, "error": describe_error(exc)}
+    return _render(request, "templates_app/braze_error.html", context, status=status)
+
+
+def _preview(request: HttpRequest, html: str, label: str) -> dict[str, str]:
+    token = services.preview_stash(user=request.user, html=html)  # type: ignore[arg-type]
+    return {"label": label, "url": reverse("templates_app:preview", args=[token])}
+
+
+def _previews(
+    request: HttpRequest, resource_type: str, values: dict[str, Any]
+) -> list[dict[str, str]]:
+    return [
+        _preview(request, str(values.get(field) or ""), label)
+        for field, label in HTML_FIELDS[resource_type]
+    ]
+
+
+def _date(value: str) -> datetime | None:
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        return None
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def _short(stamp: str) -> str:
+    return stamp[:16].replace("T", " ") if stamp else ""
+
+
+# --- previews ------------------------------------------------------------------------------
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+@xframe_options_sameorigin
+def preview(request: HttpRequest, token: str) -> HttpResponse:
+    """Stashed Braze HTML, served alone under a CSP that forbids every script."""
+    html = services.preview_html(user=request.user, token=token)  # type: ignore[arg-type]
+    if html is None:
+        raise Http404("This preview has expired; reload the page.")
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = PREVIEW_CSP
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_POST
+@require_capability(Capability.PROPOSE)
+def preview_live(request: HttpRequest) -> HttpResponse:
+    """The editor's live preview: stash what is being typed, answer with the frames."""
+    source = request.POST.get("source", "")
+    form = LivePreviewForm({"html": request.POST.get(source, "")})
+    html = form.cleaned_data["html"] if form.is_valid() else ""
+    context = {"frames": [_preview(request, html, "Preview")]}
+    return _render(request, "templates_app/_preview.html", context)
+
+
+# --- email templates ------------------------------------------------------------------------
+
+TEMPLATE_COLUMNS: list[Column[Any]] = [
+    Column(
+        "template_name", "Name",
+        link=lambda t: reverse("templates_app:email_template_detail", args=[t.email_template_id]),
+    ),
+    Column("tags", "Tags", value=lambda t: ", ".join(t.tags), sortable=False),
+    Column("created_at", "Created", value=lambda t: _short(t.created_at)),
+    Column("updated_at", "Updated", value=lambda t: _short(t.updated_at)),
+]  # fmt: skip
 
 
 @require_GET
 @require_capability(Capability.BROWSE)
 def email_template_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "templates_app/email_template_list.html")
+    q = request.GET.get("q", "").strip()
+    tag = request.GET.get("tag", "").strip()
+    since = _date(request.GET.get("modified_after", ""))
+    error, rows, tags = "", [], []
+    try:
+        everything = selectors.email_template_rows(modified_after=since)
+    except BrazeError as exc:
+        error, everything = describe_error(exc), []
+    tags = sorted({t for row in everything for t in row.tags})
+    rows = [
+        row for row in everything
+        if (not q or q.lower() in row.template_name.lower()) and (not tag or tag in row.tags)
+    ]  # fmt: skip
+    table = table_from_rows(
+        request, rows, TEMPLATE_COLUMNS, default_sort="template_name",
+        empty_message=(
+            "No email templates match. Templates made with Braze's drag-and-drop editor are "
+            "not returned by Braze's API, so they never appear here."
+        ),
+    )  # fmt: skip
+    context = {"table": table, "error": error, "tags": tags, "q": q, "tag": tag,
+               "modified_after": request.GET.get("modified_after", "")}  # fmt: skip
+    return _render(
+        request, _list_template(request, "templates_app/email_template_list.html"), context
+    )
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def email_template_detail(request: HttpRequest, email_template_id: str) -> HttpResponse:
+    try:
+        template = selectors.email_template_get(email_template_id=email_template_id)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title="Email template")
+    context = {
+        "template": template,
+        "frames": _previews(request, ResourceType.EMAIL_TEMPLATE, {"body": template.body}),
+        "resource_type": ResourceType.EMAIL_TEMPLATE,
+        "braze_id": email_template_id,
+    }
+    return _render(request, "templates_app/email_template_detail.html", context)
+
+
+def _email_template_form_screen(
+    request: HttpRequest, email_template_id: str | None
+) -> HttpResponse:
+    base, initial = None, None
+    try:
+        workspace = selectors.workspace_known()
+        if email_template_id is not None:
+            template = selectors.email_template_get(email_template_id=email_template_id)
+            base = selectors.email_template_snapshot(template)
+            initial = {**base, "should_inline_css": {True: "true", False: "false"}.get(
+                base["should_inline_css"], "")}  # fmt: skip
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title="Email template")
+    form = EmailTemplateForm(request.POST or None, initial=initial, workspace=workspace)
+    if request.method == "POST" and form.is_valid():
+        cr = services.email_template_propose(
+            actor=request.user,  # type: ignore[arg-type]
+            email_template_id=email_template_id,
+            data=form.cleaned_data,
+            base_snapshot=base,
+        )
+        messages.success(request, "Your change was sent for review.")
+        return redirect(cr.get_absolute_url())
+    context = {
+        "form": form,
+        "creating": email_template_id is None,
+        "braze_id": email_template_id,
+        "live_fields": ["body"],
+    }
+    return _render(request, "templates_app/email_template_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def email_template_create(request: HttpRequest) -> HttpResponse:
+    return _email_template_form_screen(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def email_template_edit(request: HttpRequest, email_template_id: str) -> HttpResponse:
+    return _email_template_form_screen(request, email_template_id)
+
+
+# --- content blocks -------------------------------------------------------------------------
+
+BLOCK_COLUMNS: list[Column[Any]] = [
+    Column(
+        "name", "Name",
+        link=lambda b: reverse("templates_app:content_block_detail", args=[b.content_block_id]),
+    ),
+    Column("content_type", "Type"),
+    Column("tags", "Tags", value=lambda b: ", ".join(b.tags), sortable=False),
+    Column("inclusion_count", "Inclusions", numeric=True),
+    Column("last_edited", "Last edited", value=lambda b: _short(b.last_edited)),
+]  # fmt: skip
 
 
 @require_GET
 @require_capability(Capability.BROWSE)
 def content_block_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "templates_app/content_block_list.html")
+    q = request.GET.get("q", "").strip()
+    tag = request.GET.get("tag", "").strip()
+    kind = request.GET.get("type", "").strip()
+    error = ""
+    try:
+        everything = selectors.content_block_rows()
+    except BrazeError as exc:
+        error, everything = describe_error(exc), []
+    tags = sorted({t for row in everything for t in row.tags})
+    rows = [
+        row for row in everything
+        if (not q or q.lower() in row.name.lower())
+        and (not tag or tag in row.tags)
+        and (not kind or row.content_type == kind)
+    ]  # fmt: skip
+    table = table_from_rows(
+        request, rows, BLOCK_COLUMNS, default_sort="name",
+        empty_message="No Content Blocks match these filters.",
+    )  # fmt: skip
+    context = {"table": table, "error": error, "tags": tags, "q": q, "tag": tag, "type": kind}
+    return _render(
+        request, _list_template(request, "templates_app/content_block_list.html"), context
+    )
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def content_block_detail(request: HttpRequest, content_block_id: str) -> HttpResponse:
+    try:
+        block = selectors.content_block_get(content_block_id=content_block_id, inclusion_data=True)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title="Content Block")
+    context = {
+        "block": block,
+        "liquid_tag": block_liquid_tag(block.name),
+        "state": selectors.content_block_state(content_block_id=content_block_id),
+        "references": selectors.content_block_references(name=block.name),
+        "detail_urls": DETAIL_URLS,
+        "frames": _previews(request, ResourceType.CONTENT_BLOCK, {"content": block.content}),
+        "resource_type": ResourceType.CONTENT_BLOCK,
+        "braze_id": content_block_id,
+    }
+    return _render(request, "templates_app/content_block_detail.html", context)
+
+
+def _content_block_form_screen(request: HttpRequest, content_block_id: str | None) -> HttpResponse:
+    base, current_name, current_state = None, None, None
+    try:
+        workspace = selectors.workspace_known()
+        if content_block_id is not None:
+            block = selectors.content_block_get(content_block_id=content_block_id)
+            base = selectors.content_block_snapshot(block)
+            current_name = block.name
+            current_state = selectors.content_block_state(content_block_id=content_block_id)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title="Content Block")
+    initial = {**base, "state": current_state or "active"} if base else None
+    form = ContentBlockForm(
+        request.POST or None, initial=initial, workspace=workspace,
+        current_name=current_name, current_state=current_state,
+    )  # fmt: skip
+    if request.method == "POST" and form.is_valid():
+        cr = services.content_block_propose(
+            actor=request.user,  # type: ignore[arg-type]
+            content_block_id=content_block_id,
+            data=form.cleaned_data,
+            base_snapshot=base,
+        )
+        messages.success(request, "Your change was sent for review.")
+        return redirect(cr.get_absolute_url())
+    context = {
+        "form": form,
+        "creating": content_block_id is None,
+        "braze_id": content_block_id,
+        "live_fields": ["content"],
+        "state_known": current_state is not None,
+    }
+    return _render(request, "templates_app/content_block_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def content_block_create(request: HttpRequest) -> HttpResponse:
+    return _content_block_form_screen(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def content_block_edit(request: HttpRequest, content_block_id: str) -> HttpResponse:
+    return _content_block_form_screen(request, content_block_id)
+
+
+# --- preference centers ---------------------------------------------------------------------
+
+CENTER_COLUMNS: list[Column[Any]] = [
+    Column(
+        "name", "Name",
+        link=lambda p: reverse(
+            "templates_app:preference_center_detail", args=[p.preference_center_api_id]
+        ),
+    ),
+    Column("created_at", "Created", value=lambda p: _short(p.created_at)),
+    Column("updated_at", "Updated", value=lambda p: _short(p.updated_at)),
+]  # fmt: skip
 
 
 @require_GET
 @require_capability(Capability.BROWSE)
 def preference_center_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "templates_app/preference_center_list.html")
+    q = request.GET.get("q", "").strip()
+    error = ""
+    try:
+        everything = selectors.preference_center_rows()
+    except BrazeError as exc:
+        error, everything = describe_error(exc), []
+    rows = [row for row in everything if not q or q.lower() in row.name.lower()]
+    table = table_from_rows(
+        request, rows, CENTER_COLUMNS, default_sort="name",
+        empty_message="No preference centers match.",
+    )  # fmt: skip
+    context = {"table": table, "error": error, "q": q}
+    return _render(
+        request, _list_template(request, "templates_app/preference_center_list.html"), context
+    )
+
+
+def _preference_center_detail(
+    request: HttpRequest, preference_center_id: str, *, user_url: str = "",
+    url_form: UserUrlForm | None = None, error: str = "", status: int = 200,
+) -> HttpResponse:  # fmt: skip
+    try:
+        center = selectors.preference_center_get(preference_center_id=preference_center_id)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title="Preference center")
+    snapshot = selectors.preference_center_snapshot(center)
+    context = {
+        "center": center,
+        "options": json.dumps(center.preference_center_options or {}, indent=2),
+        "frames": _previews(request, ResourceType.PREFERENCE_CENTER, snapshot),
+        "resource_type": ResourceType.PREFERENCE_CENTER,
+        "braze_id": preference_center_id,
+        "url_form": url_form or UserUrlForm(),
+        "user_url": user_url,
+        "url_error": error,
+    }
+    return _render(request, "templates_app/preference_center_detail.html", context, status=status)
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def preference_center_detail(request: HttpRequest, preference_center_id: str) -> HttpResponse:
+    return _preference_center_detail(request, preference_center_id)
+
+
+@require_POST
+@require_capability(Capability.PROPOSE)
+def preference_center_user_url(request: HttpRequest, preference_center_id: str) -> HttpResponse:
+    """The link is shown in this one response only: it is never stored or logged."""
+    form = UserUrlForm(request.POST)
+    if not form.is_valid():
+        return _preference_center_detail(request, preference_center_id, url_form=form, status=400)
+    try:
+        url = services.preference_center_user_url_generate(
+            actor=request.user,  # type: ignore[arg-type]
+            preference_center_id=preference_center_id,
+            external_id=form.cleaned_data["external_id"],
+        )
+    except BrazeError as exc:
+        return _preference_center_detail(
+            request, preference_center_id, url_form=form, error=describe_error(exc)
+        )
+    response = _preference_center_detail(request, preference_center_id, url_form=form, user_url=url)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _preference_center_form_screen(
+    request: HttpRequest, preference_center_id: str | None
+) -> HttpResponse:
+    base, initial = None, None
+    try:
+        workspace = selectors.workspace_known()
+        if preference_center_id is not None:
+            center = selectors.preference_center_get(preference_center_id=preference_center_id)
+            base = selectors.preference_center_snapshot(center)
+            initial = {**base, "options": json.dumps(base["options"], indent=2)}
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title="Preference center")
+    creating = preference_center_id is None
+    form = PreferenceCenterForm(
+        request.POST or None, initial=initial, workspace=workspace, creating=creating
+    )
+    if request.method == "POST" and form.is_valid():
+        cr = services.preference_center_propose(
+            actor=request.user,  # type: ignore[arg-type]
+            preference_center_id=preference_center_id,
+            data=form.cleaned_data,
+            base_snapshot=base,
+        )
+        messages.success(request, "Your change was sent for review.")
+        return redirect(cr.get_absolute_url())
+    context = {
+        "form": form,
+        "creating": creating,
+        "braze_id": preference_center_id,
+        "live_fields": ["preference_center_page_html", "confirmation_page_html"],
+    }
+    return _render(request, "templates_app/preference_center_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def preference_center_create(request: HttpRequest) -> HttpResponse:
+    return _preference_center_form_screen(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def preference_center_edit(request: HttpRequest, preference_center_id: str) -> HttpResponse:
+    return _preference_center_form_screen(request, preference_center_id)
+
+
+# --- history --------------------------------------------------------------------------------
+
+VERSION_COLUMNS: list[Column[ContentVersion]] = [
+    Column("version", "Version", numeric=True),
+    Column("name", "Name"),
+    Column("source", "Source", value=lambda v: v.get_source_display()),
+    Column("seen_at", "Recorded", value=lambda v: timezone.localtime(v.seen_at).strftime(
+        "%Y-%m-%d %H:%M")),
+    Column("change_request_id", "Change request", sortable=False,
+           value=lambda v: f"#{v.change_request_id}" if v.change_request_id else None,
+           link=lambda v: reverse("changes:detail", args=[v.change_request_id])
+           if v.change_request_id else None),
+]  # fmt: skip
+
+
+def _resource_type(value: str) -> ResourceType:
+    try:
+        return ResourceType(value)
+    except ValueError:
+        raise Http404("No such kind of content.") from None
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def history(request: HttpRequest, resource_type: str, braze_id: str) -> HttpResponse:
+    kind = _resource_type(resource_type)
+    versions = selectors.version_list(resource_type=kind, braze_id=braze_id)
+    latest = versions.order_by("-version").first()
+    table = table_from_queryset(
+        request, versions, VERSION_COLUMNS, default_sort="-version",
+        empty_message="The console has not seen this item yet; the next sync records it.",
+    )  # fmt: skip
+    numbers = list(versions.order_by("-version").values_list("version", flat=True))
+    context = {
+        "table": table,
+        "kind": kind,
+        "braze_id": braze_id,
+        "latest": latest,
+        "numbers": numbers,
+        "detail_url": reverse(DETAIL_URLS[kind], args=[braze_id]),
+    }
+    return _render(request, _list_template(request, "templates_app/history.html"), context)
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def version_diff(request: HttpRequest, resource_type: str, braze_id: str) -> HttpResponse:
+    """Any two versions side by side, with both renderings of each HTML field."""
+    kind = _resource_type(resource_type)
+    versions = selectors.version_list(resource_type=kind, braze_id=braze_id)
+    try:
+        a_number, b_number = int(request.GET.get("a", "")), int(request.GET.get("b", ""))
+    except ValueError:
+        raise Http404("Choose two versions to compare.") from None
+    latest_number = versions.order_by("-version").values_list("version", flat=True).first()
+    a = get_object_or_404(versions, version=a_number)
+    b = get_object_or_404(versions, version=b_number)
+    frames = []
+    for field, label in HTML_FIELDS[kind]:
+        if a.snapshot.get(field) != b.snapshot.get(field):
+            frames.append((
+                _preview(request, str(a.snapshot.get(field) or ""), f"{label}, v{a.version}"),
+                _preview(request, str(b.snapshot.get(field) or ""), f"{label}, v{b.version}"),
+            ))  # fmt: skip
+    context = {
+        "kind": kind,
+        "braze_id": braze_id,
+        "a": a,
+        "b": b,
+        "changes": snapshot_diff(a.snapshot, b.snapshot),
+        "frame_pairs": frames,
+        "restorable": [v for v in (a, b) if v.version != latest_number],
+        "numbers": list(versions.order_by("-version").values_list("version", flat=True)),
+    }
+    return _render(request, "templates_app/version_diff.html", context)
+
+
+@require_POST
+@require_capability(Capability.PROPOSE)
+def version_restore(
+    request: HttpRequest, resource_type: str, braze_id: str, version: int
+) -> HttpResponse:
+    kind = _resource_type(resource_type)
+    chosen = get_object_or_404(
+        selectors.version_list(resource_type=kind, braze_id=braze_id), version=version
+    )
+    try:
+        cr = services.version_restore(actor=request.user, version=chosen)  # type: ignore[arg-type]
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title="Restore")
+    messages.success(request, f"Restoring version {version} was sent for review.")
+    return redirect(cr.get_absolute_url())
+
+
+# --- reviewing a change ---------------------------------------------------------------------
+
+
+@require_GET
+@require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
+def change_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """A change request's HTML as a line diff and rendered before and after."""
+    cr = get_object_or_404(ChangeRequest, pk=pk)
+    if cr.resource_type not in HTML_FIELDS:
+        raise Http404("Not a content change.")
+    before = cr.base_snapshot or {}
+    after = cr.payload or {}
+    pairs = [
+        (field, label,
+         _preview(request, str(before.get(field) or ""), f"{label}, before"),
+         _preview(request, str(after.get(field) or ""), f"{label}, after"))
+        for field, label in HTML_FIELDS[cr.resource_type]
+    ]  # fmt: skip
+    context = {"cr": cr, "changes": snapshot_diff(cr.base_snapshot, cr.payload), "pairs": pairs}
+    return _render(request, "templates_app/change_preview.html", context)

@@ -1,0 +1,185 @@
+"""Forms for proposals. Each runs the rules Braze would apply (rules.py) before any
+request is made, so what reaches a reviewer is something Braze will accept."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.urls import reverse
+
+from templates_app.rules import (
+    Errors,
+    Workspace,
+    content_block_errors,
+    email_template_errors,
+    preference_center_errors,
+)
+
+STATE_CHOICES = [("active", "Active"), ("draft", "Draft")]
+CODE = {"class": "code", "rows": 18, "spellcheck": "false", "data-code-editor": ""}
+
+
+class TagsField(forms.CharField):
+    """Comma-separated tags in the form, a list in the payload."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return [tag.strip() for tag in text.split(",") if tag.strip()]
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list | tuple) else value
+
+
+def _live_preview(form: forms.Form, *names: str) -> None:
+    """As the HTML is typed, htmx posts the form and shows the result in sandboxed frames."""
+    for name in names:
+        form.fields[name].widget.attrs.update(
+            {
+                "hx-post": reverse("templates_app:preview_live"),
+                "hx-trigger": "load, input changed delay:700ms",
+                "hx-target": f"#preview-{name}",
+                "hx-vals": json.dumps({"source": name}),
+            }
+        )
+
+
+def _apply_rule_errors(form: forms.Form, errors: Errors) -> None:
+    for field, messages in errors.items():
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
+class ContentBlockForm(forms.Form):
+    name = forms.CharField(
+        required=False,
+        help_text="Letters, digits, hyphens and underscores; fixed once the block is active.",
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    content = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs=CODE), label="Content (HTML)"
+    )
+    state = forms.ChoiceField(
+        choices=STATE_CHOICES,
+        initial="active",
+        help_text="An active block cannot go back to draft.",
+    )
+    tags = TagsField(required=False, help_text="Comma-separated; each tag must exist in Braze.")
+
+    def __init__(
+        self,
+        *args: Any,
+        workspace: Workspace,
+        current_name: str | None = None,
+        current_state: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.current_name = current_name
+        self.current_state = current_state
+        _live_preview(self, "content")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            errors = content_block_errors(
+                data,
+                workspace=self.workspace,
+                current_name=self.current_name,
+                current_state=self.current_state,
+            )
+            _apply_rule_errors(self, errors)
+        return data
+
+
+class EmailTemplateForm(forms.Form):
+    # A field may share the name of Form.template_name: the metaclass takes fields off the class.
+    template_name = forms.CharField(required=False, label="Name")  # type: ignore[assignment]
+    subject = forms.CharField(required=False)
+    preheader = forms.CharField(required=False)
+    body = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs=CODE), label="HTML body"
+    )
+    plaintext_body = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}),
+        label="Plaintext body",
+    )  # fmt: skip
+    should_inline_css = forms.ChoiceField(
+        choices=[("", "Workspace default"), ("true", "Yes"), ("false", "No")],
+        required=False,
+        label="Inline CSS",
+    )
+    tags = TagsField(required=False, help_text="Comma-separated; each tag must exist in Braze.")
+
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        _live_preview(self, "body")
+
+    def clean_should_inline_css(self) -> bool | None:
+        value = self.cleaned_data.get("should_inline_css")
+        return {"true": True, "false": False}.get(value or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            _apply_rule_errors(self, email_template_errors(data, workspace=self.workspace))
+        return data
+
+
+class PreferenceCenterForm(forms.Form):
+    name = forms.CharField(
+        required=False, help_text="Letters, digits, hyphens and underscores; fixed once created."
+    )
+    preference_center_title = forms.CharField(required=False, label="Title")
+    preference_center_page_html = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs=CODE),
+        label="Preference center page HTML",
+    )  # fmt: skip
+    confirmation_page_html = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs=CODE),
+        label="Confirmation page HTML",
+    )  # fmt: skip
+    state = forms.ChoiceField(choices=STATE_CHOICES, initial="active")
+    options = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "code"}),
+        label="Options (JSON)",
+        help_text='e.g. {"meta-viewport-content": "width=device-width"}',
+    )
+
+    def __init__(self, *args: Any, workspace: Workspace, creating: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.creating = creating
+        if not creating:
+            self.fields["name"].disabled = True
+        _live_preview(self, "preference_center_page_html", "confirmation_page_html")
+
+    def clean_options(self) -> Any:
+        text = (self.cleaned_data.get("options") or "").strip()
+        if not text:
+            return {}
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"This is not valid JSON ({exc.msg}).") from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            _apply_rule_errors(
+                self,
+                preference_center_errors(data, workspace=self.workspace, creating=self.creating),
+            )
+        return data
+
+
+class UserUrlForm(forms.Form):
+    external_id = forms.CharField(max_length=512, label="User's external ID")
+
+
+class LivePreviewForm(forms.Form):
+    html = forms.CharField(required=False, strip=False)

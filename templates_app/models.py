@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class ResourceType(models.TextChoices):
+    EMAIL_TEMPLATE = "email_template", "Email template"
+    CONTENT_BLOCK = "content_block", "Content Block"
+    PREFERENCE_CENTER = "preference_center", "Preference center"
+
+
+class VersionSource(models.TextChoices):
+    SYNCED = "synced", "Seen on sync"
+    APPLIED = "applied", "Applied by the console"
+
+
+class ContentVersion(models.Model):
+    """One state of a Braze resource that the console saw or wrote.
+
+    Braze keeps no history of these resources (braze-facts §0.3); this table is it.
+    A new row is stored only when the content digest changes.
+    """
+
+    resource_type = models.CharField(max_length=40, choices=ResourceType.choices)
+    braze_id = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=300)
+    snapshot = models.JSONField()
+    digest = models.CharField(max_length=64)
+    source = models.CharField(max_length=10, choices=VersionSource.choices)
+    # Braze's own "updated_at"/"last_edited" when the version was read; lets the sync skip
+    # resources whose list entry says nothing changed.
+    remote_updated_at = models.CharField(max_length=40, blank=True)
+    # A Content Block's state as the console last set it (Braze's API never reports it).
+    state = models.CharField(max_length=10, blank=True)
+    change_request_id = models.BigIntegerField(null=True, blank=True)
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource_type", "braze_id", "version"], name="one_row_per_version"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["resource_type", "braze_id", "-version"], name="version_latest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type} {self.name} v{self.version}"

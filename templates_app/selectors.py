@@ -1,0 +1,215 @@
+"""Reads: email templates, Content Blocks and preference centers from Braze (briefly
+cached), and the console's own history of them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from console.audit.hashing import canonical_json
+from console.braze import get_client
+from console.braze.client import (
+    ContentBlock,
+    ContentBlockSummary,
+    EmailTemplate,
+    EmailTemplateSummary,
+    PreferenceCenter,
+    PreferenceCenterSummary,
+)
+from templates_app.liquid import referenced_blocks
+from templates_app.models import ContentVersion, ResourceType
+from templates_app.rules import Workspace
+
+LIST_CACHE_SECONDS = 30
+PAGE_SIZE = 1000  # Braze's maximum for both list endpoints
+_GENERATION_KEY = "templates_app:lists:generation"
+
+
+def _cached[T](key: str, load: Callable[[], T]) -> T:
+    """Braze lists are cached for a few seconds; a write by the console starts afresh."""
+    generation = cache.get_or_set(_GENERATION_KEY, 1, timeout=None)
+    full_key = f"templates_app:lists:{generation}:{key}"
+    value = cache.get(full_key)
+    if value is None:
+        value = load()
+        cache.set(full_key, value, LIST_CACHE_SECONDS)
+    return value
+
+
+def lists_forget() -> None:
+    try:
+        cache.incr(_GENERATION_KEY)
+    except ValueError:
+        cache.set(_GENERATION_KEY, 2, timeout=None)
+
+
+def digest_of(snapshot: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(snapshot).encode()).hexdigest()
+
+
+# --- email templates -----------------------------------------------------------------------
+
+
+def email_template_rows(*, modified_after: datetime | None = None) -> list[EmailTemplateSummary]:
+    """Every template the API returns, all pages read (drag-and-drop ones never are)."""
+
+    def load() -> list[EmailTemplateSummary]:
+        client, rows, offset = get_client(), [], 0
+        while True:
+            page = client.email_template_list(
+                modified_after=modified_after, limit=PAGE_SIZE, offset=offset or None
+            )
+            rows.extend(page)
+            if len(page) < PAGE_SIZE:
+                return rows
+            offset += len(page)
+
+    stamp = modified_after.isoformat() if modified_after else ""
+    return _cached(f"email_templates:{stamp}", load)
+
+
+def email_template_get(*, email_template_id: str) -> EmailTemplate:
+    return get_client().email_template_info(email_template_id=email_template_id)
+
+
+def email_template_snapshot(template: EmailTemplate) -> dict[str, Any]:
+    """The fields the console edits, as compared for conflicts and kept in history."""
+    return {
+        "template_name": template.template_name,
+        "subject": template.subject or "",
+        "preheader": template.preheader or "",
+        "body": template.body or "",
+        "plaintext_body": template.plaintext_body or "",
+        "should_inline_css": template.should_inline_css,
+        "tags": list(template.tags),
+    }
+
+
+# --- content blocks ------------------------------------------------------------------------
+
+
+def content_block_rows() -> list[ContentBlockSummary]:
+    def load() -> list[ContentBlockSummary]:
+        client, rows, offset = get_client(), [], 0
+        while True:
+            # Braze refuses offset=0, so the first page is asked for without one.
+            page = client.content_block_list(limit=PAGE_SIZE, offset=offset or None)
+            rows.extend(page)
+            if len(page) < PAGE_SIZE:
+                return rows
+            offset += len(page)
+
+    return _cached("content_blocks", load)
+
+
+def content_block_get(*, content_block_id: str, inclusion_data: bool = False) -> ContentBlock:
+    return get_client().content_block_info(
+        content_block_id=content_block_id, include_inclusion_data=inclusion_data
+    )
+
+
+def content_block_snapshot(block: ContentBlock) -> dict[str, Any]:
+    return {
+        "name": block.name,
+        "description": block.description or "",
+        "content": block.content,
+        "tags": list(block.tags),
+    }
+
+
+def content_block_state(*, content_block_id: str) -> str | None:
+    """The state the console last gave the block; None when it never set one."""
+    return (
+        ContentVersion.objects.filter(
+            resource_type=ResourceType.CONTENT_BLOCK, braze_id=content_block_id
+        )
+        .exclude(state="")
+        .order_by("-version")
+        .values_list("state", flat=True)
+        .first()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    resource_type: str
+    braze_id: str
+    name: str
+
+
+def content_block_references(*, name: str) -> list[Reference]:
+    """Blocks and templates known to the console (their latest version) that include `name`."""
+    found = []
+    fields = {ResourceType.CONTENT_BLOCK: ("content",), ResourceType.EMAIL_TEMPLATE: (
+        "body", "plaintext_body", "subject")}  # fmt: skip
+    for version in latest_versions():
+        text = " ".join(str(version.snapshot.get(f) or "") for f in fields.get(
+            ResourceType(version.resource_type), ()))  # fmt: skip
+        if name in referenced_blocks(text) and version.name != name:
+            found.append(Reference(version.resource_type, version.braze_id, version.name))
+    return sorted(found, key=lambda r: (r.resource_type, r.name.lower()))
+
+
+# --- preference centers --------------------------------------------------------------------
+
+
+def preference_center_rows() -> list[PreferenceCenterSummary]:
+    return _cached("preference_centers", lambda: get_client().preference_center_list())
+
+
+def preference_center_get(*, preference_center_id: str) -> PreferenceCenter:
+    return get_client().preference_center_view(preference_center_id=preference_center_id)
+
+
+def preference_center_snapshot(center: PreferenceCenter) -> dict[str, Any]:
+    return {
+        "name": center.name,
+        "preference_center_title": center.preference_center_title or "",
+        "preference_center_page_html": center.preference_center_page_html or "",
+        "confirmation_page_html": center.confirmation_page_html or "",
+        "state": center.state or "",
+        "options": dict(center.preference_center_options or {}),
+    }
+
+
+# --- what the rules need to know ------------------------------------------------------------
+
+
+def workspace_known() -> Workspace:
+    """Tags, block names and preference-center names Braze holds, as far as its lists say.
+
+    Braze has no tag list endpoint: a tag counts as existing once any template or Content
+    Block carries it.
+    """
+    templates, blocks = email_template_rows(), content_block_rows()
+    tags = {t for row in templates for t in row.tags} | {t for row in blocks for t in row.tags}
+    return Workspace(
+        tags=frozenset(tags),
+        block_names=frozenset(b.name for b in blocks),
+        preference_center_names=frozenset(p.name for p in preference_center_rows()),
+    )
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def version_list(*, resource_type: str, braze_id: str) -> QuerySet[ContentVersion]:
+    return ContentVersion.objects.filter(resource_type=resource_type, braze_id=braze_id)
+
+
+def version_latest(*, resource_type: str, braze_id: str) -> ContentVersion | None:
+    return version_list(resource_type=resource_type, braze_id=braze_id).order_by("-version").first()
+
+
+def latest_versions() -> list[ContentVersion]:
+    return list(
+        ContentVersion.objects.order_by("resource_type", "braze_id", "-version").distinct(
+            "resource_type", "braze_id"
+        )
+    )

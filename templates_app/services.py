@@ -1,0 +1,376 @@
+"""Writes: proposals (change requests), the version history, the drift sync, previews and
+audited preference-center links."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import transaction
+
+from console.audit.services import Outcome, SystemActor, audit_append
+from console.braze import BrazeError, BrazeNotFound, get_client
+from console.changes.diff import field_diff, is_long_text
+from console.changes.models import ChangeRequest, ChangeState
+from console.changes.services import change_request_propose
+from templates_app import selectors
+from templates_app.models import ContentVersion, ResourceType, VersionSource
+
+logger = logging.getLogger(__name__)
+
+SYNC_ACTOR = SystemActor("braze-sync")
+PREVIEW_SECONDS = 3600
+_PREVIEW_KEY = "templates_app:preview:{user}:{token}"
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def version_record(
+    *,
+    resource_type: str,
+    braze_id: str,
+    snapshot: dict[str, Any],
+    source: str,
+    remote_updated_at: str = "",
+    state: str = "",
+    change_request_id: int | None = None,
+) -> tuple[ContentVersion, ContentVersion | None]:
+    """Store `snapshot` as the next version unless it equals the latest one.
+
+    Returns (the version now current, the one before it if a new row was stored). For
+    Content Blocks, a change of the console-known state alone is also a new version.
+    """
+    digest = selectors.digest_of(snapshot)
+    with transaction.atomic():
+        # Serialise writers of one resource so two syncs cannot number a version twice.
+        latest = (
+            ContentVersion.objects.select_for_update()
+            .filter(resource_type=resource_type, braze_id=braze_id)
+            .order_by("-version")
+            .first()
+        )
+        if latest is not None and latest.digest == digest and (not state or state == latest.state):
+            if remote_updated_at and latest.remote_updated_at != remote_updated_at:
+                latest.remote_updated_at = remote_updated_at
+                latest.save(update_fields=["remote_updated_at"])
+            return latest, None
+        name = str(snapshot.get("name") or snapshot.get("template_name") or braze_id)
+        version = ContentVersion.objects.create(
+            resource_type=resource_type,
+            braze_id=braze_id,
+            version=(latest.version + 1) if latest else 1,
+            name=name[:300],
+            snapshot=snapshot,
+            digest=digest,
+            source=source,
+            remote_updated_at=remote_updated_at,
+            state=state or (latest.state if latest else ""),
+            change_request_id=change_request_id,
+        )
+    return version, latest
+
+
+def _read_snapshot(resource_type: str, braze_id: str) -> tuple[dict[str, Any], str]:
+    """Braze's current state of a resource, and its own last-updated stamp."""
+    if resource_type == ResourceType.CONTENT_BLOCK:
+        block = selectors.content_block_get(content_block_id=braze_id)
+        return selectors.content_block_snapshot(block), block.last_edited
+    if resource_type == ResourceType.EMAIL_TEMPLATE:
+        template = selectors.email_template_get(email_template_id=braze_id)
+        return selectors.email_template_snapshot(template), template.updated_at
+    center = selectors.preference_center_get(preference_center_id=braze_id)
+    return selectors.preference_center_snapshot(center), center.updated_at
+
+
+def version_record_applied(
+    *, resource_type: str, braze_id: str, identifier: str, state: str = ""
+) -> ContentVersion:
+    """Keep what Braze holds right after the console's write (called by the appliers)."""
+    snapshot, updated = _read_snapshot(resource_type, braze_id)
+    change_request_id = (
+        ChangeRequest.objects.filter(
+            resource_type=resource_type, identifier=identifier, state=ChangeState.APPLYING
+        )
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    version, _ = version_record(
+        resource_type=resource_type,
+        braze_id=braze_id,
+        snapshot=snapshot,
+        source=VersionSource.APPLIED,
+        remote_updated_at=updated,
+        state=state,
+        change_request_id=change_request_id,
+    )
+    selectors.lists_forget()
+    return version
+
+
+def _text_diff(before: Any, after: Any) -> list[str]:
+    lines = difflib.unified_diff(
+        str(before or "").splitlines(), str(after or "").splitlines(), lineterm="", n=1
+    )
+    return list(lines)[2:202]  # skip the file headers; keep audit entries bounded
+
+
+def change_summary(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Field changes for the audit trail: long text as a unified line diff."""
+    rows = []
+    for row in field_diff(before, after):
+        if is_long_text(row["before"]) or is_long_text(row["after"]):
+            rows.append({"field": row["field"], "diff": _text_diff(row["before"], row["after"])})
+        else:
+            rows.append(row)
+    return rows
+
+
+@dataclass
+class SyncReport:
+    seen: int = 0
+    new_versions: int = 0
+    external_changes: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _sync_one(
+    report: SyncReport, resource_type: str, braze_id: str, remote_updated_at: str
+) -> None:
+    report.seen += 1
+    latest = selectors.version_latest(resource_type=resource_type, braze_id=braze_id)
+    if latest is not None and remote_updated_at and latest.remote_updated_at == remote_updated_at:
+        return  # Braze's list says nothing changed since the version the console holds
+    try:
+        snapshot, updated = _read_snapshot(resource_type, braze_id)
+    except BrazeNotFound:
+        return
+    with transaction.atomic():
+        version, previous = version_record(
+            resource_type=resource_type,
+            braze_id=braze_id,
+            snapshot=snapshot,
+            source=VersionSource.SYNCED,
+            remote_updated_at=updated or remote_updated_at,
+        )
+        if previous is None:
+            if latest is None:
+                report.new_versions += 1  # first sighting: history starts here
+            return
+        report.new_versions += 1
+        report.external_changes += 1
+        # The console's own writes are stored when applied, so a difference found here
+        # was made outside the console (in the Braze dashboard or by another API client).
+        audit_append(
+            actor=SYNC_ACTOR,
+            action="content.external_change",
+            resource_type=resource_type,
+            resource_id=braze_id,
+            data={
+                "name": version.name,
+                "from_version": previous.version,
+                "to_version": version.version,
+                "changes": change_summary(previous.snapshot, version.snapshot),
+            },
+        )
+
+
+def content_sync() -> SyncReport:
+    """Read every template, block and preference center; keep new versions; audit drift."""
+    report = SyncReport()
+    selectors.lists_forget()
+    try:
+        for t in selectors.email_template_rows():
+            _sync_one(report, ResourceType.EMAIL_TEMPLATE, t.email_template_id, t.updated_at)
+        for b in selectors.content_block_rows():
+            _sync_one(report, ResourceType.CONTENT_BLOCK, b.content_block_id, b.last_edited)
+        for p in selectors.preference_center_rows():
+            _sync_one(
+                report, ResourceType.PREFERENCE_CENTER, p.preference_center_api_id, p.updated_at
+            )
+    except BrazeError as exc:
+        logger.warning("content sync stopped: %r", exc)
+        report.errors.append(str(exc))
+    return report
+
+
+# --- proposals -----------------------------------------------------------------------------
+
+
+def content_block_payload(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": data["name"],
+        "description": data.get("description") or "",
+        "content": data["content"],
+        "tags": list(data.get("tags") or []),
+        "state": data.get("state") or "active",
+    }
+
+
+def content_block_propose(
+    *,
+    actor: AbstractBaseUser,
+    content_block_id: str | None,
+    data: dict[str, Any],
+    base_snapshot: dict[str, Any] | None,
+    title: str = "",
+) -> ChangeRequest:
+    """Open a change request creating (no id) or updating a Content Block.
+
+    `data` has passed rules.content_block_errors; `base_snapshot` is what Braze held
+    when the editor loaded the block (the apply step refuses to overwrite anything else).
+    """
+    payload = content_block_payload(data)
+    creating = content_block_id is None
+    cr = change_request_propose(
+        actor=actor,
+        resource_type=ResourceType.CONTENT_BLOCK,
+        identifier=f"name:{payload['name']}" if creating else str(content_block_id),
+        action="create" if creating else "update",
+        payload=payload,
+        base_snapshot=None if creating else base_snapshot,
+        title=title or (f"{'Create' if creating else 'Edit'} Content Block {payload['name']}"),
+    )
+    return cr
+
+
+def email_template_payload(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "template_name": data["template_name"].strip(),
+        "subject": data["subject"],
+        "preheader": data.get("preheader") or "",
+        "body": data["body"],
+        "plaintext_body": data.get("plaintext_body") or "",
+        "should_inline_css": data.get("should_inline_css"),
+        "tags": list(data.get("tags") or []),
+    }
+
+
+def email_template_propose(
+    *,
+    actor: AbstractBaseUser,
+    email_template_id: str | None,
+    data: dict[str, Any],
+    base_snapshot: dict[str, Any] | None,
+    title: str = "",
+) -> ChangeRequest:
+    payload = email_template_payload(data)
+    creating = email_template_id is None
+    return change_request_propose(
+        actor=actor,
+        resource_type=ResourceType.EMAIL_TEMPLATE,
+        identifier=f"new:{uuid.uuid4().hex}" if creating else str(email_template_id),
+        action="create" if creating else "update",
+        payload=payload,
+        base_snapshot=None if creating else base_snapshot,
+        title=title
+        or f"{'Create' if creating else 'Edit'} email template {payload['template_name']}",
+    )
+
+
+def preference_center_payload(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": data["name"],
+        # Braze fills in this default when none is sent; sending it keeps history exact.
+        "preference_center_title": data.get("preference_center_title") or "Preference Center",
+        "preference_center_page_html": data["preference_center_page_html"],
+        "confirmation_page_html": data["confirmation_page_html"],
+        "state": data.get("state") or "active",
+        "options": dict(data.get("options") or {}),
+    }
+
+
+def preference_center_propose(
+    *,
+    actor: AbstractBaseUser,
+    preference_center_id: str | None,
+    data: dict[str, Any],
+    base_snapshot: dict[str, Any] | None,
+    title: str = "",
+) -> ChangeRequest:
+    payload = preference_center_payload(data)
+    creating = preference_center_id is None
+    return change_request_propose(
+        actor=actor,
+        resource_type=ResourceType.PREFERENCE_CENTER,
+        identifier=f"name:{payload['name']}" if creating else str(preference_center_id),
+        action="create" if creating else "update",
+        payload=payload,
+        base_snapshot=None if creating else base_snapshot,
+        title=title or f"{'Create' if creating else 'Edit'} preference center {payload['name']}",
+    )
+
+
+def version_restore(*, actor: AbstractBaseUser, version: ContentVersion) -> ChangeRequest:
+    """Propose putting an old version back; Braze's current state is the base."""
+    from console.changes.appliers import get_applier
+
+    base = get_applier(version.resource_type).read_current(version.braze_id)
+    if base is None:
+        raise BrazeNotFound("The resource no longer exists in Braze.")
+    title = f"Restore {version.get_resource_type_display()} {version.name} to v{version.version}"
+    data = dict(version.snapshot)
+    if version.resource_type == ResourceType.CONTENT_BLOCK:
+        data["state"] = selectors.content_block_state(content_block_id=version.braze_id) or (
+            "active"
+        )
+        return content_block_propose(
+            actor=actor, content_block_id=version.braze_id, data=data, base_snapshot=base,
+            title=title,
+        )  # fmt: skip
+    if version.resource_type == ResourceType.EMAIL_TEMPLATE:
+        return email_template_propose(
+            actor=actor, email_template_id=version.braze_id, data=data, base_snapshot=base,
+            title=title,
+        )  # fmt: skip
+    return preference_center_propose(
+        actor=actor, preference_center_id=version.braze_id, data=data, base_snapshot=base,
+        title=title,
+    )  # fmt: skip
+
+
+# --- previews and links ----------------------------------------------------------------------
+
+
+def preview_stash(*, user: AbstractBaseUser, html: str) -> str:
+    """Keep `html` for the sandboxed preview URL; only the same user can open it."""
+    token = secrets.token_urlsafe(18)
+    cache.set(_PREVIEW_KEY.format(user=user.pk, token=token), html, PREVIEW_SECONDS)
+    return token
+
+
+def preview_html(*, user: AbstractBaseUser, token: str) -> str | None:
+    value = cache.get(_PREVIEW_KEY.format(user=user.pk, token=token))
+    return value if isinstance(value, str) else None
+
+
+def preference_center_user_url_generate(
+    *, actor: AbstractBaseUser, preference_center_id: str, external_id: str
+) -> str:
+    """Ask Braze for one user's preference-center link; audited, never stored."""
+    try:
+        url = get_client().preference_center_user_url(
+            preference_center_id=preference_center_id, user_id=external_id
+        )
+    except BrazeError as exc:
+        with transaction.atomic(durable=True):
+            audit_append(
+                actor=actor, action="preference_center.user_url", outcome=Outcome.FAILURE,
+                resource_type=ResourceType.PREFERENCE_CENTER, resource_id=preference_center_id,
+                data={"error_ids": list(exc.error_ids)}, personal={"external_id": external_id},
+            )  # fmt: skip
+        raise
+    with transaction.atomic(durable=True):
+        audit_append(
+            actor=actor, action="preference_center.user_url",
+            resource_type=ResourceType.PREFERENCE_CENTER, resource_id=preference_center_id,
+            personal={"external_id": external_id},
+        )  # fmt: skip
+    return url
