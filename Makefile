@@ -1,4 +1,4 @@
-.PHONY: run test lint fmt typecheck lock check-deploy
+.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -17,3 +17,6 @@ fmt:
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs network to PyPI)
 	scripts/lock
+
+bench-limiter:  ## several processes drive one Braze limit group against the sandbox (S=6, 3 algorithms)
+	.venv/bin/python scripts/bench_limiter.py

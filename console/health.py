@@ -3,8 +3,12 @@
 import httpx
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
+from console.braze import get_client
+from console.braze.endpoints import describe_endpoint, resolve_rest_endpoint
+from console.braze.permissions import cached_permission_report
 from console.celery import app as celery_app
 
 type Check = tuple[bool, str]
@@ -43,14 +47,26 @@ def check_celery() -> Check:
 def check_braze() -> Check:
     """Is the Braze REST endpoint reachable at all? Any HTTP answer counts.
 
-    This deliberately sends no API key: health probes run often and must not spend
-    the workspace's rate-limited quota.
+    The reachability request sends no API key: health probes run often and must not
+    spend the workspace's rate-limited quota. Which permissions the key has comes from a
+    probe that does spend a little, so its result is cached (console/braze/permissions.py).
     """
     try:
-        httpx.get(settings.BRAZE_REST_ENDPOINT, timeout=2.0)
-        return True, "reachable"
+        base_url = resolve_rest_endpoint(value=settings.BRAZE_REST_ENDPOINT)
+        httpx.get(base_url, timeout=2.0)
     except httpx.HTTPError as exc:
         return False, type(exc).__name__
+    except ImproperlyConfigured:
+        return False, "BRAZE_REST_ENDPOINT is not valid"
+    label = describe_endpoint(base_url=base_url)
+    if not settings.BRAZE_API_KEY:
+        return True, f"reachable ({label}); no API key configured"
+    # The permission probe does spend quota, so it is cached (10 minutes by default).
+    try:
+        report = cached_permission_report(client=get_client())
+    except Exception as exc:  # the probe is informative; reachability is the health signal
+        return True, f"reachable ({label}); permissions unknown ({type(exc).__name__})"
+    return True, f"reachable ({label}); {report.summary()}"
 
 
 def health_report() -> dict[str, dict[str, object]]:

@@ -4,7 +4,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from console.access import require_capability, require_login
-from console.health import health_report
+from console.braze.limiter import limits_in_effect
+from console.health import check_braze, health_report
 from console.roles import ROLE_DESCRIPTIONS, Capability, user_roles
 
 
@@ -12,10 +13,15 @@ from console.roles import ROLE_DESCRIPTIONS, Capability, user_roles
 @require_login()
 def home(request: HttpRequest) -> HttpResponse:
     roles = sorted(user_roles(request.user))
+    braze_ok, braze_detail = check_braze()
     return render(
         request,
         "console/home.html",
-        {"role_descriptions": [(role.value, ROLE_DESCRIPTIONS[role]) for role in roles]},
+        {
+            "role_descriptions": [(role.value, ROLE_DESCRIPTIONS[role]) for role in roles],
+            # Reachability, key permissions (cached probe) and the rate limits in effect.
+            "braze": {"ok": braze_ok, "detail": braze_detail, "limits": limits_in_effect()},
+        },
     )
 
 

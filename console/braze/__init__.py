@@ -52,6 +52,7 @@ __all__ = [
 
 _lock = threading.Lock()
 _base: BrazeClient | None = None
+_base_config: tuple[object, ...] = ()
 
 
 def build_http_client(*, base_url: str) -> httpx.Client:
@@ -78,9 +79,15 @@ def get_limiter() -> RateLimiter:
 
 def get_client(*, lane: Lane = "interactive", max_wait: float | None = None) -> BrazeClient:
     """This process's Braze client. Background work passes ``lane="background"``."""
-    global _base
+    global _base, _base_config
+    # Settings can change under tests (override_settings): rebuild when they do.
+    config = (
+        settings.BRAZE_REST_ENDPOINT, settings.BRAZE_API_KEY, settings.BRAZE_SCIM_TOKEN,
+        settings.BRAZE_SCIM_ORIGIN, settings.REDIS_URL, repr(settings.BRAZE_RATE_LIMITS),
+    )  # fmt: skip
     with _lock:
-        if _base is None:
+        if _base is None or config != _base_config:
+            _base_config = config
             limiter = RateLimiter(
                 redis_client=redis.Redis.from_url(
                     settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
@@ -106,17 +113,17 @@ def get_client(*, lane: Lane = "interactive", max_wait: float | None = None) -> 
 
 
 def close_client() -> None:
-    global _base
+    global _base, _base_config
     with _lock:
         if _base is not None:
             _base._http.close()
-        _base = None
+        _base, _base_config = None, ()
 
 
 def _forget_after_fork() -> None:
     # Drop, never close: closing would shut sockets the parent is still using.
-    global _base, _lock
-    _base = None
+    global _base, _base_config, _lock
+    _base, _base_config = None, ()
     _lock = threading.Lock()
 
 

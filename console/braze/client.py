@@ -360,14 +360,22 @@ class BrazeClient:
     def has_scim_token(self) -> bool:
         return self._scim_auth is not None
 
-    def with_options(self, *, lane: Lane | None = None, max_wait: float | None = None) -> Self:
-        """The same connection pool and limiter, another lane or wait budget."""
+    def with_options(
+        self,
+        *,
+        lane: Lane | None = None,
+        max_wait: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Self:
+        """The same connection pool and limiter, another lane, wait budget or retry policy."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         if lane is not None:
             clone.lane = lane
         if max_wait is not None:
             clone.max_wait = max_wait
+        if retry is not None:
+            clone.retry = retry
         return clone
 
     # --- plumbing --------------------------------------------------------------------------

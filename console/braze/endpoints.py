@@ -47,4 +47,5 @@ def describe_endpoint(*, base_url: str) -> str:
     for name, url in INSTANCES.items():
         if url == base_url:
             return f"Braze {name}"
-    return f"{urlsplit(base_url).netloc} (not a Braze instance: sandbox or proxy)"
+    # No host name: this label appears on the unauthenticated /healthz.
+    return "sandbox or proxy (not a Braze instance URL)"

@@ -93,6 +93,20 @@ def limits_from_settings() -> BrazeLimits:
     )
 
 
+def limits_in_effect() -> list[dict[str, Any]]:
+    """Rows for pages: each group's configured limit (Braze time) and background share."""
+    limits = limits_from_settings()
+    return [
+        {
+            "group": name,
+            "limit": group.limit,
+            "window_seconds": group.window_seconds,
+            "background_limit": limits.background_limit(name),
+        }
+        for name, group in limits.groups.items()
+    ]
+
+
 # KEYS: total log, background log, blocked-until. ARGV: limit, background limit (0 for the
 # interactive lane), window (µs), unique member suffix.
 # Returns {allowed, wait_us, now_us}.

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Benchmark the global Braze rate limiter against the sandbox (the referee).
+
+Several processes drive one limit group (asynchronous catalog items by default) through the
+console's real client and limiter, with the sandbox's clock and the console's limiter both
+scaled by S. The sandbox's own request log then gives the figures: 429s caused by the console
+(must be 0) and the achieved rate in the server's full windows as a ratio of the ceiling
+(must be at least 0.95). Run against each server algorithm so the client cannot overfit one.
+
+    scripts/bench_limiter.py [--scale 6] [--processes 3] [--seconds 50]
+                             [--algorithms fixed,sliding,token] [--margin 0.2]
+
+Uses $REDIS_URL when set, otherwise starts a private redis-server on a unix socket.
+Exit status 1 when any run misses a pass line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+GROUP_OPERATION = {
+    "catalog_items_async": "catalog_items_bulk_edit",
+    "catalog_items_sync": "catalog_item_get",
+    "catalogs_sync": "catalog_list",
+}
+
+
+def _configure_django(args: argparse.Namespace) -> None:
+    # The console reads its limits from settings; the benchmark only scales them.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    os.environ.setdefault("DEBUG", "1")
+    os.environ["BRAZE_RATE_LIMIT_CLOCK_SCALE"] = str(args.scale)
+    os.environ["BRAZE_RATE_LIMIT_MARGIN_SECONDS"] = str(args.margin)
+    os.environ["BRAZE_RATE_LIMIT_BACKGROUND_SHARE"] = str(args.background_share)
+    import django
+
+    django.setup()
+
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """One process: send requests of one group as fast as the limiter allows until the end."""
+    args = argparse.Namespace(**spec["args"])
+    os.environ["REDIS_URL"] = spec["redis_url"]
+    _configure_django(args)
+    import httpx
+    import redis
+
+    from console.braze.client import BrazeClient
+    from console.braze.errors import BrazeRateLimited
+    from console.braze.limiter import RateLimiter, limits_from_settings
+
+    limiter = RateLimiter(
+        redis_client=redis.Redis.from_url(spec["redis_url"]),
+        limits=limits_from_settings(),
+        prefix=spec["prefix"],
+    )
+    client = BrazeClient(
+        http=httpx.Client(base_url=spec["url"], timeout=30),
+        limiter=limiter,
+        api_key=spec["api_key"],
+        lane=args.lane,
+        max_wait=120.0,
+    )
+    n = spec["index"]
+    sent = refused_by_braze = 0
+    while time.time() < spec["start_at"]:
+        time.sleep(0.005)
+    while time.time() < spec["end_at"]:
+        try:
+            if args.group == "catalog_items_async":
+                first = (sent * 50 + n * 7) % (args.products - 50)
+                items = [{"id": f"sku-{first + k + 1:06d}", "stock": sent} for k in range(50)]
+                client.catalog_items_bulk_edit(catalog_name="products", items=items)
+            elif args.group == "catalog_items_sync":
+                client.catalog_item_get(catalog_name="stores", item_id="store-london")
+            else:
+                client.catalog_list()
+        except BrazeRateLimited as exc:
+            refused_by_braze += int(exc.from_braze)
+            continue
+        sent += 1
+    return {"sent": sent, "refused_by_braze": refused_by_braze}
+
+
+def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    sock = directory / "redis.sock"
+    proc = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(100):
+        if sock.exists():
+            break
+        time.sleep(0.05)
+    return f"unix://{sock}?db=0", proc
+
+
+def run_once(args: argparse.Namespace, algorithm: str, sandbox: Any, redis_url: str) -> bool:
+    from braze_sandbox.config import DEFAULT_LIMITS
+
+    limit, window = DEFAULT_LIMITS[args.group]
+    sandbox.admin.reset(products=args.products)
+    sandbox.admin.configure(clock_scale=args.scale, algorithm=algorithm, async_delay_seconds=3600.0)
+    real_window = window / args.scale
+    start_at = time.time() + 1.0
+    end_at = start_at + args.seconds
+    base = {
+        "args": vars(args), "redis_url": redis_url, "url": sandbox.url,
+        "api_key": sandbox.api_key, "prefix": f"bench:{uuid.uuid4().hex}",
+        "start_at": start_at, "end_at": end_at,
+    }  # fmt: skip
+    with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
+        runs = pool.map(worker, [{**base, "index": i} for i in range(args.processes)])
+    stats = sandbox.admin.group_stats(args.group, since=start_at - 0.5)
+    windows = [w for w in stats["windows"] if w["start"] >= start_at and
+               w["start"] + real_window <= end_at]  # fmt: skip
+    per_window = [w["own_counted"] for w in windows]
+    achieved = sum(per_window) / (len(per_window) * real_window) if per_window else 0.0
+    ceiling = limit / real_window
+    ratio = achieved / ceiling
+    console_429s = stats["rate_limited"]
+    # One Braze minute lasts 60/S real seconds.
+    per_real_minute = achieved * 60 / args.scale
+    ceiling_per_minute = limit * 60 / window
+    unit = "requests"
+    if args.group == "catalog_items_async":
+        unit, per_real_minute, ceiling_per_minute = (
+            "items", per_real_minute * 50, ceiling_per_minute * 50,
+        )  # fmt: skip
+    ok = console_429s == 0 and ratio >= 0.95
+    print(
+        f"{algorithm:>7}: throughput {per_real_minute:,.0f} {unit}/min = {ratio:.3f} × ceiling "
+        f"{ceiling_per_minute:,.0f} (S={args.scale:g}, {args.processes} processes, "
+        f"{len(per_window)} full windows of {real_window:g} s, per window {per_window}); "
+        f"429s caused by the console: {console_429s}; peak in any sliding window: "
+        f"{stats['peak_requests_in_sliding_window']}/{limit}; "
+        f"sent {sum(r['sent'] for r in runs)} -> {'PASS' if ok else 'FAIL'}",
+        flush=True,
+    )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=6.0)
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=50.0)
+    parser.add_argument("--algorithms", default="fixed,sliding,token")
+    parser.add_argument("--group", default="catalog_items_async", choices=list(GROUP_OPERATION))
+    parser.add_argument("--margin", type=float, default=0.2, help="real seconds per window")
+    parser.add_argument("--lane", default="interactive", choices=["interactive", "background"])
+    parser.add_argument("--background-share", type=float, default=0.8)
+    parser.add_argument("--products", type=int, default=1000)
+    args = parser.parse_args()
+
+    from tests.fixtures.sandbox import start_sandbox
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-limiter-"))
+    redis_proc = None
+    redis_url = os.environ.get("REDIS_URL", "")
+    sandbox = None
+    try:
+        if not redis_url:
+            redis_url, redis_proc = start_redis(tmp)
+        sandbox = start_sandbox(tmp / "sandbox", seed_demo=True, seed_products=args.products,
+                                log_level="error")  # fmt: skip
+        print(
+            f"bench_limiter: group {args.group}, lane {args.lane}, margin {args.margin} s, "
+            f"git {
+                subprocess.run(
+                    ['git', 'rev-parse', '--short', 'HEAD'],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                ).stdout.strip()
+            }, "
+            f"{os.cpu_count()} cores",
+            flush=True,
+        )
+        results = [
+            run_once(args, algorithm, sandbox, redis_url)
+            for algorithm in args.algorithms.split(",")
+        ]
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

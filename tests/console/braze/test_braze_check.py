@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from console.braze import close_client
+from console.braze.client import OPERATIONS
+from console.roles import Role
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "braze-permissions.md"
+
+
+@pytest.fixture
+def braze_settings(braze_sandbox: Any) -> Iterator[Callable[..., Any]]:
+    """Point the console at the sandbox (with a given key) for one test."""
+    overrides: list[Any] = []
+
+    def use(*, api_key: str | None = None, scim_token: str = "") -> Any:
+        override = override_settings(
+            BRAZE_REST_ENDPOINT=braze_sandbox.url,
+            BRAZE_API_KEY=api_key or braze_sandbox.api_key,
+            BRAZE_SCIM_TOKEN=scim_token,
+            BRAZE_SCIM_ORIGIN="tests",
+        )
+        override.enable()
+        overrides.append(override)
+        cache.clear()
+        return braze_sandbox
+
+    yield use
+    for override in overrides:
+        override.disable()
+    close_client()
+    cache.clear()
+
+
+def run_check() -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("braze_check", stdout=out)
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def row(output: str, permission: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(f"| {permission} |"))
+
+
+def test_it_reports_every_read_permission_of_a_full_key_as_granted(braze_settings: Any) -> None:
+    braze_settings(scim_token="sandbox-dev-scim-token")
+    code, output = run_check()
+    assert code == 0, output
+    for permission in ("catalogs.get", "catalogs.get_items", "catalogs.get_item",
+                       "templates.email.list", "templates.email.info", "content_blocks.list",
+                       "content_blocks.info", "preference_center.list", "preference_center.get",
+                       "SCIM token"):  # fmt: skip
+        assert row(output, permission).endswith("| granted |")
+    assert "not probed" in row(output, "catalogs.delete")
+    assert "catalog_items_async: 100 per 60 s" in output
+
+
+def test_it_names_missing_permissions_and_fails(braze_settings: Any, braze_sandbox: Any) -> None:
+    key = braze_sandbox.admin.create_key(["catalogs.get", "content_blocks.list"])
+    braze_settings(api_key=key)
+    code, output = run_check()
+    assert code == 1
+    assert row(output, "catalogs.get").endswith("| granted |")
+    assert row(output, "templates.email.list").endswith("| MISSING |")
+    assert row(output, "preference_center.list").endswith("| MISSING |")
+
+
+def test_a_rejected_key_is_reported_as_a_problem(braze_settings: Any) -> None:
+    braze_settings(api_key="not-a-key")
+    code, output = run_check()
+    assert code == 1
+    assert "Braze rejected the API key (401)" in output
+
+
+@pytest.mark.django_db
+def test_healthz_shows_reachability_and_permissions_from_a_cached_probe(
+    braze_settings: Any, braze_sandbox: Any
+) -> None:
+    key = braze_sandbox.admin.create_key(["catalogs.get", "catalogs.get_items"])
+    sandbox = braze_settings(api_key=key)
+    first = Client().get(reverse("healthz")).json()["checks"]["braze"]
+    assert first["ok"] is True
+    assert "sandbox or proxy" in first["detail"]
+    missing = first["detail"].split("missing: ")[1].split(", ")
+    assert "catalogs.get_item" in missing
+    assert "templates.email.list" in missing
+    assert "catalogs.get_items" not in missing
+    assert "catalogs.get" not in missing
+    assert key not in first["detail"]
+    before = len(sandbox.admin.log())
+    again = Client().get(reverse("healthz")).json()["checks"]["braze"]
+    assert again == first
+    assert len(sandbox.admin.log()) == before  # served from the cache: no quota spent
+
+
+@pytest.mark.django_db
+def test_the_home_page_shows_braze_status_and_the_limits_in_effect(
+    braze_settings: Any, client_for: Callable[[Role | None], Client]
+) -> None:
+    braze_settings()
+    page = client_for(Role.VIEWER).get(reverse("home")).content.decode()
+    assert "Braze connection" in page
+    assert "Reachable" in page
+    assert "catalog_items_async" in page
+    assert "sandbox-dev-key-all-permissions" not in page
+
+
+def test_the_permissions_doc_lists_every_permission_the_client_uses() -> None:
+    text = DOC.read_text()
+    for op in OPERATIONS.values():
+        if op.permission:
+            assert f"`{op.permission}`" in text
+            assert f"`{op.name}`" in text
