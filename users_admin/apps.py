@@ -5,3 +5,8 @@ class UsersAdminConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "users_admin"
     verbose_name = "Users"
+
+    def ready(self) -> None:
+        from users_admin.appliers import register
+
+        register()

@@ -1,12 +1,487 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Screens of the Users section.
+
+Access: console users are managed by Admins (MANAGE_USERS). Dashboard users hold names,
+emails and Braze permissions of staff, so reading them is limited to Admins and Auditors
+(MANAGE_USERS or AUDIT) rather than every role that may BROWSE; proposing a change is for
+Admins. The access review and its export are for Auditors and Admins (AUDIT).
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.views import PasswordResetConfirmView
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.access import require_capability
-from console.roles import Capability
+from console.braze import BrazeError, BrazeNotFound, describe_error
+from console.braze.client import ScimUser
+from console.changes.models import ChangeRequest
+from console.changes.services import ChangeRequestError
+from console.roles import Capability, Role, user_capabilities
+from console.tables import Column, list_template, table_from_queryset, table_from_rows
+from users_admin import scim_rules, selectors, services
+from users_admin.appliers import snapshot, snapshot_hash
+from users_admin.forms import (
+    AccessReviewForm,
+    ConsoleUserFilterForm,
+    DashboardUserForm,
+    DashboardUserSearchForm,
+    UserCreateForm,
+    UserRolesForm,
+    roles_from,
+)
+from users_admin.selectors import ConsoleUserRow, DashboardUserRow
+
+
+def _actor(request: HttpRequest) -> AbstractBaseUser:
+    # require_capability has already turned anonymous requests away.
+    assert isinstance(request.user, AbstractBaseUser)
+    return request.user
 
 
 @require_GET
 @require_capability(Capability.MANAGE_USERS, Capability.AUDIT)
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "users_admin/index.html")
+    can_manage = Capability.MANAGE_USERS in user_capabilities(request.user)
+    return render(request, "users_admin/index.html", {"can_manage_users": can_manage})
+
+
+# --- console users -----------------------------------------------------------------------
+
+
+def _status(user: User) -> str:
+    return "Active" if user.is_active else "Deactivated"
+
+
+CONSOLE_USER_COLUMNS: list[Column[User]] = [
+    Column(
+        "username",
+        "Username",
+        link=lambda u: reverse("users_admin:user_detail", args=[u.pk]),
+    ),
+    Column("name", "Name", value=lambda u: u.get_full_name(), order_by="last_name"),
+    Column("email", "Email"),
+    Column(
+        "roles",
+        "Roles",
+        value=lambda u: ", ".join(selectors.console_user_role_names(user=u)) or "No role",
+        sortable=False,
+    ),
+    Column("last_login", "Last sign-in"),
+    Column("is_active", "Status", value=_status),
+]
+
+
+@require_GET
+@require_capability(Capability.MANAGE_USERS)
+def console_users(request: HttpRequest) -> HttpResponse:
+    form = ConsoleUserFilterForm(request.GET)
+    filters = form.cleaned_data if form.is_valid() else {}
+    users = selectors.console_user_list(
+        query=filters.get("q", ""), role=filters.get("role", ""), status=filters.get("status", "")
+    )
+    table = table_from_queryset(
+        request,
+        users,
+        CONSOLE_USER_COLUMNS,
+        default_sort="username",
+        empty_message="No console user matches these filters.",
+    )
+    return render(
+        request,
+        list_template(request, "users_admin/console_users.html"),
+        {"form": form, "table": table},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def user_create(request: HttpRequest) -> HttpResponse:
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user = services.user_create(
+            actor=_actor(request),
+            username=data["username"],
+            email=data["email"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            roles=roles_from(data["roles"]),
+            base_url=request.build_absolute_uri("/"),
+        )
+        messages.success(
+            request,
+            f"{user.get_username()} was invited: a one-time link to choose a password "
+            f"was emailed to {user.email}.",
+        )
+        return redirect("users_admin:user_detail", pk=user.pk)
+    return render(request, "users_admin/user_create.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One screen, several actions told apart by the submit button's `action` value."""
+    user = selectors.console_user_get(pk=pk)
+    roles_form = UserRolesForm(initial={"roles": selectors.console_user_role_names(user=user)})
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "roles":
+                roles_form = UserRolesForm(request.POST)
+                if roles_form.is_valid():
+                    roles = roles_from(roles_form.cleaned_data["roles"])
+                    services.user_set_roles(actor=_actor(request), user=user, roles=roles)
+                    messages.success(request, f"The roles of {user.get_username()} were saved.")
+                    return redirect("users_admin:user_detail", pk=user.pk)
+                status = 400
+            elif action == "deactivate":
+                services.user_deactivate(actor=_actor(request), user=user)
+                messages.success(request, f"{user.get_username()} was deactivated.")
+                return redirect("users_admin:user_detail", pk=user.pk)
+            elif action == "reactivate":
+                services.user_reactivate(actor=_actor(request), user=user)
+                messages.success(request, f"{user.get_username()} was reactivated.")
+                return redirect("users_admin:user_detail", pk=user.pk)
+            elif action == "resend":
+                services.user_invitation_resend(
+                    actor=_actor(request), user=user, base_url=request.build_absolute_uri("/")
+                )
+                messages.success(request, f"A new password link was emailed to {user.email}.")
+                return redirect("users_admin:user_detail", pk=user.pk)
+            else:
+                messages.error(request, "Unknown action.")
+                status = 400
+        except services.SelfLockoutError as exc:
+            messages.error(request, str(exc))
+            status = 409
+    return render(
+        request,
+        "users_admin/user_detail.html",
+        {
+            "subject": user,
+            "roles_form": roles_form,
+            "role_names": selectors.console_user_role_names(user=user),
+            "is_self": user.pk == request.user.pk,
+            "awaiting_password": not user.has_usable_password(),
+            "admin_role": Role.ADMIN.value,
+        },
+        status=status,
+    )
+
+
+# Public on purpose: the invited person has no session yet. The token is Django's
+# password-reset token, which stops working once a password is set or they sign in.
+class SetPasswordView(PasswordResetConfirmView):
+    template_name = "users_admin/set_password.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password is set. Sign in with it now.")
+        return response
+
+
+set_password = SetPasswordView.as_view()
+
+
+# --- Braze dashboard users (SCIM) -------------------------------------------------------
+
+DASHBOARD_USER_COLUMNS: list[Column[DashboardUserRow]] = [
+    Column(
+        "email",
+        "Email",
+        link=lambda r: (
+            reverse("users_admin:dashboard_user_detail", args=[r.user_id]) if r.user_id else None
+        ),
+    ),
+    Column("name", "Name"),
+    Column("department", "Department"),
+    Column("permissions", "Permissions", sortable=False),
+    Column("last_sign_in", "Last sign-in"),
+    Column("status", "Status"),
+]
+
+
+@require_GET
+@require_capability(Capability.MANAGE_USERS, Capability.AUDIT)
+def dashboard_users(request: HttpRequest) -> HttpResponse:
+    form = DashboardUserSearchForm(request.GET)
+    rows: list[DashboardUserRow] = []
+    error = ""
+    email = form.cleaned_data["email"] if form.is_valid() else ""
+    empty = "Search for a dashboard user by their email."
+    if email:
+        try:
+            found = selectors.dashboard_user_search(email=email)
+        except BrazeError as exc:
+            error = describe_error(exc)
+        else:
+            rows = [selectors.dashboard_user_row(found)] if found else []
+            empty = f"Braze has no dashboard user with the email {email}."
+    table = table_from_rows(
+        request, rows, DASHBOARD_USER_COLUMNS, default_sort="email", empty_message=empty
+    )
+    return render(
+        request,
+        list_template(request, "users_admin/dashboard_users.html"),
+        {
+            "form": form,
+            "table": table,
+            "error": error,
+            "can_propose": Capability.MANAGE_USERS in user_capabilities(request.user),
+        },
+    )
+
+
+def _load_dashboard_user(request: HttpRequest, user_id: str) -> ScimUser | HttpResponse:
+    """The account from Braze, or the page that says in words why it could not be read."""
+    try:
+        return selectors.dashboard_user_get(user_id=user_id)
+    except BrazeNotFound:
+        raise Http404("Braze has no dashboard user with this ID.") from None
+    except BrazeError as exc:
+        return render(
+            request,
+            "users_admin/dashboard_user_unavailable.html",
+            {"error": describe_error(exc)},
+            status=502,
+        )
+
+
+@require_GET
+@require_capability(Capability.MANAGE_USERS, Capability.AUDIT)
+def dashboard_user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
+    loaded = _load_dashboard_user(request, user_id)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    return render(
+        request,
+        "users_admin/dashboard_user_detail.html",
+        {
+            "account": loaded,
+            "department": scim_rules.DEPARTMENTS.get(loaded.department, loaded.department),
+            "can_propose": Capability.MANAGE_USERS in user_capabilities(request.user),
+        },
+    )
+
+
+def _proposed(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
+    messages.success(
+        request,
+        f"Proposed as change request #{cr.pk}. A Reviewer must approve it before Braze changes.",
+    )
+    return redirect(cr.get_absolute_url())
+
+
+def _permissions_from(
+    form: DashboardUserForm, base: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    try:
+        return scim_rules.permissions_object(
+            company=form.cleaned_data["company_permissions"],
+            workspaces=form.cleaned_data["workspace_permissions"],
+            base=base,
+        )
+    except ValidationError as exc:
+        form.add_error("company_permissions", exc)
+        return None
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def dashboard_user_create(request: HttpRequest) -> HttpResponse:
+    form = DashboardUserForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        permissions = _permissions_from(form) if form.is_valid() else None
+        if permissions is not None:
+            data = form.cleaned_data
+            try:
+                cr = services.dashboard_user_propose_create(
+                    actor=_actor(request),
+                    email=data["email"],
+                    given_name=data["given_name"],
+                    family_name=data["family_name"],
+                    department=data["department"],
+                    permissions=permissions,
+                )
+            except ChangeRequestError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return _proposed(request, cr)
+        status = 400
+    return render(
+        request,
+        "users_admin/dashboard_user_form.html",
+        {"form": form, "creating": True},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def dashboard_user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
+    loaded = _load_dashboard_user(request, user_id)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    base = snapshot(loaded)
+    base_hash = snapshot_hash(base)
+    initial = {
+        "email": loaded.user_name,
+        "given_name": loaded.given_name,
+        "family_name": loaded.family_name,
+        "department": loaded.department,
+        "company_permissions": loaded.permissions.get("companyPermissions") or [],
+        "workspace_permissions": scim_rules.workspace_lines(loaded.permissions),
+        "base_hash": base_hash,
+    }
+    form = DashboardUserForm(request.POST or None, initial=initial, editing=True)
+    status = 200
+    if request.method == "POST":
+        permissions = _permissions_from(form, base["permissions"]) if form.is_valid() else None
+        if permissions is not None and form.cleaned_data["base_hash"] != base_hash:
+            # Someone changed the account in Braze since this form was opened.
+            form.add_error(
+                None,
+                "This account changed in Braze since you opened the form. Check the current "
+                "values on its page; your entries are kept here. Submit again to propose them.",
+            )
+            fresh = request.POST.copy()
+            fresh["base_hash"] = base_hash
+            form.data = fresh
+            permissions = None
+        if permissions is not None:
+            data = form.cleaned_data
+            try:
+                cr = services.dashboard_user_propose_update(
+                    actor=_actor(request),
+                    user_id=user_id,
+                    base_snapshot=base,
+                    given_name=data["given_name"],
+                    family_name=data["family_name"],
+                    department=data["department"],
+                    permissions=permissions,
+                )
+            except ChangeRequestError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return _proposed(request, cr)
+        status = 400
+    return render(
+        request,
+        "users_admin/dashboard_user_form.html",
+        {"form": form, "creating": False, "account": loaded},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def dashboard_user_remove(request: HttpRequest, user_id: str) -> HttpResponse:
+    loaded = _load_dashboard_user(request, user_id)
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    error = ""
+    if request.method == "POST":
+        try:
+            cr = services.dashboard_user_propose_remove(
+                actor=_actor(request), user_id=user_id, base_snapshot=snapshot(loaded)
+            )
+        except ChangeRequestError as exc:
+            error = str(exc)
+        else:
+            return _proposed(request, cr)
+    return render(
+        request,
+        "users_admin/dashboard_user_remove.html",
+        {"account": loaded, "error": error},
+        status=400 if error else 200,
+    )
+
+
+# --- access review -------------------------------------------------------------------------
+
+CONSOLE_REVIEW_COLUMNS: list[Column[ConsoleUserRow]] = [
+    Column("username", "Username"),
+    Column("name", "Name"),
+    Column("email", "Email"),
+    Column("roles", "Roles"),
+    Column("last_sign_in", "Last sign-in"),
+    Column("status", "Status"),
+]
+
+
+def _review_emails(request: HttpRequest) -> tuple[AccessReviewForm, list[str] | None]:
+    # GET: the list to start from; POST (Look up, Export): the list as edited.
+    source = request.POST
+    if request.method != "POST" or "emails" not in source:
+        form = AccessReviewForm(
+            initial={"emails": "\n".join(selectors.access_review_known_emails())}
+        )
+        return form, None
+    form = AccessReviewForm(source)
+    return form, form.cleaned_data["emails"] if form.is_valid() else None
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.AUDIT)
+def access_review(request: HttpRequest) -> HttpResponse:
+    form, emails = _review_emails(request)
+    console_table = table_from_rows(
+        request,
+        selectors.access_review_console_rows(),
+        CONSOLE_REVIEW_COLUMNS,
+        default_sort="username",
+        empty_message="There are no console users.",
+        page_size=500,
+    )
+    dashboard_table = None
+    if emails is not None:
+        dashboard_table = table_from_rows(
+            request,
+            list(selectors.access_review_dashboard_rows(emails=emails)),
+            DASHBOARD_USER_COLUMNS,
+            default_sort="email",
+            empty_message="No emails to look up.",
+            page_size=500,
+        )
+    return render(
+        request,
+        "users_admin/access_review.html",
+        {"form": form, "table": console_table, "dashboard_table": dashboard_table},
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+@require_POST
+@require_capability(Capability.AUDIT)
+def access_review_export(request: HttpRequest) -> HttpResponse:
+    form, emails = _review_emails(request)
+    if emails is None:
+        if not form.is_bound:
+            emails = selectors.access_review_known_emails()
+        else:
+            return render(
+                request,
+                "users_admin/access_review.html",
+                {"form": form, "table": None, "dashboard_table": None},
+                status=400,
+            )
+    services.access_review_export_record(actor=_actor(request), emails=emails)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(
+        selectors.access_review_csv(emails=emails), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="access-review-{stamp}.csv"'
+    # require_capability types views as returning HttpResponse; a stream is one too for Django.
+    return response  # type: ignore[return-value]

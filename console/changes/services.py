@@ -83,6 +83,15 @@ def _require(actor: AbstractBaseUser, capability: Capability) -> None:
         raise ChangeRequestError(f"You need the {capability.value} capability to do this.")
 
 
+def _propose_capability(resource_type: str) -> Capability:
+    # A resource type may name who proposes it: dashboard users are proposed by Admins
+    # (MANAGE_USERS), who hold no PROPOSE capability for content.
+    capability: Capability = getattr(
+        get_applier(resource_type), "propose_capability", Capability.PROPOSE
+    )
+    return capability
+
+
 def _locked(change_request: ChangeRequest) -> ChangeRequest:
     return ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
 
@@ -160,7 +169,7 @@ def change_request_propose(
     submit: bool = True,
 ) -> ChangeRequest:
     """Open a change request (pending review, or a draft with submit=False)."""
-    _require(actor, Capability.PROPOSE)
+    _require(actor, _propose_capability(resource_type))
     applier = get_applier(resource_type)
     action = ChangeAction(action)
     proposed = applier.proposed_state(base_snapshot, action, payload)
@@ -214,7 +223,7 @@ def change_request_edit(
 ) -> ChangeRequest:
     """Change the proposal. A new payload voids every approval given to the old one,
     and its editor becomes an author of this version (who cannot approve it)."""
-    _require(actor, Capability.PROPOSE)
+    _require(actor, _propose_capability(change_request.resource_type))
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
         if cr.state not in EDITABLE:

@@ -55,6 +55,25 @@ MATRIX: dict[str, Rule] = {
         ok_status=frozenset({404}),
     ),
     "catalogs:list": Rule(ALL),
+    # Catalog mirror (rows made by _catalog_rows): everyone browses; a refresh is a read.
+    "catalogs:list_refresh": Rule(ALL, method="post", ok_status=frozenset({302})),
+    "catalogs:detail": Rule(ALL, kwargs={"name": "matrix"}),
+    "catalogs:refresh": Rule(
+        ALL, kwargs={"name": "matrix"}, method="post", ok_status=frozenset({302})
+    ),
+    "catalogs:items": Rule(ALL, kwargs={"name": "matrix"}),
+    "catalogs:item_export": Rule(ALL, kwargs={"name": "matrix"}),
+    "catalogs:item_detail": Rule(ALL, kwargs={"name": "matrix", "item_id": "item-1"}),
+    # Proposing catalog and item changes: Editors only.
+    "catalogs:create": Rule(frozenset({Role.EDITOR})),
+    "catalogs:delete": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
+    "catalogs:item_create": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
+    "catalogs:item_edit": Rule(
+        frozenset({Role.EDITOR}), kwargs={"name": "matrix", "item_id": "item-1"}
+    ),
+    "catalogs:item_delete": Rule(
+        frozenset({Role.EDITOR}), kwargs={"name": "matrix", "item_id": "item-1"}
+    ),
     "templates_app:email_templates": Rule(ALL),
     "templates_app:content_blocks": Rule(ALL),
     "templates_app:preference_centers": Rule(ALL),
@@ -108,7 +127,47 @@ MATRIX: dict[str, Rule] = {
         ok_status=frozenset({404}),
     ),
     "users_admin:index": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
+    # Console users: Admins only.
+    "users_admin:console_users": Rule(frozenset({Role.ADMIN})),
+    "users_admin:user_create": Rule(frozenset({Role.ADMIN})),
+    "users_admin:user_detail": Rule(
+        frozenset({Role.ADMIN}), kwargs={"pk": 999999}, ok_status=frozenset({404})
+    ),
+    # The invited person's one-time link: public (no session yet); a bad token shows a page.
+    "users_admin:set_password": Rule(
+        ALL, public=True, any_signed_in=True, kwargs={"uidb64": "MQ", "token": "expired"}
+    ),
+    # Dashboard users hold staff names, emails and Braze permissions: Admins and Auditors
+    # read them, only Admins propose changes. The matrix runs without a SCIM token, so
+    # screens that must read the account first answer 502 with the reason in words.
+    "users_admin:dashboard_users": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
+    "users_admin:dashboard_user_detail": Rule(
+        frozenset({Role.AUDITOR, Role.ADMIN}),
+        kwargs={"user_id": "no-such-id"},
+        ok_status=frozenset({502}),
+    ),
+    "users_admin:dashboard_user_create": Rule(frozenset({Role.ADMIN})),
+    **{
+        f"users_admin:{name}": Rule(
+            frozenset({Role.ADMIN}), kwargs={"user_id": "no-such-id"}, ok_status=frozenset({502})
+        )
+        for name in ("dashboard_user_edit", "dashboard_user_remove")
+    },
+    # The access review and its (audited) export: Auditors and Admins.
+    "users_admin:access_review": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
+    "users_admin:access_review_export": Rule(frozenset({Role.AUDITOR, Role.ADMIN}), method="post"),
 }
+
+
+@pytest.fixture(autouse=True)
+def _catalog_rows(request: pytest.FixtureRequest) -> None:
+    """A mirrored catalog and item for the catalog URLs that name one."""
+    if "db" not in request.fixturenames and "client_for" not in request.fixturenames:
+        return
+    request.getfixturevalue("db")
+    from tests.factories import CatalogFactory, catalog_item_create
+
+    catalog_item_create(CatalogFactory(name="matrix"), "item-1", name="Matrix item", price=1)
 
 
 def _url_names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[str]:

@@ -1,0 +1,131 @@
+import csv
+import io
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import User
+from django.http import StreamingHttpResponse
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from console.audit.models import AuditEntry
+from console.roles import Role
+from tests.factories import user_with_role
+from tests.fixtures.sandbox import SandboxHandle
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def auditor() -> User:
+    return user_with_role(Role.AUDITOR, username="audrey", email="audrey@example.com")
+
+
+@pytest.fixture
+def auditor_client(auditor: User) -> Client:
+    client = Client()
+    client.force_login(auditor)
+    return client
+
+
+def auditor_last_login(user: User) -> str:
+    user.refresh_from_db()
+    assert user.last_login is not None
+    return user.last_login.isoformat()
+
+
+def _csv(response: StreamingHttpResponse) -> list[dict[str, str]]:
+    body = b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_the_review_lists_every_console_user_with_role_sign_in_and_status(
+    auditor_client: Client,
+) -> None:
+    user_with_role(Role.EDITOR, username="eddie", last_login=timezone.now())
+    user_with_role(Role.VIEWER, username="gone", is_active=False)
+    user_with_role(None, username="nobody")
+    response = auditor_client.get(reverse("users_admin:access_review"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    for expected in ("eddie", "Editor", "gone", "deactivated", "nobody", "(no role)"):
+        assert expected in html
+    # The emails to look up start from the console users.
+    assert "audrey@example.com" in html
+
+
+def test_looking_up_dashboard_users_shows_their_permissions(
+    auditor_client: Client, scim_sandbox: SandboxHandle
+) -> None:
+    response = auditor_client.post(
+        reverse("users_admin:access_review"),
+        {"emails": "mark.eting@example.com\nnobody@example.com"},
+    )
+    html = response.content.decode()
+    assert "Mark Eting" in html
+    assert "demo: basic_access, send_campaigns_canvases" in html
+    assert "no Braze dashboard account" in html
+
+
+def test_the_export_is_a_csv_of_both_kinds_of_account_and_is_audited(
+    auditor_client: Client, auditor: User, scim_sandbox: SandboxHandle
+) -> None:
+    user_with_role(Role.ADMIN, username="ada", first_name="=HYPERLINK(1)")
+    response = auditor_client.post(
+        reverse("users_admin:access_review_export"),
+        {"emails": "pam.manager@example.com\nnobody@example.com"},
+    )
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    entry = AuditEntry.objects.get(action="access_review.exported")
+    assert entry.actor_id == auditor.pk
+    assert entry.data == {"format": "csv", "console_users": 2, "dashboard_emails": 2}
+
+    rows = _csv(response)
+    console = {r["username"]: r for r in rows if r["account_type"] == "console"}
+    assert console["ada"]["roles_or_permissions"] == "Admin"
+    assert console["ada"]["name"].startswith("'=HYPERLINK")  # inert in a spreadsheet
+    assert console["audrey"]["status"] == "active"
+    assert console["audrey"]["last_sign_in"] == auditor_last_login(auditor)
+    assert console["ada"]["last_sign_in"] == "never"
+    braze = {r["email"]: r for r in rows if r["account_type"] == "braze_dashboard"}
+    assert braze["pam.manager@example.com"]["roles_or_permissions"] == (
+        "company: manage_company_settings; demo: basic_access"
+    )
+    assert braze["pam.manager@example.com"]["department"] == "Product Management"
+    assert braze["nobody@example.com"]["status"] == "no Braze dashboard account"
+
+
+def test_a_bad_email_in_the_list_is_refused_and_nothing_is_exported(
+    auditor_client: Client,
+) -> None:
+    response = auditor_client.post(
+        reverse("users_admin:access_review_export"), {"emails": "ok@example.com\nnot an email"}
+    )
+    assert response.status_code == 400
+    assert "Not an email address: not an email." in response.content.decode()
+    assert not AuditEntry.objects.filter(action="access_review.exported").exists()
+
+
+def test_a_scim_failure_during_export_is_written_into_the_row(
+    auditor_client: Client, scim_sandbox: SandboxHandle, settings: object
+) -> None:
+    scim_sandbox.admin.set_injection(error_rate=1.0, error_status=500, groups=["scim"])
+    settings.BRAZE_RETRY = {"attempts": 1, "backoff_base": 0.01, "backoff_cap": 0.01}  # type: ignore[attr-defined]
+    response = auditor_client.post(
+        reverse("users_admin:access_review_export"), {"emails": "pam.manager@example.com"}
+    )
+    row = next(r for r in _csv(response) if r["account_type"] == "braze_dashboard")  # type: ignore[arg-type]
+    assert row["status"].startswith("lookup failed: Braze had a problem on its side.")
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR, Role.REVIEWER])
+def test_only_auditors_and_admins_may_export(
+    client_for: Callable[[Role | None], Client], role: Role
+) -> None:
+    response = client_for(role).post(reverse("users_admin:access_review_export"), {"emails": ""})
+    assert response.status_code == 403
+    assert not AuditEntry.objects.filter(action="access_review.exported").exists()

@@ -1,0 +1,137 @@
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from console.audit.models import AuditEntry
+from console.roles import Role
+from tests.factories import user_with_role
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin() -> User:
+    return user_with_role(Role.ADMIN, username="ada")
+
+
+@pytest.fixture
+def admin_client(admin: User) -> Client:
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def test_the_list_shows_every_user_with_roles_and_status(admin_client: Client) -> None:
+    user_with_role(Role.EDITOR, username="eddie")
+    user_with_role(Role.VIEWER, username="gone", is_active=False)
+    response = admin_client.get(reverse("users_admin:console_users"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "eddie" in html
+    assert "Editor" in html
+    assert "Deactivated" in html
+
+
+def test_the_list_filters_by_role_and_htmx_gets_only_the_results(admin_client: Client) -> None:
+    user_with_role(Role.EDITOR, username="eddie")
+    user_with_role(Role.VIEWER, username="vera")
+    response = admin_client.get(
+        reverse("users_admin:console_users"),
+        {"role": "Editor"},
+        headers={"HX-Request": "true", "HX-Target": "results"},
+    )
+    html = response.content.decode()
+    assert "eddie" in html
+    assert "vera" not in html
+    assert "<h1>" not in html
+
+
+def test_inviting_a_user_creates_them_and_shows_where_the_link_went(
+    admin_client: Client,
+) -> None:
+    response = admin_client.post(
+        reverse("users_admin:user_create"),
+        {"username": "nina", "first_name": "Nina", "last_name": "North",
+         "email": "nina@example.com", "roles": ["Editor"]},
+        follow=True,
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert User.objects.filter(username="nina").exists()
+    assert "emailed to nina@example.com" in response.content.decode()
+
+
+def test_a_bad_invitation_keeps_what_was_typed_and_says_why(admin_client: Client) -> None:
+    user_with_role(Role.VIEWER, username="taken")
+    response = admin_client.post(
+        reverse("users_admin:user_create"),
+        {"username": "taken", "first_name": "Tess", "last_name": "", "email": "not-an-email"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "already exists" in html
+    assert "valid email address" in html
+    assert 'value="Tess"' in html
+
+
+def test_an_admin_changes_someones_roles(admin_client: Client) -> None:
+    user = user_with_role(Role.VIEWER)
+    response = admin_client.post(
+        reverse("users_admin:user_detail", args=[user.pk]),
+        {"action": "roles", "roles": ["Reviewer", "Auditor"]},
+    )
+    assert response.status_code == 302
+    assert set(user.groups.values_list("name", flat=True)) == {"Reviewer", "Auditor"}
+    assert AuditEntry.objects.filter(action="user.roles_changed").count() == 1
+
+
+def test_the_last_admin_removing_their_own_admin_role_is_refused_in_words(
+    admin_client: Client, admin: User
+) -> None:
+    response = admin_client.post(
+        reverse("users_admin:user_detail", args=[admin.pk]),
+        {"action": "roles", "roles": ["Viewer"]},
+    )
+    assert response.status_code == 409
+    assert "last active Admin" in response.content.decode()
+    assert set(admin.groups.values_list("name", flat=True)) == {"Admin"}
+
+
+def test_the_last_admin_deactivating_themselves_is_refused_in_words(
+    admin_client: Client, admin: User
+) -> None:
+    response = admin_client.post(
+        reverse("users_admin:user_detail", args=[admin.pk]), {"action": "deactivate"}
+    )
+    assert response.status_code == 409
+    assert "cannot deactivate yourself" in response.content.decode()
+    admin.refresh_from_db()
+    assert admin.is_active
+
+
+def test_an_admin_deactivates_and_reactivates_a_user(admin_client: Client) -> None:
+    user = user_with_role(Role.EDITOR)
+    url = reverse("users_admin:user_detail", args=[user.pk])
+    admin_client.post(url, {"action": "deactivate"})
+    user.refresh_from_db()
+    assert not user.is_active
+    admin_client.post(url, {"action": "reactivate"})
+    user.refresh_from_db()
+    assert user.is_active
+
+
+def test_an_unknown_user_is_a_404(admin_client: Client) -> None:
+    response = admin_client.get(reverse("users_admin:user_detail", args=[999999]))
+    assert response.status_code == 404
+
+
+def test_an_auditor_cannot_change_roles(client_for: Callable[[Role | None], Client]) -> None:
+    user = user_with_role(Role.VIEWER)
+    response = client_for(Role.AUDITOR).post(
+        reverse("users_admin:user_detail", args=[user.pk]),
+        {"action": "roles", "roles": ["Admin"]},
+    )
+    assert response.status_code == 403
+    assert set(user.groups.values_list("name", flat=True)) == {"Viewer"}

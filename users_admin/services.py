@@ -1,0 +1,343 @@
+"""Writes of the Users section: console users (direct, audited) and dashboard users
+(change requests, applied through SCIM by the applier in `users_admin.appliers`).
+
+Console users are not Braze resources, so their changes are not change requests; each
+one commits together with its audit entry. Names and emails of the people concerned go
+into the entry's erasable `personal` part, never into its chained `data`.
+"""
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, Group, User
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from console.audit.services import Outcome, audit_append
+from console.changes.models import ChangeAction, ChangeRequest
+from console.changes.services import change_request_propose
+from console.roles import Role, forget_cached_roles, roles_ensure_groups
+from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, normal_permissions
+
+
+class SelfLockoutError(Exception):
+    """The change would leave the console without an active Admin."""
+
+
+LAST_ADMIN_ROLE_MESSAGE = (
+    "You are the last active Admin, so you cannot remove your own Admin role: "
+    "nobody could manage users any more. Give another person the Admin role first."
+)
+LAST_ADMIN_DEACTIVATE_MESSAGE = (
+    "You are the last active Admin, so you cannot deactivate yourself: "
+    "nobody could manage users any more. Give another person the Admin role first."
+)
+
+
+def _personal(user: User) -> dict[str, str]:
+    return {"username": user.get_username(), "email": user.email}
+
+
+def _role_names(roles: Iterable[Role]) -> list[str]:
+    return sorted(role.value for role in roles)
+
+
+def _current_roles(user: User) -> set[Role]:
+    names = set(user.groups.values_list("name", flat=True))
+    return {role for role in Role if role.value in names}
+
+
+def _other_active_admins_locked(*, user: User) -> int:
+    """Active Admins other than `user`, counted under row locks.
+
+    Locking every active Admin row makes two Admins who demote themselves at the same
+    moment queue here: the second one sees the first one's change and is refused.
+    """
+    admins = list(
+        User.objects.select_for_update(of=("self",))
+        .filter(is_active=True, groups__name=Role.ADMIN.value)
+        .values_list("pk", flat=True)
+    )
+    return sum(1 for pk in admins if pk != user.pk)
+
+
+def _refuse(*, actor: AbstractBaseUser, action: str, user: User, message: str) -> None:
+    # Recorded in its own transaction: the refused change was rolled back, its record stays.
+    with transaction.atomic():
+        audit_append(
+            actor=actor,
+            action=action,
+            outcome=Outcome.REFUSED,
+            resource_type="console_user",
+            resource_id=str(user.pk),
+            data={"reason": "last_active_admin"},
+            personal=_personal(user),
+        )
+    raise SelfLockoutError(message)
+
+
+def _apply_roles(*, user: User, roles: set[Role]) -> None:
+    roles_ensure_groups()
+    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+    forget_cached_roles(user)
+
+
+def password_set_path(*, user: User) -> str:
+    """The one-time link's path: Django's reset token dies once a password is set."""
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return reverse("users_admin:set_password", kwargs={"uidb64": uidb64, "token": token})
+
+
+def _invitation_send(*, user_id: int, base_url: str) -> None:
+    user = User.objects.get(pk=user_id)
+    link = base_url.rstrip("/") + password_set_path(user=user)
+    send_mail(
+        subject="Your Braze Content Console account",
+        message=(
+            f"Hello {user.get_full_name() or user.get_username()},\n\n"
+            f"An account was created for you on the Braze Content Console.\n"
+            f"Your username is: {user.get_username()}\n\n"
+            f"Choose your password here (the link works once):\n{link}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
+
+
+def user_create(
+    *,
+    actor: AbstractBaseUser,
+    username: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    roles: set[Role],
+    base_url: str,
+) -> User:
+    """Invite a console user: no password yet; a one-time password-set link by email.
+
+    The link is sent after commit, so a rolled-back invitation sends nothing. Neither the
+    link nor any password is shown to the Admin or written to the audit trail.
+    """
+    with transaction.atomic(durable=True):
+        user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+        user.set_unusable_password()
+        user.save()
+        _apply_roles(user=user, roles=roles)
+        audit_append(
+            actor=actor,
+            action="user.invited",
+            resource_type="console_user",
+            resource_id=str(user.pk),
+            data={"roles": _role_names(roles)},
+            personal=_personal(user),
+        )
+        user_id = user.pk
+        transaction.on_commit(lambda: _invitation_send(user_id=user_id, base_url=base_url))
+    return user
+
+
+def user_invitation_resend(*, actor: AbstractBaseUser, user: User, base_url: str) -> None:
+    with transaction.atomic(durable=True):
+        audit_append(
+            actor=actor,
+            action="user.invitation_resent",
+            resource_type="console_user",
+            resource_id=str(user.pk),
+            personal=_personal(user),
+        )
+        user_id = user.pk
+        transaction.on_commit(lambda: _invitation_send(user_id=user_id, base_url=base_url))
+
+
+def user_set_roles(*, actor: AbstractBaseUser, user: User, roles: set[Role]) -> None:
+    """Replace `user`'s roles, audited. The last active Admin cannot drop their own Admin role.
+
+    (`console.services.user_set_roles` is the unaudited primitive kept for demo seeding
+    and test factories; every change made by a person goes through this function.)
+    """
+    with transaction.atomic(durable=True):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        before = _current_roles(user)
+        losing_admin = Role.ADMIN in before and Role.ADMIN not in roles
+        refused = (
+            losing_admin
+            and user.is_active
+            and user.pk == actor.pk
+            and _other_active_admins_locked(user=user) == 0
+        )
+        if not refused:
+            if before == roles:
+                return
+            _apply_roles(user=user, roles=roles)
+            audit_append(
+                actor=actor,
+                action="user.roles_changed",
+                resource_type="console_user",
+                resource_id=str(user.pk),
+                data={
+                    "before": _role_names(before),
+                    "after": _role_names(roles),
+                    "added": _role_names(roles - before),
+                    "removed": _role_names(before - roles),
+                },
+                personal=_personal(user),
+            )
+            return
+    _refuse(actor=actor, action="user.roles_changed", user=user, message=LAST_ADMIN_ROLE_MESSAGE)
+
+
+def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
+    """Block sign-in and every role; the row stays for the audit trail and access review."""
+    with transaction.atomic(durable=True):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if not user.is_active:
+            return
+        refused = (
+            user.pk == actor.pk
+            and Role.ADMIN in _current_roles(user)
+            and _other_active_admins_locked(user=user) == 0
+        )
+        if not refused:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+            audit_append(
+                actor=actor,
+                action="user.deactivated",
+                resource_type="console_user",
+                resource_id=str(user.pk),
+                data={"roles": _role_names(_current_roles(user))},
+                personal=_personal(user),
+            )
+            return
+    _refuse(
+        actor=actor, action="user.deactivated", user=user, message=LAST_ADMIN_DEACTIVATE_MESSAGE
+    )
+
+
+def user_reactivate(*, actor: AbstractBaseUser, user: User) -> None:
+    with transaction.atomic(durable=True):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.is_active:
+            return
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit_append(
+            actor=actor,
+            action="user.reactivated",
+            resource_type="console_user",
+            resource_id=str(user.pk),
+            data={"roles": _role_names(_current_roles(user))},
+            personal=_personal(user),
+        )
+
+
+# --- Braze dashboard users: change requests --------------------------------------------
+
+
+def _dashboard_payload(
+    *, given_name: str, family_name: str, department: str, permissions: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "given_name": given_name,
+        "family_name": family_name,
+        "department": department,
+        "permissions": normal_permissions(permissions),
+    }
+
+
+def dashboard_user_propose_create(
+    *,
+    actor: AbstractBaseUser,
+    email: str,
+    given_name: str,
+    family_name: str,
+    department: str,
+    permissions: dict[str, Any],
+) -> ChangeRequest:
+    """Propose a new Braze dashboard account; a Reviewer's approval sends it through SCIM."""
+    payload = {
+        "email": email,
+        **_dashboard_payload(
+            given_name=given_name, family_name=family_name, department=department,
+            permissions=permissions,
+        ),
+    }  # fmt: skip
+    return change_request_propose(
+        actor=actor,
+        resource_type=RESOURCE_TYPE,
+        identifier=NEW_PREFIX + secrets.token_hex(8),
+        action=ChangeAction.CREATE,
+        payload=payload,
+        base_snapshot=None,
+        title=f"Create dashboard user {given_name} {family_name}",
+    )
+
+
+def dashboard_user_propose_update(
+    *,
+    actor: AbstractBaseUser,
+    user_id: str,
+    base_snapshot: dict[str, Any],
+    given_name: str,
+    family_name: str,
+    department: str,
+    permissions: dict[str, Any],
+) -> ChangeRequest:
+    return change_request_propose(
+        actor=actor,
+        resource_type=RESOURCE_TYPE,
+        identifier=user_id,
+        action=ChangeAction.UPDATE,
+        payload=_dashboard_payload(
+            given_name=given_name,
+            family_name=family_name,
+            department=department,
+            permissions=permissions,
+        ),
+        base_snapshot=base_snapshot,
+        title=f"Update dashboard user {given_name} {family_name}",
+    )
+
+
+def dashboard_user_propose_remove(
+    *, actor: AbstractBaseUser, user_id: str, base_snapshot: dict[str, Any]
+) -> ChangeRequest:
+    name = f"{base_snapshot.get('given_name', '')} {base_snapshot.get('family_name', '')}"
+    return change_request_propose(
+        actor=actor,
+        resource_type=RESOURCE_TYPE,
+        identifier=user_id,
+        action=ChangeAction.DELETE,
+        payload={},
+        base_snapshot=base_snapshot,
+        title=f"Remove dashboard user {name.strip() or user_id}",
+    )
+
+
+# --- access review -----------------------------------------------------------------------
+
+
+def access_review_export_record(*, actor: AbstractBaseUser, emails: list[str]) -> None:
+    """Audit an export of the access review before its first byte leaves.
+
+    Only counts are kept: which emails were looked up is personal data the trail does
+    not need, and a list could not be erased one person at a time."""
+    with transaction.atomic(durable=True):
+        audit_append(
+            actor=actor,
+            action="access_review.exported",
+            resource_type="access_review",
+            data={
+                "format": "csv",
+                "console_users": User.objects.count(),
+                "dashboard_emails": len(emails),
+            },
+        )
