@@ -1,4 +1,4 @@
-.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter
+.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter bench-audit
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -20,3 +20,7 @@ lock:  ## re-resolve requirements.lock from pyproject.toml (needs network to PyP
 
 bench-limiter:  ## several processes drive one Braze limit group against the sandbox (S=6, 3 algorithms)
 	.venv/bin/python scripts/bench_limiter.py
+
+N ?= 1000000
+bench-audit:  ## audit list p95, CSV export peak memory and verify_audit time over N entries (N=1000000)
+	scripts/bench-audit $(N)

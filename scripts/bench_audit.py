@@ -1,0 +1,196 @@
+"""Audit trail benchmark: list latency, export memory and verify time over N entries.
+
+Run through `make bench-audit` (a throw-away PostgreSQL, like scripts/test), e.g.
+`make bench-audit N=1000000`. Prints the figures; it is a measurement, not a test.
+"""
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from django.urls import reverse  # noqa: E402
+
+from console.audit import hashing  # noqa: E402
+from console.audit.models import AuditEntry  # noqa: E402
+from console.audit.services import audit_checkpoint_issue  # noqa: E402
+from console.audit.verify import audit_verify  # noqa: E402
+from console.roles import Role  # noqa: E402
+
+ACTIONS = [
+    "auth.sign_in", "auth.sign_out", "auth.sign_in_failed", "change_request.proposed",
+    "change_request.approved", "change_request.applying", "change_request.applied",
+    "change_request.failed", "change_request.rejected", "change_request.edited",
+    "braze.write", "audit.exported", "policy.changed", "drift.detected",
+]  # fmt: skip
+OUTCOMES = ["success"] * 8 + ["failure", "refused"]
+COPY_COLUMNS = (
+    "seq, occurred_at, actor_id, actor_name, actor_roles, ip, user_agent, via, action,"
+    " resource_type, resource_id, change_request_id, outcome, data, personal_digest,"
+    " prev_hash, hash"
+)
+
+
+def mb(kilobytes: int) -> float:
+    return kilobytes / 1024  # ru_maxrss is in KiB on Linux
+
+
+def load(n: int) -> float:
+    """Generate n chained entries and COPY them in (the real hash, so verify can run)."""
+    rng = random.Random(42)
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(seq), 0), coalesce(max(hash), '') FROM audit_entry")
+        last_seq, _ = cursor.fetchone()
+        if last_seq:
+            cursor.execute("SELECT hash FROM audit_entry WHERE seq = %s", [last_seq])
+            prev = cursor.fetchone()[0]
+        else:
+            prev = hashing.GENESIS_HASH
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        step = timedelta(days=300) / max(n, 1)
+        raw = cursor.connection
+        with raw.cursor().copy(f"COPY audit_entry ({COPY_COLUMNS}) FROM STDIN") as copy:
+            for i in range(n):
+                seq = last_seq + i + 1
+                action = ACTIONS[rng.randrange(len(ACTIONS))]
+                actor = rng.randrange(50)
+                cr = rng.randrange(1, 20000) if action.startswith(("change", "braze")) else None
+                fields = {
+                    "seq": seq,
+                    "occurred_at": t0 + step * i,
+                    "actor_id": actor + 1,
+                    "actor_name": f"user{actor:02d}",
+                    "actor_roles": "Editor",
+                    "ip": f"10.0.{actor}.{rng.randrange(1, 250)}",
+                    "user_agent": "bench",
+                    "via": "web",
+                    "action": action,
+                    "resource_type": "catalog_item" if cr else "",
+                    "resource_id": f"products/sku-{rng.randrange(100000):06d}" if cr else "",
+                    "change_request_id": cr,
+                    "outcome": OUTCOMES[rng.randrange(len(OUTCOMES))],
+                    "data": {"i": i, "note": "benchmark"},
+                    "personal_digest": "",
+                }
+                new_hash = hashing.chain_hash(prev, hashing.entry_content(**fields))
+                copy.write_row(
+                    [*list(fields.values())[:13], hashing.canonical_json(fields["data"]), "",
+                     prev, new_hash]
+                )  # fmt: skip
+                prev = new_hash
+        cursor.execute("ANALYZE audit_entry")
+    audit_checkpoint_issue()
+    return time.monotonic() - started
+
+
+def auditor_client() -> Client:
+    from django.contrib.auth.models import User
+
+    from console.services import user_set_roles
+
+    user, _ = User.objects.get_or_create(username="bench-auditor")
+    user_set_roles(user=user, roles={Role.AUDITOR})
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def list_latency(requests: int, profile: bool = False) -> list[float]:
+    client = auditor_client()
+    rng = random.Random(7)
+    url = reverse("audit:list")
+    max_seq = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 1
+    filters = [
+        lambda: {},
+        lambda: {"action": rng.choice(ACTIONS)},
+        lambda: {"actor": f"user{rng.randrange(50):02d}"},
+        lambda: {"outcome": rng.choice(["failure", "refused"])},
+        lambda: {"change_request": rng.randrange(1, 20000)},
+        lambda: {"resource": f"products/sku-{rng.randrange(100000):06d}"},
+        lambda: {"date_from": "2026-03-01", "date_to": "2026-03-03"},
+        lambda: {"action": "braze", "outcome": "failure"},
+        lambda: {"q": "sign_in"},
+        lambda: {"before": rng.randrange(1, max_seq)},
+        lambda: {"actor": f"user{rng.randrange(50):02d}", "action": rng.choice(ACTIONS)},
+    ]
+    client.get(url)  # warm up (templates, connection)
+    timings = []
+    for i in range(requests):
+        params = filters[i % len(filters)]()
+        started = time.perf_counter()
+        if profile:
+            import cProfile
+            import pstats
+
+            with cProfile.Profile() as prof:
+                response = client.get(url, params)
+            print(params)
+            pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+        else:
+            response = client.get(url, params)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (params, response.status_code)
+    return timings
+
+
+def export_only() -> None:
+    """Run in a child process so its peak RSS is the export's, not the loader's."""
+    client = auditor_client()
+    before = mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    started = time.monotonic()
+    response = client.post(reverse("audit:export"), {"format": "csv"})
+    size = rows = 0
+    for chunk in response.streaming_content:
+        size += len(chunk)
+        rows += chunk.count(b"\n") if isinstance(chunk, bytes) else 0
+    elapsed = time.monotonic() - started
+    peak = mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print(f"export: {rows - 1} rows, {size / 1e6:.0f} MB of CSV in {elapsed:.1f}s; "
+          f"peak RSS {peak:.0f} MB (before the export {before:.0f} MB)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--export-only", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="profile each list request")
+    args = parser.parse_args()
+    setup_test_environment()
+    if args.export_only:
+        export_only()
+        return
+    print(f"loading {args.entries} audit entries…", flush=True)
+    print(f"load: {load(args.entries):.1f}s", flush=True)
+    timings = list_latency(args.requests, args.profile)
+    p95 = statistics.quantiles(timings, n=20)[-1]
+    print(f"list page: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
+          f"p95 {p95:.1f} ms, max {max(timings):.1f} ms (target p95 < 200 ms)")  # fmt: skip
+    subprocess.run([sys.executable, __file__, "--export-only"], check=True)
+    started = time.monotonic()
+    report = audit_verify()
+    elapsed = time.monotonic() - started
+    status = "verifies" if report.ok else f"FAILS: {report.problems[:3]}"
+    print(f"verify_audit: {report.entries} entries in {elapsed:.1f}s, {status} "
+          "(target < 60 s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
