@@ -4,5 +4,17 @@ from catalogs import views
 
 app_name = "catalogs"
 urlpatterns = [
+    # "~" is never part of a catalog name or item id, so these paths cannot shadow one.
     path("", views.catalog_list, name="list"),
+    path("~refresh/", views.catalog_list_refresh, name="list_refresh"),
+    path("~new/", views.catalog_create, name="create"),
+    path("<str:name>/", views.catalog_detail, name="detail"),
+    path("<str:name>/refresh/", views.catalog_refresh, name="refresh"),
+    path("<str:name>/delete/", views.catalog_delete, name="delete"),
+    path("<str:name>/items/", views.item_list, name="items"),
+    path("<str:name>/items/export.csv", views.item_export, name="item_export"),
+    path("<str:name>/items/~new/", views.item_create, name="item_create"),
+    path("<str:name>/items/<str:item_id>/", views.item_detail, name="item_detail"),
+    path("<str:name>/items/<str:item_id>/edit/", views.item_edit, name="item_edit"),
+    path("<str:name>/items/<str:item_id>/delete/", views.item_delete, name="item_delete"),
 ]

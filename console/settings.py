@@ -297,6 +297,20 @@ BRAZE_RETRY = {
 }
 BRAZE_PERMISSION_CACHE_SECONDS = int(os.environ.get("BRAZE_PERMISSION_CACHE_SECONDS", "600"))
 
+# Catalog mirror. Fields per catalog: 30 in the older docs, 500 in newer ones.
+CATALOG_MAX_FIELDS = int(os.environ.get("CATALOG_MAX_FIELDS", "30"))
+CATALOG_SYNC_INTERVAL_MINUTES = int(os.environ.get("CATALOG_SYNC_INTERVAL_MINUTES", "60"))
+# A pass whose worker has not reported for this long is resumed from its checkpoint.
+CATALOG_SYNC_STALL_MINUTES = int(os.environ.get("CATALOG_SYNC_STALL_MINUTES", "5"))
+# A sync waits in the worker for its next slot (one 50/min window) rather than re-queueing.
+CATALOG_SYNC_MAX_WAIT = float(os.environ.get("CATALOG_SYNC_MAX_WAIT", "65"))
+CATALOG_SYNC_PAGES_PER_TASK = int(os.environ.get("CATALOG_SYNC_PAGES_PER_TASK", "500"))
+CELERY_BEAT_SCHEDULE["catalog-sync"] = {
+    "task": "catalogs.tasks.catalog_sync_schedule_task",
+    # Each run lists catalogs once: 1 of the 5/min catalog requests every 5 minutes.
+    "schedule": 300.0,
+}
+
 MAILERS = {
     "default": {
         "BACKEND": os.environ.get(

@@ -5,6 +5,7 @@ from typing import Any
 import factory
 from django.contrib.auth.models import User
 
+from catalogs.models import Catalog, CatalogItem
 from console.roles import Role
 from console.services import user_set_roles
 
@@ -30,3 +31,29 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
 
 def user_with_role(role: Role | None, **kwargs: Any) -> User:
     return UserFactory(roles=[role] if role else [], **kwargs)
+
+
+PRODUCT_FIELDS = [
+    {"name": "id", "type": "string"},
+    {"name": "name", "type": "string"},
+    {"name": "price", "type": "number"},
+    {"name": "in_stock", "type": "boolean"},
+    {"name": "released_at", "type": "time"},
+]
+
+
+class CatalogFactory(factory.django.DjangoModelFactory[Catalog]):
+    class Meta:
+        model = Catalog
+
+    name = factory.Sequence(lambda n: f"catalog_{n}")
+    description = "Products"
+    fields = factory.LazyFunction(lambda: [dict(f) for f in PRODUCT_FIELDS])
+
+
+def catalog_item_create(catalog: Catalog, item_id: str, **data: Any) -> CatalogItem:
+    """A mirrored item, written the way the sync writes it (search text included)."""
+    from catalogs.services import catalog_item_mirror_write
+
+    catalog_item_mirror_write(catalog=catalog, item_id=item_id, action="create", values=data)
+    return CatalogItem.objects.get(catalog=catalog, item_id=item_id)

@@ -1,0 +1,129 @@
+"""How approved catalog and catalog-item changes reach Braze, and the mirror at once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from catalogs import services
+from catalogs.models import Catalog
+from console.braze.client import BrazeClient
+from console.braze.errors import BrazeNotFound
+from console.changes.appliers import merge_state, register_applier
+from console.changes.diff import same
+
+LIST_REUSE_SECONDS = 5.0
+
+
+def _client() -> BrazeClient:
+    from console.braze import get_client
+
+    return get_client(lane="interactive", max_wait=30.0)
+
+
+def _split(identifier: str) -> tuple[str, str]:
+    catalog_name, _, item_id = identifier.partition("/")
+    return catalog_name, item_id
+
+
+class CatalogItemApplier:
+    """Single-item writes through Braze's synchronous item endpoints (50/min shared)."""
+
+    label = "Catalog item"
+
+    def read_current(self, identifier: str) -> dict[str, Any] | None:
+        catalog_name, item_id = _split(identifier)
+        try:
+            item = _client().catalog_item_get(catalog_name=catalog_name, item_id=item_id)
+        except BrazeNotFound:
+            return None
+        return {k: v for k, v in item.items() if k != "id"}
+
+    def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
+        catalog_name, item_id = _split(identifier)
+        client = _client()
+        if action == "create":
+            client.catalog_item_create(catalog_name=catalog_name, item_id=item_id, values=payload)
+        elif action == "update":
+            client.catalog_item_edit(catalog_name=catalog_name, item_id=item_id, values=payload)
+        elif action == "delete":
+            client.catalog_item_delete(catalog_name=catalog_name, item_id=item_id)
+        else:
+            raise ValueError(f"catalog items have no {action!r} action")
+        catalog = Catalog.objects.filter(name=catalog_name).first()
+        if catalog is not None:
+            services.catalog_item_mirror_write(
+                catalog=catalog, item_id=item_id, action=action, values=payload
+            )
+        return {"message": "success", "item_id": item_id}
+
+    def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
+        current = self.read_current(identifier)
+        if action == "delete":
+            return current is None
+        if current is None:
+            return False
+        return all(same(current.get(k), v) for k, v in payload.items())
+
+    def proposed_state(
+        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return merge_state(base, action, payload)
+
+
+class CatalogApplier:
+    """Catalog create and delete (the 5/min synchronous catalog endpoints)."""
+
+    label = "Catalog"
+
+    def __init__(self) -> None:
+        self._listed: tuple[float, list[Any]] | None = None
+
+    def _list(self) -> list[Any]:
+        # The apply step asks is_applied, then read_current: one listing serves both, as
+        # the catalog endpoints allow only 5 requests a minute.
+        now = time.monotonic()
+        if self._listed is None or now - self._listed[0] > LIST_REUSE_SECONDS:
+            self._listed = (now, _client().catalog_list())
+        return self._listed[1]
+
+    def read_current(self, identifier: str) -> dict[str, Any] | None:
+        for catalog in self._list():
+            if catalog.name == identifier:
+                return {
+                    "name": catalog.name,
+                    "description": catalog.description,
+                    "fields": [{"name": f.name, "type": f.type} for f in catalog.fields],
+                }
+        return None
+
+    def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
+        client, self._listed = _client(), None
+        if action == "create":
+            created = client.catalog_create(
+                name=identifier, description=payload.get("description", ""),
+                fields=payload["fields"],
+            )  # fmt: skip
+            services.catalog_mirror_upsert(braze_catalog=created)
+        elif action == "delete":
+            client.catalog_delete(name=identifier)
+            services.catalog_mirror_write(name=identifier, action="delete", state=None)
+        else:
+            raise ValueError(f"catalogs have no {action!r} action")
+        return {"message": "success", "catalog": identifier}
+
+    def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
+        current = self.read_current(identifier)
+        if action == "delete":
+            return current is None
+        return current is not None and same(current.get("fields"), payload.get("fields"))
+
+    def proposed_state(
+        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return merge_state(base, action, payload)
+
+
+def register() -> None:
+    register_applier(services.ITEM_RESOURCE, CatalogItemApplier())
+    register_applier(services.CATALOG_RESOURCE, CatalogApplier())

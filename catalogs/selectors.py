@@ -1,0 +1,208 @@
+"""Reads of the catalog mirror: catalogs, sync state, and keyset pages of items.
+
+Item pages are plain SQL so that each sort and range uses the same expression as its
+index (``catalog_sort_indexes_ensure``): ``COALESCE(data -> 'field', 'null')`` in jsonb
+order, where numbers compare as numbers and ISO 8601 times in one offset as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.http import Http404
+
+from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync
+
+_SAFE_FIELD = re.compile(r"^[A-Za-z0-9_-]{1,250}$")
+PAGE_SIZE = 50
+
+
+def sort_expression(field_name: str) -> str | None:
+    """The SQL for one field's sort key, or None for a name that cannot be embedded."""
+    if not _SAFE_FIELD.match(field_name):
+        return None
+    return f"COALESCE(data -> '{field_name}', 'null'::jsonb)"
+
+
+def catalog_list() -> list[Catalog]:
+    return list(Catalog.objects.order_by("name"))
+
+
+def catalog_get(*, name: str) -> Catalog:
+    try:
+        return Catalog.objects.get(name=name)
+    except Catalog.DoesNotExist:
+        raise Http404("No such catalog in the mirror.") from None
+
+
+def catalog_sync_latest(*, catalog: Catalog) -> CatalogSync | None:
+    return CatalogSync.objects.filter(catalog=catalog).order_by("-id").first()
+
+
+def catalog_sync_active(*, catalog: Catalog) -> CatalogSync | None:
+    return CatalogSync.objects.filter(catalog=catalog, state__in=ACTIVE_SYNC_STATES).first()
+
+
+def catalog_item_get(*, catalog: Catalog, item_id: str) -> CatalogItem:
+    try:
+        return CatalogItem.objects.get(catalog=catalog, item_id=item_id)
+    except CatalogItem.DoesNotExist:
+        raise Http404("No such item in the mirror.") from None
+
+
+def catalog_item_sample(*, catalog: Catalog, limit: int = 5) -> list[CatalogItem]:
+    return list(CatalogItem.objects.filter(catalog=catalog).order_by("item_id")[:limit])
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    field: str
+    kind: str  # contains, min, max, is, after, before
+    value: Any
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    search: str = ""
+    sort: str = "id"
+    descending: bool = False
+    filters: Sequence[ItemFilter] = ()
+
+
+@dataclass
+class ItemPage:
+    items: list[CatalogItem]
+    next_after: str | None = None
+    previous_before: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_position(sort_value: Any, item_id: str) -> str:
+    raw = json.dumps([sort_value, item_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_position(token: str) -> tuple[Any, str] | None:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value, item_id = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    return (value, item_id) if isinstance(item_id, str) else None
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(catalog: Catalog, query: ItemQuery) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = ["catalog_id = %s"]
+    params: list[Any] = [catalog.pk]
+    if query.search.strip():
+        clauses.append("search_text LIKE %s")
+        params.append(_like(query.search.strip()))
+    types = catalog.field_types()
+    for flt in query.filters:
+        expr = sort_expression(flt.field)
+        if expr is None or flt.field not in types:
+            continue
+        if flt.kind == "contains":
+            # The trigram index narrows on search_text; the field itself is the recheck.
+            clauses.append("search_text LIKE %s")
+            clauses.append(f"lower(data ->> '{flt.field}') LIKE %s")
+            params += [_like(flt.value), _like(flt.value)]
+        elif flt.kind == "is":
+            clauses.append(f"{expr} = %s::jsonb")
+            params.append(json.dumps(bool(flt.value)))
+        elif flt.kind in ("min", "max", "after", "before"):
+            op = ">=" if flt.kind in ("min", "after") else "<="
+            wanted = "number" if flt.kind in ("min", "max") else "string"
+            clauses.append(f"jsonb_typeof({expr}) = %s AND {expr} {op} %s::jsonb")
+            params += [wanted, json.dumps(flt.value)]
+    return clauses, params
+
+
+def catalog_item_page(
+    *,
+    catalog: Catalog,
+    query: ItemQuery,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> ItemPage:
+    """One keyset page: items after (or before) a position, in (sort key, item_id) order."""
+    clauses, params = _where(catalog, query)
+    by_id = query.sort == "id" or sort_expression(query.sort) is None
+    key = "item_id" if by_id else sort_expression(query.sort)
+    backwards = before is not None and after is None
+    token = (before if backwards else after) or ""
+    position = decode_position(token) if token else None
+    # Going backwards walks the index the other way, then the page is turned round.
+    descending = query.descending != backwards
+    op = "<" if descending else ">"
+    if position is not None:
+        value, item_id = position
+        if by_id:
+            clauses.append(f"item_id {op} %s")
+            params.append(item_id)
+        else:
+            clauses.append(f"({key}, item_id) {op} (%s::jsonb, %s)")
+            params += [json.dumps(value), item_id]
+    direction = "DESC" if descending else "ASC"
+    order = f"item_id {direction}" if by_id else f"{key} {direction}, item_id {direction}"
+    # Only field names matching _SAFE_FIELD are embedded; every value is a parameter.
+    sql = (
+        f"SELECT id, item_id, data, {key if not by_id else 'NULL'} AS sort_value "  # noqa: S608
+        f"FROM catalogs_catalogitem WHERE {' AND '.join(clauses)} "
+        f"ORDER BY {order} LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit + 1])
+        rows = cursor.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    items = []
+    for pk, item_id, data, sort_value in rows:
+        item = CatalogItem(pk=pk, catalog=catalog, item_id=item_id, data=_json(data))
+        item.sort_value = _json(sort_value) if not by_id else None  # type: ignore[attr-defined]
+        items.append(item)
+    page = ItemPage(items=items)
+    if items:
+        first, last = items[0], items[-1]
+        has_next = more if not backwards else True
+        has_previous = (position is not None) if not backwards else more
+        if has_next:
+            page.next_after = encode_position(last.sort_value, last.item_id)  # type: ignore[attr-defined]
+        if has_previous:
+            page.previous_before = encode_position(first.sort_value, first.item_id)  # type: ignore[attr-defined]
+    return page
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def catalog_items_iter(
+    *, catalog: Catalog, query: ItemQuery, batch: int = 2000
+) -> Iterator[CatalogItem]:
+    """Every matching item in order, in keyset batches (for the streamed CSV export)."""
+    after: str | None = None
+    while True:
+        page = catalog_item_page(catalog=catalog, query=query, after=after, limit=batch)
+        yield from page.items
+        if page.next_after is None:
+            return
+        after = page.next_after
+
+
+def catalog_item_exists(*, catalog: Catalog, item_id: str) -> bool:
+    return CatalogItem.objects.filter(catalog=catalog, item_id=item_id).exists()

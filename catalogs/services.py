@@ -1,0 +1,519 @@
+"""Writes of the catalog mirror: syncing from Braze, updating after applied changes, and
+proposing changes (the only way a catalog write reaches Braze)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
+from console.audit.services import Actor, SystemActor, audit_append
+from console.braze.client import BrazeClient
+from console.braze.errors import (
+    BrazeError,
+    BrazeNotFound,
+    BrazeRateLimited,
+    BrazeServerError,
+    BrazeTimeout,
+    BrazeUnavailable,
+    describe_error,
+)
+from console.changes.models import ChangeRequest
+
+logger = logging.getLogger(__name__)
+
+# Who the audit trail names for what a sync finds: nobody in the console did it.
+SYNC_ACTOR = SystemActor("catalog-sync")
+ITEM_RESOURCE = "catalog_item"
+CATALOG_RESOURCE = "catalog"
+# Advisory-lock class for "a worker is walking this catalog" (the second key is its id).
+_SYNC_LOCK_CLASS = 0x43415453  # "CATS"
+TRANSIENT_ERRORS = (BrazeRateLimited, BrazeUnavailable, BrazeTimeout, BrazeServerError)
+
+
+# --- the mirror's rows -------------------------------------------------------------------
+
+
+def _search_text(item_id: str, data: Mapping[str, Any], types: Mapping[str, str]) -> str:
+    parts = [item_id]
+    parts += [v for k, v in data.items() if types.get(k) == "string" and isinstance(v, str)]
+    return " ".join(parts).lower()
+
+
+def _item_state(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k != "id"}
+
+
+def _braze_time(value: str) -> datetime | None:
+    if not value:
+        return None
+    return parse_datetime(value)
+
+
+def catalog_mirror_upsert(*, braze_catalog: Any) -> Catalog:
+    """Store one catalog as Braze lists it (name, description, fields, count, updated)."""
+    fields = [{"name": f.name, "type": f.type} for f in braze_catalog.fields]
+    catalog, _ = Catalog.objects.update_or_create(
+        name=braze_catalog.name,
+        defaults={
+            "description": braze_catalog.description or "",
+            "fields": fields,
+            "braze_item_count": braze_catalog.num_items,
+            "braze_updated_at": _braze_time(braze_catalog.updated_at),
+            "present_in_braze": True,
+        },
+    )
+    return catalog
+
+
+def catalog_mirror_refresh(*, client: BrazeClient) -> list[Catalog]:
+    """List catalogs in Braze (one request of the 5/min catalog group) into the mirror."""
+    listed = client.catalog_list()
+    with transaction.atomic():
+        catalogs = [catalog_mirror_upsert(braze_catalog=c) for c in listed]
+        Catalog.objects.exclude(name__in=[c.name for c in listed]).update(present_in_braze=False)
+    return catalogs
+
+
+def _sort_index_name(field: str) -> str:
+    return "catalog_item_sort_" + hashlib.sha256(field.encode()).hexdigest()[:24]
+
+
+def catalog_sort_indexes_ensure(*, catalog: Catalog) -> list[str]:
+    """One expression index per field, so sort, ranges and keyset pages stay index scans.
+
+    Field names are part of the SQL: only names Braze allows ([A-Za-z0-9_-]) get an index.
+    Runs as the schema owner (the "owner" database alias when configured) because the
+    run-time role owns no table; indexes are shared by catalogs with the same field name.
+    """
+    from catalogs.selectors import sort_expression
+
+    alias = "owner" if "owner" in connections.databases else DEFAULT_DB_ALIAS
+    conn = connections[alias]
+    if conn.in_atomic_block:
+        # CONCURRENTLY needs its own transaction; callers run this from a worker.
+        logger.warning("sort indexes for %s not created inside a transaction", catalog.name)
+        return []
+    created = []
+    for field in catalog.value_fields():
+        expression = sort_expression(str(field["name"]))
+        if expression is None:
+            continue
+        name = _sort_index_name(str(field["name"]))
+        with conn.cursor() as cursor:
+            cursor.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON catalogs_catalogitem "
+                f"(catalog_id, ({expression}), item_id)"
+            )
+        created.append(name)
+    return created
+
+
+def _audit_item(
+    *, actor: Actor, catalog: Catalog, item_id: str, action: str, data: dict[str, Any]
+) -> None:
+    audit_append(
+        actor=actor,
+        action=action,
+        resource_type=ITEM_RESOURCE,
+        resource_id=f"{catalog.name}/{item_id}",
+        data={"catalog": catalog.name, "item_id": item_id, **data},
+    )
+
+
+def _field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: {"before": before.get(key), "after": after.get(key)}
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    }
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    added: int
+    changed: int
+
+
+def catalog_items_mirror_page(
+    *,
+    catalog: Catalog,
+    items: Sequence[Mapping[str, Any]],
+    sync_id: int | None,
+    fetched_at: datetime,
+    record_external: bool,
+) -> PageOutcome:
+    """Upsert one page of Braze items; call inside the transaction that checkpoints it.
+
+    Items the console wrote after the page was fetched are left alone (the page is older
+    than the console's own write). With ``record_external`` every added or changed item
+    is an external change in the audit trail.
+    """
+    types = catalog.field_types()
+    ids = [str(raw["id"]) for raw in items]
+    existing = {
+        row.item_id: row
+        for row in CatalogItem.objects.filter(catalog=catalog, item_id__in=ids).only(
+            "item_id", "data", "mirrored_at"
+        )
+    }
+    now = timezone.now()
+    rows, added, changed = [], 0, 0
+    for raw in items:
+        item_id, data = str(raw["id"]), _item_state(raw)
+        old = existing.get(item_id)
+        if old is not None and old.mirrored_at > fetched_at:
+            data = old.data  # the console's newer write wins over this older page
+        elif old is None:
+            added += 1
+            if record_external:
+                _audit_item(
+                    actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
+                    action="catalog_item.external_added", data={"values": data},
+                )  # fmt: skip
+        elif old.data != data:
+            changed += 1
+            if record_external:
+                _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
+                            action="catalog_item.external_changed",
+                            data={"fields": _field_changes(old.data, data)})  # fmt: skip
+        rows.append(
+            CatalogItem(
+                catalog=catalog,
+                item_id=item_id,
+                data=data,
+                search_text=_search_text(item_id, data, types),
+                seen_sync_id=sync_id,
+                mirrored_at=now
+                if old is None or old.mirrored_at <= fetched_at
+                else old.mirrored_at,
+            )
+        )
+    CatalogItem.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["catalog", "item_id"],
+        update_fields=["data", "search_text", "seen_sync_id", "mirrored_at"],
+    )
+    return PageOutcome(added=added, changed=changed)
+
+
+def catalog_item_mirror_write(
+    *, catalog: Catalog, item_id: str, action: str, values: Mapping[str, Any] | None
+) -> None:
+    """The console's own applied change, in the mirror at once (called by the applier)."""
+    with transaction.atomic():
+        if action == "delete":
+            CatalogItem.objects.filter(catalog=catalog, item_id=item_id).delete()
+        else:
+            row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
+            data = dict(row.data) if row is not None and action == "update" else {}
+            data.update(values or {})
+            CatalogItem.objects.update_or_create(
+                catalog=catalog,
+                item_id=item_id,
+                defaults={
+                    "data": data,
+                    "search_text": _search_text(item_id, data, catalog.field_types()),
+                    "mirrored_at": timezone.now(),
+                },
+            )
+        Catalog.objects.filter(pk=catalog.pk).update(
+            mirror_item_count=CatalogItem.objects.filter(catalog=catalog).count()
+        )
+
+
+def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> None:
+    """Ask a worker to list catalogs in Braze (never from the web request itself)."""
+    from catalogs.tasks import catalog_list_refresh_task
+
+    audit_append(actor=actor, action="catalog.list_refresh_requested",
+                 resource_type=CATALOG_RESOURCE)  # fmt: skip
+    transaction.on_commit(lambda: catalog_list_refresh_task.delay())
+
+
+# --- the sync ------------------------------------------------------------------------------
+
+
+def catalog_sync_request(
+    *, catalog: Catalog, actor: AbstractBaseUser | None, trigger: str = "manual"
+) -> CatalogSync:
+    """Queue a full pass, or return the pass already under way (one per catalog)."""
+    with transaction.atomic():
+        Catalog.objects.select_for_update().get(pk=catalog.pk)
+        sync = CatalogSync.objects.filter(catalog=catalog, state__in=ACTIVE_SYNC_STATES).first()
+        if sync is not None:
+            return sync
+        sync = CatalogSync.objects.create(
+            catalog=catalog,
+            trigger=trigger,
+            requested_by=actor,  # type: ignore[misc]  # the project user model
+            items_expected=catalog.braze_item_count,
+        )
+        audit_append(
+            actor=actor or SYNC_ACTOR,
+            action="catalog.sync_requested",
+            resource_type=CATALOG_RESOURCE,
+            resource_id=catalog.name,
+            data={"sync_id": sync.pk, "trigger": trigger},
+        )
+        sync_id = sync.pk
+        transaction.on_commit(lambda: catalog_sync_enqueue(sync_id=sync_id))
+    return sync
+
+
+def catalog_sync_enqueue(*, sync_id: int, countdown: float = 0) -> None:
+    from catalogs.tasks import catalog_sync_task
+
+    catalog_sync_task.apply_async(args=(sync_id,), countdown=countdown)
+
+
+def _try_lock(catalog_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_SYNC_LOCK_CLASS, catalog_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock(catalog_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_SYNC_LOCK_CLASS, catalog_id])
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    sync: CatalogSync
+    retry_in: float | None = None  # seconds until the run should be picked up again
+
+
+def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> None:
+    """Remove what Braze no longer has: items this pass did not see and nobody wrote since."""
+    assert sync.started_at is not None
+    gone = CatalogItem.objects.filter(catalog=catalog, mirrored_at__lt=sync.started_at).exclude(
+        seen_sync_id=sync.pk
+    )
+    removed = 0
+    for item_id, data in gone.values_list("item_id", "data").iterator(chunk_size=2000):
+        removed += 1
+        if record_external:
+            _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
+                        action="catalog_item.external_removed", data={"values": data})  # fmt: skip
+    gone.delete()
+    now = timezone.now()
+    count = CatalogItem.objects.filter(catalog=catalog).count()
+    Catalog.objects.filter(pk=catalog.pk).update(last_full_sync_at=now, mirror_item_count=count)
+    sync.items_removed += removed
+    sync.state, sync.finished_at, sync.cursor = SyncState.SUCCEEDED, now, ""
+    sync.save()
+    audit_append(
+        actor=SYNC_ACTOR,
+        action="catalog.synced",
+        resource_type=CATALOG_RESOURCE,
+        resource_id=catalog.name,
+        data={
+            "sync_id": sync.pk,
+            "pages": sync.pages_done,
+            "items": sync.items_done,
+            "added": sync.items_added,
+            "changed": sync.items_changed,
+            "removed": sync.items_removed,
+        },
+    )
+
+
+def catalog_sync_run(*, sync_id: int, client: BrazeClient, max_pages: int | None = None) -> SyncRun:
+    """Walk the catalog's items from the checkpoint, one committed page at a time.
+
+    Idempotent and resumable: each page's upsert and the next cursor commit together, so a
+    run killed at any point starts again from the last committed page. A Braze limit or a
+    passing outage leaves the pass waiting with its checkpoint (``retry_in``).
+    """
+    sync = CatalogSync.objects.select_related("catalog").get(pk=sync_id)
+    if not sync.is_active:
+        return SyncRun(sync)
+    catalog = sync.catalog
+    if not _try_lock(catalog.pk):
+        return SyncRun(sync)  # another worker is walking this catalog
+    try:
+        return _walk(sync, catalog, client, max_pages)
+    finally:
+        _unlock(catalog.pk)
+
+
+def _walk(
+    sync: CatalogSync, catalog: Catalog, client: BrazeClient, max_pages: int | None
+) -> SyncRun:
+    if sync.started_at is None:
+        sync.started_at = timezone.now()
+    sync.state, sync.heartbeat_at = SyncState.RUNNING, timezone.now()
+    sync.save(update_fields=["state", "started_at", "heartbeat_at"])
+    record_external = catalog.last_full_sync_at is not None
+    pages = 0
+    while max_pages is None or pages < max_pages:
+        fetched_at = timezone.now()
+        try:
+            page = client.catalog_item_page(catalog_name=catalog.name, cursor=sync.cursor or None)
+        except TRANSIENT_ERRORS as exc:
+            retry_at = getattr(exc, "retry_at", None)
+            wait = max(1.0, retry_at - timezone.now().timestamp()) if retry_at else 30.0
+            sync.state, sync.error_message = SyncState.WAITING, describe_error(exc)
+            sync.save(update_fields=["state", "error_message"])
+            return SyncRun(sync, retry_in=wait)
+        except BrazeError as exc:
+            sync.state, sync.finished_at = SyncState.FAILED, timezone.now()
+            sync.error_message = describe_error(exc)
+            sync.save(update_fields=["state", "finished_at", "error_message"])
+            if isinstance(exc, BrazeNotFound):
+                Catalog.objects.filter(pk=catalog.pk).update(present_in_braze=False)
+            return SyncRun(sync)
+        with transaction.atomic():
+            outcome = catalog_items_mirror_page(
+                catalog=catalog, items=page.items, sync_id=sync.pk,
+                fetched_at=fetched_at, record_external=record_external,
+            )  # fmt: skip
+            sync.pages_done += 1
+            sync.items_done += len(page.items)
+            sync.items_added += outcome.added
+            sync.items_changed += outcome.changed
+            sync.cursor = page.next_cursor or ""
+            sync.heartbeat_at, sync.error_message = timezone.now(), ""
+            if not page.next_cursor:
+                _finish_pass(sync, catalog, record_external)
+                return SyncRun(sync)
+            sync.save()
+        pages += 1
+    return SyncRun(sync, retry_in=0)
+
+
+def catalog_sync_step(
+    *, sync_id: int, client: BrazeClient, max_pages: int | None = None
+) -> SyncRun:
+    """One worker's turn on a pass; a new pass first takes Braze's current schema."""
+    sync = CatalogSync.objects.select_related("catalog").get(pk=sync_id)
+    if sync.pages_done == 0 and not sync.cursor and sync.is_active:
+        # When the 5/min catalog group is busy, the mirrored schema will do.
+        with contextlib.suppress(BrazeError):
+            catalog_mirror_refresh(client=client)
+        sync.catalog.refresh_from_db()
+        catalog_sort_indexes_ensure(catalog=sync.catalog)
+        CatalogSync.objects.filter(pk=sync.pk).update(items_expected=sync.catalog.braze_item_count)
+    return catalog_sync_run(sync_id=sync_id, client=client, max_pages=max_pages)
+
+
+def catalog_sync_schedule(*, client: BrazeClient) -> list[CatalogSync]:
+    """The periodic job: refresh the catalog list, resume stalled passes, start due ones."""
+    try:
+        catalog_mirror_refresh(client=client)
+    except BrazeError as exc:
+        logger.warning("catalog list refresh skipped: %s", describe_error(exc))
+    stale = timezone.now() - timedelta(minutes=settings.CATALOG_SYNC_STALL_MINUTES)
+    due = timezone.now() - timedelta(minutes=settings.CATALOG_SYNC_INTERVAL_MINUTES)
+    started = []
+    for catalog in Catalog.objects.filter(present_in_braze=True):
+        active = CatalogSync.objects.filter(catalog=catalog, state__in=ACTIVE_SYNC_STATES).first()
+        if active is not None:
+            # A killed worker leaves its pass "running" with a checkpoint: pick it up.
+            if active.heartbeat_at is None or active.heartbeat_at < stale:
+                catalog_sync_enqueue(sync_id=active.pk)
+            continue
+        if catalog.last_full_sync_at is None or catalog.last_full_sync_at < due:
+            started.append(catalog_sync_request(catalog=catalog, actor=None, trigger="schedule"))
+    return started
+
+
+# --- proposals -----------------------------------------------------------------------------
+
+
+def item_identifier(catalog: Catalog, item_id: str) -> str:
+    return f"{catalog.name}/{item_id}"
+
+
+def catalog_item_propose(
+    *,
+    actor: AbstractBaseUser,
+    catalog: Catalog,
+    action: str,
+    item_id: str,
+    values: Mapping[str, Any],
+) -> ChangeRequest:
+    """Propose creating, editing (only the changed fields) or deleting one item.
+
+    The base snapshot is the mirror's copy the user saw: if Braze holds anything else when
+    the change is applied, the change stops as a conflict instead of overwriting it.
+    """
+    from console.changes.services import change_request_propose
+
+    row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
+    base = dict(row.data) if row is not None else None
+    if action == "update":
+        payload = {k: v for k, v in values.items() if (base or {}).get(k) != v}
+    elif action == "create":
+        payload = {k: v for k, v in values.items() if v is not None}
+    else:
+        payload = {}
+    verb = {"create": "Create", "update": "Edit", "delete": "Delete"}[action]
+    return change_request_propose(
+        actor=actor,
+        resource_type=ITEM_RESOURCE,
+        identifier=item_identifier(catalog, item_id),
+        action=action,
+        payload=payload,
+        base_snapshot=base,
+        title=f"{verb} item {item_id} in {catalog.name}",
+    )
+
+
+def catalog_propose_create(
+    *,
+    actor: AbstractBaseUser,
+    name: str,
+    description: str,
+    fields: Sequence[tuple[str, str]],
+) -> ChangeRequest:
+    from console.changes.services import change_request_propose
+
+    payload = {
+        "name": name,
+        "description": description,
+        "fields": [{"name": n, "type": t} for n, t in fields],
+    }
+    return change_request_propose(
+        actor=actor, resource_type=CATALOG_RESOURCE, identifier=name, action="create",
+        payload=payload, base_snapshot=None, title=f"Create catalog {name}",
+    )  # fmt: skip
+
+
+def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> ChangeRequest:
+    from console.changes.services import change_request_propose
+
+    base = {"name": catalog.name, "description": catalog.description, "fields": catalog.fields}
+    return change_request_propose(
+        actor=actor, resource_type=CATALOG_RESOURCE, identifier=catalog.name, action="delete",
+        payload={}, base_snapshot=base, title=f"Delete catalog {catalog.name}",
+    )  # fmt: skip
+
+
+def catalog_mirror_write(*, name: str, action: str, state: Mapping[str, Any] | None) -> None:
+    """The console's applied catalog create/delete, in the mirror at once."""
+    if action == "delete":
+        Catalog.objects.filter(name=name).delete()
+        return
+    assert state is not None
+    Catalog.objects.update_or_create(
+        name=name,
+        defaults={
+            "description": state.get("description", ""),
+            "fields": list(state.get("fields", [])),
+            "present_in_braze": True,
+        },
+    )

@@ -1,0 +1,172 @@
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from catalogs.models import Catalog, CatalogItem, CatalogSync, SyncState
+from catalogs.services import (
+    catalog_item_mirror_write,
+    catalog_sync_request,
+    catalog_sync_run,
+    catalog_sync_step,
+)
+from console.audit.models import AuditEntry
+from console.braze.client import BrazeClient, CatalogItemsPage
+from tests.fixtures.sandbox import SandboxHandle
+
+
+class Killed(BaseException):
+    """Stands in for a worker killed mid-request: nothing in the sync catches it."""
+
+
+class DiesOnPage:
+    """The real client, except that fetching page ``n`` (1-based) kills the worker."""
+
+    def __init__(self, client: BrazeClient, n: int) -> None:
+        self.client, self.n, self.calls = client, n, 0
+
+    def catalog_item_page(self, **kwargs: Any) -> CatalogItemsPage:
+        self.calls += 1
+        if self.calls == self.n:
+            raise Killed
+        return self.client.catalog_item_page(**kwargs)
+
+
+def _full_pass(catalog: Catalog, client: BrazeClient) -> CatalogSync:
+    sync = catalog_sync_request(catalog=catalog, actor=None)
+    catalog_sync_step(sync_id=sync.pk, client=client)
+    sync.refresh_from_db()
+    return sync
+
+
+def _mirror(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    return dict(CatalogItem.objects.filter(catalog=catalog).values_list("item_id", "data"))
+
+
+def test_a_full_pass_mirrors_every_item_with_progress_and_freshness(
+    products: Catalog, sync_client: BrazeClient
+) -> None:
+    sync = _full_pass(products, sync_client)
+
+    assert sync.state == SyncState.SUCCEEDED
+    assert (sync.pages_done, sync.items_done, sync.items_added) == (3, 120, 120)
+    assert sync.percent == 100
+    mirror = _mirror(products)
+    assert len(mirror) == 120
+    assert mirror["sku-000007"]["category"] == "watches"
+    assert "id" not in mirror["sku-000007"]
+    products.refresh_from_db()
+    assert products.last_full_sync_at is not None
+    assert products.mirror_item_count == 120
+
+
+def test_a_pass_killed_mid_way_resumes_from_its_checkpoint(
+    products: Catalog,
+    sync_client: BrazeClient,
+    requests_since: Callable[[float, str], list[dict[str, Any]]],
+) -> None:
+    sync = catalog_sync_request(catalog=products, actor=None)
+    since = time.time()
+    with pytest.raises(Killed):
+        catalog_sync_run(sync_id=sync.pk, client=DiesOnPage(sync_client, 2))  # type: ignore[arg-type]
+
+    sync.refresh_from_db()
+    assert sync.state == SyncState.RUNNING
+    assert (sync.pages_done, sync.items_done) == (1, 50)
+    assert sync.cursor
+    assert CatalogItem.objects.filter(catalog=products).count() == 50
+
+    catalog_sync_run(sync_id=sync.pk, client=sync_client)
+
+    sync.refresh_from_db()
+    assert sync.state == SyncState.SUCCEEDED
+    assert (sync.pages_done, sync.items_done) == (3, 120)
+    assert len(_mirror(products)) == 120
+    pages = [e["path"] for e in requests_since(since, "/catalogs/products/items")]
+    # The first page once, then the resumed run starts at the checkpoint's cursor.
+    assert len(pages) == 3
+    assert "cursor=" not in pages[0]
+    assert all("cursor=" in p for p in pages[1:])
+
+
+def test_a_second_request_joins_the_pass_already_under_way(products: Catalog) -> None:
+    first = catalog_sync_request(catalog=products, actor=None)
+    second = catalog_sync_request(catalog=products, actor=None)
+    assert first.pk == second.pk
+
+
+def test_the_first_pass_records_no_external_changes(
+    products: Catalog, sync_client: BrazeClient
+) -> None:
+    _full_pass(products, sync_client)
+    assert not AuditEntry.objects.filter(action__startswith="catalog_item.external").exists()
+
+
+def test_items_changed_in_braze_directly_show_up_as_external_changes_after_sync(
+    products: Catalog, sync_client: BrazeClient, small_sandbox: SandboxHandle
+) -> None:
+    _full_pass(products, sync_client)
+    small_sandbox.admin.edit_catalog_item("products", "sku-000001", {"price": 12.5})
+    small_sandbox.admin.delete_catalog_item("products", "sku-000002")
+    small_sandbox.admin.put_catalog_item("products", "sku-dashboard", {"name": "From the UI"})
+
+    sync = _full_pass(products, sync_client)
+
+    assert (sync.items_added, sync.items_changed, sync.items_removed) == (1, 1, 1)
+    mirror = _mirror(products)
+    assert mirror["sku-000001"]["price"] == 12.5
+    assert "sku-000002" not in mirror
+    assert mirror["sku-dashboard"] == {"name": "From the UI"}
+    entries = {
+        e.resource_id: e
+        for e in AuditEntry.objects.filter(action__startswith="catalog_item.external")
+    }
+    assert set(entries) == {"products/sku-000001", "products/sku-000002", "products/sku-dashboard"}
+    changed = entries["products/sku-000001"]
+    assert changed.action == "catalog_item.external_changed"
+    assert changed.actor_name == "catalog-sync"
+    assert changed.data["fields"]["price"]["after"] == 12.5
+    assert entries["products/sku-000002"].action == "catalog_item.external_removed"
+    assert entries["products/sku-dashboard"].action == "catalog_item.external_added"
+
+
+def test_a_console_write_newer_than_the_page_is_kept_and_not_called_external(
+    products: Catalog, sync_client: BrazeClient
+) -> None:
+    _full_pass(products, sync_client)
+
+    class WriteBeforeUpsert:
+        """The console applies a change while the page is on its way back."""
+
+        def catalog_item_page(self, **kwargs: Any) -> CatalogItemsPage:
+            page = sync_client.catalog_item_page(**kwargs)
+            if kwargs.get("cursor") is None:
+                catalog_item_mirror_write(
+                    catalog=products, item_id="sku-000003", action="update",
+                    values={"price": 1.0},
+                )  # fmt: skip
+            return page
+
+    sync = catalog_sync_request(catalog=products, actor=None)
+    catalog_sync_run(sync_id=sync.pk, client=WriteBeforeUpsert())  # type: ignore[arg-type]
+
+    assert _mirror(products)["sku-000003"]["price"] == 1.0
+    assert not AuditEntry.objects.filter(action__startswith="catalog_item.external").exists()
+
+
+def test_a_pass_that_meets_brazes_limit_waits_with_its_checkpoint(
+    products: Catalog, sync_client: BrazeClient, small_sandbox: SandboxHandle
+) -> None:
+    small_sandbox.admin.set_limit("catalog_items_sync", 1)
+    sync = catalog_sync_request(catalog=products, actor=None)
+
+    run = catalog_sync_run(sync_id=sync.pk, client=sync_client)
+
+    sync.refresh_from_db()
+    assert sync.state == SyncState.WAITING
+    assert sync.pages_done == 1
+    assert sync.cursor
+    assert run.retry_in is not None
+    assert run.retry_in > 0
+    assert "limit" in sync.error_message.lower()
