@@ -102,8 +102,8 @@ DATABASES = {
     )
 }
 if os.environ.get("DATABASE_OWNER_URL"):
-    # The run-time login (DATABASE_URL) owns nothing; migrations run through this
-    # alias as the schema owner: `manage.py migrate --database owner`.
+    # The run-time login (DATABASE_URL) owns nothing. scripts/run migrates with
+    # DATABASE_URL set to this owner URL; the alias serves owner-only maintenance.
     DATABASES["owner"] = dj_database_url.parse(os.environ["DATABASE_OWNER_URL"])
     DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
 # The login that gets least privilege on every table (and none to change the audit trail).
@@ -230,6 +230,11 @@ AUDIT_REDACTED_FIELDS = env_list(
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "task": "console.audit.tasks.audit_checkpoint_task",
     "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60.0,
+}
+# Approved change requests whose apply task was lost are enqueued again (idempotent).
+CELERY_BEAT_SCHEDULE["change-requests-sweep"] = {
+    "task": "console.changes.tasks.change_requests_sweep_task",
+    "schedule": 60.0,
 }
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.

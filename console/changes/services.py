@@ -521,3 +521,23 @@ def approval_policy_set(
             data={"before": before, "after": required_approvals},
         )
     return policy
+
+
+def change_requests_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> list[int]:
+    """Re-enqueue approved requests whose task was lost (a web process killed between
+    commit and enqueue, a broker restart) and applies whose worker died (lease expired).
+    The apply step is idempotent, so a duplicate enqueue sends nothing twice."""
+    from console.changes.tasks import change_request_apply_task
+
+    now = timezone.now()
+    stuck = ChangeRequest.objects.filter(
+        state=ChangeState.APPROVED, updated_at__lt=now - older_than
+    ) | ChangeRequest.objects.filter(
+        state=ChangeState.APPLYING, applying_since__lt=now - APPLY_LEASE
+    )
+    ids = []
+    for cr_id, actor_id in stuck.values_list("pk", "apply_requested_by_id"):
+        if actor_id is not None:
+            change_request_apply_task.delay(cr_id, actor_id)
+            ids.append(cr_id)
+    return ids

@@ -10,3 +10,10 @@ def change_request_apply_task(change_request_id: int, actor_id: int) -> None:
 
     with audit_origin(Origin(via="celery:change_request_apply")):
         change_request_apply(change_request_id=change_request_id, actor_id=actor_id)
+
+
+@shared_task(ignore_result=True)
+def change_requests_sweep_task() -> None:
+    from console.changes.services import change_requests_sweep
+
+    change_requests_sweep()

@@ -279,3 +279,38 @@ def test_reviewers_are_emailed_when_a_change_awaits_review(
 def test_only_editors_can_propose(db: None, fake_braze: FakeBraze, reviewer: User) -> None:
     with pytest.raises(ChangeRequestError):
         _propose(fake_braze, reviewer)
+
+
+def test_the_sweeper_applies_an_approved_request_whose_task_was_lost(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User, eager_celery: None
+) -> None:
+    from datetime import timedelta
+
+    from console.changes.services import change_requests_sweep
+
+    cr = _propose(fake_braze, editor)
+    change_request_approve(actor=reviewer, change_request=cr)  # on_commit never runs here
+    ChangeRequest.objects.filter(pk=cr.pk).update(
+        updated_at=cr.updated_at - timedelta(minutes=5)
+    )  # an old approval, as if the web process died before enqueueing
+    assert change_requests_sweep() == [cr.pk]
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.APPLIED
+    assert change_requests_sweep() == []
+    assert len(fake_braze.sent) == 1
+
+
+def test_no_code_moves_change_requests_around_the_audited_services() -> None:
+    """`.update()` and bulk writes skip the audit trail: only services.py may use them."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    pattern = re.compile(r"ChangeRequest\.objects\.[^\n]*\.(update|bulk_update|bulk_create)\(")
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("console", "catalogs", "templates_app", "users_admin")
+        for path in (root / folder).rglob("*.py")
+        if "migrations" not in path.parts and pattern.search(path.read_text())
+    ]
+    assert offenders == []
