@@ -39,6 +39,11 @@ LAST_ADMIN_DEACTIVATE_MESSAGE = (
     "nobody could manage users any more. Give another person the Admin role first."
 )
 
+LAST_ADMIN_OTHER_MESSAGE = (
+    "This is the last active Admin: the console must keep at least one. "
+    "Give another person the Admin role first."
+)
+
 
 def _personal(user: User) -> dict[str, str]:
     return {"username": user.get_username(), "email": user.email}
@@ -54,17 +59,20 @@ def _current_roles(user: User) -> set[Role]:
 
 
 def _other_active_admins_locked(*, user: User) -> int:
-    """Active Admins other than `user`, counted under row locks.
+    """Active Admins other than `user`, counted while holding the Admin group's row lock.
 
-    Locking every active Admin row makes two Admins who demote themselves at the same
-    moment queue here: the second one sees the first one's change and is refused.
+    Two Admins who demote themselves at the same moment queue on that lock; the count is
+    a new statement run after it is granted, so the second one sees the first one's
+    committed change and is refused. (Locking the user rows would not do: a role change
+    touches only the membership table.)
     """
-    admins = list(
-        User.objects.select_for_update(of=("self",))
-        .filter(is_active=True, groups__name=Role.ADMIN.value)
-        .values_list("pk", flat=True)
+    roles_ensure_groups()
+    Group.objects.select_for_update().get(name=Role.ADMIN.value)
+    return (
+        User.objects.filter(is_active=True, groups__name=Role.ADMIN.value)
+        .exclude(pk=user.pk)
+        .count()
     )
-    return sum(1 for pk in admins if pk != user.pk)
 
 
 def _refuse(*, actor: AbstractBaseUser, action: str, user: User, message: str) -> None:
@@ -167,12 +175,9 @@ def user_set_roles(*, actor: AbstractBaseUser, user: User, roles: set[Role]) -> 
         user = User.objects.select_for_update().get(pk=user.pk)
         before = _current_roles(user)
         losing_admin = Role.ADMIN in before and Role.ADMIN not in roles
-        refused = (
-            losing_admin
-            and user.is_active
-            and user.pk == actor.pk
-            and _other_active_admins_locked(user=user) == 0
-        )
+        # Checked for anyone, not only oneself: two Admins demoting each other at the
+        # same moment must not leave the console without one either.
+        refused = losing_admin and user.is_active and _other_active_admins_locked(user=user) == 0
         if not refused:
             if before == roles:
                 return
@@ -191,7 +196,8 @@ def user_set_roles(*, actor: AbstractBaseUser, user: User, roles: set[Role]) -> 
                 personal=_personal(user),
             )
             return
-    _refuse(actor=actor, action="user.roles_changed", user=user, message=LAST_ADMIN_ROLE_MESSAGE)
+    message = LAST_ADMIN_ROLE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
+    _refuse(actor=actor, action="user.roles_changed", user=user, message=message)
 
 
 def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
@@ -200,11 +206,7 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
         user = User.objects.select_for_update().get(pk=user.pk)
         if not user.is_active:
             return
-        refused = (
-            user.pk == actor.pk
-            and Role.ADMIN in _current_roles(user)
-            and _other_active_admins_locked(user=user) == 0
-        )
+        refused = Role.ADMIN in _current_roles(user) and _other_active_admins_locked(user=user) == 0
         if not refused:
             user.is_active = False
             user.save(update_fields=["is_active"])
@@ -217,9 +219,8 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
                 personal=_personal(user),
             )
             return
-    _refuse(
-        actor=actor, action="user.deactivated", user=user, message=LAST_ADMIN_DEACTIVATE_MESSAGE
-    )
+    message = LAST_ADMIN_DEACTIVATE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
+    _refuse(actor=actor, action="user.deactivated", user=user, message=message)
 
 
 def user_reactivate(*, actor: AbstractBaseUser, user: User) -> None:

@@ -128,3 +128,59 @@ def test_deactivating_a_user_blocks_their_roles_and_is_audited() -> None:
     user.refresh_from_db()
     assert user.is_active
     assert AuditEntry.objects.filter(action="user.reactivated").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_themselves_at_once_leave_one_admin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from django.db import connection
+
+    from users_admin import services as module
+
+    first, second = user_with_role(Role.ADMIN), user_with_role(Role.ADMIN)
+    barrier = threading.Barrier(2, timeout=10)
+    real = module.roles_ensure_groups
+
+    arrived = threading.local()
+
+    def both_arrive() -> None:
+        # Both transactions reach the admin lock before either has committed.
+        real()
+        if threading.current_thread() is not threading.main_thread() and not getattr(
+            arrived, "done", False
+        ):
+            arrived.done = True
+            barrier.wait()
+
+    monkeypatch.setattr(module, "roles_ensure_groups", both_arrive)
+    outcomes: dict[int, str] = {}
+
+    def demote(admin: User) -> None:
+        try:
+            services.user_set_roles(actor=admin, user=admin, roles={Role.AUDITOR})
+            outcomes[admin.pk] = "changed"
+        except SelfLockoutError:
+            outcomes[admin.pk] = "refused"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=demote, args=(a,)) for a in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(outcomes.values()) == ["changed", "refused"]
+    assert User.objects.filter(is_active=True, groups__name="Admin").count() == 1
+
+
+def test_admins_deactivating_each_other_cannot_leave_no_admin() -> None:
+    first, second = user_with_role(Role.ADMIN), user_with_role(Role.ADMIN)
+    services.user_deactivate(actor=first, user=second)
+    # `second` was deactivated a moment after submitting their own request.
+    with pytest.raises(SelfLockoutError, match="last active Admin"):
+        services.user_deactivate(actor=second, user=first)
+    first.refresh_from_db()
+    assert first.is_active

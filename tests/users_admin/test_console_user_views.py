@@ -135,3 +135,15 @@ def test_an_auditor_cannot_change_roles(client_for: Callable[[Role | None], Clie
     )
     assert response.status_code == 403
     assert set(user.groups.values_list("name", flat=True)) == {"Viewer"}
+
+
+def test_the_landing_page_offers_console_users_only_to_admins(
+    client_for: Callable[[Role | None], Client],
+) -> None:
+    admin_page = client_for(Role.ADMIN).get(reverse("users_admin:index")).content.decode()
+    auditor_page = client_for(Role.AUDITOR).get(reverse("users_admin:index")).content.decode()
+    assert reverse("users_admin:console_users") in admin_page
+    assert reverse("users_admin:console_users") not in auditor_page
+    for page in (admin_page, auditor_page):
+        assert reverse("users_admin:dashboard_users") in page
+        assert reverse("users_admin:access_review") in page
