@@ -25,6 +25,7 @@ change_patterns = (
         path("", change_views.change_list, name="list"),
         path("<int:pk>/", change_views.change_detail, name="detail"),
         path("<int:pk>/act", change_views.change_act, name="act"),
+        path("policy/", change_views.approval_policy, name="policy"),
     ],
     "changes",
 )

@@ -5,12 +5,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.access import require_capability
 from console.changes import diff
-from console.changes.appliers import UnknownResourceType, get_applier
-from console.changes.models import ChangeRequest, ChangeState
+from console.changes.appliers import UnknownResourceType, get_applier, registered_types
+from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, ChangeState
 from console.changes.selectors import (
     change_request_timeline,
     change_requests_awaiting_review,
@@ -18,6 +18,7 @@ from console.changes.selectors import (
 )
 from console.changes.services import (
     ChangeRequestError,
+    approval_policy_set,
     approvals_required,
     change_request_approve,
     change_request_cancel,
@@ -90,7 +91,13 @@ def change_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         list_template(request, "console/changes/list.html"),
-        {"table": table, "form": form, "view": view, "tabs": [t for t in tabs if t[2]]},
+        {
+            "table": table,
+            "form": form,
+            "view": view,
+            "tabs": [t for t in tabs if t[2]],
+            "can_manage_policy": Capability.MANAGE_USERS in caps,
+        },
     )
 
 
@@ -198,3 +205,38 @@ def change_act(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(reverse("changes:detail", args=[cr.pk]))
     messages.success(request, done[op])
     return redirect(reverse("changes:detail", args=[cr.pk]))
+
+
+class PolicyForm(forms.Form):
+    resource_type = forms.CharField(label="Resource type", max_length=80)
+    action = forms.ChoiceField(label="Action", choices=ChangeAction.choices)
+    required_approvals = forms.IntegerField(label="Approvals needed", min_value=1, max_value=5)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def approval_policy(request: HttpRequest) -> HttpResponse:
+    """Admins set how many reviewers each resource type and action needs (audited)."""
+    form = PolicyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            approval_policy_set(actor=request.user, **form.cleaned_data)
+        except ChangeRequestError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Approval policy updated.")
+            return redirect(reverse("changes:policy"))
+    types = set(registered_types()) | set(
+        ApprovalPolicy.objects.values_list("resource_type", flat=True)
+    )
+    rules = [
+        {
+            "resource_type": rt,
+            "action": action.label,
+            "required": approvals_required(resource_type=rt, action=action),
+            "custom": ApprovalPolicy.objects.filter(resource_type=rt, action=action).exists(),
+        }
+        for rt in sorted(types)
+        for action in ChangeAction
+    ]
+    return render(request, "console/changes/policy.html", {"form": form, "rules": rules})

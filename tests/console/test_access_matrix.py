@@ -48,6 +48,7 @@ MATRIX: dict[str, Rule] = {
         kwargs={"pk": 999999},
         ok_status=frozenset({404}),
     ),
+    "changes:policy": Rule(frozenset({Role.ADMIN})),
     "changes:act": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER}),
         kwargs={"pk": 999999},

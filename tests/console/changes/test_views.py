@@ -73,3 +73,17 @@ def test_a_reviewer_rejects_with_a_comment(
     client.post(reverse("changes:act", args=[cr.pk]), {"op": "reject", "comment": "No"})
     cr.refresh_from_db()
     assert cr.state == ChangeState.REJECTED
+
+
+def test_an_admin_changes_the_approval_policy(db: None) -> None:
+    from console.audit.models import AuditEntry
+    from console.changes.services import approvals_required
+
+    admin = _client(user_with_role(Role.ADMIN))
+    assert admin.get(reverse("changes:policy")).status_code == 200
+    admin.post(
+        reverse("changes:policy"),
+        {"resource_type": "catalog_item", "action": "update", "required_approvals": 2},
+    )
+    assert approvals_required(resource_type="catalog_item", action="update") == 2
+    assert AuditEntry.objects.filter(action="policy.changed").count() == 1
