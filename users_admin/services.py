@@ -6,6 +6,7 @@ one commits together with its audit entry. Names and emails of the people concer
 into the entry's erasable `personal` part, never into its chained `data`.
 """
 
+import logging
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +25,8 @@ from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.services import change_request_propose
 from console.roles import Role, forget_cached_roles, roles_ensure_groups
 from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, normal_permissions
+
+logger = logging.getLogger(__name__)
 
 
 class SelfLockoutError(Exception):
@@ -106,6 +109,13 @@ def password_set_path(*, user: User) -> str:
 def _invitation_send(*, user_id: int, base_url: str) -> None:
     user = User.objects.get(pk=user_id)
     link = base_url.rstrip("/") + password_set_path(user=user)
+    try:
+        _invitation_mail(user=user, link=link)
+    except Exception:  # the account exists; "Email a new password link" sends it again
+        logger.exception("could not email the invitation of console user %s", user_id)
+
+
+def _invitation_mail(*, user: User, link: str) -> None:
     send_mail(
         subject="Your Braze Content Console account",
         message=(

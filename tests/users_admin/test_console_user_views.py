@@ -1,7 +1,9 @@
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
@@ -147,3 +149,38 @@ def test_the_landing_page_offers_console_users_only_to_admins(
     for page in (admin_page, auditor_page):
         assert reverse("users_admin:dashboard_users") in page
         assert reverse("users_admin:access_review") in page
+
+
+def test_an_admin_emails_a_new_link_to_someone_who_has_no_password_yet(
+    admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    user = user_with_role(Role.VIEWER, email="vic@example.com")
+    user.set_unusable_password()
+    user.save()
+    url = reverse("users_admin:user_detail", args=[user.pk])
+    assert "Email a new password link" in admin_client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, {"action": "resend"})
+    assert response.status_code == 302
+    assert mail.outbox[-1].to == ["vic@example.com"]
+    assert "/users/welcome/" in mail.outbox[-1].body
+    assert AuditEntry.objects.filter(action="user.invitation_resent").count() == 1
+
+
+def test_an_unreachable_mail_server_does_not_undo_the_invitation(
+    admin_client: Client, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    from users_admin import services
+
+    def broken(**kwargs: Any) -> None:
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(services, "_invitation_mail", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("users_admin:user_create"),
+            {"username": "nina", "first_name": "Nina", "last_name": "North",
+             "email": "nina@example.com", "roles": ["Viewer"]},
+        )  # fmt: skip
+    assert response.status_code == 302
+    assert User.objects.filter(username="nina").exists()

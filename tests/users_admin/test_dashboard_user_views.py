@@ -293,3 +293,27 @@ def test_an_approved_removal_deletes_the_account(
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED, cr.error_message
     assert _sandbox_user(scim_sandbox, "aggie.agency@example.com") is None
+
+
+def test_an_account_page_braze_cannot_serve_explains_why(
+    admin_client: Client, scim_sandbox: SandboxHandle, settings: Any
+) -> None:
+    user_id = _seeded_id(scim_sandbox, "pam.manager@example.com")
+    scim_sandbox.admin.set_injection(error_rate=1.0, error_status=503, groups=["scim"])
+    settings.BRAZE_RETRY = {"attempts": 1, "backoff_base": 0.01, "backoff_cap": 0.01}
+    response = admin_client.get(reverse("users_admin:dashboard_user_edit", args=[user_id]))
+    assert response.status_code == 502
+    assert "Braze had a problem on its side." in response.content.decode()
+
+
+def test_without_a_scim_token_the_page_says_the_console_is_not_set_up(
+    admin_client: Client, settings: Any
+) -> None:
+    from console.braze import close_client
+
+    settings.BRAZE_SCIM_TOKEN = ""
+    close_client()
+    response = admin_client.get(reverse("users_admin:dashboard_user_detail", args=["any-id"]))
+    close_client()
+    assert response.status_code == 502
+    assert "The console is not set up to reach Braze" in response.content.decode()
