@@ -1,0 +1,115 @@
+"""Content in the browser: Braze HTML never runs script, and a Content Block edit goes from
+Editor to Reviewer to Braze, with both versions in its history."""
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from playwright.sync_api import Browser, Page, expect
+from pytest_django.fixtures import Settings
+
+from console.braze import close_client, get_client
+from console.celery import app as celery_app
+from console.changes.models import ChangeRequest, ChangeState
+from console.services import demo_password, demo_users_create
+from templates_app.models import ContentVersion
+from templates_app.services import content_sync
+from tests.browser.helpers import sign_in
+from tests.fixtures.sandbox import SandboxHandle
+
+SCRIPTED = (
+    "<html><body><p id='greeting'>Hello from the template</p>"
+    "<script>document.getElementById('greeting').textContent = 'SCRIPT RAN';"
+    "try { parent.document.title = 'SCRIPT RAN'; } catch (e) {}</script></body></html>"
+)
+
+
+@pytest.fixture
+def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
+    settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
+    settings.BRAZE_API_KEY = braze_sandbox.api_key
+    settings.BRAZE_RATE_LIMITS = {
+        **settings.BRAZE_RATE_LIMITS,
+        "workspace": f"browser-{uuid.uuid4().hex}",
+    }
+    close_client()
+    cache.clear()
+    old = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield braze_sandbox
+    celery_app.conf.task_always_eager = old
+    close_client()
+    cache.clear()
+
+
+def _signed_in(browser: Browser, base_url: str, username: str) -> Page:
+    page = browser.new_context().new_page()
+    sign_in(page, base_url, username, demo_password(username))
+    return page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_script_in_template_html_never_runs_in_the_preview(
+    live_server, browser: Browser, braze: SandboxHandle
+) -> None:
+    demo_users_create()
+    template_id = get_client().email_template_create(
+        template_name="Scripted", subject="Hi", body=SCRIPTED
+    )
+    page = _signed_in(browser, live_server.url, "viewer")
+    blocked: list[str] = []
+    page.on("console", lambda msg: blocked.append(msg.text))
+    page.goto(f"{live_server.url}/content/templates/{template_id}/")
+    frames = page.locator("iframe")
+    expect(frames).to_have_count(2)
+    for n in range(2):
+        expect(frames.nth(n)).to_have_attribute("sandbox", "")
+        inner = page.frame_locator("iframe").nth(n)
+        expect(inner.locator("#greeting")).to_have_text("Hello from the template")
+    expect(page).not_to_have_title("SCRIPT RAN")
+    # The frame's document really is the template, and its script was refused, not absent.
+    frame = next(f for f in page.frames if f != page.main_frame)
+    assert "SCRIPT RAN" in frame.content()
+    assert any("script" in text.lower() for text in blocked), blocked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_edits_a_block_a_reviewer_approves_and_history_shows_both_versions(
+    live_server, browser: Browser, braze: SandboxHandle
+) -> None:
+    demo_users_create()
+    content_sync()  # what the scheduled sync would have recorded already
+    base = live_server.url
+    new_content = '<p style="font-size:11px">© 2027 Example Outfitters Ltd.</p>'
+
+    editor = _signed_in(browser, base, "editor")
+    editor.get_by_role("navigation", name="Main").get_by_role("link", name="Content blocks").click()
+    editor.get_by_role("link", name="legal_notice").click()
+    editor.get_by_role("link", name="Edit").click()
+    editor.get_by_label("Content (HTML)").fill(new_content)
+    expect(editor.frame_locator("#preview-content iframe").first.locator("p")).to_have_text(
+        "© 2027 Example Outfitters Ltd."
+    )  # the live preview follows what is typed
+    editor.get_by_role("button", name="Send for review").click()
+    editor.wait_for_load_state("networkidle")
+    cr = ChangeRequest.objects.get()
+    assert cr.state == ChangeState.PENDING
+
+    reviewer = _signed_in(browser, base, "reviewer")
+    reviewer.goto(f"{base}{cr.get_absolute_url()}")
+    reviewer.get_by_role("button", name="Approve").click()
+    expect(reviewer.locator("[data-state]")).to_have_text("Applied")
+
+    block_id = cr.identifier
+    info = get_client().content_block_info(content_block_id=block_id)
+    assert info.content == new_content
+
+    reviewer.goto(f"{base}/content/history/content_block/{block_id}/")
+    rows = reviewer.locator("#results tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Applied by the console")
+    expect(rows.nth(1)).to_contain_text("Seen on sync")
+    reviewer.get_by_role("button", name="Compare").click()
+    expect(reviewer.locator("table.diff td.add").first).to_contain_text("2027")
+    assert ContentVersion.objects.filter(braze_id=block_id).count() == 2
