@@ -21,12 +21,20 @@ NAME_PREFIX = "name:"
 NEW_PREFIX = "new:"
 
 
+def review_url(change_request_id: int) -> str:
+    """Where a reviewer sees the HTML as a line diff and rendered before and after."""
+    from django.urls import reverse
+
+    return reverse("templates_app:change_preview", args=[change_request_id])
+
+
 def _without_state(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "state"}
 
 
 class ContentBlockApplier:
     label = "Content Block"
+    review_url = staticmethod(review_url)
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         block_id = identifier
@@ -80,6 +88,7 @@ class ContentBlockApplier:
 
 class EmailTemplateApplier:
     label = "Email template"
+    review_url = staticmethod(review_url)
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         if identifier.startswith(NEW_PREFIX):
@@ -132,6 +141,7 @@ class EmailTemplateApplier:
 
 class PreferenceCenterApplier:
     label = "Preference center"
+    review_url = staticmethod(review_url)
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         center_id = identifier

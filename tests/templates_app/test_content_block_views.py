@@ -197,3 +197,33 @@ def test_the_edit_form_keeps_an_active_blocks_name_and_state(
     assert rules.BLOCK_RENAME_ACTIVE in body
     assert rules.BLOCK_ACTIVE_TO_DRAFT in body
     assert not ChangeRequest.objects.exists()
+
+
+def test_every_edit_screen_has_a_code_editor_with_a_live_preview(
+    braze: SandboxHandle, client_for: Callable[[Role | None], Client]
+) -> None:
+    client = client_for(Role.EDITOR)
+    block_id = _id_of("greeting")
+    template_id = selectors.email_template_rows()[0].email_template_id
+    center_id = selectors.preference_center_rows()[0].preference_center_api_id
+    for url in (
+        reverse("templates_app:content_block_create"),
+        reverse("templates_app:content_block_edit", args=[block_id]),
+        reverse("templates_app:email_template_create"),
+        reverse("templates_app:email_template_edit", args=[template_id]),
+        reverse("templates_app:preference_center_create"),
+        reverse("templates_app:preference_center_edit", args=[center_id]),
+    ):
+        response = client.get(url)
+        body = response.content.decode()
+        assert response.status_code == 200, url
+        assert "data-code-editor" in body, url
+        assert f'hx-post="{reverse("templates_app:preview_live")}"' in body, url
+        assert "templates_app/code-editor.js" in body, url
+
+
+def test_the_applier_points_reviewers_at_the_rendered_before_and_after() -> None:
+    from console.changes.appliers import get_applier
+
+    url = get_applier("content_block").review_url(7)  # type: ignore[attr-defined]
+    assert url == reverse("templates_app:change_preview", args=[7])
