@@ -1,4 +1,4 @@
-.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter bench-audit
+.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -24,3 +24,10 @@ bench-limiter:  ## several processes drive one Braze limit group against the san
 N ?= 1000000
 bench-audit:  ## audit list p95, CSV export peak memory and verify_audit time over N entries (N=1000000)
 	scripts/bench-audit $(N)
+
+bench-catalog-mirror:  ## item list/sort/filter/search p95 server time over 1,000,000 mirrored items
+	scripts/bench-catalog mirror --items $(N)
+
+SYNC_N ?= 20000
+bench-catalog-sync:  ## a full catalog sync against the sandbox at S=6: achieved / read ceiling
+	scripts/bench-catalog sync --items $(SYNC_N) --scale 6
