@@ -315,6 +315,24 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
     # Each run lists catalogs once: 1 of the 5/min catalog requests every 5 minutes.
     "schedule": 300.0,
 }
+# Bulk item jobs (catalogs/bulk). Uploads are streamed to MEDIA_ROOT/bulk.
+BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
+# Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
+BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
+# The asynchronous item group carries only bulk work (single-item screens use the sync
+# group), so bulk sends need no background sub-limit there: it would idle 20% of the ceiling.
+BULK_LIMITER_LANE = os.environ.get("BULK_LIMITER_LANE", "interactive")
+BULK_MAX_INLINE_WAIT = float(os.environ.get("BULK_MAX_INLINE_WAIT", "2"))
+BULK_MAX_ATTEMPTS = int(os.environ.get("BULK_MAX_ATTEMPTS", "6"))
+BULK_BACKOFF_BASE = float(os.environ.get("BULK_BACKOFF_BASE", "1"))
+BULK_BACKOFF_CAP = float(os.environ.get("BULK_BACKOFF_CAP", "60"))
+# A sender slot not renewed for this long is presumed dead and started again by the sweeper.
+BULK_SENDER_TTL = float(os.environ.get("BULK_SENDER_TTL", "15"))
+BULK_SWEEP_SECONDS = float(os.environ.get("BULK_SWEEP_SECONDS", "5"))
+CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
+    "task": "catalogs.bulk.tasks.bulk_sweep_task",
+    "schedule": BULK_SWEEP_SECONDS,
+}
 
 MAILERS = {
     "default": {

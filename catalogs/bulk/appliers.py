@@ -1,0 +1,47 @@
+"""The change-request applier for bulk item jobs.
+
+Applying an approved bulk job sends nothing inline: it cuts the approved plan into batches
+and starts the senders (services.bulk_job_start); the pipeline then reports per item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalogs.bulk.models import BulkBatch
+from console.changes.appliers import register_applier
+
+
+class CatalogBulkApplier:
+    label = "Bulk catalog items"
+
+    def read_current(self, identifier: str) -> dict[str, Any] | None:
+        # The plan was diffed against the mirror when it was previewed; its hash in the
+        # payload is what the approval covers, so there is no other state to compare.
+        return None
+
+    def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
+        from catalogs.bulk.services import PIPELINE_ACTOR, bulk_job_start
+
+        if action != "bulk":
+            raise ValueError(f"bulk jobs have no {action!r} action")
+        return bulk_job_start(
+            job_id=int(payload["job"]), plan_hash=str(payload["plan_hash"]), actor=PIPELINE_ACTOR
+        )
+
+    def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
+        # Started once already: a retried apply task must not cut the plan again.
+        return BulkBatch.objects.filter(job_id=int(payload["job"])).exists()
+
+    def proposed_state(
+        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        from catalogs.bulk.selectors import bulk_job_review_summary
+
+        return bulk_job_review_summary(job_id=int(payload["job"]), payload=payload)
+
+
+def register() -> None:
+    from catalogs.bulk.services import BULK_RESOURCE
+
+    register_applier(BULK_RESOURCE, CatalogBulkApplier())

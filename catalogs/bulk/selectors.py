@@ -1,0 +1,259 @@
+"""Reads of bulk jobs: preview samples, progress with an ETA from the limiter, reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import Http404
+from django.utils import timezone
+
+from catalogs.bulk.models import (
+    OPEN_BATCH_STATES,
+    BatchState,
+    BulkBatch,
+    BulkJob,
+    BulkRow,
+    JobState,
+    RowOp,
+)
+from catalogs.bulk.preview import row_kind
+from catalogs.models import Catalog
+from console.changes.diff import field_diff
+
+SAMPLES_PER_KIND = 5
+
+
+def bulk_job_get(*, catalog: Catalog, job_id: int) -> BulkJob:
+    job = (
+        BulkJob.objects.select_related("catalog", "change_request", "created_by")
+        .filter(catalog=catalog, pk=job_id)
+        .first()
+    )
+    if job is None:
+        raise Http404("No such bulk job.")
+    return job
+
+
+def bulk_jobs_for_catalog(*, catalog: Catalog) -> QuerySet[BulkJob]:
+    return BulkJob.objects.filter(catalog=catalog).select_related("created_by")
+
+
+@dataclass(frozen=True)
+class Sample:
+    line: int
+    item_id: str
+    kind: str
+    diff: list[dict[str, Any]]
+
+
+def bulk_job_samples(*, job: BulkJob, per_kind: int = SAMPLES_PER_KIND) -> list[Sample]:
+    """The first rows of each kind of change, with their field-level diff."""
+    samples: list[Sample] = []
+    filters = {
+        "create": Q(op=RowOp.CREATE) | Q(op=RowOp.REPLACE, before__isnull=True),
+        "update": Q(op=RowOp.UPDATE) | Q(op=RowOp.REPLACE, before__isnull=False),
+        "delete": Q(op=RowOp.DELETE),
+    }
+    for kind, condition in filters.items():
+        rows = BulkRow.objects.filter(condition, job=job).order_by("line")[:per_kind]
+        for row in rows:
+            after = None if row.op == RowOp.DELETE else row.payload
+            if row.op == RowOp.UPDATE:
+                after = {**(row.before or {}), **(row.payload or {})}
+            samples.append(Sample(row.line, row.item_id, kind, field_diff(row.before, after)))
+    return samples
+
+
+def bulk_job_error_rows(*, job: BulkJob, limit: int | None = None) -> QuerySet[BulkRow]:
+    rows = BulkRow.objects.filter(job=job, op=RowOp.ERROR).order_by("line")
+    return rows[:limit] if limit else rows
+
+
+def bulk_job_review_summary(*, job_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a reviewer sees on the change request: the counts and the sample diffs."""
+    summary = {k: v for k, v in payload.items() if k != "plan_hash"}
+    job = BulkJob.objects.select_related("catalog").filter(pk=job_id).first()
+    if job is None:
+        return summary
+    for sample in bulk_job_samples(job=job, per_kind=3):
+        changes = "; ".join(f"{d['field']}: {d['before']!r} → {d['after']!r}" for d in sample.diff)
+        summary[f"sample {sample.kind} line {sample.line} ({sample.item_id})"] = changes or "—"
+    return summary
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    items_total: int
+    items_done: int
+    items_accepted: int
+    items_rejected: int
+    items_failed: int
+    items_resent: int
+    batches_total: int
+    batches_open: int
+    batches_in_doubt: int
+    requests: int
+    retries: int
+    resends: int
+    rate_limited: int
+    rate_items_per_minute: float
+    eta_seconds: float | None
+    limit_per_minute: int
+    percent: int
+
+
+def _requests_per_second() -> float:
+    from console.braze.limiter import limits_from_settings
+
+    limits = limits_from_settings()
+    group = "catalog_items_async"
+    limit = (
+        limits.background_limit(group)
+        if settings.BULK_LIMITER_LANE == "background"
+        else limits.limit(group)
+    )
+    return limit / limits.window(group)
+
+
+def bulk_job_eta(*, job: BulkJob) -> float | None:
+    """Seconds to go: the requests left, at the limiter's rate, shared round robin.
+
+    Each running job gets one request in turn, so a job with ``a`` requests left finishes
+    after ``a`` of its own plus up to ``a`` of every other running job's.
+    """
+    if job.state not in (JobState.RUNNING, JobState.WAITING):
+        return None
+    open_counts = dict(
+        BulkBatch.objects.filter(
+            job__state__in=(JobState.RUNNING, JobState.WAITING), state__in=OPEN_BATCH_STATES
+        )
+        .values_list("job_id")
+        .annotate(n=Count("id"))
+    )
+    mine = open_counts.pop(job.pk, 0)
+    if job.state == JobState.WAITING and job.waiting_for_id:
+        mine += open_counts.get(job.waiting_for_id, 0)
+    shared = sum(min(n, mine) for n in open_counts.values())
+    return (mine + shared) / _requests_per_second()
+
+
+def bulk_job_progress(*, job: BulkJob) -> Progress:
+    batches = BulkBatch.objects.filter(job=job).aggregate(
+        total=Count("id", filter=~Q(state=BatchState.SPLIT)),
+        open=Count("id", filter=Q(state__in=OPEN_BATCH_STATES)),
+        in_doubt=Count("id", filter=Q(state=BatchState.IN_DOUBT)),
+        requests=Sum("attempts"),
+        retries=Sum("retries"),
+        resends=Sum("resends"),
+        rate_limited=Sum("rate_limited"),
+    )
+    rows = BulkRow.objects.filter(job=job, batch__isnull=False).aggregate(
+        accepted=Count("id", filter=Q(outcome="accepted")),
+        rejected=Count("id", filter=Q(outcome="rejected")),
+        failed=Count("id", filter=Q(outcome="failed")),
+        resent=Count("id", filter=Q(resends__gt=0)),
+    )
+    window = timedelta(seconds=30)
+    recent = (
+        BulkBatch.objects.filter(
+            job=job, state=BatchState.ACCEPTED, finished_at__gte=timezone.now() - window
+        ).aggregate(n=Sum("item_count"))["n"]
+        or 0
+    )
+    total = job.items_to_send
+    done = rows["accepted"] + rows["rejected"] + rows["failed"]
+    percent = 100 if job.state == JobState.DONE else min(99, done * 100 // total) if total else 0
+    return Progress(
+        items_total=total,
+        items_done=done,
+        items_accepted=rows["accepted"],
+        items_rejected=rows["rejected"],
+        items_failed=rows["failed"],
+        items_resent=rows["resent"],
+        batches_total=batches["total"] or 0,
+        batches_open=batches["open"] or 0,
+        batches_in_doubt=batches["in_doubt"] or 0,
+        requests=batches["requests"] or 0,
+        retries=batches["retries"] or 0,
+        resends=batches["resends"] or 0,
+        rate_limited=batches["rate_limited"] or 0,
+        rate_items_per_minute=recent * 60 / window.total_seconds(),
+        eta_seconds=bulk_job_eta(job=job),
+        limit_per_minute=round(_requests_per_second() * 60 * 50),
+        percent=percent,
+    )
+
+
+def bulk_job_problem_batches(*, job: BulkJob, limit: int = 20) -> QuerySet[BulkBatch]:
+    """Batches a person may need to look at: rejected, failed, in doubt, waiting to retry."""
+    states = (BatchState.REJECTED, BatchState.FAILED, BatchState.IN_DOUBT, BatchState.RETRY_WAIT)
+    return BulkBatch.objects.filter(job=job, state__in=states).order_by("seq")[:limit]
+
+
+# --- downloads --------------------------------------------------------------------------------
+
+REPORT_HEADER = [
+    "line", "id", "operation", "sent_as", "outcome", "requests", "re_sent", "batch", "error",
+]  # fmt: skip
+
+
+def bulk_job_report_rows(*, job: BulkJob) -> Iterator[list[Any]]:
+    """One line per row of the file: what was asked, and what happened to it."""
+    rows = (
+        BulkRow.objects.filter(job=job)
+        .order_by("line")
+        .values_list("line", "item_id", "op", "before", "outcome", "sends", "resends",
+                     "batch__seq", "batch__send_as", "errors", "outcome_error")
+    )  # fmt: skip
+    for (
+        line,
+        item_id,
+        op,
+        before,
+        outcome,
+        sends,
+        resends,
+        seq,
+        send_as,
+        errors,
+        error,
+    ) in rows.iterator(chunk_size=2000):
+        text = error or "; ".join(errors or [])
+        kind = row_kind(op, before)
+        yield [line, item_id, kind, send_as or "", outcome, sends, resends, seq or "", text]
+
+
+def bulk_job_error_csv_rows(*, job: BulkJob) -> Iterator[list[Any]]:
+    """The refused rows as they were given, plus the reasons, ready to fix and upload again."""
+    from catalogs.bulk.parsing import ERRORS_COLUMN
+
+    columns = [c for c in job.columns if c != ERRORS_COLUMN]
+    rows = bulk_job_error_rows(job=job).values_list("line", "raw", "errors", "item_id")
+    if not columns:  # JSON Lines: the union of the keys the error rows used
+        keys: dict[str, None] = {"id": None}
+        for _line, raw, _errors, _item_id in rows.iterator(chunk_size=2000):
+            keys.update(dict.fromkeys(raw or {}))
+        columns = list(keys)
+    yield [*columns, ERRORS_COLUMN]
+    for line, raw, errors, item_id in rows.iterator(chunk_size=2000):
+        values = raw or {"id": item_id}
+        reasons = " | ".join([f"line {line}: {e}" for e in errors or []])
+        yield [_cell(values.get(c)) for c in columns] + [reasons]
+
+
+def _cell(value: Any) -> Any:
+    import json
+
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | bool):
+        return json.dumps(value)
+    return value

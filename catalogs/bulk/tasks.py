@@ -1,0 +1,34 @@
+"""Thin Celery tasks for bulk jobs: ids in, a service or pipeline step called.
+
+Every task is short: parsing a file is the longest; a sender sends one batch and hands over.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from console.audit.context import Origin, audit_origin
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def bulk_parse_task(job_id: int) -> None:
+    from catalogs.bulk.services import bulk_job_parse
+
+    with audit_origin(Origin(via="celery:bulk_parse")):
+        bulk_job_parse(job_id=job_id)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def bulk_send_task(slot: int, token: str) -> None:
+    from catalogs.bulk.pipeline import sender_step
+
+    with audit_origin(Origin(via="celery:bulk_send")):
+        sender_step(slot=slot, token=token)
+
+
+@shared_task(ignore_result=True)
+def bulk_sweep_task() -> None:
+    from catalogs.bulk.pipeline import bulk_sweep
+
+    with audit_origin(Origin(via="celery:bulk_sweep")):
+        bulk_sweep()

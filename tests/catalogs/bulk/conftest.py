@@ -1,0 +1,40 @@
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from pytest_django.fixtures import Settings
+
+from catalogs.bulk.models import BulkJob
+from catalogs.bulk.services import bulk_job_parse, bulk_job_upload
+from catalogs.models import Catalog
+from tests.factories import CatalogFactory, catalog_item_create
+
+type MakeJob = Callable[..., BulkJob]
+
+
+@pytest.fixture(autouse=True)
+def _media(settings: Settings, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def catalog(db: None) -> Catalog:
+    """name (string), price (number), in_stock (boolean), released_at (time); two items."""
+    catalog = CatalogFactory(name="shop")
+    catalog_item_create(catalog, "sku-1", name="Mug", price=10, in_stock=True)
+    catalog_item_create(catalog, "sku-2", name="Cup", price=5, in_stock=False)
+    return catalog
+
+
+@pytest.fixture
+def make_job(catalog: Catalog, editor: User) -> MakeJob:
+    """Upload ``content`` (bytes) and parse it at once, as the parse task would."""
+
+    def make(content: bytes, operation: str = "upsert", name: str = "items.csv") -> BulkJob:
+        upload = SimpleUploadedFile(name, content)
+        job = bulk_job_upload(actor=editor, catalog=catalog, operation=operation, upload=upload)
+        return bulk_job_parse(job_id=job.pk)
+
+    return make
