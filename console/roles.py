@@ -35,7 +35,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
 }
 
 ROLE_DESCRIPTIONS: dict[Role, str] = {
-    Role.VIEWER: "Browse catalogs, content and users.",
+    Role.VIEWER: "Browse catalogs and content.",
     Role.EDITOR: "Browse and propose changes.",
     Role.REVIEWER: "Approve or reject other people's changes.",
     Role.AUDITOR: "Read everything, read and export the audit log; change nothing.",
