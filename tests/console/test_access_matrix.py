@@ -75,6 +75,28 @@ MATRIX: dict[str, Rule] = {
     "catalogs:item_delete": Rule(
         frozenset({Role.EDITOR}), kwargs={"name": "matrix", "item_id": "item-1"}
     ),
+    # Bulk item jobs: Editors upload and submit; everyone follows a job and its reports;
+    # Editors and Reviewers pause, resume or cancel one.
+    "catalogs:bulk_upload": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
+    "catalogs:bulk_jobs": Rule(ALL, kwargs={"name": "matrix"}),
+    **{
+        f"catalogs:{name}": Rule(
+            ALL, kwargs={"name": "matrix", "job_id": 999999}, ok_status=frozenset({404})
+        )
+        for name in ("bulk_job", "bulk_errors", "bulk_report")
+    },
+    "catalogs:bulk_propose": Rule(
+        frozenset({Role.EDITOR}),
+        kwargs={"name": "matrix", "job_id": 999999},
+        method="post",
+        ok_status=frozenset({404}),
+    ),
+    "catalogs:bulk_control": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER}),
+        kwargs={"name": "matrix", "job_id": 999999},
+        method="post",
+        ok_status=frozenset({404}),
+    ),
     "templates_app:email_templates": Rule(ALL),
     "templates_app:content_blocks": Rule(ALL),
     "templates_app:preference_centers": Rule(ALL),

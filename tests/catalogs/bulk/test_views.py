@@ -1,0 +1,134 @@
+"""Bulk screens: upload, preview, submit for review, control, downloads."""
+
+from collections.abc import Callable
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from catalogs.bulk.models import BulkJob, JobState
+from catalogs.models import Catalog
+from console.changes.models import ChangeRequest
+from console.roles import Role
+from tests.catalogs.bulk.conftest import MakeJob
+
+pytestmark = pytest.mark.django_db
+
+type ClientFor = Callable[[Role | None], Client]
+
+
+def _upload(client: Client, catalog: Catalog, content: bytes, **data: str) -> object:
+    url = reverse("catalogs:bulk_upload", args=[catalog.name])
+    return client.post(
+        url, {"operation": "upsert", **data, "file": SimpleUploadedFile("items.csv", content)}
+    )
+
+
+def test_an_upload_is_checked_and_the_preview_shows_counts_samples_and_errors(
+    client_for: ClientFor, catalog: Catalog, eager_celery: None,
+    django_capture_on_commit_callbacks: Callable[..., object],
+) -> None:  # fmt: skip
+    client = client_for(Role.EDITOR)
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[attr-defined]
+        response = _upload(
+            client, catalog, b"id,name,price\nsku-2,Cup,6\nsku-3,Bowl,2\nbad id,x,1\n"
+        )
+    job = BulkJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("catalogs:bulk_job", args=[catalog.name, job.pk])
+    page = client.get(response["Location"]).content.decode()
+    assert "Preview ready" in page
+    assert "Submit 2 changes for review" in page
+    assert "invalid-ids" in page  # the error rows, with the reason
+    assert "sku-2" in page
+    assert "sku-3" in page
+
+
+def test_it_refuses_a_file_over_the_size_limit_and_keeps_the_choice(
+    client_for: ClientFor, catalog: Catalog, settings: object
+) -> None:
+    settings.BULK_MAX_UPLOAD_BYTES = 10  # type: ignore[attr-defined]
+    response = _upload(client_for(Role.EDITOR), catalog, b"id,name\nsku-9,x\n", operation="delete")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "larger than 0 MB" in page
+    assert '<option value="delete" selected>' in page
+    assert not BulkJob.objects.exists()
+
+
+def test_the_error_csv_downloads_the_refused_rows(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name,price\nsku-5,a,cheap\nsku-6,b,1\n")
+    response = client_for(Role.VIEWER).get(
+        reverse("catalogs:bulk_errors", args=[catalog.name, job.pk])
+    )
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    assert body.splitlines()[0] == "id,name,price,_console_errors"
+    assert body.splitlines()[1].startswith("sku-5,a,cheap,line 2: Column “price”")
+    assert len(body.splitlines()) == 2
+
+
+def test_submitting_opens_a_bulk_change_request_a_reviewer_sees_the_summary(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name,price\nsku-2,Cup,6\nsku-3,Bowl,2\n")
+    editor = client_for(Role.EDITOR)
+    response = editor.post(reverse("catalogs:bulk_propose", args=[catalog.name, job.pk]))
+    assert response.status_code == 302
+    job.refresh_from_db()
+    cr = ChangeRequest.objects.get()
+    assert (job.state, job.change_request_id) == (JobState.REVIEW, cr.pk)
+    assert (cr.resource_type, cr.action) == ("catalog_bulk", "bulk")
+    assert cr.payload["plan_hash"] == job.plan_hash
+    page = client_for(Role.REVIEWER).get(cr.get_absolute_url()).content.decode()
+    assert "sample update line 2 (sku-2)" in page
+    assert "price: 5 → 6" in page
+
+
+def test_a_job_with_nothing_to_send_cannot_be_submitted(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name,price\nsku-1,Mug,10\n")
+    client = client_for(Role.EDITOR)
+    response = client.post(
+        reverse("catalogs:bulk_propose", args=[catalog.name, job.pk]), follow=True
+    )
+    assert "Nothing to send" in response.content.decode()
+    assert not ChangeRequest.objects.exists()
+
+
+def test_the_job_page_polls_only_while_the_job_is_live(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name\nsku-9,x\n")
+    url = reverse("catalogs:bulk_job", args=[catalog.name, job.pk])
+    client = client_for(Role.VIEWER)
+    assert 'hx-trigger="every 2s"' not in client.get(url).content.decode()
+    BulkJob.objects.filter(pk=job.pk).update(state=JobState.PARSING)
+    fragment = client.get(url, headers={"HX-Request": "true", "HX-Target": "job-status"})
+    text = fragment.content.decode()
+    assert text.lstrip().startswith('<section id="job-status"')
+    assert 'hx-trigger="every 2s"' in text
+
+
+def test_the_list_shows_jobs_in_the_shared_table(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name\nsku-9,x\n")
+    page = client_for(Role.VIEWER).get(reverse("catalogs:bulk_jobs", args=[catalog.name]))
+    assert f"#{job.pk}" in page.content.decode()
+    assert "items.csv" in page.content.decode()
+
+
+def test_cancel_before_approval_sends_nothing(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name\nsku-9,x\n")
+    client = client_for(Role.EDITOR)
+    url = reverse("catalogs:bulk_control", args=[catalog.name, job.pk])
+    client.post(url, {"action": "cancel"})
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert set(job.rows.values_list("outcome", flat=True)) == {"cancelled"}
