@@ -132,6 +132,7 @@ def list_latency(requests: int, profile: bool = False) -> list[float]:
     ]
     client.get(url)  # warm up (templates, connection)
     timings = []
+    per_kind: dict[str, list[float]] = {}
     for i in range(requests):
         params = filters[i % len(filters)]()
         started = time.perf_counter()
@@ -146,7 +147,10 @@ def list_latency(requests: int, profile: bool = False) -> list[float]:
         else:
             response = client.get(url, params)
         timings.append((time.perf_counter() - started) * 1000)
+        per_kind.setdefault("+".join(sorted(params)) or "(none)", []).append(timings[-1])
         assert response.status_code == 200, (params, response.status_code)
+    for kind, values in sorted(per_kind.items()):
+        print(f"  {kind:<22} max {max(values):7.1f} ms over {len(values)} requests")
     return timings
 
 

@@ -17,7 +17,7 @@ def canonical_json(value: Any) -> str:
 def entry_content(
     *,
     seq: int,
-    occurred_at: datetime,
+    occurred_at: datetime | str,
     actor_id: int | None,
     actor_name: str,
     actor_roles: str,
@@ -35,7 +35,9 @@ def entry_content(
     return canonical_json(
         [
             seq,
-            occurred_at.isoformat(timespec="microseconds"),
+            occurred_at
+            if isinstance(occurred_at, str)
+            else occurred_at.isoformat(timespec="microseconds"),
             actor_id,
             actor_name,
             actor_roles,

@@ -1,6 +1,10 @@
 """Verification of the chain and its signed checkpoints (used by `manage.py verify_audit`)."""
 
 import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,12 +15,13 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from console.audit import hashing
+from console.audit import chainwalk, hashing
 from console.audit.models import AuditCheckpoint
 from console.audit.services import checkpoint_as_dict
 
-_BATCH = 20_000
 _MAX_PROBLEMS = 20
+_MAX_WORKERS = 8
+_PARALLEL_FROM = 200_000  # entries; below this one process is faster than spawning
 
 
 @dataclass
@@ -40,56 +45,78 @@ class VerifyReport:
             self.problems.append(message)
 
 
+def _conninfo() -> str:
+    db = connection.settings_dict
+    parts = {
+        "dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"],
+        "host": db["HOST"], "port": db["PORT"],
+    }  # fmt: skip
+    return " ".join(f"{k}='{v}'" for k, v in parts.items() if v)
+
+
+def _ranges() -> list[tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(seq), max(seq) FROM audit_entry")
+        low, high = cursor.fetchone()
+    if low is None:
+        return []
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    if high - low < _PARALLEL_FROM or workers < 2 or connection.in_atomic_block:
+        return [(low, high)]
+    step = (high - low) // workers + 1
+    return [(a, min(a + step - 1, high)) for a in range(low, high + 1, step)]
+
+
 def _walk_chain(report: VerifyReport) -> dict[int, str]:
-    """Check every entry in seq order; returns {seq: stored hash} of checkpointed seqs only."""
+    """Check every entry in seq order; returns {seq: stored hash} of checkpointed seqs only.
+
+    Large trails are split into seq ranges verified by worker processes in parallel
+    (spawned, each on its own connection); the seams between ranges are checked here.
+    """
     wanted = set(AuditCheckpoint.objects.values_list("last_seq", flat=True))
     wanted |= {cp["last_seq"] for cp in _file_checkpoints()}
+    ranges = _ranges()
+    if len(ranges) <= 1:
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(chainwalk.SELECT + " ORDER BY seq")
+            results = [chainwalk.walk(_batched(cursor), wanted)]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
+            futures = [
+                pool.submit(chainwalk.walk_range, _conninfo(), low, high, wanted)
+                for low, high in ranges
+            ]
+            results = [f.result() for f in futures]
     found: dict[int, str] = {}
     expected_seq, prev = 1, hashing.GENESIS_HASH
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(
-            "SELECT seq, occurred_at, actor_id, actor_name, actor_roles, host(ip), user_agent,"
-            " via, action, resource_type, resource_id, change_request_id, outcome, data,"
-            " personal_digest, prev_hash, hash FROM audit_entry ORDER BY seq"
-        )
-        while rows := cursor.fetchmany(_BATCH):
-            for row in rows:
-                seq, stored_prev, stored_hash = row[0], row[15], row[16]
-                data = row[13] if not isinstance(row[13], str) else json.loads(row[13])
-                if seq != expected_seq:
-                    report.problem(
-                        f"entries {expected_seq}..{seq - 1} are missing (gap before seq {seq})",
-                        expected_seq,
-                    )
-                elif stored_prev != prev:
-                    report.problem(
-                        f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}", seq
-                    )
-                content = hashing.entry_content(
-                    seq=seq,
-                    occurred_at=row[1],
-                    actor_id=row[2],
-                    actor_name=row[3],
-                    actor_roles=row[4],
-                    ip=row[5],
-                    user_agent=row[6],
-                    via=row[7],
-                    action=row[8],
-                    resource_type=row[9],
-                    resource_id=row[10],
-                    change_request_id=row[11],
-                    outcome=row[12],
-                    data=data,
-                    personal_digest=row[14],
-                )
-                if hashing.chain_hash(stored_prev, content) != stored_hash:
-                    report.problem(f"seq {seq}: content does not match its stored hash", seq)
-                if seq in wanted:
-                    found[seq] = stored_hash
-                report.entries += 1
-                expected_seq, prev = seq + 1, stored_hash
+    for result in results:
+        if result.first_seq is None:
+            continue
+        if result.first_seq != expected_seq:
+            report.problem(
+                f"entries {expected_seq}..{result.first_seq - 1} are missing "
+                f"(gap before seq {result.first_seq})",
+                expected_seq,
+            )
+        elif result.first_prev != prev:
+            report.problem(
+                f"seq {result.first_seq}: prev_hash does not match the hash of seq "
+                f"{result.first_seq - 1}",
+                result.first_seq,
+            )
+        for seq, message in result.problems:
+            report.problem(message, seq)
+        found.update(result.found)
+        report.entries += result.count
+        expected_seq, prev = (result.last_seq or 0) + 1, result.last_hash or prev
     report.last_seq, report.head_hash = expected_seq - 1, prev
     return found
+
+
+def _batched(cursor: Any) -> Iterator[tuple[Any, ...]]:
+    while rows := cursor.fetchmany(chainwalk.BATCH):
+        yield from rows
 
 
 def _file_checkpoints() -> list[dict[str, Any]]:

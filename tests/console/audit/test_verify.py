@@ -117,3 +117,19 @@ def test_checkpoints_are_written_even_when_nothing_happened(db: None, settings) 
     lines = (settings.AUDIT_CHECKPOINT_DIR / "checkpoints.jsonl").read_text().splitlines()
     assert len(lines) == 2
     assert json.loads(lines[1])["signature"] == second.signature
+
+
+def test_the_parallel_walk_finds_the_same_breaks(
+    chain: None, owner_tamper: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.audit import verify
+
+    monkeypatch.setattr(verify, "_PARALLEL_FROM", 5)
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 3)
+    assert len(verify._ranges()) == 3
+    assert verify.audit_verify().ok
+    owner_tamper.execute("""UPDATE audit_entry SET data = '{"i": 999}' WHERE seq = 9""")
+    owner_tamper.execute("DELETE FROM audit_entry WHERE seq = 15")
+    report = verify.audit_verify()
+    assert report.first_bad_seq == 9
+    assert any("entries 15..15 are missing" in p for p in report.problems)
