@@ -5,6 +5,11 @@ from typing import Any
 
 import pytest
 
+# Playwright's sync API runs an event loop in this thread, and session fixtures (the
+# test database) may be set up after it starts; the ORM calls made by the tests
+# themselves are still synchronous and safe. Set at import so it precedes both.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -14,13 +19,6 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _allow_orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made
-    # by the test itself (fixtures, assertions) are still synchronous and safe here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
