@@ -14,22 +14,22 @@ def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[Chang
         return ChangeRequest.objects.none()
     mine = Review.objects.filter(
         change_request=OuterRef("pk"),
-        reviewer=user,
+        reviewer_id=user.pk,
         decision=Decision.APPROVE,
         dismissed_at__isnull=True,
         payload_hash=OuterRef("payload_hash"),
     )
     return (
         ChangeRequest.objects.filter(state=ChangeState.PENDING)
-        .exclude(author=user)
-        .exclude(last_editor=user)
+        .exclude(author_id=user.pk)
+        .exclude(last_editor_id=user.pk)
         .exclude(Exists(mine))
     )
 
 
 def change_requests_of(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
-    return ChangeRequest.objects.filter(author=user) | ChangeRequest.objects.filter(
-        last_editor=user
+    return ChangeRequest.objects.filter(author_id=user.pk) | ChangeRequest.objects.filter(
+        last_editor_id=user.pk
     )
 
 

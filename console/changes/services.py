@@ -187,8 +187,8 @@ def change_request_propose(
             ),
             state=ChangeState.PENDING if submit else ChangeState.DRAFT,
             submitted_at=timezone.now() if submit else None,
-            author=actor,
-            last_editor=actor,
+            author_id=actor.pk,
+            last_editor_id=actor.pk,
         )
         _cr_audit(actor=actor, cr=cr, action="proposed", data={"diff": cr.diff})
         if submit:
@@ -243,7 +243,7 @@ def change_request_edit(
             dismissed = cr.reviews.filter(dismissed_at__isnull=True).update(
                 dismissed_at=timezone.now()
             )
-            cr.payload, cr.payload_hash, cr.last_editor = payload, new_hash, actor
+            cr.payload, cr.payload_hash, cr.last_editor_id = payload, new_hash, actor.pk
             proposed = get_applier(cr.resource_type).proposed_state(
                 cr.base_snapshot, cr.action, payload
             )
@@ -292,7 +292,7 @@ def change_request_approve(
                 return cr  # a replayed POST: the approval already counts
             Review.objects.create(
                 change_request=cr,
-                reviewer=actor,
+                reviewer_id=actor.pk,
                 decision=Decision.APPROVE,
                 comment=comment,
                 payload_hash=cr.payload_hash,
@@ -300,7 +300,7 @@ def change_request_approve(
             required = approvals_required(resource_type=cr.resource_type, action=cr.action)
             count = len(live) + 1
             if count >= required:
-                cr.state, cr.apply_requested_by = ChangeState.APPROVED, actor
+                cr.state, cr.apply_requested_by_id = ChangeState.APPROVED, actor.pk
                 cr.save()
                 _enqueue_apply(cr, actor)
             _cr_audit(
@@ -333,7 +333,7 @@ def change_request_reject(
                 )
             Review.objects.create(
                 change_request=cr,
-                reviewer=actor,
+                reviewer_id=actor.pk,
                 decision=Decision.REJECT,
                 comment=comment,
                 payload_hash=cr.payload_hash,
@@ -376,7 +376,7 @@ def change_request_retry(
         required = approvals_required(resource_type=cr.resource_type, action=cr.action)
         if len(live_approvals(cr)) < required:
             raise ChangeRequestError("This change no longer has the approvals it needs.")
-        cr.state, cr.apply_requested_by = ChangeState.APPROVED, actor
+        cr.state, cr.apply_requested_by_id = ChangeState.APPROVED, actor.pk
         cr.save()
         _cr_audit(actor=actor, cr=cr, action="retry_requested")
         _enqueue_apply(cr, actor)
@@ -392,7 +392,9 @@ def change_request_comment(
     if not user_capabilities(actor) & {Capability.PROPOSE, Capability.REVIEW}:
         raise ChangeRequestError("Only editors and reviewers can comment.")
     with transaction.atomic(durable=True):
-        comment = Comment.objects.create(change_request=change_request, author=actor, body=body)
+        comment = Comment.objects.create(
+            change_request=change_request, author_id=actor.pk, body=body
+        )
         _cr_audit(actor=actor, cr=change_request, action="commented", data={"comment": body})
     return comment
 

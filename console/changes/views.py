@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -54,6 +55,12 @@ class StateFilterForm(forms.Form):
     )
 
 
+def _actor(request: HttpRequest) -> AbstractBaseUser:
+    # require_capability has already turned anonymous requests away.
+    assert isinstance(request.user, AbstractBaseUser)
+    return request.user
+
+
 @require_GET
 @require_capability(*VIEWERS)
 def change_list(request: HttpRequest) -> HttpResponse:
@@ -65,9 +72,9 @@ def change_list(request: HttpRequest) -> HttpResponse:
     if view not in {"review", "mine", "all"}:
         view = default
     if view == "review":
-        queryset = change_requests_awaiting_review(user=request.user)
+        queryset = change_requests_awaiting_review(user=_actor(request))
     elif view == "mine":
-        queryset = change_requests_of(user=request.user)
+        queryset = change_requests_of(user=_actor(request))
     else:
         queryset = ChangeRequest.objects.all()
     form = StateFilterForm(request.GET or None)
@@ -169,7 +176,6 @@ def change_act(request: HttpRequest, pk: int) -> HttpResponse:
     cr = get_object_or_404(ChangeRequest, pk=pk)
     op = request.POST.get("op", "")
     comment = request.POST.get("comment", "")[:5000]
-    user = request.user
     done = {
         "approve": "Approved.",
         "reject": "Rejected.",
@@ -181,20 +187,20 @@ def change_act(request: HttpRequest, pk: int) -> HttpResponse:
     }
     try:
         if op == "approve":
-            change_request_approve(actor=user, change_request=cr, comment=comment)
+            change_request_approve(actor=_actor(request), change_request=cr, comment=comment)
         elif op == "reject":
-            change_request_reject(actor=user, change_request=cr, comment=comment)
+            change_request_reject(actor=_actor(request), change_request=cr, comment=comment)
         elif op == "cancel":
-            change_request_cancel(actor=user, change_request=cr, comment=comment)
+            change_request_cancel(actor=_actor(request), change_request=cr, comment=comment)
         elif op == "retry":
-            change_request_retry(actor=user, change_request=cr)
+            change_request_retry(actor=_actor(request), change_request=cr)
         elif op == "comment":
-            change_request_comment(actor=user, change_request=cr, body=comment)
+            change_request_comment(actor=_actor(request), change_request=cr, body=comment)
         elif op == "submit":
-            change_request_submit(actor=user, change_request=cr)
+            change_request_submit(actor=_actor(request), change_request=cr)
         elif op == "rebase":
             change_request_edit(
-                actor=user, change_request=cr, payload=cr.payload,
+                actor=_actor(request), change_request=cr, payload=cr.payload,
                 base_snapshot=cr.current_snapshot, rebase=True,
             )  # fmt: skip
         else:
@@ -220,7 +226,7 @@ def approval_policy(request: HttpRequest) -> HttpResponse:
     form = PolicyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            approval_policy_set(actor=request.user, **form.cleaned_data)
+            approval_policy_set(actor=_actor(request), **form.cleaned_data)
         except ChangeRequestError as exc:
             form.add_error(None, str(exc))
         else:
