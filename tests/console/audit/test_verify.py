@@ -133,3 +133,19 @@ def test_the_parallel_walk_finds_the_same_breaks(
     report = verify.audit_verify()
     assert report.first_bad_seq == 9
     assert any("entries 15..15 are missing" in p for p in report.problems)
+
+
+def test_it_warns_when_no_checkpoint_was_issued_for_too_long(
+    chain: None, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.audit import verify
+
+    later = timezone.now() + timedelta(minutes=3 * settings.AUDIT_CHECKPOINT_INTERVAL_MINUTES)
+    monkeypatch.setattr(verify.timezone, "now", lambda: later)
+    report = verify.audit_verify()
+    assert report.ok
+    assert any(w.startswith("unanchored since") for w in report.warnings)

@@ -314,3 +314,26 @@ def test_no_code_moves_change_requests_around_the_audited_services() -> None:
         if "migrations" not in path.parts and pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_a_conflict_is_resolved_by_rebasing_and_a_fresh_approval(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User, run_on_commit: Any
+) -> None:
+    cr = _propose(fake_braze, editor)
+    fake_braze.store["shoe-1"]["name"] = "Renamed"
+    with run_on_commit():
+        change_request_approve(actor=reviewer, change_request=cr)
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.CONFLICT
+    change_request_edit(
+        actor=editor, change_request=cr, payload=cr.payload,
+        base_snapshot=cr.current_snapshot, rebase=True,
+    )  # fmt: skip
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.PENDING
+    assert cr.reviews.filter(dismissed_at__isnull=True).count() == 0
+    with run_on_commit():
+        change_request_approve(actor=reviewer, change_request=cr)
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.APPLIED
+    assert fake_braze.store["shoe-1"] == {"id": "shoe-1", "name": "Renamed", "price": 12}
