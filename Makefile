@@ -1,4 +1,4 @@
-.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync
+.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -31,3 +31,9 @@ bench-catalog-mirror:  ## item list/sort/filter/search p95 server time over 1,00
 SYNC_N ?= 20000
 bench-catalog-sync:  ## a full catalog sync against the sandbox at S=6: achieved / read ceiling
 	scripts/bench-catalog sync --items $(SYNC_N) --scale 6
+
+bench-bulk:  ## bulk catalog jobs end to end against the sandbox (S=6, 4 workers, 3 runs per scenario)
+	scripts/bench-bulk --scale 6 --runs 3
+
+bench-bulk-smoke:  ## the same scenarios quickly (S=30, one run each)
+	scripts/bench-bulk --scale 30 --runs 1

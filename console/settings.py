@@ -328,6 +328,8 @@ BULK_BACKOFF_BASE = float(os.environ.get("BULK_BACKOFF_BASE", "1"))
 BULK_BACKOFF_CAP = float(os.environ.get("BULK_BACKOFF_CAP", "60"))
 # A sender slot not renewed for this long is presumed dead and started again by the sweeper.
 BULK_SENDER_TTL = float(os.environ.get("BULK_SENDER_TTL", "15"))
+# A sender task sends batches for this long, then hands its slot to a new task.
+BULK_SENDER_STEP_SECONDS = float(os.environ.get("BULK_SENDER_STEP_SECONDS", "5"))
 BULK_SWEEP_SECONDS = float(os.environ.get("BULK_SWEEP_SECONDS", "5"))
 CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
     "task": "catalogs.bulk.tasks.bulk_sweep_task",

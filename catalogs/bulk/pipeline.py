@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -202,8 +203,10 @@ def _classify(exc: BrazeError | None, attempts_after: int) -> Outcome:
     return Outcome(state, sent=True, error=exc, retry_at=now + delay)
 
 
-def _count_send(batch: BulkBatch, prev_state: str, *, counted: bool) -> dict[str, Any]:
-    """Counters for one request that reached (or may have reached) Braze."""
+def _count_send(
+    batch: BulkBatch, prev_state: str, *, counted: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Batch and row counters for one request that reached (or may have reached) Braze."""
     changes: dict[str, Any] = {} if counted else {"attempts": batch.attempts + 1}
     row_changes: dict[str, Any] = {} if counted else {"sends": F("sends") + 1}
     if prev_state == BatchState.IN_DOUBT:
@@ -211,17 +214,14 @@ def _count_send(batch: BulkBatch, prev_state: str, *, counted: bool) -> dict[str
         row_changes["resends"] = F("resends") + 1
     elif prev_state == BatchState.RETRY_WAIT:
         changes["retries"] = batch.retries + 1
-    if row_changes:
-        BulkRow.objects.filter(batch_id=batch.pk).update(**row_changes)
-    return changes
+    return changes, row_changes
 
 
-def _mirror_accepted(batch: BulkBatch, send_as: str) -> None:
+def _mirror_accepted(batch: BulkBatch, rows: list[tuple[str, Any]]) -> None:
     """The mirror shows what Braze was asked to hold (it applies it a moment later)."""
     from catalogs.services import _search_text
 
     catalog = batch.job.catalog
-    rows = list(BulkRow.objects.filter(batch_id=batch.pk).values_list("item_id", "payload"))
     ids = [item_id for item_id, _ in rows]
     if batch.op == RowOp.DELETE:
         CatalogItem.objects.filter(catalog=catalog, item_id__in=ids).delete()
@@ -291,8 +291,10 @@ def batch_record(*, claim: Claim, error: BrazeError | None) -> str:
         outcome = _classify(error, batch.attempts + (0 if counted else 1))
         now = timezone.now()
         changes: dict[str, Any] = {"lease_until": None}
+        row_changes: dict[str, Any] = {}
         if outcome.sent:
-            changes.update(_count_send(batch, claim.prev_state, counted=counted))
+            batch_counts, row_changes = _count_send(batch, claim.prev_state, counted=counted)
+            changes.update(batch_counts)
         if error is not None:
             changes["error_message"] = describe_error(error)
             changes["error_ids"] = ", ".join(error.error_ids)[:500]
@@ -313,14 +315,18 @@ def batch_record(*, claim: Claim, error: BrazeError | None) -> str:
                      BatchState.SPLIT):  # fmt: skip
             changes["finished_at"] = now
         BulkBatch.objects.filter(pk=batch.pk).update(**changes)
-        rows = BulkRow.objects.filter(batch_id=batch.pk)
         if state == BatchState.ACCEPTED:
-            rows.update(outcome=RowOutcome.ACCEPTED, outcome_error="")
-            _mirror_accepted(batch, claim.send_as)
-        elif state == BatchState.REJECTED:
-            rows.update(outcome=RowOutcome.REJECTED, outcome_error=changes["error_message"])
-        elif state == BatchState.FAILED:
-            rows.update(outcome=RowOutcome.FAILED, outcome_error=changes["error_message"])
+            row_changes.update(outcome=RowOutcome.ACCEPTED, outcome_error="")
+        elif state in (BatchState.REJECTED, BatchState.FAILED):
+            failed = state == BatchState.FAILED
+            row_changes.update(
+                outcome=RowOutcome.FAILED if failed else RowOutcome.REJECTED,
+                outcome_error=changes["error_message"],
+            )
+        if row_changes:
+            BulkRow.objects.filter(batch_id=batch.pk).update(**row_changes)
+        if state == BatchState.ACCEPTED:
+            _mirror_accepted(batch, claim.items)
         elif state == BatchState.SPLIT:
             _split(batch)
         if outcome.pause_job:
@@ -403,27 +409,34 @@ def senders_kick() -> int:
 
 
 def sender_step(*, slot: int, token: str) -> str:
-    """One sender task: send one due batch, then hand the slot to a successor task."""
+    """One sender task: send due batches for a few seconds, then hand the slot over.
+
+    A task stays short (``BULK_SENDER_STEP_SECONDS``, a batch at most beyond it) so a
+    killed worker costs little, yet does not pay a broker round trip for every batch.
+    """
+    from catalogs.bulk.services import bulk_job_finish_if_done
+
     redis = _redis()
     key = _slot_key(slot)
     if (redis.get(key) or b"").decode() != token:
         return "superseded"
-    redis.pexpire(key, _ttl_ms())
-    delay = 0.0
-    claim = batch_claim()
-    if claim is not None:
-        batch_send(claim=claim)
-        from catalogs.bulk.services import bulk_job_finish_if_done
-
-        bulk_job_finish_if_done(job_id=claim.job_id)
-        result = "sent"
-    else:
-        due = next_due_in()
-        if due is None:
-            if (redis.get(key) or b"").decode() == token:
-                redis.delete(key)
-            return "idle"
-        delay, result = min(due, _IDLE_MAX_SECONDS), "waiting"
+    ends = time.monotonic() + settings.BULK_SENDER_STEP_SECONDS
+    delay, result = 0.0, "sent"
+    while True:
+        redis.pexpire(key, _ttl_ms())
+        claim = batch_claim()
+        if claim is None:
+            due = next_due_in()
+            if due is None:
+                if (redis.get(key) or b"").decode() == token:
+                    redis.delete(key)
+                return "idle"
+            delay, result = min(due, _IDLE_MAX_SECONDS), "waiting"
+            break
+        if batch_send(claim=claim) != BatchState.IN_FLIGHT:
+            bulk_job_finish_if_done(job_id=claim.job_id)
+        if time.monotonic() >= ends or (redis.get(key) or b"").decode() != token:
+            break
     if (redis.get(key) or b"").decode() != token:
         return "superseded"
     successor = uuid.uuid4().hex

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 BULK_RESOURCE = "catalog_bulk"
 PIPELINE_ACTOR = SystemActor("catalog-bulk")
 CHUNK_ROWS = 1000
+_PARSE_LOCK_CLASS = 0x42554C4B  # "BULK"; the second key is the job id
 # Batches go out creates first, deletes last (order between items of one job is free:
 # an id appears once per file).
 _SEND_ORDER = [RowOp.CREATE, RowOp.REPLACE, RowOp.UPDATE, RowOp.DELETE]
@@ -226,6 +227,23 @@ def bulk_job_parse(*, job_id: int) -> BulkJob:
     job = BulkJob.objects.select_related("catalog").get(pk=job_id)
     if job.state != JobState.PARSING:
         return job
+    # A redelivered task must not parse beside a running one (rows would be stored twice);
+    # a session lock ends with its worker, so a killed parse can be started again.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_PARSE_LOCK_CLASS, job.pk])
+        if not cursor.fetchone()[0]:
+            return job
+    try:
+        job.refresh_from_db()
+        if job.state != JobState.PARSING:
+            return job
+        return _parse(job)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARSE_LOCK_CLASS, job.pk])
+
+
+def _parse(job: BulkJob) -> BulkJob:
     started = time.monotonic()
     BulkRow.objects.filter(job=job).delete()
     path = Path(job.file_path)

@@ -1,0 +1,653 @@
+#!/usr/bin/env python3
+"""Benchmark bulk catalog jobs end to end, with the Braze sandbox as referee.
+
+Real pieces throughout: N Celery workers and beat as processes, PostgreSQL, a private Redis
+(restarted in scenario E), the sandbox with its clock scaled by S, and the console's own
+services for upload, parse, review and apply. Figures come from the sandbox's request log,
+not from the console's counters (performance-and-bulk.md §6):
+
+  U        items accepted per second in the server's full windows / ceiling (L·50/W')
+  429s     the console's requests the sandbox refused
+  peak     most requests counted in any server window (fixed and sliding) / L
+  lost     items of the job never in an accepted request
+  re-sent  items accepted more than once by the referee; and the console's own count
+  ETA err  |ETA shown at 10% done - actual remaining| / actual remaining
+
+    scripts/bench-bulk [--scale 6] [--runs 3] [--items 50000] [--workers 4]
+                       [--scenarios headroom,A,B,C,D,E,F,celery,parse]
+
+Run through scripts/bench-bulk, which provides a throw-away PostgreSQL (DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+GROUP = "catalog_items_async"
+LIMIT, BATCH = 100, 50
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+class Redis:
+    def __init__(self, directory: Path) -> None:
+        self.sock = directory / "redis.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.sock}?db=0"
+
+    def start(self) -> None:
+        self.sock.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", str(self.sock),
+             "--unixsocketperm", "700", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(200):
+            if self.sock.exists():
+                return
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+class Workers:
+    """N Celery workers (one process each, concurrency 1) and beat, sharing one environment."""
+
+    def __init__(self, n: int, env: dict[str, str], tmp: Path) -> None:
+        self.n, self.env, self.tmp = n, env, tmp
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.beat: subprocess.Popen[bytes] | None = None
+        self.peak_rss_kb = 0
+
+    def _popen(self, args: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "console", *args], cwd=ROOT, env=self.env,
+            start_new_session=True, stdout=subprocess.DEVNULL,
+            stderr=(self.tmp / "workers.log").open("ab"),
+        )  # fmt: skip
+
+    def start_one(self, index: int) -> None:
+        self.procs[index] = self._popen(
+            ["worker", "--pool=prefork", "--concurrency=1", "-l", "warning",
+             "-n", f"bench{index}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"]
+        )  # fmt: skip
+
+    def start(self) -> None:
+        for index in range(self.n):
+            self.start_one(index)
+        schedule = self.tmp / f"beat-{uuid.uuid4().hex}"
+        self.beat = self._popen(["beat", "-l", "warning", "--schedule", str(schedule)])
+        time.sleep(4.0)  # workers import Django and connect
+
+    def kill9(self, index: int) -> None:
+        os.killpg(self.procs[index].pid, signal.SIGKILL)
+        self.procs[index].wait()
+
+    def sample_memory(self) -> None:
+        for proc in self.procs.values():
+            self.peak_rss_kb = max(self.peak_rss_kb, _tree_rss_kb(proc.pid))
+
+    def stop(self) -> None:
+        for proc in [*self.procs.values(), *([self.beat] if self.beat else [])]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in [*self.procs.values(), *([self.beat] if self.beat else [])]:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs, self.beat = {}, None
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """The largest RSS of one worker process (parent or pool child)."""
+    best = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().split()
+            if int(entry.name) != pid and int(stat[3]) != pid:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    best = max(best, int(line.split()[1]))
+        except (OSError, IndexError, ValueError):
+            continue
+    return best
+
+
+# --- the console side -------------------------------------------------------------------------
+
+
+def write_csv(path: Path, ids: list[str], seed: int) -> None:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("id,name,category,price,stock,in_stock,color\n")
+        for item_id in ids:
+            out.write(
+                f"{item_id},Item {item_id},{rng.choice(['shoes', 'bags', 'hats'])},"
+                f"{rng.randint(1, 500)}.{rng.randint(0, 99):02d},{rng.randint(0, 900)},"
+                f"{rng.choice(['true', 'false'])},{rng.choice(['red', 'navy', 'sand'])}\n"
+            )
+
+
+def make_job(path: Path, operation: str = "upsert") -> Any:
+    from django.contrib.auth.models import User
+    from django.core.files import File
+
+    from catalogs.bulk.models import BulkJob, JobState
+    from catalogs.bulk.services import bulk_job_upload
+    from catalogs.models import Catalog
+
+    editor = User.objects.get(username="editor")
+    with path.open("rb") as handle:
+        job = bulk_job_upload(
+            actor=editor, catalog=Catalog.objects.get(name="products"), operation=operation,
+            upload=File(handle, name=path.name),
+        )  # fmt: skip
+    # A worker parses it (eagerly in this process when CELERY_TASK_ALWAYS_EAGER is set).
+    while (job := BulkJob.objects.get(pk=job.pk)).state == JobState.PARSING:
+        time.sleep(0.2)
+    return job
+
+
+def approve(job: Any) -> float:
+    """Submit and approve; the apply task (on a worker) starts the job. Returns the time."""
+    from django.contrib.auth.models import User
+
+    from catalogs.bulk.services import bulk_job_propose
+    from console.changes.services import change_request_approve
+
+    cr = bulk_job_propose(actor=User.objects.get(username="editor"), job=job)
+    started = time.time()
+    change_request_approve(actor=User.objects.get(username="reviewer"), change_request=cr)
+    return started
+
+
+class Watch:
+    """Polls jobs until done; records the ETA shown at 10% and worker memory."""
+
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
+        self.eta_at_10: dict[int, tuple[float, float]] = {}
+        self.done_at: dict[int, float] = {}
+        self.first_accept: dict[int, float] = {}
+
+    def until_done(self, jobs: list[Any], timeout: float,
+                   during: Callable[[float], None] | None = None) -> None:  # fmt: skip
+        from catalogs.bulk.models import BulkJob, JobState
+        from catalogs.bulk.selectors import bulk_job_progress
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pending = False
+            for job in jobs:
+                if job.pk in self.done_at:
+                    continue
+                fresh = BulkJob.objects.get(pk=job.pk)
+                if fresh.state in (JobState.DONE, JobState.CANCELLED):
+                    self.done_at[job.pk] = time.time()
+                    continue
+                pending = True
+                progress = bulk_job_progress(job=fresh)
+                if progress.items_done and job.pk not in self.first_accept:
+                    self.first_accept[job.pk] = time.time()
+                total = max(progress.items_total, 1)
+                if (job.pk not in self.eta_at_10 and progress.items_done >= total / 10
+                        and progress.eta_seconds is not None):  # fmt: skip
+                    self.eta_at_10[job.pk] = (time.time(), progress.eta_seconds)
+                if during:
+                    during(progress.items_done / total)
+            self.workers.sample_memory()
+            if not pending:
+                return
+            time.sleep(0.25)
+        from django.db.models import Count
+
+        from catalogs.bulk.models import BulkBatch
+
+        states = {
+            job.pk: (
+                BulkJob.objects.get(pk=job.pk).state,
+                dict(
+                    BulkBatch.objects.filter(job=job).values_list("state").annotate(n=Count("id"))
+                ),
+            )
+            for job in jobs
+        }
+        errors = set(
+            BulkBatch.objects.exclude(error_message="").values_list("error_message", flat=True)[:5]
+        )
+        raise RuntimeError(f"the job did not finish in time: {states} {errors}")
+
+    def eta_error(self, job: Any) -> float | None:
+        if job.pk not in self.eta_at_10 or job.pk not in self.done_at:
+            return None
+        at, eta = self.eta_at_10[job.pk]
+        actual = self.done_at[job.pk] - at
+        return abs(eta - actual) / actual if actual > 0 else None
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def figures(
+    sandbox: Any, since: float, until: float, ids: set[str], scale: float
+) -> dict[str, Any]:
+    stats = sandbox.admin.group_stats(GROUP, since=since, until=until + 0.5)
+    window = 60.0 / scale
+    ceiling = LIMIT * BATCH / window
+    x = stats.get("items_accepted_per_second_in_full_windows") or 0.0
+    accepted: dict[str, int] = {}
+    for entry in sandbox.admin.log(since=since, until=until + 0.5, group=GROUP):
+        if entry.get("external") or not 200 <= entry["status"] < 300:
+            continue
+        for item_id in entry.get("item_ids") or []:
+            accepted[item_id] = accepted.get(item_id, 0) + 1
+    return {
+        "U": x / ceiling,
+        "429": stats.get("rate_limited", 0),
+        "peak_fixed": (stats.get("peak_requests_in_fixed_window") or 0) / LIMIT,
+        "peak_sliding": (stats.get("peak_requests_in_sliding_window") or 0) / LIMIT,
+        "lost": len(ids - set(accepted)),
+        "resent_referee": sum(1 for i in ids if accepted.get(i, 0) > 1),
+        "full_windows": stats.get("full_windows", 0),
+    }
+
+
+def console_resends(job: Any) -> int:
+    from catalogs.bulk.models import BulkRow
+
+    return BulkRow.objects.filter(job=job, resends__gt=0).count()
+
+
+def summary(values: list[float | None], fmt: str = "{:.3f}") -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "n/a"
+    return (
+        f"{fmt.format(statistics.median(vals))} [{fmt.format(min(vals))}–{fmt.format(max(vals))}]"
+    )
+
+
+# --- the bench ----------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
+        self.redis = Redis(self.tmp)
+        self.sandbox: Any = None
+        self.workers: Workers | None = None
+        self.seq = 0
+        self.rng = random.Random(args.seed)
+
+    # environment -------------------------------------------------------------------------------
+
+    def env(self, *, limiter_off: bool = False) -> dict[str, str]:
+        s = self.args.scale
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "console.settings",
+            "REDIS_URL": self.redis.url,
+            "CELERY_BROKER_URL": f"redis+socket://{self.redis.sock}",
+            "BRAZE_REST_ENDPOINT": self.sandbox.url,
+            "BRAZE_API_KEY": self.sandbox.api_key,
+            "BRAZE_WORKSPACE": self.workspace,
+            "BRAZE_RATE_LIMIT_CLOCK_SCALE": str(s),
+            # Arrival jitter margin: 0.2 s per 10 s window, scaled with the window.
+            "BRAZE_RATE_LIMIT_MARGIN_SECONDS": str(round(1.2 / s, 3)),
+            "BRAZE_CONNECT_TIMEOUT": "2",
+            "BRAZE_READ_TIMEOUT": "5",
+            "BULK_SENDERS": str(self.args.workers),
+            "BULK_SWEEP_SECONDS": "1",
+            "BULK_SENDER_TTL": "3",
+            "BULK_BACKOFF_BASE": str(1.0 / s),
+            "BULK_BACKOFF_CAP": str(60.0 / s),
+            "MEDIA_ROOT": str(self.tmp / "media"),
+            "AUDIT_CHECKPOINT_DIR": str(self.tmp / "checkpoints"),
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+        }
+        if limiter_off:
+            env["BRAZE_RATE_LIMIT_OVERRIDES"] = f"{GROUP}=1000000/60"
+        return env
+
+    def restart_workers(self, **env_options: Any) -> Workers:
+        if self.workers:
+            self.workers.stop()
+        self.workspace = f"bench-{uuid.uuid4().hex[:8]}"
+        self.workers = Workers(self.args.workers, self.env(**env_options), self.tmp)
+        self.workers.start()
+        return self.workers
+
+    def reset_sandbox(self, algorithm: str = "fixed", limits: bool = True) -> None:
+        self.sandbox.admin.reset(products=100)
+        self.sandbox.admin.configure(
+            clock_scale=self.args.scale, algorithm=algorithm, async_delay_seconds=3600.0,
+            rate_limits_enabled=limits,
+        )  # fmt: skip
+
+    def new_ids(self, n: int) -> list[str]:
+        self.seq += 1
+        return [f"b{self.seq}-{i:06d}" for i in range(n)]
+
+    def job_file(self, n: int) -> tuple[Path, list[str]]:
+        ids = self.new_ids(n)
+        path = self.tmp / f"job-{self.seq}.csv"
+        write_csv(path, ids, self.args.seed + self.seq)
+        return path, ids
+
+    # one run -----------------------------------------------------------------------------------
+
+    def run_jobs(
+        self, sizes: list[int], *, during: Callable[[float], None] | None = None
+    ) -> tuple[list[Any], list[set[str]], float, float, Watch]:
+        jobs, id_sets = [], []
+        for n in sizes:
+            path, ids = self.job_file(n)
+            jobs.append(make_job(path))
+            id_sets.append(set(ids))
+        assert self.workers is not None
+        watch = Watch(self.workers)
+        since = min(approve(job) for job in jobs)
+        ceiling_s = sum(sizes) / (LIMIT * BATCH / (60.0 / self.args.scale))
+        timeout = float(os.environ.get("BENCH_JOB_TIMEOUT", ceiling_s * 4 + 120))
+        watch.until_done(jobs, timeout=timeout, during=during)
+        until = max(watch.done_at.values())
+        return jobs, id_sets, since, until, watch
+
+    def single(self, label: str, **kw: Any) -> dict[str, Any]:
+        jobs, ids, since, until, watch = self.run_jobs([self.args.items], **kw)
+        result = figures(self.sandbox, since, until, ids[0], self.args.scale)
+        result["resent_console"] = console_resends(jobs[0])
+        result["eta_err"] = watch.eta_error(jobs[0])
+        result["seconds"] = until - since
+        return result
+
+    # scenarios ----------------------------------------------------------------------------------
+
+    def headroom(self) -> list[dict[str, Any]]:
+        self.reset_sandbox(limits=False)
+        self.restart_workers(limiter_off=True)
+        _jobs, ids, since, until, _ = self.run_jobs([self.args.items])
+        stats = self.sandbox.admin.group_stats(GROUP, since=since, until=until + 0.5)
+        ceiling = LIMIT * BATCH / (60.0 / self.args.scale)
+        achieved = len(ids[0]) / max(until - since, 1e-9)
+        steady = stats.get("items_accepted_per_second_in_full_windows") or achieved
+        h = max(steady, achieved) / ceiling
+        self.machine_bound = h < 3
+        print(f"headroom: limits off, {achieved:,.0f} items/s over the job, steady "
+              f"{steady:,.0f} items/s = H {h:.2f} × scaled ceiling {ceiling:,.0f} items/s "
+              f"-> {'OK' if h >= 3 else 'MACHINE-BOUND (H < 3)'}", flush=True)  # fmt: skip
+        self.restart_workers()
+        return [{"H": h}]
+
+    def scenario(self, name: str) -> list[dict[str, Any]]:
+        runs = []
+        for run in range(self.args.runs):
+            runs.append(getattr(self, f"s_{name}")(run))
+        return runs
+
+    def s_A(self, run: int, algorithm: str = "fixed") -> dict[str, Any]:
+        self.reset_sandbox(algorithm)
+        return self.single("A")
+
+    def s_F_sliding(self, run: int) -> dict[str, Any]:
+        return self.s_A(run, "sliding")
+
+    def s_F_token(self, run: int) -> dict[str, Any]:
+        return self.s_A(run, "token")
+
+    def s_B(self, run: int) -> dict[str, Any]:
+        self.reset_sandbox()
+        half = self.args.items // 2
+        jobs, ids, since, until, watch = self.run_jobs([half, half])
+        result = figures(self.sandbox, since, until, ids[0] | ids[1], self.args.scale)
+        # Fairness while both ran: items each job had accepted when the first finished.
+        first_done = min(watch.done_at.values())
+        rates = []
+        for job_ids in ids:
+            n = 0
+            for entry in self.sandbox.admin.log(since=since, until=first_done, group=GROUP):
+                if 200 <= entry["status"] < 300 and not entry.get("external"):
+                    n += sum(1 for i in entry.get("item_ids") or [] if i in job_ids)
+            rates.append(n / max(first_done - since, 1e-9))
+        result["jain"] = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates) or 1)
+        result["resent_console"] = sum(console_resends(j) for j in jobs)
+        result["eta_err"] = watch.eta_error(jobs[0])
+        return result
+
+    def s_C(self, run: int) -> dict[str, Any]:
+        from console.braze import close_client, get_client
+
+        self.reset_sandbox()
+        close_client()
+        client = get_client(max_wait=30.0)
+        spacing = 60.0 / self.args.scale / 50 * 1.5  # below the 50/min single-item group
+
+        def edit_once() -> float:
+            started = time.perf_counter()
+            client.catalog_item_edit(catalog_name="products", item_id="sku-000001",
+                                     values={"stock": self.rng.randint(0, 99)})  # fmt: skip
+            return time.perf_counter() - started
+
+        idle = []
+        for _ in range(20):
+            idle.append(edit_once())
+            time.sleep(spacing)
+        busy: list[float] = []
+        last = [0.0]
+
+        def during(fraction: float) -> None:
+            if 0.05 < fraction < 0.95 and time.monotonic() - last[0] > spacing:
+                last[0] = time.monotonic()
+                busy.append(edit_once())
+
+        result = self.single("C", during=during)
+        p95 = lambda xs: statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else None  # noqa: E731
+        result["p95_idle_ms"] = (p95(idle) or 0) * 1000
+        result["p95_busy_ms"] = (p95(busy) or 0) * 1000
+        result["p95_ratio"] = result["p95_busy_ms"] / max(result["p95_idle_ms"], 1e-9)
+        return result
+
+    def s_D(self, run: int) -> dict[str, Any]:
+        self.reset_sandbox()
+        self.sandbox.admin.set_external_consumer(GROUP, 0.3)
+        try:
+            return self.single("D")
+        finally:
+            self.sandbox.admin.clear_external_consumers()
+
+    def s_E(self, run: int) -> dict[str, Any]:
+        self.reset_sandbox()
+        assert self.workers is not None
+        workers = self.workers
+        marks = {0.2: "kill", 0.4: "kill", 0.5: "redis", 0.6: "kill"}
+        done: set[float] = set()
+        rng = random.Random(self.args.seed + run)
+
+        def during(fraction: float) -> None:
+            for mark, what in marks.items():
+                if fraction >= mark and mark not in done:
+                    done.add(mark)
+                    if what == "kill":
+                        index = rng.randrange(workers.n)
+                        workers.kill9(index)
+                        workers.start_one(index)
+                    else:
+                        self.redis.stop()
+                        self.redis.start()
+
+        result = self.single("E", during=during)
+        self.restart_workers()  # a clean slate for the next scenario
+        return result
+
+    def s_celery(self, run: int) -> dict[str, Any]:
+        """Celery's per-worker rate_limit (limit ÷ workers, the usual advice), no global limiter."""
+        self.reset_sandbox()
+        workers = self.restart_workers(limiter_off=True)
+        from console.celery import app
+
+        per_worker = LIMIT * self.args.scale / workers.n  # per real minute
+        app.control.rate_limit("catalogs.bulk.tasks.bulk_send_task", f"{per_worker:.0f}/m")
+        try:
+            return self.single("celery")
+        finally:
+            self.restart_workers()
+
+    def parse(self) -> None:
+        """Parse and validate a 100 MB CSV in a child process: rows/s and peak RSS."""
+        path = self.tmp / "big.csv"
+        ids_needed = 0
+        with path.open("w", encoding="utf-8") as out:
+            out.write("id,name,category,price,stock,in_stock,color\n")
+            rng = random.Random(self.args.seed)
+            while out.tell() < 100 * 1024 * 1024:
+                ids_needed += 1
+                out.write(
+                    f"p-{ids_needed:08d},A rather descriptive product name number {ids_needed},"
+                    f"{rng.choice(['shoes', 'bags'])},{rng.randint(1, 999)}.5,"
+                    f"{rng.randint(0, 900)},true,navy\n"
+                )
+        env = {**self.env(), "CELERY_TASK_ALWAYS_EAGER": "1"}
+        code = (
+            "import django,json,time,resource;django.setup();"
+            "from scripts.bench_bulk import make_job;from pathlib import Path;"
+            f"t=time.monotonic();job=make_job(Path({str(path)!r}));d=time.monotonic()-t;"
+            "print(json.dumps({'rows':job.rows_read,'seconds':d,'state':job.state,"
+            "'rss_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        result = json.loads(out.strip().splitlines()[-1])
+        size = path.stat().st_size / 1024 / 1024
+        print(f"parse: {size:.0f} MB CSV, {result['rows']:,} rows in {result['seconds']:.1f} s = "
+              f"{result['rows'] / result['seconds']:,.0f} rows/s (parse, validate, diff, store); "
+              f"peak RSS {result['rss_mb']:.0f} MB ({'OK' if result['rss_mb'] < 300 else 'OVER'}"
+              " the 300 MB line)", flush=True)  # fmt: skip
+        path.unlink()
+
+    # driver -------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        from tests.fixtures.sandbox import start_sandbox
+
+        self.redis.start()
+        self.sandbox = start_sandbox(self.tmp / "sandbox", seed_demo=True, seed_products=100,
+                                     log_level="error", clock_scale=self.args.scale)  # fmt: skip
+        self.workspace = f"bench-{uuid.uuid4().hex[:8]}"
+        os.environ.update(self.env())
+        import django
+
+        django.setup()
+        from catalogs.services import catalog_mirror_refresh
+        from console.braze import get_client
+        from console.services import demo_users_create
+
+        demo_users_create()
+        catalog_mirror_refresh(client=get_client(max_wait=30))
+        self.restart_workers()
+
+    def teardown(self) -> None:
+        if self.workers:
+            self.workers.stop()
+        if self.sandbox:
+            self.sandbox.stop()
+        self.redis.stop()
+        log = self.tmp / "workers.log"
+        if log.exists():
+            errors = [line for line in log.read_text(errors="replace").splitlines()
+                      if "Error" in line or "Traceback" in line]  # fmt: skip
+            if errors:
+                print("worker errors (last 5):", *errors[-5:], sep="\n    ")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
+    def col(key: str, fmt: str = "{:.3f}") -> str:
+        return summary([r.get(key) for r in runs], fmt)
+
+    tag = " [machine-bound]" if machine_bound else ""
+    line = (
+        f"{name}{tag}: U {col('U')}; 429s {col('429', '{:.0f}')}; peak/limit fixed "
+        f"{col('peak_fixed', '{:.2f}')} sliding {col('peak_sliding', '{:.2f}')}; lost "
+        f"{col('lost', '{:.0f}')}; re-sent (referee) {col('resent_referee', '{:.0f}')} "
+        f"(console counted {col('resent_console', '{:.0f}')}); ETA error at 10% "
+        f"{col('eta_err', '{:.1%}')}"
+    )
+    if any("jain" in r for r in runs):
+        line += f"; Jain fairness {col('jain')}"
+    if any("p95_ratio" in r for r in runs):
+        idle, busy = col("p95_idle_ms", "{:.0f}"), col("p95_busy_ms", "{:.0f}")
+        line += f"; interactive PATCH p95 idle {idle} ms, during job {busy} ms, ratio "
+        line += col("p95_ratio", "{:.2f}")
+    print(line + f" (median [min–max] of {len(runs)})", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=6.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scenarios", default="headroom,A,B,C,D,E,F_sliding,F_token,celery,parse")
+    args = parser.parse_args()
+    bench = Bench(args)
+    bench.machine_bound = False
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True).stdout.strip()  # fmt: skip
+    print(f"bench_bulk: S={args.scale:g} (window {60 / args.scale:g} s, ceiling "
+          f"{LIMIT * BATCH * args.scale / 60:,.0f} items/s scaled = 5,000 items/min real), "
+          f"{args.items:,} items, {args.workers} workers, seed {args.seed}, {args.runs} runs, "
+          f"git {git}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
+          flush=True)  # fmt: skip
+    try:
+        bench.setup()
+        for name in args.scenarios.split(","):
+            if name == "headroom":
+                bench.headroom()
+            elif name == "parse":
+                bench.parse()
+            else:
+                label = {"A": "A one job", "B": "B two jobs", "C": "C with single-item edits",
+                         "D": "D external consumer 30%", "E": "E 3×kill -9 + Redis restart",
+                         "F_sliding": "F sliding-log server", "F_token": "F token-bucket server",
+                         "celery": "Celery per-worker rate_limit instead of the global limiter",
+                         }.get(name, name)  # fmt: skip
+                report(label, bench.scenario(name), bench.machine_bound)
+                mem = bench.workers.peak_rss_kb / 1024 if bench.workers else 0
+                print(f"    peak worker RSS so far {mem:.0f} MB", flush=True)
+    finally:
+        bench.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
