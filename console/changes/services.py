@@ -92,6 +92,13 @@ def _propose_capability(resource_type: str) -> Capability:
     return capability
 
 
+def may_take_part(actor: AbstractBaseUser, resource_type: str) -> bool:
+    """Editors and reviewers, plus whoever proposes this resource type (Admins for
+    dashboard users), may comment on and retry its requests."""
+    allowed = {Capability.PROPOSE, Capability.REVIEW, _propose_capability(resource_type)}
+    return bool(user_capabilities(actor) & allowed)
+
+
 def _locked(change_request: ChangeRequest) -> ChangeRequest:
     return ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
 
@@ -367,7 +374,7 @@ def change_request_retry(
     *, actor: AbstractBaseUser, change_request: ChangeRequest
 ) -> ChangeRequest:
     """Send a failed change again; its approvals still hold because the payload did not change."""
-    if not user_capabilities(actor) & {Capability.PROPOSE, Capability.REVIEW}:
+    if not may_take_part(actor, change_request.resource_type):
         raise ChangeRequestError("Only editors and reviewers can retry a change.")
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
@@ -389,7 +396,7 @@ def change_request_comment(
     """A comment changes no payload, so approvals stay."""
     if not body.strip():
         raise ChangeRequestError("A comment cannot be empty.")
-    if not user_capabilities(actor) & {Capability.PROPOSE, Capability.REVIEW}:
+    if not may_take_part(actor, change_request.resource_type):
         raise ChangeRequestError("Only editors and reviewers can comment.")
     with transaction.atomic(durable=True):
         comment = Comment.objects.create(

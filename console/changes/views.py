@@ -29,6 +29,7 @@ from console.changes.services import (
     change_request_retry,
     change_request_submit,
     live_approvals,
+    may_take_part,
 )
 from console.roles import Capability, user_capabilities
 from console.tables import Column, list_template, table_from_queryset
@@ -120,16 +121,22 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
     user = request.user
     caps = user_capabilities(user)
     is_author = user.pk in (cr.author_id, cr.last_editor_id)
+    review_url: str | None = None
     try:
         applier = get_applier(cr.resource_type)
         proposed = applier.proposed_state(cr.base_snapshot, cr.action, cr.payload)
         label = applier.label
+        # Resources with HTML offer a rendered before/after page of their own.
+        make_review_url = getattr(applier, "review_url", None)
+        review_url = make_review_url(cr.pk) if make_review_url else None
     except UnknownResourceType:
         proposed, label = cr.payload, cr.resource_type
+    takes_part = may_take_part(user, cr.resource_type)
     approvals = live_approvals(cr)
     return {
         "cr": cr,
         "resource_label": label,
+        "review_url": review_url,
         "diff_rows": _diff_rows(cr),
         "three_way": diff.three_way(cr.base_snapshot, cr.current_snapshot, proposed)
         if cr.state == ChangeState.CONFLICT
@@ -153,11 +160,10 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
             ChangeState.FAILED,
             ChangeState.CONFLICT,
         },
-        "can_retry": cr.state == ChangeState.FAILED
-        and bool(caps & {Capability.PROPOSE, Capability.REVIEW}),
+        "can_retry": cr.state == ChangeState.FAILED and takes_part,
         "can_submit": is_author and cr.state == ChangeState.DRAFT,
         "can_rebase": Capability.PROPOSE in caps and cr.state == ChangeState.CONFLICT,
-        "can_comment": bool(caps & {Capability.PROPOSE, Capability.REVIEW}),
+        "can_comment": takes_part,
     }
 
 
@@ -169,7 +175,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@require_capability(Capability.PROPOSE, Capability.REVIEW)
+@require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.MANAGE_USERS)
 def change_act(request: HttpRequest, pk: int) -> HttpResponse:
     """Every decision on a request, told apart by the submit button's `op`. The services
     enforce who may do what; this view only translates their refusals into messages."""

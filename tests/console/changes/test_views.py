@@ -87,3 +87,39 @@ def test_an_admin_changes_the_approval_policy(db: None) -> None:
     )
     assert approvals_required(resource_type="catalog_item", action="update") == 2
     assert AuditEntry.objects.filter(action="policy.changed").count() == 1
+
+
+def test_an_admin_withdraws_and_comments_on_their_own_admin_proposed_request(
+    db: None, fake_braze: FakeBraze
+) -> None:
+    from console.roles import Capability
+
+    fake_braze.propose_capability = Capability.MANAGE_USERS  # type: ignore[attr-defined]
+    admin = user_with_role(Role.ADMIN)
+    cr = _cr(fake_braze, admin)
+    client = _client(admin)
+    client.post(reverse("changes:act", args=[cr.pk]), {"op": "comment", "comment": "Typo"})
+    assert cr.comments.get().body == "Typo"
+    client.post(reverse("changes:act", args=[cr.pk]), {"op": "cancel"})
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.CANCELLED
+
+
+def test_an_admin_cannot_comment_on_a_content_request_they_did_not_propose(
+    db: None, fake_braze: FakeBraze, editor: User
+) -> None:
+    cr = _cr(fake_braze, editor)
+    response = _client(user_with_role(Role.ADMIN)).post(
+        reverse("changes:act", args=[cr.pk]), {"op": "comment", "comment": "Hi"}, follow=True
+    )
+    assert "Only editors and reviewers can comment" in response.content.decode()
+    assert not cr.comments.exists()
+
+
+def test_the_detail_links_to_the_resources_rendered_review_page_when_it_has_one(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User
+) -> None:
+    fake_braze.review_url = lambda pk: f"/content/review/{pk}/"  # type: ignore[attr-defined]
+    cr = _cr(fake_braze, editor)
+    page = _client(reviewer).get(reverse("changes:detail", args=[cr.pk])).content.decode()
+    assert f'href="/content/review/{cr.pk}/"' in page
