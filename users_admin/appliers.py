@@ -65,6 +65,8 @@ class DashboardUserApplier:
     label = "Dashboard user"
     # Dashboard accounts are access control, not content: Admins propose them.
     propose_capability = Capability.MANAGE_USERS
+    # Kept out of the hash chain's readable data so they can be erased on request.
+    personal_fields = frozenset({"email", "given_name", "family_name"})
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         if identifier.startswith(NEW_PREFIX):

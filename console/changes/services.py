@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from console.audit.services import Outcome, audit_append
 from console.changes import diff
-from console.changes.appliers import get_applier
+from console.changes.appliers import UnknownResourceType, get_applier
 from console.changes.models import (
     ApprovalPolicy,
     ChangeAction,
@@ -59,6 +59,50 @@ class InvalidTransition(ChangeRequestError):
     pass
 
 
+def _personal_fields(resource_type: str) -> frozenset[str]:
+    try:
+        applier = get_applier(resource_type)
+    except UnknownResourceType:
+        return frozenset()
+    return frozenset(getattr(applier, "personal_fields", ()))
+
+
+def _split_personal(
+    fields: frozenset[str], data: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Move personal values (e.g. a dashboard user's email) out of the chained data.
+
+    The chain then covers only their digest, so they can be erased on request. The
+    personal part is flat at the top (`email`, ...) so erasure can find it by value.
+    """
+    if not fields:
+        return data, None
+    public: dict[str, Any] = {}
+    moved: dict[str, Any] = {}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, list) and all(isinstance(r, dict) and "field" in r for r in value):
+            personal_rows = [r for r in value if r["field"] in fields]
+            public[key] = [
+                {"field": r["field"], "personal": True} if r["field"] in fields else r
+                for r in value
+            ]
+            if personal_rows:
+                moved[key] = personal_rows
+                for row in personal_rows:
+                    flat.setdefault(row["field"], row.get("after") or row.get("before"))
+        elif isinstance(value, dict) and fields & value.keys():
+            public[key] = {k: ("[personal]" if k in fields else v) for k, v in value.items()}
+            moved[key] = {k: value[k] for k in fields & value.keys()}
+            for k in fields & value.keys():
+                flat.setdefault(k, value[k])
+        else:
+            public[key] = value
+    if not moved:
+        return data, None
+    return public, {**flat, "moved": moved}
+
+
 def _cr_audit(
     *,
     actor: AbstractBaseUser,
@@ -67,6 +111,7 @@ def _cr_audit(
     outcome: str = Outcome.SUCCESS,
     data: dict[str, Any] | None = None,
 ) -> None:
+    public, personal = _split_personal(_personal_fields(cr.resource_type), data or {})
     audit_append(
         actor=actor,
         action=f"change_request.{action}",
@@ -74,7 +119,8 @@ def _cr_audit(
         resource_type=cr.resource_type,
         resource_id=cr.identifier,
         change_request_id=cr.pk,
-        data={"state": cr.state, "payload_hash": cr.payload_hash, **(data or {})},
+        data={"state": cr.state, "payload_hash": cr.payload_hash, **public},
+        personal=personal,
     )
 
 

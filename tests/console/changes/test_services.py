@@ -337,3 +337,24 @@ def test_a_conflict_is_resolved_by_rebasing_and_a_fresh_approval(
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED
     assert fake_braze.store["shoe-1"] == {"id": "shoe-1", "name": "Renamed", "price": 12}
+
+
+def test_personal_fields_stay_out_of_the_chain_and_can_be_erased(
+    db: None, fake_braze: FakeBraze, editor: User
+) -> None:
+    from console.audit.models import AuditPersonal
+    from console.audit.services import audit_personal_erase
+    from console.audit.verify import audit_verify
+
+    fake_braze.personal_fields = frozenset({"email"})  # type: ignore[attr-defined]
+    fake_braze.store["shoe-1"]["email"] = "old@example.com"
+    cr = _propose(fake_braze, editor, {"email": "new@example.com", "price": 12})
+    entry = AuditEntry.objects.get(change_request_id=cr.pk, action="change_request.proposed")
+    assert "example.com" not in str(entry.data)
+    assert {"field": "email", "personal": True} in entry.data["diff"]
+    assert any(row["field"] == "price" for row in entry.data["diff"])
+    assert AuditPersonal.objects.get(entry=entry).data["email"] == "new@example.com"
+
+    assert audit_personal_erase(actor=editor, field="email", value="new@example.com") == 1
+    assert not AuditPersonal.objects.filter(entry=entry).exists()
+    assert audit_verify().ok
