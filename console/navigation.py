@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -22,7 +23,10 @@ class NavItem:
 def _awaiting_my_review(request: HttpRequest) -> int:
     from console.changes.selectors import review_count_for
 
-    return review_count_for(request.user)
+    user = request.user
+    if not isinstance(user, AbstractBaseUser):
+        return 0
+    return review_count_for(user)
 
 
 NAV_ITEMS: tuple[NavItem, ...] = (

@@ -7,6 +7,7 @@ and HTTPS settings switch on unless HTTPS=0 is given explicitly (tests on plain 
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -295,7 +296,7 @@ BRAZE_MAX_WAIT = {
     "interactive": float(os.environ.get("BRAZE_MAX_WAIT_INTERACTIVE", "2")),
     "background": float(os.environ.get("BRAZE_MAX_WAIT_BACKGROUND", "2")),
 }
-BRAZE_RETRY = {
+BRAZE_RETRY: dict[str, Any] = {
     "attempts": int(os.environ.get("BRAZE_RETRY_ATTEMPTS", "3")),
     "backoff_base": float(os.environ.get("BRAZE_RETRY_BACKOFF_BASE", "0.5")),
     "backoff_cap": float(os.environ.get("BRAZE_RETRY_BACKOFF_CAP", "8")),

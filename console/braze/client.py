@@ -548,7 +548,7 @@ class BrazeClient:
             # Keep only path and query: the key must never be sent to another host.
             parts = urlsplit(next_url)
             next_path = parts.path + (f"?{parts.query}" if parts.query else "")
-            next_cursor = (parse_qs(parts.query).get("cursor") or [None])[0]
+            next_cursor = next(iter(parse_qs(parts.query).get("cursor", [])), None)
         return CatalogItemsPage(
             items=response.json().get("items", []), next_cursor=next_cursor, next_path=next_path
         )

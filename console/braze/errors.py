@@ -190,7 +190,7 @@ def describe_error(error: BrazeError) -> str:
     parts: list[str] = []
     for cls in type(error).__mro__:
         if cls in _BY_CLASS:
-            parts.append(_BY_CLASS[cls])  # type: ignore[index]
+            parts.append(_BY_CLASS[cls])
             break
     for detail in error.errors:
         known = _KNOWN.get(_normalise(detail.id))

@@ -118,7 +118,7 @@ def _diff_rows(cr: ChangeRequest) -> list[dict[str, Any]]:
 
 
 def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
-    user = request.user
+    user = _actor(request)
     caps = user_capabilities(user)
     is_author = user.pk in (cr.author_id, cr.last_editor_id)
     review_url: str | None = None
