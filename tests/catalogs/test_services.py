@@ -3,10 +3,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from catalogs.models import Catalog, CatalogItem, CatalogSync, SyncState
 from catalogs.services import (
     catalog_item_mirror_write,
+    catalog_items_mirror_page,
     catalog_sync_request,
     catalog_sync_run,
     catalog_sync_step,
@@ -135,22 +137,19 @@ def test_a_console_write_newer_than_the_page_is_kept_and_not_called_external(
     products: Catalog, sync_client: BrazeClient
 ) -> None:
     _full_pass(products, sync_client)
+    fetched_at = timezone.now()
+    page = sync_client.catalog_item_page(catalog_name="products")
+    # The console applies a change while the page is on its way back.
+    catalog_item_mirror_write(
+        catalog=products, item_id="sku-000003", action="update", values={"price": 1.0}
+    )
 
-    class WriteBeforeUpsert:
-        """The console applies a change while the page is on its way back."""
+    outcome = catalog_items_mirror_page(
+        catalog=products, items=page.items, sync_id=None, fetched_at=fetched_at,
+        record_external=True,
+    )  # fmt: skip
 
-        def catalog_item_page(self, **kwargs: Any) -> CatalogItemsPage:
-            page = sync_client.catalog_item_page(**kwargs)
-            if kwargs.get("cursor") is None:
-                catalog_item_mirror_write(
-                    catalog=products, item_id="sku-000003", action="update",
-                    values={"price": 1.0},
-                )  # fmt: skip
-            return page
-
-    sync = catalog_sync_request(catalog=products, actor=None)
-    catalog_sync_run(sync_id=sync.pk, client=WriteBeforeUpsert())  # type: ignore[arg-type]
-
+    assert outcome.changed == 0
     assert _mirror(products)["sku-000003"]["price"] == 1.0
     assert not AuditEntry.objects.filter(action__startswith="catalog_item.external").exists()
 
