@@ -1,5 +1,6 @@
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -169,3 +170,30 @@ def test_a_pass_that_meets_brazes_limit_waits_with_its_checkpoint(
     assert run.retry_in is not None
     assert run.retry_in > 0
     assert "limit" in sync.error_message.lower()
+
+
+def test_the_schedule_resumes_a_stalled_pass_and_starts_due_ones(
+    products: Catalog,
+    sync_client: BrazeClient,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from catalogs import services
+
+    queued: list[int] = []
+    monkeypatch.setattr(
+        services, "catalog_sync_enqueue", lambda *, sync_id, countdown=0: queued.append(sync_id)
+    )
+    stores = Catalog.objects.get(name="stores")
+    stalled = CatalogSync.objects.create(
+        catalog=products, state=SyncState.RUNNING, cursor="c2tpcDo1MA==", pages_done=1,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+
+    with django_capture_on_commit_callbacks(execute=True):
+        started = services.catalog_sync_schedule(client=sync_client)
+
+    assert stalled.pk in queued  # picked up again from its checkpoint
+    assert {s.catalog.name for s in started} == {"stores", "loyalty_tiers"}
+    assert all(s.trigger == "schedule" for s in started)
+    assert CatalogSync.objects.filter(catalog=stores, state=SyncState.QUEUED).exists()
