@@ -339,10 +339,13 @@ class Bench:
         return env
 
     def restart_workers(self, **env_options: Any) -> Workers:
+        peak = 0
         if self.workers:
             self.workers.stop()
+            peak = self.workers.peak_rss_kb
         self.workspace = f"bench-{uuid.uuid4().hex[:8]}"
         self.workers = Workers(self.args.workers, self.env(**env_options), self.tmp)
+        self.workers.peak_rss_kb = peak
         self.workers.start()
         return self.workers
 
@@ -528,7 +531,8 @@ class Bench:
         with path.open("w", encoding="utf-8") as out:
             out.write("id,name,category,price,stock,in_stock,color\n")
             rng = random.Random(self.args.seed)
-            while out.tell() < 100 * 1024 * 1024:
+            # Just under the 100 MB upload limit.
+            while out.tell() < 100 * 1024 * 1024 - 4096:
                 ids_needed += 1
                 out.write(
                     f"p-{ids_needed:08d},A rather descriptive product name number {ids_needed},"
