@@ -547,9 +547,9 @@ class Bench:
             "print(json.dumps({'rows':job.rows_read,'seconds':d,'state':job.state,"
             "'rss_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
         )
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
-                             capture_output=True, text=True).stdout  # fmt: skip
-        result = json.loads(out.strip().splitlines()[-1])
+        printed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+                                 capture_output=True, text=True).stdout  # fmt: skip
+        result = json.loads(printed.strip().splitlines()[-1])
         size = path.stat().st_size / 1024 / 1024
         print(f"parse: {size:.0f} MB CSV, {result['rows']:,} rows in {result['seconds']:.1f} s = "
               f"{result['rows'] / result['seconds']:,.0f} rows/s (parse, validate, diff, store); "

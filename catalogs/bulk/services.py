@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files import File
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -82,7 +82,7 @@ def upload_dir() -> Path:
 
 
 def bulk_job_upload(
-    *, actor: AbstractBaseUser, catalog: Catalog, operation: str, upload: UploadedFile
+    *, actor: AbstractBaseUser, catalog: Catalog, operation: str, upload: File[bytes]
 ) -> BulkJob:
     """Stream the upload to disk (never whole into memory) and queue its parsing."""
     from catalogs.bulk.tasks import bulk_parse_task

@@ -22,7 +22,7 @@ def _media(settings: Settings, tmp_path: Any) -> None:
 @pytest.fixture
 def catalog(db: None) -> Catalog:
     """name (string), price (number), in_stock (boolean), released_at (time); two items."""
-    catalog = CatalogFactory(name="shop")
+    catalog: Catalog = CatalogFactory.create(name="shop")
     catalog_item_create(catalog, "sku-1", name="Mug", price=10, in_stock=True)
     catalog_item_create(catalog, "sku-2", name="Cup", price=5, in_stock=False)
     return catalog

@@ -2,7 +2,7 @@
 
 import pytest
 
-from catalogs.bulk.models import BulkRow, RowOp
+from catalogs.bulk.models import BulkJob, BulkRow, RowOp
 from catalogs.bulk.selectors import bulk_job_samples
 from tests.catalogs.bulk.conftest import MakeJob
 
@@ -11,8 +11,8 @@ pytestmark = pytest.mark.django_db
 FILE = b"id,name,price\nsku-1,Mug,10\nsku-2,Cup,6\nsku-3,Bowl,2\nbad id,x,1\n"
 
 
-def _ops(job_rows: object) -> dict[str, str]:
-    return dict(BulkRow.objects.filter(job=job_rows).values_list("item_id", "op"))
+def _ops(job: BulkJob) -> dict[str, str]:
+    return dict(BulkRow.objects.filter(job=job).values_list("item_id", "op"))
 
 
 def test_an_upsert_creates_the_missing_updates_the_changed_and_skips_the_same(

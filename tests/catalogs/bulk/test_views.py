@@ -1,6 +1,7 @@
 """Bulk screens: upload, preview, submit for review, control, downloads."""
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 type ClientFor = Callable[[Role | None], Client]
 
 
-def _upload(client: Client, catalog: Catalog, content: bytes, **data: str) -> object:
+def _upload(client: Client, catalog: Catalog, content: bytes, **data: str) -> Any:
     url = reverse("catalogs:bulk_upload", args=[catalog.name])
     return client.post(
         url, {"operation": "upsert", **data, "file": SimpleUploadedFile("items.csv", content)}
