@@ -10,8 +10,11 @@ also safe against a fixed-window or token-bucket server (performance-and-bulk.md
 small margin is added to each window because requests that leave W apart can arrive less
 than W apart.
 
-Background work must also pass a smaller sub-log (``background_share`` of the limit), so
-interactive edits keep headroom while a bulk job runs at full speed.
+Background work must also pass a smaller sub-log (``background_share`` of the limit) while
+people are at work: any interactive request marks the group for one window, and while
+that mark stands background work leaves the rest of the limit to them. With nobody
+interactive, background work (a mirror sync, a bulk job) may use the whole limit, so the
+reservation costs throughput only when someone actually needs the headroom.
 
 When Braze says the quota is gone (a 429, or ``remaining`` reaching 0 while our own log
 still had room, i.e. another integration shares the workspace) the whole group is blocked
@@ -107,8 +110,8 @@ def limits_in_effect() -> list[dict[str, Any]]:
     ]
 
 
-# KEYS: total log, background log, blocked-until. ARGV: limit, background limit (0 for the
-# interactive lane), window (µs), unique member suffix.
+# KEYS: total log, background log, blocked-until, interactive-demand mark. ARGV: limit,
+# background limit (0 for the interactive lane), window (µs), unique member suffix.
 # Returns {allowed, wait_us, now_us}.
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -116,6 +119,10 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
 if blocked > now then return {0, blocked - now, now} end
 local window = tonumber(ARGV[3])
+local bg = tonumber(ARGV[2])
+if bg == 0 then
+  redis.call('SET', KEYS[4], '1', 'PX', math.ceil(window / 1000))
+end
 local function wait_for(key, limit)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local n = redis.call('ZCARD', key)
@@ -124,8 +131,9 @@ local function wait_for(key, limit)
   return tonumber(entry[2]) + window - now
 end
 local wait = wait_for(KEYS[1], tonumber(ARGV[1]))
-local bg = tonumber(ARGV[2])
-if bg > 0 then wait = math.max(wait, wait_for(KEYS[2], bg)) end
+if bg > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  wait = math.max(wait, wait_for(KEYS[2], bg))
+end
 if wait > 0 then return {0, math.ceil(wait), now} end
 local member = now .. ':' .. ARGV[4]
 local ttl = math.ceil(window / 1000) + 1000
@@ -200,7 +208,12 @@ class RateLimiter:
         return f"{self._prefix}:{self.limits.workspace}:{group}:{part}"
 
     def _keys(self, group: str) -> list[str]:
-        return [self._key(group, "log"), self._key(group, "bg"), self._key(group, "blocked")]
+        return [
+            self._key(group, "log"),
+            self._key(group, "bg"),
+            self._key(group, "blocked"),
+            self._key(group, "interactive"),
+        ]
 
     def _window_us(self, group: str) -> int:
         return math.ceil(self.limits.window(group) * 1_000_000)

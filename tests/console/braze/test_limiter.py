@@ -70,12 +70,46 @@ def test_background_work_stops_at_its_share_while_interactive_edits_still_pass(
         groups={"catalog_items_async": (10, 60.0)}, clock_scale=60, background_share=0.7
     )
     limiter = make_limiter(limits=limits, prefix=prefix)
+    assert limiter.try_acquire(group="catalog_items_async")[0]  # someone is at work
     background = [
         limiter.try_acquire(group="catalog_items_async", lane="background")[0] for _ in range(8)
     ]
     assert background == [True] * 7 + [False]
-    interactive = [limiter.try_acquire(group="catalog_items_async")[0] for _ in range(4)]
-    assert interactive == [True, True, True, False]
+    interactive = [limiter.try_acquire(group="catalog_items_async")[0] for _ in range(3)]
+    assert interactive == [True, True, False]
+
+
+def test_with_nobody_interactive_background_work_may_use_the_whole_limit(prefix: str) -> None:
+    limits = make_limits(
+        groups={"catalog_items_sync": (10, 60.0)}, clock_scale=60, background_share=0.7
+    )
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    background = [
+        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(11)
+    ]
+    assert background == [True] * 10 + [False]
+
+
+def test_an_interactive_request_reserves_headroom_for_one_window(prefix: str) -> None:
+    limits = make_limits(
+        groups={"catalog_items_sync": (10, 60.0)},
+        clock_scale=120,
+        background_share=0.5,
+        margin_seconds=0.0,
+    )
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    for _ in range(5):
+        assert limiter.try_acquire(group="catalog_items_sync", lane="background")[0]
+    # An editor arrives: background work now stops at half the limit...
+    assert limiter.try_acquire(group="catalog_items_sync")[0]
+    assert not limiter.try_acquire(group="catalog_items_sync", lane="background")[0]
+    # ...until a whole window (0.5 s here) passes without interactive demand; then the
+    # whole limit is background work's again.
+    time.sleep(0.6)
+    background = [
+        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(10)
+    ]
+    assert background == [True] * 10
 
 
 def test_a_block_holds_back_every_caller_until_it_ends(prefix: str) -> None:
