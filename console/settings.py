@@ -320,9 +320,10 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 # Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
 BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
-# The asynchronous item group carries only bulk work (single-item screens use the sync
-# group), so bulk sends need no background sub-limit there: it would idle 20% of the ceiling.
-BULK_LIMITER_LANE = os.environ.get("BULK_LIMITER_LANE", "interactive")
+# Bulk sends are background work: they get the whole limit while nobody sends interactively
+# on the asynchronous item group (single-item screens use the sync group), and leave the
+# reserved share to people when someone does.
+BULK_LIMITER_LANE = os.environ.get("BULK_LIMITER_LANE", "background")
 BULK_MAX_INLINE_WAIT = float(os.environ.get("BULK_MAX_INLINE_WAIT", "2"))
 BULK_MAX_ATTEMPTS = int(os.environ.get("BULK_MAX_ATTEMPTS", "6"))
 BULK_BACKOFF_BASE = float(os.environ.get("BULK_BACKOFF_BASE", "1"))
