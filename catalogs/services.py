@@ -87,6 +87,9 @@ def catalog_mirror_refresh(*, client: BrazeClient) -> list[Catalog]:
     return catalogs
 
 
+_INDEX_LOCK_CLASS = 7_310_002  # advisory-lock namespace for sort-index builds
+
+
 def _sort_index_name(field: str) -> str:
     return "catalog_item_sort_" + hashlib.sha256(field.encode()).hexdigest()[:24]
 
@@ -107,17 +110,35 @@ def catalog_sort_indexes_ensure(*, catalog: Catalog) -> list[str]:
         logger.warning("sort indexes for %s not created inside a transaction", catalog.name)
         return []
     created = []
-    for field in catalog.value_fields():
-        expression = sort_expression(str(field["name"]))
-        if expression is None:
-            continue
-        name = _sort_index_name(str(field["name"]))
-        with conn.cursor() as cursor:
-            cursor.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON catalogs_catalogitem "
-                f"(catalog_id, ({expression}), item_id)"
-            )
-        created.append(name)
+    with conn.cursor() as cursor:
+        # Two concurrent CREATE INDEX CONCURRENTLY on one table can deadlock each other:
+        # one worker builds the indexes, the others leave it to that one.
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
+        if not cursor.fetchone()[0]:
+            return []
+        try:
+            for field in catalog.value_fields():
+                expression = sort_expression(str(field["name"]))
+                if expression is None:
+                    continue
+                name = _sort_index_name(str(field["name"]))
+                # A build that was interrupted leaves an invalid index that IF NOT EXISTS
+                # would keep forever: drop it and build again.
+                cursor.execute(
+                    "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE c.relname = %s",
+                    [name],
+                )
+                row = cursor.fetchone()
+                if row is not None and not row[0]:
+                    cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                cursor.execute(
+                    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON catalogs_catalogitem "
+                    f"(catalog_id, ({expression}), item_id)"
+                )
+                created.append(name)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [_INDEX_LOCK_CLASS])
     return created
 
 

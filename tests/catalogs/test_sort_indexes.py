@@ -1,0 +1,60 @@
+import os
+
+import psycopg
+import pytest
+from django.db import connection
+
+from catalogs.services import _INDEX_LOCK_CLASS, _sort_index_name, catalog_sort_indexes_ensure
+from tests.factories import CatalogFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _index_valid(name: str) -> bool | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
+
+
+def test_it_builds_one_valid_sort_index_per_value_field() -> None:
+    catalog = CatalogFactory()
+    built = catalog_sort_indexes_ensure(catalog=catalog)
+    assert set(built) == {_sort_index_name(f["name"]) for f in catalog.value_fields()}
+    assert all(_index_valid(name) for name in built)
+
+
+def test_it_rebuilds_an_index_left_invalid_by_an_interrupted_build() -> None:
+    superuser_url = os.environ.get("PG_SUPERUSER_URL")
+    if not superuser_url:
+        pytest.skip("PG_SUPERUSER_URL is not set (run through scripts/test)")
+    catalog = CatalogFactory()
+    name = _sort_index_name("price")
+    catalog_sort_indexes_ensure(catalog=catalog)
+    # What a CREATE INDEX CONCURRENTLY killed half-way leaves behind.
+    dbname = connection.settings_dict["NAME"]
+    with psycopg.connect(superuser_url, dbname=dbname, autocommit=True) as admin:
+        admin.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name]
+        )
+    assert _index_valid(name) is False
+    catalog_sort_indexes_ensure(catalog=catalog)
+    assert _index_valid(name) is True
+
+
+def test_a_second_worker_leaves_the_build_to_the_one_holding_the_lock() -> None:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    other = psycopg.connect(
+        host=db["HOST"], dbname=connection.settings_dict["NAME"], user=db["USER"], autocommit=True
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
+        assert catalog_sort_indexes_ensure(catalog=CatalogFactory()) == []
+    finally:
+        other.close()
