@@ -12,8 +12,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
@@ -23,6 +25,7 @@ import django
 django.setup()
 
 from django.db import connection  # noqa: E402
+from django.http import StreamingHttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
@@ -117,7 +120,7 @@ def list_latency(requests: int, profile: bool = False) -> list[float]:
     rng = random.Random(7)
     url = reverse("audit:list")
     max_seq = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 1
-    filters = [
+    filters: list[Callable[[], dict[str, str | int]]] = [
         lambda: {},
         lambda: {"action": rng.choice(ACTIONS)},
         lambda: {"actor": f"user{rng.randrange(50):02d}"},
@@ -159,9 +162,9 @@ def export_only() -> None:
     client = auditor_client()
     before = mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     started = time.monotonic()
-    response = client.post(reverse("audit:export"), {"format": "csv"})
+    response = cast(StreamingHttpResponse, client.post(reverse("audit:export"), {"format": "csv"}))
     size = rows = 0
-    for chunk in response.streaming_content:
+    for chunk in cast(Iterator[bytes], response.streaming_content):  # a sync stream
         size += len(chunk)
         rows += chunk.count(b"\n") if isinstance(chunk, bytes) else 0
     elapsed = time.monotonic() - started

@@ -21,8 +21,10 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,7 +42,7 @@ ADJECTIVES = ["Classic", "Trail", "Urban", "Coastal", "Alpine", "Everyday", "Stu
 BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def _rows(n: int, catalog_id: int, now: str):  # type: ignore[no-untyped-def]
+def _rows(n: int, catalog_id: int, now: str):
     rng = random.Random(20260105)
     for i in range(n):
         category = CATEGORIES[i % len(CATEGORIES)]
@@ -114,7 +116,7 @@ def load(n: int) -> int:
 def operations(n: int) -> list[tuple[str, list[dict[str, str]]]]:
     rng = random.Random(7)
 
-    def many(make):  # type: ignore[no-untyped-def]
+    def many(make):
         return [make() for _ in range(40)]
 
     return [
@@ -170,7 +172,7 @@ def _p95(values: list[float]) -> float:
     return values[max(0, round(0.95 * len(values)) - 1)]
 
 
-def _query(catalog, params):  # type: ignore[no-untyped-def]
+def _query(catalog, params):
     from django.http import QueryDict
 
     from catalogs.forms import ItemFilterForm
@@ -182,7 +184,7 @@ def _query(catalog, params):  # type: ignore[no-untyped-def]
     return form.item_query(sort=sort.removeprefix("-"), descending=sort.startswith("-"))
 
 
-def _selector_ms(catalog, params) -> float:  # type: ignore[no-untyped-def]
+def _selector_ms(catalog, params) -> float:
     from catalogs.selectors import catalog_item_page
 
     query = _query(catalog, params)
@@ -191,15 +193,20 @@ def _selector_ms(catalog, params) -> float:  # type: ignore[no-untyped-def]
     return (time.perf_counter() - started) * 1000
 
 
-def _explain(catalog, params) -> str:  # type: ignore[no-untyped-def]
+def _explain(catalog, params) -> str:
     from django.db import connection
+    from django.db.backends.postgresql.operations import DatabaseOperations
 
     from catalogs.selectors import catalog_item_page
 
     captured: list[str] = []
-    with connection.execute_wrapper(lambda execute, sql, p, many, ctx: (
-        captured.append(connection.ops.compose_sql(sql, p)), execute(sql, p, many, ctx)
-    )[1]):  # fmt: skip
+    ops = cast(DatabaseOperations, connection.ops)  # the console runs on PostgreSQL only
+
+    def capture(execute: Callable[..., Any], sql: str, p: Any, many: bool, ctx: Any) -> Any:
+        captured.append(ops.compose_sql(sql, p))
+        return execute(sql, p, many, ctx)
+
+    with connection.execute_wrapper(capture):
         catalog_item_page(catalog=catalog, query=_query(catalog, params))
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + captured[-1])

@@ -1,6 +1,6 @@
 """All test factories live here."""
 
-from typing import Any
+from typing import Any, cast
 
 import factory
 from django.contrib.auth.models import User
@@ -26,11 +26,12 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     @factory.post_generation
     def roles(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
-            user_set_roles(user=self, roles=set(extracted))
+            # factory_boy calls post-generation hooks with the built model, not the factory.
+            user_set_roles(user=cast(User, self), roles=set(extracted))
 
 
 def user_with_role(role: Role | None, **kwargs: Any) -> User:
-    return UserFactory(roles=[role] if role else [], **kwargs)
+    return cast(User, UserFactory(roles=[role] if role else [], **kwargs))
 
 
 PRODUCT_FIELDS = [

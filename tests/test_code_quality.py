@@ -1,11 +1,13 @@
-"""ruff (lint and format) is part of the suite so CI refuses unformatted code."""
+"""ruff (lint and format) and mypy run in the suite: CI refuses unformatted or ill-typed code."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).parent / "ruff"
+MYPY = Path(sys.executable).parent / "mypy"
 
 
 def test_ruff_finds_no_lint_errors() -> None:
@@ -19,6 +21,19 @@ def test_ruff_format_leaves_every_file_unchanged() -> None:
     result = subprocess.run(
         [RUFF, "format", "--check", "--no-cache", "."],
         cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_mypy_finds_no_type_errors() -> None:
+    # mypy's Django plugin imports the settings: the suite's environment provides them.
+    result = subprocess.run(
+        [MYPY, "."],
+        cwd=ROOT,
+        env=os.environ.copy(),
         capture_output=True,
         text=True,
         check=False,

@@ -1,9 +1,11 @@
 import os
+from typing import cast
 
 import psycopg
 import pytest
 from django.db import connection
 
+from catalogs.models import Catalog
 from catalogs.services import _INDEX_LOCK_CLASS, _sort_index_name, catalog_sort_indexes_ensure
 from tests.factories import CatalogFactory
 
@@ -22,7 +24,7 @@ def _index_valid(name: str) -> bool | None:
 
 
 def test_it_builds_one_valid_sort_index_per_value_field() -> None:
-    catalog = CatalogFactory()
+    catalog = cast(Catalog, CatalogFactory())
     built = catalog_sort_indexes_ensure(catalog=catalog)
     assert set(built) == {_sort_index_name(f["name"]) for f in catalog.value_fields()}
     assert all(_index_valid(name) for name in built)
@@ -32,7 +34,7 @@ def test_it_rebuilds_an_index_left_invalid_by_an_interrupted_build() -> None:
     superuser_url = os.environ.get("PG_SUPERUSER_URL")
     if not superuser_url:
         pytest.skip("PG_SUPERUSER_URL is not set (run through scripts/test)")
-    catalog = CatalogFactory()
+    catalog = cast(Catalog, CatalogFactory())
     name = _sort_index_name("price")
     catalog_sort_indexes_ensure(catalog=catalog)
     # What a CREATE INDEX CONCURRENTLY killed half-way leaves behind.
@@ -55,6 +57,6 @@ def test_a_second_worker_leaves_the_build_to_the_one_holding_the_lock() -> None:
     )
     try:
         other.execute("SELECT pg_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
-        assert catalog_sort_indexes_ensure(catalog=CatalogFactory()) == []
+        assert catalog_sort_indexes_ensure(catalog=cast(Catalog, CatalogFactory())) == []
     finally:
         other.close()

@@ -10,7 +10,7 @@ from tests.factories import TEST_PASSWORD, user_with_role
 pytestmark = pytest.mark.django_db
 
 
-def _sign_in(client: Client, username: str, password: str):  # type: ignore[no-untyped-def]
+def _sign_in(client: Client, username: str, password: str):
     return client.post(reverse("login"), {"username": username, "password": password})
 
 

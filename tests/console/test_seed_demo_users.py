@@ -9,7 +9,9 @@ from console.services import demo_users_create
 pytestmark = pytest.mark.django_db
 
 
-def test_it_creates_one_user_per_role_and_prints_their_credentials(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_it_creates_one_user_per_role_and_prints_their_credentials(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     call_command("seed_demo_users")
     out = capsys.readouterr().out
     for role in Role:

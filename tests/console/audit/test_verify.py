@@ -1,7 +1,7 @@
 """`verify_audit` finds an altered row, a removed tail, a gap and a rewritten suffix."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -25,7 +25,7 @@ def chain() -> None:
 
 
 @pytest.fixture
-def owner_tamper(connect_as: ConnectAs) -> psycopg.Connection:
+def owner_tamper(connect_as: ConnectAs) -> Iterator[psycopg.Connection]:
     # The superuser stands in for the owner: both can switch the triggers off.
     conn = connect_as("superuser")
     conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER USER")

@@ -1,8 +1,11 @@
 import csv
 import io
 import json
+from collections.abc import Iterator
+from typing import cast
 
 from django.contrib.auth.models import User
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -35,7 +38,8 @@ def test_the_list_pages_by_sequence(db: None) -> None:
     first = client.get(reverse("audit:list"), {"action": "test.page"}).content.decode()
     assert "before=" in first
     last = AuditEntry.objects.filter(action="test.page").order_by("seq")[9].seq
-    second = client.get(reverse("audit:list"), {"action": "test.page", "before": last + 1})
+    params: dict[str, str | int] = {"action": "test.page", "before": last + 1}
+    second = client.get(reverse("audit:list"), params)
     assert second.status_code == 200
 
 
@@ -47,11 +51,16 @@ def test_the_detail_shows_the_entry(db: None, editor: User) -> None:
     assert "price" in page
 
 
+def _streamed(response: HttpResponseBase) -> Iterator[bytes]:
+    """A streamed response's chunks: the test client answers with a StreamingHttpResponse."""
+    return cast(Iterator[bytes], cast(StreamingHttpResponse, response).streaming_content)
+
+
 def test_csv_export_is_streamed_neutralised_and_audited(db: None, editor: User) -> None:
     audit_append(actor=editor, action="test.export", resource_id="=HYPERLINK(evil)")
     response = _auditor().post(reverse("audit:export"), {"action": "test.export"})
     assert response.streaming
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(_streamed(response)).decode())))
     assert rows[0][0] == "seq"
     assert len(rows) == 2
     assert rows[1][10] == "'=HYPERLINK(evil)"
@@ -62,5 +71,5 @@ def test_csv_export_is_streamed_neutralised_and_audited(db: None, editor: User) 
 def test_jsonl_export(db: None, editor: User) -> None:
     audit_append(actor=editor, action="test.jsonl", data={"x": 1})
     response = _auditor().post(reverse("audit:export"), {"action": "test.jsonl", "format": "jsonl"})
-    lines = b"".join(response.streaming_content).decode().splitlines()
+    lines = b"".join(_streamed(response)).decode().splitlines()
     assert [json.loads(line)["data"] for line in lines] == [{"x": 1}]

@@ -238,8 +238,8 @@ def test_malformed_liquid_is_a_validation_error_with_braze_message(client: Braze
 
 
 def test_a_duplicate_dashboard_user_is_a_validation_error(client: BrazeClient) -> None:
-    permissions = {"companyPermissions": [], "appGroup": []}
-    kwargs = {"given_name": "A", "family_name": "B", "department": "marketing",
+    permissions: dict[str, list[str]] = {"companyPermissions": [], "appGroup": []}
+    kwargs: dict[str, Any] = {"given_name": "A", "family_name": "B", "department": "marketing",
               "permissions": permissions}  # fmt: skip
     client.scim_user_create(email="dup@example.com", **kwargs)
     with pytest.raises(BrazeValidationError) as caught:

@@ -12,7 +12,7 @@ from tests.console.braze.helpers import drive_group, make_limiter, make_limits
 SMALL = {"catalogs_sync": (3, 60.0)}
 
 
-def small_limiter(prefix: str, **kwargs: object):  # type: ignore[no-untyped-def]
+def small_limiter(prefix: str, **kwargs: object):
     limits = make_limits(groups=SMALL, clock_scale=120, margin_seconds=0.0, **kwargs)  # type: ignore[arg-type]
     return make_limiter(limits=limits, prefix=prefix)
 
@@ -159,8 +159,14 @@ def _max_in_any_window(times: list[float], window: float) -> int:
 @pytest.mark.slow
 def test_several_processes_together_never_exceed_the_limit(prefix: str) -> None:
     """Three processes take slots as fast as they can; Redis time decides."""
-    spec = {"limits": {"groups": {"catalogs_sync": (4, 60.0)}, "clock_scale": 100,
-                       "margin_seconds": 0.0}, "prefix": prefix}  # fmt: skip
+    spec: dict[str, object] = {
+        "limits": {
+            "groups": {"catalogs_sync": (4, 60.0)},
+            "clock_scale": 100,
+            "margin_seconds": 0.0,
+        },
+        "prefix": prefix,
+    }
     context = multiprocessing.get_context("spawn")
     with context.Pool(3) as pool:
         runs = pool.map(_take_slots, [spec] * 3)
@@ -188,7 +194,7 @@ def _take_slots(spec: dict[str, object]) -> list[float]:
 @pytest.mark.parametrize("algorithm", ["fixed", "sliding", "token"])
 def test_several_processes_cause_no_429_under_each_sandbox_algorithm(
     braze_sandbox, prefix: str, algorithm: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     scale = 30.0  # a 60 s window lasts 2 s
     braze_sandbox.admin.configure(
         clock_scale=scale, algorithm=algorithm, limits={"catalog_items_sync": {"limit": 10}}

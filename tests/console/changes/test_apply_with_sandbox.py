@@ -3,11 +3,12 @@
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 from pytest_django.fixtures import Settings
@@ -121,7 +122,14 @@ def test_a_failed_apply_retried_reaches_the_sandbox_exactly_once(
     assert cr.state == ChangeState.APPLIED
     accepted = [e for e in _patches(braze) if e.get("status", 500) < 300]
     assert len(accepted) == 1
-    assert SandboxItemApplier().read_current(ITEM)["min_points"] == 1500
+    current = SandboxItemApplier().read_current(ITEM)
+    assert current is not None
+    assert current["min_points"] == 1500
+
+
+def _streamed(response: HttpResponseBase) -> Iterator[bytes]:
+    """A streamed response's chunks: the test client answers with a StreamingHttpResponse."""
+    return cast(Iterator[bytes], cast(StreamingHttpResponse, response).streaming_content)
 
 
 def test_the_canary_key_never_leaks(
@@ -177,7 +185,7 @@ def test_the_canary_key_never_leaks(
         cursor.execute("SELECT string_agg(t::text, ' ') FROM console_changerequest t")
         cr_dump = cursor.fetchone()[0]
     exports = [
-        b"".join(auditor.post(reverse("audit:export"), {"format": f}).streaming_content).decode()
+        b"".join(_streamed(auditor.post(reverse("audit:export"), {"format": f}))).decode()
         for f in ("csv", "jsonl")
     ]
     out, err = capfd.readouterr()

@@ -184,6 +184,7 @@ def test_it_goes_to_conflict_when_braze_changed_after_the_proposal(
         change_request_approve(actor=reviewer, change_request=cr)
     cr.refresh_from_db()
     assert cr.state == ChangeState.CONFLICT
+    assert cr.current_snapshot is not None
     assert cr.current_snapshot["name"] == "Renamed in the dashboard"
     assert fake_braze.sent == []
 
@@ -224,6 +225,7 @@ def test_a_retry_after_braze_accepted_sends_nothing_again(
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED
     assert len(fake_braze.sent) == 1
+    assert cr.braze_response is not None
     assert "nothing was sent" in cr.braze_response["note"]
 
 

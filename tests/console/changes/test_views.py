@@ -12,7 +12,7 @@ from tests.factories import user_with_role
 from .conftest import FakeBraze
 
 
-def _cr(fake: FakeBraze, author: User, payload: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def _cr(fake: FakeBraze, author: User, payload: dict[str, Any] | None = None):
     return change_request_propose(
         actor=author, resource_type="fake_item", identifier="shoe-1", action="update",
         payload=payload or {"price": 12}, base_snapshot=fake.read_current("shoe-1"),
