@@ -492,14 +492,6 @@ class BrazeClient:
         return min(max(wait, 0.05), max(window, 1.0))
 
     def _observe_remaining(self, group: str, response: httpx.Response) -> None:
-        try:
-            braze_used = int(response.headers["x-ratelimit-limit"]) - int(
-                response.headers["x-ratelimit-remaining"]
-            )
-        except (KeyError, ValueError):
-            braze_used = 0
-        if braze_used > 0:
-            self.limiter.reconcile(group=group, braze_used=braze_used)
         if response.headers.get("x-ratelimit-remaining") != "0":
             return
         reset = response.headers.get("x-ratelimit-reset")

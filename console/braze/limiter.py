@@ -165,23 +165,6 @@ end
 return {current, now}
 """
 
-# KEYS: total log. ARGV: requests Braze counts in its window, window (µs), member suffix.
-# Adds the requests Braze counted but our log lacks (lost Redis state, or another client
-# of the workspace), stamped now: conservative, as they leave our log a window from now.
-_RECONCILE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local missing = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
-if missing <= 0 then return 0 end
-for i = 1, missing do
-  redis.call('ZADD', KEYS[1], now, now .. ':braze:' .. i .. ':' .. ARGV[3])
-end
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-return missing
-"""
-
 # KEYS: total log, blocked-until. ARGV: window (µs). Returns {used, blocked_until_us, now}.
 _USAGE = """
 local t = redis.call('TIME')
@@ -217,7 +200,6 @@ class RateLimiter:
         self._acquire = redis_client.register_script(_ACQUIRE)
         self._block = redis_client.register_script(_BLOCK)
         self._usage = redis_client.register_script(_USAGE)
-        self._reconcile = redis_client.register_script(_RECONCILE)
 
     def __repr__(self) -> str:
         return f"RateLimiter(workspace={self.limits.workspace!r})"
@@ -293,26 +275,6 @@ class RateLimiter:
             return None
         log.info("Braze group %s blocked for %.2fs for every process", group, seconds)
         return int(until_us) / 1_000_000
-
-    def reconcile(self, *, group: str, braze_used: int) -> int:
-        """Make our log count at least the ``braze_used`` requests Braze reports for its
-        window (limit minus remaining); returns how many were added.
-
-        After a Redis restart or flush our log is empty while Braze still counts the
-        window's requests; without this the limiter would allow a fresh burst into a 429.
-        """
-        used = min(max(braze_used, 0), self.limits.limit(group))
-        if not used:
-            return 0
-        try:
-            added = self._reconcile(
-                keys=[self._key(group, "log")],
-                args=[used, self._window_us(group), uuid.uuid4().hex],
-            )
-        except redis.RedisError:
-            log.warning("could not reconcile the Braze log for group %s", group)
-            return 0
-        return int(added)
 
     def usage(self, *, group: str) -> GroupUsage:
         used, blocked_us, now_us = self._usage(

@@ -217,22 +217,3 @@ def test_several_processes_cause_no_429_under_each_sandbox_algorithm(
     assert sum(run["braze_429s"] for run in runs) == 0
     # 10 per 2 s for ~5 s: the limiter must not be needlessly slow either.
     assert stats["counted"] >= 20
-
-
-def test_reconcile_adds_what_braze_counts_but_our_log_lost(prefix: str) -> None:
-    limiter = small_limiter(prefix)
-    assert limiter.try_acquire(group="catalogs_sync")[0]
-    # Redis lost the log of two more requests Braze still counts in its window.
-    assert limiter.reconcile(group="catalogs_sync", braze_used=3) == 2
-    assert limiter.usage(group="catalogs_sync").used == 3
-    assert not limiter.try_acquire(group="catalogs_sync")[0]
-
-
-def test_reconcile_adds_nothing_when_our_log_already_counts_as_much(prefix: str) -> None:
-    limiter = small_limiter(prefix)
-    for _ in range(2):
-        assert limiter.try_acquire(group="catalogs_sync")[0]
-    assert limiter.reconcile(group="catalogs_sync", braze_used=1) == 0
-    assert limiter.usage(group="catalogs_sync").used == 2
-    # Never more than the limit, whatever the header says.
-    assert limiter.reconcile(group="catalogs_sync", braze_used=99) == 1
