@@ -72,7 +72,7 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
                 "in_stock": stock > 0,
                 "featured": rng.random() < 0.05,
                 "released_at": _stamp(-rng.randint(0, 24 * 700)),
-                "image_url": f"https://images.example.com/products/sku-{n:06d}.jpg",
+                "image_url": f"https://img.example.com/products/sku-{n:06d}.jpg",
                 "color": rng.choice(COLORS),
             }))
         )  # fmt: skip
@@ -109,7 +109,7 @@ BLOCKS: list[tuple[str, str, str, list[str]]] = [
      "<footer>{{content_blocks.${legal_notice}}}<a href=\"${set_user_to_unsubscribed_url}\">"
      "Unsubscribe</a></footer>", ["brand"]),
     ("email_header", "Logo header",
-     "<header><img src=\"https://images.example.com/logo.png\" alt=\"Example Outfitters\"></header>",
+     "<header><img src=\"https://img.example.com/logo.png\" alt=\"Example Outfitters\"></header>",
      ["brand"]),
     ("greeting", "Personal greeting",
      "Hi {{${first_name} | default: 'there'}},", ["brand"]),

@@ -50,7 +50,7 @@ def _rows(n: int, catalog_id: int, now: str):
         stock = rng.randint(0, 250)
         name = f"{rng.choice(ADJECTIVES)} {category[:-1].title()} {i}"
         brand, color = rng.choice(BRANDS), rng.choice(COLORS)
-        image = f"https://images.example.com/products/sku-{i:07d}.jpg"
+        image = f"https://img.example.com/products/sku-{i:07d}.jpg"
         released = (BASE - timedelta(hours=rng.randint(0, 24 * 700))).isoformat(
             timespec="milliseconds"
         )
