@@ -9,6 +9,7 @@ so the scheduled sync does not mistake the console's own change for an external 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from console.braze import BrazeNotFound, get_client
@@ -32,19 +33,39 @@ def _without_state(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "state"}
 
 
-class ContentBlockApplier:
-    label = "Content Block"
+def _id_by_name(identifier: str, find: Callable[[str], str | None]) -> str | None:
+    """A create's identifier is "name:<name>" until Braze assigns an id; resolve it from a
+    fresh list so a retried create finds what an unanswered first attempt made."""
+    if not identifier.startswith(NAME_PREFIX):
+        return identifier
+    selectors.lists_forget()
+    return find(identifier.removeprefix(NAME_PREFIX))
+
+
+class _ContentApplier:
+    """What the three content appliers share: the rendered review page and the diff."""
+
     review_url = staticmethod(review_url)
 
+    def proposed_state(
+        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return merge_state(base, action, payload)
+
+
+class ContentBlockApplier(_ContentApplier):
+    label = "Content Block"
+
     def read_current(self, identifier: str) -> dict[str, Any] | None:
-        block_id = identifier
-        if identifier.startswith(NAME_PREFIX):
-            name = identifier.removeprefix(NAME_PREFIX)
-            selectors.lists_forget()
-            match = next((b for b in selectors.content_block_rows() if b.name == name), None)
-            if match is None:
-                return None
-            block_id = match.content_block_id
+        block_id = _id_by_name(
+            identifier,
+            lambda name: next(
+                (b.content_block_id for b in selectors.content_block_rows() if b.name == name),
+                None,
+            ),
+        )
+        if block_id is None:
+            return None
         try:
             block = selectors.content_block_get(content_block_id=block_id)
         except BrazeNotFound:
@@ -56,11 +77,6 @@ class ContentBlockApplier:
             NAME_PREFIX + payload["name"] if action == "create" else identifier
         )
         return current is not None and same(current, _without_state(payload))
-
-    def proposed_state(
-        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        return merge_state(base, action, payload)
 
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
         client = get_client(lane="background")
@@ -86,9 +102,8 @@ class ContentBlockApplier:
         return {"content_block_id": block_id, "liquid_tag": result.liquid_tag}
 
 
-class EmailTemplateApplier:
+class EmailTemplateApplier(_ContentApplier):
     label = "Email template"
-    review_url = staticmethod(review_url)
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         if identifier.startswith(NEW_PREFIX):
@@ -112,11 +127,6 @@ class EmailTemplateApplier:
                     return True
         return False
 
-    def proposed_state(
-        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        return merge_state(base, action, payload)
-
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
         client = get_client(lane="background")
         fields = {
@@ -139,19 +149,23 @@ class EmailTemplateApplier:
         return {"email_template_id": template_id}
 
 
-class PreferenceCenterApplier:
+class PreferenceCenterApplier(_ContentApplier):
     label = "Preference center"
-    review_url = staticmethod(review_url)
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
-        center_id = identifier
-        if identifier.startswith(NAME_PREFIX):
-            name = identifier.removeprefix(NAME_PREFIX)
-            selectors.lists_forget()
-            match = next((p for p in selectors.preference_center_rows() if p.name == name), None)
-            if match is None:
-                return None
-            center_id = match.preference_center_api_id
+        center_id = _id_by_name(
+            identifier,
+            lambda name: next(
+                (
+                    p.preference_center_api_id
+                    for p in selectors.preference_center_rows()
+                    if p.name == name
+                ),
+                None,
+            ),
+        )
+        if center_id is None:
+            return None
         try:
             center = selectors.preference_center_get(preference_center_id=center_id)
         except BrazeNotFound:
@@ -162,11 +176,6 @@ class PreferenceCenterApplier:
         key = NAME_PREFIX + payload["name"] if action == "create" else identifier
         current = self.read_current(key)
         return current is not None and same(current, payload)
-
-    def proposed_state(
-        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        return merge_state(base, action, payload)
 
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
         client = get_client(lane="background")
