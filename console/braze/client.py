@@ -312,6 +312,21 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def _list_params(
+    modified_after: datetime | str | None,
+    modified_before: datetime | str | None,
+    limit: int | None,
+    offset: int | None,
+) -> dict[str, Any]:
+    """The paging and date filters Braze's template and content block lists share."""
+    return {
+        "modified_after": _isoformat(modified_after),
+        "modified_before": _isoformat(modified_before),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
 def _isoformat(value: datetime | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -654,12 +669,7 @@ class BrazeClient:
         limit: int | None = None,
         offset: int | None = None,
     ) -> list[EmailTemplateSummary]:
-        params = {
-            "modified_after": _isoformat(modified_after),
-            "modified_before": _isoformat(modified_before),
-            "limit": limit,
-            "offset": offset,
-        }
+        params = _list_params(modified_after, modified_before, limit, offset)
         data = self._json(OPERATIONS["email_template_list"], "/templates/email/list", params=params)
         return [_from_json(EmailTemplateSummary, t) for t in data.get("templates", [])]
 
@@ -737,12 +747,7 @@ class BrazeClient:
         offset: int | None = None,
     ) -> list[ContentBlockSummary]:
         """Braze rejects ``offset=0`` ("Offset must be greater than 0"): omit it instead."""
-        params = {
-            "modified_after": _isoformat(modified_after),
-            "modified_before": _isoformat(modified_before),
-            "limit": limit,
-            "offset": offset,
-        }
+        params = _list_params(modified_after, modified_before, limit, offset)
         data = self._json(OPERATIONS["content_block_list"], "/content_blocks/list", params=params)
         return [_from_json(ContentBlockSummary, b) for b in data.get("content_blocks", [])]
 
