@@ -1,13 +1,12 @@
 """Reachability checks behind /healthz and the home page. Each returns (ok, detail)."""
 
-import httpx
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from console.braze import get_client
-from console.braze.endpoints import describe_endpoint, resolve_rest_endpoint
+from console.braze.endpoints import describe_endpoint, resolve_rest_endpoint, rest_endpoint_ping
 from console.braze.permissions import cached_permission_report
 from console.celery import app as celery_app
 
@@ -53,11 +52,11 @@ def check_braze() -> Check:
     """
     try:
         base_url = resolve_rest_endpoint(value=settings.BRAZE_REST_ENDPOINT)
-        httpx.get(base_url, timeout=2.0)
-    except httpx.HTTPError as exc:
-        return False, type(exc).__name__
     except ImproperlyConfigured:
         return False, "BRAZE_REST_ENDPOINT is not valid"
+    unreachable = rest_endpoint_ping(base_url=base_url)
+    if unreachable:
+        return False, unreachable
     label = describe_endpoint(base_url=base_url)
     if not settings.BRAZE_API_KEY:
         return True, f"reachable ({label}); no API key configured"

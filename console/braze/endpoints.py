@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import httpx
 from django.core.exceptions import ImproperlyConfigured
 
 # Braze's documented instance list ("API and SDK endpoints" page of the Braze docs).
@@ -49,3 +50,15 @@ def describe_endpoint(*, base_url: str) -> str:
             return f"Braze {name}"
     # No host name: this label appears on the unauthenticated /healthz.
     return "sandbox or proxy (not a Braze instance URL)"
+
+
+def rest_endpoint_ping(*, base_url: str, timeout: float = 2.0) -> str | None:
+    """None when the endpoint gave any HTTP answer, else why it could not be reached.
+
+    Sends no API key: health probes run often and must not spend rate-limited quota.
+    """
+    try:
+        httpx.get(base_url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+    return None
