@@ -158,7 +158,8 @@ def test_a_console_write_newer_than_the_page_is_kept_and_not_called_external(
 def test_a_pass_that_meets_brazes_limit_waits_with_its_checkpoint(
     products: Catalog, sync_client: BrazeClient, small_sandbox: SandboxHandle
 ) -> None:
-    small_sandbox.admin.set_limit("catalog_items_sync", 1)
+    # A long window, so a window boundary between pages cannot let the second page in.
+    small_sandbox.admin.set_limit("catalog_items_sync", 1, window_seconds=3600)
     sync = catalog_sync_request(catalog=products, actor=None)
 
     run = catalog_sync_run(sync_id=sync.pk, client=sync_client)
