@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--timeout-mode", choices=("hold", "drop"), default="hold")
     serve.add_argument("--timeout-seconds", type=float, default=30.0)
     serve.add_argument("--admin-token", default=None, help="require X-Sandbox-Admin-Token")
+    serve.add_argument(
+        "--api-key", action="append", default=[], metavar="KEY",
+        help="one more REST key with every permission in workspace demo (repeatable)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--scim-token", action="append", default=[], metavar="TOKEN",
+        help="one more SCIM token for company demo-company (repeatable)",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="warning")
     return parser
 
@@ -62,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     sandbox = Sandbox(
-        args.data, config_from_args(args), admin_token=args.admin_token, seed_demo=args.seed_demo
+        args.data,
+        config_from_args(args),
+        admin_token=args.admin_token,
+        seed_demo=args.seed_demo,
+        api_keys=args.api_key,
+        scim_tokens=args.scim_token,
     )
     # uvicorn re-raises the signal that stopped it once shutdown is done; with these no-op
     # handlers in place that re-raise is harmless, the store is closed and the exit code is 0.

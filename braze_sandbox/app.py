@@ -10,7 +10,7 @@ import math
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,8 +107,12 @@ class Sandbox:
         *,
         admin_token: str | None = None,
         seed_demo: bool = False,
+        api_keys: Sequence[str] = (),
+        scim_tokens: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.extra_api_keys = tuple(api_keys)
+        self.extra_scim_tokens = tuple(scim_tokens)
         self.store = Store(data_dir / "sandbox.sqlite3")
         self.defaults = config.clone()
         self.config = config
@@ -127,10 +131,17 @@ class Sandbox:
     # --- credentials ---------------------------------------------------------------------
 
     def ensure_dev_credentials(self) -> None:
-        if self.store.q1("SELECT 1 FROM api_keys WHERE key=?", (DEV_API_KEY,)) is None:
-            self.store.add_key(DEV_API_KEY, "dev-all-permissions", DEV_WORKSPACE, ["*"])
-        if self.store.q1("SELECT 1 FROM scim_tokens WHERE token=?", (DEV_SCIM_TOKEN,)) is None:
-            self.store.add_scim_token(DEV_SCIM_TOKEN, "dev-scim", DEV_COMPANY, None)
+        """The published dev credentials and those given with --api-key/--scim-token."""
+        keys = [(DEV_API_KEY, "dev-all-permissions")]
+        keys += [(key, f"cli-key-{n}") for n, key in enumerate(self.extra_api_keys, 1)]
+        for key, name in keys:
+            if self.store.q1("SELECT 1 FROM api_keys WHERE key=?", (key,)) is None:
+                self.store.add_key(key, name, DEV_WORKSPACE, ["*"])
+        tokens = [(DEV_SCIM_TOKEN, "dev-scim")]
+        tokens += [(token, f"cli-scim-{n}") for n, token in enumerate(self.extra_scim_tokens, 1)]
+        for token, name in tokens:
+            if self.store.q1("SELECT 1 FROM scim_tokens WHERE token=?", (token,)) is None:
+                self.store.add_scim_token(token, name, DEV_COMPANY, None)
 
     # --- limits --------------------------------------------------------------------------
 
