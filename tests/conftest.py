@@ -12,7 +12,7 @@ from pytest_django.fixtures import Settings
 from console.roles import Role
 from tests.factories import user_with_role
 
-pytest_plugins = ["tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.canary", "tests.fixtures.sandbox"]
 
 
 @pytest.fixture
@@ -39,7 +39,8 @@ def reviewer(db: None) -> User:
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:
-    """Let the schema owner TRUNCATE the audit tables in the test database only.
+    """Let the schema owner TRUNCATE the audit tables in the test database only, and put the
+    canary guard's trigger on every table (tests/fixtures/canary.py).
 
     Transactional tests are cleaned up with TRUNCATE, which the audit triggers refuse
     except to the table owner in a session marked for maintenance (see 0002_audit).
@@ -54,6 +55,10 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
                 psycopg.sql.Identifier(name)
             )
         )
+    # Imported here: a module the conftest imports first could not be rewritten as a plugin.
+    from tests.fixtures.canary import install_database_guard
+
+    install_database_guard(superuser_url, name)
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         connections.close_all()
 
