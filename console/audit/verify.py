@@ -3,7 +3,8 @@
 import json
 import multiprocessing
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,8 +32,12 @@ class VerifyReport:
     head_hash: str = hashing.GENESIS_HASH
     checkpoints: int = 0
     first_bad_seq: int | None = None
+    first_bad_reason: str | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The newest checkpoint whose signature and head both verified: what anchors the chain.
+    anchor_seq: int | None = None
+    anchor_created_at: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -40,7 +45,7 @@ class VerifyReport:
 
     def problem(self, message: str, seq: int | None = None) -> None:
         if seq is not None and self.first_bad_seq is None:
-            self.first_bad_seq = seq
+            self.first_bad_seq, self.first_bad_reason = seq, message
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(message)
 
@@ -152,6 +157,7 @@ def _check_checkpoints(report: VerifyReport, heads: dict[int, str]) -> None:
     )
     report.checkpoints = len(checkpoints)
     newest: datetime | None = None
+    anchored: datetime | None = None
     for cp in checkpoints:
         created_at = parse_datetime(str(cp.get("created_at")))
         if created_at is None:
@@ -184,12 +190,17 @@ def _check_checkpoints(report: VerifyReport, heads: dict[int, str]) -> None:
                 f"{cp['created_at']} covers seq {last_seq}: entries were removed from the tail",
                 report.last_seq + 1,
             )
-        elif heads.get(last_seq) != cp["head_hash"]:
+            continue
+        if heads.get(last_seq) != cp["head_hash"]:
             report.problem(
                 f"seq {last_seq} does not match the signed checkpoint of {cp['created_at']}: "
                 "the chain was rewritten up to there",
                 last_seq,
             )
+            continue
+        if anchored is None or created_at > anchored:
+            anchored = created_at
+            report.anchor_seq, report.anchor_created_at = last_seq, str(cp["created_at"])
     interval = timedelta(minutes=settings.AUDIT_CHECKPOINT_INTERVAL_MINUTES)
     if newest is None:
         report.warnings.append("no valid signed checkpoint: the tail is unanchored")
@@ -202,3 +213,74 @@ def audit_verify() -> VerifyReport:
     heads = _walk_chain(report)
     _check_checkpoints(report, heads)
     return report
+
+
+def _n(text: str) -> str:
+    return f"{int(text):,}"
+
+
+def _when(text: str) -> str:
+    moment = parse_datetime(text)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else text
+
+
+# The verifier's messages above, in words for people who do not read hashes. Kept beside
+# the messages they match so the two change together (tests/console/audit covers each).
+_IN_WORDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (
+        re.compile(r"^seq (\d+): content does not match its stored hash"),
+        lambda m: (
+            f"Entry #{_n(m[1])} does not verify: its hash does not match its content "
+            "— it was changed after it was written."
+        ),
+    ),
+    (
+        re.compile(r"^entries (\d+)\.\.(\d+) are missing"),
+        lambda m: (
+            (
+                f"Entry #{_n(m[1])} is missing"
+                if m[1] == m[2]
+                else f"Entries #{_n(m[1])} to #{_n(m[2])} are missing"
+            )
+            + ": they were deleted from the middle of the trail."
+        ),
+    ),
+    (
+        re.compile(r"^seq (\d+): prev_hash does not match the hash of seq (\d+)"),
+        lambda m: (
+            f"Entry #{_n(m[1])} does not verify: it does not link to entry "
+            f"#{_n(m[2])} before it — entries were replaced or inserted."
+        ),
+    ),
+    (
+        re.compile(
+            r"^the chain ends at seq (\d+) but a signed checkpoint of (\S+) covers seq (\d+)"
+        ),
+        lambda m: (
+            f"Entries after #{_n(m[1])} are missing: a checkpoint signed at {_when(m[2])} "
+            f"covers entries up to #{_n(m[3])} — the newest entries were deleted."
+        ),
+    ),
+    (
+        re.compile(r"^seq (\d+) does not match the signed checkpoint of (\S+):"),
+        lambda m: (
+            f"Entry #{_n(m[1])} does not match the checkpoint signed at {_when(m[2])} "
+            "— the trail was rewritten up to there and its hashes recomputed."
+        ),
+    ),
+    (
+        re.compile(r"^checkpoint at seq (\d+) \((\S+)\): bad signature"),
+        lambda m: (
+            f"The checkpoint of {_when(m[2])} (entry #{_n(m[1])}) does not verify with the "
+            "signing key — it was altered or forged."
+        ),
+    ),
+]
+
+
+def problem_in_words(reason: str) -> str:
+    """One verifier problem as a sentence an auditor can act on."""
+    for pattern, words in _IN_WORDS:
+        if match := pattern.match(reason):
+            return words(match)
+    return reason[:1].upper() + reason[1:] + "."

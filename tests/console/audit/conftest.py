@@ -39,3 +39,27 @@ def connect_as() -> Iterator[Callable[[str], psycopg.Connection]]:
 @pytest.fixture
 def runtime_role() -> str:
     return settings.DATABASE_RUNTIME_ROLE
+
+
+@pytest.fixture
+def owner_tamper(
+    connect_as: Callable[[str], psycopg.Connection],
+) -> Iterator[psycopg.Connection]:
+    """A connection that can alter committed audit rows, as the table owner could."""
+    # The superuser stands in for the owner: both can switch the triggers off.
+    conn = connect_as("superuser")
+    conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER USER")
+    yield conn
+    conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_rows")
+    conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_truncate")
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery tasks run in the test process when they are enqueued."""
+    from console.celery import app
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old

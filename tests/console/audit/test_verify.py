@@ -1,7 +1,7 @@
 """`verify_audit` finds an altered row, a removed tail, a gap and a rewritten suffix."""
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -10,6 +10,7 @@ from django.db import transaction
 
 from console.audit import hashing
 from console.audit.services import SYSTEM, audit_append, audit_checkpoint_issue
+from console.audit.verify import audit_verify, problem_in_words
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,16 +23,6 @@ def chain() -> None:
         with transaction.atomic():
             audit_append(actor=SYSTEM, action="test.entry", data={"i": i})
     audit_checkpoint_issue()
-
-
-@pytest.fixture
-def owner_tamper(connect_as: ConnectAs) -> Iterator[psycopg.Connection]:
-    # The superuser stands in for the owner: both can switch the triggers off.
-    conn = connect_as("superuser")
-    conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER USER")
-    yield conn
-    conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_rows")
-    conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_truncate")
 
 
 def _verify_fails(match: str) -> None:
@@ -91,6 +82,9 @@ def test_a_consistently_rewritten_suffix_fails_at_the_checkpoint(
         prev = new_hash
     _verify_fails("first bad entry: seq 20")
     assert "seq 20 does not match the signed checkpoint" in capsys.readouterr().err
+    words = problem_in_words(str(audit_verify().first_bad_reason))
+    assert words.startswith("Entry #20 does not match the checkpoint signed at ")
+    assert words.endswith("the trail was rewritten up to there and its hashes recomputed.")
 
 
 def test_a_forged_checkpoint_row_fails_its_signature(
@@ -108,6 +102,12 @@ def test_a_forged_checkpoint_row_fails_its_signature(
     with pytest.raises(CommandError):
         call_command("verify_audit")
     assert "bad signature" in capsys.readouterr().err
+    words = [problem_in_words(p) for p in audit_verify().problems]
+    assert any(
+        w.startswith("The checkpoint of ")
+        and "(entry #5) does not verify with the signing key" in w
+        for w in words
+    ), words
 
 
 def test_checkpoints_are_written_even_when_nothing_happened(db: None, settings) -> None:
@@ -149,3 +149,19 @@ def test_it_warns_when_no_checkpoint_was_issued_for_too_long(
     report = verify.audit_verify()
     assert report.ok
     assert any(w.startswith("unanchored since") for w in report.warnings)
+
+
+def test_an_entry_that_does_not_link_to_the_one_before_reads_in_words(
+    chain: None, owner_tamper: psycopg.Connection
+) -> None:
+    owner_tamper.execute("UPDATE audit_entry SET prev_hash = repeat('a', 64) WHERE seq = 11")
+    report = audit_verify()
+    assert report.first_bad_seq == 11
+    assert problem_in_words(str(report.first_bad_reason)) == (
+        "Entry #11 does not verify: it does not link to entry #10 before it "
+        "— entries were replaced or inserted."
+    )
+
+
+def test_a_message_without_words_is_shown_as_it_is() -> None:
+    assert problem_in_words("something new went wrong") == "Something new went wrong."
