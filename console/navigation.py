@@ -88,3 +88,25 @@ def navigation_for(request: HttpRequest) -> list[NavLink]:
         for item in NAV_ITEMS
         if item.capabilities & caps
     ]
+
+
+# Screens inside the Audit log section, shown as tabs on each of them.
+AUDIT_TABS: tuple[NavItem, ...] = (
+    NavItem("Entries", "audit:list", "/audit/", frozenset({Capability.AUDIT})),
+    NavItem("Integrity", "audit:integrity", "/audit/integrity/", frozenset({Capability.AUDIT})),
+    NavItem(
+        "Personal data erasure",
+        "audit:erasure",
+        "/audit/erasure/",
+        frozenset({Capability.MANAGE_USERS}),
+    ),
+)
+
+
+def tabs_for(request: HttpRequest, items: tuple[NavItem, ...]) -> list[NavLink]:
+    """A section's tabs the user may open; the most specific matching one is current."""
+    caps = user_capabilities(request.user)
+    visible = [item for item in items if item.capabilities & caps]
+    matching = [item for item in visible if request.path.startswith(item.section)]
+    current = max(matching, key=lambda item: len(item.section), default=None)
+    return [NavLink(item.label, reverse(item.url_name), item is current) for item in visible]

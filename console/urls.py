@@ -34,6 +34,11 @@ audit_patterns = (
         path("", audit_views.audit_list, name="list"),
         path("<int:seq>/", audit_views.audit_detail, name="detail"),
         path("export", audit_views.audit_export, name="export"),
+        path("integrity/", audit_views.audit_integrity, name="integrity"),
+        path("integrity/verify", audit_views.audit_integrity_verify, name="integrity_verify"),
+        path("integrity/checkpoint", audit_views.audit_checkpoint_issue, name="checkpoint_issue"),
+        path("erasure/", audit_views.audit_erasure, name="erasure"),
+        path("erasure/erase", audit_views.audit_erasure_confirm, name="erasure_confirm"),
     ],
     "audit",
 )

@@ -78,3 +78,11 @@ def checkpoint_message(
 
 def checkpoint_sign(key: str, message: bytes) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def erased_value_digest(key: str, field: str, value: str) -> str:
+    """Keyed digest of an erased value: whoever holds the key can confirm that a given
+    value was erased, while the trail itself no longer holds anything readable (a plain
+    hash of an email address is reversed by guessing)."""
+    derived = hashlib.sha256(b"erased-value:" + key.encode()).digest()
+    return hmac.new(derived, f"{field}:{value}".encode(), hashlib.sha256).hexdigest()

@@ -1,13 +1,33 @@
 """Reads of the audit trail: one filter used by the list, the export and the benchmark."""
 
-from datetime import datetime, time
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField, F, Func, Q, QuerySet, Subquery
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from console.audit.models import AuditEntry
+from console.audit import hashing
+from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
+from console.audit.services import (
+    ERASABLE_FIELDS,
+    PERSONAL_ERASED,
+    VERIFIED,
+    VERIFY_REQUESTED,
+    checkpoint_as_dict,
+    checkpoint_file_path,
+    erasable_value,
+)
+from console.audit.verify import problem_in_words
 
 OUTCOMES = [("", "Any"), ("success", "Success"), ("failure", "Failure"), ("refused", "Refused")]
 
@@ -81,3 +101,277 @@ def audit_entries(*, filters: dict[str, Any]) -> QuerySet[AuditEntry]:
             | Q(resource_type__icontains=q)
         )
     return qs.order_by("-seq")
+
+
+# Erasure of personal data ------------------------------------------------------------
+
+# Where an erasable part can hold a value of kind `field`: under that key at any depth
+# (a user's `email`), or as the before/after of a diff row about that field.
+_UNDER_KEY = 'lax $.**."{field}"'
+_DIFF_ROWS = "lax $.** ? (@.field == $field)"
+_MATCH = (
+    "(EXISTS (SELECT 1 FROM jsonb_path_query(<data>, %s::jsonpath, '{{}}', true)"
+    " AS found(v) WHERE {same})"
+    " OR EXISTS (SELECT 1 FROM jsonb_path_query(<data>, %s::jsonpath,"
+    " jsonb_build_object('field', %s::text), true) AS r(item),"
+    " LATERAL (VALUES (r.item -> 'before'), (r.item -> 'after')) AS side(v) WHERE {same}))"
+)
+_MATCH_EMAIL = _MATCH.format(same="jsonb_typeof(v) = 'string' AND lower(v #>> '{}') = %s")
+_MATCH_EXACT = _MATCH.format(same="v = to_jsonb(%s::text)")
+
+
+class _HoldsPersonal(Func):
+    """True when the erasable part holds a value of one kind (see _MATCH)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, *, field: str, value: str) -> None:
+        super().__init__(F("data"))
+        self.kind, self.value = field, value
+
+    def as_sql(  # type: ignore[override]  # the template and params are its own
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        data, data_params = compiler.compile(self.source_expressions[0])
+        sql = _MATCH_EMAIL if self.kind == "email" else _MATCH_EXACT
+        # The SQL is fixed but for the column (aliased in subqueries); the value, the
+        # field and the paths (built from a field name checked against a fixed list)
+        # are parameters.
+        return sql.replace("<data>", data), (
+            *data_params, _UNDER_KEY.format(field=self.kind), self.value,
+            *data_params, _DIFF_ROWS, self.kind, self.value,
+        )  # fmt: skip
+
+
+def audit_personal_matching(*, field: str, value: str) -> QuerySet[AuditPersonal]:
+    """Erasable parts that hold `value` as `field` (email addresses in any case)."""
+    if field not in ERASABLE_FIELDS:  # also keeps the jsonpath free of input
+        raise ValueError(f"{field!r} is not a kind of personal data the audit trail keeps")
+    value = erasable_value(field=field, value=value)
+    return AuditPersonal.objects.filter(_HoldsPersonal(field=field, value=value))
+
+
+@dataclass(frozen=True, slots=True)
+class ErasurePreview:
+    count: int
+    sample: list[AuditEntry]  # the newest few, to show seq, time and action only
+    # Entries naming this user as their actor: the actor is chained and stays.
+    as_actor: int = 0
+
+
+def audit_personal_erasure_preview(*, field: str, value: str, sample: int = 10) -> ErasurePreview:
+    matching = audit_personal_matching(field=field, value=value).values("pk")
+    entries = AuditEntry.objects.filter(seq__in=Subquery(matching)).order_by("-seq")
+    as_actor = 0
+    if field == "username":
+        as_actor = AuditEntry.objects.filter(actor_name=value.strip()).count()
+    return ErasurePreview(
+        count=entries.count(),
+        sample=list(entries.only("seq", "occurred_at", "action")[:sample]),
+        as_actor=as_actor,
+    )
+
+
+def audit_personal_erasure_of(*, entry: AuditEntry) -> AuditEntry | None:
+    """The erasure that removed this entry's personal data, if one did."""
+    if not entry.personal_digest:
+        return None
+    erasure: AuditEntry | None = (
+        AuditEntry.objects.filter(
+            action=PERSONAL_ERASED, seq__gt=entry.seq, data__seqs__contains=[entry.seq]
+        )
+        .order_by("seq")
+        .first()
+    )
+    return erasure
+
+
+# Verification runs ---------------------------------------------------------------------
+
+# A request with no result after this long was lost (no worker, or it died mid-walk).
+VERIFY_STALE_AFTER = timedelta(minutes=30)
+
+
+def _latest_request() -> AuditEntry | None:
+    request: AuditEntry | None = (
+        AuditEntry.objects.filter(action=VERIFY_REQUESTED).order_by("-seq").first()
+    )
+    return request
+
+
+def _answered(request: AuditEntry) -> bool:
+    return AuditEntry.objects.filter(
+        action=VERIFIED, seq__gt=request.seq, data__request_seq=request.seq
+    ).exists()
+
+
+def audit_verification_pending() -> AuditEntry | None:
+    """The request entry of a verification still queued or running, if any."""
+    request = _latest_request()
+    if request is None or _answered(request):
+        return None
+    if timezone.now() - request.occurred_at > VERIFY_STALE_AFTER:
+        return None
+    return request
+
+
+def audit_verification_stalled() -> AuditEntry | None:
+    """The newest request if it was never answered and is too old to still be running."""
+    request = _latest_request()
+    if request is None or _answered(request):
+        return None
+    if timezone.now() - request.occurred_at <= VERIFY_STALE_AFTER:
+        return None
+    return request
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    entry: AuditEntry
+    ok: bool
+    summary: str
+    problems: list[str]
+    warnings: list[str]
+    seconds: float
+
+
+def verification_summary(data: dict[str, Any], *, ok: bool) -> str:
+    """A recorded verification in plain words."""
+    if error := data.get("error"):
+        return f"The verification could not finish: {error}. Ask again, or see the worker log."
+    entries = int(data.get("entries_checked") or 0)
+    if ok:
+        anchor, signed_at = data.get("anchor_seq"), data.get("anchor_created_at")
+        if anchor and signed_at:
+            when = parse_datetime(str(signed_at))
+            signed = when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else signed_at
+            return (
+                f"All {entries:,} entries verify up to the checkpoint at entry "
+                f"#{int(anchor):,}, signed {signed}."
+            )
+        if entries == 0:
+            return "The trail is empty: there is nothing to verify yet."
+        return f"All {entries:,} entries verify; no signed checkpoint covers them yet."
+    reason = data.get("reason")
+    return problem_in_words(str(reason)) if reason else "The trail does not verify."
+
+
+def audit_verification_results(*, limit: int = 5) -> list[VerificationResult]:
+    """The newest recorded verifications, in words."""
+    results = []
+    for entry in AuditEntry.objects.filter(action=VERIFIED).order_by("-seq")[:limit]:
+        data = entry.data if isinstance(entry.data, dict) else {}
+        ok = entry.outcome == "success"
+        summary = verification_summary(data, ok=ok)
+        problems = [problem_in_words(str(p)) for p in data.get("problems") or []]
+        results.append(
+            VerificationResult(
+                entry=entry,
+                ok=ok,
+                summary=summary,
+                problems=[p for p in problems if p != summary],
+                warnings=[str(w) for w in data.get("warnings") or []],
+                seconds=int(data.get("duration_ms") or 0) / 1000,
+            )
+        )
+    return results
+
+
+# Checkpoints ------------------------------------------------------------------------------
+
+
+class FileCopy(StrEnum):
+    MATCHES = "matches"
+    DIFFERS = "differs"
+    MISSING = "missing"
+
+
+class Signature(StrEnum):
+    VERIFIES = "verifies"
+    FAILS = "does not verify"
+    OTHER_KEY = "another key"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointCheck:
+    file_copy: FileCopy
+    signature: Signature
+
+
+def audit_checkpoints() -> QuerySet[AuditCheckpoint]:
+    return AuditCheckpoint.objects.all()
+
+
+def _file_lines(
+    path: Path, signatures: set[str], times: set[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Lines of the checkpoint file naming one of these signatures or times.
+
+    The file grows by one line per checkpoint (every few minutes, for years): it is
+    streamed and only the lines wanted are kept, so a page costs one pass and no memory.
+    """
+    by_signature: dict[str, str] = {}
+    by_time: dict[str, str] = {}
+    if not path.exists():
+        return by_signature, by_time
+    with path.open(encoding="utf-8") as lines:
+        for raw in lines:
+            line = raw.strip()
+            try:
+                record = json.loads(line) if _names_any(line, signatures, times) else None
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            if str(record.get("signature")) in signatures:
+                by_signature[str(record["signature"])] = line
+            if str(record.get("created_at")) in times:
+                by_time[str(record["created_at"])] = line
+    return by_signature, by_time
+
+
+def _names_any(line: str, signatures: set[str], times: set[str]) -> bool:
+    # A cheap look before parsing: the key order of the canonical form is fixed.
+    at = line.rfind('"signature":"')
+    if at >= 0 and line[at + 13 : at + 77] in signatures:
+        return True
+    at = line.find('"created_at":"')
+    return at >= 0 and line[at + 14 : line.find('"', at + 14)] in times
+
+
+def audit_checkpoint_checks(*, checkpoints: list[AuditCheckpoint]) -> dict[int, CheckpointCheck]:
+    """For each checkpoint: does the copy outside the database match, does it verify?
+
+    Only the signing key's public id is compared and shown; the key stays in settings.
+    """
+    key = settings.AUDIT_CHECKPOINT_KEY
+    current_key = hashing.key_id(key)
+    as_dicts = {cp.pk: checkpoint_as_dict(cp) for cp in checkpoints}
+    by_signature, by_time = _file_lines(
+        checkpoint_file_path(),
+        {cp.signature for cp in checkpoints},
+        {d["created_at"] for d in as_dicts.values()},
+    )
+    checks = {}
+    for cp in checkpoints:
+        record = as_dicts[cp.pk]
+        line = hashing.canonical_json(record)
+        if by_signature.get(cp.signature) == line:
+            copy = FileCopy.MATCHES
+        elif cp.signature in by_signature or record["created_at"] in by_time:
+            copy = FileCopy.DIFFERS
+        else:
+            copy = FileCopy.MISSING
+        if cp.key_id != current_key:
+            signature = Signature.OTHER_KEY
+        else:
+            message = hashing.checkpoint_message(
+                created_at=cp.created_at,
+                last_seq=cp.last_seq,
+                head_hash=cp.head_hash,
+                entry_count=cp.entry_count,
+            )
+            valid = hmac.compare_digest(hashing.checkpoint_sign(key, message), cp.signature)
+            signature = Signature.VERIFIES if valid else Signature.FAILS
+        checks[cp.pk] = CheckpointCheck(copy, signature)
+    return checks

@@ -3,12 +3,15 @@
 import ipaddress
 import json
 import logging
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
@@ -149,21 +152,164 @@ def audit_append(
     return entry
 
 
-def audit_personal_erase(*, actor: Actor, field: str, value: str) -> int:
-    """Erase personal values (e.g. an email address) from the trail; hashes stay valid."""
+# The kinds of personal data entries keep in their erasable part, by the key they are
+# stored under: users_admin (console and dashboard users), failed sign-ins (the typed
+# username) and preference-center links (a Braze external id).
+ERASABLE_FIELDS: dict[str, str] = {
+    "email": "Email address",
+    "username": "Username",
+    "given_name": "Given name",
+    "family_name": "Family name",
+    "external_id": "Braze external user id",
+}
+PERSONAL_ERASED = "audit.personal_erased"
+
+
+def erasable_value(*, field: str, value: str) -> str:
+    """The form a value is matched and digested in (email addresses ignore case)."""
+    value = value.strip()
+    return value.lower() if field == "email" else value
+
+
+def reason_names_value(*, reason: str, value: str) -> bool:
+    """Whether a reason repeats the value: it would be chained, so never erasable again."""
+    pattern = rf"(?<!\w){re.escape(value.strip())}(?!\w)"
+    return bool(value.strip()) and re.search(pattern, reason, re.IGNORECASE) is not None
+
+
+def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -> AuditEntry:
+    """Erase a person's data from the trail on request; every hash stays valid.
+
+    The whole erasable part of each entry holding `value` as `field` is deleted (an
+    entry's personal part is about one person, e.g. the username beside the email). The
+    erasure is itself an entry, with the reason and the entries' seqs, which the detail
+    pages read. It keeps only a keyed digest of the value: the trail cannot give it back.
+    """
+    from console.audit.selectors import audit_personal_matching
+
+    value, reason = erasable_value(field=field, value=value), reason.strip()
+    if field not in ERASABLE_FIELDS:
+        raise ValueError(f"{field!r} is not a kind of personal data the audit trail keeps")
+    if not value or not reason:
+        raise ValueError("an erasure needs a value and a reason")
+    if reason_names_value(reason=reason, value=value):
+        raise ValueError("the reason would keep the erased value in the chained entry")
+    key = settings.AUDIT_CHECKPOINT_KEY
     with transaction.atomic(durable=True):
-        rows = AuditPersonal.objects.filter(**{f"data__{field}": value})
-        count = rows.count()
-        rows.delete()
-        audit_append(
-            actor=actor,
-            action="audit.personal_erased",
-            data={"field": field, "entries": count},
+        seqs = sorted(
+            audit_personal_matching(field=field, value=value).values_list("pk", flat=True)
         )
-    return count
+        AuditPersonal.objects.filter(pk__in=seqs).delete()
+        return audit_append(
+            actor=actor,
+            action=PERSONAL_ERASED,
+            resource_type="audit",
+            data={
+                "field": field,
+                "entries": len(seqs),
+                "seqs": seqs,
+                "reason": reason,
+                "value_digest": hashing.erased_value_digest(key, field, value),
+                "digest_key_id": hashing.key_id(key),
+            },
+        )
 
 
-def _checkpoint_file() -> Path:
+VERIFY_REQUESTED = "audit.verify_requested"
+VERIFIED = "audit.verified"
+
+
+def audit_verification_request(*, actor: AbstractBaseUser) -> tuple[AuditEntry, bool]:
+    """Record that `actor` asked to verify the trail and queue the walk after commit.
+
+    Returns the request entry and whether it is new: while one verification is queued
+    or running, asking again returns that one instead of queueing a second walk.
+    """
+    from console.audit.selectors import audit_verification_pending
+    from console.audit.tasks import audit_verify_task
+
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cursor:
+            # Under the chain lock, two people clicking at once queue one walk.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        pending = audit_verification_pending()
+        if pending is not None:
+            return pending, False
+        entry = audit_append(actor=actor, action=VERIFY_REQUESTED, resource_type="audit")
+        request_seq, actor_id = entry.seq, actor.pk
+        transaction.on_commit(lambda: audit_verify_task.delay(request_seq, actor_id))
+    return entry, True
+
+
+def _verification_result(request_seq: int) -> AuditEntry | None:
+    return (
+        AuditEntry.objects.filter(
+            action=VERIFIED, seq__gt=request_seq, data__request_seq=request_seq
+        )
+        .order_by("seq")
+        .first()
+    )
+
+
+def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
+    """Walk the chain and the checkpoints; record the outcome as an entry by whoever asked.
+
+    Run by the Celery task. A redelivered task finds the recorded result and walks
+    nothing again.
+    """
+    from console.audit.verify import audit_verify
+
+    if (done := _verification_result(request_seq)) is not None:
+        return done
+    actor = get_user_model().objects.get(pk=actor_id)
+    started = time.monotonic()
+    data: dict[str, Any] = {"request_seq": request_seq}
+    try:
+        report = audit_verify()
+    except Exception as exc:
+        logger.exception("audit verification %s stopped", request_seq)
+        ok = False
+        data["error"] = f"the verification stopped before the end ({type(exc).__name__})"
+    else:
+        ok = report.ok
+        data |= {
+            "entries_checked": report.entries,
+            "head_seq": report.last_seq,
+            "checkpoints_checked": report.checkpoints,
+            "anchor_seq": report.anchor_seq,
+            "anchor_created_at": report.anchor_created_at,
+            "first_bad_seq": report.first_bad_seq,
+            "reason": report.first_bad_reason or (report.problems[0] if report.problems else None),
+            "problems": report.problems[:5],
+            "warnings": report.warnings[:5],
+        }
+    data["duration_ms"] = round((time.monotonic() - started) * 1000)
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        if (done := _verification_result(request_seq)) is not None:
+            return done
+        return audit_append(
+            actor=actor,
+            action=VERIFIED,
+            outcome=Outcome.SUCCESS if ok else Outcome.FAILURE,
+            resource_type="audit",
+            data=data,
+        )
+
+
+def audit_checkpoint_request() -> None:
+    """Sign the head now instead of at the next scheduled time.
+
+    The worker issues it, like the scheduled ones, so the file copy lands where the
+    worker keeps its checkpoint directory.
+    """
+    from console.audit.tasks import audit_checkpoint_task
+
+    transaction.on_commit(audit_checkpoint_task.delay)
+
+
+def checkpoint_file_path() -> Path:
     return Path(settings.AUDIT_CHECKPOINT_DIR) / "checkpoints.jsonl"
 
 
@@ -201,7 +347,7 @@ def audit_checkpoint_issue() -> AuditCheckpoint:
             key_id=hashing.key_id(key),
             signature=hashing.checkpoint_sign(key, message),
         )
-    path = _checkpoint_file()
+    path = checkpoint_file_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         fh.write(hashing.canonical_json(checkpoint_as_dict(checkpoint)) + "\n")

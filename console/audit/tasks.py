@@ -1,8 +1,16 @@
 from celery import shared_task
 
-from console.audit.services import audit_checkpoint_issue
+from console.audit.context import Origin, audit_origin
+from console.audit.services import audit_checkpoint_issue, audit_verification_run
 
 
 @shared_task(ignore_result=True)
 def audit_checkpoint_task() -> None:
     audit_checkpoint_issue()
+
+
+@shared_task(ignore_result=True)
+def audit_verify_task(request_seq: int, actor_id: int) -> None:
+    """Ids only; the result is an audit entry recorded as the person who asked."""
+    with audit_origin(Origin(via="celery:audit_verify")):
+        audit_verification_run(request_seq=request_seq, actor_id=actor_id)

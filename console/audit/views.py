@@ -1,25 +1,65 @@
 import json
+from dataclasses import dataclass
+from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.core.paginator import Paginator
+from django.db.models import F
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.access import require_capability
 from console.audit.exports import csv_stream, jsonl_stream
-from console.audit.models import AuditEntry, AuditPersonal
-from console.audit.selectors import AuditFilterForm, audit_entries
-from console.audit.services import audit_append
-from console.roles import Capability
-from console.tables import Column, TablePage, cells_for, headers_for, list_template
+from console.audit.forms import PersonalErasureForm
+from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
+from console.audit.selectors import (
+    AuditFilterForm,
+    CheckpointCheck,
+    FileCopy,
+    Signature,
+    audit_checkpoint_checks,
+    audit_checkpoints,
+    audit_entries,
+    audit_personal_erasure_of,
+    audit_personal_erasure_preview,
+    audit_verification_pending,
+    audit_verification_results,
+    audit_verification_stalled,
+)
+from console.audit.services import (
+    ERASABLE_FIELDS,
+    audit_append,
+    audit_checkpoint_request,
+    audit_personal_erase,
+    audit_verification_request,
+)
+from console.navigation import AUDIT_TABS, tabs_for
+from console.roles import Capability, user_capabilities
+from console.tables import (
+    Column,
+    TablePage,
+    cells_for,
+    headers_for,
+    list_template,
+    sort_from_request,
+)
 
 PAGE_SIZE = 50
 
 
 def _detail_url(entry: AuditEntry) -> str:
-    from django.urls import reverse
-
     return reverse("audit:detail", args=[entry.seq])
 
 
@@ -48,6 +88,11 @@ def _params_without(request: HttpRequest, key: str) -> str:
     query = request.GET.copy()
     query.pop(key, None)
     return query.urlencode()
+
+
+def _see_other(url_name: str) -> HttpResponse:
+    # 303: the browser follows a POST's answer with a GET (django's redirect() is a 302).
+    return HttpResponseRedirect(reverse(url_name), status=303)
 
 
 def _actor(request: HttpRequest) -> AbstractBaseUser:
@@ -83,7 +128,12 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         list_template(request, "console/audit/list.html"),
-        {"form": form, "table": table, "export_params": request.GET},
+        {
+            "form": form,
+            "table": table,
+            "export_params": request.GET,
+            "tabs": tabs_for(request, AUDIT_TABS),
+        },
     )
 
 
@@ -102,6 +152,7 @@ def audit_detail(request: HttpRequest, seq: int) -> HttpResponse:
             "data_json": json.dumps(entry.data, indent=2, sort_keys=True, ensure_ascii=False),
             "diff_rows": entry.data.get("diff") if isinstance(entry.data, dict) else None,
             "personal": personal,
+            "erasure": audit_personal_erasure_of(entry=entry) if personal is None else None,
         },
     )
 
@@ -128,3 +179,220 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         response = StreamingHttpResponse(csv_stream(entries), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     return response  # type: ignore[return-value]  # streamed; the decorator type wants HttpResponse
+
+
+# Integrity: signed checkpoints and verification runs -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckpointRow:
+    checkpoint: AuditCheckpoint
+    check: CheckpointCheck
+
+
+def _head_hash(row: _CheckpointRow) -> SafeString:
+    full = row.checkpoint.head_hash
+    return format_html(
+        '<details class="hash"><summary><code>{}…</code></summary><code>{}</code></details>',
+        full[:12],
+        full,
+    )
+
+
+_COPY_BADGES = {FileCopy.MATCHES: "badge-ok", FileCopy.DIFFERS: "badge-danger"}
+_SIGNATURE_BADGES = {Signature.VERIFIES: "badge-ok", Signature.FAILS: "badge-danger"}
+
+
+def _badge(text: str, style: str) -> SafeString:
+    return format_html('<span class="badge {}">{}</span>', style, text)
+
+
+def _checkpoint_entry_url(row: _CheckpointRow) -> str | None:
+    seq = row.checkpoint.last_seq
+    return reverse("audit:detail", args=[seq]) if seq > 0 else None
+
+
+CHECKPOINT_COLUMNS: list[Column[_CheckpointRow]] = [
+    Column("id", "#", value=lambda r: r.checkpoint.pk, numeric=True),
+    Column(
+        "last_seq",
+        "Up to entry",
+        value=lambda r: r.checkpoint.last_seq,
+        link=_checkpoint_entry_url,
+        numeric=True,
+    ),
+    Column("head_hash", "Head hash", value=_head_hash, sortable=False),
+    Column(
+        "created_at",
+        "Issued (UTC)",
+        value=lambda r: r.checkpoint.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+    ),
+    Column("key_id", "Key id", value=lambda r: r.checkpoint.key_id, sortable=False),
+    Column(
+        "file_copy",
+        "File copy",
+        value=lambda r: _badge(
+            r.check.file_copy, _COPY_BADGES.get(r.check.file_copy, "badge-warn")
+        ),
+        sortable=False,
+    ),
+    Column(
+        "signature",
+        "Signature",
+        value=lambda r: _badge(
+            r.check.signature, _SIGNATURE_BADGES.get(r.check.signature, "badge-warn")
+        ),
+        sortable=False,
+    ),
+]
+CHECKPOINT_PAGE_SIZE = 25
+
+
+def _page_url(request: HttpRequest, page: int | None) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    if page is not None and page > 1:
+        query["page"] = str(page)
+    return f"?{query.urlencode()}"
+
+
+def _checkpoint_table(request: HttpRequest) -> TablePage:
+    """Built here rather than by table_from_queryset: the checks need the page's rows
+    first, so the checkpoint file is read once per page for those rows only."""
+    column, descending = sort_from_request(request, CHECKPOINT_COLUMNS, "-id")
+    queryset = audit_checkpoints()
+    if column is not None:
+        field = F(column.order_by or column.key)
+        queryset = queryset.order_by(
+            field.desc() if descending else field.asc(), "-pk" if descending else "pk"
+        )
+    page = Paginator(queryset, CHECKPOINT_PAGE_SIZE).get_page(request.GET.get("page"))
+    checkpoints = list(page.object_list)
+    checks = audit_checkpoint_checks(checkpoints=checkpoints)
+    return TablePage(
+        headers=headers_for(request, CHECKPOINT_COLUMNS, column, descending),
+        rows=[
+            cells_for(_CheckpointRow(cp, checks[cp.pk]), CHECKPOINT_COLUMNS) for cp in checkpoints
+        ],
+        empty_message="No checkpoint has been signed yet. The worker signs one every few minutes.",
+        previous_url=_page_url(request, page.number - 1) if page.has_previous() else None,
+        next_url=_page_url(request, page.number + 1) if page.has_next() else None,
+        summary=(
+            f"{page.start_index()}–{page.end_index()} of {page.paginator.count}"
+            if page.paginator.count
+            else ""
+        ),
+    )
+
+
+def _verification_context() -> dict[str, Any]:
+    return {
+        "pending": audit_verification_pending(),
+        "stalled": audit_verification_stalled(),
+        "results": audit_verification_results(),
+    }
+
+
+def _integrity_template(request: HttpRequest) -> str:
+    template = "console/audit/integrity.html"
+    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "verify-status":
+        return f"{template}#status"
+    return list_template(request, template)
+
+
+@require_GET
+@require_capability(Capability.AUDIT)
+def audit_integrity(request: HttpRequest) -> HttpResponse:
+    template = _integrity_template(request)
+    context = _verification_context()
+    if not template.endswith("#status"):
+        context["table"] = _checkpoint_table(request)
+        context["tabs"] = tabs_for(request, AUDIT_TABS)
+        context["can_issue_checkpoint"] = Capability.MANAGE_USERS in user_capabilities(request.user)
+    return render(request, template, context)
+
+
+@require_POST
+@require_capability(Capability.AUDIT)
+def audit_integrity_verify(request: HttpRequest) -> HttpResponse:
+    _, queued = audit_verification_request(actor=_actor(request))
+    if getattr(request, "htmx", False):
+        return render(request, "console/audit/integrity.html#status", _verification_context())
+    if queued:
+        messages.success(request, "Verification queued: the result appears here when it ends.")
+    else:
+        messages.info(request, "A verification is already queued or running.")
+    return _see_other("audit:integrity")
+
+
+@require_POST
+@require_capability(Capability.MANAGE_USERS)
+def audit_checkpoint_issue(request: HttpRequest) -> HttpResponse:
+    audit_checkpoint_request()
+    messages.success(
+        request, "A checkpoint will be signed in a moment; reload to see it in the list."
+    )
+    return _see_other("audit:integrity")
+
+
+# Erasure of personal data ------------------------------------------------------------------
+
+
+def _erasure_page(
+    request: HttpRequest, form: PersonalErasureForm, *, preview: Any = None
+) -> HttpResponse:
+    kind = ERASABLE_FIELDS.get(form.cleaned_data.get("field", "")) if form.is_bound else None
+    return render(
+        request,
+        "console/audit/erasure.html",
+        {
+            "form": form,
+            "preview": preview,
+            "kind": (kind or "value").lower(),
+            "tabs": tabs_for(request, AUDIT_TABS),
+        },
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def audit_erasure(request: HttpRequest) -> HttpResponse:
+    """GET: the form. POST: a preview (POST so the value stays out of URLs and logs)."""
+    form = PersonalErasureForm(request.POST if request.method == "POST" else None)
+    if not form.is_bound or not form.is_valid():
+        return _erasure_page(request, form)
+    preview = audit_personal_erasure_preview(
+        field=form.cleaned_data["field"], value=form.cleaned_data["value"]
+    )
+    return _erasure_page(request, form, preview=preview)
+
+
+@require_POST
+@require_capability(Capability.MANAGE_USERS)
+def audit_erasure_confirm(request: HttpRequest) -> HttpResponse:
+    form = PersonalErasureForm(request.POST)
+    if not form.is_valid():
+        return _erasure_page(request, form)
+    kind = ERASABLE_FIELDS[form.cleaned_data["field"]].lower()
+    entry = audit_personal_erase(
+        actor=_actor(request),
+        field=form.cleaned_data["field"],
+        value=form.cleaned_data["value"],
+        reason=form.cleaned_data["reason"],
+    )
+    # The messages never repeat the value: they travel in the session.
+    count = int(entry.data["entries"])
+    if count:
+        messages.success(
+            request,
+            f"Erased the {kind} from {count:,} audit entr{'y' if count == 1 else 'ies'}; "
+            f"every entry still verifies. The erasure is recorded as entry #{entry.seq}.",
+        )
+    else:
+        messages.info(
+            request,
+            f"No audit entry held this {kind}: nothing was erased. "
+            f"The request is recorded as entry #{entry.seq}.",
+        )
+    return _see_other("audit:erasure")

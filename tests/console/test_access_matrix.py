@@ -45,6 +45,19 @@ MATRIX: dict[str, Rule] = {
         frozenset({Role.AUDITOR, Role.ADMIN}), kwargs={"seq": 999999}, ok_status=frozenset({404})
     ),
     "audit:export": Rule(frozenset({Role.AUDITOR, Role.ADMIN}), method="post"),
+    # Integrity: Auditors and Admins check the chain; only Admins sign a checkpoint on demand.
+    "audit:integrity": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
+    "audit:integrity_verify": Rule(
+        frozenset({Role.AUDITOR, Role.ADMIN}), method="post", ok_status=frozenset({303})
+    ),
+    "audit:checkpoint_issue": Rule(
+        frozenset({Role.ADMIN}), method="post", ok_status=frozenset({303})
+    ),
+    # Erasing personal data from the trail: Admins only (an empty form is refused).
+    "audit:erasure": Rule(frozenset({Role.ADMIN})),
+    "audit:erasure_confirm": Rule(
+        frozenset({Role.ADMIN}), method="post", ok_status=frozenset({400})
+    ),
     "changes:detail": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
         kwargs={"pk": 999999},

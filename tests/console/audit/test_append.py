@@ -59,7 +59,10 @@ def test_personal_data_can_be_erased_and_the_chain_still_verifies(db: None, edit
     )
     assert AuditPersonal.objects.get(entry=entry).data == {"email": "ann@example.com"}
     assert "ann@example.com" not in str(entry.data)
-    assert audit_personal_erase(actor=editor, field="email", value="ann@example.com") == 1
+    erasure = audit_personal_erase(
+        actor=editor, field="email", value="ann@example.com", reason="Request 17"
+    )
+    assert erasure.data["entries"] == 1
     assert not AuditPersonal.objects.filter(entry=entry).exists()
     assert audit_verify().ok
 

@@ -357,6 +357,9 @@ def test_personal_fields_stay_out_of_the_chain_and_can_be_erased(
     assert any(row["field"] == "price" for row in entry.data["diff"])
     assert AuditPersonal.objects.get(entry=entry).data["email"] == "new@example.com"
 
-    assert audit_personal_erase(actor=editor, field="email", value="new@example.com") == 1
+    erasure = audit_personal_erase(
+        actor=editor, field="email", value="new@example.com", reason="Request 17"
+    )
+    assert erasure.data["entries"] == 1
     assert not AuditPersonal.objects.filter(entry=entry).exists()
     assert audit_verify().ok
