@@ -86,13 +86,7 @@ def _walk_chain(report: VerifyReport) -> dict[int, str]:
             cursor.execute(chainwalk.SELECT + " ORDER BY seq")
             results = [chainwalk.walk(_batched(cursor), wanted)]
     else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
-            futures = [
-                pool.submit(chainwalk.walk_range, _conninfo(), low, high, wanted)
-                for low, high in ranges
-            ]
-            results = [f.result() for f in futures]
+        results = _walk_in_processes([(_conninfo(), low, high, wanted) for low, high in ranges])
     found: dict[int, str] = {}
     expected_seq, prev = 1, hashing.GENESIS_HASH
     for result in results:
@@ -117,6 +111,27 @@ def _walk_chain(report: VerifyReport) -> dict[int, str]:
         expected_seq, prev = (result.last_seq or 0) + 1, result.last_hash or prev
     report.last_seq, report.head_hash = expected_seq - 1, prev
     return found
+
+
+def _walk_in_processes(
+    ranges: list[tuple[str, int, int, set[int]]],
+) -> list[chainwalk.RangeResult]:
+    if multiprocessing.current_process().daemon:
+        # A Celery prefork worker (the "Verify the chain now" task) is a daemon process,
+        # which the standard library forbids children; Celery's billiard allows them.
+        import billiard
+
+        pool = billiard.get_context("spawn").Pool(len(ranges))
+        try:
+            results: list[chainwalk.RangeResult] = pool.starmap(chainwalk.walk_range, ranges)
+        finally:
+            pool.close()
+            pool.join()
+        return results
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(ranges), mp_context=context) as executor:
+        futures = [executor.submit(chainwalk.walk_range, *args) for args in ranges]
+        return [f.result() for f in futures]
 
 
 def _batched(cursor: Any) -> Iterator[tuple[Any, ...]]:

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
-from console.audit import hashing
+from console.audit import hashing, verify
 from console.audit.services import SYSTEM, audit_append, audit_checkpoint_issue
 from console.audit.verify import audit_verify, problem_in_words
 
@@ -133,6 +133,27 @@ def test_the_parallel_walk_finds_the_same_breaks(
     report = verify.audit_verify()
     assert report.first_bad_seq == 9
     assert any("entries 15..15 are missing" in p for p in report.problems)
+
+
+def _verify_in_worker() -> verify.VerifyReport:
+    return verify.audit_verify()
+
+
+def test_the_parallel_walk_also_runs_in_a_celery_worker_process(
+    chain: None, owner_tamper: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import billiard
+    from django.db import connections
+
+    monkeypatch.setattr(verify, "_PARALLEL_FROM", 5)
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 3)
+    owner_tamper.execute("""UPDATE audit_entry SET data = '{"i": 999}' WHERE seq = 9""")
+    connections.close_all()  # the forked worker opens its own
+    # Celery's prefork pool: daemon processes, which the standard library forbids children.
+    with billiard.get_context("fork").Pool(1) as pool:
+        report = pool.apply(_verify_in_worker)
+    assert report.first_bad_seq == 9
+    assert report.entries == 20
 
 
 def test_it_warns_when_no_checkpoint_was_issued_for_too_long(
