@@ -290,6 +290,9 @@ BRAZE_RATE_LIMITS = {
     "clock_scale": float(os.environ.get("BRAZE_RATE_LIMIT_CLOCK_SCALE", "1")),
     # Real seconds added to each window: requests sent W apart can arrive closer together.
     "margin_seconds": float(os.environ.get("BRAZE_RATE_LIMIT_MARGIN_SECONDS", "0.5")),
+    # After a Redis restart one probe request learns Braze's window; if its answer does not
+    # come within this many seconds (its worker died), another caller probes.
+    "probe_timeout_seconds": float(os.environ.get("BRAZE_RATE_LIMIT_PROBE_TIMEOUT", "5")),
 }
 # How long a call may wait for a free slot before failing with BrazeRateLimited.
 BRAZE_MAX_WAIT = {

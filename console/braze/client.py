@@ -34,7 +34,7 @@ from console.braze.errors import (
     BrazeUnavailable,
     BrazeValidationError,
 )
-from console.braze.limiter import Lane, RateLimiter
+from console.braze.limiter import Lane, Permit, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +312,28 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def parse_rate_limit_reset(value: str | None, *, now: float) -> float | None:
+    """Epoch seconds from X-RateLimit-Reset.
+
+    Braze documents UTC epoch seconds. A small number is read as seconds from now (the
+    IETF RateLimit draft's form) and a 13-digit one as epoch milliseconds, so a change of
+    units never reads as a reset decades away or long past.
+    """
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if number != number or number < 0:  # NaN or negative
+        return None
+    if number >= 1e11:
+        return number / 1000
+    if number >= 1e9:
+        return number
+    return now + number
+
+
 def _list_params(
     modified_after: datetime | str | None,
     modified_before: datetime | str | None,
@@ -416,12 +438,14 @@ class BrazeClient:
             attempt += 1
             budget = max(0.0, deadline - time.monotonic())
             try:
-                self.limiter.acquire(group=op.group, lane=self.lane, max_wait=budget)
+                permit = self.limiter.acquire(group=op.group, lane=self.lane, max_wait=budget)
             except BrazeError as exc:
                 exc.operation = op.name
                 raise
             try:
-                response = self._http.request(
+                response = self._send(
+                    permit,
+                    op.group,
                     # httpx drops a URL's own query string when given params, even {}.
                     method,
                     path,
@@ -460,6 +484,9 @@ class BrazeClient:
                 limited += 1
                 wait = self._rate_limit_wait(op.group, response)
                 retry_at = self.limiter.block(group=op.group, seconds=wait) or time.time() + wait
+                if permit.probe:
+                    # Blocked first, so nobody slips in between the marker and the block.
+                    self.limiter.probe_settle(group=op.group, token=permit.probe)
                 log.warning("braze %s: 429, group %s blocked %.2fs", op.name, op.group, wait)
                 too_long = time.monotonic() + wait > deadline
                 if too_long or limited >= self.retry.rate_limited_attempts:
@@ -473,6 +500,8 @@ class BrazeClient:
                     )
                 attempt -= 1  # a refused request is not a failed attempt
                 continue
+            if permit.probe:
+                self._settle_probe(op.group, permit.probe, response)
             self._observe_remaining(op.group, response)
             if response.status_code >= 500:
                 if op.idempotent and attempt < self.retry.attempts:
@@ -491,16 +520,44 @@ class BrazeClient:
                 raise _error_from_response(op, response)
             return response
 
+    def _send(
+        self, permit: Permit, group: str, method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except BaseException:
+            # No answer, so nothing was learnt about Braze's window: the next caller probes.
+            if permit.probe:
+                self.limiter.probe_release(group=group, token=permit.probe)
+            raise
+
+    def _settle_probe(self, group: str, token: str, response: httpx.Response) -> None:
+        """End the group's cold start with the probe's answer (limiter.py, "Cold start").
+
+        An answer without usable rate-limit headers (a proxy's error page; a 401, which
+        belongs to no workspace) ends it too: probing again would learn no more, and the
+        group then runs on our own log as it always did before; a 429 is still handled.
+        """
+        try:
+            limit = int(response.headers["x-ratelimit-limit"])
+            remaining = int(response.headers["x-ratelimit-remaining"])
+        except (KeyError, ValueError):
+            self.limiter.probe_settle(group=group, token=token)
+            return
+        reset_at = parse_rate_limit_reset(
+            response.headers.get("x-ratelimit-reset"), now=time.time()
+        )
+        self.limiter.probe_settle(
+            group=group, token=token, used=max(0, limit - remaining), reset_at=reset_at
+        )
+
     def _rate_limit_wait(self, group: str, response: httpx.Response) -> float:
         now = time.time()
         window = self.limiter.limits.window(group)
         wait = parse_retry_after(response.headers.get("retry-after"), now=now)
         if wait is None:
-            reset = response.headers.get("x-ratelimit-reset")
-            try:
-                wait = max(0.0, float(reset) - now) if reset else None
-            except ValueError:
-                wait = None
+            reset_at = parse_rate_limit_reset(response.headers.get("x-ratelimit-reset"), now=now)
+            wait = max(0.0, reset_at - now) if reset_at is not None else None
         if wait is None:
             wait = min(60.0, window)
         # Never trust a reset further away than one window, nor wait for nothing.
@@ -509,11 +566,9 @@ class BrazeClient:
     def _observe_remaining(self, group: str, response: httpx.Response) -> None:
         if response.headers.get("x-ratelimit-remaining") != "0":
             return
-        reset = response.headers.get("x-ratelimit-reset")
-        try:
-            wait = float(reset) - time.time() if reset else 0.0
-        except ValueError:
-            return
+        now = time.time()
+        reset_at = parse_rate_limit_reset(response.headers.get("x-ratelimit-reset"), now=now)
+        wait = reset_at - now if reset_at is not None else 0.0
         if wait > 0:
             self.limiter.block(
                 group=group,

@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import redis
@@ -28,8 +29,15 @@ SANDBOX_DEFAULTS = {
 }
 
 
-def redis_url() -> str:
-    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+def redis_url(db: int | None = None) -> str:
+    """The suite's Redis; ``db`` picks another database of it (one a test may FLUSHDB)."""
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if db is None:
+        return url
+    if url.startswith("unix://"):
+        path, _, query = url.partition("?")
+        return f"{path}?{urlencode({**dict(parse_qsl(query)), 'db': str(db)})}"
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
 def make_limits(
@@ -39,6 +47,7 @@ def make_limits(
     margin_seconds: float = 0.05,
     background_share: float = 0.8,
     workspace: str = "demo",
+    probe_timeout_seconds: float = 5.0,
 ) -> BrazeLimits:
     table = {**SANDBOX_DEFAULTS, **(groups or {})}
     assert set(table) == set(GROUPS)
@@ -48,11 +57,22 @@ def make_limits(
         background_share=background_share,
         clock_scale=clock_scale,
         margin_seconds=margin_seconds,
+        probe_timeout_seconds=probe_timeout_seconds,
     )
 
 
-def make_limiter(*, limits: BrazeLimits, prefix: str) -> RateLimiter:
-    return RateLimiter(redis_client=redis.Redis.from_url(redis_url()), limits=limits, prefix=prefix)
+def make_limiter(
+    *, limits: BrazeLimits, prefix: str, warm: bool = True, db: int | None = None
+) -> RateLimiter:
+    """A limiter on a private prefix; ``warm`` skips the cold-start probe of every group
+    (tests of the sliding log itself), ``warm=False`` starts as after a Redis flush."""
+    limiter = RateLimiter(
+        redis_client=redis.Redis.from_url(redis_url(db)), limits=limits, prefix=prefix
+    )
+    if warm:
+        for group in GROUPS:
+            limiter.mark_alive(group=group)
+    return limiter
 
 
 def make_client(
@@ -67,11 +87,15 @@ def make_client(
     read_timeout: float = 10.0,
     retry: RetryPolicy | None = None,
     lane: Any = "interactive",
+    db: int | None = None,
 ) -> BrazeClient:
     http = httpx.Client(base_url=base_url, timeout=httpx.Timeout(read_timeout, connect=2.0))
     return BrazeClient(
         http=http,
-        limiter=make_limiter(limits=limits, prefix=prefix or f"test:{uuid.uuid4().hex}"),
+        # Cold, as a deployment starts: the first request of each group is its probe.
+        limiter=make_limiter(
+            limits=limits, prefix=prefix or f"test:{uuid.uuid4().hex}", warm=False, db=db
+        ),
         api_key=api_key,
         scim_token=scim_token,
         scim_origin=scim_origin,
@@ -104,6 +128,20 @@ def drive_group(spec: dict[str, Any]) -> dict[str, Any]:
 
 def try_acquire_once(spec: dict[str, Any]) -> tuple[bool, float]:
     """Worker-process body: does this (other) process see the group as blocked?"""
-    limiter = make_limiter(limits=make_limits(**spec["limits"]), prefix=spec["prefix"])
+    limiter = make_limiter(limits=make_limits(**spec["limits"]), prefix=spec["prefix"], warm=False)
     allowed, wait, _now = limiter.try_acquire(group=spec["group"])
     return allowed, wait
+
+
+def ready(_: object) -> bool:
+    """Worker-process body that does nothing: the imports are done once it returns."""
+    return True
+
+
+def get_once(spec: dict[str, Any]) -> None:
+    """Worker-process body: one sync-items read in the given lane, waiting as long as needed."""
+    client = make_client(
+        base_url=spec["url"], api_key=spec["api_key"], limits=make_limits(**spec["limits"]),
+        prefix=spec["prefix"], max_wait=30.0, lane=spec["lane"],
+    )  # fmt: skip
+    client.catalog_item_get(catalog_name="stores", item_id=spec["item_id"])
