@@ -3,10 +3,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from console.access import require_capability, require_login
+from console.access import require_login
 from console.braze.limiter import limits_in_effect
 from console.health import check_braze, health_report
-from console.roles import ROLE_DESCRIPTIONS, Capability, user_roles
+from console.roles import ROLE_DESCRIPTIONS, user_roles
 
 
 @require_GET
@@ -35,17 +35,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "degraded", "checks": report},
         status=200 if healthy else 503,
     )
-
-
-@require_GET
-@require_capability(
-    Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS
-)
-def change_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/change_list.html")
-
-
-@require_GET
-@require_capability(Capability.AUDIT)
-def audit_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/audit_list.html")

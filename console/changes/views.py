@@ -211,7 +211,7 @@ def change_act(request: HttpRequest, pk: int) -> HttpResponse:
             )  # fmt: skip
         else:
             messages.error(request, "Unknown action.")
-            return redirect(reverse("changes:detail", args=[cr.pk]), status=303)
+            return redirect(reverse("changes:detail", args=[cr.pk]))
     except ChangeRequestError as exc:
         messages.error(request, str(exc))
         return redirect(reverse("changes:detail", args=[cr.pk]))
