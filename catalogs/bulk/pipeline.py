@@ -485,14 +485,21 @@ class SweepResult:
     started: int
     finished: int
     senders_started: int
+    closed_unapproved: int = 0
 
 
 def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
-    """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders."""
-    from catalogs.bulk.services import bulk_job_finish_if_done, bulk_job_try_start
+    """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders;
+    and close jobs whose change request was rejected or withdrawn."""
+    from catalogs.bulk.services import (
+        bulk_job_finish_if_done,
+        bulk_job_try_start,
+        bulk_jobs_close_unapproved,
+    )
 
     now = now or timezone.now()
     in_doubt = _give_up_expired(now)
+    closed = bulk_jobs_close_unapproved()
     started = sum(
         bulk_job_try_start(job_id=job_id)
         for job_id in BulkJob.objects.filter(state=JobState.WAITING).values_list("pk", flat=True)
@@ -506,4 +513,4 @@ def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
     senders = 0
     if BulkBatch.objects.filter(job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES).exists():
         senders = senders_kick()
-    return SweepResult(in_doubt, started, finished, senders)
+    return SweepResult(in_doubt, started, finished, senders, closed)

@@ -38,6 +38,15 @@ def bulk_job_get(*, catalog: Catalog, job_id: int) -> BulkJob:
     return job
 
 
+def bulk_job_may_withdraw(*, job: BulkJob, user: Any) -> bool:
+    """Cancelling the job now would withdraw its change request, and this user may do that
+    (a change request is withdrawn only by its author, as on its own page)."""
+    cr = job.change_request
+    if cr is None or job.state != JobState.REVIEW:
+        return False
+    return user.pk in (cr.author_id, cr.last_editor_id)
+
+
 def bulk_jobs_for_catalog(*, catalog: Catalog) -> QuerySet[BulkJob]:
     return BulkJob.objects.filter(catalog=catalog).select_related("created_by")
 

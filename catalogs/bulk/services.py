@@ -41,7 +41,7 @@ from catalogs.bulk.models import (
 from catalogs.models import Catalog, CatalogItem
 from console.audit.hashing import canonical_json
 from console.audit.services import Actor, SystemActor, audit_append
-from console.changes.models import ChangeRequest
+from console.changes.models import ChangeRequest, ChangeState
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +385,11 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
     from catalogs.bulk.pipeline import senders_kick
 
     with transaction.atomic(durable=True):
-        job = BulkJob.objects.select_for_update().select_related("catalog").get(pk=job_id)
+        job = (
+            BulkJob.objects.select_for_update(of=("self",))
+            .select_related("catalog", "change_request")
+            .get(pk=job_id)
+        )
         if job.plan_hash != plan_hash:
             raise BulkError("The job's plan is not the one that was approved; nothing was sent.")
         if job.state == JobState.CANCELLED:
@@ -394,6 +398,12 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
             return {"job": job.pk, "state": job.state, "note": "Already started."}
         if job.state not in (JobState.REVIEW, JobState.READY):
             raise BulkError(f"The job is {job.get_state_display().lower()}; it cannot start.")
+        cr = job.change_request
+        if cr is not None and cr.state not in (ChangeState.APPROVED, ChangeState.APPLYING):
+            # A rejected or withdrawn request must never start its job, whoever calls.
+            raise BulkError(
+                f"Change request #{cr.pk} is {cr.get_state_display().lower()}; nothing was sent."
+            )
         with connection.cursor() as cursor:
             cursor.execute(_BATCH_SQL, {"job": job.pk, "ops": [str(op) for op in _SEND_ORDER]})
         batches = BulkBatch.objects.filter(job=job).count()
@@ -537,21 +547,105 @@ def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
     return job
 
 
+def _withdraw_change_request(*, actor: AbstractBaseUser, job: BulkJob) -> int | None:
+    """Withdraw the change request of a job that has not started; returns its id.
+
+    Only its author may withdraw a change request, here as on its own page; a reviewer
+    rejects it instead. A request already being applied has started the job (or is about
+    to): then nothing is withdrawn and the job is cancelled as a started one.
+    """
+    from console.changes.services import (
+        CANCELLABLE,
+        ChangeRequestError,
+        InvalidTransition,
+        change_request_cancel,
+    )
+
+    fresh = BulkJob.objects.select_related("change_request").get(pk=job.pk)
+    cr = fresh.change_request
+    if cr is None or fresh.state not in (JobState.READY, JobState.REVIEW):
+        return None
+    if cr.state not in CANCELLABLE:
+        return None
+    try:
+        change_request_cancel(
+            actor=actor, change_request=cr, comment=f"Bulk job #{job.pk} was cancelled."
+        )
+    except InvalidTransition:
+        return None
+    except ChangeRequestError:
+        raise BulkError(
+            f"Only the author of change request #{cr.pk} can withdraw it, and with it this "
+            "job; a reviewer can reject it instead."
+        ) from None
+    return cr.pk
+
+
+def _cancel_unsent_rows(job: BulkJob) -> int:
+    """Every item not sent yet is reported as not sent; returns the batches cancelled."""
+    pending = BulkBatch.objects.filter(job=job, state__in=CLAIMABLE_STATES)
+    BulkRow.objects.filter(batch__in=pending).update(outcome=RowOutcome.CANCELLED)
+    cancelled = pending.update(state=BatchState.CANCELLED, finished_at=timezone.now())
+    if not BulkBatch.objects.filter(job=job).exists():
+        BulkRow.objects.filter(job=job, outcome=RowOutcome.PENDING).update(
+            outcome=RowOutcome.CANCELLED
+        )
+    return cancelled
+
+
 def bulk_job_cancel(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
-    """Send nothing more. Batches in flight finish; the rest are reported as not sent."""
+    """Send nothing more. Batches in flight finish; the rest are reported as not sent.
+
+    Before the job starts its change request is withdrawn as well, so it leaves the
+    reviewers' queues and can no longer be approved.
+    """
+    fresh = BulkJob.objects.get(pk=job.pk)
+    if fresh.state in (JobState.DONE, JobState.CANCELLED):
+        raise BulkError(f"The job is already {fresh.get_state_display().lower()}.")
+    withdrawn = _withdraw_change_request(actor=actor, job=fresh)
     with transaction.atomic(durable=True):
         job = _locked(job)
         if job.state in (JobState.DONE, JobState.CANCELLED):
             raise BulkError(f"The job is already {job.get_state_display().lower()}.")
-        pending = BulkBatch.objects.filter(job=job, state__in=CLAIMABLE_STATES)
-        BulkRow.objects.filter(batch__in=pending).update(outcome=RowOutcome.CANCELLED)
-        cancelled = pending.update(state=BatchState.CANCELLED, finished_at=timezone.now())
-        if not BulkBatch.objects.filter(job=job).exists():
-            BulkRow.objects.filter(job=job, outcome=RowOutcome.PENDING).update(
-                outcome=RowOutcome.CANCELLED
-            )
+        cancelled = _cancel_unsent_rows(job)
         job.state, job.finished_at = JobState.CANCELLED, timezone.now()
         job.save(update_fields=["state", "finished_at"])
         _audit(actor=actor, job=job, action="cancelled",
-               data={"batches_cancelled": cancelled, **batch_totals(job)})  # fmt: skip
+               data={"batches_cancelled": cancelled, "change_request_withdrawn": withdrawn,
+                     **batch_totals(job)})  # fmt: skip
     return job
+
+
+def bulk_jobs_close_unapproved() -> int:
+    """Cancel jobs whose change request was rejected or withdrawn (run by the sweeper).
+
+    Such a request can never be approved again, so its job would wait for review for
+    ever; it is closed, with the reason on the job page. Returns how many were closed.
+    """
+    from console.changes.models import ChangeState
+
+    closed = (ChangeState.REJECTED, ChangeState.CANCELLED)
+    count = 0
+    job_ids = BulkJob.objects.filter(
+        state=JobState.REVIEW, change_request__state__in=closed
+    ).values_list("pk", flat=True)
+    for job_id in job_ids:
+        with transaction.atomic():
+            job = (
+                BulkJob.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("catalog", "change_request")
+                .filter(pk=job_id, state=JobState.REVIEW, change_request__state__in=closed)
+                .first()
+            )
+            if job is None or job.change_request is None:
+                continue
+            cr = job.change_request
+            verb = "rejected" if cr.state == ChangeState.REJECTED else "withdrawn"
+            _cancel_unsent_rows(job)
+            job.state, job.finished_at = JobState.CANCELLED, timezone.now()
+            job.error_message = f"Change request #{cr.pk} was {verb}; nothing was sent."
+            job.save(update_fields=["state", "finished_at", "error_message"])
+            _audit(actor=PIPELINE_ACTOR, job=job, action="cancelled",
+                   data={"reason": f"change_request_{verb}", "change_request": cr.pk})  # fmt: skip
+            count += 1
+    return count

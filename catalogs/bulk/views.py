@@ -111,6 +111,7 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
         "live": job.state in LIVE_STATES,
         "can_propose": Capability.PROPOSE in capabilities,
         "can_control": bool(capabilities & {Capability.PROPOSE, Capability.REVIEW}),
+        "can_withdraw": selectors.bulk_job_may_withdraw(job=job, user=request.user),
     }
     if job.state in (JobState.READY, JobState.REVIEW):
         ctx["samples"] = selectors.bulk_job_samples(job=job)

@@ -133,3 +133,34 @@ def test_cancel_before_approval_sends_nothing(
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED
     assert set(job.rows.values_list("outcome", flat=True)) == {"cancelled"}
+
+
+def test_the_author_withdraws_the_request_and_cancels_from_the_job_page(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name,price\nsku-2,Cup,6\n")
+    author = client_for(Role.EDITOR)
+    author.post(reverse("catalogs:bulk_propose", args=[catalog.name, job.pk]))
+    url = reverse("catalogs:bulk_job", args=[catalog.name, job.pk])
+    assert "Withdraw the request and cancel the job" in author.get(url).content.decode()
+    assert "Only the request's author can withdraw it" in (
+        client_for(Role.REVIEWER).get(url).content.decode()
+    )
+
+    author.post(reverse("catalogs:bulk_control", args=[catalog.name, job.pk]), {"action": "cancel"})
+
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert ChangeRequest.objects.get().state == "cancelled"
+
+
+def test_after_a_rejection_the_job_page_says_the_job_will_not_run(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name,price\nsku-2,Cup,6\n")
+    client_for(Role.EDITOR).post(reverse("catalogs:bulk_propose", args=[catalog.name, job.pk]))
+    ChangeRequest.objects.update(state="rejected")  # the sweeper has not closed the job yet
+    page = client_for(Role.VIEWER).get(reverse("catalogs:bulk_job", args=[catalog.name, job.pk]))
+    text = page.content.decode()
+    assert "was rejected: this job will not run, and nothing was sent." in text
+    assert "Waiting for a reviewer" not in text
