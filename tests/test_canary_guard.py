@@ -247,6 +247,18 @@ def test_an_email_holding_a_secret_is_caught() -> None:
     assert len(mail.outbox) == 1
 
 
+def test_a_cache_entry_holding_a_secret_is_caught() -> None:
+    from django.core.cache import cache
+
+    key = f"canary-guard-{uuid.uuid4().hex}"
+    with expect_canary_leak("cache") as caught:
+        cache.set(key, {"headers": {"Authorization": f"Bearer {KEY}"}}, 5)
+    assert caught[0].where == f"cache.set({key!r})"
+    with expect_canary_leak("cache"):
+        cache.set_many({key: [TOKEN]}, 5)
+    cache.delete(key)
+
+
 # --- database --------------------------------------------------------------------------------
 
 
