@@ -131,4 +131,4 @@ class CatalogSync(models.Model):
 
 
 # Bulk item jobs live in their own module; Django finds models through this one.
-from catalogs.bulk.models import BulkBatch, BulkJob, BulkRow  # noqa: E402, F401
+from catalogs.bulk.models import BulkBatch, BulkJob, BulkReadBack, BulkRow  # noqa: E402, F401

@@ -336,6 +336,13 @@ BULK_SENDER_TTL = float(os.environ.get("BULK_SENDER_TTL", "15"))
 # A sender task sends batches for this long, then hands its slot to a new task.
 BULK_SENDER_STEP_SECONDS = float(os.environ.get("BULK_SENDER_STEP_SECONDS", "5"))
 BULK_SWEEP_SECONDS = float(os.environ.get("BULK_SWEEP_SECONDS", "5"))
+# After a job, a random sample of its accepted items is read back and compared with what was
+# sent. Braze answers 202 before applying and advises up to 5 minutes between dependent calls,
+# so the read-back waits that long (it must exceed the async apply time).
+BULK_READBACK_SAMPLE = int(os.environ.get("BULK_READBACK_SAMPLE", "50"))
+BULK_READBACK_DELAY_SECONDS = float(os.environ.get("BULK_READBACK_DELAY_SECONDS", "300"))
+# A read-back task reads for this long (single-item reads share 50/min), then hands over.
+BULK_READBACK_STEP_SECONDS = float(os.environ.get("BULK_READBACK_STEP_SECONDS", "20"))
 CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
     "task": "catalogs.bulk.tasks.bulk_sweep_task",
     "schedule": BULK_SWEEP_SECONDS,

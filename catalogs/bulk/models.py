@@ -31,6 +31,14 @@ class JobState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class ReadBackState(models.TextChoices):
+    NONE = "", "Not planned"
+    SCHEDULED = "scheduled", "Scheduled"
+    READING = "reading", "Reading"
+    DONE = "done", "Done"
+    FAILED = "failed", "Could not read back"
+
+
 # States in which a job may hold items another job must not touch at the same time.
 ACTIVE_JOB_STATES = (JobState.WAITING, JobState.RUNNING, JobState.PAUSED)
 
@@ -103,9 +111,25 @@ class BulkJob(models.Model):
     parsed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The read-back of a random sample once Braze has had time to apply the job (readback.py).
+    readback_state = models.CharField(
+        max_length=10, choices=ReadBackState.choices, default=ReadBackState.NONE, blank=True
+    )
+    # Scheduled: when it may start. Reading: when the worker's lease runs out.
+    readback_due_at = models.DateTimeField(null=True, blank=True)
+    readback_failures = models.PositiveSmallIntegerField(default=0)
+    readback_error = models.TextField(blank=True)
+    readback_finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["readback_due_at"],
+                condition=models.Q(readback_state__in=["scheduled", "reading"]),
+                name="bulk_job_readback_due",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"bulk job {self.pk} ({self.operation} on {self.catalog_id}, {self.state})"
@@ -208,3 +232,35 @@ class BulkRow(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line} of job {self.job_id}: {self.op} {self.item_id}"
+
+
+class ReadBackOutcome(models.TextChoices):
+    PENDING = "pending", "Not read yet"
+    MATCH = "match", "Matches what was sent"
+    MISMATCH = "mismatch", "Differs from what was sent"
+    ERROR = "error", "Could not be read"
+
+
+class BulkReadBack(models.Model):
+    """One sampled item read back from Braze after the job: what was sent against what is held."""
+
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="read_backs")
+    row = models.ForeignKey(BulkRow, on_delete=models.CASCADE, related_name="+")
+    item_id = models.CharField(max_length=300)
+    outcome = models.CharField(
+        max_length=10, choices=ReadBackOutcome.choices, default=ReadBackOutcome.PENDING
+    )
+    found = models.JSONField(null=True, blank=True)  # Braze's item; None when it is not there
+    # [{"field", "sent", "found"}] for each difference; "(item)" when the item itself differs.
+    mismatches = models.JSONField(default=list)
+    error_message = models.TextField(blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "row"], name="bulk_readback_unique_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"read-back of {self.item_id} for job {self.job_id}: {self.outcome}"

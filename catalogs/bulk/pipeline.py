@@ -486,11 +486,13 @@ class SweepResult:
     finished: int
     senders_started: int
     closed_unapproved: int = 0
+    readbacks_requeued: int = 0
 
 
 def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
-    """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders;
-    and close jobs whose change request was rejected or withdrawn."""
+    """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders,
+    late read-backs; and close jobs whose change request was rejected or withdrawn."""
+    from catalogs.bulk.readback import readback_sweep
     from catalogs.bulk.services import (
         bulk_job_finish_if_done,
         bulk_job_try_start,
@@ -513,4 +515,4 @@ def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
     senders = 0
     if BulkBatch.objects.filter(job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES).exists():
         senders = senders_kick()
-    return SweepResult(in_doubt, started, finished, senders, closed)
+    return SweepResult(in_doubt, started, finished, senders, closed, readback_sweep(now=now))

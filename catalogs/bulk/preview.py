@@ -26,7 +26,8 @@ class Planned:
     error: str = ""
 
 
-def _same(field_type: str | None, a: Any, b: Any) -> bool:
+def same_value(field_type: str | None, a: Any, b: Any) -> bool:
+    """Whether two values of a field are the same (times compare as instants)."""
     if a == b:
         return True
     if field_type == "time" and isinstance(a, str) and isinstance(b, str):
@@ -40,7 +41,7 @@ def _same(field_type: str | None, a: Any, b: Any) -> bool:
 def _changes(
     values: Mapping[str, Any], current: Mapping[str, Any], types: Mapping[str, str]
 ) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if not _same(types.get(k), current.get(k), v)}
+    return {k: v for k, v in values.items() if not same_value(types.get(k), current.get(k), v)}
 
 
 def plan_row(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -16,9 +16,13 @@ from catalogs.bulk.models import (
     BatchState,
     BulkBatch,
     BulkJob,
+    BulkReadBack,
     BulkRow,
     JobState,
+    ReadBackOutcome,
+    ReadBackState,
     RowOp,
+    RowOutcome,
 )
 from catalogs.bulk.preview import row_kind
 from catalogs.models import Catalog
@@ -203,20 +207,105 @@ def bulk_job_problem_batches(*, job: BulkJob, limit: int = 20) -> QuerySet[BulkB
     return BulkBatch.objects.filter(job=job, state__in=states).order_by("seq")[:limit]
 
 
+# --- read-back --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    item_id: str
+    field: str
+    sent: str
+    found: str
+
+
+@dataclass(frozen=True)
+class ReadBackSummary:
+    state: str  # ReadBackState
+    due_at: datetime | None
+    planned: int  # items the sample holds (or will hold)
+    of: int  # items Braze accepted
+    read: int
+    matched: int
+    mismatched: int
+    unread: int  # could not be read
+    error: str
+    differences: list[Difference]
+
+
+def _shown(value: Any) -> str:
+    import json
+
+    if value is None:
+        return "(not set)"
+    if isinstance(value, dict | list | bool):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def bulk_job_read_back_summary(*, job: BulkJob) -> ReadBackSummary | None:
+    """What reading back a sample of the job found; None when no read-back is planned."""
+    from django.conf import settings
+
+    if job.readback_state == ReadBackState.NONE:
+        return None
+    counts = BulkReadBack.objects.filter(job=job).aggregate(
+        sampled=Count("id"),
+        matched=Count("id", filter=Q(outcome=ReadBackOutcome.MATCH)),
+        mismatched=Count("id", filter=Q(outcome=ReadBackOutcome.MISMATCH)),
+        unread=Count("id", filter=Q(outcome=ReadBackOutcome.ERROR)),
+    )
+    accepted = BulkRow.objects.filter(job=job, outcome=RowOutcome.ACCEPTED).count()
+    differences = [
+        Difference(item_id, d["field"], _shown(d["sent"]), _shown(d["found"]))
+        for item_id, found in BulkReadBack.objects.filter(
+            job=job, outcome=ReadBackOutcome.MISMATCH
+        ).values_list("item_id", "mismatches")
+        for d in found
+    ]
+    matched, mismatched = counts["matched"], counts["mismatched"]
+    return ReadBackSummary(
+        state=job.readback_state,
+        due_at=job.readback_due_at,
+        planned=counts["sampled"] or min(settings.BULK_READBACK_SAMPLE, accepted),
+        of=accepted,
+        read=matched + mismatched,
+        matched=matched,
+        mismatched=mismatched,
+        unread=counts["unread"],
+        error=job.readback_error,
+        differences=differences,
+    )
+
+
 # --- downloads --------------------------------------------------------------------------------
 
 REPORT_HEADER = [
     "line", "id", "operation", "sent_as", "outcome", "requests", "re_sent", "batch", "error",
+    "read_back", "read_back_detail",
 ]  # fmt: skip
+
+
+def _read_back_cells(job: BulkJob) -> dict[int, tuple[str, str]]:
+    """Row id -> (read-back outcome, its differences) for the sampled rows."""
+    cells = {}
+    for row_id, outcome, found, error in BulkReadBack.objects.filter(job=job).values_list(
+        "row_id", "outcome", "mismatches", "error_message"
+    ):
+        detail = "; ".join(
+            f"{d['field']}: sent {_shown(d['sent'])}, found {_shown(d['found'])}" for d in found
+        )
+        cells[row_id] = (outcome, detail or error)
+    return cells
 
 
 def bulk_job_report_rows(*, job: BulkJob) -> Iterator[list[Any]]:
     """One line per row of the file: what was asked, and what happened to it."""
+    read_back = _read_back_cells(job)
     rows = (
         BulkRow.objects.filter(job=job)
         .order_by("line")
         .values_list("line", "item_id", "op", "before", "outcome", "sends", "resends",
-                     "batch__seq", "batch__send_as", "errors", "outcome_error")
+                     "batch__seq", "batch__send_as", "errors", "outcome_error", "pk")
     )  # fmt: skip
     for (
         line,
@@ -230,10 +319,13 @@ def bulk_job_report_rows(*, job: BulkJob) -> Iterator[list[Any]]:
         send_as,
         errors,
         error,
+        pk,
     ) in rows.iterator(chunk_size=2000):
         text = error or "; ".join(errors or [])
         kind = row_kind(op, before)
-        yield [line, item_id, kind, send_as or "", outcome, sends, resends, seq or "", text]
+        checked, detail = read_back.get(pk, ("", ""))
+        yield [line, item_id, kind, send_as or "", outcome, sends, resends, seq or "", text,
+               checked, detail]  # fmt: skip
 
 
 def bulk_job_error_csv_rows(*, job: BulkJob) -> Iterator[list[Any]]:

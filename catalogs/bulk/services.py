@@ -38,6 +38,7 @@ from catalogs.bulk.models import (
     RowOp,
     RowOutcome,
 )
+from catalogs.bulk.readback import readback_schedule
 from catalogs.models import Catalog, CatalogItem
 from console.audit.hashing import canonical_json
 from console.audit.services import Actor, SystemActor, audit_append
@@ -486,7 +487,9 @@ def bulk_job_finish_if_done(*, job_id: int) -> bool:
         Catalog.objects.filter(pk=job.catalog_id).update(
             mirror_item_count=CatalogItem.objects.filter(catalog_id=job.catalog_id).count()
         )
-        _audit(actor=PIPELINE_ACTOR, job=job, action="finished", data=batch_totals(job))
+        totals = batch_totals(job)
+        _audit(actor=PIPELINE_ACTOR, job=job, action="finished", data=totals)
+        readback_schedule(job=job, accepted=totals["items_accepted"])
     return True
 
 

@@ -1,6 +1,7 @@
 """Thin Celery tasks for bulk jobs: ids in, a service or pipeline step called.
 
-Every task is short: parsing a file is the longest; a sender sends one batch and hands over.
+Every task is short: parsing a file is the longest; a sender sends for a few seconds and
+hands over, and so does a read-back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ def bulk_send_task(slot: int, token: str) -> None:
 
     with audit_origin(Origin(via="celery:bulk_send")):
         sender_step(slot=slot, token=token)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def bulk_readback_task(job_id: int) -> None:
+    from catalogs.bulk.readback import bulk_job_read_back
+
+    with audit_origin(Origin(via="celery:bulk_readback")):
+        bulk_job_read_back(job_id=job_id)
 
 
 @shared_task(ignore_result=True)

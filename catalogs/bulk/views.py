@@ -122,6 +122,7 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
         ctx["progress"] = progress
         ctx["eta"] = _eta_text(progress.eta_seconds)
         ctx["problems"] = selectors.bulk_job_problem_batches(job=job)
+        ctx["readback"] = selectors.bulk_job_read_back_summary(job=job)
     return ctx
 
 

@@ -85,7 +85,9 @@ def test_upload_preview_approve_progress_and_report(
     with editor.expect_download() as report:
         editor.get_by_role("link", name="Download the report", exact=False).click()
     rows = Path(report.value.path()).read_text().splitlines()
-    assert rows[0] == "line,id,operation,sent_as,outcome,requests,re_sent,batch,error"
+    assert rows[0] == (
+        "line,id,operation,sent_as,outcome,requests,re_sent,batch,error,read_back,read_back_detail"
+    )
     assert sum(1 for r in rows if ",accepted," in r) == 120
     assert any(r.startswith("122,bad id!,error,,skipped") for r in rows)
     braze.admin.flush_async()
