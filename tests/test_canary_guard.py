@@ -26,7 +26,14 @@ from pytest_django.fixtures import Settings
 
 from console.braze import close_client, get_client
 from console.celery import app as celery_app
-from tests.fixtures.canary import CANARIES, NEEDLES, Leak, expect_canary_leak, find_canary
+from tests.fixtures.canary import (
+    CANARIES,
+    NEEDLES,
+    Leak,
+    expect_canary_leak,
+    find_canary,
+    scan_files,
+)
 from tests.fixtures.sandbox import SandboxHandle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,6 +155,9 @@ def test_a_subprocess_writes_the_token_to_stderr():
 
 def test_says_nothing_secret():
     print("nothing to see")
+
+def test_saves_a_report_holding_the_key(tmp_path):
+    (tmp_path / "report.csv").write_text("id,note,1," + os.environ["BRAZE_API_KEY"])
 """
 
 
@@ -164,10 +174,38 @@ def test_a_passing_test_that_prints_the_key_is_turned_into_a_failure(tmp_path: P
     )  # fmt: skip
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
-    assert "2 failed, 1 passed" in out, out
+    # A file is scanned after the test, so pytest reports it as an error at teardown.
+    assert "2 failed, 2 passed, 1 error" in out, out
     assert "canary API key appeared in captured output: captured stdout call" in out, out
     assert "canary SCIM token appeared in captured output: captured stderr call" in out, out
+    assert "canary API key appeared in a file: file report.csv" in out, out
     assert find_canary(out) is None  # the report names the leak without repeating the secret
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def test_a_file_holding_a_secret_across_a_read_boundary_is_caught(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Not the test's own tmp_path: that one is scanned after the test, which would fail it.
+    root = tmp_path_factory.mktemp("canary-files")
+    half = len(KEY) // 2
+    (root / "reports").mkdir()
+    (root / "reports" / "job-7.csv").write_bytes(b"x" * ((1 << 20) - half) + KEY.encode() + b"\n")
+    with expect_canary_leak("a file") as caught:
+        scan_files(root)
+    assert [leak.where for leak in caught] == ["file reports/job-7.csv"]
+
+
+def test_the_sandbox_store_may_hold_the_key_it_accepts(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = tmp_path_factory.mktemp("canary-sandbox")
+    (root / "sandbox.sqlite3").write_text(KEY)
+    (root / "sandbox.sqlite3-wal").write_text(KEY)
+    (root / "notes.txt").write_text("nothing secret")
+    scan_files(root)  # no leak recorded: a stray one would fail this test at its report
 
 
 # --- pages -----------------------------------------------------------------------------------

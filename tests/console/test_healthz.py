@@ -26,13 +26,15 @@ def reachable_http_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def celery_worker_process() -> Iterator[None]:
+def celery_worker_process(tmp_path: Path) -> Iterator[None]:
+    # The worker's output goes to the test's tmp_path, which the canary guard scans.
+    log = (tmp_path / "celery-worker.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool=solo", "-l", "warning"],
+        [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool=solo", "-l", "info"],
         cwd=ROOT,
         env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -43,6 +45,7 @@ def celery_worker_process() -> Iterator[None]:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+        log.close()
 
 
 @pytest.mark.django_db

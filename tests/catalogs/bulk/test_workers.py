@@ -55,17 +55,21 @@ def worker_env(braze: SandboxHandle, settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+def start_worker(
+    worker_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool=prefork",
-             "--concurrency=1", "-l", "warning", "-n", f"{name}@%h", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=worker_env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        # Output goes to a file in tmp_path, which the canary guard scans after the test.
+        with (tmp_path / f"worker-{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool=prefork",
+                 "--concurrency=1", "-l", "info", "-n", f"{name}@%h", "--without-gossip",
+                 "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT, env=worker_env, start_new_session=True,
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         procs.append(proc)
         return proc
 
