@@ -19,6 +19,7 @@ from console.changes.appliers import merge_state
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.services import change_request_approve, change_request_propose
 from console.changes.tasks import change_request_apply_task
+from tests.fixtures.canary import CANARIES
 from tests.fixtures.sandbox import SandboxHandle
 
 TYPE = "sandbox_catalog_item"
@@ -55,15 +56,19 @@ class SandboxItemApplier:
 
 @pytest.fixture
 def canary() -> str:
-    return f"brz-canary-{uuid.uuid4().hex}"
+    # The suite's own canary, so the suite-wide guard (tests/fixtures/canary.py) watches this
+    # flow too, on top of the explicit checks below.
+    return CANARIES.api_key
 
 
 @pytest.fixture
 def braze(settings: Settings, braze_sandbox: SandboxHandle, canary: str) -> Iterator[SandboxHandle]:
-    braze_sandbox.admin.create_key(["*"], key=canary)
     settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
     settings.BRAZE_API_KEY = canary
-    settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "workspace": f"t-{canary}"[-40:]}
+    settings.BRAZE_RATE_LIMITS = {
+        **settings.BRAZE_RATE_LIMITS,
+        "workspace": f"t-{uuid.uuid4().hex}",
+    }
     settings.BRAZE_RETRY = {**settings.BRAZE_RETRY, "attempts": 1}
     close_client()
     appliers.register_applier(TYPE, SandboxItemApplier())
