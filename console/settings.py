@@ -293,6 +293,9 @@ BRAZE_RATE_LIMITS = {
     # After a Redis restart one probe request learns Braze's window; if its answer does not
     # come within this many seconds (its worker died), another caller probes.
     "probe_timeout_seconds": float(os.environ.get("BRAZE_RATE_LIMIT_PROBE_TIMEOUT", "5")),
+    # Before that probe, callers wait this long while each process puts back its own recent
+    # sends (it remembers them), so only those of processes that died are missing.
+    "gather_seconds": float(os.environ.get("BRAZE_RATE_LIMIT_GATHER_SECONDS", "0.5")),
 }
 # How long a call may wait for a free slot before failing with BrazeRateLimited.
 BRAZE_MAX_WAIT = {

@@ -497,6 +497,7 @@ class Bench:
         marks = {0.2: "kill", 0.4: "kill", 0.5: "redis", 0.6: "kill"}
         done: set[float] = set()
         rng = random.Random(self.args.seed + run)
+        restarted: list[float] = []
 
         def during(fraction: float) -> None:
             for mark, what in marks.items():
@@ -509,8 +510,18 @@ class Bench:
                     else:
                         self.redis.stop()
                         self.redis.start()
+                        restarted.append(time.time())
 
         result = self.single("E", during=during)
+        # The first request after the restart is the limiter's cold-start probe: refused when
+        # Braze's window was already full (it is not counted then, and blocks the group until
+        # the reset). Any other 429 would be the burst the probe exists to prevent.
+        after = sorted(
+            (e for e in self.sandbox.admin.log(since=restarted[0], group=GROUP)
+             if not e.get("external")),
+            key=lambda e: e["t"],
+        ) if restarted else []  # fmt: skip
+        result["429_probe"] = int(bool(after) and after[0]["status"] == 429)
         self.restart_workers()  # a clean slate for the next scenario
         return result
 
@@ -608,6 +619,9 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
         f"(console counted {col('resent_console', '{:.0f}')}); ETA error at 10% "
         f"{col('eta_err', '{:.1%}')}"
     )
+    if any("429_probe" in r for r in runs):
+        probe = col("429_probe", "{:.0f}")
+        line += f"; of the 429s, the cold-start probe after the Redis restart {probe}"
     if any("jain" in r for r in runs):
         line += f"; Jain fairness {col('jain')}"
     if any("p95_ratio" in r for r in runs):

@@ -23,14 +23,24 @@ until the announced reset, for every process.
 Cold start. The log lives in Redis; after a Redis restart or flush (or on a fresh
 deployment) it is empty while Braze's window may still hold the requests of the last
 seconds, so a burst of a full window would run into a 429. Each group therefore has an
-``alive`` marker (no TTL). While it is missing, the acquire script lets exactly one caller
-through as a *probe* (a ``probe`` key with a short TTL, so a probe whose answer never comes
-is retried) and makes every other caller, in both lanes, wait. The probe's answer tells
-how much of Braze's window is used (``X-RateLimit-Limit`` minus ``-Remaining``); the
-client seeds the log with that many entries (:meth:`RateLimiter.probe_settle`) and sets the
-marker. Seeding once from a single answer, with nothing else in flight, avoids the race
-that reconciling on every answer has (answers to concurrent requests count different sets
-of sends).
+``alive`` marker (no TTL). While it is missing:
+
+1. For a short *gathering* time (``gather_seconds``) every caller waits, and each process
+   puts back the sends it made itself in the last window (each keeps them in memory, with
+   their Redis times), so the log is whole again except for processes that died. The first
+   caller that remembers sends starts it; with none (a fresh deployment) nobody waits.
+2. Then the acquire script lets exactly one caller through as a *probe* (a ``probe`` key
+   with a short TTL, so a probe whose answer never comes is retried), once the restored
+   log has room, and every other caller, in both lanes, waits for its answer.
+3. The probe's answer tells how much of Braze's window is used (``X-RateLimit-Limit``
+   minus ``-Remaining``). The client passes it to :meth:`RateLimiter.probe_settle`, which
+   adds what the log still lacks (sends of dead processes, other integrations) and sets
+   the marker.
+
+Settling once from a single answer, with nothing else in flight, avoids the race that
+reconciling on every answer has (answers to concurrent requests count different sets of
+sends). When Braze's window was already full and no process remembered it, the probe is
+refused (a 429, which Braze does not count) and the group is blocked until the reset.
 """
 
 from __future__ import annotations
@@ -38,8 +48,10 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -80,6 +92,8 @@ class BrazeLimits:
     margin_seconds: float = 0.5
     # Real seconds a cold-start probe may stay unanswered before another caller probes.
     probe_timeout_seconds: float = 5.0
+    # Real seconds callers wait after a cold start while processes put back their sends.
+    gather_seconds: float = 0.5
 
     def window(self, group: str) -> float:
         """The real-time window the limiter enforces, margin included."""
@@ -112,6 +126,7 @@ def limits_from_settings() -> BrazeLimits:
         clock_scale=float(config["clock_scale"]),
         margin_seconds=float(config["margin_seconds"]),
         probe_timeout_seconds=float(config.get("probe_timeout_seconds", 5.0)),
+        gather_seconds=float(config.get("gather_seconds", 0.5)),
     )
 
 
@@ -130,24 +145,42 @@ def limits_in_effect() -> list[dict[str, Any]]:
 
 
 # KEYS: total log, background log, blocked-until, interactive-demand mark, alive marker,
-# probe. ARGV: limit, background limit (0 for the interactive lane), window (µs), unique
-# member suffix (also the probe's token), probe TTL (ms), poll interval while another
-# caller probes (µs). Returns {allowed, wait_us, now_us, is_probe}.
+# probe, gathering start. ARGV: limit, background limit (0 for the interactive lane), window
+# (µs), unique member (also the probe's token), probe TTL (ms), poll interval while
+# another caller probes (µs), gathering time (µs), gathering key TTL (ms), whether the
+# caller remembers sends of its own (1: it starts the gathering; a process that has sent
+# nothing, e.g. a fresh deployment's first, has nothing to wait for).
+# Returns {allowed, wait_us, now_us, is_probe, cold (0: no, 1: yes, 2: gathering), episode}:
+# the episode names this cold start (its gathering, else its probe) for putting back once.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
-if blocked > now then return {0, blocked - now, now, 0} end
+if blocked > now then return {0, blocked - now, now, 0, 0, ''} end
 local window = tonumber(ARGV[3])
 local bg = tonumber(ARGV[2])
 if bg == 0 then
   redis.call('SET', KEYS[4], '1', 'PX', math.ceil(window / 1000))
 end
 local probing = 0
+local cold = 0
+local episode = ''
 if redis.call('EXISTS', KEYS[5]) == 0 then
+  cold = 1
+  local raw = redis.call('GET', KEYS[7])
+  if not raw and ARGV[9] == '1' then
+    redis.call('SET', KEYS[7], now, 'PX', tonumber(ARGV[8]))
+    raw = redis.call('GET', KEYS[7])
+  end
+  if raw then
+    episode = raw
+    local gathered = tonumber(raw) + tonumber(ARGV[7])
+    if now < gathered then return {0, gathered - now, now, 0, 2, episode} end
+  end
   local probe_ttl = redis.call('PTTL', KEYS[6])
   if probe_ttl > 0 then
-    return {0, math.min(probe_ttl * 1000, tonumber(ARGV[6])), now, 0}
+    episode = redis.call('GET', KEYS[6])
+    return {0, math.min(probe_ttl * 1000, tonumber(ARGV[6])), now, 0, 1, episode}
   end
   probing = 1
 end
@@ -162,8 +195,8 @@ local wait = wait_for(KEYS[1], tonumber(ARGV[1]))
 if bg > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   wait = math.max(wait, wait_for(KEYS[2], bg))
 end
-if wait > 0 then return {0, math.ceil(wait), now, 0} end
-local member = now .. ':' .. ARGV[4]
+if wait > 0 then return {0, math.ceil(wait), now, 0, cold, episode} end
+local member = ARGV[4]
 local ttl = math.ceil(window / 1000) + 1000
 redis.call('ZADD', KEYS[1], now, member)
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -173,8 +206,26 @@ if bg > 0 then
 end
 if probing == 1 then
   redis.call('SET', KEYS[6], ARGV[4], 'PX', tonumber(ARGV[5]))
+  if episode == '' then episode = ARGV[4] end
 end
-return {1, 0, now, probing}
+return {1, 0, now, probing, cold, episode}
+"""
+
+# KEYS: total log. ARGV: window (µs), then pairs of (Redis time in µs, member) of sends
+# this process made. Puts them back after a flush; returns how many were missing.
+_RESTORE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+local added = 0
+for i = 2, #ARGV, 2 do
+  local score = tonumber(ARGV[i])
+  if score > now - window then
+    added = added + redis.call('ZADD', KEYS[1], 'NX', score, ARGV[i + 1])
+  end
+end
+if added > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000) end
+return added
 """
 
 # KEYS: blocked-until, total log. ARGV: duration (µs), only-if-our-log-has-room (0/1),
@@ -196,29 +247,39 @@ end
 return {current, now}
 """
 
-# KEYS: total log, alive marker, probe. ARGV: probe token, requests Braze counts in its
-# window (-1: unknown), when Braze releases the oldest of them (epoch µs; -1: unknown),
-# window with margin (µs), Braze's window without margin (µs), member suffix.
+# KEYS: total log, alive marker, probe, gathering start. ARGV: probe token, requests Braze
+# counts in its window (-1: unknown), when Braze releases the oldest of them (epoch µs; -1:
+# unknown), window with margin (µs), Braze's window without margin (µs), member suffix.
 # Returns {entries added, now_us}.
 #
-# The probe's own log entry stands for one of Braze's requests; the others are added. When
-# they were sent is unknown: only the reset is announced. With a fixed-window server all of
-# them leave at the reset, with a sliding log only the oldest does and the rest may be as
-# recent as now, and a token bucket is full again at its reset. The oldest is therefore
-# timed to leave at the reset and the rest a full window from now: never fewer than the
-# server still counts, whatever its algorithm (one window of over-counting at worst).
+# Which of Braze's requests the log already holds: the entries sent since the oldest one
+# Braze still counts (its reset minus a window; without a reset, only the probe's own).
+# The rest were sent by processes that died or by other integrations, at unknown times:
+# they are added as sent now, so they stay a full window. Only if the log holds nothing
+# from that far back is the oldest of them known: it leaves at the reset. With a
+# fixed-window server they all leave at the reset, with a sliding log only the oldest
+# does, and a token bucket is full again at its reset: never fewer than the server counts,
+# whatever its algorithm (one window of over-counting at worst).
 _SETTLE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local used = tonumber(ARGV[2])
 local added = 0
-if used > 1 then
+if used > 0 then
   local window = tonumber(ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  local first = now
   local reset = tonumber(ARGV[3])
-  if reset >= 0 then first = math.min(reset - tonumber(ARGV[5]), now) end
-  for i = 1, used - 1 do
+  local known = 1
+  local first = now
+  if reset >= 0 then
+    local oldest = reset - tonumber(ARGV[5])
+    known = redis.call('ZCOUNT', KEYS[1], oldest, '+inf')
+    local margin = window - tonumber(ARGV[5])
+    if redis.call('ZCOUNT', KEYS[1], '-inf', oldest + margin) == 0 then
+      first = math.min(oldest, now)
+    end
+  end
+  for i = 1, used - known do
     local score = now
     if i == 1 then score = first end
     if score > now - window then
@@ -229,6 +290,7 @@ if used > 1 then
   if added > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000) end
 end
 redis.call('SET', KEYS[2], '1')
+redis.call('DEL', KEYS[4])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return {added, now}
 """
@@ -289,6 +351,12 @@ class RateLimiter:
         self._usage = redis_client.register_script(_USAGE)
         self._settle = redis_client.register_script(_SETTLE)
         self._release = redis_client.register_script(_RELEASE)
+        self._restore = redis_client.register_script(_RESTORE)
+        # This process's own sends of the last window per group, as (Redis µs, member):
+        # what it puts back into the log after a Redis restart or flush.
+        self._sent: dict[str, deque[tuple[int, str]]] = {}
+        self._restored_in: dict[str, bytes] = {}
+        self._memory_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RateLimiter(workspace={self.limits.workspace!r})"
@@ -304,32 +372,75 @@ class RateLimiter:
             self._key(group, "interactive"),
             self._key(group, "alive"),
             self._key(group, "probe"),
+            self._key(group, "gather"),
         ]
 
     def _window_us(self, group: str) -> int:
         return math.ceil(self.limits.window(group) * 1_000_000)
 
-    def _take(self, group: str, lane: Lane) -> tuple[bool, float, float, str | None]:
+    def _take(self, group: str, lane: Lane) -> tuple[bool, float, float, str | None, bool]:
         background = self.limits.background_limit(group) if lane == "background" else 0
         token = uuid.uuid4().hex
+        gather_us = math.ceil(self.limits.gather_seconds * 1_000_000)
+        remembers = int(self._remembers(group))
         try:
-            allowed, wait_us, now_us, probing = self._acquire(
+            allowed, wait_us, now_us, probing, cold, episode = self._acquire(
                 keys=self._keys(group),
                 args=[self.limits.limit(group), background, self._window_us(group), token,
                       math.ceil(self.limits.probe_timeout_seconds * 1000),
-                      math.ceil(_PROBE_POLL_SECONDS * 1_000_000)],
+                      math.ceil(_PROBE_POLL_SECONDS * 1_000_000), gather_us,
+                      math.ceil(self.limits.probe_timeout_seconds * 1000) * 4 + gather_us // 1000,
+                      remembers],
             )  # fmt: skip
         except redis.RedisError as exc:
             # Sending without the shared limiter could spend other processes' quota: refuse.
             raise BrazeUnavailable(
                 f"The Braze rate limiter (Redis) is unavailable: {type(exc).__name__}"
             ) from None
+        if cold and episode:
+            self._put_back(group, episode)
+        if allowed:
+            self._remember(group, int(now_us), token)
         probe = token if allowed and probing else None
-        return bool(allowed), int(wait_us) / 1_000_000, int(now_us) / 1_000_000, probe
+        gathering = cold == 2
+        return bool(allowed), int(wait_us) / 1_000_000, int(now_us) / 1_000_000, probe, gathering
+
+    def _remembers(self, group: str) -> bool:
+        """Whether this process sent on the group within the last window."""
+        # Redis time and ours differ little next to a window.
+        oldest = time.time() * 1_000_000 - self._window_us(group)
+        with self._memory_lock:
+            sent = self._sent.get(group)
+            return bool(sent) and sent is not None and sent[-1][0] > oldest
+
+    def _remember(self, group: str, now_us: int, token: str) -> None:
+        oldest = now_us - self._window_us(group)
+        with self._memory_lock:
+            sent = self._sent.setdefault(group, deque(maxlen=self.limits.limit(group)))
+            sent.append((now_us, token))  # the log's own member: putting it back is idempotent
+            while sent and sent[0][0] <= oldest:
+                sent.popleft()
+
+    def _put_back(self, group: str, episode: bytes) -> None:
+        """After a flush, put this process's own recent sends back into the log (once)."""
+        with self._memory_lock:
+            if self._restored_in.get(group) == episode:
+                return
+            self._restored_in[group] = episode
+            entries = list(self._sent.get(group, ()))
+        for start in range(0, len(entries), 500):
+            args: list[Any] = [self._window_us(group)]
+            for score, member in entries[start : start + 500]:
+                args += [score, member]
+            try:
+                self._restore(keys=[self._key(group, "log")], args=args)
+            except redis.RedisError:
+                log.warning("could not put back this process's sends for group %s", group)
+                return
 
     def try_acquire(self, *, group: str, lane: Lane = "interactive") -> tuple[bool, float, float]:
         """Take a slot if one is free now. Returns (allowed, wait seconds, Redis time)."""
-        allowed, wait, now, _probe = self._take(group, lane)
+        allowed, wait, now, _probe, _gathering = self._take(group, lane)
         return allowed, wait, now
 
     def acquire(self, *, group: str, lane: Lane = "interactive", max_wait: float) -> Permit:
@@ -341,10 +452,15 @@ class RateLimiter:
         """
         started = time.monotonic()
         while True:
-            allowed, wait, now, probe = self._take(group, lane)
+            allowed, wait, now, probe, gathering = self._take(group, lane)
             waited = time.monotonic() - started
             if allowed:
                 return Permit(waited=waited, probe=probe)
+            if gathering:
+                # Once per Redis flush and only ``gather_seconds`` long: every caller waits
+                # it out, whatever its budget, or the first one would probe blind.
+                self._sleep(wait)
+                continue
             if waited + wait > max_wait:
                 raise BrazeRateLimited(
                     f"Braze limit group {group!r} is full for another {wait:.2f}s",
@@ -390,7 +506,7 @@ class RateLimiter:
         try:
             added, _now = self._settle(
                 keys=[self._key(group, "log"), self._key(group, "alive"),
-                      self._key(group, "probe")],
+                      self._key(group, "probe"), self._key(group, "gather")],
                 args=[token, count, reset_us, self._window_us(group),
                       math.ceil(self.limits.server_window(group) * 1_000_000), uuid.uuid4().hex],
             )  # fmt: skip

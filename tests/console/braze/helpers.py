@@ -48,6 +48,7 @@ def make_limits(
     background_share: float = 0.8,
     workspace: str = "demo",
     probe_timeout_seconds: float = 5.0,
+    gather_seconds: float = 0.0,
 ) -> BrazeLimits:
     table = {**SANDBOX_DEFAULTS, **(groups or {})}
     assert set(table) == set(GROUPS)
@@ -58,6 +59,7 @@ def make_limits(
         clock_scale=clock_scale,
         margin_seconds=margin_seconds,
         probe_timeout_seconds=probe_timeout_seconds,
+        gather_seconds=gather_seconds,
     )
 
 

@@ -48,7 +48,7 @@ def cold_limiter(prefix: str, **limits: Any) -> RateLimiter:
 
 
 def keys(limiter: RateLimiter, group: str) -> dict[str, str]:
-    names = ("log", "bg", "blocked", "interactive", "alive", "probe")
+    names = ("log", "bg", "blocked", "interactive", "alive", "probe", "gather")
     return dict(zip(names, limiter._keys(group), strict=True))
 
 
@@ -149,6 +149,45 @@ def test_settling_counts_what_braze_counts_and_the_oldest_leaves_at_the_reset(
     assert not limiter.try_acquire(group="catalogs_sync")[0]
     time.sleep(0.3)
     assert [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(3)] == [True, True, False]
+
+
+def test_after_a_flush_each_process_puts_back_its_own_sends_before_anyone_probes(
+    prefix: str,
+) -> None:
+    limits = make_limits(
+        groups={"catalogs_sync": (5, 60.0)}, clock_scale=120, margin_seconds=0.0,
+        gather_seconds=0.2,
+    )  # fmt: skip
+    survivor = make_limiter(limits=limits, prefix=prefix)
+    sent = [survivor.try_acquire(group="catalogs_sync") for _ in range(3)]
+    assert all(allowed for allowed, _wait, _now in sent)
+    survivor.reset(group="catalogs_sync")  # Redis restarted empty; the process lives on
+    newcomer = make_limiter(limits=limits, prefix=prefix, warm=False)  # remembers nothing
+
+    # The survivor remembers sends: it starts the gathering, and puts them back.
+    assert not survivor.try_acquire(group="catalogs_sync")[0]
+    assert survivor.usage(group="catalogs_sync").used == 3
+    allowed, wait, _now = newcomer.try_acquire(group="catalogs_sync")
+    assert not allowed
+    assert 0.1 < wait <= 0.2
+    started = time.monotonic()
+    # Even a caller that may not wait at all waits the gathering out (once per flush).
+    probe = newcomer.acquire(group="catalogs_sync", max_wait=0).probe
+    assert probe
+    assert time.monotonic() - started >= wait - 0.02
+    # Braze counts the three and the probe, and will release the first of them in a window:
+    # all of them are in the log already.
+    reset_at = sent[0][2] + 0.45
+    assert newcomer.probe_settle(group="catalogs_sync", token=probe, used=4, reset_at=reset_at) == 0
+    assert newcomer.usage(group="catalogs_sync").used == 4
+
+
+def test_a_fresh_deployment_has_nothing_to_gather_and_probes_at_once(prefix: str) -> None:
+    limits = make_limits(groups={"catalogs_sync": (5, 60.0)}, gather_seconds=5.0)
+    limiter = make_limiter(limits=limits, prefix=prefix, warm=False)
+    started = time.monotonic()
+    assert limiter.acquire(group="catalogs_sync", max_wait=0).probe
+    assert time.monotonic() - started < 1.0
 
 
 def test_settling_never_seeds_more_than_our_own_limit(prefix: str) -> None:
@@ -308,6 +347,54 @@ def test_after_flushdb_the_next_burst_sends_one_probe_then_at_most_remaining_and
         assert stats["peak_requests_in_fixed_window"] <= limit
     if algorithm == "sliding":
         assert stats["peak_requests_in_sliding_window"] <= limit
+
+
+@pytest.mark.slow
+def test_after_flushdb_a_full_window_is_waited_out_without_a_429_when_the_senders_survive(
+    braze_sandbox: Any,
+) -> None:
+    limit = 10
+    braze_sandbox.admin.configure(
+        clock_scale=SCALE, algorithm="fixed", limits={GROUP: {"limit": limit}}
+    )
+    store = redis.Redis.from_url(redis_url(FLUSHABLE_DB))
+    store.flushdb()
+    prefix = f"test:{uuid.uuid4().hex}"
+    limits = make_limits(
+        groups={GROUP: (limit, 60.0)}, clock_scale=SCALE, margin_seconds=0.25,
+        gather_seconds=0.3,
+    )  # fmt: skip
+
+    def sender() -> BrazeClient:
+        return make_client(
+            base_url=braze_sandbox.url, api_key=braze_sandbox.api_key, limits=limits,
+            prefix=prefix, db=FLUSHABLE_DB, max_wait=30.0,
+        )  # fmt: skip
+
+    clients = [sender() for _ in range(4)]
+
+    def read(client: BrazeClient, times: int) -> None:
+        for _ in range(times):
+            client.catalog_item_get(catalog_name="stores", item_id="store-berlin")
+
+    early_in_a_window(WINDOW)
+    started = time.time()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(read, clients, [3, 3, 2, 2]))  # Braze's window is now full
+    store.flushdb()  # Redis restarted empty; the four senders live on
+    flushed = time.time()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(read, clients, [2] * len(clients)))
+    store.close()
+
+    log = sorted(braze_sandbox.admin.log(since=started, group=GROUP), key=lambda e: e["t"])
+    assert [e["status"] for e in log] == [200] * 18  # not even the probe was refused
+    after = [e for e in log if e["t"] >= flushed]
+    # The first request after the flush waited for Braze's next window.
+    assert int(after[0]["t"] // WINDOW) > int(log[0]["t"] // WINDOW)
+    stats = braze_sandbox.admin.group_stats(GROUP, since=started)
+    assert stats["rate_limited"] == 0
+    assert stats["peak_requests_in_fixed_window"] <= limit
 
 
 @pytest.mark.slow
