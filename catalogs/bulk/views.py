@@ -15,14 +15,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalogs import selectors as catalog_selectors
 from catalogs.bulk import selectors, services
 from catalogs.bulk.forms import BulkControlForm, BulkJobFilterForm, BulkUploadForm
-from catalogs.bulk.models import BulkJob, JobState
+from catalogs.bulk.models import BulkJob, JobState, ReadBackState
 from catalogs.models import Catalog
 from console.access import require_capability
 from console.roles import Capability, user_capabilities
 from console.tables import Column, list_template, table_from_queryset
 
-# The job page polls while something is still changing.
+# The job page polls while something is still changing: often while the job moves, and
+# slowly while its read-back waits (minutes) or reads (50 items a minute at most).
 LIVE_STATES = (JobState.PARSING, JobState.WAITING, JobState.RUNNING)
+POLL_LIVE, POLL_READ_BACK = "2s", "15s"
 
 
 def _actor(request: HttpRequest) -> AbstractBaseUser:
@@ -108,7 +110,7 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
     ctx: dict[str, Any] = {
         "catalog": catalog,
         "job": job,
-        "live": job.state in LIVE_STATES,
+        "poll_every": POLL_LIVE if job.state in LIVE_STATES else None,
         "can_propose": Capability.PROPOSE in capabilities,
         "can_control": bool(capabilities & {Capability.PROPOSE, Capability.REVIEW}),
         "can_withdraw": selectors.bulk_job_may_withdraw(job=job, user=request.user),
@@ -123,6 +125,11 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
         ctx["eta"] = _eta_text(progress.eta_seconds)
         ctx["problems"] = selectors.bulk_job_problem_batches(job=job)
         ctx["readback"] = selectors.bulk_job_read_back_summary(job=job)
+        if ctx["readback"] and ctx["readback"].state in (
+            ReadBackState.SCHEDULED,
+            ReadBackState.READING,
+        ):
+            ctx["poll_every"] = ctx["poll_every"] or POLL_READ_BACK
     return ctx
 
 

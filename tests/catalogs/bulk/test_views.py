@@ -7,8 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils.timezone import now
 
-from catalogs.bulk.models import BulkJob, JobState
+from catalogs.bulk.models import BulkJob, JobState, ReadBackState
 from catalogs.models import Catalog
 from console.changes.models import ChangeRequest
 from console.roles import Role
@@ -112,6 +113,23 @@ def test_the_job_page_polls_only_while_the_job_is_live(
     text = fragment.content.decode()
     assert text.lstrip().startswith('<section id="job-status"')
     assert 'hx-trigger="every 2s"' in text
+
+
+def test_the_job_page_polls_slowly_while_the_read_back_is_pending_and_stops_after(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    job = make_job(b"id,name\nsku-9,x\n")
+    url = reverse("catalogs:bulk_job", args=[catalog.name, job.pk])
+    client = client_for(Role.VIEWER)
+    BulkJob.objects.filter(pk=job.pk).update(
+        state=JobState.DONE, readback_state=ReadBackState.SCHEDULED, readback_due_at=now()
+    )
+    text = client.get(url).content.decode()
+    assert 'hx-trigger="every 15s"' in text
+    assert "This page shows the result when it is in." in text
+    BulkJob.objects.filter(pk=job.pk).update(readback_state=ReadBackState.DONE)
+    opening_tag = client.get(url).content.decode().split('id="job-status"')[1].split(">")[0]
+    assert "hx-trigger" not in opening_tag
 
 
 def test_the_list_shows_jobs_in_the_shared_table(
