@@ -33,6 +33,12 @@ class CatalogBulkApplier:
         # Started once already: a retried apply task must not cut the plan again.
         return BulkBatch.objects.filter(job_id=int(payload["job"])).exists()
 
+    def closed(self, *, change_request_id: int, actor: Any) -> None:
+        """A rejected or withdrawn job can never start: close it now, not at the sweep."""
+        from catalogs.bulk.services import bulk_jobs_close_unapproved
+
+        bulk_jobs_close_unapproved(change_request_id=change_request_id, actor=actor)
+
     def proposed_state(
         self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
     ) -> dict[str, Any] | None:

@@ -206,7 +206,7 @@ def _record(job: BulkJob, check: BulkReadBack, found: dict[str, Any] | None) -> 
 
 def _close(job: BulkJob, state: str) -> str:
     """Finish the read-back (inside a transaction holding the job row) and audit it."""
-    from catalogs.bulk.services import PIPELINE_ACTOR, _audit
+    from catalogs.bulk.services import PIPELINE_ACTOR, bulk_job_audit
 
     counts = BulkReadBack.objects.filter(job=job).aggregate(
         sampled=Count("id"),
@@ -230,9 +230,9 @@ def _close(job: BulkJob, state: str) -> str:
     job.save(update_fields=["readback_state", "readback_due_at", "readback_finished_at",
                             "readback_failures", "readback_error"])  # fmt: skip
     of = BulkRow.objects.filter(job=job, outcome=RowOutcome.ACCEPTED).count()
-    _audit(actor=PIPELINE_ACTOR, job=job, action="read_back",
-           data={**counts, "of": of, "state": state, "error": job.readback_error,
-                 "mismatches": mismatches})  # fmt: skip
+    bulk_job_audit(actor=PIPELINE_ACTOR, job=job, action="read_back",
+                   data={**counts, "of": of, "state": state, "error": job.readback_error,
+                         "mismatches": mismatches})  # fmt: skip
     return str(state)
 
 

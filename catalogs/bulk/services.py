@@ -63,7 +63,10 @@ def _identifier(job: BulkJob) -> str:
     return f"{job.catalog.name}/bulk-{job.pk}"
 
 
-def _audit(*, actor: Actor, job: BulkJob, action: str, data: dict[str, Any] | None = None) -> None:
+def bulk_job_audit(
+    *, actor: Actor, job: BulkJob, action: str, data: dict[str, Any] | None = None
+) -> None:
+    """Record a step of the job in the audit trail, in the caller's transaction."""
     audit_append(
         actor=actor,
         action=f"catalog_bulk.{action}",
@@ -114,8 +117,8 @@ def bulk_job_upload(
             file_format=parsing.detect_format(file_name, head),
             created_by_id=actor.pk,
         )
-        _audit(actor=actor, job=job, action="uploaded",
-               data={"file_name": file_name, "bytes": size})  # fmt: skip
+        bulk_job_audit(actor=actor, job=job, action="uploaded",
+                       data={"file_name": file_name, "bytes": size})  # fmt: skip
         job_id = job.pk
         transaction.on_commit(lambda: bulk_parse_task.delay(job_id))
     return job
@@ -413,9 +416,9 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
         job.waiting_for_id = blocker
         job.started_at = None if blocker else timezone.now()
         job.save(update_fields=["state", "waiting_for", "started_at"])
-        _audit(actor=actor, job=job, action="approved_start",
-               data={"batches": batches, "items": job.items_to_send, "plan_hash": plan_hash,
-                     "waiting_for": blocker})  # fmt: skip
+        bulk_job_audit(actor=actor, job=job, action="approved_start",
+                       data={"batches": batches, "items": job.items_to_send, "plan_hash": plan_hash,
+                             "waiting_for": blocker})  # fmt: skip
         if not blocker:
             transaction.on_commit(senders_kick)
     return {"job": job.pk, "state": job.state, "batches": batches, "waiting_for": blocker}
@@ -439,7 +442,7 @@ def bulk_job_try_start(*, job_id: int) -> bool:
             return False
         job.state, job.waiting_for_id, job.started_at = JobState.RUNNING, None, timezone.now()
         job.save(update_fields=["state", "waiting_for", "started_at"])
-        _audit(actor=PIPELINE_ACTOR, job=job, action="started")
+        bulk_job_audit(actor=PIPELINE_ACTOR, job=job, action="started")
         transaction.on_commit(senders_kick)
     return True
 
@@ -488,7 +491,7 @@ def bulk_job_finish_if_done(*, job_id: int) -> bool:
             mirror_item_count=CatalogItem.objects.filter(catalog_id=job.catalog_id).count()
         )
         totals = batch_totals(job)
-        _audit(actor=PIPELINE_ACTOR, job=job, action="finished", data=totals)
+        bulk_job_audit(actor=PIPELINE_ACTOR, job=job, action="finished", data=totals)
         readback_schedule(job=job, accepted=totals["items_accepted"])
     return True
 
@@ -508,7 +511,7 @@ def bulk_job_pause(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
             raise BulkError(f"A job that is {job.get_state_display().lower()} cannot be paused.")
         job.state = JobState.PAUSED
         job.save(update_fields=["state"])
-        _audit(actor=actor, job=job, action="paused")
+        bulk_job_audit(actor=actor, job=job, action="paused")
     return job
 
 
@@ -524,7 +527,7 @@ def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
         job.waiting_for_id, job.error_message = blocker, ""
         job.started_at = job.started_at or (None if blocker else timezone.now())
         job.save(update_fields=["state", "waiting_for", "error_message", "started_at"])
-        _audit(actor=actor, job=job, action="resumed")
+        bulk_job_audit(actor=actor, job=job, action="resumed")
         transaction.on_commit(senders_kick)
     return job
 
@@ -545,7 +548,7 @@ def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
                       finished_at=None)  # fmt: skip
         job.state, job.finished_at = JobState.RUNNING, None
         job.save(update_fields=["state", "finished_at"])
-        _audit(actor=actor, job=job, action="retry_failed", data={"batches": count})
+        bulk_job_audit(actor=actor, job=job, action="retry_failed", data={"batches": count})
         transaction.on_commit(senders_kick)
     return job
 
@@ -608,30 +611,37 @@ def bulk_job_cancel(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
     withdrawn = _withdraw_change_request(actor=actor, job=fresh)
     with transaction.atomic(durable=True):
         job = _locked(job)
+        if withdrawn is not None and job.state == JobState.CANCELLED:
+            return job  # the withdrawal's hook closed it, in this actor's name
         if job.state in (JobState.DONE, JobState.CANCELLED):
             raise BulkError(f"The job is already {job.get_state_display().lower()}.")
         cancelled = _cancel_unsent_rows(job)
         job.state, job.finished_at = JobState.CANCELLED, timezone.now()
         job.save(update_fields=["state", "finished_at"])
-        _audit(actor=actor, job=job, action="cancelled",
-               data={"batches_cancelled": cancelled, "change_request_withdrawn": withdrawn,
-                     **batch_totals(job)})  # fmt: skip
+        bulk_job_audit(actor=actor, job=job, action="cancelled",
+                       data={"batches_cancelled": cancelled, "change_request_withdrawn": withdrawn,
+                             **batch_totals(job)})  # fmt: skip
     return job
 
 
-def bulk_jobs_close_unapproved() -> int:
-    """Cancel jobs whose change request was rejected or withdrawn (run by the sweeper).
+def bulk_jobs_close_unapproved(
+    *, change_request_id: int | None = None, actor: Actor = PIPELINE_ACTOR
+) -> int:
+    """Cancel jobs whose change request was rejected or withdrawn.
 
     Such a request can never be approved again, so its job would wait for review for
-    ever; it is closed, with the reason on the job page. Returns how many were closed.
+    ever; it is closed, with the reason on the job page. The change-request hook calls
+    this for one request right after the decision; the sweeper for all, in case that
+    call was lost. Returns how many were closed.
     """
     from console.changes.models import ChangeState
 
     closed = (ChangeState.REJECTED, ChangeState.CANCELLED)
     count = 0
-    job_ids = BulkJob.objects.filter(
-        state=JobState.REVIEW, change_request__state__in=closed
-    ).values_list("pk", flat=True)
+    waiting = BulkJob.objects.filter(state=JobState.REVIEW, change_request__state__in=closed)
+    if change_request_id is not None:
+        waiting = waiting.filter(change_request_id=change_request_id)
+    job_ids = waiting.values_list("pk", flat=True)
     for job_id in job_ids:
         with transaction.atomic():
             job = (
@@ -648,7 +658,7 @@ def bulk_jobs_close_unapproved() -> int:
             job.state, job.finished_at = JobState.CANCELLED, timezone.now()
             job.error_message = f"Change request #{cr.pk} was {verb}; nothing was sent."
             job.save(update_fields=["state", "finished_at", "error_message"])
-            _audit(actor=PIPELINE_ACTOR, job=job, action="cancelled",
-                   data={"reason": f"change_request_{verb}", "change_request": cr.pk})  # fmt: skip
+            reason = {"reason": f"change_request_{verb}", "change_request": cr.pk}
+            bulk_job_audit(actor=actor, job=job, action="cancelled", data=reason)
             count += 1
     return count

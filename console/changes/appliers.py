@@ -1,10 +1,15 @@
 """How the apply step reaches each kind of Braze resource, without knowing any of them.
 
 Each resource type registers one applier (e.g. `catalogs/appliers.py` for catalog items)
-from its app's `AppConfig.ready()`.
+from its app's `AppConfig.ready()`. An applier may also define
+``closed(*, change_request_id, actor)``: called after the commit that rejects or withdraws
+one of its change requests, for resources holding work that now will never be applied.
 """
 
+import logging
 from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
 
 
 class Applier(Protocol):
@@ -41,6 +46,22 @@ def get_applier(resource_type: str) -> Applier:
         return _APPLIERS[resource_type]
     except KeyError:
         raise UnknownResourceType(f"No applier is registered for {resource_type!r}.") from None
+
+
+def applier_closed(resource_type: str, *, change_request_id: int, actor: Any) -> None:
+    """Run the resource's ``closed`` hook, if it has one (after the commit).
+
+    The rejection or withdrawal has committed already, so a failing hook is logged, not
+    raised: the resource's own sweeper is the backstop.
+    """
+    hook = getattr(_APPLIERS.get(resource_type), "closed", None)
+    if hook is None:
+        return
+    try:
+        hook(change_request_id=change_request_id, actor=actor)
+    except Exception:
+        logger.exception("closing %s for change request #%s failed", resource_type,
+                         change_request_id)  # fmt: skip
 
 
 def registered_types() -> dict[str, str]:

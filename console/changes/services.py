@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from console.audit.services import Outcome, audit_append
 from console.changes import diff
-from console.changes.appliers import UnknownResourceType, get_applier
+from console.changes.appliers import UnknownResourceType, applier_closed, get_applier
 from console.changes.models import (
     ApprovalPolicy,
     ChangeAction,
@@ -365,6 +365,13 @@ def change_request_approve(
     return cr
 
 
+def _on_commit_closed(cr: ChangeRequest, actor: AbstractBaseUser) -> None:
+    resource_type, cr_id = cr.resource_type, cr.pk
+    transaction.on_commit(
+        lambda: applier_closed(resource_type, change_request_id=cr_id, actor=actor)
+    )
+
+
 def change_request_reject(
     *, actor: AbstractBaseUser, change_request: ChangeRequest, comment: str
 ) -> ChangeRequest:
@@ -394,6 +401,7 @@ def change_request_reject(
             cr.state = ChangeState.REJECTED
             cr.save()
             _cr_audit(actor=actor, cr=cr, action="rejected", data={"comment": comment})
+            _on_commit_closed(cr, actor)
     if refusal:
         raise FourEyesViolation(refusal)
     return cr
@@ -413,6 +421,7 @@ def change_request_cancel(
         cr.state = ChangeState.CANCELLED
         cr.save()
         _cr_audit(actor=actor, cr=cr, action="cancelled", data={"comment": comment})
+        _on_commit_closed(cr, actor)
     return cr
 
 

@@ -1,5 +1,7 @@
 """A bulk job and its change request end together: cancel one, the other cannot go on."""
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 
@@ -144,3 +146,35 @@ def test_a_withdrawn_change_request_leaves_its_job_cancelled(
     assert "was withdrawn" in job.error_message
     with pytest.raises(BulkError, match="already cancelled"):
         bulk_job_cancel(actor=editor, job=job)
+
+
+def test_a_rejection_closes_its_job_at_once_in_the_reviewers_name(
+    make_job: MakeJob, editor: User, reviewer: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    job, cr = in_review(make_job, editor)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change_request_reject(actor=reviewer, change_request=cr, comment="Prices are wrong")
+
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert job.error_message == f"Change request #{cr.pk} was rejected; nothing was sent."
+    [entry] = AuditEntry.objects.filter(action="catalog_bulk.cancelled")
+    assert entry.actor_id == reviewer.pk
+    assert bulk_sweep().closed_unapproved == 0  # nothing left for the backstop
+
+
+@pytest.mark.django_db(transaction=True)  # commits for real: the hook runs in between
+def test_cancelling_a_job_whose_withdrawal_closed_it_reports_no_error(
+    make_job: MakeJob, editor: User
+) -> None:
+    job, cr = in_review(make_job, editor)
+
+    bulk_job_cancel(actor=editor, job=job)
+
+    job.refresh_from_db()
+    cr.refresh_from_db()
+    assert (job.state, cr.state) == (JobState.CANCELLED, ChangeState.CANCELLED)
+    [entry] = AuditEntry.objects.filter(action="catalog_bulk.cancelled")
+    assert entry.actor_id == editor.pk
+    assert entry.data["reason"] == "change_request_withdrawn"

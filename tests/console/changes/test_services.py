@@ -175,6 +175,43 @@ def test_rejecting_requires_a_comment(
     assert cr.state == ChangeState.REJECTED
 
 
+def test_the_resources_closed_hook_hears_of_a_rejection_and_a_withdrawal_after_commit(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User, run_on_commit: Any
+) -> None:
+    heard: list[tuple[int, str]] = []
+    fake_braze.closed = lambda *, change_request_id, actor: heard.append(  # type: ignore[attr-defined]
+        (change_request_id, actor.username)
+    )
+    rejected, withdrawn = _propose(fake_braze, editor), _propose(fake_braze, editor)
+    with run_on_commit() as callbacks:
+        change_request_reject(actor=reviewer, change_request=rejected, comment="No")
+        assert heard == []  # not before the decision has committed
+    assert callbacks
+    with run_on_commit():
+        change_request_cancel(actor=editor, change_request=withdrawn)
+    assert heard == [(rejected.pk, reviewer.username), (withdrawn.pk, editor.username)]
+
+
+def test_a_failing_closed_hook_does_not_undo_the_rejection(
+    db: None,
+    fake_braze: FakeBraze,
+    editor: User,
+    reviewer: User,
+    run_on_commit: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def closed(*, change_request_id: int, actor: User) -> None:
+        raise RuntimeError("the resource's database is away")
+
+    fake_braze.closed = closed  # type: ignore[attr-defined]
+    cr = _propose(fake_braze, editor)
+    with run_on_commit():
+        change_request_reject(actor=reviewer, change_request=cr, comment="No")
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.REJECTED
+    assert f"change request #{cr.pk} failed" in caplog.text
+
+
 def test_it_goes_to_conflict_when_braze_changed_after_the_proposal(
     db: None, fake_braze: FakeBraze, editor: User, reviewer: User, run_on_commit: Any
 ) -> None:
