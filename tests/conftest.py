@@ -1,5 +1,5 @@
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -12,7 +12,18 @@ from pytest_django.fixtures import Settings
 from console.roles import Role
 from tests.factories import user_with_role
 
-pytest_plugins = ["tests.fixtures.canary", "tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.canary", "tests.fixtures.sandbox", "tests.fixtures.workers"]
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Celery tasks run in the test process when they are enqueued."""
+    from console.celery import app
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old
 
 
 @pytest.fixture

@@ -359,19 +359,13 @@ def fail(value: str) -> None:
     raise ValueError(f"could not use {value}")
 
 
-@pytest.fixture
-def eager() -> Iterator[None]:
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
-
-
 def _celery_leaks(caught: list[Leak]) -> set[str]:
     return {leak.where for leak in caught if leak.channel == "celery"}
 
 
-def test_an_eager_task_with_a_secret_in_its_arguments_or_result_is_caught(eager: None) -> None:
+def test_an_eager_task_with_a_secret_in_its_arguments_or_result_is_caught(
+    eager_celery: None,
+) -> None:
     # Celery's own log line for the task may show the secret too: any channel is expected.
     with expect_canary_leak() as caught:
         echo.delay(KEY)
@@ -381,7 +375,7 @@ def test_an_eager_task_with_a_secret_in_its_arguments_or_result_is_caught(eager:
     }
 
 
-def test_a_task_failure_naming_a_secret_is_caught(eager: None) -> None:
+def test_a_task_failure_naming_a_secret_is_caught(eager_celery: None) -> None:
     with expect_canary_leak() as caught:
         fail.delay(base64.b64encode(TOKEN.encode()).decode())
     assert "failure of task tests.canary_guard.fail" in _celery_leaks(caught)

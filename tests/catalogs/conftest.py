@@ -46,16 +46,6 @@ def products(db: None, small_sandbox: SandboxHandle, sync_client: BrazeClient) -
 
 
 @pytest.fixture
-def eager_celery(settings: Settings) -> Iterator[None]:
-    from console.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def requests_since(braze: SandboxHandle) -> Callable[[float, str], list[dict[str, Any]]]:
     def own(since: float, path_part: str = "/catalogs") -> list[dict[str, Any]]:
         return [

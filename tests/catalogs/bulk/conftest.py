@@ -10,6 +10,7 @@ from catalogs.bulk.models import BulkJob
 from catalogs.bulk.services import bulk_job_parse, bulk_job_upload
 from catalogs.models import Catalog
 from tests.factories import CatalogFactory, catalog_item_create
+from tests.fixtures.sandbox import SandboxHandle
 
 type MakeJob = Callable[..., BulkJob]
 
@@ -26,6 +27,18 @@ def catalog(db: None) -> Catalog:
     catalog_item_create(catalog, "sku-1", name="Mug", price=10, in_stock=True)
     catalog_item_create(catalog, "sku-2", name="Cup", price=5, in_stock=False)
     return catalog
+
+
+@pytest.fixture
+def shop(db: None, braze: SandboxHandle) -> Catalog:
+    """The sandbox's ``products`` catalog (10 items), mirrored: the ``catalog`` of modules
+    whose jobs reach Braze."""
+    from catalogs.services import catalog_mirror_refresh
+    from console.braze import get_client
+
+    braze.admin.reset(products=10)
+    catalog_mirror_refresh(client=get_client(lane="background", max_wait=5))
+    return Catalog.objects.get(name="products")
 
 
 @pytest.fixture

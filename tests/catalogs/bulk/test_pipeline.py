@@ -20,17 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def shop(db: None, braze: SandboxHandle) -> Catalog:
-    """The sandbox's ``products`` catalog, mirrored (schema only), as ``catalog`` for make_job."""
-    braze.admin.reset(products=10)
-    from catalogs.services import catalog_mirror_refresh
-    from console.braze import get_client
-
-    catalog_mirror_refresh(client=get_client(lane="background", max_wait=5))
-    return Catalog.objects.get(name="products")
-
-
-@pytest.fixture
 def catalog(shop: Catalog) -> Catalog:
     return shop
 

@@ -52,14 +52,3 @@ def owner_tamper(
     yield conn
     conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_rows")
     conn.execute("ALTER TABLE audit_entry ENABLE ALWAYS TRIGGER audit_entry_refuse_truncate")
-
-
-@pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Celery tasks run in the test process when they are enqueued."""
-    from console.celery import app
-
-    old = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = old

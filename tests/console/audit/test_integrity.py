@@ -177,7 +177,7 @@ def test_asking_enqueues_the_walk_on_commit_with_ids_only(
 
 
 def test_the_task_records_the_outcome_as_an_entry_by_whoever_asked(
-    auditor: User, django_capture_on_commit_callbacks: Capture, eager_tasks: None
+    auditor: User, django_capture_on_commit_callbacks: Capture, eager_celery: None
 ) -> None:
     _entries(12)
     audit_checkpoint_issue()
@@ -278,7 +278,7 @@ def test_a_request_nobody_answered_is_reported_as_stalled(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_tampered_row_makes_the_recorded_verification_fail_at_that_entry(
-    owner_tamper: psycopg.Connection, eager_tasks: None
+    owner_tamper: psycopg.Connection, eager_celery: None
 ) -> None:
     auditor = user_with_role(Role.AUDITOR)
     _entries(20)
@@ -332,7 +332,7 @@ def test_removed_entries_are_recorded_in_words(
 
 
 def test_admins_can_have_a_checkpoint_signed_now(
-    admin: User, django_capture_on_commit_callbacks: Capture, eager_tasks: None
+    admin: User, django_capture_on_commit_callbacks: Capture, eager_celery: None
 ) -> None:
     client = _signed_in(admin)
     assert "Issue a checkpoint now" in client.get(reverse(URL)).content.decode()

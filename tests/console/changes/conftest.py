@@ -4,7 +4,6 @@ from typing import Any
 
 import pytest
 
-from console.celery import app as celery_app
 from console.changes import appliers
 from console.changes.appliers import merge_state
 
@@ -54,14 +53,6 @@ def fake_braze() -> Iterator[FakeBraze]:
     appliers.register_applier("fake_item", fake)
     yield fake
     appliers._APPLIERS.pop("fake_item", None)
-
-
-@pytest.fixture
-def eager_celery() -> Iterator[None]:
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 @pytest.fixture
