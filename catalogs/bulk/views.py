@@ -18,13 +18,16 @@ from catalogs.bulk.forms import BulkControlForm, BulkJobFilterForm, BulkUploadFo
 from catalogs.bulk.models import BulkJob, JobState, ReadBackState
 from catalogs.models import Catalog
 from console.access import require_capability
+from console.changes.models import ChangeState
 from console.roles import Capability, user_capabilities
 from console.tables import Column, list_template, table_from_queryset
 
-# The job page polls while something is still changing: often while the job moves, and
-# slowly while its read-back waits (minutes) or reads (50 items a minute at most).
+# The job page polls while something is still changing: often while the job moves or its
+# approved request is about to start it, and slowly while it waits for a reviewer, or its
+# read-back waits (minutes) or reads (50 items a minute at most).
 LIVE_STATES = (JobState.PARSING, JobState.WAITING, JobState.RUNNING)
-POLL_LIVE, POLL_READ_BACK = "2s", "15s"
+POLL_LIVE, POLL_SLOW = "2s", "15s"
+STARTING = (ChangeState.APPROVED, ChangeState.APPLYING)
 
 
 def _actor(request: HttpRequest) -> AbstractBaseUser:
@@ -115,6 +118,11 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
         "can_control": bool(capabilities & {Capability.PROPOSE, Capability.REVIEW}),
         "can_withdraw": selectors.bulk_job_may_withdraw(job=job, user=request.user),
     }
+    if job.state == JobState.REVIEW and job.change_request:
+        if job.change_request.state in STARTING:
+            ctx["poll_every"] = POLL_LIVE
+        elif job.change_request.state == ChangeState.PENDING:
+            ctx["poll_every"] = POLL_SLOW
     if job.state in (JobState.READY, JobState.REVIEW):
         ctx["samples"] = selectors.bulk_job_samples(job=job)
         ctx["error_rows"] = selectors.bulk_job_error_rows(job=job, limit=20)
@@ -129,7 +137,7 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
             ReadBackState.SCHEDULED,
             ReadBackState.READING,
         ):
-            ctx["poll_every"] = ctx["poll_every"] or POLL_READ_BACK
+            ctx["poll_every"] = ctx["poll_every"] or POLL_SLOW
     return ctx
 
 
@@ -139,8 +147,8 @@ def bulk_job_detail(request: HttpRequest, name: str, job_id: int) -> HttpRespons
     catalog = catalog_selectors.catalog_get(name=name)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     template = "catalogs/bulk_job.html"
-    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "job-status":
-        template += "#status"
+    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "job-live":
+        template += "#live"
     return render(request, template, _job_context(request, catalog, job))
 
 

@@ -11,7 +11,7 @@ from django.utils.timezone import now
 
 from catalogs.bulk.models import BulkJob, JobState, ReadBackState
 from catalogs.models import Catalog
-from console.changes.models import ChangeRequest
+from console.changes.models import ChangeRequest, ChangeState
 from console.roles import Role
 from tests.catalogs.bulk.conftest import MakeJob
 
@@ -89,6 +89,25 @@ def test_submitting_opens_a_bulk_change_request_a_reviewer_sees_the_summary(
     assert "price: 5 → 6" in page
 
 
+def test_a_job_in_review_polls_slowly_then_often_once_approved(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    # Whoever watches the job page sees the approval start the job without reloading.
+    job = make_job(b"id,name,price\nsku-2,Cup,6\n")
+    client_for(Role.EDITOR).post(reverse("catalogs:bulk_propose", args=[catalog.name, job.pk]))
+    url = reverse("catalogs:bulk_job", args=[catalog.name, job.pk])
+    viewer = client_for(Role.VIEWER)
+    assert 'hx-trigger="every 15s"' in viewer.get(url).content.decode()
+    ChangeRequest.objects.update(state=ChangeState.APPROVED)
+    text = viewer.get(url).content.decode()
+    assert 'hx-trigger="every 2s"' in text
+    assert "is approved: the job starts in a moment" in text
+    ChangeRequest.objects.update(state=ChangeState.REJECTED)
+    assert (
+        "hx-trigger" not in viewer.get(url).content.decode().split('id="job-live"')[1].split(">")[0]
+    )
+
+
 def test_a_job_with_nothing_to_send_cannot_be_submitted(
     client_for: ClientFor, catalog: Catalog, make_job: MakeJob
 ) -> None:
@@ -109,10 +128,26 @@ def test_the_job_page_polls_only_while_the_job_is_live(
     client = client_for(Role.VIEWER)
     assert 'hx-trigger="every 2s"' not in client.get(url).content.decode()
     BulkJob.objects.filter(pk=job.pk).update(state=JobState.PARSING)
-    fragment = client.get(url, headers={"HX-Request": "true", "HX-Target": "job-status"})
+    fragment = client.get(url, headers={"HX-Request": "true", "HX-Target": "job-live"})
     text = fragment.content.decode()
-    assert text.lstrip().startswith('<section id="job-status"')
+    assert text.lstrip().startswith('<div id="job-live"')
     assert 'hx-trigger="every 2s"' in text
+
+
+def test_the_poll_that_finds_the_preview_ready_brings_its_samples_and_error_rows(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    # The page was first drawn while parsing; the samples and errors must arrive by htmx.
+    job = make_job(b"id,name\nsku-1,Big mug\nbad id!,x\n")
+    url = reverse("catalogs:bulk_job", args=[catalog.name, job.pk])
+    fragment = client_for(Role.VIEWER).get(
+        url, headers={"HX-Request": "true", "HX-Target": "job-live"}
+    )
+    text = fragment.content.decode()
+    assert "Sample changes" in text
+    assert "Big mug" in text
+    assert "Rows with errors" in text
+    assert "bad id!" in text
 
 
 def test_the_job_page_polls_slowly_while_the_read_back_is_pending_and_stops_after(
@@ -128,7 +163,7 @@ def test_the_job_page_polls_slowly_while_the_read_back_is_pending_and_stops_afte
     assert 'hx-trigger="every 15s"' in text
     assert "This page shows the result when it is in." in text
     BulkJob.objects.filter(pk=job.pk).update(readback_state=ReadBackState.DONE)
-    opening_tag = client.get(url).content.decode().split('id="job-status"')[1].split(">")[0]
+    opening_tag = client.get(url).content.decode().split('id="job-live"')[1].split(">")[0]
     assert "hx-trigger" not in opening_tag
 
 
