@@ -214,3 +214,19 @@ def test_two_jobs_on_the_same_items_do_not_run_at_once(
     assert second.waiting_for_id == first.pk
     drain(first)
     assert drain(second).state == JobState.DONE
+
+
+def test_the_overlap_check_plans_no_join_whatever_the_statistics(db: None) -> None:
+    # A join planned on statistics that did not know a new job's rows yet became a nested
+    # loop over both jobs and held a start for minutes; a grouping cannot plan that way.
+    from django.db import connection
+
+    from catalogs.bulk.services import _OVERLAP_SQL
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN " + _OVERLAP_SQL, {"jobs": [1, 2], "job": 1, "ops": ["create", "update"]}
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Join" not in plan
+    assert "Nested Loop" not in plan
