@@ -215,6 +215,33 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
         )
 
 
+PERSONAL_LOOKED_UP = "audit.personal_looked_up"
+
+
+def audit_personal_lookup_record(
+    *, actor: Actor, field: str, value: str, entries: int
+) -> AuditEntry:
+    """Record that `actor` looked up which entries hold a person's data (the erasure preview).
+
+    Finding where someone appears is itself an access to their data, so it is recorded like
+    an export; as with an erasure, only a keyed digest of the value is kept.
+    """
+    key = settings.AUDIT_CHECKPOINT_KEY
+    value = erasable_value(field=field, value=value)
+    with transaction.atomic(durable=True):
+        return audit_append(
+            actor=actor,
+            action=PERSONAL_LOOKED_UP,
+            resource_type="audit",
+            data={
+                "field": field,
+                "entries": entries,
+                "value_digest": hashing.erased_value_digest(key, field, value),
+                "digest_key_id": hashing.key_id(key),
+            },
+        )
+
+
 VERIFY_REQUESTED = "audit.verify_requested"
 VERIFIED = "audit.verified"
 

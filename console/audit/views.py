@@ -43,6 +43,7 @@ from console.audit.services import (
     audit_append,
     audit_checkpoint_request,
     audit_personal_erase,
+    audit_personal_lookup_record,
     audit_verification_request,
 )
 from console.navigation import AUDIT_TABS, tabs_for
@@ -362,8 +363,10 @@ def audit_erasure(request: HttpRequest) -> HttpResponse:
     form = PersonalErasureForm(request.POST if request.method == "POST" else None)
     if not form.is_bound or not form.is_valid():
         return _erasure_page(request, form)
-    preview = audit_personal_erasure_preview(
-        field=form.cleaned_data["field"], value=form.cleaned_data["value"]
+    field, value = form.cleaned_data["field"], form.cleaned_data["value"]
+    preview = audit_personal_erasure_preview(field=field, value=value)
+    audit_personal_lookup_record(
+        actor=_actor(request), field=field, value=value, entries=preview.count
     )
     return _erasure_page(request, form, preview=preview)
 

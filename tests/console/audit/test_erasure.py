@@ -15,7 +15,13 @@ from django.urls import reverse
 
 from console.audit import hashing
 from console.audit.models import AuditEntry, AuditPersonal
-from console.audit.services import PERSONAL_ERASED, SYSTEM, audit_append, audit_personal_erase
+from console.audit.services import (
+    PERSONAL_ERASED,
+    PERSONAL_LOOKED_UP,
+    SYSTEM,
+    audit_append,
+    audit_personal_erase,
+)
 from console.audit.verify import audit_verify
 from console.roles import Role
 from tests.factories import user_with_role
@@ -117,6 +123,19 @@ def test_the_preview_counts_the_entries_and_shows_no_other_personal_data(
     assert "old@example.com" not in page
     assert "Erase it from 3 entries" in page
     assert AuditPersonal.objects.count() == 4  # a preview erases nothing
+
+
+def test_the_lookup_is_recorded_by_who_looked_with_a_digest_never_the_value(
+    admin: User, ann_entries: list[AuditEntry]
+) -> None:
+    _signed_in(admin).post(reverse(FORM), {"field": "email", "value": EMAIL, "reason": "ER-17"})
+    entry = AuditEntry.objects.get(action=PERSONAL_LOOKED_UP)
+    assert (entry.actor_name, entry.data["field"], entry.data["entries"]) == (
+        admin.username, "email", 3,
+    )  # fmt: skip
+    assert entry.data["value_digest"]
+    assert EMAIL.lower() not in json.dumps(entry.data).lower()
+    assert not AuditPersonal.objects.filter(pk=entry.seq).exists()
 
 
 def test_a_value_that_appears_nowhere_says_so_and_offers_no_erasure(
