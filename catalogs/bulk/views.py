@@ -118,11 +118,12 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
         "can_control": bool(capabilities & {Capability.PROPOSE, Capability.REVIEW}),
         "can_withdraw": selectors.bulk_job_may_withdraw(job=job, user=request.user),
     }
-    if job.state == JobState.REVIEW and job.change_request:
-        if job.change_request.state in STARTING:
-            ctx["poll_every"] = POLL_LIVE
-        elif job.change_request.state == ChangeState.PENDING:
-            ctx["poll_every"] = POLL_SLOW
+    request_state = job.change_request.state if job.change_request else None
+    ctx["starting"] = job.state == JobState.REVIEW and request_state in STARTING
+    if ctx["starting"]:
+        ctx["poll_every"] = POLL_LIVE
+    elif job.state == JobState.REVIEW and request_state == ChangeState.PENDING:
+        ctx["poll_every"] = POLL_SLOW
     if job.state in (JobState.READY, JobState.REVIEW):
         ctx["samples"] = selectors.bulk_job_samples(job=job)
         ctx["error_rows"] = selectors.bulk_job_error_rows(job=job, limit=20)

@@ -177,6 +177,15 @@ def reason_names_value(*, reason: str, value: str) -> bool:
     return bool(value.strip()) and re.search(pattern, reason, re.IGNORECASE) is not None
 
 
+def _value_digest(*, field: str, value: str) -> dict[str, str]:
+    """What an entry about a person's value may keep of it: a keyed digest, and the key's id."""
+    key = settings.AUDIT_CHECKPOINT_KEY
+    return {
+        "value_digest": hashing.erased_value_digest(key, field, value),
+        "digest_key_id": hashing.key_id(key),
+    }
+
+
 def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -> AuditEntry:
     """Erase a person's data from the trail on request; every hash stays valid.
 
@@ -194,7 +203,6 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
         raise ValueError("an erasure needs a value and a reason")
     if reason_names_value(reason=reason, value=value):
         raise ValueError("the reason would keep the erased value in the chained entry")
-    key = settings.AUDIT_CHECKPOINT_KEY
     with transaction.atomic(durable=True):
         seqs = sorted(
             audit_personal_matching(field=field, value=value).values_list("pk", flat=True)
@@ -209,8 +217,7 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
                 "entries": len(seqs),
                 "seqs": seqs,
                 "reason": reason,
-                "value_digest": hashing.erased_value_digest(key, field, value),
-                "digest_key_id": hashing.key_id(key),
+                **_value_digest(field=field, value=value),
             },
         )
 
@@ -226,19 +233,13 @@ def audit_personal_lookup_record(
     Finding where someone appears is itself an access to their data, so it is recorded like
     an export; as with an erasure, only a keyed digest of the value is kept.
     """
-    key = settings.AUDIT_CHECKPOINT_KEY
     value = erasable_value(field=field, value=value)
     with transaction.atomic(durable=True):
         return audit_append(
             actor=actor,
             action=PERSONAL_LOOKED_UP,
             resource_type="audit",
-            data={
-                "field": field,
-                "entries": entries,
-                "value_digest": hashing.erased_value_digest(key, field, value),
-                "digest_key_id": hashing.key_id(key),
-            },
+            data={"field": field, "entries": entries, **_value_digest(field=field, value=value)},
         )
 
 
