@@ -296,6 +296,9 @@ BRAZE_RATE_LIMITS = {
     # Before that probe, callers wait this long while each process puts back its own recent
     # sends (it remembers them), so only those of processes that died are missing.
     "gather_seconds": float(os.environ.get("BRAZE_RATE_LIMIT_GATHER_SECONDS", "0.5")),
+    # Align to Braze's fixed windows once its reset headers show them ("0" keeps the
+    # sliding log only, e.g. if Braze ever changes how it counts).
+    "align_fixed_windows": os.environ.get("BRAZE_RATE_LIMIT_ALIGN", "1") == "1",
 }
 # How long a call may wait for a free slot before failing with BrazeRateLimited.
 BRAZE_MAX_WAIT = {

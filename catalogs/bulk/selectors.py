@@ -123,13 +123,11 @@ class Progress:
 
 
 def _requests_per_second() -> float:
-    from console.braze.limiter import limits_from_settings
+    from console.braze import get_limiter
 
-    limits = limits_from_settings()
-    group = "catalog_items_async"
     # Background work gets the whole limit unless people send on this group too, which
     # the console's own screens do not (they use the synchronous item endpoints).
-    return limits.limit(group) / limits.window(group)
+    return get_limiter().requests_per_second(group="catalog_items_async")
 
 
 def bulk_job_eta(*, job: BulkJob) -> float | None:

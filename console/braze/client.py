@@ -502,6 +502,9 @@ class BrazeClient:
                 continue
             if permit.probe:
                 self._settle_probe(op.group, permit.probe, response)
+            self.limiter.observe(
+                group=op.group, permit=permit, reset=response.headers.get("x-ratelimit-reset")
+            )
             self._observe_remaining(op.group, response)
             if response.status_code >= 500:
                 if op.idempotent and attempt < self.retry.attempts:

@@ -41,6 +41,22 @@ Settling once from a single answer, with nothing else in flight, avoids the race
 reconciling on every answer has (answers to concurrent requests count different sets of
 sends). When Braze's window was already full and no process remembered it, the probe is
 refused (a 429, which Braze does not count) and the group is blocked until the reset.
+
+Fixed windows. A sliding log can never use a fixed-window server fully: each send waits
+for the one L sends earlier plus the margin, and every late wake-up is carried into all
+later windows, so a long job settles near L per ``W + margin + lateness`` (about 0.94 of
+the ceiling at the benchmark's clock). Braze's ``X-RateLimit-Reset`` suggests fixed
+windows but does not say so, so the limiter learns it from the answers
+(:meth:`RateLimiter.observe`): when the announced reset stays the same for every answer in
+a window and then moves on by exactly one window, ``steps_to_align`` times in a row, the
+server counts fixed windows on that grid. From then on callers take slots per grid
+window: at most L between ``margin`` after a boundary and ``1 s + 2 margins`` before the
+next (the header has whole seconds; the margin covers clock offset and transit), and
+background work is paced evenly over most of that span instead of in one burst, which
+leaves the CPU to the people at work. Lateness then ends at each boundary. Every later
+answer is checked against the grid, and one that disagrees, or any 429, drops back to the
+sliding log (after a 429, for ``cooldown_windows``); the log keeps being written either
+way, so falling back is always safe.
 """
 
 from __future__ import annotations
@@ -94,6 +110,12 @@ class BrazeLimits:
     probe_timeout_seconds: float = 5.0
     # Real seconds callers wait after a cold start while processes put back their sends.
     gather_seconds: float = 0.5
+    # Learn Braze's fixed windows from its reset headers and align to them (docstring).
+    align_fixed_windows: bool = True
+    steps_to_align: int = 3
+    cooldown_windows: int = 20
+    # Background sends are paced over this share of a grid window's open span.
+    pace_share: float = 0.7
 
     def window(self, group: str) -> float:
         """The real-time window the limiter enforces, margin included."""
@@ -105,6 +127,20 @@ class BrazeLimits:
 
     def limit(self, group: str) -> int:
         return self.groups[group].limit
+
+    def grid_guards(self, group: str) -> tuple[float, float] | None:
+        """Seconds kept free after and before each fixed-window boundary, when aligning.
+
+        None when alignment is off or cannot pay: the reset header has whole seconds, so the
+        window must be a whole number of seconds, and the span left open at least half of it.
+        """
+        window = self.server_window(group)
+        opening, closing = self.margin_seconds, 1.0 + 2 * self.margin_seconds
+        if not self.align_fixed_windows or abs(window - round(window)) > 1e-9:
+            return None
+        if window - opening - closing < window / 2:
+            return None
+        return opening, closing
 
     def background_limit(self, group: str) -> int:
         return max(1, math.floor(self.groups[group].limit * self.background_share))
@@ -127,6 +163,7 @@ def limits_from_settings() -> BrazeLimits:
         margin_seconds=float(config["margin_seconds"]),
         probe_timeout_seconds=float(config.get("probe_timeout_seconds", 5.0)),
         gather_seconds=float(config.get("gather_seconds", 0.5)),
+        align_fixed_windows=bool(config.get("align_fixed_windows", True)),
     )
 
 
@@ -145,11 +182,12 @@ def limits_in_effect() -> list[dict[str, Any]]:
 
 
 # KEYS: total log, background log, blocked-until, interactive-demand mark, alive marker,
-# probe, gathering start. ARGV: limit, background limit (0 for the interactive lane), window
-# (µs), unique member (also the probe's token), probe TTL (ms), poll interval while
-# another caller probes (µs), gathering time (µs), gathering key TTL (ms), whether the
-# caller remembers sends of its own (1: it starts the gathering; a process that has sent
-# nothing, e.g. a fresh deployment's first, has nothing to wait for).
+# probe, gathering start, learnt fixed-window grid. ARGV: limit, background limit (0 for the
+# interactive lane), window (µs), unique member (also the probe's token), probe TTL (ms),
+# poll interval while another caller probes (µs), gathering time (µs), gathering key TTL
+# (ms), whether the caller remembers sends of its own (1: it starts the gathering; a process
+# that has sent nothing, e.g. a fresh deployment's first, has nothing to wait for), Braze's
+# window (µs; 0: never align), guards after and before a boundary (µs), pace (µs; 0: none).
 # Returns {allowed, wait_us, now_us, is_probe, cold (0: no, 1: yes, 2: gathering), episode}:
 # the episode names this cold start (its gathering, else its probe) for putting back once.
 _ACQUIRE = """
@@ -191,9 +229,37 @@ local function wait_for(key, limit)
   local entry = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
   return tonumber(entry[2]) + window - now
 end
-local wait = wait_for(KEYS[1], tonumber(ARGV[1]))
-if bg > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
-  wait = math.max(wait, wait_for(KEYS[2], bg))
+local wait = 0
+local grid = false
+if probing == 0 and tonumber(ARGV[10]) > 0 then grid = redis.call('GET', KEYS[8]) end
+if grid then
+  -- Braze counts fixed windows on a learnt grid: count the sends of this one.
+  local span = tonumber(ARGV[10])
+  local start = now - ((now - tonumber(grid)) % span)
+  local open_at = start + tonumber(ARGV[11])
+  local reopen = start + span + tonumber(ARGV[11])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  if now < open_at then
+    wait = open_at - now
+  elseif now >= start + span - tonumber(ARGV[12]) then
+    wait = reopen - now
+  else
+    local n = redis.call('ZCOUNT', KEYS[1], start, '+inf')
+    if n >= tonumber(ARGV[1]) then
+      wait = reopen - now
+    elseif tonumber(ARGV[13]) > 0 then
+      wait = math.max(0, open_at + n * tonumber(ARGV[13]) - now)
+    end
+    if bg > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+      redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+      if redis.call('ZCOUNT', KEYS[2], start, '+inf') >= bg then wait = reopen - now end
+    end
+  end
+else
+  wait = wait_for(KEYS[1], tonumber(ARGV[1]))
+  if bg > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+    wait = math.max(wait, wait_for(KEYS[2], bg))
+  end
 end
 if wait > 0 then return {0, math.ceil(wait), now, 0, cold, episode} end
 local member = ARGV[4]
@@ -228,14 +294,19 @@ if added > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000
 return added
 """
 
-# KEYS: blocked-until, total log. ARGV: duration (µs), only-if-our-log-has-room (0/1),
-# limit, window (µs). Returns {blocked_until_us, now_us} (0 when nothing was blocked).
+# KEYS: blocked-until, total log, grid, grid observations, grid cooldown. ARGV: duration
+# (µs), only-if-our-log-has-room (0/1), limit, window (µs), cooldown (ms). Returns
+# {blocked_until_us, now_us} (0 when nothing was blocked). A 429 (not only-if-room) also
+# drops a learnt grid and keeps it from being learnt again for the cooldown.
 _BLOCK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if ARGV[2] == '1' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
   if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, now} end
+else
+  redis.call('DEL', KEYS[3], KEYS[4])
+  redis.call('SET', KEYS[5], '1', 'PX', tonumber(ARGV[5]))
 end
 local duration = tonumber(ARGV[1])
 local untilv = now + duration
@@ -245,6 +316,62 @@ if untilv > current then
   return {untilv, now}
 end
 return {current, now}
+"""
+
+# KEYS: grid, grid observations, grid cooldown. ARGV: announced reset (epoch s), Braze's
+# window (s), when the request took its slot (Redis µs), guards after and before a
+# boundary (µs), steps needed, grid and observations TTL (ms), how late in its window a
+# request must have left to witness a fixed window (µs).
+# Returns 1 while aligned, 0 while learning, -1 when an answer contradicted the grid.
+#
+# A step counts when the reset moves on by exactly one window after a window with two or
+# more answers, one of them to a request sent over a second (the header's resolution) after
+# the window began. A sliding log's reset is its oldest request plus W: it too moves on by
+# exactly W when requests come in short bursts, but then the whole burst left within a
+# second of the reset it announces; a fixed window's reset does not depend on when we send.
+_OBSERVE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local reset = tonumber(ARGV[1])
+local span = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[7])
+local grid = redis.call('GET', KEYS[1])
+if grid then
+  -- A request that left well inside a grid window must be counted in that window.
+  local at = tonumber(ARGV[3])
+  local start = at - ((at - tonumber(grid)) % (span * 1000000))
+  if at >= start + tonumber(ARGV[4]) and at < start + span * 1000000 - tonumber(ARGV[5]) then
+    if reset * 1000000 ~= start + span * 1000000 then
+      redis.call('DEL', KEYS[1], KEYS[2])
+      return -1
+    end
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  end
+  return 1
+end
+local seen = redis.call('HMGET', KEYS[2], 'reset', 'answers', 'steps', 'late')
+local current = tonumber(seen[1] or '0')
+local answers = tonumber(seen[2] or '0')
+local steps = tonumber(seen[3] or '0')
+local late = tonumber(seen[4] or '0')
+local witness = 0
+if tonumber(ARGV[3]) >= (reset - span) * 1000000 + tonumber(ARGV[8]) then witness = 1 end
+if reset == current then
+  answers, late = answers + 1, math.max(late, witness)
+elseif reset < current then
+  return 0  -- a late answer from an earlier window
+elseif reset == current + span and answers >= 2 and late == 1 then
+  steps, current, answers, late = steps + 1, reset, 1, witness
+else
+  steps, current, answers, late = 0, reset, 1, witness
+end
+if steps >= tonumber(ARGV[6]) then
+  redis.call('SET', KEYS[1], (reset % span) * 1000000, 'PX', ttl)
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+redis.call('HSET', KEYS[2], 'reset', current, 'answers', answers, 'steps', steps, 'late', late)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 0
 """
 
 # KEYS: total log, alive marker, probe, gathering start. ARGV: probe token, requests Braze
@@ -317,6 +444,8 @@ class Permit:
     waited: float
     # The probe's token: its caller must settle (or release) the probe with the answer.
     probe: str | None = None
+    # Redis time of the slot (µs), for checking the answer against a learnt grid.
+    at_us: int = 0
 
 
 # How often callers look again while another caller's cold-start probe is out.
@@ -352,6 +481,7 @@ class RateLimiter:
         self._settle = redis_client.register_script(_SETTLE)
         self._release = redis_client.register_script(_RELEASE)
         self._restore = redis_client.register_script(_RESTORE)
+        self._observe = redis_client.register_script(_OBSERVE)
         # This process's own sends of the last window per group, as (Redis µs, member):
         # what it puts back into the log after a Redis restart or flush.
         self._sent: dict[str, deque[tuple[int, str]]] = {}
@@ -373,12 +503,29 @@ class RateLimiter:
             self._key(group, "alive"),
             self._key(group, "probe"),
             self._key(group, "gather"),
+            self._key(group, "grid"),
         ]
+
+    def _grid_keys(self, group: str) -> list[str]:
+        return [self._key(group, "grid"), self._key(group, "gridobs"), self._key(group, "gridoff")]
+
+    def _grid_args(self, group: str, lane: Lane) -> list[int]:
+        """Braze's window, the two guards and the background pace, in µs (zeros: never align)."""
+        guards = self.limits.grid_guards(group)
+        if guards is None:
+            return [0, 0, 0, 0]
+        window = self.limits.server_window(group)
+        opening, closing = guards
+        pace = 0.0
+        if lane == "background":
+            pace = (window - opening - closing) * self.limits.pace_share / self.limits.limit(group)
+        return [round(window * 1_000_000), math.ceil(opening * 1_000_000),
+                math.ceil(closing * 1_000_000), math.floor(pace * 1_000_000)]  # fmt: skip
 
     def _window_us(self, group: str) -> int:
         return math.ceil(self.limits.window(group) * 1_000_000)
 
-    def _take(self, group: str, lane: Lane) -> tuple[bool, float, float, str | None, bool]:
+    def _take(self, group: str, lane: Lane) -> tuple[bool, float, int, str | None, bool]:
         background = self.limits.background_limit(group) if lane == "background" else 0
         token = uuid.uuid4().hex
         gather_us = math.ceil(self.limits.gather_seconds * 1_000_000)
@@ -390,7 +537,7 @@ class RateLimiter:
                       math.ceil(self.limits.probe_timeout_seconds * 1000),
                       math.ceil(_PROBE_POLL_SECONDS * 1_000_000), gather_us,
                       math.ceil(self.limits.probe_timeout_seconds * 1000) * 4 + gather_us // 1000,
-                      remembers],
+                      remembers, *self._grid_args(group, lane)],
             )  # fmt: skip
         except redis.RedisError as exc:
             # Sending without the shared limiter could spend other processes' quota: refuse.
@@ -403,7 +550,7 @@ class RateLimiter:
             self._remember(group, int(now_us), token)
         probe = token if allowed and probing else None
         gathering = cold == 2
-        return bool(allowed), int(wait_us) / 1_000_000, int(now_us) / 1_000_000, probe, gathering
+        return bool(allowed), int(wait_us) / 1_000_000, int(now_us), probe, gathering
 
     def _remembers(self, group: str) -> bool:
         """Whether this process sent on the group within the last window."""
@@ -440,8 +587,8 @@ class RateLimiter:
 
     def try_acquire(self, *, group: str, lane: Lane = "interactive") -> tuple[bool, float, float]:
         """Take a slot if one is free now. Returns (allowed, wait seconds, Redis time)."""
-        allowed, wait, now, _probe, _gathering = self._take(group, lane)
-        return allowed, wait, now
+        allowed, wait, now_us, _probe, _gathering = self._take(group, lane)
+        return allowed, wait, now_us / 1_000_000
 
     def acquire(self, *, group: str, lane: Lane = "interactive", max_wait: float) -> Permit:
         """Wait (up to ``max_wait`` seconds) for a slot.
@@ -452,10 +599,10 @@ class RateLimiter:
         """
         started = time.monotonic()
         while True:
-            allowed, wait, now, probe, gathering = self._take(group, lane)
+            allowed, wait, now_us, probe, gathering = self._take(group, lane)
             waited = time.monotonic() - started
             if allowed:
-                return Permit(waited=waited, probe=probe)
+                return Permit(waited=waited, probe=probe, at_us=now_us)
             if gathering:
                 # Once per Redis flush and only ``gather_seconds`` long: every caller waits
                 # it out, whatever its budget, or the first one would probe blind.
@@ -465,7 +612,7 @@ class RateLimiter:
                 raise BrazeRateLimited(
                     f"Braze limit group {group!r} is full for another {wait:.2f}s",
                     group=group,
-                    retry_at=now + wait,
+                    retry_at=now_us / 1_000_000 + wait,
                     from_braze=False,
                 )
             # A little jitter so processes woken for the same slot do not all collide.
@@ -480,9 +627,11 @@ class RateLimiter:
         """
         try:
             until_us, _now = self._block(
-                keys=[self._key(group, "blocked"), self._key(group, "log")],
+                keys=[self._key(group, "blocked"), self._key(group, "log"),
+                      *self._grid_keys(group)],
                 args=[math.ceil(max(seconds, 0.0) * 1_000_000), int(only_if_room),
-                      self.limits.limit(group), self._window_us(group)],
+                      self.limits.limit(group), self._window_us(group),
+                      self._grid_ttl_ms(group, self.limits.cooldown_windows)],
             )  # fmt: skip
         except redis.RedisError:
             log.warning("could not record a Braze block for group %s", group)
@@ -518,6 +667,50 @@ class RateLimiter:
             log.info("Braze group %s: seeded %d requests Braze still counts", group, added)
         return int(added)
 
+    def _grid_ttl_ms(self, group: str, windows: int) -> int:
+        return max(1, math.ceil(self.limits.server_window(group) * windows * 1000))
+
+    def observe(self, *, group: str, permit: Permit, reset: str | None) -> None:
+        """Learn from an answer's ``X-RateLimit-Reset`` whether Braze counts fixed windows.
+
+        See "Fixed windows" above. Only whole epoch seconds are read: a reset in any other
+        form tells nothing about a grid. Never raises: aligning is an optimisation.
+        """
+        guards = self.limits.grid_guards(group)
+        if guards is None or not permit.at_us or not reset or not reset.isdigit():
+            return
+        announced = int(reset)
+        if not 1e9 <= announced < 1e11:
+            return
+        window = round(self.limits.server_window(group))
+        opening, closing = guards
+        try:
+            outcome = self._observe(
+                keys=self._grid_keys(group),
+                args=[announced, window, permit.at_us, math.ceil(opening * 1_000_000),
+                      math.ceil(closing * 1_000_000), self.limits.steps_to_align,
+                      self._grid_ttl_ms(group, self.limits.cooldown_windows),
+                      math.ceil((1.0 + opening) * 1_000_000)],
+            )  # fmt: skip
+        except redis.RedisError:
+            return
+        if outcome == -1:
+            log.warning("Braze group %s: an answer did not fit its fixed windows; "
+                        "back to the sliding log", group)  # fmt: skip
+
+    def aligned(self, *, group: str) -> bool:
+        """Whether the group takes slots on Braze's learnt fixed-window grid."""
+        return bool(self.redis.exists(self._key(group, "grid")))
+
+    def requests_per_second(self, *, group: str) -> float:
+        """What the group sustains: L per Braze window once aligned, else per window + margin."""
+        try:
+            aligned = self.aligned(group=group)
+        except redis.RedisError:
+            aligned = False
+        window = self.limits.server_window(group) if aligned else self.limits.window(group)
+        return self.limits.limit(group) / window
+
     def probe_release(self, *, group: str, token: str) -> None:
         """Give up a probe that got no answer, so the next caller probes at once."""
         try:
@@ -545,4 +738,4 @@ class RateLimiter:
 
     def reset(self, *, group: str) -> None:
         """Forget everything about a group, as a Redis flush would (tests and benchmarks)."""
-        self.redis.delete(*self._keys(group))
+        self.redis.delete(*self._keys(group), *self._grid_keys(group))

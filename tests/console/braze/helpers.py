@@ -49,6 +49,7 @@ def make_limits(
     workspace: str = "demo",
     probe_timeout_seconds: float = 5.0,
     gather_seconds: float = 0.0,
+    align_fixed_windows: bool = True,
 ) -> BrazeLimits:
     table = {**SANDBOX_DEFAULTS, **(groups or {})}
     assert set(table) == set(GROUPS)
@@ -60,6 +61,7 @@ def make_limits(
         margin_seconds=margin_seconds,
         probe_timeout_seconds=probe_timeout_seconds,
         gather_seconds=gather_seconds,
+        align_fixed_windows=align_fixed_windows,
     )
 
 
@@ -125,6 +127,7 @@ def drive_group(spec: dict[str, Any]) -> dict[str, Any]:
             continue
         sent += 1
         sent_at.append(time.time())
+        time.sleep(spec.get("spacing", 0.0))
     return {"sent": sent, "braze_429s": braze_429s, "sent_at": sent_at}
 
 

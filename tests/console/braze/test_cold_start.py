@@ -48,7 +48,7 @@ def cold_limiter(prefix: str, **limits: Any) -> RateLimiter:
 
 
 def keys(limiter: RateLimiter, group: str) -> dict[str, str]:
-    names = ("log", "bg", "blocked", "interactive", "alive", "probe", "gather")
+    names = ("log", "bg", "blocked", "interactive", "alive", "probe", "gather", "grid")
     return dict(zip(names, limiter._keys(group), strict=True))
 
 

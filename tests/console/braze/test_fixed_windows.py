@@ -1,0 +1,246 @@
+"""The limiter learns Braze's fixed windows from its reset headers and aligns to them."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+
+import pytest
+import redis
+
+from console.braze.limiter import Permit, RateLimiter
+from tests.console.braze.helpers import drive_group, make_limiter, make_limits
+
+GROUP = "catalog_items_async"
+# 5 requests per 60 s at clock scale 15: Braze's window lasts 4 real seconds.
+LIMIT, SCALE, WINDOW, MARGIN = 5, 15.0, 4, 0.05
+OPEN, CLOSE = MARGIN, 1.0 + 2 * MARGIN
+
+
+def grid_limiter(prefix: str, **kwargs: object) -> RateLimiter:
+    limits = make_limits(
+        groups={GROUP: (LIMIT, 60.0)},
+        clock_scale=SCALE,
+        margin_seconds=MARGIN,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return make_limiter(limits=limits, prefix=prefix)
+
+
+def redis_now(limiter: RateLimiter) -> float:
+    seconds, micros = limiter.redis.time()
+    return seconds + micros / 1_000_000
+
+
+def answer(limiter: RateLimiter, *, reset: int, sent_at: float) -> None:
+    permit = Permit(waited=0.0, at_us=round(sent_at * 1_000_000))
+    limiter.observe(group=GROUP, permit=permit, reset=str(reset))
+
+
+def learn_grid(limiter: RateLimiter, *, first_reset: int, windows: int = 4) -> int:
+    """Two answers per window, each window ending one window after the last; the last reset."""
+    reset = first_reset
+    for k in range(windows):
+        reset = first_reset + k * WINDOW
+        answer(limiter, reset=reset, sent_at=reset - 2.5)
+        answer(limiter, reset=reset, sent_at=reset - 2.0)
+    return reset
+
+
+def next_boundary(limiter: RateLimiter) -> int:
+    return math.floor(redis_now(limiter) / WINDOW) * WINDOW + WINDOW
+
+
+def test_it_aligns_after_three_whole_window_steps_each_answered_twice(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    base = next_boundary(limiter)
+    learn_grid(limiter, first_reset=base, windows=3)
+    assert not limiter.aligned(group=GROUP)
+    answer(limiter, reset=base + 3 * WINDOW, sent_at=base + 3 * WINDOW - 2.5)
+    assert limiter.aligned(group=GROUP)
+
+
+def test_resets_that_move_by_a_second_as_a_sliding_log_announces_never_align(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    base = next_boundary(limiter)
+    for k in range(12):
+        answer(limiter, reset=base + k, sent_at=base + k - 3.5)
+        answer(limiter, reset=base + k, sent_at=base + k - 3.4)
+    assert not limiter.aligned(group=GROUP)
+
+
+def test_one_answer_per_window_is_not_evidence_of_a_fixed_window(prefix: str) -> None:
+    """A sliding log also announces resets one window apart when requests come one per window."""
+    limiter = grid_limiter(prefix)
+    base = next_boundary(limiter)
+    for k in range(8):
+        answer(limiter, reset=base + k * WINDOW, sent_at=base + k * WINDOW - 3.0)
+    assert not limiter.aligned(group=GROUP)
+
+
+def test_short_bursts_whose_reset_is_a_sliding_logs_oldest_plus_a_window_never_align(
+    prefix: str,
+) -> None:
+    """Each burst left within a second of the window start it was told: no proof of a grid."""
+    limiter = grid_limiter(prefix)
+    base = next_boundary(limiter)
+    for k in range(8):
+        start = base + k * WINDOW - WINDOW
+        answer(limiter, reset=start + WINDOW, sent_at=start + 0.1)
+        answer(limiter, reset=start + WINDOW, sent_at=start + 0.6)
+    assert not limiter.aligned(group=GROUP)
+
+
+def test_resets_that_are_not_whole_epoch_seconds_are_ignored(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    base = next_boundary(limiter)
+    for k in range(5):
+        for form in (f"{base + k * WINDOW}.0", "4", f"{(base + k * WINDOW) * 1000}"):
+            permit = Permit(waited=0.0, at_us=(base + k * WINDOW - 2) * 1_000_000)
+            limiter.observe(group=GROUP, permit=permit, reset=form)
+    assert not limiter.aligned(group=GROUP)
+
+
+def test_an_answer_that_contradicts_the_grid_drops_back_to_the_sliding_log(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    last = learn_grid(limiter, first_reset=next_boundary(limiter))
+    # Sent in the middle of the window ending at last + WINDOW: that is the reset to announce.
+    answer(limiter, reset=last + WINDOW, sent_at=last + 1.5)
+    assert limiter.aligned(group=GROUP)
+    answer(limiter, reset=last + WINDOW + 1, sent_at=last + 1.6)
+    assert not limiter.aligned(group=GROUP)
+
+
+def test_a_429_drops_the_grid_and_it_is_not_learnt_again_during_the_cooldown(
+    prefix: str,
+) -> None:
+    limiter = grid_limiter(prefix)
+    last = learn_grid(limiter, first_reset=next_boundary(limiter))
+    limiter.block(group=GROUP, seconds=0.01)
+    assert not limiter.aligned(group=GROUP)
+    learn_grid(limiter, first_reset=last + WINDOW, windows=6)
+    assert not limiter.aligned(group=GROUP)
+
+
+def test_remaining_zero_without_a_429_keeps_the_grid(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    learn_grid(limiter, first_reset=next_boundary(limiter))
+    limiter.block(group=GROUP, seconds=0.01, only_if_room=True)
+    assert limiter.aligned(group=GROUP)
+
+
+def test_windows_too_short_for_the_guards_are_never_aligned(prefix: str) -> None:
+    # At clock scale 30 a window lasts 2 s, and the guards would leave less than half of it.
+    limits = make_limits(groups={GROUP: (LIMIT, 60.0)}, clock_scale=30.0, margin_seconds=MARGIN)
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    base = math.floor(redis_now(limiter) / 2) * 2 + 2
+    for k in range(6):
+        for offset in (1.5, 1.2):
+            permit = Permit(waited=0.0, at_us=round((base + 2 * k - offset) * 1_000_000))
+            limiter.observe(group=GROUP, permit=permit, reset=str(base + 2 * k))
+    assert not limiter.aligned(group=GROUP)
+
+
+def test_alignment_can_be_switched_off(prefix: str) -> None:
+    limiter = grid_limiter(prefix, align_fixed_windows=False)
+    learn_grid(limiter, first_reset=next_boundary(limiter), windows=6)
+    assert not limiter.aligned(group=GROUP)
+
+
+def _wait_for_an_open_window(limiter: RateLimiter) -> float:
+    """Sleep until just after a boundary; returns it (Redis time)."""
+    boundary = next_boundary(limiter)
+    time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
+    return boundary
+
+
+@pytest.mark.slow
+def test_aligned_each_window_gets_the_whole_limit_right_after_its_boundary(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+    assert limiter.aligned(group=GROUP)
+    boundary = _wait_for_an_open_window(limiter)
+    taken = [limiter.acquire(group=GROUP, max_wait=10.0).at_us / 1e6 for _ in range(2 * LIMIT)]
+    first, second = taken[:LIMIT], taken[LIMIT:]
+    assert all(boundary + OPEN <= t < boundary + WINDOW - CLOSE for t in first)
+    assert all(boundary + WINDOW + OPEN <= t < boundary + WINDOW + OPEN + 0.3 for t in second)
+    # Sooner than the sliding log (L per window plus margin) would ever have allowed.
+    assert second[0] - first[0] < WINDOW + MARGIN
+
+
+@pytest.mark.slow
+def test_aligned_background_work_is_paced_over_the_window(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+    boundary = _wait_for_an_open_window(limiter)
+    taken = [
+        limiter.acquire(group=GROUP, lane="background", max_wait=10.0).at_us / 1e6
+        for _ in range(LIMIT)
+    ]
+    pace = (WINDOW - OPEN - CLOSE) * 0.7 / LIMIT
+    slots = [boundary + OPEN + n * pace for n in range(LIMIT)]
+    assert all(slot - 0.005 <= t < slot + 0.1 for slot, t in zip(slots, taken, strict=True)), [
+        round(t - slot, 3) for slot, t in zip(slots, taken, strict=True)
+    ]
+    assert taken[-1] < boundary + WINDOW - CLOSE
+
+
+@pytest.mark.slow
+def test_aligned_a_late_background_sender_catches_up_within_the_window(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+    boundary = _wait_for_an_open_window(limiter)
+    time.sleep(1.0)  # two pace slots missed, a third due
+    allowed = [limiter.try_acquire(group=GROUP, lane="background")[0] for _ in range(4)]
+    assert allowed == [True, True, True, False]
+    assert redis_now(limiter) < boundary + WINDOW - CLOSE
+
+
+def _window_counts(times: list[float]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for t in times:
+        counts[math.floor(t / WINDOW)] = counts.get(math.floor(t / WINDOW), 0) + 1
+    return counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["fixed", "sliding"])
+def test_against_the_sandbox_it_aligns_only_to_a_fixed_window_server_and_draws_no_429(
+    braze_sandbox, prefix: str, redis_client: redis.Redis, algorithm: str
+) -> None:
+    group = "catalog_items_sync"
+    braze_sandbox.admin.configure(
+        clock_scale=SCALE, algorithm=algorithm, limits={group: {"limit": 10}}
+    )
+    since = time.time()
+    spec = {
+        "url": braze_sandbox.url, "api_key": braze_sandbox.api_key, "prefix": prefix,
+        "item_id": "store-berlin", "seconds": 20.0, "spacing": 0.3,
+        "limits": {"groups": {group: (10, 60.0)}, "clock_scale": SCALE,
+                   "margin_seconds": MARGIN},
+    }  # fmt: skip
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        runs = pool.map(drive_group, [spec] * 2)
+    stats = braze_sandbox.admin.group_stats(group, since=since)
+    assert stats["rate_limited"] == 0, stats["status_counts"]
+    assert sum(run["braze_429s"] for run in runs) == 0
+    limiter = make_limiter(
+        limits=make_limits(groups={group: (10, 60.0)}, clock_scale=SCALE, margin_seconds=MARGIN),
+        prefix=prefix,
+    )
+    assert limiter.aligned(group=group) is (algorithm == "fixed")
+    if algorithm == "fixed":
+        assert stats["peak_requests_in_fixed_window"] == 10
+        # Once aligned (the fourth window), the server's windows are filled to the limit.
+        counts = _window_counts([t for run in runs for t in run["sent_at"]])
+        assert [counts[k] for k in sorted(counts)[1:-1]][-1] == 10, counts
+
+
+def test_the_sustained_rate_for_etas_is_a_limit_per_braze_window_once_aligned(
+    prefix: str,
+) -> None:
+    limiter = grid_limiter(prefix)
+    assert limiter.requests_per_second(group=GROUP) == pytest.approx(LIMIT / (WINDOW + MARGIN))
+    learn_grid(limiter, first_reset=next_boundary(limiter))
+    assert limiter.requests_per_second(group=GROUP) == pytest.approx(LIMIT / WINDOW)
