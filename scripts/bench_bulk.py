@@ -8,7 +8,9 @@ not from the console's counters (performance-and-bulk.md §6):
 
   U        items accepted per second in the server's full windows / ceiling (L·50/W')
   429s     the console's requests the sandbox refused
-  peak     most requests counted in any server window (fixed and sliding) / L
+  peak     most requests counted in any server window (fixed and sliding) / L; once the
+           console has learnt that the server counts fixed windows it fills each of them,
+           so the sliding figure may pass 1 while the fixed one, the server's, stays <= 1
   lost     items of the job never in an accepted request
   re-sent  items accepted more than once by the referee; and the console's own count
   ETA err  |ETA shown at 10% done - actual remaining| / actual remaining

@@ -50,13 +50,17 @@ windows but does not say so, so the limiter learns it from the answers
 (:meth:`RateLimiter.observe`): when the announced reset stays the same for every answer in
 a window and then moves on by exactly one window, ``steps_to_align`` times in a row, the
 server counts fixed windows on that grid. From then on callers take slots per grid
-window: at most L between ``margin`` after a boundary and ``1 s + 2 margins`` before the
-next (the header has whole seconds; the margin covers clock offset and transit), and
-background work is paced evenly over most of that span instead of in one burst, which
-leaves the CPU to the people at work. Lateness then ends at each boundary. Every later
+window: at most L in each. A send within ``1 s + 2 margins`` before a boundary or
+``margin`` after it (the header has whole seconds; the margin covers clock offset and
+transit) may be counted in either window, so it counts in both. Background work is paced
+evenly over most of a window instead of sent in one burst, which leaves the CPU to the
+people at work. Lateness then ends at each boundary. Every later
 answer is checked against the grid, and one that disagrees, or any 429, drops back to the
 sliding log (after a 429, for ``cooldown_windows``); the log keeps being written either
-way, so falling back is always safe.
+way, so falling back is always safe. A flush of our Redis does not change Braze's windows:
+processes put back the grid they last saw along with their sends, and then, instead of the
+probe, every caller waits for the next window, which the sends of dead processes cannot
+have filled.
 """
 
 from __future__ import annotations
@@ -114,6 +118,8 @@ class BrazeLimits:
     align_fixed_windows: bool = True
     steps_to_align: int = 3
     cooldown_windows: int = 20
+    # A learnt grid is Braze's, not ours: kept a day of windows, refreshed by every answer.
+    grid_ttl_windows: int = 1440
     # Background sends are paced over this share of a grid window's open span.
     pace_share: float = 0.7
 
@@ -215,6 +221,17 @@ if redis.call('EXISTS', KEYS[5]) == 0 then
     local gathered = tonumber(raw) + tonumber(ARGV[7])
     if now < gathered then return {0, gathered - now, now, 0, 2, episode} end
   end
+  local known = tonumber(ARGV[10]) > 0 and redis.call('GET', KEYS[8])
+  if known then
+    -- Braze's grid was put back with the sends: rather than probe a window the sends of
+    -- dead processes may have filled, everyone waits for the next one, which starts empty.
+    local span = tonumber(ARGV[10])
+    local resume = now - ((now - tonumber(known)) % span) + span + tonumber(ARGV[11])
+    redis.call('SET', KEYS[3], resume, 'PX', math.ceil((resume - now) / 1000) + 1000)
+    redis.call('SET', KEYS[5], '1')
+    redis.call('DEL', KEYS[7])
+    return {0, resume - now, now, 0, 1, episode}
+  end
   local probe_ttl = redis.call('PTTL', KEYS[6])
   if probe_ttl > 0 then
     episode = redis.call('GET', KEYS[6])
@@ -233,27 +250,31 @@ local wait = 0
 local grid = false
 if probing == 0 and tonumber(ARGV[10]) > 0 then grid = redis.call('GET', KEYS[8]) end
 if grid then
-  -- Braze counts fixed windows on a learnt grid: count the sends of this one.
+  -- Braze counts fixed windows on a learnt grid. A send may count in window b when it
+  -- leaves between its opening guard before b and its closing guard after b + span (clock
+  -- offset, transit, the header's whole seconds): near a boundary it must fit both.
   local span = tonumber(ARGV[10])
+  local opening, closing = tonumber(ARGV[11]), tonumber(ARGV[12])
   local start = now - ((now - tonumber(grid)) % span)
-  local open_at = start + tonumber(ARGV[11])
-  local reopen = start + span + tonumber(ARGV[11])
+  local function used(key, b)
+    -- Numbers, not strings: Lua's tostring keeps 14 digits, Redis reads numbers in full.
+    return redis.call('ZCOUNT', key, b - closing, b + span + opening - 1)
+  end
+  local windows = {start}
+  if now < start + opening then windows = {start - span, start} end
+  if now >= start + span - closing then windows = {start, start + span} end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  if now < open_at then
-    wait = open_at - now
-  elseif now >= start + span - tonumber(ARGV[12]) then
-    wait = reopen - now
-  else
-    local n = redis.call('ZCOUNT', KEYS[1], start, '+inf')
-    if n >= tonumber(ARGV[1]) then
-      wait = reopen - now
-    elseif tonumber(ARGV[13]) > 0 then
-      wait = math.max(0, open_at + n * tonumber(ARGV[13]) - now)
+  local limit = tonumber(ARGV[1])
+  local interactive = bg > 0 and redis.call('EXISTS', KEYS[4]) == 1
+  if interactive then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window) end
+  for _, b in ipairs(windows) do
+    if used(KEYS[1], b) >= limit or (interactive and used(KEYS[2], b) >= bg) then
+      wait = math.max(wait, b + span + opening - now)
     end
-    if bg > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
-      redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-      if redis.call('ZCOUNT', KEYS[2], start, '+inf') >= bg then wait = reopen - now end
-    end
+  end
+  local pace = tonumber(ARGV[13])
+  if wait == 0 and pace > 0 then
+    wait = math.max(0, start + opening + used(KEYS[1], start) * pace - now)
   end
 else
   wait = wait_for(KEYS[1], tonumber(ARGV[1]))
@@ -322,7 +343,8 @@ return {current, now}
 # window (s), when the request took its slot (Redis µs), guards after and before a
 # boundary (µs), steps needed, grid and observations TTL (ms), how late in its window a
 # request must have left to witness a fixed window (µs).
-# Returns 1 while aligned, 0 while learning, -1 when an answer contradicted the grid.
+# Returns {1, grid phase µs} while aligned, {0, 0} while learning, {-1, 0} when an answer
+# contradicted the grid.
 #
 # A step counts when the reset moves on by exactly one window after a window with two or
 # more answers, one of them to a request sent over a second (the header's resolution) after
@@ -330,7 +352,7 @@ return {current, now}
 # exactly W when requests come in short bursts, but then the whole burst left within a
 # second of the reset it announces; a fixed window's reset does not depend on when we send.
 _OBSERVE = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 0} end
 local reset = tonumber(ARGV[1])
 local span = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[7])
@@ -342,11 +364,11 @@ if grid then
   if at >= start + tonumber(ARGV[4]) and at < start + span * 1000000 - tonumber(ARGV[5]) then
     if reset * 1000000 ~= start + span * 1000000 then
       redis.call('DEL', KEYS[1], KEYS[2])
-      return -1
+      return {-1, 0}
     end
     redis.call('PEXPIRE', KEYS[1], ttl)
   end
-  return 1
+  return {1, grid}
 end
 local seen = redis.call('HMGET', KEYS[2], 'reset', 'answers', 'steps', 'late')
 local current = tonumber(seen[1] or '0')
@@ -358,20 +380,21 @@ if tonumber(ARGV[3]) >= (reset - span) * 1000000 + tonumber(ARGV[8]) then witnes
 if reset == current then
   answers, late = answers + 1, math.max(late, witness)
 elseif reset < current then
-  return 0  -- a late answer from an earlier window
+  return {0, 0}  -- a late answer from an earlier window
 elseif reset == current + span and answers >= 2 and late == 1 then
   steps, current, answers, late = steps + 1, reset, 1, witness
 else
   steps, current, answers, late = 0, reset, 1, witness
 end
 if steps >= tonumber(ARGV[6]) then
-  redis.call('SET', KEYS[1], (reset % span) * 1000000, 'PX', ttl)
+  local phase = (reset % span) * 1000000
+  redis.call('SET', KEYS[1], phase, 'PX', ttl)
   redis.call('DEL', KEYS[2])
-  return 1
+  return {1, phase}
 end
 redis.call('HSET', KEYS[2], 'reset', current, 'answers', answers, 'steps', steps, 'late', late)
 redis.call('PEXPIRE', KEYS[2], ttl)
-return 0
+return {0, 0}
 """
 
 # KEYS: total log, alive marker, probe, gathering start. ARGV: probe token, requests Braze
@@ -486,6 +509,8 @@ class RateLimiter:
         # what it puts back into the log after a Redis restart or flush.
         self._sent: dict[str, deque[tuple[int, str]]] = {}
         self._restored_in: dict[str, bytes] = {}
+        # The grid each group was last seen aligned to (µs phase), put back after a flush.
+        self._grid_phase: dict[str, int] = {}
         self._memory_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -584,6 +609,14 @@ class RateLimiter:
             except redis.RedisError:
                 log.warning("could not put back this process's sends for group %s", group)
                 return
+        phase = self._grid_phase.get(group)
+        if phase is not None:
+            # A flush of our Redis does not change Braze's windows; every answer still checks.
+            ttl = self._grid_ttl_ms(group, self.limits.grid_ttl_windows)
+            try:
+                self.redis.set(self._key(group, "grid"), phase, px=ttl, nx=True)
+            except redis.RedisError:
+                return
 
     def try_acquire(self, *, group: str, lane: Lane = "interactive") -> tuple[bool, float, float]:
         """Take a slot if one is free now. Returns (allowed, wait seconds, Redis time)."""
@@ -625,6 +658,8 @@ class RateLimiter:
         own log still has room: otherwise the log already holds callers back until a slot
         frees, and blocking would waste the next window.
         """
+        if not only_if_room:
+            self._grid_phase.pop(group, None)  # a 429 drops the grid (the script, in Redis)
         try:
             until_us, _now = self._block(
                 keys=[self._key(group, "blocked"), self._key(group, "log"),
@@ -685,15 +720,19 @@ class RateLimiter:
         window = round(self.limits.server_window(group))
         opening, closing = guards
         try:
-            outcome = self._observe(
+            outcome, phase = self._observe(
                 keys=self._grid_keys(group),
                 args=[announced, window, permit.at_us, math.ceil(opening * 1_000_000),
                       math.ceil(closing * 1_000_000), self.limits.steps_to_align,
-                      self._grid_ttl_ms(group, self.limits.cooldown_windows),
+                      self._grid_ttl_ms(group, self.limits.grid_ttl_windows),
                       math.ceil((1.0 + opening) * 1_000_000)],
             )  # fmt: skip
         except redis.RedisError:
             return
+        if outcome == 1:
+            self._grid_phase[group] = int(phase)
+        elif outcome == -1:
+            self._grid_phase.pop(group, None)
         if outcome == -1:
             log.warning("Braze group %s: an answer did not fit its fixed windows; "
                         "back to the sliding log", group)  # fmt: skip

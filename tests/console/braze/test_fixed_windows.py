@@ -170,6 +170,24 @@ def test_aligned_each_window_gets_the_whole_limit_right_after_its_boundary(prefi
 
 
 @pytest.mark.slow
+def test_a_send_near_a_boundary_passes_when_both_windows_have_room_and_counts_in_both(
+    prefix: str,
+) -> None:
+    limiter = grid_limiter(prefix)
+    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+    boundary = _wait_for_an_open_window(limiter)
+    for _ in range(LIMIT - 1):
+        limiter.acquire(group=GROUP, max_wait=10.0)
+    time.sleep(max(0.0, boundary + WINDOW - 0.5 - redis_now(limiter)))
+    near = limiter.acquire(group=GROUP, max_wait=10.0)
+    assert near.waited < 0.05  # a person's edit does not wait out the boundary
+    after = [limiter.acquire(group=GROUP, max_wait=10.0).at_us / 1e6 for _ in range(LIMIT)]
+    # It may have landed after the boundary, so the next window holds one fewer.
+    assert all(boundary + WINDOW + OPEN <= t < boundary + WINDOW + 1 for t in after[:-1])
+    assert after[-1] >= boundary + 2 * WINDOW + OPEN
+
+
+@pytest.mark.slow
 def test_aligned_background_work_is_paced_over_the_window(prefix: str) -> None:
     limiter = grid_limiter(prefix)
     learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
@@ -244,3 +262,33 @@ def test_the_sustained_rate_for_etas_is_a_limit_per_braze_window_once_aligned(
     assert limiter.requests_per_second(group=GROUP) == pytest.approx(LIMIT / (WINDOW + MARGIN))
     learn_grid(limiter, first_reset=next_boundary(limiter))
     assert limiter.requests_per_second(group=GROUP) == pytest.approx(LIMIT / WINDOW)
+
+
+def test_after_a_redis_flush_a_process_puts_back_the_grid_it_saw(prefix: str) -> None:
+    limiter = grid_limiter(prefix, gather_seconds=0.1)
+    base = next_boundary(limiter)
+    learn_grid(limiter, first_reset=base - 4 * WINDOW)
+    answer(limiter, reset=base, sent_at=base - 2.0)  # seen aligned by this process
+    limiter.acquire(group=GROUP, max_wait=10.0)  # a send of its own to put back
+    limiter.reset(group=GROUP)  # as a Redis flush would
+    assert not limiter.aligned(group=GROUP)
+    flushed_in = math.floor(redis_now(limiter) / WINDOW) * WINDOW
+    permit = limiter.acquire(group=GROUP, max_wait=10.0)
+    assert limiter.aligned(group=GROUP)
+    # No probe into a window the sends of dead processes may have filled: the next one.
+    assert permit.probe is None
+    assert permit.at_us / 1e6 >= flushed_in + WINDOW + OPEN
+
+
+def test_a_process_that_drew_a_429_does_not_put_the_grid_back(prefix: str) -> None:
+    limiter = grid_limiter(prefix)
+    base = next_boundary(limiter)
+    learn_grid(limiter, first_reset=base - 4 * WINDOW)
+    answer(limiter, reset=base, sent_at=base - 2.0)
+    limiter.acquire(group=GROUP, max_wait=10.0)
+    limiter.block(group=GROUP, seconds=0.01)
+    limiter.reset(group=GROUP)
+    permit = limiter.acquire(group=GROUP, max_wait=10.0)
+    if permit.probe:
+        limiter.probe_settle(group=GROUP, token=permit.probe)
+    assert not limiter.aligned(group=GROUP)
