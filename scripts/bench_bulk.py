@@ -279,6 +279,7 @@ def figures(
         "lost": len(ids - set(accepted)),
         "resent_referee": sum(1 for i in ids if accepted.get(i, 0) > 1),
         "full_windows": stats.get("full_windows", 0),
+        "per_window": [w["own_counted"] for w in stats.get("windows", [])],
     }
 
 
@@ -393,6 +394,8 @@ class Bench:
     def single(self, label: str, **kw: Any) -> dict[str, Any]:
         jobs, ids, since, until, watch = self.run_jobs([self.args.items], **kw)
         result = figures(self.sandbox, since, until, ids[0], self.args.scale)
+        if self.args.windows:
+            print(f"    {label}: requests per server window", *result["per_window"], flush=True)
         result["resent_console"] = console_resends(jobs[0])
         result["eta_err"] = watch.eta_error(jobs[0])
         result["seconds"] = until - since
@@ -606,6 +609,8 @@ class Bench:
                       if "Error" in line or "Traceback" in line]  # fmt: skip
             if errors:
                 print("worker errors (last 5):", *errors[-5:], sep="\n    ")
+            dropped = log.read_text(errors="replace").count("did not fit its fixed windows")
+            print(f"limiter: learnt fixed-window grid dropped {dropped} times (workers.log)")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -640,6 +645,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--windows", action="store_true", help="print requests per window")
     parser.add_argument("--scenarios", default="headroom,A,B,C,D,E,F_sliding,F_token,celery,parse")
     args = parser.parse_args()
     bench = Bench(args)

@@ -52,9 +52,9 @@ a window and then moves on by exactly one window, ``steps_to_align`` times in a 
 server counts fixed windows on that grid. From then on callers take slots per grid
 window: at most L in each. A send within ``1 s + 2 margins`` before a boundary or
 ``margin`` after it (the header has whole seconds; the margin covers clock offset and
-transit) may be counted in either window, so it counts in both. Background work is paced
-evenly over most of a window instead of sent in one burst, which leaves the CPU to the
-people at work. Lateness then ends at each boundary. Every later
+transit) may be counted in either window, so it counts in both; background work leaves
+those sends to people and waits for the boundary. It is also paced evenly over most of a
+window instead of sent in one burst, which leaves the CPU to the people at work. Lateness then ends at each boundary. Every later
 answer is checked against the grid, and one that disagrees, or any 429, drops back to the
 sliding log (after a 429, for ``cooldown_windows``); the log keeps being written either
 way, so falling back is always safe. A flush of our Redis does not change Braze's windows:
@@ -272,9 +272,14 @@ if grid then
       wait = math.max(wait, b + span + opening - now)
     end
   end
-  local pace = tonumber(ARGV[13])
-  if wait == 0 and pace > 0 then
-    wait = math.max(0, start + opening + used(KEYS[1], start) * pace - now)
+  if wait == 0 and bg > 0 then
+    if now >= start + span - closing then
+      -- Counted in both windows, a send here would cost the next one a slot it may never
+      -- have used: background work has time to wait for the boundary, people do not.
+      wait = start + span + opening - now
+    else
+      wait = math.max(0, start + opening + used(KEYS[1], start) * tonumber(ARGV[13]) - now)
+    end
   end
 else
   wait = wait_for(KEYS[1], tonumber(ARGV[1]))

@@ -292,3 +292,17 @@ def test_a_process_that_drew_a_429_does_not_put_the_grid_back(prefix: str) -> No
     if permit.probe:
         limiter.probe_settle(group=GROUP, token=permit.probe)
     assert not limiter.aligned(group=GROUP)
+
+
+@pytest.mark.slow
+def test_aligned_background_work_waits_out_the_boundary_that_people_may_use(
+    prefix: str,
+) -> None:
+    limiter = grid_limiter(prefix)
+    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+    boundary = _wait_for_an_open_window(limiter)
+    time.sleep(max(0.0, boundary + WINDOW - 0.5 - redis_now(limiter)))
+    assert limiter.try_acquire(group=GROUP)[0]
+    allowed, wait, _now = limiter.try_acquire(group=GROUP, lane="background")
+    assert not allowed
+    assert 0.5 < wait <= 0.5 + OPEN + 0.05
