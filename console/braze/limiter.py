@@ -48,19 +48,20 @@ later windows, so a long job settles near L per ``W + margin + lateness`` (about
 the ceiling at the benchmark's clock). Braze's ``X-RateLimit-Reset`` suggests fixed
 windows but does not say so, so the limiter learns it from the answers
 (:meth:`RateLimiter.observe`): when the announced reset stays the same for every answer in
-a window and then moves on by exactly one window, ``steps_to_align`` times in a row, the
-server counts fixed windows on that grid. From then on callers take slots per grid
-window: at most L in each. A send within ``1 s + 2 margins`` before a boundary or
-``margin`` after it (the header has whole seconds; the margin covers clock offset and
-transit) may be counted in either window, so it counts in both; background work leaves
-those sends to people and waits for the boundary. It is also paced evenly over most of a
-window instead of sent in one burst, which leaves the CPU to the people at work. Lateness then ends at each boundary. Every later
-answer is checked against the grid, and one that disagrees, or any 429, drops back to the
-sliding log (after a 429, for ``cooldown_windows``); the log keeps being written either
-way, so falling back is always safe. A flush of our Redis does not change Braze's windows:
-processes put back the grid they last saw along with their sends, and then, instead of the
-probe, every caller waits for the next window, which the sends of dead processes cannot
-have filled.
+a window (one of them to a request sent over a second into it) and then moves on by
+exactly one window, ``steps_to_align`` times in a row, the server counts fixed windows on
+that grid. From then on callers take slots per grid window: at most L in each. A send
+within ``1 s + 2 margins`` before a boundary or ``margin`` after it (the header has whole
+seconds; the margin covers clock offset and transit) may be counted in either window, so
+it counts in both; background work leaves those sends to people and waits for the
+boundary. It is also paced evenly over most of a window instead of sent in one burst,
+which leaves the CPU to the people at work. Lateness then ends at each boundary. Every
+later answer is checked against the grid, and one that disagrees, or any 429, drops back
+to the sliding log (after a 429, for ``cooldown_windows``); the log keeps being written
+either way, so falling back is always safe. A flush of our Redis does not change Braze's
+windows: processes put back the grid they last saw along with their sends, and then,
+instead of the probe, every caller waits for the next window, which the sends of dead
+processes cannot have filled.
 """
 
 from __future__ import annotations
