@@ -208,6 +208,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Worker processes lower their CPU priority by this much, so a bulk job sharing a host with
+# the web process does not slow the screens people are waiting on (0: leave it).
+WORKER_NICENESS = int(os.environ.get("WORKER_NICENESS", "10"))
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 # Audit trail. Checkpoints are signed with a key PostgreSQL never sees, so whoever can
