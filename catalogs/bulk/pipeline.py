@@ -336,17 +336,27 @@ def batch_record(*, claim: Claim, error: BrazeError | None) -> str:
     return str(state)
 
 
-def batch_send(*, claim: Claim, client: BrazeClient | None = None) -> str:
+@dataclass(frozen=True)
+class Sent:
+    state: str  # the batch's new state, as batch_record returns it
+    # Seconds until the limit group has room again, when it had none for this batch.
+    group_full_for: float | None = None
+
+
+def batch_send(*, claim: Claim, client: BrazeClient | None = None) -> Sent:
     """Send one claimed batch (no transaction is open during the request) and record it."""
     error: BrazeError | None = None
+    full_for = None
     try:
         _send(client or bulk_client(), claim)
     except BrazeError as exc:
         error = exc
+        if isinstance(exc, BrazeRateLimited):
+            full_for = max(0.0, exc.retry_at - time.time())
     except Exception as exc:  # an unknown failure mid-request: the batch may have landed
         logger.exception("bulk batch %s: unexpected error while sending", claim.batch_id)
         error = BrazeTimeout(f"Unexpected error while sending ({type(exc).__name__}).")
-    return batch_record(claim=claim, error=error)
+    return Sent(state=batch_record(claim=claim, error=error), group_full_for=full_for)
 
 
 def next_due_in(*, now: datetime | None = None) -> float | None:
@@ -433,8 +443,14 @@ def sender_step(*, slot: int, token: str) -> str:
                 return "idle"
             delay, result = min(due, _IDLE_MAX_SECONDS), "waiting"
             break
-        if batch_send(claim=claim) != BatchState.IN_FLIGHT:
+        sent = batch_send(claim=claim)
+        if sent.state != BatchState.IN_FLIGHT:
             bulk_job_finish_if_done(job_id=claim.job_id)
+        if sent.group_full_for is not None:
+            # Every other batch would be handed back the same way (and cost the database a
+            # claim each): wait for the room instead.
+            delay, result = min(sent.group_full_for, _IDLE_MAX_SECONDS), "waiting"
+            break
         if time.monotonic() >= ends or (redis.get(key) or b"").decode() != token:
             break
     if (redis.get(key) or b"").decode() != token:

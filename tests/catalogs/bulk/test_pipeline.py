@@ -257,3 +257,28 @@ def test_the_batch_cut_plans_no_nested_loop_and_leaves_the_setting_as_it_was(
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('enable_nestloop')")
         assert cursor.fetchone() == ("on",)
+
+
+def test_a_sender_facing_a_full_limit_group_waits_for_room_instead_of_handing_back_every_batch(
+    make_job: MakeJob, editor: User, reviewer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalogs.bulk import pipeline
+    from console.braze import get_limiter
+
+    job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
+    enqueued: list[float] = []
+    monkeypatch.setattr(
+        pipeline, "_enqueue_sender", lambda slot, token, countdown=0.0: enqueued.append(countdown)
+    )
+    limiter = get_limiter()
+    limiter.block(group="catalog_items_async", seconds=3.0)
+    limiter.redis.set(pipeline._slot_key(0), "token-0", px=10_000)
+    try:
+        assert pipeline.sender_step(slot=0, token="token-0") == "waiting"
+    finally:
+        limiter.redis.delete(pipeline._slot_key(0), limiter._key("catalog_items_async", "blocked"))
+    claimed = BulkBatch.objects.filter(job=job, claim_no__gt=0).count()
+    assert claimed == 1  # one batch learnt the group was full; the other three were left be
+    assert BulkBatch.objects.filter(job=job, state=BatchState.PENDING).count() == 4
+    assert len(enqueued) == 1
+    assert 2.0 < enqueued[0] <= 3.0  # the successor starts when the group has room
