@@ -448,9 +448,11 @@ def sender_step(*, slot: int, token: str) -> str:
             bulk_job_finish_if_done(job_id=claim.job_id)
         if sent.group_full_for is not None:
             # Every other batch would be handed back the same way (and cost the database a
-            # claim each): wait for the room instead.
-            delay, result = min(sent.group_full_for, _IDLE_MAX_SECONDS), "waiting"
-            break
+            # claim each): wait for the room instead, here, since a countdown task would
+            # wait in some worker's memory and be lost with it if that worker is killed.
+            pause = min(sent.group_full_for, _IDLE_MAX_SECONDS)
+            redis.pexpire(key, _ttl_ms() + int(pause * 1000))
+            time.sleep(pause)
         if time.monotonic() >= ends or (redis.get(key) or b"").decode() != token:
             break
     if (redis.get(key) or b"").decode() != token:
