@@ -264,10 +264,12 @@ if grid then
   local windows = {start}
   if now < start + opening then windows = {start - span, start} end
   if now >= start + span - closing then windows = {start, start + span} end
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  -- Keep what the previous window may still count: back to its own opening guard.
+  local keep = math.max(window, 2 * span + closing + opening)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)
   local limit = tonumber(ARGV[1])
   local interactive = bg > 0 and redis.call('EXISTS', KEYS[4]) == 1
-  if interactive then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window) end
+  if interactive then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep) end
   for _, b in ipairs(windows) do
     if used(KEYS[1], b) >= limit or (interactive and used(KEYS[2], b) >= bg) then
       wait = math.max(wait, b + span + opening - now)
@@ -290,7 +292,8 @@ else
 end
 if wait > 0 then return {0, math.ceil(wait), now, 0, cold, episode} end
 local member = ARGV[4]
-local ttl = math.ceil(window / 1000) + 1000
+local span_kept = 2 * tonumber(ARGV[10]) + tonumber(ARGV[11]) + tonumber(ARGV[12])
+local ttl = math.ceil(math.max(window, span_kept) / 1000) + 1000
 redis.call('ZADD', KEYS[1], now, member)
 redis.call('PEXPIRE', KEYS[1], ttl)
 if bg > 0 then

@@ -306,3 +306,20 @@ def test_aligned_background_work_waits_out_the_boundary_that_people_may_use(
     allowed, wait, _now = limiter.try_acquire(group=GROUP, lane="background")
     assert not allowed
     assert 0.5 < wait <= 0.5 + OPEN + 0.05
+
+
+@pytest.mark.slow
+def test_sends_just_before_the_previous_window_still_count_for_it_at_the_boundary(
+    prefix: str,
+) -> None:
+    """Sent in the guard before window k-1 began, they may have landed in it: k-1 is full."""
+    limiter = grid_limiter(prefix)
+    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+    boundary = next_boundary(limiter)
+    log_key = limiter._key(GROUP, "log")
+    early = round((boundary - WINDOW - 0.5) * 1_000_000)
+    limiter.redis.zadd(log_key, {f"early-{n}": early + n for n in range(LIMIT)})
+    time.sleep(max(0.0, boundary + 0.005 - redis_now(limiter)))
+    allowed, wait, _now = limiter.try_acquire(group=GROUP)
+    assert not allowed
+    assert wait <= OPEN
