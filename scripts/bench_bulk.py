@@ -16,7 +16,10 @@ not from the console's counters (performance-and-bulk.md §6):
   ETA err  |ETA shown at 10% done - actual remaining| / actual remaining
 
     scripts/bench-bulk [--scale 6] [--runs 3] [--items 50000] [--workers 4]
-                       [--scenarios headroom,A,B,C,D,E,F,celery,parse]
+                       [--scenarios headroom,A,B,C,D,E,F,celery,parse] [--windows]
+
+--windows also prints the console's requests in each server window of every run.
+BRAZE_RATE_LIMIT_ALIGN=0 in the environment measures the sliding log alone.
 
 Run through scripts/bench-bulk, which provides a throw-away PostgreSQL (DATABASE_URL).
 """
