@@ -52,6 +52,15 @@ def next_boundary(limiter: RateLimiter) -> int:
     return math.floor(redis_now(limiter) / WINDOW) * WINDOW + WINDOW
 
 
+@pytest.fixture
+def limiter(prefix: str) -> RateLimiter:
+    """A limiter that has already learnt the sandbox's grid (boundaries at multiples of W)."""
+    aligned = grid_limiter(prefix)
+    learn_grid(aligned, first_reset=next_boundary(aligned) - 4 * WINDOW)
+    assert aligned.aligned(group=GROUP)
+    return aligned
+
+
 def test_it_aligns_after_three_whole_window_steps_each_answered_twice(prefix: str) -> None:
     limiter = grid_limiter(prefix)
     base = next_boundary(limiter)
@@ -156,10 +165,9 @@ def _wait_for_an_open_window(limiter: RateLimiter) -> float:
 
 
 @pytest.mark.slow
-def test_aligned_each_window_gets_the_whole_limit_right_after_its_boundary(prefix: str) -> None:
-    limiter = grid_limiter(prefix)
-    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
-    assert limiter.aligned(group=GROUP)
+def test_aligned_each_window_gets_the_whole_limit_right_after_its_boundary(
+    limiter: RateLimiter,
+) -> None:
     boundary = _wait_for_an_open_window(limiter)
     taken = [limiter.acquire(group=GROUP, max_wait=10.0).at_us / 1e6 for _ in range(2 * LIMIT)]
     first, second = taken[:LIMIT], taken[LIMIT:]
@@ -171,10 +179,8 @@ def test_aligned_each_window_gets_the_whole_limit_right_after_its_boundary(prefi
 
 @pytest.mark.slow
 def test_a_send_near_a_boundary_passes_when_both_windows_have_room_and_counts_in_both(
-    prefix: str,
+    limiter: RateLimiter,
 ) -> None:
-    limiter = grid_limiter(prefix)
-    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
     boundary = _wait_for_an_open_window(limiter)
     for _ in range(LIMIT - 1):
         limiter.acquire(group=GROUP, max_wait=10.0)
@@ -188,9 +194,7 @@ def test_a_send_near_a_boundary_passes_when_both_windows_have_room_and_counts_in
 
 
 @pytest.mark.slow
-def test_aligned_background_work_is_paced_over_the_window(prefix: str) -> None:
-    limiter = grid_limiter(prefix)
-    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+def test_aligned_background_work_is_paced_over_the_window(limiter: RateLimiter) -> None:
     boundary = _wait_for_an_open_window(limiter)
     taken = [
         limiter.acquire(group=GROUP, lane="background", max_wait=10.0).at_us / 1e6
@@ -205,9 +209,9 @@ def test_aligned_background_work_is_paced_over_the_window(prefix: str) -> None:
 
 
 @pytest.mark.slow
-def test_aligned_a_late_background_sender_catches_up_within_the_window(prefix: str) -> None:
-    limiter = grid_limiter(prefix)
-    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
+def test_aligned_a_late_background_sender_catches_up_within_the_window(
+    limiter: RateLimiter,
+) -> None:
     boundary = _wait_for_an_open_window(limiter)
     time.sleep(1.0)  # two pace slots missed, a third due
     allowed = [limiter.try_acquire(group=GROUP, lane="background")[0] for _ in range(4)]
@@ -296,10 +300,8 @@ def test_a_process_that_drew_a_429_does_not_put_the_grid_back(prefix: str) -> No
 
 @pytest.mark.slow
 def test_aligned_background_work_waits_out_the_boundary_that_people_may_use(
-    prefix: str,
+    limiter: RateLimiter,
 ) -> None:
-    limiter = grid_limiter(prefix)
-    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
     boundary = _wait_for_an_open_window(limiter)
     time.sleep(max(0.0, boundary + WINDOW - 0.5 - redis_now(limiter)))
     assert limiter.try_acquire(group=GROUP)[0]
@@ -310,11 +312,9 @@ def test_aligned_background_work_waits_out_the_boundary_that_people_may_use(
 
 @pytest.mark.slow
 def test_sends_just_before_the_previous_window_still_count_for_it_at_the_boundary(
-    prefix: str,
+    limiter: RateLimiter,
 ) -> None:
     """Sent in the guard before window k-1 began, they may have landed in it: k-1 is full."""
-    limiter = grid_limiter(prefix)
-    learn_grid(limiter, first_reset=next_boundary(limiter) - 4 * WINDOW)
     boundary = next_boundary(limiter)
     log_key = limiter._key(GROUP, "log")
     early = round((boundary - WINDOW - 0.5) * 1_000_000)
