@@ -70,7 +70,10 @@ def group_stats(entries: list[dict[str, Any]], limit: int) -> dict[str, Any]:
             slot["rate_limited"] += 1
         if not e["external"] and 200 <= e["status"] < 300:
             slot["items_accepted"] += e["item_count"]
-    windows = [{"start": index * window, **values} for index, values in sorted(per_window.items())]
+    # A window without a request between the first and the last is a window lost to the
+    # client (a stall, a restart): it must weigh on the steady-state figures, not vanish.
+    indexes = range(min(per_window), max(per_window) + 1) if per_window else range(0)
+    windows = [{"start": index * window, **per_window[index]} for index in indexes]
     # The first and last windows are usually partial; steady-state figures leave them out.
     full = windows[1:-1]
     accepted: Counter[tuple[str, str, str]] = Counter()

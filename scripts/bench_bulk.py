@@ -18,7 +18,8 @@ not from the console's counters (performance-and-bulk.md §6):
     scripts/bench-bulk [--scale 6] [--runs 3] [--items 50000] [--workers 4]
                        [--scenarios headroom,A,B,C,D,E,F,celery,parse] [--windows]
 
---windows also prints the console's requests in each server window of every run.
+--windows also prints the console's requests in each server window of every run, and its
+pauses of over a second between sends beside kills, restarts and the grid being learnt.
 BRAZE_RATE_LIMIT_ALIGN=0 in the environment measures the sliding log alone.
 
 Run through scripts/bench-bulk, which provides a throw-away PostgreSQL (DATABASE_URL).
@@ -27,7 +28,9 @@ Run through scripts/bench-bulk, which provides a throw-away PostgreSQL (DATABASE
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -313,6 +316,7 @@ class Bench:
         self.workers: Workers | None = None
         self.seq = 0
         self.rng = random.Random(args.seed)
+        self.events: list[tuple[float, str]] = []  # (time, what): kills, restarts
 
     # environment -------------------------------------------------------------------------------
 
@@ -394,15 +398,48 @@ class Bench:
         until = max(watch.done_at.values())
         return jobs, id_sets, since, until, watch
 
-    def single(self, label: str, **kw: Any) -> dict[str, Any]:
-        jobs, ids, since, until, watch = self.run_jobs([self.args.items], **kw)
+    def single(self, label: str, *, during: Callable[[float], None] | None = None
+               ) -> dict[str, Any]:  # fmt: skip
+        import redis
+
+        grid_key = f"braze:rl:{self.workspace}:{GROUP}:grid"
+        watcher = redis.Redis(unix_socket_path=str(self.redis.sock), socket_timeout=1)
+        aligned = [False]
+
+        def watch_grid(fraction: float) -> None:
+            try:
+                now_aligned = bool(watcher.exists(grid_key))
+            except redis.RedisError:
+                now_aligned = aligned[0]
+            if now_aligned != aligned[0]:
+                aligned[0] = now_aligned
+                self.events.append((time.time(), "grid learnt" if now_aligned else "grid gone"))
+            if during:
+                during(fraction)
+
+        jobs, ids, since, until, watch = self.run_jobs([self.args.items], during=watch_grid)
         result = figures(self.sandbox, since, until, ids[0], self.args.scale)
         if self.args.windows:
             print(f"    {label}: requests per server window", *result["per_window"], flush=True)
+            self.print_gaps(since, until)
         result["resent_console"] = console_resends(jobs[0])
         result["eta_err"] = watch.eta_error(jobs[0])
         result["seconds"] = until - since
         return result
+
+    def print_gaps(self, since: float, until: float) -> None:
+        """Pauses of over a second between the console's sends, beside the run's events."""
+        window = 60.0 / self.args.scale
+        first = math.floor(since / window)
+        entries = self.sandbox.admin.log(since=since, until=until + 0.5, group=GROUP)
+        times = sorted(e["t"] for e in entries if not e.get("external"))
+        marks = [(t, what) for t, what in self.events]
+        marks += [(a, f"no send for {b - a:.1f} s from")
+                  for a, b in itertools.pairwise(times) if b - a > 1.0]  # fmt: skip
+        for t, text in sorted(marks):
+            print(f"      {text} +{t - since:.1f} s (window {math.floor(t / window) - first}, "
+                  f"{t % window:.1f} s in)", flush=True)  # fmt: skip
+        self.events = []
 
     # scenarios ----------------------------------------------------------------------------------
 
@@ -529,11 +566,13 @@ class Bench:
                     if what == "kill":
                         index = rng.randrange(workers.n)
                         workers.kill9(index)
+                        self.events.append((time.time(), f"kill -9 of worker {index}"))
                         workers.start_one(index)
                     else:
                         self.redis.stop()
                         self.redis.start()
                         restarted.append(time.time())
+                        self.events.append((time.time(), "Redis restarted"))
 
         result = self.single("E", during=during)
         # The first request after the restart is the limiter's cold-start probe: refused when
