@@ -483,7 +483,10 @@ class BrazeClient:
             if response.status_code == 429:
                 limited += 1
                 wait = self._rate_limit_wait(op.group, response)
-                retry_at = self.limiter.block(group=op.group, seconds=wait) or time.time() + wait
+                retry_at = (
+                    self.limiter.block(group=op.group, seconds=wait, keep_grid=bool(permit.probe))
+                    or time.time() + wait
+                )
                 if permit.probe:
                     # Blocked first, so nobody slips in between the marker and the block.
                     self.limiter.probe_settle(group=op.group, token=permit.probe)

@@ -53,15 +53,19 @@ exactly one window, ``steps_to_align`` times in a row, the server counts fixed w
 that grid. From then on callers take slots per grid window: at most L in each. A send
 within ``1 s + 2 margins`` before a boundary or ``margin`` after it (the header has whole
 seconds; the margin covers clock offset and transit) may be counted in either window, so
-it counts in both; background work leaves those sends to people and waits for the
-boundary. It is also paced evenly over most of a window instead of sent in one burst,
-which leaves the CPU to the people at work. Lateness then ends at each boundary. Every
-later answer is checked against the grid, and one that disagrees, or any 429, drops back
-to the sliding log (after a 429, for ``cooldown_windows``); the log keeps being written
-either way, so falling back is always safe. A flush of our Redis does not change Braze's
-windows: processes put back the grid they last saw along with their sends, and then,
-instead of the probe, every caller waits for the next window, which the sends of dead
-processes cannot have filled.
+it counts in both until Braze answers: the answer's reset names the window that counted
+it, and from then on it counts only there (so the sliding log's last sends before the grid
+is learnt do not fill the first aligned window twice). Background work leaves those sends
+to people and waits for the boundary. It is also paced evenly over most of a window
+instead of sent in one burst, which leaves the CPU to the people at work. Lateness then
+ends at each boundary. Every later answer is checked against the grid, and one that
+disagrees, or any 429, drops back to the sliding log (after a 429, for
+``cooldown_windows``); the log keeps being written either way, so falling back is safe.
+
+A flush of our Redis does not change Braze's windows: processes put back the grid they
+last saw along with their sends, and the probe is taken on that grid, in the current
+window when the sends put back leave room there. Its answer adds what dead processes
+sent; a 429 on it keeps the grid, since it says only that our log lacked sends.
 """
 
 from __future__ import annotations
@@ -189,7 +193,8 @@ def limits_in_effect() -> list[dict[str, Any]]:
 
 
 # KEYS: total log, background log, blocked-until, interactive-demand mark, alive marker,
-# probe, gathering start, learnt fixed-window grid. ARGV: limit, background limit (0 for the
+# probe, gathering start, learnt fixed-window grid, guard sends Braze counted in the earlier
+# and in the later of their two windows (see _OBSERVE). ARGV: limit, background limit (0 for the
 # interactive lane), window (µs), unique member (also the probe's token), probe TTL (ms),
 # poll interval while another caller probes (µs), gathering time (µs), gathering key TTL
 # (ms), whether the caller remembers sends of its own (1: it starts the gathering; a process
@@ -222,17 +227,6 @@ if redis.call('EXISTS', KEYS[5]) == 0 then
     local gathered = tonumber(raw) + tonumber(ARGV[7])
     if now < gathered then return {0, gathered - now, now, 0, 2, episode} end
   end
-  local known = tonumber(ARGV[10]) > 0 and redis.call('GET', KEYS[8])
-  if known then
-    -- Braze's grid was put back with the sends: rather than probe a window the sends of
-    -- dead processes may have filled, everyone waits for the next one, which starts empty.
-    local span = tonumber(ARGV[10])
-    local resume = now - ((now - tonumber(known)) % span) + span + tonumber(ARGV[11])
-    redis.call('SET', KEYS[3], resume, 'PX', math.ceil((resume - now) / 1000) + 1000)
-    redis.call('SET', KEYS[5], '1')
-    redis.call('DEL', KEYS[7])
-    return {0, resume - now, now, 0, 1, episode}
-  end
   local probe_ttl = redis.call('PTTL', KEYS[6])
   if probe_ttl > 0 then
     episode = redis.call('GET', KEYS[6])
@@ -249,7 +243,9 @@ local function wait_for(key, limit)
 end
 local wait = 0
 local grid = false
-if probing == 0 and tonumber(ARGV[10]) > 0 then grid = redis.call('GET', KEYS[8]) end
+-- A grid put back after a flush holds for the probe too: it is taken in the current window
+-- when the sends put back leave room there, and its answer adds what dead processes sent.
+if tonumber(ARGV[10]) > 0 then grid = redis.call('GET', KEYS[8]) end
 if grid then
   -- Braze counts fixed windows on a learnt grid. A send may count in window b when it
   -- leaves between its opening guard before b and its closing guard after b + span (clock
@@ -257,9 +253,18 @@ if grid then
   local span = tonumber(ARGV[10])
   local opening, closing = tonumber(ARGV[11]), tonumber(ARGV[12])
   local start = now - ((now - tonumber(grid)) % span)
+  -- Guard sends Braze has answered for are counted only in the window it named; the log
+  -- always holds the last window (plus margin), so only settlements that recent apply.
+  local floor = now - window + 1
   local function used(key, b)
     -- Numbers, not strings: Lua's tostring keeps 14 digits, Redis reads numbers in full.
-    return redis.call('ZCOUNT', key, b - closing, b + span + opening - 1)
+    local n = redis.call('ZCOUNT', key, b - closing, b + span + opening - 1)
+    if key == KEYS[1] then
+      n = n - redis.call('ZCOUNT', KEYS[9], math.max(b - closing, floor), b + opening - 1)
+      n = n - redis.call('ZCOUNT', KEYS[10], math.max(b + span - closing, floor),
+                         b + span + opening - 1)
+    end
+    return n
   end
   local windows = {start}
   if now < start + opening then windows = {start - span, start} end
@@ -325,16 +330,17 @@ return added
 """
 
 # KEYS: blocked-until, total log, grid, grid observations, grid cooldown. ARGV: duration
-# (µs), only-if-our-log-has-room (0/1), limit, window (µs), cooldown (ms). Returns
-# {blocked_until_us, now_us} (0 when nothing was blocked). A 429 (not only-if-room) also
-# drops a learnt grid and keeps it from being learnt again for the cooldown.
+# (µs), only-if-our-log-has-room (0/1), limit, window (µs), cooldown (ms), keep the grid
+# (0/1). Returns {blocked_until_us, now_us} (0 when nothing was blocked). A 429 (not
+# only-if-room) also drops a learnt grid and keeps it from being learnt again for the
+# cooldown, unless the 429 is explained otherwise (keep the grid).
 _BLOCK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if ARGV[2] == '1' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
   if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, now} end
-else
+elseif ARGV[6] ~= '1' then
   redis.call('DEL', KEYS[3], KEYS[4])
   redis.call('SET', KEYS[5], '1', 'PX', tonumber(ARGV[5]))
 end
@@ -348,10 +354,11 @@ end
 return {current, now}
 """
 
-# KEYS: grid, grid observations, grid cooldown. ARGV: announced reset (epoch s), Braze's
-# window (s), when the request took its slot (Redis µs), guards after and before a
-# boundary (µs), steps needed, grid and observations TTL (ms), how late in its window a
-# request must have left to witness a fixed window (µs).
+# KEYS: grid, grid observations, grid cooldown, guard sends settled in the earlier and in the
+# later of their two windows. ARGV: announced reset (epoch s), Braze's window (s), when the
+# request took its slot (Redis µs), guards after and before a boundary (µs), steps needed,
+# grid and observations TTL (ms), how late in its window a request must have left to
+# witness a fixed window (µs), a unique member.
 # Returns {1, grid phase µs} while aligned, {0, 0} while learning, {-1, 0} when an answer
 # contradicted the grid.
 #
@@ -360,11 +367,29 @@ return {current, now}
 # the window began. A sliding log's reset is its oldest request plus W: it too moves on by
 # exactly W when requests come in short bursts, but then the whole burst left within a
 # second of the reset it announces; a fixed window's reset does not depend on when we send.
+#
+# The answer also names the window Braze counted the request in (the one ending at the
+# reset). The grid counts a send within a guard of a boundary in both windows around it;
+# once answered it is settled to the one Braze named. This is kept while learning too, so
+# the burst of sliding-log sends just before the first aligned window does not count twice.
 _OBSERVE = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 0} end
 local reset = tonumber(ARGV[1])
 local span = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[7])
+local sent = tonumber(ARGV[3])
+local opening, closing = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ends = reset * 1000000
+local begins = ends - span * 1000000
+local settled = nil
+if sent >= ends - closing and sent < ends + opening then settled = KEYS[4]
+elseif sent >= begins - closing and sent < begins + opening then settled = KEYS[5] end
+if settled then
+  local keep = 2 * span * 1000000 + opening + closing
+  redis.call('ZREMRANGEBYSCORE', settled, '-inf', sent - keep)
+  redis.call('ZADD', settled, sent, ARGV[9])
+  redis.call('PEXPIRE', settled, math.ceil(keep / 1000) + 1000)
+end
 local grid = redis.call('GET', KEYS[1])
 if grid then
   -- A request that left well inside a grid window must be counted in that window.
@@ -538,7 +563,11 @@ class RateLimiter:
             self._key(group, "probe"),
             self._key(group, "gather"),
             self._key(group, "grid"),
+            *self._settled_keys(group),
         ]
+
+    def _settled_keys(self, group: str) -> list[str]:
+        return [self._key(group, "settled:earlier"), self._key(group, "settled:later")]
 
     def _grid_keys(self, group: str) -> list[str]:
         return [self._key(group, "grid"), self._key(group, "gridobs"), self._key(group, "gridoff")]
@@ -660,14 +689,17 @@ class RateLimiter:
             # A little jitter so processes woken for the same slot do not all collide.
             self._sleep(wait + random.uniform(0, min(0.005, wait / 20)))
 
-    def block(self, *, group: str, seconds: float, only_if_room: bool = False) -> float | None:
+    def block(
+        self, *, group: str, seconds: float, only_if_room: bool = False, keep_grid: bool = False
+    ) -> float | None:
         """Block ``group`` for every process for ``seconds``; returns the epoch it ends.
 
         With ``only_if_room`` (Braze reported ``remaining: 0``) the block is set only when our
         own log still has room: otherwise the log already holds callers back until a slot
-        frees, and blocking would waste the next window.
+        frees, and blocking would waste the next window. A 429 drops a learnt grid unless
+        ``keep_grid``: a cold-start probe's 429 is explained by sends nobody could put back.
         """
-        if not only_if_room:
+        if not only_if_room and not keep_grid:
             self._grid_phase.pop(group, None)  # a 429 drops the grid (the script, in Redis)
         try:
             until_us, _now = self._block(
@@ -675,7 +707,7 @@ class RateLimiter:
                       *self._grid_keys(group)],
                 args=[math.ceil(max(seconds, 0.0) * 1_000_000), int(only_if_room),
                       self.limits.limit(group), self._window_us(group),
-                      self._grid_ttl_ms(group, self.limits.cooldown_windows)],
+                      self._grid_ttl_ms(group, self.limits.cooldown_windows), int(keep_grid)],
             )  # fmt: skip
         except redis.RedisError:
             log.warning("could not record a Braze block for group %s", group)
@@ -730,11 +762,11 @@ class RateLimiter:
         opening, closing = guards
         try:
             outcome, phase = self._observe(
-                keys=self._grid_keys(group),
+                keys=[*self._grid_keys(group), *self._settled_keys(group)],
                 args=[announced, window, permit.at_us, math.ceil(opening * 1_000_000),
                       math.ceil(closing * 1_000_000), self.limits.steps_to_align,
                       self._grid_ttl_ms(group, self.limits.grid_ttl_windows),
-                      math.ceil((1.0 + opening) * 1_000_000)],
+                      math.ceil((1.0 + opening) * 1_000_000), uuid.uuid4().hex],
             )  # fmt: skip
         except redis.RedisError:
             return
