@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS scim_users (
 CREATE TABLE IF NOT EXISTS pending_ops (
     id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, catalog TEXT NOT NULL, op TEXT NOT NULL,
     items TEXT NOT NULL, accepted_at REAL NOT NULL, due REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_ops_due ON pending_ops (due);
 CREATE TABLE IF NOT EXISTS async_results (
     id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, catalog TEXT NOT NULL, op TEXT NOT NULL,
     accepted_at REAL NOT NULL, applied_at REAL NOT NULL, outcome TEXT NOT NULL);
