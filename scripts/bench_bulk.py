@@ -441,6 +441,26 @@ class Bench:
                   f"{t % window:.1f} s in)", flush=True)  # fmt: skip
         self.events = []
 
+    def print_edit_parts(self, edits: list[tuple[float, float]], *, idle: int) -> None:
+        """Where an edit's time goes: before the sandbox handles it, inside it, and after."""
+        log = sorted(
+            (e for e in self.sandbox.admin.log(since=edits[0][0] - 0.1,
+                                               group="catalog_items_sync")
+             if e["method"] == "PATCH"),
+            key=lambda e: e["t"],
+        )  # fmt: skip
+        if len(log) != len(edits):
+            print(f"      edit parts: {len(log)} logged for {len(edits)} edits", flush=True)
+            return
+        p95 = lambda xs: statistics.quantiles(xs, n=20)[-1] * 1000  # noqa: E731
+        for label, part in (("idle", slice(0, idle)), ("during", slice(idle, None))):
+            pairs = list(zip(edits[part], log[part], strict=True))
+            before = [e["t"] - sent for (sent, _done), e in pairs]
+            inside = [e["t_end"] - e["t"] for _sent, e in pairs]
+            after = [done - e["t_end"] for (_sent, done), e in pairs]
+            print(f"      edit parts {label} p95: before the sandbox {p95(before):.1f} ms, "
+                  f"in it {p95(inside):.1f} ms, after {p95(after):.1f} ms", flush=True)  # fmt: skip
+
     # scenarios ----------------------------------------------------------------------------------
 
     def headroom(self) -> list[dict[str, Any]]:
@@ -513,10 +533,13 @@ class Bench:
 
         client.limiter.acquire = timed_acquire  # type: ignore[method-assign]
 
+        edits: list[tuple[float, float]] = []  # (epoch sent, epoch answered), for --windows
+
         def edit_once() -> float:
-            started = time.perf_counter()
+            started, at = time.perf_counter(), time.time()
             client.catalog_item_edit(catalog_name="products", item_id="sku-000001",
                                      values={"stock": self.rng.randint(0, 99)})  # fmt: skip
+            edits.append((at, time.time()))
             return time.perf_counter() - started
 
         idle = []
@@ -533,6 +556,8 @@ class Bench:
                 busy.append(edit_once())
 
         result = self.single("C", during=during)
+        if self.args.windows:
+            self.print_edit_parts(edits, idle=len(idle))
         p95 = lambda xs: statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else None  # noqa: E731
         result["p95_idle_ms"] = (p95(idle) or 0) * 1000
         result["p95_busy_ms"] = (p95(busy) or 0) * 1000
