@@ -49,6 +49,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GROUP = "catalog_items_async"
 LIMIT, BATCH = 100, 50
+IDLE_CALLS_EACH = 40  # scenario C: idle PATCHes and GETs before the job
+
+
+def _p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else (xs[0] if xs else 0.0)
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -441,25 +446,21 @@ class Bench:
                   f"{t % window:.1f} s in)", flush=True)  # fmt: skip
         self.events = []
 
-    def print_edit_parts(self, edits: list[tuple[float, float]], *, idle: int) -> None:
-        """Where an edit's time goes: before the sandbox handles it, inside it, and after."""
-        log = sorted(
-            (e for e in self.sandbox.admin.log(since=edits[0][0] - 0.1,
-                                               group="catalog_items_sync")
-             if e["method"] == "PATCH"),
-            key=lambda e: e["t"],
-        )  # fmt: skip
-        if len(log) != len(edits):
-            print(f"      edit parts: {len(log)} logged for {len(edits)} edits", flush=True)
+    def print_call_parts(self, calls: list[tuple[str, bool, float, float, float]]) -> None:
+        """Where a call's time goes: before the sandbox handles it, in it, and after."""
+        log = sorted(self.sandbox.admin.log(since=calls[0][2] - 0.1, group="catalog_items_sync"),
+                     key=lambda e: e["t"])  # fmt: skip
+        if len(log) != len(calls):
+            print(f"      call parts: {len(log)} logged for {len(calls)} calls", flush=True)
             return
-        p95 = lambda xs: statistics.quantiles(xs, n=20)[-1] * 1000  # noqa: E731
-        for label, part in (("idle", slice(0, idle)), ("during", slice(idle, None))):
-            pairs = list(zip(edits[part], log[part], strict=True))
-            before = [e["t"] - sent for (sent, _done), e in pairs]
-            inside = [e["t_end"] - e["t"] for _sent, e in pairs]
-            after = [done - e["t_end"] for (_sent, done), e in pairs]
-            print(f"      edit parts {label} p95: before the sandbox {p95(before):.1f} ms, "
-                  f"in it {p95(inside):.1f} ms, after {p95(after):.1f} ms", flush=True)  # fmt: skip
+        for busy in (False, True):
+            pairs = [(c, e) for c, e in zip(calls, log, strict=True) if c[1] is busy]
+            before = [e["t"] - c[2] for c, e in pairs]
+            inside = [e["t_end"] - e["t"] for _c, e in pairs]
+            after = [c[3] - e["t_end"] for c, e in pairs]
+            print(f"      call parts {'during' if busy else 'idle'} p95: before the sandbox "
+                  f"{_p95(before) * 1000:.1f} ms, in it {_p95(inside) * 1000:.1f} ms, after "
+                  f"{_p95(after) * 1000:.1f} ms", flush=True)  # fmt: skip
 
     # scenarios ----------------------------------------------------------------------------------
 
@@ -533,37 +534,51 @@ class Bench:
 
         client.limiter.acquire = timed_acquire  # type: ignore[method-assign]
 
-        edits: list[tuple[float, float]] = []  # (epoch sent, epoch answered), for --windows
+        # Single-item PATCH and GET in turn, as the protocol measures both: (method, during
+        # the job, epoch sent, epoch answered, seconds).
+        calls: list[tuple[str, bool, float, float, float]] = []
+        methods = itertools.cycle(("PATCH", "GET"))
 
-        def edit_once() -> float:
+        def call(during: bool) -> None:
+            method = next(methods)
             started, at = time.perf_counter(), time.time()
-            client.catalog_item_edit(catalog_name="products", item_id="sku-000001",
-                                     values={"stock": self.rng.randint(0, 99)})  # fmt: skip
-            edits.append((at, time.time()))
-            return time.perf_counter() - started
+            if method == "PATCH":
+                client.catalog_item_edit(catalog_name="products", item_id="sku-000001",
+                                         values={"stock": self.rng.randint(0, 99)})  # fmt: skip
+            else:
+                client.catalog_item_get(catalog_name="products", item_id="sku-000002")
+            calls.append((method, during, at, time.time(), time.perf_counter() - started))
 
-        idle = []
-        for _ in range(20):
-            idle.append(edit_once())
+        # Enough idle calls for a p95 that is not simply the slowest of a few.
+        for _ in range(2 * IDLE_CALLS_EACH):
+            call(False)
             time.sleep(spacing)
         idle_waits = len(waits)
-        busy: list[float] = []
         last = [0.0]
 
         def during(fraction: float) -> None:
             if 0.05 < fraction < 0.95 and time.monotonic() - last[0] > spacing:
                 last[0] = time.monotonic()
-                busy.append(edit_once())
+                call(True)
 
         result = self.single("C", during=during)
         if self.args.windows:
-            self.print_edit_parts(edits, idle=len(idle))
-        p95 = lambda xs: statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else None  # noqa: E731
-        result["p95_idle_ms"] = (p95(idle) or 0) * 1000
-        result["p95_busy_ms"] = (p95(busy) or 0) * 1000
-        result["p95_ratio"] = result["p95_busy_ms"] / max(result["p95_idle_ms"], 1e-9)
-        result["acquire_p95_idle_ms"] = (p95(waits[:idle_waits]) or 0) * 1000
-        result["acquire_p95_busy_ms"] = (p95(waits[idle_waits:]) or 0) * 1000
+            self.print_call_parts(calls)
+
+        def pick(method: str, busy: bool) -> list[float]:
+            return [c[4] * 1000 for c in calls if c[0] == method and c[1] is busy]
+
+        for method in ("PATCH", "GET"):
+            key = method.lower()
+            for phase, busy in (("idle", False), ("busy", True)):
+                xs = pick(method, busy)
+                result[f"{key}_p50_{phase}_ms"] = statistics.median(xs)
+                result[f"{key}_p95_{phase}_ms"] = _p95(xs)
+            result[f"{key}_p95_ratio"] = result[f"{key}_p95_busy_ms"] / max(
+                result[f"{key}_p95_idle_ms"], 1e-9
+            )
+        result["acquire_p95_idle_ms"] = _p95([w * 1000 for w in waits[:idle_waits]])
+        result["acquire_p95_busy_ms"] = _p95([w * 1000 for w in waits[idle_waits:]])
         client.limiter.acquire = acquire  # type: ignore[method-assign]
         return result
 
@@ -713,10 +728,18 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
         line += f"; of the 429s, the cold-start probe after the Redis restart {probe}"
     if any("jain" in r for r in runs):
         line += f"; Jain fairness {col('jain')}"
-    if any("p95_ratio" in r for r in runs):
-        idle, busy = col("p95_idle_ms", "{:.0f}"), col("p95_busy_ms", "{:.0f}")
-        line += f"; interactive PATCH p95 idle {idle} ms, during job {busy} ms, ratio "
-        line += col("p95_ratio", "{:.2f}")
+    for method in ("patch", "get"):
+        if not any(f"{method}_p95_ratio" in r for r in runs):
+            continue
+        idle = (
+            f"{col(f'{method}_p50_idle_ms', '{:.1f}')} / {col(f'{method}_p95_idle_ms', '{:.1f}')}"
+        )
+        busy = (
+            f"{col(f'{method}_p50_busy_ms', '{:.1f}')} / {col(f'{method}_p95_busy_ms', '{:.1f}')}"
+        )
+        line += f"; interactive {method.upper()} p50 / p95 idle {idle} ms, during job {busy} ms, "
+        line += f"p95 ratio {col(f'{method}_p95_ratio', '{:.2f}')}"
+    if any("acquire_p95_idle_ms" in r for r in runs):
         wait_idle = col("acquire_p95_idle_ms", "{:.1f}")
         wait_busy = col("acquire_p95_busy_ms", "{:.1f}")
         line += f" (the limiter's acquire wait p95: idle {wait_idle} ms, during {wait_busy} ms)"
