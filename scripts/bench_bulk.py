@@ -28,6 +28,7 @@ Run through scripts/bench-bulk, which provides a throw-away PostgreSQL (DATABASE
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import math
@@ -448,10 +449,14 @@ class Bench:
 
     def print_call_parts(self, calls: list[tuple[str, bool, float, float, float]]) -> None:
         """Where a call's time goes: before the sandbox handles it, in it, and after."""
-        log = sorted(self.sandbox.admin.log(since=calls[0][2] - 0.1, group="catalog_items_sync"),
-                     key=lambda e: e["t"])  # fmt: skip
+        ours = ("/catalogs/products/items/sku-000001", "/catalogs/products/items/sku-000002")
+        log = sorted((e for e in self.sandbox.admin.log(since=calls[0][2] - 0.1,
+                                                        group="catalog_items_sync")
+                      if e["path"].split("?")[0] in ours), key=lambda e: e["t"])  # fmt: skip
         if len(log) != len(calls):
-            print(f"      call parts: {len(log)} logged for {len(calls)} calls", flush=True)
+            statuses = collections.Counter(e["status"] for e in log)
+            print(f"      call parts: {len(log)} logged for {len(calls)} calls {dict(statuses)}",
+                  flush=True)  # fmt: skip
             return
         for busy in (False, True):
             pairs = [(c, e) for c, e in zip(calls, log, strict=True) if c[1] is busy]
