@@ -278,14 +278,22 @@ def figures(
     ceiling = LIMIT * BATCH / window
     x = stats.get("items_accepted_per_second_in_full_windows") or 0.0
     accepted: dict[str, int] = {}
-    for entry in sandbox.admin.log(since=since, until=until + 0.5, group=GROUP):
-        if entry.get("external") or not 200 <= entry["status"] < 300:
+    streak = longest = 0  # the most 429s in a row: an episode must not repeat (D's pass line)
+    log = sorted(sandbox.admin.log(since=since, until=until + 0.5, group=GROUP),
+                 key=lambda e: e["t"])  # fmt: skip
+    for entry in log:
+        if entry.get("external"):
+            continue
+        streak = streak + 1 if entry["status"] == 429 else 0
+        longest = max(longest, streak)
+        if not 200 <= entry["status"] < 300:
             continue
         for item_id in entry.get("item_ids") or []:
             accepted[item_id] = accepted.get(item_id, 0) + 1
     return {
         "U": x / ceiling,
         "429": stats.get("rate_limited", 0),
+        "429_run": longest,
         "peak_fixed": (stats.get("peak_requests_in_fixed_window") or 0) / LIMIT,
         "peak_sliding": (stats.get("peak_requests_in_sliding_window") or 0) / LIMIT,
         "lost": len(ids - set(accepted)),
@@ -728,6 +736,8 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
         f"(console counted {col('resent_console', '{:.0f}')}); ETA error at 10% "
         f"{col('eta_err', '{:.1%}')}"
     )
+    if any(r.get("429") for r in runs):
+        line += f"; longest run of 429s {col('429_run', '{:.0f}')}"
     if any("429_probe" in r for r in runs):
         probe = col("429_probe", "{:.0f}")
         line += f"; of the 429s, the cold-start probe after the Redis restart {probe}"
