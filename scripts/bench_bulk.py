@@ -293,7 +293,7 @@ def figures(
                 and entry["t"] > last_429["t_end"] + 0.05
                 and math.floor(entry["t"] / window) == math.floor(last_429["t"] / window)
             ):
-                repeated += 1  # fmt: skip
+                repeated += 1
             last_429 = entry
         if not 200 <= entry["status"] < 300:
             continue
