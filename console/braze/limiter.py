@@ -242,6 +242,8 @@ local function wait_for(key, limit)
   return tonumber(entry[2]) + window - now
 end
 local wait = 0
+-- On a grid the previous window may still count sends back to its own opening guard.
+local keep = math.max(window, 2 * tonumber(ARGV[10]) + tonumber(ARGV[11]) + tonumber(ARGV[12]))
 local grid = false
 -- A grid put back after a flush holds for the probe too: it is taken in the current window
 -- when the sends put back leave room there, and its answer adds what dead processes sent.
@@ -269,8 +271,6 @@ if grid then
   local windows = {start}
   if now < start + opening then windows = {start - span, start} end
   if now >= start + span - closing then windows = {start, start + span} end
-  -- Keep what the previous window may still count: back to its own opening guard.
-  local keep = math.max(window, 2 * span + closing + opening)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)
   local limit = tonumber(ARGV[1])
   local interactive = bg > 0 and redis.call('EXISTS', KEYS[4]) == 1
@@ -297,8 +297,7 @@ else
 end
 if wait > 0 then return {0, math.ceil(wait), now, 0, cold, episode} end
 local member = ARGV[4]
-local span_kept = 2 * tonumber(ARGV[10]) + tonumber(ARGV[11]) + tonumber(ARGV[12])
-local ttl = math.ceil(math.max(window, span_kept) / 1000) + 1000
+local ttl = math.ceil(keep / 1000) + 1000
 redis.call('ZADD', KEYS[1], now, member)
 redis.call('PEXPIRE', KEYS[1], ttl)
 if bg > 0 then
