@@ -61,6 +61,13 @@ def limiter(prefix: str) -> RateLimiter:
     return aligned
 
 
+def grid_seen_by_this_process(limiter: RateLimiter) -> None:
+    """Learn the grid, then see it in an answer: what a process puts back after a flush."""
+    base = next_boundary(limiter)
+    learn_grid(limiter, first_reset=base - 4 * WINDOW)
+    answer(limiter, reset=base, sent_at=base - 2.0)
+
+
 def test_it_aligns_after_three_whole_window_steps_each_answered_twice(prefix: str) -> None:
     limiter = grid_limiter(prefix)
     base = next_boundary(limiter)
@@ -273,9 +280,7 @@ def test_after_a_redis_flush_the_grid_put_back_takes_the_probe_in_the_current_wi
     prefix: str,
 ) -> None:
     limiter = grid_limiter(prefix, gather_seconds=0.1)
-    base = next_boundary(limiter)
-    learn_grid(limiter, first_reset=base - 4 * WINDOW)
-    answer(limiter, reset=base, sent_at=base - 2.0)  # seen aligned by this process
+    grid_seen_by_this_process(limiter)
     boundary = _wait_for_an_open_window(limiter)
     limiter.acquire(group=GROUP, max_wait=10.0)  # a send of its own to put back
     limiter.reset(group=GROUP)  # as a Redis flush would
@@ -292,9 +297,7 @@ def test_after_a_redis_flush_into_a_window_the_sends_put_back_fill_the_probe_wai
     prefix: str,
 ) -> None:
     limiter = grid_limiter(prefix, gather_seconds=0.1)
-    base = next_boundary(limiter)
-    learn_grid(limiter, first_reset=base - 4 * WINDOW)
-    answer(limiter, reset=base, sent_at=base - 2.0)
+    grid_seen_by_this_process(limiter)
     boundary = _wait_for_an_open_window(limiter)
     for _ in range(LIMIT):
         limiter.acquire(group=GROUP, max_wait=10.0)
@@ -314,9 +317,7 @@ def test_a_429_on_the_cold_start_probe_keeps_the_grid(prefix: str) -> None:
 
 def test_a_process_that_drew_a_429_does_not_put_the_grid_back(prefix: str) -> None:
     limiter = grid_limiter(prefix)
-    base = next_boundary(limiter)
-    learn_grid(limiter, first_reset=base - 4 * WINDOW)
-    answer(limiter, reset=base, sent_at=base - 2.0)
+    grid_seen_by_this_process(limiter)
     limiter.acquire(group=GROUP, max_wait=10.0)
     limiter.block(group=GROUP, seconds=0.01)
     limiter.reset(group=GROUP)
