@@ -423,15 +423,22 @@ class Bench:
 
     def single(self, label: str, *, during: Callable[[float], None] | None = None
                ) -> dict[str, Any]:  # fmt: skip
+        import dataclasses
+
         import redis
 
-        grid_key = f"braze:rl:{self.workspace}:{GROUP}:grid"
-        watcher = redis.Redis(unix_socket_path=str(self.redis.sock), socket_timeout=1)
+        from console.braze.limiter import RateLimiter, limits_from_settings
+
+        # The workers' limiter (their workspace changes with each restart), to watch the grid.
+        watcher = RateLimiter(
+            redis_client=redis.Redis(unix_socket_path=str(self.redis.sock), socket_timeout=1),
+            limits=dataclasses.replace(limits_from_settings(), workspace=self.workspace),
+        )
         aligned = [False]
 
         def watch_grid(fraction: float) -> None:
             try:
-                now_aligned = bool(watcher.exists(grid_key))
+                now_aligned = watcher.aligned(group=GROUP)
             except redis.RedisError:
                 now_aligned = aligned[0]
             if now_aligned != aligned[0]:
@@ -456,7 +463,7 @@ class Bench:
         first = math.floor(since / window)
         entries = self.sandbox.admin.log(since=since, until=until + 0.5, group=GROUP)
         times = sorted(e["t"] for e in entries if not e.get("external"))
-        marks = [(t, what) for t, what in self.events]
+        marks = list(self.events)
         marks += [(a, f"no send for {b - a:.1f} s from")
                   for a, b in itertools.pairwise(times) if b - a > 1.0]  # fmt: skip
         for t, text in sorted(marks):
