@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from braze_sandbox.config import ALGORITHMS, SandboxConfig, parse_limit
+from braze_sandbox.config import ALGORITHMS, PROFILES, SandboxConfig, parse_limit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", type=Path, required=True, help="directory for sandbox.sqlite3")
     serve.add_argument("--seed-demo", action="store_true", help="seed demo data if store empty")
     serve.add_argument("--seed-products", type=int, default=10_000)
+    serve.add_argument(
+        "--profile", choices=PROFILES, default="current",
+        help="which Braze to play: today's public docs, or the older reference collection",
+    )  # fmt: skip
     serve.add_argument("--clock-scale", type=float, default=1.0)
     serve.add_argument("--algorithm", choices=ALGORITHMS, default="fixed")
     serve.add_argument("--no-rate-limits", action="store_true")
@@ -52,6 +56,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         async_delay_seconds=args.async_delay,
         seed_products=args.seed_products,
     )
+    config.set_profile(args.profile)
     for spec in args.limit:
         group, limit = parse_limit(spec)
         config.limits[group] = limit

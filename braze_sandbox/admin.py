@@ -76,6 +76,7 @@ def admin_routes(sb: Sandbox) -> list[Route]:
             products=data.get("products"),
             keep_log=bool(data.get("keep_log", False)),
             keep_config=bool(data.get("keep_config", False)),
+            profile=data.get("profile"),
         )
         return JSONResponse({"message": "reset", "config": sb.config.to_json()})
 
@@ -249,6 +250,13 @@ def admin_routes(sb: Sandbox) -> list[Route]:
 def apply_config(sb: Sandbox, data: dict[str, Any]) -> None:
     config = sb.config
     reset_limits = False
+    if "profile" in data:
+        # First, so limits given in the same call override the new profile's defaults.
+        try:
+            config.set_profile(str(data["profile"]))
+        except ValueError as err:
+            raise BadRequest(str(err)) from None
+        reset_limits = True
     if "clock_scale" in data:
         scale = float(data["clock_scale"])
         if scale <= 0:
@@ -289,15 +297,28 @@ def apply_config(sb: Sandbox, data: dict[str, Any]) -> None:
 
 
 def do_reset(
-    sb: Sandbox, *, seed: bool, products: int | None, keep_log: bool, keep_config: bool
+    sb: Sandbox,
+    *,
+    seed: bool,
+    products: int | None,
+    keep_log: bool,
+    keep_config: bool,
+    profile: str | None = None,
 ) -> None:
     from braze_sandbox.seed import seed_demo
 
     if not keep_config:
         sb.config = sb.defaults.clone()
+    if profile is not None and profile != sb.config.profile:
+        try:
+            sb.config.set_profile(profile)
+        except ValueError as err:
+            raise BadRequest(str(err)) from None
     sb.reset_limits()
     count = sb.config.seed_products if products is None else int(products)
-    snapshot = sb.snapshots.get(count) if seed and not keep_log else None
+    # The seed may differ by profile (e.g. dashboard users' permission strings).
+    snapshot_key = (count, sb.config.profile)
+    snapshot = sb.snapshots.get(snapshot_key) if seed and not keep_log else None
     if snapshot is not None:
         # Restoring a copy of a freshly seeded store is ~10x faster than seeding 10k items again.
         snapshot.backup(sb.store.db)
@@ -305,8 +326,8 @@ def do_reset(
     sb.store.wipe(keep_log=keep_log)
     sb.ensure_dev_credentials()
     if seed:
-        seed_demo(sb.store, products=count)
+        seed_demo(sb.store, products=count, profile=sb.config.profile)
         if not keep_log:
             copy = sqlite3.connect(":memory:", check_same_thread=False)
             sb.store.db.backup(copy)
-            sb.snapshots[count] = copy
+            sb.snapshots[snapshot_key] = copy

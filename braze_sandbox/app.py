@@ -121,12 +121,12 @@ class Sandbox:
         self.rng = random.Random()
         self._wake: asyncio.Event | None = None
         self._consumer_credit: dict[tuple[str, str], float] = {}
-        self.snapshots: dict[int, sqlite3.Connection] = {}
+        self.snapshots: dict[tuple[int, str], sqlite3.Connection] = {}
         self.ensure_dev_credentials()
         if seed_demo and self.store.is_empty():
             from braze_sandbox.seed import seed_demo as do_seed
 
-            do_seed(self.store, products=config.seed_products)
+            do_seed(self.store, products=config.seed_products, profile=config.profile)
 
     # --- credentials ---------------------------------------------------------------------
 

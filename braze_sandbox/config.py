@@ -9,23 +9,50 @@ from typing import Any, Literal
 Algorithm = Literal["fixed", "sliding", "token"]
 ALGORITHMS: tuple[str, ...] = ("fixed", "sliding", "token")
 
-# Limit groups. Figures are the ones in shared/braze-api (the older, lower set); braze-facts.md §2.2
-# lists the newer ones (e.g. 16,000/min async items), which can be set with --limit.
-DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
-    "catalogs_sync": (5, 60.0),
-    "catalog_items_sync": (50, 60.0),
-    "catalog_items_async": (100, 60.0),
-    "preference_center_read": (1000, 60.0),
-    "preference_center_write": (10, 60.0),
-    "scim": (5000, 86400.0),
-    "default": (250_000, 3600.0),
+# Which Braze the sandbox plays. "current" follows Braze's public API docs as they read today
+# (braze-docs `_docs/_api/`); "reference" follows the project's older reference collection
+# (shared/braze-api, split from Braze's Postman collection). The README's table lists each rule
+# that differs and the profile(s) it applies to.
+Profile = Literal["current", "reference"]
+PROFILES: tuple[str, ...] = ("current", "reference")
+
+# Limit groups, (requests, window seconds). Current: "Rate limits by request type" in
+# _docs/_api/api_limits.md. Reference: the figures in shared/braze-api.
+PROFILE_LIMITS: dict[str, dict[str, tuple[int, float]]] = {
+    "current": {
+        "catalogs_sync": (50, 60.0),
+        "catalog_items_sync": (50, 60.0),
+        "catalog_items_async": (16_000, 60.0),
+        "catalog_fields_selections": (50, 60.0),
+        "preference_center_read": (1000, 60.0),
+        "preference_center_write": (10, 60.0),
+        "scim": (5000, 86400.0),
+        "default": (250_000, 3600.0),
+    },
+    "reference": {
+        "catalogs_sync": (5, 60.0),
+        "catalog_items_sync": (50, 60.0),
+        "catalog_items_async": (100, 60.0),
+        # The reference collection predates the field and selection endpoints.
+        "catalog_fields_selections": (50, 60.0),
+        "preference_center_read": (1000, 60.0),
+        "preference_center_write": (10, 60.0),
+        "scim": (5000, 86400.0),
+        "default": (250_000, 3600.0),
+    },
 }
+DEFAULT_LIMITS = PROFILE_LIMITS["current"]
+REFERENCE_LIMITS = PROFILE_LIMITS["reference"]
 
 
 @dataclass
 class GroupLimit:
     limit: int
     window_seconds: float  # in Braze time; the real window is window_seconds / clock_scale
+
+
+def profile_limits(profile: str) -> dict[str, GroupLimit]:
+    return {g: GroupLimit(n, w) for g, (n, w) in PROFILE_LIMITS[profile].items()}
 
 
 @dataclass
@@ -54,12 +81,11 @@ class ExternalConsumer:
 
 @dataclass
 class SandboxConfig:
+    profile: Profile = "current"
     clock_scale: float = 1.0
     algorithm: Algorithm = "fixed"
     rate_limits_enabled: bool = True
-    limits: dict[str, GroupLimit] = field(
-        default_factory=lambda: {g: GroupLimit(n, w) for g, (n, w) in DEFAULT_LIMITS.items()}
-    )
+    limits: dict[str, GroupLimit] = field(default_factory=lambda: profile_limits("current"))
     async_delay_seconds: float = 0.5
     injection: Injection = field(default_factory=Injection)
     consumers: list[ExternalConsumer] = field(default_factory=list)
@@ -69,6 +95,19 @@ class SandboxConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def reference(self) -> bool:
+        """True when the sandbox plays the older reference collection's Braze."""
+        return self.profile == "reference"
+
+    def set_profile(self, profile: str) -> None:
+        """Switch profile; the limits become that profile's defaults."""
+        if profile == "current" or profile == "reference":
+            self.profile = profile
+        else:
+            raise ValueError(f"profile must be one of {PROFILES}")
+        self.limits = profile_limits(profile)
 
     def clone(self) -> SandboxConfig:
         return copy.deepcopy(self)

@@ -34,7 +34,7 @@ def _id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def seed_demo(store: Store, *, products: int = 10_000) -> None:
+def seed_demo(store: Store, *, products: int = 10_000, profile: str = "current") -> None:
     rng = random.Random(20260105)
     store.add_tags(WORKSPACE, TAGS)
     _catalogs(store, rng, products)

@@ -19,8 +19,9 @@ SCIM = {"Authorization": f"Bearer {DEV_SCIM_TOKEN}", "X-Request-Origin": "tests"
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Sandbox:
+def sandbox(tmp_path: Path, braze_profile: str) -> Sandbox:
     config = SandboxConfig(async_delay_seconds=0.05, seed_products=120)
+    config.set_profile(braze_profile)
     return Sandbox(tmp_path, config, seed_demo=True)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from starlette.testclient import TestClient
 
 from braze_sandbox.app import Sandbox
@@ -77,3 +79,31 @@ def test_the_admin_api_requires_the_admin_token_when_one_is_set(sandbox: Sandbox
         assert plain.get("/_sandbox/config").status_code == 401
         assert plain.get("/_sandbox/config",
                          headers={"X-Sandbox-Admin-Token": "t0ken"}).status_code == 200  # fmt: skip
+
+
+@pytest.mark.one_profile("current")
+def test_the_current_profile_has_the_limits_braze_documents_today(client: TestClient) -> None:
+    limits = client.get("/_sandbox/config").json()["limits"]
+    assert limits["catalogs_sync"] == {"limit": 50, "window_seconds": 60.0}
+    assert limits["catalog_items_async"] == {"limit": 16_000, "window_seconds": 60.0}
+    assert limits["catalog_fields_selections"] == {"limit": 50, "window_seconds": 60.0}
+
+
+@pytest.mark.one_profile("current")
+def test_switching_profile_takes_that_profiles_limits_until_a_reset_without_one(
+    client: TestClient,
+) -> None:
+    config = client.patch("/_sandbox/config", json={"profile": "reference"}).json()
+    assert config["profile"] == "reference"
+    assert config["limits"]["catalogs_sync"]["limit"] == 5
+    assert config["limits"]["catalog_items_async"]["limit"] == 100
+    body = client.post("/_sandbox/reset", json={"profile": "reference"}).json()
+    assert body["config"]["profile"] == "reference"
+    body = client.post("/_sandbox/reset", json={}).json()
+    assert body["config"]["profile"] == "current"
+
+
+def test_an_unknown_profile_is_refused(client: TestClient) -> None:
+    response = client.patch("/_sandbox/config", json={"profile": "2019"})
+    assert response.status_code == 400
+    assert "profile must be one of" in response.text
