@@ -103,8 +103,10 @@ class SandboxConfig:
 
     def set_profile(self, profile: str) -> None:
         """Switch profile; the limits become that profile's defaults."""
-        if profile == "current" or profile == "reference":
-            self.profile = profile
+        if profile == "current":
+            self.profile = "current"
+        elif profile == "reference":
+            self.profile = "reference"
         else:
             raise ValueError(f"profile must be one of {PROFILES}")
         self.limits = profile_limits(profile)
