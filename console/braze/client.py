@@ -466,6 +466,13 @@ class BrazeClient:
                 raise BrazeUnavailable(
                     f"Braze could not be reached ({type(exc).__name__}).", operation=op.name
                 ) from None
+            except httpx.DecodingError:
+                # An answer came, but its body does not decode (a broken gzip stream).
+                raise BrazeBadResponse(
+                    "Braze answered with a body that could not be decoded.",
+                    operation=op.name,
+                    maybe_applied=not op.reads,
+                ) from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 # The request may have reached Braze and been applied.
                 if op.idempotent and attempt < self.retry.attempts:

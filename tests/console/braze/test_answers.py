@@ -153,6 +153,16 @@ def test_an_unreadable_answer_to_a_write_says_it_may_have_been_applied(prefix: s
     assert "may or may not have been applied" in describe_error(caught.value)
 
 
+def test_a_body_that_does_not_decode_is_a_typed_error(prefix: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return httpx.Response(200, content=b"not gzip at all", headers=headers)
+
+    with pytest.raises(BrazeBadResponse) as caught:
+        mock_client(prefix, handler).content_block_list()
+    assert "cannot read" in describe_error(caught.value)
+
+
 # Keyed by the operation's name, as the error carries it.
 CALLS: dict[str, Callable[[BrazeClient], object]] = {
     "catalog_list": lambda c: c.catalog_list(),
