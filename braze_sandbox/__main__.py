@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--timeout-rate", type=float, default=0.0)
     serve.add_argument("--timeout-mode", choices=("hold", "drop"), default="hold")
     serve.add_argument("--timeout-seconds", type=float, default=30.0)
+    serve.add_argument(
+        "--malformed-rate", type=float, default=0.0,
+        help="share of 2xx answers replaced by an unreadable body (after the handler ran)",
+    )  # fmt: skip
+    serve.add_argument("--malformed", choices=("html", "shape"), default="html")
     serve.add_argument("--admin-token", default=None, help="require X-Sandbox-Admin-Token")
     serve.add_argument(
         "--api-key", action="append", default=[], metavar="KEY",
@@ -64,6 +69,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     inj.latency_ms, inj.jitter_ms = args.latency_ms, args.jitter_ms
     inj.error_rate, inj.timeout_rate = args.error_rate, args.timeout_rate
     inj.timeout_mode, inj.timeout_seconds = args.timeout_mode, args.timeout_seconds
+    inj.malformed_rate, inj.malformed = args.malformed_rate, args.malformed
     return config
 
 

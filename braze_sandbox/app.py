@@ -83,6 +83,20 @@ class Ctx:
         return self._body
 
 
+MAINTENANCE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Down for maintenance</title></head>"
+    "<body><h1>We'll be back shortly</h1></body></html>"
+)
+
+
+def _malformed(kind: str, status: int) -> Response:
+    """A 2xx answer the client cannot use: an HTML page from something in front of the API,
+    or a JSON object with none of the endpoint's documented fields."""
+    if kind == "shape":
+        return JSONResponse({"result": "unexpected"}, status_code=status)
+    return Response(MAINTENANCE_PAGE, status_code=status, media_type="text/html")
+
+
 class _Dropped(Exception):
     """Raised after the response has started, so the server closes the connection mid-reply."""
 
@@ -328,13 +342,7 @@ class Sandbox:
             headers["X-Sandbox-Retry-After-Ms"] = str(math.ceil(decision.retry_after * 1000))
             response = JSONResponse({"message": "Rate limit exceeded"}, status_code=429)
         elif spec.permission and "*" not in permissions and spec.permission not in permissions:
-            response = JSONResponse(
-                {
-                    "message": f"Forbidden: this API key lacks the '{spec.permission}' permission",
-                    "missing_permission": spec.permission,
-                },
-                status_code=403,
-            )
+            response = self._forbidden(spec.permission)
         else:
             response, injected = await self._run_with_faults(spec, ctx)
         for name, value in headers.items():
@@ -346,6 +354,20 @@ class Sandbox:
         )  # fmt: skip
         log.info("%s %s -> %s", spec.method, request.url.path, response.status_code)
         return response
+
+    def _forbidden(self, permission: str) -> Response:
+        """A key without the endpoint's permission. Current: "403 Access Denied" in the
+        "Fatal errors" table of "API errors and responses" (_docs/_api/errors.md), which
+        names no permission. Reference: the sandbox's older body naming it."""
+        if not self.config.reference:
+            return JSONResponse({"message": "Access Denied"}, status_code=403)
+        return JSONResponse(
+            {
+                "message": f"Forbidden: this API key lacks the '{permission}' permission",
+                "missing_permission": permission,
+            },
+            status_code=403,
+        )
 
     async def _run_with_faults(self, spec: Spec, ctx: Ctx) -> tuple[Response, str | None]:
         inj = self.config.injection
@@ -367,6 +389,15 @@ class Sandbox:
             await asyncio.sleep(inj.timeout_seconds)
             return JSONResponse({"message": "Gateway Timeout"}, status_code=504), "hold-unapplied"
         response = await self._call(spec, ctx)
+        malformed = (
+            applies
+            and inj.malformed_rate > 0
+            and 200 <= response.status_code < 300
+            and self.rng.random() < inj.malformed_rate
+        )
+        if malformed:
+            # The request was handled (a write landed); only its answer is unreadable.
+            return _malformed(inj.malformed, response.status_code), f"malformed-{inj.malformed}"
         if timeout:
             if inj.timeout_mode == "drop":
                 return DropConnection(), "drop-applied"

@@ -68,6 +68,10 @@ class Injection:
     timeout_seconds: float = 30.0
     # Braze can commit a write whose response never arrives; by default a timed-out write lands.
     timeout_applies: bool = True
+    # Share of 2xx answers replaced, after the handler ran, by an unreadable body: "html" (a
+    # maintenance page) or "shape" (a JSON object without the documented fields).
+    malformed_rate: float = 0.0
+    malformed: Literal["html", "shape"] = "html"
     # Limit injection to some groups; empty means every group.
     groups: list[str] = field(default_factory=list)
 

@@ -76,6 +76,13 @@ def _in_range(stamp: str, after: datetime | None, before: datetime | None) -> bo
     return (after is None or when >= after) and (before is None or when <= before)
 
 
+def _workspace_word(ctx: Ctx) -> str:
+    """Braze renamed "app group" to "workspace"; its messages followed. Current: the
+    Troubleshooting table of "See Content Block information" (_docs/_api/endpoints/templates/
+    content_blocks_templates/get_see_email_content_blocks_information.md)."""
+    return "App Group" if ctx.config.reference else "workspace"
+
+
 def _body_dict(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise message_error("Request body must be a JSON object")
@@ -116,7 +123,8 @@ def _get_template(ctx: Ctx, template_id: Any) -> Any:
         "SELECT * FROM email_templates WHERE id=? AND workspace=?", (template_id, ctx.workspace)
     )
     if row is None:
-        raise message_error("Email template ID is invalid for this App Group")
+        # Braze's docs list no error for this endpoint; the Content Block's wording is used.
+        raise message_error(f"Email template ID is invalid for this {_workspace_word(ctx)}")
     if row["editor"] != "html":
         raise message_error("Templates built with the drag-and-drop editor are not supported")
     return row
@@ -262,9 +270,10 @@ def _get_block(ctx: Ctx, block_id: Any) -> Any:
         "SELECT * FROM content_blocks WHERE id=? AND workspace=?", (block_id, ctx.workspace)
     )
     if row is None:
-        raise message_error("Content Block ID is invalid for this App Group")
+        raise message_error(f"Content Block ID is invalid for this {_workspace_word(ctx)}")
     if row["deleted"]:
-        raise message_error("Content Block has been deleted - content not available")
+        dash = " - " if ctx.config.reference else "\u2014"
+        raise message_error(f"Content Block has been deleted{dash}content not available")
     return row
 
 

@@ -97,6 +97,8 @@ class CatalogSync(models.Model):
     items_added = models.PositiveIntegerField(default=0)
     items_changed = models.PositiveIntegerField(default=0)
     items_removed = models.PositiveIntegerField(default=0)
+    # Entries Braze listed without an item id: they cannot be mirrored and are left out.
+    items_skipped = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -336,6 +336,7 @@ def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> 
     Catalog.objects.filter(pk=catalog.pk).update(last_full_sync_at=now, mirror_item_count=count)
     sync.items_removed += removed
     sync.state, sync.finished_at, sync.cursor = SyncState.SUCCEEDED, now, ""
+    sync.error_message = _skipped_note(sync.items_skipped)
     sync.save()
     audit_append(
         actor=SYNC_ACTOR,
@@ -349,8 +350,17 @@ def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> 
             "added": sync.items_added,
             "changed": sync.items_changed,
             "removed": sync.items_removed,
+            "skipped": sync.items_skipped,
         },
     )
+
+
+def _skipped_note(skipped: int) -> str:
+    if not skipped:
+        return ""
+    if skipped == 1:
+        return "Braze listed 1 entry without an item ID; it is not in the mirror."
+    return f"Braze listed {skipped} entries without an item ID; they are not in the mirror."
 
 
 def catalog_sync_run(*, sync_id: int, client: BrazeClient, max_pages: int | None = None) -> SyncRun:
@@ -419,8 +429,16 @@ def _walk(
                 sync.items_done += len(page.items)
                 sync.items_added += outcome.added
                 sync.items_changed += outcome.changed
+                if page.skipped:
+                    # Not an error of the pass: the rest of the page is still mirrored.
+                    logger.warning(
+                        "catalog %s sync %s: page %s has entries without an id at %s",
+                        catalog.name, sync.pk, sync.pages_done, list(page.skipped),
+                    )  # fmt: skip
+                    sync.items_skipped += len(page.skipped)
                 sync.cursor = page.next_cursor or ""
-                sync.heartbeat_at, sync.error_message = timezone.now(), ""
+                sync.heartbeat_at = timezone.now()
+                sync.error_message = _skipped_note(sync.items_skipped)
                 if not page.next_cursor:
                     _finish_pass(sync, catalog, record_external)
                     return SyncRun(sync)

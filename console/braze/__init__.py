@@ -17,6 +17,7 @@ from django.conf import settings
 from console.braze.client import BrazeClient, RetryPolicy
 from console.braze.endpoints import resolve_rest_endpoint
 from console.braze.errors import (
+    BrazeBadResponse,
     BrazeConfigurationError,
     BrazeError,
     BrazeForbidden,
@@ -32,6 +33,7 @@ from console.braze.errors import (
 from console.braze.limiter import Lane, RateLimiter, limits_from_settings
 
 __all__ = [
+    "BrazeBadResponse",
     "BrazeClient",
     "BrazeConfigurationError",
     "BrazeError",

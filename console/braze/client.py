@@ -17,11 +17,12 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, Self
-from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
 from console.braze.errors import (
+    BrazeBadResponse,
     BrazeConfigurationError,
     BrazeError,
     BrazeErrorDetail,
@@ -33,6 +34,7 @@ from console.braze.errors import (
     BrazeUnauthorized,
     BrazeUnavailable,
     BrazeValidationError,
+    is_not_found_id,
 )
 from console.braze.limiter import Lane, Permit, RateLimiter
 
@@ -139,9 +141,11 @@ class Catalog:
 
 @dataclass(frozen=True)
 class CatalogItemsPage:
-    items: list[CatalogItem]
+    items: list[CatalogItem]  # each with a string "id"
     next_cursor: str | None
-    next_path: str | None  # the relative URL from Braze's Link header
+    next_path: str | None  # path and query of the Link header's "next" URL
+    # 1-based places on the page of entries left out because they had no usable "id".
+    skipped: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -288,12 +292,12 @@ class RetryPolicy:
 
 
 _LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?(\w+)"?')
-_NOT_FOUND_IDS = {"catalog-not-found", "item-not-found", "user not found"}
-_NOT_FOUND_MESSAGE = re.compile(r"invalid for this app group|has been deleted|not found", re.I)
+_RESULT_SHAPE_ERRORS = (LookupError, TypeError, ValueError, AttributeError)
 
 
 def parse_link_header(value: str | None) -> dict[str, str]:
-    """``rel -> URL`` from a Link header (Braze sends relative URLs, comma-separated)."""
+    """``rel -> URL`` from a Link header (comma-separated). Braze's docs show relative URLs;
+    Braze's own MCP server code expects absolute ones, so both are read."""
     return {rel: url for url, rel in _LINK_RE.findall(value or "")}
 
 
@@ -462,6 +466,13 @@ class BrazeClient:
                 raise BrazeUnavailable(
                     f"Braze could not be reached ({type(exc).__name__}).", operation=op.name
                 ) from None
+            except httpx.DecodingError:
+                # An answer came, but its body does not decode (a broken gzip stream).
+                raise BrazeBadResponse(
+                    "Braze answered with a body that could not be decoded.",
+                    operation=op.name,
+                    maybe_applied=not op.reads,
+                ) from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 # The request may have reached Braze and been applied.
                 if op.idempotent and attempt < self.retry.attempts:
@@ -582,17 +593,34 @@ class BrazeClient:
                 only_if_room=True,
             )
 
-    def _json(self, op: Operation, path: str, *, method: str = "GET", **kwargs: Any) -> Any:
+    def _read[T](
+        self,
+        op: Operation,
+        path: str,
+        build: Callable[[dict[str, Any]], T],
+        *,
+        method: str = "GET",
+        **kwargs: Any,
+    ) -> T:
+        """Send, then build the result from Braze's JSON object. Any other answer, or one
+        without what the result needs, is a BrazeBadResponse, never a bare KeyError."""
         response = self._request(op, path, method=method, **kwargs)
-        if not response.content:
-            return {}
-        return response.json()
+        return _build(op, response, _decode(op, response), build)
+
+    def _json(
+        self, op: Operation, path: str, *, method: str = "GET", **kwargs: Any
+    ) -> dict[str, Any]:
+        return self._read(op, path, _itself, method=method, **kwargs)
 
     # --- catalogs (synchronous, 5/min shared) -----------------------------------------------
 
     def catalog_list(self) -> list[Catalog]:
-        data = self._json(OPERATIONS["catalog_list"], "/catalogs")
-        return [Catalog.from_json(c) for c in data.get("catalogs", [])]
+        # Strict: an answer without "catalogs" must not read as "every catalog was deleted".
+        return self._read(
+            OPERATIONS["catalog_list"],
+            "/catalogs",
+            lambda data: [Catalog.from_json(c) for c in _list_of(data, "catalogs")],
+        )
 
     def catalog_create(
         self, *, name: str, description: str, fields: Sequence[CatalogField | Mapping[str, str]]
@@ -602,9 +630,14 @@ class BrazeClient:
             for f in fields
         ]
         body = {"catalogs": [{"name": name, "description": description, "fields": columns}]}
-        data = self._json(OPERATIONS["catalog_create"], "/catalogs", method="POST", json=body)
-        created = data.get("catalogs") or [{"name": name, "description": description}]
-        return Catalog.from_json(created[0])
+
+        def build(data: dict[str, Any]) -> Catalog:
+            created = data.get("catalogs") or [{"name": name, "description": description}]
+            return Catalog.from_json(created[0])
+
+        return self._read(
+            OPERATIONS["catalog_create"], "/catalogs", build, method="POST", json=body
+        )
 
     def catalog_delete(self, *, name: str) -> None:
         self._json(OPERATIONS["catalog_delete"], f"/catalogs/{_seg(name)}", method="DELETE")
@@ -617,36 +650,45 @@ class BrazeClient:
         return self._item_page(f"/catalogs/{_seg(catalog_name)}/items", {"cursor": cursor})
 
     def _item_page(self, path: str, params: Mapping[str, Any] | None) -> CatalogItemsPage:
-        response = self._request(OPERATIONS["catalog_item_list"], path, method="GET", params=params)
+        op = OPERATIONS["catalog_item_list"]
+        response = self._request(op, path, method="GET", params=params)
         next_url = parse_link_header(response.headers.get("link")).get("next")
         next_path = next_cursor = None
         if next_url:
-            # Keep only path and query: the key must never be sent to another host.
+            # Keep only path and query, even of an absolute URL: the key must never be sent
+            # to another host. The query goes back exactly as Braze wrote it.
             parts = urlsplit(next_url)
             next_path = parts.path + (f"?{parts.query}" if parts.query else "")
             next_cursor = next(iter(parse_qs(parts.query).get("cursor", [])), None)
-        return CatalogItemsPage(
-            items=response.json().get("items", []), next_cursor=next_cursor, next_path=next_path
-        )
+
+        def build(data: dict[str, Any]) -> CatalogItemsPage:
+            items, skipped = _page_items(data["items"])
+            return CatalogItemsPage(items, next_cursor, next_path, skipped)
+
+        return _build(op, response, _decode(op, response), build)
 
     def catalog_item_list(self, *, catalog_name: str) -> Iterator[CatalogItem]:
-        """Every item, following the Link header's ``next`` page by page (50 per page)."""
+        """Every item, following the Link header's ``next`` page by page (50 per page).
+        Entries without an id are left out (``catalog_item_page`` reports them)."""
         page = self.catalog_item_page(catalog_name=catalog_name)
         yield from page.items
         while page.next_path:
-            parts = urlsplit(page.next_path)
-            page = self._item_page(parts.path, dict(parse_qsl(parts.query)))
+            page = self._item_page(page.next_path, None)
             yield from page.items
 
     def _item_path(self, catalog_name: str, item_id: str) -> str:
         return f"/catalogs/{_seg(catalog_name)}/items/{_seg(item_id)}"
 
     def catalog_item_get(self, *, catalog_name: str, item_id: str) -> CatalogItem:
-        data = self._json(OPERATIONS["catalog_item_get"], self._item_path(catalog_name, item_id))
-        items = data.get("items") or []
-        if not items:
-            raise BrazeNotFound("Could not find item", operation="catalog_item_get", status=200)
-        return dict(items[0])
+        def build(data: dict[str, Any]) -> CatalogItem:
+            items = data.get("items") or []
+            if not items:
+                raise BrazeNotFound("Could not find item", operation="catalog_item_get", status=200)
+            return dict(items[0])
+
+        return self._read(
+            OPERATIONS["catalog_item_get"], self._item_path(catalog_name, item_id), build
+        )
 
     def _item_write(
         self, op: str, method: str, catalog_name: str, item_id: str, values: Any
@@ -731,16 +773,20 @@ class BrazeClient:
         offset: int | None = None,
     ) -> list[EmailTemplateSummary]:
         params = _list_params(modified_after, modified_before, limit, offset)
-        data = self._json(OPERATIONS["email_template_list"], "/templates/email/list", params=params)
-        return [_from_json(EmailTemplateSummary, t) for t in data.get("templates", [])]
+        return self._read(
+            OPERATIONS["email_template_list"],
+            "/templates/email/list",
+            lambda data: [_from_json(EmailTemplateSummary, t) for t in _list_of(data, "templates")],
+            params=params,
+        )
 
     def email_template_info(self, *, email_template_id: str) -> EmailTemplate:
-        data = self._json(
+        return self._read(
             OPERATIONS["email_template_info"],
             "/templates/email/info",
+            lambda data: _from_json(EmailTemplate, data),
             params={"email_template_id": email_template_id},
         )
-        return _from_json(EmailTemplate, data)
 
     def email_template_create(
         self,
@@ -763,11 +809,10 @@ class BrazeClient:
             tags=tags,
             should_inline_css=should_inline_css,
         )
-        data = self._json(
-            OPERATIONS["email_template_create"], "/templates/email/create", method="POST",
-            json=payload,
+        return self._read(
+            OPERATIONS["email_template_create"], "/templates/email/create",
+            lambda data: _required_text(data, "email_template_id"), method="POST", json=payload,
         )  # fmt: skip
-        return str(data["email_template_id"])
 
     def email_template_update(
         self,
@@ -809,8 +854,14 @@ class BrazeClient:
     ) -> list[ContentBlockSummary]:
         """Braze rejects ``offset=0`` ("Offset must be greater than 0"): omit it instead."""
         params = _list_params(modified_after, modified_before, limit, offset)
-        data = self._json(OPERATIONS["content_block_list"], "/content_blocks/list", params=params)
-        return [_from_json(ContentBlockSummary, b) for b in data.get("content_blocks", [])]
+        return self._read(
+            OPERATIONS["content_block_list"],
+            "/content_blocks/list",
+            lambda data: [
+                _from_json(ContentBlockSummary, b) for b in _list_of(data, "content_blocks")
+            ],
+            params=params,
+        )
 
     def content_block_info(
         self, *, content_block_id: str, include_inclusion_data: bool = False
@@ -819,8 +870,12 @@ class BrazeClient:
             "content_block_id": content_block_id,
             "include_inclusion_data": "true" if include_inclusion_data else "false",
         }
-        data = self._json(OPERATIONS["content_block_info"], "/content_blocks/info", params=params)
-        return _from_json(ContentBlock, data)
+        return self._read(
+            OPERATIONS["content_block_info"],
+            "/content_blocks/info",
+            lambda data: _from_json(ContentBlock, data),
+            params=params,
+        )
 
     def content_block_create(
         self,
@@ -834,11 +889,10 @@ class BrazeClient:
         payload = _without_none(
             name=name, content=content, description=description, state=state, tags=tags
         )
-        data = self._json(
-            OPERATIONS["content_block_create"], "/content_blocks/create", method="POST",
-            json=payload,
+        return self._read(
+            OPERATIONS["content_block_create"], "/content_blocks/create",
+            lambda data: _from_json(ContentBlockWriteResult, data), method="POST", json=payload,
         )  # fmt: skip
-        return _from_json(ContentBlockWriteResult, data)
 
     def content_block_update(
         self,
@@ -854,21 +908,32 @@ class BrazeClient:
             content_block_id=content_block_id, name=name, content=content,
             description=description, state=state, tags=tags,
         )  # fmt: skip
-        data = self._json(
-            OPERATIONS["content_block_update"], "/content_blocks/update", method="POST",
-            json=payload,
+        return self._read(
+            OPERATIONS["content_block_update"], "/content_blocks/update",
+            lambda data: _from_json(
+                ContentBlockWriteResult, {"content_block_id": content_block_id, **data}
+            ),
+            method="POST", json=payload,
         )  # fmt: skip
-        return _from_json(ContentBlockWriteResult, {"content_block_id": content_block_id, **data})
 
     # --- preference centers (reads 1,000/min, writes 10/min) -----------------------------
 
     def preference_center_list(self) -> list[PreferenceCenterSummary]:
-        data = self._json(OPERATIONS["preference_center_list"], "/preference_center/v1/list")
-        return [_from_json(PreferenceCenterSummary, p) for p in data.get("preference_centers", [])]
+        return self._read(
+            OPERATIONS["preference_center_list"],
+            "/preference_center/v1/list",
+            lambda data: [
+                _from_json(PreferenceCenterSummary, p) for p in _list_of(data, "preference_centers")
+            ],
+        )
 
     def preference_center_view(self, *, preference_center_id: str) -> PreferenceCenter:
         path = f"/preference_center/v1/{_seg(preference_center_id)}"
-        return _from_json(PreferenceCenter, self._json(OPERATIONS["preference_center_view"], path))
+        return self._read(
+            OPERATIONS["preference_center_view"],
+            path,
+            lambda data: _from_json(PreferenceCenter, data),
+        )
 
     def preference_center_create(
         self,
@@ -886,11 +951,11 @@ class BrazeClient:
             preference_center_title=preference_center_title, state=state,
             options=dict(options) if options is not None else None,
         )  # fmt: skip
-        data = self._json(
-            OPERATIONS["preference_center_create"], "/preference_center/v1", method="POST",
+        return self._read(
+            OPERATIONS["preference_center_create"], "/preference_center/v1",
+            lambda data: _from_json(PreferenceCenterWriteResult, data), method="POST",
             json=payload,
         )  # fmt: skip
-        return _from_json(PreferenceCenterWriteResult, data)
 
     def preference_center_update(
         self,
@@ -909,31 +974,42 @@ class BrazeClient:
             options=dict(options) if options is not None else None,
         )  # fmt: skip
         path = f"/preference_center/v1/{_seg(preference_center_id)}"
-        data = self._json(OPERATIONS["preference_center_update"], path, method="PUT", json=payload)
-        return _from_json(
-            PreferenceCenterWriteResult, {"preference_center_api_id": preference_center_id, **data}
-        )
+        return self._read(
+            OPERATIONS["preference_center_update"], path,
+            lambda data: _from_json(
+                PreferenceCenterWriteResult,
+                {"preference_center_api_id": preference_center_id, **data},
+            ),
+            method="PUT", json=payload,
+        )  # fmt: skip
 
     def preference_center_user_url(self, *, preference_center_id: str, user_id: str) -> str:
         path = f"/preference_center/v1/{_seg(preference_center_id)}/url/{_seg(user_id)}"
-        data = self._json(OPERATIONS["preference_center_user_url"], path)
-        return str(data["preference_center_url"])
+        return self._read(
+            OPERATIONS["preference_center_user_url"], path,
+            lambda data: _required_text(data, "preference_center_url"),
+        )  # fmt: skip
 
     # --- dashboard users via SCIM (5,000/day, SCIM token + X-Request-Origin) ---------------
 
     def scim_user_search(self, *, email: str) -> ScimUser | None:
         escaped = email.replace("\\", "\\\\").replace('"', '\\"')
-        data = self._json(
+
+        def build(data: dict[str, Any]) -> ScimUser | None:
+            resources = data.get("Resources") or []
+            return ScimUser.from_json(resources[0]) if resources else None
+
+        return self._read(
             OPERATIONS["scim_user_search"],
             "/scim/v2/Users",
+            build,
             params={"filter": f'userName eq "{escaped}"'},
         )
-        resources = data.get("Resources") or []
-        return ScimUser.from_json(resources[0]) if resources else None
 
     def scim_user_get(self, *, user_id: str) -> ScimUser:
-        data = self._json(OPERATIONS["scim_user_get"], f"/scim/v2/Users/{_seg(user_id)}")
-        return ScimUser.from_json(data)
+        return self._read(
+            OPERATIONS["scim_user_get"], f"/scim/v2/Users/{_seg(user_id)}", ScimUser.from_json
+        )
 
     def scim_user_create(
         self,
@@ -951,10 +1027,10 @@ class BrazeClient:
             "department": department,
             "permissions": dict(permissions),
         }
-        data = self._json(
-            OPERATIONS["scim_user_create"], "/scim/v2/Users", method="POST", json=payload
-        )
-        return ScimUser.from_json(data)
+        return self._read(
+            OPERATIONS["scim_user_create"], "/scim/v2/Users", ScimUser.from_json, method="POST",
+            json=payload,
+        )  # fmt: skip
 
     def scim_user_update(
         self,
@@ -972,11 +1048,10 @@ class BrazeClient:
             "department": department,
             "permissions": dict(permissions),
         }
-        data = self._json(
-            OPERATIONS["scim_user_update"], f"/scim/v2/Users/{_seg(user_id)}", method="PUT",
-            json=payload,
+        return self._read(
+            OPERATIONS["scim_user_update"], f"/scim/v2/Users/{_seg(user_id)}",
+            ScimUser.from_json, method="PUT", json=payload,
         )  # fmt: skip
-        return ScimUser.from_json(data)
 
     def scim_user_remove(self, *, user_id: str) -> None:
         path = f"/scim/v2/Users/{_seg(user_id)}"
@@ -987,17 +1062,127 @@ def _without_none(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _itself(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+def _list_of(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data[key]
+    if not isinstance(value, list):
+        raise TypeError(f"{key!r} is not a list")
+    return value
+
+
+def _required_text(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key!r} is not a non-empty string")
+    return value
+
+
+def _page_items(raw: Any) -> tuple[list[CatalogItem], tuple[int, ...]]:
+    """The page's items that have an id; the places of those that have none."""
+    if not isinstance(raw, list):
+        raise TypeError("'items' is not a list")
+    items: list[CatalogItem] = []
+    skipped: list[int] = []
+    for place, item in enumerate(raw, 1):
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(item_id, int) and not isinstance(item_id, bool):
+            item_id = str(item_id)
+        if isinstance(item_id, str) and item_id:
+            items.append({**item, "id": item_id})
+        else:
+            skipped.append(place)
+    return items, tuple(skipped)
+
+
+def _content_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+
+
+def _decode(op: Operation, response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a 2xx (or redirect) answer, or the typed error it amounts to."""
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        # A maintenance or proxy page, typically HTML, sent with a success status.
+        raise _bad_response(
+            op, response, f"with a {_content_type(response)} page instead of JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise _bad_response(op, response, "with JSON that is not an object")
+    message = body.get("message")
+    if isinstance(message, str) and is_not_found_id(message):
+        # A "no such thing" sent with a success status (as braze-sync's client expects).
+        raise _error_from_body(op, response.status_code, body)
+    return body
+
+
+def _build[T](
+    op: Operation,
+    response: httpx.Response,
+    body: dict[str, Any],
+    build: Callable[[dict[str, Any]], T],
+) -> T:
+    try:
+        return build(body)
+    except _RESULT_SHAPE_ERRORS as exc:
+        # Only names of fields and types: no values, which may be personal data.
+        log.warning("braze %s: unexpected answer (%s: %s)", op.name, type(exc).__name__, exc)
+        message = body.get("message")
+        errors: tuple[BrazeErrorDetail, ...] = ()
+        if isinstance(message, str) and message.strip().lower() not in {"success", "queued"}:
+            # A refusal sent with a success status: Braze's own words explain it best.
+            errors = _error_from_body(op, response.status_code, body).errors
+        raise _bad_response(
+            op, response, "without the fields the console expects", errors=errors
+        ) from None
+
+
+def _bad_response(
+    op: Operation,
+    response: httpx.Response,
+    what: str,
+    *,
+    errors: tuple[BrazeErrorDetail, ...] = (),
+) -> BrazeBadResponse:
+    return BrazeBadResponse(
+        f"Braze answered HTTP {response.status_code} {what}.",
+        operation=op.name,
+        status=response.status_code,
+        errors=errors,
+        # The request was accepted: a write may well have been applied.
+        maybe_applied=not op.reads,
+    )
+
+
 def _error_from_response(op: Operation, response: httpx.Response) -> BrazeError:
     try:
         body = response.json()
     except ValueError:
         body = None
+    return _error_from_body(op, response.status_code, body)
+
+
+def _error_from_body(op: Operation, status: int, body: Any) -> BrazeError:
+    """The typed error for a refusal, keeping every message and id Braze sent.
+
+    Reference: "API errors and responses" (_docs/_api/errors.md): the generic form is
+    ``{"message": <fatal error message>, "errors": [<minor error message>, ...]}``; catalog
+    endpoints send objects with ids in ``errors`` under a generic "Invalid Request";
+    templates, Content Blocks and preference centers a bare ``message``; SCIM a ``detail``.
+    """
     details: list[BrazeErrorDetail] = []
+    top = ""
     if isinstance(body, dict):
-        if isinstance(body.get("errors"), list):
-            for item in body["errors"]:
-                if not isinstance(item, dict):
-                    continue
+        top = str(body.get("message") or "").strip()
+        errors = body.get("errors")
+        listed = errors if isinstance(errors, list) else []
+        for item in listed:
+            if isinstance(item, dict):
                 message = str(item.get("message") or "")
                 details.append(
                     BrazeErrorDetail(
@@ -1007,26 +1192,29 @@ def _error_from_response(op: Operation, response: httpx.Response) -> BrazeError:
                         parameter_values=tuple(item.get("parameter_values") or ()),
                     )
                 )
-        elif body.get("detail"):  # SCIM's error schema
+            elif isinstance(item, str | int | float) and str(item).strip():
+                details.append(BrazeErrorDetail(str(item).strip(), str(item).strip()))
+        if not listed and body.get("detail"):  # SCIM's error schema
             details.append(BrazeErrorDetail(str(body["detail"]), str(body["detail"])))
-        elif body.get("message"):  # templates, Content Blocks, preference centers
-            details.append(BrazeErrorDetail(str(body["message"]), str(body["message"])))
-    status = response.status_code
-    message = "; ".join(d.message or d.id for d in details) or f"HTTP {status}"
+        if top and not any(isinstance(item, dict) for item in listed):
+            # The fatal message is Braze's name for the error; the strings after it detail it.
+            details.insert(0, BrazeErrorDetail(top, top))
+    texts = [d.message or d.id for d in details]
+    if top and top not in texts:
+        texts.insert(0, top)
+    message = "; ".join(texts) or f"HTTP {status}"
     common: dict[str, Any] = {"operation": op.name, "status": status, "errors": tuple(details)}
     if status == 401:
         return BrazeUnauthorized(message, **common)
     if status == 403:
         permission = body.get("missing_permission") if isinstance(body, dict) else None
         return BrazeForbidden(message, permission=permission or op.permission, **common)
-    not_found = any(
-        d.id.lower().replace("_", "-") in _NOT_FOUND_IDS or _NOT_FOUND_MESSAGE.search(d.id)
-        for d in details
-    )
-    if status == 404 or (status in {400, 422} and not_found):
-        return BrazeNotFound(message, **common)
     if status >= 500:
         return BrazeServerError(message, **common)
+    # Braze answers "no such thing" with 404, or with 400 (or even 200) and an id or message
+    # of its own: the id decides, whatever the status, so a reworded message still reads.
+    if status == 404 or any(is_not_found_id(d.id) for d in details):
+        return BrazeNotFound(message, **common)
     if status in {400, 409, 422}:
         return BrazeValidationError(message, **common)
     return BrazeError(message, **common)

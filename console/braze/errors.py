@@ -8,6 +8,7 @@ serves as the id). Nothing here ever holds a request, its headers or the API key
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +123,53 @@ class BrazeUnavailable(BrazeError):
     """Braze could not be reached at all (DNS, refused connection). Nothing was sent."""
 
 
+class BrazeBadResponse(BrazeError):
+    """Braze (or something in front of it) answered, but not in a form the console can read:
+    a body that is not JSON (a maintenance page), or JSON without the fields Braze documents.
+    For a write the request was accepted, so it may have been applied."""
+
+    def __init__(self, message: str, *, maybe_applied: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.maybe_applied = maybe_applied
+
+
+def error_identity(text: str) -> str:
+    """One spelling of a Braze error id or message, for comparing them.
+
+    Case, a final full stop, the dash style ("deleted - content", "deleted—content") and
+    the workspace's old name "app group" do not matter: Braze's wording moved over the years
+    ("...is invalid for this App Group", now "...is invalid for this workspace"). Ids
+    spelled with underscores read like the hyphenated ones.
+    """
+    value = re.sub(r"\s+", " ", text.strip().lower()).rstrip(".").strip()
+    value = re.sub(r"\s*[-\u2010-\u2015]\s*", "-", value)
+    value = re.sub(r"\bapp ?group\b", "workspace", value)
+    return value.replace("_", "-") if " " not in value else value
+
+
+# Braze's own ids and messages for "there is no such thing". Reference: catalogs.md, scim.md,
+# and the Troubleshooting table of "See Content Block information" (_docs/_api/endpoints/
+# templates/content_blocks_templates/get_see_email_content_blocks_information.md). Braze
+# answers these with 400 (or 200, per braze-sync), so the id, not the status, tells.
+NOT_FOUND_IDS = frozenset(
+    error_identity(text)
+    for text in (
+        "catalog-not-found",
+        "item-not-found",
+        "User not found",
+        "Preference center not found",
+        "Content Block ID is invalid for this workspace",
+        "Content Block has been deleted - content not available",
+        # Not in Braze's docs; the same words as the Content Block's.
+        "Email template ID is invalid for this workspace",
+    )
+)
+
+
+def is_not_found_id(text: str) -> bool:
+    return error_identity(text) in NOT_FOUND_IDS
+
+
 # Plain-English explanations of Braze's documented error ids and messages (catalogs.md,
 # templates.md, preference-center.md, scim.md). Keys are compared case-insensitively and
 # with '_' read as '-', because Braze's docs spell some ids both ways.
@@ -165,7 +213,17 @@ _KNOWN: dict[str, str] = {
     "template name is required": "The template needs a name.",
     "user already exists in the database.": "A dashboard user with this email already exists.",
     "user not found": "Braze has no dashboard user with this ID.",
+    "content block id is invalid for this workspace": (
+        "Braze has no Content Block with this ID in this workspace."
+    ),
+    "content block has been deleted - content not available": (
+        "This Content Block was deleted in Braze."
+    ),
+    "email template id is invalid for this workspace": (
+        "Braze has no email template with this ID in this workspace."
+    ),
 }
+_KNOWN_BY_IDENTITY = {error_identity(key): text for key, text in _KNOWN.items()}
 
 _BY_CLASS: dict[type[BrazeError], str] = {
     BrazeConfigurationError: "The console is not set up to reach Braze. Ask an administrator.",
@@ -177,12 +235,10 @@ _BY_CLASS: dict[type[BrazeError], str] = {
     BrazeServerError: "Braze had a problem on its side.",
     BrazeTimeout: "Braze did not answer in time.",
     BrazeUnavailable: "Braze cannot be reached right now; nothing was sent.",
+    BrazeBadResponse: (
+        "Braze sent an answer the console cannot read (for example a maintenance page)."
+    ),
 }
-
-
-def _normalise(error_id: str) -> str:
-    text = error_id.strip().lower()
-    return text.replace("_", "-") if " " not in text else text
 
 
 def describe_error(error: BrazeError) -> str:
@@ -193,7 +249,7 @@ def describe_error(error: BrazeError) -> str:
             parts.append(_BY_CLASS[cls])
             break
     for detail in error.errors:
-        known = _KNOWN.get(_normalise(detail.id))
+        known = _KNOWN_BY_IDENTITY.get(error_identity(detail.id))
         if known and known not in parts:
             parts.append(known)
         if detail.parameter_values:
@@ -206,7 +262,9 @@ def describe_error(error: BrazeError) -> str:
         wait = error.retry_after
         when = "in under a second" if wait < 1 else f"in about {round(wait)} seconds"
         parts.append(f"It can be tried again {when} (limit group '{error.group}').")
-    if isinstance(error, BrazeServerError | BrazeTimeout):
+    if isinstance(error, BrazeBadResponse):
+        parts.append(error.message)
+    if isinstance(error, BrazeServerError | BrazeTimeout | BrazeBadResponse):
         if error.maybe_applied:
             parts.append("The change may or may not have been applied: check it before retrying.")
         else:

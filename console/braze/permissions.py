@@ -1,8 +1,10 @@
 """Which REST API key permissions the console needs, and which the configured key has.
 
 Braze has no "who am I" endpoint, so the probe calls one cheap read endpoint per resource
-and reads 403 as "missing". Write permissions cannot be probed without writing; they are
-reported as not probed. The result is cached (Redis) so health checks do not spend quota.
+and reads 403, or a 401 while other endpoints answer, as "missing"; only a 401 from every
+endpoint means the key itself is rejected. Write permissions cannot be probed without
+writing; they are reported as not probed. The result is cached (Redis) so health checks do
+not spend quota.
 """
 
 from __future__ import annotations
@@ -149,16 +151,18 @@ def probe_permissions(*, client: BrazeClient) -> PermissionReport:
         checked_at=time.time(),
         reachable=True,
     )
+    refused: dict[str, str] = {}  # permission -> Braze's words, for each 401
     for permission, call in _probes(probe_client):
         try:
             call()
         except BrazeForbidden:
             report.missing.append(permission)
         except BrazeUnauthorized as exc:
-            report.problem = "Braze rejected the API key (401)"
-            report.unknown = {p: exc.message for p in required_permissions()}
-            report.granted, report.missing = [], []
-            return report
+            # Braze documents 403 for a key without the permission ("API errors and
+            # responses", _docs/_api/errors.md) and 401 for a wrong key; a 401 here while
+            # other endpoints answer still means this key cannot use this one.
+            report.missing.append(permission)
+            refused[permission] = exc.message
         except BrazeUnavailable as exc:
             report.reachable = False
             report.problem = exc.message
@@ -169,6 +173,13 @@ def probe_permissions(*, client: BrazeClient) -> PermissionReport:
             report.unknown[permission] = f"not probed: {exc}"
         else:
             report.granted.append(permission)
+    if refused and not report.granted and set(report.missing) == set(refused):
+        # Every endpoint that answered said 401: the key itself is wrong, not a permission.
+        report.problem = "Braze rejected the API key (401)"
+        reason = next(iter(refused.values()))
+        report.unknown = {p: reason for p in required_permissions()}
+        report.granted, report.missing = [], []
+        return report
     probed = set(report.granted) | set(report.missing) | set(report.unknown)
     for permission in required_permissions():
         if permission not in probed:

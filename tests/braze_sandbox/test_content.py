@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from braze_sandbox.app import Sandbox
+
 pytestmark = pytest.mark.usefixtures("unlimited")
 
 BLOCK_EXAMPLE = {
@@ -105,10 +107,12 @@ def test_info_returns_inclusion_data_on_request(client: TestClient) -> None:
     )
 
 
-def test_info_errors_match_the_documentation(client: TestClient) -> None:
+def test_info_errors_match_the_documentation(client: TestClient, sandbox: Sandbox) -> None:
+    # Current: "See Content Block information", Troubleshooting; reference: templates.md.
+    workspace, dash = ("App Group", " - ") if sandbox.config.reference else ("workspace", "\u2014")
     assert message(client.get("/content_blocks/info")) == "Content Block ID cannot be blank"
     assert message(client.get("/content_blocks/info", params={"content_block_id": "nope"})) == (
-        "Content Block ID is invalid for this App Group"
+        f"Content Block ID is invalid for this {workspace}"
     )
     block_id = _block_id(client, "greeting")
     params = {"content_block_id": block_id, "include_inclusion_data": "yes"}
@@ -116,7 +120,15 @@ def test_info_errors_match_the_documentation(client: TestClient) -> None:
     assert message(bad) == "Include Inclusion Data error"
     client.patch(f"/_sandbox/content_blocks/{block_id}", json={"deleted": True})
     deleted = client.get("/content_blocks/info", params={"content_block_id": block_id})
-    assert "has been deleted" in message(deleted)
+    assert message(deleted) == f"Content Block has been deleted{dash}content not available"
+
+
+def test_an_unknown_email_template_uses_the_profiles_name_for_a_workspace(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    workspace = "App Group" if sandbox.config.reference else "workspace"
+    response = client.get("/templates/email/info", params={"email_template_id": "nope"})
+    assert message(response) == f"Email template ID is invalid for this {workspace}"
 
 
 @pytest.mark.parametrize(

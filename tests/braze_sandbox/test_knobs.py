@@ -39,6 +39,32 @@ def test_a_held_timeout_still_applies_the_write_by_default(client: TestClient) -
     assert client.get("/catalogs/stores/items/held").status_code == 200
 
 
+def test_a_malformed_answer_is_an_html_page_with_the_success_status_and_the_write_lands(
+    client: TestClient,
+) -> None:
+    client.patch("/_sandbox/config", json={"injection": {"malformed_rate": 1.0}})
+    response = client.put("/catalogs/stores/items/paged", json={"items": [{"city": "Rome"}]})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "maintenance" in response.text
+    refused = client.get("/catalogs/stores/items/nope")
+    assert refused.status_code == 404  # only success answers are replaced
+    client.patch("/_sandbox/config", json={"injection": {"malformed_rate": 0.0}})
+    assert client.get("/catalogs/stores/items/paged").json()["items"][0]["city"] == "Rome"
+    entries = client.get("/_sandbox/log").text.splitlines()
+    assert '"injected": "malformed-html"' in entries[0]
+
+
+def test_a_malformed_answer_can_be_json_without_the_documented_fields(
+    client: TestClient,
+) -> None:
+    client.patch("/_sandbox/config", json={"injection": {"malformed_rate": 1.0,
+                                                          "malformed": "shape"}})  # fmt: skip
+    response = client.get("/content_blocks/list")
+    assert response.status_code == 200
+    assert "content_blocks" not in response.json()
+
+
 def test_the_async_delay_is_configurable(client: TestClient, sandbox: Sandbox) -> None:
     client.patch("/_sandbox/config", json={"async_delay_seconds": 5})
     client.post("/catalogs/stores/items", json={"items": [{"id": "later", "city": "Oslo"}]})

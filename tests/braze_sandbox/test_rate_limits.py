@@ -129,8 +129,8 @@ def test_the_external_consumer_uses_its_share_of_the_quota(
     assert group["requests"] == 0
 
 
-def test_a_bad_key_gets_401_and_a_missing_permission_gets_403_naming_it(
-    client: TestClient,
+def test_a_bad_key_gets_401_and_a_missing_permission_gets_403(
+    client: TestClient, sandbox: Sandbox
 ) -> None:
     assert client.get("/catalogs", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.get("/catalogs", headers={"Authorization": ""}).status_code == 401
@@ -138,8 +138,12 @@ def test_a_bad_key_gets_401_and_a_missing_permission_gets_403_naming_it(
     assert client.get("/catalogs", headers=reader).status_code == 200
     denied = client.post("/catalogs", headers=reader, json={})
     assert denied.status_code == 403
-    assert denied.json()["missing_permission"] == "catalogs.create"
-    assert "catalogs.create" in denied.json()["message"]
+    if sandbox.config.reference:
+        assert denied.json()["missing_permission"] == "catalogs.create"
+        assert "catalogs.create" in denied.json()["message"]
+    else:
+        # "403 Access Denied" in "API errors and responses" (_docs/_api/errors.md).
+        assert denied.json() == {"message": "Access Denied"}
 
 
 def test_unknown_permission_names_are_refused_when_creating_keys(client: TestClient) -> None:

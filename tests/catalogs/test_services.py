@@ -1,8 +1,10 @@
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.utils import timezone
 
@@ -16,6 +18,7 @@ from catalogs.services import (
 )
 from console.audit.models import AuditEntry
 from console.braze.client import BrazeClient, CatalogItemsPage
+from tests.console.braze.helpers import make_limiter, make_limits
 from tests.fixtures.sandbox import SandboxHandle
 
 
@@ -198,3 +201,57 @@ def test_the_schedule_resumes_a_stalled_pass_and_starts_due_ones(
     assert {s.catalog.name for s in started} == {"stores", "loyalty_tiers"}
     assert all(s.trigger == "schedule" for s in started)
     assert CatalogSync.objects.filter(catalog=stores, state=SyncState.QUEUED).exists()
+
+
+def test_a_pass_that_meets_an_unreadable_answer_fails_and_says_so(
+    products: Catalog, sync_client: BrazeClient, small_sandbox: SandboxHandle
+) -> None:
+    small_sandbox.admin.set_injection(malformed_rate=1.0, groups=["catalog_items_sync"])
+    sync = catalog_sync_request(catalog=products, actor=None)
+
+    run = catalog_sync_run(sync_id=sync.pk, client=sync_client)
+
+    sync.refresh_from_db()
+    assert sync.state == SyncState.FAILED
+    assert run.retry_in is None  # not queued again and again
+    assert "cannot read" in sync.error_message
+    assert "text/html" in sync.error_message
+    products.refresh_from_db()
+    assert products.present_in_braze
+
+
+def test_entries_without_an_id_are_left_out_and_reported_and_the_rest_mirrored(
+    db: None,
+) -> None:
+    pages = {
+        None: (
+            [{"id": "a", "city": "Oslo"}, {"city": "nowhere"}, {"id": "b", "city": "Rome"}],
+            '</catalogs/stores/items?cursor=c2tpcDoz>; rel="next"',
+        ),
+        "c2tpcDoz": ([{"id": "c", "city": "Lima"}, {"id": None, "city": "?"}], None),
+    }
+
+    def braze(request: httpx.Request) -> httpx.Response:
+        items, link = pages[request.url.params.get("cursor")]
+        headers = {"Link": link} if link else {}
+        return httpx.Response(200, json={"items": items, "message": "success"}, headers=headers)
+
+    client = BrazeClient(
+        http=httpx.Client(base_url="https://rest.iad-03.braze.com",
+                          transport=httpx.MockTransport(braze)),
+        limiter=make_limiter(limits=make_limits(), prefix=f"test:{uuid.uuid4().hex}"),
+        api_key="k",
+    )  # fmt: skip
+    fields = [{"name": "id", "type": "string"}, {"name": "city", "type": "string"}]
+    stores = Catalog.objects.create(name="stores", fields=fields)
+    sync = catalog_sync_request(catalog=stores, actor=None)
+
+    catalog_sync_run(sync_id=sync.pk, client=client)
+
+    sync.refresh_from_db()
+    assert sync.state == SyncState.SUCCEEDED
+    assert set(_mirror(stores)) == {"a", "b", "c"}
+    assert (sync.items_done, sync.items_skipped) == (3, 2)
+    assert "2 entries without an item ID" in sync.error_message
+    synced = AuditEntry.objects.get(action="catalog.synced")
+    assert synced.data["skipped"] == 2

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -227,3 +228,18 @@ def test_the_applier_points_reviewers_at_the_rendered_before_and_after() -> None
 
     url = get_applier("content_block").review_url(7)  # type: ignore[attr-defined]
     assert url == reverse("templates_app:change_preview", args=[7])
+
+
+@pytest.mark.parametrize("kind", ["html", "shape"])
+def test_an_unreadable_answer_from_braze_is_a_clear_message_not_a_500(
+    braze: SandboxHandle, client_for: Callable[[Role | None], Client], kind: str
+) -> None:
+    block_id = _id_of("legal_notice")
+    braze.admin.set_injection(malformed_rate=1.0, malformed=kind)
+    response = client_for(Role.VIEWER).get(
+        reverse("templates_app:content_block_detail", args=[block_id])
+    )
+    assert response.status_code == 502
+    body = response.content.decode()
+    assert "Braze sent an answer the console cannot read" in body
+    assert "HTTP 200" in body

@@ -8,7 +8,11 @@ from django.urls import reverse
 
 from console.audit.models import AuditEntry, AuditPersonal
 from console.changes.models import ChangeRequest, ChangeState
-from console.changes.services import change_request_apply, change_request_approve
+from console.changes.services import (
+    change_request_apply,
+    change_request_approve,
+    change_request_retry,
+)
 from console.roles import Role
 from templates_app import rules, selectors
 from tests.fixtures.sandbox import SandboxHandle
@@ -108,3 +112,36 @@ def test_an_edit_is_applied_after_approval(
     assert cr.state == ChangeState.APPLIED, cr.error_message
     center = selectors.preference_center_get(preference_center_id=center_id)
     assert center.preference_center_title == "Your email choices"
+
+
+def test_an_unreadable_answer_to_the_write_fails_the_change_readably_and_a_retry_finds_it(
+    braze: SandboxHandle, editor: User, reviewer: User
+) -> None:
+    client = Client()
+    client.force_login(editor)
+    center_id = _main_id()
+    client.post(
+        reverse("templates_app:preference_center_edit", args=[center_id]),
+        {"preference_center_title": "Your email choices",
+         "preference_center_page_html": "<p>Choose</p>",
+         "confirmation_page_html": "<p>Saved</p>", "state": "active", "options": "{}"},
+    )  # fmt: skip
+    cr = ChangeRequest.objects.get()
+    change_request_approve(actor=reviewer, change_request=cr)
+    # Braze applies the write, but what comes back is a maintenance page.
+    braze.admin.set_injection(malformed_rate=1.0, groups=["preference_center_write"])
+
+    cr = change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+
+    assert cr.state == ChangeState.FAILED
+    assert "cannot read" in cr.error_message
+    assert "may or may not have been applied" in cr.error_message
+    assert cr.error_id == "BrazeBadResponse"
+    write = AuditEntry.objects.get(action="braze.write", change_request_id=cr.pk)
+    assert write.data["error_id"] == "BrazeBadResponse"
+
+    braze.admin.set_injection(malformed_rate=0.0)
+    change_request_retry(actor=reviewer, change_request=cr)
+    cr = change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+    assert cr.state == ChangeState.APPLIED, cr.error_message
+    assert cr.braze_response == {"note": "Braze already holds this change; nothing was sent."}

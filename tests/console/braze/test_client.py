@@ -11,6 +11,7 @@ import pytest
 
 from console.braze.client import BrazeClient, RetryPolicy, parse_link_header, parse_retry_after
 from console.braze.errors import (
+    BrazeBadResponse,
     BrazeForbidden,
     BrazeNotFound,
     BrazeRateLimited,
@@ -229,6 +230,36 @@ def test_missing_catalogs_items_templates_and_users_are_not_found(client: BrazeC
         client.email_template_info(email_template_id="nope")
     with pytest.raises(BrazeNotFound):
         client.scim_user_get(user_id="nope")
+
+
+def test_unknown_and_deleted_content_blocks_are_not_found_in_the_profiles_wording(
+    client: BrazeClient, braze_sandbox: Any
+) -> None:
+    workspace = "App Group" if braze_sandbox.reference else "workspace"
+    with pytest.raises(BrazeNotFound) as caught:
+        client.content_block_info(content_block_id="no-such-block")
+    assert caught.value.error_ids == (f"Content Block ID is invalid for this {workspace}",)
+    block = client.content_block_list()[0]
+    braze_sandbox.admin.client.patch(
+        f"/content_blocks/{block.content_block_id}", json={"deleted": True}
+    ).raise_for_status()
+    with pytest.raises(BrazeNotFound):
+        client.content_block_info(content_block_id=block.content_block_id)
+
+
+@pytest.mark.parametrize("kind", ["html", "shape"])
+def test_an_unreadable_success_answer_is_a_typed_error(
+    client: BrazeClient, braze_sandbox: Any, kind: str
+) -> None:
+    braze_sandbox.admin.set_injection(malformed_rate=1.0, malformed=kind)
+    with pytest.raises(BrazeBadResponse) as caught:
+        client.content_block_list()
+    assert caught.value.status == 200
+    with pytest.raises(BrazeBadResponse) as caught:
+        client.content_block_create(name="landed_anyway", content="<p>x</p>")
+    assert caught.value.maybe_applied
+    braze_sandbox.admin.set_injection(malformed_rate=0.0)
+    assert "landed_anyway" in {b.name for b in client.content_block_list()}
 
 
 def test_malformed_liquid_is_a_validation_error_with_braze_message(client: BrazeClient) -> None:
