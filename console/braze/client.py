@@ -241,6 +241,8 @@ class ScimUser:
     department: str
     permissions: dict[str, Any]
     last_sign_in_at: str | None = None
+    # The account exactly as Braze answered: an update writes back what it does not change.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScimUser:
@@ -253,6 +255,7 @@ class ScimUser:
             department=data.get("department", ""),
             permissions=data.get("permissions") or {},
             last_sign_in_at=data.get("lastSignInAt"),
+            raw=dict(data),
         )
 
 
@@ -920,20 +923,40 @@ class BrazeClient:
         return str(data["preference_center_url"])
 
     # --- dashboard users via SCIM (5,000/day, SCIM token + X-Request-Origin) ---------------
+    # Reference: "Automated user provisioning" (the Service Origin, sent as X-Request-Origin)
+    # and the SCIM endpoint pages under _docs/_api/endpoints/scim/.
+
+    @property
+    def scim_missing_setting(self) -> str | None:
+        """The setting SCIM calls still need (the token first), or None when both are set."""
+        if self._scim_auth is None:
+            return "BRAZE_SCIM_TOKEN"
+        if not self._scim_origin.strip():
+            return "BRAZE_SCIM_ORIGIN"
+        return None
+
+    def _scim(self, name: str, path: str, **kwargs: Any) -> Any:
+        # Braze answers every SCIM call without the Service Origin with 401: refuse before
+        # sending, and say which setting is missing rather than "token rejected".
+        if self._scim_auth is not None and self.scim_missing_setting:
+            raise BrazeConfigurationError(
+                "BRAZE_SCIM_ORIGIN is not set: Braze refuses SCIM calls without the Service "
+                "Origin (X-Request-Origin) entered under Settings > Admin Settings > SCIM "
+                "Provisioning.",
+                operation=name,
+            )
+        return self._json(OPERATIONS[name], path, **kwargs)
 
     def scim_user_search(self, *, email: str) -> ScimUser | None:
         escaped = email.replace("\\", "\\\\").replace('"', '\\"')
-        data = self._json(
-            OPERATIONS["scim_user_search"],
-            "/scim/v2/Users",
-            params={"filter": f'userName eq "{escaped}"'},
+        data = self._scim(
+            "scim_user_search", "/scim/v2/Users", params={"filter": f'userName eq "{escaped}"'}
         )
         resources = data.get("Resources") or []
         return ScimUser.from_json(resources[0]) if resources else None
 
     def scim_user_get(self, *, user_id: str) -> ScimUser:
-        data = self._json(OPERATIONS["scim_user_get"], f"/scim/v2/Users/{_seg(user_id)}")
-        return ScimUser.from_json(data)
+        return ScimUser.from_json(self._scim("scim_user_get", f"/scim/v2/Users/{_seg(user_id)}"))
 
     def scim_user_create(
         self,
@@ -951,9 +974,7 @@ class BrazeClient:
             "department": department,
             "permissions": dict(permissions),
         }
-        data = self._json(
-            OPERATIONS["scim_user_create"], "/scim/v2/Users", method="POST", json=payload
-        )
+        data = self._scim("scim_user_create", "/scim/v2/Users", method="POST", json=payload)
         return ScimUser.from_json(data)
 
     def scim_user_update(
@@ -964,23 +985,36 @@ class BrazeClient:
         family_name: str,
         department: str,
         permissions: Mapping[str, Any],
+        keep: Mapping[str, Any] | None = None,
     ) -> ScimUser:
-        """The email (userName) cannot be changed through the API."""
+        """Braze's PUT replaces the whole account: `keep` is the account as last read, and
+        every field of it this call does not set goes back unchanged (a PUT of the fields
+        alone would drop the rest). The email (userName) cannot be changed through the API;
+        `id`, `userName` and `lastSignInAt` are Braze's and are not sent."""
+        kept = {k: v for k, v in (keep or {}).items() if k not in _SCIM_NOT_SENT}
+        name = keep.get("name") if keep else None
         payload = {
+            **kept,
             "schemas": [SCIM_USER_SCHEMA],
-            "name": {"givenName": given_name, "familyName": family_name},
+            "name": {
+                **(name if isinstance(name, Mapping) else {}),
+                "givenName": given_name,
+                "familyName": family_name,
+            },
             "department": department,
             "permissions": dict(permissions),
         }
-        data = self._json(
-            OPERATIONS["scim_user_update"], f"/scim/v2/Users/{_seg(user_id)}", method="PUT",
-            json=payload,
-        )  # fmt: skip
+        data = self._scim(
+            "scim_user_update", f"/scim/v2/Users/{_seg(user_id)}", method="PUT", json=payload
+        )
         return ScimUser.from_json(data)
 
     def scim_user_remove(self, *, user_id: str) -> None:
-        path = f"/scim/v2/Users/{_seg(user_id)}"
-        self._json(OPERATIONS["scim_user_remove"], path, method="DELETE")
+        self._scim("scim_user_remove", f"/scim/v2/Users/{_seg(user_id)}", method="DELETE")
+
+
+# Read-only in an answer (SCIM's `meta` included): never part of a PUT body.
+_SCIM_NOT_SENT = frozenset({"id", "userName", "lastSignInAt", "meta"})
 
 
 def _without_none(**values: Any) -> dict[str, Any]:
