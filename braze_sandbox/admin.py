@@ -217,7 +217,8 @@ def admin_routes(sb: Sandbox) -> list[Route]:
                  "options": "options"}  # fmt: skip
     scim_fields = {"department": "department", "permissions": "permissions",
                    "lastSignInAt": "last_sign_in_at", "givenName": "given_name",
-                   "familyName": "family_name", "userName": "user_name"}  # fmt: skip
+                   "familyName": "family_name", "userName": "user_name",
+                   "extra": "extra"}  # fmt: skip
 
     async def delete_scim_user(request: Request) -> Response:
         sb.store.x("DELETE FROM scim_users WHERE id=?", (request.path_params["rid"],))

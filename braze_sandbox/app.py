@@ -32,6 +32,9 @@ log = logging.getLogger("braze_sandbox")
 
 DEV_API_KEY = "sandbox-dev-key-all-permissions"
 DEV_SCIM_TOKEN = "sandbox-dev-scim-token"  # noqa: S105 - published dev token
+# The Service Origin of every SCIM token created without one (the dev token, --scim-token):
+# under the current profile each request must send it as X-Request-Origin, as Braze requires.
+DEV_SCIM_ORIGIN = "console.localhost"
 DEV_WORKSPACE = "demo"
 DEV_COMPANY = "demo-company"
 EXTERNAL_KEY_NAME = "external-consumer"
@@ -306,11 +309,17 @@ class Sandbox:
             )
             if row is None:
                 return JSONResponse(scim_error(401, "Invalid SCIM token").body, status_code=401)
-            if row["origin"] and request.headers.get("x-request-origin") != row["origin"]:
-                return JSONResponse(
-                    scim_error(401, "X-Request-Origin does not match the service origin").body,
-                    status_code=401,
+            # Reference: "Automated user provisioning": Braze checks the Service Origin in
+            # X-Request-Origin. The reference profile checked it only for tokens given one.
+            origin = row["origin"] or (None if self.config.reference else DEV_SCIM_ORIGIN)
+            sent = request.headers.get("x-request-origin", "").strip()
+            if origin and sent != origin:
+                detail = (
+                    "Unauthorized: X-Request-Origin is missing; send the service origin"
+                    if not sent
+                    else "Unauthorized: X-Request-Origin does not match the service origin"
                 )
+                return JSONResponse(scim_error(401, detail).body, status_code=401)
             return row["name"], row["company"], ["*"]
         row = self.store.q1("SELECT * FROM api_keys WHERE key=?", (secret,)) if secret else None
         if row is None:

@@ -6,7 +6,9 @@ import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from braze_sandbox.scim_strings import stable_id
 from braze_sandbox.store import Store
 
 WORKSPACE = "demo"
@@ -41,7 +43,7 @@ def seed_demo(store: Store, *, products: int = 10_000, profile: str = "current")
     blocks = _content_blocks(store, rng)
     _templates(store, rng, blocks)
     _preference_center(store, rng)
-    _scim_users(store, rng)
+    _scim_users(store, rng, legacy=profile == "reference")
 
 
 def _catalog(store: Store, name: str, description: str, fields: list[tuple[str, str]],
@@ -204,23 +206,68 @@ USERS = [
     ("pam.manager@example.com", "Pam", "Manager", "pm", ["manage_company_settings"]),
     ("aggie.agency@example.com", "Aggie", "Agency", "agency", []),
 ]
+WORKSPACE_ID = "6f1c2b3a4d5e6f7a8b9"
 
 
-def _scim_users(store: Store, rng: random.Random) -> None:
+def _legacy_permissions(department: str) -> dict[str, Any]:
+    """The reference collection's accounts: legacy strings, no roles or permission sets."""
+    return {
+        "appGroup": [
+            {
+                "appGroupId": WORKSPACE_ID,
+                "appGroupName": "demo",
+                "appGroupPermissions": ["basic_access", "send_campaigns_canvases"]
+                if department == "marketing"
+                else ["basic_access"],
+                "team": [],
+            }
+        ]
+    }
+
+
+def _granular_permissions(department: str) -> dict[str, Any]:
+    """Accounts as Braze holds them after the granular permissions migration: granular
+    strings, and some access given through roles, a permission set or a team."""
+    group: dict[str, Any] = {"appGroupId": WORKSPACE_ID, "appGroupName": "demo"}
+    roles: list[dict[str, str]] = []
+    if department == "agency":
+        group["appGroupPermissionSets"] = [
+            {
+                "appGroupPermissionSetName": "Agency Access",
+                "appGroupPermissionSetId": stable_id("set", "Agency Access"),
+            }
+        ]
+    elif department == "marketing":
+        group["appGroupPermissions"] = ["view_campaigns", "edit_campaigns", "launch_campaigns"]
+        group["team"] = [
+            {
+                "teamId": stable_id("team", "Shoes", 17),
+                "teamName": "Shoes",
+                "teamPermissions": ["view_campaigns", "edit_campaigns"],
+            }
+        ]
+        roles = [{"roleName": "Content Editor", "roleId": stable_id("role", "Content Editor")}]
+    elif department == "pm":
+        group["appGroupPermissions"] = ["view_campaigns", "view_canvases"]
+        roles = [
+            {"roleName": "Workspace Manager", "roleId": stable_id("role", "Workspace Manager")}
+        ]
+    else:
+        group["appGroupPermissions"] = ["view_campaigns", "view_canvases", "view_segments"]
+    return {"roles": roles, "appGroup": [group]} if roles else {"appGroup": [group]}
+
+
+def _scim_users(store: Store, rng: random.Random, *, legacy: bool) -> None:
     for n, (email, given, family, department, company_perms) in enumerate(USERS):
         permissions = {
             "companyPermissions": company_perms,
-            "appGroup": [{
-                "appGroupId": "6f1c2b3a4d5e6f7a8b9",
-                "appGroupName": "demo",
-                "appGroupPermissions": ["basic_access", "send_campaigns_canvases"]
-                if department == "marketing" else ["basic_access"],
-                "team": [],
-            }],
-        }  # fmt: skip
+            **(_legacy_permissions(department) if legacy else _granular_permissions(department)),
+        }
         user_id = "-".join(f"{rng.getrandbits(32):08x}" for _ in range(4))
         store.x(
-            "INSERT INTO scim_users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO scim_users (id, company, user_name, given_name, family_name,"
+            " department, permissions, last_sign_in_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (user_id, COMPANY, email, given, family, department, json.dumps(permissions),
              None if n == 4 else "Monday, January 5, 2026 9:00:00 AM", _stamp(n)),
         )  # fmt: skip

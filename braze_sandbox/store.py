@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS preference_centers (
 CREATE TABLE IF NOT EXISTS scim_users (
     id TEXT PRIMARY KEY, company TEXT NOT NULL, user_name TEXT NOT NULL,
     given_name TEXT NOT NULL, family_name TEXT NOT NULL, department TEXT NOT NULL,
-    permissions TEXT NOT NULL, last_sign_in_at TEXT, created_at TEXT NOT NULL);
+    permissions TEXT NOT NULL, last_sign_in_at TEXT, created_at TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS pending_ops (
     id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, catalog TEXT NOT NULL, op TEXT NOT NULL,
     items TEXT NOT NULL, accepted_at REAL NOT NULL, due REAL NOT NULL);
@@ -99,6 +100,10 @@ class Store:
         # NORMAL keeps WAL durable across process crashes (only an OS crash could lose a commit).
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        # Data directories made before SCIM kept fields it does not know.
+        columns = {r["name"] for r in self.q("PRAGMA table_info(scim_users)")}
+        if "extra" not in columns:
+            self.db.execute("ALTER TABLE scim_users ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self.db.close()

@@ -254,8 +254,15 @@ BRAZE_API_KEY = os.environ.get("BRAZE_API_KEY", "")
 BRAZE_SCIM_TOKEN = os.environ.get("BRAZE_SCIM_TOKEN", "")
 BRAZE_CONNECT_TIMEOUT = float(os.environ.get("BRAZE_CONNECT_TIMEOUT", "5"))
 BRAZE_READ_TIMEOUT = float(os.environ.get("BRAZE_READ_TIMEOUT", "30"))
-# SCIM's "Service Origin", sent as X-Request-Origin with the SCIM token.
+# SCIM's "Service Origin", sent as X-Request-Origin with the SCIM token. Braze refuses SCIM
+# calls without it, so the console makes none while it is empty.
 BRAZE_SCIM_ORIGIN = os.environ.get("BRAZE_SCIM_ORIGIN", "")
+# Which workspace permission names dashboard-user forms offer and accept: "granular" (Braze's
+# names since its granular permissions migration) or "legacy" (the older names, which Braze
+# stops accepting in December 2026). Legacy names an account already holds are kept either way.
+BRAZE_SCIM_PERMISSIONS = os.environ.get("BRAZE_SCIM_PERMISSIONS", "granular").strip().lower()
+if BRAZE_SCIM_PERMISSIONS not in {"granular", "legacy"}:
+    raise ImproperlyConfigured("BRAZE_SCIM_PERMISSIONS must be 'granular' or 'legacy'.")
 
 
 def braze_limit_groups(overrides: str) -> dict[str, tuple[int, float]]:

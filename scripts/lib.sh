@@ -10,6 +10,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 export UV_PYTHON_DOWNLOADS=never PIP_DISABLE_PIP_VERSION_CHECK=1
+# The sandbox's development SCIM Service Origin (braze_sandbox.app.DEV_SCIM_ORIGIN): not a
+# secret; its SCIM tokens answer 401 without it under the current profile.
+SANDBOX_SCIM_ORIGIN="console.localhost"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -60,6 +60,7 @@ def console_on_sandbox(settings: Settings, braze_sandbox: SandboxHandle) -> Iter
     settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
     settings.BRAZE_API_KEY = braze_sandbox.api_key
     settings.BRAZE_SCIM_TOKEN = braze_sandbox.scim_token
+    settings.BRAZE_SCIM_ORIGIN = braze_sandbox.scim_origin
     settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "workspace": uuid.uuid4().hex}
     close_client()
     yield braze_sandbox

@@ -4,7 +4,9 @@ Identifiers: the SCIM user id for updates and removals, and `new:<token>` for an
 not created yet. The token is random rather than the email, because identifiers are
 written into the chained (not erasable) part of the audit trail.
 Snapshots leave out `lastSignInAt` (a sign-in is not a conflicting change) and the
-`appGroupId`/`teamId` Braze adds to what was named by name.
+`appGroupId`/`teamId` Braze adds to what was named by name; they keep roles, permission sets
+and teams, which the console does not edit but an update must not lose (Braze's PUT replaces
+the whole account, so the apply step reads it again and writes back all it does not change).
 """
 
 import hashlib
@@ -16,34 +18,10 @@ from console.braze.client import ScimUser
 from console.changes.appliers import merge_state
 from console.changes.diff import same
 from console.roles import Capability
+from users_admin.scim_rules import normal_permissions, permissions_for_write
 
 RESOURCE_TYPE = "dashboard_user"
 NEW_PREFIX = "new:"
-
-
-def normal_permissions(permissions: dict[str, Any]) -> dict[str, Any]:
-    groups = []
-    for group in permissions.get("appGroup") or []:
-        out: dict[str, Any] = {}
-        if group.get("appGroupName"):
-            out["appGroupName"] = group["appGroupName"]
-        else:
-            out["appGroupId"] = group.get("appGroupId", "")
-        out["appGroupPermissions"] = sorted(group.get("appGroupPermissions") or [])
-        teams = [
-            {
-                "teamName": team.get("teamName") or team.get("teamId", ""),
-                "teamPermissions": sorted(team.get("teamPermissions") or []),
-            }
-            for team in group.get("team") or []
-        ]
-        if teams:
-            out["team"] = teams
-        groups.append(out)
-    return {
-        "companyPermissions": sorted(permissions.get("companyPermissions") or []),
-        "appGroup": groups,
-    }
 
 
 def snapshot(user: ScimUser) -> dict[str, Any]:
@@ -104,9 +82,16 @@ class DashboardUserApplier:
             "permissions": payload["permissions"],
         }
         if action == "create":
+            fields["permissions"] = permissions_for_write(payload["permissions"], None)
             user = client.scim_user_create(email=payload["email"], **fields)
         else:
-            user = client.scim_user_update(user_id=identifier, **fields)
+            # Read, modify, write back: what Braze holds beyond the console's fields (ids,
+            # fields this code does not know) goes back unchanged.
+            current = client.scim_user_get(user_id=identifier)
+            fields["permissions"] = permissions_for_write(
+                payload["permissions"], current.permissions
+            )
+            user = client.scim_user_update(user_id=identifier, keep=current.raw, **fields)
         # Only the id: names and emails stay out of the chained audit data.
         return {"id": user.id}
 

@@ -108,19 +108,32 @@ class DashboardUserForm(forms.Form):
         label="Workspace permissions",
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=(
-            "One workspace per line: the workspace name, a colon, then its permission names "
-            "separated by commas, e.g. <code>demo: basic_access, send_campaigns_canvases</code>."
-        ),
     )
 
-    permission_names = scim_rules.WORKSPACE_PERMISSIONS
     # Edits only: the fingerprint of the Braze state the form was filled from.
     base_hash = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        editing: bool = False,
+        mode: str = scim_rules.GRANULAR,
+        base_permissions: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`mode`: the permission names offered (BRAZE_SCIM_PERMISSIONS); `base_permissions`:
+        the account's permissions as read, whose names are kept even when `mode` does not
+        offer them."""
         super().__init__(*args, **kwargs)
         self.editing = editing
+        self.mode = mode
+        self.base_permissions = base_permissions or {}
+        self.permission_names = scim_rules.workspace_permission_names(mode)
+        example = scim_rules.FORM_EXAMPLES[mode]
+        self.fields["workspace_permissions"].help_text = (
+            "One workspace per line: the workspace name, a colon, then its permission names "
+            f"separated by commas, e.g. <code>demo: {example}</code>."
+        )
         if editing:
             # Braze's SCIM API cannot change a user's email (only Braze Support can).
             self.fields["email"].disabled = True
@@ -138,7 +151,9 @@ class DashboardUserForm(forms.Form):
         return scim_rules.check_name(self.cleaned_data["family_name"], "familyName")
 
     def clean_workspace_permissions(self) -> list[scim_rules.WorkspacePermissions]:
-        return scim_rules.parse_workspace_lines(self.cleaned_data["workspace_permissions"])
+        return scim_rules.parse_workspace_lines(
+            self.cleaned_data["workspace_permissions"], mode=self.mode, base=self.base_permissions
+        )
 
 
 MAX_REVIEW_EMAILS = 500

@@ -4,6 +4,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
@@ -76,12 +77,101 @@ def access_review_console_rows() -> list[ConsoleUserRow]:
 # --- dashboard users (SCIM) --------------------------------------------------------------
 
 
+SCIM_SETUP_PROBLEMS = {
+    "BRAZE_SCIM_TOKEN": (
+        "The console has no Braze SCIM token, so it cannot read or change dashboard users. "
+        "An administrator sets BRAZE_SCIM_TOKEN to the token Braze shows once under "
+        "Settings > Admin Settings > SCIM Provisioning."
+    ),
+    "BRAZE_SCIM_ORIGIN": (
+        "The console has no SCIM Service Origin, so it does not call Braze's SCIM API: Braze "
+        "rejects every SCIM request that lacks it (the X-Request-Origin header). An "
+        "administrator sets BRAZE_SCIM_ORIGIN to the Service Origin entered in Braze under "
+        "Settings > Admin Settings > SCIM Provisioning."
+    ),
+}
+
+
+def dashboard_users_setup_problem() -> str:
+    """Why the console cannot call SCIM as configured, in words; empty when it can."""
+    missing = get_client().scim_missing_setting
+    return SCIM_SETUP_PROBLEMS[missing] if missing else ""
+
+
 def dashboard_user_search(*, email: str) -> ScimUser | None:
     return get_client().scim_user_search(email=email)
 
 
 def dashboard_user_get(*, user_id: str) -> ScimUser:
     return get_client().scim_user_get(user_id=user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionName:
+    name: str
+    legacy: bool  # shown marked: Braze stops accepting legacy names (scim_rules.LEGACY_END)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamAccess:
+    name: str
+    permissions: list[PermissionName]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceAccess:
+    name: str
+    permissions: list[PermissionName]
+    permission_sets: list[str]
+    teams: list[TeamAccess]
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardUserAccess:
+    company: list[str]
+    roles: list[str]
+    workspaces: list[WorkspaceAccess]
+    legacy: list[str]
+
+    @property
+    def kept(self) -> bool:
+        """Whether the account holds what the console shows but does not edit."""
+        return bool(self.roles) or any(w.permission_sets or w.teams for w in self.workspaces)
+
+
+def _marked(names: list[str]) -> list[PermissionName]:
+    return [PermissionName(name, scim_rules.is_legacy(name)) for name in names]
+
+
+def dashboard_user_access(permissions: dict[str, Any]) -> DashboardUserAccess:
+    """What an account may do, as Braze returned it, for the account's page and form."""
+    workspaces = [
+        WorkspaceAccess(
+            name=scim_rules.ref_name(group, "appGroupName", "appGroupId"),
+            permissions=_marked(scim_rules.strings(group.get("appGroupPermissions"))),
+            permission_sets=[
+                scim_rules.ref_name(s, *scim_rules.SET_IDS)
+                for s in scim_rules.dicts(group.get("appGroupPermissionSets"))
+            ],
+            teams=[
+                TeamAccess(
+                    scim_rules.ref_name(team, "teamName", "teamId"),
+                    _marked(scim_rules.strings(team.get("teamPermissions"))),
+                )
+                for team in scim_rules.dicts(group.get("team"))
+            ],
+        )
+        for group in scim_rules.dicts(permissions.get("appGroup"))
+    ]
+    return DashboardUserAccess(
+        company=scim_rules.strings(permissions.get("companyPermissions")),
+        roles=[
+            scim_rules.ref_name(role, *scim_rules.ROLE_IDS)
+            for role in scim_rules.dicts(permissions.get("roles"))
+        ],
+        workspaces=workspaces,
+        legacy=scim_rules.legacy_names(permissions),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +213,11 @@ def access_review_known_emails() -> list[str]:
 
 def access_review_dashboard_rows(*, emails: Iterable[str]) -> Iterator[DashboardUserRow]:
     """One row per email, looked up one at a time (SCIM: 5,000 calls a day per company)."""
+    problem = dashboard_users_setup_problem()
+    if problem:
+        for email in emails:
+            yield DashboardUserRow(email, "", "", "", "", f"not looked up: {problem}")
+        return
     client = get_client()
     for email in emails:
         try:

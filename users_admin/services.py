@@ -24,7 +24,8 @@ from console.audit.services import Outcome, audit_append
 from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.services import change_request_propose
 from console.roles import Role, forget_cached_roles, roles_ensure_groups
-from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, normal_permissions
+from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE
+from users_admin.scim_rules import normal_permissions
 
 logger = logging.getLogger(__name__)
 

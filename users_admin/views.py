@@ -8,6 +8,7 @@ Admins. The access review and its export are for Auditors and Admins (AUDIT).
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.models import AbstractBaseUser, User
@@ -20,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.access import require_capability
-from console.braze import BrazeError, BrazeNotFound, describe_error
+from console.braze import BrazeConfigurationError, BrazeError, BrazeNotFound, describe_error
 from console.braze.client import ScimUser
 from console.changes.models import ChangeRequest
 from console.changes.services import ChangeRequestError
@@ -220,6 +221,11 @@ def dashboard_users(request: HttpRequest) -> HttpResponse:
     error = ""
     email = form.cleaned_data["email"] if form.is_valid() else ""
     empty = "Search for a dashboard user by their email."
+    # Said before anything is sent: without its settings the console makes no SCIM call.
+    setup_problem = selectors.dashboard_users_setup_problem()
+    if setup_problem:
+        error, email = setup_problem, ""
+        empty = "Dashboard users cannot be looked up until SCIM is set up."
     if email:
         try:
             found = selectors.dashboard_user_search(email=email)
@@ -239,6 +245,7 @@ def dashboard_users(request: HttpRequest) -> HttpResponse:
             "table": table,
             "error": error,
             "can_propose": Capability.MANAGE_USERS in user_capabilities(request.user),
+            "setup_problem": setup_problem,
         },
     )
 
@@ -250,12 +257,19 @@ def _load_dashboard_user(request: HttpRequest, user_id: str) -> ScimUser | HttpR
     except BrazeNotFound:
         raise Http404("Braze has no dashboard user with this ID.") from None
     except BrazeError as exc:
+        error = describe_error(exc)
+        if isinstance(exc, BrazeConfigurationError):
+            error = f"{error} {selectors.dashboard_users_setup_problem()}".strip()
         return render(
             request,
             "users_admin/dashboard_user_unavailable.html",
-            {"error": describe_error(exc)},
+            {"error": error},
             status=502,
         )
+
+
+def _permission_mode() -> str:
+    return str(settings.BRAZE_SCIM_PERMISSIONS)
 
 
 @require_GET
@@ -270,6 +284,8 @@ def dashboard_user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
         {
             "account": loaded,
             "department": scim_rules.DEPARTMENTS.get(loaded.department, loaded.department),
+            "access": selectors.dashboard_user_access(loaded.permissions),
+            "legacy_end": scim_rules.LEGACY_END,
             "can_propose": Capability.MANAGE_USERS in user_capabilities(request.user),
         },
     )
@@ -300,7 +316,7 @@ def _permissions_from(
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
 def dashboard_user_create(request: HttpRequest) -> HttpResponse:
-    form = DashboardUserForm(request.POST or None)
+    form = DashboardUserForm(request.POST or None, mode=_permission_mode())
     status = 200
     if request.method == "POST":
         permissions = _permissions_from(form) if form.is_valid() else None
@@ -323,7 +339,11 @@ def dashboard_user_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "users_admin/dashboard_user_form.html",
-        {"form": form, "creating": True},
+        {
+            "form": form,
+            "creating": True,
+            "setup_problem": selectors.dashboard_users_setup_problem(),
+        },
         status=status,
     )
 
@@ -345,7 +365,13 @@ def dashboard_user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
         "workspace_permissions": scim_rules.workspace_lines(loaded.permissions),
         "base_hash": base_hash,
     }
-    form = DashboardUserForm(request.POST or None, initial=initial, editing=True)
+    form = DashboardUserForm(
+        request.POST or None,
+        initial=initial,
+        editing=True,
+        mode=_permission_mode(),
+        base_permissions=loaded.permissions,
+    )
     status = 200
     if request.method == "POST":
         permissions = _permissions_from(form, base["permissions"]) if form.is_valid() else None
@@ -380,7 +406,13 @@ def dashboard_user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
     return render(
         request,
         "users_admin/dashboard_user_form.html",
-        {"form": form, "creating": False, "account": loaded},
+        {
+            "form": form,
+            "creating": False,
+            "account": loaded,
+            "access": selectors.dashboard_user_access(loaded.permissions),
+            "legacy_end": scim_rules.LEGACY_END,
+        },
         status=status,
     )
 

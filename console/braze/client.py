@@ -245,6 +245,8 @@ class ScimUser:
     department: str
     permissions: dict[str, Any]
     last_sign_in_at: str | None = None
+    # The account exactly as Braze answered: an update writes back what it does not change.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScimUser:
@@ -257,6 +259,7 @@ class ScimUser:
             department=data.get("department", ""),
             permissions=data.get("permissions") or {},
             last_sign_in_at=data.get("lastSignInAt"),
+            raw=dict(data),
         )
 
 
@@ -991,6 +994,31 @@ class BrazeClient:
         )  # fmt: skip
 
     # --- dashboard users via SCIM (5,000/day, SCIM token + X-Request-Origin) ---------------
+    # Reference: "Automated user provisioning" (the Service Origin, sent as X-Request-Origin)
+    # and the SCIM endpoint pages under _docs/_api/endpoints/scim/.
+
+    @property
+    def scim_missing_setting(self) -> str | None:
+        """The setting SCIM calls still need (the token first), or None when both are set."""
+        if self._scim_auth is None:
+            return "BRAZE_SCIM_TOKEN"
+        if not self._scim_origin.strip():
+            return "BRAZE_SCIM_ORIGIN"
+        return None
+
+    def _scim[T](
+        self, name: str, path: str, build: Callable[[dict[str, Any]], T], **kwargs: Any
+    ) -> T:
+        # Braze answers every SCIM call without the Service Origin with 401: refuse before
+        # sending, and say which setting is missing rather than "token rejected".
+        if self._scim_auth is not None and self.scim_missing_setting:
+            raise BrazeConfigurationError(
+                "BRAZE_SCIM_ORIGIN is not set: Braze refuses SCIM calls without the Service "
+                "Origin (X-Request-Origin) entered under Settings > Admin Settings > SCIM "
+                "Provisioning.",
+                operation=name,
+            )
+        return self._read(OPERATIONS[name], path, build, **kwargs)
 
     def scim_user_search(self, *, email: str) -> ScimUser | None:
         escaped = email.replace("\\", "\\\\").replace('"', '\\"')
@@ -999,17 +1027,15 @@ class BrazeClient:
             resources = data.get("Resources") or []
             return ScimUser.from_json(resources[0]) if resources else None
 
-        return self._read(
-            OPERATIONS["scim_user_search"],
+        return self._scim(
+            "scim_user_search",
             "/scim/v2/Users",
             build,
             params={"filter": f'userName eq "{escaped}"'},
         )
 
     def scim_user_get(self, *, user_id: str) -> ScimUser:
-        return self._read(
-            OPERATIONS["scim_user_get"], f"/scim/v2/Users/{_seg(user_id)}", ScimUser.from_json
-        )
+        return self._scim("scim_user_get", f"/scim/v2/Users/{_seg(user_id)}", ScimUser.from_json)
 
     def scim_user_create(
         self,
@@ -1027,10 +1053,9 @@ class BrazeClient:
             "department": department,
             "permissions": dict(permissions),
         }
-        return self._read(
-            OPERATIONS["scim_user_create"], "/scim/v2/Users", ScimUser.from_json, method="POST",
-            json=payload,
-        )  # fmt: skip
+        return self._scim(
+            "scim_user_create", "/scim/v2/Users", ScimUser.from_json, method="POST", json=payload
+        )
 
     def scim_user_update(
         self,
@@ -1040,22 +1065,40 @@ class BrazeClient:
         family_name: str,
         department: str,
         permissions: Mapping[str, Any],
+        keep: Mapping[str, Any] | None = None,
     ) -> ScimUser:
-        """The email (userName) cannot be changed through the API."""
+        """Braze's PUT replaces the whole account: `keep` is the account as last read, and
+        every field of it this call does not set goes back unchanged (a PUT of the fields
+        alone would drop the rest). The email (userName) cannot be changed through the API;
+        `id`, `userName` and `lastSignInAt` are Braze's and are not sent."""
+        kept = {k: v for k, v in (keep or {}).items() if k not in _SCIM_NOT_SENT}
+        name = keep.get("name") if keep else None
         payload = {
+            **kept,
             "schemas": [SCIM_USER_SCHEMA],
-            "name": {"givenName": given_name, "familyName": family_name},
+            "name": {
+                **(name if isinstance(name, Mapping) else {}),
+                "givenName": given_name,
+                "familyName": family_name,
+            },
             "department": department,
             "permissions": dict(permissions),
         }
-        return self._read(
-            OPERATIONS["scim_user_update"], f"/scim/v2/Users/{_seg(user_id)}",
-            ScimUser.from_json, method="PUT", json=payload,
-        )  # fmt: skip
+        return self._scim(
+            "scim_user_update",
+            f"/scim/v2/Users/{_seg(user_id)}",
+            ScimUser.from_json,
+            method="PUT",
+            json=payload,
+        )
 
     def scim_user_remove(self, *, user_id: str) -> None:
         path = f"/scim/v2/Users/{_seg(user_id)}"
-        self._json(OPERATIONS["scim_user_remove"], path, method="DELETE")
+        self._scim("scim_user_remove", path, _itself, method="DELETE")
+
+
+# Read-only in an answer (SCIM's `meta` included): never part of a PUT body.
+_SCIM_NOT_SENT = frozenset({"id", "userName", "lastSignInAt", "meta"})
 
 
 def _without_none(**values: Any) -> dict[str, Any]:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from braze_sandbox.app import DEV_API_KEY, DEV_SCIM_TOKEN, Sandbox, create_app
+from braze_sandbox.app import DEV_API_KEY, DEV_SCIM_ORIGIN, DEV_SCIM_TOKEN, Sandbox, create_app
 from braze_sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import braze_sandbox, sandbox_process
 
 __all__ = ["braze_sandbox", "sandbox_process"]
 
 REST = {"Authorization": f"Bearer {DEV_API_KEY}"}
-SCIM = {"Authorization": f"Bearer {DEV_SCIM_TOKEN}", "X-Request-Origin": "tests"}
+SCIM = {"Authorization": f"Bearer {DEV_SCIM_TOKEN}", "X-Request-Origin": DEV_SCIM_ORIGIN}
 
 
 @pytest.fixture

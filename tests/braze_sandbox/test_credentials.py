@@ -8,7 +8,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from braze_sandbox.__main__ import build_parser
-from braze_sandbox.app import Sandbox, create_app
+from braze_sandbox.app import DEV_SCIM_ORIGIN, Sandbox, create_app
 from braze_sandbox.config import SandboxConfig
 
 KEYS = ["brz-test-extra-key-one", "brz-test-extra-key-two"]
@@ -40,7 +40,8 @@ def test_extra_credentials_have_every_permission_and_survive_a_reset(tmp_path: P
                 rest = {"Authorization": f"Bearer {key}"}
                 assert client.get("/catalogs", headers=rest).status_code == 200
                 assert client.get("/content_blocks/list", headers=rest).status_code == 200
-            scim = {"Authorization": f"Bearer {TOKEN}"}
+            # A --scim-token has the development Service Origin.
+            scim = {"Authorization": f"Bearer {TOKEN}", "X-Request-Origin": DEV_SCIM_ORIGIN}
             found = client.get("/scim/v2/Users", params={"filter": 'userName eq "x@y.z"'},
                                headers=scim)  # fmt: skip
             assert found.status_code == 200

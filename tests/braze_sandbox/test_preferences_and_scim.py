@@ -158,3 +158,170 @@ def test_a_scim_token_with_a_service_origin_requires_the_matching_header(
     ok = client.get("/scim/v2/Users", params=query,
                     headers={**headers, "X-Request-Origin": "idp.example.com"})  # fmt: skip
     assert ok.json()["totalResults"] == 1
+
+
+QUERY = {"filter": 'userName eq "ada.admin@example.com"'}
+
+
+@pytest.mark.one_profile("current")
+def test_under_the_current_profile_every_scim_token_needs_its_service_origin(
+    client: TestClient,
+) -> None:
+    bearer = {"Authorization": SCIM["Authorization"]}
+    missing = client.get("/scim/v2/Users", params=QUERY, headers=bearer)
+    assert missing.status_code == 401
+    assert missing.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert missing.json()["detail"].startswith("Unauthorized")
+    assert "X-Request-Origin" in missing.json()["detail"]
+    wrong = client.get(
+        "/scim/v2/Users", params=QUERY, headers={**bearer, "X-Request-Origin": "elsewhere.example"}
+    )
+    assert wrong.status_code == 401
+    # A token made without an origin has the sandbox's development one.
+    token = client.post("/_sandbox/scim_tokens", json={}).json()["token"]
+    other = {"Authorization": f"Bearer {token}"}
+    assert client.get("/scim/v2/Users", params=QUERY, headers=other).status_code == 401
+    assert client.get("/scim/v2/Users", params=QUERY, headers=SCIM).json()["totalResults"] == 1
+
+
+@pytest.mark.one_profile("reference")
+def test_the_reference_profile_checks_the_origin_only_of_tokens_given_one(
+    client: TestClient,
+) -> None:
+    bearer = {"Authorization": SCIM["Authorization"]}
+    assert client.get("/scim/v2/Users", params=QUERY, headers=bearer).json()["totalResults"] == 1
+
+
+FULL_USER = {
+    **SCIM_USER,
+    "userName": "full@test.com",
+    "title": "Designer",  # a field the sandbox does not know: stored and answered as sent
+    "permissions": {
+        "companyPermissions": [],
+        "roles": [{"roleName": "Content Editor"}, {"roleId": "role-from-elsewhere"}],
+        "appGroup": [
+            {
+                "appGroupName": "demo",
+                "appGroupPermissions": ["view_campaigns"],
+                "team": [{"teamName": "Shoes", "teamPermissions": ["edit_campaigns"]}],
+                "note": "kept",
+            },
+            {
+                "appGroupName": "Other Workspace",
+                "appGroupPermissionSets": [{"appGroupPermissionSetName": "Campaign Editors"}],
+            },
+        ],
+    },
+}
+
+
+def test_scim_stores_and_returns_roles_permission_sets_teams_and_unknown_fields(
+    client: TestClient, sandbox: Any
+) -> None:
+    user = client.post("/scim/v2/Users", json=FULL_USER, headers=SCIM).json()
+    got = client.get(f"/scim/v2/Users/{user['id']}", headers=SCIM).json()
+    assert got["title"] == "Designer"
+    roles = got["permissions"]["roles"]
+    assert [r.get("roleName") for r in roles] == ["Content Editor", None]
+    assert roles[0]["roleId"]
+    assert roles[1]["roleId"] == "role-from-elsewhere"
+    demo, other = got["permissions"]["appGroup"]
+    assert demo["team"][0]["teamName"] == "Shoes"
+    assert demo["note"] == "kept"
+    permission_set = other["appGroupPermissionSets"][0]
+    assert permission_set["appGroupPermissionSetName"] == "Campaign Editors"
+    assert permission_set["appGroupPermissionSetId"]
+    if not sandbox.config.reference:
+        # As Braze's answers do, the current profile describes what a role and a set grant.
+        assert roles[0]["appGroup"][0]["appGroupPermissions"]
+        assert "launch_campaigns" in permission_set["permissions"]
+    # A PUT replaces the account: what it leaves out is gone.
+    update = {k: v for k, v in FULL_USER.items() if k not in {"userName", "title"}}
+    update["permissions"] = {**FULL_USER["permissions"], "roles": []}  # type: ignore[dict-item]
+    after = client.put(f"/scim/v2/Users/{user['id']}", json=update, headers=SCIM).json()
+    assert "title" not in after
+    assert after["permissions"]["roles"] == []
+
+
+@pytest.mark.parametrize(
+    "permissions",
+    [
+        {"appGroup": [{"appGroupName": "demo", "appGroupPermissions": ["make_coffee"]}]},
+        {
+            "appGroup": [
+                {
+                    "appGroupName": "demo",
+                    "appGroupPermissions": ["view_campaigns"],
+                    "team": [{"teamName": "Shoes", "teamPermissions": ["view_api_keys"]}],
+                }
+            ]
+        },
+        {"appGroup": [{"appGroupName": "demo"}]},
+        {"roles": [{"note": "no name, no id"}], "appGroup": []},
+        {
+            "appGroup": [
+                {
+                    "appGroupName": "demo",
+                    "appGroupPermissionSets": [
+                        {"appGroupPermissionSetName": "A"},
+                        {"appGroupPermissionSetName": "B"},
+                    ],
+                }
+            ]
+        },
+    ],
+)
+@pytest.mark.one_profile("current")
+def test_the_current_profile_refuses_permission_strings_and_objects_braze_does_not_document(
+    client: TestClient, permissions: dict[str, Any]
+) -> None:
+    body = {**SCIM_USER, "permissions": {"companyPermissions": [], **permissions}}
+    response = client.post("/scim/v2/Users", json=body, headers=SCIM)
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
+
+
+@pytest.mark.one_profile("current")
+def test_the_current_profile_accepts_granular_and_still_legacy_strings(
+    client: TestClient,
+) -> None:
+    body = {
+        **SCIM_USER,
+        "permissions": {
+            "companyPermissions": [],
+            "appGroup": [
+                {
+                    "appGroupName": "demo",
+                    "appGroupPermissions": ["view_campaigns", "basic_access"],
+                    "team": [{"teamName": "Shoes", "teamPermissions": ["create_reports", "admin"]}],
+                }
+            ],
+        },
+    }
+    assert client.post("/scim/v2/Users", json=body, headers=SCIM).status_code == 201
+
+
+@pytest.mark.one_profile("reference")
+def test_the_reference_profile_does_not_check_workspace_permission_strings(
+    client: TestClient,
+) -> None:
+    body = {
+        **SCIM_USER,
+        "permissions": {
+            "companyPermissions": [],
+            "appGroup": [{"appGroupName": "demo", "appGroupPermissions": ["make_coffee"]}],
+        },
+    }
+    assert client.post("/scim/v2/Users", json=body, headers=SCIM).status_code == 201
+
+
+def test_the_seeded_accounts_follow_the_profile(client: TestClient, sandbox: Any) -> None:
+    query = {"filter": 'userName eq "mark.eting@example.com"'}
+    mark = client.get("/scim/v2/Users", params=query, headers=SCIM).json()["Resources"][0]
+    names = mark["permissions"]["appGroup"][0]["appGroupPermissions"]
+    if sandbox.config.reference:
+        assert names == ["basic_access", "send_campaigns_canvases"]
+        assert "roles" not in mark["permissions"]
+    else:
+        assert names == ["view_campaigns", "edit_campaigns", "launch_campaigns"]
+        assert mark["permissions"]["roles"][0]["roleName"] == "Content Editor"

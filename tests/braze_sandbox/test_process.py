@@ -105,7 +105,7 @@ def test_the_fixture_edits_resources_as_if_in_the_dashboard(braze_sandbox: Sandb
     with braze_sandbox.client() as client:
         item = client.get("/catalogs/products/items/sku-000002").json()["items"][0]
     assert item["price"] == 1.5
-    scim = {"Authorization": f"Bearer {braze_sandbox.scim_token}"}
+    scim = braze_sandbox.scim_headers()
     query = {"filter": 'userName eq "fin.ance@example.com"'}
     found = httpx.get(braze_sandbox.url + "/scim/v2/Users", params=query, headers=scim)
     user_id = found.json()["Resources"][0]["id"]

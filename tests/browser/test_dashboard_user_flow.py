@@ -23,6 +23,8 @@ def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxH
     settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
     settings.BRAZE_API_KEY = braze_sandbox.api_key
     settings.BRAZE_SCIM_TOKEN = braze_sandbox.scim_token
+    settings.BRAZE_SCIM_ORIGIN = braze_sandbox.scim_origin
+    settings.BRAZE_SCIM_PERMISSIONS = "granular"
     close_client()
     old = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
@@ -52,12 +54,12 @@ def test_a_dashboard_user_goes_from_admin_to_reviewer_to_braze_to_the_access_rev
     admin.get_by_label("Given name").fill("Nora")
     admin.get_by_label("Family name").fill("New")
     admin.get_by_label("Department").select_option("marketing")
-    admin.get_by_label("Workspace permissions").fill("demo: basic_access, make_coffee")
+    admin.get_by_label("Workspace permissions").fill("demo: view_campaigns, make_coffee")
     admin.get_by_role("button", name="Propose").click()
     # Braze's rule, before anything is sent; what was typed stays.
     expect(admin.get_by_role("alert")).to_contain_text("make_coffee is not a Braze workspace")
     expect(admin.get_by_label("Given name")).to_have_value("Nora")
-    admin.get_by_label("Workspace permissions").fill("demo: basic_access, send_campaigns_canvases")
+    admin.get_by_label("Workspace permissions").fill("demo: edit_campaigns, view_campaigns")
     admin.get_by_role("button", name="Propose").click()
     admin.wait_for_load_state("networkidle")
     cr = ChangeRequest.objects.get()
@@ -79,8 +81,8 @@ def test_a_dashboard_user_goes_from_admin_to_reviewer_to_braze_to_the_access_rev
         "marketing",
     )
     assert account.permissions["appGroup"][0]["appGroupPermissions"] == [
-        "basic_access",
-        "send_campaigns_canvases",
+        "edit_campaigns",
+        "view_campaigns",
     ]
 
     auditor = _signed_in(browser, base, "auditor")
@@ -96,7 +98,7 @@ def test_a_dashboard_user_goes_from_admin_to_reviewer_to_braze_to_the_access_rev
     rows = list(csv.DictReader(io.StringIO(download_info.value.path().read_text())))
     nora = next(r for r in rows if r["email"] == "nora.new@example.com")
     assert nora["account_type"] == "braze_dashboard"
-    assert nora["roles_or_permissions"] == "demo: basic_access, send_campaigns_canvases"
+    assert nora["roles_or_permissions"] == "demo: edit_campaigns, view_campaigns"
     admin_row = next(r for r in rows if r["username"] == "admin")
     assert admin_row["roles_or_permissions"] == "Admin"
     assert admin_row["last_sign_in"] != "never"

@@ -15,6 +15,9 @@ def scim_sandbox(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[S
     settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
     settings.BRAZE_API_KEY = braze_sandbox.api_key
     settings.BRAZE_SCIM_TOKEN = braze_sandbox.scim_token
+    settings.BRAZE_SCIM_ORIGIN = braze_sandbox.scim_origin
+    # The reference collection predates granular permissions: only legacy names existed.
+    settings.BRAZE_SCIM_PERMISSIONS = "legacy" if braze_sandbox.reference else "granular"
     close_client()  # the client is built once per process from the settings
     yield braze_sandbox
     close_client()

@@ -26,6 +26,19 @@ NEW_USER = {
 
 
 @pytest.fixture
+def names(scim_sandbox: SandboxHandle) -> list[str]:
+    """Two workspace permission names of the profile's kind, in the order Braze lists them."""
+    if scim_sandbox.reference:
+        return ["basic_access", "send_campaigns_canvases"]
+    return ["edit_campaigns", "view_campaigns"]
+
+
+@pytest.fixture
+def new_user(names: list[str]) -> dict[str, Any]:
+    return {**NEW_USER, "workspace_permissions": f"demo: {', '.join(names)}"}
+
+
+@pytest.fixture
 def admin() -> User:
     return user_with_role(Role.ADMIN)
 
@@ -46,7 +59,7 @@ def _seeded_id(sandbox: SandboxHandle, email: str) -> str:
         response = http.get(
             "/scim/v2/Users",
             params={"filter": f'userName eq "{email}"'},
-            headers={"Authorization": f"Bearer {sandbox.scim_token}"},
+            headers=sandbox.scim_headers(),
         )
     return str(response.json()["Resources"][0]["id"])
 
@@ -56,7 +69,7 @@ def _sandbox_user(sandbox: SandboxHandle, email: str) -> dict[str, Any] | None:
         response = http.get(
             "/scim/v2/Users",
             params={"filter": f'userName eq "{email}"'},
-            headers={"Authorization": f"Bearer {sandbox.scim_token}"},
+            headers=sandbox.scim_headers(),
         )
     resources = response.json()["Resources"]
     return resources[0] if resources else None
@@ -71,7 +84,10 @@ def test_a_search_by_email_finds_the_account_and_its_permissions(
     html = response.content.decode()
     assert response.status_code == 200
     assert "Mark Eting" in html
-    assert "demo: basic_access, send_campaigns_canvases" in html
+    if scim_sandbox.reference:
+        assert "demo: basic_access, send_campaigns_canvases" in html
+    else:
+        assert "demo: view_campaigns, edit_campaigns, launch_campaigns" in html
     assert scim_sandbox.scim_token not in html
 
 
@@ -146,16 +162,16 @@ def test_an_unknown_account_is_a_404(admin_client: Client, scim_sandbox: Sandbox
 
 
 def test_an_admin_proposes_a_new_dashboard_user_and_nothing_is_sent_yet(
-    admin_client: Client, scim_sandbox: SandboxHandle
+    admin_client: Client, scim_sandbox: SandboxHandle, new_user: dict[str, Any], names: list[str]
 ) -> None:
-    response = admin_client.post(reverse("users_admin:dashboard_user_create"), NEW_USER)
+    response = admin_client.post(reverse("users_admin:dashboard_user_create"), new_user)
     assert response.status_code == 302
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     assert cr.state == ChangeState.PENDING
     assert cr.action == "create"
     assert cr.payload["email"] == "nora.new@example.com"
     assert cr.payload["permissions"]["appGroup"] == [
-        {"appGroupName": "demo", "appGroupPermissions": ["basic_access", "send_campaigns_canvases"]}
+        {"appGroupName": "demo", "appGroupPermissions": names}
     ]
     assert "nora" not in cr.identifier
     assert _sandbox_user(scim_sandbox, "nora.new@example.com") is None
@@ -192,9 +208,13 @@ def test_only_admins_may_propose_dashboard_users(
 
 
 def test_an_approved_proposal_creates_the_account_in_braze(
-    admin_client: Client, scim_sandbox: SandboxHandle, run_on_commit: Any
+    admin_client: Client,
+    scim_sandbox: SandboxHandle,
+    run_on_commit: Any,
+    new_user: dict[str, Any],
+    names: list[str],
 ) -> None:
-    admin_client.post(reverse("users_admin:dashboard_user_create"), NEW_USER)
+    admin_client.post(reverse("users_admin:dashboard_user_create"), new_user)
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     with run_on_commit():
         change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
@@ -203,19 +223,16 @@ def test_an_approved_proposal_creates_the_account_in_braze(
     account = _sandbox_user(scim_sandbox, "nora.new@example.com")
     assert account is not None
     assert account["name"] == {"givenName": "Nora", "familyName": "New"}
-    assert account["permissions"]["appGroup"][0]["appGroupPermissions"] == [
-        "basic_access",
-        "send_campaigns_canvases",
-    ]
+    assert account["permissions"]["appGroup"][0]["appGroupPermissions"] == names
 
 
 def test_a_scim_refusal_on_apply_is_recorded_in_words(
-    admin_client: Client, scim_sandbox: SandboxHandle, run_on_commit: Any
+    admin_client: Client, scim_sandbox: SandboxHandle, run_on_commit: Any, new_user: dict[str, Any]
 ) -> None:
     # Someone created the account in Braze after the proposal: SCIM answers 409.
     admin_client.post(
         reverse("users_admin:dashboard_user_create"),
-        {**NEW_USER, "email": "mark.eting@example.com"},
+        {**new_user, "email": "mark.eting@example.com"},
     )
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     with run_on_commit():
@@ -227,25 +244,25 @@ def test_a_scim_refusal_on_apply_is_recorded_in_words(
 
 
 def test_an_approved_update_changes_permissions_and_keeps_teams(
-    admin_client: Client, scim_sandbox: SandboxHandle, run_on_commit: Any
+    admin_client: Client, scim_sandbox: SandboxHandle, run_on_commit: Any, names: list[str]
 ) -> None:
     user_id = _seeded_id(scim_sandbox, "fin.ance@example.com")
     scim_sandbox.admin.edit_scim_user(
         user_id,
         permissions={
             "companyPermissions": [],
-            "appGroup": [{"appGroupName": "demo", "appGroupPermissions": ["basic_access"],
+            "appGroup": [{"appGroupName": "demo", "appGroupPermissions": names[:1],
                           "team": [{"teamName": "Shoes", "teamPermissions": ["admin"]}]}],
         },
     )  # fmt: skip
     url = reverse("users_admin:dashboard_user_edit", args=[user_id])
     page = admin_client.get(url)
-    assert "demo: basic_access" in page.content.decode()
+    assert f"demo: {names[0]}" in page.content.decode()
     base_hash = page.context["form"].initial["base_hash"]
     response = admin_client.post(
         url,
         {"given_name": "Fin", "family_name": "Ance", "department": "finance",
-         "company_permissions": [], "workspace_permissions": "demo: basic_access, view_pii",
+         "company_permissions": [], "workspace_permissions": f"demo: {', '.join(names)}",
          "base_hash": base_hash},
     )  # fmt: skip
     assert response.status_code == 302
@@ -256,12 +273,12 @@ def test_an_approved_update_changes_permissions_and_keeps_teams(
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED, cr.error_message
     group = _sandbox_user(scim_sandbox, "fin.ance@example.com")["permissions"]["appGroup"][0]  # type: ignore[index]
-    assert group["appGroupPermissions"] == ["basic_access", "view_pii"]
+    assert group["appGroupPermissions"] == names
     assert [t["teamName"] for t in group["team"]] == ["Shoes"]
 
 
 def test_an_edit_over_a_change_made_meanwhile_in_braze_is_stopped_and_keeps_the_entries(
-    admin_client: Client, scim_sandbox: SandboxHandle
+    admin_client: Client, scim_sandbox: SandboxHandle, names: list[str]
 ) -> None:
     user_id = _seeded_id(scim_sandbox, "fin.ance@example.com")
     url = reverse("users_admin:dashboard_user_edit", args=[user_id])
@@ -270,7 +287,7 @@ def test_an_edit_over_a_change_made_meanwhile_in_braze_is_stopped_and_keeps_the_
     response = admin_client.post(
         url,
         {"given_name": "Finn", "family_name": "Ance", "department": "finance",
-         "workspace_permissions": "demo: basic_access", "base_hash": base_hash},
+         "workspace_permissions": f"demo: {names[0]}", "base_hash": base_hash},
     )  # fmt: skip
     html = response.content.decode()
     assert response.status_code == 400
@@ -317,3 +334,158 @@ def test_without_a_scim_token_the_page_says_the_console_is_not_set_up(
     close_client()
     assert response.status_code == 502
     assert "The console is not set up to reach Braze" in response.content.decode()
+
+
+def test_an_update_of_name_and_department_keeps_roles_permission_sets_teams_and_unknown_fields(
+    admin_client: Client, scim_sandbox: SandboxHandle, run_on_commit: Any, names: list[str]
+) -> None:
+    user_id = _seeded_id(scim_sandbox, "fin.ance@example.com")
+    held = {
+        "companyPermissions": [],
+        "roles": [{"roleName": "Content Editor"}],
+        "appGroup": [
+            {
+                "appGroupName": "demo",
+                "appGroupPermissions": names,
+                "team": [{"teamName": "Shoes", "teamPermissions": names[:1]}],
+                "note": "kept",
+            },
+            {
+                "appGroupName": "Other Workspace",
+                "appGroupPermissionSets": [{"appGroupPermissionSetName": "Campaign Editors"}],
+            },
+        ],
+    }
+    # Set through SCIM itself, so Braze's ids are filled in as they would be.
+    with scim_sandbox.client() as http:
+        put = http.put(
+            f"/scim/v2/Users/{user_id}",
+            headers=scim_sandbox.scim_headers(),
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "name": {"givenName": "Fin", "familyName": "Ance"},
+                "department": "finance",
+                "permissions": held,
+                "title": "Designer",
+            },
+        )
+    assert put.status_code == 200, put.text
+    before = put.json()
+    url = reverse("users_admin:dashboard_user_edit", args=[user_id])
+    page = admin_client.get(url)
+    assert "Content Editor" in page.content.decode()  # shown as kept
+    form = page.context["form"]
+    response = admin_client.post(
+        url,
+        {
+            "given_name": "Finley",
+            "family_name": "Ance",
+            "department": "bi",
+            "company_permissions": [],
+            "workspace_permissions": form.initial["workspace_permissions"],
+            "base_hash": form.initial["base_hash"],
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
+    with run_on_commit():
+        change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.APPLIED, cr.error_message
+    after = _sandbox_user(scim_sandbox, "fin.ance@example.com")
+    assert after is not None
+    assert (after["name"]["givenName"], after["department"]) == ("Finley", "bi")
+    # Everything else is as Braze held it.
+    assert after["title"] == "Designer"
+    assert after["permissions"] == before["permissions"]
+
+
+def test_the_form_offers_granular_names_and_refuses_new_legacy_ones(
+    admin_client: Client, scim_sandbox: SandboxHandle, settings: Any
+) -> None:
+    settings.BRAZE_SCIM_PERMISSIONS = "granular"
+    url = reverse("users_admin:dashboard_user_create")
+    offered = admin_client.get(url).context["form"].permission_names
+    assert "view_campaigns" in offered
+    assert "basic_access" not in offered
+    response = admin_client.post(url, {**NEW_USER, "workspace_permissions": "demo: basic_access"})
+    assert response.status_code == 400
+    assert "basic_access is a legacy Braze permission name" in response.content.decode()
+    assert "December 2026" in response.content.decode()
+    assert not ChangeRequest.objects.exists()
+    ok = admin_client.post(url, {**NEW_USER, "workspace_permissions": "demo: view_campaigns"})
+    assert ok.status_code == 302
+
+
+def test_legacy_mode_offers_and_accepts_the_legacy_names(
+    admin_client: Client, scim_sandbox: SandboxHandle, settings: Any
+) -> None:
+    settings.BRAZE_SCIM_PERMISSIONS = "legacy"
+    url = reverse("users_admin:dashboard_user_create")
+    assert "basic_access" in admin_client.get(url).context["form"].permission_names
+    response = admin_client.post(url, {**NEW_USER, "workspace_permissions": "demo: basic_access"})
+    assert response.status_code == 302
+    refused = admin_client.post(
+        url,
+        {**NEW_USER, "email": "other@example.com", "workspace_permissions": "demo: view_campaigns"},
+    )
+    assert "view_campaigns is a granular Braze permission name" in refused.content.decode()
+
+
+@pytest.mark.one_profile("current")
+def test_legacy_names_read_from_braze_are_shown_marked_and_kept_on_edit(
+    admin_client: Client, scim_sandbox: SandboxHandle
+) -> None:
+    user_id = _seeded_id(scim_sandbox, "fin.ance@example.com")
+    scim_sandbox.admin.edit_scim_user(
+        user_id,
+        permissions={
+            "companyPermissions": [],
+            "appGroup": [
+                {"appGroupName": "demo", "appGroupPermissions": ["basic_access", "view_campaigns"]}
+            ],
+        },
+    )
+    detail = admin_client.get(reverse("users_admin:dashboard_user_detail", args=[user_id]))
+    html = detail.content.decode()
+    assert "basic_access <small>(legacy)</small>" in html
+    assert "view_campaigns <small>" not in html
+    assert "Braze stops accepting legacy names in December 2026" in html
+    url = reverse("users_admin:dashboard_user_edit", args=[user_id])
+    form = admin_client.get(url).context["form"]
+    response = admin_client.post(
+        url,
+        {
+            "given_name": "Fin",
+            "family_name": "Ance",
+            "department": "finance",
+            "workspace_permissions": "demo: basic_access, view_campaigns, view_segments",
+            "base_hash": form.initial["base_hash"],
+        },
+    )
+    assert response.status_code == 302
+
+
+def test_without_a_scim_origin_the_console_makes_no_scim_call_and_says_why(
+    admin_client: Client, scim_sandbox: SandboxHandle, settings: Any
+) -> None:
+    from console.braze import BrazeConfigurationError, close_client, get_client
+
+    user_id = _seeded_id(scim_sandbox, "mark.eting@example.com")
+    settings.BRAZE_SCIM_ORIGIN = ""
+    close_client()
+    before = _scim_requests(scim_sandbox)
+    page = admin_client.get(
+        reverse("users_admin:dashboard_users"), {"email": "mark.eting@example.com"}
+    )
+    html = page.content.decode()
+    assert "BRAZE_SCIM_ORIGIN" in html
+    assert "X-Request-Origin" in html
+    assert "Mark Eting" not in html
+    detail = admin_client.get(reverse("users_admin:dashboard_user_detail", args=[user_id]))
+    assert detail.status_code == 502
+    assert "BRAZE_SCIM_ORIGIN" in detail.content.decode()
+    with pytest.raises(BrazeConfigurationError, match="BRAZE_SCIM_ORIGIN"):
+        get_client().scim_user_get(user_id=user_id)
+    assert _scim_requests(scim_sandbox) == before
+    close_client()

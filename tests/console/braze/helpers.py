@@ -17,6 +17,7 @@ import redis
 from console.braze.client import BrazeClient, RetryPolicy
 from console.braze.errors import BrazeRateLimited
 from console.braze.limiter import GROUPS, BrazeLimits, GroupLimit, RateLimiter
+from tests.fixtures.sandbox import DEV_SCIM_ORIGIN
 
 SANDBOX_DEFAULTS = {
     "catalogs_sync": (5, 60.0),
@@ -86,7 +87,7 @@ def make_client(
     limits: BrazeLimits,
     prefix: str | None = None,
     scim_token: str = "",
-    scim_origin: str = "tests",
+    scim_origin: str = DEV_SCIM_ORIGIN,
     max_wait: float = 5.0,
     read_timeout: float = 10.0,
     retry: RetryPolicy | None = None,

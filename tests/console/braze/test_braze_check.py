@@ -14,6 +14,7 @@ from django.urls import reverse
 from console.braze import close_client
 from console.braze.client import OPERATIONS
 from console.roles import Role
+from tests.fixtures.sandbox import DEV_SCIM_ORIGIN
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "braze-permissions.md"
 
@@ -28,7 +29,7 @@ def braze_settings(braze_sandbox: Any) -> Iterator[Callable[..., Any]]:
             BRAZE_REST_ENDPOINT=braze_sandbox.url,
             BRAZE_API_KEY=api_key or braze_sandbox.api_key,
             BRAZE_SCIM_TOKEN=scim_token,
-            BRAZE_SCIM_ORIGIN="tests",
+            BRAZE_SCIM_ORIGIN=DEV_SCIM_ORIGIN,
         )
         override.enable()
         overrides.append(override)
