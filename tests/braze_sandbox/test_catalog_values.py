@@ -47,7 +47,12 @@ def _fields(n: int) -> list[dict[str, str]]:
 def shop(client: TestClient, sandbox: Sandbox, braze_profile: str) -> TestClient:
     fields = FIELDS + ([GEO] if braze_profile == "current" else [])
     assert client.post("/catalogs", json=_catalog("shop", fields)).status_code == 201
-    item = {"id": "s1", "name": "One", "tags": ["red", "blue"], "details": {"floor": 2}}
+    item: dict[str, Any] = {
+        "id": "s1",
+        "name": "One",
+        "tags": ["red", "blue"],
+        "details": {"floor": 2},
+    }
     if braze_profile == "current":
         item["location"] = [-73.988103, 40.779109]
     assert client.post("/catalogs/shop/items", json={"items": [item]}).status_code == 202
