@@ -139,7 +139,9 @@ def test_a_bulk_update_with_operators_reaches_braze_and_the_mirror(
     client: BrazeClient = get_client(lane="background", max_wait=5.0)
     fields = [f for f in FIELDS if f["name"] in ("id", "name", "tags", "location")]
     client.catalog_create(name="venues", description="", fields=fields)
-    seed = [{"id": f"v{i}", "name": f"V{i}", "tags": ["red", "blue"]} for i in range(3)]
+    seed: list[dict[str, Any]] = [
+        {"id": f"v{i}", "name": f"V{i}", "tags": ["red", "blue"]} for i in range(3)
+    ]
     with braze.client() as http:
         assert http.post("/catalogs/venues/items", json={"items": seed}).status_code == 202
     braze.admin.flush_async()
