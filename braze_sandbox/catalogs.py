@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
@@ -17,13 +19,24 @@ if TYPE_CHECKING:
     from braze_sandbox.app import Ctx
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-FIELD_TYPES = {"string", "number", "boolean", "time", "object", "array"}
-MAX_FIELDS = 30
+# Reference: "POST: Create catalog" (_docs/_api/endpoints/catalogs/catalog_management/
+# synchronous/post_create_catalog.md) and "Creating a catalog"
+# (_docs/_user_guide/data/activation/catalogs/create.md), supported data types: geolocation is
+# a [longitude, latitude] array. The reference collection predates geolocation.
+FIELD_TYPES = {"string", "number", "boolean", "time", "object", "array", "geolocation"}
+REFERENCE_FIELD_TYPES = FIELD_TYPES - {"geolocation"}
+# Fields per catalog: 500 on today's create-catalog page, 30 in the reference collection.
+MAX_FIELDS = 500
+REFERENCE_MAX_FIELDS = 30
 MAX_NAME = 250
 MAX_ITEMS_PER_REQUEST = 50
 MAX_VALUE_CHARS = 5000
 MAX_NESTING = 50
+MAX_ARRAY_ELEMENTS = 100
 PAGE_SIZE = 50
+# PATCH operators on array fields ("PATCH: Edit catalog item", "PATCH: Edit multiple catalog
+# items"): today's docs only; the reference collection refuses them like any other `$` key.
+ARRAY_OPERATORS = ("$add", "$remove")
 
 
 def _catalog_json(store: Store, row: Any) -> dict[str, Any]:
@@ -61,7 +74,9 @@ async def list_catalogs(ctx: Ctx) -> JSONResponse:
     )
 
 
-def validate_catalog(body: Any) -> tuple[str, str, list[dict[str, str]]]:
+def validate_catalog(
+    body: Any, *, reference: bool = False
+) -> tuple[str, str, list[dict[str, str]]]:
     def bad(error_id: str, message: str, param: str = "catalogs", value: Any = None) -> Any:
         return catalog_error(400, error_id, message, [param], [value] if value is not None else [])
 
@@ -74,7 +89,8 @@ def validate_catalog(body: Any) -> tuple[str, str, list[dict[str, str]]]:
     name, description, fields = cat.get("name"), cat.get("description"), cat.get("fields")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise bad(
-            "invalid_catalog_name",
+            # The reference collection spells this one id with underscores.
+            "invalid_catalog_name" if reference else "invalid-catalog-name",
             "Catalog name can only include letters, numbers, hyphens, and underscores",
             "name",
             name,
@@ -93,8 +109,11 @@ def validate_catalog(body: Any) -> tuple[str, str, list[dict[str, str]]]:
         or not all(isinstance(f, dict) and set(f) == {"name", "type"} for f in fields)
     ):
         raise bad("invalid-fields", "fields is not formatted correctly", "fields")
-    if len(fields) > MAX_FIELDS:
-        raise bad("too-many-fields", "Number of fields limit is 30", "fields", len(fields))
+    max_fields = REFERENCE_MAX_FIELDS if reference else MAX_FIELDS
+    if len(fields) > max_fields:
+        raise bad(
+            "too-many-fields", f"Number of fields limit is {max_fields}", "fields", len(fields)
+        )
     if fields[0]["name"] != "id" or fields[0]["type"] != "string":
         raise bad(
             "id-not-first-column",
@@ -114,8 +133,9 @@ def validate_catalog(body: Any) -> tuple[str, str, list[dict[str, str]]]:
             raise bad("field-names-too-large", "Character limit for a field name is 250", "fields")
     if len(set(names)) != len(names):
         raise bad("field-names-not-unique", "The same field name is referenced twice", "fields")
+    types = REFERENCE_FIELD_TYPES if reference else FIELD_TYPES
     for f in fields:
-        if f["type"] not in FIELD_TYPES:
+        if f["type"] not in types:
             raise bad(
                 "invalid-field-types", "Make sure the field types are valid", "fields", f["type"]
             )
@@ -123,7 +143,7 @@ def validate_catalog(body: Any) -> tuple[str, str, list[dict[str, str]]]:
 
 
 async def create_catalog(ctx: Ctx) -> JSONResponse:
-    name, description, fields = validate_catalog(await ctx.json())
+    name, description, fields = validate_catalog(await ctx.json(), reference=ctx.config.reference)
     store, ws = ctx.store, ctx.workspace
     if store.q1("SELECT 1 FROM catalogs WHERE workspace=? AND name=?", (ws, name)):
         raise catalog_error(
@@ -198,6 +218,33 @@ def _bad_keys(value: Any) -> bool:
     return False
 
 
+def time_text(value: Any) -> str | None:
+    """A time value as Braze's GET examples show it (``2022-11-01T09:03:19.967Z``), or None.
+
+    Both the current docs and the reference collection return times in UTC with ``Z``,
+    whatever offset they were written with ("GET: List catalog item details").
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return None
+        try:
+            moment = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    elif isinstance(value, str):
+        parsed = parse_iso(value)
+        if parsed is None:
+            return None
+        moment = parsed.astimezone(UTC)
+    else:
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _coerce(value: Any, field_type: str) -> tuple[bool, Any]:
     """Return (ok, stored value). ``null`` clears any field."""
     if value is None:
@@ -225,21 +272,100 @@ def _coerce(value: Any, field_type: str) -> tuple[bool, Any]:
             return True, value.lower() == "true"
         return False, None
     if field_type == "time":
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return True, value
-        return (True, value) if isinstance(value, str) and parse_iso(value) else (False, None)
+        text = time_text(value)
+        return (True, text) if text is not None else (False, None)
     if field_type == "object":
         return (True, value) if isinstance(value, dict) else (False, None)
     if field_type == "array":
         ok = (
-            isinstance(value, list) and len(value) <= 100 and all(isinstance(v, str) for v in value)
+            isinstance(value, list)
+            and len(value) <= MAX_ARRAY_ELEMENTS
+            and all(isinstance(v, str) for v in value)
         )
         return (True, value) if ok else (False, None)
+    if field_type == "geolocation":
+        # [longitude, latitude]; longitude within ±180, latitude within ±90.
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(_is_number(v) for v in value)
+            and -180 <= value[0] <= 180
+            and -90 <= value[1] <= 90
+        )
+        return (True, list(value)) if ok else (False, None)
     return False, None
 
 
-def validate_item_values(catalog: Any, item_id: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Check one item's non-id fields against the catalog schema; return coerced values."""
+def is_array_ops(value: Any) -> bool:
+    """``{"$add": [...], "$remove": [...]}`` (either or both): a PATCH on an array field."""
+    return isinstance(value, dict) and bool(value) and set(value) <= set(ARRAY_OPERATORS)
+
+
+def _ops_ok(value: dict[str, Any]) -> bool:
+    return all(
+        isinstance(v, list) and len(v) <= MAX_ARRAY_ELEMENTS and all(isinstance(e, str) for e in v)
+        for v in value.values()
+    )
+
+
+def apply_array_ops(current: Any, ops: dict[str, Any]) -> list[str]:
+    """The array after ``$remove`` (every occurrence) then ``$add`` (values not yet held).
+
+    Braze documents the operators but not duplicates or order; README ("Catalog values")
+    lists the sandbox's choices.
+    """
+    removed = set(ops.get("$remove", []))
+    result = [v for v in (current if isinstance(current, list) else []) if v not in removed]
+    result += [v for v in dict.fromkeys(ops.get("$add", [])) if v not in result]
+    return result
+
+
+def merge_values(current: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH's values over the stored item, with array operators applied."""
+    merged = dict(current)
+    for key, value in values.items():
+        merged[key] = apply_array_ops(current.get(key), value) if is_array_ops(value) else value
+    return merged
+
+
+def arrays_fit(values: dict[str, Any]) -> bool:
+    return all(not isinstance(v, list) or len(v) <= MAX_ARRAY_ELEMENTS for v in values.values())
+
+
+def _value_chars(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(json.dumps(value))
+
+
+def check_item_size(item_id: str, values: dict[str, Any]) -> None:
+    """Synchronous item endpoints: 5,000 characters for the whole item.
+
+    The synchronous pages say "Character limit for each item is 5,000 characters", the
+    asynchronous ones "Item values can't exceed 5,000 characters". The sandbox holds each
+    endpoint to its own page's wording, the stricter one on the synchronous endpoints.
+    """
+    if sum(_value_chars(v) for v in values.values() if v is not None) > MAX_VALUE_CHARS:
+        raise catalog_error(
+            400,
+            "items-too-large",
+            "Character limit for each item is 5,000 characters",
+            ["id"],
+            [item_id],
+        )
+
+
+def validate_item_values(
+    catalog: Any,
+    item_id: str,
+    values: dict[str, Any],
+    *,
+    patch: bool = False,
+    reference: bool = False,
+) -> dict[str, Any]:
+    """Check one item's non-id fields against the catalog schema; return coerced values.
+
+    With ``patch`` (current profile only) an array field may carry ``$add``/``$remove``; the
+    operators are kept as given and applied when the item is written.
+    """
     types = {f["name"]: f["type"] for f in json.loads(catalog["fields"])}
     unknown = [k for k in values if k not in types or k == "id"]
     if unknown:
@@ -252,7 +378,8 @@ def validate_item_values(catalog: Any, item_id: str, values: dict[str, Any]) -> 
         )
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if _bad_keys(value):
+        operators = patch and not reference and types[key] == "array" and is_array_ops(value)
+        if not operators and _bad_keys(value):
             raise catalog_error(
                 400,
                 "invalid-keys-in-value-object",
@@ -268,8 +395,7 @@ def validate_item_values(catalog: Any, item_id: str, values: dict[str, Any]) -> 
                 ["id"],
                 [item_id],
             )
-        size = len(value) if isinstance(value, str) else len(json.dumps(value))
-        if size > MAX_VALUE_CHARS:
+        if _value_chars(value) > MAX_VALUE_CHARS:
             raise catalog_error(
                 400,
                 "items-too-large",
@@ -277,7 +403,7 @@ def validate_item_values(catalog: Any, item_id: str, values: dict[str, Any]) -> 
                 ["id"],
                 [item_id],
             )
-        ok, coerced = _coerce(value, types[key])
+        ok, coerced = (_ops_ok(value), value) if operators else _coerce(value, types[key])
         if not ok:
             raise catalog_error(
                 400,
@@ -299,7 +425,9 @@ def _items_array(body: Any) -> list[Any]:
     return items
 
 
-def validate_bulk(catalog: Any, body: Any, op: str) -> list[dict[str, Any]]:
+def validate_bulk(
+    catalog: Any, body: Any, op: str, *, reference: bool = False
+) -> list[dict[str, Any]]:
     items = _items_array(body)
     if len(items) > MAX_ITEMS_PER_REQUEST:
         raise catalog_error(
@@ -325,7 +453,13 @@ def validate_bulk(catalog: Any, body: Any, op: str) -> list[dict[str, Any]]:
     out = []
     for item in items:
         values = {k: v for k, v in item.items() if k != "id"}
-        clean = {} if op == "delete" else validate_item_values(catalog, item["id"], values)
+        clean = (
+            {}
+            if op == "delete"
+            else validate_item_values(
+                catalog, item["id"], values, patch=op == "edit", reference=reference
+            )
+        )
         out.append({"id": item["id"], **clean})
     return out
 
@@ -412,7 +546,9 @@ def _not_found(item_id: str) -> Exception:
     return catalog_error(404, "item-not-found", "Could not find item", ["item_id"], [item_id])
 
 
-async def _single_body(ctx: Ctx, catalog: Any, item_id: str) -> dict[str, Any]:
+async def _single_body(
+    ctx: Ctx, catalog: Any, item_id: str, *, patch: bool = False
+) -> dict[str, Any]:
     items = _items_array(await ctx.json())
     if len(items) > 1:
         raise catalog_error(
@@ -426,7 +562,9 @@ async def _single_body(ctx: Ctx, catalog: Any, item_id: str) -> dict[str, Any]:
         raise catalog_error(
             400, "id-in-body", "Remove any item IDs in the request body", ["id"], [items[0]["id"]]
         )
-    return validate_item_values(catalog, item_id, items[0])
+    return validate_item_values(
+        catalog, item_id, items[0], patch=patch, reference=ctx.config.reference
+    )
 
 
 def touch_catalog(store: Store, workspace: str, name: str) -> None:
@@ -458,6 +596,7 @@ async def get_item(ctx: Ctx) -> JSONResponse:
 async def create_item(ctx: Ctx) -> JSONResponse:
     catalog, item_id = _path_item(ctx)
     values = await _single_body(ctx, catalog, item_id)
+    check_item_size(item_id, values)
     if _find_item(ctx, catalog, item_id) is not None:
         raise catalog_error(
             400, "item-already-exists", "The item already exists in the catalog", ["id"], [item_id]
@@ -470,6 +609,7 @@ async def create_item(ctx: Ctx) -> JSONResponse:
 async def replace_item(ctx: Ctx) -> JSONResponse:
     catalog, item_id = _path_item(ctx)
     values = await _single_body(ctx, catalog, item_id)
+    check_item_size(item_id, values)
     write_item(ctx.store, ctx.workspace, catalog["name"], item_id, values)
     touch_catalog(ctx.store, ctx.workspace, catalog["name"])
     return JSONResponse({"message": "success"})
@@ -477,13 +617,21 @@ async def replace_item(ctx: Ctx) -> JSONResponse:
 
 async def edit_item(ctx: Ctx) -> JSONResponse:
     catalog, item_id = _path_item(ctx)
-    values = await _single_body(ctx, catalog, item_id)
+    values = await _single_body(ctx, catalog, item_id, patch=True)
     row = _find_item(ctx, catalog, item_id)
     if row is None:
         raise _not_found(item_id)
-    write_item(
-        ctx.store, ctx.workspace, catalog["name"], item_id, {**json.loads(row["data"]), **values}
-    )
+    merged = merge_values(json.loads(row["data"]), values)
+    if not arrays_fit(merged):
+        raise catalog_error(
+            400,
+            "unable-to-coerce-value",
+            f"An array field would hold more than {MAX_ARRAY_ELEMENTS} values",
+            ["id"],
+            [item_id],
+        )
+    check_item_size(item_id, merged)
+    write_item(ctx.store, ctx.workspace, catalog["name"], item_id, merged)
     touch_catalog(ctx.store, ctx.workspace, catalog["name"])
     return JSONResponse({"message": "success"})
 
@@ -507,7 +655,7 @@ async def delete_item(ctx: Ctx) -> JSONResponse:
 def _bulk(op: str) -> Any:
     async def handler(ctx: Ctx) -> JSONResponse:
         catalog = get_catalog(ctx.store, ctx.workspace, ctx.path("catalog_name"))
-        items = validate_bulk(catalog, await ctx.json(), op)
+        items = validate_bulk(catalog, await ctx.json(), op, reference=ctx.config.reference)
         ctx.item_ids = [i["id"] for i in items]
         now = ctx.now
         ctx.store.x(
@@ -559,7 +707,11 @@ def apply_op(store: Store, op_row: Any, now: float) -> dict[str, list[str]]:
         if (op == "create" and row is None) or op == "replace":
             write_item(store, workspace, catalog, item_id, item)
         elif op == "edit" and row is not None:
-            write_item(store, workspace, catalog, item_id, {**json.loads(row["data"]), **item})
+            merged = merge_values(json.loads(row["data"]), item)
+            if not arrays_fit(merged):
+                outcome["skipped"].append(item_id)  # `$add` past 100 values
+                continue
+            write_item(store, workspace, catalog, item_id, merged)
         elif op == "delete" and row is not None:
             store.x(
                 "DELETE FROM catalog_items WHERE workspace=? AND catalog=? AND item_id=?",

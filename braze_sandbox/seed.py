@@ -32,6 +32,11 @@ def _stamp(offset_hours: float) -> str:
     return (BASE + timedelta(hours=offset_hours)).isoformat(timespec="milliseconds")
 
 
+def _time_value(offset_hours: float) -> str:
+    """An item's time value as Braze returns it: UTC with ``Z``."""
+    return _stamp(offset_hours).replace("+00:00", "Z")
+
+
 def _id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -73,7 +78,7 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
                 "stock": stock,
                 "in_stock": stock > 0,
                 "featured": rng.random() < 0.05,
-                "released_at": _stamp(-rng.randint(0, 24 * 700)),
+                "released_at": _time_value(-rng.randint(0, 24 * 700)),
                 "image_url": f"https://img.example.com/products/sku-{n:06d}.jpg",
                 "color": rng.choice(COLORS),
             }))
@@ -91,7 +96,7 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
         "INSERT INTO catalog_items (workspace, catalog, item_id, data) VALUES (?, ?, ?, ?)",
         [(WORKSPACE, "stores", f"store-{city.lower()}", json.dumps(
             {"city": city, "lat": lat, "lon": lon, "open_sundays": i % 2 == 0,
-             "opened_at": _stamp(-24 * 365 * (i + 1))}))
+             "opened_at": _time_value(-24 * 365 * (i + 1))}))
          for i, (city, lat, lon) in enumerate(cities)],
     )  # fmt: skip
     tiers = [("id", "string"), ("label", "string"), ("min_points", "number")]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from catalogs import services
+from catalogs import rules, services
 from catalogs.models import Catalog
 from console.braze.client import BrazeClient
-from console.braze.errors import BrazeNotFound
+from console.braze.errors import BrazeNotFound, BrazeValidationError
 from console.changes.appliers import merge_state, register_applier
 from console.changes.diff import same
 
@@ -37,7 +37,29 @@ class CatalogItemApplier:
             item = _client().catalog_item_get(catalog_name=catalog_name, item_id=item_id)
         except BrazeNotFound:
             return None
-        return {k: v for k, v in item.items() if k != "id"}
+        # In the mirror's form, so the conflict check compares times as instants.
+        return rules.canonical_item(
+            _types(catalog_name), {k: v for k, v in item.items() if k != "id"}
+        )
+
+    def _edit(self, client: BrazeClient, identifier: str, payload: dict[str, Any]) -> None:
+        catalog_name, item_id = _split(identifier)
+        try:
+            client.catalog_item_edit(catalog_name=catalog_name, item_id=item_id, values=payload)
+        except BrazeValidationError as exc:
+            # A Braze that predates $add/$remove refuses them as keys with "$": send the
+            # lists they make of what Braze holds now (the apply step has just checked that
+            # it is still what the proposal was based on).
+            ops = {k for k, v in payload.items() if rules.is_array_ops(v)}
+            if not ops or "invalid-keys-in-value-object" not in exc.error_ids:
+                raise
+            current = self.read_current(identifier) or {}
+            merged = rules.merge_values(current, payload)
+            client.catalog_item_edit(
+                catalog_name=catalog_name,
+                item_id=item_id,
+                values={k: merged[k] if k in ops else v for k, v in payload.items()},
+            )
 
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
         catalog_name, item_id = _split(identifier)
@@ -45,7 +67,7 @@ class CatalogItemApplier:
         if action == "create":
             client.catalog_item_create(catalog_name=catalog_name, item_id=item_id, values=payload)
         elif action == "update":
-            client.catalog_item_edit(catalog_name=catalog_name, item_id=item_id, values=payload)
+            self._edit(client, identifier, payload)
         elif action == "delete":
             client.catalog_item_delete(catalog_name=catalog_name, item_id=item_id)
         else:
@@ -63,12 +85,31 @@ class CatalogItemApplier:
             return current is None
         if current is None:
             return False
-        return all(same(current.get(k), v) for k, v in payload.items())
+        types = _types(_split(identifier)[0])
+        return all(_holds(types.get(k), current.get(k), v) for k, v in payload.items())
 
     def proposed_state(
         self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
+        if action == "update":
+            return rules.merge_values(base or {}, payload)
         return merge_state(base, action, payload)
+
+
+def _types(catalog_name: str) -> dict[str, str]:
+    catalog = Catalog.objects.filter(name=catalog_name).first()
+    return catalog.field_types() if catalog is not None else {}
+
+
+def _holds(field_type: str | None, held: Any, sent: Any) -> bool:
+    """Whether Braze's value already carries what was sent (operators: added values there,
+    removed ones gone)."""
+    if rules.is_array_ops(sent):
+        have = held if isinstance(held, list) else []
+        return all(v in have for v in sent.get(rules.ARRAY_ADD, [])) and not any(
+            v in have for v in sent.get(rules.ARRAY_REMOVE, [])
+        )
+    return rules.same_value(field_type, held, sent) or same(held, sent)
 
 
 class CatalogApplier:

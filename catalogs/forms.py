@@ -19,8 +19,16 @@ def _field_key(name: str) -> str:
     return f"v_{name}"
 
 
+def _geo_keys(name: str) -> tuple[str, str]:
+    return f"v_{name}__longitude", f"v_{name}__latitude"
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
 class ItemForm(forms.Form):
-    """Create or edit one item: one typed input per catalog field."""
+    """Create or edit one item: one typed input per catalog field (two for a geolocation)."""
 
     item_id = forms.CharField(label="Item ID", max_length=1000, required=True)
 
@@ -38,15 +46,45 @@ class ItemForm(forms.Form):
             name, kind = str(spec["name"]), str(spec["type"])
             label = f"{name} ({kind})"
             field: forms.Field
+            if kind == "geolocation":
+                for key, word, bound in zip(
+                    _geo_keys(name), ("longitude", "latitude"), (180, 90), strict=True
+                ):
+                    coordinate = forms.CharField(
+                        label=f"{name} {word}",
+                        required=False,
+                        help_text=f"Decimal degrees, from -{bound} to {bound}.",
+                    )
+                    coordinate.widget.attrs["inputmode"] = "decimal"
+                    self.fields[key] = coordinate
+                continue
             if kind == "boolean":
                 field = forms.ChoiceField(
                     label=label,
                     required=False,
                     choices=[("", "(empty)"), ("true", "true"), ("false", "false")],
                 )
-            elif kind == "string" or kind in ("object", "array"):
+            elif kind == "array":
+                field = forms.CharField(
+                    label=label,
+                    required=False,
+                    strip=False,
+                    widget=forms.Textarea(attrs={"rows": 4}),
+                    help_text=(
+                        f"One value per line, at most {rules.ARRAY_MAX_ELEMENTS}. "
+                        + (
+                            "Lines you add or remove are sent as $add and $remove, so values "
+                            "added in Braze in the meantime stay."
+                            if editing
+                            else ""
+                        )
+                    ).strip(),
+                )
+            elif kind == "string" or kind == "object":
                 widget = forms.Textarea(attrs={"rows": 2}) if kind != "string" else None
                 field = forms.CharField(label=label, required=False, strip=False, widget=widget)
+                if kind == "object":
+                    field.help_text = 'A JSON object, e.g. {"size": "M", "colour": "red"}.'
             else:
                 help_text = {
                     "number": "A number, e.g. 12 or 19.99.",
@@ -58,7 +96,14 @@ class ItemForm(forms.Form):
             self.fields[_field_key(name)] = field
 
     def value_fields(self) -> list[forms.BoundField]:
-        return [self[_field_key(str(s["name"]))] for s in self.catalog.value_fields()]
+        bound = []
+        for spec in self.catalog.value_fields():
+            name = str(spec["name"])
+            if spec["type"] == "geolocation":
+                bound += [self[key] for key in _geo_keys(name)]
+            else:
+                bound.append(self[_field_key(name)])
+        return bound
 
     def clean_item_id(self) -> str:
         item_id: str = self.cleaned_data["item_id"]
@@ -66,28 +111,70 @@ class ItemForm(forms.Form):
             self.add_error("item_id", error)
         return item_id
 
+    def _geolocation(self, cleaned: dict[str, Any], name: str) -> Any:
+        lon_key, lat_key = _geo_keys(name)
+        texts = [(cleaned.get(k) or "").strip() for k in (lon_key, lat_key)]
+        if not any(texts):
+            return None
+        numbers: list[float] = []
+        for key, text, word in zip(
+            (lon_key, lat_key), texts, ("longitude", "latitude"), strict=True
+        ):
+            try:
+                number = float(text)
+            except ValueError:
+                self.add_error(key, f"Enter the {word} as a number (unable-to-coerce-value).")
+                continue
+            numbers.append(int(number) if number.is_integer() and "." not in text else number)
+        if len(numbers) != 2:
+            raise ValueError("")
+        try:
+            return rules.check_geolocation(numbers)
+        except ValueError as exc:
+            key = lon_key if "Longitude" in str(exc) else lat_key
+            self.add_error(key, str(exc))
+            raise ValueError("") from None
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         values: dict[str, Any] = {}
         for spec in self.catalog.value_fields():
             name, kind = str(spec["name"]), str(spec["type"])
             key = _field_key(name)
-            if key not in cleaned:
-                continue
             try:
-                values[name] = rules.parse_value(kind, cleaned[key] or "")
+                if kind == "geolocation":
+                    values[name] = self._geolocation(cleaned, name)
+                    continue
+                if key not in cleaned:
+                    continue
+                if kind == "array":
+                    lines = _lines(cleaned[key] or "")
+                    values[name] = rules.check_array(lines) if lines else None
+                else:
+                    values[name] = rules.parse_value(kind, cleaned[key] or "")
             except ValueError as exc:
-                self.add_error(key, str(exc))
+                if str(exc):
+                    self.add_error(key, str(exc))
+        if not self.errors:
+            for error in rules.item_size_errors(values):
+                self.add_error(None, error)
         cleaned["values"] = values
         return cleaned
 
     @staticmethod
     def initial_for(catalog: Catalog, data: dict[str, Any]) -> dict[str, str]:
         types = catalog.field_types()
-        return {
-            _field_key(name): rules.value_as_text(types.get(name, "string"), value)
-            for name, value in data.items()
-        }
+        initial = {}
+        for name, value in data.items():
+            kind = types.get(name, "string")
+            if kind == "geolocation" and isinstance(value, list) and len(value) == 2:
+                for key, coordinate in zip(_geo_keys(name), value, strict=True):
+                    initial[key] = str(coordinate)
+            elif kind == "array" and isinstance(value, list):
+                initial[_field_key(name)] = "\n".join(str(v) for v in value)
+            else:
+                initial[_field_key(name)] = rules.value_as_text(kind, value)
+        return initial
 
 
 class FieldRowForm(forms.Form):

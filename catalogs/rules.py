@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,14 +20,22 @@ DESCRIPTION_MAX = 250
 FIELD_NAME_MAX = 250
 ITEM_ID_MAX = 250
 VALUE_MAX_CHARS = 5000
+ITEM_MAX_CHARS = 5000
 MAX_NESTING = 50
-FIELD_TYPES = ("string", "number", "boolean", "time")
+ARRAY_MAX_ELEMENTS = 100
+# Reference: "Creating a catalog" (_docs/_user_guide/data/activation/catalogs/create.md),
+# supported data types. Object and array values can be written only through the API (so
+# through the console), not by Braze's own CSV upload; geolocation is [longitude, latitude].
+FIELD_TYPES = ("string", "number", "boolean", "time", "object", "array", "geolocation")
+# PATCH operators on array fields ("PATCH: Edit catalog item" and "PATCH: Edit multiple
+# catalog items"): values to add and values to remove, leaving the others as Braze holds them.
+ARRAY_ADD, ARRAY_REMOVE = "$add", "$remove"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def max_fields() -> int:
-    """30 in the older docs, 500 in newer ones: a setting (CATALOG_MAX_FIELDS)."""
-    return int(getattr(settings, "CATALOG_MAX_FIELDS", 30))
+    """500 in today's create-catalog page, 30 in older docs: a setting (CATALOG_MAX_FIELDS)."""
+    return int(getattr(settings, "CATALOG_MAX_FIELDS", 500))
 
 
 def catalog_name_errors(name: str) -> list[str]:
@@ -39,7 +47,7 @@ def catalog_name_errors(name: str) -> list[str]:
     if not _NAME_RE.match(name):
         errors.append(
             "Catalog name can only include letters, numbers, hyphens, and underscores "
-            "(invalid_catalog_name)."
+            "(invalid-catalog-name)."
         )
     return errors
 
@@ -173,11 +181,29 @@ def parse_value(field_type: str, raw: str) -> Any:
                 f"“{text}” is not an ISO 8601 time such as 2026-03-01T09:30:00Z "
                 "(unable-to-coerce-value)."
             ) from None
-    # object / array fields (API-only types): JSON text.
+    # object, array and geolocation fields: JSON text.
     try:
         value = json.loads(text)
     except ValueError:
         raise ValueError("Enter valid JSON (unable-to-coerce-value).") from None
+    return check_json_value(field_type, value)
+
+
+def check_json_value(field_type: str, value: Any) -> Any:
+    """An object, array or geolocation value as Braze stores it (ValueError: the reason)."""
+    if value is None:
+        return None
+    if field_type == "array":
+        if is_array_ops(value):
+            raise ValueError(
+                f"{ARRAY_ADD} and {ARRAY_REMOVE} change an item Braze already holds: use them "
+                "in an update only (invalid-keys-in-value-object)."
+            )
+        return check_array(value)
+    if field_type == "geolocation":
+        return check_geolocation(value)
+    if field_type == "object" and not isinstance(value, dict):
+        raise ValueError('Expected a JSON object, e.g. {"size": "M"} (unable-to-coerce-value).')
     if _bad_keys(value):
         raise ValueError("Item object keys can't include . or $ (invalid-keys-in-value-object).")
     if _depth(value) > MAX_NESTING:
@@ -192,12 +218,158 @@ def parse_value(field_type: str, raw: str) -> Any:
     return value
 
 
+def check_array(value: Any) -> list[str]:
+    """Catalog arrays hold strings only, at most 100 of them."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(
+            'Expected a list of text values, e.g. ["red", "blue"] (unable-to-coerce-value).'
+        )
+    if len(value) > ARRAY_MAX_ELEMENTS:
+        raise ValueError(
+            f"An array holds at most {ARRAY_MAX_ELEMENTS} values; this one has {len(value)} "
+            "(unable-to-coerce-value)."
+        )
+    if len(json.dumps(value)) > VALUE_MAX_CHARS:
+        raise ValueError(
+            f"Item values can't exceed {VALUE_MAX_CHARS:,} characters (items-too-large)."
+        )
+    return list(value)
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_geolocation(value: Any) -> list[float]:
+    """``[longitude, latitude]``: longitude within ±180, latitude within ±90."""
+    if not isinstance(value, list) or len(value) != 2 or not all(_finite_number(v) for v in value):
+        raise ValueError(
+            "Expected [longitude, latitude], e.g. [-73.988, 40.779] (unable-to-coerce-value)."
+        )
+    longitude, latitude = value
+    if not -180 <= longitude <= 180:
+        raise ValueError(
+            f"Longitude must be between -180 and 180; {longitude} is not (unable-to-coerce-value)."
+        )
+    if not -90 <= latitude <= 90:
+        raise ValueError(
+            f"Latitude must be between -90 and 90; {latitude} is not (unable-to-coerce-value)."
+        )
+    return [longitude, latitude]
+
+
+def is_array_ops(value: Any) -> bool:
+    """``{"$add": [...], "$remove": [...]}`` (either or both): a PATCH of an array field."""
+    return isinstance(value, dict) and bool(value) and set(value) <= {ARRAY_ADD, ARRAY_REMOVE}
+
+
+def check_array_ops(value: Any) -> dict[str, list[str]]:
+    """Operators as sent to Braze (ValueError: the reason)."""
+    if not is_array_ops(value):
+        raise ValueError(
+            f'Use {ARRAY_ADD} and {ARRAY_REMOVE} only, e.g. {{"{ARRAY_ADD}": ["red"]}} '
+            "(invalid-keys-in-value-object)."
+        )
+    ops = {key: check_array(values) for key, values in value.items()}
+    both = sorted(set(ops.get(ARRAY_ADD, [])) & set(ops.get(ARRAY_REMOVE, [])))
+    if both:
+        raise ValueError(f"{', '.join(both)}: both added and removed; choose one.")
+    return ops
+
+
+def apply_array_ops(current: Any, ops: Mapping[str, Any]) -> list[str]:
+    """The array after the operators, as the sandbox applies them: ``$remove`` drops every
+    occurrence, ``$add`` appends the values not already held."""
+    removed = set(ops.get(ARRAY_REMOVE, []))
+    result = [v for v in (current if isinstance(current, list) else []) if v not in removed]
+    result += [v for v in dict.fromkeys(ops.get(ARRAY_ADD, [])) if v not in result]
+    return result
+
+
+def array_ops_for(before: Any, after: list[str]) -> dict[str, list[str]] | list[str]:
+    """What to PATCH to turn ``before`` into ``after``: operators when they say it exactly
+    (so values someone else adds meanwhile are kept), else the whole list."""
+    held = before if isinstance(before, list) else []
+    ops: dict[str, list[str]] = {}
+    added = [v for v in after if v not in held]
+    removed = [v for v in dict.fromkeys(held) if v not in after]
+    if added:
+        ops[ARRAY_ADD] = added
+    if removed:
+        ops[ARRAY_REMOVE] = removed
+    if not ops or apply_array_ops(held, ops) != after:
+        return list(after)  # a reorder or duplicates: operators cannot say it
+    return ops
+
+
+def merge_values(current: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A PATCH's values over an item, with array operators applied."""
+    merged = dict(current)
+    for key, value in values.items():
+        merged[key] = apply_array_ops(current.get(key), value) if is_array_ops(value) else value
+    return merged
+
+
+def item_chars(values: Mapping[str, Any]) -> int:
+    """An item's size as Braze's 5,000-character limit counts it: each value's text."""
+    return sum(
+        len(v) if isinstance(v, str) else len(json.dumps(v))
+        for v in values.values()
+        if v is not None
+    )
+
+
+def item_size_errors(values: Mapping[str, Any]) -> list[str]:
+    """The synchronous item pages limit the whole item ("Character limit for each item is
+    5,000 characters"), the asynchronous ones each value. The single-item form writes
+    through the synchronous endpoints, so it keeps the whole item within the limit."""
+    size = item_chars(values)
+    if size > ITEM_MAX_CHARS:
+        return [
+            f"Character limit for each item is {ITEM_MAX_CHARS:,} characters (items-too-large); "
+            f"this item has {size:,}."
+        ]
+    return []
+
+
+def canonical_value(field_type: str | None, value: Any) -> Any:
+    """One form per value, so equal values compare equal as text (times: UTC milliseconds)."""
+    if field_type == "time" and isinstance(value, str):
+        try:
+            return time_canonical(parse_time(value))
+        except ValueError:
+            return value
+    return value
+
+
+def canonical_item(types: Mapping[str, str], data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: canonical_value(types.get(k), v) for k, v in data.items()}
+
+
+def same_value(field_type: str | None, a: Any, b: Any) -> bool:
+    """Whether two values of a field are the same: times compare as instants, so Braze's
+    ``…Z`` and the console's ``…+00:00`` are one value. Used wherever the console asks
+    "did this change?" (mirror sync, proposals, bulk preview, read-back, apply checks)."""
+    if a == b:
+        return True
+    if field_type == "time" and isinstance(a, str) and isinstance(b, str):
+        try:
+            return parse_time(a) == parse_time(b)
+        except ValueError:
+            return False
+    return False
+
+
+def same_item(types: Mapping[str, str], a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return set(a) == set(b) and all(same_value(types.get(k), a[k], b[k]) for k in a)
+
+
 def value_as_text(field_type: str, value: Any) -> str:
     """The inverse of parse_value, for pre-filling a form."""
     if value is None:
         return ""
     if field_type == "boolean":
         return "true" if value else "false"
-    if field_type in ("object", "array") or isinstance(value, dict | list):
+    if field_type in ("object", "array", "geolocation") or isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)

@@ -18,6 +18,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from catalogs import rules
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
 from console.audit.services import Actor, SystemActor, audit_append
 from console.braze.client import BrazeClient, CatalogItemsPage
@@ -154,11 +155,15 @@ def _audit_item(
     )
 
 
-def _field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+def _field_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], types: Mapping[str, str]
+) -> dict[str, Any]:
     return {
         key: {"before": before.get(key), "after": after.get(key)}
         for key in sorted(set(before) | set(after))
-        if before.get(key) != after.get(key)
+        if key not in before
+        or key not in after
+        or not rules.same_value(types.get(key), before[key], after[key])
     }
 
 
@@ -193,7 +198,9 @@ def catalog_items_mirror_page(
     now = timezone.now()
     rows, added, changed = [], 0, 0
     for raw in items:
-        item_id, data = str(raw["id"]), _item_state(raw)
+        # Braze writes times as "…Z", the console as "…+00:00": the mirror keeps one form,
+        # so its text sort holds and a time is not an external change for its spelling.
+        item_id, data = str(raw["id"]), rules.canonical_item(types, _item_state(raw))
         old = existing.get(item_id)
         if old is not None and old.mirrored_at > fetched_at:
             data = old.data  # the console's newer write wins over this older page
@@ -204,12 +211,12 @@ def catalog_items_mirror_page(
                     actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
                     action="catalog_item.external_added", data={"values": data},
                 )  # fmt: skip
-        elif old.data != data:
+        elif not rules.same_item(types, old.data, data):
             changed += 1
             if record_external:
                 _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
                             action="catalog_item.external_changed",
-                            data={"fields": _field_changes(old.data, data)})  # fmt: skip
+                            data={"fields": _field_changes(old.data, data, types)})  # fmt: skip
         rows.append(
             CatalogItem(
                 catalog=catalog,
@@ -239,15 +246,16 @@ def catalog_item_mirror_write(
         if action == "delete":
             CatalogItem.objects.filter(catalog=catalog, item_id=item_id).delete()
         else:
+            types = catalog.field_types()
             row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
             data = dict(row.data) if row is not None and action == "update" else {}
-            data.update(values or {})
+            data = rules.canonical_item(types, rules.merge_values(data, values or {}))
             CatalogItem.objects.update_or_create(
                 catalog=catalog,
                 item_id=item_id,
                 defaults={
                     "data": data,
-                    "search_text": _search_text(item_id, data, catalog.field_types()),
+                    "search_text": _search_text(item_id, data, types),
                     "mirrored_at": timezone.now(),
                 },
             )
@@ -500,6 +508,9 @@ def catalog_item_propose(
 ) -> ChangeRequest:
     """Propose creating, editing (only the changed fields) or deleting one item.
 
+    An edited array field the mirror holds is sent as ``$add``/``$remove`` where those say
+    the change exactly, so values someone adds in Braze meanwhile stay.
+
     The base snapshot is the mirror's copy the user saw: if Braze holds anything else when
     the change is applied, the change stops as a conflict instead of overwriting it.
     """
@@ -507,8 +518,16 @@ def catalog_item_propose(
 
     row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
     base = dict(row.data) if row is not None else None
+    types = catalog.field_types()
     if action == "update":
-        payload = {k: v for k, v in values.items() if (base or {}).get(k) != v}
+        held = base or {}
+        payload = {
+            k: rules.array_ops_for(held.get(k), v)
+            if types.get(k) == "array" and isinstance(v, list) and held.get(k) is not None
+            else v
+            for k, v in values.items()
+            if not rules.same_value(types.get(k), held.get(k), v)
+        }
     elif action == "create":
         payload = {k: v for k, v in values.items() if v is not None}
     else:

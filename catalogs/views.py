@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from catalogs import selectors, services
+from catalogs import rules, selectors, services
 from catalogs.forms import (
     CatalogCreateForm,
     CatalogDeleteForm,
@@ -332,7 +332,8 @@ def item_edit(request: HttpRequest, name: str, item_id: str) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         values = form.cleaned_data["values"]
-        if all(item.data.get(k) == v for k, v in values.items()):
+        types = catalog.field_types()
+        if all(rules.same_value(types.get(k), item.data.get(k), v) for k, v in values.items()):
             form.add_error(None, "Nothing changed: edit at least one value.")
         else:
             cr = services.catalog_item_propose(

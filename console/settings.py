@@ -322,8 +322,11 @@ BRAZE_RETRY: dict[str, Any] = {
 }
 BRAZE_PERMISSION_CACHE_SECONDS = int(os.environ.get("BRAZE_PERMISSION_CACHE_SECONDS", "600"))
 
-# Catalog mirror. Fields per catalog: 30 in the older docs, 500 in newer ones.
-CATALOG_MAX_FIELDS = int(os.environ.get("CATALOG_MAX_FIELDS", "30"))
+# Catalog mirror. Fields per catalog: 500 on the create-catalog page today, 30 in older docs.
+CATALOG_MAX_FIELDS = int(os.environ.get("CATALOG_MAX_FIELDS", "500"))
+# The create-catalog form posts two inputs per field row (at most 1,000 rows, so a catalog over
+# the limit gets Braze's message rather than a bare 400); Django's default allows 1,000 inputs.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2 * 1000 + 100
 CATALOG_SYNC_INTERVAL_MINUTES = int(os.environ.get("CATALOG_SYNC_INTERVAL_MINUTES", "60"))
 # A pass whose worker has not reported for this long is resumed from its checkpoint.
 CATALOG_SYNC_STALL_MINUTES = int(os.environ.get("CATALOG_SYNC_STALL_MINUTES", "5"))

@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
+from catalogs import rules
 from catalogs.bulk.models import (
     CLAIMABLE_STATES,
     BatchState,
@@ -236,7 +237,7 @@ def _mirror_accepted(batch: BulkBatch, rows: list[tuple[str, Any]]) -> None:
         )
         for item_id, payload in rows:
             if item_id in existing:  # Braze skips a PATCH of a missing item
-                merged[item_id] = {**existing[item_id], **(payload or {})}
+                merged[item_id] = rules.merge_values(existing[item_id], payload or {})
         for data in merged.values():
             for key in [k for k, v in data.items() if v is None]:
                 del data[key]

@@ -28,20 +28,20 @@ class Planned:
 
 def same_value(field_type: str | None, a: Any, b: Any) -> bool:
     """Whether two values of a field are the same (times compare as instants)."""
-    if a == b:
-        return True
-    if field_type == "time" and isinstance(a, str) and isinstance(b, str):
-        try:
-            return rules.parse_time(a) == rules.parse_time(b)
-        except ValueError:
-            return False
-    return False
+    return rules.same_value(field_type, a, b)
 
 
 def _changes(
     values: Mapping[str, Any], current: Mapping[str, Any], types: Mapping[str, str]
 ) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if not same_value(types.get(k), current.get(k), v)}
+    """The values that change the item; array operators count when they change the list."""
+    changed = {}
+    for key, value in values.items():
+        held = current.get(key)
+        after = rules.apply_array_ops(held, value) if rules.is_array_ops(value) else value
+        if not same_value(types.get(key), held, after):
+            changed[key] = value
+    return changed
 
 
 def plan_row(

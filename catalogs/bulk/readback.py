@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from catalogs import rules
 from catalogs.bulk.models import (
     BulkJob,
     BulkReadBack,
@@ -110,6 +111,14 @@ def differences(
         if value is None:
             if held is not None:
                 result.append({"field": name, "sent": None, "found": held})
+        elif rules.is_array_ops(value):
+            # Braze applied the operators to whatever it held: the added values must be
+            # there and the removed ones gone.
+            have = held if isinstance(held, list) else []
+            if any(v not in have for v in value.get(rules.ARRAY_ADD, [])) or any(
+                v in have for v in value.get(rules.ARRAY_REMOVE, [])
+            ):
+                result.append({"field": name, "sent": value, "found": held})
         elif not same_value(types.get(name), held, value):
             result.append({"field": name, "sent": value, "found": held})
     if op in (RowOp.CREATE, RowOp.REPLACE):

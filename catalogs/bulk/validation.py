@@ -48,12 +48,25 @@ def _json_value(field_type: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("Expected an ISO 8601 time or Unix seconds (unable-to-coerce-value).")
         return rules.time_canonical(datetime.fromtimestamp(value, UTC))
-    if field_type in ("object", "array"):
-        expected = dict if field_type == "object" else list
-        if not isinstance(value, expected):
-            raise ValueError(f"Expected a JSON {field_type} (unable-to-coerce-value).")
-        return rules.parse_value(field_type, json.dumps(value))
+    if field_type in ("object", "array", "geolocation"):
+        return rules.check_json_value(field_type, value)
     raise ValueError(f"The catalog field type {field_type!r} is unknown.")
+
+
+def _array_ops(raw: Any, from_csv: bool) -> dict[str, list[str]] | None:
+    """``$add``/``$remove`` given for an array field (an update row), or None for a value.
+
+    In a CSV cell the operators are JSON text, e.g. ``{"$add": ["red"]}``.
+    """
+    value = raw
+    if from_csv and isinstance(raw, str) and raw.strip().startswith("{"):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(value, dict):
+        return None
+    return rules.check_array_ops(value)
 
 
 def check_row(
@@ -88,9 +101,17 @@ def check_row(
             errors.append(f"Column “{name}” is not a field of this catalog (invalid-fields).")
             continue
         try:
-            typed[name] = (
-                rules.parse_value(field_type, raw) if from_csv else _json_value(field_type, raw)
+            ops = (
+                _array_ops(raw, from_csv)
+                if field_type == "array" and operation == BulkOperation.UPDATE
+                else None
             )
+            if ops is not None:
+                typed[name] = ops
+            else:
+                typed[name] = (
+                    rules.parse_value(field_type, raw) if from_csv else _json_value(field_type, raw)
+                )
         except ValueError as exc:
             errors.append(f"Column “{name}”: {exc}")
     return CheckedRow(item_id[:300], typed, errors)

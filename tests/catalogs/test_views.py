@@ -224,13 +224,13 @@ def _create_catalog(client: Client, name: str, rows: list[tuple[str, str]]) -> s
 @pytest.mark.parametrize(
     ("name", "rows", "message"),
     [
-        ("bad name", [("id", "string")], "invalid_catalog_name"),
+        ("bad name", [("id", "string")], "invalid-catalog-name"),
         ("x" * 251, [("id", "string")], "catalog-name-too-large"),
         ("ok", [("name", "string"), ("id", "string")], "id-not-first-column"),
         ("ok", [("id", "number")], "id-not-first-column"),
         ("ok", [("id", "string"), ("a", "string"), ("a", "number")], "field-names-not-unique"),
         ("ok", [("id", "string"), ("a.b", "string")], "invalid-field-names"),
-        ("ok", [("id", "string")] + [(f"f{i}", "string") for i in range(30)], "too-many-fields"),
+        ("ok", [("id", "string")] + [(f"f{i}", "string") for i in range(500)], "too-many-fields"),
     ],
 )
 def test_a_new_catalog_is_checked_against_brazes_rules(
@@ -241,13 +241,21 @@ def test_a_new_catalog_is_checked_against_brazes_rules(
     assert not ChangeRequest.objects.exists()
 
 
+def test_500_fields_are_allowed_by_default(client_for: ClientFor, db: None) -> None:
+    rows = [("id", "string")] + [(f"f{i}", "string") for i in range(499)]
+    _create_catalog(client_for(Role.EDITOR), "wide", rows)
+    assert len(ChangeRequest.objects.get().payload["fields"]) == 500
+
+
 def test_the_field_limit_is_configuration(
     client_for: ClientFor, db: None, settings: object
 ) -> None:
-    settings.CATALOG_MAX_FIELDS = 500  # type: ignore[attr-defined]
+    settings.CATALOG_MAX_FIELDS = 30  # type: ignore[attr-defined]
     rows = [("id", "string")] + [(f"f{i}", "string") for i in range(30)]
-    _create_catalog(client_for(Role.EDITOR), "wide", rows)
-    assert ChangeRequest.objects.get().payload["fields"][0] == {"name": "id", "type": "string"}
+    assert "Number of fields limit is 30 (too-many-fields)" in _create_catalog(
+        client_for(Role.EDITOR), "wide", rows
+    )
+    assert not ChangeRequest.objects.exists()
 
 
 def test_a_valid_catalog_is_proposed(client_for: ClientFor, db: None) -> None:
