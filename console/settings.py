@@ -323,6 +323,10 @@ CATALOG_SYNC_STALL_MINUTES = int(os.environ.get("CATALOG_SYNC_STALL_MINUTES", "5
 # A sync waits in the worker for its next slot (one 50/min window) rather than re-queueing.
 CATALOG_SYNC_MAX_WAIT = float(os.environ.get("CATALOG_SYNC_MAX_WAIT", "65"))
 CATALOG_SYNC_PAGES_PER_TASK = int(os.environ.get("CATALOG_SYNC_PAGES_PER_TASK", "500"))
+# "Refresh from Braze" queues one listing at a time; a lost task frees the button after this.
+CATALOG_LIST_REFRESH_PENDING_SECONDS = int(
+    os.environ.get("CATALOG_LIST_REFRESH_PENDING_SECONDS", "300")
+)
 CELERY_BEAT_SCHEDULE["catalog-sync"] = {
     "task": "catalogs.tasks.catalog_sync_schedule_task",
     # Each run lists catalogs once: 1 of the 5/min catalog requests every 5 minutes.

@@ -13,6 +13,7 @@ from console.braze import BrazeError, describe_error, get_client
 from console.braze.client import ScimUser
 from console.changes.models import ChangeRequest
 from console.roles import Role
+from console.spreadsheet import cell_inert
 from users_admin import scim_rules
 from users_admin.appliers import RESOURCE_TYPE
 
@@ -147,26 +148,20 @@ class _Echo:
         return value
 
 
-def _inert(value: object) -> str:
-    # OWASP CSV injection: a cell a spreadsheet would run as a formula becomes text.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def access_review_csv(*, emails: list[str]) -> Iterator[str]:
     """The review as CSV lines, produced as they are read (the view streams them)."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for row in access_review_console_rows():
         yield writer.writerow(
-            [_inert(v) for v in (
+            [cell_inert(v) for v in (
                 "console", row.username, row.name, row.email, "", row.roles,
                 row.last_sign_in.isoformat() if row.last_sign_in else "never", row.status,
             )]
         )  # fmt: skip
     for dash in access_review_dashboard_rows(emails=emails):
         yield writer.writerow(
-            [_inert(v) for v in (
+            [cell_inert(v) for v in (
                 "braze_dashboard", dash.email, dash.name, dash.email, dash.department,
                 dash.permissions, dash.last_sign_in, dash.status,
             )]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.spreadsheet import cell_restored
+
 # A column the error CSV adds; ignored on upload so a fixed error file can be sent back as is.
 ERRORS_COLUMN = "_console_errors"
 # Braze refuses values over 5,000 characters; a field far beyond that is a broken file.
@@ -63,7 +65,7 @@ def read_csv_header(path: Path) -> list[str]:
             raise FileRefused(f"Line 1 cannot be read as CSV: {exc}.") from None
     if not header or not any(h.strip() for h in header):
         raise FileRefused("The file is empty: the first line must name the columns, id first.")
-    return [h.strip() for h in header]
+    return [cell_restored(h.strip()) for h in header]
 
 
 def csv_header_errors(header: list[str]) -> list[str]:
@@ -87,7 +89,7 @@ def read_csv(path: Path) -> Iterator[RawRow]:
         reader = csv.reader(handle, strict=True)
         line = 1
         try:
-            header = [h.strip() for h in next(reader)]
+            header = [cell_restored(h.strip()) for h in next(reader)]
             width = len(header)
             keep = [i for i, name in enumerate(header) if name != ERRORS_COLUMN]
             while True:
@@ -102,14 +104,15 @@ def read_csv(path: Path) -> Iterator[RawRow]:
                 if len(record) != width:
                     yield RawRow(
                         line,
-                        {"id": record[0].strip() if record else ""},
+                        {"id": cell_restored(record[0].strip()) if record else ""},
                         error=(
                             f"This line has {len(record)} values but the header has {width} "
                             "columns (a missing or extra comma, or an unclosed quote)."
                         ),
                     )
                     continue
-                yield RawRow(line, {header[i]: record[i] for i in keep})
+                # The console's own exports quote formula-like cells; take that quote off.
+                yield RawRow(line, {header[i]: cell_restored(record[i]) for i in keep})
         except UnicodeDecodeError:
             raise FileRefused(
                 f"The file is not UTF-8 text (near line {line + 1}). "

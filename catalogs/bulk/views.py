@@ -20,6 +20,7 @@ from catalogs.models import Catalog
 from console.access import require_capability
 from console.changes.models import ChangeState
 from console.roles import Capability, user_capabilities
+from console.spreadsheet import cell_inert
 from console.tables import Column, list_template, table_from_queryset
 
 # The job page polls while something is still changing: often while the job moves or its
@@ -204,7 +205,7 @@ def _csv_response(rows: Iterable[list[Any]], filename: str) -> HttpResponse:
 
     def lines() -> Iterator[str]:
         for row in rows:
-            yield writer.writerow(row)
+            yield writer.writerow([cell_inert(v) for v in row])
 
     response: Any = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
