@@ -176,11 +176,14 @@ def parse_value(field_type: str, raw: str) -> Any:
     # object / array fields (API-only types): JSON text.
     try:
         value = json.loads(text)
+        bad_keys, depth = _bad_keys(value), _depth(value)
+    except RecursionError:  # nested deeper than Python recurses: far past Braze's limit
+        bad_keys, depth = False, MAX_NESTING + 1
     except ValueError:
         raise ValueError("Enter valid JSON (unable-to-coerce-value).") from None
-    if _bad_keys(value):
+    if bad_keys:
         raise ValueError("Item object keys can't include . or $ (invalid-keys-in-value-object).")
-    if _depth(value) > MAX_NESTING:
+    if depth > MAX_NESTING:
         raise ValueError(
             "Item objects can't have more than 50 levels of nesting "
             "(too-deep-nesting-in-value-object)."

@@ -334,6 +334,15 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
 }
 # Bulk item jobs (catalogs/bulk). Uploads are streamed to MEDIA_ROOT/bulk.
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
+# A parse not finished after this long is queued again (its message or worker was lost), and
+# refused, its file removed, after the second.
+BULK_PARSE_STALE_SECONDS = int(os.environ.get("BULK_PARSE_STALE_SECONDS", "600"))
+BULK_PARSE_GIVE_UP_SECONDS = int(os.environ.get("BULK_PARSE_GIVE_UP_SECONDS", str(6 * 3600)))
+# What an error row keeps, so errors.csv grows with the file, never with its square: the
+# unknown columns named per row (and kept beside the catalog's fields, and as errors.csv
+# columns), and how many error rows keep their values at all (the rest: id and reasons).
+BULK_UNKNOWN_COLUMNS_NAMED = int(os.environ.get("BULK_UNKNOWN_COLUMNS_NAMED", "10"))
+BULK_ERROR_ROWS_WITH_VALUES = int(os.environ.get("BULK_ERROR_ROWS_WITH_VALUES", "10000"))
 # Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
 BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
 # Bulk sends are background work: they get the whole limit while nobody sends interactively

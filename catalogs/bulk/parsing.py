@@ -25,6 +25,26 @@ _FIELD_LIMIT = 1_000_000
 csv.field_size_limit(_FIELD_LIMIT)
 
 
+# Braze refuses objects nested more than 50 levels; a line nested far deeper is not checked
+# value by value (every later step would recurse that deep too).
+MAX_READ_DEPTH = 100
+TOO_DEEP = "This line is nested too deeply to read (Braze allows 50 levels of nesting)."
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests more than ``limit`` levels (without recursing)."""
+    stack = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(current, dict):
+            stack.extend((v, depth + 1) for v in current.values())
+        elif isinstance(current, list):
+            stack.extend((v, depth + 1) for v in current)
+    return False
+
+
 class FileRefused(Exception):
     """The file as a whole cannot be read (not UTF-8, no id column, broken quoting)."""
 
@@ -144,8 +164,18 @@ def read_jsonl(path: Path) -> Iterator[RawRow]:
             except json.JSONDecodeError as exc:
                 yield RawRow(number, error=f"This line is not valid JSON ({exc.msg}).")
                 continue
+            except RecursionError:
+                yield RawRow(number, error=TOO_DEEP)
+                continue
+            except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+                yield RawRow(number, error=f"This line cannot be read ({exc}).")
+                continue
             if not isinstance(value, dict):
                 yield RawRow(number, error="Each line must be one JSON object with an id.")
+                continue
+            if _deeper_than(value, MAX_READ_DEPTH):
+                item_id = value.get("id")
+                yield RawRow(number, {"id": item_id if isinstance(item_id, str) else ""}, TOO_DEEP)
                 continue
             value.pop(ERRORS_COLUMN, None)
             yield RawRow(number, value)
