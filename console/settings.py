@@ -8,6 +8,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -188,13 +189,39 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_url_with_db(url: str, db: int) -> str:
+    """The same Redis server, another database number (redis:// path or unix:// ?db=)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"] + [("db", str(db))]
+        # urlunsplit would drop the "//" of a unix:// URL without a host.
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+# Template previews are HTML people type or Braze holds, up to PREVIEW_MAX_BYTES each: they
+# live in a database of their own, never in the one the Celery broker and the limiter use.
+PREVIEW_REDIS_URL = os.environ.get("PREVIEW_REDIS_URL", redis_url_with_db(REDIS_URL, 1))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "console",
-    }
+    },
+    "previews": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": PREVIEW_REDIS_URL,
+        "KEY_PREFIX": "preview",
+    },
 }
+# Braze holds email bodies up to 400 KB (Content Blocks: 50 KB); a preview is at most this.
+PREVIEW_MAX_BYTES = int(os.environ.get("PREVIEW_MAX_BYTES", str(512 * 1024)))
+# Per person: previews made in any one minute (the editor asks one per pause in typing), and
+# previews kept at once (the oldest is dropped).
+PREVIEW_RATE_PER_MINUTE = int(os.environ.get("PREVIEW_RATE_PER_MINUTE", "120"))
+PREVIEW_MAX_PER_USER = int(os.environ.get("PREVIEW_MAX_PER_USER", "20"))
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
