@@ -283,6 +283,11 @@ BRAZE_CONNECT_TIMEOUT = float(os.environ.get("BRAZE_CONNECT_TIMEOUT", "5"))
 BRAZE_READ_TIMEOUT = float(os.environ.get("BRAZE_READ_TIMEOUT", "30"))
 # SCIM's "Service Origin", sent as X-Request-Origin with the SCIM token.
 BRAZE_SCIM_ORIGIN = os.environ.get("BRAZE_SCIM_ORIGIN", "")
+# The access review's share of the company's SCIM calls a day (UTC): a fifth of the 5,000
+# of "API rate limits" (_docs/_api/api_limits.md), leaving the rest to account changes.
+# Its look-ups (one call per email) run on a worker; a run kept this long for its owner.
+ACCESS_REVIEW_SCIM_CALLS_PER_DAY = int(os.environ.get("ACCESS_REVIEW_SCIM_CALLS_PER_DAY", "1000"))
+ACCESS_REVIEW_KEEP_SECONDS = int(os.environ.get("ACCESS_REVIEW_KEEP_SECONDS", str(24 * 3600)))
 
 
 def braze_limit_groups(overrides: str) -> dict[str, tuple[int, float]]:
