@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
 from django.http.multipartparser import MultiPartParser
 from django.test import Client
-from django.test.client import encode_multipart
+from django.test.client import FakePayload, encode_multipart
 from django.urls import reverse
 from pytest_django.fixtures import Settings
 
@@ -168,16 +168,29 @@ def test_a_body_announced_far_over_the_limit_is_refused_before_the_file_is_read(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_upload_screen_refuses_a_file_over_the_limit_and_stores_nothing(
-    client_for: ClientFor, catalog: Catalog, settings: Settings
-) -> None:
+def test_the_upload_screen_stops_reading_a_file_over_the_limit_and_stores_nothing(
+    client_for: ClientFor, catalog: Catalog, settings: Settings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     settings.BULK_MAX_UPLOAD_BYTES = 1024 * 1024
-    content = b"id,name\n" + b"sku-9,x\n" * 200_000  # 1.6 MB
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    content = b"id,name\n" + b"sku-9,x\n" * 400_000  # 3.2 MB
+    taken = [0]
+    read = FakePayload.read
+
+    def counting(self: FakePayload, size: int = -1) -> bytes:
+        data = read(self, size)
+        taken[0] += len(data)
+        return data
+
+    monkeypatch.setattr(FakePayload, "read", counting)
     response = client_for(Role.EDITOR).post(
         reverse("catalogs:bulk_upload", args=[catalog.name]),
         {"operation": "delete", "file": SimpleUploadedFile("items.csv", content)},
     )
     assert response.status_code == 200
+    assert taken[0] < 256 * 1024  # of a 3.2 MB body: the upload stopped at its start
+    assert list(tmp_path.iterdir()) == []  # no temporary copy of it either
     page = response.content.decode()
     assert "The file is larger than 1 MB; split it and upload the parts." in page
     assert '<option value="delete" selected>' in page
