@@ -184,9 +184,16 @@ def parse_value(field_type: str, raw: str) -> Any:
     # object, array and geolocation fields: JSON text.
     try:
         value = json.loads(text)
+    except RecursionError:  # nested deeper than Python recurses: far past Braze's limit
+        raise ValueError(_TOO_DEEP) from None
     except ValueError:
         raise ValueError("Enter valid JSON (unable-to-coerce-value).") from None
     return check_json_value(field_type, value)
+
+
+_TOO_DEEP = (
+    "Item objects can't have more than 50 levels of nesting (too-deep-nesting-in-value-object)."
+)
 
 
 def check_json_value(field_type: str, value: Any) -> Any:
@@ -204,13 +211,14 @@ def check_json_value(field_type: str, value: Any) -> Any:
         return check_geolocation(value)
     if field_type == "object" and not isinstance(value, dict):
         raise ValueError('Expected a JSON object, e.g. {"size": "M"} (unable-to-coerce-value).')
-    if _bad_keys(value):
+    try:
+        bad_keys, depth = _bad_keys(value), _depth(value)
+    except RecursionError:  # nested deeper than Python recurses: far past Braze's limit
+        bad_keys, depth = False, MAX_NESTING + 1
+    if bad_keys:
         raise ValueError("Item object keys can't include . or $ (invalid-keys-in-value-object).")
-    if _depth(value) > MAX_NESTING:
-        raise ValueError(
-            "Item objects can't have more than 50 levels of nesting "
-            "(too-deep-nesting-in-value-object)."
-        )
+    if depth > MAX_NESTING:
+        raise ValueError(_TOO_DEEP)
     if len(json.dumps(value)) > VALUE_MAX_CHARS:
         raise ValueError(
             f"Item values can't exceed {VALUE_MAX_CHARS:,} characters (items-too-large)."

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -264,13 +265,42 @@ def catalog_item_mirror_write(
         )
 
 
-def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> None:
-    """Ask a worker to list catalogs in Braze (never from the web request itself)."""
+# At most one list refresh waits in the queue, however often people click: the marker is
+# set when one is queued and cleared when a worker starts it (it expires if the task is lost).
+_LIST_REFRESH_PENDING = "catalogs:list-refresh-pending"
+
+
+def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
+    """Ask a worker to list catalogs in Braze (never from the web request itself).
+
+    False when a refresh is already queued: nothing more is queued or audited."""
     from catalogs.tasks import catalog_list_refresh_task
 
+    pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
+    if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
+        return False
     audit_append(actor=actor, action="catalog.list_refresh_requested",
                  resource_type=CATALOG_RESOURCE)  # fmt: skip
     transaction.on_commit(lambda: catalog_list_refresh_task.delay())
+    return True
+
+
+def catalog_list_refresh_run(*, client: BrazeClient) -> float | None:
+    """A queued list refresh, run by a worker: None when done, or the seconds to wait before
+    trying again when Braze's catalog group is spent (the worker is not held meanwhile, and
+    clicks in that time queue nothing more)."""
+    cache.delete(_LIST_REFRESH_PENDING)
+    try:
+        catalogs = catalog_mirror_refresh(client=client)
+    except BrazeRateLimited as exc:
+        wait = exc.retry_after
+        cache.set(
+            _LIST_REFRESH_PENDING, "retrying", wait + settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
+        )
+        return wait
+    for catalog in catalogs:
+        catalog_sort_indexes_ensure(catalog=catalog)
+    return None
 
 
 # --- the sync ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from catalogs.models import Catalog, CatalogItem
 from console.access import require_capability
 from console.changes.models import OPEN_STATES, ChangeRequest
 from console.roles import Capability, user_capabilities
+from console.spreadsheet import cell_inert
 from console.tables import (
     Column,
     TablePage,
@@ -90,8 +92,12 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @require_capability(Capability.BROWSE)
 def catalog_list_refresh(request: HttpRequest) -> HttpResponse:
-    services.catalog_list_refresh_request(actor=_actor(request))
-    messages.success(request, "The catalog list will be refreshed from Braze in a moment.")
+    if services.catalog_list_refresh_request(actor=_actor(request)):
+        messages.success(request, "The catalog list will be refreshed from Braze in a moment.")
+    else:
+        messages.info(
+            request, "A refresh from Braze is already queued; the list updates when it has run."
+        )
     return redirect("catalogs:list")
 
 
@@ -250,15 +256,23 @@ class _Echo:
 def item_export(request: HttpRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     form = ItemFilterForm(request.GET or None, catalog=catalog)
-    sort = request.GET.get("sort", "id")
-    query = form.item_query(sort=sort.removeprefix("-"), descending=sort.startswith("-"))
     names = [str(f["name"]) for f in catalog.value_fields()]
+    sort = request.GET.get("sort", "id")
+    if sort.removeprefix("-") not in ("id", *names):
+        # Only the catalog's own fields sort (each has an index); any other key would be a
+        # sort of the whole mirror on an expression no index covers.
+        messages.error(
+            request, "The export can only be sorted by id or by a field of this catalog."
+        )
+        return redirect("catalogs:items", name=catalog.name)
+    query = form.item_query(sort=sort.removeprefix("-"), descending=sort.startswith("-"))
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[Any]:
-        yield writer.writerow(["id", *names])
+        yield writer.writerow([cell_inert(v) for v in ("id", *names)])
         for item in selectors.catalog_items_iter(catalog=catalog, query=query):
-            yield writer.writerow([item.item_id, *(_csv_value(item.data.get(n)) for n in names)])
+            values = (item.item_id, *(_csv_value(item.data.get(n)) for n in names))
+            yield writer.writerow([cell_inert(v) for v in values])
 
     response: Any = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{catalog.name}.csv"'
@@ -270,6 +284,8 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)  # as the upload reads object cells
     return value
 
 

@@ -8,6 +8,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -188,13 +189,39 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_url_with_db(url: str, db: int) -> str:
+    """The same Redis server, another database number (redis:// path or unix:// ?db=)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"] + [("db", str(db))]
+        # urlunsplit would drop the "//" of a unix:// URL without a host.
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+# Template previews are HTML people type or Braze holds, up to PREVIEW_MAX_BYTES each: they
+# live in a database of their own, never in the one the Celery broker and the limiter use.
+PREVIEW_REDIS_URL = os.environ.get("PREVIEW_REDIS_URL", redis_url_with_db(REDIS_URL, 1))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "console",
-    }
+    },
+    "previews": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": PREVIEW_REDIS_URL,
+        "KEY_PREFIX": "preview",
+    },
 }
+# Braze holds email bodies up to 400 KB (Content Blocks: 50 KB); a preview is at most this.
+PREVIEW_MAX_BYTES = int(os.environ.get("PREVIEW_MAX_BYTES", str(512 * 1024)))
+# Per person: previews made in any one minute (the editor asks one per pause in typing), and
+# previews kept at once (the oldest is dropped).
+PREVIEW_RATE_PER_MINUTE = int(os.environ.get("PREVIEW_RATE_PER_MINUTE", "120"))
+PREVIEW_MAX_PER_USER = int(os.environ.get("PREVIEW_MAX_PER_USER", "20"))
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
@@ -263,6 +290,11 @@ BRAZE_SCIM_ORIGIN = os.environ.get("BRAZE_SCIM_ORIGIN", "")
 BRAZE_SCIM_PERMISSIONS = os.environ.get("BRAZE_SCIM_PERMISSIONS", "granular").strip().lower()
 if BRAZE_SCIM_PERMISSIONS not in {"granular", "legacy"}:
     raise ImproperlyConfigured("BRAZE_SCIM_PERMISSIONS must be 'granular' or 'legacy'.")
+# The access review's share of the company's SCIM calls a day (UTC): a fifth of the 5,000
+# of "API rate limits" (_docs/_api/api_limits.md), leaving the rest to account changes.
+# Its look-ups (one call per email) run on a worker; a run kept this long for its owner.
+ACCESS_REVIEW_SCIM_CALLS_PER_DAY = int(os.environ.get("ACCESS_REVIEW_SCIM_CALLS_PER_DAY", "1000"))
+ACCESS_REVIEW_KEEP_SECONDS = int(os.environ.get("ACCESS_REVIEW_KEEP_SECONDS", str(24 * 3600)))
 
 
 def braze_limit_groups(overrides: str) -> dict[str, tuple[int, float]]:
@@ -333,6 +365,10 @@ CATALOG_SYNC_STALL_MINUTES = int(os.environ.get("CATALOG_SYNC_STALL_MINUTES", "5
 # A sync waits in the worker for its next slot (one 50/min window) rather than re-queueing.
 CATALOG_SYNC_MAX_WAIT = float(os.environ.get("CATALOG_SYNC_MAX_WAIT", "65"))
 CATALOG_SYNC_PAGES_PER_TASK = int(os.environ.get("CATALOG_SYNC_PAGES_PER_TASK", "500"))
+# "Refresh from Braze" queues one listing at a time; a lost task frees the button after this.
+CATALOG_LIST_REFRESH_PENDING_SECONDS = int(
+    os.environ.get("CATALOG_LIST_REFRESH_PENDING_SECONDS", "300")
+)
 CELERY_BEAT_SCHEDULE["catalog-sync"] = {
     "task": "catalogs.tasks.catalog_sync_schedule_task",
     # Each run lists catalogs once: 1 of the 5/min catalog requests every 5 minutes.
@@ -340,6 +376,15 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
 }
 # Bulk item jobs (catalogs/bulk). Uploads are streamed to MEDIA_ROOT/bulk.
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
+# A parse not finished after this long is queued again (its message or worker was lost), and
+# refused, its file removed, after the second.
+BULK_PARSE_STALE_SECONDS = int(os.environ.get("BULK_PARSE_STALE_SECONDS", "600"))
+BULK_PARSE_GIVE_UP_SECONDS = int(os.environ.get("BULK_PARSE_GIVE_UP_SECONDS", str(6 * 3600)))
+# What an error row keeps, so errors.csv grows with the file, never with its square: the
+# unknown columns named per row (and kept beside the catalog's fields, and as errors.csv
+# columns), and how many error rows keep their values at all (the rest: id and reasons).
+BULK_UNKNOWN_COLUMNS_NAMED = int(os.environ.get("BULK_UNKNOWN_COLUMNS_NAMED", "10"))
+BULK_ERROR_ROWS_WITH_VALUES = int(os.environ.get("BULK_ERROR_ROWS_WITH_VALUES", "10000"))
 # Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
 BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
 # Bulk sends are background work: they get the whole limit while nobody sends interactively

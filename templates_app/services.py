@@ -6,12 +6,14 @@ from __future__ import annotations
 import difflib
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import transaction
 
 from console.audit.services import Outcome, SystemActor, audit_append
@@ -339,15 +341,47 @@ def version_restore(*, actor: AbstractBaseUser, version: ContentVersion) -> Chan
 # --- previews and links ----------------------------------------------------------------------
 
 
+class PreviewRefused(Exception):
+    """A preview that is not kept; the message says why, in words for the page."""
+
+
 def preview_stash(*, user: AbstractBaseUser, html: str) -> str:
-    """Keep `html` for the sandboxed preview URL; only the same user can open it."""
+    """Keep `html` for the sandboxed preview URL; only the same user can open it.
+
+    Previews live in their own Redis database (the "previews" cache), each at most
+    PREVIEW_MAX_BYTES, at most PREVIEW_RATE_PER_MINUTE a minute and PREVIEW_MAX_PER_USER at
+    once per person (the oldest is dropped). Raises PreviewRefused past a limit.
+    """
+    store = caches["previews"]
+    size = len(html.encode())
+    if size > settings.PREVIEW_MAX_BYTES:
+        raise PreviewRefused(
+            f"This HTML is too large to preview here ({size // 1024:,} KB; previews show up "
+            f"to {settings.PREVIEW_MAX_BYTES // 1024:,} KB)."
+        )
+    minute = int(time.time() // 60)
+    rate_key = f"rate:{user.pk}:{minute}"
+    store.add(rate_key, 0, 120)
+    if store.incr(rate_key) > settings.PREVIEW_RATE_PER_MINUTE:
+        raise PreviewRefused("Too many previews in a minute; the preview resumes shortly.")
     token = secrets.token_urlsafe(18)
-    cache.set(_PREVIEW_KEY.format(user=user.pk, token=token), html, PREVIEW_SECONDS)
+    store.set(_PREVIEW_KEY.format(user=user.pk, token=token), html, PREVIEW_SECONDS)
+    # The person's previews, oldest first: past the cap the oldest are dropped. Two requests
+    # at once may keep one more for a while; every preview expires after PREVIEW_SECONDS.
+    index_key = f"index:{user.pk}"
+    tokens = [*(store.get(index_key) or []), token]
+    dropped, kept = (
+        tokens[: -settings.PREVIEW_MAX_PER_USER],
+        tokens[-settings.PREVIEW_MAX_PER_USER :],
+    )
+    if dropped:
+        store.delete_many([_PREVIEW_KEY.format(user=user.pk, token=t) for t in dropped])
+    store.set(index_key, kept, PREVIEW_SECONDS)
     return token
 
 
 def preview_html(*, user: AbstractBaseUser, token: str) -> str | None:
-    value = cache.get(_PREVIEW_KEY.format(user=user.pk, token=token))
+    value = caches["previews"].get(_PREVIEW_KEY.format(user=user.pk, token=token))
     return value if isinstance(value, str) else None
 
 

@@ -33,11 +33,12 @@ from templates_app.forms import (
 from templates_app.liquid import block_liquid_tag
 from templates_app.models import ContentVersion, ResourceType
 
-# Braze HTML runs with no script, no plugin, no form target and no network except images
-# and stylesheets; "sandbox" also gives it an opaque origin of its own.
+# Braze HTML runs with no script, no plugin, no form target and no network at all: a remote
+# image, font or stylesheet would tell its host when each reviewer looks (the preview says
+# so). Inline styles and data: images still render. "sandbox" also gives it an opaque origin.
 PREVIEW_CSP = (
-    "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; "
-    "font-src * data:; frame-ancestors 'self'"
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "font-src data:; frame-ancestors 'self'"
 )
 HTML_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     ResourceType.EMAIL_TEMPLATE: (("body", "HTML body"),),
@@ -68,7 +69,10 @@ def _braze_failure(request: HttpRequest, exc: BrazeError, *, title: str) -> Http
 
 
 def _preview(request: HttpRequest, html: str, label: str) -> dict[str, str]:
-    token = services.preview_stash(user=request.user, html=html)  # type: ignore[arg-type]
+    try:
+        token = services.preview_stash(user=request.user, html=html)  # type: ignore[arg-type]
+    except services.PreviewRefused as exc:
+        return {"label": label, "refused": str(exc)}
     return {"label": label, "url": reverse("templates_app:preview", args=[token])}
 
 

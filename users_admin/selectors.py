@@ -1,19 +1,23 @@
 """Reads of the Users section: console users from the database, dashboard users from Braze."""
 
 import csv
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import User
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from console.braze import BrazeError, describe_error, get_client
+from console.braze import get_client
 from console.braze.client import ScimUser
 from console.changes.models import ChangeRequest
 from console.roles import Role
+from console.spreadsheet import cell_inert
 from users_admin import scim_rules
 from users_admin.appliers import RESOURCE_TYPE
 
@@ -211,24 +215,65 @@ def access_review_known_emails() -> list[str]:
     return sorted(emails)
 
 
-def access_review_dashboard_rows(*, emails: Iterable[str]) -> Iterator[DashboardUserRow]:
-    """One row per email, looked up one at a time (SCIM: 5,000 calls a day per company)."""
-    problem = dashboard_users_setup_problem()
-    if problem:
-        for email in emails:
-            yield DashboardUserRow(email, "", "", "", "", f"not looked up: {problem}")
-        return
-    client = get_client()
-    for email in emails:
-        try:
-            user = client.scim_user_search(email=email)
-        except BrazeError as exc:
-            yield DashboardUserRow(email, "", "", "", "", f"lookup failed: {describe_error(exc)}")
-            continue
-        if user is None:
-            yield DashboardUserRow(email, "", "", "", "", "no Braze dashboard account")
-        else:
-            yield dashboard_user_row(user)
+def status_row(email: str, status: str) -> DashboardUserRow:
+    """A dashboard row that has only its email and what became of its look-up."""
+    return DashboardUserRow(email, "", "", "", "", status)
+
+
+def access_review_run_key(*, user_id: int, token: str) -> str:
+    return f"access-review:run:{user_id}:{token}"
+
+
+def access_review_budget_key() -> str:
+    """Today's (UTC) count of the access review's SCIM calls."""
+    return f"access-review:scim-calls:{time.strftime('%Y-%m-%d', time.gmtime())}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessReviewRun:
+    """A queued look-up of dashboard users (users_admin.services.access_review_start)."""
+
+    token: str
+    emails: list[str]
+    rows: list[DashboardUserRow]
+    state: str  # queued, running, done, budget (today's share spent), paused (Braze's limit)
+    note: str
+    updated: float
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("queued", "running")
+
+    @property
+    def stalled(self) -> bool:
+        """Queued or running, but no word from a worker for minutes: it was lost."""
+        return self.live and time.time() - self.updated > 300
+
+    def all_rows(self) -> list[DashboardUserRow]:
+        """The rows found, then one per email not looked up yet."""
+        pending = self.emails[len(self.rows) :]
+        return self.rows + [status_row(e, "not looked up yet") for e in pending]
+
+
+def access_review_run_get(*, user: AbstractBaseUser, token: str) -> AccessReviewRun | None:
+    """The user's own run, or None (expired, or someone else's)."""
+    run = cache.get(access_review_run_key(user_id=user.pk, token=token))
+    if not isinstance(run, dict):
+        return None
+    return AccessReviewRun(
+        token=token,
+        emails=list(run["emails"]),
+        rows=[DashboardUserRow(**row) for row in run["rows"]],
+        state=str(run["state"]),
+        note=str(run["note"]),
+        updated=float(run["updated"]),
+    )
+
+
+def access_review_scim_calls_left() -> int:
+    """Calls left of the access review's SCIM share today (UTC)."""
+    used = cache.get(access_review_budget_key()) or 0
+    return max(0, settings.ACCESS_REVIEW_SCIM_CALLS_PER_DAY - int(used))
 
 
 CSV_COLUMNS = [
@@ -242,26 +287,21 @@ class _Echo:
         return value
 
 
-def _inert(value: object) -> str:
-    # OWASP CSV injection: a cell a spreadsheet would run as a formula becomes text.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def access_review_csv(*, emails: list[str]) -> Iterator[str]:
-    """The review as CSV lines, produced as they are read (the view streams them)."""
+def access_review_csv(*, run: AccessReviewRun) -> Iterator[str]:
+    """The review as CSV lines: the console users, and the run's dashboard users as far as
+    they were looked up (no SCIM call is made here)."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for row in access_review_console_rows():
         yield writer.writerow(
-            [_inert(v) for v in (
+            [cell_inert(v) for v in (
                 "console", row.username, row.name, row.email, "", row.roles,
                 row.last_sign_in.isoformat() if row.last_sign_in else "never", row.status,
             )]
         )  # fmt: skip
-    for dash in access_review_dashboard_rows(emails=emails):
+    for dash in run.all_rows():
         yield writer.writerow(
-            [_inert(v) for v in (
+            [cell_inert(v) for v in (
                 "braze_dashboard", dash.email, dash.name, dash.email, dash.department,
                 dash.permissions, dash.last_sign_in, dash.status,
             )]

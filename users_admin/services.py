@@ -6,14 +6,17 @@ one commits together with its audit entry. Names and emails of the people concer
 into the entry's erasable `personal` part, never into its chained `data`.
 """
 
+import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group, User
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -353,3 +356,125 @@ def access_review_export_record(*, actor: AbstractBaseUser, emails: list[str]) -
                 "dashboard_emails": len(emails),
             },
         )
+
+
+# --- access review look-ups ---------------------------------------------------------------------
+#
+# Each email is one SCIM call, from Braze's 5,000 a day for the whole company, which creating,
+# changing and removing dashboard users need too. So a look-up never runs in a request: it is
+# queued, a worker makes the calls against a daily budget of its own, and the page shows the
+# rows found so far. A run (the emails and the rows, staff personal data) is kept in the cache
+# for ACCESS_REVIEW_KEEP_SECONDS and only its owner can open it.
+
+
+def _run_key(user_id: int, token: str) -> str:
+    from users_admin.selectors import access_review_run_key
+
+    return access_review_run_key(user_id=user_id, token=token)
+
+
+def access_review_run_save(*, user_id: int, token: str, run: dict[str, Any]) -> None:
+    cache.set(_run_key(user_id, token), run, settings.ACCESS_REVIEW_KEEP_SECONDS)
+
+
+def access_review_start(*, actor: AbstractBaseUser, emails: list[str]) -> str:
+    """Queue the look-up of `emails`; the token names the run for its owner."""
+    token = secrets.token_urlsafe(12)
+    run = {"emails": emails, "rows": [], "state": "queued", "note": "", "updated": time.time()}
+    access_review_run_save(user_id=actor.pk, token=token, run=run)
+    _access_review_enqueue(user_id=actor.pk, token=token)
+    return token
+
+
+def access_review_continue(*, actor: AbstractBaseUser, token: str) -> bool:
+    """Queue the rest of a run that stopped (budget spent, Braze's limit, a lost worker)."""
+    run = cache.get(_run_key(actor.pk, token))
+    if run is None or run["state"] == "done":
+        return False
+    run["state"], run["note"] = "queued", ""
+    access_review_run_save(user_id=actor.pk, token=token, run=run)
+    _access_review_enqueue(user_id=actor.pk, token=token)
+    return True
+
+
+def _access_review_enqueue(*, user_id: int, token: str) -> None:
+    from users_admin.tasks import access_review_lookup_task
+
+    access_review_lookup_task.delay(user_id, token)
+
+
+def _scim_budget_key() -> str:
+    from users_admin.selectors import access_review_budget_key
+
+    return access_review_budget_key()
+
+
+def access_review_scim_budget_take() -> bool:
+    """One SCIM call from the access review's share of today's (UTC) calls, if any is left."""
+    key = _scim_budget_key()
+    cache.add(key, 0, 2 * 86400)
+    if cache.incr(key) > settings.ACCESS_REVIEW_SCIM_CALLS_PER_DAY:
+        cache.decr(key)
+        return False
+    return True
+
+
+def _scim_budget_give_back() -> None:
+    with contextlib.suppress(ValueError):
+        cache.decr(_scim_budget_key())
+
+
+def access_review_lookup(*, user_id: int, token: str) -> None:
+    """Look the run's remaining emails up in Braze (run by a worker), saving as it goes."""
+    from dataclasses import asdict
+
+    from console.braze import BrazeError, BrazeRateLimited, describe_error, get_client
+    from users_admin.selectors import dashboard_user_row, dashboard_users_setup_problem, status_row
+
+    lock = _run_key(user_id, token) + ":lock"
+    if not cache.add(lock, 1, 600):
+        return  # a redelivered task beside the one still running
+    try:
+        run = cache.get(_run_key(user_id, token))
+        if run is None or run["state"] == "done":
+            return
+        run["state"], run["note"] = "running", ""
+        problem = dashboard_users_setup_problem()
+        if problem:
+            # Braze would refuse every call: spend none of the budget on them.
+            run["rows"] += [
+                asdict(status_row(email, f"not looked up: {problem}"))
+                for email in run["emails"][len(run["rows"]) :]
+            ]
+        client = get_client(lane="background")
+        saved = time.monotonic()
+        for email in run["emails"][len(run["rows"]) :]:
+            if not access_review_scim_budget_take():
+                run["state"] = "budget"
+                break
+            try:
+                found = client.scim_user_search(email=email)
+            except BrazeRateLimited as exc:
+                _scim_budget_give_back()  # nothing reached Braze
+                run["state"] = "paused"
+                run["note"] = describe_error(exc)
+                break
+            except BrazeError as exc:
+                row = status_row(email, f"lookup failed: {describe_error(exc)}")
+            else:
+                row = (
+                    dashboard_user_row(found)
+                    if found
+                    else status_row(email, "no Braze dashboard account")
+                )
+            run["rows"].append(asdict(row))
+            if time.monotonic() - saved > 1:  # the page sees progress about every second
+                run["updated"] = time.time()
+                access_review_run_save(user_id=user_id, token=token, run=run)
+                saved = time.monotonic()
+        else:
+            run["state"] = "done"
+        run["updated"] = time.time()
+        access_review_run_save(user_id=user_id, token=token, run=run)
+    finally:
+        cache.delete(lock)

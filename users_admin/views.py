@@ -454,7 +454,7 @@ CONSOLE_REVIEW_COLUMNS: list[Column[ConsoleUserRow]] = [
 
 
 def _review_emails(request: HttpRequest) -> tuple[AccessReviewForm, list[str] | None]:
-    # GET: the list to start from; POST (Look up, Export): the list as edited.
+    # GET: the list to start from; POST (Look up): the list as edited.
     source = request.POST
     if request.method != "POST" or "emails" not in source:
         form = AccessReviewForm(
@@ -465,10 +465,32 @@ def _review_emails(request: HttpRequest) -> tuple[AccessReviewForm, list[str] | 
     return form, form.cleaned_data["emails"] if form.is_valid() else None
 
 
+def _review_url(token: str) -> str:
+    return f"{reverse('users_admin:access_review')}?run={token}"
+
+
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.AUDIT)
 def access_review(request: HttpRequest) -> HttpResponse:
+    """Console users from the database; dashboard users from a queued look-up (never SCIM
+    calls in this request: each is one of the company's 5,000 a day)."""
+    if request.method == "POST" and request.POST.get("action") == "continue":
+        token = request.POST.get("run", "")
+        if services.access_review_continue(actor=_actor(request), token=token):
+            messages.success(request, "The rest of the emails are queued to be looked up.")
+        return redirect(_review_url(token))
     form, emails = _review_emails(request)
+    if emails is not None:
+        token = services.access_review_start(actor=_actor(request), emails=emails)
+        messages.success(request, f"{len(emails):,} emails are queued to be looked up in Braze.")
+        return redirect(_review_url(token))
+    run = None
+    if token := request.GET.get("run", ""):
+        run = selectors.access_review_run_get(user=_actor(request), token=token)
+        if run is None:
+            messages.error(request, "That look-up has expired; look the emails up again.")
+    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "review-run":
+        return render(request, "users_admin/access_review.html#run", _run_context(request, run))
     console_table = table_from_rows(
         request,
         selectors.access_review_console_rows(),
@@ -477,42 +499,56 @@ def access_review(request: HttpRequest) -> HttpResponse:
         empty_message="There are no console users.",
         page_size=500,
     )
-    dashboard_table = None
-    if emails is not None:
-        dashboard_table = table_from_rows(
-            request,
-            list(selectors.access_review_dashboard_rows(emails=emails)),
-            DASHBOARD_USER_COLUMNS,
-            default_sort="email",
-            empty_message="No emails to look up.",
-            page_size=500,
-        )
+    context = {"form": form, "table": console_table, **_run_context(request, run)}
+    if run is not None and request.method == "GET":
+        form = AccessReviewForm(initial={"emails": "\n".join(run.emails)})
+        context["form"] = form
     return render(
         request,
         "users_admin/access_review.html",
-        {"form": form, "table": console_table, "dashboard_table": dashboard_table},
+        context,
         status=400 if form.is_bound and not form.is_valid() else 200,
     )
+
+
+def _run_context(request: HttpRequest, run: selectors.AccessReviewRun | None) -> dict[str, Any]:
+    budget = {
+        "scim_calls_left": selectors.access_review_scim_calls_left(),
+        "daily_share": settings.ACCESS_REVIEW_SCIM_CALLS_PER_DAY,
+    }
+    if run is None:
+        return {"run": None, **budget}
+    table = table_from_rows(
+        request,
+        run.all_rows(),
+        DASHBOARD_USER_COLUMNS,
+        default_sort="email",
+        empty_message="No emails to look up.",
+        page_size=500,
+    )
+    return {
+        "run": run,
+        "dashboard_table": table,
+        "looked_up": len(run.rows),
+        **budget,
+    }
 
 
 @require_POST
 @require_capability(Capability.AUDIT)
 def access_review_export(request: HttpRequest) -> HttpResponse:
-    form, emails = _review_emails(request)
-    if emails is None:
-        if not form.is_bound:
-            emails = selectors.access_review_known_emails()
-        else:
-            return render(
-                request,
-                "users_admin/access_review.html",
-                {"form": form, "table": None, "dashboard_table": None},
-                status=400,
-            )
-    services.access_review_export_record(actor=_actor(request), emails=emails)
+    """The console users and a look-up's dashboard users as CSV (no SCIM call is made)."""
+    run = selectors.access_review_run_get(user=_actor(request), token=request.POST.get("run", ""))
+    if run is None:
+        messages.error(
+            request,
+            "Look the dashboard users up first: the export holds what the look-up found.",
+        )
+        return redirect("users_admin:access_review")
+    services.access_review_export_record(actor=_actor(request), emails=run.emails)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response = StreamingHttpResponse(
-        selectors.access_review_csv(emails=emails), content_type="text/csv; charset=utf-8"
+        selectors.access_review_csv(run=run), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="access-review-{stamp}.csv"'
     # require_capability types views as returning HttpResponse; a stream is one too for Django.

@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 
 from catalogs.bulk.models import BulkOperation, JobState
+from catalogs.bulk.uploads import too_large_message
 
 
 class BulkUploadForm(forms.Form):
@@ -26,11 +27,10 @@ class BulkUploadForm(forms.Form):
 
     def clean_file(self) -> object:
         upload = self.cleaned_data["file"]
+        # The upload handler (uploads.py) has stopped larger bodies already; this also covers
+        # a form built from a file that did not come through it.
         if upload.size > settings.BULK_MAX_UPLOAD_BYTES:
-            limit = settings.BULK_MAX_UPLOAD_BYTES // (1024 * 1024)
-            raise forms.ValidationError(
-                f"The file is larger than {limit} MB; split it and upload the parts."
-            )
+            raise forms.ValidationError(too_large_message())
         return upload
 
 

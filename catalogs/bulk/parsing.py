@@ -16,11 +16,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.spreadsheet import cell_restored
+
 # A column the error CSV adds; ignored on upload so a fixed error file can be sent back as is.
 ERRORS_COLUMN = "_console_errors"
 # Braze refuses values over 5,000 characters; a field far beyond that is a broken file.
 _FIELD_LIMIT = 1_000_000
 csv.field_size_limit(_FIELD_LIMIT)
+
+
+# Braze refuses objects nested more than 50 levels; a line nested far deeper is not checked
+# value by value (every later step would recurse that deep too).
+MAX_READ_DEPTH = 100
+TOO_DEEP = "This line is nested too deeply to read (Braze allows 50 levels of nesting)."
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests more than ``limit`` levels (without recursing)."""
+    stack = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(current, dict):
+            stack.extend((v, depth + 1) for v in current.values())
+        elif isinstance(current, list):
+            stack.extend((v, depth + 1) for v in current)
+    return False
 
 
 class FileRefused(Exception):
@@ -63,7 +85,7 @@ def read_csv_header(path: Path) -> list[str]:
             raise FileRefused(f"Line 1 cannot be read as CSV: {exc}.") from None
     if not header or not any(h.strip() for h in header):
         raise FileRefused("The file is empty: the first line must name the columns, id first.")
-    return [h.strip() for h in header]
+    return [cell_restored(h.strip()) for h in header]
 
 
 def csv_header_errors(header: list[str]) -> list[str]:
@@ -87,7 +109,7 @@ def read_csv(path: Path) -> Iterator[RawRow]:
         reader = csv.reader(handle, strict=True)
         line = 1
         try:
-            header = [h.strip() for h in next(reader)]
+            header = [cell_restored(h.strip()) for h in next(reader)]
             width = len(header)
             keep = [i for i, name in enumerate(header) if name != ERRORS_COLUMN]
             while True:
@@ -102,14 +124,15 @@ def read_csv(path: Path) -> Iterator[RawRow]:
                 if len(record) != width:
                     yield RawRow(
                         line,
-                        {"id": record[0].strip() if record else ""},
+                        {"id": cell_restored(record[0].strip()) if record else ""},
                         error=(
                             f"This line has {len(record)} values but the header has {width} "
                             "columns (a missing or extra comma, or an unclosed quote)."
                         ),
                     )
                     continue
-                yield RawRow(line, {header[i]: record[i] for i in keep})
+                # The console's own exports quote formula-like cells; take that quote off.
+                yield RawRow(line, {header[i]: cell_restored(record[i]) for i in keep})
         except UnicodeDecodeError:
             raise FileRefused(
                 f"The file is not UTF-8 text (near line {line + 1}). "
@@ -141,8 +164,18 @@ def read_jsonl(path: Path) -> Iterator[RawRow]:
             except json.JSONDecodeError as exc:
                 yield RawRow(number, error=f"This line is not valid JSON ({exc.msg}).")
                 continue
+            except RecursionError:
+                yield RawRow(number, error=TOO_DEEP)
+                continue
+            except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+                yield RawRow(number, error=f"This line cannot be read ({exc}).")
+                continue
             if not isinstance(value, dict):
                 yield RawRow(number, error="Each line must be one JSON object with an id.")
+                continue
+            if _deeper_than(value, MAX_READ_DEPTH):
+                item_id = value.get("id")
+                yield RawRow(number, {"id": item_id if isinstance(item_id, str) else ""}, TOO_DEEP)
                 continue
             value.pop(ERRORS_COLUMN, None)
             yield RawRow(number, value)

@@ -506,16 +506,19 @@ class SweepResult:
     senders_started: int
     closed_unapproved: int = 0
     readbacks_requeued: int = 0
+    parses_requeued: int = 0
 
 
 def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
     """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders,
-    late read-backs; and close jobs whose change request was rejected or withdrawn."""
+    late read-backs, unfinished parses; and close jobs whose change request was rejected or
+    withdrawn."""
     from catalogs.bulk.readback import readback_sweep
     from catalogs.bulk.services import (
         bulk_job_finish_if_done,
         bulk_job_try_start,
         bulk_jobs_close_unapproved,
+        bulk_jobs_parse_requeue,
     )
 
     now = now or timezone.now()
@@ -534,4 +537,6 @@ def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
     senders = 0
     if BulkBatch.objects.filter(job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES).exists():
         senders = senders_kick()
-    return SweepResult(in_doubt, started, finished, senders, closed, readback_sweep(now=now))
+    readbacks = readback_sweep(now=now)
+    parses = bulk_jobs_parse_requeue(now=now)
+    return SweepResult(in_doubt, started, finished, senders, closed, readbacks, parses)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -330,13 +331,29 @@ def bulk_job_error_csv_rows(*, job: BulkJob) -> Iterator[list[Any]]:
     """The refused rows as they were given, plus the reasons, ready to fix and upload again."""
     from catalogs.bulk.parsing import ERRORS_COLUMN
 
-    columns = [c for c in job.columns if c != ERRORS_COLUMN]
     rows = bulk_job_error_rows(job=job).values_list("line", "raw", "errors", "item_id")
-    if not columns:  # JSON Lines: the union of the keys the error rows used
-        keys: dict[str, None] = {"id": None}
+    fields = set(job.catalog.field_types())
+    extra = settings.BULK_UNKNOWN_COLUMNS_NAMED
+    columns: dict[str, None] = {} if job.columns else {"id": None}
+
+    def add(names: Iterable[str]) -> None:
+        # The id, the catalog's fields, and the first few other columns: a file of a million
+        # made-up keys would otherwise give a million columns on every line.
+        nonlocal extra
+        for name in names:
+            if name in columns or name == ERRORS_COLUMN:
+                continue
+            if name == "id" or name in fields:
+                columns[name] = None
+            elif extra > 0:
+                columns[name] = None
+                extra -= 1
+
+    if job.columns:
+        add(job.columns)
+    else:  # JSON Lines: the keys the error rows used
         for _line, raw, _errors, _item_id in rows.iterator(chunk_size=2000):
-            keys.update(dict.fromkeys(raw or {}))
-        columns = list(keys)
+            add(raw or {})
     yield [*columns, ERRORS_COLUMN]
     for line, raw, errors, item_id in rows.iterator(chunk_size=2000):
         values = raw or {"id": item_id}

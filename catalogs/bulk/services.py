@@ -13,13 +13,15 @@ import logging
 import time
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -39,6 +41,7 @@ from catalogs.bulk.models import (
     RowOutcome,
 )
 from catalogs.bulk.readback import readback_schedule
+from catalogs.bulk.uploads import too_large_message
 from catalogs.models import Catalog, CatalogItem
 from console.audit.hashing import canonical_json
 from console.audit.services import Actor, SystemActor, audit_append
@@ -93,18 +96,23 @@ def bulk_job_upload(
 
     size = upload.size or 0
     if size > settings.BULK_MAX_UPLOAD_BYTES:
-        limit_mb = settings.BULK_MAX_UPLOAD_BYTES // (1024 * 1024)
-        raise BulkError(f"The file is larger than {limit_mb} MB; split it and upload the parts.")
+        raise BulkError(too_large_message())
     if size == 0:
         raise BulkError("The file is empty.")
     directory = upload_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{uuid.uuid4().hex}.upload"
     head = b""
+    written = 0
     with path.open("wb") as out:
         for chunk in upload.chunks():
             if not head:
                 head = chunk[:4096]
+            written += len(chunk)
+            if written > settings.BULK_MAX_UPLOAD_BYTES:  # a size that was not the truth
+                out.close()
+                path.unlink(missing_ok=True)
+                raise BulkError(too_large_message())
             out.write(chunk)
     file_name = (upload.name or "upload")[:255]
     with transaction.atomic(durable=True):
@@ -120,7 +128,9 @@ def bulk_job_upload(
         bulk_job_audit(actor=actor, job=job, action="uploaded",
                        data={"file_name": file_name, "bytes": size})  # fmt: skip
         job_id = job.pk
-        transaction.on_commit(lambda: bulk_parse_task.delay(job_id))
+        # robust: a message lost while the broker is down must not fail the upload; the sweeper
+        # queues the parse again (bulk_jobs_parse_requeue).
+        transaction.on_commit(lambda: bulk_parse_task.delay(job_id), robust=True)
     return job
 
 
@@ -147,6 +157,7 @@ class _Planner:
         self.chunk: list[tuple[parsing.RawRow, validation.CheckedRow]] = []
         self.chunk_lines: dict[str, int] = {}
         self.rows_read = 0
+        self.rows_with_values = 0
 
     def _first_line(self, item_id: str) -> int | None:
         if item_id in self.chunk_lines:
@@ -156,15 +167,37 @@ class _Planner:
             .order_by("line").values_list("line", flat=True).first()
         )  # fmt: skip
 
+    def _kept(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The values an error row keeps for errors.csv: the id, the catalog's fields and the
+        first few other keys (a row of a million made-up keys must not be kept whole)."""
+        extra = settings.BULK_UNKNOWN_COLUMNS_NAMED
+        kept: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "id" or name in self.types:
+                kept[name] = value
+            elif extra > 0:
+                kept[name] = value
+                extra -= 1
+        return kept
+
     def add(self, raw: parsing.RawRow, *, from_csv: bool) -> None:
         self.rows_read += 1
         if raw.error:
             checked = validation.CheckedRow(str(raw.values.get("id", ""))[:300], errors=[raw.error])
         else:
-            checked = validation.check_row(
-                values=raw.values, types=self.types, operation=self.job.operation,
-                from_csv=from_csv,
-            )  # fmt: skip
+            try:
+                checked = validation.check_row(
+                    values=raw.values, types=self.types, operation=self.job.operation,
+                    from_csv=from_csv,
+                )  # fmt: skip
+            except Exception:  # one row must never stop the file (nor leave it unread)
+                logger.exception("bulk job %s: line %s could not be checked", self.job.pk, raw.line)
+                item_id = raw.values.get("id")
+                checked = validation.CheckedRow(
+                    item_id[:300] if isinstance(item_id, str) else "",
+                    errors=["This row could not be checked; correct its values or leave it out."],
+                )
+        raw.values = self._kept(raw.values)
         if checked.item_id:
             # 64-bit digests keep memory small; a digest hit is confirmed exactly.
             key = int.from_bytes(hashlib.blake2b(checked.item_id.encode(), digest_size=8).digest())
@@ -210,10 +243,14 @@ class _Planner:
                     ).encode()
                 )
             outcome = RowOutcome.PENDING if planned.op in SENT_OPS else RowOutcome.SKIPPED
+            kept = None
+            if errors and self.rows_with_values < settings.BULK_ERROR_ROWS_WITH_VALUES:
+                # Past the cap an error row keeps its id and reasons only.
+                self.rows_with_values += 1
+                kept = raw.values
             records.append((
                 self.job.pk, raw.line, checked.item_id, planned.op, _json(planned.payload),
-                _json(planned.before), _json(errors), _json(raw.values) if errors else None,
-                outcome, 0, 0, "",
+                _json(planned.before), _json(errors), _json(kept), outcome, 0, 0, "",
             ))  # fmt: skip
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.copy(_COPY_SQL) as copy:
@@ -269,6 +306,15 @@ def _parse(job: BulkJob) -> BulkJob:
         file_errors = [str(exc)]
     except FileNotFoundError:
         file_errors = ["The uploaded file is no longer on the server; upload it again."]
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the job stays to be read again (bulk_sweep)
+    except Exception:
+        # Anything else would leave the job "reading" for ever with its file on disk.
+        logger.exception("bulk job %s: the file could not be read", job.pk)
+        file_errors = [
+            "The file could not be read to the end (something in it the console does not "
+            "expect); nothing was imported. Check it is a CSV or JSON Lines file of items."
+        ]
     counts = planner.counts
     if not file_errors and planner.rows_read == 0:
         file_errors = ["The file has no item rows."]
@@ -291,6 +337,52 @@ def _parse(job: BulkJob) -> BulkJob:
     path.unlink(missing_ok=True)
     job.refresh_from_db()
     return job
+
+
+def bulk_jobs_parse_requeue(*, now: datetime | None = None) -> int:
+    """Parses that have not finished: queue them again, or give up on them.
+
+    A parse message lost while the broker was down, or a worker killed mid-file, leaves a job
+    "reading". After BULK_PARSE_STALE_SECONDS it is queued again (a parse still running holds
+    its lock, so the extra task returns at once); after BULK_PARSE_GIVE_UP_SECONDS it is
+    refused and its file removed. Returns how many were queued.
+    """
+    from catalogs.bulk.tasks import bulk_parse_task
+
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.BULK_PARSE_STALE_SECONDS)
+    give_up = now - timedelta(seconds=settings.BULK_PARSE_GIVE_UP_SECONDS)
+    queued = 0
+    for job_id, created_at in BulkJob.objects.filter(
+        state=JobState.PARSING, created_at__lt=stale
+    ).values_list("pk", "created_at"):
+        if created_at < give_up:
+            _parse_give_up(job_id)
+        elif cache.add(f"bulk:parse-requeued:{job_id}", 1, settings.BULK_PARSE_STALE_SECONDS):
+            bulk_parse_task.delay(job_id)
+            queued += 1
+    return queued
+
+
+def _parse_give_up(job_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_PARSE_LOCK_CLASS, job_id])
+        if not cursor.fetchone()[0]:
+            return  # still being read
+    try:
+        job = BulkJob.objects.filter(pk=job_id, state=JobState.PARSING).first()
+        if job is None:
+            return
+        BulkRow.objects.filter(job=job).delete()
+        BulkJob.objects.filter(pk=job.pk, state=JobState.PARSING).update(
+            state=JobState.INVALID,
+            file_errors=["The file could not be read in time; upload it again."],
+            parsed_at=timezone.now(),
+        )
+        Path(job.file_path).unlink(missing_ok=True)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARSE_LOCK_CLASS, job_id])
 
 
 # --- proposal and start ---------------------------------------------------------------------

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+
 from catalogs import rules
 from catalogs.bulk.models import BulkOperation
 
@@ -93,12 +95,16 @@ def check_row(
         # Deletes send ids only: other columns are neither checked nor sent.
         return CheckedRow(item_id[:300], errors=errors)
     typed: dict[str, Any] = {}
+    unknown = 0
     for name, raw in values.items():
         if name == "id":
             continue
         field_type = types.get(name)
         if field_type is None:
-            errors.append(f"Column “{name}” is not a field of this catalog (invalid-fields).")
+            # Named up to a few per row: a row of a million made-up keys gets one line more.
+            unknown += 1
+            if unknown <= settings.BULK_UNKNOWN_COLUMNS_NAMED:
+                errors.append(f"Column “{name}” is not a field of this catalog (invalid-fields).")
             continue
         try:
             ops = (
@@ -114,4 +120,7 @@ def check_row(
                 )
         except ValueError as exc:
             errors.append(f"Column “{name}”: {exc}")
+    if unknown > settings.BULK_UNKNOWN_COLUMNS_NAMED:
+        more = unknown - settings.BULK_UNKNOWN_COLUMNS_NAMED
+        errors.append(f"…and {more:,} more columns that are not fields of this catalog.")
     return CheckedRow(item_id[:300], typed, errors)

@@ -6,20 +6,24 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalogs import selectors as catalog_selectors
 from catalogs.bulk import selectors, services
 from catalogs.bulk.forms import BulkControlForm, BulkJobFilterForm, BulkUploadForm
 from catalogs.bulk.models import BulkJob, JobState, ReadBackState
+from catalogs.bulk.uploads import UploadLimitHandler, too_large_message
 from catalogs.models import Catalog
 from console.access import require_capability
 from console.changes.models import ChangeState
 from console.roles import Capability, user_capabilities
+from console.spreadsheet import cell_inert
 from console.tables import Column, list_template, table_from_queryset
 
 # The job page polls while something is still changing: often while the job moves or its
@@ -55,11 +59,27 @@ def _eta_text(seconds: float | None) -> str:
     return f"about {hours} h {minutes:02d} min"
 
 
+# The size limit applies while the body streams in, so the upload handler must be in place
+# before anything reads request.POST; the CSRF check therefore runs inside, not before.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def bulk_upload(request: HttpRequest, name: str) -> HttpResponse:
+    limit = UploadLimitHandler(request, limit=settings.BULK_MAX_UPLOAD_BYTES)
+    request.upload_handlers.insert(0, limit)
+    return _bulk_upload(request, name, limit)
+
+
+@csrf_protect
+def _bulk_upload(request: HttpRequest, name: str, limit: UploadLimitHandler) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     form = BulkUploadForm(request.POST or None, request.FILES or None)
+    if limit.refused:
+        form.is_valid()
+        form.errors["file"] = form.error_class([too_large_message(limit.limit)])
+        response = render(request, "catalogs/bulk_upload.html", {"catalog": catalog, "form": form})
+        response["Connection"] = "close"  # the rest of the body was never read
+        return response
     if request.method == "POST" and form.is_valid():
         try:
             job = services.bulk_job_upload(
@@ -204,7 +224,7 @@ def _csv_response(rows: Iterable[list[Any]], filename: str) -> HttpResponse:
 
     def lines() -> Iterator[str]:
         for row in rows:
-            yield writer.writerow(row)
+            yield writer.writerow([cell_inert(v) for v in row])
 
     response: Any = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

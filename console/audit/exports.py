@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 
 from console.audit.models import AuditEntry
+from console.spreadsheet import cell_inert
 
 COLUMNS = [
     "seq", "occurred_at", "actor_id", "actor_name", "actor_roles", "ip", "user_agent", "via",
@@ -19,13 +20,6 @@ _CHUNK = 2000
 class _Echo:
     def write(self, value: str) -> str:
         return value
-
-
-def _neutralise(value: object) -> object:
-    # OWASP CSV injection: a cell starting with = + - @ (or tab/CR) is made inert text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _rows(queryset: QuerySet[AuditEntry]) -> Iterator[tuple[object, ...]]:
@@ -44,7 +38,7 @@ def csv_stream(queryset: QuerySet[AuditEntry]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
     for row in _rows(queryset):
-        yield writer.writerow([_neutralise(v) for v in row])
+        yield writer.writerow([cell_inert(v) for v in row])
 
 
 def jsonl_stream(queryset: QuerySet[AuditEntry]) -> Iterator[str]:

@@ -93,6 +93,9 @@ def test_a_dashboard_user_goes_from_admin_to_reviewer_to_braze_to_the_access_rev
     expect(auditor.get_by_label("Dashboard user emails to look up")).to_contain_text(
         "nora.new@example.com"
     )
+    # The look-up runs on a worker (eager here); the page shows its rows, then exports them.
+    auditor.get_by_role("button", name="Look up in Braze").click()
+    expect(auditor.locator("[data-state]")).to_contain_text("Looked up all")
     with auditor.expect_download() as download_info:
         auditor.get_by_role("button", name="Export CSV").click()
     rows = list(csv.DictReader(io.StringIO(download_info.value.path().read_text())))

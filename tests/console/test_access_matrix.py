@@ -193,7 +193,10 @@ MATRIX: dict[str, Rule] = {
     },
     # The access review and its (audited) export: Auditors and Admins.
     "users_admin:access_review": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
-    "users_admin:access_review_export": Rule(frozenset({Role.AUDITOR, Role.ADMIN}), method="post"),
+    # Without a look-up to export, the allowed are sent back to the review with a message.
+    "users_admin:access_review_export": Rule(
+        frozenset({Role.AUDITOR, Role.ADMIN}), method="post", ok_status=frozenset({302})
+    ),
 }
 
 

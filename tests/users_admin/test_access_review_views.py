@@ -1,6 +1,7 @@
 import csv
 import io
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,8 +14,18 @@ from console.audit.models import AuditEntry
 from console.roles import Role
 from tests.factories import user_with_role
 from tests.fixtures.sandbox import SandboxHandle
+from users_admin import tasks
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scim_budget() -> None:
+    from django.core.cache import cache
+
+    from users_admin.selectors import access_review_budget_key
+
+    cache.delete(access_review_budget_key())
 
 
 @pytest.fixture
@@ -55,14 +66,29 @@ def test_the_review_lists_every_console_user_with_role_sign_in_and_status(
     assert "audrey@example.com" in html
 
 
+def _look_up(client: Client, emails: str) -> str:
+    """Ask for a look-up; the run's token from the redirect."""
+    response = client.post(reverse("users_admin:access_review"), {"emails": emails})
+    assert response.status_code == 302
+    return parse_qs(urlsplit(response["Location"]).query)["run"][0]
+
+
+def _page(client: Client, token: str) -> str:
+    return client.get(reverse("users_admin:access_review"), {"run": token}).content.decode()
+
+
+def _export(client: Client, token: str) -> StreamingHttpResponse:
+    response = client.post(reverse("users_admin:access_review_export"), {"run": token})
+    assert isinstance(response, StreamingHttpResponse)
+    return response
+
+
 def test_looking_up_dashboard_users_shows_their_permissions(
-    auditor_client: Client, scim_sandbox: SandboxHandle
+    auditor_client: Client, scim_sandbox: SandboxHandle, eager_celery: None
 ) -> None:
-    response = auditor_client.post(
-        reverse("users_admin:access_review"),
-        {"emails": "mark.eting@example.com\nnobody@example.com"},
-    )
-    html = response.content.decode()
+    token = _look_up(auditor_client, "mark.eting@example.com\nnobody@example.com")
+    html = _page(auditor_client, token)
+    assert "Looked up all 2 emails." in html
     assert "Mark Eting" in html
     if scim_sandbox.reference:
         assert "demo: basic_access, send_campaigns_canvases" in html
@@ -75,15 +101,12 @@ def test_looking_up_dashboard_users_shows_their_permissions(
 
 
 def test_the_export_is_a_csv_of_both_kinds_of_account_and_is_audited(
-    auditor_client: Client, auditor: User, scim_sandbox: SandboxHandle
+    auditor_client: Client, auditor: User, scim_sandbox: SandboxHandle, eager_celery: None
 ) -> None:
     user_with_role(Role.ADMIN, username="ada", first_name="=HYPERLINK(1)")
-    response = auditor_client.post(
-        reverse("users_admin:access_review_export"),
-        {"emails": "pam.manager@example.com\nnobody@example.com"},
-    )
+    token = _look_up(auditor_client, "pam.manager@example.com\nnobody@example.com")
+    response = _export(auditor_client, token)
     assert response.status_code == 200
-    assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     entry = AuditEntry.objects.get(action="access_review.exported")
@@ -108,26 +131,36 @@ def test_the_export_is_a_csv_of_both_kinds_of_account_and_is_audited(
     assert braze["nobody@example.com"]["status"] == "no Braze dashboard account"
 
 
-def test_a_bad_email_in_the_list_is_refused_and_nothing_is_exported(
-    auditor_client: Client,
+def test_a_bad_email_in_the_list_is_refused_and_nothing_is_queued(
+    auditor_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    queued: list[tuple[int, str]] = []
+    monkeypatch.setattr(tasks.access_review_lookup_task, "delay", lambda *a: queued.append(a))
     response = auditor_client.post(
-        reverse("users_admin:access_review_export"), {"emails": "ok@example.com\nnot an email"}
+        reverse("users_admin:access_review"), {"emails": "ok@example.com\nnot an email"}
     )
     assert response.status_code == 400
     assert "Not an email address: not an email." in response.content.decode()
+    assert queued == []
+
+
+def test_an_export_without_a_look_up_is_refused_with_a_message(auditor_client: Client) -> None:
+    response = auditor_client.post(reverse("users_admin:access_review_export"), {"run": "nope"})
+    assert response.status_code == 302
+    page = auditor_client.get(response["Location"]).content.decode()
+    assert "Look the dashboard users up first" in page
     assert not AuditEntry.objects.filter(action="access_review.exported").exists()
 
 
-def test_a_scim_failure_during_export_is_written_into_the_row(
-    auditor_client: Client, scim_sandbox: SandboxHandle, settings: object
+def test_a_scim_failure_during_the_look_up_is_written_into_the_row(
+    auditor_client: Client, scim_sandbox: SandboxHandle, settings: object, eager_celery: None
 ) -> None:
     scim_sandbox.admin.set_injection(error_rate=1.0, error_status=500, groups=["scim"])
     settings.BRAZE_RETRY = {"attempts": 1, "backoff_base": 0.01, "backoff_cap": 0.01}  # type: ignore[attr-defined]
-    response = auditor_client.post(
-        reverse("users_admin:access_review_export"), {"emails": "pam.manager@example.com"}
+    token = _look_up(auditor_client, "pam.manager@example.com")
+    row = next(
+        r for r in _csv(_export(auditor_client, token)) if r["account_type"] == "braze_dashboard"
     )
-    row = next(r for r in _csv(response) if r["account_type"] == "braze_dashboard")  # type: ignore[arg-type]
     assert row["status"].startswith("lookup failed: Braze had a problem on its side.")
 
 
@@ -135,6 +168,6 @@ def test_a_scim_failure_during_export_is_written_into_the_row(
 def test_only_auditors_and_admins_may_export(
     client_for: Callable[[Role | None], Client], role: Role
 ) -> None:
-    response = client_for(role).post(reverse("users_admin:access_review_export"), {"emails": ""})
+    response = client_for(role).post(reverse("users_admin:access_review_export"), {"run": "x"})
     assert response.status_code == 403
     assert not AuditEntry.objects.filter(action="access_review.exported").exists()
