@@ -58,9 +58,9 @@ def admin_refusal(request: Request, token: str) -> JSONResponse | None:
     has_body = request.headers.get("content-length", "0") not in {"", "0"} or (
         "transfer-encoding" in request.headers
     )
-    if request.method in {"POST", "PUT", "PATCH"} and (content_type or has_body):
-        if content_type != JSON:
-            return JSONResponse({"message": f"admin requests must be {JSON}"}, status_code=415)
+    sends_body = request.method in {"POST", "PUT", "PATCH"} and (content_type or has_body)
+    if sends_body and content_type != JSON:
+        return JSONResponse({"message": f"admin requests must be {JSON}"}, status_code=415)
     return None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from starlette.testclient import TestClient
 
 from braze_sandbox.app import Sandbox
