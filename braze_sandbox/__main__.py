@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -40,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of 2xx answers replaced by an unreadable body (after the handler ran)",
     )  # fmt: skip
     serve.add_argument("--malformed", choices=("html", "shape"), default="html")
-    serve.add_argument("--admin-token", default=None, help="require X-Sandbox-Admin-Token")
+    serve.add_argument(
+        "--admin-token",
+        default=None,
+        help="the X-Sandbox-Admin-Token the admin API requires (default: $SANDBOX_ADMIN_TOKEN, "
+        "else a new one written to DATA/admin-token)",
+    )
     serve.add_argument(
         "--api-key", action="append", default=[], metavar="KEY",
         help="one more REST key with every permission in workspace demo (repeatable)",
@@ -80,14 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     from braze_sandbox.app import Sandbox, create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    # From the environment rather than the command line, which other local users can read.
+    admin_token = args.admin_token or os.environ.get("SANDBOX_ADMIN_TOKEN") or None
     sandbox = Sandbox(
         args.data,
         config_from_args(args),
-        admin_token=args.admin_token,
+        admin_token=admin_token,
         seed_demo=args.seed_demo,
         api_keys=args.api_key,
         scim_tokens=args.scim_token,
     )
+    if admin_token is None:
+        token_file = args.data / "admin-token"
+        token_file.unlink(missing_ok=True)
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(sandbox.admin_token + "\n")
+        print(f"admin API token (X-Sandbox-Admin-Token) is in {token_file}", file=sys.stderr)
     # uvicorn re-raises the signal that stopped it once shutdown is done; with these no-op
     # handlers in place that re-raise is harmless, the store is closed and the exit code is 0.
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -26,11 +26,42 @@ if TYPE_CHECKING:
     from braze_sandbox.app import Sandbox
 
 PREFIX = "/_sandbox"
-LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+# Host header names the admin API answers to: a web page the developer visits cannot reach it
+# by pointing its own DNS name at 127.0.0.1 (DNS rebinding), whatever port the sandbox uses.
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+JSON = "application/json"
 
 
 class BadRequest(Exception):
     pass
+
+
+def host_is_loopback(host: str) -> bool:
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    return name in LOOPBACK_HOSTS
+
+
+def admin_refusal(request: Request, token: str) -> JSONResponse | None:
+    """Why an admin request is refused, or None. Every admin request needs the token (a page
+    in the developer's browser cannot know it), a loopback Host, and a body, if any, in JSON
+    (an HTML form or a "simple" cross-site request can send no other type without a token)."""
+    given = request.headers.get("x-sandbox-admin-token", "")
+    if not secrets.compare_digest(given.encode(), token.encode()):
+        return JSONResponse({"message": "admin token required"}, status_code=401)
+    if not host_is_loopback(request.headers.get("host", "")):
+        return JSONResponse({"message": "admin API answers loopback hosts only"}, status_code=403)
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    has_body = request.headers.get("content-length", "0") not in {"", "0"} or (
+        "transfer-encoding" in request.headers
+    )
+    sends_body = request.method in {"POST", "PUT", "PATCH"} and (content_type or has_body)
+    if sends_body and content_type != JSON:
+        return JSONResponse({"message": f"admin requests must be {JSON}"}, status_code=415)
+    return None
 
 
 def admin_routes(sb: Sandbox) -> list[Route]:
@@ -38,12 +69,9 @@ def admin_routes(sb: Sandbox) -> list[Route]:
         fn: Callable[[Request], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
-            if sb.admin_token:
-                given = request.headers.get("x-sandbox-admin-token", "")
-                if not secrets.compare_digest(given, sb.admin_token):
-                    return JSONResponse({"message": "admin token required"}, status_code=401)
-            elif request.client is None or request.client.host not in LOOPBACK:
-                return JSONResponse({"message": "admin API is loopback-only"}, status_code=403)
+            refusal = admin_refusal(request, sb.admin_token)
+            if refusal is not None:
+                return refusal
             try:
                 return await fn(request)
             except (BadRequest, KeyError, TypeError, ValueError) as exc:

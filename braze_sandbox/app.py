@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import random
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -133,7 +134,8 @@ class Sandbox:
         self.store = Store(data_dir / "sandbox.sqlite3")
         self.defaults = config.clone()
         self.config = config
-        self.admin_token = admin_token
+        # The admin API always needs a token; without one given, a fresh one per process.
+        self.admin_token: str = admin_token or secrets.token_urlsafe(32)
         self.limiter = RateLimiter(config.algorithm)
         self.rng = random.Random()
         self._wake: asyncio.Event | None = None

@@ -10,9 +10,13 @@ class ConsoleConfig(AppConfig):
         from django.contrib.auth import signals as auth_signals
         from django.db.models.signals import post_migrate
 
+        from console import sessions
         from console.audit import signals
 
         auth_signals.user_logged_in.connect(signals.on_user_logged_in, dispatch_uid="audit_in")
+        auth_signals.user_logged_in.connect(
+            sessions.on_user_logged_in, dispatch_uid="session_limits"
+        )
         auth_signals.user_logged_out.connect(signals.on_user_logged_out, dispatch_uid="audit_out")
         auth_signals.user_login_failed.connect(
             signals.on_user_login_failed, dispatch_uid="audit_failed"

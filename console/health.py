@@ -1,5 +1,8 @@
 """Reachability checks behind /healthz and the home page. Each returns (ok, detail)."""
 
+import threading
+import time
+
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -76,3 +79,26 @@ def health_report() -> dict[str, dict[str, object]]:
         "braze": check_braze(),
     }
     return {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()}
+
+
+_cache_lock = threading.Lock()
+_cached: tuple[float, dict[str, dict[str, object]]] | None = None
+
+
+def health_report_cached() -> dict[str, dict[str, object]]:
+    """`health_report`, run at most once per HEALTHZ_CACHE_SECONDS in this process.
+
+    Kept in the process, not in Redis: the report says whether Redis is up. Callers that
+    arrive while it runs wait for that run instead of starting their own.
+    """
+    global _cached
+    with _cache_lock:
+        if _cached is None or time.monotonic() - _cached[0] >= settings.HEALTHZ_CACHE_SECONDS:
+            _cached = (time.monotonic(), health_report())
+        return _cached[1]
+
+
+def health_report_forget() -> None:
+    global _cached
+    with _cache_lock:
+        _cached = None

@@ -69,6 +69,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     # Who, from where: the audit service reads the request's IP and user agent from here.
     "console.audit.context.AuditRequestMiddleware",
+    # Idle and absolute session limits, and sessions whose roles changed (after the audit
+    # origin is set, as ending a session is audited).
+    "console.sessions.SessionLimitsMiddleware",
 ]
 
 if not (DEBUG or TESTING):
@@ -116,9 +119,16 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# A password is the only factor, so it must be long: NIST SP 800-63B-4 (section 3.1.1.2)
+# requires 15 characters for a password used as a single-factor authenticator. No
+# composition rules (the same section forbids them); common and username-like ones refused.
+PASSWORD_MIN_LENGTH = int(os.environ.get("PASSWORD_MIN_LENGTH", "15"))
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -126,13 +136,29 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling: five failures per username and address lock that pair out.
+# The client's address (console/net.py), for sign-in throttling and the audit trail alike:
+# the number of reverse proxies in front of the console whose X-Forwarded-For entries are
+# trusted. 0: the peer address is the client; behind one proxy that appends to the header, 1.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
+# Sign-in throttling. Axes locks a username for one client address after five failures
+# (the owner signs in from elsewhere; no one can lock them out from afar). Before any
+# password is checked, console/signin.py refuses an address with too many failures in the
+# window (spraying many usernames), and, once failures from everywhere pass the global
+# limit, every address that has failed in the window (a distributed attack).
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "console.net.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+SIGNIN_WINDOW_SECONDS = int(os.environ.get("SIGNIN_WINDOW_SECONDS", "900"))
+SIGNIN_IP_FAILURE_LIMIT = int(os.environ.get("SIGNIN_IP_FAILURE_LIMIT", "30"))
+SIGNIN_GLOBAL_FAILURE_LIMIT = int(os.environ.get("SIGNIN_GLOBAL_FAILURE_LIMIT", "300"))
+# Failed sign-ins in the audit trail: per window, this many sources get an entry for their
+# first failure and one for the rest; all other sources share one entry.
+SIGNIN_AUDIT_SOURCES = int(os.environ.get("SIGNIN_AUDIT_SOURCES", "100"))
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -184,7 +210,10 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+# Sessions (console/sessions.py): signed out SESSION_COOKIE_AGE after signing in whatever
+# happens, after SESSION_IDLE_TIMEOUT seconds without a request, and when their roles change.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
+SESSION_IDLE_TIMEOUT = int(os.environ.get("SESSION_IDLE_TIMEOUT", str(30 * 60)))
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
@@ -258,6 +287,11 @@ AUDIT_REDACTED_FIELDS = env_list(
     "AUDIT_REDACTED_FIELDS",
     "password,secret,token,api_key,apikey,authorization,cookie,session,signature",
 )
+# Failed sign-ins counted in Redis are written to the trail once their window is over.
+CELERY_BEAT_SCHEDULE["signin-failures-record"] = {
+    "task": "console.audit.tasks.signin_failures_record_task",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "task": "console.audit.tasks.audit_checkpoint_task",
     "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60.0,
@@ -353,6 +387,9 @@ BRAZE_RETRY: dict[str, Any] = {
     "backoff_cap": float(os.environ.get("BRAZE_RETRY_BACKOFF_CAP", "8")),
 }
 BRAZE_PERMISSION_CACHE_SECONDS = int(os.environ.get("BRAZE_PERMISSION_CACHE_SECONDS", "600"))
+# /healthz runs its checks (a Celery ping, a request to Braze) at most once per this many
+# seconds in each process, however often it is asked.
+HEALTHZ_CACHE_SECONDS = float(os.environ.get("HEALTHZ_CACHE_SECONDS", "10"))
 
 # Catalog mirror. Fields per catalog: 500 on the create-catalog page today, 30 in older docs.
 CATALOG_MAX_FIELDS = int(os.environ.get("CATALOG_MAX_FIELDS", "500"))

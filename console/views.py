@@ -1,3 +1,6 @@
+from typing import Any
+
+from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -5,8 +8,10 @@ from django.views.decorators.http import require_GET
 
 from console.access import require_login
 from console.braze.limiter import limits_in_effect
-from console.health import check_braze, health_report
+from console.health import check_braze, health_report_cached
+from console.net import client_ip
 from console.roles import ROLE_DESCRIPTIONS, user_roles
+from console.signin import signin_attempt_admit
 
 
 @require_GET
@@ -25,13 +30,27 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+class SignInView(LoginView):
+    """Django's sign-in, behind the throttle that runs before any password is checked."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not signin_attempt_admit(source=client_ip(request)):
+            return render(request, "registration/locked_out.html", status=429)
+        return super().post(request, *args, **kwargs)
+
+
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Unauthenticated on purpose (load balancers); it reveals no configuration."""
-    report = health_report()
+    """Public on purpose (load balancers): anyone learns whether the console is healthy;
+    signed-in users also get each check's detail (the Braze instance, the key's missing
+    permissions), as on the home page. The checks run at most every HEALTHZ_CACHE_SECONDS.
+    """
+    report = health_report_cached()
     healthy = all(bool(item["ok"]) for item in report.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": report},
-        status=200 if healthy else 503,
-    )
+    body: dict[str, object] = {"status": "ok" if healthy else "degraded"}
+    if request.user.is_authenticated:
+        body["checks"] = report
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -86,10 +86,18 @@ pg_as() {
 # pg_start DATADIR SOCKETDIR: create the cluster on first use, then start it.
 # Roles: "console" owns the schema (migrations); "console_app" is the run-time
 # login the audit issue restricts.
+#
+# The server listens on a unix socket only, in a directory no other local user may enter
+# (0700, owned by the server's user; root reaches it anyway), and authenticates by peer:
+# only the OS user running these scripts (mapped in pg_ident.conf) and postgres itself may
+# log in, as postgres, console or console_app. The two files are rewritten on every start,
+# so a cluster made by an older version of this script (which trusted everyone) is fixed.
 pg_start() {
-  local data="$1" sock="$2"
+  local data="$1" sock="$2" me
   [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN. Run: sudo apt-get install -y postgresql-15"
+  me="$(id -un)"
   mkdir -p "$sock"
+  chmod 700 "$sock"
   if [ "$(id -u)" = 0 ]; then
     chown postgres "$sock"
     runuser -u postgres -- test -x "$sock" || die "the postgres user cannot reach $sock"
@@ -98,10 +106,19 @@ pg_start() {
     say "creating PostgreSQL cluster in $data"
     mkdir -p "$data"
     [ "$(id -u)" = 0 ] && chown postgres "$data"
-    pg_as "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    pg_as "$PG_BIN/initdb" -D "$data" -U postgres --auth-local=peer --auth-host=reject \
+      --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   fi
+  printf '%s\n' "# Written by scripts/lib.sh on every start." \
+    "local all all peer map=console" | pg_as tee "$data/pg_hba.conf" >/dev/null
+  {
+    echo "# Written by scripts/lib.sh on every start: OS user -> PostgreSQL roles it may use."
+    echo "console postgres postgres"
+    local role
+    for role in postgres console console_app; do echo "console $me $role"; done
+  } | pg_as tee "$data/pg_ident.conf" >/dev/null
   pg_as "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c fsync=${PG_FSYNC:-on}" start >/dev/null
+    -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c unix_socket_permissions=0700 -c fsync=${PG_FSYNC:-on}" start >/dev/null
   pg_as "$PG_BIN/psql" -h "$sock" -U postgres -d postgres -qtA -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 SELECT 'CREATE ROLE console LOGIN CREATEDB' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'console')\gexec
 SELECT 'CREATE ROLE console_app LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'console_app')\gexec
@@ -134,12 +151,10 @@ redis_stop() {
   [ -S "$dir/redis.sock" ] && redis-cli -s "$dir/redis.sock" shutdown nosave >/dev/null 2>&1 || true
 }
 
-# Unix socket paths are limited to ~107 bytes, so sockets live in a short /tmp dir.
+# Unix socket paths are limited to ~107 bytes, so sockets live in a short /tmp dir. It stays
+# private (mktemp's 0700); pg_start hands it to the postgres user when run as root.
 short_tmpdir() {
-  local d
-  d="$(mktemp -d /tmp/bcc.XXXXXX)"
-  chmod 755 "$d"
-  echo "$d"
+  mktemp -d /tmp/bcc.XXXXXX
 }
 
 urlencode_path() { printf '%s' "$1" | sed 's|/|%2F|g'; }

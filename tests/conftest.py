@@ -1,3 +1,4 @@
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,3 +79,17 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
 def _audit_checkpoint_dir(settings: Settings, tmp_path: Path) -> None:
     # Checkpoint files live outside the database, so each test gets its own.
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_signin_counters_and_health() -> None:
+    """Sign-in failure counts live in Redis and /healthz's report in the process: each test
+    starts with neither, so one test's failed sign-ins never throttle the next one."""
+    import redis
+
+    from console.health import health_report_forget
+    from console.signin import signin_counters_clear
+
+    health_report_forget()
+    with contextlib.suppress(redis.RedisError):  # no Redis: nothing was counted either
+        signin_counters_clear()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 
+from console.net import client_ip
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -36,11 +38,11 @@ def audit_origin(origin: Origin) -> Iterator[None]:
 
 
 def origin_from_request(request: HttpRequest) -> Origin:
-    # REMOTE_ADDR only: a client-chosen X-Forwarded-For must not name the source
-    # (set up the proxy to overwrite REMOTE_ADDR, as axes is configured).
+    # The same address sign-in throttling uses: X-Forwarded-For only as far as it was
+    # written by a trusted proxy (TRUSTED_PROXY_COUNT).
     return Origin(
         via="web",
-        ip=request.META.get("REMOTE_ADDR") or None,
+        ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
     )
 

@@ -6,8 +6,10 @@ from django.apps import AppConfig
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 
+from console.audit.context import current_origin
 from console.audit.db import runtime_privileges_grant
-from console.audit.services import ANONYMOUS, Outcome, audit_append
+from console.audit.services import audit_append
+from console.net import client_ip
 
 
 def on_user_logged_in(
@@ -28,15 +30,12 @@ def on_user_logged_out(
 def on_user_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    # The attempted username may be someone's email address: keep it erasable. The
-    # request's origin is already set by AuditRequestMiddleware.
-    username = str(credentials.get("username", ""))[:150]
-    audit_append(
-        actor=ANONYMOUS,
-        action="auth.sign_in_failed",
-        outcome=Outcome.FAILURE,
-        personal={"username": username},
-    )
+    # Counted per source; only a source's first failure in a window is an entry of its own
+    # (console/signin.py), so a flood cannot grow the trail or hold the chain lock.
+    from console.signin import signin_failure_audit
+
+    source = client_ip(request) if request is not None else current_origin().ip
+    signin_failure_audit(source=source, username=str(credentials.get("username", "")))
 
 
 def on_post_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:

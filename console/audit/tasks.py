@@ -14,3 +14,10 @@ def audit_verify_task(request_seq: int, actor_id: int) -> None:
     """Ids only; the result is an audit entry recorded as the person who asked."""
     with audit_origin(Origin(via="celery:audit_verify")):
         audit_verification_run(request_seq=request_seq, actor_id=actor_id)
+
+
+@shared_task(ignore_result=True)
+def signin_failures_record_task() -> None:
+    from console.signin import signin_failures_record
+
+    signin_failures_record()

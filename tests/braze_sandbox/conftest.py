@@ -25,9 +25,22 @@ def sandbox(tmp_path: Path, braze_profile: str) -> Sandbox:
     return Sandbox(tmp_path, config, seed_demo=True)
 
 
+def admin_headers(sandbox: Sandbox) -> dict[str, str]:
+    return {"X-Sandbox-Admin-Token": sandbox.admin_token}
+
+
+def sandbox_client(sandbox: Sandbox, headers: dict[str, str] | None = None) -> TestClient:
+    """A client for the in-process sandbox that may use its admin API (loopback, token)."""
+    return TestClient(
+        create_app(sandbox),
+        base_url="http://127.0.0.1",
+        headers={**admin_headers(sandbox), **(headers or {})},
+    )
+
+
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[TestClient]:
-    with TestClient(create_app(sandbox), headers=REST) as test_client:
+    with sandbox_client(sandbox, REST) as test_client:
         yield test_client
 
 

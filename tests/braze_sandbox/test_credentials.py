@@ -8,8 +8,9 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from braze_sandbox.__main__ import build_parser
-from braze_sandbox.app import DEV_SCIM_ORIGIN, Sandbox, create_app
+from braze_sandbox.app import DEV_SCIM_ORIGIN, Sandbox
 from braze_sandbox.config import SandboxConfig
+from tests.braze_sandbox.conftest import sandbox_client
 
 KEYS = ["brz-test-extra-key-one", "brz-test-extra-key-two"]
 TOKEN = "brz-test-extra-scim-token"
@@ -33,7 +34,7 @@ def test_extra_credentials_have_every_permission_and_survive_a_reset(tmp_path: P
         tmp_path, SandboxConfig(seed_products=60), seed_demo=True, api_keys=KEYS,
         scim_tokens=[TOKEN],
     )  # fmt: skip
-    with TestClient(create_app(sandbox)) as client:
+    with sandbox_client(sandbox) as client:
         for _ in range(2):  # the second reset restores the seeded snapshot instead
             client.post("/_sandbox/reset", json={"products": 60})
             for key in KEYS:
@@ -51,6 +52,6 @@ def test_extra_credentials_have_every_permission_and_survive_a_reset(tmp_path: P
 
 def test_without_the_flags_only_the_dev_credentials_exist(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path, SandboxConfig(seed_products=60))
-    with TestClient(create_app(sandbox)) as client:
+    with sandbox_client(sandbox) as client:
         rest = {"Authorization": f"Bearer {KEYS[0]}"}
         assert client.get("/catalogs", headers=rest).status_code == 401

@@ -96,14 +96,42 @@ def test_reset_restores_the_seeded_state_and_default_knobs(client: TestClient) -
     assert client.get("/_sandbox/log").text.count("\n") == 1
 
 
-def test_the_admin_api_requires_the_admin_token_when_one_is_set(sandbox: Sandbox) -> None:
+def test_the_admin_api_always_requires_its_token(sandbox: Sandbox) -> None:
     from braze_sandbox.app import create_app
 
-    sandbox.admin_token = "t0ken"
-    with TestClient(create_app(sandbox)) as plain:
+    assert len(sandbox.admin_token) >= 32, "a token is made up when none is given"
+    with TestClient(create_app(sandbox), base_url="http://127.0.0.1") as plain:
         assert plain.get("/_sandbox/config").status_code == 401
-        assert plain.get("/_sandbox/config",
-                         headers={"X-Sandbox-Admin-Token": "t0ken"}).status_code == 200  # fmt: skip
+        assert plain.post("/_sandbox/reset", json={}).status_code == 401
+        wrong = {"X-Sandbox-Admin-Token": "guess"}
+        assert plain.get("/_sandbox/log", headers=wrong).status_code == 401
+        right = {"X-Sandbox-Admin-Token": sandbox.admin_token}
+        assert plain.get("/_sandbox/config", headers=right).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.nip.io:9400", "192.168.1.5"])
+def test_the_admin_api_refuses_a_host_that_is_not_loopback(client: TestClient, host: str) -> None:
+    # A page whose own name resolves to 127.0.0.1 (DNS rebinding) sends its name as Host.
+    response = client.get("/_sandbox/log", headers={"Host": host})
+    assert response.status_code == 403
+    assert client.get("/_sandbox/log", headers={"Host": "localhost:9400"}).status_code == 200
+    assert client.get("/_sandbox/log", headers={"Host": "[::1]:9400"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]
+)
+def test_the_admin_api_refuses_what_a_cross_site_form_can_send(
+    client: TestClient, content_type: str
+) -> None:
+    before = client.get("/_sandbox/config").json()
+    for method, path in (("POST", "/_sandbox/reset"), ("PATCH", "/_sandbox/config")):
+        response = client.request(
+            method, path, content=b'{"clock_scale": 9}', headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 415
+    assert client.get("/_sandbox/config").json() == before
+    assert client.patch("/_sandbox/config", json={"clock_scale": 9}).status_code == 200
 
 
 @pytest.mark.one_profile("current")

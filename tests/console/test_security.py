@@ -98,3 +98,21 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_the_development_database_is_private_and_trusts_no_one() -> None:
+    """scripts/lib.sh: no other local user may reach the socket, and logging in takes being
+    the OS user who runs the scripts (peer), not merely naming a role (trust)."""
+    import stat
+
+    import psycopg
+
+    socket_dir, superuser_url = os.environ.get("TEST_TMPDIR"), os.environ.get("PG_SUPERUSER_URL")
+    if not (socket_dir and superuser_url):
+        pytest.skip("run through scripts/test")
+    assert stat.S_IMODE(os.stat(socket_dir).st_mode) == 0o700
+    with psycopg.connect(superuser_url) as conn:
+        rules = conn.execute("SELECT type, auth_method FROM pg_hba_file_rules").fetchall()
+        socket_mode = conn.execute("SHOW unix_socket_permissions").fetchone()
+    assert rules == [("local", "peer")]
+    assert socket_mode == ("0700",)
