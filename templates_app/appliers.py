@@ -132,6 +132,12 @@ class ContentBlockApplier(_ContentApplier):
         return selectors.content_block_snapshot(block)
 
     def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
+        if action != "create" and _block_state(payload) != selectors.content_block_state(
+            content_block_id=identifier
+        ):
+            # Braze does not report the state: only the console's record of its own last
+            # write says whether a publish (or a keep-as-draft) has reached Braze.
+            return False
         current = self.read_current(
             NAME_PREFIX + payload["name"] if action == "create" else identifier
         )

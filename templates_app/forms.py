@@ -172,6 +172,11 @@ class PreferenceCenterForm(forms.Form):
         self.creating = creating
         if not creating:
             self.fields["name"].disabled = True
+            self.fields["options"].help_text = (
+                "Sent to Braze only if you change them, and then they replace every option "
+                "Braze holds. Braze's view may leave out favicon links (links-tags) set in "
+                "its dashboard: if you change the options, include any you want to keep."
+            )
         _live_preview(self, "preference_center_page_html", "confirmation_page_html")
 
     def clean_options(self) -> Any:

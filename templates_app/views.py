@@ -321,7 +321,6 @@ def _content_block_form_screen(request: HttpRequest, content_block_id: str | Non
         "creating": content_block_id is None,
         "braze_id": content_block_id,
         "live_fields": ["content"],
-        "state_known": current_state is not None,
         "state_notice": appliers.content_block_state_notice(state="active", known_state=None)
         if content_block_id is not None and current_state is None
         else "",

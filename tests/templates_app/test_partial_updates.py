@@ -66,6 +66,31 @@ def test_a_content_block_edit_sends_only_the_changed_content_and_the_state(
     assert held["description"] == "Personal greeting"
 
 
+def test_publishing_a_draft_without_other_changes_reaches_braze(
+    braze: SandboxHandle, editor: User, reviewer: User, sent: list[tuple[str, str, Any]]
+) -> None:
+    client = Client()
+    client.force_login(editor)
+    form = {"name": "spring_banner", "description": "Spring", "content": "Spring!", "tags": ""}
+    client.post(reverse("templates_app:content_block_create"), {**form, "state": "draft"})
+    assert _apply(ChangeRequest.objects.get(), reviewer).state == ChangeState.APPLIED
+    block_id = _block_id("spring_banner")
+    client.post(
+        reverse("templates_app:content_block_edit", args=[block_id]), {**form, "state": "active"}
+    )
+    cr = _apply(ChangeRequest.objects.filter(identifier=block_id).get(), reviewer)
+
+    assert cr.state == ChangeState.APPLIED, cr.error_message
+    assert bodies(sent, "/content_blocks/update")[0] == {
+        "content_block_id": block_id, "state": "active"
+    }  # fmt: skip
+    with braze.client() as http:  # Braze refuses to rename an active block, and only those
+        rename = {"content_block_id": block_id, "name": "summer_banner", "content": "Spring!"}
+        refused = http.post("/content_blocks/update", json=rename).json()["message"]
+    assert refused == "Content Block name cannot be updated for active Content Blocks"
+    assert selectors.content_block_state(content_block_id=block_id) == "active"
+
+
 def test_an_email_template_edit_sends_only_the_changed_subject(
     braze: SandboxHandle, editor: User, reviewer: User, sent: list[tuple[str, str, Any]]
 ) -> None:
