@@ -301,16 +301,20 @@ async def block_info(ctx: Ctx) -> JSONResponse:
     return JSONResponse(result)
 
 
-def _validate_block(ctx: Ctx, body: dict[str, Any], *, own_name: str) -> None:
+def _validate_block(
+    ctx: Ctx, body: dict[str, Any], *, own_name: str, partial: bool = False
+) -> None:
+    """`partial`: an update that may leave name and content out (they keep their values)."""
     name, content = body.get("name"), body.get("content")
-    if name is None or name == "":
-        raise message_error("Content Block name cannot be blank")
-    if not isinstance(name, str):
-        raise message_error("Content Block name can only contain alphanumeric characters")
-    if len(name) >= 100:
-        raise message_error("Content Block name must be shorter than 100 characters")
-    if not BLOCK_NAME_RE.match(name):
-        raise message_error("Content Block name can only contain alphanumeric characters")
+    if not partial or "name" in body:
+        if name is None or name == "":
+            raise message_error("Content Block name cannot be blank")
+        if not isinstance(name, str):
+            raise message_error("Content Block name can only contain alphanumeric characters")
+        if len(name) >= 100:
+            raise message_error("Content Block name must be shorter than 100 characters")
+        if not BLOCK_NAME_RE.match(name):
+            raise message_error("Content Block name can only contain alphanumeric characters")
     if "description" in body:
         description = body["description"]
         if description is None or description == "":
@@ -319,16 +323,19 @@ def _validate_block(ctx: Ctx, body: dict[str, Any], *, own_name: str) -> None:
             raise message_error("Content Block description must be a string")
         if len(description) >= 250:
             raise message_error("Content Block description must be shorter than 250 characters")
+    if "state" in body and body["state"] not in {"active", "draft"}:
+        raise message_error("Content Block state must be either active or draft")
+    if partial and "content" not in body:
+        return
     if content is None or content == "":
         raise message_error("Content cannot be blank")
     if not isinstance(content, str):
         raise message_error("Content must be a string")
+    # The size is checked before any parsing, so an oversized body costs one pass.
     if len(content.encode()) > MAX_CONTENT_BYTES:
         raise message_error("Content must be smaller than 50kb")
-    if "state" in body and body["state"] not in {"active", "draft"}:
-        raise message_error("Content Block state must be either active or draft")
     refs = referenced_blocks(content)
-    if own_name in refs or name in refs:
+    if own_name in refs or (isinstance(name, str) and name in refs):
         raise message_error("Content Block cannot be referenced within itself")
     if is_malformed(content):
         raise message_error("Content contains malformed liquid")
@@ -369,9 +376,16 @@ async def update_block(ctx: Ctx) -> JSONResponse:
     ctx.item_ids = [row["id"]]
     if row["editor"] != "html":
         raise message_error("DND Content blocks are not allowed to be updated from the API.")
-    _validate_block(ctx, body, own_name=row["name"])
+    # Reference: "Update Content Block" (_docs/_api/endpoints/templates/content_blocks_templates/
+    # post_update_content_block.md): today every field but the id is optional; the older
+    # reference collection requires name and content.
+    partial = not ctx.config.reference
+    _validate_block(ctx, body, own_name=row["name"], partial=partial)
     tags = _check_tags(ctx.store, ctx.workspace, body["tags"]) if "tags" in body else None
-    name, state = body["name"], body.get("state", "active")
+    name = body.get("name", row["name"])
+    content = body.get("content", row["content"])
+    # Both profiles: a state left out means active, whatever the block was (Braze's default).
+    state = body.get("state", "active")
     if name != row["name"]:
         if row["state"] == "active":
             raise message_error("Content Block name cannot be updated for active Content Blocks")
@@ -387,8 +401,8 @@ async def update_block(ctx: Ctx) -> JSONResponse:
     ctx.store.x(
         "UPDATE content_blocks SET name=?, description=?, content=?, content_type=?, state=?,"
         " tags=?, updated_at=? WHERE id=?",
-        (name, body.get("description", row["description"]) or "", body["content"],
-         _content_type(body["content"]), state,
+        (name, body.get("description", row["description"]) or "", content,
+         _content_type(content), state,
          json.dumps(tags) if tags is not None else row["tags"], now, row["id"]),
     )  # fmt: skip
     return JSONResponse(

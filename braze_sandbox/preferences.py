@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 LINK_RELS = {"icon", "shortcut icon", "apple-touch-icon"}
+# Reference: "View details for preference center" (_docs/_api/endpoints/preference_center/
+# get_view_details_preference_center.md) shows only this option in its answer; favicon
+# "links-tags", accepted by create and update, are kept but not shown.
+VIEWED_OPTIONS = ("meta-viewport-content",)
 
 
 def _stamp() -> str:
@@ -74,6 +78,9 @@ async def list_centers(ctx: Ctx) -> JSONResponse:
 async def view_center(ctx: Ctx) -> JSONResponse:
     row = _get(ctx, ctx.path("pc_id"))
     ctx.item_ids = [row["id"]]
+    options = json.loads(row["options"])
+    if not ctx.config.reference:
+        options = {key: value for key, value in options.items() if key in VIEWED_OPTIONS}
     return JSONResponse(
         {
             "name": row["name"],
@@ -84,7 +91,7 @@ async def view_center(ctx: Ctx) -> JSONResponse:
             "preference_center_page_html": row["page_html"],
             "confirmation_page_html": row["confirmation_html"],
             "redirect_page_html": row["redirect_html"],
-            "preference_center_options": json.loads(row["options"]),
+            "preference_center_options": options,
             "state": row["state"],
         }
     )
@@ -129,7 +136,8 @@ async def update_center(ctx: Ctx) -> JSONResponse:
     row = _get(ctx, ctx.path("pc_id"))
     ctx.item_ids = [row["id"]]
     # A "name" in the body is ignored: names are fixed at creation, and Braze's own update
-    # example sends one.
+    # example sends one. "options", when sent, replaces every stored option (Braze does not
+    # say it merges them); left out, the stored options stay.
     body = _validate_common(await ctx.json())
     now = _stamp()
     ctx.store.x(

@@ -5,19 +5,27 @@ center not created yet (names are unique there, so an existing one is a conflict
 `new:<token>` for a new email template (template names need not be unique).
 After each write the applier re-reads Braze and stores that state as an applied version,
 so the scheduled sync does not mistake the console's own change for an external one.
+
+An update sends only the fields that differ from the base snapshot the change request
+keeps (what Braze held when the change was proposed, and still holds: the apply step has
+just checked), plus the fields Braze's docs require on that endpoint. Nothing the console
+did not read or the person did not change is sent, so nothing it cannot see is overwritten.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from console.braze import BrazeNotFound, get_client
+from console.braze import BrazeNotFound, BrazeValidationError, get_client
 from console.changes.appliers import merge_state
 from console.changes.diff import same
+from console.changes.models import ChangeState
 from templates_app import selectors, services
 from templates_app.models import ResourceType
 
+# Nothing more will be sent for these, so what applying would do no longer matters.
+SETTLED = frozenset({ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.CANCELLED})
 NAME_PREFIX = "name:"
 NEW_PREFIX = "new:"
 
@@ -31,6 +39,57 @@ def review_url(change_request_id: int) -> str:
 
 def _without_state(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "state"}
+
+
+def changed_fields(
+    payload: dict[str, Any], base: dict[str, Any] | None, fields: tuple[str, ...]
+) -> list[str]:
+    """The `fields` whose proposed value differs from the base snapshot (all without one)."""
+    return [
+        f for f in fields if f in payload and (base is None or not same(payload[f], base.get(f)))
+    ]
+
+
+# What Braze answers when an update leaves out a field the older reference collection
+# requires ("Content Block name cannot be blank", "Content cannot be blank").
+_REQUIRED_BLOCK_FIELD_MISSING = {
+    "content block name cannot be blank": "name",
+    "content cannot be blank": "content",
+}
+
+
+def _refused_for_missing(exc: BrazeValidationError, sent: dict[str, Any]) -> bool:
+    said = {d.id.strip().rstrip(".").lower() for d in exc.errors} | {
+        exc.message.strip().rstrip(".").lower()
+    }
+    return any(
+        field not in sent for message, field in _REQUIRED_BLOCK_FIELD_MISSING.items()
+        if message in said
+    )  # fmt: skip
+
+
+def _block_state(payload: dict[str, Any]) -> Literal["active", "draft"]:
+    return "draft" if payload.get("state") == "draft" else "active"
+
+
+def content_block_state_notice(*, state: str, known_state: str | None) -> str:
+    """What the reviewer and the proposer must know about the block's state, or ""."""
+    if state != "active":
+        return ""
+    if known_state is None:
+        return (
+            "Braze will publish this block (make it active) when this change is applied: "
+            "Braze's API cannot keep it as a draft. Braze does not report whether a block is "
+            "a draft, and the console did not save this one, so if it was saved as a draft "
+            "in Braze's dashboard it goes live with this change, in every message that "
+            "includes it."
+        )
+    if known_state == "draft":
+        return (
+            "This change publishes the block: it goes from draft to active, in every message "
+            "that includes it."
+        )
+    return ""
 
 
 def _id_by_name(identifier: str, find: Callable[[str], str | None]) -> str | None:
@@ -73,31 +132,75 @@ class ContentBlockApplier(_ContentApplier):
         return selectors.content_block_snapshot(block)
 
     def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
+        if action != "create" and _block_state(payload) != selectors.content_block_state(
+            content_block_id=identifier
+        ):
+            # Braze does not report the state: only the console's record of its own last
+            # write says whether a publish (or a keep-as-draft) has reached Braze.
+            return False
         current = self.read_current(
             NAME_PREFIX + payload["name"] if action == "create" else identifier
         )
         return current is not None and same(current, _without_state(payload))
 
+    FIELDS = ("name", "description", "content", "tags")
+
+    def review_notes(self, cr: Any) -> list[str]:
+        """Plain-language warnings for the review pages, while the change can still be sent."""
+        if cr.action != "update" or cr.state in SETTLED:
+            return []
+        notice = content_block_state_notice(
+            state=(cr.payload or {}).get("state") or "active",
+            known_state=selectors.content_block_state(content_block_id=cr.identifier),
+        )
+        return [notice] if notice else []
+
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action != "create":
+            return self.apply_update(identifier, payload, base=None)
         client = get_client(lane="background")
-        fields = {
-            "name": payload["name"],
-            "content": payload["content"],
-            # Braze keeps the old description when none is sent, and refuses a blank one.
-            "description": payload.get("description") or None,
-            "state": payload.get("state") or "active",
-            "tags": list(payload.get("tags") or []),
-        }
-        if action == "create":
-            result = client.content_block_create(**fields)
-        else:
-            result = client.content_block_update(content_block_id=identifier, **fields)
+        state = _block_state(payload)
+        result = client.content_block_create(
+            name=payload["name"],
+            content=payload["content"],
+            # Braze refuses a blank description.
+            description=payload.get("description") or None,
+            state=state,
+            tags=list(payload.get("tags") or []),
+        )
+        return self._recorded(identifier, result, state)
+
+    def apply_update(
+        self, identifier: str, payload: dict[str, Any], *, base: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        # Reference: "Update Content Block" (_docs/_api/endpoints/templates/
+        # content_blocks_templates/post_update_content_block.md): every field but the id is
+        # optional, and a state left out means active, so the state is always sent.
+        client = get_client(lane="background")
+        fields: dict[str, Any] = {}
+        for field in changed_fields(payload, base, self.FIELDS):
+            # Braze refuses a blank description and keeps the old one when none is sent.
+            if field != "description" or payload[field]:
+                fields[field] = list(payload[field]) if field == "tags" else payload[field]
+        state = _block_state(payload)
+        try:
+            result = client.content_block_update(content_block_id=identifier, state=state, **fields)
+        except BrazeValidationError as exc:
+            # The older reference collection requires name and content on every update;
+            # a refusal for one left out changed nothing, so send them both once.
+            if not _refused_for_missing(exc, fields):
+                raise
+            fields |= {"name": payload["name"], "content": payload["content"]}
+            result = client.content_block_update(content_block_id=identifier, state=state, **fields)
+        return self._recorded(identifier, result, state)
+
+    def _recorded(self, identifier: str, result: Any, state: str) -> dict[str, Any]:
         block_id = result.content_block_id
         services.version_record_applied(
             resource_type=ResourceType.CONTENT_BLOCK,
             braze_id=block_id,
             identifier=identifier,
-            state=fields["state"],
+            state=state,
         )
         return {"content_block_id": block_id, "liquid_tag": result.liquid_tag}
 
@@ -127,22 +230,44 @@ class EmailTemplateApplier(_ContentApplier):
                     return True
         return False
 
+    FIELDS = (
+        "template_name", "subject", "body", "plaintext_body", "preheader", "tags",
+        "should_inline_css",
+    )  # fmt: skip
+
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action != "create":
+            return self.apply_update(identifier, payload, base=None)
         client = get_client(lane="background")
-        fields = {
-            "template_name": payload["template_name"],
-            "subject": payload["subject"],
-            "body": payload["body"],
-            "plaintext_body": payload.get("plaintext_body") or "",
-            "preheader": payload.get("preheader") or "",
-            "tags": list(payload.get("tags") or []),
-            "should_inline_css": payload.get("should_inline_css"),
+        template_id = client.email_template_create(
+            template_name=payload["template_name"],
+            subject=payload["subject"],
+            body=payload["body"],
+            plaintext_body=payload.get("plaintext_body") or "",
+            preheader=payload.get("preheader") or "",
+            tags=list(payload.get("tags") or []),
+            should_inline_css=payload.get("should_inline_css"),
+        )
+        return self._recorded(identifier, template_id)
+
+    def apply_update(
+        self, identifier: str, payload: dict[str, Any], *, base: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        # Reference: "Update Email Template" (_docs/_api/endpoints/templates/email_templates/
+        # post_update_email_template.md): all fields but the id are optional, at least one.
+        fields: dict[str, Any] = {
+            field: list(payload[field]) if field == "tags" else payload[field]
+            for field in changed_fields(payload, base, self.FIELDS)
+            # "Workspace default" cannot be sent: Braze takes only true or false.
+            if payload[field] is not None
         }
-        if action == "create":
-            template_id = client.email_template_create(**fields)
-        else:
-            template_id = identifier
-            client.email_template_update(email_template_id=template_id, **fields)
+        if fields:
+            get_client(lane="background").email_template_update(
+                email_template_id=identifier, **fields
+            )
+        return self._recorded(identifier, identifier)
+
+    def _recorded(self, identifier: str, template_id: str) -> dict[str, Any]:
         services.version_record_applied(
             resource_type=ResourceType.EMAIL_TEMPLATE, braze_id=template_id, identifier=identifier
         )
@@ -177,19 +302,40 @@ class PreferenceCenterApplier(_ContentApplier):
         current = self.read_current(key)
         return current is not None and same(current, payload)
 
+    # Reference: "Update preference center" (_docs/_api/endpoints/preference_center/
+    # put_update_preference_center.md): both HTML pages are required on every update.
+    REQUIRED = ("preference_center_page_html", "confirmation_page_html")
+    OPTIONAL = ("preference_center_title", "state", "options")
+
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
-        client = get_client(lane="background")
-        fields = {
-            "preference_center_page_html": payload["preference_center_page_html"],
-            "confirmation_page_html": payload["confirmation_page_html"],
-            "preference_center_title": payload.get("preference_center_title") or None,
-            "state": payload.get("state") or "active",
-            "options": dict(payload.get("options") or {}),
-        }
-        if action == "create":
-            result = client.preference_center_create(name=payload["name"], **fields)
-        else:
-            result = client.preference_center_update(preference_center_id=identifier, **fields)
+        if action != "create":
+            return self.apply_update(identifier, payload, base=None)
+        result = get_client(lane="background").preference_center_create(
+            name=payload["name"],
+            preference_center_page_html=payload["preference_center_page_html"],
+            confirmation_page_html=payload["confirmation_page_html"],
+            preference_center_title=payload.get("preference_center_title") or None,
+            state=payload.get("state") or "active",
+            options=dict(payload.get("options") or {}),
+        )
+        return self._recorded(identifier, result)
+
+    def apply_update(
+        self, identifier: str, payload: dict[str, Any], *, base: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        # Options go only when the person changed them, and then exactly as edited, which
+        # started from what Braze's view returned: options the view does not show (favicon
+        # links set in the dashboard) are never replaced by an unchanged edit.
+        fields: dict[str, Any] = {field: payload[field] for field in self.REQUIRED}
+        for field in changed_fields(payload, base, self.OPTIONAL):
+            if payload[field] or field == "options":
+                fields[field] = dict(payload[field]) if field == "options" else payload[field]
+        result = get_client(lane="background").preference_center_update(
+            preference_center_id=identifier, **fields
+        )
+        return self._recorded(identifier, result)
+
+    def _recorded(self, identifier: str, result: Any) -> dict[str, Any]:
         center_id = result.preference_center_api_id
         services.version_record_applied(
             resource_type=ResourceType.PREFERENCE_CENTER, braze_id=center_id, identifier=identifier

@@ -10,9 +10,11 @@ from django import forms
 from django.urls import reverse
 
 from templates_app.rules import (
+    CONTENT_TOO_LARGE,
     Errors,
     Workspace,
     content_block_errors,
+    content_too_large,
     email_template_errors,
     preference_center_errors,
 )
@@ -73,13 +75,27 @@ class ContentBlockForm(forms.Form):
         workspace: Workspace,
         current_name: str | None = None,
         current_state: str | None = None,
+        editing: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.workspace = workspace
         self.current_name = current_name
         self.current_state = current_state
+        if editing and current_state is None:
+            # Braze's update can only leave such a block active (see the form's notice).
+            state = self.fields["state"]
+            state.disabled = True
+            state.initial = "active"
+            state.help_text = "Braze makes the block active when this change is applied."
         _live_preview(self, "content")
+
+    def clean_content(self) -> str:
+        # Before anything parses it: an oversized body is refused in one pass.
+        content: str = self.cleaned_data.get("content") or ""
+        if content_too_large(content):
+            raise forms.ValidationError(CONTENT_TOO_LARGE)
+        return content
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -156,6 +172,11 @@ class PreferenceCenterForm(forms.Form):
         self.creating = creating
         if not creating:
             self.fields["name"].disabled = True
+            self.fields["options"].help_text = (
+                "Sent to Braze only if you change them, and then they replace every option "
+                "Braze holds. Braze's view may leave out favicon links (links-tags) set in "
+                "its dashboard: if you change the options, include any you want to keep."
+            )
         _live_preview(self, "preference_center_page_html", "confirmation_page_html")
 
     def clean_options(self) -> Any:

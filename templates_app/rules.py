@@ -80,6 +80,11 @@ def tags_errors(tags: Collection[str], workspace: Workspace) -> Errors:
     return {"tags": [TAGS_NOT_FOUND]} if set(tags) - workspace.tags else {}
 
 
+def content_too_large(content: str) -> bool:
+    # A character is at least one byte: no need to encode text too long in characters.
+    return len(content) > CONTENT_MAX_BYTES or len(content.encode()) > CONTENT_MAX_BYTES
+
+
 def content_block_errors(
     data: Mapping[str, Any],
     *,
@@ -102,13 +107,15 @@ def content_block_errors(
         _add(errors, "name", BLOCK_NAME_CHARACTERS)
     if len(description) >= BLOCK_DESCRIPTION_MAX:
         _add(errors, "description", BLOCK_DESCRIPTION_TOO_LONG)
+    too_large = content_too_large(content)
     if not content:
         _add(errors, "content", CONTENT_BLANK)
-    elif len(content.encode()) > CONTENT_MAX_BYTES:
+    elif too_large:
+        # Nothing larger is parsed: the limit is what bounds the Liquid check's work.
         _add(errors, "content", CONTENT_TOO_LARGE)
     if state not in STATES:
         _add(errors, "state", BLOCK_STATE_INVALID)
-    if content:
+    if content and not too_large:
         references = set(referenced_blocks(content))
         if name in references or (current_name and current_name in references):
             _add(errors, "content", BLOCK_SELF_REFERENCE)

@@ -21,7 +21,7 @@ from console.changes.models import ChangeRequest
 from console.roles import Capability, user_has_any
 from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
-from templates_app import selectors, services
+from templates_app import appliers, selectors, services
 from templates_app.diff import snapshot_diff
 from templates_app.forms import (
     ContentBlockForm,
@@ -302,10 +302,14 @@ def _content_block_form_screen(request: HttpRequest, content_block_id: str | Non
             current_state = selectors.content_block_state(content_block_id=content_block_id)
     except BrazeError as exc:
         return _braze_failure(request, exc, title="Content Block")
+    # Braze's update makes a block active unless told otherwise, and its info endpoint
+    # does not say whether a block is a draft: unless the console saved this block itself,
+    # the edit can only publish it, and the form says so.
     initial = {**base, "state": current_state or "active"} if base else None
     form = ContentBlockForm(
         request.POST or None, initial=initial, workspace=workspace,
         current_name=current_name, current_state=current_state,
+        editing=content_block_id is not None,
     )  # fmt: skip
     if request.method == "POST" and form.is_valid():
         cr = services.content_block_propose(
@@ -321,7 +325,9 @@ def _content_block_form_screen(request: HttpRequest, content_block_id: str | Non
         "creating": content_block_id is None,
         "braze_id": content_block_id,
         "live_fields": ["content"],
-        "state_known": current_state is not None,
+        "state_notice": appliers.content_block_state_notice(state="active", known_state=None)
+        if content_block_id is not None and current_state is None
+        else "",
     }
     return _render(request, "templates_app/content_block_form.html", context)
 
@@ -580,5 +586,13 @@ def change_preview(request: HttpRequest, pk: int) -> HttpResponse:
          _preview(request, str(after.get(field) or ""), f"{label}, after"))
         for field, label in HTML_FIELDS[cr.resource_type]
     ]  # fmt: skip
-    context = {"cr": cr, "changes": snapshot_diff(cr.base_snapshot, cr.payload), "pairs": pairs}
+    notes = []
+    if cr.resource_type == ResourceType.CONTENT_BLOCK:
+        notes = appliers.ContentBlockApplier().review_notes(cr)
+    context = {
+        "cr": cr,
+        "changes": snapshot_diff(cr.base_snapshot, cr.payload),
+        "pairs": pairs,
+        "review_notes": notes,
+    }
     return _render(request, "templates_app/change_preview.html", context)

@@ -901,12 +901,14 @@ class BrazeClient:
         self,
         *,
         content_block_id: str,
-        name: str,
-        content: str,
+        name: str | None = None,
+        content: str | None = None,
         description: str | None = None,
         state: Literal["active", "draft"] | None = None,
         tags: list[str] | None = None,
     ) -> ContentBlockWriteResult:
+        """Only the fields given (not None) are sent. Braze makes the block active when no
+        state is sent."""
         payload = _without_none(
             content_block_id=content_block_id, name=name, content=content,
             description=description, state=state, tags=tags,

@@ -4,6 +4,10 @@ Each resource type registers one applier (e.g. `catalogs/appliers.py` for catalo
 from its app's `AppConfig.ready()`. An applier may also define
 ``closed(*, change_request_id, actor)``: called after the commit that rejects or withdraws
 one of its change requests, for resources holding work that now will never be applied.
+It may define ``apply_update(identifier, payload, *, base)``: used for updates instead of
+``apply``, with the base snapshot the change request keeps (which Braze was just found to
+hold), so it can send only the fields that changed. And ``review_notes(cr)``: sentences the
+change-request page shows above the diff (e.g. what Braze will do beyond the diff).
 """
 
 import logging

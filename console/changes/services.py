@@ -539,7 +539,13 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
                 cr.pk, actor, ChangeState.CONFLICT, "conflict", Outcome.REFUSED,
                 {"current": current}, current_snapshot=current,
             )  # fmt: skip
-        response = applier.apply(cr.action, cr.identifier, cr.payload)
+        apply_update = getattr(applier, "apply_update", None)
+        if cr.action == ChangeAction.UPDATE and apply_update is not None:
+            # Braze holds the base snapshot (checked just above): the applier may send
+            # only what the proposal changes.
+            response = apply_update(cr.identifier, cr.payload, base=cr.base_snapshot)
+        else:
+            response = applier.apply(cr.action, cr.identifier, cr.payload)
     except BrazeError as exc:
         message, error_id = describe_error(exc), _error_ids(exc)
         return _finish(

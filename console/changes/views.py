@@ -122,6 +122,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
     caps = user_capabilities(user)
     is_author = user.pk in (cr.author_id, cr.last_editor_id)
     review_url: str | None = None
+    notes: list[str] = []
     try:
         applier = get_applier(cr.resource_type)
         proposed = applier.proposed_state(cr.base_snapshot, cr.action, cr.payload)
@@ -129,6 +130,8 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         # Resources with HTML offer a rendered before/after page of their own.
         make_review_url = getattr(applier, "review_url", None)
         review_url = make_review_url(cr.pk) if make_review_url else None
+        review_notes = getattr(applier, "review_notes", None)
+        notes = review_notes(cr) if review_notes is not None else []
     except UnknownResourceType:
         proposed, label = cr.payload, cr.resource_type
     takes_part = may_take_part(user, cr.resource_type)
@@ -137,6 +140,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "cr": cr,
         "resource_label": label,
         "review_url": review_url,
+        "review_notes": notes,
         "diff_rows": _diff_rows(cr),
         "three_way": diff.three_way(cr.base_snapshot, cr.current_snapshot, proposed)
         if cr.state == ChangeState.CONFLICT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -170,6 +171,85 @@ def test_braze_liquid_extensions_are_not_malformed(tagged: TestClient) -> None:
     )
     response = tagged.post("/content_blocks/create", json={**BLOCK_EXAMPLE, "content": content})
     assert response.status_code == 201
+
+
+BRAZE_LIQUID = [
+    "{% translation id_0 %}Hello {{${first_name}}}!{% endtranslation %}",
+    "{% message_extras :key test :value 123 %}",
+    "{% connected_content https://example.com/api?user=${user_id} :save result %}",
+    "{% catalog_items Games 1234 %}{{ items[0].title }}",
+    "{% catalog_selection_items Games cheap_games %}{% for i in items %}{{ i.title }}{% endfor %}",
+    "{% abort_message('no recommendations') %}",
+    "{% promotion('spring25') %}",
+    "<input {% form_field_name :email_global_state %}>",
+    '<a href="{% landing_page_url customer-survey %}">Survey</a>',
+    "{% if {{custom_attribute.${balance}}} > 0 %}Balance{% endif %}",
+]
+MALFORMED_LIQUID = [
+    "{% if x %}",
+    "Hello {{ first_name",
+    "{% translation id_0 %}Hello",
+    "Hello{% endtranslation %}",
+    "{% raw %}Hello",
+]
+
+
+@pytest.mark.parametrize("content", BRAZE_LIQUID)
+def test_each_of_brazes_own_liquid_tags_is_accepted(tagged: TestClient, content: str) -> None:
+    response = tagged.post("/content_blocks/create", json={**BLOCK_EXAMPLE, "content": content})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("content", MALFORMED_LIQUID)
+def test_malformed_liquid_is_refused(tagged: TestClient, content: str) -> None:
+    response = tagged.post("/content_blocks/create", json={**BLOCK_EXAMPLE, "content": content})
+    assert message(response) == "Content contains malformed liquid"
+
+
+@pytest.mark.parametrize("unit", ["<!--", "${", "{", "{% raw %}"])
+def test_the_liquid_check_takes_linear_time(unit: str) -> None:
+    from braze_sandbox.liquid_check import is_malformed
+
+    def seconds(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            is_malformed(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small = seconds(unit * (4_000 // len(unit)))
+    large = seconds(unit * (16_000 // len(unit)))
+    # Four times the text: linear work grows 4 times, quadratic 16 times.
+    assert large <= 6 * small + 0.05, (small, large)
+
+
+def test_an_update_may_send_only_the_content_today_not_in_the_reference(
+    tagged: TestClient, sandbox: Sandbox
+) -> None:
+    block_id = _block_id(tagged, "greeting")
+    before = tagged.get("/content_blocks/info", params={"content_block_id": block_id}).json()
+    response = tagged.post(
+        "/content_blocks/update", json={"content_block_id": block_id, "content": "Hi there"}
+    )
+    if sandbox.config.reference:
+        assert message(response) == "Content Block name cannot be blank"
+        return
+    assert response.status_code == 200, response.text
+    after = tagged.get("/content_blocks/info", params={"content_block_id": block_id}).json()
+    assert after["content"] == "Hi there"
+    assert (after["name"], after["description"], after["tags"]) == (
+        before["name"], before["description"], before["tags"]
+    )  # fmt: skip
+
+
+def test_an_update_without_a_state_publishes_a_draft(tagged: TestClient) -> None:
+    block_id = _block_id(tagged, "seasonal_banner")  # a draft in the seed
+    update = {"content_block_id": block_id, "name": "seasonal_banner", "content": "Now live"}
+    assert tagged.post("/content_blocks/update", json=update).status_code == 200
+    # Active now: renaming is refused as for any active block.
+    renamed = tagged.post("/content_blocks/update", json={**update, "name": "other_name"})
+    assert message(renamed) == "Content Block name cannot be updated for active Content Blocks"
 
 
 def test_a_block_referring_to_a_missing_block_gets_braze_s_500(tagged: TestClient) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from braze_sandbox.app import Sandbox
 from tests.braze_sandbox.conftest import SCIM
 
 pytestmark = pytest.mark.usefixtures("unlimited")
@@ -86,6 +88,26 @@ def test_preference_center_writes_are_limited_to_10_per_minute(
                 .status_code for i in range(11)]  # fmt: skip
     assert statuses == [201] * 10 + [429]
     assert client.get("/preference_center/v1/list").headers["x-ratelimit-limit"] == "1000"
+
+
+def test_the_view_shows_only_the_options_brazes_view_page_shows(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    favicon = {"rel": "icon", "href": "https://cdn.example.com/favicon.png"}
+    options = {"meta-viewport-content": "width=device-width", "links-tags": [favicon]}
+    created = client.post("/preference_center/v1", json={**PC_CREATE, "options": options})
+    pc_id = created.json()["preference_center_api_id"]
+    shown = client.get(f"/preference_center/v1/{pc_id}").json()["preference_center_options"]
+    if sandbox.config.reference:
+        assert shown == options
+    else:
+        assert shown == {"meta-viewport-content": "width=device-width"}
+    # An update that leaves the options out keeps them all, shown or not.
+    update = {k: PC_CREATE[k] for k in ("preference_center_page_html", "confirmation_page_html")}
+    assert client.put(f"/preference_center/v1/{pc_id}", json=update).status_code == 200
+    row = sandbox.store.q1("SELECT options FROM preference_centers WHERE id=?", (pc_id,))
+    assert row is not None
+    assert json.loads(row["options"]) == options
 
 
 def test_an_unknown_preference_center_is_404(client: TestClient) -> None:

@@ -41,3 +41,27 @@ def block_named(sandbox: SandboxHandle, name: str) -> dict[str, Any]:
             "/content_blocks/info", params={"content_block_id": block_id}
         ).json()
     return info
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
+    """(method, path, JSON body) of every request the console's Braze client sends."""
+    from console.braze.client import BrazeClient
+
+    calls: list[tuple[str, str, Any]] = []
+    send = BrazeClient._send
+
+    def spy(self: BrazeClient, permit: Any, group: str, method: str, path: str, **kw: Any) -> Any:
+        calls.append((method, path, kw.get("json")))
+        return send(self, permit, group, method, path, **kw)
+
+    monkeypatch.setattr(BrazeClient, "_send", spy)
+    return calls
+
+
+def bodies(calls: list[tuple[str, str, Any]], path: str) -> list[dict[str, Any]]:
+    """The JSON bodies of the writes sent to paths starting with `path`."""
+    return [
+        body for method, sent_path, body in calls
+        if method in {"POST", "PUT"} and sent_path.startswith(path)
+    ]  # fmt: skip

@@ -196,8 +196,20 @@ def test_the_edit_form_keeps_an_active_blocks_name_and_state(
     )
     body = response.content.decode()
     assert rules.BLOCK_RENAME_ACTIVE in body
-    assert rules.BLOCK_ACTIVE_TO_DRAFT in body
+    # Its state is unknown to the console, so the state field is fixed at active: the
+    # "draft" posted is ignored rather than refused.
+    assert response.context["form"].cleaned_data["state"] == "active"
     assert not ChangeRequest.objects.exists()
+
+
+def test_a_known_active_block_cannot_go_back_to_draft() -> None:
+    errors = rules.content_block_errors(
+        {"name": "greeting", "content": "Hi", "state": "draft"},
+        workspace=rules.Workspace(block_names=frozenset({"greeting"})),
+        current_name="greeting",
+        current_state="active",
+    )
+    assert errors["state"] == [rules.BLOCK_ACTIVE_TO_DRAFT]
 
 
 def test_every_edit_screen_has_a_code_editor_with_a_live_preview(
