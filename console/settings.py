@@ -422,6 +422,10 @@ BULK_PARSE_GIVE_UP_SECONDS = int(os.environ.get("BULK_PARSE_GIVE_UP_SECONDS", st
 # columns), and how many error rows keep their values at all (the rest: id and reasons).
 BULK_UNKNOWN_COLUMNS_NAMED = int(os.environ.get("BULK_UNKNOWN_COLUMNS_NAMED", "10"))
 BULK_ERROR_ROWS_WITH_VALUES = int(os.environ.get("BULK_ERROR_ROWS_WITH_VALUES", "10000"))
+# "Send failed batches again" this long after they failed (or after a newer job started on the
+# catalog) first diffs their items against the mirror; changed items need a fresh approval.
+# 0: every retry is checked.
+BULK_RETRY_REDIFF_AFTER_SECONDS = int(os.environ.get("BULK_RETRY_REDIFF_AFTER_SECONDS", "3600"))
 # Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
 BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
 # Bulk sends are background work: they get the whole limit while nobody sends interactively

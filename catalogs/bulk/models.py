@@ -55,6 +55,10 @@ class RowOp(models.TextChoices):
 SENT_OPS = (RowOp.CREATE, RowOp.UPDATE, RowOp.REPLACE, RowOp.DELETE)
 
 
+# A retry's difference in an item's presence (created or deleted since), not in one field.
+ITEM_FIELD = "(item)"
+
+
 class BatchState(models.TextChoices):
     PENDING = "pending", "Pending"
     IN_FLIGHT = "in_flight", "In flight"
@@ -100,6 +104,15 @@ class BulkJob(models.Model):
     # sha256 of every (line, op, id, payload) to send: the approval covers exactly this plan.
     plan_hash = models.CharField(max_length=64, blank=True)
     parse_seconds = models.FloatField(default=0)
+    # "Send failed batches again" when the failed items changed in the mirror since the
+    # preview (services.bulk_job_retry_failed): the request for another person's approval,
+    # while it is open; the rounds asked for, and the last round sent (the applier's
+    # "already applied").
+    retry_request = models.ForeignKey(
+        "console.ChangeRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retry_round = models.PositiveSmallIntegerField(default=0)
+    retry_round_sent = models.PositiveSmallIntegerField(default=0)
     # The job this one waits for (same items), when it cannot start yet.
     waiting_for = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -13,6 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from catalogs.bulk.models import (
+    ITEM_FIELD,
     OPEN_BATCH_STATES,
     BatchState,
     BulkBatch,
@@ -28,13 +29,14 @@ from catalogs.bulk.models import (
 from catalogs.bulk.preview import row_kind
 from catalogs.models import Catalog
 from console.changes.diff import field_diff
+from console.changes.models import ChangeRequest, ChangeState
 
 SAMPLES_PER_KIND = 5
 
 
 def bulk_job_get(*, catalog: Catalog, job_id: int) -> BulkJob:
     job = (
-        BulkJob.objects.select_related("catalog", "change_request", "created_by")
+        BulkJob.objects.select_related("catalog", "change_request", "retry_request", "created_by")
         .filter(catalog=catalog, pk=job_id)
         .first()
     )
@@ -96,6 +98,96 @@ def bulk_job_review_summary(*, job_id: int, payload: dict[str, Any]) -> dict[str
     for sample in bulk_job_samples(job=job, per_kind=3):
         changes = "; ".join(f"{d['field']}: {d['before']!r} → {d['after']!r}" for d in sample.diff)
         summary[f"sample {sample.kind} line {sample.line} ({sample.item_id})"] = changes or "—"
+    return summary
+
+
+# --- send failed batches again ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryDifference:
+    line: int
+    item_id: str
+    field: str
+    at_preview: str
+    now: str
+    sent: str
+
+
+@dataclass(frozen=True)
+class RetryRequest:
+    """A request to send failed batches again, open while it waits for approval."""
+
+    change_request: ChangeRequest
+    batches: int
+    items: int
+    changed_items: int
+    differences: list[RetryDifference]  # the first RETRY_CHANGES_SHOWN
+    more: int  # differences not listed
+
+
+def _retry_cell(change: dict[str, Any], key: str) -> str:
+    value = change.get(key)
+    if change.get("field") == ITEM_FIELD and value is None:
+        return "deleted" if key == "sent" else "not in the catalog"
+    if key == "sent" and change.get("op") == RowOp.DELETE:
+        return "(item deleted)"
+    return _shown(value)
+
+
+def retry_differences(changes: Iterable[dict[str, Any]]) -> list[RetryDifference]:
+    return [
+        RetryDifference(
+            line=int(c["line"]),
+            item_id=str(c["item_id"]),
+            field=str(c["field"]),
+            at_preview=_retry_cell(c, "at_preview"),
+            now=_retry_cell(c, "now"),
+            sent=_retry_cell(c, "sent"),
+        )
+        for c in changes
+    ]
+
+
+def bulk_job_retry_request(*, job: BulkJob) -> RetryRequest | None:
+    """The job's open request to send its failed batches again, with the differences."""
+    cr = job.retry_request
+    if cr is None or cr.state in (ChangeState.APPLIED, ChangeState.REJECTED,
+                                  ChangeState.CANCELLED):  # fmt: skip
+        return None
+    payload = cr.payload
+    changes = list(payload.get("changes") or [])
+    total = _retry_change_count(payload)
+    return RetryRequest(
+        change_request=cr,
+        batches=int(payload.get("batches", 0)),
+        items=int(payload.get("items", 0)),
+        changed_items=int(payload.get("changed_items", 0)),
+        differences=retry_differences(changes),
+        more=max(0, total - len(changes)),
+    )
+
+
+def _retry_change_count(payload: dict[str, Any]) -> int:
+    return int(payload.get("changes_total", len(payload.get("changes") or [])))
+
+
+def bulk_job_retry_summary(*, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a reviewer sees on a retry's change request: counts and each difference."""
+    summary: dict[str, Any] = {
+        "job": payload.get("job"),
+        "catalog": payload.get("catalog"),
+        "failed batches to send again": payload.get("batches"),
+        "items in them": payload.get("items"),
+        "items changed since the preview": payload.get("changed_items"),
+    }
+    for d in retry_differences(payload.get("changes") or []):
+        summary[f"line {d.line:>7} ({d.item_id}) {d.field}"] = (
+            f"at the preview: {d.at_preview}; in the mirror now: {d.now}; to be sent: {d.sent}"
+        )
+    more = _retry_change_count(payload) - len(payload.get("changes") or [])
+    if more > 0:
+        summary["further differences (not listed)"] = more
     return summary
 
 

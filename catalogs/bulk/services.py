@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import batched
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.core.files import File
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from catalogs import rules
 from catalogs.bulk import parsing, preview, validation
 from catalogs.bulk.models import (
     ACTIVE_JOB_STATES,
     CLAIMABLE_STATES,
+    ITEM_FIELD,
     OPEN_BATCH_STATES,
     SENT_OPS,
     BatchState,
@@ -45,6 +48,7 @@ from catalogs.bulk.uploads import too_large_message
 from catalogs.models import Catalog, CatalogItem
 from console.audit.hashing import canonical_json
 from console.audit.services import Actor, SystemActor, audit_append
+from console.changes.appliers import ApplyRefused
 from console.changes.models import ChangeRequest, ChangeState
 
 logger = logging.getLogger(__name__)
@@ -53,13 +57,15 @@ BULK_RESOURCE = "catalog_bulk"
 PIPELINE_ACTOR = SystemActor("catalog-bulk")
 CHUNK_ROWS = 1000
 _PARSE_LOCK_CLASS = 0x42554C4B  # "BULK"; the second key is the job id
+_CATALOG_LOCK_CLASS = 0x42554C43  # "BULC"; the second key is the catalog id
 # Batches go out creates first, deletes last (order between items of one job is free:
 # an id appears once per file).
 _SEND_ORDER = [RowOp.CREATE, RowOp.REPLACE, RowOp.UPDATE, RowOp.DELETE]
 
 
-class BulkError(Exception):
-    """A refused operation; the message is shown to the user as is."""
+class BulkError(ApplyRefused):
+    """A refused operation; the message is shown to the user as is (also when the apply
+    step of a change request raises it)."""
 
 
 def _identifier(job: BulkJob) -> str:
@@ -464,14 +470,33 @@ LIMIT 1
 """
 
 
-def _overlapping_job(job: BulkJob) -> int | None:
-    """A job on the same catalog, started and unfinished, that touches an item of this one.
+# Jobs that hold their items: sending, or paused and free to send again on resume.
+_HOLDING = Q(state__in=(JobState.RUNNING, JobState.PAUSED))
+_ACTIVE = Q(state__in=ACTIVE_JOB_STATES)
+
+
+def _lock_catalog(catalog_id: int, *, wait: bool = True) -> bool:
+    """Take the catalog's bulk lock until the transaction ends (False: busy, not waited for).
+
+    Every decision that lets a job send (start, a waiting job's start, resume, sending
+    failed batches again) takes it before it looks for an overlapping job: two deciding at
+    once would each see the other not started yet, and both send.
+    """
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [_CATALOG_LOCK_CLASS, catalog_id])
+        row = cursor.fetchone()
+    return wait or bool(row and row[0])
+
+
+def _overlapping_job(job: BulkJob, *, among: Q = _ACTIVE) -> int | None:
+    """A job on the same catalog (of those `among` selects) that touches an item of this one.
 
     Braze does not promise the order in which asynchronous requests are applied, so two
-    jobs on the same items must not run at once.
+    jobs on the same items must not run at once. Call it under `_lock_catalog`.
     """
     others = list(
-        BulkJob.objects.filter(catalog_id=job.catalog_id, state__in=ACTIVE_JOB_STATES)
+        BulkJob.objects.filter(among, catalog_id=job.catalog_id)
         .exclude(pk=job.pk).values_list("pk", flat=True)
     )  # fmt: skip
     if not others:
@@ -484,11 +509,17 @@ def _overlapping_job(job: BulkJob) -> int | None:
     return int(row[0]) if row else None
 
 
+def _catalog_of(job_id: int) -> int:
+    catalog_id: int = BulkJob.objects.values_list("catalog_id", flat=True).get(pk=job_id)
+    return catalog_id
+
+
 def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, Any]:
     """Cut the approved plan into batches and start sending (the applier's apply step)."""
     from catalogs.bulk.pipeline import senders_kick
 
     with transaction.atomic(durable=True):
+        _lock_catalog(_catalog_of(job_id))
         job = (
             BulkJob.objects.select_for_update(of=("self",))
             .select_related("catalog", "change_request")
@@ -537,13 +568,21 @@ def bulk_job_try_start(*, job_id: int) -> bool:
     from catalogs.bulk.pipeline import senders_kick
 
     with transaction.atomic():
+        catalog_id = (
+            BulkJob.objects.filter(pk=job_id, state=JobState.WAITING)
+            .values_list("catalog_id", flat=True).first()
+        )  # fmt: skip
+        if catalog_id is None or not _lock_catalog(catalog_id, wait=False):
+            return False  # the next sweep looks again
         job = (
             BulkJob.objects.select_for_update(skip_locked=True).select_related("catalog")
             .filter(pk=job_id, state=JobState.WAITING).first()
         )  # fmt: skip
         if job is None:
             return False
-        blocker = _overlapping_job(job)
+        # Waiting jobs go in the order of their ids: counting every waiting job as a
+        # blocker, two waiting on the same items would each wait for the other for ever.
+        blocker = _overlapping_job(job, among=_HOLDING | Q(state=JobState.WAITING, pk__lt=job.pk))
         if blocker:
             if blocker != job.waiting_for_id:
                 BulkJob.objects.filter(pk=job.pk).update(waiting_for_id=blocker)
@@ -627,10 +666,12 @@ def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
     from catalogs.bulk.pipeline import senders_kick
 
     with transaction.atomic(durable=True):
+        _lock_catalog(job.catalog_id)
         job = _locked(job)
         if job.state != JobState.PAUSED:
             raise BulkError("Only a paused job can be resumed.")
-        blocker = _overlapping_job(job)
+        # A paused job kept its place: the jobs waiting for it must not now hold it up.
+        blocker = _overlapping_job(job, among=_HOLDING)
         job.state = JobState.WAITING if blocker else JobState.RUNNING
         job.waiting_for_id, job.error_message = blocker, ""
         job.started_at = job.started_at or (None if blocker else timezone.now())
@@ -640,25 +681,293 @@ def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
     return job
 
 
-def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
-    """Send the failed batches again (a person decided to); each send counts as a retry."""
+# --- send failed batches again ----------------------------------------------------------------
+
+# Differences a retry's change request carries in full (all of them are in its hash).
+RETRY_CHANGES_SHOWN = 200
+_CLOSED_REQUEST = (ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.CANCELLED)
+
+
+def _open_retry_request(job: BulkJob) -> ChangeRequest | None:
+    cr = job.retry_request
+    return cr if cr is not None and cr.state not in _CLOSED_REQUEST else None
+
+
+def _retry_checked(job: BulkJob, *, asking: bool) -> tuple[BulkJob, list[int]]:
+    """Lock the catalog and the job; the failed batches, unless sending them is refused."""
+    _lock_catalog(job.catalog_id)
+    job = (
+        BulkJob.objects.select_for_update(of=("self",))
+        .select_related("catalog", "retry_request").get(pk=job.pk)
+    )  # fmt: skip
+    batch_ids = list(
+        BulkBatch.objects.filter(job=job, state=BatchState.FAILED)
+        .order_by("seq").values_list("pk", flat=True)
+    )  # fmt: skip
+    if job.state not in (JobState.DONE, JobState.PAUSED, JobState.RUNNING) or not batch_ids:
+        raise BulkError("This job has no failed batches to send again.")
+    pending = _open_retry_request(job) if asking else None
+    if pending is not None:
+        raise BulkError(
+            f"Sending these batches again already waits for change request #{pending.pk} "
+            f"({pending.get_state_display().lower()}); approve, retry or withdraw it there."
+        )
+    # A finished job gave its items up: any job started since may hold them. A running or
+    # paused one still holds them, and the jobs over its items wait for it.
+    among = _ACTIVE if job.state == JobState.DONE else _HOLDING
+    blocker = _overlapping_job(job, among=among)
+    if blocker:
+        raise BulkError(
+            f"Bulk job #{blocker} changes some of the same items and has not finished; "
+            "sending these again now could undo its changes. Try again once it has finished."
+        )
+    return job, batch_ids
+
+
+def _retry_needs_rediff(job: BulkJob, batch_ids: list[int]) -> bool:
+    """Whether the mirror may have moved under the failed items since the preview.
+
+    Long after the failure (BULK_RETRY_REDIFF_AFTER_SECONDS) anyone may have changed them
+    in the dashboard; and a job started on the catalog since this one may have changed
+    them however recently. Either way the items are diffed against the mirror again.
+    """
+    failed_at = BulkBatch.objects.filter(pk__in=batch_ids).aggregate(at=Max("finished_at"))["at"]
+    limit = timedelta(seconds=settings.BULK_RETRY_REDIFF_AFTER_SECONDS)
+    if failed_at is None or job.started_at is None or timezone.now() - failed_at >= limit:
+        return True
+    return (
+        BulkJob.objects.filter(catalog_id=job.catalog_id, started_at__gt=job.started_at)
+        .exclude(pk=job.pk).exists()
+    )  # fmt: skip
+
+
+def _landed(sent: dict[str, Any], held: dict[str, Any], types: dict[str, str]) -> bool:
+    """The mirror holds exactly the whole item the row sends (the send landed after all)."""
+    return set(held) <= set(sent) and all(
+        preview.same_value(types.get(k), v, held.get(k)) for k, v in sent.items()
+    )
+
+
+def _item_moved(
+    then: dict[str, Any] | None, now: dict[str, Any] | None, sent: dict[str, Any] | None,
+    types: dict[str, str],
+) -> list[tuple[str, Any, Any, Any]]:  # fmt: skip
+    if then is None or now is None:
+        return [] if then is None and now is None else [(ITEM_FIELD, then, now, sent)]
+    return [
+        (k, then.get(k), now.get(k), None if sent is None else sent.get(k))
+        for k in sorted(set(then) | set(now))
+        if not preview.same_value(types.get(k), then.get(k), now.get(k))
+    ]
+
+
+def _moved(
+    op: str, payload: dict[str, Any] | None, before: dict[str, Any] | None,
+    current: dict[str, Any] | None, types: dict[str, str],
+) -> list[tuple[str, Any, Any, Any]]:  # fmt: skip
+    """(field, at the preview, in the mirror now, to be sent) for each value that moved."""
+    if op == RowOp.UPDATE:
+        if current is None:
+            return [(ITEM_FIELD, before, None, payload)]  # deleted since
+        moved = []
+        for key, value in (payload or {}).items():
+            then, now = (before or {}).get(key), current.get(key)
+            after = rules.apply_array_ops(then, value) if rules.is_array_ops(value) else value
+            kind = types.get(key)
+            if not preview.same_value(kind, then, now) and not preview.same_value(kind, now, after):
+                moved.append((key, then, now, value))
+        return moved
+    if op == RowOp.DELETE:
+        return [] if current is None else _item_moved(before, current, None, types)
+    sent = payload or {}
+    if current is not None and _landed(sent, current, types):
+        return []
+    return _item_moved(before, current, sent, types)
+
+
+def _retry_changes(job: BulkJob, batch_ids: list[int]) -> list[dict[str, Any]]:
+    """The failed items' values that changed in the mirror since the preview, by line.
+
+    Sending them again would overwrite those changes (someone's edit in the dashboard, a
+    newer job) with what was approved before them.
+    """
+    types = job.catalog.field_types()
+    rows = (
+        BulkRow.objects.filter(batch_id__in=batch_ids).order_by("line")
+        .values_list("line", "item_id", "op", "payload", "before")
+    )  # fmt: skip
+    changes: list[dict[str, Any]] = []
+    for chunk in batched(rows.iterator(chunk_size=CHUNK_ROWS), CHUNK_ROWS):
+        mirror = dict(
+            CatalogItem.objects.filter(
+                catalog_id=job.catalog_id, item_id__in=[row[1] for row in chunk]
+            ).values_list("item_id", "data")
+        )
+        for line, item_id, op, payload, before in chunk:
+            for field, then, now, sent in _moved(op, payload, before, mirror.get(item_id), types):
+                changes.append({"line": line, "item_id": item_id, "op": op, "field": field,
+                                "at_preview": then, "now": now, "sent": sent})  # fmt: skip
+    return changes
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def _retry_send(
+    *, actor: Actor, job: BulkJob, batch_ids: list[int], data: dict[str, Any],
+    fields: tuple[str, ...] = (),
+) -> None:  # fmt: skip
+    """Send the failed batches again (in the caller's transaction, under its locks)."""
     from catalogs.bulk.pipeline import senders_kick
 
+    failed = BulkBatch.objects.filter(pk__in=batch_ids)
+    # A failed batch may have landed (timeouts): send it as in doubt, so creates go as PUT.
+    BulkRow.objects.filter(batch__in=failed).update(outcome=RowOutcome.PENDING)
+    failed.update(state=BatchState.IN_DOUBT, attempts=0, next_attempt_at=None, finished_at=None)
+    job.state, job.finished_at = JobState.RUNNING, None
+    job.save(update_fields=["state", "finished_at", *fields])
+    bulk_job_audit(actor=actor, job=job, action="retry_failed",
+                   data={"batches": len(batch_ids), **data})  # fmt: skip
+    transaction.on_commit(senders_kick)
+
+
+def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
+    """Send the failed batches again (a person decided to); each send counts as a retry.
+
+    Refused while another job over the same items may send. When the items may have moved
+    since the preview (`_retry_needs_rediff`) they are diffed against the mirror again, and
+    if any changed, nothing is sent: a change request shows the differences and needs
+    another person's approval (`job.retry_request`; its apply step sends them).
+    """
+    with transaction.atomic(durable=True):
+        job, batch_ids = _retry_checked(job, asking=True)
+        rediff = _retry_needs_rediff(job, batch_ids)
+        changes = _retry_changes(job, batch_ids) if rediff else []
+        if not changes:
+            _retry_send(actor=actor, job=job, batch_ids=batch_ids,
+                        data={"rediffed": rediff, "changed_items": 0})  # fmt: skip
+            return job
+        job.retry_round += 1
+        job.save(update_fields=["retry_round"])
+        round_no = job.retry_round
+    cr = _retry_propose(actor=actor, job=job, round_no=round_no, batch_ids=batch_ids,
+                        changes=changes)  # fmt: skip
     with transaction.atomic(durable=True):
         job = _locked(job)
-        failed = BulkBatch.objects.filter(job=job, state=BatchState.FAILED)
-        if job.state not in (JobState.DONE, JobState.PAUSED, JobState.RUNNING) or not failed:
-            raise BulkError("This job has no failed batches to send again.")
-        count = failed.count()
-        # A failed batch may have landed (timeouts): send it as in doubt, so creates go as PUT.
-        BulkRow.objects.filter(batch__in=failed).update(outcome=RowOutcome.PENDING)
-        failed.update(state=BatchState.IN_DOUBT, attempts=0, next_attempt_at=None,
-                      finished_at=None)  # fmt: skip
-        job.state, job.finished_at = JobState.RUNNING, None
-        job.save(update_fields=["state", "finished_at"])
-        bulk_job_audit(actor=actor, job=job, action="retry_failed", data={"batches": count})
-        transaction.on_commit(senders_kick)
-    return job
+        pending = _open_retry_request(job)
+        if pending is None and job.retry_round == round_no:
+            job.retry_request = cr
+            job.save(update_fields=["retry_request"])
+            bulk_job_audit(actor=actor, job=job, action="retry_approval_requested",
+                           data={"change_request": cr.pk, "batches": len(batch_ids),
+                                 "changed_items": cr.payload["changed_items"]})  # fmt: skip
+            return job
+    # Someone asked at the same moment: theirs stands, this one is withdrawn.
+    from console.changes.services import change_request_cancel
+
+    change_request_cancel(actor=actor, change_request=cr, comment="Asked twice at once.")
+    raise BulkError(
+        f"Sending these batches again already waits for change request "
+        f"#{pending.pk if pending else job.retry_request_id}."
+    )
+
+
+def _retry_propose(
+    *, actor: AbstractBaseUser, job: BulkJob, round_no: int, batch_ids: list[int],
+    changes: list[dict[str, Any]],
+) -> ChangeRequest:  # fmt: skip
+    from console.changes.services import ChangeRequestError, change_request_propose
+
+    changed_items = len({c["item_id"] for c in changes})
+    payload = {
+        "job": job.pk,
+        "catalog": job.catalog.name,
+        "operation": job.operation,
+        "retry": round_no,
+        "plan_hash": job.plan_hash,
+        "batches": len(batch_ids),
+        "items": BulkRow.objects.filter(batch_id__in=batch_ids).count(),
+        "changed_items": changed_items,
+        "changes": changes[:RETRY_CHANGES_SHOWN],
+        "changes_total": len(changes),
+        "batches_hash": _digest(batch_ids),
+        "changes_hash": _digest(changes),
+    }
+    try:
+        return change_request_propose(
+            actor=actor,
+            resource_type=BULK_RESOURCE,
+            identifier=f"{_identifier(job)}/retry-{round_no}",
+            action="bulk",
+            payload=payload,
+            base_snapshot=None,
+            title=(
+                f"Send {len(batch_ids):,} failed batches of bulk job #{job.pk} again "
+                f"({changed_items:,} items changed since its preview)"
+            ),
+        )
+    except ChangeRequestError as exc:
+        raise BulkError(
+            f"{changed_items:,} of these items changed in the mirror since the preview, so "
+            f"sending them again needs a new change request: {exc}"
+        ) from None
+
+
+def bulk_job_retry_approved(*, payload: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """Send the failed batches again as approved (the applier's apply step for a retry).
+
+    Sends only if the failed batches and the differences are still those approved.
+    """
+    job_id, round_no = int(payload["job"]), int(payload["retry"])
+    with transaction.atomic(durable=True):
+        _lock_catalog(_catalog_of(job_id))
+        job = (
+            BulkJob.objects.select_for_update(of=("self",)).select_related("catalog").get(pk=job_id)
+        )
+        if job.retry_round_sent >= round_no:
+            return {"job": job.pk, "state": job.state, "note": "Already sent again."}
+        if job.retry_round != round_no:
+            raise BulkError(
+                "A newer request to send these batches again replaced this one; nothing was sent."
+            )
+        job, batch_ids = _retry_checked(job, asking=False)
+        if _digest(batch_ids) != payload["batches_hash"]:
+            raise BulkError(
+                "The job's failed batches are no longer the ones approved; nothing was sent. "
+                "Ask again from the job page."
+            )
+        changes = _retry_changes(job, batch_ids)
+        if _digest(changes) != payload["changes_hash"]:
+            raise BulkError(
+                "Items changed again in the mirror since this was approved; nothing was sent. "
+                "Ask again from the job page to review the differences as they are now."
+            )
+        cr_id = job.retry_request_id
+        job.retry_round_sent, job.retry_request = round_no, None
+        _retry_send(actor=actor, job=job, batch_ids=batch_ids,
+                    data={"rediffed": True, "changed_items": payload["changed_items"],
+                          "change_request": cr_id},
+                    fields=("retry_round_sent", "retry_request"))  # fmt: skip
+    return {"job": job.pk, "state": job.state, "batches": len(batch_ids)}
+
+
+def bulk_job_retry_not_approved(*, change_request_id: int, actor: Actor) -> int:
+    """Forget a retry request that was rejected or withdrawn (nothing was sent)."""
+    count = 0
+    for job_id in BulkJob.objects.filter(retry_request_id=change_request_id).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            job = _locked(BulkJob(pk=job_id))
+            if job.retry_request_id != change_request_id:
+                continue
+            job.retry_request = None
+            job.save(update_fields=["retry_request"])
+            bulk_job_audit(actor=actor, job=job, action="retry_not_approved",
+                           data={"change_request": change_request_id})  # fmt: skip
+            count += 1
+    return count
 
 
 def _withdraw_change_request(*, actor: AbstractBaseUser, job: BulkJob) -> int | None:

@@ -153,6 +153,7 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
         ctx["progress"] = progress
         ctx["eta"] = _eta_text(progress.eta_seconds)
         ctx["problems"] = selectors.bulk_job_problem_batches(job=job)
+        ctx["retry"] = selectors.bulk_job_retry_request(job=job)
         ctx["readback"] = selectors.bulk_job_read_back_summary(job=job)
         if ctx["readback"] and ctx["readback"].state in (
             ReadBackState.SCHEDULED,
@@ -204,13 +205,22 @@ def bulk_job_control(request: HttpRequest, name: str, job_id: int) -> HttpRespon
         "retry": services.bulk_job_retry_failed,
     }[action]
     try:
-        service(actor=_actor(request), job=job)
+        job = service(actor=_actor(request), job=job)
     except services.BulkError as exc:
         messages.error(request, str(exc))
     else:
-        done = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled",
-                "retry": "Sending the failed batches again"}[action]  # fmt: skip
-        messages.success(request, f"{done}: job #{job.pk}.")
+        retry = selectors.bulk_job_retry_request(job=job) if action == "retry" else None
+        if retry is not None:
+            messages.warning(
+                request,
+                f"{retry.changed_items:,} of the failed items changed since the preview, so "
+                f"nothing was sent: change request #{retry.change_request.pk} asks another "
+                "person to approve sending them again.",
+            )
+        else:
+            done = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled",
+                    "retry": "Sending the failed batches again"}[action]  # fmt: skip
+            messages.success(request, f"{done}: job #{job.pk}.")
     return redirect(_job_url(job))
 
 

@@ -16,6 +16,11 @@ from typing import Any, Protocol
 logger = logging.getLogger(__name__)
 
 
+class ApplyRefused(Exception):
+    """Raised by an applier that checked and sent nothing; its message is shown as is
+    (the change request fails with it, and may be retried once the cause is gone)."""
+
+
 class Applier(Protocol):
     label: str  # shown in screens, e.g. "Catalog item"
 

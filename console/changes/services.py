@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from console.audit.services import Outcome, audit_append
 from console.changes import diff
-from console.changes.appliers import UnknownResourceType, applier_closed, get_applier
+from console.changes.appliers import (
+    ApplyRefused,
+    UnknownResourceType,
+    applier_closed,
+    get_applier,
+)
 from console.changes.models import (
     ApprovalPolicy,
     ChangeAction,
@@ -553,6 +558,13 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
             {"error": message, "error_id": error_id},
             braze_write={**write, "error": message, "error_id": error_id},
             error_message=message, error_id=error_id,
+        )  # fmt: skip
+    except ApplyRefused as exc:
+        message = str(exc)
+        return _finish(
+            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.REFUSED,
+            {"error": message, "error_id": "refused"},
+            error_message=message, error_id="refused",
         )  # fmt: skip
     except Exception as exc:
         logger.exception("applying change request %s failed", cr.pk)
