@@ -16,7 +16,13 @@ from starlette.routing import Route
 
 from braze_sandbox import stats
 from braze_sandbox.catalogs import write_item
-from braze_sandbox.config import ALGORITHMS, ExternalConsumer, GroupLimit, Injection
+from braze_sandbox.config import (
+    ALGORITHMS,
+    STORAGE_LIMITS,
+    ExternalConsumer,
+    GroupLimit,
+    Injection,
+)
 from braze_sandbox.content import _content_type
 from braze_sandbox.permissions import ALL_PERMISSIONS
 from braze_sandbox.scim import user_json
@@ -317,6 +323,10 @@ def apply_config(sb: Sandbox, data: dict[str, Any]) -> None:
     if "consumers" in data:
         config.consumers = [ExternalConsumer(**c) for c in data["consumers"]]
         sb._consumer_credit.clear()
+    if "storage_limit" in data:
+        if data["storage_limit"] not in STORAGE_LIMITS:
+            raise BadRequest(f"storage_limit must be one of {STORAGE_LIMITS}")
+        config.storage_limit = data["storage_limit"]
     for name in ("max_catalogs_per_workspace", "max_preference_centers", "seed_products"):
         if name in data:
             setattr(config, name, int(data[name]))

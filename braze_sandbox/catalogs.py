@@ -527,6 +527,31 @@ async def list_items(ctx: Ctx) -> JSONResponse:
     )
 
 
+# --- catalog storage ---------------------------------------------------------------------------
+
+# Reference: "PUT: Replace Multiple Catalog Items"
+# (_docs/_api/endpoints/catalogs/catalog_items/asynchronous/put_update_catalog_items.md),
+# Response and Troubleshooting: a 400 when the company's catalog storage is full, and a 400
+# when the request needs more storage than is left ("try again with a smaller update").
+# That page is the only item page listing the two ids; storage is company-wide and counted on
+# items (braze-facts §1.1), so every endpoint that can add item data refuses alike here:
+# bulk and single create, replace and edit. Deletes free storage and are never refused.
+STORAGE_ERRORS: dict[str, tuple[str, str]] = {
+    "reached": ("company-size-limit-already-reached", "The company's catalog storage is full"),
+    "surge": (
+        "company-size-limit-surge",
+        "The request needs more catalog storage than the company has left",
+    ),
+}
+
+
+def check_storage(ctx: Ctx) -> None:
+    """Refuse an item write while the ``storage_limit`` knob says storage is full."""
+    refusal = STORAGE_ERRORS.get(ctx.config.storage_limit)
+    if refusal is not None:
+        raise catalog_error(400, *refusal)
+
+
 def _path_item(ctx: Ctx) -> tuple[Any, str]:
     catalog = get_catalog(ctx.store, ctx.workspace, ctx.path("catalog_name"))
     item_id = ctx.path("item_id")
@@ -597,6 +622,7 @@ async def create_item(ctx: Ctx) -> JSONResponse:
     catalog, item_id = _path_item(ctx)
     values = await _single_body(ctx, catalog, item_id)
     check_item_size(item_id, values)
+    check_storage(ctx)
     if _find_item(ctx, catalog, item_id) is not None:
         raise catalog_error(
             400, "item-already-exists", "The item already exists in the catalog", ["id"], [item_id]
@@ -610,6 +636,7 @@ async def replace_item(ctx: Ctx) -> JSONResponse:
     catalog, item_id = _path_item(ctx)
     values = await _single_body(ctx, catalog, item_id)
     check_item_size(item_id, values)
+    check_storage(ctx)
     write_item(ctx.store, ctx.workspace, catalog["name"], item_id, values)
     touch_catalog(ctx.store, ctx.workspace, catalog["name"])
     return JSONResponse({"message": "success"})
@@ -618,6 +645,7 @@ async def replace_item(ctx: Ctx) -> JSONResponse:
 async def edit_item(ctx: Ctx) -> JSONResponse:
     catalog, item_id = _path_item(ctx)
     values = await _single_body(ctx, catalog, item_id, patch=True)
+    check_storage(ctx)
     row = _find_item(ctx, catalog, item_id)
     if row is None:
         raise _not_found(item_id)
@@ -657,6 +685,8 @@ def _bulk(op: str) -> Any:
         catalog = get_catalog(ctx.store, ctx.workspace, ctx.path("catalog_name"))
         items = validate_bulk(catalog, await ctx.json(), op, reference=ctx.config.reference)
         ctx.item_ids = [i["id"] for i in items]
+        if op != "delete":
+            check_storage(ctx)
         now = ctx.now
         ctx.store.x(
             "INSERT INTO pending_ops (workspace, catalog, op, items, accepted_at, due)"

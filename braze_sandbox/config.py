@@ -16,6 +16,15 @@ ALGORITHMS: tuple[str, ...] = ("fixed", "sliding", "token")
 Profile = Literal["current", "reference"]
 PROFILES: tuple[str, ...] = ("current", "reference")
 
+# Whether the company's catalog storage refuses item writes, and how (catalogs.py,
+# ``check_storage``). A switch rather than a byte budget: Braze counts storage on items and
+# selections by a measure it does not publish (braze-facts §1.1), so a budget here would be
+# an invented accounting that tests then depend on; what the console must handle is the
+# refusal, and a switch produces either refusal on the next write and stops on the next
+# write after it is cleared.
+StorageLimit = Literal["none", "reached", "surge"]
+STORAGE_LIMITS: tuple[str, ...] = ("none", "reached", "surge")
+
 # Limit groups, (requests, window seconds). Current: "Rate limits by request type" in
 # _docs/_api/api_limits.md. Reference: the figures in shared/braze-api.
 PROFILE_LIMITS: dict[str, dict[str, tuple[int, float]]] = {
@@ -96,6 +105,7 @@ class SandboxConfig:
     max_catalogs_per_workspace: int = 100
     max_preference_centers: int = 50
     seed_products: int = 10_000
+    storage_limit: StorageLimit = "none"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,14 @@ key and answer 202 before applying. So:
   refused as ``item-already-exists``, a PUT leaves the state the POST made);
 * a 400 is never retried: the batch is split in halves until the bad items stand alone, so
   one bad item never sinks 49 good ones;
+* except a 400 for full catalog storage (``company-size-limit-already-reached``, or
+  ``company-size-limit-surge``: the request needs more than is left). Storage is counted
+  for the whole company, so every other batch, and every half of this one, would be refused
+  alike: the job pauses after that one request, its batch waits unsent (nothing was
+  applied) and goes again, counted as a retry, when a person resumes the job. A surge does
+  not resume by itself: waiting frees no storage, and smaller requests would only fill the
+  last bytes and stop the job a few items later. Freeing storage or buying more is a
+  person's decision;
 * 429s block the whole limit group (the client does that for every process) and the batch
   waits for the announced reset; timeouts and 5xx back off with full jitter, then the
   batch fails for a person to act on.
@@ -194,6 +202,9 @@ def _classify(exc: BrazeError | None, attempts_after: int) -> Outcome:
     if isinstance(exc, BrazeNotFound):
         # The catalog itself is gone: splitting cannot help, and every batch would fail.
         return Outcome(BatchState.REJECTED, sent=True, error=exc, pause_job=True)
+    if isinstance(exc, BrazeValidationError) and exc.storage_limit:
+        # Nothing was applied; the batch waits for the job to be resumed.
+        return Outcome(BatchState.RETRY_WAIT, sent=True, error=exc, pause_job=True)
     if isinstance(exc, BrazeValidationError):
         return Outcome(BatchState.REJECTED, sent=True, error=exc)
     maybe_applied = getattr(exc, "maybe_applied", True)
@@ -308,6 +319,9 @@ def batch_record(*, claim: Claim, error: BrazeError | None) -> str:
         if not state:
             # Not applied: back to where it was, due when the limit or Braze allows.
             state = claim.prev_state
+        elif state == BatchState.RETRY_WAIT and claim.prev_state == BatchState.IN_DOUBT:
+            # An earlier send may still have landed: it stays in doubt (creates go as PUT).
+            state = BatchState.IN_DOUBT
         elif state == BatchState.REJECTED and batch.item_count > 1 and not outcome.pause_job:
             state = BatchState.SPLIT
         changes["state"] = state
@@ -331,10 +345,28 @@ def batch_record(*, claim: Claim, error: BrazeError | None) -> str:
         elif state == BatchState.SPLIT:
             _split(batch)
         if outcome.pause_job:
-            BulkJob.objects.filter(pk=batch.job_id, state=JobState.RUNNING).update(
-                state=JobState.PAUSED, error_message=changes.get("error_message", "")
-            )
+            _pause_job(batch, error)
     return str(state)
+
+
+def _pause_job(batch: BulkBatch, error: BrazeError | None) -> None:
+    """Stop claiming the job's batches until a person resumes it, and say why."""
+    from catalogs.bulk.services import PIPELINE_ACTOR, bulk_job_audit
+
+    message = describe_error(error) if error is not None else ""
+    paused = BulkJob.objects.filter(pk=batch.job_id, state=JobState.RUNNING).update(
+        state=JobState.PAUSED, error_message=message
+    )
+    if paused:
+        reason = (", ".join(error.error_ids) or type(error).__name__) if error else ""
+        status = error.status if error else None
+        # Another sender's refusal after this one finds the job paused already: one entry.
+        bulk_job_audit(
+            actor=PIPELINE_ACTOR,
+            job=batch.job,
+            action="paused",
+            data={"reason": reason, "batch": batch.seq, "http_status": status},
+        )
 
 
 @dataclass(frozen=True)

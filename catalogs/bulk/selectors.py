@@ -13,6 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from catalogs.bulk.models import (
+    CLAIMABLE_STATES,
     ITEM_FIELD,
     OPEN_BATCH_STATES,
     BatchState,
@@ -28,6 +29,13 @@ from catalogs.bulk.models import (
 )
 from catalogs.bulk.preview import row_kind
 from catalogs.models import Catalog
+from console.braze.errors import (
+    STORAGE_LIMIT_IDS,
+    STORAGE_SURGE,
+    BrazeErrorDetail,
+    BrazeValidationError,
+    describe_error,
+)
 from console.changes.diff import field_diff
 from console.changes.models import ChangeRequest, ChangeState
 
@@ -202,6 +210,9 @@ class Progress:
     items_rejected: int
     items_failed: int
     items_resent: int
+    # Items of the retried requests (a full storage, a 5xx that did not land): sent again
+    # after an answer that nothing was applied, so never a double write.
+    items_retried: int
     batches_total: int
     batches_open: int
     batches_in_doubt: int
@@ -255,6 +266,7 @@ def bulk_job_progress(*, job: BulkJob) -> Progress:
         resends=Sum("resends"),
         rate_limited=Sum("rate_limited"),
     )
+    retried = BulkBatch.objects.filter(job=job, retries__gt=0).aggregate(n=Sum("item_count"))
     rows = BulkRow.objects.filter(job=job, batch__isnull=False).aggregate(
         accepted=Count("id", filter=Q(outcome="accepted")),
         rejected=Count("id", filter=Q(outcome="rejected")),
@@ -278,6 +290,7 @@ def bulk_job_progress(*, job: BulkJob) -> Progress:
         items_rejected=rows["rejected"],
         items_failed=rows["failed"],
         items_resent=rows["resent"],
+        items_retried=retried["n"] or 0,
         batches_total=batches["total"] or 0,
         batches_open=batches["open"] or 0,
         batches_in_doubt=batches["in_doubt"] or 0,
@@ -290,6 +303,39 @@ def bulk_job_progress(*, job: BulkJob) -> Progress:
         limit_per_minute=round(_requests_per_second() * 60 * 50),
         percent=percent,
     )
+
+
+@dataclass(frozen=True)
+class StoragePause:
+    """A job paused because Braze's catalog storage is full: what waits, and why."""
+
+    error_id: str  # Braze's id: company-size-limit-already-reached or company-size-limit-surge
+    batches: int  # refused, nothing applied, sent again on resume
+    items: int
+
+    @property
+    def message(self) -> str:
+        """The words every screen shows for this refusal (a change request's too)."""
+        detail = BrazeErrorDetail(self.error_id, "")
+        return describe_error(BrazeValidationError("", status=400, errors=(detail,)))
+
+    @property
+    def surge(self) -> bool:
+        return self.error_id == STORAGE_SURGE
+
+
+def bulk_job_storage_pause(*, job: BulkJob) -> StoragePause | None:
+    """Why a paused job stopped, when it stopped for storage (None otherwise)."""
+    if job.state != JobState.PAUSED:
+        return None
+    refused = BulkBatch.objects.filter(
+        job=job, state__in=CLAIMABLE_STATES, error_ids__in=STORAGE_LIMIT_IDS
+    )
+    totals = refused.aggregate(n=Count("id"), items=Sum("item_count"))
+    if not totals["n"]:
+        return None
+    latest = refused.order_by("-sent_at").values_list("error_ids", flat=True).first()
+    return StoragePause(error_id=latest or "", batches=totals["n"], items=totals["items"] or 0)
 
 
 def bulk_job_problem_batches(*, job: BulkJob, limit: int = 20) -> QuerySet[BulkBatch]:

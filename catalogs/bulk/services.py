@@ -48,6 +48,7 @@ from catalogs.bulk.uploads import too_large_message
 from catalogs.models import Catalog, CatalogItem
 from console.audit.hashing import canonical_json
 from console.audit.services import Actor, SystemActor, audit_append
+from console.braze.errors import STORAGE_LIMIT_IDS
 from console.changes.appliers import ApplyRefused
 from console.changes.models import ChangeRequest, ChangeState
 
@@ -672,11 +673,18 @@ def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
             raise BulkError("Only a paused job can be resumed.")
         # A paused job kept its place: the jobs waiting for it must not now hold it up.
         blocker = _overlapping_job(job, among=_HOLDING)
+        # Batches Braze refused for full storage go again now: the audit says how many.
+        refused = BulkBatch.objects.filter(
+            job=job, state__in=CLAIMABLE_STATES, error_ids__in=STORAGE_LIMIT_IDS
+        ).aggregate(n=Count("id"), items=Sum("item_count"))
         job.state = JobState.WAITING if blocker else JobState.RUNNING
         job.waiting_for_id, job.error_message = blocker, ""
         job.started_at = job.started_at or (None if blocker else timezone.now())
         job.save(update_fields=["state", "waiting_for", "error_message", "started_at"])
-        bulk_job_audit(actor=actor, job=job, action="resumed")
+        data = None
+        if refused["n"]:
+            data = {"storage_refused_batches": refused["n"], "storage_items": refused["items"]}
+        bulk_job_audit(actor=actor, job=job, action="resumed", data=data)
         transaction.on_commit(senders_kick)
     return job
 

@@ -154,6 +154,7 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
         ctx["eta"] = _eta_text(progress.eta_seconds)
         ctx["problems"] = selectors.bulk_job_problem_batches(job=job)
         ctx["retry"] = selectors.bulk_job_retry_request(job=job)
+        ctx["storage_pause"] = selectors.bulk_job_storage_pause(job=job)
         ctx["readback"] = selectors.bulk_job_read_back_summary(job=job)
         if ctx["readback"] and ctx["readback"].state in (
             ReadBackState.SCHEDULED,

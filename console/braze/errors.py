@@ -54,8 +54,26 @@ class BrazeConfigurationError(BrazeError):
     """The console is not configured to reach Braze (no key, bad endpoint)."""
 
 
+# Reference: "PUT: Replace Multiple Catalog Items"
+# (_docs/_api/endpoints/catalogs/catalog_items/asynchronous/put_update_catalog_items.md),
+# Troubleshooting. Storage is counted for the whole company, so once Braze answers one of
+# these every write that adds item data is refused until storage is freed or raised.
+STORAGE_FULL = "company-size-limit-already-reached"
+# The request needs more storage than is left: a smaller one might fit, a repeat never will.
+STORAGE_SURGE = "company-size-limit-surge"
+STORAGE_LIMIT_IDS = (STORAGE_FULL, STORAGE_SURGE)
+
+
 class BrazeValidationError(BrazeError):
     """Braze refused the request as invalid (400, 409, 422). Nothing was changed."""
+
+    @property
+    def storage_limit(self) -> str | None:
+        """Braze's id when it refused the write because catalog storage is full, else None."""
+        for error_id in self.error_ids:
+            if error_identity(error_id) in STORAGE_LIMIT_IDS:
+                return error_identity(error_id)
+        return None
 
     def field_errors(self) -> dict[str, list[str]]:
         """Error ids per named parameter (``''`` for errors that name none)."""
@@ -200,6 +218,16 @@ _KNOWN: dict[str, str] = {
     "too-many-catalog-atoms": "Only one catalog can be created per request.",
     "id-not-first-column": "The first field of a catalog must be 'id', of type string.",
     "arbitrary-error": "Braze had an unexplained problem; try again.",
+    STORAGE_FULL: (
+        "Your company's catalog storage in Braze is full, so Braze takes no new or larger "
+        "items; nothing was changed. Free some (delete items or catalogs no longer needed) "
+        "or ask your Braze account manager for more storage, then try again."
+    ),
+    STORAGE_SURGE: (
+        "This change needs more catalog storage than your company has left in Braze; "
+        "nothing was changed. Free some (delete items or catalogs no longer needed) or ask "
+        "your Braze account manager for more storage, then try again."
+    ),
     "content contains malformed liquid": "The Liquid in the content has a syntax error.",
     "content block with this name already exists": "A Content Block with this name exists.",
     "content block name cannot be updated for active content blocks": (
@@ -244,7 +272,10 @@ _BY_CLASS: dict[type[BrazeError], str] = {
 def describe_error(error: BrazeError) -> str:
     """One or two sentences a marketer understands, ending with Braze's own error id(s)."""
     parts: list[str] = []
-    for cls in type(error).__mro__:
+    # A full storage is no fault of the request ("refused as invalid" would mislead): the
+    # id's own sentence says what happened and what to do.
+    storage_full = isinstance(error, BrazeValidationError) and error.storage_limit
+    for cls in () if storage_full else type(error).__mro__:
         if cls in _BY_CLASS:
             parts.append(_BY_CLASS[cls])
             break

@@ -1,6 +1,10 @@
 from typing import Any
 
+import pytest
 from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils.html import escape
 
 from catalogs.models import Catalog, CatalogItem
 from catalogs.services import (
@@ -118,3 +122,53 @@ def test_catalogs_are_created_and_deleted_through_change_requests(
     assert _approve_and_apply(delete, second).state == ChangeState.APPLIED
     assert not Catalog.objects.filter(name="gifts").exists()
     assert "gifts" not in [c.name for c in get_client().catalog_list()]
+
+
+@pytest.mark.parametrize(
+    ("state", "error_id", "words"),
+    [
+        (
+            "reached",
+            "company-size-limit-already-reached",
+            "Your company's catalog storage in Braze is full",
+        ),
+        (
+            "surge",
+            "company-size-limit-surge",
+            "This change needs more catalog storage than your company has left in Braze",
+        ),
+    ],
+)
+def test_a_change_refused_for_full_storage_says_so_in_words(
+    products: Catalog,
+    sync_client: BrazeClient,
+    editor: User,
+    reviewer: User,
+    small_sandbox: SandboxHandle,
+    state: str,
+    error_id: str,
+    words: str,
+) -> None:
+    products = _mirrored(products, sync_client)
+    created = catalog_item_propose(
+        actor=editor,
+        catalog=products,
+        action="create",
+        item_id="sku-new",
+        values={"name": "New thing", "price": 3, "in_stock": True},
+    )
+    small_sandbox.admin.set_storage_limit(state)
+
+    cr = _approve_and_apply(created, reviewer)
+
+    assert cr.state == ChangeState.FAILED
+    assert cr.error_id == error_id
+    assert cr.error_message.startswith(words)
+    assert "ask your Braze account manager for more storage" in cr.error_message
+    assert "invalid" not in cr.error_message
+    assert cr.error_message.endswith(f"Braze error: {error_id}.")
+    page = Client()
+    page.force_login(editor)
+    html = page.get(reverse("changes:detail", args=[cr.pk])).content.decode()
+    assert escape(cr.error_message) in html
+    assert not CatalogItem.objects.filter(catalog=products, item_id="sku-new").exists()

@@ -99,3 +99,39 @@ def test_a_worker_killed_mid_job_loses_no_item_and_every_resend_is_counted(
     assert twice <= counted, "a re-send was not counted"
     report = [r for r in BulkRow.objects.filter(job=job, resends__gt=0)]
     assert all(r.sends >= 2 for r in report)
+
+
+def test_workers_meeting_full_storage_pause_the_job_without_a_storm_and_finish_on_resume(
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    start_worker: Callable[[str], subprocess.Popen[bytes]],
+) -> None:
+    from catalogs.bulk.services import bulk_job_resume
+
+    n = 1000
+    lines = ["id,name,price"] + [f"new-{i:05d},Item {i},{i}" for i in range(n)]
+    job = make_job(("\n".join(lines) + "\n").encode())
+    start_worker("one")
+    since = time.time()
+    job = approve(job, editor=editor, reviewer=reviewer)
+    _wait(job, lambda j: _accepted(j) >= 100, timeout=30)
+    braze.admin.set_storage_limit("reached")
+    job = _wait(job, lambda j: j.state == JobState.PAUSED, timeout=30)
+    time.sleep(1.0)  # a sender that was mid-request has answered by now
+
+    # Nothing was refused before storage filled up, so every 400 of the job is a storage one.
+    refused = [e for e in braze.admin.log(since=since) if e["status"] == 400]
+    # At most one refusal per sender slot (BULK_SENDERS=2), not one per item.
+    assert 1 <= len(refused) <= 2
+    braze.admin.set_storage_limit("none")
+    bulk_job_resume(actor=reviewer, job=job)
+    job = _wait(job, lambda j: j.state == JobState.DONE, timeout=45)
+
+    assert set(BulkRow.objects.filter(job=job).values_list("outcome", flat=True)) == {"accepted"}
+    writes = accepted_item_writes(braze, since)
+    assert set(writes) == {f"new-{i:05d}" for i in range(n)}
+    assert set(writes.values()) == {1}
+    stats = braze.admin.group_stats("catalog_items_async", since=since)
+    assert stats["duplicate_item_writes"] == 0

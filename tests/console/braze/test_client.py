@@ -19,6 +19,7 @@ from console.braze.errors import (
     BrazeTimeout,
     BrazeUnauthorized,
     BrazeValidationError,
+    describe_error,
 )
 from console.braze.limiter import RateLimiter
 from tests.console.braze.helpers import make_client, make_limits, try_acquire_once
@@ -217,6 +218,32 @@ def test_an_expired_cursor_is_a_validation_error(client: BrazeClient) -> None:
     with pytest.raises(BrazeValidationError) as caught:
         client.catalog_item_page(catalog_name="stores", cursor="not-a-cursor")
     assert caught.value.error_ids == ("invalid-cursor",)
+
+
+@pytest.mark.parametrize(
+    ("state", "error_id"),
+    [("reached", "company-size-limit-already-reached"), ("surge", "company-size-limit-surge")],
+)
+def test_a_full_catalog_storage_is_a_validation_error_that_says_so(
+    client: BrazeClient, braze_sandbox: Any, state: str, error_id: str
+) -> None:
+    braze_sandbox.admin.set_storage_limit(state)
+    with pytest.raises(BrazeValidationError) as caught:
+        client.catalog_items_bulk_replace(catalog_name="stores", items=[{"id": "s", "city": "x"}])
+    assert caught.value.storage_limit == error_id
+    with pytest.raises(BrazeValidationError) as caught:
+        client.catalog_item_edit(catalog_name="stores", item_id="store-paris", values={"city": "x"})
+    assert caught.value.storage_limit == error_id
+    text = describe_error(caught.value)
+    assert "catalog storage" in text
+    assert "invalid" not in text
+    assert text.endswith(f"Braze error: {error_id}.")
+
+
+def test_other_refusals_are_not_taken_for_a_full_storage(client: BrazeClient) -> None:
+    with pytest.raises(BrazeValidationError) as caught:
+        client.catalog_items_bulk_create(catalog_name="stores", items=[{"id": "bad id!"}])
+    assert caught.value.storage_limit is None
 
 
 def test_missing_catalogs_items_templates_and_users_are_not_found(client: BrazeClient) -> None:
