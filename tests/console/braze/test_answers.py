@@ -32,6 +32,7 @@ def mock_client(prefix: str, handler: Handler) -> BrazeClient:
         limiter=make_limiter(limits=make_limits(), prefix=prefix),
         api_key="k",
         scim_token="t",
+        scim_origin="console.test",
         retry=RetryPolicy(attempts=1, rate_limited_attempts=1),
     )
 
