@@ -276,7 +276,7 @@ def _checkpoint_table(request: HttpRequest) -> TablePage:
         rows=[
             cells_for(_CheckpointRow(cp, checks[cp.pk]), CHECKPOINT_COLUMNS) for cp in checkpoints
         ],
-        empty_message="No checkpoint has been signed yet. The worker signs one every few minutes.",
+        empty_message="No checkpoint has been signed yet. The signer signs one every few minutes.",
         previous_url=_page_url(request, page.number - 1) if page.has_previous() else None,
         next_url=_page_url(request, page.number + 1) if page.has_next() else None,
         summary=(

@@ -29,7 +29,7 @@ from console.audit.services import (
     audit_verification_request,
     audit_verification_run,
 )
-from console.audit.verify import audit_verify, problem_in_words
+from console.audit.verify import UNSIGNED_WARNING, audit_verify, problem_in_words
 from console.roles import Role
 from tests.factories import user_with_role
 
@@ -263,3 +263,36 @@ def test_entries_written_before_the_chain_was_keyed_verify_by_the_old_rule(
     # After the boundary the old rule no longer serves a forger.
     seq = _forge(owner_tamper, action="test.entry", data={"i": 5})
     assert audit_verify().first_bad_seq == seq
+
+
+def test_without_the_signers_key_only_checkpoints_in_the_signers_file_anchor(
+    app: psycopg.Connection, settings: Any
+) -> None:
+    """The web and the workers verify without AUDIT_CHECKPOINT_KEY: a checkpoint row the
+    run-time login adds (it may INSERT there) is not in the file and anchors nothing."""
+    settings.AUDIT_CHECKPOINT_KEY = ""
+    report = audit_verify()
+    assert report.ok
+    assert report.anchor_seq == 6
+    assert UNSIGNED_WARNING in report.warnings
+    anchored_at = report.anchor_created_at
+    head = AuditEntry.objects.get(seq=6).hash
+    app.execute(
+        "INSERT INTO audit_checkpoint"
+        " (created_at, last_seq, head_hash, entry_count, key_id, signature)"
+        " VALUES (now() + interval '1 minute', 6, %s, 6, 'forged', %s)",
+        [head, "0" * 64],
+    )
+    report = audit_verify()
+    assert report.anchor_created_at == anchored_at
+    assert any("in the database but not in the checkpoint file" in w for w in report.warnings)
+
+
+def test_the_integrity_screen_without_the_key_says_who_checks_signatures(
+    app: psycopg.Connection, settings: Any
+) -> None:
+    settings.AUDIT_CHECKPOINT_KEY = ""
+    client = Client()
+    client.force_login(user_with_role(Role.AUDITOR))
+    page = client.get(reverse("audit:integrity")).content.decode()
+    assert "checked by the signer only" in page
