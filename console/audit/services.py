@@ -401,7 +401,13 @@ def audit_checkpoint_sign_due(
     `last_signed` is a time.monotonic() reading (None: nothing signed yet by this process).
     """
     due = last_signed is None or time.monotonic() - last_signed >= interval_seconds
-    if audit_checkpoint_requested() or due:
+    try:
+        requested = audit_checkpoint_requested()
+    except Exception:
+        # Redis away: the schedule does not depend on it, only "sign now" waits.
+        logger.warning("could not read checkpoint requests from the cache", exc_info=True)
+        requested = False
+    if requested or due:
         return audit_checkpoint_issue(key=key)
     return None
 
