@@ -96,17 +96,25 @@ def _sort_index_name(field: str) -> str:
     return "catalog_item_sort_" + hashlib.sha256(field.encode()).hexdigest()[:24]
 
 
-def catalog_sort_indexes_ensure(*, catalog: Catalog) -> list[str]:
+def catalog_sort_indexes_ensure_all(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Sort indexes for every mirrored catalog's fields (the owner's periodic command)."""
+    built: list[str] = []
+    for catalog in Catalog.objects.using(using).order_by("pk"):
+        built += catalog_sort_indexes_ensure(catalog=catalog, using=using)
+    return built
+
+
+def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALIAS) -> list[str]:
     """One expression index per field, so sort, ranges and keyset pages stay index scans.
 
     Field names are part of the SQL: only names Braze allows ([A-Za-z0-9_-]) get an index.
-    Runs as the schema owner (the "owner" database alias when configured) because the
-    run-time role owns no table; indexes are shared by catalogs with the same field name.
+    Needs the schema owner's login, as the run-time role owns no table: run by
+    `manage.py catalog_sort_indexes` (the owner database alias), never by the web or a worker,
+    which are not given that login. Indexes are shared by catalogs with the same field name.
     """
     from catalogs.selectors import sort_expression
 
-    alias = "owner" if "owner" in connections.databases else DEFAULT_DB_ALIAS
-    conn = connections[alias]
+    conn = connections[using]
     if conn.in_atomic_block:
         # CONCURRENTLY needs its own transaction; callers run this from a worker.
         logger.warning("sort indexes for %s not created inside a transaction", catalog.name)
@@ -291,15 +299,13 @@ def catalog_list_refresh_run(*, client: BrazeClient) -> float | None:
     clicks in that time queue nothing more)."""
     cache.delete(_LIST_REFRESH_PENDING)
     try:
-        catalogs = catalog_mirror_refresh(client=client)
+        catalog_mirror_refresh(client=client)
     except BrazeRateLimited as exc:
         wait = exc.retry_after
         cache.set(
             _LIST_REFRESH_PENDING, "retrying", wait + settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
         )
         return wait
-    for catalog in catalogs:
-        catalog_sort_indexes_ensure(catalog=catalog)
     return None
 
 
@@ -495,7 +501,6 @@ def catalog_sync_step(
         with contextlib.suppress(BrazeError):
             catalog_mirror_refresh(client=client)
         sync.catalog.refresh_from_db()
-        catalog_sort_indexes_ensure(catalog=sync.catalog)
         CatalogSync.objects.filter(pk=sync.pk).update(items_expected=sync.catalog.braze_item_count)
     return catalog_sync_run(sync_id=sync_id, client=client, max_pages=max_pages)
 

@@ -4,6 +4,7 @@ Development defaults are safe only on a laptop: with DEBUG off, SECRET_KEY must 
 and HTTPS settings switch on unless HTTPS=0 is given explicitly (tests on plain HTTP).
 """
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -269,14 +270,21 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 WORKER_NICENESS = int(os.environ.get("WORKER_NICENESS", "10"))
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
-# Audit trail. Checkpoints are signed with a key PostgreSQL never sees, so whoever can
-# rewrite the audit table still cannot forge the signed head it must match.
-AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
-if not AUDIT_CHECKPOINT_KEY:
+# Audit trail (docs/security.md has what each key and login can and cannot do). Every
+# entry's hash is keyed with AUDIT_CHAIN_KEY, which PostgreSQL never sees, so whoever can
+# only write to the database cannot add or change an entry that verifies.
+# The signer and the index builder append nothing and are not given it (console/processes.py).
+AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "")
+if not AUDIT_CHAIN_KEY and os.environ.get("CONSOLE_PROCESS") not in {"signer", "indexer"}:
     if not (DEBUG or TESTING):
-        raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY must be set when DEBUG is off.")
-    import hashlib
-
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be set when DEBUG is off.")
+    AUDIT_CHAIN_KEY = hashlib.sha256(b"audit-chain:" + SECRET_KEY.encode()).hexdigest()
+# Checkpoints are signed with AUDIT_CHECKPOINT_KEY by the signer process only
+# (manage.py audit_checkpoint_signer, which refuses to start without it): the web and the
+# workers are not given it, so a compromised worker cannot re-sign a rewritten chain. Where
+# it is absent, signatures are not checked and the checkpoint file is the anchor.
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
+if not AUDIT_CHECKPOINT_KEY and TESTING:
     AUDIT_CHECKPOINT_KEY = hashlib.sha256(b"audit-checkpoint:" + SECRET_KEY.encode()).hexdigest()
 AUDIT_CHECKPOINT_DIR = Path(
     os.environ.get("AUDIT_CHECKPOINT_DIR", BASE_DIR / ".run" / "audit-checkpoints")
@@ -291,10 +299,6 @@ AUDIT_REDACTED_FIELDS = env_list(
 CELERY_BEAT_SCHEDULE["signin-failures-record"] = {
     "task": "console.audit.tasks.signin_failures_record_task",
     "schedule": 60.0,
-}
-CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
-    "task": "console.audit.tasks.audit_checkpoint_task",
-    "schedule": AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60.0,
 }
 # Approved change requests whose apply task was lost are enqueued again (idempotent).
 CELERY_BEAT_SCHEDULE["change-requests-sweep"] = {

@@ -1,6 +1,6 @@
 """Celery discovers `<app>.tasks`; the console's tasks live with their services."""
 
-from console.audit.tasks import audit_checkpoint_task
+from console.audit.tasks import audit_verify_task
 from console.changes.tasks import change_request_apply_task, change_requests_sweep_task
 
-__all__ = ["audit_checkpoint_task", "change_request_apply_task", "change_requests_sweep_task"]
+__all__ = ["audit_verify_task", "change_request_apply_task", "change_requests_sweep_task"]

@@ -24,6 +24,7 @@ import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.http import StreamingHttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -57,6 +58,7 @@ def mb(kilobytes: int) -> float:
 def load(n: int) -> float:
     """Generate n chained entries and COPY them in (the real hash, so verify can run)."""
     rng = random.Random(42)
+    chain = hashing.chain_hasher(settings.AUDIT_CHAIN_KEY)
     started = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(max(seq), 0), coalesce(max(hash), '') FROM audit_entry")
@@ -92,7 +94,7 @@ def load(n: int) -> float:
                     "data": {"i": i, "note": "benchmark"},
                     "personal_digest": "",
                 }
-                new_hash = hashing.chain_hash(prev, hashing.entry_content(**fields))
+                new_hash = chain(prev, hashing.entry_content(**fields))
                 copy.write_row(
                     [*list(fields.values())[:13], hashing.canonical_json(fields["data"]), "",
                      prev, new_hash]

@@ -12,13 +12,16 @@ from typing import Any
 from console.audit import hashing
 
 SELECT = (
-    "SELECT seq,"
+    "SELECT e.seq,"
     # Text in exactly the form datetime.isoformat(timespec="microseconds") gives for
     # UTC, which is what the writer hashed: no datetime objects per row.
-    " to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'),"
-    " actor_id, actor_name, actor_roles, host(ip), user_agent, via, action, resource_type,"
-    " resource_id, change_request_id, outcome, data::text, personal_digest, prev_hash, hash"
-    " FROM audit_entry"
+    " to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'),"
+    " e.actor_id, e.actor_name, e.actor_roles, host(e.ip), e.user_agent, e.via, e.action,"
+    " e.resource_type, e.resource_id, e.change_request_id, e.outcome, e.data::text,"
+    " e.personal_digest, e.prev_hash, e.hash,"
+    # The erasable part beside the chain, checked against the digest the entry chains.
+    " p.entry_id IS NOT NULL, p.salt, p.data::text"
+    " FROM audit_entry e LEFT JOIN audit_personal p ON p.entry_id = e.seq"
 )
 BATCH = 20_000
 
@@ -32,35 +35,71 @@ class RangeResult:
     last_hash: str | None = None
     problems: list[tuple[int, str]] = field(default_factory=list)
     found: dict[int, str] = field(default_factory=dict)
+    # Entries whose personal part is gone, and the seqs erasure entries (that verify) name:
+    # the caller checks, over all ranges, that every one of the first is among the second.
+    missing_personal: list[int] = field(default_factory=list)
+    erased: set[int] = field(default_factory=set)
 
 
-def walk(rows: Iterable[tuple[Any, ...]], wanted: set[int], max_problems: int = 20) -> RangeResult:
+# Recorded by console.audit.services.audit_personal_erase; named here so the walk needs
+# no Django.
+PERSONAL_ERASED = "audit.personal_erased"
+
+
+def _personal_problem(seq: int, digest: str, row: tuple[Any, ...]) -> str | None:
+    present, salt, data = row[17], row[18], row[19]
+    if not present:
+        return None
+    if not digest:
+        return f"seq {seq}: personal data is stored beside an entry that had none"
+    if hashing.personal_digest(salt, json.loads(data)) != digest:
+        return f"seq {seq}: its personal data does not match the digest it was written with"
+    return None
+
+
+def walk(
+    rows: Iterable[tuple[Any, ...]],
+    wanted: set[int],
+    max_problems: int = 20,
+    *,
+    key: str,
+    legacy_until: int = 0,
+) -> RangeResult:
+    """Check each row's link and hash: keyed with `key`, or by the unkeyed rule for
+    seqs up to `legacy_until` (entries written before the chain was keyed)."""
     result = RangeResult()
     expected = 0
     prev: str | None = None
+    keyed, legacy = hashing.chain_hasher(key), hashing.chain_hasher(None)
+
+    def problem(seq: int, message: str) -> None:
+        if len(result.problems) < max_problems:
+            result.problems.append((seq, message))
+
     for row in rows:
-        seq, stored_prev, stored_hash = row[0], row[15], row[16]
+        seq, stored_prev, stored_hash, digest = row[0], row[15], row[16], row[14]
         if result.first_seq is None:
             result.first_seq, result.first_prev = seq, stored_prev
         elif seq != expected:
-            if len(result.problems) < max_problems:
-                result.problems.append(
-                    (expected, f"entries {expected}..{seq - 1} are missing (gap before seq {seq})")
-                )
-        elif stored_prev != prev and len(result.problems) < max_problems:
-            result.problems.append(
-                (seq, f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}")
-            )
+            problem(expected, f"entries {expected}..{seq - 1} are missing (gap before seq {seq})")
+        elif stored_prev != prev:
+            problem(seq, f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}")
+        data = json.loads(row[13])
         content = hashing.entry_content(
             seq=seq, occurred_at=row[1], actor_id=row[2], actor_name=row[3], actor_roles=row[4],
             ip=row[5], user_agent=row[6], via=row[7], action=row[8], resource_type=row[9],
             resource_id=row[10], change_request_id=row[11], outcome=row[12],
-            data=json.loads(row[13]), personal_digest=row[14],
+            data=data, personal_digest=digest,
         )  # fmt: skip
-        if hashing.chain_hash(stored_prev, content) != stored_hash and (
-            len(result.problems) < max_problems
-        ):
-            result.problems.append((seq, f"seq {seq}: content does not match its stored hash"))
+        chain = legacy if seq <= legacy_until else keyed
+        if chain(stored_prev, content) != stored_hash:
+            problem(seq, f"seq {seq}: content does not match its stored hash")
+        elif row[8] == PERSONAL_ERASED and isinstance(data, dict):
+            result.erased.update(s for s in data.get("seqs") or [] if isinstance(s, int))
+        if (message := _personal_problem(seq, digest, row)) is not None:
+            problem(seq, message)
+        elif digest and not row[17]:
+            result.missing_personal.append(seq)
         if seq in wanted:
             result.found[seq] = stored_hash
         result.count += 1
@@ -69,11 +108,18 @@ def walk(rows: Iterable[tuple[Any, ...]], wanted: set[int], max_problems: int = 
     return result
 
 
-def walk_range(conninfo: str, low: int, high: int, wanted: set[int]) -> RangeResult:
+def walk_range(
+    conninfo: str, low: int, high: int, wanted: set[int], key: str, legacy_until: int
+) -> RangeResult:
     """Worker entry point: verify seq low..high on a connection of its own."""
     import psycopg
 
     with psycopg.connect(conninfo) as conn, conn.cursor(name="audit_walk") as cursor:
         cursor.itersize = BATCH
-        cursor.execute(SELECT + " WHERE seq BETWEEN %s AND %s ORDER BY seq", [low, high])
-        return walk(cursor, {s for s in wanted if low <= s <= high})
+        cursor.execute(SELECT + " WHERE e.seq BETWEEN %s AND %s ORDER BY e.seq", [low, high])
+        return walk(
+            cursor,
+            {s for s in wanted if low <= s <= high},
+            key=key,
+            legacy_until=legacy_until,
+        )

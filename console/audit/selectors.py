@@ -23,11 +23,12 @@ from console.audit.services import (
     PERSONAL_ERASED,
     VERIFIED,
     VERIFY_REQUESTED,
+    audit_verification_result,
     checkpoint_as_dict,
     checkpoint_file_path,
     erasable_value,
 )
-from console.audit.verify import problem_in_words
+from console.audit.verify import audit_entry_verifies, problem_in_words
 
 OUTCOMES = [("", "Any"), ("success", "Success"), ("failure", "Failure"), ("refused", "Refused")]
 
@@ -200,9 +201,8 @@ def _latest_request() -> AuditEntry | None:
 
 
 def _answered(request: AuditEntry) -> bool:
-    return AuditEntry.objects.filter(
-        action=VERIFIED, seq__gt=request.seq, data__request_seq=request.seq
-    ).exists()
+    # Only by a result the console wrote (one forged without the key does not count).
+    return audit_verification_result(request_seq=request.seq) is not None
 
 
 def audit_verification_pending() -> AuditEntry | None:
@@ -256,13 +256,20 @@ def verification_summary(data: dict[str, Any], *, ok: bool) -> str:
     return problem_in_words(str(reason)) if reason else "The trail does not verify."
 
 
+FORGED_RESULT = (
+    "This result does not verify: the console did not write it (its hash does not match "
+    "its content), so it says nothing about the trail."
+)
+
+
 def audit_verification_results(*, limit: int = 5) -> list[VerificationResult]:
     """The newest recorded verifications, in words."""
     results = []
     for entry in AuditEntry.objects.filter(action=VERIFIED).order_by("-seq")[:limit]:
         data = entry.data if isinstance(entry.data, dict) else {}
-        ok = entry.outcome == "success"
-        summary = verification_summary(data, ok=ok)
+        genuine = audit_entry_verifies(entry)
+        ok = genuine and entry.outcome == "success"
+        summary = verification_summary(data, ok=ok) if genuine else FORGED_RESULT
         problems = [problem_in_words(str(p)) for p in data.get("problems") or []]
         results.append(
             VerificationResult(
@@ -290,6 +297,8 @@ class Signature(StrEnum):
     VERIFIES = "verifies"
     FAILS = "does not verify"
     OTHER_KEY = "another key"
+    # The web is not given the signer's key: the file copy is what it can compare.
+    NOT_CHECKED = "checked by the signer only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +354,7 @@ def audit_checkpoint_checks(*, checkpoints: list[AuditCheckpoint]) -> dict[int, 
     Only the signing key's public id is compared and shown; the key stays in settings.
     """
     key = settings.AUDIT_CHECKPOINT_KEY
-    current_key = hashing.key_id(key)
+    current_key = hashing.key_id(key) if key else None
     as_dicts = {cp.pk: checkpoint_as_dict(cp) for cp in checkpoints}
     by_signature, by_time = _file_lines(
         checkpoint_file_path(),
@@ -362,7 +371,9 @@ def audit_checkpoint_checks(*, checkpoints: list[AuditCheckpoint]) -> dict[int, 
             copy = FileCopy.DIFFERS
         else:
             copy = FileCopy.MISSING
-        if cp.key_id != current_key:
+        if not key:
+            signature = Signature.NOT_CHECKED
+        elif cp.key_id != current_key:
             signature = Signature.OTHER_KEY
         else:
             message = hashing.checkpoint_message(

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -51,7 +52,13 @@ class Outcome:
 def _secret_values() -> list[str]:
     values = [
         getattr(settings, name, "")
-        for name in ("BRAZE_API_KEY", "BRAZE_SCIM_TOKEN", "SECRET_KEY", "AUDIT_CHECKPOINT_KEY")
+        for name in (
+            "BRAZE_API_KEY",
+            "BRAZE_SCIM_TOKEN",
+            "SECRET_KEY",
+            "AUDIT_CHAIN_KEY",
+            "AUDIT_CHECKPOINT_KEY",
+        )
     ]
     return [v for v in values if isinstance(v, str) and len(v) >= 8]
 
@@ -109,6 +116,8 @@ def audit_append(
     `data` is redacted and stored readable; `personal` (e.g. email addresses) is stored
     beside the chain so `audit_personal_erase` can remove it without breaking a hash.
     """
+    if not settings.AUDIT_CHAIN_KEY:
+        raise RuntimeError("AUDIT_CHAIN_KEY is not set in this process: it may not append")
     actor_id, actor_name, actor_roles = _actor_fields(actor)
     origin = current_origin()
     # A JSON round trip fixes the exact form PostgreSQL hands back to the verifier.
@@ -144,12 +153,36 @@ def audit_append(
         entry = AuditEntry(
             **fields,
             prev_hash=prev_hash,
-            hash=hashing.chain_hash(prev_hash, hashing.entry_content(**fields)),
+            hash=hashing.chain_hash(
+                prev_hash, hashing.entry_content(**fields), settings.AUDIT_CHAIN_KEY
+            ),
         )
         entry.save(force_insert=True)
         if clean_personal is not None:
             AuditPersonal.objects.create(entry=entry, salt=salt, data=clean_personal)
     return entry
+
+
+def audit_chain_key_boundary(*, using: str = "default") -> AuditEntry | None:
+    """Mark where the keyed chain begins, once, on a trail begun with unkeyed hashes.
+
+    The boundary entry is the first keyed one; its data names the last seq of the old rule.
+    Run by the migration that introduced the key (an empty trail needs no boundary).
+    """
+    if using != "default":
+        return None  # audit_append writes on the default connection only
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        head = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+        if head is None or AuditEntry.objects.filter(action=hashing.CHAIN_KEYED).exists():
+            return None
+        return audit_append(
+            actor=SYSTEM,
+            action=hashing.CHAIN_KEYED,
+            resource_type="audit",
+            data={"legacy_until": head, "key_id": hashing.key_id(settings.AUDIT_CHAIN_KEY)},
+        )
 
 
 # The kinds of personal data entries keep in their erasable part, by the key they are
@@ -178,8 +211,11 @@ def reason_names_value(*, reason: str, value: str) -> bool:
 
 
 def _value_digest(*, field: str, value: str) -> dict[str, str]:
-    """What an entry about a person's value may keep of it: a keyed digest, and the key's id."""
-    key = settings.AUDIT_CHECKPOINT_KEY
+    """What an entry about a person's value may keep of it: a keyed digest, and the key's id.
+
+    Keyed from the chain key, which the web process holds (the checkpoint key stays with
+    the signer)."""
+    key = settings.AUDIT_CHAIN_KEY
     return {
         "value_digest": hashing.erased_value_digest(key, field, value),
         "digest_key_id": hashing.key_id(key),
@@ -187,14 +223,21 @@ def _value_digest(*, field: str, value: str) -> dict[str, str]:
 
 
 def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -> AuditEntry:
-    """Erase a person's data from the trail on request; every hash stays valid.
+    """Erase a person's data from the trail and the change requests on request.
 
     The whole erasable part of each entry holding `value` as `field` is deleted (an
-    entry's personal part is about one person, e.g. the username beside the email). The
-    erasure is itself an entry, with the reason and the entries' seqs, which the detail
-    pages read. It keeps only a keyed digest of the value: the trail cannot give it back.
+    entry's personal part is about one person, e.g. the username beside the email), and
+    change requests about that person have their personal values replaced by a marker
+    (their hashes, keyed digests made when they were written, stay as they are). Every
+    chain hash stays valid. The erasure is itself an entry, with the reason, the entries'
+    seqs and the change requests' ids, which the detail pages read. It keeps only a keyed
+    digest of the value: the trail cannot give it back.
+
+    Raises console.changes.erasure.ErasureRefused while a change request about the person
+    is still open (nothing is erased then).
     """
     from console.audit.selectors import audit_personal_matching
+    from console.changes.erasure import change_requests_personal_erase
 
     value, reason = erasable_value(field=field, value=value), reason.strip()
     if field not in ERASABLE_FIELDS:
@@ -204,9 +247,13 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
     if reason_names_value(reason=reason, value=value):
         raise ValueError("the reason would keep the erased value in the chained entry")
     with transaction.atomic(durable=True):
-        seqs = sorted(
-            audit_personal_matching(field=field, value=value).values_list("pk", flat=True)
-        )
+        change_requests = change_requests_personal_erase(field=field, value=value)
+        matching = audit_personal_matching(field=field, value=value).values_list("pk", flat=True)
+        # Every entry about those requests: their comments are kept in the erasable part.
+        of_requests = AuditPersonal.objects.filter(
+            entry__change_request_id__in=change_requests
+        ).values_list("pk", flat=True)
+        seqs = sorted({*matching, *of_requests})
         AuditPersonal.objects.filter(pk__in=seqs).delete()
         return audit_append(
             actor=actor,
@@ -216,6 +263,7 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
                 "field": field,
                 "entries": len(seqs),
                 "seqs": seqs,
+                "change_requests": change_requests,
                 "reason": reason,
                 **_value_digest(field=field, value=value),
             },
@@ -269,14 +317,18 @@ def audit_verification_request(*, actor: AbstractBaseUser) -> tuple[AuditEntry, 
     return entry, True
 
 
-def _verification_result(request_seq: int) -> AuditEntry | None:
-    return (
-        AuditEntry.objects.filter(
-            action=VERIFIED, seq__gt=request_seq, data__request_seq=request_seq
-        )
-        .order_by("seq")
-        .first()
-    )
+def audit_verification_result(*, request_seq: int) -> AuditEntry | None:
+    """The recorded result of this request, if the console wrote one.
+
+    Only an entry whose keyed hash verifies counts: a result row forged in the database
+    ahead of the walk would otherwise make the real walk's finding be thrown away.
+    """
+    from console.audit.verify import audit_entry_verifies
+
+    candidates = AuditEntry.objects.filter(
+        action=VERIFIED, seq__gt=request_seq, data__request_seq=request_seq
+    ).order_by("seq")
+    return next((entry for entry in candidates[:10] if audit_entry_verifies(entry)), None)
 
 
 def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
@@ -287,7 +339,7 @@ def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
     """
     from console.audit.verify import audit_verify
 
-    if (done := _verification_result(request_seq)) is not None:
+    if (done := audit_verification_result(request_seq=request_seq)) is not None:
         return done
     actor = get_user_model().objects.get(pk=actor_id)
     started = time.monotonic()
@@ -315,7 +367,7 @@ def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
     with transaction.atomic(durable=True):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-        if (done := _verification_result(request_seq)) is not None:
+        if (done := audit_verification_result(request_seq=request_seq)) is not None:
             return done
         return audit_append(
             actor=actor,
@@ -326,15 +378,38 @@ def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
         )
 
 
+# Set by the web (an Admin's "sign a checkpoint now"), taken by the signer process, which
+# alone holds the checkpoint key.
+CHECKPOINT_REQUESTED = "audit:checkpoint-requested"
+
+
 def audit_checkpoint_request() -> None:
-    """Sign the head now instead of at the next scheduled time.
+    """Ask the signer to sign the head now instead of at the next scheduled time."""
+    transaction.on_commit(lambda: cache.set(CHECKPOINT_REQUESTED, "1", timeout=3600))
 
-    The worker issues it, like the scheduled ones, so the file copy lands where the
-    worker keeps its checkpoint directory.
+
+def audit_checkpoint_requested() -> bool:
+    """Take a pending request to sign now (the signer's loop asks this every second)."""
+    return bool(cache.delete(CHECKPOINT_REQUESTED))
+
+
+def audit_checkpoint_sign_due(
+    *, key: str, last_signed: float | None, interval_seconds: float
+) -> AuditCheckpoint | None:
+    """One turn of the signer's loop: sign when asked, or when the interval is up.
+
+    `last_signed` is a time.monotonic() reading (None: nothing signed yet by this process).
     """
-    from console.audit.tasks import audit_checkpoint_task
-
-    transaction.on_commit(audit_checkpoint_task.delay)
+    due = last_signed is None or time.monotonic() - last_signed >= interval_seconds
+    try:
+        requested = audit_checkpoint_requested()
+    except Exception:
+        # Redis away: the schedule does not depend on it, only "sign now" waits.
+        logger.warning("could not read checkpoint requests from the cache", exc_info=True)
+        requested = False
+    if requested or due:
+        return audit_checkpoint_issue(key=key)
+    return None
 
 
 def checkpoint_file_path() -> Path:
@@ -352,9 +427,18 @@ def checkpoint_as_dict(cp: AuditCheckpoint) -> dict[str, Any]:
     }
 
 
-def audit_checkpoint_issue() -> AuditCheckpoint:
-    """Sign the chain's head (also when nothing happened, so a cut tail shows)."""
-    key = settings.AUDIT_CHECKPOINT_KEY
+class CheckpointKeyMissing(RuntimeError):
+    """This process was not given the checkpoint key: only the signer signs."""
+
+
+def audit_checkpoint_issue(*, key: str | None = None) -> AuditCheckpoint:
+    """Sign the chain's head (also when nothing happened, so a cut tail shows).
+
+    Run by the signer process (manage.py audit_checkpoint_signer), the one holding the key.
+    """
+    key = key or settings.AUDIT_CHECKPOINT_KEY
+    if not key:
+        raise CheckpointKeyMissing("AUDIT_CHECKPOINT_KEY is not set in this process")
     with transaction.atomic():
         with connection.cursor() as cursor:
             # The chain lock makes (head, count) one consistent moment.

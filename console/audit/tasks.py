@@ -1,12 +1,10 @@
 from celery import shared_task
 
 from console.audit.context import Origin, audit_origin
-from console.audit.services import audit_checkpoint_issue, audit_verification_run
+from console.audit.services import audit_verification_run
 
-
-@shared_task(ignore_result=True)
-def audit_checkpoint_task() -> None:
-    audit_checkpoint_issue()
+# Checkpoints are not a task: workers are not given the key that signs them
+# (manage.py audit_checkpoint_signer is the process that signs).
 
 
 @shared_task(ignore_result=True)

@@ -1,5 +1,6 @@
 """Verification of the chain and its signed checkpoints (used by `manage.py verify_audit`)."""
 
+import hmac
 import json
 import multiprocessing
 import os
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from console.audit import chainwalk, hashing
-from console.audit.models import AuditCheckpoint
+from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
 from console.audit.services import checkpoint_as_dict
 
 _MAX_PROBLEMS = 20
@@ -72,6 +73,21 @@ def _ranges() -> list[tuple[int, int]]:
     return [(a, min(a + step - 1, high)) for a in range(low, high + 1, step)]
 
 
+def chain_legacy_until() -> int:
+    """The last seq hashed before the chain was keyed (0: the whole trail is keyed).
+
+    Named by the first boundary entry; one forged later is not the first, and one forged
+    on a trail begun keyed makes every earlier entry fail the unkeyed rule.
+    """
+    boundary = (
+        AuditEntry.objects.filter(action=hashing.CHAIN_KEYED).order_by("seq").only("data").first()
+    )
+    if boundary is None or not isinstance(boundary.data, dict):
+        return 0
+    value = boundary.data.get("legacy_until")
+    return value if isinstance(value, int) else 0
+
+
 def _walk_chain(report: VerifyReport) -> dict[int, str]:
     """Check every entry in seq order; returns {seq: stored hash} of checkpointed seqs only.
 
@@ -80,14 +96,19 @@ def _walk_chain(report: VerifyReport) -> dict[int, str]:
     """
     wanted = set(AuditCheckpoint.objects.values_list("last_seq", flat=True))
     wanted |= {cp["last_seq"] for cp in _file_checkpoints()}
+    key, legacy_until = settings.AUDIT_CHAIN_KEY, chain_legacy_until()
     ranges = _ranges()
     if len(ranges) <= 1:
         with connection.chunked_cursor() as cursor:
-            cursor.execute(chainwalk.SELECT + " ORDER BY seq")
-            results = [chainwalk.walk(_batched(cursor), wanted)]
+            cursor.execute(chainwalk.SELECT + " ORDER BY e.seq")
+            results = [chainwalk.walk(_batched(cursor), wanted, key=key, legacy_until=legacy_until)]
     else:
-        results = _walk_in_processes([(_conninfo(), low, high, wanted) for low, high in ranges])
+        results = _walk_in_processes(
+            [(_conninfo(), low, high, wanted, key, legacy_until) for low, high in ranges]
+        )
     found: dict[int, str] = {}
+    missing: list[int] = []
+    erased: set[int] = set()
     expected_seq, prev = 1, hashing.GENESIS_HASH
     for result in results:
         if result.first_seq is None:
@@ -107,14 +128,30 @@ def _walk_chain(report: VerifyReport) -> dict[int, str]:
         for seq, message in result.problems:
             report.problem(message, seq)
         found.update(result.found)
+        missing.extend(result.missing_personal)
+        erased |= result.erased
         report.entries += result.count
         expected_seq, prev = (result.last_seq or 0) + 1, result.last_hash or prev
     report.last_seq, report.head_hash = expected_seq - 1, prev
+    _check_erasures(report, missing, erased)
     return found
 
 
+def _check_erasures(report: VerifyReport, missing: list[int], erased: set[int]) -> None:
+    """Personal data may leave the trail only through an erasure entry, and never return."""
+    for seq in missing:
+        if seq not in erased:
+            report.problem(
+                f"seq {seq}: its personal data was deleted without an erasure entry", seq
+            )
+    if erased:
+        back = AuditPersonal.objects.filter(pk__in=sorted(erased)).order_by("pk")
+        for seq in back.values_list("pk", flat=True)[:_MAX_PROBLEMS]:
+            report.problem(f"seq {seq}: personal data an erasure removed is stored again", seq)
+
+
 def _walk_in_processes(
-    ranges: list[tuple[str, int, int, set[int]]],
+    ranges: list[tuple[str, int, int, set[int], str, int]],
 ) -> list[chainwalk.RangeResult]:
     if multiprocessing.current_process().daemon:
         # A Celery prefork worker (the "Verify the chain now" task) is a daemon process,
@@ -153,11 +190,23 @@ def _file_checkpoints() -> list[dict[str, Any]]:
     return result
 
 
+UNSIGNED_WARNING = (
+    "checkpoint signatures were not checked: this process does not hold AUDIT_CHECKPOINT_KEY "
+    "(run manage.py verify_audit where the signer's key is); the checkpoint file is the anchor"
+)
+
+
 def _check_checkpoints(report: VerifyReport, heads: dict[int, str]) -> None:
-    key = settings.AUDIT_CHECKPOINT_KEY
+    key = settings.AUDIT_CHECKPOINT_KEY or None
     db = [checkpoint_as_dict(cp) for cp in AuditCheckpoint.objects.order_by("id")]
     files = _file_checkpoints()
     db_sigs = {cp["signature"] for cp in db}
+    # Without the key, a checkpoint is believed only as the signer wrote it to its file
+    # (which the web and the workers may read but not write): a row in the database alone
+    # could have been made by anyone with the run-time login.
+    file_lines = {hashing.canonical_json(cp) for cp in files}
+    if key is None:
+        report.warnings.append(UNSIGNED_WARNING)
     for cp in files:
         if cp.get("signature") not in db_sigs:
             report.warnings.append(
@@ -178,23 +227,31 @@ def _check_checkpoints(report: VerifyReport, heads: dict[int, str]) -> None:
         if created_at is None:
             report.problem(f"checkpoint with unreadable time {cp['created_at']!r}")
             continue
-        if cp["key_id"] != hashing.key_id(key):
+        if key is None:
+            if hashing.canonical_json(cp) not in file_lines:
+                report.warnings.append(
+                    f"checkpoint at seq {cp['last_seq']} ({cp['created_at']}) is in the "
+                    "database but not in the checkpoint file; without the key it anchors nothing"
+                )
+                continue
+        elif cp["key_id"] != hashing.key_id(key):
             report.warnings.append(
                 f"checkpoint at seq {cp['last_seq']} was signed with another key "
                 f"({cp['key_id']}); not checked"
             )
             continue
-        message = hashing.checkpoint_message(
-            created_at=created_at,
-            last_seq=cp["last_seq"],
-            head_hash=cp["head_hash"],
-            entry_count=cp["entry_count"],
-        )
-        if hashing.checkpoint_sign(key, message) != cp["signature"]:
-            report.problem(
-                f"checkpoint at seq {cp['last_seq']} ({cp['created_at']}): bad signature"
+        else:
+            message = hashing.checkpoint_message(
+                created_at=created_at,
+                last_seq=cp["last_seq"],
+                head_hash=cp["head_hash"],
+                entry_count=cp["entry_count"],
             )
-            continue
+            if not hmac.compare_digest(hashing.checkpoint_sign(key, message), cp["signature"]):
+                report.problem(
+                    f"checkpoint at seq {cp['last_seq']} ({cp['created_at']}): bad signature"
+                )
+                continue
         newest = created_at if newest is None or created_at > newest else newest
         last_seq = cp["last_seq"]
         if last_seq == 0:
@@ -228,6 +285,21 @@ def audit_verify() -> VerifyReport:
     heads = _walk_chain(report)
     _check_checkpoints(report, heads)
     return report
+
+
+def audit_entry_verifies(entry: AuditEntry) -> bool:
+    """Whether one entry's own hash (keyed, unless written before the chain was keyed) and
+    its link to the entry before hold: what a forged row written without the key fails."""
+    before = AuditEntry.objects.filter(seq=entry.seq - 1).values_list("hash", flat=True).first()
+    if (before or hashing.GENESIS_HASH) != entry.prev_hash:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(chainwalk.SELECT + " WHERE e.seq = %s", [entry.seq])
+        rows = cursor.fetchall()
+    result = chainwalk.walk(
+        rows, set(), key=settings.AUDIT_CHAIN_KEY, legacy_until=chain_legacy_until()
+    )
+    return result.count == 1 and not result.problems
 
 
 def _n(text: str) -> str:
@@ -282,6 +354,30 @@ _IN_WORDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
             f"Entry #{_n(m[1])} does not match the checkpoint signed at {_when(m[2])} "
             "— the trail was rewritten up to there and its hashes recomputed."
         ),
+    ),
+    (
+        re.compile(r"^seq (\d+): its personal data was deleted without an erasure entry"),
+        lambda m: (
+            f"Entry #{_n(m[1])} has lost its personal data, and no erasure records it "
+            "— it was deleted in the database, not through the console."
+        ),
+    ),
+    (
+        re.compile(r"^seq (\d+): its personal data does not match the digest"),
+        lambda m: (
+            f"The personal data beside entry #{_n(m[1])} is not what was written with it "
+            "— it was replaced afterwards."
+        ),
+    ),
+    (
+        re.compile(r"^seq (\d+): personal data is stored beside an entry that had none"),
+        lambda m: (
+            f"Personal data was added beside entry #{_n(m[1])}, which was written without any."
+        ),
+    ),
+    (
+        re.compile(r"^seq (\d+): personal data an erasure removed is stored again"),
+        lambda m: f"The personal data of entry #{_n(m[1])} was erased, but it is stored again.",
     ),
     (
         re.compile(r"^checkpoint at seq (\d+) \((\S+)\): bad signature"),

@@ -46,6 +46,7 @@ from console.audit.services import (
     audit_personal_lookup_record,
     audit_verification_request,
 )
+from console.changes.erasure import ErasureRefused
 from console.navigation import AUDIT_TABS, tabs_for
 from console.roles import Capability, user_capabilities
 from console.tables import (
@@ -275,7 +276,7 @@ def _checkpoint_table(request: HttpRequest) -> TablePage:
         rows=[
             cells_for(_CheckpointRow(cp, checks[cp.pk]), CHECKPOINT_COLUMNS) for cp in checkpoints
         ],
-        empty_message="No checkpoint has been signed yet. The worker signs one every few minutes.",
+        empty_message="No checkpoint has been signed yet. The signer signs one every few minutes.",
         previous_url=_page_url(request, page.number - 1) if page.has_previous() else None,
         next_url=_page_url(request, page.number + 1) if page.has_next() else None,
         summary=(
@@ -378,18 +379,26 @@ def audit_erasure_confirm(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _erasure_page(request, form)
     kind = ERASABLE_FIELDS[form.cleaned_data["field"]].lower()
-    entry = audit_personal_erase(
-        actor=_actor(request),
-        field=form.cleaned_data["field"],
-        value=form.cleaned_data["value"],
-        reason=form.cleaned_data["reason"],
-    )
+    try:
+        entry = audit_personal_erase(
+            actor=_actor(request),
+            field=form.cleaned_data["field"],
+            value=form.cleaned_data["value"],
+            reason=form.cleaned_data["reason"],
+        )
+    except ErasureRefused as exc:
+        messages.error(request, str(exc))
+        return _see_other("audit:erasure")
     # The messages never repeat the value: they travel in the session.
     count = int(entry.data["entries"])
-    if count:
+    requests = len(entry.data.get("change_requests") or [])
+    also = (
+        f" and from {requests:,} change request{'' if requests == 1 else 's'}" if requests else ""
+    )
+    if count or requests:
         messages.success(
             request,
-            f"Erased the {kind} from {count:,} audit entr{'y' if count == 1 else 'ies'}; "
+            f"Erased the {kind} from {count:,} audit entr{'y' if count == 1 else 'ies'}{also}; "
             f"every entry still verifies. The erasure is recorded as entry #{entry.seq}.",
         )
     else:

@@ -1,17 +1,23 @@
 """Field-level, line-level and three-way differences for the review screens."""
 
 import difflib
-import hashlib
 from typing import Any
 
-from console.audit.hashing import canonical_json
+from django.conf import settings
+
+from console.audit.hashing import canonical_json, keyed_digest
 
 LONG_TEXT = 80
 
 
 def payload_hash(*, resource_type: str, identifier: str, action: str, payload: Any) -> str:
+    """The version of a proposal approvals are bound to (and the audit trail chains).
+
+    Keyed with a key derived from AUDIT_CHAIN_KEY: a payload may hold a person's email, and
+    a plain SHA-256 of it would confirm a guess (and outlive the erasure of the value).
+    """
     content = canonical_json([resource_type, identifier, action, payload])
-    return hashlib.sha256(content.encode()).hexdigest()
+    return keyed_digest(settings.AUDIT_CHAIN_KEY, "change-request-payload", content)
 
 
 def same(a: Any, b: Any) -> bool:

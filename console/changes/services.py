@@ -116,7 +116,13 @@ def _cr_audit(
     outcome: str = Outcome.SUCCESS,
     data: dict[str, Any] | None = None,
 ) -> None:
-    public, personal = _split_personal(_personal_fields(cr.resource_type), data or {})
+    fields = _personal_fields(cr.resource_type)
+    public, personal = _split_personal(fields, data or {})
+    if fields and public.get("comment"):
+        # Free text about a person (a reviewer's "checked with Ann") is theirs too: kept in
+        # the erasable part, which erasing the person deletes for all of the request's entries.
+        personal = {**(personal or {}), "comment": public["comment"]}
+        public = {**public, "comment": "[personal]"}
     audit_append(
         actor=actor,
         action=f"change_request.{action}",
@@ -296,7 +302,8 @@ def change_request_edit(
             payload=payload,
         )
         dismissed = 0
-        changed = new_hash != cr.payload_hash or rebase
+        # Compared by content: a request's stored hash may predate the keyed payload hash.
+        changed = not diff.same(payload, cr.payload) or rebase
         if changed:
             dismissed = cr.reviews.filter(dismissed_at__isnull=True).update(
                 dismissed_at=timezone.now()

@@ -60,3 +60,37 @@ def test_a_second_worker_leaves_the_build_to_the_one_holding_the_lock() -> None:
         assert catalog_sort_indexes_ensure(catalog=cast(Catalog, CatalogFactory())) == []
     finally:
         other.close()
+
+
+def test_the_owners_command_builds_the_indexes_of_every_catalog() -> None:
+    from django.core.management import call_command
+
+    catalog = cast(Catalog, CatalogFactory())
+    for field in catalog.value_fields():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {_sort_index_name(field['name'])}")
+    call_command("catalog_sort_indexes")
+    assert all(_index_valid(_sort_index_name(f["name"])) for f in catalog.value_fields())
+
+
+def test_no_request_or_task_code_names_the_owner_login() -> None:
+    """The owner alias exists only in the indexer's process (console/processes.py); code a
+    web request or a Celery task runs must never reach for it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    allowed = {
+        root / "console" / "settings.py",
+        root / "catalogs" / "management" / "commands" / "catalog_sort_indexes.py",
+    }
+    pattern = re.compile(r"""["']owner["']""")
+    offenders = [
+        str(path.relative_to(root))
+        for app in ("console", "catalogs", "templates_app", "users_admin")
+        for path in (root / app).rglob("*.py")
+        if path not in allowed
+        and "migrations" not in path.parts
+        and pattern.search(path.read_text())
+    ]
+    assert offenders == []

@@ -70,7 +70,7 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
     env |= {
         "DEBUG": "0",
         "SECRET_KEY": "p" * 20 + "roduction-secret-" + os.urandom(16).hex(),
-        "AUDIT_CHECKPOINT_KEY": os.urandom(32).hex(),
+        "AUDIT_CHAIN_KEY": os.urandom(32).hex(),
         "ALLOWED_HOSTS": "console.example.com",
     }
     result = subprocess.run(

@@ -240,7 +240,7 @@ def test_the_erasure_is_audited_with_its_reason_and_a_keyed_digest_only(
     assert erasure.data["entries"] == 3
     assert erasure.data["seqs"] == [e.seq for e in ann_entries[:3]]
     assert erasure.data["reason"] == "Erasure request ER-17"
-    key = settings.AUDIT_CHECKPOINT_KEY
+    key = settings.AUDIT_CHAIN_KEY
     assert erasure.data["value_digest"] == hashing.erased_value_digest(key, "email", EMAIL)
     assert not AuditPersonal.objects.filter(entry=erasure).exists()
     # Nowhere in the trail, in any case.

@@ -1,6 +1,7 @@
 """The audit integrity screen: signed checkpoints, and verifying the chain on demand."""
 
 import json
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from console.audit.services import (
     VERIFY_REQUESTED,
     audit_append,
     audit_checkpoint_issue,
+    audit_checkpoint_sign_due,
     audit_verification_request,
     audit_verification_run,
     checkpoint_file_path,
@@ -332,14 +334,23 @@ def test_removed_entries_are_recorded_in_words(
 
 
 def test_admins_can_have_a_checkpoint_signed_now(
-    admin: User, django_capture_on_commit_callbacks: Capture, eager_celery: None
+    admin: User, django_capture_on_commit_callbacks: Capture, settings: Any
 ) -> None:
     client = _signed_in(admin)
     assert "Issue a checkpoint now" in client.get(reverse(URL)).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("audit:checkpoint_issue"))
     assert response.status_code == 303
+    # The web signs nothing: the signer's next turn does, though its interval is not up.
+    assert AuditCheckpoint.objects.count() == 0
+    key, interval = settings.AUDIT_CHECKPOINT_KEY, 3600.0
+    assert audit_checkpoint_sign_due(
+        key=key, last_signed=time.monotonic(), interval_seconds=interval
+    )
     assert AuditCheckpoint.objects.count() == 1
+    assert not audit_checkpoint_sign_due(
+        key=key, last_signed=time.monotonic(), interval_seconds=interval
+    )
 
 
 def test_auditors_do_not_get_the_checkpoint_button(auditor: User) -> None:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
@@ -59,7 +60,8 @@ def test_deleting_a_middle_entry_is_reported_as_a_gap(
 def test_a_consistently_rewritten_suffix_fails_at_the_checkpoint(
     chain: None, owner_tamper: psycopg.Connection, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The attacker recomputes every hash from seq 12 on, so the chain alone is consistent.
+    # The attacker recomputes every hash from seq 12 on, so the chain alone is consistent:
+    # one holding the chain key too (a compromised worker), not the signer's key.
     rows = owner_tamper.execute(
         "SELECT seq, occurred_at, actor_id, actor_name, actor_roles, host(ip), user_agent, via,"
         " action, resource_type, resource_id, change_request_id, outcome, data, personal_digest,"
@@ -74,7 +76,7 @@ def test_a_consistently_rewritten_suffix_fails_at_the_checkpoint(
             resource_type=row[9], resource_id=row[10], change_request_id=row[11],
             outcome=row[12], data=data, personal_digest=row[14],
         )  # fmt: skip
-        new_hash = hashing.chain_hash(prev, content)
+        new_hash = hashing.chain_hash(prev, content, settings.AUDIT_CHAIN_KEY)
         owner_tamper.execute(
             "UPDATE audit_entry SET data = %s, prev_hash = %s, hash = %s WHERE seq = %s",
             [json.dumps(data), prev, new_hash, row[0]],

@@ -394,6 +394,7 @@ def test_personal_fields_stay_out_of_the_chain_and_can_be_erased(
     assert any(row["field"] == "price" for row in entry.data["diff"])
     assert AuditPersonal.objects.get(entry=entry).data["email"] == "new@example.com"
 
+    change_request_cancel(actor=editor, change_request=cr)  # an open request blocks erasure
     erasure = audit_personal_erase(
         actor=editor, field="email", value="new@example.com", reason="Request 17"
     )
