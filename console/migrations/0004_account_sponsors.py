@@ -5,6 +5,32 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def sponsors_from_audit(apps, schema_editor):
+    """Accounts made before sponsors were recorded: read who invited them and who last
+    changed their roles from the audit trail, so the approval rule covers them too."""
+    entry = apps.get_model("console", "AuditEntry")
+    sponsor = apps.get_model("console", "AccountSponsor")
+    user = apps.get_model("auth", "User")
+    existing = set(user.objects.values_list("pk", flat=True))
+    found: dict[tuple[int, str], int] = {}
+    rows = entry.objects.filter(
+        resource_type="console_user",
+        action__in=["user.invited", "user.roles_changed"],
+        outcome="success",
+        actor_id__isnull=False,
+    ).order_by("seq")
+    for action, resource_id, actor_id in rows.values_list("action", "resource_id", "actor_id"):
+        if not resource_id.isdigit():
+            continue
+        reason = "created" if action == "user.invited" else "roles"
+        found[(int(resource_id), reason)] = actor_id  # the latest one wins
+    sponsor.objects.bulk_create(
+        sponsor(user_id=user_id, sponsor_id=actor_id, reason=reason)
+        for (user_id, reason), actor_id in found.items()
+        if user_id in existing and actor_id in existing and user_id != actor_id
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("console", "0003_change_requests"),
@@ -57,4 +83,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(sponsors_from_audit, migrations.RunPython.noop),
     ]

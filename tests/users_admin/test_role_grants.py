@@ -269,3 +269,30 @@ def fake_content() -> Iterator[str]:
     appliers.register_applier("fake_item", FakeBraze())
     yield "fake_item"
     appliers._APPLIERS.pop("fake_item", None)
+
+
+def test_accounts_made_before_sponsors_were_recorded_get_them_from_the_audit_trail() -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("console.migrations.0004_account_sponsors")
+    ada, bob = user_with_role(Role.ADMIN), user_with_role(Role.ADMIN)
+    user = services.user_create(
+        actor=ada,
+        username="old",
+        email="old@example.com",
+        first_name="Old",
+        last_name="Timer",
+        roles={Role.VIEWER},
+        base_url="http://console.test/",
+    )
+    services.user_set_roles(actor=ada, user=user, roles={Role.EDITOR})
+    services.user_set_roles(actor=bob, user=user, roles={Role.AUDITOR})
+    AccountSponsor.objects.all().delete()  # as before the migration
+
+    migration.sponsors_from_audit(apps, None)
+    assert set(AccountSponsor.objects.values_list("user_id", "sponsor_id", "reason")) == {
+        (user.pk, ada.pk, SponsorReason.CREATED),
+        (user.pk, bob.pk, SponsorReason.ROLES),
+    }
