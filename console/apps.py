@@ -12,6 +12,9 @@ class ConsoleConfig(AppConfig):
 
         from console import sessions
         from console.audit import signals
+        from console.changes import policy
+
+        policy.register()
 
         auth_signals.user_logged_in.connect(signals.on_user_logged_in, dispatch_uid="audit_in")
         auth_signals.user_logged_in.connect(

@@ -1,9 +1,16 @@
 """Models of the console core live in their sub-packages; importing them here registers them."""
 
 from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
-from console.changes.models import ApprovalPolicy, ChangeRequest, Comment, Review
+from console.changes.models import (
+    AccountSponsor,
+    ApprovalPolicy,
+    ChangeRequest,
+    Comment,
+    Review,
+)
 
 __all__ = [
+    "AccountSponsor",
     "ApprovalPolicy",
     "AuditCheckpoint",
     "AuditEntry",

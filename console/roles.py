@@ -37,10 +37,19 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
 ROLE_DESCRIPTIONS: dict[Role, str] = {
     Role.VIEWER: "Browse catalogs and content.",
     Role.EDITOR: "Browse and propose changes.",
-    Role.REVIEWER: "Approve or reject other people's changes.",
+    Role.REVIEWER: "Approve or reject other people's content changes.",
     Role.AUDITOR: "Read everything, read and export the audit log; change nothing.",
-    Role.ADMIN: "Manage console users, roles, policies and dashboard users.",
+    Role.ADMIN: (
+        "Manage console users, roles, policies and dashboard users; approve other Admins' "
+        "changes to them."
+    ),
 }
+
+# Roles that put someone on the checking side of maker-checker: a Reviewer approves content,
+# an Admin approves people and policy changes. Granting either is itself a change request
+# another Admin approves; the other roles only browse, propose or read, so they are granted
+# at once (an Admin already reads everything an Auditor does).
+GRANTS_NEEDING_APPROVAL: frozenset[Role] = frozenset({Role.REVIEWER, Role.ADMIN})
 
 _CACHE_ATTR = "_console_roles"
 
@@ -68,6 +77,10 @@ def user_has_any(
     user: AbstractBaseUser | AnonymousUser, capabilities: Iterable[Capability]
 ) -> bool:
     return bool(user_capabilities(user) & set(capabilities))
+
+
+def roles_with(capability: Capability) -> frozenset[Role]:
+    return frozenset(role for role, caps in ROLE_CAPABILITIES.items() if capability in caps)
 
 
 def roles_ensure_groups() -> None:

@@ -14,6 +14,8 @@ DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
     ("reviewer2", Role.REVIEWER, "Rob Reviewer"),
     ("auditor", Role.AUDITOR, "Audrey Auditor"),
     ("admin", Role.ADMIN, "Ada Admin"),
+    # Grants of Reviewer or Admin, dashboard users and policies need a second Admin.
+    ("admin2", Role.ADMIN, "Alan Admin"),
 )
 
 

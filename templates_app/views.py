@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console.access import require_capability
 from console.braze import BrazeError, BrazeNotFound, describe_error
-from console.changes.models import ChangeRequest
+from console.changes.selectors import change_request_get_visible
 from console.roles import Capability, user_has_any
 from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
@@ -575,8 +575,8 @@ def version_restore(
 @require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
 def change_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """A change request's HTML as a line diff and rendered before and after."""
-    cr = get_object_or_404(ChangeRequest, pk=pk)
-    if cr.resource_type not in HTML_FIELDS:
+    cr = change_request_get_visible(user=request.user, pk=pk)  # type: ignore[arg-type]
+    if cr is None or cr.resource_type not in HTML_FIELDS:
         raise Http404("Not a content change.")
     before = cr.base_snapshot or {}
     after = cr.payload or {}

@@ -22,6 +22,8 @@ from users_admin.scim_rules import normal_permissions, permissions_for_write
 
 RESOURCE_TYPE = "dashboard_user"
 NEW_PREFIX = "new:"
+# Grants of Reviewer or Admin to a console user (identifier: the user's id).
+ROLES_RESOURCE_TYPE = "console_role"
 
 
 def snapshot(user: ScimUser) -> dict[str, Any]:
@@ -41,8 +43,12 @@ def snapshot_hash(state: dict[str, Any]) -> str:
 
 class DashboardUserApplier:
     label = "Dashboard user"
-    # Dashboard accounts are access control, not content: Admins propose them.
+    # Dashboard accounts are access control, not content: Admins propose them, and another
+    # Admin approves. Their requests carry staff names, emails and Braze permissions, which
+    # only Admins and Auditors read (a Reviewer could not approve what they may not see).
     propose_capability = Capability.MANAGE_USERS
+    review_capability = Capability.MANAGE_USERS
+    view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
     # Kept out of the hash chain's readable data so they can be erased on request.
     personal_fields = frozenset({"email", "given_name", "family_name"})
 
@@ -96,7 +102,50 @@ class DashboardUserApplier:
         return {"id": user.id}
 
 
+class ConsoleRoleApplier:
+    """A console user's roles, set in the console's database once another Admin approves.
+
+    The payload and snapshots are `{"roles": [sorted role names]}`: the whole set, so the
+    conflict check notices any role change made since the proposal.
+    """
+
+    label = "Console user roles"
+    local = True
+    concerns_console_user = True
+    propose_capability = Capability.MANAGE_USERS
+    review_capability = Capability.MANAGE_USERS
+    # Names of console users and who may do what: the audience of the access review.
+    view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
+
+    def lock(self, identifier: str) -> None:
+        from django.contrib.auth.models import User
+
+        User.objects.select_for_update().filter(pk=int(identifier)).first()
+
+    def read_current(self, identifier: str) -> dict[str, Any] | None:
+        from users_admin.selectors import console_user_roles_snapshot
+
+        return console_user_roles_snapshot(user_id=int(identifier))
+
+    def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
+        return same(self.read_current(identifier), payload)
+
+    def proposed_state(
+        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return merge_state(base, action, payload)
+
+    def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError("console roles are applied by apply_local")
+
+    def apply_local(self, *, change_request: Any, actor: Any) -> dict[str, Any]:
+        from users_admin.services import user_roles_apply_approved
+
+        return user_roles_apply_approved(actor=actor, change_request=change_request)
+
+
 def register() -> None:
     from console.changes.appliers import register_applier
 
     register_applier(RESOURCE_TYPE, DashboardUserApplier())
+    register_applier(ROLES_RESOURCE_TYPE, ConsoleRoleApplier())

@@ -15,11 +15,11 @@ from django.http import Http404
 
 from console.braze import get_client
 from console.braze.client import ScimUser
-from console.changes.models import ChangeRequest
+from console.changes.models import OPEN_STATES, ChangeRequest
 from console.roles import Role
 from console.spreadsheet import cell_inert
 from users_admin import scim_rules
-from users_admin.appliers import RESOURCE_TYPE
+from users_admin.appliers import RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 
 
 def console_user_list(*, query: str = "", role: str = "", status: str = "") -> QuerySet[User]:
@@ -51,6 +51,22 @@ def console_user_role_names(*, user: User) -> list[str]:
     """The user's roles in the fixed role order (from prefetched groups)."""
     names = {group.name for group in user.groups.all()}
     return [role.value for role in Role if role.value in names]
+
+
+def console_user_roles_snapshot(*, user_id: int) -> dict[str, Any] | None:
+    """A console user's roles as a role change request records them; None: no such user."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return None
+    names = set(user.groups.values_list("name", flat=True))
+    return {"roles": sorted(role.value for role in Role if role.value in names)}
+
+
+def console_user_role_requests(*, user: User) -> QuerySet[ChangeRequest]:
+    """Open requests to change `user`'s roles (grants of Reviewer or Admin)."""
+    return ChangeRequest.objects.filter(
+        resource_type=ROLES_RESOURCE_TYPE, identifier=str(user.pk), state__in=OPEN_STATES
+    ).order_by("-id")
 
 
 @dataclass(frozen=True, slots=True)

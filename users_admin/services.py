@@ -1,9 +1,13 @@
-"""Writes of the Users section: console users (direct, audited) and dashboard users
-(change requests, applied through SCIM by the applier in `users_admin.appliers`).
+"""Writes of the Users section: console users and dashboard users.
 
-Console users are not Braze resources, so their changes are not change requests; each
-one commits together with its audit entry. Names and emails of the people concerned go
-into the entry's erasable `personal` part, never into its chained `data`.
+Console users are not Braze resources: inviting, deactivating and granting Viewer, Editor
+or Auditor (or removing roles) take effect at once, each committed with its audit entry.
+Granting Reviewer or Admin makes someone a checker, so it is a change request (resource
+type `console_role`) that another Admin approves and the apply step sets in the database.
+Who created an account and who last changed its roles is recorded: that account may not
+approve their change requests. Dashboard users are change requests applied through SCIM
+by the applier in `users_admin.appliers`. Names and emails of the people concerned go
+into an audit entry's erasable `personal` part, never into its chained `data`.
 """
 
 import contextlib
@@ -24,10 +28,19 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from console.audit.services import Outcome, audit_append
-from console.changes.models import ChangeAction, ChangeRequest
-from console.changes.services import change_request_propose
-from console.roles import Role, forget_cached_roles, roles_ensure_groups
-from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE
+from console.changes.models import ChangeAction, ChangeRequest, SponsorReason
+from console.changes.services import (
+    ChangeRequestError,
+    account_sponsors_set,
+    change_request_propose,
+)
+from console.roles import (
+    GRANTS_NEEDING_APPROVAL,
+    Role,
+    forget_cached_roles,
+    roles_ensure_groups,
+)
+from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 from users_admin.scim_rules import normal_permissions
 
 logger = logging.getLogger(__name__)
@@ -146,24 +159,45 @@ def user_create(
     """Invite a console user: no password yet; a one-time password-set link by email.
 
     The link is sent after commit, so a rolled-back invitation sends nothing. Neither the
-    link nor any password is shown to the Admin or written to the audit trail.
+    link nor any password is shown to the Admin or written to the audit trail. Reviewer
+    and Admin are not given here: they are proposed for another Admin's approval
+    (`console_user_role_requests` finds the request).
     """
+    at_once = roles - GRANTS_NEEDING_APPROVAL
     with transaction.atomic(durable=True):
         user = User(username=username, email=email, first_name=first_name, last_name=last_name)
         user.set_unusable_password()
         user.save()
-        _apply_roles(user=user, roles=roles)
+        _apply_roles(user=user, roles=at_once)
+        account_sponsors_set(user_id=user.pk, reason=SponsorReason.CREATED, sponsor_ids={actor.pk})
         audit_append(
             actor=actor,
             action="user.invited",
             resource_type="console_user",
             resource_id=str(user.pk),
-            data={"roles": _role_names(roles)},
+            data={"roles": _role_names(at_once)},
             personal=_personal(user),
         )
         user_id = user.pk
         transaction.on_commit(lambda: _invitation_send(user_id=user_id, base_url=base_url))
+    if roles != at_once:
+        _roles_propose(actor=actor, user=user, before=at_once, roles=roles)
     return user
+
+
+def _roles_propose(
+    *, actor: AbstractBaseUser, user: User, before: set[Role], roles: set[Role]
+) -> ChangeRequest:
+    granted = ", ".join(_role_names((roles - before) & GRANTS_NEEDING_APPROVAL))
+    return change_request_propose(
+        actor=actor,
+        resource_type=ROLES_RESOURCE_TYPE,
+        identifier=str(user.pk),
+        action=ChangeAction.UPDATE,
+        payload={"roles": _role_names(roles)},
+        base_snapshot={"roles": _role_names(before)},
+        title=f"Give {user.get_username()} the {granted} role"[:200],
+    )
 
 
 def user_invitation_resend(*, actor: AbstractBaseUser, user: User, base_url: str) -> None:
@@ -179,23 +213,42 @@ def user_invitation_resend(*, actor: AbstractBaseUser, user: User, base_url: str
         transaction.on_commit(lambda: _invitation_send(user_id=user_id, base_url=base_url))
 
 
-def user_set_roles(*, actor: AbstractBaseUser, user: User, roles: set[Role]) -> None:
+def user_set_roles(
+    *, actor: AbstractBaseUser, user: User, roles: set[Role]
+) -> ChangeRequest | None:
     """Replace `user`'s roles, audited. The last active Admin cannot drop their own Admin role.
+
+    A new Reviewer or Admin role is not given here: the whole new set of roles is proposed
+    as a change request for another Admin to approve, and returned. Otherwise the roles
+    change at once and None is returned.
 
     (`console.services.user_set_roles` is the unaudited primitive kept for demo seeding
     and test factories; every change made by a person goes through this function.)
     """
+    before = _current_roles(user)
+    if (roles - before) & GRANTS_NEEDING_APPROVAL:
+        return _roles_propose(actor=actor, user=user, before=before, roles=roles)
     with transaction.atomic(durable=True):
         user = User.objects.select_for_update().get(pk=user.pk)
         before = _current_roles(user)
+        # A role removed since the check above would now be granted again: propose that.
+        regrant = bool((roles - before) & GRANTS_NEEDING_APPROVAL)
         losing_admin = Role.ADMIN in before and Role.ADMIN not in roles
         # Checked for anyone, not only oneself: two Admins demoting each other at the
         # same moment must not leave the console without one either.
-        refused = losing_admin and user.is_active and _other_active_admins_locked(user=user) == 0
-        if not refused:
+        refused = (
+            not regrant
+            and losing_admin
+            and user.is_active
+            and _other_active_admins_locked(user=user) == 0
+        )
+        if not regrant and not refused:
             if before == roles:
-                return
+                return None
             _apply_roles(user=user, roles=roles)
+            account_sponsors_set(
+                user_id=user.pk, reason=SponsorReason.ROLES, sponsor_ids={actor.pk}
+            )
             audit_append(
                 actor=actor,
                 action="user.roles_changed",
@@ -209,9 +262,52 @@ def user_set_roles(*, actor: AbstractBaseUser, user: User, roles: set[Role]) -> 
                 },
                 personal=_personal(user),
             )
-            return
+            return None
+    if regrant:
+        return _roles_propose(actor=actor, user=user, before=before, roles=roles)
     message = LAST_ADMIN_ROLE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
     _refuse(actor=actor, action="user.roles_changed", user=user, message=message)
+    return None
+
+
+def user_roles_apply_approved(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest
+) -> dict[str, Any]:
+    """Set the roles an approved `console_role` request names (run by the apply step, in
+    its transaction; `actor` is the approving Admin). Its authors become the ones who last
+    changed this account's roles."""
+    user = User.objects.select_for_update().get(pk=int(change_request.identifier))
+    before = _current_roles(user)
+    roles = {Role(name) for name in change_request.payload["roles"]}
+    if (
+        Role.ADMIN in before
+        and Role.ADMIN not in roles
+        and user.is_active
+        and _other_active_admins_locked(user=user) == 0
+    ):
+        raise ChangeRequestError(LAST_ADMIN_OTHER_MESSAGE)
+    _apply_roles(user=user, roles=roles)
+    account_sponsors_set(
+        user_id=user.pk,
+        reason=SponsorReason.ROLES,
+        sponsor_ids={change_request.author_id, change_request.last_editor_id},
+    )
+    audit_append(
+        actor=actor,
+        action="user.roles_changed",
+        resource_type="console_user",
+        resource_id=str(user.pk),
+        change_request_id=change_request.pk,
+        data={
+            "before": _role_names(before),
+            "after": _role_names(roles),
+            "added": _role_names(roles - before),
+            "removed": _role_names(before - roles),
+            "proposed_by": change_request.author_id,
+        },
+        personal=_personal(user),
+    )
+    return {"roles": _role_names(roles)}
 
 
 def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
@@ -277,7 +373,7 @@ def dashboard_user_propose_create(
     department: str,
     permissions: dict[str, Any],
 ) -> ChangeRequest:
-    """Propose a new Braze dashboard account; a Reviewer's approval sends it through SCIM."""
+    """Propose a new Braze dashboard account; another Admin's approval sends it through SCIM."""
     payload = {
         "email": email,
         **_dashboard_payload(

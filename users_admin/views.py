@@ -2,8 +2,9 @@
 
 Access: console users are managed by Admins (MANAGE_USERS). Dashboard users hold names,
 emails and Braze permissions of staff, so reading them is limited to Admins and Auditors
-(MANAGE_USERS or AUDIT) rather than every role that may BROWSE; proposing a change is for
-Admins. The access review and its export are for Auditors and Admins (AUDIT).
+(MANAGE_USERS or AUDIT) rather than every role that may BROWSE; proposing a change, and
+approving one, is for Admins. The access review and its export are for Auditors and Admins
+(AUDIT).
 """
 
 from typing import Any
@@ -102,6 +103,13 @@ def console_users(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _awaiting(cr: ChangeRequest) -> str:
+    return (
+        f"{cr.title}: proposed as change request #{cr.pk}. Reviewer and Admin are given "
+        "once another Admin approves."
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
 def user_create(request: HttpRequest) -> HttpResponse:
@@ -122,6 +130,8 @@ def user_create(request: HttpRequest) -> HttpResponse:
             f"{user.get_username()} was invited: a one-time link to choose a password "
             f"was emailed to {user.email}.",
         )
+        for cr in selectors.console_user_role_requests(user=user):
+            messages.info(request, _awaiting(cr))
         return redirect("users_admin:user_detail", pk=user.pk)
     return render(request, "users_admin/user_create.html", {"form": form})
 
@@ -140,7 +150,10 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 roles_form = UserRolesForm(request.POST)
                 if roles_form.is_valid():
                     roles = roles_from(roles_form.cleaned_data["roles"])
-                    services.user_set_roles(actor=_actor(request), user=user, roles=roles)
+                    cr = services.user_set_roles(actor=_actor(request), user=user, roles=roles)
+                    if cr is not None:
+                        messages.success(request, _awaiting(cr))
+                        return redirect(cr.get_absolute_url())
                     messages.success(request, f"The roles of {user.get_username()} were saved.")
                     return redirect("users_admin:user_detail", pk=user.pk)
                 status = 400
@@ -174,6 +187,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_self": user.pk == request.user.pk,
             "awaiting_password": not user.has_usable_password(),
             "admin_role": Role.ADMIN.value,
+            "role_requests": selectors.console_user_role_requests(user=user),
         },
         status=status,
     )
@@ -294,7 +308,7 @@ def dashboard_user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
 def _proposed(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
     messages.success(
         request,
-        f"Proposed as change request #{cr.pk}. A Reviewer must approve it before Braze changes.",
+        f"Proposed as change request #{cr.pk}. Another Admin must approve it before Braze changes.",
     )
     return redirect(cr.get_absolute_url())
 

@@ -8,10 +8,25 @@ It may define ``apply_update(identifier, payload, *, base)``: used for updates i
 ``apply``, with the base snapshot the change request keeps (which Braze was just found to
 hold), so it can send only the fields that changed. And ``review_notes(cr)``: sentences the
 change-request page shows above the diff (e.g. what Braze will do beyond the diff).
+
+Who takes part, per resource type (attributes, all optional):
+- ``propose_capability``: who proposes and edits (default PROPOSE);
+- ``review_capability``: who approves or rejects (default REVIEW);
+- ``view_capabilities``: who may list, open and comment on its requests at all (default
+  BROWSE: whoever may read the content). Requests carrying staff personal data or changing
+  who may do what name narrower ones; proposers and reviewers of the type must be among them.
+- ``concerns_console_user``: the identifier is a console user's id, and that person may not
+  review a request about themselves.
+- ``local``: the change is made in the console's own database, not Braze.
+  ``apply_local(*, change_request, actor)`` then runs inside the transaction that records
+  the outcome (so it writes its own audit entries and either all of it commits or none);
+  it raises ``ChangeRequestError`` to refuse, with the message the request shows.
 """
 
 import logging
 from typing import Any, Protocol
+
+from console.roles import Capability
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +52,11 @@ class Applier(Protocol):
         self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The resource as it will be after the change (used for the field diff)."""
+
+
+class LocalApplier(Applier, Protocol):
+    def apply_local(self, *, change_request: Any, actor: Any) -> dict[str, Any]:
+        """Make the change in the console's database (see the module's docstring)."""
 
 
 _APPLIERS: dict[str, Applier] = {}
@@ -71,6 +91,40 @@ def applier_closed(resource_type: str, *, change_request_id: int, actor: Any) ->
     except Exception:
         logger.exception("closing %s for change request #%s failed", resource_type,
                          change_request_id)  # fmt: skip
+
+
+# Requests of a type no applier knows (its app removed) are shown only to those who read
+# everything: Admins and Auditors.
+UNKNOWN_TYPE_VIEWERS = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
+
+
+def propose_capability(resource_type: str) -> Capability:
+    capability: Capability = getattr(
+        get_applier(resource_type), "propose_capability", Capability.PROPOSE
+    )
+    return capability
+
+
+def review_capability(resource_type: str) -> Capability:
+    capability: Capability = getattr(
+        _APPLIERS.get(resource_type), "review_capability", Capability.REVIEW
+    )
+    return capability
+
+
+def view_capabilities(resource_type: str) -> frozenset[Capability]:
+    applier = _APPLIERS.get(resource_type)
+    if applier is None:
+        return UNKNOWN_TYPE_VIEWERS
+    return frozenset(getattr(applier, "view_capabilities", {Capability.BROWSE}))
+
+
+def concerns_console_user(resource_type: str) -> bool:
+    return bool(getattr(_APPLIERS.get(resource_type), "concerns_console_user", False))
+
+
+def is_local(resource_type: str) -> bool:
+    return bool(getattr(_APPLIERS.get(resource_type), "local", False))
 
 
 def registered_types() -> dict[str, str]:

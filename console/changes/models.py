@@ -148,3 +148,36 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.action}: {self.required_approvals}"
+
+
+class SponsorReason(models.TextChoices):
+    CREATED = "created", "Created the account"
+    ROLES = "roles", "Last changed its roles"
+
+
+class AccountSponsor(models.Model):
+    """Who created a console account, and who last changed its roles.
+
+    Such a person could have made the account for themselves, so the account may not
+    approve their change requests (`change_request_approve`). The roles rows are replaced
+    at every role change; the created row stays.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sponsors"
+    )
+    sponsor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=10, choices=SponsorReason.choices)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "sponsor", "reason"], name="one_sponsor_row_per_reason"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sponsor_id} {self.reason} {self.user_id}"

@@ -1,16 +1,64 @@
-"""Reads of change requests for screens and the navigation badge."""
+"""Reads of change requests for screens and the navigation badge.
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef, QuerySet
+Who may see a change request at all depends on its resource type
+(`change_request_may_view`): every list, page and action goes through it."""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from console.audit.models import AuditEntry
-from console.changes.models import ChangeRequest, ChangeState, Decision, Review
+from console.changes.appliers import (
+    UNKNOWN_TYPE_VIEWERS,
+    concerns_console_user,
+    registered_types,
+    review_capability,
+    view_capabilities,
+)
+from console.changes.models import AccountSponsor, ChangeRequest, ChangeState, Decision, Review
 from console.roles import Capability, user_capabilities
+
+# Whoever works with change requests; Viewers only browse content.
+CHANGE_REQUEST_READERS = frozenset(
+    {Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS}
+)
+
+
+def change_request_may_view(*, user: AbstractBaseUser | AnonymousUser, resource_type: str) -> bool:
+    """Whether `user` may list, open and comment on change requests of `resource_type`:
+    they work with change requests, and hold the type's view capability (dashboard users
+    and console roles: Admins and Auditors; content: whoever may read it)."""
+    caps = user_capabilities(user)
+    return bool(caps & CHANGE_REQUEST_READERS) and bool(caps & view_capabilities(resource_type))
+
+
+def change_requests_visible(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
+    """Every change request `user` may see (`change_request_may_view`, as a query)."""
+    known = list(registered_types())
+    visible = [rt for rt in known if change_request_may_view(user=user, resource_type=rt)]
+    condition = Q(resource_type__in=visible)
+    if user_capabilities(user) & UNKNOWN_TYPE_VIEWERS:
+        condition |= ~Q(resource_type__in=known)
+    return ChangeRequest.objects.filter(condition)
+
+
+def change_request_get_visible(*, user: AbstractBaseUser, pk: int) -> ChangeRequest | None:
+    """The request, or None when it does not exist or `user` may not see it: both answer
+    404, so whether a hidden request exists is not given away either."""
+    cr = ChangeRequest.objects.select_related("author", "last_editor").filter(pk=pk).first()
+    if cr is None or not change_request_may_view(user=user, resource_type=cr.resource_type):
+        return None
+    return cr
 
 
 def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
     """Pending requests this user may approve and has not yet approved in this version."""
-    if Capability.REVIEW not in user_capabilities(user):
+    caps = user_capabilities(user)
+    types = [
+        rt
+        for rt in registered_types()
+        if review_capability(rt) in caps and change_request_may_view(user=user, resource_type=rt)
+    ]
+    if not types:
         return ChangeRequest.objects.none()
     mine = Review.objects.filter(
         change_request=OuterRef("pk"),
@@ -19,17 +67,22 @@ def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[Chang
         dismissed_at__isnull=True,
         payload_hash=OuterRef("payload_hash"),
     )
+    sponsors = AccountSponsor.objects.filter(user_id=user.pk).values("sponsor_id")
+    about_me = [rt for rt in types if concerns_console_user(rt)]
     return (
-        ChangeRequest.objects.filter(state=ChangeState.PENDING)
+        ChangeRequest.objects.filter(state=ChangeState.PENDING, resource_type__in=types)
         .exclude(author_id=user.pk)
         .exclude(last_editor_id=user.pk)
+        .exclude(author_id__in=sponsors)
+        .exclude(last_editor_id__in=sponsors)
+        .exclude(resource_type__in=about_me, identifier=str(user.pk))
         .exclude(Exists(mine))
     )
 
 
 def change_requests_of(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
-    return ChangeRequest.objects.filter(author_id=user.pk) | ChangeRequest.objects.filter(
-        last_editor_id=user.pk
+    return change_requests_visible(user=user).filter(
+        Q(author_id=user.pk) | Q(last_editor_id=user.pk)
     )
 
 

@@ -3,7 +3,7 @@ emails and the apply task are sent only after the commit."""
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,11 +17,17 @@ from console.audit.services import Outcome, audit_append
 from console.changes import diff
 from console.changes.appliers import (
     ApplyRefused,
+    LocalApplier,
     UnknownResourceType,
     applier_closed,
+    concerns_console_user,
     get_applier,
+    is_local,
+    propose_capability,
+    review_capability,
 )
 from console.changes.models import (
+    AccountSponsor,
     ApprovalPolicy,
     ChangeAction,
     ChangeRequest,
@@ -29,8 +35,10 @@ from console.changes.models import (
     Comment,
     Decision,
     Review,
+    SponsorReason,
 )
-from console.roles import Capability, Role, user_capabilities
+from console.changes.selectors import change_request_may_view
+from console.roles import Capability, roles_with, user_capabilities
 
 logger = logging.getLogger(__name__)
 
@@ -143,17 +151,20 @@ def _require(actor: AbstractBaseUser, capability: Capability) -> None:
 def _propose_capability(resource_type: str) -> Capability:
     # A resource type may name who proposes it: dashboard users are proposed by Admins
     # (MANAGE_USERS), who hold no PROPOSE capability for content.
-    capability: Capability = getattr(
-        get_applier(resource_type), "propose_capability", Capability.PROPOSE
-    )
-    return capability
+    return propose_capability(resource_type)
 
 
 def may_take_part(actor: AbstractBaseUser, resource_type: str) -> bool:
-    """Editors and reviewers, plus whoever proposes this resource type (Admins for
-    dashboard users), may comment on and retry its requests."""
-    allowed = {Capability.PROPOSE, Capability.REVIEW, _propose_capability(resource_type)}
-    return bool(user_capabilities(actor) & allowed)
+    """Who proposes or reviews this resource type (Editors and Reviewers for content,
+    Admins for dashboard users and console roles) may comment on and retry its requests,
+    provided they may see them at all."""
+    try:
+        allowed = {_propose_capability(resource_type), review_capability(resource_type)}
+    except UnknownResourceType:
+        return False
+    return change_request_may_view(user=actor, resource_type=resource_type) and bool(
+        user_capabilities(actor) & allowed
+    )
 
 
 def _locked(change_request: ChangeRequest) -> ChangeRequest:
@@ -178,20 +189,67 @@ def live_approvals(cr: ChangeRequest) -> list[Review]:
     )
 
 
-def _four_eyes_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
+def review_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
+    """Why `actor` may not approve or reject `cr` at all; None when they may."""
     if actor.pk == cr.author_id:
         return "You proposed this change, so someone else must review it."
     if actor.pk == cr.last_editor_id:
         return "You last changed this proposal, so someone else must review it."
-    if Capability.REVIEW not in user_capabilities(actor):
+    capability = review_capability(cr.resource_type)
+    if capability not in user_capabilities(actor) or not change_request_may_view(
+        user=actor, resource_type=cr.resource_type
+    ):
+        if capability == Capability.MANAGE_USERS:
+            return "Only another Admin can approve or reject this change."
         return "Only reviewers can approve or reject changes."
+    if concerns_console_user(cr.resource_type) and cr.identifier == str(actor.pk):
+        return "This change is about your own account, so another Admin must review it."
     return None
 
 
+def _sponsor_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
+    """The request's authors made this account, or gave it its roles: they could have made
+    it for themselves, so it cannot be the second pair of eyes on their changes."""
+    row = (
+        AccountSponsor.objects.filter(
+            user_id=actor.pk, sponsor_id__in={cr.author_id, cr.last_editor_id}
+        )
+        .select_related("sponsor")
+        .order_by("reason")
+        .first()
+    )
+    if row is None:
+        return None
+    what = (
+        "created your account" if row.reason == SponsorReason.CREATED else "last changed your roles"
+    )
+    return (
+        f"{row.sponsor.get_username()} {what}, so you cannot approve their changes: "
+        "someone else must."
+    )
+
+
+def approve_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
+    """Why `actor` may not approve `cr`; None when they may."""
+    return review_refusal(actor, cr) or _sponsor_refusal(actor, cr)
+
+
+def account_sponsors_set(*, user_id: int, reason: SponsorReason, sponsor_ids: set[int]) -> None:
+    """Record who created `user_id`'s account or last changed its roles (in the caller's
+    transaction). A role change replaces the previous role changers."""
+    AccountSponsor.objects.filter(user_id=user_id, reason=reason).delete()
+    AccountSponsor.objects.bulk_create(
+        AccountSponsor(user_id=user_id, sponsor_id=sponsor_id, reason=reason)
+        for sponsor_id in sorted(sponsor_ids)
+        if sponsor_id != user_id
+    )
+
+
 def _notify_reviewers(cr: ChangeRequest) -> None:
+    reviewer_roles = roles_with(review_capability(cr.resource_type))
     reviewer_ids = set(
         get_user_model()
-        .objects.filter(is_active=True, groups__name=Role.REVIEWER.value)
+        .objects.filter(is_active=True, groups__name__in=[r.value for r in reviewer_roles])
         .exclude(pk__in=[cr.author_id, cr.last_editor_id])
         .exclude(email="")
         .values_list("email", flat=True)
@@ -341,7 +399,7 @@ def change_request_approve(
     refusal: str | None = None
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
-        refusal = _four_eyes_refusal(actor, cr)
+        refusal = approve_refusal(actor, cr)
         if refusal:
             _cr_audit(
                 actor=actor, cr=cr, action="approve_refused", outcome=Outcome.REFUSED,
@@ -392,7 +450,7 @@ def change_request_reject(
     refusal: str | None = None
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
-        refusal = _four_eyes_refusal(actor, cr)
+        refusal = review_refusal(actor, cr)
         if refusal:
             _cr_audit(
                 actor=actor, cr=cr, action="reject_refused", outcome=Outcome.REFUSED,
@@ -442,7 +500,9 @@ def change_request_retry(
 ) -> ChangeRequest:
     """Send a failed change again; its approvals still hold because the payload did not change."""
     if not may_take_part(actor, change_request.resource_type):
-        raise ChangeRequestError("Only editors and reviewers can retry a change.")
+        raise ChangeRequestError(
+            "Only those who propose or review this kind of change can retry it."
+        )
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
         if cr.state != ChangeState.FAILED:
@@ -464,7 +524,9 @@ def change_request_comment(
     if not body.strip():
         raise ChangeRequestError("A comment cannot be empty.")
     if not may_take_part(actor, change_request.resource_type):
-        raise ChangeRequestError("Only editors and reviewers can comment.")
+        raise ChangeRequestError(
+            "Only those who propose or review this kind of change can comment on it."
+        )
     with transaction.atomic(durable=True):
         comment = Comment.objects.create(
             change_request=change_request, author_id=actor.pk, body=body
@@ -535,6 +597,8 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
         cr.apply_attempts += 1
         cr.save()
         _cr_audit(actor=actor, cr=cr, action="applying", data={"attempt": cr.apply_attempts})
+    if is_local(cr.resource_type):
+        return _apply_local(cr.pk, actor)
     applier = get_applier(cr.resource_type)
     write = {"operation": f"{cr.resource_type}.{cr.action}", "attempt": cr.apply_attempts}
     try:
@@ -589,27 +653,88 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
     )  # fmt: skip
 
 
-def approval_policy_set(
+def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
+    """Apply a change to the console's own data: the change, its audit entries and the
+    request's new state commit together, so there is no "may have landed" state."""
+    try:
+        with transaction.atomic(durable=True):
+            cr = ChangeRequest.objects.select_for_update().get(pk=cr_id)
+            if cr.state != ChangeState.APPLYING:
+                return cr
+            applier = get_applier(cr.resource_type)
+            lock = getattr(applier, "lock", None)
+            if lock is not None:
+                lock(cr.identifier)
+            current = applier.read_current(cr.identifier)
+            cr.applying_since = None
+            if applier.is_applied(cr.action, cr.identifier, cr.payload):
+                note = "The console already holds this change; nothing was changed."
+                cr.state, cr.applied_at = ChangeState.APPLIED, timezone.now()
+                cr.braze_response = {"note": note}
+                cr.save()
+                _cr_audit(actor=actor, cr=cr, action="applied", data={"note": note})
+            elif not diff.same(current, cr.base_snapshot):
+                cr.state, cr.current_snapshot = ChangeState.CONFLICT, current
+                cr.save()
+                _cr_audit(
+                    actor=actor,
+                    cr=cr,
+                    action="conflict",
+                    outcome=Outcome.REFUSED,
+                    data={"current": current},
+                )
+            else:
+                result = cast(LocalApplier, applier).apply_local(change_request=cr, actor=actor)
+                cr.state, cr.applied_at = ChangeState.APPLIED, timezone.now()
+                cr.braze_response, cr.error_message, cr.error_id = None, "", ""
+                cr.save()
+                _cr_audit(actor=actor, cr=cr, action="applied", data={"result": result})
+            return cr
+    except ChangeRequestError as exc:
+        message, error_id = str(exc), "refused"
+    except Exception as exc:
+        logger.exception("applying change request %s failed", cr_id)
+        message = "The console could not complete this change (an internal error)."
+        error_id = type(exc).__name__
+    return _finish(
+        cr_id,
+        actor,
+        ChangeState.FAILED,
+        "failed",
+        Outcome.FAILURE,
+        {"error": message, "error_id": error_id},
+        error_message=message,
+        error_id=error_id,
+    )
+
+
+def approval_policy_propose(
     *, actor: AbstractBaseUser, resource_type: str, action: str, required_approvals: int
-) -> ApprovalPolicy:
+) -> ChangeRequest:
+    """Ask another Admin to approve a new number of approvals for a resource type and
+    action: one Admin alone cannot lower what their own changes need."""
+    from console.changes.policy import RESOURCE_TYPE, policy_identifier
+
     _require(actor, Capability.MANAGE_USERS)
     if required_approvals < 1:
         raise ChangeRequestError("Every change needs at least one reviewer.")
-    with transaction.atomic(durable=True):
-        before = approvals_required(resource_type=resource_type, action=action)
-        policy, _ = ApprovalPolicy.objects.update_or_create(
-            resource_type=resource_type,
-            action=action,
-            defaults={"required_approvals": required_approvals},
+    action = ChangeAction(action)
+    before = approvals_required(resource_type=resource_type, action=action)
+    if before == required_approvals:
+        raise ChangeRequestError(
+            f"{resource_type} {action.label.lower()} already needs {before} approval(s)."
         )
-        audit_append(
-            actor=actor,
-            action="policy.changed",
-            resource_type="approval_policy",
-            resource_id=f"{resource_type}/{action}",
-            data={"before": before, "after": required_approvals},
-        )
-    return policy
+    return change_request_propose(
+        actor=actor,
+        resource_type=RESOURCE_TYPE,
+        identifier=policy_identifier(resource_type=resource_type, action=action),
+        action=ChangeAction.UPDATE,
+        payload={"required_approvals": required_approvals},
+        base_snapshot={"required_approvals": before},
+        title=(
+            f"Approvals for {resource_type} {action.label.lower()}: {before} → {required_approvals}"
+        ),
+    )
 
 
 def change_requests_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> list[int]:

@@ -3,24 +3,33 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.access import require_capability
 from console.changes import diff
-from console.changes.appliers import UnknownResourceType, get_applier, registered_types
+from console.changes.appliers import (
+    UnknownResourceType,
+    get_applier,
+    propose_capability,
+    registered_types,
+)
 from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, ChangeState
 from console.changes.selectors import (
+    CHANGE_REQUEST_READERS,
+    change_request_get_visible,
     change_request_timeline,
     change_requests_awaiting_review,
     change_requests_of,
+    change_requests_visible,
 )
 from console.changes.services import (
     ChangeRequestError,
-    approval_policy_set,
+    approval_policy_propose,
     approvals_required,
+    approve_refusal,
     change_request_approve,
     change_request_cancel,
     change_request_comment,
@@ -30,11 +39,12 @@ from console.changes.services import (
     change_request_submit,
     live_approvals,
     may_take_part,
+    review_refusal,
 )
 from console.roles import Capability, user_capabilities
 from console.tables import Column, list_template, table_from_queryset
 
-VIEWERS = (Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS)
+VIEWERS = tuple(CHANGE_REQUEST_READERS)
 
 COLUMNS: list[Column[ChangeRequest]] = [
     Column("id", "#", link=lambda cr: cr.get_absolute_url(), numeric=True),
@@ -62,22 +72,32 @@ def _actor(request: HttpRequest) -> AbstractBaseUser:
     return request.user
 
 
+def _visible_or_404(request: HttpRequest, pk: int) -> ChangeRequest:
+    """A request the user may not see answers like one that does not exist."""
+    cr = change_request_get_visible(user=_actor(request), pk=pk)
+    if cr is None:
+        raise Http404("No such change request.")
+    return cr
+
+
 @require_GET
 @require_capability(*VIEWERS)
 def change_list(request: HttpRequest) -> HttpResponse:
     caps = user_capabilities(request.user)
-    default = (
-        "review" if Capability.REVIEW in caps else "mine" if Capability.PROPOSE in caps else "all"
-    )
+    reviews = change_requests_awaiting_review(user=_actor(request))
+    # Admins propose and review dashboard users, console roles and approval policies.
+    may_review = bool(caps & {Capability.REVIEW, Capability.MANAGE_USERS})
+    may_propose = bool(caps & {Capability.PROPOSE, Capability.MANAGE_USERS})
+    default = "review" if may_review else "mine" if may_propose else "all"
     view = request.GET.get("view", default)
     if view not in {"review", "mine", "all"}:
         view = default
     if view == "review":
-        queryset = change_requests_awaiting_review(user=_actor(request))
+        queryset = reviews
     elif view == "mine":
         queryset = change_requests_of(user=_actor(request))
     else:
-        queryset = ChangeRequest.objects.all()
+        queryset = change_requests_visible(user=_actor(request))
     form = StateFilterForm(request.GET or None)
     if form.is_valid() and form.cleaned_data["state"]:
         queryset = queryset.filter(state=form.cleaned_data["state"])
@@ -92,8 +112,8 @@ def change_list(request: HttpRequest) -> HttpResponse:
         }.get(view, "No change requests match."),
     )
     tabs = [
-        ("review", "Awaiting my review", Capability.REVIEW in caps),
-        ("mine", "My requests", Capability.PROPOSE in caps),
+        ("review", "Awaiting my review", may_review),
+        ("mine", "My requests", may_propose),
         ("all", "All requests", True),
     ]
     return render(
@@ -121,6 +141,12 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
     user = _actor(request)
     caps = user_capabilities(user)
     is_author = user.pk in (cr.author_id, cr.last_editor_id)
+    try:
+        proposer = propose_capability(cr.resource_type)
+    except UnknownResourceType:
+        proposer = None
+    pending = cr.state == ChangeState.PENDING
+    may_review = pending and review_refusal(user, cr) is None
     review_url: str | None = None
     notes: list[str] = []
     try:
@@ -136,6 +162,8 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         proposed, label = cr.payload, cr.resource_type
     takes_part = may_take_part(user, cr.resource_type)
     approvals = live_approvals(cr)
+    approved_already = any(a.reviewer_id == user.pk for a in approvals)
+    approve_blocked = approve_refusal(user, cr) if may_review and not approved_already else None
     return {
         "cr": cr,
         "resource_label": label,
@@ -150,10 +178,9 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "required": approvals_required(resource_type=cr.resource_type, action=cr.action),
         "comments": cr.comments.select_related("author"),
         "decisions": cr.reviews.select_related("reviewer").order_by("created_at"),
-        "can_review": cr.state == ChangeState.PENDING
-        and Capability.REVIEW in caps
-        and not is_author
-        and not any(a.reviewer_id == user.pk for a in approvals),
+        "can_review": may_review and not approved_already,
+        "can_approve": may_review and not approved_already and approve_blocked is None,
+        "approve_blocked": approve_blocked,
         "is_author": is_author,
         "can_cancel": is_author
         and cr.state
@@ -166,7 +193,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         },
         "can_retry": cr.state == ChangeState.FAILED and takes_part,
         "can_submit": is_author and cr.state == ChangeState.DRAFT,
-        "can_rebase": Capability.PROPOSE in caps and cr.state == ChangeState.CONFLICT,
+        "can_rebase": proposer in caps and cr.state == ChangeState.CONFLICT,
         "can_comment": takes_part,
     }
 
@@ -174,7 +201,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
 @require_GET
 @require_capability(*VIEWERS)
 def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cr = get_object_or_404(ChangeRequest.objects.select_related("author", "last_editor"), pk=pk)
+    cr = _visible_or_404(request, pk)
     return render(request, "console/changes/detail.html", _detail_context(request, cr))
 
 
@@ -183,7 +210,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def change_act(request: HttpRequest, pk: int) -> HttpResponse:
     """Every decision on a request, told apart by the submit button's `op`. The services
     enforce who may do what; this view only translates their refusals into messages."""
-    cr = get_object_or_404(ChangeRequest, pk=pk)
+    cr = _visible_or_404(request, pk)
     op = request.POST.get("op", "")
     comment = request.POST.get("comment", "")[:5000]
     done = {
@@ -232,16 +259,21 @@ class PolicyForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
 def approval_policy(request: HttpRequest) -> HttpResponse:
-    """Admins set how many reviewers each resource type and action needs (audited)."""
+    """Admins propose how many reviewers each resource type and action needs; another
+    Admin approves the change request before it takes effect."""
     form = PolicyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            approval_policy_set(actor=_actor(request), **form.cleaned_data)
+            cr = approval_policy_propose(actor=_actor(request), **form.cleaned_data)
         except ChangeRequestError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Approval policy updated.")
-            return redirect(reverse("changes:policy"))
+            messages.success(
+                request,
+                f"Proposed as change request #{cr.pk}: it takes effect once another Admin "
+                "approves it.",
+            )
+            return redirect(cr.get_absolute_url())
     types = set(registered_types()) | set(
         ApprovalPolicy.objects.values_list("resource_type", flat=True)
     )

@@ -65,11 +65,13 @@ def test_the_invitation_is_audited_with_the_email_kept_erasable() -> None:
 def test_a_role_change_is_audited_with_what_was_added_and_removed() -> None:
     admin = user_with_role(Role.ADMIN)
     user = user_with_role(Role.VIEWER)
-    services.user_set_roles(actor=admin, user=user, roles={Role.EDITOR, Role.REVIEWER})
-    assert _roles(user) == {Role.EDITOR, Role.REVIEWER}
+    assert (
+        services.user_set_roles(actor=admin, user=user, roles={Role.EDITOR, Role.AUDITOR}) is None
+    )
+    assert _roles(user) == {Role.EDITOR, Role.AUDITOR}
     entry = AuditEntry.objects.get(action="user.roles_changed")
     assert entry.data["before"] == ["Viewer"]
-    assert entry.data["added"] == ["Editor", "Reviewer"]
+    assert entry.data["added"] == ["Auditor", "Editor"]
     assert entry.data["removed"] == ["Viewer"]
     assert entry.outcome == Outcome.SUCCESS
 

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from console.audit.models import AuditEntry
+from console.changes.models import ChangeRequest
 from console.roles import Role
 from tests.factories import user_with_role
 
@@ -82,11 +83,33 @@ def test_an_admin_changes_someones_roles(admin_client: Client) -> None:
     user = user_with_role(Role.VIEWER)
     response = admin_client.post(
         reverse("users_admin:user_detail", args=[user.pk]),
-        {"action": "roles", "roles": ["Reviewer", "Auditor"]},
+        {"action": "roles", "roles": ["Editor", "Auditor"]},
     )
     assert response.status_code == 302
-    assert set(user.groups.values_list("name", flat=True)) == {"Reviewer", "Auditor"}
+    assert set(user.groups.values_list("name", flat=True)) == {"Editor", "Auditor"}
     assert AuditEntry.objects.filter(action="user.roles_changed").count() == 1
+
+
+def test_granting_reviewer_opens_a_change_request_and_changes_nothing_yet(
+    admin_client: Client,
+) -> None:
+    user = user_with_role(Role.VIEWER, username="rob")
+    response = admin_client.post(
+        reverse("users_admin:user_detail", args=[user.pk]),
+        {"action": "roles", "roles": ["Reviewer", "Auditor"]},
+        follow=True,
+    )
+    cr = ChangeRequest.objects.get(resource_type="console_role")
+    assert response.redirect_chain[-1][0] == cr.get_absolute_url()
+    assert "another Admin approves" in response.content.decode()
+    assert (cr.identifier, cr.payload) == (str(user.pk), {"roles": ["Auditor", "Reviewer"]})
+    assert cr.base_snapshot == {"roles": ["Viewer"]}
+    assert cr.title == "Give rob the Reviewer role"
+    assert set(user.groups.values_list("name", flat=True)) == {"Viewer"}
+    assert not AuditEntry.objects.filter(action="user.roles_changed").exists()
+    # The user's page lists the open request.
+    page = admin_client.get(reverse("users_admin:user_detail", args=[user.pk]))
+    assert f"#{cr.pk} Give rob the Reviewer role" in page.content.decode()
 
 
 def test_the_last_admin_removing_their_own_admin_role_is_refused_in_words(

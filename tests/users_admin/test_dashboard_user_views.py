@@ -217,7 +217,7 @@ def test_an_approved_proposal_creates_the_account_in_braze(
     admin_client.post(reverse("users_admin:dashboard_user_create"), new_user)
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     with run_on_commit():
-        change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+        change_request_approve(actor=user_with_role(Role.ADMIN), change_request=cr)
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED, cr.error_message
     account = _sandbox_user(scim_sandbox, "nora.new@example.com")
@@ -236,7 +236,7 @@ def test_a_scim_refusal_on_apply_is_recorded_in_words(
     )
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     with run_on_commit():
-        change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+        change_request_approve(actor=user_with_role(Role.ADMIN), change_request=cr)
     cr.refresh_from_db()
     assert cr.state == ChangeState.FAILED
     assert "A dashboard user with this email already exists." in cr.error_message
@@ -269,7 +269,7 @@ def test_an_approved_update_changes_permissions_and_keeps_teams(
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     assert cr.identifier == user_id
     with run_on_commit():
-        change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+        change_request_approve(actor=user_with_role(Role.ADMIN), change_request=cr)
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED, cr.error_message
     group = _sandbox_user(scim_sandbox, "fin.ance@example.com")["permissions"]["appGroup"][0]  # type: ignore[index]
@@ -306,7 +306,7 @@ def test_an_approved_removal_deletes_the_account(
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     assert cr.action == "delete"
     with run_on_commit():
-        change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+        change_request_approve(actor=user_with_role(Role.ADMIN), change_request=cr)
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED, cr.error_message
     assert _sandbox_user(scim_sandbox, "aggie.agency@example.com") is None
@@ -389,7 +389,7 @@ def test_an_update_of_name_and_department_keeps_roles_permission_sets_teams_and_
     assert response.status_code == 302, response.content.decode()
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     with run_on_commit():
-        change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+        change_request_approve(actor=user_with_role(Role.ADMIN), change_request=cr)
     cr.refresh_from_db()
     assert cr.state == ChangeState.APPLIED, cr.error_message
     after = _sandbox_user(scim_sandbox, "fin.ance@example.com")

@@ -6,12 +6,12 @@ from django.core import mail
 
 from console.audit.models import AuditEntry
 from console.braze.errors import BrazeServerError, BrazeTimeout, BrazeValidationError
-from console.changes.models import ChangeRequest, ChangeState
+from console.changes.models import ApprovalPolicy, ChangeRequest, ChangeState
 from console.changes.services import (
     ChangeRequestError,
     FourEyesViolation,
     InvalidTransition,
-    approval_policy_set,
+    approval_policy_propose,
     approvals_required,
     change_request_approve,
     change_request_cancel,
@@ -115,10 +115,7 @@ def test_an_approval_applies_the_change_once_after_commit(
 def test_a_replayed_approval_counts_once(
     db: None, fake_braze: FakeBraze, editor: User, reviewer: User
 ) -> None:
-    approval_policy_set(
-        actor=user_with_role(Role.ADMIN), resource_type="fake_item", action="update",
-        required_approvals=2,
-    )  # fmt: skip
+    ApprovalPolicy.objects.create(resource_type="fake_item", action="update", required_approvals=2)
     cr = _propose(fake_braze, editor)
     change_request_approve(actor=reviewer, change_request=cr)
     change_request_approve(actor=reviewer, change_request=cr)
@@ -130,10 +127,7 @@ def test_a_replayed_approval_counts_once(
 def test_stale_approvals_are_dismissed_on_edit_but_not_on_comment(
     db: None, fake_braze: FakeBraze, editor: User, reviewer: User
 ) -> None:
-    approval_policy_set(
-        actor=user_with_role(Role.ADMIN), resource_type="fake_item", action="update",
-        required_approvals=2,
-    )  # fmt: skip
+    ApprovalPolicy.objects.create(resource_type="fake_item", action="update", required_approvals=2)
     cr = _propose(fake_braze, editor)
     change_request_approve(actor=reviewer, change_request=cr)
     change_request_comment(actor=editor, change_request=cr, body="Thanks!")
@@ -153,15 +147,33 @@ def test_deleting_a_catalog_needs_two_distinct_approvers(
     assert approvals_required(resource_type="catalog_item", action="update") == 1
 
 
-def test_policy_changes_are_audited_and_admin_only(db: None, editor: User) -> None:
+def test_policy_changes_are_audited_admin_only_and_approved_by_another_admin(
+    db: None, editor: User, run_on_commit: Any
+) -> None:
     with pytest.raises(ChangeRequestError):
-        approval_policy_set(actor=editor, resource_type="x", action="update", required_approvals=3)
-    admin = user_with_role(Role.ADMIN)
-    approval_policy_set(actor=admin, resource_type="x", action="update", required_approvals=3)
+        approval_policy_propose(
+            actor=editor, resource_type="x", action="update", required_approvals=3
+        )
+    admin, other_admin = user_with_role(Role.ADMIN), user_with_role(Role.ADMIN)
+    cr = approval_policy_propose(
+        actor=admin, resource_type="x", action="update", required_approvals=3
+    )
+    assert approvals_required(resource_type="x", action="update") == 1  # not yet
+    with pytest.raises(FourEyesViolation):
+        change_request_approve(actor=admin, change_request=cr)
+    with run_on_commit():
+        change_request_approve(actor=other_admin, change_request=cr)
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.APPLIED
+    assert approvals_required(resource_type="x", action="update") == 3
     entry = AuditEntry.objects.get(action="policy.changed")
-    assert entry.data == {"before": 1, "after": 3}
+    assert entry.data == {"before": 1, "after": 3, "proposed_by": admin.pk}
+    assert entry.change_request_id == cr.pk
+    assert not AuditEntry.objects.filter(action="braze.write").exists()
     with pytest.raises(ChangeRequestError):
-        approval_policy_set(actor=admin, resource_type="x", action="update", required_approvals=0)
+        approval_policy_propose(
+            actor=admin, resource_type="x", action="update", required_approvals=0
+        )
 
 
 def test_rejecting_requires_a_comment(

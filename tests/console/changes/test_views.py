@@ -4,7 +4,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from console.changes.models import ChangeState
+from console.changes.models import ChangeRequest, ChangeState
 from console.changes.services import change_request_propose
 from console.roles import Role
 from tests.factories import user_with_role
@@ -75,16 +75,26 @@ def test_a_reviewer_rejects_with_a_comment(
     assert cr.state == ChangeState.REJECTED
 
 
-def test_an_admin_changes_the_approval_policy(db: None) -> None:
+def test_an_admin_proposes_an_approval_policy_and_another_admin_approves_it(
+    db: None, run_on_commit: Any
+) -> None:
     from console.audit.models import AuditEntry
     from console.changes.services import approvals_required
 
     admin = _client(user_with_role(Role.ADMIN))
     assert admin.get(reverse("changes:policy")).status_code == 200
-    admin.post(
+    response = admin.post(
         reverse("changes:policy"),
         {"resource_type": "catalog_item", "action": "update", "required_approvals": 2},
+        follow=True,
     )
+    assert "another Admin approves it" in response.content.decode()
+    assert approvals_required(resource_type="catalog_item", action="update") == 1
+    cr = ChangeRequest.objects.get(resource_type="approval_policy")
+    with run_on_commit():
+        _client(user_with_role(Role.ADMIN)).post(
+            reverse("changes:act", args=[cr.pk]), {"op": "approve"}
+        )
     assert approvals_required(resource_type="catalog_item", action="update") == 2
     assert AuditEntry.objects.filter(action="policy.changed").count() == 1
 
@@ -112,7 +122,9 @@ def test_an_admin_cannot_comment_on_a_content_request_they_did_not_propose(
     response = _client(user_with_role(Role.ADMIN)).post(
         reverse("changes:act", args=[cr.pk]), {"op": "comment", "comment": "Hi"}, follow=True
     )
-    assert "Only editors and reviewers can comment" in response.content.decode()
+    assert "Only those who propose or review this kind of change can comment" in (
+        response.content.decode()
+    )
     assert not cr.comments.exists()
 
 
