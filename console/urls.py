@@ -1,17 +1,29 @@
+from collections.abc import Callable
+from typing import cast
+
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponse, HttpResponseBase
 from django.urls import include, path
 
 from console import views
+from console.access import require_login
 from console.audit import views as audit_views
 from console.changes import views as change_views
+
+
+def _signed_in(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Django's view behind require_login as well as its own check: an htmx request from a
+    signed-out page is told to load the login page whole (HX-Redirect), as on every screen."""
+    return require_login()(cast(Callable[..., HttpResponse], view))
+
 
 auth_patterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/", _signed_in(auth_views.PasswordChangeView.as_view()), name="password_change"),
     path(
         "password/done/",
-        auth_views.PasswordChangeDoneView.as_view(),
+        _signed_in(auth_views.PasswordChangeDoneView.as_view()),
         name="password_change_done",
     ),
 ]

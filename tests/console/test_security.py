@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import subprocess
@@ -5,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.http import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
@@ -29,6 +31,68 @@ def test_every_page_carries_a_csp_whose_script_nonce_matches_the_script_tags() -
     assert scripts, "htmx should be loaded"
     assert all(f'nonce="{match.group(1)}"' in tag for tag in scripts)
     assert all("http" not in tag for tag in scripts), "no script from another origin"
+
+
+def _cache_directives(response: HttpResponseBase) -> set[str]:
+    return {d.strip() for d in response.get("Cache-Control", "").split(",") if d.strip()}
+
+
+@pytest.mark.django_db
+def test_no_response_may_be_kept_by_a_browser_or_a_shared_cache() -> None:
+    """Staff emails, dashboard users' permissions and the audit trail must not stay on the disk
+    of a shared computer or in a proxy after signing out: pages, exports, redirects and
+    refusals all say no-store, private."""
+    from users_admin.services import dashboard_user_propose_create
+
+    admin, viewer = Client(), Client()
+    admin.force_login(user_with_role(Role.ADMIN))
+    viewer.force_login(user_with_role(Role.VIEWER))
+    request = dashboard_user_propose_create(
+        actor=user_with_role(Role.ADMIN),
+        email="staff@example.com",
+        given_name="Staff",
+        family_name="Member",
+        department="",
+        permissions={"companyPermissions": []},
+    )
+    responses = {
+        "console users": admin.get(reverse("users_admin:console_users")),
+        "dashboard users": admin.get(reverse("users_admin:dashboard_users")),
+        "a change request about a dashboard user": admin.get(request.get_absolute_url()),
+        "audit log": admin.get(reverse("audit:list")),
+        "audit export": admin.post(reverse("audit:export")),
+        "access review": admin.get(reverse("users_admin:access_review")),
+        "a list fragment": admin.get(
+            reverse("audit:list"), headers={"HX-Request": "true", "HX-Target": "results"}
+        ),
+        "a refusal": viewer.get(reverse("audit:list")),
+        "the way to sign in": Client().get(reverse("audit:list")),
+    }
+    for what, response in responses.items():
+        assert {"no-store", "private"} <= _cache_directives(response), what
+
+
+@pytest.mark.django_db
+def test_htmx_keeps_no_copy_of_a_page_in_the_browser() -> None:
+    """htmx's history snapshots (whole pages, in sessionStorage) would keep personal data
+    after signing out; Back asks the server again, for the whole page."""
+    client = Client()
+    client.force_login(user_with_role(Role.VIEWER))
+    body = client.get(reverse("home")).content.decode()
+    match = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", body)
+    assert match, "the htmx config is missing"
+    config = json.loads(match.group(1))
+    assert config["historyCacheSize"] == 0
+    assert config["historyRestoreAsHxRequest"] is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["password_change", "password_change_done"])
+def test_a_signed_out_htmx_request_loads_the_login_page_whole(name: str) -> None:
+    response = Client().get(reverse(name), headers={"HX-Request": "true"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert response["HX-Redirect"] == response["Location"]
 
 
 @pytest.mark.django_db
