@@ -297,8 +297,9 @@ def figures(
     # 429 came back are that episode; a 429 to one that arrived over 50 ms after an earlier
     # 429 was answered, in the same window, means the block was not kept.
     repeated, last_429 = 0, None
-    log = sorted(sandbox.admin.log(since=since, until=until + 0.5, group=GROUP),
-                 key=lambda e: e["t"])  # fmt: skip
+    log = sorted(
+        sandbox.admin.log(since=since, until=until + 0.5, group=GROUP), key=lambda e: e["t"]
+    )
     for entry in log:
         if entry.get("external"):
             continue
@@ -342,8 +343,11 @@ def neighbour_figures(
 
     stats = sandbox.admin.group_stats(group, since=since, until=until + 0.5)
     window = 60.0 / scale
-    full = [w["own_counted"] for w in stats.get("windows", [])
-            if w["start"] >= since and w["start"] + window <= until]  # fmt: skip
+    full = [
+        w["own_counted"]
+        for w in stats.get("windows", [])
+        if w["start"] >= since and w["start"] + window <= until
+    ]
     config = settings.BRAZE_RATE_LIMITS
     share = float(config.get("background_share", DEFAULT_SHARE))
     margin = float(config.get("yield_margin", DEFAULT_YIELD_MARGIN))
@@ -523,9 +527,14 @@ class Bench:
     def print_call_parts(self, calls: list[tuple[str, bool, float, float, float]]) -> None:
         """Where a call's time goes: before the sandbox handles it, in it, and after."""
         ours = ("/catalogs/products/items/sku-000001", "/catalogs/products/items/sku-000002")
-        log = sorted((e for e in self.sandbox.admin.log(since=calls[0][2] - 0.1,
-                                                        group="catalog_items_sync")
-                      if e["path"].split("?")[0] in ours), key=lambda e: e["t"])  # fmt: skip
+        log = sorted(
+            (
+                e
+                for e in self.sandbox.admin.log(since=calls[0][2] - 0.1, group="catalog_items_sync")
+                if e["path"].split("?")[0] in ours
+            ),
+            key=lambda e: e["t"],
+        )
         if len(log) != len(calls):
             statuses = collections.Counter(e["status"] for e in log)
             print(f"      call parts: {len(log)} logged for {len(calls)} calls {dict(statuses)}",
@@ -668,8 +677,9 @@ class Bench:
         finally:
             self.sandbox.admin.clear_external_consumers()
         since, until = result["since"], result["until"]
-        result.update(neighbour_figures(self.sandbox, GROUP, LIMIT, since, until,
-                                        self.args.scale, 0.3))  # fmt: skip
+        result.update(
+            neighbour_figures(self.sandbox, GROUP, LIMIT, since, until, self.args.scale, 0.3)
+        )
         return result
 
     def s_G(self, run: int) -> dict[str, Any]:
@@ -682,16 +692,17 @@ class Bench:
         # minute): half the job's size keeps both running together.
         self.reset_sandbox(products=max(self.args.items // 2, 1000))
         catalog = Catalog.objects.get(name="products")
-        self.sandbox.admin.configure(consumers=[
-            {"workspace": "demo", "group": GROUP, "fraction": fraction},
-            {"workspace": "demo", "group": SYNC_GROUP, "fraction": fraction},
-        ])  # fmt: skip
+        self.sandbox.admin.configure(
+            consumers=[
+                {"workspace": "demo", "group": GROUP, "fraction": fraction},
+                {"workspace": "demo", "group": SYNC_GROUP, "fraction": fraction},
+            ]
+        )
         syncs: list[Any] = []
 
         def start_sync(done: float) -> None:
             if not syncs:
-                syncs.append(catalog_sync_request(catalog=catalog, actor=None,
-                                                  trigger="benchmark"))  # fmt: skip
+                syncs.append(catalog_sync_request(catalog=catalog, actor=None, trigger="benchmark"))
 
         try:
             result = self.single("G", during=start_sync)
@@ -709,11 +720,20 @@ class Bench:
         assert sync.finished_at is not None
         result["sync_state"] = sync.state
         scale = self.args.scale
-        result.update(neighbour_figures(self.sandbox, GROUP, LIMIT, result["since"],
-                                        result["until"], scale, fraction))  # fmt: skip
-        synced = neighbour_figures(self.sandbox, SYNC_GROUP, SYNC_LIMIT,
-                                   sync.started_at.timestamp(), sync.finished_at.timestamp(),
-                                   scale, fraction)  # fmt: skip
+        result.update(
+            neighbour_figures(
+                self.sandbox, GROUP, LIMIT, result["since"], result["until"], scale, fraction
+            )
+        )
+        synced = neighbour_figures(
+            self.sandbox,
+            SYNC_GROUP,
+            SYNC_LIMIT,
+            sync.started_at.timestamp(),
+            sync.finished_at.timestamp(),
+            scale,
+            fraction,
+        )
         result.update({f"sync_{k}": v for k, v in synced.items()})
         return result
 

@@ -55,7 +55,9 @@ def row(output: str, permission: str) -> str:
     return next(line for line in output.splitlines() if line.startswith(f"| {permission} |"))
 
 
-def test_it_reports_every_read_permission_of_a_full_key_as_granted(braze_settings: Any) -> None:
+def test_it_reports_every_read_permission_of_a_full_key_as_granted(
+    braze_settings: Any, braze_sandbox: Any
+) -> None:
     braze_settings(scim_token="sandbox-dev-scim-token")
     code, output = run_check()
     assert code == 0, output
@@ -65,7 +67,17 @@ def test_it_reports_every_read_permission_of_a_full_key_as_granted(braze_setting
                        "SCIM token"):  # fmt: skip
         assert row(output, permission).endswith("| granted |")
     assert "not probed" in row(output, "catalogs.delete")
-    assert "catalog_items_async: 100 per 60 s" in output
+    # What Braze announced replaces the configured default once an answer has said it.
+    catalogs = 5 if braze_sandbox.reference else 50
+    assert (
+        f"catalogs_sync: {catalogs} per 60 s (configured 50, learned from Braze: {catalogs};"
+        in output
+    )
+    assert (
+        "catalog_items_async: 16,000 per 60 s (configured 16,000, learned from Braze: not yet"
+        in output
+    )
+    assert "background work: 35)" in output  # 0.7 of 50 synchronous item requests
 
 
 def test_it_names_missing_permissions_and_fails(braze_settings: Any, braze_sandbox: Any) -> None:
