@@ -10,7 +10,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console.access import require_capability
 from console.changes import diff
-from console.changes.appliers import UnknownResourceType, get_applier, registered_types
+from console.changes.appliers import (
+    UnknownResourceType,
+    allows_full_rate_limit,
+    get_applier,
+    registered_types,
+)
 from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, ChangeState
 from console.changes.selectors import (
     change_request_timeline,
@@ -164,6 +169,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "can_submit": is_author and cr.state == ChangeState.DRAFT,
         "can_rebase": Capability.PROPOSE in caps and cr.state == ChangeState.CONFLICT,
         "can_comment": takes_part,
+        "offers_full_rate_limit": allows_full_rate_limit(cr.resource_type),
     }
 
 
@@ -193,7 +199,12 @@ def change_act(request: HttpRequest, pk: int) -> HttpResponse:
     }
     try:
         if op == "approve":
-            change_request_approve(actor=_actor(request), change_request=cr, comment=comment)
+            change_request_approve(
+                actor=_actor(request),
+                change_request=cr,
+                comment=comment,
+                full_rate_limit=request.POST.get("full_rate_limit") == "1",
+            )
         elif op == "reject":
             change_request_reject(actor=_actor(request), change_request=cr, comment=comment)
         elif op == "cancel":
