@@ -354,9 +354,9 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 # Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
 BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
-# Bulk sends are background work: they get the whole limit while nobody sends interactively
-# on the asynchronous item group (single-item screens use the sync group), and leave the
-# reserved share to people when someone does.
+# Bulk sends are background work: they take at most the background share of the
+# asynchronous item group (the rest is other integrations'), unless an approver allowed a job
+# the whole limit.
 BULK_LIMITER_LANE = os.environ.get("BULK_LIMITER_LANE", "background")
 BULK_MAX_INLINE_WAIT = float(os.environ.get("BULK_MAX_INLINE_WAIT", "2"))
 BULK_MAX_ATTEMPTS = int(os.environ.get("BULK_MAX_ATTEMPTS", "6"))

@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +317,8 @@ def figures(
             accepted[item_id] = accepted.get(item_id, 0) + 1
     return {
         "U": x / ceiling,
+        # Background work takes at most its share of the group (console/settings.py).
+        "U_share": x / ceiling / background_share(),
         "429": stats.get("rate_limited", 0),
         "429_repeated": repeated,
         "peak_fixed": (stats.get("peak_requests_in_fixed_window") or 0) / LIMIT,
@@ -326,6 +328,13 @@ def figures(
         "full_windows": stats.get("full_windows", 0),
         "per_window": [w["own_counted"] for w in stats.get("windows", [])],
     }
+
+
+def background_share() -> float:
+    from django.conf import settings
+
+    config: Mapping[str, Any] = settings.BRAZE_RATE_LIMITS
+    return float(config.get("background_share", DEFAULT_SHARE))
 
 
 def neighbour_figures(
@@ -348,8 +357,8 @@ def neighbour_figures(
         for w in stats.get("windows", [])
         if w["start"] >= since and w["start"] + window <= until
     ]
-    config = settings.BRAZE_RATE_LIMITS
-    share = float(config.get("background_share", DEFAULT_SHARE))
+    config: Mapping[str, Any] = settings.BRAZE_RATE_LIMITS
+    share = background_share()
     margin = float(config.get("yield_margin", DEFAULT_YIELD_MARGIN))
     own_share = min(share * limit, limit - consumer * limit - (margin * limit if consumer else 0))
     rate = sum(full) / len(full) if full else None
@@ -866,7 +875,8 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
 
     tag = " [machine-bound]" if machine_bound else ""
     line = (
-        f"{name}{tag}: U {col('U')}; 429s {col('429', '{:.0f}')}; peak/limit fixed "
+        f"{name}{tag}: U {col('U')} (÷ background share {background_share():g}: "
+        f"{col('U_share')}); 429s {col('429', '{:.0f}')}; peak/limit fixed "
         f"{col('peak_fixed', '{:.2f}')} sliding {col('peak_sliding', '{:.2f}')}; lost "
         f"{col('lost', '{:.0f}')}; re-sent (referee) {col('resent_referee', '{:.0f}')} "
         f"(console counted {col('resent_console', '{:.0f}')}); ETA error at 10% "
