@@ -138,9 +138,20 @@ def test_a_create_in_doubt_is_resent_as_a_replace(
 
 
 def test_429s_from_quota_used_elsewhere_wait_for_the_reset_and_are_not_resends(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle
+    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings
 ) -> None:
-    # Another integration takes half of a tiny quota: Braze answers some requests 429.
+    from console.braze import close_client
+
+    # The console is set by hand far above what the workspace has (an override, so what Braze
+    # announces does not replace it), and another integration takes half of a tiny quota:
+    # Braze answers some requests 429.
+    groups = {**settings.BRAZE_RATE_LIMITS["groups"], "catalog_items_async": (100, 60.0)}
+    settings.BRAZE_RATE_LIMITS = {
+        **settings.BRAZE_RATE_LIMITS,
+        "groups": groups,
+        "overrides": ["catalog_items_async"],
+    }
+    close_client()
     braze.admin.set_limit("catalog_items_async", 4, window_seconds=60)
     braze.admin.set_clock_scale(30)  # 2-second windows
     braze.admin.set_external_consumer("catalog_items_async", 0.5)
