@@ -439,6 +439,10 @@ class Bench:
             self.workers.stop()
             peak = self.workers.peak_rss_kb
         self.workspace = f"bench-{uuid.uuid4().hex[:8]}"
+        # This process reads the job's ETA from the workers' limiter (the limit it learnt).
+        from django.conf import settings
+
+        settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "workspace": self.workspace}
         self.workers = Workers(self.args.workers, self.env(**env_options), self.tmp)
         self.workers.peak_rss_kb = peak
         self.workers.start()
