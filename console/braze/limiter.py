@@ -28,9 +28,11 @@ what our log holds for that window is ours, the rest is someone else's
 (:meth:`RateLimiter.learn`). Which window: from the announced reset minus one window when
 the resets move on by whole windows (a fixed-window server, Braze's apparent behaviour),
 else the last window before the request (a sliding log or token bucket, whose "reset" is
-something else). The highest count seen in the current and the previous window is kept, so
-the figure holds through a fixed window's boundary and lapses a window after the others
-stop. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
+something else). In a fixed window the count so far is scaled to the whole window once over
+half of it has passed; the previous window's figure holds until the current one's is as well
+informed, and lapses a window after the others stop. Background sends are spread over the
+window while others are seen, so that answers from late in each window keep the count up to
+date. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
 the others' observed count and the margin free.
 
 When Braze says the quota is gone (a 429, or ``remaining`` reaching 0 while our own log
@@ -587,16 +589,16 @@ return {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'
 # before the request is the one to compare, and the count is already a whole window's.
 # Until the resets have moved on once, the latter. In-flight requests of ours make single
 # answers a request or two off either way.
-# Per window (its end, e) the best-informed answer counts (the latest in a fixed window);
-# the figure kept ('others', good 'until' the end of the next window) is the larger of that
-# window's and the one before, so it holds through a fixed window's boundary.
+# Per window (its end, e) the best-informed answer counts (the latest in a fixed window). The
+# figure kept ('others', good 'until' the end of the next window) is the previous window's
+# until this one's is as well informed, so it holds through a fixed window's boundary.
 _LEARN = """
 local limit = tonumber(ARGV[1])
 if limit > 0 and redis.call('GET', KEYS[1]) ~= ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) end
 local remaining, reset, at = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 if limit <= 0 or remaining < 0 or at <= 0 then return {-1, 0} end
 local span = tonumber(ARGV[5])
-local state = redis.call('HMGET', KEYS[3], 'reset', 'fixed', 'e', 'cur', 'w', 'prev')
+local state = redis.call('HMGET', KEYS[3], 'reset', 'fixed', 'e', 'cur', 'w', 'prev', 'pw')
 local fixed = state[2] == '1'
 local last = tonumber(state[1] or '-1')
 if reset >= 0 and reset > last then
@@ -622,14 +624,19 @@ else
 end
 local e, cur = tonumber(state[3] or '-1'), tonumber(state[4] or '0')
 local w, prev = tonumber(state[5] or '0'), tonumber(state[6] or '0')
+local pw = tonumber(state[7] or '0')
 if epoch == e then
   if weight >= w then cur, w = est, weight end
 elseif epoch > e then
-  if epoch - e < 2 * span then prev = cur else prev = 0 end
+  if epoch - e < 2 * span then prev, pw = cur, w else prev, pw = 0, 0 end
   e, cur, w = epoch, est, weight
 end
-redis.call('HSET', KEYS[3], 'e', e, 'cur', cur, 'w', w, 'prev', prev,
-           'others', math.max(cur, prev), 'until', e + span)
+-- This window's figure once it is as well informed as the last one's was; until then the
+-- larger of the two (a surge shows at once).
+local others = math.max(cur, prev)
+if w >= pw then others = cur end
+redis.call('HSET', KEYS[3], 'e', e, 'cur', cur, 'w', w, 'prev', prev, 'pw', pw,
+           'others', others, 'until', e + span)
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[6]))
 return {est, fixed and 1 or 0}
 """
