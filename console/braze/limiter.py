@@ -1014,10 +1014,14 @@ class RateLimiter:
         ttl = self._grid_ttl_ms(group, self.limits.grid_ttl_windows)
         try:
             others, _fixed = self._learn(
-                keys=[self._key(group, "learned"), self._key(group, "log"),
-                      self._key(group, "others"), self._key(group, "grid")],
+                keys=[
+                    self._key(group, "learned"),
+                    self._key(group, "log"),
+                    self._key(group, "others"),
+                    self._key(group, "grid"),
+                ],
                 args=[announced, left, reset_us, at_us, self._server_window_us(group), ttl],
-            )  # fmt: skip
+            )
         except redis.RedisError:
             log.warning("could not record Braze's rate-limit headers for group %s", group)
             return None
@@ -1038,10 +1042,14 @@ class RateLimiter:
 
     def usage(self, *, group: str) -> GroupUsage:
         used, blocked_us, now_us, learned, others = self._usage(
-            keys=[self._key(group, "log"), self._key(group, "blocked"),
-                  self._key(group, "learned"), self._key(group, "others")],
+            keys=[
+                self._key(group, "log"),
+                self._key(group, "blocked"),
+                self._key(group, "learned"),
+                self._key(group, "others"),
+            ],
             args=[self._window_us(group)],
-        )  # fmt: skip
+        )
         configured = self.limits.limit(group)
         learned = int(learned) or None
         limit = configured if group in self.limits.overrides or learned is None else learned
