@@ -348,8 +348,11 @@ class Sandbox:
         injected: str | None = None
         response: Response
         if decision is not None and not decision.allowed:
-            retry = max(1, math.ceil(decision.retry_after))
-            headers["Retry-After"] = str(retry)
+            # Braze documents no Retry-After on REST 429s, only X-RateLimit-* ("API Rate
+            # Limits", _docs/_api/api_limits.md): clients pace on those. The reference
+            # collection's Braze sent one.
+            if self.config.reference:
+                headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
             headers["X-Sandbox-Retry-After-Ms"] = str(math.ceil(decision.retry_after * 1000))
             response = JSONResponse({"message": "Rate limit exceeded"}, status_code=429)
         elif spec.permission and "*" not in permissions and spec.permission not in permissions:

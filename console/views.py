@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from console.access import require_login
+from console.braze import get_limiter
 from console.braze.limiter import limits_in_effect
 from console.health import check_braze, health_report_cached
 from console.net import client_ip
@@ -24,8 +25,13 @@ def home(request: HttpRequest) -> HttpResponse:
         "console/home.html",
         {
             "role_descriptions": [(role.value, ROLE_DESCRIPTIONS[role]) for role in roles],
-            # Reachability, key permissions (cached probe) and the rate limits in effect.
-            "braze": {"ok": braze_ok, "detail": braze_detail, "limits": limits_in_effect()},
+            # Reachability, key permissions (cached probe) and the rate limits in effect:
+            # configured beside what Braze announced (X-RateLimit-Limit), kept in Redis.
+            "braze": {
+                "ok": braze_ok,
+                "detail": braze_detail,
+                "limits": limits_in_effect(get_limiter()),
+            },
         },
     )
 

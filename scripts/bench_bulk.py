@@ -15,8 +15,18 @@ not from the console's counters (performance-and-bulk.md §6):
   re-sent  items accepted more than once by the referee; and the console's own count
   ETA err  |ETA shown at 10% done - actual remaining| / actual remaining
 
+With an external consumer (D, G) it also prints, per limit group, the consumer's own 429s
+(a steady client that never retries: the target is 0), the console's 429s, and the console's
+requests per full server window ÷ the share it should leave itself: min(background share x L,
+L - the consumer's rate - the yield margin x L). G runs a bulk job and a full catalog sync
+while consumers take 25% of both groups (asynchronous and synchronous items).
+
+The sandbox plays the reference profile (100/min asynchronous items, 50/min synchronous
+items): limits this machine can saturate at the benchmark's clock. The console learns them
+from X-RateLimit-Limit.
+
     scripts/bench-bulk [--scale 6] [--runs 3] [--items 50000] [--workers 4]
-                       [--scenarios headroom,A,B,C,D,E,F,celery,parse] [--windows]
+                       [--scenarios headroom,A,B,C,D,E,F,G,celery,parse] [--windows]
 
 --windows also prints the console's requests in each server window of every run, and its
 pauses of over a second between sends beside kills, restarts and the grid being learnt.
@@ -42,14 +52,19 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GROUP = "catalog_items_async"
-LIMIT, BATCH = 100, 50
+LIMIT, BATCH = 100, 50  # the reference profile's asynchronous item group
+SYNC_GROUP, SYNC_LIMIT = "catalog_items_sync", 50
+PROFILE = "reference"
+# The console's policy for background work (console/settings.py): what a group's share is
+# measured against when other clients use it too.
+DEFAULT_SHARE, DEFAULT_YIELD_MARGIN = 0.7, 0.05
 IDLE_CALLS_EACH = 40  # scenario C: idle PATCHes and GETs before the job
 
 
@@ -282,8 +297,9 @@ def figures(
     # 429 came back are that episode; a 429 to one that arrived over 50 ms after an earlier
     # 429 was answered, in the same window, means the block was not kept.
     repeated, last_429 = 0, None
-    log = sorted(sandbox.admin.log(since=since, until=until + 0.5, group=GROUP),
-                 key=lambda e: e["t"])  # fmt: skip
+    log = sorted(
+        sandbox.admin.log(since=since, until=until + 0.5, group=GROUP), key=lambda e: e["t"]
+    )
     for entry in log:
         if entry.get("external"):
             continue
@@ -301,6 +317,8 @@ def figures(
             accepted[item_id] = accepted.get(item_id, 0) + 1
     return {
         "U": x / ceiling,
+        # Background work takes at most its share of the group (console/settings.py).
+        "U_share": x / ceiling / background_share(),
         "429": stats.get("rate_limited", 0),
         "429_repeated": repeated,
         "peak_fixed": (stats.get("peak_requests_in_fixed_window") or 0) / LIMIT,
@@ -309,6 +327,47 @@ def figures(
         "resent_referee": sum(1 for i in ids if accepted.get(i, 0) > 1),
         "full_windows": stats.get("full_windows", 0),
         "per_window": [w["own_counted"] for w in stats.get("windows", [])],
+    }
+
+
+def background_share() -> float:
+    from django.conf import settings
+
+    config: Mapping[str, Any] = settings.BRAZE_RATE_LIMITS
+    return float(config.get("background_share", DEFAULT_SHARE))
+
+
+def neighbour_figures(
+    sandbox: Any,
+    group: str,
+    limit: int,
+    since: float,
+    until: float,
+    scale: float,
+    consumer: float,
+) -> dict[str, Any]:
+    """The consumer's and the console's 429s, and the console's rate ÷ the share it should
+    leave itself, in the server's full windows between ``since`` and ``until``."""
+    from django.conf import settings
+
+    stats = sandbox.admin.group_stats(group, since=since, until=until + 0.5)
+    window = 60.0 / scale
+    full = [
+        w["own_counted"]
+        for w in stats.get("windows", [])
+        if w["start"] >= since and w["start"] + window <= until
+    ]
+    config: Mapping[str, Any] = settings.BRAZE_RATE_LIMITS
+    share = background_share()
+    margin = float(config.get("yield_margin", DEFAULT_YIELD_MARGIN))
+    own_share = min(share * limit, limit - consumer * limit - (margin * limit if consumer else 0))
+    rate = sum(full) / len(full) if full else None
+    return {
+        "ext_429": stats.get("external_rate_limited", 0),
+        "own_429": stats.get("rate_limited", 0),
+        "own_share": own_share,
+        "rate_per_share": rate / own_share if rate is not None and own_share > 0 else None,
+        "neighbour_windows": len(full),
     }
 
 
@@ -380,13 +439,19 @@ class Bench:
             self.workers.stop()
             peak = self.workers.peak_rss_kb
         self.workspace = f"bench-{uuid.uuid4().hex[:8]}"
+        # This process reads the job's ETA from the workers' limiter (the limit it learnt).
+        from django.conf import settings
+
+        settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "workspace": self.workspace}
         self.workers = Workers(self.args.workers, self.env(**env_options), self.tmp)
         self.workers.peak_rss_kb = peak
         self.workers.start()
         return self.workers
 
-    def reset_sandbox(self, algorithm: str = "fixed", limits: bool = True) -> None:
-        self.sandbox.admin.reset(products=100)
+    def reset_sandbox(
+        self, algorithm: str = "fixed", limits: bool = True, products: int = 100
+    ) -> None:
+        self.sandbox.admin.reset(products=products, profile=PROFILE)
         self.sandbox.admin.configure(
             clock_scale=self.args.scale, algorithm=algorithm, async_delay_seconds=3600.0,
             rate_limits_enabled=limits,
@@ -455,6 +520,7 @@ class Bench:
         result["resent_console"] = console_resends(jobs[0])
         result["eta_err"] = watch.eta_error(jobs[0])
         result["seconds"] = until - since
+        result["since"], result["until"] = since, until
         return result
 
     def print_gaps(self, since: float, until: float) -> None:
@@ -474,9 +540,14 @@ class Bench:
     def print_call_parts(self, calls: list[tuple[str, bool, float, float, float]]) -> None:
         """Where a call's time goes: before the sandbox handles it, in it, and after."""
         ours = ("/catalogs/products/items/sku-000001", "/catalogs/products/items/sku-000002")
-        log = sorted((e for e in self.sandbox.admin.log(since=calls[0][2] - 0.1,
-                                                        group="catalog_items_sync")
-                      if e["path"].split("?")[0] in ours), key=lambda e: e["t"])  # fmt: skip
+        log = sorted(
+            (
+                e
+                for e in self.sandbox.admin.log(since=calls[0][2] - 0.1, group="catalog_items_sync")
+                if e["path"].split("?")[0] in ours
+            ),
+            key=lambda e: e["t"],
+        )
         if len(log) != len(calls):
             statuses = collections.Counter(e["status"] for e in log)
             print(f"      call parts: {len(log)} logged for {len(calls)} calls {dict(statuses)}",
@@ -615,9 +686,69 @@ class Bench:
         self.reset_sandbox()
         self.sandbox.admin.set_external_consumer(GROUP, 0.3)
         try:
-            return self.single("D")
+            result = self.single("D")
         finally:
             self.sandbox.admin.clear_external_consumers()
+        since, until = result["since"], result["until"]
+        result.update(
+            neighbour_figures(self.sandbox, GROUP, LIMIT, since, until, self.args.scale, 0.3)
+        )
+        return result
+
+    def s_G(self, run: int) -> dict[str, Any]:
+        """A bulk job and a full catalog sync while steady consumers take 25% of both groups."""
+        from catalogs.models import Catalog, CatalogSync
+        from catalogs.services import catalog_sync_request
+
+        fraction = 0.25
+        # The sync reads half as many items per window as the job writes (50 vs 100 per
+        # minute): half the job's size keeps both running together.
+        self.reset_sandbox(products=max(self.args.items // 2, 1000))
+        catalog = Catalog.objects.get(name="products")
+        self.sandbox.admin.configure(
+            consumers=[
+                {"workspace": "demo", "group": GROUP, "fraction": fraction},
+                {"workspace": "demo", "group": SYNC_GROUP, "fraction": fraction},
+            ]
+        )
+        syncs: list[Any] = []
+
+        def start_sync(done: float) -> None:
+            if not syncs:
+                syncs.append(catalog_sync_request(catalog=catalog, actor=None, trigger="benchmark"))
+
+        try:
+            result = self.single("G", during=start_sync)
+            deadline = time.monotonic() + float(os.environ.get("BENCH_JOB_TIMEOUT", 900))
+            while time.monotonic() < deadline:
+                sync = CatalogSync.objects.get(pk=syncs[0].pk)
+                if not sync.is_active:
+                    break
+                time.sleep(0.25)
+            else:
+                raise RuntimeError("the catalog sync did not finish in time")
+        finally:
+            self.sandbox.admin.clear_external_consumers()
+        assert sync.started_at is not None
+        assert sync.finished_at is not None
+        result["sync_state"] = sync.state
+        scale = self.args.scale
+        result.update(
+            neighbour_figures(
+                self.sandbox, GROUP, LIMIT, result["since"], result["until"], scale, fraction
+            )
+        )
+        synced = neighbour_figures(
+            self.sandbox,
+            SYNC_GROUP,
+            SYNC_LIMIT,
+            sync.started_at.timestamp(),
+            sync.finished_at.timestamp(),
+            scale,
+            fraction,
+        )
+        result.update({f"sync_{k}": v for k, v in synced.items()})
+        return result
 
     def s_E(self, run: int) -> dict[str, Any]:
         self.reset_sandbox()
@@ -709,7 +840,9 @@ class Bench:
 
         self.redis.start()
         self.sandbox = start_sandbox(self.tmp / "sandbox", seed_demo=True, seed_products=100,
-                                     log_level="error", clock_scale=self.args.scale)  # fmt: skip
+                                     log_level="error", clock_scale=self.args.scale,
+                                     profile=PROFILE)  # fmt: skip
+        self.sandbox.admin.profile = PROFILE
         self.workspace = f"bench-{uuid.uuid4().hex[:8]}"
         os.environ.update(self.env())
         import django
@@ -746,7 +879,8 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
 
     tag = " [machine-bound]" if machine_bound else ""
     line = (
-        f"{name}{tag}: U {col('U')}; 429s {col('429', '{:.0f}')}; peak/limit fixed "
+        f"{name}{tag}: U {col('U')} (÷ background share {background_share():g}: "
+        f"{col('U_share')}); 429s {col('429', '{:.0f}')}; peak/limit fixed "
         f"{col('peak_fixed', '{:.2f}')} sliding {col('peak_sliding', '{:.2f}')}; lost "
         f"{col('lost', '{:.0f}')}; re-sent (referee) {col('resent_referee', '{:.0f}')} "
         f"(console counted {col('resent_console', '{:.0f}')}); ETA error at 10% "
@@ -759,6 +893,19 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
     if any("429_probe" in r for r in runs):
         probe = col("429_probe", "{:.0f}")
         line += f"; of the 429s, the cold-start probe after the Redis restart {probe}"
+    if any("ext_429" in r for r in runs):
+        line += (
+            f"; external consumer's 429s {col('ext_429', '{:.0f}')} (target 0), console's "
+            f"429s {col('own_429', '{:.0f}')}, console's rate ÷ its own share "
+            f"{col('rate_per_share')} (share {col('own_share', '{:.1f}')} requests per window)"
+        )
+    if any("sync_ext_429" in r for r in runs):
+        line += (
+            f"; during the full sync ({SYNC_GROUP}, {col('sync_neighbour_windows', '{:.0f}')} "
+            f"full windows): external consumer's 429s {col('sync_ext_429', '{:.0f}')}, "
+            f"console's 429s {col('sync_own_429', '{:.0f}')}, console's rate ÷ its own share "
+            f"{col('sync_rate_per_share')} (share {col('sync_own_share', '{:.1f}')})"
+        )
     if any("jain" in r for r in runs):
         line += f"; Jain fairness {col('jain')}"
     for method in ("patch", "get"):
@@ -787,13 +934,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--windows", action="store_true", help="print requests per window")
-    parser.add_argument("--scenarios", default="headroom,A,B,C,D,E,F_sliding,F_token,celery,parse")
+    parser.add_argument(
+        "--scenarios", default="headroom,A,B,C,D,E,F_sliding,F_token,G,celery,parse"
+    )
     args = parser.parse_args()
     bench = Bench(args)
     bench.machine_bound = False
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                          text=True).stdout.strip()  # fmt: skip
-    print(f"bench_bulk: S={args.scale:g} (window {60 / args.scale:g} s, ceiling "
+    print(f"bench_bulk: sandbox profile {PROFILE} ({GROUP} {LIMIT}/min, {SYNC_GROUP} "
+          f"{SYNC_LIMIT}/min), S={args.scale:g} (window {60 / args.scale:g} s, ceiling "
           f"{LIMIT * BATCH * args.scale / 60:,.0f} items/s scaled = 5,000 items/min real), "
           f"{args.items:,} items, {args.workers} workers, seed {args.seed}, {args.runs} runs, "
           f"git {git}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
@@ -808,6 +958,7 @@ def main() -> int:
             else:
                 label = {"A": "A one job", "B": "B two jobs", "C": "C with single-item edits",
                          "D": "D external consumer 30%", "E": "E 3×kill -9 + Redis restart",
+                         "G": "G consumers 25% on both item groups, job + full sync",
                          "F_sliding": "F sliding-log server", "F_token": "F token-bucket server",
                          "celery": "Celery per-worker rate_limit instead of the global limiter",
                          }.get(name, name)  # fmt: skip

@@ -3,11 +3,13 @@
 
 Starts a sandbox whose demo ``products`` catalog has N items (default 20,000) and whose
 limit windows last 60/S seconds, scales the console's limiter the same way, then runs the
-console's own sync service (the code the Celery task runs) over the whole catalog. The read
-ceiling is 50 requests/min x 50 items = 2,500 items per (scaled) minute; the sandbox's
-request log is the referee. Pass lines: achieved/ceiling ≥ 0.95, no 429, every item mirrored.
+console's own sync service (the code the Celery task runs) over the whole catalog. A sync is
+background work: it takes at most its share of the group (default 0.7), so its ceiling is
+share x 50 requests/min x 50 items per (scaled) minute; the sandbox's request log is the
+referee. Pass lines: achieved/ceiling ≥ 0.95, no 429, every item mirrored. The sandbox plays
+the reference profile (50/min synchronous items, as today's Braze), said in the first line.
 
-    scripts/bench-catalog sync [--items 20000] [--scale 6] [--background-share 0.8]
+    scripts/bench-catalog sync [--items 20000] [--scale 6] [--background-share 0.7]
 
 Run through scripts/bench-catalog (a throw-away PostgreSQL and Redis).
 """
@@ -15,6 +17,7 @@ Run through scripts/bench-catalog (a throw-away PostgreSQL and Redis).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -33,9 +36,8 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=6.0)
     parser.add_argument("--margin", type=float, default=0.05)
     parser.add_argument(
-        "--background-share", type=float, default=0.8,
-        help="share reserved for background work while people are active (the default); "
-        "with nobody interactive the sync may use the whole limit",
+        "--background-share", type=float, default=0.7,
+        help="background work's share of the group (the console's default)",
     )  # fmt: skip
     args = parser.parse_args()
 
@@ -43,7 +45,7 @@ def main() -> int:
 
     sandbox = start_sandbox(
         Path(tempfile.mkdtemp(prefix="bench-sync-")), seed_demo=True,
-        seed_products=args.items, clock_scale=args.scale,
+        seed_products=args.items, clock_scale=args.scale, profile="reference",
     )  # fmt: skip
     os.environ.update(
         DJANGO_SETTINGS_MODULE="console.settings",
@@ -84,19 +86,21 @@ def main() -> int:
 
     pages = sync.pages_done
     # Ideal: L requests may go at once, then L per window: ceil(pages/L) - 1 windows.
-    ceiling_per_s = LIMIT * PAGE / window
+    share = math.floor(LIMIT * args.background_share + 1e-9)  # requests per window
+    ceiling_per_s = share * PAGE / window
     achieved_per_s = mirrored / elapsed
     full = stats.get("full_windows", 0)
     steady = (
-        stats.get("mean_items_accepted_per_full_window", 0) / (LIMIT * PAGE)
+        stats.get("mean_items_accepted_per_full_window", 0) / (share * PAGE)
         if stats.get("mean_items_accepted_per_full_window")
         else None
     )
     per_window = [w["own_counted"] for w in stats.get("windows", [])][1:-1]
-    steady_requests = sum(per_window) / (len(per_window) * LIMIT) if per_window else None
+    steady_requests = sum(per_window) / (len(per_window) * share) if per_window else None
     ratio = achieved_per_s / ceiling_per_s
-    print(f"catalog sync benchmark: {args.items:,} items, S={args.scale:g} (window {window:.1f}s), "
-          f"background share {args.background_share}, margin {args.margin}s, "
+    print(f"catalog sync benchmark: sandbox profile reference (catalog_items_sync {LIMIT}/min), "
+          f"{args.items:,} items, S={args.scale:g} (window {window:.1f}s), background share "
+          f"{args.background_share} ({share} requests per window), margin {args.margin}s, "
           f"{os.cpu_count()} CPUs")  # fmt: skip
     print(f"state {sync.state}; {pages} pages; {mirrored:,} items mirrored; {elapsed:.1f}s real")
     print(
@@ -104,12 +108,12 @@ def main() -> int:
         f"peak requests in a server window: {stats.get('peak_fixed_window_ratio', 0):.2f} × L"
     )
     print(f"end to end: {achieved_per_s * 60 / args.scale:,.0f} items/min (Braze minutes) = "
-          f"{ratio:.3f} × ceiling {LIMIT * PAGE:,} items/min")  # fmt: skip
+          f"{ratio:.3f} × ceiling {share * PAGE:,} items/min")  # fmt: skip
     if steady_requests is not None:
         print(f"steady state ({len(per_window)} full server windows): "
               f"{steady_requests:.3f} × ceiling (requests per window / L)")  # fmt: skip
     if steady is not None:
-        print(f"sandbox items_accepted per full window / (L×50): {steady:.3f} ({full} windows)")
+        print(f"sandbox items_accepted per full window / (share×50): {steady:.3f} ({full} windows)")
     ok = (
         sync.state == "succeeded"
         and mirrored == args.items

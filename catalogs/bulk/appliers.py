@@ -16,6 +16,8 @@ from console.changes.appliers import register_applier
 
 class CatalogBulkApplier:
     label = "Bulk catalog items"
+    # An approver may let a job use the whole rate limit instead of background work's share.
+    full_rate_limit = True
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         # The plan was diffed against the mirror when it was previewed; its hash in the

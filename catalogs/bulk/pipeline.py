@@ -123,6 +123,8 @@ class Claim:
     prev_state: str
     send_as: str
     items: list[tuple[str, Any]]  # (item_id, payload)
+    # The approver let this job use the whole rate limit, not background work's share.
+    full_rate_limit: bool = False
 
 
 def batch_claim(*, now: datetime | None = None) -> Claim | None:
@@ -134,7 +136,9 @@ def batch_claim(*, now: datetime | None = None) -> Claim | None:
             row = cursor.fetchone()
         if row is None:
             return None
-        batch = BulkBatch.objects.select_related("job__catalog").get(pk=row[0])
+        batch = BulkBatch.objects.select_related("job__catalog", "job__change_request").get(
+            pk=row[0]
+        )
         send_as = batch.send_as
         if batch.op == RowOp.CREATE and batch.state == BatchState.IN_DOUBT:
             send_as = RowOp.REPLACE
@@ -159,10 +163,13 @@ def batch_claim(*, now: datetime | None = None) -> Claim | None:
         prev_state=batch.state,
         send_as=send_as,
         items=items,
+        full_rate_limit=bool(batch.job.change_request and batch.job.change_request.full_rate_limit),
     )
 
 
 def _send(client: BrazeClient, claim: Claim) -> None:
+    if claim.full_rate_limit:
+        client = client.with_options(background_share=1.0)
     name = claim.catalog_name
     if claim.send_as == RowOp.DELETE:
         client.catalog_items_bulk_delete(catalog_name=name, item_ids=[i for i, _ in claim.items])

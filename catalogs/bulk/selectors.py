@@ -226,12 +226,16 @@ class Progress:
     percent: int
 
 
-def _requests_per_second() -> float:
+def _requests_per_second(job: BulkJob | None = None) -> float:
     from console.braze import get_limiter
 
-    # Background work gets the whole limit unless people send on this group too, which
-    # the console's own screens do not (they use the synchronous item endpoints).
-    return get_limiter().requests_per_second(group="catalog_items_async")
+    # Background work's share of the group, less what other integrations are seen using;
+    # the whole limit (less theirs) for a job an approver allowed it.
+    change_request = job.change_request if job is not None else None
+    full = change_request is not None and change_request.full_rate_limit
+    return get_limiter().requests_per_second(
+        group="catalog_items_async", lane="background", share=1.0 if full else None
+    )
 
 
 def bulk_job_eta(*, job: BulkJob) -> float | None:
@@ -253,7 +257,7 @@ def bulk_job_eta(*, job: BulkJob) -> float | None:
     if job.state == JobState.WAITING and job.waiting_for_id:
         mine += open_counts.get(job.waiting_for_id, 0)
     shared = sum(min(n, mine) for n in open_counts.values())
-    return (mine + shared) / _requests_per_second()
+    return (mine + shared) / _requests_per_second(job)
 
 
 def bulk_job_progress(*, job: BulkJob) -> Progress:
@@ -300,7 +304,7 @@ def bulk_job_progress(*, job: BulkJob) -> Progress:
         rate_limited=batches["rate_limited"] or 0,
         rate_items_per_minute=recent * 60 / window.total_seconds(),
         eta_seconds=bulk_job_eta(job=job),
-        limit_per_minute=round(_requests_per_second() * 60 * 50),
+        limit_per_minute=round(_requests_per_second(job) * 60 * 50),
         percent=percent,
     )
 

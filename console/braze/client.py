@@ -382,6 +382,7 @@ class BrazeClient:
         max_wait: float = 2.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        background_share: float | None = None,
     ) -> None:
         self._http = http
         self.limiter = limiter
@@ -392,6 +393,8 @@ class BrazeClient:
         self.max_wait = max_wait
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # Background work's share of each group; None: the configured one (limiter.py).
+        self.background_share = background_share
 
     def __repr__(self) -> str:
         return f"BrazeClient(base_url={str(self._http.base_url)!r}, lane={self.lane!r})"
@@ -410,8 +413,10 @@ class BrazeClient:
         lane: Lane | None = None,
         max_wait: float | None = None,
         retry: RetryPolicy | None = None,
+        background_share: float | None = None,
     ) -> Self:
-        """The same connection pool and limiter, another lane, wait budget or retry policy."""
+        """The same connection pool and limiter, another lane, wait budget, retry policy or
+        background share (1.0: a bulk job an approver let use the whole limit)."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         if lane is not None:
@@ -420,6 +425,8 @@ class BrazeClient:
             clone.max_wait = max_wait
         if retry is not None:
             clone.retry = retry
+        if background_share is not None:
+            clone.background_share = background_share
         return clone
 
     # --- plumbing --------------------------------------------------------------------------
@@ -445,7 +452,9 @@ class BrazeClient:
             attempt += 1
             budget = max(0.0, deadline - time.monotonic())
             try:
-                permit = self.limiter.acquire(group=op.group, lane=self.lane, max_wait=budget)
+                permit = self.limiter.acquire(
+                    group=op.group, lane=self.lane, max_wait=budget, share=self.background_share
+                )
             except BrazeError as exc:
                 exc.operation = op.name
                 raise
@@ -494,6 +503,9 @@ class BrazeClient:
                 response.status_code,
                 response.headers.get("x-ratelimit-remaining"),
             )
+            # Braze documents X-RateLimit-Limit, -Remaining and -Reset on every answer, 429s
+            # included: the limit in effect for the workspace, and others' use of it.
+            self._learn(op.group, permit, response)
             if response.status_code == 429:
                 limited += 1
                 wait = self._rate_limit_wait(op.group, response)
@@ -551,6 +563,18 @@ class BrazeClient:
                 self.limiter.probe_release(group=group, token=permit.probe)
             raise
 
+    def _learn(self, group: str, permit: Permit, response: httpx.Response) -> None:
+        headers = response.headers
+        if "x-ratelimit-limit" not in headers and "x-ratelimit-remaining" not in headers:
+            return  # a proxy's page, or a 401 (which belongs to no workspace)
+        self.limiter.learn(
+            group=group,
+            permit=permit,
+            limit=headers.get("x-ratelimit-limit"),
+            remaining=headers.get("x-ratelimit-remaining"),
+            reset_at=parse_rate_limit_reset(headers.get("x-ratelimit-reset"), now=time.time()),
+        )
+
     def _settle_probe(self, group: str, token: str, response: httpx.Response) -> None:
         """End the group's cold start with the probe's answer (limiter.py, "Cold start").
 
@@ -572,6 +596,9 @@ class BrazeClient:
         )
 
     def _rate_limit_wait(self, group: str, response: httpx.Response) -> float:
+        # Braze documents no Retry-After on REST 429s: X-RateLimit-Reset says when the window
+        # resets (UTC epoch seconds). A Retry-After, where one is sent, is honoured first.
+        # Reference: "API Rate Limits", "Monitoring your rate limits" (_docs/_api/api_limits.md).
         now = time.time()
         window = self.limiter.limits.window(group)
         wait = parse_retry_after(response.headers.get("retry-after"), now=now)

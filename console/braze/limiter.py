@@ -10,11 +10,30 @@ also safe against a fixed-window or token-bucket server (performance-and-bulk.md
 small margin is added to each window because requests that leave W apart can arrive less
 than W apart.
 
-Background work must also pass a smaller sub-log (``background_share`` of the limit) while
-people are at work: any interactive request marks the group for one window, and while
-that mark stands background work leaves the rest of the limit to them. With nobody
-interactive, background work (a mirror sync, a bulk job) may use the whole limit, so the
-reservation costs throughput only when someone actually needs the headroom.
+Learned limits. Braze's limits are per workspace and raised on request, so the configured
+figures (Braze's documented defaults) are only a starting point: every answer's
+``X-RateLimit-Limit`` is kept in Redis per workspace and group (:meth:`RateLimiter.learn`)
+and the acquire script uses it in place of the configured figure, unless the group is in
+``overrides`` (set by hand). The cold-start probe's answer is learnt before anyone else
+sends, so a workspace whose limit is lower than the default is never overrun by a burst.
+
+Being a good neighbour. The limit is shared with every other integration of the workspace
+(the company's feeds, other tools), and many of them never retry a 429. Background work (a
+mirror sync, a bulk job, a read-back) therefore always passes a sub-log of its own capped at
+``background_share`` of the limit, whether or not anyone is at the console; people (the
+interactive lane) may use the whole limit. And when Braze's answers show requests that are
+not ours, background work also leaves their observed count plus ``yield_margin`` of the
+limit free. Each answer says how much of Braze's window is used (limit minus remaining);
+what our log holds for that window is ours, the rest is someone else's
+(:meth:`RateLimiter.learn`). Which window: from the announced reset minus one window when
+the resets move on by whole windows (a fixed-window server, Braze's apparent behaviour),
+else the last window before the request (a sliding log or token bucket, whose "reset" is
+something else). In a fixed window the count so far is scaled to the whole window once over
+half of it has passed; the previous window's figure holds until the current one's is as well
+informed, and lapses a window after the others stop. Background sends are spread over the
+window while others are seen, so that answers from late in each window keep the count up to
+date. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
+the others' observed count and the margin free.
 
 When Braze says the quota is gone (a 429, or ``remaining`` reaching 0 while our own log
 still had room, i.e. another integration shares the workspace) the whole group is blocked
@@ -94,6 +113,7 @@ GROUPS: tuple[str, ...] = (
     "catalogs_sync",
     "catalog_items_sync",
     "catalog_items_async",
+    "catalog_fields_selections",
     "preference_center_read",
     "preference_center_write",
     "scim",
@@ -111,7 +131,11 @@ class GroupLimit:
 class BrazeLimits:
     groups: Mapping[str, GroupLimit]
     workspace: str
-    background_share: float = 0.8
+    background_share: float = 0.7
+    # Share of the limit kept free beyond the requests of other clients Braze's answers show.
+    yield_margin: float = 0.05
+    # Groups whose configured limit was set by hand: used even when Braze announces another.
+    overrides: frozenset[str] = frozenset()
     # Benchmarks run the sandbox S times faster; the console must then use windows of W/S.
     clock_scale: float = 1.0
     margin_seconds: float = 0.5
@@ -153,8 +177,18 @@ class BrazeLimits:
             return None
         return opening, closing
 
-    def background_limit(self, group: str) -> int:
-        return max(1, math.floor(self.groups[group].limit * self.background_share))
+    def background_limit(self, group: str, limit: int | None = None) -> int:
+        """Background work's cap in ``group``: its share of ``limit`` (default: configured)."""
+        return background_cap(self.limit(group) if limit is None else limit, self.background_share)
+
+
+def background_cap(limit: int, share: float) -> int:
+    # The same rounding as the acquire script: a share meant as 70% of 100 gives 70, not 69.
+    return max(1, math.floor(limit * share + 1e-9))
+
+
+def margin_count(limit: int, margin: float) -> int:
+    return math.ceil(limit * margin - 1e-9)
 
 
 def limits_from_settings() -> BrazeLimits:
@@ -170,6 +204,8 @@ def limits_from_settings() -> BrazeLimits:
         groups=groups,
         workspace=str(config["workspace"]),
         background_share=float(config["background_share"]),
+        yield_margin=float(config.get("yield_margin", 0.05)),
+        overrides=frozenset(config.get("overrides", ())),
         clock_scale=float(config["clock_scale"]),
         margin_seconds=float(config["margin_seconds"]),
         probe_timeout_seconds=float(config.get("probe_timeout_seconds", 5.0)),
@@ -178,40 +214,77 @@ def limits_from_settings() -> BrazeLimits:
     )
 
 
-def limits_in_effect() -> list[dict[str, Any]]:
-    """Rows for pages: each group's configured limit (Braze time) and background share."""
-    limits = limits_from_settings()
-    return [
-        {
-            "group": name,
-            "limit": group.limit,
-            "window_seconds": group.window_seconds,
-            "background_limit": limits.background_limit(name),
-        }
-        for name, group in limits.groups.items()
-    ]
+def limits_in_effect(limiter: RateLimiter | None = None) -> list[dict[str, Any]]:
+    """Rows for pages: each group's configured and learned limit (Braze time) and its use.
+
+    ``learned`` is what Braze last announced (None before any answer, or without Redis);
+    ``limit`` is the one in effect: the learned one unless the group is overridden.
+    """
+    limits = limiter.limits if limiter is not None else limits_from_settings()
+    rows = []
+    for name, group in limits.groups.items():
+        usage = None
+        if limiter is not None:
+            try:
+                usage = limiter.usage(group=name)
+            except redis.RedisError:
+                usage = None
+        limit = usage.limit if usage else group.limit
+        rows.append(
+            {
+                "group": name,
+                "configured": group.limit,
+                "override": name in limits.overrides,
+                "learned": usage.learned if usage else None,
+                "limit": limit,
+                "window_seconds": group.window_seconds,
+                "background_limit": usage.background_limit
+                if usage
+                else limits.background_limit(name, limit),
+                "others": usage.others if usage else 0,
+            }
+        )
+    return rows
 
 
-# KEYS: total log, background log, blocked-until, interactive-demand mark, alive marker,
-# probe, gathering start, learnt fixed-window grid, guard sends Braze counted in the earlier
-# and in the later of their two windows (see _OBSERVE). ARGV: limit, background limit (0 for the
-# interactive lane), window (µs), unique member (also the probe's token), probe TTL (ms),
-# poll interval while another caller probes (µs), gathering time (µs), gathering key TTL
+# KEYS: total log, background log, blocked-until, learnt limit, alive marker, probe,
+# gathering start, learnt fixed-window grid, guard sends Braze counted in the earlier and in
+# the later of their two windows (see _OBSERVE), others' use (see _LEARN). ARGV: configured
+# limit, lane (1: background), window (µs), unique member (also the probe's token), probe TTL
+# (ms), poll interval while another caller probes (µs), gathering time (µs), gathering key TTL
 # (ms), whether the caller remembers sends of its own (1: it starts the gathering; a process
 # that has sent nothing, e.g. a fresh deployment's first, has nothing to wait for), Braze's
-# window (µs; 0: never align), guards after and before a boundary (µs), pace (µs; 0: none).
-# Returns {allowed, wait_us, now_us, is_probe, cold (0: no, 1: yes, 2: gathering), episode}:
-# the episode names this cold start (its gathering, else its probe) for putting back once.
+# window (µs; 0: never align), guards after and before a boundary (µs), the span background
+# sends are paced over (µs; 0: none), whether a learnt limit replaces the configured one (1),
+# background share, yield margin (share of the limit), Braze's window (µs, always), the span
+# background sends are paced over off the grid when others use the group (µs; 0: none).
+# Returns {allowed, wait_us, now_us, is_probe, cold (0: no, 1: yes, 2: gathering), episode,
+# limit in effect, requests per window this lane may take}: the episode names this cold
+# start (its gathering, else its probe) for putting back once.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
-if blocked > now then return {0, blocked - now, now, 0, 0, ''} end
-local window = tonumber(ARGV[3])
-local bg = tonumber(ARGV[2])
-if bg == 0 then
-  redis.call('SET', KEYS[4], '1', 'PX', math.ceil(window / 1000))
+local limit = tonumber(ARGV[1])
+if ARGV[14] == '1' then
+  local learnt = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if learnt and learnt > 0 then limit = learnt end
 end
+local bg = ARGV[2] == '1'
+-- Background work: at most its share (cap, its own log), and all of ours within what
+-- others leave (room): their count in Braze's window plus a margin stays free.
+local cap, room, others = limit, limit, 0
+if bg then
+  cap = math.max(1, math.floor(limit * tonumber(ARGV[15]) + 1e-9))
+  local o = redis.call('HMGET', KEYS[11], 'others', 'until')
+  if o[1] and now < tonumber(o[2]) then others = tonumber(o[1]) end
+  if others > 0 then
+    room = math.max(1, limit - others - math.ceil(limit * tonumber(ARGV[16]) - 1e-9))
+  end
+end
+local budget = math.min(cap, room)
+local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
+if blocked > now then return {0, blocked - now, now, 0, 0, '', limit, budget} end
+local window = tonumber(ARGV[3])
 local probing = 0
 local cold = 0
 local episode = ''
@@ -225,20 +298,20 @@ if redis.call('EXISTS', KEYS[5]) == 0 then
   if raw then
     episode = raw
     local gathered = tonumber(raw) + tonumber(ARGV[7])
-    if now < gathered then return {0, gathered - now, now, 0, 2, episode} end
+    if now < gathered then return {0, gathered - now, now, 0, 2, episode, limit, budget} end
   end
   local probe_ttl = redis.call('PTTL', KEYS[6])
   if probe_ttl > 0 then
     episode = redis.call('GET', KEYS[6])
-    return {0, math.min(probe_ttl * 1000, tonumber(ARGV[6])), now, 0, 1, episode}
+    return {0, math.min(probe_ttl * 1000, tonumber(ARGV[6])), now, 0, 1, episode, limit, budget}
   end
   probing = 1
 end
-local function wait_for(key, limit)
+local function wait_for(key, n_max)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local n = redis.call('ZCARD', key)
-  if n < limit then return 0 end
-  local entry = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+  if n < n_max then return 0 end
+  local entry = redis.call('ZRANGE', key, n - n_max, n - n_max, 'WITHSCORES')
   return tonumber(entry[2]) + window - now
 end
 local wait = 0
@@ -272,35 +345,41 @@ if grid then
   if now < start + opening then windows = {start - span, start} end
   if now >= start + span - closing then windows = {start, start + span} end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)
-  local limit = tonumber(ARGV[1])
-  local interactive = bg > 0 and redis.call('EXISTS', KEYS[4]) == 1
-  if interactive then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep) end
+  if bg then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep) end
   for _, b in ipairs(windows) do
-    if used(KEYS[1], b) >= limit or (interactive and used(KEYS[2], b) >= bg) then
+    if used(KEYS[1], b) >= room or (bg and used(KEYS[2], b) >= cap) then
       wait = math.max(wait, b + span + opening - now)
     end
   end
-  if wait == 0 and bg > 0 then
+  if wait == 0 and bg then
     if now >= start + span - closing then
       -- Counted in both windows, a send here would cost the next one a slot it may never
       -- have used: background work has time to wait for the boundary, people do not.
       wait = start + span + opening - now
     else
-      wait = math.max(0, start + opening + used(KEYS[1], start) * tonumber(ARGV[13]) - now)
+      local pace = math.floor(tonumber(ARGV[13]) / budget)
+      wait = math.max(0, start + opening + used(KEYS[1], start) * pace - now)
     end
   end
 else
-  wait = wait_for(KEYS[1], tonumber(ARGV[1]))
-  if bg > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
-    wait = math.max(wait, wait_for(KEYS[2], bg))
+  wait = wait_for(KEYS[1], room)
+  if bg then
+    wait = math.max(wait, wait_for(KEYS[2], cap))
+    -- With others seen, background sends are spread over the window rather than sent in
+    -- one burst: answers from late in Braze's windows are what show the others' full use.
+    local pace = math.floor(tonumber(ARGV[18]) / budget)
+    if others > 0 and pace > 0 then
+      local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+      if last[2] then wait = math.max(wait, tonumber(last[2]) + pace - now) end
+    end
   end
 end
-if wait > 0 then return {0, math.ceil(wait), now, 0, cold, episode} end
+if wait > 0 then return {0, math.ceil(wait), now, 0, cold, episode, limit, budget} end
 local member = ARGV[4]
 local ttl = math.ceil(keep / 1000) + 1000
 redis.call('ZADD', KEYS[1], now, member)
 redis.call('PEXPIRE', KEYS[1], ttl)
-if bg > 0 then
+if bg then
   redis.call('ZADD', KEYS[2], now, member)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
@@ -308,7 +387,7 @@ if probing == 1 then
   redis.call('SET', KEYS[6], ARGV[4], 'PX', tonumber(ARGV[5]))
   if episode == '' then episode = ARGV[4] end
 end
-return {1, 0, now, probing, cold, episode}
+return {1, 0, now, probing, cold, episode, limit, budget}
 """
 
 # KEYS: total log. ARGV: window (µs), then pairs of (Redis time in µs, member) of sends
@@ -484,12 +563,82 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: total log, blocked-until. ARGV: window (µs). Returns {used, blocked_until_us, now}.
+# KEYS: total log, blocked-until, learnt limit, others' use. ARGV: window (µs).
+# Returns {used, blocked_until_us, now, learnt limit (0: none), others' count}.
 _USAGE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
-return {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), now}
+local o = redis.call('HMGET', KEYS[4], 'others', 'until')
+local others = 0
+if o[1] and now < tonumber(o[2]) then others = tonumber(o[1]) end
+return {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), now,
+        tonumber(redis.call('GET', KEYS[3]) or '0'), others}
+"""
+
+# KEYS: learnt limit, total log, others' use, learnt grid. ARGV: X-RateLimit-Limit,
+# -Remaining (-1: absent), the announced reset (epoch µs; -1: absent), when the request took
+# its slot (Redis µs; 0: unknown), Braze's window (µs), TTL of the others' record (ms).
+# Returns {others' requests per window by this answer (-1: unknown), 1 if read as fixed}.
+#
+# Braze counts limit - remaining requests in its window; those our log holds for that window
+# are ours, the rest someone else's. A fixed-window server's reset moves on by whole windows
+# and its window began one window before the reset: the others' count so far, once over half
+# the window has passed, is scaled to the whole window. A sliding log's "reset" is when its
+# oldest request leaves, a token bucket's when it is full again: there the last window
+# before the request is the one to compare, and the count is already a whole window's.
+# Until the resets have moved on once, the latter. In-flight requests of ours make single
+# answers a request or two off either way.
+# Per window (its end, e) the best-informed answer counts (the latest in a fixed window). The
+# figure kept ('others', good 'until' the end of the next window) is the previous window's
+# until this one's is as well informed, so it holds through a fixed window's boundary.
+_LEARN = """
+local limit = tonumber(ARGV[1])
+if limit > 0 and redis.call('GET', KEYS[1]) ~= ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) end
+local remaining, reset, at = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if limit <= 0 or remaining < 0 or at <= 0 then return {-1, 0} end
+local span = tonumber(ARGV[5])
+local state = redis.call('HMGET', KEYS[3], 'reset', 'fixed', 'e', 'cur', 'w', 'prev', 'pw')
+local fixed = state[2] == '1'
+local last = tonumber(state[1] or '-1')
+if reset >= 0 and reset > last then
+  if last >= 0 then
+    local k = math.floor((reset - last) / span + 0.5)
+    fixed = k >= 1 and math.abs(reset - last - k * span) < 1000000
+  end
+  redis.call('HSET', KEYS[3], 'reset', reset, 'fixed', fixed and '1' or '0')
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then fixed = true end
+local est, weight, epoch
+if fixed and reset >= 0 then
+  local start = math.min(reset - span, at)
+  local raw = math.max(0, limit - remaining - redis.call('ZCOUNT', KEYS[2], start, at))
+  weight = (at - start) / span
+  est = raw
+  if weight >= 0.5 then est = math.max(raw, math.floor(raw / weight + 0.5)) end
+  epoch = reset
+else
+  est = math.max(0, limit - remaining - redis.call('ZCOUNT', KEYS[2], at - span, at))
+  weight = 1
+  epoch = (math.floor(at / span) + 1) * span
+end
+local e, cur = tonumber(state[3] or '-1'), tonumber(state[4] or '0')
+local w, prev = tonumber(state[5] or '0'), tonumber(state[6] or '0')
+local pw = tonumber(state[7] or '0')
+if epoch == e then
+  if weight >= w then cur, w = est, weight end
+elseif epoch > e then
+  if epoch - e < 2 * span then prev, pw = cur, w else prev, pw = 0, 0 end
+  e, cur, w = epoch, est, weight
+end
+-- This window's figure once it is as well informed as the last one's was; until then the
+-- larger of the two (a surge shows at once).
+local others = math.max(cur, prev)
+if w >= pw then others = cur end
+redis.call('HSET', KEYS[3], 'e', e, 'cur', cur, 'w', w, 'prev', prev, 'pw', pw,
+           'others', others, 'until', e + span)
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[6]))
+return {est, fixed and 1 or 0}
 """
 
 
@@ -511,11 +660,14 @@ _PROBE_POLL_SECONDS = 0.02
 @dataclass(frozen=True)
 class GroupUsage:
     group: str
-    limit: int
+    limit: int  # in effect: the learnt one unless overridden
     background_limit: int
     window_seconds: float  # real seconds, margin included
     used: int
     blocked_for: float
+    configured: int = 0
+    learned: int | None = None  # what Braze last announced (X-RateLimit-Limit)
+    others: int = 0  # requests of other clients seen in Braze's window
 
 
 class RateLimiter:
@@ -538,12 +690,15 @@ class RateLimiter:
         self._release = redis_client.register_script(_RELEASE)
         self._restore = redis_client.register_script(_RESTORE)
         self._observe = redis_client.register_script(_OBSERVE)
+        self._learn = redis_client.register_script(_LEARN)
         # This process's own sends of the last window per group, as (Redis µs, member):
         # what it puts back into the log after a Redis restart or flush.
         self._sent: dict[str, deque[tuple[int, str]]] = {}
         self._restored_in: dict[str, bytes] = {}
         # The grid each group was last seen aligned to (µs phase), put back after a flush.
         self._grid_phase: dict[str, int] = {}
+        # The limit in effect per group as Redis last said (learnt from Braze, or configured).
+        self._in_effect: dict[str, int] = {}
         self._memory_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -557,12 +712,13 @@ class RateLimiter:
             self._key(group, "log"),
             self._key(group, "bg"),
             self._key(group, "blocked"),
-            self._key(group, "interactive"),
+            self._key(group, "learned"),
             self._key(group, "alive"),
             self._key(group, "probe"),
             self._key(group, "gather"),
             self._key(group, "grid"),
             *self._settled_keys(group),
+            self._key(group, "others"),
         ]
 
     def _settled_keys(self, group: str) -> list[str]:
@@ -572,7 +728,8 @@ class RateLimiter:
         return [self._key(group, "grid"), self._key(group, "gridobs"), self._key(group, "gridoff")]
 
     def _grid_args(self, group: str, lane: Lane) -> list[int]:
-        """Braze's window, the two guards and the background pace, in µs (zeros: never align)."""
+        """Braze's window, the two guards and the span background sends are paced over, in µs
+        (zeros: never align). The script divides that span by the requests it may take."""
         guards = self.limits.grid_guards(group)
         if guards is None:
             return [0, 0, 0, 0]
@@ -580,32 +737,47 @@ class RateLimiter:
         opening, closing = guards
         pace = 0.0
         if lane == "background":
-            pace = (window - opening - closing) * self.limits.pace_share / self.limits.limit(group)
+            pace = (window - opening - closing) * self.limits.pace_share
         return [round(window * 1_000_000), math.ceil(opening * 1_000_000),
                 math.ceil(closing * 1_000_000), math.floor(pace * 1_000_000)]  # fmt: skip
+
+    def _server_window_us(self, group: str) -> int:
+        return max(1, round(self.limits.server_window(group) * 1_000_000))
+
+    def limit(self, group: str) -> int:
+        """The limit in effect: the one Braze announced (as last seen here), unless overridden."""
+        if group in self.limits.overrides:
+            return self.limits.limit(group)
+        return self._in_effect.get(group, self.limits.limit(group))
 
     def _window_us(self, group: str) -> int:
         return math.ceil(self.limits.window(group) * 1_000_000)
 
-    def _take(self, group: str, lane: Lane) -> tuple[bool, float, int, str | None, bool]:
-        background = self.limits.background_limit(group) if lane == "background" else 0
+    def _take(
+        self, group: str, lane: Lane, share: float | None = None
+    ) -> tuple[bool, float, int, str | None, bool]:
         token = uuid.uuid4().hex
         gather_us = math.ceil(self.limits.gather_seconds * 1_000_000)
         remembers = int(self._remembers(group))
+        share = self.limits.background_share if share is None else share
         try:
-            allowed, wait_us, now_us, probing, cold, episode = self._acquire(
+            allowed, wait_us, now_us, probing, cold, episode, limit, _budget = self._acquire(
                 keys=self._keys(group),
-                args=[self.limits.limit(group), background, self._window_us(group), token,
-                      math.ceil(self.limits.probe_timeout_seconds * 1000),
+                args=[self.limits.limit(group), int(lane == "background"), self._window_us(group),
+                      token, math.ceil(self.limits.probe_timeout_seconds * 1000),
                       math.ceil(_PROBE_POLL_SECONDS * 1_000_000), gather_us,
                       math.ceil(self.limits.probe_timeout_seconds * 1000) * 4 + gather_us // 1000,
-                      remembers, *self._grid_args(group, lane)],
+                      remembers, *self._grid_args(group, lane),
+                      int(group not in self.limits.overrides), repr(float(share)),
+                      repr(float(self.limits.yield_margin)), self._server_window_us(group),
+                      math.floor(self._server_window_us(group) * self.limits.pace_share)],
             )  # fmt: skip
         except redis.RedisError as exc:
             # Sending without the shared limiter could spend other processes' quota: refuse.
             raise BrazeUnavailable(
                 f"The Braze rate limiter (Redis) is unavailable: {type(exc).__name__}"
             ) from None
+        self._in_effect[group] = int(limit)
         if cold and episode:
             self._put_back(group, episode)
         if allowed:
@@ -625,7 +797,7 @@ class RateLimiter:
     def _remember(self, group: str, now_us: int, token: str) -> None:
         oldest = now_us - self._window_us(group)
         with self._memory_lock:
-            sent = self._sent.setdefault(group, deque(maxlen=self.limits.limit(group)))
+            sent = self._sent.setdefault(group, deque())
             sent.append((now_us, token))  # the log's own member: putting it back is idempotent
             while sent and sent[0][0] <= oldest:
                 sent.popleft()
@@ -655,21 +827,32 @@ class RateLimiter:
             except redis.RedisError:
                 return
 
-    def try_acquire(self, *, group: str, lane: Lane = "interactive") -> tuple[bool, float, float]:
+    def try_acquire(
+        self, *, group: str, lane: Lane = "interactive", share: float | None = None
+    ) -> tuple[bool, float, float]:
         """Take a slot if one is free now. Returns (allowed, wait seconds, Redis time)."""
-        allowed, wait, now_us, _probe, _gathering = self._take(group, lane)
+        allowed, wait, now_us, _probe, _gathering = self._take(group, lane, share)
         return allowed, wait, now_us / 1_000_000
 
-    def acquire(self, *, group: str, lane: Lane = "interactive", max_wait: float) -> Permit:
+    def acquire(
+        self,
+        *,
+        group: str,
+        lane: Lane = "interactive",
+        max_wait: float,
+        share: float | None = None,
+    ) -> Permit:
         """Wait (up to ``max_wait`` seconds) for a slot.
 
         Raises BrazeRateLimited, with the time a slot frees up, when that is too far off.
         A permit with ``probe`` set is the group's cold-start probe: its caller must pass
         Braze's answer to :meth:`probe_settle`, or call :meth:`probe_release` without one.
+        ``share`` replaces ``background_share`` for this background call (an approver may let
+        a bulk job use the whole limit: 1.0).
         """
         started = time.monotonic()
         while True:
-            allowed, wait, now_us, probe, gathering = self._take(group, lane)
+            allowed, wait, now_us, probe, gathering = self._take(group, lane, share)
             waited = time.monotonic() - started
             if allowed:
                 return Permit(waited=waited, probe=probe, at_us=now_us)
@@ -705,7 +888,7 @@ class RateLimiter:
                 keys=[self._key(group, "blocked"), self._key(group, "log"),
                       *self._grid_keys(group)],
                 args=[math.ceil(max(seconds, 0.0) * 1_000_000), int(only_if_room),
-                      self.limits.limit(group), self._window_us(group),
+                      self.limit(group), self._window_us(group),
                       self._grid_ttl_ms(group, self.limits.cooldown_windows), int(keep_grid)],
             )  # fmt: skip
         except redis.RedisError:
@@ -725,7 +908,7 @@ class RateLimiter:
         included) and ``reset_at`` the epoch second it announced; None when the answer did
         not say (then the group is simply marked alive). The marker is set either way.
         """
-        count = -1 if used is None else min(max(used, 0), self.limits.limit(group))
+        count = -1 if used is None else min(max(used, 0), self.limit(group))
         reset_us = -1 if reset_at is None else math.ceil(reset_at * 1_000_000)
         try:
             added, _now = self._settle(
@@ -781,14 +964,70 @@ class RateLimiter:
         """Whether the group takes slots on Braze's learnt fixed-window grid."""
         return bool(self.redis.exists(self._key(group, "grid")))
 
-    def requests_per_second(self, *, group: str) -> float:
-        """What the group sustains: L per Braze window once aligned, else per window + margin."""
+    def requests_per_second(
+        self, *, group: str, lane: Lane = "interactive", share: float | None = None
+    ) -> float:
+        """What the group sustains in ``lane``: the requests per window it may take (the limit
+        in effect; for background work its share, less what others are seen to use), per
+        Braze window once aligned, else per window + margin."""
         try:
             aligned = self.aligned(group=group)
+            usage: GroupUsage | None = self.usage(group=group)
         except redis.RedisError:
-            aligned = False
+            aligned, usage = False, None
+        limit = usage.limit if usage else self.limit(group)
+        per_window = limit
+        if lane == "background":
+            share = self.limits.background_share if share is None else share
+            others = usage.others if usage else 0
+            room = limit
+            if others > 0:
+                room = max(1, limit - others - margin_count(limit, self.limits.yield_margin))
+            per_window = min(background_cap(limit, share), room)
         window = self.limits.server_window(group) if aligned else self.limits.window(group)
-        return self.limits.limit(group) / window
+        return per_window / window
+
+    def learn(
+        self,
+        *,
+        group: str,
+        permit: Permit | None,
+        limit: str | None,
+        remaining: str | None,
+        reset_at: float | None,
+    ) -> int | None:
+        """Keep what an answer's ``X-RateLimit-*`` headers say: the limit in effect for the
+        workspace and group, and how many requests in Braze's window are not ours.
+
+        Returns that count (None when the answer did not say). Never raises: a header we
+        cannot read leaves the configured limit and the last count in place.
+        """
+        try:
+            announced = int(limit) if limit is not None else -1
+            left = int(remaining) if remaining is not None else -1
+        except ValueError:
+            return None
+        if announced <= 0:
+            announced = -1
+        reset_us = -1 if reset_at is None else math.ceil(reset_at * 1_000_000)
+        at_us = permit.at_us if permit is not None else 0
+        ttl = self._grid_ttl_ms(group, self.limits.grid_ttl_windows)
+        try:
+            others, _fixed = self._learn(
+                keys=[
+                    self._key(group, "learned"),
+                    self._key(group, "log"),
+                    self._key(group, "others"),
+                    self._key(group, "grid"),
+                ],
+                args=[announced, left, reset_us, at_us, self._server_window_us(group), ttl],
+            )
+        except redis.RedisError:
+            log.warning("could not record Braze's rate-limit headers for group %s", group)
+            return None
+        if announced > 0 and group not in self.limits.overrides:
+            self._in_effect[group] = announced
+        return None if int(others) < 0 else int(others)
 
     def probe_release(self, *, group: str, token: str) -> None:
         """Give up a probe that got no answer, so the next caller probes at once."""
@@ -802,17 +1041,28 @@ class RateLimiter:
         self.redis.set(self._key(group, "alive"), "1")
 
     def usage(self, *, group: str) -> GroupUsage:
-        used, blocked_us, now_us = self._usage(
-            keys=[self._key(group, "log"), self._key(group, "blocked")],
+        used, blocked_us, now_us, learned, others = self._usage(
+            keys=[
+                self._key(group, "log"),
+                self._key(group, "blocked"),
+                self._key(group, "learned"),
+                self._key(group, "others"),
+            ],
             args=[self._window_us(group)],
         )
+        configured = self.limits.limit(group)
+        learned = int(learned) or None
+        limit = configured if group in self.limits.overrides or learned is None else learned
         return GroupUsage(
             group=group,
-            limit=self.limits.limit(group),
-            background_limit=self.limits.background_limit(group),
+            limit=limit,
+            background_limit=self.limits.background_limit(group, limit),
             window_seconds=self.limits.window(group),
             used=int(used),
             blocked_for=max(0.0, (int(blocked_us) - int(now_us)) / 1_000_000),
+            configured=configured,
+            learned=learned,
+            others=int(others),
         )
 
     def reset(self, *, group: str) -> None:

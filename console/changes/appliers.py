@@ -59,6 +59,14 @@ class LocalApplier(Applier, Protocol):
         """Make the change in the console's database (see the module's docstring)."""
 
 
+def allows_full_rate_limit(resource_type: str) -> bool:
+    """Whether an approver may let this resource's work use the whole of Braze's limit.
+
+    Appliers opt in with ``full_rate_limit = True`` (bulk jobs: long background work).
+    """
+    return bool(getattr(_APPLIERS.get(resource_type), "full_rate_limit", False))
+
+
 _APPLIERS: dict[str, Applier] = {}
 
 

@@ -63,6 +63,10 @@ class ChangeRequest(models.Model):
     error_message = models.TextField(blank=True)
     error_id = models.CharField(max_length=200, blank=True)
     current_snapshot = models.JSONField(null=True, blank=True)  # Braze's state on conflict
+    # Set by an approver on the approval form, for resources whose applier allows it (bulk
+    # jobs): the work may use the whole of Braze's limit rather than background work's
+    # share. Other clients' observed use is still left free (console/braze/limiter.py).
+    full_rate_limit = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

@@ -19,6 +19,7 @@ from console.changes.appliers import (
     ApplyRefused,
     LocalApplier,
     UnknownResourceType,
+    allows_full_rate_limit,
     applier_closed,
     concerns_console_user,
     get_applier,
@@ -367,6 +368,8 @@ def change_request_edit(
                 dismissed_at=timezone.now()
             )
             cr.payload, cr.payload_hash, cr.last_editor_id = payload, new_hash, actor.pk
+            # An approver's permission went with the approvals it was given beside.
+            cr.full_rate_limit = False
             proposed = get_applier(cr.resource_type).proposed_state(
                 cr.base_snapshot, cr.action, payload
             )
@@ -393,9 +396,20 @@ def change_request_edit(
 
 
 def change_request_approve(
-    *, actor: AbstractBaseUser, change_request: ChangeRequest, comment: str = ""
+    *,
+    actor: AbstractBaseUser,
+    change_request: ChangeRequest,
+    comment: str = "",
+    full_rate_limit: bool = False,
 ) -> ChangeRequest:
-    """Approve the current version. Refusals (four eyes) are audited, then raised."""
+    """Approve the current version. Refusals (four eyes) are audited, then raised.
+
+    ``full_rate_limit``: the approver lets the work use the whole of Braze's limit instead
+    of background work's share (only where the resource's applier allows it: bulk jobs).
+    Recorded on the request and in the approval's audit entry.
+    """
+    if full_rate_limit and not allows_full_rate_limit(change_request.resource_type):
+        raise ChangeRequestError("This kind of change cannot be allowed the whole rate limit.")
     refusal: str | None = None
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
@@ -420,16 +434,21 @@ def change_request_approve(
                 comment=comment,
                 payload_hash=cr.payload_hash,
             )
+            if full_rate_limit:
+                cr.full_rate_limit = True
+                cr.save(update_fields=["full_rate_limit", "updated_at"])
             required = approvals_required(resource_type=cr.resource_type, action=cr.action)
             count = len(live) + 1
             if count >= required:
                 cr.state, cr.apply_requested_by_id = ChangeState.APPROVED, actor.pk
                 cr.save()
                 _enqueue_apply(cr, actor)
-            _cr_audit(
-                actor=actor, cr=cr, action="approved",
-                data={"approvals": count, "required": required, "comment": comment},
-            )  # fmt: skip
+            data: dict[str, Any] = {"approvals": count, "required": required, "comment": comment}
+            if allows_full_rate_limit(cr.resource_type):
+                # Whether this approver let the work use the whole limit, and the outcome.
+                data["full_rate_limit_allowed"] = full_rate_limit
+                data["full_rate_limit"] = cr.full_rate_limit
+            _cr_audit(actor=actor, cr=cr, action="approved", data=data)
     if refusal:
         raise FourEyesViolation(refusal)
     return cr

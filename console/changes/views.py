@@ -12,6 +12,7 @@ from console.access import require_capability
 from console.changes import diff
 from console.changes.appliers import (
     UnknownResourceType,
+    allows_full_rate_limit,
     get_applier,
     propose_capability,
     registered_types,
@@ -195,6 +196,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "can_submit": is_author and cr.state == ChangeState.DRAFT,
         "can_rebase": proposer in caps and cr.state == ChangeState.CONFLICT,
         "can_comment": takes_part,
+        "offers_full_rate_limit": allows_full_rate_limit(cr.resource_type),
     }
 
 
@@ -224,7 +226,12 @@ def change_act(request: HttpRequest, pk: int) -> HttpResponse:
     }
     try:
         if op == "approve":
-            change_request_approve(actor=_actor(request), change_request=cr, comment=comment)
+            change_request_approve(
+                actor=_actor(request),
+                change_request=cr,
+                comment=comment,
+                full_rate_limit=request.POST.get("full_rate_limit") == "1",
+            )
         elif op == "reject":
             change_request_reject(actor=_actor(request), change_request=cr, comment=comment)
         elif op == "cancel":

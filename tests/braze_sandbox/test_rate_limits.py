@@ -26,20 +26,43 @@ def new_key(
     return {"Authorization": f"Bearer {response.json()['key']}"}
 
 
+def catalogs_limit(sandbox: Sandbox) -> int:
+    """The sync catalog group's limit: 50/min today, 5/min in the reference collection."""
+    return sandbox.config.limits["catalogs_sync"].limit
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_a_burst_over_the_sync_catalog_limit_gets_429s_with_headers(
     client: TestClient, sandbox: Sandbox, algorithm: str
 ) -> None:
     client.patch("/_sandbox/config", json={"algorithm": algorithm})
-    responses = [client.get("/catalogs") for _ in range(7)]
-    assert [r.status_code for r in responses] == [200] * 5 + [429] * 2
-    assert [r.headers["x-ratelimit-remaining"] for r in responses[:5]] == ["4", "3", "2", "1", "0"]
-    limited = responses[5]
-    assert limited.headers["x-ratelimit-limit"] == "5"
+    limit = catalogs_limit(sandbox)
+    assert limit == (5 if sandbox.config.reference else 50)
+    responses = [client.get("/catalogs") for _ in range(limit + 2)]
+    assert [r.status_code for r in responses] == [200] * limit + [429] * 2
+    remaining = [r.headers["x-ratelimit-remaining"] for r in responses[:limit]]
+    assert remaining == [str(n) for n in range(limit - 1, -1, -1)]
+    limited = responses[limit]
+    assert limited.headers["x-ratelimit-limit"] == str(limit)
     assert limited.headers["x-ratelimit-remaining"] == "0"
-    assert 1 <= int(limited.headers["retry-after"]) <= 61
     assert int(limited.headers["x-ratelimit-reset"]) >= int(time.time())
     assert limited.json() == {"message": "Rate limit exceeded"}
+
+
+def test_a_429_carries_retry_after_only_in_the_reference_collection(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    # Braze documents X-RateLimit-Limit, -Remaining and -Reset, and no Retry-After.
+    for _ in range(catalogs_limit(sandbox)):
+        client.get("/catalogs")
+    limited = client.get("/catalogs")
+    assert limited.status_code == 429
+    assert int(limited.headers["x-ratelimit-reset"]) >= int(time.time())
+    if sandbox.config.reference:
+        assert 1 <= int(limited.headers["retry-after"]) <= 61
+    else:
+        assert "retry-after" not in limited.headers
+    assert int(limited.headers["x-sandbox-retry-after-ms"]) > 0
 
 
 def test_every_response_carries_rate_limit_headers(client: TestClient) -> None:
@@ -49,9 +72,12 @@ def test_every_response_carries_rate_limit_headers(client: TestClient) -> None:
         assert response.headers["x-ratelimit-reset"].isdigit()
 
 
-def test_the_limit_is_shared_by_all_keys_of_a_workspace(client: TestClient) -> None:
+def test_the_limit_is_shared_by_all_keys_of_a_workspace(
+    client: TestClient, sandbox: Sandbox
+) -> None:
     other = new_key(client)
-    for _ in range(3):
+    limit = catalogs_limit(sandbox)
+    for _ in range(limit - 2):
         assert client.get("/catalogs").status_code == 200
     for _ in range(2):
         assert client.get("/catalogs", headers=other).status_code == 200
@@ -59,23 +85,29 @@ def test_the_limit_is_shared_by_all_keys_of_a_workspace(client: TestClient) -> N
     assert client.get("/catalogs").status_code == 429
 
 
-def test_each_workspace_has_its_own_quota(client: TestClient) -> None:
+def test_each_workspace_has_its_own_quota(client: TestClient, sandbox: Sandbox) -> None:
     elsewhere = new_key(client, workspace="elsewhere")
-    for _ in range(5):
+    for _ in range(catalogs_limit(sandbox)):
         client.get("/catalogs")
     assert client.get("/catalogs").status_code == 429
     assert client.get("/catalogs", headers=elsewhere).status_code == 200
 
 
-def test_groups_do_not_share_quota(client: TestClient) -> None:
-    for _ in range(6):
+def test_groups_do_not_share_quota(client: TestClient, sandbox: Sandbox) -> None:
+    for _ in range(catalogs_limit(sandbox) + 1):
         client.get("/catalogs")
     assert client.get("/catalogs/products/items").status_code == 200
 
 
 def test_the_clock_scale_shortens_the_window(client: TestClient) -> None:
     # At S=120 a "minute" lasts half a second.
-    client.patch("/_sandbox/config", json={"clock_scale": 120})
+    client.patch(
+        "/_sandbox/config",
+        json={
+            "clock_scale": 120,
+            "limits": {"catalogs_sync": {"limit": 5}},
+        },
+    )
     now = time.time()
     time.sleep(0.5 - (now % 0.5) + 0.01)  # start at a window boundary
     statuses = [client.get("/catalogs").status_code for _ in range(6)]
@@ -85,23 +117,24 @@ def test_the_clock_scale_shortens_the_window(client: TestClient) -> None:
 
 
 def test_limits_can_be_overridden_at_runtime(client: TestClient) -> None:
-    limits = {"catalogs_sync": {"limit": 50, "window_seconds": 60}}
+    limits = {"catalogs_sync": {"limit": 20, "window_seconds": 60}}
     client.patch("/_sandbox/config", json={"limits": limits})
-    statuses = [client.get("/catalogs").status_code for _ in range(50)]
-    assert statuses == [200] * 50
+    statuses = [client.get("/catalogs").status_code for _ in range(20)]
+    assert statuses == [200] * 20
     assert client.get("/catalogs").status_code == 429
 
 
-def test_rejected_requests_are_logged_but_not_counted(client: TestClient) -> None:
-    for _ in range(7):
+def test_rejected_requests_are_logged_but_not_counted(client: TestClient, sandbox: Sandbox) -> None:
+    limit = catalogs_limit(sandbox)
+    for _ in range(limit + 2):
         client.get("/catalogs")
     log = [e for e in client.get("/_sandbox/log").text.splitlines() if e]
-    assert len(log) == 7
+    assert len(log) == limit + 2
     stats = client.get("/_sandbox/stats", params={"group": "catalogs_sync"}).json()["groups"][0]
-    assert stats["requests"] == 7
+    assert stats["requests"] == limit + 2
     assert stats["rate_limited"] == 2
-    assert stats["counted"] == 5
-    assert stats["peak_requests_in_fixed_window"] == 5
+    assert stats["counted"] == limit
+    assert stats["peak_requests_in_fixed_window"] == limit
     assert stats["peak_fixed_window_ratio"] == 1.0
     assert stats["peak_sliding_window_ratio"] == 1.0
 
@@ -118,10 +151,14 @@ def test_the_external_consumer_uses_its_share_of_the_quota(
     client: TestClient, sandbox: Sandbox
 ) -> None:
     # 100/min at S=60 is 100 requests a second; half goes to the external consumer.
-    client.patch("/_sandbox/config", json={
-        "clock_scale": 60,
-        "consumers": [{"workspace": "demo", "group": "catalog_items_async", "fraction": 0.5}],
-    })  # fmt: skip
+    client.patch(
+        "/_sandbox/config",
+        json={
+            "clock_scale": 60,
+            "limits": {"catalog_items_async": {"limit": 100}},
+            "consumers": [{"workspace": "demo", "group": "catalog_items_async", "fraction": 0.5}],
+        },
+    )
     time.sleep(1.0)
     stats = client.get("/_sandbox/stats", params={"group": "catalog_items_async"}).json()
     group = stats["groups"][0]

@@ -48,10 +48,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"| {permission} | {purpose} | {status} |")
             self.stdout.write("")
             self.stdout.write("Rate limits in effect (per workspace):")
-            for row in limits_in_effect():
+            for row in limits_in_effect(client.limiter):
+                learned = f"{row['learned']:,}" if row["learned"] else "not yet seen"
+                source = "override" if row["override"] else f"learned from Braze: {learned}"
                 self.stdout.write(
                     f"  {row['group']}: {row['limit']:,} per {row['window_seconds']:g} s "
-                    f"(background work: {row['background_limit']:,})"
+                    f"(configured {row['configured']:,}, {source}; "
+                    f"background work: {row['background_limit']:,})"
                 )
         if failed:
             raise SystemExit(1)

@@ -138,9 +138,20 @@ def test_a_create_in_doubt_is_resent_as_a_replace(
 
 
 def test_429s_from_quota_used_elsewhere_wait_for_the_reset_and_are_not_resends(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle
+    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings
 ) -> None:
-    # Another integration takes half of a tiny quota: Braze answers some requests 429.
+    from console.braze import close_client
+
+    # The console is set by hand far above what the workspace has (an override, so what Braze
+    # announces does not replace it), and another integration takes half of a tiny quota:
+    # Braze answers some requests 429.
+    groups = {**settings.BRAZE_RATE_LIMITS["groups"], "catalog_items_async": (100, 60.0)}
+    settings.BRAZE_RATE_LIMITS = {
+        **settings.BRAZE_RATE_LIMITS,
+        "groups": groups,
+        "overrides": ["catalog_items_async"],
+    }
+    close_client()
     braze.admin.set_limit("catalog_items_async", 4, window_seconds=60)
     braze.admin.set_clock_scale(30)  # 2-second windows
     braze.admin.set_external_consumer("catalog_items_async", 0.5)
@@ -288,3 +299,34 @@ def test_a_sender_facing_a_full_limit_group_waits_for_room_instead_of_handing_ba
     assert BulkBatch.objects.filter(job=job, claim_no__gt=0).count() == 1
     assert BulkBatch.objects.filter(job=job, state=BatchState.PENDING).count() == 4
     assert enqueued == [0.0]  # and a successor goes on at once
+
+
+@pytest.mark.parametrize(("full_rate_limit", "most_per_window"), [(False, 3), (True, 5)])
+def test_a_job_keeps_to_background_work_s_share_unless_the_approver_allowed_the_whole_limit(
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    settings: Settings,
+    full_rate_limit: bool,
+    most_per_window: int,
+) -> None:
+    from catalogs.bulk.services import bulk_job_propose
+    from console.braze import close_client
+    from console.changes.services import change_request_apply, change_request_approve
+
+    # 5 requests per (scaled) minute of one real second; background work's share is 0.7.
+    braze.admin.set_limit("catalog_items_async", 5, window_seconds=60)
+    braze.admin.set_clock_scale(60)
+    settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "clock_scale": 60.0}
+    close_client()
+    job = make_job(_csv(range(1000)))
+    cr = bulk_job_propose(actor=editor, job=job)
+    change_request_approve(actor=reviewer, change_request=cr, full_rate_limit=full_rate_limit)
+    change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+    since = time.time()
+    job = drain(job, timeout=40)
+    assert job.state == JobState.DONE
+    stats = braze.admin.group_stats("catalog_items_async", since=since)
+    assert stats["rate_limited"] == 0
+    assert max(w["own_counted"] for w in stats["windows"]) == most_per_window

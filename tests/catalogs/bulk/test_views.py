@@ -217,3 +217,33 @@ def test_after_a_rejection_the_job_page_says_the_job_will_not_run(
     text = page.content.decode()
     assert "was rejected: this job will not run, and nothing was sent." in text
     assert "Waiting for a reviewer" not in text
+
+
+def test_the_approver_alone_may_let_a_job_use_the_whole_rate_limit_and_it_is_recorded(
+    client_for: ClientFor, catalog: Catalog, make_job: MakeJob
+) -> None:
+    from console.audit.models import AuditEntry
+
+    job = make_job(b"id,name,price\nsku-2,Cup,6\n")
+    editor = client_for(Role.EDITOR)
+    editor.post(reverse("catalogs:bulk_propose", args=[catalog.name, job.pk]))
+    cr = ChangeRequest.objects.get()
+    # The author's page has no such choice; the reviewer's approval form has.
+    assert 'name="full_rate_limit"' not in editor.get(cr.get_absolute_url()).content.decode()
+    reviewer = client_for(Role.REVIEWER)
+    page = reviewer.get(cr.get_absolute_url()).content.decode()
+    assert 'name="full_rate_limit"' in page
+    assert "Background work's share" in page
+    act = reverse("changes:act", args=[cr.pk])
+    # Only an approval carries it: a comment with the box ticked changes nothing.
+    reviewer.post(act, {"op": "comment", "comment": "looks fine", "full_rate_limit": "1"})
+    cr.refresh_from_db()
+    assert cr.full_rate_limit is False
+    reviewer.post(act, {"op": "approve", "full_rate_limit": "1"})
+    cr.refresh_from_db()
+    assert (cr.state, cr.full_rate_limit) == (ChangeState.APPROVED, True)
+    entry = AuditEntry.objects.get(action="change_request.approved", change_request_id=cr.pk)
+    assert entry.data["full_rate_limit_allowed"] is True
+    assert entry.data["full_rate_limit"] is True
+    page = reviewer.get(cr.get_absolute_url()).content.decode()
+    assert "May use the whole rate limit (allowed by an approver)" in page

@@ -19,10 +19,13 @@ from console.braze.errors import BrazeRateLimited
 from console.braze.limiter import GROUPS, BrazeLimits, GroupLimit, RateLimiter
 from tests.fixtures.sandbox import DEV_SCIM_ORIGIN
 
+# The reference profile's figures: small enough for tests to fill a window. The console
+# learns the sandbox's actual limit from X-RateLimit-Limit unless a group is overridden.
 SANDBOX_DEFAULTS = {
     "catalogs_sync": (5, 60.0),
     "catalog_items_sync": (50, 60.0),
     "catalog_items_async": (100, 60.0),
+    "catalog_fields_selections": (50, 60.0),
     "preference_center_read": (1000, 60.0),
     "preference_center_write": (10, 60.0),
     "scim": (5000, 86400.0),
@@ -46,11 +49,14 @@ def make_limits(
     groups: dict[str, tuple[int, float]] | None = None,
     clock_scale: float = 1.0,
     margin_seconds: float = 0.05,
-    background_share: float = 0.8,
+    background_share: float = 0.7,
+    yield_margin: float = 0.05,
+    overrides: tuple[str, ...] = (),
     workspace: str = "demo",
     probe_timeout_seconds: float = 5.0,
     gather_seconds: float = 0.0,
     align_fixed_windows: bool = True,
+    pace_share: float = 0.7,
 ) -> BrazeLimits:
     table = {**SANDBOX_DEFAULTS, **(groups or {})}
     assert set(table) == set(GROUPS)
@@ -58,11 +64,14 @@ def make_limits(
         groups={name: GroupLimit(limit, window) for name, (limit, window) in table.items()},
         workspace=workspace,
         background_share=background_share,
+        yield_margin=yield_margin,
+        overrides=frozenset(overrides),
         clock_scale=clock_scale,
         margin_seconds=margin_seconds,
         probe_timeout_seconds=probe_timeout_seconds,
         gather_seconds=gather_seconds,
         align_fixed_windows=align_fixed_windows,
+        pace_share=pace_share,
     )
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -30,6 +32,8 @@ def braze_settings(braze_sandbox: Any) -> Iterator[Callable[..., Any]]:
             BRAZE_API_KEY=api_key or braze_sandbox.api_key,
             BRAZE_SCIM_TOKEN=scim_token,
             BRAZE_SCIM_ORIGIN=DEV_SCIM_ORIGIN,
+            # A workspace of its own: what the limiter learns stays with this test.
+            BRAZE_RATE_LIMITS={**settings.BRAZE_RATE_LIMITS, "workspace": uuid.uuid4().hex},
         )
         override.enable()
         overrides.append(override)
@@ -56,7 +60,9 @@ def row(output: str, permission: str) -> str:
     return next(line for line in output.splitlines() if line.startswith(f"| {permission} |"))
 
 
-def test_it_reports_every_read_permission_of_a_full_key_as_granted(braze_settings: Any) -> None:
+def test_it_reports_every_read_permission_of_a_full_key_as_granted(
+    braze_settings: Any, braze_sandbox: Any
+) -> None:
     braze_settings(scim_token="sandbox-dev-scim-token")
     code, output = run_check()
     assert code == 0, output
@@ -66,7 +72,17 @@ def test_it_reports_every_read_permission_of_a_full_key_as_granted(braze_setting
                        "SCIM token"):  # fmt: skip
         assert row(output, permission).endswith("| granted |")
     assert "not probed" in row(output, "catalogs.delete")
-    assert "catalog_items_async: 100 per 60 s" in output
+    # What Braze announced replaces the configured default once an answer has said it.
+    catalogs = 5 if braze_sandbox.reference else 50
+    assert (
+        f"catalogs_sync: {catalogs} per 60 s (configured 50, learned from Braze: {catalogs};"
+        in output
+    )
+    assert (
+        "catalog_items_async: 16,000 per 60 s (configured 16,000, learned from Braze: not yet"
+        in output
+    )
+    assert "background work: 35)" in output  # 0.7 of 50 synchronous item requests
 
 
 def test_it_names_missing_permissions_and_fails(braze_settings: Any, braze_sandbox: Any) -> None:
@@ -119,6 +135,32 @@ def test_the_home_page_shows_braze_status_and_the_limits_in_effect(
     assert "Reachable" in page
     assert "catalog_items_async" in page
     assert "sandbox-dev-key-all-permissions" not in page
+
+
+@pytest.mark.django_db
+def test_the_home_page_shows_the_learned_limit_beside_the_configured_one(
+    braze_settings: Any, client_for: Callable[[Role | None], Client]
+) -> None:
+    sandbox = braze_settings()
+    sandbox.admin.set_limit("catalogs_sync", 400)  # raised for this workspace on request
+    from console.braze import get_client
+
+    get_client().catalog_list()
+    page = client_for(Role.VIEWER).get(reverse("home")).content.decode()
+    row = page.split('data-group="catalogs_sync">')[1].split("</tr>")[0]
+    # Configured, learned, in effect, window, background work's share (0.7), others.
+    assert row.count("<td>") == 7
+    assert [cell.split("</td>")[0] for cell in row.split("<td>")[1:]] == [
+        "catalogs_sync",
+        "50",
+        "400",
+        "400",
+        "60 s",
+        "280",
+        "0",
+    ]
+    async_row = page.split('data-group="catalog_items_async">')[1].split("</tr>")[0]
+    assert "not yet seen" in async_row
 
 
 def test_the_permissions_doc_lists_every_permission_the_client_uses() -> None:

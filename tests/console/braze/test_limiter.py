@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 
@@ -79,37 +80,126 @@ def test_background_work_stops_at_its_share_while_interactive_edits_still_pass(
     assert interactive == [True, True, False]
 
 
-def test_with_nobody_interactive_background_work_may_use_the_whole_limit(prefix: str) -> None:
+def test_background_work_never_takes_more_than_its_share_even_with_nobody_at_the_console(
+    prefix: str,
+) -> None:
+    # Other integrations share the workspace's limit, and many never retry a 429.
     limits = make_limits(
-        groups={"catalog_items_sync": (10, 60.0)}, clock_scale=60, background_share=0.7
+        groups={"catalog_items_sync": (10, 60.0)}, clock_scale=120, margin_seconds=0.0
     )
     limiter = make_limiter(limits=limits, prefix=prefix)
+    background = [
+        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(8)
+    ]
+    assert background == [True] * 7 + [False]  # the default share: 0.7
+    # A window (0.5 s here) later, still no more than the share.
+    time.sleep(0.55)
+    background = [
+        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(8)
+    ]
+    assert background == [True] * 7 + [False]
+
+
+def test_the_share_is_a_setting_and_one_call_may_be_let_use_the_whole_limit(
+    prefix: str,
+) -> None:
+    limits = make_limits(
+        groups={"catalog_items_sync": (10, 60.0)}, clock_scale=60, background_share=0.5
+    )
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    taken = [
+        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(6)
+    ]
+    assert taken == [True] * 5 + [False]
+    # A bulk job an approver allowed the whole limit.
+    whole = [
+        limiter.try_acquire(group="catalog_items_sync", lane="background", share=1.0)[0]
+        for _ in range(6)
+    ]
+    assert whole == [True] * 5 + [False]
+
+
+def test_a_limit_braze_announces_replaces_the_configured_one(prefix: str) -> None:
+    limiter = small_limiter(prefix)  # configured: 3
+    limiter.learn(group="catalogs_sync", permit=None, limit="6", remaining="6", reset_at=None)
+    assert [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(7)] == [True] * 6 + [False]
+    usage = limiter.usage(group="catalogs_sync")
+    assert (usage.configured, usage.learned, usage.limit) == (3, 6, 6)
+    # Another process (same workspace) uses it at once: it lives in Redis.
+    assert small_limiter(prefix).usage(group="catalogs_sync").limit == 6
+
+
+def test_an_override_wins_over_the_announced_limit(prefix: str) -> None:
+    limiter = small_limiter(prefix, overrides=("catalogs_sync",))  # set by hand: 3
+    limiter.learn(group="catalogs_sync", permit=None, limit="6", remaining="6", reset_at=None)
+    assert [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(4)] == [True] * 3 + [False]
+    usage = limiter.usage(group="catalogs_sync")
+    assert (usage.configured, usage.learned, usage.limit) == (3, 6, 3)
+
+
+def test_background_work_leaves_others_their_observed_use_and_a_margin(prefix: str) -> None:
+    # Unpaced (pace_share 0), so the test need not wait between background sends.
+    limits = make_limits(
+        groups={"catalog_items_sync": (20, 60.0)}, clock_scale=60, margin_seconds=0.0,
+        pace_share=0.0,
+    )  # fmt: skip
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    # Braze counts 9 requests in its window, one of them ours: 8 are someone else's.
+    others = limiter.learn(
+        group="catalog_items_sync", permit=permit, limit="20", remaining="11", reset_at=None
+    )
+    assert others == 8
+    assert limiter.usage(group="catalog_items_sync").others == 8
+    # Of 20: 8 theirs, 1 margin (0.05), 1 already ours: background work may add 10.
     background = [
         limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(11)
     ]
     assert background == [True] * 10 + [False]
+    # Even a bulk job allowed the whole limit leaves them their share.
+    assert not limiter.try_acquire(group="catalog_items_sync", lane="background", share=1.0)[0]
+    # People are not held back by it.
+    assert limiter.try_acquire(group="catalog_items_sync")[0]
 
 
-def test_an_interactive_request_reserves_headroom_for_one_window(prefix: str) -> None:
+def test_with_others_seen_background_sends_are_spread_over_the_window(prefix: str) -> None:
+    limits = make_limits(groups={"catalog_items_sync": (20, 60.0)}, clock_scale=60)
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    burst = [limiter.try_acquire(group="catalog_items_sync", lane="background") for _ in range(3)]
+    assert [allowed for allowed, _wait, _now in burst] == [True, True, True]
+    permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    # Braze counts 8 requests: 4 ours, 4 someone else's.
+    limiter.learn(
+        group="catalog_items_sync", permit=permit, limit="20", remaining="12", reset_at=None
+    )
+    allowed, wait, _now = limiter.try_acquire(group="catalog_items_sync", lane="background")
+    # 14 for background work in a 1 s window, paced over 0.7 of it: one per 50 ms.
+    assert not allowed
+    assert 0 < wait <= 0.05
+
+
+def test_others_seen_in_a_fixed_window_are_counted_from_its_start(prefix: str) -> None:
+    # One (scaled) minute lasts 1 s: Braze's windows end on whole seconds.
     limits = make_limits(
-        groups={"catalog_items_sync": (10, 60.0)},
-        clock_scale=120,
-        background_share=0.5,
-        margin_seconds=0.0,
+        groups={"catalog_items_sync": (20, 60.0)}, clock_scale=60, margin_seconds=0.0
     )
     limiter = make_limiter(limits=limits, prefix=prefix)
-    for _ in range(5):
-        assert limiter.try_acquire(group="catalog_items_sync", lane="background")[0]
-    # An editor arrives: background work now stops at half the limit...
-    assert limiter.try_acquire(group="catalog_items_sync")[0]
-    assert not limiter.try_acquire(group="catalog_items_sync", lane="background")[0]
-    # ...until a whole window (0.5 s here) passes without interactive demand; then the
-    # whole limit is background work's again.
-    time.sleep(0.6)
-    background = [
-        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(10)
-    ]
-    assert background == [True] * 10
+    _seconds, micros = limiter.redis.time()
+    time.sleep(max(0.0, 0.8 - micros / 1e6))  # late in a window
+    first = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    boundary = math.ceil(first.at_us / 1e6)
+    limiter.learn(
+        group="catalog_items_sync", permit=first, limit="20", remaining="19", reset_at=boundary
+    )
+    time.sleep(boundary + 0.05 - time.time())
+    second = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    # The reset moved on by exactly one window: a fixed window that began at the boundary.
+    # Only `second` is ours in it (`first`, 0.2 s earlier, was counted in the one before),
+    # so of the 6 Braze counts, 5 are someone else's.
+    others = limiter.learn(
+        group="catalog_items_sync", permit=second, limit="20", remaining="14", reset_at=boundary + 1
+    )
+    assert others == 5
 
 
 def test_a_block_holds_back_every_caller_until_it_ends(prefix: str) -> None:

@@ -135,3 +135,17 @@ def test_the_detail_links_to_the_resources_rendered_review_page_when_it_has_one(
     cr = _cr(fake_braze, editor)
     page = _client(reviewer).get(reverse("changes:detail", args=[cr.pk])).content.decode()
     assert f'href="/content/review/{cr.pk}/"' in page
+
+
+def test_a_change_that_cannot_use_the_whole_rate_limit_offers_no_choice_and_refuses_it(
+    db: None, fake_braze: FakeBraze, editor: User, reviewer: User
+) -> None:
+    cr = _cr(fake_braze, editor)
+    page = _client(reviewer).get(cr.get_absolute_url()).content.decode()
+    assert 'name="full_rate_limit"' not in page
+    response = _client(reviewer).post(
+        reverse("changes:act", args=[cr.pk]), {"op": "approve", "full_rate_limit": "1"}
+    )
+    assert response.status_code == 302
+    cr.refresh_from_db()
+    assert (cr.state, cr.full_rate_limit) == (ChangeState.PENDING, False)
