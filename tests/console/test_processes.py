@@ -52,9 +52,9 @@ def test_an_unknown_kind_of_process_is_refused() -> None:
         process_environment("wrker", FULL)
 
 
-def _procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
+def _procfile(name: str = "Procfile") -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip() and line[0] != "#")
 
 
 def test_every_process_scripts_run_starts_goes_through_the_launcher_as_its_own_kind() -> None:
