@@ -47,6 +47,14 @@ def test_the_signer_gets_the_key_and_the_indexer_the_owner_and_neither_more() ->
     assert "AUDIT_CHAIN_KEY" not in indexer
 
 
+@pytest.mark.parametrize("kind", ["beat", "signer", "indexer", "migrate", "sandbox"])
+def test_only_what_calls_braze_gets_the_braze_key_and_scim_token(kind: str) -> None:
+    secrets = {"BRAZE_API_KEY": "brz-key", "BRAZE_SCIM_TOKEN": "brz-scim"}
+    assert not secrets.keys() & process_environment(kind, FULL | secrets).keys()
+    for calls_braze in ("web", "worker", "command"):
+        assert process_environment(calls_braze, FULL | secrets).items() >= secrets.items()
+
+
 def test_an_unknown_kind_of_process_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown kind of process"):
         process_environment("wrker", FULL)
