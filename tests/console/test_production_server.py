@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shlex
 import signal
 import subprocess
@@ -83,19 +84,14 @@ def test_the_development_worker_consumes_every_queue() -> None:
     assert _queues_of(_procfile("Procfile")["worker"]) == set(QUEUES)
 
 
-def test_the_gunicorn_settings_are_threaded_with_timeouts_and_recycling() -> None:
-    config: dict[str, object] = {}
-    env = {"PORT": "8123", "WEB_CONCURRENCY": "3"}
-    old = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        exec((ROOT / "console/gunicorn_config.py").read_text(), config)  # noqa: S102
-    finally:
-        for name, value in old.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def test_the_gunicorn_settings_are_threaded_with_timeouts_and_recycling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("GUNICORN_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    config = runpy.run_path(str(ROOT / "console/gunicorn_config.py"))
     assert config["bind"] == ["127.0.0.1:8123"]
     assert (config["worker_class"], config["workers"]) == ("gthread", 3)
     assert config["timeout"] == 60
@@ -201,14 +197,21 @@ def serve(production_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """collectstatic, then `make serve` on a free loopback port; yields its base URL."""
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT, env=production_env, check=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=production_env,
+        check=True,
+        timeout=120,
+    )
     port = free_port()
     with (tmp_path / "gunicorn.log").open("ab") as log:
         proc = subprocess.Popen(
-            ["make", "-s", "serve"], cwd=ROOT, env=production_env | {"PORT": str(port)},
-            start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            ["make", "-s", "serve"],
+            cwd=ROOT,
+            env=production_env | {"PORT": str(port)},
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
 
     def answering() -> bool:
@@ -265,9 +268,11 @@ def test_the_production_server_takes_a_change_from_sign_in_to_braze(
     tiers = Catalog.objects.get(name="loyalty_tiers")
     silver = get_client().catalog_item_get(catalog_name="loyalty_tiers", item_id="silver")
     catalog_item_mirror_write(
-        catalog=tiers, item_id="silver", action="create",
+        catalog=tiers,
+        item_id="silver",
+        action="create",
         values={k: v for k, v in silver.items() if k != "id"},
-    )  # fmt: skip
+    )
 
     # An Editor signs in, browses the catalogs and proposes an edit.
     editor = _signed_in(serve, "editor")
@@ -283,8 +288,10 @@ def test_the_production_server_takes_a_change_from_sign_in_to_braze(
     assert proposed.status_code == 302, proposed.text[:2000]
     cr = ChangeRequest.objects.get()
     assert (cr.state, cr.author.username, cr.payload) == (
-        ChangeState.PENDING, "editor", {"min_points": 1234},
-    )  # fmt: skip
+        ChangeState.PENDING,
+        "editor",
+        {"min_points": 1234},
+    )
 
     # A Reviewer approves it; the worker applies it from the interactive queue.
     reviewer = _signed_in(serve, "reviewer")
