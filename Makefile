@@ -1,7 +1,12 @@
-.PHONY: run test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
+.PHONY: run serve test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
+
+# The web tier under gunicorn (production settings come from the environment; run
+# `manage.py collectstatic` and the migrations first). docs/deploy.md has every process.
+serve:  ## the web tier under gunicorn, as in production (docs/deploy.md)
+	.venv/bin/python -m console.processes web .venv/bin/gunicorn -c console/gunicorn_config.py console.wsgi
 
 test:  ## run the whole test suite (unit, integration and browser)
 	scripts/test

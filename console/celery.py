@@ -2,11 +2,44 @@ import os
 
 from celery import Celery
 from celery.signals import worker_process_init
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
+# Queues, so that one kind of work never waits behind another (docs/deploy.md, "Queues"):
+# production runs a worker (or several) per queue group; `scripts/run` and the tests run
+# workers that consume them all.
+INTERACTIVE = "interactive"  # someone is waiting: an approved change's apply, a list refresh
+BULK = "bulk"  # bulk jobs: parsing uploads, the senders, the read-backs
+SYNC = "sync"  # reading Braze into the mirror: catalog and content syncs
+DEFAULT = "default"  # short housekeeping (sweeps) and long one-offs nobody waits on by the second
+QUEUES = (INTERACTIVE, BULK, SYNC, DEFAULT)
+
+# Every task is named here (tests/console/test_celery.py holds that): a new task that is
+# not falls into DEFAULT, which no bulk job or sync can fill.
+TASK_QUEUES: dict[str, str] = {
+    "console.changes.tasks.change_request_apply_task": INTERACTIVE,
+    "catalogs.tasks.catalog_list_refresh_task": INTERACTIVE,
+    "catalogs.bulk.tasks.bulk_parse_task": BULK,
+    "catalogs.bulk.tasks.bulk_send_task": BULK,
+    "catalogs.bulk.tasks.bulk_readback_task": BULK,
+    "catalogs.tasks.catalog_sync_task": SYNC,
+    "catalogs.tasks.catalog_sync_schedule_task": SYNC,
+    "templates_app.tasks.content_sync_task": SYNC,
+    # The sweepers re-enqueue lost work onto the queues above; they run in well under a second.
+    "console.changes.tasks.change_requests_sweep_task": DEFAULT,
+    "catalogs.bulk.tasks.bulk_sweep_task": DEFAULT,
+    "console.audit.tasks.signin_failures_record_task": DEFAULT,
+    # Walks the whole trail, or pages through SCIM: minutes, and the person is told to wait.
+    "console.audit.tasks.audit_verify_task": DEFAULT,
+    "users_admin.tasks.access_review_lookup_task": DEFAULT,
+}
+
 app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(name) for name in QUEUES]
+app.conf.task_default_queue = DEFAULT
+app.conf.task_routes = {name: {"queue": queue} for name, queue in TASK_QUEUES.items()}
 app.autodiscover_tasks()
 
 

@@ -20,6 +20,10 @@ PRIVILEGED: dict[str, frozenset[str]] = {
     "AUDIT_CHECKPOINT_KEY": frozenset({"signer"}),
     # Makes entries that verify: whatever appends to the trail, and no one else.
     "AUDIT_CHAIN_KEY": frozenset({"web", "worker", "beat", "migrate", "command"}),
+    # Act as the company in Braze: what calls Braze (requests, tasks, `braze_check`). Beat only
+    # sends task messages; the signer, the indexer and migrations never call Braze.
+    "BRAZE_API_KEY": frozenset({"web", "worker", "command"}),
+    "BRAZE_SCIM_TOKEN": frozenset({"web", "worker", "command"}),
 }
 KINDS = frozenset({"web", "worker", "beat", "migrate", "indexer", "signer", "sandbox", "command"})
 # Settings read this: the kinds that append no audit entry start without AUDIT_CHAIN_KEY.

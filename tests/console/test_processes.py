@@ -47,14 +47,22 @@ def test_the_signer_gets_the_key_and_the_indexer_the_owner_and_neither_more() ->
     assert "AUDIT_CHAIN_KEY" not in indexer
 
 
+@pytest.mark.parametrize("kind", ["beat", "signer", "indexer", "migrate", "sandbox"])
+def test_only_what_calls_braze_gets_the_braze_key_and_scim_token(kind: str) -> None:
+    secrets = {"BRAZE_API_KEY": "brz-key", "BRAZE_SCIM_TOKEN": "brz-scim"}
+    assert not secrets.keys() & process_environment(kind, FULL | secrets).keys()
+    for calls_braze in ("web", "worker", "command"):
+        assert process_environment(calls_braze, FULL | secrets).items() >= secrets.items()
+
+
 def test_an_unknown_kind_of_process_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown kind of process"):
         process_environment("wrker", FULL)
 
 
-def _procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
+def _procfile(name: str = "Procfile") -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip() and line[0] != "#")
 
 
 def test_every_process_scripts_run_starts_goes_through_the_launcher_as_its_own_kind() -> None:
