@@ -153,7 +153,7 @@ def error_reporting_init(
         },
         before_send=before_send,  # type: ignore[arg-type]
         before_send_transaction=before_send,  # type: ignore[arg-type]
-        before_breadcrumb=before_breadcrumb,  # type: ignore[arg-type]
+        before_breadcrumb=before_breadcrumb,
         traces_sample_rate=traces_sample_rate,
         **options,
     )
