@@ -463,6 +463,14 @@ CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
     "task": "catalogs.bulk.tasks.bulk_sweep_task",
     "schedule": BULK_SWEEP_SECONDS,
 }
+# Retention (catalogs/bulk/retention.py), in days (0: keep): uploaded files, and the rows,
+# batches and read-backs of ended jobs. The job itself (its summary) and its audit entries stay.
+BULK_RETENTION_DAYS = int(os.environ.get("BULK_RETENTION_DAYS", "30"))
+BULK_JOB_RETENTION_DAYS = int(os.environ.get("BULK_JOB_RETENTION_DAYS", "365"))
+CELERY_BEAT_SCHEDULE["catalog-bulk-retention"] = {
+    "task": "catalogs.bulk.tasks.bulk_retention_task",
+    "schedule": 3600.0,
+}
 
 MAILERS = {
     "default": {
