@@ -133,9 +133,5 @@ def test_a_restored_dump_verifies_and_an_older_one_is_reported_against_newer_che
     result = _verify_audit(stale)
     assert result.returncode != 0
     assert "does NOT verify; first bad entry: seq 4" in result.stderr
-    assert (
-        "the chain ends at seq 3 but a signed checkpoint of" in result.stderr
-    )
-    assert (
-        "covers seq 5: entries were removed from the tail" in result.stderr
-    )
+    assert "the chain ends at seq 3 but a signed checkpoint of" in result.stderr
+    assert "covers seq 5: entries were removed from the tail" in result.stderr
