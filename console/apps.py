@@ -10,11 +10,12 @@ class ConsoleConfig(AppConfig):
         from django.contrib.auth import signals as auth_signals
         from django.db.models.signals import post_migrate
 
-        from console import sessions
+        from console import logs, sessions
         from console.audit import signals
         from console.changes import policy
 
         policy.register()
+        logs.connect_request_signals()
 
         auth_signals.user_logged_in.connect(signals.on_user_logged_in, dispatch_uid="audit_in")
         auth_signals.user_logged_in.connect(

@@ -1,7 +1,8 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
+from django_structlog.celery.steps import DjangoStructLogInitStep
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
@@ -29,6 +30,8 @@ TASK_QUEUES: dict[str, str] = {
     # The sweepers re-enqueue lost work onto the queues above; they run in well under a second.
     "console.changes.tasks.change_requests_sweep_task": DEFAULT,
     "catalogs.bulk.tasks.bulk_sweep_task": DEFAULT,
+    # Deletes old uploads and job detail: housekeeping nobody waits on.
+    "catalogs.bulk.tasks.bulk_retention_task": DEFAULT,
     "console.audit.tasks.signin_failures_record_task": DEFAULT,
     # Walks the whole trail, or pages through SCIM: minutes, and the person is told to wait.
     "console.audit.tasks.audit_verify_task": DEFAULT,
@@ -41,6 +44,18 @@ app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.conf.task_default_queue = DEFAULT
 app.conf.task_routes = {name: {"queue": queue} for name, queue in TASK_QUEUES.items()}
 app.autodiscover_tasks()
+# Each task's log lines carry the request id (and actor) of the request that queued it.
+app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+@setup_logging.connect
+def use_django_logging(**_: object) -> None:
+    """Workers log through the settings' LOGGING (JSON lines) rather than Celery's own format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @worker_process_init.connect

@@ -5,6 +5,7 @@ and HTTPS settings switch on unless HTTPS=0 is given explicitly (tests on plain 
 """
 
 import hashlib
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from console import logs as console_logs
+from console.error_reporting import error_reporting_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -482,6 +486,14 @@ CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
     "task": "catalogs.bulk.tasks.bulk_sweep_task",
     "schedule": BULK_SWEEP_SECONDS,
 }
+# Retention (catalogs/bulk/retention.py), in days (0: keep): uploaded files, and the rows,
+# batches and read-backs of ended jobs. The job itself (its summary) and its audit entries stay.
+BULK_RETENTION_DAYS = int(os.environ.get("BULK_RETENTION_DAYS", "30"))
+BULK_JOB_RETENTION_DAYS = int(os.environ.get("BULK_JOB_RETENTION_DAYS", "365"))
+CELERY_BEAT_SCHEDULE["catalog-bulk-retention"] = {
+    "task": "catalogs.bulk.tasks.bulk_retention_task",
+    "schedule": 3600.0,
+}
 
 MAILERS = {
     "default": {
@@ -504,11 +516,34 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "braze-console@localhost")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
-}
+# Logs (console/logs.py): one JSON object a line in production, readable lines in
+# development; each carries the request id (also in the lines of the tasks a request started),
+# the actor and the workspace, and never a secret.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json").strip().lower()
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+try:
+    LOGGING = console_logs.logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+console_logs.structlog_configure()
+INSTALLED_APPS.append("django_structlog")
+# Inside authentication, so the request's user is known; outside everything that answers.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_structlog.middlewares.RequestMiddleware",
+)
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# The address is bound by console/logs.py as console/net.py derives it (TRUSTED_PROXY_COUNT).
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+# request_started adds nothing request_finished does not say.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+# Error reporting (console/error_reporting.py): off unless SENTRY_DSN is set (any service that
+# speaks Sentry's protocol); events carry no secret and no personal data beyond the user's id.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
+SENTRY_TRACES_SAMPLE_RATE = float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0"))
+error_reporting_init(
+    dsn=SENTRY_DSN,
+    environment=SENTRY_ENVIRONMENT,
+    traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+)

@@ -113,12 +113,30 @@ def test_it_does_not_mistake_other_keys_for_the_canary() -> None:
 # --- logs and captured output ----------------------------------------------------------------
 
 
+@pytest.fixture
+def unmasked_logs() -> Iterator[None]:
+    """The console's log handler masks the configured secrets (console/logs.py); without it,
+    these tests show the guard still catches a leak that something else lets through."""
+    from console.logs import RedactSecretsFilter
+
+    removed = []
+    for handler in logging.getLogger().handlers:
+        for found in [f for f in handler.filters if isinstance(f, RedactSecretsFilter)]:
+            handler.removeFilter(found)
+            removed.append((handler, found))
+    yield
+    for handler, found in removed:
+        handler.addFilter(found)
+
+
+@pytest.mark.usefixtures("unmasked_logs")
 def test_a_debug_record_of_a_project_logger_is_caught() -> None:
     with expect_canary_leak("logs") as caught:
         logging.getLogger("console.braze.client").debug("sending with %s", KEY)
     assert "logger 'console.braze.client'" in caught[0].where
 
 
+@pytest.mark.usefixtures("unmasked_logs")
 def test_a_secret_in_a_logged_traceback_or_extra_field_is_caught() -> None:
     logger = logging.getLogger("catalogs.services")
     with expect_canary_leak("logs"):

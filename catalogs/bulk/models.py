@@ -133,6 +133,8 @@ class BulkJob(models.Model):
     readback_failures = models.PositiveSmallIntegerField(default=0)
     readback_error = models.TextField(blank=True)
     readback_finished_at = models.DateTimeField(null=True, blank=True)
+    # When retention removed its rows, batches and read-backs (catalogs/bulk/retention.py).
+    details_removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -41,3 +41,11 @@ def bulk_sweep_task() -> None:
 
     with audit_origin(Origin(via="celery:bulk_sweep")):
         bulk_sweep()
+
+
+@shared_task(ignore_result=True)
+def bulk_retention_task() -> None:
+    from catalogs.bulk.retention import bulk_retention_run
+
+    with audit_origin(Origin(via="celery:bulk_retention")):
+        bulk_retention_run()
