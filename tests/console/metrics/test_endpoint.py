@@ -1,0 +1,184 @@
+"""/metrics: refused without the bearer token; requests, Braze calls and task outcomes counted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from django.test import Client
+from pytest_django.fixtures import Settings
+
+from console.braze.client import BrazeClient, RetryPolicy
+from console.braze.errors import BrazeNotFound, BrazeRateLimited, BrazeUnavailable
+from console.roles import Role
+from tests.console.braze.helpers import make_limiter, make_limits
+from tests.console.metrics.helpers import TOKEN, metrics_settings, scrape, series, value
+
+__all__ = ["metrics_settings"]
+
+pytestmark = pytest.mark.django_db
+
+
+def test_without_a_token_configured_there_is_no_endpoint(settings: Settings) -> None:
+    settings.METRICS_TOKEN = ""
+    response = Client().get("/metrics", headers={"Authorization": "Bearer "})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer ", "Bearer wrong-token", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN}x"],
+)
+def test_a_scrape_without_the_right_bearer_token_is_refused(
+    metrics_settings: Settings, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    response = Client().get("/metrics", headers=headers)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert b"console_" not in response.content
+
+
+def test_a_signed_in_admin_without_the_token_is_refused_too(
+    metrics_settings: Settings, client_for: Callable[[Role | None], Client]
+) -> None:
+    assert client_for(Role.ADMIN).get("/metrics").status_code == 401
+
+
+def test_the_token_is_never_in_a_log(
+    metrics_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    Client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}-wrong"})
+    scrape()
+    assert TOKEN not in caplog.text
+
+
+def test_requests_are_counted_per_view_name_never_per_path(
+    metrics_settings: Settings, client_for: Callable[[Role | None], Client]
+) -> None:
+    client = client_for(Role.VIEWER)
+    for _ in range(3):
+        assert client.get("/").status_code == 200
+    assert client.get("/catalogs/no-such-catalog/").status_code == 404
+    assert client.post("/").status_code == 405
+    Client().get("/audit/")  # anonymous: sent to sign in
+
+    samples = scrape()
+    count = "console_http_request_duration_seconds_count"
+    assert value(samples, count, view="home", method="GET", status="2xx") == 3
+    assert value(samples, count, view="home", method="POST", status="4xx") == 1
+    assert value(samples, count, view="catalogs:detail", method="GET", status="4xx") == 1
+    assert value(samples, count, view="audit:list", method="GET", status="3xx") == 1
+    assert (
+        value(
+            samples,
+            "console_http_request_duration_seconds_bucket",
+            view="home",
+            method="GET",
+            status="2xx",
+            le="+Inf",
+        )
+        == 3
+    )
+    assert (
+        value(
+            samples,
+            "console_http_request_duration_seconds_sum",
+            view="home",
+            method="GET",
+            status="2xx",
+        )
+        or 0
+    ) > 0
+    views = {labels["view"] for labels in series(samples, count)}
+    assert not any("/" in view or "no-such-catalog" in view for view in views), views
+
+
+def _client(handler: Callable[[httpx.Request], httpx.Response], prefix: str) -> BrazeClient:
+    limits = make_limits(groups={"catalogs_sync": (2, 60.0)})
+    return BrazeClient(
+        http=httpx.Client(base_url="https://rest.test", transport=httpx.MockTransport(handler)),
+        limiter=make_limiter(limits=limits, prefix=prefix),
+        api_key="metrics-test-key",
+        max_wait=0.0,
+        retry=RetryPolicy(attempts=1, backoff_base=0.01, backoff_cap=0.01),
+    )
+
+
+def test_braze_calls_are_counted_by_limit_group_and_status_with_waits_and_refusals(
+    metrics_settings: Settings,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/catalogs":
+            return httpx.Response(200, json={"catalogs": [], "message": "success"})
+        if request.url.path.endswith("/broken"):
+            raise httpx.ConnectError("refused")
+        return httpx.Response(404, json={"errors": [{"id": "item-not-found"}]})
+
+    prefix = f"{metrics_settings.METRICS_KEY_PREFIX}:limiter"
+    client = _client(handler, prefix)
+    client.catalog_list()
+    client.catalog_list()
+    with pytest.raises(BrazeRateLimited):  # the group's 2 a minute are spent
+        client.catalog_list()
+    with pytest.raises(BrazeNotFound):
+        client.catalog_item_get(catalog_name="shop", item_id="nope")
+    with pytest.raises(BrazeUnavailable):
+        client.catalog_item_get(catalog_name="shop", item_id="broken")
+
+    samples = scrape()
+    count = "console_braze_request_duration_seconds_count"
+    assert value(samples, count, group="catalogs_sync", status="200") == 2
+    assert value(samples, count, group="catalog_items_sync", status="404") == 1
+    assert value(samples, count, group="catalog_items_sync", status="no_answer") == 1
+    waits = "console_braze_limiter_wait_seconds_count"
+    assert value(samples, waits, group="catalogs_sync", lane="interactive") == 2
+    refusals = "console_braze_limiter_refusals_total"
+    assert value(samples, refusals, group="catalogs_sync", lane="interactive") == 1
+
+
+def test_task_outcomes_are_counted(metrics_settings: Settings) -> None:
+    from celery import signals
+
+    class Task:
+        name = "catalogs.tasks.example"
+
+    signals.task_success.send(sender=Task())
+    signals.task_success.send(sender=Task())
+    signals.task_failure.send(sender=Task(), task_id="1", exception=ValueError("x"))
+    signals.task_retry.send(sender=Task(), request=None, reason="later")
+
+    samples = scrape()
+    name = "console_celery_tasks_total"
+    assert value(samples, name, task="catalogs.tasks.example", outcome="success") == 2
+    assert value(samples, name, task="catalogs.tasks.example", outcome="failure") == 1
+    assert value(samples, name, task="catalogs.tasks.example", outcome="retry") == 1
+
+
+def test_a_broken_source_is_reported_and_the_others_still_answer(
+    metrics_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.metrics import collect
+
+    def broken() -> None:
+        raise RuntimeError("database away")
+
+    monkeypatch.setattr(collect, "_audit", broken)
+    samples = scrape()
+    assert value(samples, "console_metrics_source_up", source="audit") == 0
+    assert value(samples, "console_metrics_source_up", source="bulk") == 1
+    assert value(samples, "console_bulk_jobs", state="running") == 0
+    assert "console_audit_head_seq" not in samples
+
+
+def test_recording_never_fails_the_request_when_redis_is_down(
+    metrics_settings: Settings, client_for: Callable[[Role | None], Client]
+) -> None:
+    from console import metrics
+
+    metrics_settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    try:
+        assert client_for(Role.VIEWER).get("/healthz").status_code in {200, 503}
+    finally:
+        metrics._paused_until = 0.0
