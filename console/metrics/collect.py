@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from urllib.parse import parse_qsl
 
 import redis
 from django.conf import settings
@@ -129,10 +130,24 @@ def celery_queue_names() -> list[str]:
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
+def broker_redis_url(url: str) -> str | None:
+    """The broker as redis-py names it (kombu's ``redis+socket://`` is redis-py's
+    ``unix://``); None for a broker that is not Redis."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return url
+    for scheme in ("redis+socket://", "socket://"):
+        if url.startswith(scheme):
+            path, _, query = url.removeprefix(scheme).partition("?")
+            params = dict(parse_qsl(query))
+            db = params.get("virtual_host", params.get("db", "0")).strip("/") or "0"
+            return f"unix://{path}?db={db}"
+    return None
+
+
 def _celery() -> Families:
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        return
+    url = broker_redis_url(settings.CELERY_BROKER_URL)
+    if url is None:
+        raise ValueError("queue depths are read from a Redis broker only")
     client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
     try:
         depth = GaugeMetricFamily(

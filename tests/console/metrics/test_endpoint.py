@@ -182,3 +182,52 @@ def test_recording_never_fails_the_request_when_redis_is_down(
         assert client_for(Role.VIEWER).get("/healthz").status_code in {200, 503}
     finally:
         metrics._paused_until = 0.0
+
+
+def test_sync_lag_per_catalog_and_the_audit_chain_are_read_at_scrape_time(
+    metrics_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from console.audit.services import SYSTEM, audit_append, audit_checkpoint_issue
+    from console.metrics import collect
+    from tests.factories import CatalogFactory
+
+    CatalogFactory(name="fresh", last_full_sync_at=timezone.now() - timedelta(hours=2))
+    CatalogFactory(name="never", last_full_sync_at=None)
+    CatalogFactory(name="gone", last_full_sync_at=timezone.now(), present_in_braze=False)
+    audit_append(actor=SYSTEM, action="test.metrics")
+    checkpoint = audit_checkpoint_issue(key="metrics-test-checkpoint-key")
+    head = audit_append(actor=SYSTEM, action="test.metrics").seq
+    # The scrape runs seven minutes later (the trail is append-only: no checkpoint is aged).
+    later = checkpoint.created_at + timedelta(minutes=7)
+    monkeypatch.setattr(collect, "timezone", SimpleNamespace(now=lambda: later))
+
+    samples = scrape()
+    age = value(samples, "console_catalog_sync_age_seconds", catalog="fresh") or 0
+    assert 2 * 3600 + 7 * 60 <= age < 2 * 3600 + 8 * 60
+    assert value(samples, "console_catalog_sync_age_seconds", catalog="never") is None
+    assert value(samples, "console_catalog_sync_age_seconds", catalog="gone") is None
+    assert value(samples, "console_catalog_never_synced") == 1
+    assert value(samples, "console_audit_head_seq") == head
+    assert value(samples, "console_audit_checkpoint_seq") == head - 1
+    assert value(samples, "console_audit_checkpoint_age_seconds") == 7 * 60
+
+
+@pytest.mark.parametrize(
+    ("broker", "expected"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
+        ("redis+socket:///run/redis.sock", "unix:///run/redis.sock?db=0"),
+        ("redis+socket:///run/redis.sock?virtual_host=3", "unix:///run/redis.sock?db=3"),
+        ("amqp://guest@localhost//", None),
+    ],
+)
+def test_queue_depths_are_read_from_the_broker_kombu_names(broker: str, expected: str) -> None:
+    from console.metrics.collect import broker_redis_url
+
+    assert broker_redis_url(broker) == expected
