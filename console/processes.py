@@ -20,6 +20,8 @@ PRIVILEGED: dict[str, frozenset[str]] = {
     "AUDIT_CHECKPOINT_KEY": frozenset({"signer"}),
     # Makes entries that verify: whatever appends to the trail, and no one else.
     "AUDIT_CHAIN_KEY": frozenset({"web", "worker", "beat", "migrate", "command"}),
+    # Opens /metrics: the web answers scrapes; every other process only records (in Redis).
+    "METRICS_TOKEN": frozenset({"web"}),
 }
 KINDS = frozenset({"web", "worker", "beat", "migrate", "indexer", "signer", "sandbox", "command"})
 # Settings read this: the kinds that append no audit entry start without AUDIT_CHAIN_KEY.

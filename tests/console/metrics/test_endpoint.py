@@ -231,3 +231,43 @@ def test_queue_depths_are_read_from_the_broker_kombu_names(broker: str, expected
     from console.metrics.collect import broker_redis_url
 
     assert broker_redis_url(broker) == expected
+
+
+def test_only_the_web_process_is_given_the_metrics_token() -> None:
+    from console.processes import KINDS, process_environment
+
+    given = {
+        kind
+        for kind in KINDS
+        if "METRICS_TOKEN" in process_environment(kind, {"METRICS_TOKEN": TOKEN})
+    }
+    assert given == {"web"}
+
+
+def test_the_grafana_dashboard_shows_every_family_and_only_families_that_exist(
+    metrics_settings: Settings,
+) -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from console.audit.services import audit_checkpoint_issue
+
+    audit_checkpoint_issue(key="metrics-test-checkpoint-key")
+    response = Client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    families = {f.name: f.type for f in text_string_to_metric_families(response.content.decode())}
+    dashboard = json.loads(
+        (Path(__file__).parents[3] / "docs" / "grafana-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    named = set()
+    for expr in exprs:
+        for name in re.findall(r"\bconsole_[a-z_]+", expr):
+            family = re.sub(r"_(bucket|count|sum|total)$", "", name)
+            assert family in families, f"{name} in the dashboard is not exposed"
+            if families[family] == "histogram":
+                assert name != family, f"{name}: a histogram is read through _bucket or _count"
+            named.add(family)
+    assert set(families) - named == set(), "families without a panel"
