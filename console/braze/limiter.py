@@ -823,7 +823,8 @@ class RateLimiter:
 
 
 def limiter_state(*, limiter: RateLimiter) -> list[dict[str, Any]]:
-    """Rows for /metrics: per group, the limit in effect and its window, the sends in the
+    """Rows for /metrics: per group, the limit in effect (and the configured one, and what
+    Braze announced, where the limiter learns it: None here) and its window, the sends in the
     current window, how long Braze blocked it for, and whether its fixed windows are learnt."""
     rows = []
     for group in limiter.limits.groups:
@@ -832,6 +833,8 @@ def limiter_state(*, limiter: RateLimiter) -> list[dict[str, Any]]:
             {
                 "group": group,
                 "limit": usage.limit,
+                "configured": limiter.limits.limit(group),
+                "learned": None,
                 "background_limit": usage.background_limit,
                 "window_seconds": usage.window_seconds,
                 "used": usage.used,

@@ -78,7 +78,22 @@ def _limiter() -> Families:
 
     rows = limiter_state(limiter=get_limiter())
     gauges = {
-        "limit": ("console_braze_limit", "Requests a limit group may send per window."),
+        "limit": (
+            "console_braze_limit",
+            "Requests a limit group may send per window: the limit in effect.",
+        ),
+        "configured": (
+            "console_braze_limit_configured",
+            "The limit the settings give (the figures of Braze's docs, or an override).",
+        ),
+        "learned": (
+            "console_braze_limit_learned",
+            "The limit Braze last announced in X-RateLimit-Limit (absent before any answer).",
+        ),
+        "others": (
+            "console_braze_limiter_others",
+            "Requests in Braze's window that were not the console's (another integration).",
+        ),
         "background_limit": (
             "console_braze_limit_background",
             "Of those, what background work may use while people are sending too.",
@@ -108,7 +123,9 @@ def _limiter() -> Families:
     for column, (name, text) in gauges.items():
         family = GaugeMetricFamily(name, text, labels=["group"])
         for row in rows:
-            family.add_metric([row["group"]], float(row[column]))
+            # A column the limiter does not know (yet) is left out, not shown as zero.
+            if row.get(column) is not None:
+                family.add_metric([row["group"]], float(row[column]))
         yield family
 
 

@@ -15,6 +15,7 @@ from catalogs.bulk.models import BulkJob, BulkRow, JobState
 from catalogs.bulk.pipeline import bulk_sweep
 from catalogs.models import Catalog
 from console.braze.limiter import limits_from_settings
+from console.metrics.collect import celery_queue_names
 from tests.catalogs.bulk.conftest import MakeJob
 from tests.catalogs.bulk.helpers import approve
 from tests.console.metrics.helpers import Samples, scrape, series, value
@@ -109,6 +110,7 @@ def test_a_scrape_during_a_bulk_job_shows_its_limiter_queue_and_job_series(
     # The limiter: the configured limit, and the window's sends across processes within it.
     limit = limits_from_settings().limit(GROUP)
     assert value(samples, "console_braze_limit", group=GROUP) == limit
+    assert value(samples, "console_braze_limit_configured", group=GROUP) == limit
     assert 1 <= (value(samples, "console_braze_limiter_used", group=GROUP) or 0) <= limit
     assert value(samples, "console_braze_limiter_blocked_seconds", group=GROUP) == 0
     assert {labels["group"] for labels in series(samples, "console_braze_limit")} >= {
@@ -120,9 +122,10 @@ def test_a_scrape_during_a_bulk_job_shows_its_limiter_queue_and_job_series(
     }
 
     # Celery's queue, read from the broker.
-    depth = value(samples, "console_celery_queue_length", queue="celery")
-    assert depth is not None
-    assert depth >= 0
+    for queue in celery_queue_names():
+        depth = value(samples, "console_celery_queue_length", queue=queue)
+        assert depth is not None, queue
+        assert depth >= 0
     unacked = value(samples, "console_celery_unacked")
     assert unacked is not None
     assert unacked >= 0

@@ -271,3 +271,40 @@ def test_the_grafana_dashboard_shows_every_family_and_only_families_that_exist(
                 assert name != family, f"{name}: a histogram is read through _bucket or _count"
             named.add(family)
     assert set(families) - named == set(), "families without a panel"
+
+
+def test_the_limiter_series_per_group_leave_out_what_the_limiter_does_not_know(
+    metrics_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.braze import limiter
+
+    row = {
+        "group": "scim",
+        "limit": 5000,
+        "configured": 5000,
+        "learned": None,
+        "used": 3,
+        "background_limit": 4000,
+        "window_seconds": 86400.5,
+        "blocked_seconds": 0.0,
+        "aligned": False,
+        "requests_per_second": 0.06,
+    }
+    monkeypatch.setattr(
+        limiter,
+        "limiter_state",
+        lambda **_: [
+            row,
+            {**row, "group": "default", "learned": 250, "others": 7, "aligned": True},
+        ],
+    )
+
+    samples = scrape()
+    assert value(samples, "console_braze_limit", group="scim") == 5000
+    assert value(samples, "console_braze_limiter_used", group="scim") == 3
+    assert value(samples, "console_braze_limiter_aligned", group="scim") == 0
+    assert value(samples, "console_braze_limit_learned", group="scim") is None
+    assert value(samples, "console_braze_limiter_others", group="scim") is None
+    assert value(samples, "console_braze_limit_learned", group="default") == 250
+    assert value(samples, "console_braze_limiter_others", group="default") == 7
+    assert value(samples, "console_braze_limiter_aligned", group="default") == 1
