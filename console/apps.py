@@ -13,9 +13,11 @@ class ConsoleConfig(AppConfig):
         from console import logs, sessions
         from console.audit import signals
         from console.changes import policy
+        from console.metrics import connect_celery_signals
 
         policy.register()
         logs.connect_request_signals()
+        connect_celery_signals()
 
         auth_signals.user_logged_in.connect(signals.on_user_logged_in, dispatch_uid="audit_in")
         auth_signals.user_logged_in.connect(

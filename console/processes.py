@@ -24,6 +24,8 @@ PRIVILEGED: dict[str, frozenset[str]] = {
     # sends task messages; the signer, the indexer and migrations never call Braze.
     "BRAZE_API_KEY": frozenset({"web", "worker", "command"}),
     "BRAZE_SCIM_TOKEN": frozenset({"web", "worker", "command"}),
+    # Opens /metrics: the web answers scrapes; every other process only records (in Redis).
+    "METRICS_TOKEN": frozenset({"web"}),
 }
 KINDS = frozenset({"web", "worker", "beat", "migrate", "indexer", "signer", "sandbox", "command"})
 # Settings read this: the kinds that append no audit entry start without AUDIT_CHAIN_KEY.

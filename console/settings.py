@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: times the whole request, and counts what other middleware refuses.
+    "console.metrics.views.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside every other middleware, so redirects, 403s and lock-out pages are covered too
     # (WhiteNoise, inserted before it below, serves static files with their own headers).
@@ -85,7 +87,7 @@ MIDDLEWARE = [
 if not (DEBUG or TESTING):
     # Production serves collected static files itself; runserver and the test
     # live server serve them from static/ directly.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "console.urls"
 WSGI_APPLICATION = "console.wsgi.application"
@@ -423,6 +425,11 @@ BRAZE_RETRY: dict[str, Any] = {
 BRAZE_PERMISSION_CACHE_SECONDS = int(os.environ.get("BRAZE_PERMISSION_CACHE_SECONDS", "600"))
 # /healthz runs its checks (a Celery ping, a request to Braze) at most once per this many
 # seconds in each process, however often it is asked.
+# Metrics (console/metrics): /metrics answers only a bearer holding METRICS_TOKEN (404 while
+# it is unset); every process records its counters in REDIS_URL under METRICS_KEY_PREFIX.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_RECORD = env_bool("METRICS_RECORD", True)
+METRICS_KEY_PREFIX = os.environ.get("METRICS_KEY_PREFIX", "console:metrics")
 HEALTHZ_CACHE_SECONDS = float(os.environ.get("HEALTHZ_CACHE_SECONDS", "10"))
 
 # Catalog mirror. Fields per catalog: 500 on the create-catalog page today, 30 in older docs.

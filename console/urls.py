@@ -9,6 +9,7 @@ from console import views
 from console.access import require_login
 from console.audit import views as audit_views
 from console.changes import views as change_views
+from console.metrics import views as metrics_views
 
 
 def _signed_in(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -54,6 +55,7 @@ audit_patterns = (
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/", include(auth_patterns)),
     path("changes/", include(change_patterns)),
     path("audit/", include(audit_patterns)),

@@ -37,6 +37,7 @@ from console.braze.errors import (
     is_not_found_id,
 )
 from console.braze.limiter import Lane, Permit, RateLimiter
+from console.metrics import record_braze_call
 
 log = logging.getLogger(__name__)
 
@@ -555,13 +556,21 @@ class BrazeClient:
     def _send(
         self, permit: Permit, group: str, method: str, path: str, **kwargs: Any
     ) -> httpx.Response:
+        started, status = time.monotonic(), None
         try:
-            return self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, **kwargs)
+            status = response.status_code
+            return response
         except BaseException:
             # No answer, so nothing was learnt about Braze's window: the next caller probes.
             if permit.probe:
                 self.limiter.probe_release(group=group, token=permit.probe)
             raise
+        finally:
+            elapsed = time.monotonic() - started
+            record_braze_call(
+                group=group, lane=self.lane, status=status, seconds=elapsed, waited=permit.waited
+            )
 
     def _learn(self, group: str, permit: Permit, response: httpx.Response) -> None:
         headers = response.headers

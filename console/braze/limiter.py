@@ -104,6 +104,7 @@ import redis
 from django.conf import settings
 
 from console.braze.errors import BrazeRateLimited, BrazeUnavailable
+from console.metrics import record_limiter_refusal
 
 log = logging.getLogger(__name__)
 
@@ -862,6 +863,7 @@ class RateLimiter:
                 self._sleep(wait)
                 continue
             if waited + wait > max_wait:
+                record_limiter_refusal(group=group, lane=lane)
                 raise BrazeRateLimited(
                     f"Braze limit group {group!r} is full for another {wait:.2f}s",
                     group=group,
@@ -1068,3 +1070,29 @@ class RateLimiter:
     def reset(self, *, group: str) -> None:
         """Forget everything about a group, as a Redis flush would (tests and benchmarks)."""
         self.redis.delete(*self._keys(group), *self._grid_keys(group))
+
+
+def limiter_state(*, limiter: RateLimiter) -> list[dict[str, Any]]:
+    """Rows for /metrics: per group, the limit in effect (and the configured one, and what
+    Braze last announced: None before any answer) and its window, the sends in the current
+    window, other clients' requests seen in Braze's window, how long Braze blocked it for,
+    and whether its fixed windows are learnt."""
+    rows = []
+    for group in limiter.limits.groups:
+        usage = limiter.usage(group=group)
+        rows.append(
+            {
+                "group": group,
+                "limit": usage.limit,
+                "configured": usage.configured or limiter.limits.limit(group),
+                "learned": usage.learned,
+                "others": usage.others,
+                "background_limit": usage.background_limit,
+                "window_seconds": usage.window_seconds,
+                "used": usage.used,
+                "blocked_seconds": usage.blocked_for,
+                "aligned": limiter.aligned(group=group),
+                "requests_per_second": limiter.requests_per_second(group=group),
+            }
+        )
+    return rows

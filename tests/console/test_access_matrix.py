@@ -12,6 +12,7 @@ from typing import cast
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from pytest_django.fixtures import Settings
 
 from catalogs.models import Catalog
 from console.roles import Role
@@ -29,11 +30,18 @@ class Rule:
     any_signed_in: bool = False  # also a user with no role
     method: str = "get"
     ok_status: frozenset[int] = frozenset({200})
+    # Opened by a bearer token only: no session, whatever its roles, gets more than ok_status.
+    bearer: bool = False
 
 
 MATRIX: dict[str, Rule] = {
     "home": Rule(ALL, any_signed_in=True),
     "healthz": Rule(ALL, public=True, any_signed_in=True, ok_status=frozenset({200, 503})),
+    # Prometheus' scrape: the METRICS_TOKEN bearer only (the fixture below sets one), so every
+    # role and anonymous are refused alike (tests/console/metrics: the token opens it).
+    "metrics": Rule(
+        NOBODY, public=True, any_signed_in=True, bearer=True, ok_status=frozenset({401})
+    ),
     "login": Rule(NOBODY, public=True),
     "logout": Rule(ALL, any_signed_in=True, public=True, method="post", ok_status=frozenset({302})),
     "password_change": Rule(ALL, any_signed_in=True),
@@ -201,6 +209,11 @@ MATRIX: dict[str, Rule] = {
 
 
 @pytest.fixture(autouse=True)
+def _metrics_token(settings: Settings) -> None:
+    settings.METRICS_TOKEN = "matrix-metrics-token"
+
+
+@pytest.fixture(autouse=True)
 def _catalog_rows(request: pytest.FixtureRequest) -> None:
     """A mirrored catalog and item for the catalog URLs that name one."""
     if "db" not in request.fixturenames and "client_for" not in request.fixturenames:
@@ -237,7 +250,9 @@ def _request(client: Client, name: str, rule: Rule):
 def test_anonymous_users_are_sent_to_sign_in(db: None, name: str) -> None:
     rule = MATRIX[name]
     response = _request(Client(), name, rule)
-    if rule.public:
+    if rule.bearer:
+        assert response.status_code in rule.ok_status
+    elif rule.public:
         assert response.status_code in {200, 302, 503}
         if response.status_code == 302:
             assert "/accounts/login/" in response["Location"]

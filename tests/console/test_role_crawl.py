@@ -180,6 +180,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "templates_app:preview": (Target(lambda w: {"token": w.preview_token}),),
     "home": (Target(),),
     "healthz": (Target(ok=_ok(200, 503)),),
+    # A session never opens /metrics, whatever its roles: only METRICS_TOKEN (set below) does.
+    "metrics": (Target(ok=_ok(401)),),
     "login": (Target(),),
     "password_change": (Target(),),
     "password_change_done": (Target(),),
@@ -468,6 +470,7 @@ def braze_world(
         "margin_seconds": 0.0,
     }
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.METRICS_TOKEN = "crawl-metrics-token"
     # No Celery worker runs here: /healthz would wait a second for one in every test.
     monkeypatch.setattr(health, "check_celery", lambda: (True, "not asked by the crawl"))
     close_client()
