@@ -164,7 +164,12 @@ def test_a_requests_id_appears_in_the_web_line_and_in_the_lines_of_the_task_it_s
     log = tmp_path / "worker-logs.log"
 
     def task_finished() -> bool:
-        return any(line.get("event") == "task_succeeded" for line in _worker_lines(log))
+        # The worker may first run tasks earlier tests left on its queues: wait for this one.
+        return any(
+            line.get("event") == "task_succeeded"
+            and line.get("task_id") == enqueued["child_task_id"]
+            for line in _worker_lines(log)
+        )
 
     _wait_for(task_finished, timeout=60)
     task_lines = [
