@@ -188,7 +188,15 @@ def background_cap(limit: int, share: float) -> int:
 
 
 def margin_count(limit: int, margin: float) -> int:
+    # Requests are whole: rounding up keeps at least the configured share free (3 of 50 at 5%).
     return math.ceil(limit * margin - 1e-9)
+
+
+def background_room(limit: int, *, share: float, others: int, margin: float) -> int:
+    """Requests per window background work may take: its share, and, while others are seen,
+    no more than what their count plus the margin leaves (the acquire script's rule)."""
+    room = limit if others <= 0 else max(1, limit - others - margin_count(limit, margin))
+    return min(background_cap(limit, share), room)
 
 
 def limits_from_settings() -> BrazeLimits:
@@ -331,14 +339,22 @@ if grid then
   -- Guard sends Braze has answered for are counted only in the window it named; the log
   -- always holds the last window (plus margin), so only settlements that recent apply.
   local floor = now - window + 1
+  -- Settled background sends carry a 'b:' member: only they leave background work's log.
+  local function settled(key, lo, hi, bg_only)
+    if not bg_only then return redis.call('ZCOUNT', key, lo, hi) end
+    local n = 0
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, lo, hi)) do
+      if string.sub(m, 1, 2) == 'b:' then n = n + 1 end
+    end
+    return n
+  end
   local function used(key, b)
     -- Numbers, not strings: Lua's tostring keeps 14 digits, Redis reads numbers in full.
     local n = redis.call('ZCOUNT', key, b - closing, b + span + opening - 1)
-    if key == KEYS[1] then
-      n = n - redis.call('ZCOUNT', KEYS[9], math.max(b - closing, floor), b + opening - 1)
-      n = n - redis.call('ZCOUNT', KEYS[10], math.max(b + span - closing, floor),
-                         b + span + opening - 1)
-    end
+    local bg_only = key == KEYS[2]
+    n = n - settled(KEYS[9], math.max(b - closing, floor), b + opening - 1, bg_only)
+    n = n - settled(KEYS[10], math.max(b + span - closing, floor), b + span + opening - 1,
+                    bg_only)
     return n
   end
   local windows = {start}
@@ -436,7 +452,8 @@ return {current, now}
 # later of their two windows. ARGV: announced reset (epoch s), Braze's window (s), when the
 # request took its slot (Redis µs), guards after and before a boundary (µs), steps needed,
 # grid and observations TTL (ms), how late in its window a request must have left to
-# witness a fixed window (µs), a unique member.
+# witness a fixed window (µs), a unique member, whether the request was background work's
+# (1: it is settled in background work's log too).
 # Returns {1, grid phase µs} while aligned, {0, 0} while learning, {-1, 0} when an answer
 # contradicted the grid.
 #
@@ -465,7 +482,9 @@ elseif sent >= begins - closing and sent < begins + opening then settled = KEYS[
 if settled then
   local keep = 2 * span * 1000000 + opening + closing
   redis.call('ZREMRANGEBYSCORE', settled, '-inf', sent - keep)
-  redis.call('ZADD', settled, sent, ARGV[9])
+  local lane = 'i:'
+  if ARGV[10] == '1' then lane = 'b:' end
+  redis.call('ZADD', settled, sent, lane .. ARGV[9])
   redis.call('PEXPIRE', settled, math.ceil(keep / 1000) + 1000)
 end
 local grid = redis.call('GET', KEYS[1])
@@ -651,6 +670,8 @@ class Permit:
     probe: str | None = None
     # Redis time of the slot (µs), for checking the answer against a learnt grid.
     at_us: int = 0
+    # Taken in the background lane: its answer settles background work's log too.
+    background: bool = False
 
 
 # How often callers look again while another caller's cold-start probe is out.
@@ -855,7 +876,9 @@ class RateLimiter:
             allowed, wait, now_us, probe, gathering = self._take(group, lane, share)
             waited = time.monotonic() - started
             if allowed:
-                return Permit(waited=waited, probe=probe, at_us=now_us)
+                return Permit(
+                    waited=waited, probe=probe, at_us=now_us, background=lane == "background"
+                )
             if gathering:
                 # Once per Redis flush and only ``gather_seconds`` long: every caller waits
                 # it out, whatever its budget, or the first one would probe blind.
@@ -948,7 +971,8 @@ class RateLimiter:
                 args=[announced, window, permit.at_us, math.ceil(opening * 1_000_000),
                       math.ceil(closing * 1_000_000), self.limits.steps_to_align,
                       self._grid_ttl_ms(group, self.limits.grid_ttl_windows),
-                      math.ceil((1.0 + opening) * 1_000_000), uuid.uuid4().hex],
+                      math.ceil((1.0 + opening) * 1_000_000), uuid.uuid4().hex,
+                      int(permit.background)],
             )  # fmt: skip
         except redis.RedisError:
             return
@@ -980,10 +1004,9 @@ class RateLimiter:
         if lane == "background":
             share = self.limits.background_share if share is None else share
             others = usage.others if usage else 0
-            room = limit
-            if others > 0:
-                room = max(1, limit - others - margin_count(limit, self.limits.yield_margin))
-            per_window = min(background_cap(limit, share), room)
+            per_window = background_room(
+                limit, share=share, others=others, margin=self.limits.yield_margin
+            )
         window = self.limits.server_window(group) if aligned else self.limits.window(group)
         return per_window / window
 
