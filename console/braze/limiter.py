@@ -257,8 +257,8 @@ def limits_in_effect(limiter: RateLimiter | None = None) -> list[dict[str, Any]]
 
 # KEYS: total log, background log, blocked-until, learnt limit, alive marker, probe,
 # gathering start, learnt fixed-window grid, guard sends Braze counted in the earlier and in
-# the later of their two windows (see _OBSERVE), others' use (see _LEARN). ARGV: configured
-# limit, lane (1: background), window (µs), unique member (also the probe's token), probe TTL
+# the later of their two windows (see _OBSERVE), others' use (see _LEARN), the last paced
+# background slot off the grid. ARGV: configured limit, lane (1: background), window (µs), unique member (also the probe's token), probe TTL
 # (ms), poll interval while another caller probes (µs), gathering time (µs), gathering key TTL
 # (ms), whether the caller remembers sends of its own (1: it starts the gathering; a process
 # that has sent nothing, e.g. a fresh deployment's first, has nothing to wait for), Braze's
@@ -323,6 +323,7 @@ local function wait_for(key, n_max)
   return tonumber(entry[2]) + window - now
 end
 local wait = 0
+local pace, last_slot = 0, nil
 -- On a grid the previous window may still count sends back to its own opening guard.
 local keep = math.max(window, 2 * tonumber(ARGV[10]) + tonumber(ARGV[11]) + tonumber(ARGV[12]))
 local grid = false
@@ -383,10 +384,16 @@ else
     wait = math.max(wait, wait_for(KEYS[2], cap))
     -- With others seen, background sends are spread over the window rather than sent in
     -- one burst: answers from late in Braze's windows are what show the others' full use.
-    local pace = math.floor(tonumber(ARGV[18]) / budget)
-    if others > 0 and pace > 0 then
-      local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-      if last[2] then wait = math.max(wait, tonumber(last[2]) + pace - now) end
+    -- On a schedule (the last slot plus the pace), so that a sequential sender whose own
+    -- work made it late by less than a pace does not lose that time on every send.
+    pace = math.floor(tonumber(ARGV[18]) / budget)
+    local slot = redis.call('GET', KEYS[12])
+    if not slot then
+      slot = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+    end
+    if slot then last_slot = tonumber(slot) end
+    if others > 0 and pace > 0 and last_slot then
+      wait = math.max(wait, last_slot + pace - now)
     end
   end
 end
@@ -398,6 +405,15 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 if bg then
   redis.call('ZADD', KEYS[2], now, member)
   redis.call('PEXPIRE', KEYS[2], ttl)
+  if not grid then
+    -- This send's slot: the one due, unless it came a whole pace or more after it (a
+    -- pause, or unpaced): then a new schedule starts now, without a catch-up burst.
+    local slot = now
+    if others > 0 and pace > 0 and last_slot and now - (last_slot + pace) < pace then
+      slot = last_slot + pace
+    end
+    redis.call('SET', KEYS[12], slot, 'PX', ttl)
+  end
 end
 if probing == 1 then
   redis.call('SET', KEYS[6], ARGV[4], 'PX', tonumber(ARGV[5]))
@@ -740,6 +756,7 @@ class RateLimiter:
             self._key(group, "grid"),
             *self._settled_keys(group),
             self._key(group, "others"),
+            self._key(group, "slot"),
         ]
 
     def _settled_keys(self, group: str) -> list[str]:
