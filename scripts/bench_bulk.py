@@ -763,14 +763,18 @@ class Bench:
         result.update(
             neighbour_figures(self.sandbox, GROUP, LIMIT, result["since"], result["until"], scale)
         )
-        synced = neighbour_figures(
-            self.sandbox,
-            SYNC_GROUP,
-            SYNC_LIMIT,
-            sync.started_at.timestamp(),
-            sync.finished_at.timestamp(),
-            scale,
+        # The sync's rate is measured while it sends: from its first request to its last.
+        # Its closing database work (removing what Braze no longer has, with an audit entry
+        # each when the catalog was mirrored before) sends nothing and is reported apart.
+        started, finished = sync.started_at.timestamp(), sync.finished_at.timestamp()
+        sent = sorted(
+            e["t"]
+            for e in self.sandbox.admin.log(since=started, until=finished + 0.5, group=SYNC_GROUP)
+            if not e.get("external")
         )
+        first, last = (sent[0], sent[-1]) if sent else (started, finished)
+        result["sync_tail_seconds"] = finished - last
+        synced = neighbour_figures(self.sandbox, SYNC_GROUP, SYNC_LIMIT, first, last, scale)
         result.update({f"sync_{k}": v for k, v in synced.items()})
         if self.args.windows:
             print(f"    G sync ({SYNC_GROUP}): the console's requests / the consumer's / the "
@@ -779,8 +783,9 @@ class Bench:
                                                       synced["per_window_others"],
                                                       synced["per_window_share"], strict=True)),
                   flush=True)  # fmt: skip
-            self.print_gaps(sync.started_at.timestamp(), sync.finished_at.timestamp(),
-                            group=SYNC_GROUP, pause=0.5)  # fmt: skip
+            print(f"      the sync's last request {finished - last:.1f} s before it finished",
+                  flush=True)  # fmt: skip
+            self.print_gaps(first, last, group=SYNC_GROUP, pause=0.5)
         return result
 
     def s_E(self, run: int) -> dict[str, Any]:
@@ -934,8 +939,9 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
         )
     if any("sync_ext_429" in r for r in runs):
         line += (
-            f"; during the full sync ({SYNC_GROUP}, {col('sync_neighbour_windows', '{:.0f}')} "
-            f"full windows): external consumer's 429s {col('sync_ext_429', '{:.0f}')}, "
+            f"; while the full sync sends ({SYNC_GROUP}, "
+            f"{col('sync_neighbour_windows', '{:.0f}')} full windows): external consumer's 429s "
+            f"{col('sync_ext_429', '{:.0f}')}, "
             f"console's 429s {col('sync_own_429', '{:.0f}')}, console's rate ÷ its own share "
             f"{col('sync_rate_per_share')} (share {col('sync_own_share', '{:.1f}')})"
         )
