@@ -32,7 +32,9 @@ something else). In a fixed window the count so far is scaled to the whole windo
 half of it has passed; the previous window's figure holds until the current one's is as well
 informed, and lapses a window after the others stop. Background sends are spread over the
 window while others are seen, so that answers from late in each window keep the count up to
-date. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
+date; each slot is the last one plus the pace (a sender late by less than a pace keeps its
+schedule, a longer pause starts a new one), so a sequential sender's own work between
+requests does not cost it time on every send. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
 the others' observed count and the margin free.
 
 When Braze says the quota is gone (a 429, or ``remaining`` reaching 0 while our own log
