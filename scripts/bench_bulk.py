@@ -64,7 +64,7 @@ SYNC_GROUP, SYNC_LIMIT = "catalog_items_sync", 50
 PROFILE = "reference"
 # The console's policy for background work (console/settings.py): what a group's share is
 # measured against when other clients use it too.
-DEFAULT_SHARE, DEFAULT_YIELD_MARGIN = 0.7, 0.05
+DEFAULT_SHARE = 0.7
 IDLE_CALLS_EACH = 40  # scenario C: idle PATCHes and GETs before the job
 
 
@@ -344,31 +344,43 @@ def neighbour_figures(
     since: float,
     until: float,
     scale: float,
-    consumer: float,
 ) -> dict[str, Any]:
     """The consumer's and the console's 429s, and the console's rate ÷ the share it should
-    leave itself, in the server's full windows between ``since`` and ``until``."""
-    from django.conf import settings
+    leave itself, in the server's full windows between ``since`` and ``until``.
+
+    The share is the limiter's own rule (``console.braze.limiter.background_room``), per
+    window, with what the consumer was counted sending in that window: requests are whole,
+    so the margin is too (at L = 50 a 5% margin keeps 3 free, not 2.5).
+    """
+    from console.braze.limiter import background_room
 
     stats = sandbox.admin.group_stats(group, since=since, until=until + 0.5)
     window = 60.0 / scale
     full = [
-        w["own_counted"]
-        for w in stats.get("windows", [])
-        if w["start"] >= since and w["start"] + window <= until
+        w for w in stats.get("windows", []) if w["start"] >= since and w["start"] + window <= until
     ]
-    config: Mapping[str, Any] = settings.BRAZE_RATE_LIMITS
+    limits = _limits()
     share = background_share()
-    margin = float(config.get("yield_margin", DEFAULT_YIELD_MARGIN))
-    own_share = min(share * limit, limit - consumer * limit - (margin * limit if consumer else 0))
-    rate = sum(full) / len(full) if full else None
+    own = [w["own_counted"] for w in full]
+    others = [w["counted"] - w["own_counted"] for w in full]
+    shares = [background_room(limit, share=share, others=o, margin=limits.yield_margin)
+              for o in others]  # fmt: skip
     return {
         "ext_429": stats.get("external_rate_limited", 0),
         "own_429": stats.get("rate_limited", 0),
-        "own_share": own_share,
-        "rate_per_share": rate / own_share if rate is not None and own_share > 0 else None,
+        "own_share": sum(shares) / len(shares) if shares else None,
+        "rate_per_share": sum(own) / sum(shares) if shares and sum(shares) else None,
         "neighbour_windows": len(full),
+        "per_window_own": own,
+        "per_window_others": others,
+        "per_window_share": shares,
     }
+
+
+def _limits() -> Any:
+    from console.braze.limiter import limits_from_settings
+
+    return limits_from_settings()
 
 
 def console_resends(job: Any) -> int:
@@ -399,6 +411,7 @@ class Bench:
         self.seq = 0
         self.rng = random.Random(args.seed)
         self.events: list[tuple[float, str]] = []  # (time, what): kills, restarts
+        self.watch_groups = [GROUP]  # groups whose learnt grid --windows reports
 
     # environment -------------------------------------------------------------------------------
 
@@ -499,16 +512,28 @@ class Bench:
             redis_client=redis.Redis(unix_socket_path=str(self.redis.sock), socket_timeout=1),
             limits=dataclasses.replace(limits_from_settings(), workspace=self.workspace),
         )
-        aligned = [False]
+        aligned = dict.fromkeys(self.watch_groups, False)
+        others = dict.fromkeys(self.watch_groups, 0)
+        self.events = []
 
         def watch_grid(fraction: float) -> None:
-            try:
-                now_aligned = watcher.aligned(group=GROUP)
-            except redis.RedisError:
-                now_aligned = aligned[0]
-            if now_aligned != aligned[0]:
-                aligned[0] = now_aligned
-                self.events.append((time.time(), "grid learnt" if now_aligned else "grid gone"))
+            for group in self.watch_groups:
+                try:
+                    now_aligned = watcher.aligned(group=group)
+                except redis.RedisError:
+                    now_aligned = aligned[group]
+                if now_aligned != aligned[group]:
+                    aligned[group] = now_aligned
+                    what = "grid learnt" if now_aligned else "grid gone"
+                    self.events.append((time.time(), f"{what} ({group})"))
+                if self.args.windows and group != GROUP:
+                    try:
+                        seen = watcher.usage(group=group).others
+                    except redis.RedisError:
+                        seen = others[group]
+                    if seen != others[group]:
+                        others[group] = seen
+                        self.events.append((time.time(), f"others seen {seen} ({group})"))
             if during:
                 during(fraction)
 
@@ -523,19 +548,21 @@ class Bench:
         result["since"], result["until"] = since, until
         return result
 
-    def print_gaps(self, since: float, until: float) -> None:
-        """Pauses of over a second between the console's sends, beside the run's events."""
+    def print_gaps(
+        self, since: float, until: float, *, group: str = GROUP, pause: float = 1.0
+    ) -> None:
+        """Pauses of over ``pause`` seconds between the console's sends, beside the run's
+        events."""
         window = 60.0 / self.args.scale
         first = math.floor(since / window)
-        entries = self.sandbox.admin.log(since=since, until=until + 0.5, group=GROUP)
+        entries = self.sandbox.admin.log(since=since, until=until + 0.5, group=group)
         times = sorted(e["t"] for e in entries if not e.get("external"))
-        marks = list(self.events)
+        marks = [(t, what) for t, what in self.events if since <= t <= until + 0.5]
         marks += [(a, f"no send for {b - a:.1f} s from")
-                  for a, b in itertools.pairwise(times) if b - a > 1.0]  # fmt: skip
+                  for a, b in itertools.pairwise(times) if b - a > pause]  # fmt: skip
         for t, text in sorted(marks):
             print(f"      {text} +{t - since:.1f} s (window {math.floor(t / window) - first}, "
                   f"{t % window:.1f} s in)", flush=True)  # fmt: skip
-        self.events = []
 
     def print_call_parts(self, calls: list[tuple[str, bool, float, float, float]]) -> None:
         """Where a call's time goes: before the sandbox handles it, in it, and after."""
@@ -690,9 +717,7 @@ class Bench:
         finally:
             self.sandbox.admin.clear_external_consumers()
         since, until = result["since"], result["until"]
-        result.update(
-            neighbour_figures(self.sandbox, GROUP, LIMIT, since, until, self.args.scale, 0.3)
-        )
+        result.update(neighbour_figures(self.sandbox, GROUP, LIMIT, since, until, self.args.scale))
         return result
 
     def s_G(self, run: int) -> dict[str, Any]:
@@ -717,6 +742,7 @@ class Bench:
             if not syncs:
                 syncs.append(catalog_sync_request(catalog=catalog, actor=None, trigger="benchmark"))
 
+        self.watch_groups = [GROUP, SYNC_GROUP]
         try:
             result = self.single("G", during=start_sync)
             deadline = time.monotonic() + float(os.environ.get("BENCH_JOB_TIMEOUT", 900))
@@ -729,25 +755,37 @@ class Bench:
                 raise RuntimeError("the catalog sync did not finish in time")
         finally:
             self.sandbox.admin.clear_external_consumers()
+            self.watch_groups = [GROUP]
         assert sync.started_at is not None
         assert sync.finished_at is not None
         result["sync_state"] = sync.state
         scale = self.args.scale
         result.update(
-            neighbour_figures(
-                self.sandbox, GROUP, LIMIT, result["since"], result["until"], scale, fraction
-            )
+            neighbour_figures(self.sandbox, GROUP, LIMIT, result["since"], result["until"], scale)
         )
-        synced = neighbour_figures(
-            self.sandbox,
-            SYNC_GROUP,
-            SYNC_LIMIT,
-            sync.started_at.timestamp(),
-            sync.finished_at.timestamp(),
-            scale,
-            fraction,
+        # The sync's rate is measured while it sends: from its first request to its last.
+        # Its closing database work (removing what Braze no longer has, with an audit entry
+        # each when the catalog was mirrored before) sends nothing and is reported apart.
+        started, finished = sync.started_at.timestamp(), sync.finished_at.timestamp()
+        sent = sorted(
+            e["t"]
+            for e in self.sandbox.admin.log(since=started, until=finished + 0.5, group=SYNC_GROUP)
+            if not e.get("external")
         )
+        first, last = (sent[0], sent[-1]) if sent else (started, finished)
+        result["sync_tail_seconds"] = finished - last
+        synced = neighbour_figures(self.sandbox, SYNC_GROUP, SYNC_LIMIT, first, last, scale)
         result.update({f"sync_{k}": v for k, v in synced.items()})
+        if self.args.windows:
+            print(f"    G sync ({SYNC_GROUP}): the console's requests / the consumer's / the "
+                  "console's own share, per full server window:",
+                  *(f"{a}/{b}/{c}" for a, b, c in zip(synced["per_window_own"],
+                                                      synced["per_window_others"],
+                                                      synced["per_window_share"], strict=True)),
+                  flush=True)  # fmt: skip
+            print(f"      the sync's last request {finished - last:.1f} s before it finished",
+                  flush=True)  # fmt: skip
+            self.print_gaps(first, last, group=SYNC_GROUP, pause=0.5)
         return result
 
     def s_E(self, run: int) -> dict[str, Any]:
@@ -901,8 +939,9 @@ def report(name: str, runs: list[dict[str, Any]], machine_bound: bool) -> None:
         )
     if any("sync_ext_429" in r for r in runs):
         line += (
-            f"; during the full sync ({SYNC_GROUP}, {col('sync_neighbour_windows', '{:.0f}')} "
-            f"full windows): external consumer's 429s {col('sync_ext_429', '{:.0f}')}, "
+            f"; while the full sync sends ({SYNC_GROUP}, "
+            f"{col('sync_neighbour_windows', '{:.0f}')} full windows): external consumer's 429s "
+            f"{col('sync_ext_429', '{:.0f}')}, "
             f"console's 429s {col('sync_own_429', '{:.0f}')}, console's rate ÷ its own share "
             f"{col('sync_rate_per_share')} (share {col('sync_own_share', '{:.1f}')})"
         )

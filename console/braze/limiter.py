@@ -32,7 +32,9 @@ something else). In a fixed window the count so far is scaled to the whole windo
 half of it has passed; the previous window's figure holds until the current one's is as well
 informed, and lapses a window after the others stop. Background sends are spread over the
 window while others are seen, so that answers from late in each window keep the count up to
-date. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
+date; each slot is the last one plus the pace (a sender late by less than a pace keeps its
+schedule, a longer pause starts a new one), so a sequential sender's own work between
+requests does not cost it time on every send. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
 the others' observed count and the margin free.
 
 When Braze says the quota is gone (a 429, or ``remaining`` reaching 0 while our own log
@@ -189,7 +191,15 @@ def background_cap(limit: int, share: float) -> int:
 
 
 def margin_count(limit: int, margin: float) -> int:
+    # Requests are whole: rounding up keeps at least the configured share free (3 of 50 at 5%).
     return math.ceil(limit * margin - 1e-9)
+
+
+def background_room(limit: int, *, share: float, others: int, margin: float) -> int:
+    """Requests per window background work may take: its share, and, while others are seen,
+    no more than what their count plus the margin leaves (the acquire script's rule)."""
+    room = limit if others <= 0 else max(1, limit - others - margin_count(limit, margin))
+    return min(background_cap(limit, share), room)
 
 
 def limits_from_settings() -> BrazeLimits:
@@ -250,8 +260,8 @@ def limits_in_effect(limiter: RateLimiter | None = None) -> list[dict[str, Any]]
 
 # KEYS: total log, background log, blocked-until, learnt limit, alive marker, probe,
 # gathering start, learnt fixed-window grid, guard sends Braze counted in the earlier and in
-# the later of their two windows (see _OBSERVE), others' use (see _LEARN). ARGV: configured
-# limit, lane (1: background), window (µs), unique member (also the probe's token), probe TTL
+# the later of their two windows (see _OBSERVE), others' use (see _LEARN), the last paced
+# background slot off the grid. ARGV: configured limit, lane (1: background), window (µs), unique member (also the probe's token), probe TTL
 # (ms), poll interval while another caller probes (µs), gathering time (µs), gathering key TTL
 # (ms), whether the caller remembers sends of its own (1: it starts the gathering; a process
 # that has sent nothing, e.g. a fresh deployment's first, has nothing to wait for), Braze's
@@ -316,6 +326,7 @@ local function wait_for(key, n_max)
   return tonumber(entry[2]) + window - now
 end
 local wait = 0
+local pace, last_slot = 0, nil
 -- On a grid the previous window may still count sends back to its own opening guard.
 local keep = math.max(window, 2 * tonumber(ARGV[10]) + tonumber(ARGV[11]) + tonumber(ARGV[12]))
 local grid = false
@@ -332,14 +343,22 @@ if grid then
   -- Guard sends Braze has answered for are counted only in the window it named; the log
   -- always holds the last window (plus margin), so only settlements that recent apply.
   local floor = now - window + 1
+  -- Settled background sends carry a 'b:' member: only they leave background work's log.
+  local function settled(key, lo, hi, bg_only)
+    if not bg_only then return redis.call('ZCOUNT', key, lo, hi) end
+    local n = 0
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, lo, hi)) do
+      if string.sub(m, 1, 2) == 'b:' then n = n + 1 end
+    end
+    return n
+  end
   local function used(key, b)
     -- Numbers, not strings: Lua's tostring keeps 14 digits, Redis reads numbers in full.
     local n = redis.call('ZCOUNT', key, b - closing, b + span + opening - 1)
-    if key == KEYS[1] then
-      n = n - redis.call('ZCOUNT', KEYS[9], math.max(b - closing, floor), b + opening - 1)
-      n = n - redis.call('ZCOUNT', KEYS[10], math.max(b + span - closing, floor),
-                         b + span + opening - 1)
-    end
+    local bg_only = key == KEYS[2]
+    n = n - settled(KEYS[9], math.max(b - closing, floor), b + opening - 1, bg_only)
+    n = n - settled(KEYS[10], math.max(b + span - closing, floor), b + span + opening - 1,
+                    bg_only)
     return n
   end
   local windows = {start}
@@ -368,10 +387,16 @@ else
     wait = math.max(wait, wait_for(KEYS[2], cap))
     -- With others seen, background sends are spread over the window rather than sent in
     -- one burst: answers from late in Braze's windows are what show the others' full use.
-    local pace = math.floor(tonumber(ARGV[18]) / budget)
-    if others > 0 and pace > 0 then
-      local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-      if last[2] then wait = math.max(wait, tonumber(last[2]) + pace - now) end
+    -- On a schedule (the last slot plus the pace), so that a sequential sender whose own
+    -- work made it late by less than a pace does not lose that time on every send.
+    pace = math.floor(tonumber(ARGV[18]) / budget)
+    local slot = redis.call('GET', KEYS[12])
+    if not slot then
+      slot = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+    end
+    if slot then last_slot = tonumber(slot) end
+    if others > 0 and pace > 0 and last_slot then
+      wait = math.max(wait, last_slot + pace - now)
     end
   end
 end
@@ -383,6 +408,15 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 if bg then
   redis.call('ZADD', KEYS[2], now, member)
   redis.call('PEXPIRE', KEYS[2], ttl)
+  if not grid then
+    -- This send's slot: the one due, unless it came a whole pace or more after it (a
+    -- pause, or unpaced): then a new schedule starts now, without a catch-up burst.
+    local slot = now
+    if others > 0 and pace > 0 and last_slot and now - (last_slot + pace) < pace then
+      slot = last_slot + pace
+    end
+    redis.call('SET', KEYS[12], slot, 'PX', ttl)
+  end
 end
 if probing == 1 then
   redis.call('SET', KEYS[6], ARGV[4], 'PX', tonumber(ARGV[5]))
@@ -437,7 +471,8 @@ return {current, now}
 # later of their two windows. ARGV: announced reset (epoch s), Braze's window (s), when the
 # request took its slot (Redis µs), guards after and before a boundary (µs), steps needed,
 # grid and observations TTL (ms), how late in its window a request must have left to
-# witness a fixed window (µs), a unique member.
+# witness a fixed window (µs), a unique member, whether the request was background work's
+# (1: it is settled in background work's log too).
 # Returns {1, grid phase µs} while aligned, {0, 0} while learning, {-1, 0} when an answer
 # contradicted the grid.
 #
@@ -466,7 +501,9 @@ elseif sent >= begins - closing and sent < begins + opening then settled = KEYS[
 if settled then
   local keep = 2 * span * 1000000 + opening + closing
   redis.call('ZREMRANGEBYSCORE', settled, '-inf', sent - keep)
-  redis.call('ZADD', settled, sent, ARGV[9])
+  local lane = 'i:'
+  if ARGV[10] == '1' then lane = 'b:' end
+  redis.call('ZADD', settled, sent, lane .. ARGV[9])
   redis.call('PEXPIRE', settled, math.ceil(keep / 1000) + 1000)
 end
 local grid = redis.call('GET', KEYS[1])
@@ -652,6 +689,8 @@ class Permit:
     probe: str | None = None
     # Redis time of the slot (µs), for checking the answer against a learnt grid.
     at_us: int = 0
+    # Taken in the background lane: its answer settles background work's log too.
+    background: bool = False
 
 
 # How often callers look again while another caller's cold-start probe is out.
@@ -720,6 +759,7 @@ class RateLimiter:
             self._key(group, "grid"),
             *self._settled_keys(group),
             self._key(group, "others"),
+            self._key(group, "slot"),
         ]
 
     def _settled_keys(self, group: str) -> list[str]:
@@ -856,7 +896,9 @@ class RateLimiter:
             allowed, wait, now_us, probe, gathering = self._take(group, lane, share)
             waited = time.monotonic() - started
             if allowed:
-                return Permit(waited=waited, probe=probe, at_us=now_us)
+                return Permit(
+                    waited=waited, probe=probe, at_us=now_us, background=lane == "background"
+                )
             if gathering:
                 # Once per Redis flush and only ``gather_seconds`` long: every caller waits
                 # it out, whatever its budget, or the first one would probe blind.
@@ -950,7 +992,8 @@ class RateLimiter:
                 args=[announced, window, permit.at_us, math.ceil(opening * 1_000_000),
                       math.ceil(closing * 1_000_000), self.limits.steps_to_align,
                       self._grid_ttl_ms(group, self.limits.grid_ttl_windows),
-                      math.ceil((1.0 + opening) * 1_000_000), uuid.uuid4().hex],
+                      math.ceil((1.0 + opening) * 1_000_000), uuid.uuid4().hex,
+                      int(permit.background)],
             )  # fmt: skip
         except redis.RedisError:
             return
@@ -982,10 +1025,9 @@ class RateLimiter:
         if lane == "background":
             share = self.limits.background_share if share is None else share
             others = usage.others if usage else 0
-            room = limit
-            if others > 0:
-                room = max(1, limit - others - margin_count(limit, self.limits.yield_margin))
-            per_window = min(background_cap(limit, share), room)
+            per_window = background_room(
+                limit, share=share, others=others, margin=self.limits.yield_margin
+            )
         window = self.limits.server_window(group) if aligned else self.limits.window(group)
         return per_window / window
 

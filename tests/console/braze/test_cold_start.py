@@ -49,7 +49,7 @@ def cold_limiter(prefix: str, **limits: Any) -> RateLimiter:
 
 def keys(limiter: RateLimiter, group: str) -> dict[str, str]:
     names = ("log", "bg", "blocked", "learned", "alive", "probe", "gather", "grid",
-             "settled:earlier", "settled:later", "others")  # fmt: skip
+             "settled:earlier", "settled:later", "others", "slot")  # fmt: skip
     return dict(zip(names, limiter._keys(group), strict=True))
 
 

@@ -402,3 +402,43 @@ def test_guard_sends_still_count_in_the_window_braze_named(limiter: RateLimiter)
     for n in range(LIMIT):
         answer(limiter, reset=boundary + WINDOW, sent_at=boundary - 0.5 + n / 1e6)
     assert not limiter.try_acquire(group=GROUP)[0]
+
+
+@pytest.mark.slow
+def test_background_guard_sends_braze_counted_before_the_boundary_leave_its_share_whole_after_it(
+    limiter: RateLimiter,
+) -> None:
+    """A background job's last sliding-log sends before the first aligned window, once Braze
+    has named the window that counted them, no longer take that job's share of the next."""
+    boundary = next_boundary(limiter)
+    start = round((boundary - 0.5) * 1_000_000)
+    burst = {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
+    limiter.redis.zadd(limiter._key(GROUP, "log"), burst)
+    limiter.redis.zadd(limiter._key(GROUP, "bg"), burst)
+    for n in range(BACKGROUND):
+        permit = Permit(waited=0.0, at_us=start + n, background=True)
+        limiter.observe(group=GROUP, permit=permit, reset=str(boundary))
+    time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
+    assert limiter.try_acquire(group=GROUP, lane="background")[0]
+
+
+@pytest.mark.slow
+def test_people_s_guard_sends_settled_before_the_boundary_do_not_free_background_slots(
+    limiter: RateLimiter,
+) -> None:
+    """Settling people's sends frees the total only: background work's own log keeps its
+    guard sends in both windows until Braze names theirs."""
+    boundary = next_boundary(limiter)
+    start = round((boundary - 0.5) * 1_000_000)
+    limiter.redis.zadd(
+        limiter._key(GROUP, "bg"), {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
+    )
+    limiter.redis.zadd(
+        limiter._key(GROUP, "log"), {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
+    )
+    limiter.redis.zadd(limiter._key(GROUP, "log"), {"person": start + BACKGROUND})
+    permit = Permit(waited=0.0, at_us=start + BACKGROUND)
+    limiter.observe(group=GROUP, permit=permit, reset=str(boundary))
+    time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
+    assert not limiter.try_acquire(group=GROUP, lane="background")[0]
+    assert limiter.try_acquire(group=GROUP)[0]

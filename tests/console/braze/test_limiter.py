@@ -7,6 +7,7 @@ import time
 import pytest
 
 from console.braze.errors import BrazeRateLimited
+from console.braze.limiter import RateLimiter
 from tests.console.braze.helpers import drive_group, make_limiter, make_limits
 
 # Tiny windows keep these fast: 3 requests per 0.5 s real time (60 s at clock scale 120).
@@ -176,6 +177,48 @@ def test_with_others_seen_background_sends_are_spread_over_the_window(prefix: st
     # 14 for background work in a 1 s window, paced over 0.7 of it: one per 50 ms.
     assert not allowed
     assert 0 < wait <= 0.05
+
+
+def redis_now(limiter: RateLimiter) -> float:
+    seconds, micros = limiter.redis.time()
+    return seconds + micros / 1_000_000
+
+
+def test_paced_background_sends_keep_to_a_schedule_when_one_leaves_late(prefix: str) -> None:
+    """A sequential sender whose own work makes it miss a slot by less than the pace does
+    not lose that time on every later send: the next slot is the missed one plus the pace."""
+    # A 10 s window (clock scale 6): 14 for background work, paced over 7 s: 0.5 s apart.
+    limits = make_limits(groups={"catalog_items_sync": (20, 60.0)}, clock_scale=6)
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    limiter.learn(
+        group="catalog_items_sync", permit=permit, limit="20", remaining="15", reset_at=None
+    )
+    first = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
+    # Its slot was first + 0.5 s; it comes 0.2 s late (writing the last page, say).
+    time.sleep(max(0.0, first.at_us / 1e6 + 0.7 - redis_now(limiter)))
+    late = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
+    allowed, wait, _now = limiter.try_acquire(group="catalog_items_sync", lane="background")
+    assert not allowed
+    # The next slot is first + 1.0 s, not `late` + 0.5 s.
+    assert wait <= first.at_us / 1e6 + 1.0 - late.at_us / 1e6 + 0.01
+    assert wait < 0.45
+
+
+def test_after_a_pause_paced_background_sends_start_a_new_schedule(prefix: str) -> None:
+    """A sender back after more than a pace does not catch up in a burst."""
+    limits = make_limits(groups={"catalog_items_sync": (20, 60.0)}, clock_scale=6)
+    limiter = make_limiter(limits=limits, prefix=prefix)
+    permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    limiter.learn(
+        group="catalog_items_sync", permit=permit, limit="20", remaining="15", reset_at=None
+    )
+    first = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
+    time.sleep(max(0.0, first.at_us / 1e6 + 1.6 - redis_now(limiter)))
+    assert limiter.try_acquire(group="catalog_items_sync", lane="background")[0]
+    allowed, wait, _now = limiter.try_acquire(group="catalog_items_sync", lane="background")
+    assert not allowed
+    assert wait > 0.45
 
 
 def test_others_seen_in_a_fixed_window_are_counted_from_its_start(prefix: str) -> None:
