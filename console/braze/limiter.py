@@ -34,8 +34,8 @@ informed, and lapses a window after the others stop. Background sends are spread
 window while others are seen, so that answers from late in each window keep the count up to
 date; each slot is the last one plus the pace (a sender late by less than a pace keeps its
 schedule, a longer pause starts a new one), so a sequential sender's own work between
-requests does not cost it time on every send. An approver may let one bulk job use the whole limit (``share=1``): it still leaves
-the others' observed count and the margin free.
+requests does not cost it time on every send. An approver may let one bulk job use the
+whole limit (``share=1``): it still leaves the others' observed count and the margin free.
 
 When Braze says the quota is gone (a 429, or ``remaining`` reaching 0 while our own log
 still had room, i.e. another integration shares the workspace) the whole group is blocked
@@ -258,20 +258,20 @@ def limits_in_effect(limiter: RateLimiter | None = None) -> list[dict[str, Any]]
     return rows
 
 
-# KEYS: total log, background log, blocked-until, learnt limit, alive marker, probe,
-# gathering start, learnt fixed-window grid, guard sends Braze counted in the earlier and in
-# the later of their two windows (see _OBSERVE), others' use (see _LEARN), the last paced
-# background slot off the grid. ARGV: configured limit, lane (1: background), window (µs), unique member (also the probe's token), probe TTL
-# (ms), poll interval while another caller probes (µs), gathering time (µs), gathering key TTL
-# (ms), whether the caller remembers sends of its own (1: it starts the gathering; a process
-# that has sent nothing, e.g. a fresh deployment's first, has nothing to wait for), Braze's
-# window (µs; 0: never align), guards after and before a boundary (µs), the span background
-# sends are paced over (µs; 0: none), whether a learnt limit replaces the configured one (1),
-# background share, yield margin (share of the limit), Braze's window (µs, always), the span
-# background sends are paced over off the grid when others use the group (µs; 0: none).
-# Returns {allowed, wait_us, now_us, is_probe, cold (0: no, 1: yes, 2: gathering), episode,
-# limit in effect, requests per window this lane may take}: the episode names this cold
-# start (its gathering, else its probe) for putting back once.
+# KEYS: total log, background log, blocked-until, learnt limit, alive marker, probe, gathering
+# start, learnt fixed-window grid, guard sends Braze counted in the earlier and in the later of
+# their two windows (see _OBSERVE), others' use (see _LEARN), the last paced background slot off
+# the grid. ARGV: configured limit, lane (1: background), window (µs), unique member (also the
+# probe's token), probe TTL (ms), poll interval while another caller probes (µs), gathering time
+# (µs), gathering key TTL (ms), whether the caller remembers sends of its own (1: it starts the
+# gathering; a process that has sent nothing, e.g. a fresh deployment's first, has nothing to wait
+# for), Braze's window (µs; 0: never align), guards after and before a boundary (µs), the span
+# background sends are paced over (µs; 0: none), whether a learnt limit replaces the configured
+# one (1), background share, yield margin (share of the limit), Braze's window (µs, always), the
+# span background sends are paced over off the grid when others use the group (µs; 0: none).
+# Returns {allowed, wait_us, now_us, is_probe, cold (0: no, 1: yes, 2: gathering), episode, limit
+# in effect, requests per window this lane may take}: the episode names this cold start (its
+# gathering, else its probe) for putting back once.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
