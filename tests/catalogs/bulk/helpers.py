@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -11,6 +12,33 @@ from catalogs.bulk.models import BulkJob, JobState
 from catalogs.bulk.pipeline import batch_claim, batch_send, bulk_sweep
 from catalogs.bulk.services import bulk_job_finish_if_done, bulk_job_propose
 from console.changes.services import change_request_apply, change_request_approve
+
+# Settings that make a real worker's bulk pipeline quick to test (given to the worker and to
+# the test process alike through `worker_environment(overrides=...)`).
+FAST_WORKER_SETTINGS = {
+    "BULK_SENDERS": "2",
+    "BULK_SENDER_TTL": "2",
+    "BULK_MAX_INLINE_WAIT": "1",
+    "BULK_BACKOFF_BASE": "0.05",
+    "BULK_BACKOFF_CAP": "0.3",
+    "BULK_MAX_ATTEMPTS": "20",
+    "BRAZE_CONNECT_TIMEOUT": "1",
+    "BRAZE_READ_TIMEOUT": "2",
+}
+
+
+def wait_for_job(
+    job: BulkJob, done: Callable[[BulkJob], bool], *, timeout: float, poll: float = 0.25
+) -> BulkJob:
+    """Run the sweeper (what Celery beat runs every BULK_SWEEP_SECONDS) until `done(job)`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bulk_sweep()
+        job.refresh_from_db()
+        if done(job):
+            return job
+        time.sleep(poll)
+    raise AssertionError(f"job {job.pk} is {job.state} after {timeout} s")
 
 
 def approve(job: BulkJob, *, editor: User, reviewer: User) -> BulkJob:

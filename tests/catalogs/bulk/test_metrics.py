@@ -11,13 +11,12 @@ import pytest
 from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings
 
-from catalogs.bulk.models import BulkJob, BulkRow, JobState
-from catalogs.bulk.pipeline import bulk_sweep
+from catalogs.bulk.models import BulkRow, JobState
 from catalogs.models import Catalog
 from console.braze.limiter import limits_from_settings
 from console.metrics.collect import celery_queue_names
 from tests.catalogs.bulk.conftest import MakeJob
-from tests.catalogs.bulk.helpers import approve
+from tests.catalogs.bulk.helpers import FAST_WORKER_SETTINGS, approve, wait_for_job
 from tests.console.metrics.helpers import Samples, scrape, series, value
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.workers import StartWorker, worker_environment
@@ -40,17 +39,7 @@ def start_worker(
     """Workers that record into this test's metrics prefix; the scrape reads them here."""
     settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "clock_scale": float(SCALE)}
     settings.METRICS_TOKEN = "bulk-metrics-token"
-    shared = {
-        "METRICS_KEY_PREFIX": f"test-metrics:{uuid.uuid4().hex}",
-        "BULK_SENDERS": "2",
-        "BULK_SENDER_TTL": "2",
-        "BULK_MAX_INLINE_WAIT": "1",
-        "BULK_BACKOFF_BASE": "0.05",
-        "BULK_BACKOFF_CAP": "0.3",
-        "BULK_MAX_ATTEMPTS": "20",
-        "BRAZE_CONNECT_TIMEOUT": "1",
-        "BRAZE_READ_TIMEOUT": "2",
-    }
+    shared = {"METRICS_KEY_PREFIX": f"test-metrics:{uuid.uuid4().hex}", **FAST_WORKER_SETTINGS}
     env = worker_environment(braze=braze, settings=settings, overrides=shared)
     return lambda name: start_celery_worker(env, name)
 
@@ -61,17 +50,6 @@ def catalog(shop: Catalog, braze: SandboxHandle) -> Catalog:
     # Slow answers keep the job running long enough to scrape it in the middle.
     braze.admin.set_injection(latency_ms=150, groups=[GROUP])
     return shop
-
-
-def _wait(job: BulkJob, done: Callable[[BulkJob], bool], timeout: float) -> BulkJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        bulk_sweep()  # what Celery beat runs every BULK_SWEEP_SECONDS
-        job.refresh_from_db()
-        if done(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job.pk} is {job.state} after {timeout} s")
 
 
 def _scrape(settings: Settings) -> Samples:
@@ -90,7 +68,12 @@ def test_a_scrape_during_a_bulk_job_shows_its_limiter_queue_and_job_series(
     job = make_job(("\n".join(lines) + "\n").encode())
     start_worker("one")
     job = approve(job, editor=editor, reviewer=reviewer)
-    _wait(job, lambda j: BulkRow.objects.filter(job=j, outcome="accepted").count() >= 200, 30)
+    wait_for_job(
+        job,
+        lambda j: BulkRow.objects.filter(job=j, outcome="accepted").count() >= 200,
+        timeout=30,
+        poll=0.1,
+    )
 
     samples = _scrape(settings)
     job.refresh_from_db()
@@ -142,7 +125,7 @@ def test_a_scrape_during_a_bulk_job_shows_its_limiter_queue_and_job_series(
     )
     assert value(samples, "console_metrics_source_up", source="celery") == 1
 
-    job = _wait(job, lambda j: j.state == JobState.DONE, timeout=60)
+    job = wait_for_job(job, lambda j: j.state == JobState.DONE, timeout=60, poll=0.1)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         after = _scrape(settings)

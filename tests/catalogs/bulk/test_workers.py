@@ -13,10 +13,14 @@ from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings
 
 from catalogs.bulk.models import BulkJob, BulkRow, JobState
-from catalogs.bulk.pipeline import bulk_sweep
 from catalogs.models import Catalog
 from tests.catalogs.bulk.conftest import MakeJob
-from tests.catalogs.bulk.helpers import accepted_item_writes, approve
+from tests.catalogs.bulk.helpers import (
+    FAST_WORKER_SETTINGS,
+    accepted_item_writes,
+    approve,
+    wait_for_job,
+)
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.workers import StartWorker, worker_environment
 
@@ -29,12 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def worker_env(braze: SandboxHandle, settings: Settings) -> dict[str, str]:
     """A worker that shares this test's database, broker and limiter, with short timings."""
     settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "clock_scale": float(SCALE)}
-    fast = {
-        "BULK_SENDERS": "2", "BULK_SENDER_TTL": "2", "BULK_MAX_INLINE_WAIT": "1",
-        "BULK_BACKOFF_BASE": "0.05", "BULK_BACKOFF_CAP": "0.3", "BULK_MAX_ATTEMPTS": "20",
-        "BRAZE_CONNECT_TIMEOUT": "1", "BRAZE_READ_TIMEOUT": "2",
-    }  # fmt: skip
-    return worker_environment(braze=braze, settings=settings, overrides=fast)
+    return worker_environment(braze=braze, settings=settings, overrides=FAST_WORKER_SETTINGS)
 
 
 @pytest.fixture
@@ -57,17 +56,6 @@ def catalog(products: Catalog) -> Catalog:
     return products
 
 
-def _wait(job: BulkJob, done: Callable[[BulkJob], bool], timeout: float) -> BulkJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        bulk_sweep()  # what Celery beat runs every BULK_SWEEP_SECONDS
-        job.refresh_from_db()
-        if done(job):
-            return job
-        time.sleep(0.25)
-    raise AssertionError(f"job {job.pk} is {job.state} after {timeout} s")
-
-
 def _accepted(job: BulkJob) -> int:
     return BulkRow.objects.filter(job=job, outcome="accepted").count()
 
@@ -83,12 +71,12 @@ def test_a_worker_killed_mid_job_loses_no_item_and_every_resend_is_counted(
     since = time.time()
     job = approve(job, editor=editor, reviewer=reviewer)
     assert job.state == JobState.RUNNING
-    _wait(job, lambda j: _accepted(j) >= n // 4, timeout=30)
+    wait_for_job(job, lambda j: _accepted(j) >= n // 4, timeout=30)
     os.killpg(first.pid, signal.SIGKILL)  # no warm shutdown, no ack, no clean-up
-    _wait(job, lambda j: _accepted(j) >= n // 2, timeout=30)
+    wait_for_job(job, lambda j: _accepted(j) >= n // 2, timeout=30)
     os.killpg(second.pid, signal.SIGKILL)
     start_worker("three")
-    job = _wait(job, lambda j: j.state == JobState.DONE, timeout=45)
+    job = wait_for_job(job, lambda j: j.state == JobState.DONE, timeout=45)
 
     outcomes = set(BulkRow.objects.filter(job=job).values_list("outcome", flat=True))
     assert outcomes == {"accepted"}
@@ -116,9 +104,9 @@ def test_workers_meeting_full_storage_pause_the_job_without_a_storm_and_finish_o
     start_worker("one")
     since = time.time()
     job = approve(job, editor=editor, reviewer=reviewer)
-    _wait(job, lambda j: _accepted(j) >= 100, timeout=30)
+    wait_for_job(job, lambda j: _accepted(j) >= 100, timeout=30)
     braze.admin.set_storage_limit("reached")
-    job = _wait(job, lambda j: j.state == JobState.PAUSED, timeout=30)
+    job = wait_for_job(job, lambda j: j.state == JobState.PAUSED, timeout=30)
     time.sleep(1.0)  # a sender that was mid-request has answered by now
 
     # Nothing was refused before storage filled up, so every 400 of the job is a storage one.
@@ -127,7 +115,7 @@ def test_workers_meeting_full_storage_pause_the_job_without_a_storm_and_finish_o
     assert 1 <= len(refused) <= 2
     braze.admin.set_storage_limit("none")
     bulk_job_resume(actor=reviewer, job=job)
-    job = _wait(job, lambda j: j.state == JobState.DONE, timeout=45)
+    job = wait_for_job(job, lambda j: j.state == JobState.DONE, timeout=45)
 
     assert set(BulkRow.objects.filter(job=job).values_list("outcome", flat=True)) == {"accepted"}
     writes = accepted_item_writes(braze, since)
