@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 import redis
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -222,8 +222,13 @@ def _bulk() -> Families:
     for state, *values in items:
         kinds = ("sent", "accepted", "rejected", "failed", "resent", "retried")
         totals[state] = {kind: value or 0 for kind, value in zip(kinds, values, strict=True)}
-    for job in BulkJob.objects.filter(state__in=active).only("n_create", "n_update", "n_delete"):
-        totals[job.state]["to_send"] = totals[job.state].get("to_send", 0) + job.items_to_send
+    planned = (
+        BulkJob.objects.filter(state__in=active)
+        .values_list("state")
+        .annotate(to_send=Sum(F("n_create") + F("n_update") + F("n_delete")))
+    )
+    for state, to_send in planned:
+        totals[state]["to_send"] = to_send or 0
     family = GaugeMetricFamily(
         "console_bulk_job_items",
         "Items of the jobs waiting, running or paused, by job state: to_send (the plan), sent "
