@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from console.logs import MASK, is_secret_key, mask_secrets, secret_values
+from console.logs import MASK, is_secret_key, mask_secrets
+from console.secrets import secret_values
 
 # The local part without "=", "&" and "|", so "q=ada@example.com" in a query string keeps its "q=".
 EMAIL = re.compile(r"[A-Za-z0-9.!#$%'*+/?^_`{}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")

@@ -17,6 +17,8 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor
 
+from console.secrets import secret_values
+
 MASK = "[redacted]"
 # Key names (lower case, substrings) whose values are never logged.
 SECRET_KEY_PARTS = (
@@ -33,32 +35,11 @@ SECRET_KEY_PARTS = (
     "csrf",
     "dsn",
 )
-# Settings holding secrets: wherever one of their values appears in a line, it is masked.
-SECRET_SETTINGS = (
-    "BRAZE_API_KEY",
-    "BRAZE_SCIM_TOKEN",
-    "SECRET_KEY",
-    "AUDIT_CHAIN_KEY",
-    "AUDIT_CHECKPOINT_KEY",
-    "SENTRY_DSN",
-    "EMAIL_HOST_PASSWORD",
-)
-_MIN_SECRET_LENGTH = 8  # a short value would mask ordinary words
 
 
 def is_secret_key(key: object) -> bool:
     name = str(key).lower().replace("-", "_")
     return any(part in name for part in SECRET_KEY_PARTS)
-
-
-def secret_values() -> list[str]:
-    """The configured secrets, longest first (so one inside another is masked whole)."""
-    from django.conf import settings
-
-    if not settings.configured:
-        return []
-    values = {str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS}
-    return sorted((v for v in values if len(v) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
 def mask_secrets(value: Any, secrets: list[str]) -> Any:

@@ -21,6 +21,7 @@ from console.audit import hashing
 from console.audit.context import current_origin
 from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
 from console.roles import user_roles
+from console.secrets import secret_values
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +50,9 @@ class Outcome:
     REFUSED = "refused"
 
 
-def _secret_values() -> list[str]:
-    values = [
-        getattr(settings, name, "")
-        for name in (
-            "BRAZE_API_KEY",
-            "BRAZE_SCIM_TOKEN",
-            "SECRET_KEY",
-            "AUDIT_CHAIN_KEY",
-            "AUDIT_CHECKPOINT_KEY",
-        )
-    ]
-    return [v for v in values if isinstance(v, str) and len(v) >= 8]
-
-
 def redact(value: Any, _secrets: list[str] | None = None) -> Any:
     """Mask values under secret-looking keys, and any configured secret found in text."""
-    found = _secret_values() if _secrets is None else _secrets
+    found = secret_values() if _secrets is None else _secrets
     names = [n.lower() for n in settings.AUDIT_REDACTED_FIELDS]
     if isinstance(value, dict):
         return {
