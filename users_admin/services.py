@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from console.audit.services import Outcome, audit_append
+from console.braze import BrazeError, BrazeRateLimited, describe_error, get_client
 from console.changes.models import ChangeAction, ChangeRequest, SponsorReason
 from console.changes.services import (
     ChangeRequestError,
@@ -42,6 +44,13 @@ from console.roles import (
 )
 from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 from users_admin.scim_rules import normal_permissions
+from users_admin.selectors import (
+    access_review_budget_key,
+    access_review_run_key,
+    dashboard_user_row,
+    dashboard_users_setup_problem,
+    status_row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -464,8 +473,6 @@ def access_review_export_record(*, actor: AbstractBaseUser, emails: list[str]) -
 
 
 def _run_key(user_id: int, token: str) -> str:
-    from users_admin.selectors import access_review_run_key
-
     return access_review_run_key(user_id=user_id, token=token)
 
 
@@ -499,15 +506,9 @@ def _access_review_enqueue(*, user_id: int, token: str) -> None:
     access_review_lookup_task.delay(user_id, token)
 
 
-def _scim_budget_key() -> str:
-    from users_admin.selectors import access_review_budget_key
-
-    return access_review_budget_key()
-
-
 def access_review_scim_budget_take() -> bool:
     """One SCIM call from the access review's share of today's (UTC) calls, if any is left."""
-    key = _scim_budget_key()
+    key = access_review_budget_key()
     cache.add(key, 0, 2 * 86400)
     if cache.incr(key) > settings.ACCESS_REVIEW_SCIM_CALLS_PER_DAY:
         cache.decr(key)
@@ -517,16 +518,11 @@ def access_review_scim_budget_take() -> bool:
 
 def _scim_budget_give_back() -> None:
     with contextlib.suppress(ValueError):
-        cache.decr(_scim_budget_key())
+        cache.decr(access_review_budget_key())
 
 
 def access_review_lookup(*, user_id: int, token: str) -> None:
     """Look the run's remaining emails up in Braze (run by a worker), saving as it goes."""
-    from dataclasses import asdict
-
-    from console.braze import BrazeError, BrazeRateLimited, describe_error, get_client
-    from users_admin.selectors import dashboard_user_row, dashboard_users_setup_problem, status_row
-
     lock = _run_key(user_id, token) + ":lock"
     if not cache.add(lock, 1, 600):
         return  # a redelivered task beside the one still running
