@@ -17,6 +17,8 @@ Who takes part, per resource type (attributes, all optional):
   who may do what name narrower ones; proposers and reviewers of the type must be among them.
 - ``concerns_console_user``: the identifier is a console user's id, and that person may not
   review a request about themselves.
+- ``full_rate_limit``: an approver may let its work use the whole of Braze's limit (bulk
+  jobs: long background work); other types' approvers are not offered the choice.
 - ``local``: the change is made in the console's own database, not Braze.
   ``apply_local(*, change_request, actor)`` then runs inside the transaction that records
   the outcome (so it writes its own audit entries and either all of it commits or none);
@@ -57,14 +59,6 @@ class Applier(Protocol):
 class LocalApplier(Applier, Protocol):
     def apply_local(self, *, change_request: Any, actor: Any) -> dict[str, Any]:
         """Make the change in the console's database (see the module's docstring)."""
-
-
-def allows_full_rate_limit(resource_type: str) -> bool:
-    """Whether an approver may let this resource's work use the whole of Braze's limit.
-
-    Appliers opt in with ``full_rate_limit = True`` (bulk jobs: long background work).
-    """
-    return bool(getattr(_APPLIERS.get(resource_type), "full_rate_limit", False))
 
 
 _APPLIERS: dict[str, Applier] = {}
@@ -129,6 +123,14 @@ def view_capabilities(resource_type: str) -> frozenset[Capability]:
 
 def concerns_console_user(resource_type: str) -> bool:
     return bool(getattr(_APPLIERS.get(resource_type), "concerns_console_user", False))
+
+
+def allows_full_rate_limit(resource_type: str) -> bool:
+    """Whether an approver may let this resource's work use the whole of Braze's limit.
+
+    Appliers opt in with ``full_rate_limit = True`` (bulk jobs: long background work).
+    """
+    return bool(getattr(_APPLIERS.get(resource_type), "full_rate_limit", False))
 
 
 def is_local(resource_type: str) -> bool:
