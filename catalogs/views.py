@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,6 +26,7 @@ from catalogs.forms import (
 from catalogs.models import Catalog, CatalogItem
 from console.access import require_capability
 from console.changes.models import OPEN_STATES, ChangeRequest
+from console.http import AuthenticatedRequest, htmx_targets
 from console.roles import Capability, user_capabilities
 from console.spreadsheet import cell_inert
 from console.tables import (
@@ -38,12 +38,6 @@ from console.tables import (
     sort_from_request,
     table_from_queryset,
 )
-
-
-def _actor(request: HttpRequest) -> AbstractBaseUser:
-    user = request.user
-    assert isinstance(user, AbstractBaseUser)
-    return user
 
 
 def _change_request_url(cr: ChangeRequest, fallback: str) -> str:
@@ -72,7 +66,7 @@ CATALOG_COLUMNS: list[Column[Catalog]] = [
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def catalog_list(request: HttpRequest) -> HttpResponse:
+def catalog_list(request: AuthenticatedRequest) -> HttpResponse:
     queryset = Catalog.objects.filter(present_in_braze=True)
     search = request.GET.get("q", "").strip()
     if search:
@@ -91,8 +85,8 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require_capability(Capability.BROWSE)
-def catalog_list_refresh(request: HttpRequest) -> HttpResponse:
-    if services.catalog_list_refresh_request(actor=_actor(request)):
+def catalog_list_refresh(request: AuthenticatedRequest) -> HttpResponse:
+    if services.catalog_list_refresh_request(actor=request.user):
         messages.success(request, "The catalog list will be refreshed from Braze in a moment.")
     else:
         messages.info(
@@ -103,7 +97,7 @@ def catalog_list_refresh(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def catalog_detail(request: HttpRequest, name: str) -> HttpResponse:
+def catalog_detail(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     sample_fields = [str(f["name"]) for f in catalog.value_fields()][:6]
     ctx = {
@@ -117,23 +111,23 @@ def catalog_detail(request: HttpRequest, name: str) -> HttpResponse:
         "can_propose": Capability.PROPOSE in user_capabilities(request.user),
     }
     template = "catalogs/catalog_detail.html"
-    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "sync":
+    if htmx_targets(request, "sync"):
         template += "#sync"
     return render(request, template, ctx)
 
 
 @require_POST
 @require_capability(Capability.BROWSE)
-def catalog_refresh(request: HttpRequest, name: str) -> HttpResponse:
+def catalog_refresh(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
-    sync = services.catalog_sync_request(catalog=catalog, actor=_actor(request))
+    sync = services.catalog_sync_request(catalog=catalog, actor=request.user)
     messages.success(request, f"Refreshing {catalog.name} from Braze (pass #{sync.pk}).")
     return redirect(catalog.get_absolute_url())
 
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def catalog_create(request: HttpRequest) -> HttpResponse:
+def catalog_create(request: AuthenticatedRequest) -> HttpResponse:
     initial_rows = [{"name": "id", "type": "string"}, {"name": "", "type": "string"}]
     form = CatalogCreateForm(request.POST or None)
     formset = (
@@ -150,7 +144,7 @@ def catalog_create(request: HttpRequest) -> HttpResponse:
             form = CatalogCreateForm(initial=request.POST.dict())
         elif form.is_valid() and formset.is_valid() and not (errors := schema_errors(formset)):
             cr = services.catalog_propose_create(
-                actor=_actor(request),
+                actor=request.user,
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 fields=schema_fields(formset),
@@ -163,11 +157,11 @@ def catalog_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def catalog_delete(request: HttpRequest, name: str) -> HttpResponse:
+def catalog_delete(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     form = CatalogDeleteForm(request.POST or None, catalog=catalog)
     if request.method == "POST" and form.is_valid():
-        cr = services.catalog_propose_delete(actor=_actor(request), catalog=catalog)
+        cr = services.catalog_propose_delete(actor=request.user, catalog=catalog)
         messages.success(request, "Deleting this catalog is waiting for review.")
         return redirect(_change_request_url(cr, catalog.get_absolute_url()))
     return render(request, "catalogs/catalog_delete.html", {"catalog": catalog, "form": form})
@@ -177,7 +171,7 @@ def _item_url(catalog: Catalog, item: CatalogItem) -> str:
     return reverse("catalogs:item_detail", args=[catalog.name, item.item_id])
 
 
-def _item_table(request: HttpRequest, catalog: Catalog, form: ItemFilterForm) -> TablePage:
+def _item_table(request: AuthenticatedRequest, catalog: Catalog, form: ItemFilterForm) -> TablePage:
     shown = form.columns()
     columns: list[Column[CatalogItem]] = [
         Column("id", "ID", value=lambda i: i.item_id, link=lambda i: _item_url(catalog, i))
@@ -228,7 +222,7 @@ def _item_table(request: HttpRequest, catalog: Catalog, form: ItemFilterForm) ->
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def item_list(request: HttpRequest, name: str) -> HttpResponse:
+def item_list(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     form = ItemFilterForm(request.GET or None, catalog=catalog)
     table = _item_table(request, catalog, form)
@@ -253,7 +247,7 @@ class _Echo:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def item_export(request: HttpRequest, name: str) -> HttpResponse:
+def item_export(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     form = ItemFilterForm(request.GET or None, catalog=catalog)
     names = [str(f["name"]) for f in catalog.value_fields()]
@@ -291,7 +285,7 @@ def _csv_value(value: Any) -> Any:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def item_detail(request: HttpRequest, name: str, item_id: str) -> HttpResponse:
+def item_detail(request: AuthenticatedRequest, name: str, item_id: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     item = selectors.catalog_item_get(catalog=catalog, item_id=item_id)
     types = catalog.field_types()
@@ -316,7 +310,7 @@ def item_detail(request: HttpRequest, name: str, item_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def item_create(request: HttpRequest, name: str) -> HttpResponse:
+def item_create(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     form = ItemForm(request.POST or None, catalog=catalog, editing=False)
     if request.method == "POST" and form.is_valid():
@@ -326,7 +320,7 @@ def item_create(request: HttpRequest, name: str) -> HttpResponse:
                                       "(item-already-exists).")  # fmt: skip
         else:
             cr = services.catalog_item_propose(
-                actor=_actor(request), catalog=catalog, action="create",
+                actor=request.user, catalog=catalog, action="create",
                 item_id=item_id, values=form.cleaned_data["values"],
             )  # fmt: skip
             messages.success(request, f"Creating {item_id} is waiting for review.")
@@ -337,7 +331,7 @@ def item_create(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def item_edit(request: HttpRequest, name: str, item_id: str) -> HttpResponse:
+def item_edit(request: AuthenticatedRequest, name: str, item_id: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     item = selectors.catalog_item_get(catalog=catalog, item_id=item_id)
     form = ItemForm(
@@ -353,7 +347,7 @@ def item_edit(request: HttpRequest, name: str, item_id: str) -> HttpResponse:
             form.add_error(None, "Nothing changed: edit at least one value.")
         else:
             cr = services.catalog_item_propose(
-                actor=_actor(request), catalog=catalog, action="update",
+                actor=request.user, catalog=catalog, action="update",
                 item_id=item_id, values=values,
             )  # fmt: skip
             messages.success(request, f"Your edit of {item_id} is waiting for review.")
@@ -364,12 +358,12 @@ def item_edit(request: HttpRequest, name: str, item_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def item_delete(request: HttpRequest, name: str, item_id: str) -> HttpResponse:
+def item_delete(request: AuthenticatedRequest, name: str, item_id: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name)
     item = selectors.catalog_item_get(catalog=catalog, item_id=item_id)
     if request.method == "POST":
         cr = services.catalog_item_propose(
-            actor=_actor(request), catalog=catalog, action="delete", item_id=item_id, values={}
+            actor=request.user, catalog=catalog, action="delete", item_id=item_id, values={}
         )
         messages.success(request, f"Deleting {item_id} is waiting for review.")
         return redirect(_change_request_url(cr, _item_url(catalog, item)))

@@ -2,25 +2,29 @@
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Concatenate
+from typing import Concatenate, cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from console.http import AuthenticatedRequest
 from console.roles import Capability, user_has_any
 
 type View[**P] = Callable[Concatenate[HttpRequest, P], HttpResponse]
+type AuthenticatedView[**P] = Callable[Concatenate[AuthenticatedRequest, P], HttpResponse]
 
 
-def require_capability[**P](*capabilities: Capability) -> Callable[[View[P]], View[P]]:
+def require_capability[**P](
+    *capabilities: Capability,
+) -> Callable[[AuthenticatedView[P]], View[P]]:
     """Signed-in users holding at least one of `capabilities`; others get 403.
 
     Anonymous users are sent to the login page (htmx requests get an HX-Redirect
     so the whole page, not a fragment, becomes the login form).
     """
 
-    def decorator(view: View[P]) -> View[P]:
+    def decorator(view: AuthenticatedView[P]) -> View[P]:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
@@ -30,7 +34,7 @@ def require_capability[**P](*capabilities: Capability) -> Callable[[View[P]], Vi
                 return response
             if capabilities and not user_has_any(request.user, capabilities):
                 raise PermissionDenied
-            return view(request, *args, **kwargs)
+            return view(cast(AuthenticatedRequest, request), *args, **kwargs)
 
         wrapper.required_capabilities = capabilities  # type: ignore[attr-defined]
         return wrapper

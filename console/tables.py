@@ -14,6 +14,8 @@ from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db.models import F, QuerySet
 from django.http import HttpRequest, QueryDict
 
+from console.http import htmx_targets
+
 DEFAULT_PAGE_SIZE = 25
 
 
@@ -193,6 +195,6 @@ def table_from_rows[T](
 
 def list_template(request: HttpRequest, template: str) -> str:
     """htmx requests from the filter bar or pager get only the results partial."""
-    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "results":
+    if htmx_targets(request, "results"):
         return f"{template}#results"
     return template

@@ -8,7 +8,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console.access import require_capability
 from console.braze import BrazeError, BrazeNotFound, describe_error
 from console.changes.selectors import change_request_get_visible
+from console.http import AuthenticatedRequest
 from console.roles import Capability, user_has_any
 from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
@@ -56,28 +57,28 @@ DETAIL_URLS = {
 
 
 def _render(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+    request: AuthenticatedRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
     context["can_propose"] = user_has_any(request.user, [Capability.PROPOSE])
     return render(request, template, context, status=status)
 
 
-def _braze_failure(request: HttpRequest, exc: BrazeError, *, title: str) -> HttpResponse:
+def _braze_failure(request: AuthenticatedRequest, exc: BrazeError, *, title: str) -> HttpResponse:
     status = 404 if isinstance(exc, BrazeNotFound) else 502
     context = {"title": title, "error": describe_error(exc)}
     return _render(request, "templates_app/braze_error.html", context, status=status)
 
 
-def _preview(request: HttpRequest, html: str, label: str) -> dict[str, str]:
+def _preview(request: AuthenticatedRequest, html: str, label: str) -> dict[str, str]:
     try:
-        token = services.preview_stash(user=request.user, html=html)  # type: ignore[arg-type]
+        token = services.preview_stash(user=request.user, html=html)
     except services.PreviewRefused as exc:
         return {"label": label, "refused": str(exc)}
     return {"label": label, "url": reverse("templates_app:preview", args=[token])}
 
 
 def _previews(
-    request: HttpRequest, resource_type: str, values: dict[str, Any]
+    request: AuthenticatedRequest, resource_type: str, values: dict[str, Any]
 ) -> list[dict[str, str]]:
     return [
         _preview(request, str(values.get(field) or ""), label)
@@ -103,9 +104,9 @@ def _short(stamp: str) -> str:
 @require_GET
 @require_capability(Capability.BROWSE)
 @xframe_options_sameorigin
-def preview(request: HttpRequest, token: str) -> HttpResponse:
+def preview(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """Stashed Braze HTML, served alone under a CSP that forbids every script."""
-    html = services.preview_html(user=request.user, token=token)  # type: ignore[arg-type]
+    html = services.preview_html(user=request.user, token=token)
     if html is None:
         raise Http404("This preview has expired; reload the page.")
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
@@ -117,7 +118,7 @@ def preview(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 @require_capability(Capability.PROPOSE)
-def preview_live(request: HttpRequest) -> HttpResponse:
+def preview_live(request: AuthenticatedRequest) -> HttpResponse:
     """The editor's live preview: stash what is being typed, answer with the frames."""
     source = request.POST.get("source", "")
     form = LivePreviewForm({"html": request.POST.get(source, "")})
@@ -141,7 +142,7 @@ TEMPLATE_COLUMNS: list[Column[Any]] = [
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def email_template_list(request: HttpRequest) -> HttpResponse:
+def email_template_list(request: AuthenticatedRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     tag = request.GET.get("tag", "").strip()
     since = _date(request.GET.get("modified_after", ""))
@@ -171,7 +172,7 @@ def email_template_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def email_template_detail(request: HttpRequest, email_template_id: str) -> HttpResponse:
+def email_template_detail(request: AuthenticatedRequest, email_template_id: str) -> HttpResponse:
     try:
         template = selectors.email_template_get(email_template_id=email_template_id)
     except BrazeError as exc:
@@ -186,7 +187,7 @@ def email_template_detail(request: HttpRequest, email_template_id: str) -> HttpR
 
 
 def _email_template_form_screen(
-    request: HttpRequest, email_template_id: str | None
+    request: AuthenticatedRequest, email_template_id: str | None
 ) -> HttpResponse:
     base, initial = None, None
     try:
@@ -201,7 +202,7 @@ def _email_template_form_screen(
     form = EmailTemplateForm(request.POST or None, initial=initial, workspace=workspace)
     if request.method == "POST" and form.is_valid():
         cr = services.email_template_propose(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             email_template_id=email_template_id,
             data=form.cleaned_data,
             base_snapshot=base,
@@ -219,13 +220,13 @@ def _email_template_form_screen(
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def email_template_create(request: HttpRequest) -> HttpResponse:
+def email_template_create(request: AuthenticatedRequest) -> HttpResponse:
     return _email_template_form_screen(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def email_template_edit(request: HttpRequest, email_template_id: str) -> HttpResponse:
+def email_template_edit(request: AuthenticatedRequest, email_template_id: str) -> HttpResponse:
     return _email_template_form_screen(request, email_template_id)
 
 
@@ -245,7 +246,7 @@ BLOCK_COLUMNS: list[Column[Any]] = [
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def content_block_list(request: HttpRequest) -> HttpResponse:
+def content_block_list(request: AuthenticatedRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     tag = request.GET.get("tag", "").strip()
     kind = request.GET.get("type", "").strip()
@@ -273,7 +274,7 @@ def content_block_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def content_block_detail(request: HttpRequest, content_block_id: str) -> HttpResponse:
+def content_block_detail(request: AuthenticatedRequest, content_block_id: str) -> HttpResponse:
     try:
         block = selectors.content_block_get(content_block_id=content_block_id, inclusion_data=True)
     except BrazeError as exc:
@@ -291,7 +292,9 @@ def content_block_detail(request: HttpRequest, content_block_id: str) -> HttpRes
     return _render(request, "templates_app/content_block_detail.html", context)
 
 
-def _content_block_form_screen(request: HttpRequest, content_block_id: str | None) -> HttpResponse:
+def _content_block_form_screen(
+    request: AuthenticatedRequest, content_block_id: str | None
+) -> HttpResponse:
     base, current_name, current_state = None, None, None
     try:
         workspace = selectors.workspace_known()
@@ -313,7 +316,7 @@ def _content_block_form_screen(request: HttpRequest, content_block_id: str | Non
     )  # fmt: skip
     if request.method == "POST" and form.is_valid():
         cr = services.content_block_propose(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             content_block_id=content_block_id,
             data=form.cleaned_data,
             base_snapshot=base,
@@ -334,13 +337,13 @@ def _content_block_form_screen(request: HttpRequest, content_block_id: str | Non
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def content_block_create(request: HttpRequest) -> HttpResponse:
+def content_block_create(request: AuthenticatedRequest) -> HttpResponse:
     return _content_block_form_screen(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def content_block_edit(request: HttpRequest, content_block_id: str) -> HttpResponse:
+def content_block_edit(request: AuthenticatedRequest, content_block_id: str) -> HttpResponse:
     return _content_block_form_screen(request, content_block_id)
 
 
@@ -360,7 +363,7 @@ CENTER_COLUMNS: list[Column[Any]] = [
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def preference_center_list(request: HttpRequest) -> HttpResponse:
+def preference_center_list(request: AuthenticatedRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     error = ""
     try:
@@ -379,7 +382,7 @@ def preference_center_list(request: HttpRequest) -> HttpResponse:
 
 
 def _preference_center_detail(
-    request: HttpRequest, preference_center_id: str, *, user_url: str = "",
+    request: AuthenticatedRequest, preference_center_id: str, *, user_url: str = "",
     url_form: UserUrlForm | None = None, error: str = "", status: int = 200,
 ) -> HttpResponse:  # fmt: skip
     try:
@@ -402,20 +405,24 @@ def _preference_center_detail(
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def preference_center_detail(request: HttpRequest, preference_center_id: str) -> HttpResponse:
+def preference_center_detail(
+    request: AuthenticatedRequest, preference_center_id: str
+) -> HttpResponse:
     return _preference_center_detail(request, preference_center_id)
 
 
 @require_POST
 @require_capability(Capability.PROPOSE)
-def preference_center_user_url(request: HttpRequest, preference_center_id: str) -> HttpResponse:
+def preference_center_user_url(
+    request: AuthenticatedRequest, preference_center_id: str
+) -> HttpResponse:
     """The link is shown in this one response only: it is never stored or logged."""
     form = UserUrlForm(request.POST)
     if not form.is_valid():
         return _preference_center_detail(request, preference_center_id, url_form=form, status=400)
     try:
         url = services.preference_center_user_url_generate(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             preference_center_id=preference_center_id,
             external_id=form.cleaned_data["external_id"],
         )
@@ -429,7 +436,7 @@ def preference_center_user_url(request: HttpRequest, preference_center_id: str) 
 
 
 def _preference_center_form_screen(
-    request: HttpRequest, preference_center_id: str | None
+    request: AuthenticatedRequest, preference_center_id: str | None
 ) -> HttpResponse:
     base, initial = None, None
     try:
@@ -446,7 +453,7 @@ def _preference_center_form_screen(
     )
     if request.method == "POST" and form.is_valid():
         cr = services.preference_center_propose(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
             preference_center_id=preference_center_id,
             data=form.cleaned_data,
             base_snapshot=base,
@@ -464,13 +471,15 @@ def _preference_center_form_screen(
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def preference_center_create(request: HttpRequest) -> HttpResponse:
+def preference_center_create(request: AuthenticatedRequest) -> HttpResponse:
     return _preference_center_form_screen(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def preference_center_edit(request: HttpRequest, preference_center_id: str) -> HttpResponse:
+def preference_center_edit(
+    request: AuthenticatedRequest, preference_center_id: str
+) -> HttpResponse:
     return _preference_center_form_screen(request, preference_center_id)
 
 
@@ -498,7 +507,7 @@ def _resource_type(value: str) -> ResourceType:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def history(request: HttpRequest, resource_type: str, braze_id: str) -> HttpResponse:
+def history(request: AuthenticatedRequest, resource_type: str, braze_id: str) -> HttpResponse:
     kind = _resource_type(resource_type)
     versions = selectors.version_list(resource_type=kind, braze_id=braze_id)
     latest = versions.order_by("-version").first()
@@ -520,7 +529,7 @@ def history(request: HttpRequest, resource_type: str, braze_id: str) -> HttpResp
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def version_diff(request: HttpRequest, resource_type: str, braze_id: str) -> HttpResponse:
+def version_diff(request: AuthenticatedRequest, resource_type: str, braze_id: str) -> HttpResponse:
     """Any two versions side by side, with both renderings of each HTML field."""
     kind = _resource_type(resource_type)
     versions = selectors.version_list(resource_type=kind, braze_id=braze_id)
@@ -554,14 +563,14 @@ def version_diff(request: HttpRequest, resource_type: str, braze_id: str) -> Htt
 @require_POST
 @require_capability(Capability.PROPOSE)
 def version_restore(
-    request: HttpRequest, resource_type: str, braze_id: str, version: int
+    request: AuthenticatedRequest, resource_type: str, braze_id: str, version: int
 ) -> HttpResponse:
     kind = _resource_type(resource_type)
     chosen = get_object_or_404(
         selectors.version_list(resource_type=kind, braze_id=braze_id), version=version
     )
     try:
-        cr = services.version_restore(actor=request.user, version=chosen)  # type: ignore[arg-type]
+        cr = services.version_restore(actor=request.user, version=chosen)
     except BrazeError as exc:
         return _braze_failure(request, exc, title="Restore")
     messages.success(request, f"Restoring version {version} was sent for review.")
@@ -573,9 +582,9 @@ def version_restore(
 
 @require_GET
 @require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
-def change_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A change request's HTML as a line diff and rendered before and after."""
-    cr = change_request_get_visible(user=request.user, pk=pk)  # type: ignore[arg-type]
+    cr = change_request_get_visible(user=request.user, pk=pk)
     if cr is None or cr.resource_type not in HTML_FIELDS:
         raise Http404("Not a content change.")
     before = cr.base_snapshot or {}

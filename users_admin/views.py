@@ -12,10 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.forms import SetPasswordForm
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -26,6 +26,7 @@ from console.braze import BrazeConfigurationError, BrazeError, BrazeNotFound, de
 from console.braze.client import ScimUser
 from console.changes.models import ChangeRequest
 from console.changes.services import ChangeRequestError
+from console.http import AuthenticatedRequest, htmx_targets
 from console.roles import Capability, Role, user_capabilities
 from console.tables import Column, list_template, table_from_queryset, table_from_rows
 from users_admin import scim_rules, selectors, services
@@ -42,15 +43,9 @@ from users_admin.forms import (
 from users_admin.selectors import ConsoleUserRow, DashboardUserRow
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
-    # require_capability has already turned anonymous requests away.
-    assert isinstance(request.user, AbstractBaseUser)
-    return request.user
-
-
 @require_GET
 @require_capability(Capability.MANAGE_USERS, Capability.AUDIT)
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedRequest) -> HttpResponse:
     can_manage = Capability.MANAGE_USERS in user_capabilities(request.user)
     return render(request, "users_admin/index.html", {"can_manage_users": can_manage})
 
@@ -83,7 +78,7 @@ CONSOLE_USER_COLUMNS: list[Column[User]] = [
 
 @require_GET
 @require_capability(Capability.MANAGE_USERS)
-def console_users(request: HttpRequest) -> HttpResponse:
+def console_users(request: AuthenticatedRequest) -> HttpResponse:
     form = ConsoleUserFilterForm(request.GET)
     filters = form.cleaned_data if form.is_valid() else {}
     users = selectors.console_user_list(
@@ -112,12 +107,12 @@ def _awaiting(cr: ChangeRequest) -> str:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
-def user_create(request: HttpRequest) -> HttpResponse:
+def user_create(request: AuthenticatedRequest) -> HttpResponse:
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         user = services.user_create(
-            actor=_actor(request),
+            actor=request.user,
             username=data["username"],
             email=data["email"],
             first_name=data["first_name"],
@@ -138,7 +133,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
-def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def user_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """One screen, several actions told apart by the submit button's `action` value."""
     user = selectors.console_user_get(pk=pk)
     roles_form = UserRolesForm(initial={"roles": selectors.console_user_role_names(user=user)})
@@ -150,7 +145,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 roles_form = UserRolesForm(request.POST)
                 if roles_form.is_valid():
                     roles = roles_from(roles_form.cleaned_data["roles"])
-                    cr = services.user_set_roles(actor=_actor(request), user=user, roles=roles)
+                    cr = services.user_set_roles(actor=request.user, user=user, roles=roles)
                     if cr is not None:
                         messages.success(request, _awaiting(cr))
                         return redirect(cr.get_absolute_url())
@@ -158,16 +153,16 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     return redirect("users_admin:user_detail", pk=user.pk)
                 status = 400
             elif action == "deactivate":
-                services.user_deactivate(actor=_actor(request), user=user)
+                services.user_deactivate(actor=request.user, user=user)
                 messages.success(request, f"{user.get_username()} was deactivated.")
                 return redirect("users_admin:user_detail", pk=user.pk)
             elif action == "reactivate":
-                services.user_reactivate(actor=_actor(request), user=user)
+                services.user_reactivate(actor=request.user, user=user)
                 messages.success(request, f"{user.get_username()} was reactivated.")
                 return redirect("users_admin:user_detail", pk=user.pk)
             elif action == "resend":
                 services.user_invitation_resend(
-                    actor=_actor(request), user=user, base_url=request.build_absolute_uri("/")
+                    actor=request.user, user=user, base_url=request.build_absolute_uri("/")
                 )
                 messages.success(request, f"A new password link was emailed to {user.email}.")
                 return redirect("users_admin:user_detail", pk=user.pk)
@@ -229,7 +224,7 @@ DASHBOARD_USER_COLUMNS: list[Column[DashboardUserRow]] = [
 
 @require_GET
 @require_capability(Capability.MANAGE_USERS, Capability.AUDIT)
-def dashboard_users(request: HttpRequest) -> HttpResponse:
+def dashboard_users(request: AuthenticatedRequest) -> HttpResponse:
     form = DashboardUserSearchForm(request.GET)
     rows: list[DashboardUserRow] = []
     error = ""
@@ -264,7 +259,7 @@ def dashboard_users(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _load_dashboard_user(request: HttpRequest, user_id: str) -> ScimUser | HttpResponse:
+def _load_dashboard_user(request: AuthenticatedRequest, user_id: str) -> ScimUser | HttpResponse:
     """The account from Braze, or the page that says in words why it could not be read."""
     try:
         return selectors.dashboard_user_get(user_id=user_id)
@@ -288,7 +283,7 @@ def _permission_mode() -> str:
 
 @require_GET
 @require_capability(Capability.MANAGE_USERS, Capability.AUDIT)
-def dashboard_user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
+def dashboard_user_detail(request: AuthenticatedRequest, user_id: str) -> HttpResponse:
     loaded = _load_dashboard_user(request, user_id)
     if isinstance(loaded, HttpResponse):
         return loaded
@@ -305,7 +300,7 @@ def dashboard_user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
     )
 
 
-def _proposed(request: HttpRequest, cr: ChangeRequest) -> HttpResponse:
+def _proposed(request: AuthenticatedRequest, cr: ChangeRequest) -> HttpResponse:
     messages.success(
         request,
         f"Proposed as change request #{cr.pk}. Another Admin must approve it before Braze changes.",
@@ -329,7 +324,7 @@ def _permissions_from(
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
-def dashboard_user_create(request: HttpRequest) -> HttpResponse:
+def dashboard_user_create(request: AuthenticatedRequest) -> HttpResponse:
     form = DashboardUserForm(request.POST or None, mode=_permission_mode())
     status = 200
     if request.method == "POST":
@@ -338,7 +333,7 @@ def dashboard_user_create(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 cr = services.dashboard_user_propose_create(
-                    actor=_actor(request),
+                    actor=request.user,
                     email=data["email"],
                     given_name=data["given_name"],
                     family_name=data["family_name"],
@@ -364,7 +359,7 @@ def dashboard_user_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
-def dashboard_user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
+def dashboard_user_edit(request: AuthenticatedRequest, user_id: str) -> HttpResponse:
     loaded = _load_dashboard_user(request, user_id)
     if isinstance(loaded, HttpResponse):
         return loaded
@@ -404,7 +399,7 @@ def dashboard_user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
             data = form.cleaned_data
             try:
                 cr = services.dashboard_user_propose_update(
-                    actor=_actor(request),
+                    actor=request.user,
                     user_id=user_id,
                     base_snapshot=base,
                     given_name=data["given_name"],
@@ -433,7 +428,7 @@ def dashboard_user_edit(request: HttpRequest, user_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
-def dashboard_user_remove(request: HttpRequest, user_id: str) -> HttpResponse:
+def dashboard_user_remove(request: AuthenticatedRequest, user_id: str) -> HttpResponse:
     loaded = _load_dashboard_user(request, user_id)
     if isinstance(loaded, HttpResponse):
         return loaded
@@ -441,7 +436,7 @@ def dashboard_user_remove(request: HttpRequest, user_id: str) -> HttpResponse:
     if request.method == "POST":
         try:
             cr = services.dashboard_user_propose_remove(
-                actor=_actor(request), user_id=user_id, base_snapshot=snapshot(loaded)
+                actor=request.user, user_id=user_id, base_snapshot=snapshot(loaded)
             )
         except ChangeRequestError as exc:
             error = str(exc)
@@ -467,7 +462,7 @@ CONSOLE_REVIEW_COLUMNS: list[Column[ConsoleUserRow]] = [
 ]
 
 
-def _review_emails(request: HttpRequest) -> tuple[AccessReviewForm, list[str] | None]:
+def _review_emails(request: AuthenticatedRequest) -> tuple[AccessReviewForm, list[str] | None]:
     # GET: the list to start from; POST (Look up): the list as edited.
     source = request.POST
     if request.method != "POST" or "emails" not in source:
@@ -485,25 +480,25 @@ def _review_url(token: str) -> str:
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.AUDIT)
-def access_review(request: HttpRequest) -> HttpResponse:
+def access_review(request: AuthenticatedRequest) -> HttpResponse:
     """Console users from the database; dashboard users from a queued look-up (never SCIM
     calls in this request: each is one of the company's 5,000 a day)."""
     if request.method == "POST" and request.POST.get("action") == "continue":
         token = request.POST.get("run", "")
-        if services.access_review_continue(actor=_actor(request), token=token):
+        if services.access_review_continue(actor=request.user, token=token):
             messages.success(request, "The rest of the emails are queued to be looked up.")
         return redirect(_review_url(token))
     form, emails = _review_emails(request)
     if emails is not None:
-        token = services.access_review_start(actor=_actor(request), emails=emails)
+        token = services.access_review_start(actor=request.user, emails=emails)
         messages.success(request, f"{len(emails):,} emails are queued to be looked up in Braze.")
         return redirect(_review_url(token))
     run = None
     if token := request.GET.get("run", ""):
-        run = selectors.access_review_run_get(user=_actor(request), token=token)
+        run = selectors.access_review_run_get(user=request.user, token=token)
         if run is None:
             messages.error(request, "That look-up has expired; look the emails up again.")
-    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "review-run":
+    if htmx_targets(request, "review-run"):
         return render(request, "users_admin/access_review.html#run", _run_context(request, run))
     console_table = table_from_rows(
         request,
@@ -525,7 +520,9 @@ def access_review(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _run_context(request: HttpRequest, run: selectors.AccessReviewRun | None) -> dict[str, Any]:
+def _run_context(
+    request: AuthenticatedRequest, run: selectors.AccessReviewRun | None
+) -> dict[str, Any]:
     budget = {
         "scim_calls_left": selectors.access_review_scim_calls_left(),
         "daily_share": settings.ACCESS_REVIEW_SCIM_CALLS_PER_DAY,
@@ -550,16 +547,16 @@ def _run_context(request: HttpRequest, run: selectors.AccessReviewRun | None) ->
 
 @require_POST
 @require_capability(Capability.AUDIT)
-def access_review_export(request: HttpRequest) -> HttpResponse:
+def access_review_export(request: AuthenticatedRequest) -> HttpResponse:
     """The console users and a look-up's dashboard users as CSV (no SCIM call is made)."""
-    run = selectors.access_review_run_get(user=_actor(request), token=request.POST.get("run", ""))
+    run = selectors.access_review_run_get(user=request.user, token=request.POST.get("run", ""))
     if run is None:
         messages.error(
             request,
             "Look the dashboard users up first: the export holds what the look-up found.",
         )
         return redirect("users_admin:access_review")
-    services.access_review_export_record(actor=_actor(request), emails=run.emails)
+    services.access_review_export_record(actor=request.user, emails=run.emails)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response = StreamingHttpResponse(
         selectors.access_review_csv(run=run), content_type="text/csv; charset=utf-8"

@@ -8,8 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,6 +21,7 @@ from catalogs.bulk.uploads import UploadLimitHandler, too_large_message
 from catalogs.models import Catalog
 from console.access import require_capability
 from console.changes.models import ChangeState
+from console.http import AuthenticatedRequest, htmx_targets
 from console.roles import Capability, user_capabilities
 from console.spreadsheet import cell_inert
 from console.tables import Column, list_template, table_from_queryset
@@ -32,12 +32,6 @@ from console.tables import Column, list_template, table_from_queryset
 LIVE_STATES = (JobState.PARSING, JobState.WAITING, JobState.RUNNING)
 POLL_LIVE, POLL_SLOW = "2s", "15s"
 STARTING = (ChangeState.APPROVED, ChangeState.APPLYING)
-
-
-def _actor(request: HttpRequest) -> AbstractBaseUser:
-    user = request.user
-    assert isinstance(user, AbstractBaseUser)
-    return user
 
 
 def _job_url(job: BulkJob) -> str:
@@ -64,14 +58,16 @@ def _eta_text(seconds: float | None) -> str:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def bulk_upload(request: HttpRequest, name: str) -> HttpResponse:
+def bulk_upload(request: AuthenticatedRequest, name: str) -> HttpResponse:
     limit = UploadLimitHandler(request, limit=settings.BULK_MAX_UPLOAD_BYTES)
     request.upload_handlers.insert(0, limit)
     return _bulk_upload(request, name, limit)
 
 
 @csrf_protect
-def _bulk_upload(request: HttpRequest, name: str, limit: UploadLimitHandler) -> HttpResponse:
+def _bulk_upload(
+    request: AuthenticatedRequest, name: str, limit: UploadLimitHandler
+) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     form = BulkUploadForm(request.POST or None, request.FILES or None)
     if limit.refused:
@@ -83,7 +79,7 @@ def _bulk_upload(request: HttpRequest, name: str, limit: UploadLimitHandler) -> 
     if request.method == "POST" and form.is_valid():
         try:
             job = services.bulk_job_upload(
-                actor=_actor(request), catalog=catalog,
+                actor=request.user, catalog=catalog,
                 operation=form.cleaned_data["operation"], upload=form.cleaned_data["file"],
             )  # fmt: skip
         except services.BulkError as exc:
@@ -113,7 +109,7 @@ JOB_COLUMNS: list[Column[BulkJob]] = [
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def bulk_job_list(request: HttpRequest, name: str) -> HttpResponse:
+def bulk_job_list(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     form = BulkJobFilterForm(request.GET or None)
     queryset = selectors.bulk_jobs_for_catalog(catalog=catalog)
@@ -128,7 +124,7 @@ def bulk_job_list(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, list_template(request, "catalogs/bulk_jobs.html"), ctx)
 
 
-def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[str, Any]:
+def _job_context(request: AuthenticatedRequest, catalog: Catalog, job: BulkJob) -> dict[str, Any]:
     capabilities = user_capabilities(request.user)
     ctx: dict[str, Any] = {
         "catalog": catalog,
@@ -166,22 +162,22 @@ def _job_context(request: HttpRequest, catalog: Catalog, job: BulkJob) -> dict[s
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def bulk_job_detail(request: HttpRequest, name: str, job_id: int) -> HttpResponse:
+def bulk_job_detail(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     template = "catalogs/bulk_job.html"
-    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "job-live":
+    if htmx_targets(request, "job-live"):
         template += "#live"
     return render(request, template, _job_context(request, catalog, job))
 
 
 @require_POST
 @require_capability(Capability.PROPOSE)
-def bulk_job_propose(request: HttpRequest, name: str, job_id: int) -> HttpResponse:
+def bulk_job_propose(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     try:
-        cr = services.bulk_job_propose(actor=_actor(request), job=job)
+        cr = services.bulk_job_propose(actor=request.user, job=job)
     except services.BulkError as exc:
         messages.error(request, str(exc))
     else:
@@ -191,7 +187,7 @@ def bulk_job_propose(request: HttpRequest, name: str, job_id: int) -> HttpRespon
 
 @require_POST
 @require_capability(Capability.PROPOSE, Capability.REVIEW)
-def bulk_job_control(request: HttpRequest, name: str, job_id: int) -> HttpResponse:
+def bulk_job_control(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     form = BulkControlForm(request.POST)
@@ -206,7 +202,7 @@ def bulk_job_control(request: HttpRequest, name: str, job_id: int) -> HttpRespon
         "retry": services.bulk_job_retry_failed,
     }[action]
     try:
-        job = service(actor=_actor(request), job=job)
+        job = service(actor=request.user, job=job)
     except services.BulkError as exc:
         messages.error(request, str(exc))
     else:
@@ -244,7 +240,7 @@ def _csv_response(rows: Iterable[list[Any]], filename: str) -> HttpResponse:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def bulk_job_errors_csv(request: HttpRequest, name: str, job_id: int) -> HttpResponse:
+def bulk_job_errors_csv(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     rows = selectors.bulk_job_error_csv_rows(job=job)
@@ -253,7 +249,7 @@ def bulk_job_errors_csv(request: HttpRequest, name: str, job_id: int) -> HttpRes
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def bulk_job_report_csv(request: HttpRequest, name: str, job_id: int) -> HttpResponse:
+def bulk_job_report_csv(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
     catalog = catalog_selectors.catalog_get(name=name)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
 

@@ -3,12 +3,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
     StreamingHttpResponse,
@@ -47,6 +45,7 @@ from console.audit.services import (
     audit_verification_request,
 )
 from console.changes.erasure import ErasureRefused
+from console.http import AuthenticatedRequest, htmx_targets
 from console.navigation import AUDIT_TABS, tabs_for
 from console.roles import Capability, user_capabilities
 from console.tables import (
@@ -86,7 +85,7 @@ COLUMNS: list[Column[AuditEntry]] = [
 ]
 
 
-def _params_without(request: HttpRequest, key: str) -> str:
+def _params_without(request: AuthenticatedRequest, key: str) -> str:
     query = request.GET.copy()
     query.pop(key, None)
     return query.urlencode()
@@ -97,15 +96,9 @@ def _see_other(url_name: str) -> HttpResponse:
     return HttpResponseRedirect(reverse(url_name), status=303)
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
-    # require_capability has already turned anonymous requests away.
-    assert isinstance(request.user, AbstractBaseUser)
-    return request.user
-
-
 @require_GET
 @require_capability(Capability.AUDIT)
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: AuthenticatedRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.filters() if request.GET else {}
     entries = audit_entries(filters=filters)
@@ -141,7 +134,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @require_capability(Capability.AUDIT)
-def audit_detail(request: HttpRequest, seq: int) -> HttpResponse:
+def audit_detail(request: AuthenticatedRequest, seq: int) -> HttpResponse:
     entry = AuditEntry.objects.filter(seq=seq).first()
     if entry is None:
         raise Http404
@@ -161,14 +154,14 @@ def audit_detail(request: HttpRequest, seq: int) -> HttpResponse:
 
 @require_POST
 @require_capability(Capability.AUDIT)
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: AuthenticatedRequest) -> HttpResponse:
     """POST because exporting is itself audited (a GET must change nothing)."""
     form = AuditFilterForm(request.POST)
     filters = form.filters()
     fmt = "jsonl" if request.POST.get("format") == "jsonl" else "csv"
     # Recorded before streaming, so the export's own entry is outside what it exports.
     entry = audit_append(
-        actor=_actor(request),
+        actor=request.user,
         action="audit.exported",
         resource_type="audit",
         data={"format": fmt, "filters": {k: str(v) for k, v in filters.items()}},
@@ -250,7 +243,7 @@ CHECKPOINT_COLUMNS: list[Column[_CheckpointRow]] = [
 CHECKPOINT_PAGE_SIZE = 25
 
 
-def _page_url(request: HttpRequest, page: int | None) -> str:
+def _page_url(request: AuthenticatedRequest, page: int | None) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     if page is not None and page > 1:
@@ -258,7 +251,7 @@ def _page_url(request: HttpRequest, page: int | None) -> str:
     return f"?{query.urlencode()}"
 
 
-def _checkpoint_table(request: HttpRequest) -> TablePage:
+def _checkpoint_table(request: AuthenticatedRequest) -> TablePage:
     """Built here rather than by table_from_queryset: the checks need the page's rows
     first, so the checkpoint file is read once per page for those rows only."""
     column, descending = sort_from_request(request, CHECKPOINT_COLUMNS, "-id")
@@ -295,16 +288,16 @@ def _verification_context() -> dict[str, Any]:
     }
 
 
-def _integrity_template(request: HttpRequest) -> str:
+def _integrity_template(request: AuthenticatedRequest) -> str:
     template = "console/audit/integrity.html"
-    if getattr(request, "htmx", False) and request.headers.get("HX-Target") == "verify-status":
+    if htmx_targets(request, "verify-status"):
         return f"{template}#status"
     return list_template(request, template)
 
 
 @require_GET
 @require_capability(Capability.AUDIT)
-def audit_integrity(request: HttpRequest) -> HttpResponse:
+def audit_integrity(request: AuthenticatedRequest) -> HttpResponse:
     template = _integrity_template(request)
     context = _verification_context()
     if not template.endswith("#status"):
@@ -316,9 +309,9 @@ def audit_integrity(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require_capability(Capability.AUDIT)
-def audit_integrity_verify(request: HttpRequest) -> HttpResponse:
-    _, queued = audit_verification_request(actor=_actor(request))
-    if getattr(request, "htmx", False):
+def audit_integrity_verify(request: AuthenticatedRequest) -> HttpResponse:
+    _, queued = audit_verification_request(actor=request.user)
+    if request.htmx:
         return render(request, "console/audit/integrity.html#status", _verification_context())
     if queued:
         messages.success(request, "Verification queued: the result appears here when it ends.")
@@ -329,7 +322,7 @@ def audit_integrity_verify(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require_capability(Capability.MANAGE_USERS)
-def audit_checkpoint_issue(request: HttpRequest) -> HttpResponse:
+def audit_checkpoint_issue(request: AuthenticatedRequest) -> HttpResponse:
     audit_checkpoint_request()
     messages.success(
         request, "A checkpoint will be signed in a moment; reload to see it in the list."
@@ -341,7 +334,7 @@ def audit_checkpoint_issue(request: HttpRequest) -> HttpResponse:
 
 
 def _erasure_page(
-    request: HttpRequest, form: PersonalErasureForm, *, preview: Any = None
+    request: AuthenticatedRequest, form: PersonalErasureForm, *, preview: Any = None
 ) -> HttpResponse:
     kind = ERASABLE_FIELDS.get(form.cleaned_data.get("field", "")) if form.is_bound else None
     return render(
@@ -359,7 +352,7 @@ def _erasure_page(
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
-def audit_erasure(request: HttpRequest) -> HttpResponse:
+def audit_erasure(request: AuthenticatedRequest) -> HttpResponse:
     """GET: the form. POST: a preview (POST so the value stays out of URLs and logs)."""
     form = PersonalErasureForm(request.POST if request.method == "POST" else None)
     if not form.is_bound or not form.is_valid():
@@ -367,21 +360,21 @@ def audit_erasure(request: HttpRequest) -> HttpResponse:
     field, value = form.cleaned_data["field"], form.cleaned_data["value"]
     preview = audit_personal_erasure_preview(field=field, value=value)
     audit_personal_lookup_record(
-        actor=_actor(request), field=field, value=value, entries=preview.count
+        actor=request.user, field=field, value=value, entries=preview.count
     )
     return _erasure_page(request, form, preview=preview)
 
 
 @require_POST
 @require_capability(Capability.MANAGE_USERS)
-def audit_erasure_confirm(request: HttpRequest) -> HttpResponse:
+def audit_erasure_confirm(request: AuthenticatedRequest) -> HttpResponse:
     form = PersonalErasureForm(request.POST)
     if not form.is_valid():
         return _erasure_page(request, form)
     kind = ERASABLE_FIELDS[form.cleaned_data["field"]].lower()
     try:
         entry = audit_personal_erase(
-            actor=_actor(request),
+            actor=request.user,
             field=form.cleaned_data["field"],
             value=form.cleaned_data["value"],
             reason=form.cleaned_data["reason"],

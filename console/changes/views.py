@@ -2,8 +2,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -42,6 +41,7 @@ from console.changes.services import (
     may_take_part,
     review_refusal,
 )
+from console.http import AuthenticatedRequest
 from console.roles import Capability, user_capabilities
 from console.tables import Column, list_template, table_from_queryset
 
@@ -67,15 +67,9 @@ class StateFilterForm(forms.Form):
     )
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
-    # require_capability has already turned anonymous requests away.
-    assert isinstance(request.user, AbstractBaseUser)
-    return request.user
-
-
-def _visible_or_404(request: HttpRequest, pk: int) -> ChangeRequest:
+def _visible_or_404(request: AuthenticatedRequest, pk: int) -> ChangeRequest:
     """A request the user may not see answers like one that does not exist."""
-    cr = change_request_get_visible(user=_actor(request), pk=pk)
+    cr = change_request_get_visible(user=request.user, pk=pk)
     if cr is None:
         raise Http404("No such change request.")
     return cr
@@ -83,9 +77,9 @@ def _visible_or_404(request: HttpRequest, pk: int) -> ChangeRequest:
 
 @require_GET
 @require_capability(*VIEWERS)
-def change_list(request: HttpRequest) -> HttpResponse:
+def change_list(request: AuthenticatedRequest) -> HttpResponse:
     caps = user_capabilities(request.user)
-    reviews = change_requests_awaiting_review(user=_actor(request))
+    reviews = change_requests_awaiting_review(user=request.user)
     # Admins propose and review dashboard users, console roles and approval policies.
     may_review = bool(caps & {Capability.REVIEW, Capability.MANAGE_USERS})
     may_propose = bool(caps & {Capability.PROPOSE, Capability.MANAGE_USERS})
@@ -96,9 +90,9 @@ def change_list(request: HttpRequest) -> HttpResponse:
     if view == "review":
         queryset = reviews
     elif view == "mine":
-        queryset = change_requests_of(user=_actor(request))
+        queryset = change_requests_of(user=request.user)
     else:
-        queryset = change_requests_visible(user=_actor(request))
+        queryset = change_requests_visible(user=request.user)
     form = StateFilterForm(request.GET or None)
     if form.is_valid() and form.cleaned_data["state"]:
         queryset = queryset.filter(state=form.cleaned_data["state"])
@@ -138,8 +132,8 @@ def _diff_rows(cr: ChangeRequest) -> list[dict[str, Any]]:
     return rows
 
 
-def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
-    user = _actor(request)
+def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[str, Any]:
+    user = request.user
     caps = user_capabilities(user)
     is_author = user.pk in (cr.author_id, cr.last_editor_id)
     try:
@@ -202,14 +196,14 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
 
 @require_GET
 @require_capability(*VIEWERS)
-def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def change_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     cr = _visible_or_404(request, pk)
     return render(request, "console/changes/detail.html", _detail_context(request, cr))
 
 
 @require_POST
 @require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.MANAGE_USERS)
-def change_act(request: HttpRequest, pk: int) -> HttpResponse:
+def change_act(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Every decision on a request, told apart by the submit button's `op`. The services
     enforce who may do what; this view only translates their refusals into messages."""
     cr = _visible_or_404(request, pk)
@@ -227,24 +221,24 @@ def change_act(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if op == "approve":
             change_request_approve(
-                actor=_actor(request),
+                actor=request.user,
                 change_request=cr,
                 comment=comment,
                 full_rate_limit=request.POST.get("full_rate_limit") == "1",
             )
         elif op == "reject":
-            change_request_reject(actor=_actor(request), change_request=cr, comment=comment)
+            change_request_reject(actor=request.user, change_request=cr, comment=comment)
         elif op == "cancel":
-            change_request_cancel(actor=_actor(request), change_request=cr, comment=comment)
+            change_request_cancel(actor=request.user, change_request=cr, comment=comment)
         elif op == "retry":
-            change_request_retry(actor=_actor(request), change_request=cr)
+            change_request_retry(actor=request.user, change_request=cr)
         elif op == "comment":
-            change_request_comment(actor=_actor(request), change_request=cr, body=comment)
+            change_request_comment(actor=request.user, change_request=cr, body=comment)
         elif op == "submit":
-            change_request_submit(actor=_actor(request), change_request=cr)
+            change_request_submit(actor=request.user, change_request=cr)
         elif op == "rebase":
             change_request_edit(
-                actor=_actor(request), change_request=cr, payload=cr.payload,
+                actor=request.user, change_request=cr, payload=cr.payload,
                 base_snapshot=cr.current_snapshot, rebase=True,
             )  # fmt: skip
         else:
@@ -265,13 +259,13 @@ class PolicyForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.MANAGE_USERS)
-def approval_policy(request: HttpRequest) -> HttpResponse:
+def approval_policy(request: AuthenticatedRequest) -> HttpResponse:
     """Admins propose how many reviewers each resource type and action needs; another
     Admin approves the change request before it takes effect."""
     form = PolicyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            cr = approval_policy_propose(actor=_actor(request), **form.cleaned_data)
+            cr = approval_policy_propose(actor=request.user, **form.cleaned_data)
         except ChangeRequestError as exc:
             form.add_error(None, str(exc))
         else:

@@ -1,0 +1,25 @@
+"""The request types views are written against.
+
+Django's `HttpRequest.user` may be anonymous and its `htmx` attribute is added by
+django-htmx's middleware, so neither is visible to mypy on `HttpRequest` itself.
+Views behind `console.access.require_capability` take an `AuthenticatedRequest`;
+the decorator has already refused anonymous users.
+"""
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+class AuthenticatedRequest(HtmxRequest):
+    user: User
+
+
+def htmx_targets(request: HttpRequest, target: str) -> bool:
+    """Whether this is an htmx request that will swap only the element `target`."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and htmx is not None and htmx.target == target
