@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from catalogs import rules
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
+from console.audit import events
 from console.audit.services import Actor, SystemActor, audit_append
 from console.braze.client import BrazeClient, CatalogItemsPage
 from console.braze.errors import (
@@ -218,13 +219,13 @@ def catalog_items_mirror_page(
             if record_external:
                 _audit_item(
                     actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                    action="catalog_item.external_added", data={"values": data},
+                    action=events.CATALOG_ITEM_EXTERNAL_ADDED, data={"values": data},
                 )  # fmt: skip
         elif not rules.same_item(types, old.data, data):
             changed += 1
             if record_external:
                 _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                            action="catalog_item.external_changed",
+                            action=events.CATALOG_ITEM_EXTERNAL_CHANGED,
                             data={"fields": _field_changes(old.data, data, types)})  # fmt: skip
         rows.append(
             CatalogItem(
@@ -287,7 +288,7 @@ def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
     pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
     if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
         return False
-    audit_append(actor=actor, action="catalog.list_refresh_requested",
+    audit_append(actor=actor, action=events.CATALOG_LIST_REFRESH_REQUESTED,
                  resource_type=CATALOG_RESOURCE)  # fmt: skip
     transaction.on_commit(lambda: catalog_list_refresh_task.delay())
     return True
@@ -329,7 +330,7 @@ def catalog_sync_request(
         )
         audit_append(
             actor=actor or SYNC_ACTOR,
-            action="catalog.sync_requested",
+            action=events.CATALOG_SYNC_REQUESTED,
             resource_type=CATALOG_RESOURCE,
             resource_id=catalog.name,
             data={"sync_id": sync.pk, "trigger": trigger},
@@ -372,8 +373,13 @@ def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> 
     for item_id, data in gone.values_list("item_id", "data").iterator(chunk_size=2000):
         removed += 1
         if record_external:
-            _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                        action="catalog_item.external_removed", data={"values": data})  # fmt: skip
+            _audit_item(
+                actor=SYNC_ACTOR,
+                catalog=catalog,
+                item_id=item_id,
+                action=events.CATALOG_ITEM_EXTERNAL_REMOVED,
+                data={"values": data},
+            )
     gone.delete()
     now = timezone.now()
     count = CatalogItem.objects.filter(catalog=catalog).count()
@@ -384,7 +390,7 @@ def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> 
     sync.save()
     audit_append(
         actor=SYNC_ACTOR,
-        action="catalog.synced",
+        action=events.CATALOG_SYNCED,
         resource_type=CATALOG_RESOURCE,
         resource_id=catalog.name,
         data={

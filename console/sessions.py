@@ -23,6 +23,7 @@ from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 
+from console.audit import events
 from console.roles import user_roles
 
 SIGNED_IN_AT = "console_signed_in_at"
@@ -88,7 +89,7 @@ class SessionLimitsMiddleware:
         user = request.user
         audit_append(
             actor=user,  # type: ignore[arg-type]
-            action="auth.session_ended",
+            action=events.AUTH_SESSION_ENDED,
             resource_type="user",
             resource_id=str(user.pk),
             data={"reason": reason},

@@ -34,6 +34,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from console.audit import events
 from console.audit.context import Origin, audit_origin
 from console.audit.services import ANONYMOUS, Outcome, audit_append
 
@@ -43,8 +44,6 @@ _PREFIX = "console:signin"
 _WINDOWS = f"{_PREFIX}:windows"
 _RECORD_LOCK = f"{_PREFIX}:record-lock"
 UNKNOWN_SOURCE = "unknown"
-FAILED = "auth.sign_in_failed"
-FAILED_REPEATEDLY = "auth.sign_in_failures"
 
 # KEYS: attempts per source (hash), attempts in all (counter), sources recorded on their own
 # (set), windows holding counts (set). ARGV: source, key TTL (s), window number, mode, per-
@@ -205,7 +204,7 @@ def signin_failure_audit(*, source: str | None, username: str) -> None:
     # The attempted username may be someone's email address: keep it erasable.
     audit_append(
         actor=ANONYMOUS,
-        action=FAILED,
+        action=events.AUTH_SIGN_IN_FAILED,
         outcome=Outcome.FAILURE,
         personal={"username": username[:150]},
     )
@@ -237,7 +236,7 @@ def _record_window(client: redis.Redis, window: int) -> int:
             with audit_origin(Origin(via="web", ip=ip)):
                 audit_append(
                     actor=ANONYMOUS,
-                    action=FAILED_REPEATEDLY,
+                    action=events.AUTH_SIGN_IN_FAILURES,
                     outcome=Outcome.FAILURE,
                     data={"attempts": count, **window_data},
                 )
@@ -247,7 +246,7 @@ def _record_window(client: redis.Redis, window: int) -> int:
             with audit_origin(Origin(via="web")):
                 audit_append(
                     actor=ANONYMOUS,
-                    action=FAILED_REPEATEDLY,
+                    action=events.AUTH_SIGN_IN_FAILURES,
                     outcome=Outcome.FAILURE,
                     data={
                         "attempts": sum(count for _, count in rest),

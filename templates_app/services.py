@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import caches
 from django.db import transaction
 
+from console.audit import events
 from console.audit.services import Outcome, SystemActor, audit_append
 from console.braze import BrazeError, BrazeNotFound, get_client
 from console.changes.diff import field_diff, is_long_text
@@ -172,7 +173,7 @@ def _sync_one(
         # was made outside the console (in the Braze dashboard or by another API client).
         audit_append(
             actor=SYNC_ACTOR,
-            action="content.external_change",
+            action=events.CONTENT_EXTERNAL_CHANGE,
             resource_type=resource_type,
             resource_id=braze_id,
             data={
@@ -396,14 +397,14 @@ def preference_center_user_url_generate(
     except BrazeError as exc:
         with transaction.atomic(durable=True):
             audit_append(
-                actor=actor, action="preference_center.user_url", outcome=Outcome.FAILURE,
+                actor=actor, action=events.PREFERENCE_CENTER_USER_URL, outcome=Outcome.FAILURE,
                 resource_type=ResourceType.PREFERENCE_CENTER, resource_id=preference_center_id,
                 data={"error_ids": list(exc.error_ids)}, personal={"external_id": external_id},
             )  # fmt: skip
         raise
     with transaction.atomic(durable=True):
         audit_append(
-            actor=actor, action="preference_center.user_url",
+            actor=actor, action=events.PREFERENCE_CENTER_USER_URL,
             resource_type=ResourceType.PREFERENCE_CENTER, resource_id=preference_center_id,
             personal={"external_id": external_id},
         )  # fmt: skip

@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from console.audit import events
 from console.audit.services import Outcome, audit_append
 from console.braze import BrazeError, BrazeRateLimited, describe_error, get_client
 from console.changes.models import ChangeAction, ChangeRequest, SponsorReason
@@ -181,7 +182,7 @@ def user_create(
         account_sponsors_set(user_id=user.pk, reason=SponsorReason.CREATED, sponsor_ids={actor.pk})
         audit_append(
             actor=actor,
-            action="user.invited",
+            action=events.USER_INVITED,
             resource_type="console_user",
             resource_id=str(user.pk),
             data={"roles": _role_names(at_once)},
@@ -213,7 +214,7 @@ def user_invitation_resend(*, actor: AbstractBaseUser, user: User, base_url: str
     with transaction.atomic(durable=True):
         audit_append(
             actor=actor,
-            action="user.invitation_resent",
+            action=events.USER_INVITATION_RESENT,
             resource_type="console_user",
             resource_id=str(user.pk),
             personal=_personal(user),
@@ -260,7 +261,7 @@ def user_set_roles(
             )
             audit_append(
                 actor=actor,
-                action="user.roles_changed",
+                action=events.USER_ROLES_CHANGED,
                 resource_type="console_user",
                 resource_id=str(user.pk),
                 data={
@@ -275,7 +276,7 @@ def user_set_roles(
     if regrant:
         return _roles_propose(actor=actor, user=user, before=before, roles=roles)
     message = LAST_ADMIN_ROLE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
-    _refuse(actor=actor, action="user.roles_changed", user=user, message=message)
+    _refuse(actor=actor, action=events.USER_ROLES_CHANGED, user=user, message=message)
     return None
 
 
@@ -303,7 +304,7 @@ def user_roles_apply_approved(
     )
     audit_append(
         actor=actor,
-        action="user.roles_changed",
+        action=events.USER_ROLES_CHANGED,
         resource_type="console_user",
         resource_id=str(user.pk),
         change_request_id=change_request.pk,
@@ -331,7 +332,7 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
             user.save(update_fields=["is_active"])
             audit_append(
                 actor=actor,
-                action="user.deactivated",
+                action=events.USER_DEACTIVATED,
                 resource_type="console_user",
                 resource_id=str(user.pk),
                 data={"roles": _role_names(_current_roles(user))},
@@ -339,7 +340,7 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
             )
             return
     message = LAST_ADMIN_DEACTIVATE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
-    _refuse(actor=actor, action="user.deactivated", user=user, message=message)
+    _refuse(actor=actor, action=events.USER_DEACTIVATED, user=user, message=message)
 
 
 def user_reactivate(*, actor: AbstractBaseUser, user: User) -> None:
@@ -351,7 +352,7 @@ def user_reactivate(*, actor: AbstractBaseUser, user: User) -> None:
         user.save(update_fields=["is_active"])
         audit_append(
             actor=actor,
-            action="user.reactivated",
+            action=events.USER_REACTIVATED,
             resource_type="console_user",
             resource_id=str(user.pk),
             data={"roles": _role_names(_current_roles(user))},
@@ -453,7 +454,7 @@ def access_review_export_record(*, actor: AbstractBaseUser, emails: list[str]) -
     with transaction.atomic(durable=True):
         audit_append(
             actor=actor,
-            action="access_review.exported",
+            action=events.ACCESS_REVIEW_EXPORTED,
             resource_type="access_review",
             data={
                 "format": "csv",

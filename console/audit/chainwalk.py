@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.audit import hashing
+from console.audit import events, hashing
 
 SELECT = (
     "SELECT e.seq,"
@@ -39,11 +39,6 @@ class RangeResult:
     # the caller checks, over all ranges, that every one of the first is among the second.
     missing_personal: list[int] = field(default_factory=list)
     erased: set[int] = field(default_factory=set)
-
-
-# Recorded by console.audit.services.audit_personal_erase; named here so the walk needs
-# no Django.
-PERSONAL_ERASED = "audit.personal_erased"
 
 
 def _personal_problem(seq: int, digest: str, row: tuple[Any, ...]) -> str | None:
@@ -94,7 +89,7 @@ def walk(
         chain = legacy if seq <= legacy_until else keyed
         if chain(stored_prev, content) != stored_hash:
             problem(seq, f"seq {seq}: content does not match its stored hash")
-        elif row[8] == PERSONAL_ERASED and isinstance(data, dict):
+        elif row[8] == events.AUDIT_PERSONAL_ERASED and isinstance(data, dict):
             result.erased.update(s for s in data.get("seqs") or [] if isinstance(s, int))
         if (message := _personal_problem(seq, digest, row)) is not None:
             problem(seq, message)

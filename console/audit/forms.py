@@ -2,7 +2,8 @@ from typing import Any
 
 from django import forms
 
-from console.audit.services import ERASABLE_FIELDS, reason_names_value
+from console.audit.events import ERASABLE_FIELDS
+from console.audit.services import reason_names_value
 
 
 class PersonalErasureForm(forms.Form):

@@ -56,11 +56,6 @@ def entry_content(
     )
 
 
-# The first entry hashed with the chain key, when older entries were hashed without one;
-# its data names the last entry of the old rule (a trail begun keyed has no boundary).
-CHAIN_KEYED = "audit.chain_keyed"
-
-
 def derived_key(key: str, purpose: str) -> bytes:
     """A key for one purpose, so a digest made for one use never matches another."""
     return hmac.new(key.encode(), b"braze-console:" + purpose.encode(), hashlib.sha256).digest()

@@ -17,17 +17,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from console.audit import hashing
-from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
-from console.audit.services import (
+from console.audit.checkpoints import checkpoint_as_dict, checkpoint_file_path
+from console.audit.events import (
+    AUDIT_PERSONAL_ERASED,
+    AUDIT_VERIFIED,
+    AUDIT_VERIFY_REQUESTED,
     ERASABLE_FIELDS,
-    PERSONAL_ERASED,
-    VERIFIED,
-    VERIFY_REQUESTED,
-    audit_verification_result,
-    checkpoint_as_dict,
-    checkpoint_file_path,
     erasable_value,
 )
+from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
 from console.audit.verify import audit_entry_verifies, problem_in_words
 
 OUTCOMES = [("", "Any"), ("success", "Success"), ("failure", "Failure"), ("refused", "Refused")]
@@ -179,7 +177,7 @@ def audit_personal_erasure_of(*, entry: AuditEntry) -> AuditEntry | None:
         return None
     erasure: AuditEntry | None = (
         AuditEntry.objects.filter(
-            action=PERSONAL_ERASED, seq__gt=entry.seq, data__seqs__contains=[entry.seq]
+            action=AUDIT_PERSONAL_ERASED, seq__gt=entry.seq, data__seqs__contains=[entry.seq]
         )
         .order_by("seq")
         .first()
@@ -195,7 +193,7 @@ VERIFY_STALE_AFTER = timedelta(minutes=30)
 
 def _latest_request() -> AuditEntry | None:
     request: AuditEntry | None = (
-        AuditEntry.objects.filter(action=VERIFY_REQUESTED).order_by("-seq").first()
+        AuditEntry.objects.filter(action=AUDIT_VERIFY_REQUESTED).order_by("-seq").first()
     )
     return request
 
@@ -203,6 +201,18 @@ def _latest_request() -> AuditEntry | None:
 def _answered(request: AuditEntry) -> bool:
     # Only by a result the console wrote (one forged without the key does not count).
     return audit_verification_result(request_seq=request.seq) is not None
+
+
+def audit_verification_result(*, request_seq: int) -> AuditEntry | None:
+    """The recorded result of this request, if the console wrote one.
+
+    Only an entry whose keyed hash verifies counts: a result row forged in the database
+    ahead of the walk would otherwise make the real walk's finding be thrown away.
+    """
+    candidates = AuditEntry.objects.filter(
+        action=AUDIT_VERIFIED, seq__gt=request_seq, data__request_seq=request_seq
+    ).order_by("seq")
+    return next((entry for entry in candidates[:10] if audit_entry_verifies(entry)), None)
 
 
 def audit_verification_pending() -> AuditEntry | None:
@@ -265,7 +275,7 @@ FORGED_RESULT = (
 def audit_verification_results(*, limit: int = 5) -> list[VerificationResult]:
     """The newest recorded verifications, in words."""
     results = []
-    for entry in AuditEntry.objects.filter(action=VERIFIED).order_by("-seq")[:limit]:
+    for entry in AuditEntry.objects.filter(action=AUDIT_VERIFIED).order_by("-seq")[:limit]:
         data = entry.data if isinstance(entry.data, dict) else {}
         genuine = audit_entry_verifies(entry)
         ok = genuine and entry.outcome == "success"

@@ -7,7 +7,6 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -17,9 +16,16 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from console.audit import hashing
+from console.audit import events, hashing, verify
+from console.audit.checkpoints import checkpoint_as_dict, checkpoint_file_path
 from console.audit.context import current_origin
+from console.audit.events import ERASABLE_FIELDS, erasable_value
 from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
+from console.audit.selectors import (
+    audit_personal_matching,
+    audit_verification_pending,
+    audit_verification_result,
+)
 from console.roles import user_roles
 from console.secrets import secret_values
 
@@ -162,33 +168,14 @@ def audit_chain_key_boundary(*, using: str = "default") -> AuditEntry | None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
         head = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
-        if head is None or AuditEntry.objects.filter(action=hashing.CHAIN_KEYED).exists():
+        if head is None or AuditEntry.objects.filter(action=events.AUDIT_CHAIN_KEYED).exists():
             return None
         return audit_append(
             actor=SYSTEM,
-            action=hashing.CHAIN_KEYED,
+            action=events.AUDIT_CHAIN_KEYED,
             resource_type="audit",
             data={"legacy_until": head, "key_id": hashing.key_id(settings.AUDIT_CHAIN_KEY)},
         )
-
-
-# The kinds of personal data entries keep in their erasable part, by the key they are
-# stored under: users_admin (console and dashboard users), failed sign-ins (the typed
-# username) and preference-center links (a Braze external id).
-ERASABLE_FIELDS: dict[str, str] = {
-    "email": "Email address",
-    "username": "Username",
-    "given_name": "Given name",
-    "family_name": "Family name",
-    "external_id": "Braze external user id",
-}
-PERSONAL_ERASED = "audit.personal_erased"
-
-
-def erasable_value(*, field: str, value: str) -> str:
-    """The form a value is matched and digested in (email addresses ignore case)."""
-    value = value.strip()
-    return value.lower() if field == "email" else value
 
 
 def reason_names_value(*, reason: str, value: str) -> bool:
@@ -223,7 +210,6 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
     Raises console.changes.erasure.ErasureRefused while a change request about the person
     is still open (nothing is erased then).
     """
-    from console.audit.selectors import audit_personal_matching
     from console.changes.erasure import change_requests_personal_erase
 
     value, reason = erasable_value(field=field, value=value), reason.strip()
@@ -244,7 +230,7 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
         AuditPersonal.objects.filter(pk__in=seqs).delete()
         return audit_append(
             actor=actor,
-            action=PERSONAL_ERASED,
+            action=events.AUDIT_PERSONAL_ERASED,
             resource_type="audit",
             data={
                 "field": field,
@@ -255,9 +241,6 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
                 **_value_digest(field=field, value=value),
             },
         )
-
-
-PERSONAL_LOOKED_UP = "audit.personal_looked_up"
 
 
 def audit_personal_lookup_record(
@@ -272,14 +255,10 @@ def audit_personal_lookup_record(
     with transaction.atomic(durable=True):
         return audit_append(
             actor=actor,
-            action=PERSONAL_LOOKED_UP,
+            action=events.AUDIT_PERSONAL_LOOKED_UP,
             resource_type="audit",
             data={"field": field, "entries": entries, **_value_digest(field=field, value=value)},
         )
-
-
-VERIFY_REQUESTED = "audit.verify_requested"
-VERIFIED = "audit.verified"
 
 
 def audit_verification_request(*, actor: AbstractBaseUser) -> tuple[AuditEntry, bool]:
@@ -288,7 +267,6 @@ def audit_verification_request(*, actor: AbstractBaseUser) -> tuple[AuditEntry, 
     Returns the request entry and whether it is new: while one verification is queued
     or running, asking again returns that one instead of queueing a second walk.
     """
-    from console.audit.selectors import audit_verification_pending
     from console.audit.tasks import audit_verify_task
 
     with transaction.atomic(durable=True):
@@ -298,24 +276,12 @@ def audit_verification_request(*, actor: AbstractBaseUser) -> tuple[AuditEntry, 
         pending = audit_verification_pending()
         if pending is not None:
             return pending, False
-        entry = audit_append(actor=actor, action=VERIFY_REQUESTED, resource_type="audit")
+        entry = audit_append(
+            actor=actor, action=events.AUDIT_VERIFY_REQUESTED, resource_type="audit"
+        )
         request_seq, actor_id = entry.seq, actor.pk
         transaction.on_commit(lambda: audit_verify_task.delay(request_seq, actor_id))
     return entry, True
-
-
-def audit_verification_result(*, request_seq: int) -> AuditEntry | None:
-    """The recorded result of this request, if the console wrote one.
-
-    Only an entry whose keyed hash verifies counts: a result row forged in the database
-    ahead of the walk would otherwise make the real walk's finding be thrown away.
-    """
-    from console.audit.verify import audit_entry_verifies
-
-    candidates = AuditEntry.objects.filter(
-        action=VERIFIED, seq__gt=request_seq, data__request_seq=request_seq
-    ).order_by("seq")
-    return next((entry for entry in candidates[:10] if audit_entry_verifies(entry)), None)
 
 
 def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
@@ -324,15 +290,13 @@ def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
     Run by the Celery task. A redelivered task finds the recorded result and walks
     nothing again.
     """
-    from console.audit.verify import audit_verify
-
     if (done := audit_verification_result(request_seq=request_seq)) is not None:
         return done
     actor = get_user_model().objects.get(pk=actor_id)
     started = time.monotonic()
     data: dict[str, Any] = {"request_seq": request_seq}
     try:
-        report = audit_verify()
+        report = verify.audit_verify()
     except Exception as exc:
         logger.exception("audit verification %s stopped", request_seq)
         ok = False
@@ -358,7 +322,7 @@ def audit_verification_run(*, request_seq: int, actor_id: int) -> AuditEntry:
             return done
         return audit_append(
             actor=actor,
-            action=VERIFIED,
+            action=events.AUDIT_VERIFIED,
             outcome=Outcome.SUCCESS if ok else Outcome.FAILURE,
             resource_type="audit",
             data=data,
@@ -397,21 +361,6 @@ def audit_checkpoint_sign_due(
     if requested or due:
         return audit_checkpoint_issue(key=key)
     return None
-
-
-def checkpoint_file_path() -> Path:
-    return Path(settings.AUDIT_CHECKPOINT_DIR) / "checkpoints.jsonl"
-
-
-def checkpoint_as_dict(cp: AuditCheckpoint) -> dict[str, Any]:
-    return {
-        "created_at": cp.created_at.isoformat(timespec="microseconds"),
-        "last_seq": cp.last_seq,
-        "head_hash": cp.head_hash,
-        "entry_count": cp.entry_count,
-        "key_id": cp.key_id,
-        "signature": cp.signature,
-    }
 
 
 class CheckpointKeyMissing(RuntimeError):

@@ -6,6 +6,7 @@ from django.apps import AppConfig
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 
+from console.audit import events
 from console.audit.context import current_origin
 from console.audit.db import runtime_privileges_grant
 from console.audit.services import audit_append
@@ -15,7 +16,9 @@ from console.net import client_ip
 def on_user_logged_in(
     sender: Any, request: HttpRequest | None, user: AbstractBaseUser, **kwargs: Any
 ) -> None:
-    audit_append(actor=user, action="auth.sign_in", resource_type="user", resource_id=str(user.pk))
+    audit_append(
+        actor=user, action=events.AUTH_SIGN_IN, resource_type="user", resource_id=str(user.pk)
+    )
 
 
 def on_user_logged_out(
@@ -23,7 +26,7 @@ def on_user_logged_out(
 ) -> None:
     if user is not None:
         audit_append(
-            actor=user, action="auth.sign_out", resource_type="user", resource_id=str(user.pk)
+            actor=user, action=events.AUTH_SIGN_OUT, resource_type="user", resource_id=str(user.pk)
         )
 
 

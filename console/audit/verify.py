@@ -17,9 +17,9 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from console.audit import chainwalk, hashing
+from console.audit import chainwalk, events, hashing
+from console.audit.checkpoints import checkpoint_as_dict
 from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
-from console.audit.services import checkpoint_as_dict
 
 _MAX_PROBLEMS = 20
 _MAX_WORKERS = 8
@@ -80,7 +80,10 @@ def chain_legacy_until() -> int:
     on a trail begun keyed makes every earlier entry fail the unkeyed rule.
     """
     boundary = (
-        AuditEntry.objects.filter(action=hashing.CHAIN_KEYED).order_by("seq").only("data").first()
+        AuditEntry.objects.filter(action=events.AUDIT_CHAIN_KEYED)
+        .order_by("seq")
+        .only("data")
+        .first()
     )
     if boundary is None or not isinstance(boundary.data, dict):
         return 0

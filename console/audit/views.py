@@ -19,6 +19,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.access import require_capability
+from console.audit import events
+from console.audit.events import ERASABLE_FIELDS
 from console.audit.exports import csv_stream, jsonl_stream
 from console.audit.forms import PersonalErasureForm
 from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
@@ -37,7 +39,6 @@ from console.audit.selectors import (
     audit_verification_stalled,
 )
 from console.audit.services import (
-    ERASABLE_FIELDS,
     audit_append,
     audit_checkpoint_request,
     audit_personal_erase,
@@ -162,7 +163,7 @@ def audit_export(request: AuthenticatedRequest) -> HttpResponse:
     # Recorded before streaming, so the export's own entry is outside what it exports.
     entry = audit_append(
         actor=request.user,
-        action="audit.exported",
+        action=events.AUDIT_EXPORTED,
         resource_type="audit",
         data={"format": fmt, "filters": {k: str(v) for k, v in filters.items()}},
     )

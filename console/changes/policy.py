@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from console.audit import events
 from console.audit.services import audit_append
 from console.changes.appliers import merge_state, register_applier
 from console.changes.models import ApprovalPolicy, ChangeRequest
@@ -64,7 +65,7 @@ class ApprovalPolicyApplier:
         )
         audit_append(
             actor=actor,
-            action="policy.changed",
+            action=events.POLICY_CHANGED,
             resource_type=RESOURCE_TYPE,
             resource_id=change_request.identifier,
             change_request_id=change_request.pk,

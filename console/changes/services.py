@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from console.audit import events
 from console.audit.services import Outcome, audit_append
 from console.changes import diff
 from console.changes.appliers import (
@@ -134,7 +135,7 @@ def _cr_audit(
         public = {**public, "comment": "[personal]"}
     audit_append(
         actor=actor,
-        action=f"change_request.{action}",
+        action=action,
         outcome=outcome,
         resource_type=cr.resource_type,
         resource_id=cr.identifier,
@@ -313,7 +314,7 @@ def change_request_propose(
             author_id=actor.pk,
             last_editor_id=actor.pk,
         )
-        _cr_audit(actor=actor, cr=cr, action="proposed", data={"diff": cr.diff})
+        _cr_audit(actor=actor, cr=cr, action=events.CHANGE_REQUEST_PROPOSED, data={"diff": cr.diff})
         if submit:
             transaction.on_commit(lambda: _notify_reviewers(cr))
     return cr
@@ -330,7 +331,7 @@ def change_request_submit(
             raise InvalidTransition(f"This change is {cr.get_state_display().lower()}.")
         cr.state, cr.submitted_at = ChangeState.PENDING, timezone.now()
         cr.save()
-        _cr_audit(actor=actor, cr=cr, action="submitted")
+        _cr_audit(actor=actor, cr=cr, action=events.CHANGE_REQUEST_SUBMITTED)
         transaction.on_commit(lambda: _notify_reviewers(cr))
     return cr
 
@@ -383,7 +384,7 @@ def change_request_edit(
         _cr_audit(
             actor=actor,
             cr=cr,
-            action="edited",
+            action=events.CHANGE_REQUEST_EDITED,
             data={
                 "diff": diff.field_diff(old_payload, payload),
                 "approvals_dismissed": dismissed,
@@ -416,9 +417,12 @@ def change_request_approve(
         refusal = approve_refusal(actor, cr)
         if refusal:
             _cr_audit(
-                actor=actor, cr=cr, action="approve_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action=events.CHANGE_REQUEST_APPROVE_REFUSED,
+                outcome=Outcome.REFUSED,
                 data={"reason": refusal},
-            )  # fmt: skip
+            )
         else:
             if cr.state != ChangeState.PENDING:
                 raise InvalidTransition(
@@ -448,7 +452,7 @@ def change_request_approve(
                 # Whether this approver let the work use the whole limit, and the outcome.
                 data["full_rate_limit_allowed"] = full_rate_limit
                 data["full_rate_limit"] = cr.full_rate_limit
-            _cr_audit(actor=actor, cr=cr, action="approved", data=data)
+            _cr_audit(actor=actor, cr=cr, action=events.CHANGE_REQUEST_APPROVED, data=data)
     if refusal:
         raise FourEyesViolation(refusal)
     return cr
@@ -472,9 +476,12 @@ def change_request_reject(
         refusal = review_refusal(actor, cr)
         if refusal:
             _cr_audit(
-                actor=actor, cr=cr, action="reject_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action=events.CHANGE_REQUEST_REJECT_REFUSED,
+                outcome=Outcome.REFUSED,
                 data={"reason": refusal},
-            )  # fmt: skip
+            )
         else:
             if cr.state != ChangeState.PENDING:
                 raise InvalidTransition(
@@ -489,7 +496,9 @@ def change_request_reject(
             )
             cr.state = ChangeState.REJECTED
             cr.save()
-            _cr_audit(actor=actor, cr=cr, action="rejected", data={"comment": comment})
+            _cr_audit(
+                actor=actor, cr=cr, action=events.CHANGE_REQUEST_REJECTED, data={"comment": comment}
+            )
             _on_commit_closed(cr, actor)
     if refusal:
         raise FourEyesViolation(refusal)
@@ -509,7 +518,9 @@ def change_request_cancel(
             )
         cr.state = ChangeState.CANCELLED
         cr.save()
-        _cr_audit(actor=actor, cr=cr, action="cancelled", data={"comment": comment})
+        _cr_audit(
+            actor=actor, cr=cr, action=events.CHANGE_REQUEST_CANCELLED, data={"comment": comment}
+        )
         _on_commit_closed(cr, actor)
     return cr
 
@@ -531,7 +542,7 @@ def change_request_retry(
             raise ChangeRequestError("This change no longer has the approvals it needs.")
         cr.state, cr.apply_requested_by_id = ChangeState.APPROVED, actor.pk
         cr.save()
-        _cr_audit(actor=actor, cr=cr, action="retry_requested")
+        _cr_audit(actor=actor, cr=cr, action=events.CHANGE_REQUEST_RETRY_REQUESTED)
         _enqueue_apply(cr, actor)
     return cr
 
@@ -550,7 +561,12 @@ def change_request_comment(
         comment = Comment.objects.create(
             change_request=change_request, author_id=actor.pk, body=body
         )
-        _cr_audit(actor=actor, cr=change_request, action="commented", data={"comment": body})
+        _cr_audit(
+            actor=actor,
+            cr=change_request,
+            action=events.CHANGE_REQUEST_COMMENTED,
+            data={"comment": body},
+        )
     return comment
 
 
@@ -574,7 +590,7 @@ def _finish(
         cr.save()
         if braze_write is not None:
             audit_append(
-                actor=actor, action="braze.write", outcome=outcome,
+                actor=actor, action=events.BRAZE_WRITE, outcome=outcome,
                 resource_type=cr.resource_type, resource_id=cr.identifier,
                 change_request_id=cr.pk, data=braze_write,
             )  # fmt: skip
@@ -608,14 +624,22 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
             cr.state = ChangeState.PENDING
             cr.save()
             _cr_audit(
-                actor=actor, cr=cr, action="apply_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action=events.CHANGE_REQUEST_APPLY_REFUSED,
+                outcome=Outcome.REFUSED,
                 data={"reason": "approvals no longer sufficient"},
-            )  # fmt: skip
+            )
             return cr
         cr.state, cr.applying_since = ChangeState.APPLYING, now
         cr.apply_attempts += 1
         cr.save()
-        _cr_audit(actor=actor, cr=cr, action="applying", data={"attempt": cr.apply_attempts})
+        _cr_audit(
+            actor=actor,
+            cr=cr,
+            action=events.CHANGE_REQUEST_APPLYING,
+            data={"attempt": cr.apply_attempts},
+        )
     if is_local(cr.resource_type):
         return _apply_local(cr.pk, actor)
     applier = get_applier(cr.resource_type)
@@ -624,14 +648,14 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
         if applier.is_applied(cr.action, cr.identifier, cr.payload):
             note = "Braze already holds this change; nothing was sent."
             return _finish(
-                cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+                cr.pk, actor, ChangeState.APPLIED, events.CHANGE_REQUEST_APPLIED, Outcome.SUCCESS,
                 {"braze_status": "already-applied", "note": note},
                 braze_response={"note": note}, applied_at=timezone.now(),
             )  # fmt: skip
         current = applier.read_current(cr.identifier)
         if not diff.same(current, cr.base_snapshot):
             return _finish(
-                cr.pk, actor, ChangeState.CONFLICT, "conflict", Outcome.REFUSED,
+                cr.pk, actor, ChangeState.CONFLICT, events.CHANGE_REQUEST_CONFLICT, Outcome.REFUSED,
                 {"current": current}, current_snapshot=current,
             )  # fmt: skip
         apply_update = getattr(applier, "apply_update", None)
@@ -644,7 +668,7 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
     except BrazeError as exc:
         message, error_id = describe_error(exc), _error_ids(exc)
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            cr.pk, actor, ChangeState.FAILED, events.CHANGE_REQUEST_FAILED, Outcome.FAILURE,
             {"error": message, "error_id": error_id},
             braze_write={**write, "error": message, "error_id": error_id},
             error_message=message, error_id=error_id,
@@ -652,7 +676,7 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
     except ApplyRefused as exc:
         message = str(exc)
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.REFUSED,
+            cr.pk, actor, ChangeState.FAILED, events.CHANGE_REQUEST_FAILED, Outcome.REFUSED,
             {"error": message, "error_id": "refused"},
             error_message=message, error_id="refused",
         )  # fmt: skip
@@ -660,12 +684,12 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
         logger.exception("applying change request %s failed", cr.pk)
         message = "The console could not complete this change (an internal error)."
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            cr.pk, actor, ChangeState.FAILED, events.CHANGE_REQUEST_FAILED, Outcome.FAILURE,
             {"error": message, "error_id": type(exc).__name__},
             error_message=message, error_id=type(exc).__name__,
         )  # fmt: skip
     return _finish(
-        cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+        cr.pk, actor, ChangeState.APPLIED, events.CHANGE_REQUEST_APPLIED, Outcome.SUCCESS,
         {"braze_status": "accepted", "response": response},
         braze_write={**write, "response": response},
         braze_response=response, applied_at=timezone.now(), error_message="", error_id="",
@@ -691,14 +715,16 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
                 cr.state, cr.applied_at = ChangeState.APPLIED, timezone.now()
                 cr.braze_response = {"note": note}
                 cr.save()
-                _cr_audit(actor=actor, cr=cr, action="applied", data={"note": note})
+                _cr_audit(
+                    actor=actor, cr=cr, action=events.CHANGE_REQUEST_APPLIED, data={"note": note}
+                )
             elif not diff.same(current, cr.base_snapshot):
                 cr.state, cr.current_snapshot = ChangeState.CONFLICT, current
                 cr.save()
                 _cr_audit(
                     actor=actor,
                     cr=cr,
-                    action="conflict",
+                    action=events.CHANGE_REQUEST_CONFLICT,
                     outcome=Outcome.REFUSED,
                     data={"current": current},
                 )
@@ -707,7 +733,12 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
                 cr.state, cr.applied_at = ChangeState.APPLIED, timezone.now()
                 cr.braze_response, cr.error_message, cr.error_id = None, "", ""
                 cr.save()
-                _cr_audit(actor=actor, cr=cr, action="applied", data={"result": result})
+                _cr_audit(
+                    actor=actor,
+                    cr=cr,
+                    action=events.CHANGE_REQUEST_APPLIED,
+                    data={"result": result},
+                )
             return cr
     except ChangeRequestError as exc:
         message, error_id = str(exc), "refused"
@@ -719,7 +750,7 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
         cr_id,
         actor,
         ChangeState.FAILED,
-        "failed",
+        events.CHANGE_REQUEST_FAILED,
         Outcome.FAILURE,
         {"error": message, "error_id": error_id},
         error_message=message,

@@ -10,11 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pytest_django.fixtures import Settings
 
+from console.audit.events import AUTH_SIGN_IN_FAILED, AUTH_SIGN_IN_FAILURES
 from console.audit.models import AuditEntry
 from console.roles import Role
 from console.signin import (
-    FAILED,
-    FAILED_REPEATEDLY,
     _window,
     signin_failures_record,
     signin_refusals_flush,
@@ -24,7 +23,7 @@ from tests.factories import TEST_PASSWORD, user_with_role
 pytestmark = pytest.mark.django_db
 
 PROXY = "10.0.0.2"
-FAILURES = (FAILED, FAILED_REPEATEDLY)
+FAILURES = (AUTH_SIGN_IN_FAILED, AUTH_SIGN_IN_FAILURES)
 
 
 def _sign_in(client: Client, username: str, password: str) -> int:
@@ -45,7 +44,7 @@ def _attempts_in_trail() -> int:
     """Failed sign-ins the trail accounts for: one per entry of its own, plus the sums."""
     total = 0
     for entry in AuditEntry.objects.filter(action__in=FAILURES):
-        total += entry.data["attempts"] if entry.action == FAILED_REPEATEDLY else 1
+        total += entry.data["attempts"] if entry.action == AUTH_SIGN_IN_FAILURES else 1
     return total
 
 
@@ -78,7 +77,7 @@ def test_ten_thousand_failed_sign_ins_from_one_source_add_a_bounded_number_of_en
     _record_finished_windows(settings)
     assert AuditEntry.objects.count() - before <= 2 * windows
     assert _attempts_in_trail() == 10_200
-    summary = AuditEntry.objects.filter(action=FAILED_REPEATEDLY).latest("seq")
+    summary = AuditEntry.objects.filter(action=AUTH_SIGN_IN_FAILURES).latest("seq")
     assert summary.ip == "203.0.113.9"
     assert summary.outcome == "failure"
     assert set(summary.data) == {"attempts", "window_start", "window_end"}
@@ -98,7 +97,7 @@ def test_behind_a_proxy_the_client_is_the_address_the_proxy_appended(
     assert _sign_in(_behind_proxy("198.51.100.7"), admin.username, TEST_PASSWORD) == 302
 
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.66"}
-    failed = AuditEntry.objects.get(action=FAILED)
+    failed = AuditEntry.objects.get(action=AUTH_SIGN_IN_FAILED)
     assert failed.ip == "203.0.113.66"
     signed_in = AuditEntry.objects.get(action="auth.sign_in")
     assert signed_in.ip == "198.51.100.7"
@@ -111,7 +110,7 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(settings: Settings) 
         client = Client(REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
         _sign_in(client, user.username, "wrong")
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.5"}
-    assert AuditEntry.objects.get(action=FAILED).ip == "203.0.113.5"
+    assert AuditEntry.objects.get(action=AUTH_SIGN_IN_FAILED).ip == "203.0.113.5"
 
 
 def test_spraying_many_usernames_from_one_address_is_throttled_before_authentication(
@@ -145,9 +144,9 @@ def test_many_sources_share_one_entry_past_the_per_window_cap(settings: Settings
     for i in range(8):
         for _ in range(2):
             _sign_in(Client(REMOTE_ADDR=f"203.0.113.{i}"), "nobody", "wrong")
-    assert AuditEntry.objects.filter(action=FAILED).count() == 3
+    assert AuditEntry.objects.filter(action=AUTH_SIGN_IN_FAILED).count() == 3
     _record_finished_windows(settings)
-    summaries = list(AuditEntry.objects.filter(action=FAILED_REPEATEDLY).order_by("seq"))
+    summaries = list(AuditEntry.objects.filter(action=AUTH_SIGN_IN_FAILURES).order_by("seq"))
     # Sources 3-7 have two attempts not yet in the trail, 0-2 one: the three largest first.
     assert [(s.ip, s.data["attempts"]) for s in summaries[:3]] == [
         ("203.0.113.3", 2),

@@ -14,10 +14,9 @@ from django.test import Client
 from django.urls import reverse
 
 from console.audit import hashing
+from console.audit.events import AUDIT_PERSONAL_ERASED, AUDIT_PERSONAL_LOOKED_UP
 from console.audit.models import AuditEntry, AuditPersonal
 from console.audit.services import (
-    PERSONAL_ERASED,
-    PERSONAL_LOOKED_UP,
     SYSTEM,
     audit_append,
     audit_personal_erase,
@@ -129,7 +128,7 @@ def test_the_lookup_is_recorded_by_who_looked_with_a_digest_never_the_value(
     admin: User, ann_entries: list[AuditEntry]
 ) -> None:
     _signed_in(admin).post(reverse(FORM), {"field": "email", "value": EMAIL, "reason": "ER-17"})
-    entry = AuditEntry.objects.get(action=PERSONAL_LOOKED_UP)
+    entry = AuditEntry.objects.get(action=AUDIT_PERSONAL_LOOKED_UP)
     assert (entry.actor_name, entry.data["field"], entry.data["entries"]) == (
         admin.username, "email", 3,
     )  # fmt: skip
@@ -174,7 +173,7 @@ def test_erasing_requires_a_reason_and_keeps_what_was_typed(
     assert "Give the reason for the erasure; it is recorded." in page
     assert f'value="{EMAIL}"' in page
     assert AuditPersonal.objects.count() == 4
-    assert not AuditEntry.objects.filter(action=PERSONAL_ERASED).exists()
+    assert not AuditEntry.objects.filter(action=AUDIT_PERSONAL_ERASED).exists()
 
 
 def test_a_reason_that_repeats_the_value_is_refused(
@@ -222,7 +221,7 @@ def test_detail_pages_say_when_personal_data_was_erased(
     detail = reverse("audit:detail", args=[ann_entries[0].seq])
     assert EMAIL in client.get(detail).content.decode()
     _erase(client)
-    erasure = AuditEntry.objects.get(action=PERSONAL_ERASED)
+    erasure = AuditEntry.objects.get(action=AUDIT_PERSONAL_ERASED)
     page = client.get(detail).content.decode()
     assert EMAIL not in page
     assert "Zebulonia" not in page
@@ -234,7 +233,7 @@ def test_the_erasure_is_audited_with_its_reason_and_a_keyed_digest_only(
     admin: User, ann_entries: list[AuditEntry], settings: Any
 ) -> None:
     _erase(_signed_in(admin))
-    erasure = AuditEntry.objects.get(action=PERSONAL_ERASED)
+    erasure = AuditEntry.objects.get(action=AUDIT_PERSONAL_ERASED)
     assert erasure.actor_name == admin.username
     assert erasure.data["field"] == "email"
     assert erasure.data["entries"] == 3
@@ -265,7 +264,7 @@ def test_exports_after_an_erasure_hold_the_value_nowhere(
         assert len(rows) == AuditEntry.objects.count()  # header + all but the export's own
     else:
         lines = [json.loads(line) for line in exported.splitlines()]
-        assert any(line["action"] == PERSONAL_ERASED for line in lines)
+        assert any(line["action"] == AUDIT_PERSONAL_ERASED for line in lines)
 
 
 def test_erasing_a_value_that_appears_nowhere_says_so(
@@ -276,4 +275,4 @@ def test_erasing_a_value_that_appears_nowhere_says_so(
     page = client.get(response["Location"]).content.decode()
     assert "No audit entry held this email address: nothing was erased." in page
     assert AuditPersonal.objects.count() == 4
-    assert AuditEntry.objects.get(action=PERSONAL_ERASED).data["entries"] == 0
+    assert AuditEntry.objects.get(action=AUDIT_PERSONAL_ERASED).data["entries"] == 0

@@ -18,10 +18,10 @@ from django.test import Client
 from django.urls import reverse
 
 from console.audit import hashing
+from console.audit.events import AUDIT_VERIFIED
 from console.audit.models import AuditEntry
 from console.audit.services import (
     SYSTEM,
-    VERIFIED,
     Outcome,
     audit_append,
     audit_chain_key_boundary,
@@ -200,7 +200,7 @@ def test_a_forged_verification_result_does_not_hide_a_failed_walk(
     # Ahead of the walk: a success "recorded" for that very request.
     fake = _forge(
         app,
-        action=VERIFIED,
+        action=AUDIT_VERIFIED,
         data={"request_seq": request.seq, "entries_checked": 9, "problems": []},
     )
     result = audit_verification_run(request_seq=request.seq, actor_id=auditor.pk)

@@ -15,18 +15,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.audit import hashing
+from console.audit.checkpoints import checkpoint_file_path
+from console.audit.events import AUDIT_VERIFIED, AUDIT_VERIFY_REQUESTED
 from console.audit.models import AuditCheckpoint, AuditEntry
 from console.audit.selectors import VERIFY_STALE_AFTER
 from console.audit.services import (
     SYSTEM,
-    VERIFIED,
-    VERIFY_REQUESTED,
     audit_append,
     audit_checkpoint_issue,
     audit_checkpoint_sign_due,
     audit_verification_request,
     audit_verification_run,
-    checkpoint_file_path,
 )
 from console.audit.tasks import audit_verify_task
 from console.roles import Role
@@ -149,14 +148,14 @@ def test_the_verify_button_is_a_csrf_protected_post(auditor: User) -> None:
     client = _signed_in(auditor, enforce_csrf_checks=True)
     assert client.get(reverse("audit:integrity_verify")).status_code == 405
     assert client.post(reverse("audit:integrity_verify")).status_code == 403
-    assert not AuditEntry.objects.filter(action=VERIFY_REQUESTED).exists()
+    assert not AuditEntry.objects.filter(action=AUDIT_VERIFY_REQUESTED).exists()
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR, Role.REVIEWER])
 def test_only_auditors_and_admins_may_ask_for_a_verification(db: None, role: Role) -> None:
     response = _signed_in(user_with_role(role)).post(reverse("audit:integrity_verify"))
     assert response.status_code == 403
-    assert not AuditEntry.objects.filter(action=VERIFY_REQUESTED).exists()
+    assert not AuditEntry.objects.filter(action=AUDIT_VERIFY_REQUESTED).exists()
 
 
 def test_asking_enqueues_the_walk_on_commit_with_ids_only(
@@ -171,7 +170,7 @@ def test_asking_enqueues_the_walk_on_commit_with_ids_only(
         response = _signed_in(auditor).post(reverse("audit:integrity_verify"))
         assert sent == []  # nothing leaves before the request's transaction commits
     assert response.status_code == 303
-    request = AuditEntry.objects.get(action=VERIFY_REQUESTED)
+    request = AuditEntry.objects.get(action=AUDIT_VERIFY_REQUESTED)
     assert request.actor_name == auditor.username
     for callback in callbacks:
         callback()
@@ -185,8 +184,8 @@ def test_the_task_records_the_outcome_as_an_entry_by_whoever_asked(
     audit_checkpoint_issue()
     with django_capture_on_commit_callbacks(execute=True):
         _signed_in(auditor).post(reverse("audit:integrity_verify"), headers={"HX-Request": "true"})
-    result = AuditEntry.objects.get(action=VERIFIED)
-    request = AuditEntry.objects.get(action=VERIFY_REQUESTED)
+    result = AuditEntry.objects.get(action=AUDIT_VERIFIED)
+    request = AuditEntry.objects.get(action=AUDIT_VERIFY_REQUESTED)
     assert (result.actor_id, result.actor_name) == (auditor.pk, auditor.username)
     assert result.actor_roles == "Auditor"
     assert result.via == "celery:audit_verify"
@@ -216,7 +215,7 @@ def test_the_page_polls_while_the_verification_is_pending_and_stops_when_it_ends
     assert 'hx-trigger="every 2s"' in pending
     assert "Running" in pending
     assert "Verify the chain now" not in pending
-    request = AuditEntry.objects.get(action=VERIFY_REQUESTED)
+    request = AuditEntry.objects.get(action=AUDIT_VERIFY_REQUESTED)
     result = audit_verification_run(request_seq=request.seq, actor_id=auditor.pk)
     done = _status(client)
     assert "hx-trigger" not in done
@@ -243,7 +242,7 @@ def test_a_redelivered_task_records_one_result(auditor: User) -> None:
     first = audit_verification_run(request_seq=request.seq, actor_id=auditor.pk)
     second = audit_verification_run(request_seq=request.seq, actor_id=auditor.pk)
     assert first.seq == second.seq
-    assert AuditEntry.objects.filter(action=VERIFIED).count() == 1
+    assert AuditEntry.objects.filter(action=AUDIT_VERIFIED).count() == 1
 
 
 def test_a_walk_that_stops_is_recorded_as_failed_in_words(
@@ -288,7 +287,7 @@ def test_a_tampered_row_makes_the_recorded_verification_fail_at_that_entry(
     owner_tamper.execute("""UPDATE audit_entry SET data = '{"i": 999}' WHERE seq = 7""")
     client = _signed_in(auditor)
     client.post(reverse("audit:integrity_verify"))  # the task runs when the request commits
-    result = AuditEntry.objects.get(action=VERIFIED)
+    result = AuditEntry.objects.get(action=AUDIT_VERIFIED)
     assert result.outcome == "failure"
     assert result.data["first_bad_seq"] == 7
     assert result.data["reason"] == "seq 7: content does not match its stored hash"
