@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection
 from django.http import Http404
 
-from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync
+from catalogs.models import Catalog, CatalogItem, CatalogSync
 
 _SAFE_FIELD = re.compile(r"^[A-Za-z0-9_-]{1,250}$")
 PAGE_SIZE = 50
@@ -43,10 +43,6 @@ def catalog_get(*, name: str) -> Catalog:
 
 def catalog_sync_latest(*, catalog: Catalog) -> CatalogSync | None:
     return CatalogSync.objects.filter(catalog=catalog).order_by("-id").first()
-
-
-def catalog_sync_active(*, catalog: Catalog) -> CatalogSync | None:
-    return CatalogSync.objects.filter(catalog=catalog, state__in=ACTIVE_SYNC_STATES).first()
 
 
 def catalog_item_get(*, catalog: Catalog, item_id: str) -> CatalogItem:

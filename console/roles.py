@@ -7,7 +7,7 @@ capability, so a role can change what it grants in one place.
 from collections.abc import Iterable
 from enum import StrEnum
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
 
 
 class Role(StrEnum):
@@ -92,3 +92,13 @@ def roles_ensure_groups() -> None:
 def forget_cached_roles(user: AbstractBaseUser) -> None:
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+
+
+def user_roles_assign(*, user: User, roles: set[Role]) -> None:
+    """Make `roles` the user's roles: the membership write alone, with no audit entry and
+    no second Admin's approval. A person's roles change only through
+    users_admin.services.user_set_roles, which calls this; seeding demo and test accounts
+    calls it directly."""
+    roles_ensure_groups()
+    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+    forget_cached_roles(user)

@@ -1,10 +1,10 @@
 """Writes of the console core. Keyword-only, typed, <entity>_<action>."""
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import transaction
 
-from console.roles import Role, forget_cached_roles, roles_ensure_groups
+from console.roles import Role, user_roles_assign
 
 # Development-only accounts, one per role, printed by `manage.py seed_demo_users`.
 DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
@@ -24,13 +24,6 @@ def demo_password(username: str) -> str:
 
 
 @transaction.atomic
-def user_set_roles(*, user: User, roles: set[Role]) -> None:
-    roles_ensure_groups()
-    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
-    forget_cached_roles(user)
-
-
-@transaction.atomic
 def demo_users_create() -> list[tuple[str, str, Role]]:
     """Create (or reset) one demo account per role; returns (username, password, role)."""
     if not (settings.DEBUG or settings.TESTING):
@@ -45,6 +38,6 @@ def demo_users_create() -> list[tuple[str, str, Role]]:
         user.set_password(demo_password(username))
         user.is_active = True
         user.save()
-        user_set_roles(user=user, roles={role})
+        user_roles_assign(user=user, roles={role})
         created.append((username, demo_password(username), role))
     return created

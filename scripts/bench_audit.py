@@ -108,10 +108,10 @@ def load(n: int) -> float:
 def auditor_client() -> Client:
     from django.contrib.auth.models import User
 
-    from console.services import user_set_roles
+    from console.roles import user_roles_assign
 
     user, _ = User.objects.get_or_create(username="bench-auditor")
-    user_set_roles(user=user, roles={Role.AUDITOR})
+    user_roles_assign(user=user, roles={Role.AUDITOR})
     client = Client()
     client.force_login(user)
     return client

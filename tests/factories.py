@@ -6,8 +6,7 @@ import factory
 from django.contrib.auth.models import User
 
 from catalogs.models import Catalog, CatalogItem
-from console.roles import Role
-from console.services import user_set_roles
+from console.roles import Role, user_roles_assign
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -27,7 +26,7 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     def roles(self, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
             # factory_boy calls post-generation hooks with the built model, not the factory.
-            user_set_roles(user=cast(User, self), roles=set(extracted))
+            user_roles_assign(user=cast(User, self), roles=set(extracted))
 
 
 def user_with_role(role: Role | None, **kwargs: Any) -> User:

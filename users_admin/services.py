@@ -40,8 +40,8 @@ from console.changes.services import (
 from console.roles import (
     GRANTS_NEEDING_APPROVAL,
     Role,
-    forget_cached_roles,
     roles_ensure_groups,
+    user_roles_assign,
 )
 from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 from users_admin.scim_rules import normal_permissions
@@ -120,12 +120,6 @@ def _refuse(*, actor: AbstractBaseUser, action: str, user: User, message: str) -
     raise SelfLockoutError(message)
 
 
-def _apply_roles(*, user: User, roles: set[Role]) -> None:
-    roles_ensure_groups()
-    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
-    forget_cached_roles(user)
-
-
 def password_set_path(*, user: User) -> str:
     """The one-time link's path: Django's reset token dies once a password is set."""
     uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
@@ -178,7 +172,7 @@ def user_create(
         user = User(username=username, email=email, first_name=first_name, last_name=last_name)
         user.set_unusable_password()
         user.save()
-        _apply_roles(user=user, roles=at_once)
+        user_roles_assign(user=user, roles=at_once)
         account_sponsors_set(user_id=user.pk, reason=SponsorReason.CREATED, sponsor_ids={actor.pk})
         audit_append(
             actor=actor,
@@ -232,8 +226,8 @@ def user_set_roles(
     as a change request for another Admin to approve, and returned. Otherwise the roles
     change at once and None is returned.
 
-    (`console.services.user_set_roles` is the unaudited primitive kept for demo seeding
-    and test factories; every change made by a person goes through this function.)
+    Every change a person makes to roles goes through this function (seeding demo and
+    test accounts calls `console.roles.user_roles_assign`, the membership write alone).
     """
     before = _current_roles(user)
     if (roles - before) & GRANTS_NEEDING_APPROVAL:
@@ -255,7 +249,7 @@ def user_set_roles(
         if not regrant and not refused:
             if before == roles:
                 return None
-            _apply_roles(user=user, roles=roles)
+            user_roles_assign(user=user, roles=roles)
             account_sponsors_set(
                 user_id=user.pk, reason=SponsorReason.ROLES, sponsor_ids={actor.pk}
             )
@@ -296,7 +290,7 @@ def user_roles_apply_approved(
         and _other_active_admins_locked(user=user) == 0
     ):
         raise ChangeRequestError(LAST_ADMIN_OTHER_MESSAGE)
-    _apply_roles(user=user, roles=roles)
+    user_roles_assign(user=user, roles=roles)
     account_sponsors_set(
         user_id=user.pk,
         reason=SponsorReason.ROLES,

@@ -75,14 +75,6 @@ class BrazeValidationError(BrazeError):
                 return error_identity(error_id)
         return None
 
-    def field_errors(self) -> dict[str, list[str]]:
-        """Error ids per named parameter (``''`` for errors that name none)."""
-        out: dict[str, list[str]] = {}
-        for detail in self.errors:
-            for name in detail.parameters or ("",):
-                out.setdefault(name, []).append(detail.id)
-        return out
-
 
 class BrazeNotFound(BrazeError):
     pass

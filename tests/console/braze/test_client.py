@@ -203,7 +203,9 @@ def test_catalog_name_already_exists_is_a_validation_error_with_braze_id(
             name="stores", description="dup", fields=[{"name": "id", "type": "string"}]
         )
     assert caught.value.error_ids == ("catalog-name-already-exists",)
-    assert caught.value.field_errors() == {"name": ["catalog-name-already-exists"]}
+    assert [(d.id, d.parameters) for d in caught.value.errors] == [
+        ("catalog-name-already-exists", ("name",))
+    ]
 
 
 def test_invalid_item_ids_are_a_validation_error_naming_the_item(client: BrazeClient) -> None:

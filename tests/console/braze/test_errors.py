@@ -73,18 +73,3 @@ def test_it_warns_that_a_timed_out_write_may_have_landed() -> None:
 )
 def test_every_error_class_has_plain_words(error: Exception, words: str) -> None:
     assert words in describe_error(error)  # type: ignore[arg-type]
-
-
-def test_field_errors_group_braze_ids_by_parameter() -> None:
-    error = BrazeValidationError(
-        "x",
-        errors=(
-            BrazeErrorDetail("invalid-ids", "x", ("id",)),
-            BrazeErrorDetail("items-too-large", "y", ("id",)),
-            BrazeErrorDetail("arbitrary-error", "z"),
-        ),
-    )
-    assert error.field_errors() == {
-        "id": ["invalid-ids", "items-too-large"],
-        "": ["arbitrary-error"],
-    }
