@@ -21,7 +21,7 @@ fmt:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-lock:  ## re-resolve requirements.lock from pyproject.toml (needs network to PyPI)
+lock:  ## re-resolve requirements.lock and requirements-production.lock (needs network to PyPI)
 	scripts/lock
 
 bench-limiter:  ## several processes drive one Braze limit group against the sandbox (S=6, 3 algorithms)
