@@ -1,4 +1,4 @@
-.PHONY: run serve test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
+.PHONY: run serve test test-fast lint fmt lock bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -10,6 +10,11 @@ serve:  ## the web tier under gunicorn, as in production (docs/deploy.md)
 
 test:  ## run the whole test suite (unit, integration and browser)
 	scripts/test
+
+# The markers are declared in pyproject.toml; a test that drives Chromium or takes more than a
+# few seconds carries one, so this lane is what to run between edits (make test before a merge).
+test-fast:  ## the suite without the browser tests and the slow ones
+	scripts/test -m "not browser and not slow"
 
 lint:  ## ruff (lint and format check) and mypy
 	.venv/bin/ruff check .

@@ -39,3 +39,11 @@ def test_mypy_finds_no_type_errors() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_every_phony_name_in_the_makefile_is_a_target() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    phony = next(line for line in makefile.splitlines() if line.startswith(".PHONY:"))
+    targets = {line.split(":", 1)[0] for line in makefile.splitlines() if line[:1].isalpha()}
+    assert set(phony.removeprefix(".PHONY:").split()) <= targets
+    assert {"test", "test-fast", "lint"} <= targets
