@@ -9,6 +9,10 @@ import signal
 import sys
 from pathlib import Path
 
+import uvicorn
+
+from braze_sandbox.app import Sandbox
+from braze_sandbox.asgi import create_app
 from braze_sandbox.config import ALGORITHMS, PROFILES, SandboxConfig, parse_limit
 
 
@@ -81,10 +85,6 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import uvicorn
-
-    from braze_sandbox.app import Sandbox, create_app
-
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     # From the environment rather than the command line, which other local users can read.
     admin_token = args.admin_token or os.environ.get("SANDBOX_ADMIN_TOKEN") or None

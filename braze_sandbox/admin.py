@@ -26,6 +26,7 @@ from braze_sandbox.config import (
 from braze_sandbox.content import _content_type
 from braze_sandbox.permissions import ALL_PERMISSIONS
 from braze_sandbox.scim import user_json
+from braze_sandbox.seed import seed_demo
 from braze_sandbox.store import iso_now
 
 if TYPE_CHECKING:
@@ -344,8 +345,6 @@ def do_reset(
     keep_config: bool,
     profile: str | None = None,
 ) -> None:
-    from braze_sandbox.seed import seed_demo
-
     if not keep_config:
         sb.config = sb.defaults.clone()
     if profile is not None and profile != sb.config.profile:

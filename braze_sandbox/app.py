@@ -11,22 +11,21 @@ import random
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from braze_sandbox import catalogs, content, preferences, scim
 from braze_sandbox.config import SandboxConfig
+from braze_sandbox.ctx import Ctx, Handler
 from braze_sandbox.errors import ApiError, scim_error
 from braze_sandbox.permissions import ALL_PERMISSIONS
 from braze_sandbox.ratelimit import Decision, RateLimiter
+from braze_sandbox.seed import seed_demo as do_seed
 from braze_sandbox.store import Store
 
 log = logging.getLogger("braze_sandbox")
@@ -40,8 +39,6 @@ DEV_WORKSPACE = "demo"
 DEV_COMPANY = "demo-company"
 EXTERNAL_KEY_NAME = "external-consumer"
 
-Handler = Callable[["Ctx"], Awaitable[Response]]
-
 
 @dataclass(frozen=True)
 class Spec:
@@ -51,40 +48,6 @@ class Spec:
     group: str
     permission: str | None
     auth: str = "rest"  # "rest" (Bearer REST API key) or "scim" (Bearer SCIM token)
-
-
-@dataclass
-class Ctx:
-    request: Request
-    sandbox: Sandbox
-    workspace: str
-    key_name: str
-    now: float
-    item_ids: list[str] = field(default_factory=list)
-    _body: Any = None
-    _body_read: bool = False
-
-    @property
-    def store(self) -> Store:
-        return self.sandbox.store
-
-    @property
-    def config(self) -> SandboxConfig:
-        return self.sandbox.config
-
-    def path(self, name: str) -> str:
-        return str(self.request.path_params[name])
-
-    async def json(self) -> Any:
-        """The parsed body, or None when it is missing or not JSON (handlers then refuse it)."""
-        if not self._body_read:
-            raw = await self.request.body()
-            try:
-                self._body = json.loads(raw) if raw else None
-            except ValueError:
-                self._body = None
-            self._body_read = True
-        return self._body
 
 
 MAINTENANCE_PAGE = (
@@ -101,7 +64,7 @@ def _malformed(kind: str, status: int) -> Response:
     return Response(MAINTENANCE_PAGE, status_code=status, media_type="text/html")
 
 
-class _Dropped(Exception):
+class Dropped(Exception):
     """Raised after the response has started, so the server closes the connection mid-reply."""
 
 
@@ -114,7 +77,7 @@ class DropConnection(Response):
                 "headers": [(b"content-length", b"1024"), (b"content-type", b"application/json")],
             }
         )
-        raise _Dropped
+        raise Dropped
 
 
 class Sandbox:
@@ -143,8 +106,6 @@ class Sandbox:
         self.snapshots: dict[tuple[int, str], sqlite3.Connection] = {}
         self.ensure_dev_credentials()
         if seed_demo and self.store.is_empty():
-            from braze_sandbox.seed import seed_demo as do_seed
-
             do_seed(self.store, products=config.seed_products, profile=config.profile)
 
     # --- credentials ---------------------------------------------------------------------
@@ -525,41 +486,4 @@ def specs() -> list[Spec]:
     ]
 
 
-def create_app(sandbox: Sandbox) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    from braze_sandbox.admin import admin_routes
-
-    routes: list[Any] = [
-        Route(spec.path, sandbox.endpoint(spec), methods=[spec.method]) for spec in specs()
-    ]
-    routes.extend(admin_routes(sandbox))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        sandbox._wake = asyncio.Event()
-        tasks = [
-            asyncio.create_task(sandbox.applier()),
-            asyncio.create_task(sandbox.external_consumers()),
-        ]
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    starlette_app = Starlette(routes=routes, lifespan=lifespan)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await starlette_app(scope, receive, send)
-        except _Dropped:
-            # The reply was started and is abandoned: uvicorn closes the connection.
-            return
-
-    app.sandbox = sandbox  # type: ignore[attr-defined]
-    return app
-
-
-__all__ = ["ALL_PERMISSIONS", "Sandbox", "create_app"]
+__all__ = ["ALL_PERMISSIONS", "Sandbox"]

@@ -16,7 +16,7 @@ from braze_sandbox.errors import catalog_error
 from braze_sandbox.store import Store, iso_now, parse_iso
 
 if TYPE_CHECKING:
-    from braze_sandbox.app import Ctx
+    from braze_sandbox.ctx import Ctx
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 # Reference: "POST: Create catalog" (_docs/_api/endpoints/catalogs/catalog_management/

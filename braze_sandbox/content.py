@@ -15,7 +15,7 @@ from braze_sandbox.liquid_check import is_malformed, referenced_blocks
 from braze_sandbox.store import Store, iso_now, parse_iso
 
 if TYPE_CHECKING:
-    from braze_sandbox.app import Ctx
+    from braze_sandbox.ctx import Ctx
 
 BLOCK_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_CONTENT_BYTES = 50 * 1024

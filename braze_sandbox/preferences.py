@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from braze_sandbox.errors import message_error
 
 if TYPE_CHECKING:
-    from braze_sandbox.app import Ctx
+    from braze_sandbox.ctx import Ctx
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 LINK_RELS = {"icon", "shortcut icon", "apple-touch-icon"}

@@ -20,7 +20,7 @@ from braze_sandbox.errors import scim_error
 from braze_sandbox.store import iso_now
 
 if TYPE_CHECKING:
-    from braze_sandbox.app import Ctx
+    from braze_sandbox.ctx import Ctx
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"

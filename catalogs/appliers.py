@@ -7,6 +7,7 @@ from typing import Any
 
 from catalogs import rules, services
 from catalogs.models import Catalog
+from console.braze import get_client
 from console.braze.client import BrazeClient
 from console.braze.errors import BrazeNotFound, BrazeValidationError
 from console.changes.appliers import merge_state, register_applier
@@ -16,8 +17,6 @@ LIST_REUSE_SECONDS = 5.0
 
 
 def _client() -> BrazeClient:
-    from console.braze import get_client
-
     return get_client(lane="interactive", max_wait=30.0)
 
 

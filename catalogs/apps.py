@@ -6,6 +6,7 @@ class CatalogsConfig(AppConfig):
     name = "catalogs"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready: the appliers load models at import.
         from catalogs.appliers import register
         from catalogs.bulk.appliers import register as register_bulk
 

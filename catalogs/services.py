@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from catalogs import rules
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
+from catalogs.selectors import sort_expression
 from console.audit import events
 from console.audit.services import Actor, SystemActor, audit_append
 from console.braze.client import BrazeClient, CatalogItemsPage
@@ -33,7 +34,9 @@ from console.braze.errors import (
     BrazeUnavailable,
     describe_error,
 )
+from console.celery import task_enqueue
 from console.changes.models import ChangeRequest
+from console.changes.services import change_request_propose
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +116,6 @@ def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALI
     `manage.py catalog_sort_indexes` (the owner database alias), never by the web or a worker,
     which are not given that login. Indexes are shared by catalogs with the same field name.
     """
-    from catalogs.selectors import sort_expression
-
     conn = connections[using]
     if conn.in_atomic_block:
         # CONCURRENTLY needs its own transaction; callers run this from a worker.
@@ -283,14 +284,12 @@ def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
     """Ask a worker to list catalogs in Braze (never from the web request itself).
 
     False when a refresh is already queued: nothing more is queued or audited."""
-    from catalogs.tasks import catalog_list_refresh_task
-
     pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
     if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
         return False
     audit_append(actor=actor, action=events.CATALOG_LIST_REFRESH_REQUESTED,
                  resource_type=CATALOG_RESOURCE)  # fmt: skip
-    transaction.on_commit(lambda: catalog_list_refresh_task.delay())
+    transaction.on_commit(lambda: task_enqueue("catalogs.tasks.catalog_list_refresh_task"))
     return True
 
 
@@ -341,9 +340,7 @@ def catalog_sync_request(
 
 
 def catalog_sync_enqueue(*, sync_id: int, countdown: float = 0) -> None:
-    from catalogs.tasks import catalog_sync_task
-
-    catalog_sync_task.apply_async(args=(sync_id,), countdown=countdown)
+    task_enqueue("catalogs.tasks.catalog_sync_task", sync_id, countdown=countdown)
 
 
 def _try_lock(catalog_id: int) -> bool:
@@ -555,8 +552,6 @@ def catalog_item_propose(
     The base snapshot is the mirror's copy the user saw: if Braze holds anything else when
     the change is applied, the change stops as a conflict instead of overwriting it.
     """
-    from console.changes.services import change_request_propose
-
     row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
     base = dict(row.data) if row is not None else None
     types = catalog.field_types()
@@ -592,8 +587,6 @@ def catalog_propose_create(
     description: str,
     fields: Sequence[tuple[str, str]],
 ) -> ChangeRequest:
-    from console.changes.services import change_request_propose
-
     payload = {
         "name": name,
         "description": description,
@@ -606,8 +599,6 @@ def catalog_propose_create(
 
 
 def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> ChangeRequest:
-    from console.changes.services import change_request_propose
-
     base = {"name": catalog.name, "description": catalog.description, "fields": catalog.fields}
     return change_request_propose(
         actor=actor, resource_type=CATALOG_RESOURCE, identifier=catalog.name, action="delete",

@@ -5,13 +5,18 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from catalogs.services import (
+    catalog_list_refresh_run,
+    catalog_sync_enqueue,
+    catalog_sync_schedule,
+    catalog_sync_step,
+)
 from console.audit.context import Origin, audit_origin
+from console.braze import get_client
 from console.braze.client import BrazeClient
 
 
 def _sync_client() -> BrazeClient:
-    from console.braze import get_client
-
     # Background lane: interactive edits keep their share of the 50/min item group. The
     # wait budget spans a window, so a pass paces itself instead of re-queueing per page.
     return get_client(lane="background", max_wait=settings.CATALOG_SYNC_MAX_WAIT)
@@ -19,8 +24,6 @@ def _sync_client() -> BrazeClient:
 
 @shared_task(ignore_result=True, acks_late=True)
 def catalog_sync_task(sync_id: int) -> None:
-    from catalogs.services import catalog_sync_enqueue, catalog_sync_step
-
     with audit_origin(Origin(via="celery:catalog_sync")):
         run = catalog_sync_step(
             sync_id=sync_id,
@@ -33,9 +36,6 @@ def catalog_sync_task(sync_id: int) -> None:
 
 @shared_task(ignore_result=True, acks_late=True)
 def catalog_list_refresh_task() -> None:
-    from catalogs.services import catalog_list_refresh_run
-    from console.braze import get_client
-
     # The background lane's short wait: when the 5-a-minute group is spent, the task comes
     # back later instead of holding one of the workers for up to a minute.
     with audit_origin(Origin(via="celery:catalog_list_refresh")):
@@ -46,8 +46,6 @@ def catalog_list_refresh_task() -> None:
 
 @shared_task(ignore_result=True)
 def catalog_sync_schedule_task() -> None:
-    from catalogs.services import catalog_sync_schedule
-
     with audit_origin(Origin(via="celery:catalog_sync_schedule")):
         catalog_sync_schedule(client=_sync_client())
 

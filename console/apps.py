@@ -7,6 +7,7 @@ class ConsoleConfig(AppConfig):
     verbose_name = "Braze Content Console"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready: these modules load models at import.
         from django.contrib.auth import signals as auth_signals
         from django.db.models.signals import post_migrate
 

@@ -48,6 +48,26 @@ app.autodiscover_tasks()
 app.steps["worker"].add(DjangoStructLogInitStep)
 
 
+def task_enqueue(name: str, /, *args: object, countdown: float = 0) -> None:
+    """Queue the task registered under `name` (its dotted path, a key of TASK_QUEUES).
+
+    Services queue their tasks by name instead of importing the tasks module: a task imports
+    the service it runs (tasks are an outer layer, like views), so an import back would close
+    a cycle. tests/console/test_celery.py checks every name and argument count given here
+    against the task itself, as an import would have.
+    """
+    if name not in TASK_QUEUES:
+        raise LookupError(f"{name} is not a task of the console (console.celery.TASK_QUEUES)")
+    if name not in app.tasks:
+        # A web process imports no tasks module of its own: discover them on the first send.
+        app.autodiscover_tasks(force=True)
+    task = app.tasks[name]
+    if countdown:
+        task.apply_async(args=args, countdown=countdown)
+    else:
+        task.delay(*args)
+
+
 @setup_logging.connect
 def use_django_logging(**_: object) -> None:
     """Workers log through the settings' LOGGING (JSON lines) rather than Celery's own format."""

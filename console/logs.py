@@ -190,6 +190,7 @@ def structlog_configure() -> None:
 def bind_request_actor(request: Any, **_: Any) -> None:
     """Who made the request (username and roles beside django-structlog's user_id) and the
     client address as the rest of the console derives it (console/net.py)."""
+    # settings.py imports this module, before the apps (and so the user model) are loaded.
     from console.net import client_ip
     from console.roles import user_roles
 

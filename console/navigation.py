@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.urls import reverse
 
+from console.changes.selectors import review_count_for
 from console.roles import Capability, user_capabilities
 
 
@@ -21,8 +22,6 @@ class NavItem:
 
 
 def _awaiting_my_review(request: HttpRequest) -> int:
-    from console.changes.selectors import review_count_for
-
     user = request.user
     if not isinstance(user, AbstractBaseUser):
         return 0

@@ -24,6 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 
 from console.audit import events
+from console.audit.services import audit_append
 from console.roles import user_roles
 
 SIGNED_IN_AT = "console_signed_in_at"
@@ -84,8 +85,6 @@ class SessionLimitsMiddleware:
 
     @staticmethod
     def _end(request: HttpRequest, reason: str) -> None:
-        from console.audit.services import audit_append
-
         user = request.user
         audit_append(
             actor=user,  # type: ignore[arg-type]

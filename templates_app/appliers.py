@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from console.braze import BrazeNotFound, BrazeValidationError, get_client
-from console.changes.appliers import merge_state
+from console.changes.appliers import merge_state, register_applier
 from console.changes.diff import same
 from console.changes.models import ChangeState
 from templates_app import selectors, services
@@ -344,8 +344,6 @@ class PreferenceCenterApplier(_ContentApplier):
 
 
 def register() -> None:
-    from console.changes.appliers import register_applier
-
     register_applier(ResourceType.CONTENT_BLOCK, ContentBlockApplier())
     register_applier(ResourceType.EMAIL_TEMPLATE, EmailTemplateApplier())
     register_applier(ResourceType.PREFERENCE_CENTER, PreferenceCenterApplier())

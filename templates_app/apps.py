@@ -7,6 +7,7 @@ class TemplatesAppConfig(AppConfig):
     verbose_name = "Content"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready: the appliers load models at import.
         from templates_app.appliers import register
 
         register()

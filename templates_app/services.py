@@ -19,6 +19,7 @@ from django.db import transaction
 from console.audit import events
 from console.audit.services import Outcome, SystemActor, audit_append
 from console.braze import BrazeError, BrazeNotFound, get_client
+from console.changes.appliers import get_applier
 from console.changes.diff import field_diff, is_long_text
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.services import change_request_propose
@@ -313,8 +314,6 @@ def preference_center_propose(
 
 def version_restore(*, actor: AbstractBaseUser, version: ContentVersion) -> ChangeRequest:
     """Propose putting an old version back; Braze's current state is the base."""
-    from console.changes.appliers import get_applier
-
     base = get_applier(version.resource_type).read_current(version.braze_id)
     if base is None:
         raise BrazeNotFound("The resource no longer exists in Braze.")

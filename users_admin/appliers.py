@@ -15,15 +15,13 @@ from typing import Any
 from console.audit.hashing import canonical_json
 from console.braze import BrazeNotFound, get_client
 from console.braze.client import ScimUser
-from console.changes.appliers import merge_state
+from console.changes.appliers import merge_state, register_applier
 from console.changes.diff import same
 from console.roles import Capability
+from users_admin.identifiers import NEW_PREFIX, RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 from users_admin.scim_rules import normal_permissions, permissions_for_write
-
-RESOURCE_TYPE = "dashboard_user"
-NEW_PREFIX = "new:"
-# Grants of Reviewer or Admin to a console user (identifier: the user's id).
-ROLES_RESOURCE_TYPE = "console_role"
+from users_admin.selectors import console_user_roles_snapshot
+from users_admin.services import user_roles_apply_approved
 
 
 def snapshot(user: ScimUser) -> dict[str, Any]:
@@ -123,8 +121,6 @@ class ConsoleRoleApplier:
         User.objects.select_for_update().filter(pk=int(identifier)).first()
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
-        from users_admin.selectors import console_user_roles_snapshot
-
         return console_user_roles_snapshot(user_id=int(identifier))
 
     def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
@@ -139,13 +135,9 @@ class ConsoleRoleApplier:
         raise NotImplementedError("console roles are applied by apply_local")
 
     def apply_local(self, *, change_request: Any, actor: Any) -> dict[str, Any]:
-        from users_admin.services import user_roles_apply_approved
-
         return user_roles_apply_approved(actor=actor, change_request=change_request)
 
 
 def register() -> None:
-    from console.changes.appliers import register_applier
-
     register_applier(RESOURCE_TYPE, DashboardUserApplier())
     register_applier(ROLES_RESOURCE_TYPE, ConsoleRoleApplier())

@@ -7,6 +7,7 @@ class UsersAdminConfig(AppConfig):
     verbose_name = "Users"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready: the appliers load models at import.
         from users_admin.appliers import register
 
         register()

@@ -19,7 +19,7 @@ from console.changes.models import OPEN_STATES, ChangeRequest
 from console.roles import Role
 from console.spreadsheet import cell_inert
 from users_admin import scim_rules
-from users_admin.appliers import RESOURCE_TYPE, ROLES_RESOURCE_TYPE
+from users_admin.identifiers import RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 
 
 def console_user_list(*, query: str = "", role: str = "", status: str = "") -> QuerySet[User]:

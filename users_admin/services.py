@@ -31,6 +31,7 @@ from django.utils.http import urlsafe_base64_encode
 from console.audit import events
 from console.audit.services import Outcome, audit_append
 from console.braze import BrazeError, BrazeRateLimited, describe_error, get_client
+from console.celery import task_enqueue
 from console.changes.models import ChangeAction, ChangeRequest, SponsorReason
 from console.changes.services import (
     ChangeRequestError,
@@ -43,7 +44,7 @@ from console.roles import (
     roles_ensure_groups,
     user_roles_assign,
 )
-from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, ROLES_RESOURCE_TYPE
+from users_admin.identifiers import NEW_PREFIX, RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 from users_admin.scim_rules import normal_permissions
 from users_admin.selectors import (
     access_review_budget_key,
@@ -496,9 +497,7 @@ def access_review_continue(*, actor: AbstractBaseUser, token: str) -> bool:
 
 
 def _access_review_enqueue(*, user_id: int, token: str) -> None:
-    from users_admin.tasks import access_review_lookup_task
-
-    access_review_lookup_task.delay(user_id, token)
+    task_enqueue("users_admin.tasks.access_review_lookup_task", user_id, token)
 
 
 def access_review_scim_budget_take() -> bool:

@@ -26,6 +26,8 @@ from console.audit.selectors import (
     audit_verification_pending,
     audit_verification_result,
 )
+from console.celery import task_enqueue
+from console.changes.erasure import change_requests_personal_erase
 from console.roles import user_roles
 from console.secrets import secret_values
 
@@ -210,8 +212,6 @@ def audit_personal_erase(*, actor: Actor, field: str, value: str, reason: str) -
     Raises console.changes.erasure.ErasureRefused while a change request about the person
     is still open (nothing is erased then).
     """
-    from console.changes.erasure import change_requests_personal_erase
-
     value, reason = erasable_value(field=field, value=value), reason.strip()
     if field not in ERASABLE_FIELDS:
         raise ValueError(f"{field!r} is not a kind of personal data the audit trail keeps")
@@ -267,8 +267,6 @@ def audit_verification_request(*, actor: AbstractBaseUser) -> tuple[AuditEntry, 
     Returns the request entry and whether it is new: while one verification is queued
     or running, asking again returns that one instead of queueing a second walk.
     """
-    from console.audit.tasks import audit_verify_task
-
     with transaction.atomic(durable=True):
         with connection.cursor() as cursor:
             # Under the chain lock, two people clicking at once queue one walk.
@@ -280,7 +278,9 @@ def audit_verification_request(*, actor: AbstractBaseUser) -> tuple[AuditEntry, 
             actor=actor, action=events.AUDIT_VERIFY_REQUESTED, resource_type="audit"
         )
         request_seq, actor_id = entry.seq, actor.pk
-        transaction.on_commit(lambda: audit_verify_task.delay(request_seq, actor_id))
+        transaction.on_commit(
+            lambda: task_enqueue("console.audit.tasks.audit_verify_task", request_seq, actor_id)
+        )
     return entry, True
 
 

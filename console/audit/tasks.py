@@ -2,6 +2,7 @@ from celery import shared_task
 
 from console.audit.context import Origin, audit_origin
 from console.audit.services import audit_verification_run
+from console.signin import signin_failures_record
 
 # Checkpoints are not a task: workers are not given the key that signs them
 # (manage.py audit_checkpoint_signer is the process that signs).
@@ -16,6 +17,4 @@ def audit_verify_task(request_seq: int, actor_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def signin_failures_record_task() -> None:
-    from console.signin import signin_failures_record
-
     signin_failures_record()

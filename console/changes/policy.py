@@ -12,8 +12,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from console.audit import events
 from console.audit.services import audit_append
 from console.changes.appliers import merge_state, register_applier
-from console.changes.models import ApprovalPolicy, ChangeRequest
-from console.roles import Capability
+from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest
+from console.changes.services import (
+    ChangeRequestError,
+    approvals_required,
+    change_request_propose,
+)
+from console.roles import Capability, user_capabilities
 
 RESOURCE_TYPE = "approval_policy"
 
@@ -27,6 +32,34 @@ def _rule(identifier: str) -> tuple[str, str]:
     return resource_type, action
 
 
+def approval_policy_propose(
+    *, actor: AbstractBaseUser, resource_type: str, action: str, required_approvals: int
+) -> ChangeRequest:
+    """Ask another Admin to approve a new number of approvals for a resource type and
+    action: one Admin alone cannot lower what their own changes need."""
+    if Capability.MANAGE_USERS not in user_capabilities(actor):
+        raise ChangeRequestError("You need the manage_users capability to do this.")
+    if required_approvals < 1:
+        raise ChangeRequestError("Every change needs at least one reviewer.")
+    action = ChangeAction(action)
+    before = approvals_required(resource_type=resource_type, action=action)
+    if before == required_approvals:
+        raise ChangeRequestError(
+            f"{resource_type} {action.label.lower()} already needs {before} approval(s)."
+        )
+    return change_request_propose(
+        actor=actor,
+        resource_type=RESOURCE_TYPE,
+        identifier=policy_identifier(resource_type=resource_type, action=action),
+        action=ChangeAction.UPDATE,
+        payload={"required_approvals": required_approvals},
+        base_snapshot={"required_approvals": before},
+        title=(
+            f"Approvals for {resource_type} {action.label.lower()}: {before} → {required_approvals}"
+        ),
+    )
+
+
 class ApprovalPolicyApplier:
     label = "Approval policy"
     local = True
@@ -36,8 +69,6 @@ class ApprovalPolicyApplier:
     view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
-        from console.changes.services import approvals_required
-
         resource_type, action = _rule(identifier)
         return {
             "required_approvals": approvals_required(resource_type=resource_type, action=action)

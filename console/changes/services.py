@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from console.audit import events
 from console.audit.services import Outcome, audit_append
+from console.braze.errors import BrazeError, describe_error
+from console.celery import task_enqueue
 from console.changes import diff
 from console.changes.appliers import (
     ApplyRefused,
@@ -47,6 +49,7 @@ logger = logging.getLogger(__name__)
 # A worker that has not finished an apply within this time is presumed dead; the next
 # attempt re-reads Braze before sending anything.
 APPLY_LEASE = timedelta(minutes=10)
+APPLY_TASK = "console.changes.tasks.change_request_apply_task"
 
 # Approvals needed when no policy row says otherwise.
 DEFAULT_APPROVALS = 1
@@ -275,10 +278,8 @@ def _notify_reviewers(cr: ChangeRequest) -> None:
 
 
 def _enqueue_apply(cr: ChangeRequest, actor: AbstractBaseUser) -> None:
-    from console.changes.tasks import change_request_apply_task
-
     cr_id, actor_id = cr.pk, actor.pk
-    transaction.on_commit(lambda: change_request_apply_task.delay(cr_id, actor_id))
+    transaction.on_commit(lambda: task_enqueue(APPLY_TASK, cr_id, actor_id))
 
 
 def change_request_propose(
@@ -605,8 +606,6 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
     else's change, so the request goes to `conflict` instead of overwriting it. A retried
     attempt first asks whether Braze already holds the change and then sends nothing.
     """
-    from console.braze.errors import BrazeError, describe_error
-
     actor = get_user_model().objects.get(pk=actor_id)
     with transaction.atomic(durable=True):
         cr = ChangeRequest.objects.select_for_update().get(pk=change_request_id)
@@ -758,41 +757,10 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
     )
 
 
-def approval_policy_propose(
-    *, actor: AbstractBaseUser, resource_type: str, action: str, required_approvals: int
-) -> ChangeRequest:
-    """Ask another Admin to approve a new number of approvals for a resource type and
-    action: one Admin alone cannot lower what their own changes need."""
-    from console.changes.policy import RESOURCE_TYPE, policy_identifier
-
-    _require(actor, Capability.MANAGE_USERS)
-    if required_approvals < 1:
-        raise ChangeRequestError("Every change needs at least one reviewer.")
-    action = ChangeAction(action)
-    before = approvals_required(resource_type=resource_type, action=action)
-    if before == required_approvals:
-        raise ChangeRequestError(
-            f"{resource_type} {action.label.lower()} already needs {before} approval(s)."
-        )
-    return change_request_propose(
-        actor=actor,
-        resource_type=RESOURCE_TYPE,
-        identifier=policy_identifier(resource_type=resource_type, action=action),
-        action=ChangeAction.UPDATE,
-        payload={"required_approvals": required_approvals},
-        base_snapshot={"required_approvals": before},
-        title=(
-            f"Approvals for {resource_type} {action.label.lower()}: {before} → {required_approvals}"
-        ),
-    )
-
-
 def change_requests_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> list[int]:
     """Re-enqueue approved requests whose task was lost (a web process killed between
     commit and enqueue, a broker restart) and applies whose worker died (lease expired).
     The apply step is idempotent, so a duplicate enqueue sends nothing twice."""
-    from console.changes.tasks import change_request_apply_task
-
     now = timezone.now()
     stuck = ChangeRequest.objects.filter(
         state=ChangeState.APPROVED, updated_at__lt=now - older_than
@@ -802,6 +770,6 @@ def change_requests_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> li
     ids = []
     for cr_id, actor_id in stuck.values_list("pk", "apply_requested_by_id"):
         if actor_id is not None:
-            change_request_apply_task.delay(cr_id, actor_id)
+            task_enqueue(APPLY_TASK, cr_id, actor_id)
             ids.append(cr_id)
     return ids

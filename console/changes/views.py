@@ -17,6 +17,7 @@ from console.changes.appliers import (
     registered_types,
 )
 from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, ChangeState
+from console.changes.policy import approval_policy_propose
 from console.changes.selectors import (
     CHANGE_REQUEST_READERS,
     change_request_get_visible,
@@ -27,7 +28,6 @@ from console.changes.selectors import (
 )
 from console.changes.services import (
     ChangeRequestError,
-    approval_policy_propose,
     approvals_required,
     approve_refusal,
     change_request_approve,

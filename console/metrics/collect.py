@@ -27,7 +27,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from catalogs.bulk.models import ACTIVE_JOB_STATES, BatchState, BulkBatch, BulkJob, JobState
+from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogSync
 from console import metrics as recorded
+from console.audit.models import AuditCheckpoint, AuditEntry
+from console.braze import get_limiter, limiter
+from console.celery import app
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +78,7 @@ def _bound(value: float) -> str:
 
 
 def _limiter() -> Families:
-    from console.braze import get_limiter
-    from console.braze.limiter import limiter_state
-
-    rows = limiter_state(limiter=get_limiter())
+    rows = limiter.limiter_state(limiter=get_limiter())
     gauges = {
         "limit": (
             "console_braze_limit",
@@ -130,8 +132,6 @@ def _limiter() -> Families:
 
 
 def celery_queue_names() -> list[str]:
-    from console.celery import app
-
     names = {app.conf.task_default_queue or "celery"}
     for queue in app.conf.task_queues or ():
         names.add(getattr(queue, "name", str(queue)))
@@ -193,8 +193,6 @@ def _celery() -> Families:
 
 
 def _bulk() -> Families:
-    from catalogs.bulk.models import ACTIVE_JOB_STATES, BatchState, BulkBatch, BulkJob, JobState
-
     jobs = GaugeMetricFamily("console_bulk_jobs", "Bulk jobs by state.", labels=["state"])
     counts = dict(BulkJob.objects.values_list("state").annotate(n=Count("id")))
     for job_state in JobState:
@@ -248,8 +246,6 @@ def _age(now: datetime, then: datetime) -> float:
 
 
 def _catalogs() -> Families:
-    from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogSync
-
     now = timezone.now()
     lag = GaugeMetricFamily(
         "console_catalog_sync_age_seconds",
@@ -285,8 +281,6 @@ def _catalogs() -> Families:
 
 
 def _audit() -> Families:
-    from console.audit.models import AuditCheckpoint, AuditEntry
-
     head = AuditEntry.objects.aggregate(seq=Max("seq"))["seq"] or 0
     yield GaugeMetricFamily(
         "console_audit_head_seq", "Sequence number of the newest audit entry.", value=float(head)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from braze_sandbox.app import DEV_API_KEY, DEV_SCIM_ORIGIN, DEV_SCIM_TOKEN, Sandbox, create_app
+from braze_sandbox.app import DEV_API_KEY, DEV_SCIM_ORIGIN, DEV_SCIM_TOKEN, Sandbox
+from braze_sandbox.asgi import create_app
 from braze_sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import braze_sandbox, sandbox_process
 

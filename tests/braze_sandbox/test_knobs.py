@@ -97,7 +97,7 @@ def test_reset_restores_the_seeded_state_and_default_knobs(client: TestClient) -
 
 
 def test_the_admin_api_always_requires_its_token(sandbox: Sandbox) -> None:
-    from braze_sandbox.app import create_app
+    from braze_sandbox.asgi import create_app
 
     assert len(sandbox.admin_token) >= 32, "a token is made up when none is given"
     with TestClient(create_app(sandbox), base_url="http://127.0.0.1") as plain:

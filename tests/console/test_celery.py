@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import ast
+import inspect
+from pathlib import Path
+
 import pytest
 from django.test import override_settings
 
@@ -60,3 +64,56 @@ def test_a_task_sent_by_name_as_beat_does_is_routed_too(monkeypatch: pytest.Monk
     with celery.app.producer_or_acquire() as producer:
         celery.app.send_task("catalogs.tasks.catalog_sync_schedule_task", producer=producer)
     assert sent[0]["queue"].name == "sync"  # type: ignore[attr-defined]
+
+
+def _enqueued() -> list[tuple[str, str, int]]:
+    """(where, task name, number of arguments) of every task_enqueue call in the code."""
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for package in ("console", "catalogs", "templates_app", "users_admin"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "task_enqueue":
+                    name = node.args[0]
+                    where = f"{path.relative_to(root)}:{node.lineno}"
+                    if isinstance(name, ast.Name):  # a module constant naming the task
+                        module = ast.parse(path.read_text(encoding="utf-8"))
+                        name = next(
+                            a.value
+                            for a in module.body
+                            if isinstance(a, ast.Assign)
+                            and any(getattr(t, "id", "") == name.id for t in a.targets)
+                        )
+                    assert isinstance(name, ast.Constant), where
+                    found.append((where, str(name.value), len(node.args) - 1))
+    return found
+
+
+def test_services_enqueue_tasks_that_exist_with_the_arguments_they_take() -> None:
+    # What an import of the task would have checked, for the tasks services queue by name.
+    found = _enqueued()
+    assert {name for _, name, _ in found} >= {
+        "console.changes.tasks.change_request_apply_task",
+        "console.audit.tasks.audit_verify_task",
+        "users_admin.tasks.access_review_lookup_task",
+        "catalogs.tasks.catalog_sync_task",
+    }
+    celery.app.loader.import_default_modules()
+    for where, name, given in found:
+        assert name in celery.TASK_QUEUES, where
+        parameters = inspect.signature(celery.app.tasks[name].run).parameters
+        assert given == len(parameters), f"{where}: {name} takes {list(parameters)}"
+
+
+def test_task_enqueue_refuses_a_name_that_is_no_task() -> None:
+    with pytest.raises(LookupError):
+        celery.task_enqueue("console.changes.tasks.no_such_task", 1)
+
+
+def test_task_enqueue_sends_the_task_as_delay_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.changes.tasks import change_request_apply_task
+
+    sent: list[tuple[object, ...]] = []
+    monkeypatch.setattr(change_request_apply_task, "delay", lambda *args: sent.append(args))
+    celery.task_enqueue("console.changes.tasks.change_request_apply_task", 7, 8)
+    assert sent == [(7, 8)]

@@ -11,7 +11,7 @@ from console.changes.services import change_request_approve
 from console.roles import Role
 from tests.factories import user_with_role
 from tests.fixtures.sandbox import SandboxHandle
-from users_admin.appliers import RESOURCE_TYPE
+from users_admin.identifiers import RESOURCE_TYPE
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,7 @@ from console.changes.services import (
 from console.roles import Role, user_roles
 from tests.factories import user_with_role
 from users_admin import services
-from users_admin.appliers import RESOURCE_TYPE, ROLES_RESOURCE_TYPE
+from users_admin.identifiers import RESOURCE_TYPE, ROLES_RESOURCE_TYPE
 
 pytestmark = pytest.mark.django_db
 

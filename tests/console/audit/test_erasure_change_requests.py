@@ -22,7 +22,7 @@ from console.changes.models import ChangeRequest, ChangeState, Decision, Review
 from console.changes.services import change_request_comment, change_request_propose
 from console.roles import Role
 from tests.factories import user_with_role
-from users_admin.appliers import RESOURCE_TYPE
+from users_admin.identifiers import RESOURCE_TYPE
 
 EMAIL = "zed.quimby@example.com"
 GIVEN, FAMILY = "Zedekiah", "Quimbyworth"
