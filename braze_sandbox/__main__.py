@@ -26,9 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed-demo", action="store_true", help="seed demo data if store empty")
     serve.add_argument("--seed-products", type=int, default=10_000)
     serve.add_argument(
-        "--profile", choices=PROFILES, default="current",
+        "--profile",
+        choices=PROFILES,
+        default="current",
         help="which Braze to play: today's public docs, or the older reference collection",
-    )  # fmt: skip
+    )
     serve.add_argument("--clock-scale", type=float, default=1.0)
     serve.add_argument("--algorithm", choices=ALGORITHMS, default="fixed")
     serve.add_argument("--no-rate-limits", action="store_true")
@@ -41,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--timeout-mode", choices=("hold", "drop"), default="hold")
     serve.add_argument("--timeout-seconds", type=float, default=30.0)
     serve.add_argument(
-        "--malformed-rate", type=float, default=0.0,
+        "--malformed-rate",
+        type=float,
+        default=0.0,
         help="share of 2xx answers replaced by an unreadable body (after the handler ran)",
-    )  # fmt: skip
+    )
     serve.add_argument("--malformed", choices=("html", "shape"), default="html")
     serve.add_argument(
         "--admin-token",
@@ -52,13 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         "else a new one written to DATA/admin-token)",
     )
     serve.add_argument(
-        "--api-key", action="append", default=[], metavar="KEY",
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
         help="one more REST key with every permission in workspace demo (repeatable)",
-    )  # fmt: skip
+    )
     serve.add_argument(
-        "--scim-token", action="append", default=[], metavar="TOKEN",
+        "--scim-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
         help="one more SCIM token for company demo-company (repeatable)",
-    )  # fmt: skip
+    )
     serve.add_argument("--log-level", default="warning")
     return parser
 

@@ -124,8 +124,15 @@ def admin_routes(sb: Sandbox) -> list[Route]:
         key = data.get("key") or f"sandbox-key-{secrets.token_hex(12)}"
         name = data.get("name") or f"key-{key[-6:]}"
         sb.store.add_key(key, name, data.get("workspace", "demo"), permissions)
-        return JSONResponse({"key": key, "name": name, "workspace": data.get("workspace", "demo"),
-                             "permissions": permissions}, status_code=201)  # fmt: skip
+        return JSONResponse(
+            {
+                "key": key,
+                "name": name,
+                "workspace": data.get("workspace", "demo"),
+                "permissions": permissions,
+            },
+            status_code=201,
+        )
 
     async def create_scim_token(request: Request) -> Response:
         data = await body(request)
@@ -172,8 +179,12 @@ def admin_routes(sb: Sandbox) -> list[Route]:
         return JSONResponse(result)
 
     async def async_state(_request: Request) -> Response:
-        pending = [dict(r) for r in sb.store.q("SELECT id, workspace, catalog, op, accepted_at, due"
-                                               " FROM pending_ops ORDER BY id")]  # fmt: skip
+        pending = [
+            dict(r)
+            for r in sb.store.q(
+                "SELECT id, workspace, catalog, op, accepted_at, due FROM pending_ops ORDER BY id"
+            )
+        ]
         results = [
             {**dict(r), "outcome": json.loads(r["outcome"])}
             for r in sb.store.q("SELECT * FROM async_results ORDER BY id")
@@ -206,8 +217,10 @@ def admin_routes(sb: Sandbox) -> list[Route]:
         if request.method == "PATCH" and row is not None:
             values = {**json.loads(row["data"]), **values}
         write_item(sb.store, ws, catalog, item_id, values)
-        sb.store.x("UPDATE catalogs SET updated_at=? WHERE workspace=? AND name=?",
-                   (iso_now(), ws, catalog))  # fmt: skip
+        sb.store.x(
+            "UPDATE catalogs SET updated_at=? WHERE workspace=? AND name=?",
+            (iso_now(), ws, catalog),
+        )
         return JSONResponse({"id": item_id, **values})
 
     def patcher(table: str, allowed: dict[str, str]) -> Callable[[Request], Awaitable[Response]]:
@@ -222,9 +235,12 @@ def admin_routes(sb: Sandbox) -> list[Route]:
                     raise BadRequest(f"cannot set {key}; settable: {sorted(allowed)}")
                 column = allowed[key]
                 stored: Any = (
-                    json.dumps(value) if isinstance(value, list | dict) else
-                    int(value) if isinstance(value, bool) else value
-                )  # fmt: skip
+                    json.dumps(value)
+                    if isinstance(value, list | dict)
+                    else int(value)
+                    if isinstance(value, bool)
+                    else value
+                )
                 updates[column] = stored
                 if table == "content_blocks" and key == "content":
                     updates["content_type"] = _content_type(value)
@@ -232,28 +248,63 @@ def admin_routes(sb: Sandbox) -> list[Route]:
                 updates["updated_at"] = iso_now()
             if updates:
                 assignments = ", ".join(f"{c}=?" for c in updates)
-                sb.store.x(f"UPDATE {table} SET {assignments} WHERE id=?",  # noqa: S608
-                           (*updates.values(), rid))  # fmt: skip
+                sb.store.x(
+                    f"UPDATE {table} SET {assignments} WHERE id=?",  # noqa: S608
+                    (*updates.values(), rid),
+                )
             row = sb.store.q1(f"SELECT * FROM {table} WHERE id=?", (rid,))  # noqa: S608
             assert row is not None
             return JSONResponse(user_json(row) if table == "scim_users" else dict(row))
 
         return patch
 
-    block_fields = {k: k for k in ("name", "description", "content", "state", "tags",
-                                   "inclusion_data", "editor", "deleted",
-                                   "updated_at")}  # fmt: skip
-    template_fields = {k: k for k in ("template_name", "subject", "body", "plaintext_body",
-                                      "preheader", "tags", "should_inline_css", "description",
-                                      "editor", "updated_at")}  # fmt: skip
-    pc_fields = {"preference_center_title": "title", "preference_center_page_html": "page_html",
-                 "confirmation_page_html": "confirmation_html", "state": "state",
-                 "name": "name", "redirect_page_html": "redirect_html",
-                 "options": "options"}  # fmt: skip
-    scim_fields = {"department": "department", "permissions": "permissions",
-                   "lastSignInAt": "last_sign_in_at", "givenName": "given_name",
-                   "familyName": "family_name", "userName": "user_name",
-                   "extra": "extra"}  # fmt: skip
+    block_fields = {
+        k: k
+        for k in (
+            "name",
+            "description",
+            "content",
+            "state",
+            "tags",
+            "inclusion_data",
+            "editor",
+            "deleted",
+            "updated_at",
+        )
+    }
+    template_fields = {
+        k: k
+        for k in (
+            "template_name",
+            "subject",
+            "body",
+            "plaintext_body",
+            "preheader",
+            "tags",
+            "should_inline_css",
+            "description",
+            "editor",
+            "updated_at",
+        )
+    }
+    pc_fields = {
+        "preference_center_title": "title",
+        "preference_center_page_html": "page_html",
+        "confirmation_page_html": "confirmation_html",
+        "state": "state",
+        "name": "name",
+        "redirect_page_html": "redirect_html",
+        "options": "options",
+    }
+    scim_fields = {
+        "department": "department",
+        "permissions": "permissions",
+        "lastSignInAt": "last_sign_in_at",
+        "givenName": "given_name",
+        "familyName": "family_name",
+        "userName": "user_name",
+        "extra": "extra",
+    }
 
     async def delete_scim_user(request: Request) -> Response:
         sb.store.x("DELETE FROM scim_users WHERE id=?", (request.path_params["rid"],))

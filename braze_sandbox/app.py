@@ -295,9 +295,16 @@ class Sandbox:
         auth = self._authenticate(spec, request)
         if isinstance(auth, Response):
             self.record(
-                t=started, key_name=None, workspace=None, group=spec.group, method=spec.method,
-                path=path, status=auth.status_code, item_ids=[], counted=False,
-            )  # fmt: skip
+                t=started,
+                key_name=None,
+                workspace=None,
+                group=spec.group,
+                method=spec.method,
+                path=path,
+                status=auth.status_code,
+                item_ids=[],
+                counted=False,
+            )
             return auth
         key_name, workspace, permissions = auth
         decision = self.acquire(workspace, spec.group, started)
@@ -323,10 +330,17 @@ class Sandbox:
         for name, value in headers.items():
             response.headers[name] = value
         self.record(
-            t=started, key_name=key_name, workspace=workspace, group=spec.group,
-            method=spec.method, path=path, status=response.status_code, item_ids=ctx.item_ids,
-            counted=counted, injected=injected,
-        )  # fmt: skip
+            t=started,
+            key_name=key_name,
+            workspace=workspace,
+            group=spec.group,
+            method=spec.method,
+            path=path,
+            status=response.status_code,
+            item_ids=ctx.item_ids,
+            counted=counted,
+            injected=injected,
+        )
         log.info("%s %s -> %s", spec.method, request.url.path, response.status_code)
         return response
 

@@ -111,9 +111,12 @@ async def list_templates(ctx: Ctx) -> JSONResponse:
     )
     chosen = [r for r in rows if _in_range(r["updated_at"], after, before)][offset : offset + limit]
     return JSONResponse(
-        {"count": len(chosen), "templates": [_template_summary(r) for r in chosen],
-         "message": "success"}
-    )  # fmt: skip
+        {
+            "count": len(chosen),
+            "templates": [_template_summary(r) for r in chosen],
+            "message": "success",
+        }
+    )
 
 
 def _get_template(ctx: Ctx, template_id: Any) -> Any:
@@ -187,10 +190,20 @@ async def create_template(ctx: Ctx) -> JSONResponse:
         "INSERT INTO email_templates (id, workspace, template_name, description, subject, body,"
         " plaintext_body, preheader, tags, should_inline_css, editor, created_at, updated_at)"
         " VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, 'html', ?, ?)",
-        (template_id, ctx.workspace, body["template_name"], body["subject"], body["body"],
-         body.get("plaintext_body"), body.get("preheader"), json.dumps(tags),
-         None if inline is None else int(inline), now, now),
-    )  # fmt: skip
+        (
+            template_id,
+            ctx.workspace,
+            body["template_name"],
+            body["subject"],
+            body["body"],
+            body.get("plaintext_body"),
+            body.get("preheader"),
+            json.dumps(tags),
+            None if inline is None else int(inline),
+            now,
+            now,
+        ),
+    )
     ctx.item_ids = [template_id]
     return JSONResponse({"email_template_id": template_id, "message": "success"}, status_code=201)
 
@@ -202,11 +215,16 @@ async def update_template(ctx: Ctx) -> JSONResponse:
     fields = [
         k
         for k in (
-            "template_name", "subject", "body", "plaintext_body", "preheader", "tags",
+            "template_name",
+            "subject",
+            "body",
+            "plaintext_body",
+            "preheader",
+            "tags",
             "should_inline_css",
         )
         if k in body
-    ]  # fmt: skip
+    ]
     if not fields:
         raise message_error("At least one field to update is required")
     if "template_name" in body and (
@@ -359,15 +377,29 @@ async def create_block(ctx: Ctx) -> JSONResponse:
         "INSERT INTO content_blocks (id, workspace, name, description, content, content_type,"
         " state, tags, inclusion_data, editor, deleted, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]', 'html', 0, ?, ?)",
-        (block_id, ctx.workspace, body["name"], body.get("description") or "", body["content"],
-         _content_type(body["content"]), body.get("state", "active"), json.dumps(tags), now, now),
-    )  # fmt: skip
+        (
+            block_id,
+            ctx.workspace,
+            body["name"],
+            body.get("description") or "",
+            body["content"],
+            _content_type(body["content"]),
+            body.get("state", "active"),
+            json.dumps(tags),
+            now,
+            now,
+        ),
+    )
     ctx.item_ids = [block_id]
     return JSONResponse(
-        {"content_block_id": block_id, "liquid_tag": liquid_tag(body["name"]), "created_at": now,
-         "message": "success"},
+        {
+            "content_block_id": block_id,
+            "liquid_tag": liquid_tag(body["name"]),
+            "created_at": now,
+            "message": "success",
+        },
         status_code=201,
-    )  # fmt: skip
+    )
 
 
 async def update_block(ctx: Ctx) -> JSONResponse:
@@ -401,11 +433,22 @@ async def update_block(ctx: Ctx) -> JSONResponse:
     ctx.store.x(
         "UPDATE content_blocks SET name=?, description=?, content=?, content_type=?, state=?,"
         " tags=?, updated_at=? WHERE id=?",
-        (name, body.get("description", row["description"]) or "", content,
-         _content_type(content), state,
-         json.dumps(tags) if tags is not None else row["tags"], now, row["id"]),
-    )  # fmt: skip
+        (
+            name,
+            body.get("description", row["description"]) or "",
+            content,
+            _content_type(content),
+            state,
+            json.dumps(tags) if tags is not None else row["tags"],
+            now,
+            row["id"],
+        ),
+    )
     return JSONResponse(
-        {"content_block_id": row["id"], "liquid_tag": liquid_tag(name),
-         "created_at": row["created_at"], "message": "success"}
-    )  # fmt: skip
+        {
+            "content_block_id": row["id"],
+            "liquid_tag": liquid_tag(name),
+            "created_at": row["created_at"],
+            "message": "success",
+        }
+    )

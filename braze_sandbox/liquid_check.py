@@ -26,11 +26,18 @@ _ENV = Environment()
 # (_docs/_api/endpoints/preference_center/) for form_field_name.
 BRAZE_TAGS = frozenset(
     {
-        "abort_message", "catalog_items", "catalog_selection_items", "connected_content",
-        "content_blocks", "form_field_name", "landing_page_url", "message_extras",
-        "promotion", "rerender",
+        "abort_message",
+        "catalog_items",
+        "catalog_selection_items",
+        "connected_content",
+        "content_blocks",
+        "form_field_name",
+        "landing_page_url",
+        "message_extras",
+        "promotion",
+        "rerender",
     }
-)  # fmt: skip
+)
 # Reference: "Locales in messages".
 TRANSLATION, END_TRANSLATION = "translation", "endtranslation"
 MAX_BRACKET_DEPTH = 20

@@ -67,12 +67,16 @@ async def list_centers(ctx: Ctx) -> JSONResponse:
     return JSONResponse(
         {
             "preference_centers": [
-                {"name": r["name"], "preference_center_api_id": r["id"],
-                 "created_at": r["created_at"], "updated_at": r["updated_at"]}
+                {
+                    "name": r["name"],
+                    "preference_center_api_id": r["id"],
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                }
                 for r in rows
             ]
         }
-    )  # fmt: skip
+    )
 
 
 async def view_center(ctx: Ctx) -> JSONResponse:
@@ -120,16 +124,29 @@ async def create_center(ctx: Ctx) -> JSONResponse:
     now, pc_id = _stamp(), str(uuid.uuid4())
     store.x(
         "INSERT INTO preference_centers VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
-        (pc_id, ctx.workspace, name, body.get("preference_center_title") or "Preference Center",
-         body["preference_center_page_html"], body["confirmation_page_html"],
-         json.dumps(body.get("options", {})), body.get("state", "active"), now, now),
-    )  # fmt: skip
+        (
+            pc_id,
+            ctx.workspace,
+            name,
+            body.get("preference_center_title") or "Preference Center",
+            body["preference_center_page_html"],
+            body["confirmation_page_html"],
+            json.dumps(body.get("options", {})),
+            body.get("state", "active"),
+            now,
+            now,
+        ),
+    )
     ctx.item_ids = [pc_id]
     return JSONResponse(
-        {"preference_center_api_id": pc_id, "liquid_tag": "{{preference_center.${" + name + "}}}",
-         "created_at": now, "message": "success"},
+        {
+            "preference_center_api_id": pc_id,
+            "liquid_tag": "{{preference_center.${" + name + "}}}",
+            "created_at": now,
+            "message": "success",
+        },
         status_code=201,
-    )  # fmt: skip
+    )
 
 
 async def update_center(ctx: Ctx) -> JSONResponse:
@@ -143,15 +160,24 @@ async def update_center(ctx: Ctx) -> JSONResponse:
     ctx.store.x(
         "UPDATE preference_centers SET title=?, page_html=?, confirmation_html=?, options=?,"
         " state=?, updated_at=? WHERE id=?",
-        (body.get("preference_center_title", row["title"]) or "Preference Center",
-         body["preference_center_page_html"], body["confirmation_page_html"],
-         json.dumps(body["options"]) if "options" in body else row["options"],
-         body.get("state", row["state"]), now, row["id"]),
-    )  # fmt: skip
+        (
+            body.get("preference_center_title", row["title"]) or "Preference Center",
+            body["preference_center_page_html"],
+            body["confirmation_page_html"],
+            json.dumps(body["options"]) if "options" in body else row["options"],
+            body.get("state", row["state"]),
+            now,
+            row["id"],
+        ),
+    )
     return JSONResponse(
-        {"preference_center_api_id": row["id"], "created_at": row["created_at"],
-         "updated_at": now, "message": "success"}
-    )  # fmt: skip
+        {
+            "preference_center_api_id": row["id"],
+            "created_at": row["created_at"],
+            "updated_at": now,
+            "message": "success",
+        }
+    )
 
 
 async def user_url(ctx: Ctx) -> JSONResponse:

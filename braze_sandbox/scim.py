@@ -201,9 +201,12 @@ async def search_users(ctx: Ctx) -> JSONResponse:
         (ctx.workspace, match.group(1)),
     )
     return _scim(
-        {"schemas": [LIST_SCHEMA], "totalResults": len(rows),
-         "Resources": [_answer(ctx, r) for r in rows]}
-    )  # fmt: skip
+        {
+            "schemas": [LIST_SCHEMA],
+            "totalResults": len(rows),
+            "Resources": [_answer(ctx, r) for r in rows],
+        }
+    )
 
 
 async def create_user(ctx: Ctx) -> JSONResponse:
@@ -218,10 +221,18 @@ async def create_user(ctx: Ctx) -> JSONResponse:
         "INSERT INTO scim_users (id, company, user_name, given_name, family_name, department,"
         " permissions, last_sign_in_at, created_at, extra)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-        (user_id, ctx.workspace, body["userName"], body["name"]["givenName"],
-         body["name"]["familyName"], body["department"],
-         json.dumps(_ids_for(body["permissions"])), iso_now(), _extra(body)),
-    )  # fmt: skip
+        (
+            user_id,
+            ctx.workspace,
+            body["userName"],
+            body["name"]["givenName"],
+            body["name"]["familyName"],
+            body["department"],
+            json.dumps(_ids_for(body["permissions"])),
+            iso_now(),
+            _extra(body),
+        ),
+    )
     ctx.item_ids = [user_id]
     row = ctx.store.q1("SELECT * FROM scim_users WHERE id=?", (user_id,))
     return _scim(_answer(ctx, row), 201)
@@ -240,9 +251,15 @@ async def update_user(ctx: Ctx) -> JSONResponse:
     ctx.store.x(
         "UPDATE scim_users SET given_name=?, family_name=?, department=?, permissions=?,"
         " extra=? WHERE id=?",
-        (body["name"]["givenName"], body["name"]["familyName"], body["department"],
-         json.dumps(_ids_for(body["permissions"])), _extra(body), row["id"]),
-    )  # fmt: skip
+        (
+            body["name"]["givenName"],
+            body["name"]["familyName"],
+            body["department"],
+            json.dumps(_ids_for(body["permissions"])),
+            _extra(body),
+            row["id"],
+        ),
+    )
     return _scim(_answer(ctx, ctx.store.q1("SELECT * FROM scim_users WHERE id=?", (row["id"],))))
 
 

@@ -17,11 +17,20 @@ TAGS = ["newsletter", "promotional", "transactional", "onboarding", "seasonal", 
 BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 PRODUCT_FIELDS = [
-    ("id", "string"), ("name", "string"), ("category", "string"), ("brand", "string"),
-    ("price", "number"), ("sale_price", "number"), ("rating", "number"), ("stock", "number"),
-    ("in_stock", "boolean"), ("featured", "boolean"), ("released_at", "time"),
-    ("image_url", "string"), ("color", "string"),
-]  # fmt: skip
+    ("id", "string"),
+    ("name", "string"),
+    ("category", "string"),
+    ("brand", "string"),
+    ("price", "number"),
+    ("sale_price", "number"),
+    ("rating", "number"),
+    ("stock", "number"),
+    ("in_stock", "boolean"),
+    ("featured", "boolean"),
+    ("released_at", "time"),
+    ("image_url", "string"),
+    ("color", "string"),
+]
 CATEGORIES = ["shoes", "jackets", "shirts", "trousers", "bags", "hats", "socks", "watches"]
 BRANDS = ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adatum"]
 COLORS = ["black", "white", "navy", "olive", "red", "sand", "grey"]
@@ -51,13 +60,20 @@ def seed_demo(store: Store, *, products: int = 10_000, profile: str = "current")
     _scim_users(store, rng, legacy=profile == "reference")
 
 
-def _catalog(store: Store, name: str, description: str, fields: list[tuple[str, str]],
-             at: str) -> None:  # fmt: skip
+def _catalog(
+    store: Store, name: str, description: str, fields: list[tuple[str, str]], at: str
+) -> None:
     store.x(
         "INSERT INTO catalogs VALUES (?, ?, ?, ?, ?, ?)",
-        (WORKSPACE, name, description,
-         json.dumps([{"name": n, "type": t} for n, t in fields]), at, at),
-    )  # fmt: skip
+        (
+            WORKSPACE,
+            name,
+            description,
+            json.dumps([{"name": n, "type": t} for n, t in fields]),
+            at,
+            at,
+        ),
+    )
 
 
 def _catalogs(store: Store, rng: random.Random, products: int) -> None:
@@ -68,65 +84,120 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
         price = round(rng.uniform(5, 400), 2)
         stock = rng.randint(0, 250)
         rows.append(
-            (WORKSPACE, "products", f"sku-{n:06d}", json.dumps({
-                "name": f"{rng.choice(ADJECTIVES)} {category[:-1].title()} {n}",
-                "category": category,
-                "brand": rng.choice(BRANDS),
-                "price": price,
-                "sale_price": round(price * rng.choice([1, 1, 1, 0.8, 0.7]), 2),
-                "rating": round(rng.uniform(1, 5), 1),
-                "stock": stock,
-                "in_stock": stock > 0,
-                "featured": rng.random() < 0.05,
-                "released_at": _time_value(-rng.randint(0, 24 * 700)),
-                "image_url": f"https://img.example.com/products/sku-{n:06d}.jpg",
-                "color": rng.choice(COLORS),
-            }))
-        )  # fmt: skip
+            (
+                WORKSPACE,
+                "products",
+                f"sku-{n:06d}",
+                json.dumps(
+                    {
+                        "name": f"{rng.choice(ADJECTIVES)} {category[:-1].title()} {n}",
+                        "category": category,
+                        "brand": rng.choice(BRANDS),
+                        "price": price,
+                        "sale_price": round(price * rng.choice([1, 1, 1, 0.8, 0.7]), 2),
+                        "rating": round(rng.uniform(1, 5), 1),
+                        "stock": stock,
+                        "in_stock": stock > 0,
+                        "featured": rng.random() < 0.05,
+                        "released_at": _time_value(-rng.randint(0, 24 * 700)),
+                        "image_url": f"https://img.example.com/products/sku-{n:06d}.jpg",
+                        "color": rng.choice(COLORS),
+                    }
+                ),
+            )
+        )
     store.xm(
         "INSERT INTO catalog_items (workspace, catalog, item_id, data) VALUES (?, ?, ?, ?)", rows
     )
-    stores = [("id", "string"), ("city", "string"), ("lat", "number"), ("lon", "number"),
-              ("open_sundays", "boolean"), ("opened_at", "time")]  # fmt: skip
+    stores = [
+        ("id", "string"),
+        ("city", "string"),
+        ("lat", "number"),
+        ("lon", "number"),
+        ("open_sundays", "boolean"),
+        ("opened_at", "time"),
+    ]
     _catalog(store, "stores", "Physical stores", stores, _stamp(2))
-    cities = [("London", 51.5, -0.12), ("Paris", 48.86, 2.35), ("Berlin", 52.52, 13.4),
-              ("Madrid", 40.42, -3.7), ("Lisbon", 38.72, -9.14),
-              ("Dublin", 53.35, -6.26)]  # fmt: skip
+    cities = [
+        ("London", 51.5, -0.12),
+        ("Paris", 48.86, 2.35),
+        ("Berlin", 52.52, 13.4),
+        ("Madrid", 40.42, -3.7),
+        ("Lisbon", 38.72, -9.14),
+        ("Dublin", 53.35, -6.26),
+    ]
     store.xm(
         "INSERT INTO catalog_items (workspace, catalog, item_id, data) VALUES (?, ?, ?, ?)",
-        [(WORKSPACE, "stores", f"store-{city.lower()}", json.dumps(
-            {"city": city, "lat": lat, "lon": lon, "open_sundays": i % 2 == 0,
-             "opened_at": _time_value(-24 * 365 * (i + 1))}))
-         for i, (city, lat, lon) in enumerate(cities)],
-    )  # fmt: skip
+        [
+            (
+                WORKSPACE,
+                "stores",
+                f"store-{city.lower()}",
+                json.dumps(
+                    {
+                        "city": city,
+                        "lat": lat,
+                        "lon": lon,
+                        "open_sundays": i % 2 == 0,
+                        "opened_at": _time_value(-24 * 365 * (i + 1)),
+                    }
+                ),
+            )
+            for i, (city, lat, lon) in enumerate(cities)
+        ],
+    )
     tiers = [("id", "string"), ("label", "string"), ("min_points", "number")]
     _catalog(store, "loyalty_tiers", "Loyalty programme tiers", tiers, _stamp(3))
     store.xm(
         "INSERT INTO catalog_items (workspace, catalog, item_id, data) VALUES (?, ?, ?, ?)",
-        [(WORKSPACE, "loyalty_tiers", tier, json.dumps({"label": tier.title(), "min_points": pts}))
-         for tier, pts in (("bronze", 0), ("silver", 1000), ("gold", 5000))],
-    )  # fmt: skip
+        [
+            (
+                WORKSPACE,
+                "loyalty_tiers",
+                tier,
+                json.dumps({"label": tier.title(), "min_points": pts}),
+            )
+            for tier, pts in (("bronze", 0), ("silver", 1000), ("gold", 5000))
+        ],
+    )
 
 
 BLOCKS: list[tuple[str, str, str, list[str]]] = [
-    ("legal_notice", "Legal small print",
-     "<p style=\"font-size:11px\">© 2026 Example Outfitters Ltd. All rights reserved.</p>",
-     ["legal"]),
-    ("email_footer", "Standard footer with unsubscribe link",
-     "<footer>{{content_blocks.${legal_notice}}}<a href=\"${set_user_to_unsubscribed_url}\">"
-     "Unsubscribe</a></footer>", ["brand"]),
-    ("email_header", "Logo header",
-     "<header><img src=\"https://img.example.com/logo.png\" alt=\"Example Outfitters\"></header>",
-     ["brand"]),
-    ("greeting", "Personal greeting",
-     "Hi {{${first_name} | default: 'there'}},", ["brand"]),
-    ("product_spotlight", "Featured product from the catalog",
-     "{% catalog_items products sku-000001 %}<h2>{{ items[0].name }}</h2>"
-     "<p>{{ items[0].price }} EUR</p>", ["promotional"]),
-    ("seasonal_banner", "Seasonal banner",
-     "{% if ${country} == 'GB' %}<p>Spring sale in the UK!</p>{% else %}<p>Spring sale!</p>"
-     "{% endif %}", ["seasonal", "promotional"]),
-]  # fmt: skip
+    (
+        "legal_notice",
+        "Legal small print",
+        '<p style="font-size:11px">© 2026 Example Outfitters Ltd. All rights reserved.</p>',
+        ["legal"],
+    ),
+    (
+        "email_footer",
+        "Standard footer with unsubscribe link",
+        '<footer>{{content_blocks.${legal_notice}}}<a href="${set_user_to_unsubscribed_url}">'
+        "Unsubscribe</a></footer>",
+        ["brand"],
+    ),
+    (
+        "email_header",
+        "Logo header",
+        '<header><img src="https://img.example.com/logo.png" alt="Example Outfitters"></header>',
+        ["brand"],
+    ),
+    ("greeting", "Personal greeting", "Hi {{${first_name} | default: 'there'}},", ["brand"]),
+    (
+        "product_spotlight",
+        "Featured product from the catalog",
+        "{% catalog_items products sku-000001 %}<h2>{{ items[0].name }}</h2>"
+        "<p>{{ items[0].price }} EUR</p>",
+        ["promotional"],
+    ),
+    (
+        "seasonal_banner",
+        "Seasonal banner",
+        "{% if ${country} == 'GB' %}<p>Spring sale in the UK!</p>{% else %}<p>Spring sale!</p>"
+        "{% endif %}",
+        ["seasonal", "promotional"],
+    ),
+]
 
 
 def _content_blocks(store: Store, rng: random.Random) -> dict[str, str]:
@@ -141,10 +212,20 @@ def _content_blocks(store: Store, rng: random.Random) -> dict[str, str]:
         content_type = "html" if "<" in content else "text"
         store.x(
             "INSERT INTO content_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'html', 0, ?, ?)",
-            (block_id, WORKSPACE, name, description, content, content_type,
-             "draft" if name == "seasonal_banner" else "active", json.dumps(tags),
-             json.dumps(inclusions), _stamp(10 + n), _stamp(20 + n)),
-        )  # fmt: skip
+            (
+                block_id,
+                WORKSPACE,
+                name,
+                description,
+                content,
+                content_type,
+                "draft" if name == "seasonal_banner" else "active",
+                json.dumps(tags),
+                json.dumps(inclusions),
+                _stamp(10 + n),
+                _stamp(20 + n),
+            ),
+        )
     return ids
 
 
@@ -175,17 +256,36 @@ def _templates(store: Store, rng: random.Random, blocks: dict[str, str]) -> None
         )
         store.x(
             "INSERT INTO email_templates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_id(rng), WORKSPACE, name, f"{name} email", subject, body,
-             f"{subject}\n\nVisit https://www.example.com/", preheader, json.dumps(tags),
-             None if n % 3 else 1, "html", _stamp(30 + n), _stamp(40 + n * 2)),
-        )  # fmt: skip
+            (
+                _id(rng),
+                WORKSPACE,
+                name,
+                f"{name} email",
+                subject,
+                body,
+                f"{subject}\n\nVisit https://www.example.com/",
+                preheader,
+                json.dumps(tags),
+                None if n % 3 else 1,
+                "html",
+                _stamp(30 + n),
+                _stamp(40 + n * 2),
+            ),
+        )
     # One drag-and-drop template: Braze's list API hides these (templates.md).
     store.x(
         "INSERT INTO email_templates VALUES"
         " (?, ?, ?, '', ?, ?, NULL, NULL, '[]', NULL, 'dnd', ?, ?)",
-        (_id(rng), WORKSPACE, "DnD Holiday Card", "Happy holidays", "<table></table>",
-         _stamp(60), _stamp(60)),
-    )  # fmt: skip
+        (
+            _id(rng),
+            WORKSPACE,
+            "DnD Holiday Card",
+            "Happy holidays",
+            "<table></table>",
+            _stamp(60),
+            _stamp(60),
+        ),
+    )
 
 
 def _preference_center(store: Store, rng: random.Random) -> None:
@@ -197,11 +297,19 @@ def _preference_center(store: Store, rng: random.Random) -> None:
     )
     store.x(
         "INSERT INTO preference_centers VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
-        (_id(rng), WORKSPACE, "main_preferences", "Example Outfitters preferences", page,
-         "<html><body><p>Your preferences were saved.</p></body></html>",
-         json.dumps({"meta-viewport-content": "width=device-width, initial-scale=1"}), "active",
-         "2026-01-06T10:00:00Z", "2026-01-06T10:00:00Z"),
-    )  # fmt: skip
+        (
+            _id(rng),
+            WORKSPACE,
+            "main_preferences",
+            "Example Outfitters preferences",
+            page,
+            "<html><body><p>Your preferences were saved.</p></body></html>",
+            json.dumps({"meta-viewport-content": "width=device-width, initial-scale=1"}),
+            "active",
+            "2026-01-06T10:00:00Z",
+            "2026-01-06T10:00:00Z",
+        ),
+    )
 
 
 USERS = [
@@ -273,6 +381,15 @@ def _scim_users(store: Store, rng: random.Random, *, legacy: bool) -> None:
             "INSERT INTO scim_users (id, company, user_name, given_name, family_name,"
             " department, permissions, last_sign_in_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (user_id, COMPANY, email, given, family, department, json.dumps(permissions),
-             None if n == 4 else "Monday, January 5, 2026 9:00:00 AM", _stamp(n)),
-        )  # fmt: skip
+            (
+                user_id,
+                COMPANY,
+                email,
+                given,
+                family,
+                department,
+                json.dumps(permissions),
+                None if n == 4 else "Monday, January 5, 2026 9:00:00 AM",
+                _stamp(n),
+            ),
+        )

@@ -21,9 +21,12 @@ def read_log(
 ) -> list[dict[str, Any]]:
     clauses, params = ["1=1"], []
     for clause, value in (
-        ("t >= ?", since), ("t < ?", until), ("workspace = ?", workspace), ("grp = ?", group),
+        ("t >= ?", since),
+        ("t < ?", until),
+        ("workspace = ?", workspace),
+        ("grp = ?", group),
         ("id > ?", after_id),
-    ):  # fmt: skip
+    ):
         if value is not None:
             clauses.append(clause)
             params.append(value)
@@ -33,15 +36,25 @@ def read_log(
     )
     return [
         {
-            "id": r["id"], "t": r["t"], "t_end": r["t_end"], "key": r["key_name"],
-            "workspace": r["workspace"], "group": r["grp"], "method": r["method"],
-            "path": r["path"], "status": r["status"], "item_ids": json.loads(r["item_ids"]),
-            "item_count": r["item_count"], "counted": bool(r["counted"]),
-            "external": bool(r["external"]), "injected": r["injected"],
-            "window_seconds": r["window_seconds"], "algorithm": r["algorithm"],
+            "id": r["id"],
+            "t": r["t"],
+            "t_end": r["t_end"],
+            "key": r["key_name"],
+            "workspace": r["workspace"],
+            "group": r["grp"],
+            "method": r["method"],
+            "path": r["path"],
+            "status": r["status"],
+            "item_ids": json.loads(r["item_ids"]),
+            "item_count": r["item_count"],
+            "counted": bool(r["counted"]),
+            "external": bool(r["external"]),
+            "injected": r["injected"],
+            "window_seconds": r["window_seconds"],
+            "algorithm": r["algorithm"],
         }
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def _peak_sliding(times: list[float], window: float) -> int:

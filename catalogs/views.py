@@ -316,13 +316,17 @@ def item_create(request: AuthenticatedRequest, name: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         item_id = form.cleaned_data["item_id"]
         if selectors.catalog_item_exists(catalog=catalog, item_id=item_id):
-            form.add_error("item_id", "The item already exists in the catalog "
-                                      "(item-already-exists).")  # fmt: skip
+            form.add_error(
+                "item_id", "The item already exists in the catalog (item-already-exists)."
+            )
         else:
             cr = services.catalog_item_propose(
-                actor=request.user, catalog=catalog, action="create",
-                item_id=item_id, values=form.cleaned_data["values"],
-            )  # fmt: skip
+                actor=request.user,
+                catalog=catalog,
+                action="create",
+                item_id=item_id,
+                values=form.cleaned_data["values"],
+            )
             messages.success(request, f"Creating {item_id} is waiting for review.")
             return redirect(_change_request_url(cr, reverse("catalogs:items", args=[name])))
     ctx = {"catalog": catalog, "form": form, "item": None}
@@ -347,9 +351,12 @@ def item_edit(request: AuthenticatedRequest, name: str, item_id: str) -> HttpRes
             form.add_error(None, "Nothing changed: edit at least one value.")
         else:
             cr = services.catalog_item_propose(
-                actor=request.user, catalog=catalog, action="update",
-                item_id=item_id, values=values,
-            )  # fmt: skip
+                actor=request.user,
+                catalog=catalog,
+                action="update",
+                item_id=item_id,
+                values=values,
+            )
             messages.success(request, f"Your edit of {item_id} is waiting for review.")
             return redirect(_change_request_url(cr, _item_url(catalog, item)))
     ctx = {"catalog": catalog, "form": form, "item": item}

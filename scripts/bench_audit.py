@@ -38,11 +38,21 @@ from console.audit.verify import audit_verify  # noqa: E402
 from console.roles import Role  # noqa: E402
 
 ACTIONS = [
-    "auth.sign_in", "auth.sign_out", "auth.sign_in_failed", "change_request.proposed",
-    "change_request.approved", "change_request.applying", "change_request.applied",
-    "change_request.failed", "change_request.rejected", "change_request.edited",
-    "braze.write", "audit.exported", "policy.changed", "drift.detected",
-]  # fmt: skip
+    "auth.sign_in",
+    "auth.sign_out",
+    "auth.sign_in_failed",
+    "change_request.proposed",
+    "change_request.approved",
+    "change_request.applying",
+    "change_request.applied",
+    "change_request.failed",
+    "change_request.rejected",
+    "change_request.edited",
+    "braze.write",
+    "audit.exported",
+    "policy.changed",
+    "drift.detected",
+]
 OUTCOMES = ["success"] * 8 + ["failure", "refused"]
 COPY_COLUMNS = (
     "seq, occurred_at, actor_id, actor_name, actor_roles, ip, user_agent, via, action,"
@@ -96,9 +106,14 @@ def load(n: int) -> float:
                 }
                 new_hash = chain(prev, hashing.entry_content(**fields))
                 copy.write_row(
-                    [*list(fields.values())[:13], hashing.canonical_json(fields["data"]), "",
-                     prev, new_hash]
-                )  # fmt: skip
+                    [
+                        *list(fields.values())[:13],
+                        hashing.canonical_json(fields["data"]),
+                        "",
+                        prev,
+                        new_hash,
+                    ]
+                )
                 prev = new_hash
         cursor.execute("ANALYZE audit_entry")
     audit_checkpoint_issue()
@@ -171,8 +186,10 @@ def export_only() -> None:
         rows += chunk.count(b"\n") if isinstance(chunk, bytes) else 0
     elapsed = time.monotonic() - started
     peak = mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    print(f"export: {rows - 1} rows, {size / 1e6:.0f} MB of CSV in {elapsed:.1f}s; "
-          f"peak RSS {peak:.0f} MB (before the export {before:.0f} MB)")  # fmt: skip
+    print(
+        f"export: {rows - 1} rows, {size / 1e6:.0f} MB of CSV in {elapsed:.1f}s; "
+        f"peak RSS {peak:.0f} MB (before the export {before:.0f} MB)"
+    )
 
 
 def main() -> None:
@@ -190,15 +207,16 @@ def main() -> None:
     print(f"load: {load(args.entries):.1f}s", flush=True)
     timings = list_latency(args.requests, args.profile)
     p95 = statistics.quantiles(timings, n=20)[-1]
-    print(f"list page: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
-          f"p95 {p95:.1f} ms, max {max(timings):.1f} ms (target p95 < 200 ms)")  # fmt: skip
+    print(
+        f"list page: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
+        f"p95 {p95:.1f} ms, max {max(timings):.1f} ms (target p95 < 200 ms)"
+    )
     subprocess.run([sys.executable, __file__, "--export-only"], check=True)
     started = time.monotonic()
     report = audit_verify()
     elapsed = time.monotonic() - started
     status = "verifies" if report.ok else f"FAILS: {report.problems[:3]}"
-    print(f"verify_audit: {report.entries} entries in {elapsed:.1f}s, {status} "
-          "(target < 60 s)")  # fmt: skip
+    print(f"verify_audit: {report.entries} entries in {elapsed:.1f}s, {status} (target < 60 s)")
 
 
 if __name__ == "__main__":

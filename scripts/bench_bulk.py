@@ -87,10 +87,21 @@ class Redis:
     def start(self) -> None:
         self.sock.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", str(self.sock),
-             "--unixsocketperm", "700", "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.sock),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         for _ in range(200):
             if self.sock.exists():
                 return
@@ -113,17 +124,29 @@ class Workers:
 
     def _popen(self, args: list[str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "console", *args], cwd=ROOT, env=self.env,
-            start_new_session=True, stdout=subprocess.DEVNULL,
+            [sys.executable, "-m", "celery", "-A", "console", *args],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
             stderr=(self.tmp / "workers.log").open("ab"),
-        )  # fmt: skip
+        )
 
     def start_one(self, index: int) -> None:
         self.procs[index] = self._popen(
-            ["worker", "--pool=prefork", "--concurrency=1", "-l", "warning",
-             "-n", f"bench{index}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"]
-        )  # fmt: skip
+            [
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-l",
+                "warning",
+                "-n",
+                f"bench{index}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ]
+        )
 
     def start(self) -> None:
         for index in range(self.n):
@@ -196,9 +219,11 @@ def make_job(path: Path, operation: str = "upsert") -> Any:
     editor = User.objects.get(username="editor")
     with path.open("rb") as handle:
         job = bulk_job_upload(
-            actor=editor, catalog=Catalog.objects.get(name="products"), operation=operation,
+            actor=editor,
+            catalog=Catalog.objects.get(name="products"),
+            operation=operation,
             upload=File(handle, name=path.name),
-        )  # fmt: skip
+        )
     # A worker parses it (eagerly in this process when CELERY_TASK_ALWAYS_EAGER is set).
     while (job := BulkJob.objects.get(pk=job.pk)).state == JobState.PARSING:
         time.sleep(0.2)
@@ -227,8 +252,9 @@ class Watch:
         self.done_at: dict[int, float] = {}
         self.first_accept: dict[int, float] = {}
 
-    def until_done(self, jobs: list[Any], timeout: float,
-                   during: Callable[[float], None] | None = None) -> None:  # fmt: skip
+    def until_done(
+        self, jobs: list[Any], timeout: float, during: Callable[[float], None] | None = None
+    ) -> None:
         from catalogs.bulk.models import BulkJob, JobState
         from catalogs.bulk.selectors import bulk_job_progress
 
@@ -247,8 +273,11 @@ class Watch:
                 if progress.items_done and job.pk not in self.first_accept:
                     self.first_accept[job.pk] = time.time()
                 total = max(progress.items_total, 1)
-                if (job.pk not in self.eta_at_10 and progress.items_done >= total / 10
-                        and progress.eta_seconds is not None):  # fmt: skip
+                if (
+                    job.pk not in self.eta_at_10
+                    and progress.items_done >= total / 10
+                    and progress.eta_seconds is not None
+                ):
                     self.eta_at_10[job.pk] = (time.time(), progress.eta_seconds)
                 if during:
                     during(progress.items_done / total)
@@ -363,8 +392,9 @@ def neighbour_figures(
     share = background_share()
     own = [w["own_counted"] for w in full]
     others = [w["counted"] - w["own_counted"] for w in full]
-    shares = [background_room(limit, share=share, others=o, margin=limits.yield_margin)
-              for o in others]  # fmt: skip
+    shares = [
+        background_room(limit, share=share, others=o, margin=limits.yield_margin) for o in others
+    ]
     return {
         "ext_429": stats.get("external_rate_limited", 0),
         "own_429": stats.get("rate_limited", 0),
@@ -466,9 +496,11 @@ class Bench:
     ) -> None:
         self.sandbox.admin.reset(products=products, profile=PROFILE)
         self.sandbox.admin.configure(
-            clock_scale=self.args.scale, algorithm=algorithm, async_delay_seconds=3600.0,
+            clock_scale=self.args.scale,
+            algorithm=algorithm,
+            async_delay_seconds=3600.0,
             rate_limits_enabled=limits,
-        )  # fmt: skip
+        )
 
     def new_ids(self, n: int) -> list[str]:
         self.seq += 1
@@ -499,8 +531,9 @@ class Bench:
         until = max(watch.done_at.values())
         return jobs, id_sets, since, until, watch
 
-    def single(self, label: str, *, during: Callable[[float], None] | None = None
-               ) -> dict[str, Any]:  # fmt: skip
+    def single(
+        self, label: str, *, during: Callable[[float], None] | None = None
+    ) -> dict[str, Any]:
         import dataclasses
 
         import redis
@@ -558,11 +591,17 @@ class Bench:
         entries = self.sandbox.admin.log(since=since, until=until + 0.5, group=group)
         times = sorted(e["t"] for e in entries if not e.get("external"))
         marks = [(t, what) for t, what in self.events if since <= t <= until + 0.5]
-        marks += [(a, f"no send for {b - a:.1f} s from")
-                  for a, b in itertools.pairwise(times) if b - a > pause]  # fmt: skip
+        marks += [
+            (a, f"no send for {b - a:.1f} s from")
+            for a, b in itertools.pairwise(times)
+            if b - a > pause
+        ]
         for t, text in sorted(marks):
-            print(f"      {text} +{t - since:.1f} s (window {math.floor(t / window) - first}, "
-                  f"{t % window:.1f} s in)", flush=True)  # fmt: skip
+            print(
+                f"      {text} +{t - since:.1f} s (window {math.floor(t / window) - first}, "
+                f"{t % window:.1f} s in)",
+                flush=True,
+            )
 
     def print_call_parts(self, calls: list[tuple[str, bool, float, float, float]]) -> None:
         """Where a call's time goes: before the sandbox handles it, in it, and after."""
@@ -577,17 +616,22 @@ class Bench:
         )
         if len(log) != len(calls):
             statuses = collections.Counter(e["status"] for e in log)
-            print(f"      call parts: {len(log)} logged for {len(calls)} calls {dict(statuses)}",
-                  flush=True)  # fmt: skip
+            print(
+                f"      call parts: {len(log)} logged for {len(calls)} calls {dict(statuses)}",
+                flush=True,
+            )
             return
         for busy in (False, True):
             pairs = [(c, e) for c, e in zip(calls, log, strict=True) if c[1] is busy]
             before = [e["t"] - c[2] for c, e in pairs]
             inside = [e["t_end"] - e["t"] for _c, e in pairs]
             after = [c[3] - e["t_end"] for c, e in pairs]
-            print(f"      call parts {'during' if busy else 'idle'} p95: before the sandbox "
-                  f"{_p95(before) * 1000:.1f} ms, in it {_p95(inside) * 1000:.1f} ms, after "
-                  f"{_p95(after) * 1000:.1f} ms", flush=True)  # fmt: skip
+            print(
+                f"      call parts {'during' if busy else 'idle'} p95: before the sandbox "
+                f"{_p95(before) * 1000:.1f} ms, in it {_p95(inside) * 1000:.1f} ms, after "
+                f"{_p95(after) * 1000:.1f} ms",
+                flush=True,
+            )
 
     # scenarios ----------------------------------------------------------------------------------
 
@@ -601,9 +645,12 @@ class Bench:
         steady = stats.get("items_accepted_per_second_in_full_windows") or achieved
         h = max(steady, achieved) / ceiling
         self.machine_bound = h < 3
-        print(f"headroom: limits off, {achieved:,.0f} items/s over the job, steady "
-              f"{steady:,.0f} items/s = H {h:.2f} × scaled ceiling {ceiling:,.0f} items/s "
-              f"-> {'OK' if h >= 3 else 'MACHINE-BOUND (H < 3)'}", flush=True)  # fmt: skip
+        print(
+            f"headroom: limits off, {achieved:,.0f} items/s over the job, steady "
+            f"{steady:,.0f} items/s = H {h:.2f} × scaled ceiling {ceiling:,.0f} items/s "
+            f"-> {'OK' if h >= 3 else 'MACHINE-BOUND (H < 3)'}",
+            flush=True,
+        )
         self.restart_workers()
         return [{"H": h}]
 
@@ -670,8 +717,11 @@ class Bench:
             method = next(methods)
             started, at = time.perf_counter(), time.time()
             if method == "PATCH":
-                client.catalog_item_edit(catalog_name="products", item_id="sku-000001",
-                                         values={"stock": self.rng.randint(0, 99)})  # fmt: skip
+                client.catalog_item_edit(
+                    catalog_name="products",
+                    item_id="sku-000001",
+                    values={"stock": self.rng.randint(0, 99)},
+                )
             else:
                 client.catalog_item_get(catalog_name="products", item_id="sku-000002")
             calls.append((method, during, at, time.time(), time.perf_counter() - started))
@@ -777,14 +827,24 @@ class Bench:
         synced = neighbour_figures(self.sandbox, SYNC_GROUP, SYNC_LIMIT, first, last, scale)
         result.update({f"sync_{k}": v for k, v in synced.items()})
         if self.args.windows:
-            print(f"    G sync ({SYNC_GROUP}): the console's requests / the consumer's / the "
-                  "console's own share, per full server window:",
-                  *(f"{a}/{b}/{c}" for a, b, c in zip(synced["per_window_own"],
-                                                      synced["per_window_others"],
-                                                      synced["per_window_share"], strict=True)),
-                  flush=True)  # fmt: skip
-            print(f"      the sync's last request {finished - last:.1f} s before it finished",
-                  flush=True)  # fmt: skip
+            print(
+                f"    G sync ({SYNC_GROUP}): the console's requests / the consumer's / the "
+                "console's own share, per full server window:",
+                *(
+                    f"{a}/{b}/{c}"
+                    for a, b, c in zip(
+                        synced["per_window_own"],
+                        synced["per_window_others"],
+                        synced["per_window_share"],
+                        strict=True,
+                    )
+                ),
+                flush=True,
+            )
+            print(
+                f"      the sync's last request {finished - last:.1f} s before it finished",
+                flush=True,
+            )
             self.print_gaps(first, last, group=SYNC_GROUP, pause=0.5)
         return result
 
@@ -816,11 +876,18 @@ class Bench:
         # The first request after the restart is the limiter's cold-start probe: refused when
         # Braze's window was already full (it is not counted then, and blocks the group until
         # the reset). Any other 429 would be the burst the probe exists to prevent.
-        after = sorted(
-            (e for e in self.sandbox.admin.log(since=restarted[0], group=GROUP)
-             if not e.get("external")),
-            key=lambda e: e["t"],
-        ) if restarted else []  # fmt: skip
+        after = (
+            sorted(
+                (
+                    e
+                    for e in self.sandbox.admin.log(since=restarted[0], group=GROUP)
+                    if not e.get("external")
+                ),
+                key=lambda e: e["t"],
+            )
+            if restarted
+            else []
+        )
         result["429_probe"] = int(bool(after) and after[0]["status"] == 429)
         self.restart_workers()  # a clean slate for the next scenario
         return result
@@ -861,14 +928,23 @@ class Bench:
             "print(json.dumps({'rows':job.rows_read,'seconds':d,'state':job.state,"
             "'rss_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))"
         )
-        printed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
-                                 capture_output=True, text=True).stdout  # fmt: skip
+        printed = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         result = json.loads(printed.strip().splitlines()[-1])
         size = path.stat().st_size / 1024 / 1024
-        print(f"parse: {size:.0f} MB CSV, {result['rows']:,} rows in {result['seconds']:.1f} s = "
-              f"{result['rows'] / result['seconds']:,.0f} rows/s (parse, validate, diff, store); "
-              f"peak RSS {result['rss_mb']:.0f} MB ({'OK' if result['rss_mb'] < 300 else 'OVER'}"
-              " the 300 MB line)", flush=True)  # fmt: skip
+        print(
+            f"parse: {size:.0f} MB CSV, {result['rows']:,} rows in {result['seconds']:.1f} s = "
+            f"{result['rows'] / result['seconds']:,.0f} rows/s (parse, validate, diff, store); "
+            f"peak RSS {result['rss_mb']:.0f} MB ({'OK' if result['rss_mb'] < 300 else 'OVER'}"
+            " the 300 MB line)",
+            flush=True,
+        )
         path.unlink()
 
     # driver -------------------------------------------------------------------------------------
@@ -877,9 +953,14 @@ class Bench:
         from tests.fixtures.sandbox import start_sandbox
 
         self.redis.start()
-        self.sandbox = start_sandbox(self.tmp / "sandbox", seed_demo=True, seed_products=100,
-                                     log_level="error", clock_scale=self.args.scale,
-                                     profile=PROFILE)  # fmt: skip
+        self.sandbox = start_sandbox(
+            self.tmp / "sandbox",
+            seed_demo=True,
+            seed_products=100,
+            log_level="error",
+            clock_scale=self.args.scale,
+            profile=PROFILE,
+        )
         self.sandbox.admin.profile = PROFILE
         self.workspace = f"bench-{uuid.uuid4().hex[:8]}"
         os.environ.update(self.env())
@@ -902,8 +983,11 @@ class Bench:
         self.redis.stop()
         log = self.tmp / "workers.log"
         if log.exists():
-            errors = [line for line in log.read_text(errors="replace").splitlines()
-                      if "Error" in line or "Traceback" in line]  # fmt: skip
+            errors = [
+                line
+                for line in log.read_text(errors="replace").splitlines()
+                if "Error" in line or "Traceback" in line
+            ]
             if errors:
                 print("worker errors (last 5):", *errors[-5:], sep="\n    ")
             dropped = log.read_text(errors="replace").count("did not fit its fixed windows")
@@ -979,14 +1063,17 @@ def main() -> int:
     args = parser.parse_args()
     bench = Bench(args)
     bench.machine_bound = False
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True).stdout.strip()  # fmt: skip
-    print(f"bench_bulk: sandbox profile {PROFILE} ({GROUP} {LIMIT}/min, {SYNC_GROUP} "
-          f"{SYNC_LIMIT}/min), S={args.scale:g} (window {60 / args.scale:g} s, ceiling "
-          f"{LIMIT * BATCH * args.scale / 60:,.0f} items/s scaled = 5,000 items/min real), "
-          f"{args.items:,} items, {args.workers} workers, seed {args.seed}, {args.runs} runs, "
-          f"git {git}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
-          flush=True)  # fmt: skip
+    git = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    print(
+        f"bench_bulk: sandbox profile {PROFILE} ({GROUP} {LIMIT}/min, {SYNC_GROUP} "
+        f"{SYNC_LIMIT}/min), S={args.scale:g} (window {60 / args.scale:g} s, ceiling "
+        f"{LIMIT * BATCH * args.scale / 60:,.0f} items/s scaled = 5,000 items/min real), "
+        f"{args.items:,} items, {args.workers} workers, seed {args.seed}, {args.runs} runs, "
+        f"git {git}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        flush=True,
+    )
     try:
         bench.setup()
         for name in args.scenarios.split(","):
@@ -995,12 +1082,17 @@ def main() -> int:
             elif name == "parse":
                 bench.parse()
             else:
-                label = {"A": "A one job", "B": "B two jobs", "C": "C with single-item edits",
-                         "D": "D external consumer 30%", "E": "E 3×kill -9 + Redis restart",
-                         "G": "G consumers 25% on both item groups, job + full sync",
-                         "F_sliding": "F sliding-log server", "F_token": "F token-bucket server",
-                         "celery": "Celery per-worker rate_limit instead of the global limiter",
-                         }.get(name, name)  # fmt: skip
+                label = {
+                    "A": "A one job",
+                    "B": "B two jobs",
+                    "C": "C with single-item edits",
+                    "D": "D external consumer 30%",
+                    "E": "E 3×kill -9 + Redis restart",
+                    "G": "G consumers 25% on both item groups, job + full sync",
+                    "F_sliding": "F sliding-log server",
+                    "F_token": "F token-bucket server",
+                    "celery": "Celery per-worker rate_limit instead of the global limiter",
+                }.get(name, name)
                 report(label, bench.scenario(name), bench.machine_bound)
                 mem = bench.workers.peak_rss_kb / 1024 if bench.workers else 0
                 print(f"    peak worker RSS so far {mem:.0f} MB", flush=True)

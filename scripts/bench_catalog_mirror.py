@@ -30,11 +30,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 FIELDS = [
-    ("id", "string"), ("name", "string"), ("category", "string"), ("brand", "string"),
-    ("price", "number"), ("sale_price", "number"), ("rating", "number"), ("stock", "number"),
-    ("in_stock", "boolean"), ("featured", "boolean"), ("released_at", "time"),
-    ("image_url", "string"), ("color", "string"),
-]  # fmt: skip
+    ("id", "string"),
+    ("name", "string"),
+    ("category", "string"),
+    ("brand", "string"),
+    ("price", "number"),
+    ("sale_price", "number"),
+    ("rating", "number"),
+    ("stock", "number"),
+    ("in_stock", "boolean"),
+    ("featured", "boolean"),
+    ("released_at", "time"),
+    ("image_url", "string"),
+    ("color", "string"),
+]
 CATEGORIES = ["shoes", "jackets", "shirts", "trousers", "bags", "hats", "socks", "watches"]
 BRANDS = ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adatum"]
 COLORS = ["black", "white", "navy", "olive", "red", "sand", "grey"]
@@ -55,12 +64,19 @@ def _rows(n: int, catalog_id: int, now: str):
             timespec="milliseconds"
         )
         data = {
-            "name": name, "category": category, "brand": brand, "price": price,
+            "name": name,
+            "category": category,
+            "brand": brand,
+            "price": price,
             "sale_price": round(price * rng.choice([1, 1, 1, 0.8, 0.7]), 2),
-            "rating": round(rng.uniform(1, 5), 1), "stock": stock, "in_stock": stock > 0,
-            "featured": rng.random() < 0.05, "released_at": released, "image_url": image,
+            "rating": round(rng.uniform(1, 5), 1),
+            "stock": stock,
+            "in_stock": stock > 0,
+            "featured": rng.random() < 0.05,
+            "released_at": released,
+            "image_url": image,
             "color": color,
-        }  # fmt: skip
+        }
         item_id = f"sku-{i:07d}"
         search = " ".join([item_id, name, category, brand, image, color]).lower()
         yield (catalog_id, item_id, json.dumps(data), search, now)
@@ -107,9 +123,11 @@ def load(n: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE catalogs_catalogitem")
     done = time.perf_counter()
-    print(f"loaded {n:,} items in {loaded - started:.1f}s (COPY); trigram index "
-          f"{trigram - loaded:.1f}s; {len(FIELDS) - 1} sort indexes + analyze "
-          f"{done - trigram:.1f}s")  # fmt: skip
+    print(
+        f"loaded {n:,} items in {loaded - started:.1f}s (COPY); trigram index "
+        f"{trigram - loaded:.1f}s; {len(FIELDS) - 1} sort indexes + analyze "
+        f"{done - trigram:.1f}s"
+    )
     return int(catalog.pk)
 
 
@@ -125,21 +143,38 @@ def operations(n: int) -> list[tuple[str, list[dict[str, str]]]]:
         ("sort: price ascending", many(lambda: {"sort": "price"})),
         ("sort: rating descending", many(lambda: {"sort": "-rating"})),
         ("sort: name (text)", many(lambda: {"sort": "name"})),
-        ("sort: released_at desc, deep page", many(lambda: {"sort": "-released_at",
-                                                             "__deep__": "released_at"})),
-        ("filter: price range", many(lambda: {
-            "f_price_min": str(rng.randint(5, 300)), "f_price_max": str(rng.randint(300, 400))})),
+        (
+            "sort: released_at desc, deep page",
+            many(lambda: {"sort": "-released_at", "__deep__": "released_at"}),
+        ),
+        (
+            "filter: price range",
+            many(
+                lambda: {
+                    "f_price_min": str(rng.randint(5, 300)),
+                    "f_price_max": str(rng.randint(300, 400)),
+                }
+            ),
+        ),
         ("filter: boolean (featured)", many(lambda: {"f_featured": "true"})),
         ("filter: text contains (brand)", many(lambda: {"f_brand": rng.choice(BRANDS)[:5]})),
-        ("filter: time range", many(lambda: {"f_released_at_after": "2025-06-01",
-                                             "f_released_at_before": "2025-09-30"})),
-        ("filter + sort: price range by price", many(lambda: {
-            "f_price_min": "50", "f_price_max": "60", "sort": "-price"})),
+        (
+            "filter: time range",
+            many(
+                lambda: {"f_released_at_after": "2025-06-01", "f_released_at_before": "2025-09-30"}
+            ),
+        ),
+        (
+            "filter + sort: price range by price",
+            many(lambda: {"f_price_min": "50", "f_price_max": "60", "sort": "-price"}),
+        ),
         ("search: common word", many(lambda: {"q": rng.choice(ADJECTIVES)})),
         ("search: rare (one item)", many(lambda: {"q": f"sku-{rng.randrange(n):07d}"})),
-        ("search + sort: common word by price", many(lambda: {
-            "q": rng.choice(CATEGORIES), "sort": "price"})),
-    ]  # fmt: skip
+        (
+            "search + sort: common word by price",
+            many(lambda: {"q": rng.choice(CATEGORIES), "sort": "price"}),
+        ),
+    ]
 
 
 def _deep_token(catalog_id: int, field: str, descending: bool) -> str:
@@ -153,8 +188,9 @@ def _deep_token(catalog_id: int, field: str, descending: bool) -> str:
             cursor.execute(
                 "SELECT NULL, item_id FROM catalogs_catalogitem WHERE catalog_id = %s "
                 "ORDER BY item_id OFFSET (SELECT count(*) * 0.6 FROM catalogs_catalogitem)::int "
-                "LIMIT 1", [catalog_id]
-            )  # fmt: skip
+                "LIMIT 1",
+                [catalog_id],
+            )
         else:
             expr, direction = sort_expression(field), "DESC" if descending else "ASC"
             cursor.execute(
@@ -251,8 +287,10 @@ def measure(catalog_id: int, n: int, runs: int) -> bool:
         p95 = _p95(timings)
         passed = p95 < 150
         ok &= passed
-        print(f"{label:<40} {p50:8.1f} {p95:8.1f} {timings[-1]:8.1f} {_p95(sql_timings):8.1f}"
-              f"  {rows:>4}{'' if passed else '  ✗ over 150 ms'}")  # fmt: skip
+        print(
+            f"{label:<40} {p50:8.1f} {p95:8.1f} {timings[-1]:8.1f} {_p95(sql_timings):8.1f}"
+            f"  {rows:>4}{'' if passed else '  ✗ over 150 ms'}"
+        )
         if not passed:
             slow.append((label, param_sets[0]))
     for label, params in slow:
@@ -273,8 +311,10 @@ def main() -> int:
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = ["testserver"]
-    print(f"catalog mirror benchmark: {args.items:,} items, {args.runs} runs per operation, "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"catalog mirror benchmark: {args.items:,} items, {args.runs} runs per operation, "
+        f"{os.cpu_count()} CPUs"
+    )
     catalog_id = load(args.items)
     ok = measure(catalog_id, args.items, args.runs)
     print("\nPASS: every operation p95 < 150 ms" if ok else "\nFAIL: some p95 ≥ 150 ms")

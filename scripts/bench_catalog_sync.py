@@ -36,17 +36,22 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=6.0)
     parser.add_argument("--margin", type=float, default=0.05)
     parser.add_argument(
-        "--background-share", type=float, default=0.7,
+        "--background-share",
+        type=float,
+        default=0.7,
         help="background work's share of the group (the console's default)",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
 
     from tests.fixtures.sandbox import start_sandbox
 
     sandbox = start_sandbox(
-        Path(tempfile.mkdtemp(prefix="bench-sync-")), seed_demo=True,
-        seed_products=args.items, clock_scale=args.scale, profile="reference",
-    )  # fmt: skip
+        Path(tempfile.mkdtemp(prefix="bench-sync-")),
+        seed_demo=True,
+        seed_products=args.items,
+        clock_scale=args.scale,
+        profile="reference",
+    )
     os.environ.update(
         DJANGO_SETTINGS_MODULE="console.settings",
         BRAZE_REST_ENDPOINT=sandbox.url,
@@ -98,20 +103,26 @@ def main() -> int:
     per_window = [w["own_counted"] for w in stats.get("windows", [])][1:-1]
     steady_requests = sum(per_window) / (len(per_window) * share) if per_window else None
     ratio = achieved_per_s / ceiling_per_s
-    print(f"catalog sync benchmark: sandbox profile reference (catalog_items_sync {LIMIT}/min), "
-          f"{args.items:,} items, S={args.scale:g} (window {window:.1f}s), background share "
-          f"{args.background_share} ({share} requests per window), margin {args.margin}s, "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"catalog sync benchmark: sandbox profile reference (catalog_items_sync {LIMIT}/min), "
+        f"{args.items:,} items, S={args.scale:g} (window {window:.1f}s), background share "
+        f"{args.background_share} ({share} requests per window), margin {args.margin}s, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"state {sync.state}; {pages} pages; {mirrored:,} items mirrored; {elapsed:.1f}s real")
     print(
         f"429s from the sandbox: {stats.get('rate_limited', 0)}; "
         f"peak requests in a server window: {stats.get('peak_fixed_window_ratio', 0):.2f} × L"
     )
-    print(f"end to end: {achieved_per_s * 60 / args.scale:,.0f} items/min (Braze minutes) = "
-          f"{ratio:.3f} × ceiling {share * PAGE:,} items/min")  # fmt: skip
+    print(
+        f"end to end: {achieved_per_s * 60 / args.scale:,.0f} items/min (Braze minutes) = "
+        f"{ratio:.3f} × ceiling {share * PAGE:,} items/min"
+    )
     if steady_requests is not None:
-        print(f"steady state ({len(per_window)} full server windows): "
-              f"{steady_requests:.3f} × ceiling (requests per window / L)")  # fmt: skip
+        print(
+            f"steady state ({len(per_window)} full server windows): "
+            f"{steady_requests:.3f} × ceiling (requests per window / L)"
+        )
     if steady is not None:
         print(f"sandbox items_accepted per full window / (share×50): {steady:.3f} ({full} windows)")
     ok = (

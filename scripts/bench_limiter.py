@@ -102,10 +102,21 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
     sock = directory / "redis.sock"
     proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--save", "", "--appendonly", "no"],
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     for _ in range(100):
         if sock.exists():
             break
@@ -123,15 +134,20 @@ def run_once(args: argparse.Namespace, algorithm: str, sandbox: Any, redis_url: 
     start_at = time.time() + 1.0
     end_at = start_at + args.seconds
     base = {
-        "args": vars(args), "redis_url": redis_url, "url": sandbox.url,
-        "api_key": sandbox.api_key, "prefix": f"bench:{uuid.uuid4().hex}",
-        "start_at": start_at, "end_at": end_at,
-    }  # fmt: skip
+        "args": vars(args),
+        "redis_url": redis_url,
+        "url": sandbox.url,
+        "api_key": sandbox.api_key,
+        "prefix": f"bench:{uuid.uuid4().hex}",
+        "start_at": start_at,
+        "end_at": end_at,
+    }
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         runs = pool.map(worker, [{**base, "index": i} for i in range(args.processes)])
     stats = sandbox.admin.group_stats(args.group, since=start_at - 0.5)
-    windows = [w for w in stats["windows"] if w["start"] >= start_at and
-               w["start"] + real_window <= end_at]  # fmt: skip
+    windows = [
+        w for w in stats["windows"] if w["start"] >= start_at and w["start"] + real_window <= end_at
+    ]
     per_window = [w["own_counted"] for w in windows]
     achieved = sum(per_window) / (len(per_window) * real_window) if per_window else 0.0
     ceiling = limit / real_window
@@ -143,8 +159,10 @@ def run_once(args: argparse.Namespace, algorithm: str, sandbox: Any, redis_url: 
     unit = "requests"
     if args.group == "catalog_items_async":
         unit, per_real_minute, ceiling_per_minute = (
-            "items", per_real_minute * 50, ceiling_per_minute * 50,
-        )  # fmt: skip
+            "items",
+            per_real_minute * 50,
+            ceiling_per_minute * 50,
+        )
     ok = console_429s == 0 and ratio >= 0.95
     print(
         f"{algorithm:>7}: throughput {per_real_minute:,.0f} {unit}/min = {ratio:.3f} × ceiling "
@@ -186,8 +204,13 @@ def main() -> int:
     try:
         if not redis_url:
             redis_url, redis_proc = start_redis(tmp)
-        sandbox = start_sandbox(tmp / "sandbox", seed_demo=True, seed_products=args.products,
-                                log_level="error", profile="reference")  # fmt: skip
+        sandbox = start_sandbox(
+            tmp / "sandbox",
+            seed_demo=True,
+            seed_products=args.products,
+            log_level="error",
+            profile="reference",
+        )
         from braze_sandbox.config import REFERENCE_LIMITS
 
         limit, window = REFERENCE_LIMITS[args.group]

@@ -49,9 +49,16 @@ def three_way(
         theirs, ours = not same(b, c), not same(b, p)
         if theirs or ours:
             rows.append(
-                {"field": key, "base": b, "current": c, "proposed": p,
-                 "theirs": theirs, "ours": ours, "clash": theirs and ours and not same(c, p)}
-            )  # fmt: skip
+                {
+                    "field": key,
+                    "base": b,
+                    "current": c,
+                    "proposed": p,
+                    "theirs": theirs,
+                    "ours": ours,
+                    "clash": theirs and ours and not same(c, p),
+                }
+            )
     return rows
 
 

@@ -22,9 +22,14 @@ class ChangeState(models.TextChoices):
 
 
 OPEN_STATES = frozenset(
-    {ChangeState.DRAFT, ChangeState.PENDING, ChangeState.APPROVED, ChangeState.FAILED,
-     ChangeState.CONFLICT}
-)  # fmt: skip
+    {
+        ChangeState.DRAFT,
+        ChangeState.PENDING,
+        ChangeState.APPROVED,
+        ChangeState.FAILED,
+        ChangeState.CONFLICT,
+    }
+)
 
 
 class ChangeRequest(models.Model):
