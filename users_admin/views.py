@@ -195,7 +195,7 @@ class SetPasswordView(PasswordResetConfirmView):
     success_url = reverse_lazy("login")
     post_reset_login = False
 
-    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
         response = super().form_valid(form)
         messages.success(self.request, "Your password is set. Sign in with it now.")
         return response

@@ -5,7 +5,7 @@ from django.test import Client
 
 from console.audit.models import AuditEntry, AuditPersonal
 from console.audit.services import Outcome
-from console.roles import Role, user_roles
+from console.roles import Role, roles_ensure_groups, user_roles
 from tests.factories import user_with_role
 from users_admin import services
 from users_admin.services import SelfLockoutError
@@ -144,7 +144,7 @@ def test_two_admins_demoting_themselves_at_once_leave_one_admin(
 
     first, second = user_with_role(Role.ADMIN), user_with_role(Role.ADMIN)
     barrier = threading.Barrier(2, timeout=10)
-    real = module.roles_ensure_groups
+    real = roles_ensure_groups
 
     arrived = threading.local()
 

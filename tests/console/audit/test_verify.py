@@ -1,6 +1,7 @@
 """`verify_audit` finds an altered row, a removed tail, a gap and a rewritten suffix."""
 
 import json
+import os
 from collections.abc import Callable
 
 import psycopg
@@ -127,7 +128,7 @@ def test_the_parallel_walk_finds_the_same_breaks(
     from console.audit import verify
 
     monkeypatch.setattr(verify, "_PARALLEL_FROM", 5)
-    monkeypatch.setattr(verify.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
     assert len(verify._ranges()) == 3
     assert verify.audit_verify().ok
     owner_tamper.execute("""UPDATE audit_entry SET data = '{"i": 999}' WHERE seq = 9""")
@@ -148,7 +149,7 @@ def test_the_parallel_walk_also_runs_in_a_celery_worker_process(
     from django.db import connections
 
     monkeypatch.setattr(verify, "_PARALLEL_FROM", 5)
-    monkeypatch.setattr(verify.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
     owner_tamper.execute("""UPDATE audit_entry SET data = '{"i": 999}' WHERE seq = 9""")
     connections.close_all()  # the forked worker opens its own
     # Celery's prefork pool: daemon processes, which the standard library forbids children.
@@ -168,7 +169,7 @@ def test_it_warns_when_no_checkpoint_was_issued_for_too_long(
     from console.audit import verify
 
     later = timezone.now() + timedelta(minutes=3 * settings.AUDIT_CHECKPOINT_INTERVAL_MINUTES)
-    monkeypatch.setattr(verify.timezone, "now", lambda: later)
+    monkeypatch.setattr(timezone, "now", lambda: later)
     report = verify.audit_verify()
     assert report.ok
     assert any(w.startswith("unanchored since") for w in report.warnings)
