@@ -55,7 +55,7 @@ def user_json(row: Any, *, describe: bool = False) -> dict[str, Any]:
 
 
 def _described(permissions: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(permissions))
+    out: dict[str, Any] = json.loads(json.dumps(permissions))
     for role in out.get("roles") or []:
         definition = scim_strings.ROLES.get(role.get("roleName", ""))
         if definition is not None:
@@ -148,7 +148,7 @@ def _validate(body: Any, *, creating: bool, current: bool) -> dict[str, Any]:
 
 def _ids_for(permissions: dict[str, Any]) -> dict[str, Any]:
     # Braze answers with ids for the workspaces and teams a request named only by name.
-    out = json.loads(json.dumps(permissions))
+    out: dict[str, Any] = json.loads(json.dumps(permissions))
     for group in out.get("appGroup", []):
         group.setdefault(
             "appGroupId", uuid.uuid5(uuid.NAMESPACE_DNS, group.get("appGroupName", "")).hex[:19]

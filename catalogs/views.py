@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -247,7 +247,7 @@ class _Echo:
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def item_export(request: AuthenticatedRequest, name: str) -> HttpResponse:
+def item_export(request: AuthenticatedRequest, name: str) -> HttpResponseBase:
     catalog = selectors.catalog_get(name=name)
     form = ItemFilterForm(request.GET or None, catalog=catalog)
     names = [str(f["name"]) for f in catalog.value_fields()]
@@ -268,7 +268,7 @@ def item_export(request: AuthenticatedRequest, name: str) -> HttpResponse:
             values = (item.item_id, *(_csv_value(item.data.get(n)) for n in names))
             yield writer.writerow([cell_inert(v) for v in values])
 
-    response: Any = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{catalog.name}.csv"'
     return response
 

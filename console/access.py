@@ -6,13 +6,13 @@ from typing import Concatenate, cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
 from console.http import AuthenticatedRequest
 from console.roles import Capability, user_has_any
 
-type View[**P] = Callable[Concatenate[HttpRequest, P], HttpResponse]
-type AuthenticatedView[**P] = Callable[Concatenate[AuthenticatedRequest, P], HttpResponse]
+type View[**P] = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
+type AuthenticatedView[**P] = Callable[Concatenate[AuthenticatedRequest, P], HttpResponseBase]
 
 
 def require_capability[**P](
@@ -26,7 +26,7 @@ def require_capability[**P](
 
     def decorator(view: AuthenticatedView[P]) -> View[P]:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def wrapper(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 response = redirect_to_login(request.get_full_path())
                 if request.headers.get("HX-Request"):
