@@ -203,20 +203,33 @@ def test_the_known_bulk_cycles_are_still_cycles() -> None:
     assert not stale, f"remove from the allow-list, these cycles are gone: {sorted(stale)}"
 
 
-def test_no_module_imports_another_apps_private_names() -> None:
-    private = [
+def _private_imports(edges: tuple[Import, ...]) -> list[str]:
+    found = [
         f"{_where(e)} {e.importer} imports {e.target}.{name}"
-        for e in imports()
+        for e in edges
         if _app(e.importer) != _app(e.target)
         for name in e.names
         if name.startswith("_") and not name.startswith("__")
     ]
-    private += [
+    found += [
         f"{_where(e)} {e.importer} imports the private module {e.target}"
-        for e in imports()
+        for e in edges
         if _app(e.importer) != _app(e.target)
         and any(p.startswith("_") and not p.startswith("__") for p in e.target.split("."))
     ]
+    return found
+
+
+def test_the_private_name_rule_tells_apps_apart() -> None:
+    path = ROOT / "catalogs" / "services.py"
+    across = Import("catalog_bulk.pipeline", path, 1, "catalogs.services", ("_search_text",), True)
+    within = Import("catalogs.views", path, 1, "catalogs.services", ("_search_text",), False)
+    public = Import("catalog_bulk.pipeline", path, 1, "catalogs.services", ("search_text",), False)
+    assert len(_private_imports((across, within, public))) == 1
+
+
+def test_no_module_imports_another_apps_private_names() -> None:
+    private = _private_imports(imports())
     assert not private, "\n".join(private)
 
 
