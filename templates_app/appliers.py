@@ -21,6 +21,8 @@ from console.braze import BrazeNotFound, BrazeValidationError, get_client
 from console.changes.appliers import merge_state
 from console.changes.diff import same
 from console.changes.models import ChangeState
+from console.changes.resource_types import Identifiers, resource_type_register
+from console.changes.resource_types import ResourceType as RegisteredType
 from templates_app import selectors, services
 from templates_app.models import ResourceType
 
@@ -344,8 +346,39 @@ class PreferenceCenterApplier(_ContentApplier):
 
 
 def register() -> None:
-    from console.changes.appliers import register_applier
-
-    register_applier(ResourceType.CONTENT_BLOCK, ContentBlockApplier())
-    register_applier(ResourceType.EMAIL_TEMPLATE, EmailTemplateApplier())
-    register_applier(ResourceType.PREFERENCE_CENTER, PreferenceCenterApplier())
+    # Identifiers: a resource's Braze id; until Braze assigns one, the name (unique for
+    # Content Blocks and preference centers) or a random token (template names need not be).
+    block = ContentBlockApplier()
+    resource_type_register(
+        RegisteredType(
+            key=ResourceType.CONTENT_BLOCK,
+            label="Content Block",
+            applier=block,
+            identifiers=Identifiers(NAME_PREFIX + "{name}", "{content_block_id}"),
+            review_url="templates_app:change_preview",
+            review_notes=block.review_notes,
+            apply_update=block.apply_update,
+        )
+    )
+    template = EmailTemplateApplier()
+    resource_type_register(
+        RegisteredType(
+            key=ResourceType.EMAIL_TEMPLATE,
+            label="Email template",
+            applier=template,
+            identifiers=Identifiers(NEW_PREFIX + "{token}", "{email_template_id}"),
+            review_url="templates_app:change_preview",
+            apply_update=template.apply_update,
+        )
+    )
+    center = PreferenceCenterApplier()
+    resource_type_register(
+        RegisteredType(
+            key=ResourceType.PREFERENCE_CENTER,
+            label="Preference center",
+            applier=center,
+            identifiers=Identifiers(NAME_PREFIX + "{name}", "{preference_center_id}"),
+            review_url="templates_app:change_preview",
+            apply_update=center.apply_update,
+        )
+    )

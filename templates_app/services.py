@@ -312,9 +312,9 @@ def preference_center_propose(
 
 def version_restore(*, actor: AbstractBaseUser, version: ContentVersion) -> ChangeRequest:
     """Propose putting an old version back; Braze's current state is the base."""
-    from console.changes.appliers import get_applier
+    from console.changes.resource_types import resource_type_get
 
-    base = get_applier(version.resource_type).read_current(version.braze_id)
+    base = resource_type_get(version.resource_type).applier.read_current(version.braze_id)
     if base is None:
         raise BrazeNotFound("The resource no longer exists in Braze.")
     title = f"Restore {version.get_resource_type_display()} {version.name} to v{version.version}"
