@@ -140,9 +140,10 @@ class CatalogApplier:
         client, self._listed = _client(), None
         if action == "create":
             created = client.catalog_create(
-                name=identifier, description=payload.get("description", ""),
+                name=identifier,
+                description=payload.get("description", ""),
                 fields=payload["fields"],
-            )  # fmt: skip
+            )
             services.catalog_mirror_upsert(braze_catalog=created)
         elif action == "delete":
             client.catalog_delete(name=identifier)

@@ -413,9 +413,12 @@ def change_request_approve(
         refusal = approve_refusal(actor, cr)
         if refusal:
             _cr_audit(
-                actor=actor, cr=cr, action="approve_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action="approve_refused",
+                outcome=Outcome.REFUSED,
                 data={"reason": refusal},
-            )  # fmt: skip
+            )
         else:
             if cr.state != ChangeState.PENDING:
                 raise InvalidTransition(
@@ -484,9 +487,12 @@ def change_request_reject(
         refusal = review_refusal(actor, cr)
         if refusal:
             _cr_audit(
-                actor=actor, cr=cr, action="reject_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action="reject_refused",
+                outcome=Outcome.REFUSED,
                 data={"reason": refusal},
-            )  # fmt: skip
+            )
         else:
             if cr.state != ChangeState.PENDING:
                 raise InvalidTransition(
@@ -573,10 +579,15 @@ def _error_ids(exc: Exception) -> str:
 
 
 def _finish(
-    cr_id: int, actor: AbstractBaseUser, state: ChangeState, audit_action: str,
-    outcome: str, data: dict[str, Any], braze_write: dict[str, Any] | None = None,
+    cr_id: int,
+    actor: AbstractBaseUser,
+    state: ChangeState,
+    audit_action: str,
+    outcome: str,
+    data: dict[str, Any],
+    braze_write: dict[str, Any] | None = None,
     **fields: Any,
-) -> ChangeRequest:  # fmt: skip
+) -> ChangeRequest:
     """Record the outcome: the Braze write (if one was sent) and the new state, together."""
     with transaction.atomic(durable=True):
         cr = ChangeRequest.objects.select_for_update().get(pk=cr_id)
@@ -586,10 +597,14 @@ def _finish(
         cr.save()
         if braze_write is not None:
             audit_append(
-                actor=actor, action="braze.write", outcome=outcome,
-                resource_type=cr.resource_type, resource_id=cr.identifier,
-                change_request_id=cr.pk, data=braze_write,
-            )  # fmt: skip
+                actor=actor,
+                action="braze.write",
+                outcome=outcome,
+                resource_type=cr.resource_type,
+                resource_id=cr.identifier,
+                change_request_id=cr.pk,
+                data=braze_write,
+            )
         _cr_audit(actor=actor, cr=cr, action=audit_action, outcome=outcome, data=data)
     return cr
 
@@ -620,9 +635,12 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
             cr.state = ChangeState.PENDING
             cr.save()
             _cr_audit(
-                actor=actor, cr=cr, action="apply_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action="apply_refused",
+                outcome=Outcome.REFUSED,
                 data={"reason": "approvals no longer sufficient"},
-            )  # fmt: skip
+            )
             return cr
         cr.state, cr.applying_since = ChangeState.APPLYING, now
         cr.apply_attempts += 1
@@ -637,16 +655,26 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
         if applier.is_applied(cr.action, cr.identifier, cr.payload):
             note = "Braze already holds this change; nothing was sent."
             return _finish(
-                cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+                cr.pk,
+                actor,
+                ChangeState.APPLIED,
+                "applied",
+                Outcome.SUCCESS,
                 {"braze_status": "already-applied", "note": note},
-                braze_response={"note": note}, applied_at=timezone.now(),
-            )  # fmt: skip
+                braze_response={"note": note},
+                applied_at=timezone.now(),
+            )
         current = applier.read_current(cr.identifier)
         if not diff.same(current, cr.base_snapshot):
             return _finish(
-                cr.pk, actor, ChangeState.CONFLICT, "conflict", Outcome.REFUSED,
-                {"current": current}, current_snapshot=current,
-            )  # fmt: skip
+                cr.pk,
+                actor,
+                ChangeState.CONFLICT,
+                "conflict",
+                Outcome.REFUSED,
+                {"current": current},
+                current_snapshot=current,
+            )
         if cr.action == ChangeAction.UPDATE and kind.apply_update is not None:
             # Braze holds the base snapshot (checked just above): the applier may send
             # only what the proposal changes.
@@ -656,32 +684,54 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
     except BrazeError as exc:
         message, error_id = describe_error(exc), _error_ids(exc)
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            cr.pk,
+            actor,
+            ChangeState.FAILED,
+            "failed",
+            Outcome.FAILURE,
             {"error": message, "error_id": error_id},
             braze_write={**write, "error": message, "error_id": error_id},
-            error_message=message, error_id=error_id,
-        )  # fmt: skip
+            error_message=message,
+            error_id=error_id,
+        )
     except ApplyRefused as exc:
         message = str(exc)
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.REFUSED,
+            cr.pk,
+            actor,
+            ChangeState.FAILED,
+            "failed",
+            Outcome.REFUSED,
             {"error": message, "error_id": "refused"},
-            error_message=message, error_id="refused",
-        )  # fmt: skip
+            error_message=message,
+            error_id="refused",
+        )
     except Exception as exc:
         logger.exception("applying change request %s failed", cr.pk)
         message = "The console could not complete this change (an internal error)."
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            cr.pk,
+            actor,
+            ChangeState.FAILED,
+            "failed",
+            Outcome.FAILURE,
             {"error": message, "error_id": type(exc).__name__},
-            error_message=message, error_id=type(exc).__name__,
-        )  # fmt: skip
+            error_message=message,
+            error_id=type(exc).__name__,
+        )
     return _finish(
-        cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+        cr.pk,
+        actor,
+        ChangeState.APPLIED,
+        "applied",
+        Outcome.SUCCESS,
         {"braze_status": "accepted", "response": response},
         braze_write={**write, "response": response},
-        braze_response=response, applied_at=timezone.now(), error_message="", error_id="",
-    )  # fmt: skip
+        braze_response=response,
+        applied_at=timezone.now(),
+        error_message="",
+        error_id="",
+    )
 
 
 def _apply_local(cr_id: int, actor: AbstractBaseUser, kind: ResourceType) -> ChangeRequest:

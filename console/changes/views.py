@@ -228,9 +228,12 @@ def change_act(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             change_request_submit(actor=request.user, change_request=cr)
         elif op == "rebase":
             change_request_edit(
-                actor=request.user, change_request=cr, payload=cr.payload,
-                base_snapshot=cr.current_snapshot, rebase=True,
-            )  # fmt: skip
+                actor=request.user,
+                change_request=cr,
+                payload=cr.payload,
+                base_snapshot=cr.current_snapshot,
+                rebase=True,
+            )
         else:
             messages.error(request, "Unknown action.")
             return redirect(reverse("changes:detail", args=[cr.pk]))

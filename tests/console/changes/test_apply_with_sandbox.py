@@ -76,16 +76,21 @@ def braze(settings: Settings, braze_sandbox: SandboxHandle, canary: str) -> Iter
 
 def _propose(editor: User) -> ChangeRequest:
     return change_request_propose(
-        actor=editor, resource_type=TYPE, identifier=ITEM, action="update",
-        payload={"min_points": 1500}, base_snapshot=SandboxItemApplier().read_current(ITEM),
-    )  # fmt: skip
+        actor=editor,
+        resource_type=TYPE,
+        identifier=ITEM,
+        action="update",
+        payload={"min_points": 1500},
+        base_snapshot=SandboxItemApplier().read_current(ITEM),
+    )
 
 
 def _patches(braze: SandboxHandle) -> list[dict[str, Any]]:
     return [
-        e for e in braze.admin.log()
+        e
+        for e in braze.admin.log()
         if e.get("method") == "PATCH" and e.get("path", "").endswith("/items/silver")
-    ]  # fmt: skip
+    ]
 
 
 def test_it_goes_to_conflict_when_the_sandbox_changed_after_the_proposal(

@@ -288,10 +288,12 @@ def test_braze_errors_are_shown_in_plain_words_with_their_id(
 
     fake_braze.fail_next.append(
         BrazeValidationError(
-            "bad", operation="catalog_item_edit", status=400,
+            "bad",
+            operation="catalog_item_edit",
+            status=400,
             errors=(BrazeErrorDetail(id="invalid-fields", message="Some fields are invalid"),),
         )
-    )  # fmt: skip
+    )
     cr = _propose(fake_braze, editor)
     with run_on_commit():
         change_request_approve(actor=reviewer, change_request=cr)
@@ -380,9 +382,12 @@ def test_a_conflict_is_resolved_by_rebasing_and_a_fresh_approval(
     cr.refresh_from_db()
     assert cr.state == ChangeState.CONFLICT
     change_request_edit(
-        actor=editor, change_request=cr, payload=cr.payload,
-        base_snapshot=cr.current_snapshot, rebase=True,
-    )  # fmt: skip
+        actor=editor,
+        change_request=cr,
+        payload=cr.payload,
+        base_snapshot=cr.current_snapshot,
+        rebase=True,
+    )
     cr.refresh_from_db()
     assert cr.state == ChangeState.PENDING
     assert cr.reviews.filter(dismissed_at__isnull=True).count() == 0

@@ -14,9 +14,13 @@ from .conftest import FakeBraze, reregister
 
 def _cr(fake: FakeBraze, author: User, payload: dict[str, Any] | None = None):
     return change_request_propose(
-        actor=author, resource_type="fake_item", identifier="shoe-1", action="update",
-        payload=payload or {"price": 12}, base_snapshot=fake.read_current("shoe-1"),
-    )  # fmt: skip
+        actor=author,
+        resource_type="fake_item",
+        identifier="shoe-1",
+        action="update",
+        payload=payload or {"price": 12},
+        base_snapshot=fake.read_current("shoe-1"),
+    )
 
 
 def _client(user: User) -> Client:
