@@ -10,4 +10,5 @@ Public API:
   `local` types such as console roles and approval policies, the console's database), who
   may see, propose and review its requests, and how its identifiers are written.
 - selectors: `change_request_may_view` decides who may see a request of a resource type.
+- policy: `approvals_required` (a policy row, else the type's `default_approvals`, else one).
 """

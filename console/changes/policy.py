@@ -12,11 +12,27 @@ from django.contrib.auth.models import AbstractBaseUser
 from console.audit.services import audit_append
 from console.changes.appliers import merge_state
 from console.changes.models import ApprovalPolicy, ChangeRequest
-from console.changes.resource_types import Identifiers, ResourceType, resource_type_register
+from console.changes.resource_types import (
+    Identifiers,
+    ResourceType,
+    resource_type_find,
+    resource_type_register,
+)
 from console.roles import Capability
 
 RESOURCE_TYPE = "approval_policy"
 IDENTIFIERS = Identifiers("{resource_type}/{action}")
+# Approvals needed when neither a policy row nor the resource type says otherwise.
+DEFAULT_APPROVALS = 1
+
+
+def approvals_required(*, resource_type: str, action: str) -> int:
+    row = ApprovalPolicy.objects.filter(resource_type=resource_type, action=action).first()
+    if row is not None:
+        return row.required_approvals
+    found = resource_type_find(resource_type)
+    defaults = found.default_approvals if found is not None else {}
+    return defaults.get(action, DEFAULT_APPROVALS)
 
 
 def policy_identifier(*, resource_type: str, action: str) -> str:
@@ -30,8 +46,6 @@ def _rule(identifier: str) -> tuple[str, str]:
 
 class ApprovalPolicyApplier:
     def read_current(self, identifier: str) -> dict[str, Any] | None:
-        from console.changes.services import approvals_required
-
         resource_type, action = _rule(identifier)
         return {
             "required_approvals": approvals_required(resource_type=resource_type, action=action)

@@ -18,7 +18,6 @@ from console.changes import diff
 from console.changes.appliers import ApplyRefused
 from console.changes.models import (
     AccountSponsor,
-    ApprovalPolicy,
     ChangeAction,
     ChangeRequest,
     ChangeState,
@@ -27,6 +26,8 @@ from console.changes.models import (
     Review,
     SponsorReason,
 )
+from console.changes.policy import RESOURCE_TYPE as POLICY_RESOURCE_TYPE
+from console.changes.policy import approvals_required, policy_identifier
 from console.changes.resource_types import (
     ResourceType,
     resource_type_find,
@@ -40,9 +41,6 @@ logger = logging.getLogger(__name__)
 # A worker that has not finished an apply within this time is presumed dead; the next
 # attempt re-reads Braze before sending anything.
 APPLY_LEASE = timedelta(minutes=10)
-
-# Approvals needed when neither a policy row nor the resource type says otherwise.
-DEFAULT_APPROVALS = 1
 
 EDITABLE = {
     ChangeState.DRAFT,
@@ -164,15 +162,6 @@ def may_take_part(actor: AbstractBaseUser, resource_type: str) -> bool:
 
 def _locked(change_request: ChangeRequest) -> ChangeRequest:
     return ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
-
-
-def approvals_required(*, resource_type: str, action: str) -> int:
-    row = ApprovalPolicy.objects.filter(resource_type=resource_type, action=action).first()
-    if row is not None:
-        return row.required_approvals
-    found = resource_type_find(resource_type)
-    defaults = found.default_approvals if found is not None else {}
-    return defaults.get(action, DEFAULT_APPROVALS)
 
 
 def live_approvals(cr: ChangeRequest) -> list[Review]:
@@ -794,8 +783,6 @@ def approval_policy_propose(
 ) -> ChangeRequest:
     """Ask another Admin to approve a new number of approvals for a resource type and
     action: one Admin alone cannot lower what their own changes need."""
-    from console.changes.policy import RESOURCE_TYPE, policy_identifier
-
     _require(actor, Capability.MANAGE_USERS)
     if required_approvals < 1:
         raise ChangeRequestError("Every change needs at least one reviewer.")
@@ -807,7 +794,7 @@ def approval_policy_propose(
         )
     return change_request_propose(
         actor=actor,
-        resource_type=RESOURCE_TYPE,
+        resource_type=POLICY_RESOURCE_TYPE,
         identifier=policy_identifier(resource_type=resource_type, action=action),
         action=ChangeAction.UPDATE,
         payload={"required_approvals": required_approvals},

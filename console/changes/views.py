@@ -74,9 +74,10 @@ def _visible_or_404(request: AuthenticatedRequest, pk: int) -> ChangeRequest:
 def change_list(request: AuthenticatedRequest) -> HttpResponse:
     caps = user_capabilities(request.user)
     reviews = change_requests_awaiting_review(user=request.user)
-    # Admins propose and review dashboard users, console roles and approval policies.
-    may_review = bool(caps & {Capability.REVIEW, Capability.MANAGE_USERS})
-    may_propose = bool(caps & {Capability.PROPOSE, Capability.MANAGE_USERS})
+    # Each type names who proposes and reviews it (Admins: dashboard users, console roles).
+    kinds = resource_types_registered()
+    may_review = any(kind.review in caps for kind in kinds)
+    may_propose = any(kind.propose in caps for kind in kinds)
     default = "review" if may_review else "mine" if may_propose else "all"
     view = request.GET.get("view", default)
     if view not in {"review", "mine", "all"}:
