@@ -13,6 +13,7 @@ import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -35,11 +36,11 @@ class IdentifierShape:
 
     template: str
 
-    @property
+    @cached_property
     def parts(self) -> tuple[str, ...]:
         return tuple(name for _, name, _, _ in string.Formatter().parse(self.template) if name)
 
-    @property
+    @cached_property
     def _pattern(self) -> re.Pattern[str]:
         pieces = list(string.Formatter().parse(self.template))
         regex = ""

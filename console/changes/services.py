@@ -280,6 +280,10 @@ def change_request_propose(
     """Open a change request (pending review, or a draft with submit=False)."""
     kind = resource_type_get(resource_type)
     _require(actor, kind.propose)
+    try:
+        kind.identifiers.parse(identifier)
+    except ValueError as exc:
+        raise ChangeRequestError(f"{kind.label}: {exc}.") from None
     action = ChangeAction(action)
     proposed = kind.applier.proposed_state(base_snapshot, action, payload)
     with transaction.atomic(durable=True):

@@ -24,7 +24,11 @@ from console.changes.resource_types import (
     resource_types_registered,
 )
 from console.changes.selectors import CHANGE_REQUEST_READERS, change_request_may_view
-from console.changes.services import approvals_required, change_request_propose
+from console.changes.services import (
+    ChangeRequestError,
+    approvals_required,
+    change_request_propose,
+)
 from console.roles import ROLE_CAPABILITIES, Capability, Role
 from tests.console.changes.conftest import FakeBraze, registered
 from tests.console.changes.test_object_access import EXAMPLES, _propose
@@ -89,6 +93,19 @@ def test_a_real_request_of_the_type_carries_one_of_its_identifier_shapes(
     cr = _propose(key)
     identifiers = resource_type_get(key).identifiers
     assert identifiers.build(**identifiers.parse(cr.identifier)) == cr.identifier
+
+
+def test_a_proposal_whose_identifier_has_none_of_its_types_shapes_is_refused(db: None) -> None:
+    with pytest.raises(ChangeRequestError, match="'shoes' is not an identifier"):
+        change_request_propose(
+            actor=user_with_role(Role.EDITOR),
+            resource_type="catalog_item",
+            identifier="shoes",
+            action="delete",
+            payload={},
+            base_snapshot={"name": "Shoe"},
+        )
+    assert not ChangeRequest.objects.exists()
 
 
 # --- who takes part ------------------------------------------------------------------------
