@@ -52,7 +52,11 @@ class ContentKind:
     name_field: str  # where a list row and a payload keep the name
     form: type[ContentForm]
     listing: ListingSelector
-    load: Callable[[str], Loaded]  # reads an item from Braze for editing
+    # Every item's id and Braze's last-updated stamp, as the scheduled sync walks them.
+    stamps: Callable[[], list[tuple[str, str]]]
+    # One item from Braze as history keeps it (a snapshot), and its last-updated stamp.
+    read: Callable[[str], tuple[dict[str, Any], str]]
+    load: Callable[[str], Loaded]  # one item from Braze as its edit form starts from it
     payload: Callable[[dict[str, Any]], dict[str, Any]]  # the form's data as proposed
     # A create's identifier until Braze assigns an id (the appliers resolve it).
     create_identifier: Callable[[dict[str, Any]], str]
@@ -104,9 +108,17 @@ def _state(data: dict[str, Any]) -> str:
 # --- email templates -------------------------------------------------------------------------
 
 
-def _email_template_load(braze_id: str) -> Loaded:
+def _email_template_stamps() -> list[tuple[str, str]]:
+    return [(t.email_template_id, t.updated_at) for t in selectors.email_template_rows()]
+
+
+def _email_template_read(braze_id: str) -> tuple[dict[str, Any], str]:
     template = selectors.email_template_get(email_template_id=braze_id)
-    base = selectors.email_template_snapshot(template)
+    return selectors.email_template_snapshot(template), template.updated_at
+
+
+def _email_template_load(braze_id: str) -> Loaded:
+    base, _ = _email_template_read(braze_id)
     inline_css = {True: "true", False: "false"}.get(base["should_inline_css"], "")
     return Loaded(base, {**base, "should_inline_css": inline_css})
 
@@ -133,6 +145,8 @@ EMAIL_TEMPLATES = ContentKind(
     name_field="template_name",
     form=EmailTemplateForm,
     listing=selectors.email_template_listing,
+    stamps=_email_template_stamps,
+    read=_email_template_read,
     load=_email_template_load,
     payload=_email_template_payload,
     # Template names need not be unique: a new template is known by a token until created.
@@ -162,15 +176,23 @@ EMAIL_TEMPLATES = ContentKind(
 # --- content blocks --------------------------------------------------------------------------
 
 
-def _content_block_load(braze_id: str) -> Loaded:
+def _content_block_stamps() -> list[tuple[str, str]]:
+    return [(b.content_block_id, b.last_edited) for b in selectors.content_block_rows()]
+
+
+def _content_block_read(braze_id: str) -> tuple[dict[str, Any], str]:
     block = selectors.content_block_get(content_block_id=braze_id)
-    base = selectors.content_block_snapshot(block)
+    return selectors.content_block_snapshot(block), block.last_edited
+
+
+def _content_block_load(braze_id: str) -> Loaded:
+    base, _ = _content_block_read(braze_id)
     # Braze never reports a block's state: only the console's record of its own last write.
     state = selectors.content_block_state(content_block_id=braze_id)
     return Loaded(
         base,
         {**base, "state": state or "active"},
-        {"current_name": block.name, "current_state": state},
+        {"current_name": base["name"], "current_state": state},
     )
 
 
@@ -194,6 +216,8 @@ CONTENT_BLOCKS = ContentKind(
     name_field="name",
     form=ContentBlockForm,
     listing=selectors.content_block_listing,
+    stamps=_content_block_stamps,
+    read=_content_block_read,
     load=_content_block_load,
     payload=_content_block_payload,
     create_identifier=_by_name,
@@ -217,9 +241,18 @@ CONTENT_BLOCKS = ContentKind(
 # --- preference centers ----------------------------------------------------------------------
 
 
-def _preference_center_load(braze_id: str) -> Loaded:
+def _preference_center_stamps() -> list[tuple[str, str]]:
+    rows = selectors.preference_center_rows()
+    return [(p.preference_center_api_id, p.updated_at) for p in rows]
+
+
+def _preference_center_read(braze_id: str) -> tuple[dict[str, Any], str]:
     center = selectors.preference_center_get(preference_center_id=braze_id)
-    base = selectors.preference_center_snapshot(center)
+    return selectors.preference_center_snapshot(center), center.updated_at
+
+
+def _preference_center_load(braze_id: str) -> Loaded:
+    base, _ = _preference_center_read(braze_id)
     return Loaded(base, {**base, "options": json.dumps(base["options"], indent=2)})
 
 
@@ -245,6 +278,8 @@ PREFERENCE_CENTERS = ContentKind(
     name_field="name",
     form=PreferenceCenterForm,
     listing=selectors.preference_center_listing,
+    stamps=_preference_center_stamps,
+    read=_preference_center_read,
     load=_preference_center_load,
     payload=_preference_center_payload,
     create_identifier=_by_name,

@@ -79,23 +79,11 @@ def version_record(
     return version, latest
 
 
-def _read_snapshot(resource_type: str, braze_id: str) -> tuple[dict[str, Any], str]:
-    """Braze's current state of a resource, and its own last-updated stamp."""
-    if resource_type == ResourceType.CONTENT_BLOCK:
-        block = selectors.content_block_get(content_block_id=braze_id)
-        return selectors.content_block_snapshot(block), block.last_edited
-    if resource_type == ResourceType.EMAIL_TEMPLATE:
-        template = selectors.email_template_get(email_template_id=braze_id)
-        return selectors.email_template_snapshot(template), template.updated_at
-    center = selectors.preference_center_get(preference_center_id=braze_id)
-    return selectors.preference_center_snapshot(center), center.updated_at
-
-
 def version_record_applied(
     *, resource_type: str, braze_id: str, identifier: str, state: str = ""
 ) -> ContentVersion:
     """Keep what Braze holds right after the console's write (called by the appliers)."""
-    snapshot, updated = _read_snapshot(resource_type, braze_id)
+    snapshot, updated = KINDS[resource_type].read(braze_id)
     change_request_id = (
         ChangeRequest.objects.filter(
             resource_type=resource_type, identifier=identifier, state=ChangeState.APPLYING
@@ -151,7 +139,7 @@ def _sync_one(
     if latest is not None and remote_updated_at and latest.remote_updated_at == remote_updated_at:
         return  # Braze's list says nothing changed since the version the console holds
     try:
-        snapshot, updated = _read_snapshot(resource_type, braze_id)
+        snapshot, updated = KINDS[resource_type].read(braze_id)
     except BrazeNotFound:
         return
     with transaction.atomic():
@@ -185,18 +173,13 @@ def _sync_one(
 
 
 def content_sync() -> SyncReport:
-    """Read every template, block and preference center; keep new versions; audit drift."""
+    """Read every item of every kind of content; keep new versions; audit drift."""
     report = SyncReport()
     selectors.lists_forget()
     try:
-        for t in selectors.email_template_rows():
-            _sync_one(report, ResourceType.EMAIL_TEMPLATE, t.email_template_id, t.updated_at)
-        for b in selectors.content_block_rows():
-            _sync_one(report, ResourceType.CONTENT_BLOCK, b.content_block_id, b.last_edited)
-        for p in selectors.preference_center_rows():
-            _sync_one(
-                report, ResourceType.PREFERENCE_CENTER, p.preference_center_api_id, p.updated_at
-            )
+        for kind in KINDS.values():
+            for braze_id, updated_at in kind.stamps():
+                _sync_one(report, kind.resource_type, braze_id, updated_at)
     except BrazeError as exc:
         logger.warning("content sync stopped: %r", exc)
         report.errors.append(str(exc))
