@@ -64,9 +64,10 @@ def _refused_for_missing(exc: BrazeValidationError, sent: dict[str, Any]) -> boo
         exc.message.strip().rstrip(".").lower()
     }
     return any(
-        field not in sent for message, field in _REQUIRED_BLOCK_FIELD_MISSING.items()
+        field not in sent
+        for message, field in _REQUIRED_BLOCK_FIELD_MISSING.items()
         if message in said
-    )  # fmt: skip
+    )
 
 
 def _block_state(payload: dict[str, Any]) -> Literal["active", "draft"]:
@@ -212,9 +213,14 @@ class EmailTemplateApplier(_ContentApplier):
         return False
 
     FIELDS = (
-        "template_name", "subject", "body", "plaintext_body", "preheader", "tags",
+        "template_name",
+        "subject",
+        "body",
+        "plaintext_body",
+        "preheader",
+        "tags",
         "should_inline_css",
-    )  # fmt: skip
+    )
 
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
         if action != "create":
