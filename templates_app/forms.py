@@ -62,7 +62,9 @@ class ContentForm(forms.Form):
 
     notice = ""
 
-    def __init__(self, *args: Any, workspace: Workspace, creating: bool = True, **kwargs: Any):
+    def __init__(
+        self, *args: Any, workspace: Workspace, creating: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.workspace = workspace
         self.creating = creating
