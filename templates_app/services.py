@@ -19,6 +19,7 @@ from console.audit.services import Outcome, SystemActor, audit_append
 from console.braze import BrazeError, BrazeNotFound, get_client
 from console.changes.diff import field_diff, is_long_text
 from console.changes.models import ChangeRequest, ChangeState
+from console.changes.resource_types import resource_type_get
 from console.changes.services import change_request_propose
 from templates_app import selectors
 from templates_app.kinds import KINDS, ContentKind
@@ -220,8 +221,6 @@ def content_propose(
 
 def version_restore(*, actor: AbstractBaseUser, version: ContentVersion) -> ChangeRequest:
     """Propose putting an old version back; Braze's current state is the base."""
-    from console.changes.resource_types import resource_type_get
-
     base = resource_type_get(version.resource_type).applier.read_current(version.braze_id)
     if base is None:
         raise BrazeNotFound("The resource no longer exists in Braze.")
