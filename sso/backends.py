@@ -6,6 +6,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import SuspiciousOperation
@@ -50,6 +51,37 @@ class Refused(Exception):
 
 class OidcBackend(OIDCAuthenticationBackend):
     get_settings = staticmethod(oidc_setting)
+    OIDC_RP_IDP_SIGN_KEY = None  # always the provider's JWKS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Every password sign-in and every request of an SSO session instantiates this
+        # backend: the provider's endpoints are read when used (below), not here, so
+        # neither needs the provider to be up, or SSO to be on.
+        self.UserModel = get_user_model()
+
+    @property
+    def OIDC_OP_TOKEN_ENDPOINT(self) -> str:  # noqa: N802 (the library's attribute names)
+        return provider_metadata().token_endpoint
+
+    @property
+    def OIDC_OP_USER_ENDPOINT(self) -> str:  # noqa: N802
+        return provider_metadata().userinfo_endpoint
+
+    @property
+    def OIDC_OP_JWKS_ENDPOINT(self) -> str:  # noqa: N802
+        return provider_metadata().jwks_uri
+
+    @property
+    def OIDC_RP_CLIENT_ID(self) -> str:  # noqa: N802
+        return str(settings.OIDC_RP_CLIENT_ID)
+
+    @property
+    def OIDC_RP_CLIENT_SECRET(self) -> str:  # noqa: N802
+        return str(settings.OIDC_RP_CLIENT_SECRET)
+
+    @property
+    def OIDC_RP_SIGN_ALGO(self) -> str:  # noqa: N802
+        return str(settings.OIDC_RP_SIGN_ALGO)
 
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> AbstractBaseUser | None:
         # Only the callback view passes these: a password form posted with ?code=&state=
