@@ -205,7 +205,10 @@ SSO_LOCAL_PASSWORDS = env_bool("SSO_LOCAL_PASSWORDS", True)
 SSO_BREAK_GLASS_USERNAMES = env_list("SSO_BREAK_GLASS_USERNAMES")
 SSO_FORM_ACTION: list[str] = []
 if OIDC_ISSUER:
-    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    # Only the web process is given the secret (console/processes.py).
+    if not OIDC_RP_CLIENT_ID or (
+        not OIDC_RP_CLIENT_SECRET and os.environ.get("CONSOLE_PROCESS", "web") == "web"
+    ):
         raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.")
     _idp = urlsplit(OIDC_ISSUER)
     # Sign-out is a form whose answer redirects to the provider's end-session endpoint.

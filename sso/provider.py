@@ -2,6 +2,7 @@
 use if the provider could not be reached then) and kept, per configured issuer."""
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -76,7 +77,8 @@ def provider_metadata() -> ProviderMetadata:
 
 def provider_metadata_warm() -> None:
     """At start: read the discovery document now, so the first sign-in does not wait."""
-    if not sso_enabled() or settings.TESTING:
+    # Only the web signs people in (workers and commands would read it for nothing).
+    if not sso_enabled() or settings.TESTING or os.environ.get("CONSOLE_PROCESS") != "web":
         return
     try:
         provider_metadata()

@@ -1,15 +1,18 @@
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
 from tests.fixtures.oidc import Provider
 
+if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
-def provider_sign_in(client: Client, provider: Provider, sub: str) -> HttpResponse:
+
+def provider_sign_in(client: Client, provider: Provider, sub: str) -> "TestResponse":
     """The whole authorization code flow: the console sends the browser to the provider, the
     person is chosen on the provider's page, and the provider sends the browser back."""
     start = client.get(reverse("sso:start"))

@@ -80,9 +80,7 @@ def test_an_account_the_provider_disables_loses_access_at_the_next_revalidation(
     assert _ended_reasons() == ["idp_revoked"]
 
 
-def test_between_revalidations_the_provider_is_not_asked(
-    sso: Provider, settings: Settings
-) -> None:
+def test_between_revalidations_the_provider_is_not_asked(sso: Provider, settings: Settings) -> None:
     settings.OIDC_REVALIDATE_SECONDS = 3600
     client = _signed_in(sso)
     sso.tokens_revoke("alice")

@@ -64,7 +64,8 @@ def test_roles_are_evaluated_again_at_every_sign_in_and_each_change_is_audited(
     provider_sign_in(client, sso, "alice")
 
     user = _signed_in_user(client)
-    assert user is not None and user_roles(user) == {Role.ADMIN}
+    assert user is not None
+    assert user_roles(user) == {Role.ADMIN}
     changes = AuditEntry.objects.filter(action="sso.roles_changed").order_by("seq")
     assert [c.data for c in changes] == [
         {"before": [], "after": ["Editor"]},
@@ -98,7 +99,8 @@ def test_a_known_person_whose_groups_no_longer_grant_a_role_loses_them_and_is_re
     assert _signed_in_user(client) is None
     assert user_roles(User.objects.get(username="alice")) == frozenset()
     last = AuditEntry.objects.filter(action="sso.roles_changed").order_by("-seq").first()
-    assert last is not None and last.data == {"before": ["Editor"], "after": []}
+    assert last is not None
+    assert last.data == {"before": ["Editor"], "after": []}
 
 
 def test_a_person_whose_console_account_was_deactivated_is_refused(sso: Provider) -> None:
