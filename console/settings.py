@@ -203,6 +203,8 @@ OIDC_REVALIDATE_SECONDS = int(os.environ.get("OIDC_REVALIDATE_SECONDS", "300"))
 # such sign-in is audited and emailed to the other Admins).
 SSO_LOCAL_PASSWORDS = env_bool("SSO_LOCAL_PASSWORDS", True)
 SSO_BREAK_GLASS_USERNAMES = env_list("SSO_BREAK_GLASS_USERNAMES")
+# django-axes' per-username lockouts do not apply to sign-ins through the provider.
+AXES_WHITELIST_CALLABLE = "sso.backends.axes_exempt"
 SSO_FORM_ACTION: list[str] = []
 if OIDC_ISSUER:
     # Only the web process is given the secret (console/processes.py).

@@ -192,3 +192,11 @@ def password_allowed_for(user: AbstractBaseUser) -> bool:
     if local_passwords_allowed():
         return True
     return user.get_username() in break_glass_usernames() and Role.ADMIN in user_roles(user)
+
+
+def axes_exempt(request: HttpRequest | None, credentials: dict[str, Any] | None) -> bool:
+    """AXES_WHITELIST_CALLABLE: django-axes leaves sign-ins through the provider alone. It
+    locks a username at one address; these have no username, so it would lock every SSO
+    sign-in from that address (a whole office) after a few people were refused. The
+    address throttle (console/signin.py) still counts them."""
+    return bool(credentials) and "code_verifier" in credentials and "username" not in credentials

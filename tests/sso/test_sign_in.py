@@ -205,3 +205,16 @@ def test_without_single_sign_on_its_urls_send_people_to_the_password_form(db: No
         response = Client().get(reverse(name))
         assert response.status_code == 302
         assert response["Location"] == reverse("login")
+
+
+def test_refused_sign_ins_through_the_provider_do_not_lock_others_out(
+    sso: Provider, settings: Settings
+) -> None:
+    # People behind one address (an office) who are refused for their groups must not lock
+    # out everyone else there: password lockouts are per username, and SSO has none.
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        assert provider_sign_in(Client(), sso, "carol").status_code == 403
+
+    client = Client()
+    assert provider_sign_in(client, sso, "alice").status_code == 302
+    assert _signed_in_user(client) is not None
