@@ -123,6 +123,7 @@ def _refused_token(now: int, skew: int) -> dict[str, dict[str, object]]:
             "set_claims": {"exp": now - skew - 30, "iat": now - 3600}
         },
         "bad signature": {"sign_with": "stranger"},
+        "signed with the client secret (HS256)": {"sign_with": "client-secret"},
         "missing nonce": {"drop": ("nonce",)},
         "another nonce": {"set_claims": {"nonce": "not-the-one-sent"}},
         "no expiry": {"drop": ("exp",)},
