@@ -199,4 +199,6 @@ def axes_exempt(request: HttpRequest | None, credentials: dict[str, Any] | None)
     locks a username at one address; these have no username, so it would lock every SSO
     sign-in from that address (a whole office) after a few people were refused. The
     address throttle (console/signin.py) still counts them."""
-    return bool(credentials) and "code_verifier" in credentials and "username" not in credentials
+    if not credentials:
+        return False
+    return "code_verifier" in credentials and "username" not in credentials
