@@ -19,7 +19,7 @@ from collections.abc import Callable
 import requests
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
@@ -82,11 +82,11 @@ def _revalidate(request: HttpRequest) -> str:
     return ACCEPTED
 
 
-def _why_ended(request: HttpRequest, now: float) -> str | None:
+def _why_ended(request: HttpRequest, user: AbstractBaseUser, now: float) -> str | None:
     method = session_sign_in_method(request)
     if method == SSO and not sso_enabled():
         return "method_off"
-    if method == PASSWORD and not password_allowed_for(request.user):  # type: ignore[arg-type]
+    if method == PASSWORD and not password_allowed_for(user):
         return "method_off"
     if method != SSO:
         return None
@@ -118,17 +118,17 @@ class SsoSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated:
-            reason = _why_ended(request, time.time())
+        user = request.user
+        if isinstance(user, AbstractBaseUser) and user.is_authenticated:
+            reason = _why_ended(request, user, time.time())
             if reason is not None:
-                self._end(request, reason)
+                self._end(request, user, reason)
         return self.get_response(request)
 
     @staticmethod
-    def _end(request: HttpRequest, reason: str) -> None:
-        user = request.user
+    def _end(request: HttpRequest, user: AbstractBaseUser, reason: str) -> None:
         audit_append(
-            actor=user,  # type: ignore[arg-type]
+            actor=user,
             action="auth.session_ended",
             resource_type="user",
             resource_id=str(user.pk),

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from sso.config import sso_enabled
 
@@ -48,7 +47,7 @@ def _fetch(issuer: str) -> ProviderMetadata:
     # OpenID Connect Discovery 1.0, section 4.3: the document's issuer is the one configured,
     # and every token's `iss` must equal it.
     if doc.get("issuer") not in {issuer, issuer.rstrip("/")}:
-        raise ImproperlyConfigured(
+        raise ProviderUnavailable(
             f"OIDC_ISSUER is {issuer!r} but the provider calls itself {doc.get('issuer')!r}"
         )
     try:

@@ -12,10 +12,12 @@ if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 
-def provider_sign_in(client: Client, provider: Provider, sub: str) -> "TestResponse":
+def provider_sign_in(
+    client: Client, provider: Provider, sub: str, *, query: str = ""
+) -> "TestResponse":
     """The whole authorization code flow: the console sends the browser to the provider, the
     person is chosen on the provider's page, and the provider sends the browser back."""
-    start = client.get(reverse("sso:start"))
+    start = client.get(reverse("sso:start") + query)
     assert start.status_code == 302, start
     authorize = start["Location"]
     assert authorize.startswith(provider.url + "/oauth2/authorize?")

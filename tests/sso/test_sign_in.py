@@ -54,6 +54,15 @@ def test_a_first_sign_in_creates_the_user_with_the_roles_of_their_groups(sso: Pr
     assert client.get(reverse("home")).status_code == 200
 
 
+def test_after_signing_in_the_person_arrives_where_they_were_going(sso: Provider) -> None:
+    client = Client()
+    response = provider_sign_in(client, sso, "alice", query="?next=/changes/")
+    assert response["Location"] == "/changes/"
+    # Never to another site.
+    response = provider_sign_in(Client(), sso, "alice", query="?next=https://evil.example/")
+    assert response["Location"] == reverse("home")
+
+
 def test_roles_are_evaluated_again_at_every_sign_in_and_each_change_is_audited(
     sso: Provider,
 ) -> None:
@@ -127,6 +136,8 @@ def _refused_token(now: int, skew: int) -> dict[str, dict[str, object]]:
         "missing nonce": {"drop": ("nonce",)},
         "another nonce": {"set_claims": {"nonce": "not-the-one-sent"}},
         "no expiry": {"drop": ("exp",)},
+        "issued in the future beyond the clock skew": {"set_claims": {"iat": now + skew + 60}},
+        "no subject": {"drop": ("sub",)},
     }
 
 
