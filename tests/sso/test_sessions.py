@@ -11,7 +11,8 @@ from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.sessions import SIGNED_IN_AT
-from tests.fixtures.oidc import CLIENT_ID, Provider
+from sso.backends import REFRESH_TOKEN
+from tests.fixtures.oidc import CLIENT_ID, Provider, provider_running, sso_settings
 from tests.sso.conftest import provider_sign_in
 
 
@@ -108,3 +109,29 @@ def test_an_sso_session_ends_once_single_sign_on_is_turned_off(
 
     assert _sent_to_sign_in(client)
     assert _ended_reasons() == ["method_off"]
+
+
+def test_without_a_refresh_token_the_userinfo_endpoint_revalidates(
+    sso: Provider, settings: Settings
+) -> None:
+    settings.OIDC_REVALIDATE_SECONDS = 0
+    client = _signed_in(sso)
+    session = client.session
+    session[REFRESH_TOKEN] = None
+    session.save()
+    assert client.get(reverse("home")).status_code == 200
+
+    sso.tokens_revoke("alice")
+
+    assert _sent_to_sign_in(client)
+    assert _ended_reasons() == ["idp_revoked"]
+
+
+def test_a_provider_that_cannot_be_reached_signs_nobody_out(db: None, settings: Settings) -> None:
+    with provider_running() as provider:
+        sso_settings(settings, provider)
+        client = _signed_in(provider)
+    settings.OIDC_REVALIDATE_SECONDS = 0
+
+    assert client.get(reverse("home")).status_code == 200
+    assert _ended_reasons() == []
