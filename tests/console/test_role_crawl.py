@@ -183,6 +183,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     # A session never opens /metrics, whatever its roles: only METRICS_TOKEN (set below) does.
     "metrics": (Target(ok=_ok(401)),),
     "login": (Target(),),
+    "sso:start": (Target(ok=_ok(302)),),
+    "sso:callback": (Target(ok=_ok(302)),),
     "password_change": (Target(),),
     "password_change_done": (Target(),),
     "changes:list": tuple(
