@@ -94,11 +94,11 @@ def forget_cached_roles(user: AbstractBaseUser) -> None:
         delattr(user, _CACHE_ATTR)
 
 
-def user_roles_assign(*, user: User, roles: set[Role]) -> None:
+def user_roles_assign(*, user: User, roles: Iterable[Role]) -> None:
     """Make `roles` the user's roles: the membership write alone, with no audit entry and
     no second Admin's approval. A person's roles change only through
-    users_admin.services.user_set_roles, which calls this; seeding demo and test accounts
-    calls it directly."""
+    users_admin.services.user_set_roles and sso's sign-in (each records its own entry), which
+    call this; seeding demo and test accounts calls it directly."""
     roles_ensure_groups()
     user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
     forget_cached_roles(user)

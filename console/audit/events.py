@@ -15,6 +15,12 @@ AUTH_SIGN_IN_FAILED: Final = "auth.sign_in_failed"
 # One summary entry for many failures from one source (the throttle's window).
 AUTH_SIGN_IN_FAILURES: Final = "auth.sign_in_failures"
 AUTH_SESSION_ENDED: Final = "auth.session_ended"
+# A local password sign-in by an Admin while single sign-on is on (sso/).
+AUTH_BREAK_GLASS_SIGN_IN: Final = "auth.break_glass_sign_in"
+
+# --- Single sign-on (sso/) ---
+SSO_USER_CREATED: Final = "sso.user_created"
+SSO_ROLES_CHANGED: Final = "sso.roles_changed"
 
 # --- The trail itself (console/audit/) ---
 # The first entry hashed with the chain key, when older entries were hashed without one;

@@ -11,63 +11,41 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from console.audit import events
 from console.audit.services import audit_append
-from console.changes.appliers import merge_state, register_applier
-from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest
-from console.changes.services import (
-    ChangeRequestError,
-    approvals_required,
-    change_request_propose,
+from console.changes.appliers import merge_state
+from console.changes.models import ApprovalPolicy, ChangeRequest
+from console.changes.resource_types import (
+    Identifiers,
+    ResourceType,
+    resource_type_find,
+    resource_type_register,
 )
-from console.roles import Capability, user_capabilities
+from console.roles import Capability
 
 RESOURCE_TYPE = "approval_policy"
+IDENTIFIERS = Identifiers("{resource_type}/{action}")
+# Approvals needed when neither a policy row nor the resource type says otherwise.
+DEFAULT_APPROVALS = 1
+
+
+def approvals_required(*, resource_type: str, action: str) -> int:
+    row = ApprovalPolicy.objects.filter(resource_type=resource_type, action=action).first()
+    if row is not None:
+        return row.required_approvals
+    found = resource_type_find(resource_type)
+    defaults = found.default_approvals if found is not None else {}
+    return defaults.get(action, DEFAULT_APPROVALS)
 
 
 def policy_identifier(*, resource_type: str, action: str) -> str:
-    return f"{resource_type}/{action}"
+    return IDENTIFIERS.build(resource_type=resource_type, action=action)
 
 
 def _rule(identifier: str) -> tuple[str, str]:
-    resource_type, _, action = identifier.rpartition("/")
-    return resource_type, action
-
-
-def approval_policy_propose(
-    *, actor: AbstractBaseUser, resource_type: str, action: str, required_approvals: int
-) -> ChangeRequest:
-    """Ask another Admin to approve a new number of approvals for a resource type and
-    action: one Admin alone cannot lower what their own changes need."""
-    if Capability.MANAGE_USERS not in user_capabilities(actor):
-        raise ChangeRequestError("You need the manage_users capability to do this.")
-    if required_approvals < 1:
-        raise ChangeRequestError("Every change needs at least one reviewer.")
-    action = ChangeAction(action)
-    before = approvals_required(resource_type=resource_type, action=action)
-    if before == required_approvals:
-        raise ChangeRequestError(
-            f"{resource_type} {action.label.lower()} already needs {before} approval(s)."
-        )
-    return change_request_propose(
-        actor=actor,
-        resource_type=RESOURCE_TYPE,
-        identifier=policy_identifier(resource_type=resource_type, action=action),
-        action=ChangeAction.UPDATE,
-        payload={"required_approvals": required_approvals},
-        base_snapshot={"required_approvals": before},
-        title=(
-            f"Approvals for {resource_type} {action.label.lower()}: {before} → {required_approvals}"
-        ),
-    )
+    parts = IDENTIFIERS.parse(identifier)
+    return parts["resource_type"], parts["action"]
 
 
 class ApprovalPolicyApplier:
-    label = "Approval policy"
-    local = True
-    propose_capability = Capability.MANAGE_USERS
-    review_capability = Capability.MANAGE_USERS
-    # Who may change what is the console's own governance: the audience of the audit log.
-    view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         resource_type, action = _rule(identifier)
         return {
@@ -110,4 +88,18 @@ class ApprovalPolicyApplier:
 
 
 def register() -> None:
-    register_applier(RESOURCE_TYPE, ApprovalPolicyApplier())
+    applier = ApprovalPolicyApplier()
+    resource_type_register(
+        ResourceType(
+            key=RESOURCE_TYPE,
+            label="Approval policy",
+            applier=applier,
+            identifiers=IDENTIFIERS,
+            propose=Capability.MANAGE_USERS,
+            review=Capability.MANAGE_USERS,
+            # Who may change what is the console's own governance: the audience of the
+            # audit log.
+            view=frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
+            apply_local=applier.apply_local,
+        )
+    )
