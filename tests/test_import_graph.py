@@ -41,7 +41,7 @@ class Import:
     lazy: bool  # inside a function or method body
 
 
-def _packages() -> list[str]:
+def project_packages() -> list[str]:
     return sorted(
         p.name
         for p in ROOT.iterdir()
@@ -59,7 +59,7 @@ def _module_name(path: Path) -> str:
 @cache
 def modules() -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for package in _packages():
+    for package in project_packages():
         for path in sorted((ROOT / package).rglob("*.py")):
             if "migrations" not in path.parts:
                 found[_module_name(path)] = path
