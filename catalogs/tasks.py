@@ -50,7 +50,3 @@ def catalog_sync_schedule_task() -> None:
 
     with audit_origin(Origin(via="celery:catalog_sync_schedule")):
         catalog_sync_schedule(client=_sync_client())
-
-
-# Bulk job tasks live in catalogs/bulk; autodiscovery only imports this module.
-import catalogs.bulk.tasks  # noqa: E402, F401
