@@ -11,6 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from catalog_bulk.models import BulkBatch, BulkJob
+from catalog_bulk.selectors import bulk_job_retry_summary, bulk_job_review_summary
+from catalog_bulk.services import (
+    bulk_job_retry_approved,
+    bulk_job_retry_not_approved,
+    bulk_job_start,
+    bulk_jobs_close_unapproved,
+)
+from catalog_bulk.states import BULK_RESOURCE, PIPELINE_ACTOR
 from console.changes.appliers import register_applier
 
 
@@ -25,12 +33,6 @@ class CatalogBulkApplier:
         return None
 
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
-        from catalog_bulk.services import (
-            PIPELINE_ACTOR,
-            bulk_job_retry_approved,
-            bulk_job_start,
-        )
-
         if action != "bulk":
             raise ValueError(f"bulk jobs have no {action!r} action")
         if "retry" in payload:
@@ -50,16 +52,12 @@ class CatalogBulkApplier:
     def closed(self, *, change_request_id: int, actor: Any) -> None:
         """A rejected or withdrawn job can never start: close it now, not at the sweep.
         A rejected or withdrawn retry leaves its batches failed, for a person to ask again."""
-        from catalog_bulk.services import bulk_job_retry_not_approved, bulk_jobs_close_unapproved
-
         bulk_jobs_close_unapproved(change_request_id=change_request_id, actor=actor)
         bulk_job_retry_not_approved(change_request_id=change_request_id, actor=actor)
 
     def proposed_state(
         self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
-        from catalog_bulk.selectors import bulk_job_retry_summary, bulk_job_review_summary
-
         if "retry" in payload:
             return bulk_job_retry_summary(payload=payload)
         return bulk_job_review_summary(job_id=int(payload["job"]), payload=payload)
@@ -76,6 +74,4 @@ class CatalogBulkApplier:
 
 
 def register() -> None:
-    from catalog_bulk.services import BULK_RESOURCE
-
     register_applier(BULK_RESOURCE, CatalogBulkApplier())

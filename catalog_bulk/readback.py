@@ -36,8 +36,13 @@ from catalog_bulk.models import (
     RowOp,
     RowOutcome,
 )
+from catalog_bulk.outbox import backoff_seconds
 from catalog_bulk.preview import same_value
+from catalog_bulk.states import readback_move, samples_move
+from catalog_bulk.tasks import bulk_readback_task
 from catalogs import rules
+from catalogs.services import catalog_item_mirror_write
+from console.braze import get_client
 from console.braze.client import BrazeClient
 from console.braze.errors import (
     BrazeConfigurationError,
@@ -59,14 +64,10 @@ _SWEEP_BATCH = 100
 
 
 def readback_client() -> BrazeClient:
-    from console.braze import get_client
-
     return get_client(lane="background", max_wait=settings.BULK_MAX_INLINE_WAIT)
 
 
 def _enqueue(job_id: int, countdown: float) -> None:
-    from catalog_bulk.tasks import bulk_readback_task
-
     def send() -> None:
         bulk_readback_task.apply_async(args=(job_id,), countdown=max(0.0, countdown))
 
@@ -77,11 +78,13 @@ def readback_schedule(*, job: BulkJob, accepted: int) -> None:
     """Plan the read-back of a job that just finished (inside the caller's transaction)."""
     BulkReadBack.objects.filter(job=job).delete()  # a job finished again after a retry
     if settings.BULK_READBACK_SAMPLE <= 0 or accepted == 0:
-        BulkJob.objects.filter(pk=job.pk).update(readback_state=ReadBackState.NONE)
+        readback_move(job, ReadBackState.NONE, from_=ReadBackState.values)
         return
     delay = settings.BULK_READBACK_DELAY_SECONDS
-    BulkJob.objects.filter(pk=job.pk).update(
-        readback_state=ReadBackState.SCHEDULED,
+    readback_move(
+        job,
+        ReadBackState.SCHEDULED,
+        from_=ReadBackState.values,
         readback_due_at=timezone.now() + timedelta(seconds=delay),
         readback_failures=0,
         readback_error="",
@@ -169,8 +172,7 @@ def _claim(job_id: int) -> BulkJob | None:
             return None
         if not BulkReadBack.objects.filter(job=job).exists():
             _pick_sample(job)
-        job.readback_state, job.readback_due_at = ReadBackState.READING, now + _lease()
-        job.save(update_fields=["readback_state", "readback_due_at"])
+        readback_move(job, ReadBackState.READING, readback_due_at=now + _lease())
     return job
 
 
@@ -184,22 +186,25 @@ def _reschedule(job_id: int, *, at: datetime, failed: BrazeError | None = None) 
             job.readback_error = describe_error(failed)
             if job.readback_failures >= settings.BULK_MAX_ATTEMPTS:
                 return _close(job, ReadBackState.FAILED)
-        job.readback_state, job.readback_due_at = ReadBackState.SCHEDULED, at
-        job.save(update_fields=["readback_state", "readback_due_at", "readback_failures",
-                                "readback_error"])  # fmt: skip
+        readback_move(
+            job,
+            ReadBackState.SCHEDULED,
+            readback_due_at=at,
+            readback_failures=job.readback_failures,
+            readback_error=job.readback_error,
+        )
         _enqueue(job.pk, (at - timezone.now()).total_seconds())
     return "later"
 
 
 def _record(job: BulkJob, check: BulkReadBack, found: dict[str, Any] | None) -> None:
-    from catalogs.services import catalog_item_mirror_write
-
     row = BulkRow.objects.only("op", "payload").get(pk=check.row_id)
     held = None if found is None else {k: v for k, v in found.items() if k != "id"}
     diff = differences(op=row.op, sent=row.payload, found=held, types=job.catalog.field_types())
     with transaction.atomic():
-        BulkReadBack.objects.filter(pk=check.pk).update(
-            outcome=ReadBackOutcome.MISMATCH if diff else ReadBackOutcome.MATCH,
+        samples_move(
+            BulkReadBack.objects.filter(pk=check.pk),
+            ReadBackOutcome.MISMATCH if diff else ReadBackOutcome.MATCH,
             found=held,
             mismatches=diff,
             read_at=timezone.now(),
@@ -213,10 +218,8 @@ def _record(job: BulkJob, check: BulkReadBack, found: dict[str, Any] | None) -> 
         )
 
 
-def _close(job: BulkJob, state: str) -> str:
+def _close(job: BulkJob, state: ReadBackState) -> str:
     """Finish the read-back (inside a transaction holding the job row) and audit it."""
-    from catalog_bulk.services import PIPELINE_ACTOR, bulk_job_audit
-
     counts = BulkReadBack.objects.filter(job=job).aggregate(
         sampled=Count("id"),
         matched=Count("id", filter=Q(outcome=ReadBackOutcome.MATCH)),
@@ -224,8 +227,10 @@ def _close(job: BulkJob, state: str) -> str:
         unread=Count("id", filter=Q(outcome__in=(ReadBackOutcome.PENDING, ReadBackOutcome.ERROR))),
     )
     if state == ReadBackState.FAILED:
-        BulkReadBack.objects.filter(job=job, outcome=ReadBackOutcome.PENDING).update(
-            outcome=ReadBackOutcome.ERROR, error_message=job.readback_error
+        samples_move(
+            BulkReadBack.objects.filter(job=job),
+            ReadBackOutcome.ERROR,
+            error_message=job.readback_error,
         )
     mismatches = [
         {"item": item_id, **difference}
@@ -234,14 +239,23 @@ def _close(job: BulkJob, state: str) -> str:
         ).values_list("item_id", "mismatches")[:20]
         for difference in found
     ]
-    job.readback_state, job.readback_due_at = state, None
-    job.readback_finished_at = timezone.now()
-    job.save(update_fields=["readback_state", "readback_due_at", "readback_finished_at",
-                            "readback_failures", "readback_error"])  # fmt: skip
     of = BulkRow.objects.filter(job=job, outcome=RowOutcome.ACCEPTED).count()
-    bulk_job_audit(actor=PIPELINE_ACTOR, job=job, action="read_back",
-                   data={**counts, "of": of, "state": state, "error": job.readback_error,
-                         "mismatches": mismatches})  # fmt: skip
+    readback_move(
+        job,
+        state,
+        action="read_back",
+        data={
+            **counts,
+            "of": of,
+            "state": state,
+            "error": job.readback_error,
+            "mismatches": mismatches,
+        },
+        readback_due_at=None,
+        readback_finished_at=timezone.now(),
+        readback_failures=job.readback_failures,
+        readback_error=job.readback_error,
+    )
     return str(state)
 
 
@@ -283,11 +297,11 @@ def bulk_job_read_back(*, job_id: int, client: BrazeClient | None = None) -> str
             # Reading again will not help (e.g. the key lacks catalogs.get_item): say so.
             with transaction.atomic():
                 locked = BulkJob.objects.select_for_update().get(pk=job.pk)
+                if locked.readback_state != ReadBackState.READING:
+                    return ""
                 locked.readback_error = describe_error(exc)
                 return _close(locked, ReadBackState.FAILED)
         except BrazeError as exc:
-            from catalog_bulk.pipeline import backoff_seconds
-
             delay = timedelta(seconds=backoff_seconds(job.readback_failures + 1))
             return _reschedule(job.pk, at=timezone.now() + delay, failed=exc)
         _record(job, check, found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,8 +28,10 @@ from catalog_bulk.models import (
     RowOp,
     RowOutcome,
 )
+from catalog_bulk.parsing import ERRORS_COLUMN
 from catalog_bulk.preview import row_kind
 from catalogs.models import Catalog
+from console.braze import get_limiter
 from console.braze.errors import (
     STORAGE_LIMIT_IDS,
     STORAGE_SURGE,
@@ -160,8 +163,7 @@ def retry_differences(changes: Iterable[dict[str, Any]]) -> list[RetryDifference
 def bulk_job_retry_request(*, job: BulkJob) -> RetryRequest | None:
     """The job's open request to send its failed batches again, with the differences."""
     cr = job.retry_request
-    if cr is None or cr.state in (ChangeState.APPLIED, ChangeState.REJECTED,
-                                  ChangeState.CANCELLED):  # fmt: skip
+    if cr is None or cr.state in (ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.CANCELLED):
         return None
     payload = cr.payload
     changes = list(payload.get("changes") or [])
@@ -227,7 +229,6 @@ class Progress:
 
 
 def _requests_per_second(job: BulkJob | None = None) -> float:
-    from console.braze import get_limiter
 
     # Background work's share of the group, less what other integrations are seen using;
     # the whole limit (less theirs) for a job an approver allowed it.
@@ -374,7 +375,6 @@ class ReadBackSummary:
 
 
 def _shown(value: Any) -> str:
-    import json
 
     if value is None:
         return "(not set)"
@@ -385,7 +385,6 @@ def _shown(value: Any) -> str:
 
 def bulk_job_read_back_summary(*, job: BulkJob) -> ReadBackSummary | None:
     """What reading back a sample of the job found; None when no read-back is planned."""
-    from django.conf import settings
 
     if job.readback_state == ReadBackState.NONE:
         return None
@@ -421,9 +420,18 @@ def bulk_job_read_back_summary(*, job: BulkJob) -> ReadBackSummary | None:
 # --- downloads --------------------------------------------------------------------------------
 
 REPORT_HEADER = [
-    "line", "id", "operation", "sent_as", "outcome", "requests", "re_sent", "batch", "error",
-    "read_back", "read_back_detail",
-]  # fmt: skip
+    "line",
+    "id",
+    "operation",
+    "sent_as",
+    "outcome",
+    "requests",
+    "re_sent",
+    "batch",
+    "error",
+    "read_back",
+    "read_back_detail",
+]
 
 
 def _read_back_cells(job: BulkJob) -> dict[int, tuple[str, str]]:
@@ -445,9 +453,21 @@ def bulk_job_report_rows(*, job: BulkJob) -> Iterator[list[Any]]:
     rows = (
         BulkRow.objects.filter(job=job)
         .order_by("line")
-        .values_list("line", "item_id", "op", "before", "outcome", "sends", "resends",
-                     "batch__seq", "batch__send_as", "errors", "outcome_error", "pk")
-    )  # fmt: skip
+        .values_list(
+            "line",
+            "item_id",
+            "op",
+            "before",
+            "outcome",
+            "sends",
+            "resends",
+            "batch__seq",
+            "batch__send_as",
+            "errors",
+            "outcome_error",
+            "pk",
+        )
+    )
     for (
         line,
         item_id,
@@ -465,13 +485,23 @@ def bulk_job_report_rows(*, job: BulkJob) -> Iterator[list[Any]]:
         text = error or "; ".join(errors or [])
         kind = row_kind(op, before)
         checked, detail = read_back.get(pk, ("", ""))
-        yield [line, item_id, kind, send_as or "", outcome, sends, resends, seq or "", text,
-               checked, detail]  # fmt: skip
+        yield [
+            line,
+            item_id,
+            kind,
+            send_as or "",
+            outcome,
+            sends,
+            resends,
+            seq or "",
+            text,
+            checked,
+            detail,
+        ]
 
 
 def bulk_job_error_csv_rows(*, job: BulkJob) -> Iterator[list[Any]]:
     """The refused rows as they were given, plus the reasons, ready to fix and upload again."""
-    from catalog_bulk.parsing import ERRORS_COLUMN
 
     rows = bulk_job_error_rows(job=job).values_list("line", "raw", "errors", "item_id")
     fields = set(job.catalog.field_types())
@@ -504,7 +534,6 @@ def bulk_job_error_csv_rows(*, job: BulkJob) -> Iterator[list[Any]]:
 
 
 def _cell(value: Any) -> Any:
-    import json
 
     if value is None:
         return ""

@@ -2,7 +2,7 @@
 
 A job is a change request (action "bulk"). Approving it does not send anything inline: the
 applier (catalog_bulk/appliers.py) cuts the plan into batches of at most 50 items and
-starts the senders (pipeline.py).
+starts the senders (senders.py). States change only through states.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import batched
 from pathlib import Path
@@ -31,7 +32,6 @@ from catalog_bulk.models import (
     ACTIVE_JOB_STATES,
     CLAIMABLE_STATES,
     ITEM_FIELD,
-    OPEN_BATCH_STATES,
     SENT_OPS,
     BatchState,
     BulkBatch,
@@ -42,20 +42,37 @@ from catalog_bulk.models import (
     RowOp,
     RowOutcome,
 )
-from catalog_bulk.readback import readback_schedule
+from catalog_bulk.outbox import batch_totals, batches_expire
+from catalog_bulk.readback import readback_sweep
+from catalog_bulk.senders import bulk_job_finish_if_done, senders_kick
+from catalog_bulk.states import (
+    BULK_RESOURCE,
+    PIPELINE_ACTOR,
+    batches_move,
+    bulk_job_audit,
+    job_identifier,
+    job_move,
+    rows_move,
+)
+from catalog_bulk.tasks import bulk_parse_task
 from catalog_bulk.uploads import too_large_message
 from catalogs import rules
 from catalogs.models import Catalog, CatalogItem
 from console.audit.hashing import canonical_json
-from console.audit.services import Actor, SystemActor, audit_append
+from console.audit.services import Actor
 from console.braze.errors import STORAGE_LIMIT_IDS
 from console.changes.appliers import ApplyRefused
 from console.changes.models import ChangeRequest, ChangeState
+from console.changes.services import (
+    CANCELLABLE,
+    ChangeRequestError,
+    change_request_cancel,
+    change_request_propose,
+)
+from console.changes.services import InvalidTransition as ChangeRequestInvalidTransition
 
 logger = logging.getLogger(__name__)
 
-BULK_RESOURCE = "catalog_bulk"
-PIPELINE_ACTOR = SystemActor("catalog-bulk")
 CHUNK_ROWS = 1000
 _PARSE_LOCK_CLASS = 0x42554C4B  # "BULK"; the second key is the job id
 _CATALOG_LOCK_CLASS = 0x42554C43  # "BULC"; the second key is the catalog id
@@ -69,25 +86,6 @@ class BulkError(ApplyRefused):
     step of a change request raises it)."""
 
 
-def _identifier(job: BulkJob) -> str:
-    return f"{job.catalog.name}/bulk-{job.pk}"
-
-
-def bulk_job_audit(
-    *, actor: Actor, job: BulkJob, action: str, data: dict[str, Any] | None = None
-) -> None:
-    """Record a step of the job in the audit trail, in the caller's transaction."""
-    audit_append(
-        actor=actor,
-        action=f"catalog_bulk.{action}",
-        resource_type=BULK_RESOURCE,
-        resource_id=_identifier(job),
-        change_request_id=job.change_request_id,
-        data={"job": job.pk, "catalog": job.catalog.name, "operation": job.operation,
-              **(data or {})},
-    )  # fmt: skip
-
-
 # --- upload and parse -----------------------------------------------------------------------
 
 
@@ -99,8 +97,6 @@ def bulk_job_upload(
     *, actor: AbstractBaseUser, catalog: Catalog, operation: str, upload: File[bytes]
 ) -> BulkJob:
     """Stream the upload to disk (never whole into memory) and queue its parsing."""
-    from catalog_bulk.tasks import bulk_parse_task
-
     size = upload.size or 0
     if size > settings.BULK_MAX_UPLOAD_BYTES:
         raise BulkError(too_large_message())
@@ -132,8 +128,9 @@ def bulk_job_upload(
             file_format=parsing.detect_format(file_name, head),
             created_by_id=actor.pk,
         )
-        bulk_job_audit(actor=actor, job=job, action="uploaded",
-                       data={"file_name": file_name, "bytes": size})  # fmt: skip
+        bulk_job_audit(
+            actor=actor, job=job, action="uploaded", data={"file_name": file_name, "bytes": size}
+        )
         job_id = job.pk
         # robust: a message lost while the broker is down must not fail the upload; the sweeper
         # queues the parse again (bulk_jobs_parse_requeue).
@@ -171,8 +168,10 @@ class _Planner:
             return self.chunk_lines[item_id]
         return (
             BulkRow.objects.filter(job=self.job, item_id=item_id)
-            .order_by("line").values_list("line", flat=True).first()
-        )  # fmt: skip
+            .order_by("line")
+            .values_list("line", flat=True)
+            .first()
+        )
 
     def _kept(self, values: dict[str, Any]) -> dict[str, Any]:
         """The values an error row keeps for errors.csv: the id, the catalog's fields and the
@@ -194,9 +193,11 @@ class _Planner:
         else:
             try:
                 checked = validation.check_row(
-                    values=raw.values, types=self.types, operation=self.job.operation,
+                    values=raw.values,
+                    types=self.types,
+                    operation=self.job.operation,
                     from_csv=from_csv,
-                )  # fmt: skip
+                )
             except Exception:  # one row must never stop the file (nor leave it unread)
                 logger.exception("bulk job %s: line %s could not be checked", self.job.pk, raw.line)
                 item_id = raw.values.get("id")
@@ -238,9 +239,11 @@ class _Planner:
                 errors = checked.errors
             else:
                 planned = preview.plan_row(
-                    operation=self.job.operation, values=checked.values,
-                    current=mirror.get(checked.item_id), types=self.types,
-                )  # fmt: skip
+                    operation=self.job.operation,
+                    values=checked.values,
+                    current=mirror.get(checked.item_id),
+                    types=self.types,
+                )
                 errors = [planned.error] if planned.error else []
             self.counts[planned.kind] += 1
             if planned.op in SENT_OPS:
@@ -255,10 +258,22 @@ class _Planner:
                 # Past the cap an error row keeps its id and reasons only.
                 self.rows_with_values += 1
                 kept = raw.values
-            records.append((
-                self.job.pk, raw.line, checked.item_id, planned.op, _json(planned.payload),
-                _json(planned.before), _json(errors), _json(kept), outcome, 0, 0, "",
-            ))  # fmt: skip
+            records.append(
+                (
+                    self.job.pk,
+                    raw.line,
+                    checked.item_id,
+                    planned.op,
+                    _json(planned.payload),
+                    _json(planned.before),
+                    _json(errors),
+                    _json(kept),
+                    outcome,
+                    0,
+                    0,
+                    "",
+                )
+            )
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.copy(_COPY_SQL) as copy:
                 for record in records:
@@ -327,8 +342,10 @@ def _parse(job: BulkJob) -> BulkJob:
         file_errors = ["The file has no item rows."]
     if file_errors:
         BulkRow.objects.filter(job=job).delete()
-    BulkJob.objects.filter(pk=job.pk).update(
-        state=JobState.INVALID if file_errors else JobState.READY,
+    job_move(
+        job,
+        JobState.INVALID if file_errors else JobState.READY,
+        from_=(JobState.PARSING,),
         columns=columns,
         file_errors=file_errors,
         rows_read=planner.rows_read,
@@ -354,8 +371,6 @@ def bulk_jobs_parse_requeue(*, now: datetime | None = None) -> int:
     its lock, so the extra task returns at once); after BULK_PARSE_GIVE_UP_SECONDS it is
     refused and its file removed. Returns how many were queued.
     """
-    from catalog_bulk.tasks import bulk_parse_task
-
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.BULK_PARSE_STALE_SECONDS)
     give_up = now - timedelta(seconds=settings.BULK_PARSE_GIVE_UP_SECONDS)
@@ -381,8 +396,9 @@ def _parse_give_up(job_id: int) -> None:
         if job is None:
             return
         BulkRow.objects.filter(job=job).delete()
-        BulkJob.objects.filter(pk=job.pk, state=JobState.PARSING).update(
-            state=JobState.INVALID,
+        job_move(
+            job,
+            JobState.INVALID,
             file_errors=["The file could not be read in time; upload it again."],
             parsed_at=timezone.now(),
         )
@@ -413,8 +429,6 @@ def bulk_job_summary(job: BulkJob) -> dict[str, Any]:
 
 def bulk_job_propose(*, actor: AbstractBaseUser, job: BulkJob) -> ChangeRequest:
     """Ask for a Reviewer's approval of exactly this plan (its hash is in the payload)."""
-    from console.changes.services import change_request_propose
-
     if job.state != JobState.READY:
         raise BulkError(f"This job is {job.get_state_display().lower()}; it cannot be proposed.")
     if job.items_to_send == 0:
@@ -422,7 +436,7 @@ def bulk_job_propose(*, actor: AbstractBaseUser, job: BulkJob) -> ChangeRequest:
     cr = change_request_propose(
         actor=actor,
         resource_type=BULK_RESOURCE,
-        identifier=_identifier(job),
+        identifier=job_identifier(job),
         action="bulk",
         payload=bulk_job_summary(job),
         base_snapshot=None,
@@ -431,9 +445,7 @@ def bulk_job_propose(*, actor: AbstractBaseUser, job: BulkJob) -> ChangeRequest:
             f"(job #{job.pk})"
         ),
     )
-    BulkJob.objects.filter(pk=job.pk, state=JobState.READY).update(
-        state=JobState.REVIEW, change_request=cr
-    )
+    job_move(job, JobState.REVIEW, from_=(JobState.READY,), change_request=cr)
     job.refresh_from_db()
     return job.change_request or cr
 
@@ -449,7 +461,7 @@ WITH numbered AS (
 ), inserted AS (
   INSERT INTO catalogs_bulkbatch (job_id, seq, op, send_as, state, item_count, claim_no,
       attempts, resends, retries, rate_limited, error_ids, error_message)
-  SELECT %(job)s, seq, op, op, 'pending', c, 0, 0, 0, 0, 0, '', '' FROM groups
+  SELECT %(job)s, seq, op, op, %(pending)s, c, 0, 0, 0, 0, 0, '', '' FROM groups
   RETURNING id, seq
 )
 UPDATE catalogs_bulkrow r SET batch_id = i.id
@@ -498,8 +510,9 @@ def _overlapping_job(job: BulkJob, *, among: Q = _ACTIVE) -> int | None:
     """
     others = list(
         BulkJob.objects.filter(among, catalog_id=job.catalog_id)
-        .exclude(pk=job.pk).values_list("pk", flat=True)
-    )  # fmt: skip
+        .exclude(pk=job.pk)
+        .values_list("pk", flat=True)
+    )
     if not others:
         return None
     with connection.cursor() as cursor:
@@ -517,8 +530,6 @@ def _catalog_of(job_id: int) -> int:
 
 def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, Any]:
     """Cut the approved plan into batches and start sending (the applier's apply step)."""
-    from catalog_bulk.pipeline import senders_kick
-
     with transaction.atomic(durable=True):
         _lock_catalog(_catalog_of(job_id))
         job = (
@@ -548,17 +559,31 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
             cursor.execute("SELECT current_setting('enable_nestloop')")
             (nestloop,) = cursor.fetchone() or ("on",)
             cursor.execute("SELECT set_config('enable_nestloop', 'off', true)")
-            cursor.execute(_BATCH_SQL, {"job": job.pk, "ops": [str(op) for op in _SEND_ORDER]})
+            cursor.execute(
+                _BATCH_SQL,
+                {
+                    "job": job.pk,
+                    "ops": [str(op) for op in _SEND_ORDER],
+                    "pending": BatchState.PENDING,
+                },
+            )
             cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [nestloop])
         batches = BulkBatch.objects.filter(job=job).count()
         blocker = _overlapping_job(job)
-        job.state = JobState.WAITING if blocker else JobState.RUNNING
-        job.waiting_for_id = blocker
-        job.started_at = None if blocker else timezone.now()
-        job.save(update_fields=["state", "waiting_for", "started_at"])
-        bulk_job_audit(actor=actor, job=job, action="approved_start",
-                       data={"batches": batches, "items": job.items_to_send, "plan_hash": plan_hash,
-                             "waiting_for": blocker})  # fmt: skip
+        job_move(
+            job,
+            JobState.WAITING if blocker else JobState.RUNNING,
+            actor=actor,
+            action="approved_start",
+            data={
+                "batches": batches,
+                "items": job.items_to_send,
+                "plan_hash": plan_hash,
+                "waiting_for": blocker,
+            },
+            waiting_for_id=blocker,
+            started_at=None if blocker else timezone.now(),
+        )
         if not blocker:
             transaction.on_commit(senders_kick)
     return {"job": job.pk, "state": job.state, "batches": batches, "waiting_for": blocker}
@@ -566,19 +591,20 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
 
 def bulk_job_try_start(*, job_id: int) -> bool:
     """Start a waiting job once no running job touches its items (called by the sweeper)."""
-    from catalog_bulk.pipeline import senders_kick
-
     with transaction.atomic():
         catalog_id = (
             BulkJob.objects.filter(pk=job_id, state=JobState.WAITING)
-            .values_list("catalog_id", flat=True).first()
-        )  # fmt: skip
+            .values_list("catalog_id", flat=True)
+            .first()
+        )
         if catalog_id is None or not _lock_catalog(catalog_id, wait=False):
             return False  # the next sweep looks again
         job = (
-            BulkJob.objects.select_for_update(skip_locked=True).select_related("catalog")
-            .filter(pk=job_id, state=JobState.WAITING).first()
-        )  # fmt: skip
+            BulkJob.objects.select_for_update(skip_locked=True)
+            .select_related("catalog")
+            .filter(pk=job_id, state=JobState.WAITING)
+            .first()
+        )
         if job is None:
             return False
         # Waiting jobs go in the order of their ids: counting every waiting job as a
@@ -588,59 +614,15 @@ def bulk_job_try_start(*, job_id: int) -> bool:
             if blocker != job.waiting_for_id:
                 BulkJob.objects.filter(pk=job.pk).update(waiting_for_id=blocker)
             return False
-        job.state, job.waiting_for_id, job.started_at = JobState.RUNNING, None, timezone.now()
-        job.save(update_fields=["state", "waiting_for", "started_at"])
-        bulk_job_audit(actor=PIPELINE_ACTOR, job=job, action="started")
-        transaction.on_commit(senders_kick)
-    return True
-
-
-def batch_totals(job: BulkJob) -> dict[str, int]:
-    """Per-batch outcome totals, for the audit trail and the job page."""
-    agg = BulkBatch.objects.filter(job=job).aggregate(
-        batches=Count("id", filter=~Q(state=BatchState.SPLIT)),
-        accepted=Count("id", filter=Q(state=BatchState.ACCEPTED)),
-        rejected=Count("id", filter=Q(state=BatchState.REJECTED)),
-        failed=Count("id", filter=Q(state=BatchState.FAILED)),
-        split=Count("id", filter=Q(state=BatchState.SPLIT)),
-        cancelled=Count("id", filter=Q(state=BatchState.CANCELLED)),
-        requests=Sum("attempts"),
-        resent_batches=Sum("resends"),
-        retried_batches=Sum("retries"),
-        rate_limited=Sum("rate_limited"),
-    )
-    rows = BulkRow.objects.filter(job=job).aggregate(
-        items_resent=Count("id", filter=Q(resends__gt=0)),
-        accepted=Count("id", filter=Q(outcome=RowOutcome.ACCEPTED)),
-        rejected=Count("id", filter=Q(outcome=RowOutcome.REJECTED)),
-        failed=Count("id", filter=Q(outcome=RowOutcome.FAILED)),
-        cancelled=Count("id", filter=Q(outcome=RowOutcome.CANCELLED)),
-    )
-    totals = {k: int(v or 0) for k, v in agg.items()}
-    totals.update({f"items_{k}" if k != "items_resent" else k: int(v or 0)
-                   for k, v in rows.items()})  # fmt: skip
-    return totals
-
-
-def bulk_job_finish_if_done(*, job_id: int) -> bool:
-    """Close a running (or paused) job whose batches are all settled."""
-    with transaction.atomic():
-        job = (
-            BulkJob.objects.select_for_update(skip_locked=True).select_related("catalog")
-            .filter(pk=job_id, state__in=(JobState.RUNNING, JobState.PAUSED)).first()
-        )  # fmt: skip
-        if job is None:
-            return False
-        if BulkBatch.objects.filter(job=job, state__in=OPEN_BATCH_STATES).exists():
-            return False
-        job.state, job.finished_at = JobState.DONE, timezone.now()
-        job.save(update_fields=["state", "finished_at"])
-        Catalog.objects.filter(pk=job.catalog_id).update(
-            mirror_item_count=CatalogItem.objects.filter(catalog_id=job.catalog_id).count()
+        job_move(
+            job,
+            JobState.RUNNING,
+            actor=PIPELINE_ACTOR,
+            action="started",
+            waiting_for_id=None,
+            started_at=timezone.now(),
         )
-        totals = batch_totals(job)
-        bulk_job_audit(actor=PIPELINE_ACTOR, job=job, action="finished", data=totals)
-        readback_schedule(job=job, accepted=totals["items_accepted"])
+        transaction.on_commit(senders_kick)
     return True
 
 
@@ -657,15 +639,11 @@ def bulk_job_pause(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
         job = _locked(job)
         if job.state not in (JobState.RUNNING, JobState.WAITING):
             raise BulkError(f"A job that is {job.get_state_display().lower()} cannot be paused.")
-        job.state = JobState.PAUSED
-        job.save(update_fields=["state"])
-        bulk_job_audit(actor=actor, job=job, action="paused")
+        job_move(job, JobState.PAUSED, actor=actor, action="paused")
     return job
 
 
 def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
-    from catalog_bulk.pipeline import senders_kick
-
     with transaction.atomic(durable=True):
         _lock_catalog(job.catalog_id)
         job = _locked(job)
@@ -677,14 +655,19 @@ def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
         refused = BulkBatch.objects.filter(
             job=job, state__in=CLAIMABLE_STATES, error_ids__in=STORAGE_LIMIT_IDS
         ).aggregate(n=Count("id"), items=Sum("item_count"))
-        job.state = JobState.WAITING if blocker else JobState.RUNNING
-        job.waiting_for_id, job.error_message = blocker, ""
-        job.started_at = job.started_at or (None if blocker else timezone.now())
-        job.save(update_fields=["state", "waiting_for", "error_message", "started_at"])
         data = None
         if refused["n"]:
             data = {"storage_refused_batches": refused["n"], "storage_items": refused["items"]}
-        bulk_job_audit(actor=actor, job=job, action="resumed", data=data)
+        job_move(
+            job,
+            JobState.WAITING if blocker else JobState.RUNNING,
+            actor=actor,
+            action="resumed",
+            data=data,
+            waiting_for_id=blocker,
+            error_message="",
+            started_at=job.started_at or (None if blocker else timezone.now()),
+        )
         transaction.on_commit(senders_kick)
     return job
 
@@ -706,12 +689,14 @@ def _retry_checked(job: BulkJob, *, asking: bool) -> tuple[BulkJob, list[int]]:
     _lock_catalog(job.catalog_id)
     job = (
         BulkJob.objects.select_for_update(of=("self",))
-        .select_related("catalog", "retry_request").get(pk=job.pk)
-    )  # fmt: skip
+        .select_related("catalog", "retry_request")
+        .get(pk=job.pk)
+    )
     batch_ids = list(
         BulkBatch.objects.filter(job=job, state=BatchState.FAILED)
-        .order_by("seq").values_list("pk", flat=True)
-    )  # fmt: skip
+        .order_by("seq")
+        .values_list("pk", flat=True)
+    )
     if job.state not in (JobState.DONE, JobState.PAUSED, JobState.RUNNING) or not batch_ids:
         raise BulkError("This job has no failed batches to send again.")
     pending = _open_retry_request(job) if asking else None
@@ -745,8 +730,9 @@ def _retry_needs_rediff(job: BulkJob, batch_ids: list[int]) -> bool:
         return True
     return (
         BulkJob.objects.filter(catalog_id=job.catalog_id, started_at__gt=job.started_at)
-        .exclude(pk=job.pk).exists()
-    )  # fmt: skip
+        .exclude(pk=job.pk)
+        .exists()
+    )
 
 
 def _landed(sent: dict[str, Any], held: dict[str, Any], types: dict[str, str]) -> bool:
@@ -757,9 +743,11 @@ def _landed(sent: dict[str, Any], held: dict[str, Any], types: dict[str, str]) -
 
 
 def _item_moved(
-    then: dict[str, Any] | None, now: dict[str, Any] | None, sent: dict[str, Any] | None,
+    then: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    sent: dict[str, Any] | None,
     types: dict[str, str],
-) -> list[tuple[str, Any, Any, Any]]:  # fmt: skip
+) -> list[tuple[str, Any, Any, Any]]:
     if then is None or now is None:
         return [] if then is None and now is None else [(ITEM_FIELD, then, now, sent)]
     return [
@@ -770,9 +758,12 @@ def _item_moved(
 
 
 def _moved(
-    op: str, payload: dict[str, Any] | None, before: dict[str, Any] | None,
-    current: dict[str, Any] | None, types: dict[str, str],
-) -> list[tuple[str, Any, Any, Any]]:  # fmt: skip
+    op: str,
+    payload: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    current: dict[str, Any] | None,
+    types: dict[str, str],
+) -> list[tuple[str, Any, Any, Any]]:
     """(field, at the preview, in the mirror now, to be sent) for each value that moved."""
     if op == RowOp.UPDATE:
         if current is None:
@@ -801,9 +792,10 @@ def _retry_changes(job: BulkJob, batch_ids: list[int]) -> list[dict[str, Any]]:
     """
     types = job.catalog.field_types()
     rows = (
-        BulkRow.objects.filter(batch_id__in=batch_ids).order_by("line")
+        BulkRow.objects.filter(batch_id__in=batch_ids)
+        .order_by("line")
         .values_list("line", "item_id", "op", "payload", "before")
-    )  # fmt: skip
+    )
     changes: list[dict[str, Any]] = []
     for chunk in batched(rows.iterator(chunk_size=CHUNK_ROWS), CHUNK_ROWS):
         mirror = dict(
@@ -813,8 +805,17 @@ def _retry_changes(job: BulkJob, batch_ids: list[int]) -> list[dict[str, Any]]:
         )
         for line, item_id, op, payload, before in chunk:
             for field, then, now, sent in _moved(op, payload, before, mirror.get(item_id), types):
-                changes.append({"line": line, "item_id": item_id, "op": op, "field": field,
-                                "at_preview": then, "now": now, "sent": sent})  # fmt: skip
+                changes.append(
+                    {
+                        "line": line,
+                        "item_id": item_id,
+                        "op": op,
+                        "field": field,
+                        "at_preview": then,
+                        "now": now,
+                        "sent": sent,
+                    }
+                )
     return changes
 
 
@@ -823,20 +824,34 @@ def _digest(value: Any) -> str:
 
 
 def _retry_send(
-    *, actor: Actor, job: BulkJob, batch_ids: list[int], data: dict[str, Any],
-    fields: tuple[str, ...] = (),
-) -> None:  # fmt: skip
+    *,
+    actor: Actor,
+    job: BulkJob,
+    batch_ids: list[int],
+    data: dict[str, Any],
+    fields: dict[str, Any] | None = None,
+) -> None:
     """Send the failed batches again (in the caller's transaction, under its locks)."""
-    from catalog_bulk.pipeline import senders_kick
-
     failed = BulkBatch.objects.filter(pk__in=batch_ids)
     # A failed batch may have landed (timeouts): send it as in doubt, so creates go as PUT.
-    BulkRow.objects.filter(batch__in=failed).update(outcome=RowOutcome.PENDING)
-    failed.update(state=BatchState.IN_DOUBT, attempts=0, next_attempt_at=None, finished_at=None)
-    job.state, job.finished_at = JobState.RUNNING, None
-    job.save(update_fields=["state", "finished_at", *fields])
-    bulk_job_audit(actor=actor, job=job, action="retry_failed",
-                   data={"batches": len(batch_ids), **data})  # fmt: skip
+    rows_move(BulkRow.objects.filter(batch__in=failed), RowOutcome.PENDING)
+    batches_move(
+        failed,
+        BatchState.IN_DOUBT,
+        from_=(BatchState.FAILED,),
+        attempts=0,
+        next_attempt_at=None,
+        finished_at=None,
+    )
+    job_move(
+        job,
+        JobState.RUNNING,
+        actor=actor,
+        action="retry_failed",
+        data={"batches": len(batch_ids), **data},
+        finished_at=None,
+        **(fields or {}),
+    )
     transaction.on_commit(senders_kick)
 
 
@@ -853,27 +868,37 @@ def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
         rediff = _retry_needs_rediff(job, batch_ids)
         changes = _retry_changes(job, batch_ids) if rediff else []
         if not changes:
-            _retry_send(actor=actor, job=job, batch_ids=batch_ids,
-                        data={"rediffed": rediff, "changed_items": 0})  # fmt: skip
+            _retry_send(
+                actor=actor,
+                job=job,
+                batch_ids=batch_ids,
+                data={"rediffed": rediff, "changed_items": 0},
+            )
             return job
         job.retry_round += 1
         job.save(update_fields=["retry_round"])
         round_no = job.retry_round
-    cr = _retry_propose(actor=actor, job=job, round_no=round_no, batch_ids=batch_ids,
-                        changes=changes)  # fmt: skip
+    cr = _retry_propose(
+        actor=actor, job=job, round_no=round_no, batch_ids=batch_ids, changes=changes
+    )
     with transaction.atomic(durable=True):
         job = _locked(job)
         pending = _open_retry_request(job)
         if pending is None and job.retry_round == round_no:
             job.retry_request = cr
             job.save(update_fields=["retry_request"])
-            bulk_job_audit(actor=actor, job=job, action="retry_approval_requested",
-                           data={"change_request": cr.pk, "batches": len(batch_ids),
-                                 "changed_items": cr.payload["changed_items"]})  # fmt: skip
+            bulk_job_audit(
+                actor=actor,
+                job=job,
+                action="retry_approval_requested",
+                data={
+                    "change_request": cr.pk,
+                    "batches": len(batch_ids),
+                    "changed_items": cr.payload["changed_items"],
+                },
+            )
             return job
     # Someone asked at the same moment: theirs stands, this one is withdrawn.
-    from console.changes.services import change_request_cancel
-
     change_request_cancel(actor=actor, change_request=cr, comment="Asked twice at once.")
     raise BulkError(
         f"Sending these batches again already waits for change request "
@@ -882,11 +907,13 @@ def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
 
 
 def _retry_propose(
-    *, actor: AbstractBaseUser, job: BulkJob, round_no: int, batch_ids: list[int],
+    *,
+    actor: AbstractBaseUser,
+    job: BulkJob,
+    round_no: int,
+    batch_ids: list[int],
     changes: list[dict[str, Any]],
-) -> ChangeRequest:  # fmt: skip
-    from console.changes.services import ChangeRequestError, change_request_propose
-
+) -> ChangeRequest:
     changed_items = len({c["item_id"] for c in changes})
     payload = {
         "job": job.pk,
@@ -906,7 +933,7 @@ def _retry_propose(
         return change_request_propose(
             actor=actor,
             resource_type=BULK_RESOURCE,
-            identifier=f"{_identifier(job)}/retry-{round_no}",
+            identifier=f"{job_identifier(job)}/retry-{round_no}",
             action="bulk",
             payload=payload,
             base_snapshot=None,
@@ -951,12 +978,17 @@ def bulk_job_retry_approved(*, payload: dict[str, Any], actor: Actor) -> dict[st
                 "Items changed again in the mirror since this was approved; nothing was sent. "
                 "Ask again from the job page to review the differences as they are now."
             )
-        cr_id = job.retry_request_id
-        job.retry_round_sent, job.retry_request = round_no, None
-        _retry_send(actor=actor, job=job, batch_ids=batch_ids,
-                    data={"rediffed": True, "changed_items": payload["changed_items"],
-                          "change_request": cr_id},
-                    fields=("retry_round_sent", "retry_request"))  # fmt: skip
+        _retry_send(
+            actor=actor,
+            job=job,
+            batch_ids=batch_ids,
+            data={
+                "rediffed": True,
+                "changed_items": payload["changed_items"],
+                "change_request": job.retry_request_id,
+            },
+            fields={"retry_round_sent": round_no, "retry_request": None},
+        )
     return {"job": job.pk, "state": job.state, "batches": len(batch_ids)}
 
 
@@ -972,8 +1004,12 @@ def bulk_job_retry_not_approved(*, change_request_id: int, actor: Actor) -> int:
                 continue
             job.retry_request = None
             job.save(update_fields=["retry_request"])
-            bulk_job_audit(actor=actor, job=job, action="retry_not_approved",
-                           data={"change_request": change_request_id})  # fmt: skip
+            bulk_job_audit(
+                actor=actor,
+                job=job,
+                action="retry_not_approved",
+                data={"change_request": change_request_id},
+            )
             count += 1
     return count
 
@@ -985,13 +1021,6 @@ def _withdraw_change_request(*, actor: AbstractBaseUser, job: BulkJob) -> int | 
     rejects it instead. A request already being applied has started the job (or is about
     to): then nothing is withdrawn and the job is cancelled as a started one.
     """
-    from console.changes.services import (
-        CANCELLABLE,
-        ChangeRequestError,
-        InvalidTransition,
-        change_request_cancel,
-    )
-
     fresh = BulkJob.objects.select_related("change_request").get(pk=job.pk)
     cr = fresh.change_request
     if cr is None or fresh.state not in (JobState.READY, JobState.REVIEW):
@@ -1002,7 +1031,7 @@ def _withdraw_change_request(*, actor: AbstractBaseUser, job: BulkJob) -> int | 
         change_request_cancel(
             actor=actor, change_request=cr, comment=f"Bulk job #{job.pk} was cancelled."
         )
-    except InvalidTransition:
+    except ChangeRequestInvalidTransition:
         return None
     except ChangeRequestError:
         raise BulkError(
@@ -1015,11 +1044,13 @@ def _withdraw_change_request(*, actor: AbstractBaseUser, job: BulkJob) -> int | 
 def _cancel_unsent_rows(job: BulkJob) -> int:
     """Every item not sent yet is reported as not sent; returns the batches cancelled."""
     pending = BulkBatch.objects.filter(job=job, state__in=CLAIMABLE_STATES)
-    BulkRow.objects.filter(batch__in=pending).update(outcome=RowOutcome.CANCELLED)
-    cancelled = pending.update(state=BatchState.CANCELLED, finished_at=timezone.now())
+    rows_move(BulkRow.objects.filter(batch__in=pending), RowOutcome.CANCELLED)
+    cancelled = batches_move(
+        pending, BatchState.CANCELLED, from_=CLAIMABLE_STATES, finished_at=timezone.now()
+    )
     if not BulkBatch.objects.filter(job=job).exists():
-        BulkRow.objects.filter(job=job, outcome=RowOutcome.PENDING).update(
-            outcome=RowOutcome.CANCELLED
+        rows_move(
+            BulkRow.objects.filter(job=job), RowOutcome.CANCELLED, from_=(RowOutcome.PENDING,)
         )
     return cancelled
 
@@ -1041,11 +1072,18 @@ def bulk_job_cancel(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
         if job.state in (JobState.DONE, JobState.CANCELLED):
             raise BulkError(f"The job is already {job.get_state_display().lower()}.")
         cancelled = _cancel_unsent_rows(job)
-        job.state, job.finished_at = JobState.CANCELLED, timezone.now()
-        job.save(update_fields=["state", "finished_at"])
-        bulk_job_audit(actor=actor, job=job, action="cancelled",
-                       data={"batches_cancelled": cancelled, "change_request_withdrawn": withdrawn,
-                             **batch_totals(job)})  # fmt: skip
+        job_move(
+            job,
+            JobState.CANCELLED,
+            actor=actor,
+            action="cancelled",
+            data={
+                "batches_cancelled": cancelled,
+                "change_request_withdrawn": withdrawn,
+                **batch_totals(job),
+            },
+            finished_at=timezone.now(),
+        )
     return job
 
 
@@ -1059,8 +1097,6 @@ def bulk_jobs_close_unapproved(
     this for one request right after the decision; the sweeper for all, in case that
     call was lost. Returns how many were closed.
     """
-    from console.changes.models import ChangeState
-
     closed = (ChangeState.REJECTED, ChangeState.CANCELLED)
     count = 0
     waiting = BulkJob.objects.filter(state=JobState.REVIEW, change_request__state__in=closed)
@@ -1080,10 +1116,53 @@ def bulk_jobs_close_unapproved(
             cr = job.change_request
             verb = "rejected" if cr.state == ChangeState.REJECTED else "withdrawn"
             _cancel_unsent_rows(job)
-            job.state, job.finished_at = JobState.CANCELLED, timezone.now()
-            job.error_message = f"Change request #{cr.pk} was {verb}; nothing was sent."
-            job.save(update_fields=["state", "finished_at", "error_message"])
-            reason = {"reason": f"change_request_{verb}", "change_request": cr.pk}
-            bulk_job_audit(actor=actor, job=job, action="cancelled", data=reason)
+            job_move(
+                job,
+                JobState.CANCELLED,
+                actor=actor,
+                action="cancelled",
+                data={"reason": f"change_request_{verb}", "change_request": cr.pk},
+                finished_at=timezone.now(),
+                error_message=f"Change request #{cr.pk} was {verb}; nothing was sent.",
+            )
             count += 1
     return count
+
+
+# --- the sweeper ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    in_doubt: int
+    started: int
+    finished: int
+    senders_started: int
+    closed_unapproved: int = 0
+    readbacks_requeued: int = 0
+    parses_requeued: int = 0
+
+
+def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
+    """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders,
+    late read-backs, unfinished parses; and close jobs whose change request was rejected or
+    withdrawn."""
+    now = now or timezone.now()
+    in_doubt = batches_expire(now=now)
+    closed = bulk_jobs_close_unapproved()
+    started = sum(
+        bulk_job_try_start(job_id=job_id)
+        for job_id in BulkJob.objects.filter(state=JobState.WAITING).values_list("pk", flat=True)
+    )
+    finished = sum(
+        bulk_job_finish_if_done(job_id=job_id)
+        for job_id in BulkJob.objects.filter(
+            state__in=(JobState.RUNNING, JobState.PAUSED)
+        ).values_list("pk", flat=True)
+    )
+    senders = 0
+    if BulkBatch.objects.filter(job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES).exists():
+        senders = senders_kick()
+    readbacks = readback_sweep(now=now)
+    parses = bulk_jobs_parse_requeue(now=now)
+    return SweepResult(in_doubt, started, finished, senders, closed, readbacks, parses)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -35,8 +36,6 @@ STARTING = (ChangeState.APPROVED, ChangeState.APPLYING)
 
 
 def _job_url(job: BulkJob) -> str:
-    from django.urls import reverse
-
     return reverse("catalog_bulk:job", args=[job.catalog.name, job.pk])
 
 
@@ -79,9 +78,11 @@ def _bulk_upload(
     if request.method == "POST" and form.is_valid():
         try:
             job = services.bulk_job_upload(
-                actor=request.user, catalog=catalog,
-                operation=form.cleaned_data["operation"], upload=form.cleaned_data["file"],
-            )  # fmt: skip
+                actor=request.user,
+                catalog=catalog,
+                operation=form.cleaned_data["operation"],
+                upload=form.cleaned_data["file"],
+            )
         except services.BulkError as exc:
             form.add_error("file", str(exc))
         else:
@@ -116,9 +117,12 @@ def bulk_job_list(request: AuthenticatedRequest, name: str) -> HttpResponse:
     if form.is_valid() and form.cleaned_data["state"]:
         queryset = queryset.filter(state=form.cleaned_data["state"])
     table = table_from_queryset(
-        request, queryset, JOB_COLUMNS, default_sort="-id",
+        request,
+        queryset,
+        JOB_COLUMNS,
+        default_sort="-id",
         empty_message="No bulk jobs for this catalog yet.",
-    )  # fmt: skip
+    )
     can_propose = Capability.PROPOSE in user_capabilities(request.user)
     ctx = {"catalog": catalog, "table": table, "form": form, "can_propose": can_propose}
     return render(request, list_template(request, "catalog_bulk/jobs.html"), ctx)
@@ -143,8 +147,13 @@ def _job_context(request: AuthenticatedRequest, catalog: Catalog, job: BulkJob) 
     if job.state in (JobState.READY, JobState.REVIEW):
         ctx["samples"] = selectors.bulk_job_samples(job=job)
         ctx["error_rows"] = selectors.bulk_job_error_rows(job=job, limit=20)
-    if job.state in (JobState.WAITING, JobState.RUNNING, JobState.PAUSED, JobState.DONE,
-                     JobState.CANCELLED):  # fmt: skip
+    if job.state in (
+        JobState.WAITING,
+        JobState.RUNNING,
+        JobState.PAUSED,
+        JobState.DONE,
+        JobState.CANCELLED,
+    ):
         progress = selectors.bulk_job_progress(job=job)
         ctx["progress"] = progress
         ctx["eta"] = _eta_text(progress.eta_seconds)
@@ -215,8 +224,12 @@ def bulk_job_control(request: AuthenticatedRequest, name: str, job_id: int) -> H
                 "person to approve sending them again.",
             )
         else:
-            done = {"pause": "Paused", "resume": "Resumed", "cancel": "Cancelled",
-                    "retry": "Sending the failed batches again"}[action]  # fmt: skip
+            done = {
+                "pause": "Paused",
+                "resume": "Resumed",
+                "cancel": "Cancelled",
+                "retry": "Sending the failed batches again",
+            }[action]
             messages.success(request, f"{done}: job #{job.pk}.")
     return redirect(_job_url(job))
 

@@ -9,8 +9,9 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from catalog_bulk.models import BulkJob, JobState
-from catalog_bulk.pipeline import batch_claim, batch_send, bulk_sweep
-from catalog_bulk.services import bulk_job_finish_if_done, bulk_job_propose
+from catalog_bulk.outbox import batch_claim
+from catalog_bulk.senders import batch_send, bulk_job_finish_if_done
+from catalog_bulk.services import bulk_job_propose, bulk_sweep
 from console.changes.services import change_request_apply, change_request_approve
 
 # Settings that make a real worker's bulk pipeline quick to test (given to the worker and to

@@ -22,8 +22,7 @@ from django.urls import reverse
 from pytest_django.fixtures import Settings
 
 from catalog_bulk.models import BulkJob, BulkRow, JobState, RowOp
-from catalog_bulk.pipeline import bulk_sweep
-from catalog_bulk.services import bulk_job_parse, bulk_job_upload, upload_dir
+from catalog_bulk.services import bulk_job_parse, bulk_job_upload, bulk_sweep, upload_dir
 from catalog_bulk.uploads import UploadLimitHandler
 from catalogs.models import Catalog
 from console.roles import Role

@@ -20,15 +20,15 @@ from pytest_django.fixtures import Settings
 
 from catalog_bulk import services
 from catalog_bulk.models import BatchState, BulkBatch, BulkJob, BulkRow, JobState, RowOutcome
-from catalog_bulk.pipeline import bulk_sweep
+from catalog_bulk.senders import bulk_job_finish_if_done
 from catalog_bulk.services import (
     BulkError,
     bulk_job_cancel,
-    bulk_job_finish_if_done,
     bulk_job_pause,
     bulk_job_propose,
     bulk_job_resume,
     bulk_job_retry_failed,
+    bulk_sweep,
 )
 from catalogs.models import Catalog, CatalogItem
 from console.audit.models import AuditEntry

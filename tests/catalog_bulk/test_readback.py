@@ -14,8 +14,8 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from catalog_bulk.models import BulkJob, BulkReadBack, JobState, ReadBackState
-from catalog_bulk.pipeline import bulk_sweep
 from catalog_bulk.readback import bulk_job_read_back
+from catalog_bulk.services import bulk_sweep
 from catalogs.models import Catalog, CatalogItem
 from console.audit.models import AuditEntry
 from console.roles import Role

@@ -6,13 +6,13 @@ import pytest
 from django.contrib.auth.models import User
 
 from catalog_bulk.models import BulkBatch, BulkJob, JobState, RowOutcome
-from catalog_bulk.pipeline import bulk_sweep
 from catalog_bulk.services import (
     PIPELINE_ACTOR,
     BulkError,
     bulk_job_cancel,
     bulk_job_propose,
     bulk_job_start,
+    bulk_sweep,
 )
 from console.audit.models import AuditEntry
 from console.changes.models import ChangeRequest, ChangeState

@@ -11,8 +11,10 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from catalog_bulk.models import BatchState, BulkBatch, BulkJob, BulkRow, JobState, RowOutcome
-from catalog_bulk.pipeline import batch_claim, batch_send, bulk_sweep
+from catalog_bulk.outbox import batch_claim
 from catalog_bulk.selectors import bulk_job_progress
+from catalog_bulk.senders import batch_send
+from catalog_bulk.services import bulk_sweep
 from catalogs.models import Catalog
 from console.audit.models import AuditEntry
 from console.braze.errors import BrazeErrorDetail, BrazeValidationError, describe_error

@@ -1,4 +1,4 @@
-"""The pipeline against the sandbox: batches of 50, split on 400, retries, in-doubt re-sends."""
+"""Senders against the sandbox: batches of 50, split on 400, retries, in-doubt re-sends."""
 
 import time
 from typing import Any
@@ -8,8 +8,9 @@ from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings
 
 from catalog_bulk.models import BatchState, BulkBatch, BulkRow, JobState, RowOutcome
-from catalog_bulk.pipeline import batch_claim, bulk_sweep
+from catalog_bulk.outbox import batch_claim
 from catalog_bulk.selectors import bulk_job_progress
+from catalog_bulk.services import bulk_sweep
 from catalogs.models import Catalog, CatalogItem
 from console.audit.models import AuditEntry
 from tests.catalog_bulk.conftest import MakeJob
@@ -200,7 +201,7 @@ def test_pause_stops_claims_and_resume_finishes(
 def test_cancel_reports_unsent_items_as_cancelled(
     make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle
 ) -> None:
-    from catalog_bulk.pipeline import batch_send
+    from catalog_bulk.senders import batch_send
     from catalog_bulk.services import bulk_job_cancel
 
     job = approve(make_job(_csv(range(120))), editor=editor, reviewer=reviewer)
@@ -277,23 +278,23 @@ def test_a_sender_facing_a_full_limit_group_waits_for_room_instead_of_handing_ba
     monkeypatch: pytest.MonkeyPatch,
     settings: Settings,
 ) -> None:
-    from catalog_bulk import pipeline
+    from catalog_bulk import senders
     from console.braze import get_limiter
 
     settings.BULK_SENDER_STEP_SECONDS = 0.1
     job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
     enqueued: list[float] = []
     monkeypatch.setattr(
-        pipeline, "_enqueue_sender", lambda slot, token, countdown=0.0: enqueued.append(countdown)
+        senders, "_enqueue_sender", lambda slot, token, countdown=0.0: enqueued.append(countdown)
     )
     limiter = get_limiter()
     limiter.block(group="catalog_items_async", seconds=3.0)  # past the 2 s wait budget
-    limiter.redis.set(pipeline._slot_key(0), "token-0", px=10_000)
+    limiter.redis.set(senders._slot_key(0), "token-0", px=10_000)
     started = time.monotonic()
     try:
-        pipeline.sender_step(slot=0, token="token-0")
+        senders.sender_step(slot=0, token="token-0")
     finally:
-        limiter.redis.delete(pipeline._slot_key(0), limiter._key("catalog_items_async", "blocked"))
+        limiter.redis.delete(senders._slot_key(0), limiter._key("catalog_items_async", "blocked"))
     assert time.monotonic() - started >= 2.5  # it waited in the task, the slot kept
     # One batch learnt the group was full; the other three were left alone meanwhile.
     assert BulkBatch.objects.filter(job=job, claim_no__gt=0).count() == 1
