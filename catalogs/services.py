@@ -21,6 +21,8 @@ from django.utils.dateparse import parse_datetime
 
 from catalogs import rules
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
+from catalogs.selectors import sort_expression
+from catalogs.tasks import catalog_list_refresh_task, catalog_sync_task
 from console.audit.services import Actor, SystemActor, audit_append
 from console.braze.client import BrazeClient, CatalogItemsPage
 from console.braze.errors import (
@@ -33,6 +35,7 @@ from console.braze.errors import (
     describe_error,
 )
 from console.changes.models import ChangeRequest
+from console.changes.services import change_request_propose
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +115,6 @@ def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALI
     `manage.py catalog_sort_indexes` (the owner database alias), never by the web or a worker,
     which are not given that login. Indexes are shared by catalogs with the same field name.
     """
-    from catalogs.selectors import sort_expression
 
     conn = connections[using]
     if conn.in_atomic_block:
@@ -316,7 +318,6 @@ def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
     """Ask a worker to list catalogs in Braze (never from the web request itself).
 
     False when a refresh is already queued: nothing more is queued or audited."""
-    from catalogs.tasks import catalog_list_refresh_task
 
     pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
     if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
@@ -374,7 +375,6 @@ def catalog_sync_request(
 
 
 def catalog_sync_enqueue(*, sync_id: int, countdown: float = 0) -> None:
-    from catalogs.tasks import catalog_sync_task
 
     catalog_sync_task.apply_async(args=(sync_id,), countdown=countdown)
 
@@ -583,7 +583,6 @@ def catalog_item_propose(
     The base snapshot is the mirror's copy the user saw: if Braze holds anything else when
     the change is applied, the change stops as a conflict instead of overwriting it.
     """
-    from console.changes.services import change_request_propose
 
     row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
     base = dict(row.data) if row is not None else None
@@ -620,7 +619,6 @@ def catalog_propose_create(
     description: str,
     fields: Sequence[tuple[str, str]],
 ) -> ChangeRequest:
-    from console.changes.services import change_request_propose
 
     payload = {
         "name": name,
@@ -634,7 +632,6 @@ def catalog_propose_create(
 
 
 def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> ChangeRequest:
-    from console.changes.services import change_request_propose
 
     base = {"name": catalog.name, "description": catalog.description, "fields": catalog.fields}
     return change_request_propose(

@@ -1,4 +1,7 @@
-"""Thin Celery tasks: ids in, rows loaded, a service called."""
+"""Thin Celery tasks: ids in, rows loaded, a service called.
+
+Services import these tasks to enqueue them, so each task imports its service inside its body.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from catalog_bulk.models import BulkJob
 OLD_HEAD = [("catalogs", "0006_bulkjob_details_removed_at"), ("catalog_bulk", None)]
 
 
-def test_the_models_and_the_migrations_agree() -> None:
+def test_the_models_and_the_migrations_agree(db: None) -> None:
     out = StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)  # exits 1 on a change
     assert "No changes detected" in out.getvalue()
