@@ -229,7 +229,6 @@ class Progress:
 
 
 def _requests_per_second(job: BulkJob | None = None) -> float:
-
     # Background work's share of the group, less what other integrations are seen using;
     # the whole limit (less theirs) for a job an approver allowed it.
     change_request = job.change_request if job is not None else None

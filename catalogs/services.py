@@ -219,15 +219,22 @@ def catalog_items_mirror_page(
             added += 1
             if record_external:
                 _audit_item(
-                    actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                    action="catalog_item.external_added", data={"values": data},
-                )  # fmt: skip
+                    actor=SYNC_ACTOR,
+                    catalog=catalog,
+                    item_id=item_id,
+                    action="catalog_item.external_added",
+                    data={"values": data},
+                )
         elif not rules.same_item(types, old.data, data):
             changed += 1
             if record_external:
-                _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                            action="catalog_item.external_changed",
-                            data={"fields": _field_changes(old.data, data, types)})  # fmt: skip
+                _audit_item(
+                    actor=SYNC_ACTOR,
+                    catalog=catalog,
+                    item_id=item_id,
+                    action="catalog_item.external_changed",
+                    data={"fields": _field_changes(old.data, data, types)},
+                )
         rows.append(
             CatalogItem(
                 catalog=catalog,
@@ -322,8 +329,9 @@ def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
     pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
     if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
         return False
-    audit_append(actor=actor, action="catalog.list_refresh_requested",
-                 resource_type=CATALOG_RESOURCE)  # fmt: skip
+    audit_append(
+        actor=actor, action="catalog.list_refresh_requested", resource_type=CATALOG_RESOURCE
+    )
     transaction.on_commit(lambda: catalog_list_refresh_task.delay())
     return True
 
@@ -406,8 +414,13 @@ def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> 
     for item_id, data in gone.values_list("item_id", "data").iterator(chunk_size=2000):
         removed += 1
         if record_external:
-            _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                        action="catalog_item.external_removed", data={"values": data})  # fmt: skip
+            _audit_item(
+                actor=SYNC_ACTOR,
+                catalog=catalog,
+                item_id=item_id,
+                action="catalog_item.external_removed",
+                data={"values": data},
+            )
     gone.delete()
     now = timezone.now()
     count = CatalogItem.objects.filter(catalog=catalog).count()
@@ -500,9 +513,12 @@ def _walk(
                 pending = pool.submit(fetch, page.next_cursor)
             with transaction.atomic():
                 outcome = catalog_items_mirror_page(
-                    catalog=catalog, items=page.items, sync_id=sync.pk,
-                    fetched_at=fetched_at, record_external=record_external,
-                )  # fmt: skip
+                    catalog=catalog,
+                    items=page.items,
+                    sync_id=sync.pk,
+                    fetched_at=fetched_at,
+                    record_external=record_external,
+                )
                 sync.pages_done += 1
                 sync.items_done += len(page.items)
                 sync.items_added += outcome.added
@@ -511,8 +527,11 @@ def _walk(
                     # Not an error of the pass: the rest of the page is still mirrored.
                     logger.warning(
                         "catalog %s sync %s: page %s has entries without an id at %s",
-                        catalog.name, sync.pk, sync.pages_done, list(page.skipped),
-                    )  # fmt: skip
+                        catalog.name,
+                        sync.pk,
+                        sync.pages_done,
+                        list(page.skipped),
+                    )
                     sync.items_skipped += len(page.skipped)
                 sync.cursor = page.next_cursor or ""
                 sync.heartbeat_at = timezone.now()
@@ -626,18 +645,28 @@ def catalog_propose_create(
         "fields": [{"name": n, "type": t} for n, t in fields],
     }
     return change_request_propose(
-        actor=actor, resource_type=CATALOG_RESOURCE, identifier=name, action="create",
-        payload=payload, base_snapshot=None, title=f"Create catalog {name}",
-    )  # fmt: skip
+        actor=actor,
+        resource_type=CATALOG_RESOURCE,
+        identifier=name,
+        action="create",
+        payload=payload,
+        base_snapshot=None,
+        title=f"Create catalog {name}",
+    )
 
 
 def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> ChangeRequest:
 
     base = {"name": catalog.name, "description": catalog.description, "fields": catalog.fields}
     return change_request_propose(
-        actor=actor, resource_type=CATALOG_RESOURCE, identifier=catalog.name, action="delete",
-        payload={}, base_snapshot=base, title=f"Delete catalog {catalog.name}",
-    )  # fmt: skip
+        actor=actor,
+        resource_type=CATALOG_RESOURCE,
+        identifier=catalog.name,
+        action="delete",
+        payload={},
+        base_snapshot=base,
+        title=f"Delete catalog {catalog.name}",
+    )
 
 
 def catalog_mirror_write(*, name: str, action: str, state: Mapping[str, Any] | None) -> None:

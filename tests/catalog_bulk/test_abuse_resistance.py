@@ -168,9 +168,12 @@ def test_a_body_announced_far_over_the_limit_is_refused_before_the_file_is_read(
 
 
 def test_the_upload_screen_stops_reading_a_file_over_the_limit_and_stores_nothing(
-    client_for: ClientFor, catalog: Catalog, settings: Settings, tmp_path: Path,
+    client_for: ClientFor,
+    catalog: Catalog,
+    settings: Settings,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     settings.BULK_MAX_UPLOAD_BYTES = 1024 * 1024
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     content = b"id,name\n" + b"sku-9,x\n" * 400_000  # 3.2 MB
@@ -304,9 +307,11 @@ def test_the_sweeper_queues_a_parse_again_once_it_is_stale_and_gives_up_later(
     settings.BULK_PARSE_GIVE_UP_SECONDS = 3600
     # The parse message was lost (the upload's on-commit hook never ran).
     job = bulk_job_upload(
-        actor=editor, catalog=catalog, operation="upsert",
+        actor=editor,
+        catalog=catalog,
+        operation="upsert",
         upload=SimpleUploadedFile("items.csv", b"id,name\nsku-7,x\n"),
-    )  # fmt: skip
+    )
     created = job.created_at
 
     assert bulk_sweep(now=created + timedelta(seconds=60)).parses_requeued == 0
@@ -319,9 +324,11 @@ def test_the_sweeper_queues_a_parse_again_once_it_is_stale_and_gives_up_later(
     assert job.state == JobState.READY
 
     late = bulk_job_upload(
-        actor=editor, catalog=catalog, operation="upsert",
+        actor=editor,
+        catalog=catalog,
+        operation="upsert",
         upload=SimpleUploadedFile("items.csv", b"id,name\nsku-8,x\n"),
-    )  # fmt: skip
+    )
     bulk_sweep(now=late.created_at + timedelta(seconds=3601))
     late.refresh_from_db()
     assert late.state == JobState.INVALID

@@ -219,9 +219,16 @@ def test_a_late_retry_with_an_item_changed_since_the_preview_needs_another_perso
     assert cr.state == ChangeState.PENDING
     assert cr.pk != job.change_request_id  # a new request: the first approval does not cover it
     assert cr.payload["changes"] == [
-        {"line": 2, "item_id": "sku-1", "op": "update", "field": "price", "at_preview": 10,
-         "now": 11, "sent": 12},
-    ]  # fmt: skip
+        {
+            "line": 2,
+            "item_id": "sku-1",
+            "op": "update",
+            "field": "price",
+            "at_preview": 10,
+            "now": 11,
+            "sent": 12,
+        },
+    ]
     with pytest.raises(BulkError, match=rf"#{cr.pk}"):
         bulk_job_retry_failed(actor=editor, job=job)  # asked once is enough
     with pytest.raises(FourEyesViolation):
@@ -280,9 +287,13 @@ def test_an_approved_retry_is_not_sent_when_the_mirror_moved_again_after_the_app
 
 
 def test_a_rejected_retry_sends_nothing_and_a_person_may_ask_again(
-    make_job: MakeJob, editor: User, reviewer: User, catalog: Catalog, settings: Settings,
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    catalog: Catalog,
+    settings: Settings,
     django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+) -> None:
     settings.BULK_RETRY_REDIFF_AFTER_SECONDS = 0
     job = _fail_everything(approve(make_job(PRICES), editor=editor, reviewer=reviewer))
     _mirror_price(catalog, "sku-1", 11)
@@ -302,9 +313,13 @@ def test_a_rejected_retry_sends_nothing_and_a_person_may_ask_again(
 
 
 def test_the_job_page_shows_the_retry_waiting_for_approval_with_the_differences(
-    make_job: MakeJob, editor: User, reviewer: User, catalog: Catalog, settings: Settings,
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    catalog: Catalog,
+    settings: Settings,
     client_for: Any,
-) -> None:  # fmt: skip
+) -> None:
     settings.BULK_RETRY_REDIFF_AFTER_SECONDS = 0
     job = _fail_everything(approve(make_job(PRICES), editor=editor, reviewer=reviewer))
     _mirror_price(catalog, "sku-1", 11)

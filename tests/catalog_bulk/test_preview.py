@@ -21,8 +21,12 @@ def test_an_upsert_creates_the_missing_updates_the_changed_and_skips_the_same(
     job = make_job(FILE)
     counts = (job.n_create, job.n_update, job.n_unchanged, job.n_delete, job.n_error)
     assert counts == (1, 1, 1, 0, 1)
-    assert _ops(job) == {"sku-1": "unchanged", "sku-2": "update", "sku-3": "create",
-                         "bad id": "error"}  # fmt: skip
+    assert _ops(job) == {
+        "sku-1": "unchanged",
+        "sku-2": "update",
+        "sku-3": "create",
+        "bad id": "error",
+    }
     # Delta update: only the changed column of sku-2 is sent.
     assert BulkRow.objects.get(job=job, item_id="sku-2").payload == {"price": 6}
     assert job.items_to_send == 2
@@ -45,8 +49,10 @@ def test_update_only_refuses_items_that_do_not_exist(make_job: MakeJob) -> None:
 
 
 def test_replace_sends_whole_items_and_skips_identical_ones(make_job: MakeJob) -> None:
-    job = make_job(b"id,name,price,in_stock\nsku-1,Mug,10,true\nsku-2,Cup,5,\nsku-4,New,1,\n",
-                   operation="replace")  # fmt: skip
+    job = make_job(
+        b"id,name,price,in_stock\nsku-1,Mug,10,true\nsku-2,Cup,5,\nsku-4,New,1,\n",
+        operation="replace",
+    )
     assert _ops(job) == {"sku-1": "unchanged", "sku-2": "replace", "sku-4": "replace"}
     assert BulkRow.objects.get(job=job, item_id="sku-2").payload == {"name": "Cup", "price": 5}
     assert (job.n_create, job.n_update, job.n_unchanged) == (1, 1, 1)
@@ -62,8 +68,9 @@ def test_samples_show_the_field_diff_of_each_kind(make_job: MakeJob) -> None:
     job = make_job(FILE)
     samples = {s.item_id: s for s in bulk_job_samples(job=job)}
     assert samples["sku-2"].kind == "update"
-    assert samples["sku-2"].diff == [{"field": "price", "before": 5, "after": 6,
-                                      "change": "changed"}]  # fmt: skip
+    assert samples["sku-2"].diff == [
+        {"field": "price", "before": 5, "after": 6, "change": "changed"}
+    ]
     assert samples["sku-3"].kind == "create"
     assert {d["field"] for d in samples["sku-3"].diff} == {"name", "price"}
 

@@ -40,9 +40,10 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float]]:
 
     sent: list[tuple[int, float]] = []
     monkeypatch.setattr(
-        tasks.bulk_readback_task, "apply_async",
+        tasks.bulk_readback_task,
+        "apply_async",
         lambda args, countdown: sent.append((args[0], countdown)),
-    )  # fmt: skip
+    )
     monkeypatch.setattr(tasks.bulk_send_task, "apply_async", lambda *a, **kw: None)
     return sent
 
@@ -73,9 +74,14 @@ def report(client: Client, job: BulkJob) -> list[dict[str, str]]:
 
 
 def test_a_finished_job_schedules_its_read_back_after_the_apply_delay(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings,
-    enqueued: list[tuple[int, float]], django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    settings: Settings,
+    enqueued: list[tuple[int, float]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     settings.BULK_READBACK_DELAY_SECONDS = 120
     job = approve(make_job(_csv(3)), editor=editor, reviewer=reviewer)
     with django_capture_on_commit_callbacks(execute=True):
@@ -93,9 +99,13 @@ def test_a_finished_job_schedules_its_read_back_after_the_apply_delay(
 
 
 def test_it_reads_back_a_random_sample_and_reports_that_all_match(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings,
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    settings: Settings,
     client_for: Any,
-) -> None:  # fmt: skip
+) -> None:
     settings.BULK_READBACK_DELAY_SECONDS = 0
     settings.BULK_READBACK_SAMPLE = 10
     job = finished(make_job, editor, reviewer, braze, 30)
@@ -118,9 +128,13 @@ def test_it_reads_back_a_random_sample_and_reports_that_all_match(
 
 
 def test_a_dashboard_edit_before_the_read_back_is_shown_as_a_mismatch_and_mirrored(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings,
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    settings: Settings,
     client_for: Any,
-) -> None:  # fmt: skip
+) -> None:
     settings.BULK_READBACK_DELAY_SECONDS = 0
     job = finished(make_job, editor, reviewer, braze, 5)  # a sample of 50 takes all five
     # Someone changes two of the items in the Braze dashboard before the read-back.
@@ -131,9 +145,12 @@ def test_a_dashboard_edit_before_the_read_back_is_shown_as_a_mismatch_and_mirror
 
     outcomes = dict(BulkReadBack.objects.filter(job=job).values_list("item_id", "outcome"))
     assert outcomes == {
-        "new-00000": "match", "new-00001": "match", "new-00002": "mismatch",
-        "new-00003": "mismatch", "new-00004": "match",
-    }  # fmt: skip
+        "new-00000": "match",
+        "new-00001": "match",
+        "new-00002": "mismatch",
+        "new-00003": "mismatch",
+        "new-00004": "match",
+    }
     viewer = client_for(Role.VIEWER)
     text = viewer.get(reverse("catalog_bulk:job", args=["products", job.pk])).content.decode()
     assert "Read back 5 of 5 items: 3 match, 2 differ from what was sent" in text
@@ -167,19 +184,26 @@ def test_items_braze_has_not_applied_are_mismatches_not_hidden(
 
 
 def test_a_rate_limited_read_back_hands_over_and_finishes_later_without_a_429(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings,
-    enqueued: list[tuple[int, float]], django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    settings: Settings,
+    enqueued: list[tuple[int, float]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     settings.BULK_READBACK_DELAY_SECONDS = 0
     settings.BULK_READBACK_SAMPLE = 8
     job = finished(make_job, editor, reviewer, braze, 8)
     # Three single-item reads per 0.5 s for the console, and it must not wait inline.
     settings.BULK_MAX_INLINE_WAIT = 0
     settings.BRAZE_RATE_LIMITS = {
-        **settings.BRAZE_RATE_LIMITS, "clock_scale": 120.0, "margin_seconds": 0.05,
+        **settings.BRAZE_RATE_LIMITS,
+        "clock_scale": 120.0,
+        "margin_seconds": 0.05,
         "groups": {**settings.BRAZE_RATE_LIMITS["groups"], "catalog_items_sync": (3, 60.0)},
         "overrides": ["catalog_items_sync"],  # set by hand: not replaced by Braze's 50
-    }  # fmt: skip
+    }
     since = time.time()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -200,9 +224,13 @@ def test_a_rate_limited_read_back_hands_over_and_finishes_later_without_a_429(
 
 
 def test_the_sweeper_enqueues_a_read_back_whose_task_was_lost(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle,
-    enqueued: list[tuple[int, float]], django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    enqueued: list[tuple[int, float]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     job = finished(make_job, editor, reviewer, braze, 2)
     assert bulk_sweep().readbacks_requeued == 0  # not due for another five minutes
     BulkJob.objects.filter(pk=job.pk).update(readback_due_at=timezone.now() - timedelta(minutes=2))
@@ -214,9 +242,13 @@ def test_the_sweeper_enqueues_a_read_back_whose_task_was_lost(
 
 
 def test_a_key_that_cannot_read_items_fails_the_read_back_with_a_warning(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings,
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    settings: Settings,
     client_for: Any,
-) -> None:  # fmt: skip
+) -> None:
     settings.BULK_READBACK_DELAY_SECONDS = 0
     job = finished(make_job, editor, reviewer, braze, 2)
     settings.BRAZE_API_KEY = braze.admin.create_key(["catalogs.get", "catalogs.add_items"])

@@ -66,9 +66,12 @@ def test_rows_with_the_new_types_validate_and_preview(
     rows = _rows(job)
     assert rows["v2"].op == RowOp.CREATE
     assert rows["v2"].payload == {
-        "name": "Barn", "details": {"floor": 1}, "tags": ["a", "b"],
-        "location": [-0.12, 51.5], "opened_at": "2026-03-01T09:30:00.000+00:00",
-    }  # fmt: skip
+        "name": "Barn",
+        "details": {"floor": 1},
+        "tags": ["a", "b"],
+        "location": [-0.12, 51.5],
+        "opened_at": "2026-03-01T09:30:00.000+00:00",
+    }
     assert rows["v3"].op == RowOp.ERROR
     errors = " ".join(rows["v3"].errors)
     assert "list of text values" in errors
@@ -94,9 +97,11 @@ def test_update_rows_carry_add_and_remove(
 
 def test_operators_that_change_nothing_are_unchanged() -> None:
     planned = plan_row(
-        operation="update", values={"tags": {"$add": ["red"], "$remove": ["gone"]}},
-        current={"tags": ["red", "blue"]}, types=TYPES,
-    )  # fmt: skip
+        operation="update",
+        values={"tags": {"$add": ["red"], "$remove": ["gone"]}},
+        current={"tags": ["red", "blue"]},
+        types=TYPES,
+    )
     assert planned.kind == "unchanged"
 
 
@@ -116,9 +121,11 @@ def test_a_value_both_added_and_removed_is_refused(venues: Catalog, editor: User
 
 def test_a_time_in_another_spelling_is_unchanged_in_the_preview() -> None:
     planned = plan_row(
-        operation="update", values={"opened_at": "2026-03-01T09:30:00.000+00:00"},
-        current={"opened_at": "2026-03-01T09:30:00.000Z"}, types=TYPES,
-    )  # fmt: skip
+        operation="update",
+        values={"opened_at": "2026-03-01T09:30:00.000+00:00"},
+        current={"opened_at": "2026-03-01T09:30:00.000Z"},
+        types=TYPES,
+    )
     assert planned.kind == "unchanged"
 
 
@@ -162,10 +169,14 @@ def test_a_bulk_update_with_operators_reaches_braze_and_the_mirror(
 
     held: dict[str, Any] = sandbox_items(braze, "venues")
     assert [held[f"v{i}"]["tags"] for i in range(3)] == [
-        ["red", "green"], ["red", "blue", "green"], ["blue"],
-    ]  # fmt: skip
+        ["red", "green"],
+        ["red", "blue", "green"],
+        ["blue"],
+    ]
     assert held["v1"]["location"] == [2.35, 48.86]
     mirror = {r.item_id: r.data for r in CatalogItem.objects.filter(catalog=catalog)}
     assert [mirror[f"v{i}"]["tags"] for i in range(3)] == [
-        ["red", "green"], ["red", "blue", "green"], ["blue"],
-    ]  # fmt: skip
+        ["red", "green"],
+        ["red", "blue", "green"],
+        ["blue"],
+    ]

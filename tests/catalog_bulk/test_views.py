@@ -28,9 +28,11 @@ def _upload(client: Client, catalog: Catalog, content: bytes, **data: str) -> An
 
 
 def test_an_upload_is_checked_and_the_preview_shows_counts_samples_and_errors(
-    client_for: ClientFor, catalog: Catalog, eager_celery: None,
+    client_for: ClientFor,
+    catalog: Catalog,
+    eager_celery: None,
     django_capture_on_commit_callbacks: Callable[..., object],
-) -> None:  # fmt: skip
+) -> None:
     client = client_for(Role.EDITOR)
     with django_capture_on_commit_callbacks(execute=True):  # type: ignore[attr-defined]
         response = _upload(

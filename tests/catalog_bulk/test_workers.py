@@ -61,9 +61,12 @@ def _accepted(job: BulkJob) -> int:
 
 
 def test_a_worker_killed_mid_job_loses_no_item_and_every_resend_is_counted(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle,
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
     start_worker: Callable[[str], subprocess.Popen[bytes]],
-) -> None:  # fmt: skip
+) -> None:
     n = 4000
     lines = ["id,name,price"] + [f"new-{i:05d},Item {i},{i}" for i in range(n)]
     job = make_job(("\n".join(lines) + "\n").encode())
