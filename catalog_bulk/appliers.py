@@ -1,7 +1,7 @@
 """The change-request applier for bulk item jobs.
 
 Applying an approved bulk job sends nothing inline: it cuts the approved plan into batches
-and starts the senders (services.bulk_job_start); the pipeline then reports per item. A
+and starts the senders (services.bulk_job_start); the senders then report per item. A
 request whose payload has "retry" asks to send a job's failed batches again although some of
 their items changed in the mirror since the preview (services.bulk_job_retry_approved).
 """
@@ -19,14 +19,10 @@ from catalog_bulk.services import (
     bulk_jobs_close_unapproved,
 )
 from catalog_bulk.states import BULK_RESOURCE, PIPELINE_ACTOR
-from console.changes.appliers import register_applier
+from console.changes.resource_types import Identifiers, ResourceType, resource_type_register
 
 
 class CatalogBulkApplier:
-    label = "Bulk catalog items"
-    # An approver may let a job use the whole rate limit instead of background work's share.
-    full_rate_limit = True
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         # The plan was diffed against the mirror when it was previewed; its hash in the
         # payload is what the approval covers, so there is no other state to compare.
@@ -74,4 +70,18 @@ class CatalogBulkApplier:
 
 
 def register() -> None:
-    register_applier(BULK_RESOURCE, CatalogBulkApplier())
+    applier = CatalogBulkApplier()
+    resource_type_register(
+        ResourceType(
+            key=BULK_RESOURCE,
+            label="Bulk catalog items",
+            applier=applier,
+            # A job, and a request to send a job's failed batches again (most specific first).
+            identifiers=Identifiers("{catalog}/bulk-{job}/retry-{round}", "{catalog}/bulk-{job}"),
+            on_close=applier.closed,
+            review_notes=applier.review_notes,
+            # An approver may let a job use the whole rate limit instead of background
+            # work's share.
+            full_rate_limit=True,
+        )
+    )

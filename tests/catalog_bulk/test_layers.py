@@ -40,8 +40,8 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
             return {a.name.split(".")[1] for a in node.names if a.name.startswith("catalog_bulk.")}
         return set()
 
-    for node in tree.body:
-        top |= names(node)
+    for statement in tree.body:
+        top |= names(statement)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             for inside in ast.walk(node):

@@ -11,7 +11,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from catalog_bulk.models import BulkJob
 
-OLD_HEAD = [("catalogs", "0006_bulkjob_details_removed_at"), ("catalog_bulk", None)]
+OLD_CATALOGS = ("catalogs", "0006_bulkjob_details_removed_at")
+OLD_HEAD = [OLD_CATALOGS, ("catalog_bulk", None)]
 
 
 def test_the_models_and_the_migrations_agree(db: None) -> None:
@@ -27,7 +28,7 @@ def test_a_database_at_the_old_head_migrates_and_keeps_its_jobs() -> None:
     bulk_type = ContentType.objects.get_for_model(BulkJob)
     executor.migrate(OLD_HEAD)
     try:
-        old = MigrationExecutor(connection).loader.project_state(OLD_HEAD[:1]).apps
+        old = MigrationExecutor(connection).loader.project_state(OLD_CATALOGS).apps
         assert ContentType.objects.get(pk=bulk_type.pk).app_label == "catalogs"
         user = old.get_model("auth", "User").objects.create(username="old-head")
         catalog = old.get_model("catalogs", "Catalog").objects.create(name="old-head")

@@ -166,8 +166,9 @@ def _state_writes(path: Path) -> list[str]:
                 for kw in node.keywords
                 if kw.arg in _MACHINE_FIELDS
             ]
-        targets = node.targets if isinstance(node, ast.Assign) else []
-        for target in targets:
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
             for name in ast.walk(target):
                 if isinstance(name, ast.Attribute) and name.attr in _MACHINE_FIELDS:
                     found.append(f"{path.name}:{node.lineno} .{name.attr} = …")
