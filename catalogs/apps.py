@@ -8,7 +8,5 @@ class CatalogsConfig(AppConfig):
     def ready(self) -> None:
         # Imported once the app registry is ready: the appliers load models at import.
         from catalogs.appliers import register
-        from catalogs.bulk.appliers import register as register_bulk
 
         register()
-        register_bulk()

@@ -285,6 +285,40 @@ def catalog_item_mirror_write(
         )
 
 
+def catalog_items_mirror_store(
+    *, catalog: Catalog, items: Mapping[str, Mapping[str, Any]], deleted: Sequence[str] = ()
+) -> None:
+    """Items the console had Braze write or delete, in the mirror at once (for many at a
+    time, as bulk jobs send them); `items` maps an id to its whole data, without the id."""
+    if deleted:
+        CatalogItem.objects.filter(catalog=catalog, item_id__in=deleted).delete()
+    if not items:
+        return
+    now, types = timezone.now(), catalog.field_types()
+    CatalogItem.objects.bulk_create(
+        [
+            CatalogItem(
+                catalog=catalog,
+                item_id=item_id,
+                data=dict(data),
+                mirrored_at=now,
+                search_text=_search_text(item_id, data, types),
+            )
+            for item_id, data in items.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["catalog", "item_id"],
+        update_fields=["data", "search_text", "mirrored_at"],
+    )
+
+
+def catalog_mirror_count_refresh(*, catalog_id: int) -> None:
+    """Count the catalog's mirrored items again, after many changed at once."""
+    Catalog.objects.filter(pk=catalog_id).update(
+        mirror_item_count=CatalogItem.objects.filter(catalog_id=catalog_id).count()
+    )
+
+
 # At most one list refresh waits in the queue, however often people click: the marker is
 # set when one is queued and cleared when a worker starts it (it expires if the task is lost).
 _LIST_REFRESH_PENDING = "catalogs:list-refresh-pending"

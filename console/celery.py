@@ -21,6 +21,7 @@ QUEUES = (INTERACTIVE, BULK, SYNC, DEFAULT)
 TASK_QUEUES: dict[str, str] = {
     "console.changes.tasks.change_request_apply_task": INTERACTIVE,
     "catalogs.tasks.catalog_list_refresh_task": INTERACTIVE,
+    # catalog_bulk/tasks.py: registered under these names so queued messages still find them.
     "catalogs.bulk.tasks.bulk_parse_task": BULK,
     "catalogs.bulk.tasks.bulk_send_task": BULK,
     "catalogs.bulk.tasks.bulk_readback_task": BULK,
@@ -48,7 +49,7 @@ app.autodiscover_tasks()
 app.steps["worker"].add(DjangoStructLogInitStep)
 
 
-def task_enqueue(name: str, /, *args: object, countdown: float = 0) -> None:
+def task_enqueue(name: str, /, *args: object, countdown: float | None = None) -> None:
     """Queue the task registered under `name` (its dotted path, a key of TASK_QUEUES).
 
     Services queue their tasks by name instead of importing the tasks module: a task imports
@@ -62,10 +63,10 @@ def task_enqueue(name: str, /, *args: object, countdown: float = 0) -> None:
         # A web process imports no tasks module of its own: discover them on the first send.
         app.autodiscover_tasks(force=True)
     task = app.tasks[name]
-    if countdown:
-        task.apply_async(args=args, countdown=countdown)
-    else:
+    if countdown is None:
         task.delay(*args)
+    else:
+        task.apply_async(args=args, countdown=countdown)
 
 
 @setup_logging.connect

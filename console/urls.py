@@ -62,6 +62,7 @@ urlpatterns = [
     path("accounts/", include(auth_patterns)),
     path("changes/", include(change_patterns)),
     path("audit/", include(audit_patterns)),
+    path("catalogs/<str:name>/bulk/", include("catalog_bulk.urls")),
     path("catalogs/", include("catalogs.urls")),
     path("content/", include("templates_app.urls")),
     path("users/", include("users_admin.urls")),

@@ -14,22 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Directories at the root that are not the project's importable code.
 NOT_PACKAGES = {"tests", "scripts", "docs", "static", ".venv", ".run", ".tools", ".git"}
 
-# Cycles still closed inside catalogs/bulk, which is being moved to an app of its own
-# (catalog_bulk/) with one-way layering. Each is named by its modules in sorted order.
-# The lead empties this list when that move merges; nothing may be added to it.
-KNOWN_BULK_CYCLES_UNTIL_CATALOG_BULK_MERGES: set[tuple[str, ...]] = {
-    (
-        "catalogs.bulk.pipeline",
-        "catalogs.bulk.readback",
-        "catalogs.bulk.retention",
-        "catalogs.bulk.services",
-        "catalogs.bulk.tasks",
-    ),
-}
-# The same move gives bulk's lazy imports a reason or removes them; until then its modules
-# are not held to the rule below. Emptied with the list above.
-KNOWN_SILENT_LAZY_IMPORTS_UNTIL_CATALOG_BULK_MERGES: tuple[str, ...] = ("catalogs.bulk.",)
-
 
 @dataclass(frozen=True, slots=True)
 class Import:
@@ -182,25 +166,18 @@ def test_cycles_finds_a_cycle_closed_by_any_edge() -> None:
 
 
 def test_no_import_cycle_among_the_project_modules() -> None:
-    found = set(cycles(import_graph()))
-    unexpected = found - KNOWN_BULK_CYCLES_UNTIL_CATALOG_BULK_MERGES
+    found = cycles(import_graph())
     edges = {
         cycle: sorted(
             f"{_where(e)} {e.importer} -> {e.target}{' (lazy)' if e.lazy else ''}"
             for e in imports()
             if e.importer in cycle and e.target in cycle and e.importer != e.target
         )
-        for cycle in unexpected
+        for cycle in found
     }
-    assert not unexpected, "import cycles:\n" + "\n".join(
+    assert not found, "import cycles:\n" + "\n".join(
         "\n  ".join([" <-> ".join(cycle), *lines]) for cycle, lines in edges.items()
     )
-
-
-def test_the_known_bulk_cycles_are_still_cycles() -> None:
-    # The allow-list shrinks as cycles end: an entry that no longer holds must be removed.
-    stale = KNOWN_BULK_CYCLES_UNTIL_CATALOG_BULK_MERGES - set(cycles(import_graph()))
-    assert not stale, f"remove from the allow-list, these cycles are gone: {sorted(stale)}"
 
 
 def _private_imports(edges: tuple[Import, ...]) -> list[str]:
@@ -262,9 +239,7 @@ def test_every_lazy_first_party_import_says_why() -> None:
         {
             f"{_where(e)} {e.importer} -> {e.target}"
             for e in imports()
-            if e.lazy
-            and not _says_why(e.path, e.line)
-            and not e.importer.startswith(KNOWN_SILENT_LAZY_IMPORTS_UNTIL_CATALOG_BULK_MERGES)
+            if e.lazy and not _says_why(e.path, e.line)
         }
     )
     assert not silent, "lazy imports with no one-line reason:\n" + "\n".join(silent)

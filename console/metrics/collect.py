@@ -27,7 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from catalogs.bulk.models import ACTIVE_JOB_STATES, BatchState, BulkBatch, BulkJob, JobState
+from catalog_bulk.models import ACTIVE_JOB_STATES, BatchState, BulkBatch, BulkJob, JobState
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogSync
 from console import metrics as recorded
 from console.audit.models import AuditCheckpoint, AuditEntry
