@@ -171,6 +171,20 @@ MATRIX: dict[str, Rule] = {
     ),
     "templates_app:preview": Rule(ALL, kwargs={"token": "expired"}, ok_status=frozenset({404})),
     "templates_app:preview_live": Rule(frozenset({Role.EDITOR}), method="post"),
+    "templates_app:preview_as": Rule(frozenset({Role.EDITOR}), method="post"),
+    "templates_app:preview_as_item": Rule(
+        ALL,
+        kwargs={"resource_type": "content_block", "braze_id": "no-such-id"},
+        ok_status=_BRAZE_READ,
+    ),
+    "templates_app:preview_profiles": Rule(ALL),
+    "templates_app:preview_profile_create": Rule(frozenset({Role.EDITOR})),
+    "templates_app:preview_profile_edit": Rule(
+        frozenset({Role.EDITOR}), kwargs={"pk": 999999}, ok_status=frozenset({404})
+    ),
+    "templates_app:preview_profile_delete": Rule(
+        frozenset({Role.EDITOR}), kwargs={"pk": 999999}, method="post", ok_status=frozenset({404})
+    ),
     "templates_app:change_preview": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
         kwargs={"pk": 999999},

@@ -119,6 +119,7 @@ class World:
     preference_center_id: str = ""
     dashboard_user_id: str = ""
     preview_token: str = "none"
+    preview_profile_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -272,9 +273,22 @@ CRAWL: dict[str, tuple[Target, ...]] = {
         ),
     ),
     "templates_app:preview_live": (Target(),),
+    "templates_app:preview_as": (Target(),),
+    "templates_app:preview_as_item": (
+        Target(lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id}),
+    ),
+    "templates_app:preview_profiles": (Target(hx_targets=("results",)),),
+    "templates_app:preview_profile_create": (Target(),),
+    "templates_app:preview_profile_edit": (Target(lambda w: {"pk": w.preview_profile_id}),),
+    # The first request deletes it; the htmx variants then find nothing.
+    "templates_app:preview_profile_delete": (
+        Target(lambda w: {"pk": w.preview_profile_id}, ok=_ok(302, 404)),
+    ),
     # Content requests have a rendered review page; other kinds are not found there.
     "templates_app:change_preview": (
         *(Target(_cr(kind)) for kind in CONTENT_KINDS),
+        # The same person before and after (a person with no attributes).
+        Target(_cr("content_block"), query="?profile="),
         Target(_cr("dashboard_user"), ok=_ok(404), about="staff"),
     ),
     "users_admin:index": (Target(),),
@@ -449,6 +463,17 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
         "console": entries.get(action="user.invited").seq,
         "audit": entries.get(action="crawl.note").seq,
     }
+
+    world.preview_profile_id = templates.preview_profile_save(
+        actor=editor,
+        profile=None,
+        data={
+            "name": "Crawl",
+            "attributes": {"first_name": "Crawl"},
+            "language": "en",
+            "time_zone": "",
+        },
+    ).pk
 
     if crawler is not None:
         world.preview_token = templates.preview_stash(user=crawler, html=html)
