@@ -280,3 +280,38 @@ class PreviewProfileForm(forms.Form):
         if zone and zone not in available_timezones():
             raise forms.ValidationError(f"{zone} is not a time zone name (e.g. Europe/London).")
         return zone
+
+
+SAMPLES_MAX = 100
+SAMPLE_MAX_CHARS = 50_000
+
+
+class ConnectedContentSamplesForm(forms.Form):
+    samples = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={**CODE, "rows": 14}),
+        help_text=(
+            'One JSON object: a URL pattern ("*" matches anything) and the answer a preview '
+            'uses, e.g. {"https://api.example.com/users/*": {"tier": "gold"}}.'
+        ),
+    )
+
+    def clean_samples(self) -> dict[str, str]:
+        text = (self.cleaned_data.get("samples") or "").strip() or "{}"
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"This is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Samples are one JSON object: {pattern: answer, ...}.")
+        if len(value) > SAMPLES_MAX:
+            raise forms.ValidationError(f"Keep at most {SAMPLES_MAX} patterns.")
+        samples = {
+            str(pattern).strip(): answer if isinstance(answer, str) else json.dumps(answer)
+            for pattern, answer in value.items()
+        }
+        if any(not pattern for pattern in samples):
+            raise forms.ValidationError("A pattern is empty.")
+        if any(len(answer) > SAMPLE_MAX_CHARS for answer in samples.values()):
+            raise forms.ValidationError(f"Keep each answer under {SAMPLE_MAX_CHARS:,} characters.")
+        return samples

@@ -68,3 +68,17 @@ class PreviewProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PreviewSettings(models.Model):
+    """The workspace's preview settings: one row.
+
+    `connected_content_samples` maps a URL pattern (fnmatch: `*` and `?`) to the answer a
+    preview uses instead of calling it; the console never calls a Connected Content URL.
+    """
+
+    connected_content_samples = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "Preview settings"

@@ -23,7 +23,7 @@ from console.braze.client import (
     PreferenceCenterSummary,
 )
 from templates_app.liquid import referenced_blocks
-from templates_app.models import ContentVersion, PreviewProfile, ResourceType
+from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
 from templates_app.personalize import BlockSource, Person
 from templates_app.rules import Workspace
 
@@ -316,3 +316,10 @@ def preview_profile_get(*, pk: int) -> PreviewProfile | None:
 def preview_profile_person(profile: PreviewProfile) -> Person:
     attributes = profile.attributes if isinstance(profile.attributes, dict) else {}
     return Person(profile.name, attributes, profile.language, profile.time_zone)
+
+
+def connected_content_samples() -> dict[str, str]:
+    """URL pattern -> the sample answer previews use for Connected Content calls."""
+    settings = PreviewSettings.objects.filter(pk=1).first()
+    samples = settings.connected_content_samples if settings is not None else {}
+    return {str(k): str(v) for k, v in samples.items()} if isinstance(samples, dict) else {}

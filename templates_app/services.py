@@ -23,7 +23,13 @@ from console.changes.resource_types import resource_type_get
 from console.changes.services import change_request_propose
 from templates_app import selectors
 from templates_app.kinds import KINDS, ContentKind
-from templates_app.models import ContentVersion, PreviewProfile, ResourceType, VersionSource
+from templates_app.models import (
+    ContentVersion,
+    PreviewProfile,
+    PreviewSettings,
+    ResourceType,
+    VersionSource,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -411,3 +417,23 @@ def preview_profiles_seed(*, actor: AbstractBaseUser | SystemActor) -> list[Prev
             )
         made.append(profile)
     return made
+
+
+def connected_content_samples_save(*, actor: AbstractBaseUser, samples: dict[str, str]) -> None:
+    """Replace the workspace's Connected Content sample answers, with its audit entry."""
+    with transaction.atomic(durable=True):
+        settings, _ = PreviewSettings.objects.select_for_update().get_or_create(pk=1)
+        before = settings.connected_content_samples or {}
+        settings.connected_content_samples = samples
+        settings.save()
+        audit_append(
+            actor=actor,
+            action="preview_settings.update",
+            resource_type="preview_settings",
+            resource_id="1",
+            data={
+                "added": sorted(set(samples) - set(before)),
+                "removed": sorted(set(before) - set(samples)),
+                "changed": sorted(p for p in samples if p in before and before[p] != samples[p]),
+            },
+        )

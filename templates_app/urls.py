@@ -48,6 +48,7 @@ urlpatterns = [
         name="preview_as_item",
     ),
     path("preview-profiles/", views.preview_profile_list, name="preview_profiles"),
+    path("preview-settings/", views.preview_settings, name="preview_settings"),
     path("preview-profiles/new/", views.preview_profile_create, name="preview_profile_create"),
     path("preview-profiles/<int:pk>/", views.preview_profile_edit, name="preview_profile_edit"),
     path(

@@ -25,7 +25,12 @@ from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
 from templates_app import appliers, selectors, services
 from templates_app.diff import snapshot_diff
-from templates_app.forms import LivePreviewForm, PreviewProfileForm, UserUrlForm
+from templates_app.forms import (
+    ConnectedContentSamplesForm,
+    LivePreviewForm,
+    PreviewProfileForm,
+    UserUrlForm,
+)
 from templates_app.kinds import KINDS, ContentKind, Loaded
 from templates_app.liquid import block_liquid_tag
 from templates_app.models import ContentVersion, PreviewProfile, ResourceType
@@ -131,7 +136,12 @@ def _rendered_frame(
     blocks: BlockSource,
 ) -> tuple[dict[str, Any], Rendered]:
     """`content` rendered for `person`, stashed for a sandboxed frame like any Braze HTML."""
-    rendered = render_as(content=content, person=person, blocks=blocks)
+    rendered = render_as(
+        content=content,
+        person=person,
+        blocks=blocks,
+        samples=selectors.connected_content_samples(),
+    )
     if rendered.message:
         frame: dict[str, Any] = {"label": label, "message": rendered.message}
     else:
@@ -265,6 +275,22 @@ def preview_profile_delete(request: AuthenticatedRequest, pk: int) -> HttpRespon
     services.preview_profile_delete(actor=request.user, profile=profile)
     messages.success(request, f"Preview profile {profile.name} deleted.")
     return redirect("templates_app:preview_profiles")
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def preview_settings(request: AuthenticatedRequest) -> HttpResponse:
+    """The workspace's Connected Content sample answers, used by every preview."""
+    current = selectors.connected_content_samples()
+    initial = {"samples": json.dumps(current, indent=2, ensure_ascii=False)}
+    form = ConnectedContentSamplesForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.connected_content_samples_save(
+            actor=request.user, samples=form.cleaned_data["samples"]
+        )
+        messages.success(request, "Preview settings saved.")
+        return redirect("templates_app:preview_settings")
+    return _render(request, "templates_app/preview_settings.html", {"form": form})
 
 
 # --- every kind of content: the list and the proposal form --------------------------------

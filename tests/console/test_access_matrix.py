@@ -178,6 +178,7 @@ MATRIX: dict[str, Rule] = {
         ok_status=_BRAZE_READ,
     ),
     "templates_app:preview_profiles": Rule(ALL),
+    "templates_app:preview_settings": Rule(frozenset({Role.EDITOR})),
     "templates_app:preview_profile_create": Rule(frozenset({Role.EDITOR})),
     "templates_app:preview_profile_edit": Rule(
         frozenset({Role.EDITOR}), kwargs={"pk": 999999}, ok_status=frozenset({404})

@@ -279,6 +279,7 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     ),
     "templates_app:preview_profiles": (Target(hx_targets=("results",)),),
     "templates_app:preview_profile_create": (Target(),),
+    "templates_app:preview_settings": (Target(),),
     "templates_app:preview_profile_edit": (Target(lambda w: {"pk": w.preview_profile_id}),),
     # The first request deletes it; the htmx variants then find nothing.
     "templates_app:preview_profile_delete": (

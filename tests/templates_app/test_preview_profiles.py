@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from django.core.management import call_command
@@ -123,3 +124,36 @@ def test_the_seed_command_creates_the_demo_profiles_once(db: None) -> None:
     names = set(PreviewProfile.objects.values_list("name", flat=True))
     assert names == {demo["name"] for demo in DEMO_PROFILES}
     assert AuditEntry.objects.filter(action="preview_profile.create").count() == len(DEMO_PROFILES)
+
+
+def test_an_editor_saves_connected_content_samples_and_previews_use_them(
+    client_for: Callable[[Role | None], Client],
+) -> None:
+    client = client_for(Role.EDITOR)
+    samples = {"https://api.example.com/users/*": {"tier": "gold"}}
+
+    saved = client.post(reverse("templates_app:preview_settings"), {"samples": json.dumps(samples)})
+    preview = client.post(
+        reverse("templates_app:preview_as"),
+        {
+            "source": "content",
+            "content": "{% connected_content https://api.example.com/users/1 :save r %}{{r.tier}}",
+        },
+    )
+
+    assert saved.status_code == 302
+    frame = re.search(r'sandbox src="([^"]+)"', preview.content.decode())
+    assert frame is not None
+    assert client.get(frame.group(1)).content.decode() == "gold"
+    assert "https://api.example.com/users/1" in preview.content.decode()
+    entry = AuditEntry.objects.get(action="preview_settings.update")
+    assert entry.data["added"] == ["https://api.example.com/users/*"]
+
+
+def test_samples_must_be_one_json_object(client_for: Callable[[Role | None], Client]) -> None:
+    response = client_for(Role.EDITOR).post(
+        reverse("templates_app:preview_settings"), {"samples": '["https://x/*"]'}
+    )
+
+    assert "Samples are one JSON object" in response.content.decode()
+    assert not AuditEntry.objects.filter(action="preview_settings.update").exists()
