@@ -11,6 +11,9 @@ class MfaConfig(AppConfig):
         from django.conf import settings
 
         from console.roles import Role
+        from mfa.appliers import register
+
+        register()
 
         # A misspelt role would silently need no second factor of anyone: refuse to start.
         unknown = set(settings.MFA_REQUIRED_ROLES) - {role.value for role in Role}

@@ -55,6 +55,22 @@ def devices_list(*, user: AbstractBaseUser) -> list[DeviceRow]:
     return rows
 
 
+def factors_snapshot(*, user_id: int) -> dict[str, list[str]] | None:
+    """What a reset would remove (a change request's snapshot); None for no such person."""
+    from django.contrib.auth.models import User
+
+    if not User.objects.filter(pk=user_id).exists():
+        return None
+    factors = [
+        f"{'Authenticator app' if row.kind == 'totp' else 'Passkey'}: {row.name}"
+        for row in devices_list(user=User(pk=user_id))
+    ]
+    left = RecoveryCode.objects.filter(device__user_id=user_id, used_at__isnull=True).count()
+    if left:
+        factors.append(f"Recovery codes: {left} unused")
+    return {"factors": factors}
+
+
 def demo_totp_secret(*, username: str) -> bytes:
     """The demo users' authenticator key: known to anyone who reads this, so only
     `console.services.demo_users_create` (development only) gives it to an account."""

@@ -14,10 +14,18 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from console.audit.services import Outcome, audit_append
+from console.changes.models import ChangeAction, ChangeRequest
+from console.changes.services import change_request_propose
 from console.signin import signin_failure_count
 from mfa import passkeys
+from mfa.appliers import RESET_RESOURCE_TYPE
 from mfa.models import PasskeyDevice, RecoveryCode, RecoveryCodeDevice
-from mfa.selectors import demo_totp_secret, factor_count, second_factor_required
+from mfa.selectors import (
+    demo_totp_secret,
+    factor_count,
+    factors_snapshot,
+    second_factor_required,
+)
 
 
 class Kind(StrEnum):
@@ -114,9 +122,11 @@ def passkey_device_add(
     return device
 
 
-def passkey_registration_failed(*, user: AbstractBaseUser) -> None:
+def second_factor_failure_record(*, user: AbstractBaseUser, kind: Kind, reason: str) -> None:
+    """An attempt refused before any device was asked (no challenge to answer, an empty or
+    malformed answer, a passkey that would not register)."""
     with transaction.atomic(durable=True):
-        _failure_record(user=user, kind=Kind.PASSKEY, reason="registration refused")
+        _failure_record(user=user, kind=kind, reason=reason)
 
 
 def device_remove(*, actor: AbstractBaseUser, device: TOTPDevice | PasskeyDevice) -> None:
@@ -136,26 +146,49 @@ def device_remove(*, actor: AbstractBaseUser, device: TOTPDevice | PasskeyDevice
         )
 
 
-def devices_reset(*, actor: AbstractBaseUser, user: User) -> dict[str, int]:
-    """An Admin removes every factor of someone else (a lost phone or key); they enrol anew at
-    their next sign-in, which still needs their password."""
+def devices_reset_propose(*, actor: AbstractBaseUser, user: User) -> ChangeRequest:
+    """An Admin asks to remove every factor of someone else (a lost phone or key); another
+    Admin approves (mfa/appliers.py says why), then the person enrols anew at their next
+    sign-in, which still needs their password."""
     if actor.pk == user.pk:
         raise SecondFactorError("Manage your own second factor on your security page.")
-    with transaction.atomic(durable=True):
-        User.objects.select_for_update().get(pk=user.pk)
-        removed = {
-            Kind.TOTP.value: TOTPDevice.objects.filter(user_id=user.pk)
-            .delete()[1]
-            .get(TOTPDevice._meta.label, 0),
-            Kind.PASSKEY.value: PasskeyDevice.objects.filter(user_id=user.pk)
-            .delete()[1]
-            .get(PasskeyDevice._meta.label, 0),
-            Kind.RECOVERY.value: RecoveryCodeDevice.objects.filter(user_id=user.pk)
-            .delete()[1]
-            .get(RecoveryCodeDevice._meta.label, 0),
-        }
-        _audit(actor=actor, user=user, action="mfa.devices_reset", data={"removed": removed})
-    return removed
+    current = factors_snapshot(user_id=user.pk)
+    if not current or not current["factors"]:
+        raise SecondFactorError(f"{user.get_username()} has no second factor to reset.")
+    return change_request_propose(
+        actor=actor,
+        resource_type=RESET_RESOURCE_TYPE,
+        identifier=str(user.pk),
+        action=ChangeAction.UPDATE,
+        payload={"factors": []},
+        base_snapshot=current,
+        title=f"Reset {user.get_username()}'s second factor"[:200],
+    )
+
+
+def devices_reset_apply_approved(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest
+) -> dict[str, Any]:
+    """Remove the factors an approved reset names (run by the apply step, in its
+    transaction, after its conflict check; `actor` is the approving Admin)."""
+    user = User.objects.get(pk=int(change_request.identifier))
+    removed = {
+        kind.value: model.objects.filter(user_id=user.pk).delete()[1].get(model._meta.label, 0)
+        for kind, model in (
+            (Kind.TOTP, TOTPDevice),
+            (Kind.PASSKEY, PasskeyDevice),
+            (Kind.RECOVERY, RecoveryCodeDevice),
+        )
+    }
+    audit_append(
+        actor=actor,
+        action="mfa.devices_reset",
+        resource_type="user",
+        resource_id=str(user.pk),
+        change_request_id=change_request.pk,
+        data={"removed": removed, "proposed_by": change_request.author_id},
+    )
+    return {"removed": removed}
 
 
 def demo_totp_device_set(*, user: AbstractBaseUser) -> None:

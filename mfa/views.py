@@ -159,6 +159,10 @@ def passkey_signin(request: HttpRequest) -> HttpResponse:
             challenge=challenge,
             rp=passkeys.relying_party(request),
         )
+    else:
+        services.second_factor_failure_record(
+            user=pending.user, kind=services.Kind.PASSKEY, reason="no challenge or no answer"
+        )
     if device is not None:
         flow.signin_complete(request, pending=pending, device=device, kind="passkey")
         return redirect(pending.next_url)
@@ -214,7 +218,9 @@ def passkey_register(request: HttpRequest) -> HttpResponse:
         except (ValueError, KeyError, TypeError, passkeys.WebAuthnException):
             credential = None
     if credential is None:
-        services.passkey_registration_failed(user=user)
+        services.second_factor_failure_record(
+            user=user, kind=services.Kind.PASSKEY, reason="registration refused"
+        )
         if pending is not None and (again := _wrong(request)) is not None:
             return again
         messages.error(request, "The passkey could not be added. Try again.")
@@ -310,15 +316,16 @@ def person(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
     if request.method == "POST":
         try:
-            services.devices_reset(actor=request.user, user=user)
+            proposal = services.devices_reset_propose(actor=request.user, user=user)
         except services.SecondFactorError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(
                 request,
-                f"{user.get_username()}'s second factors were removed; they set up a new one "
-                "at their next sign-in.",
+                "The reset is proposed: another Admin approves it, then they set up a new "
+                "second factor at their next sign-in.",
             )
+            return redirect(proposal.get_absolute_url())
         return redirect("mfa:person", pk=user.pk)
     return render(
         request,

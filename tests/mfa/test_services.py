@@ -1,12 +1,16 @@
 """Second-factor services (mfa/services.py): what they accept, what they refuse, and that
 each enrolment, removal, reset, recovery-code use and failure is in the audit trail."""
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
+from console.changes.models import ChangeRequest, ChangeState
+from console.changes.services import ChangeRequestError, change_request_approve
 from console.roles import Role
 from mfa import services
 from mfa.models import PasskeyDevice, RecoveryCode, RecoveryCodeDevice
@@ -119,20 +123,66 @@ def test_a_reviewer_may_not_remove_their_last_factor_but_a_viewer_may() -> None:
     assert not TOTPDevice.objects.filter(user=viewer).exists()
 
 
-def test_an_admin_resets_someone_elses_factors_audited_but_not_their_own() -> None:
-    admin, reviewer = user_with_role(Role.ADMIN), user_with_role(Role.REVIEWER)
-    totp_device_create(reviewer)
+def test_a_reset_is_proposed_by_one_admin_and_applied_once_another_approves(
+    eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    ada, alan, reviewer = (
+        user_with_role(Role.ADMIN),
+        user_with_role(Role.ADMIN),
+        user_with_role(Role.REVIEWER),
+    )
+    totp_device_create(reviewer, name="Phone")
     services.recovery_codes_issue(user=reviewer)
     PasskeyDevice.objects.create(user=reviewer, name="Key", credential_id=b"k", public_key=b"p")
-    removed = services.devices_reset(actor=admin, user=reviewer)
-    assert removed == {"totp": 1, "passkey": 1, "recovery": 1}
+    proposal = services.devices_reset_propose(actor=ada, user=reviewer)
+    assert proposal.base_snapshot == {
+        "factors": ["Authenticator app: Phone", "Passkey: Key", "Recovery codes: 10 unused"]
+    }
+    assert TOTPDevice.objects.filter(user=reviewer).exists()
+    with pytest.raises(ChangeRequestError):
+        change_request_approve(actor=ada, change_request=proposal)  # not one's own
+    with pytest.raises(ChangeRequestError):
+        change_request_approve(actor=reviewer, change_request=proposal)  # nor a Reviewer
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change_request_approve(actor=alan, change_request=proposal)
+    proposal.refresh_from_db()
+    assert proposal.state == ChangeState.APPLIED, proposal.error_message
     assert not TOTPDevice.objects.filter(user=reviewer).exists()
+    assert not PasskeyDevice.objects.filter(user=reviewer).exists()
     assert not RecoveryCode.objects.filter(device__user=reviewer).exists()
     [entry] = _entries(reviewer, "mfa.devices_reset")
-    assert entry.actor_id == admin.pk
-    assert entry.data == {"removed": removed}
+    assert entry.actor_id == alan.pk
+    assert entry.change_request_id == proposal.pk
+    assert entry.data == {
+        "removed": {"totp": 1, "passkey": 1, "recovery": 1},
+        "proposed_by": ada.pk,
+    }
 
+
+def test_a_factor_enrolled_after_the_proposal_makes_the_reset_a_conflict(
+    eager_celery: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    ada, alan, reviewer = (
+        user_with_role(Role.ADMIN),
+        user_with_role(Role.ADMIN),
+        user_with_role(Role.REVIEWER),
+    )
+    totp_device_create(reviewer, name="Phone")
+    proposal = services.devices_reset_propose(actor=ada, user=reviewer)
+    totp_device_create(reviewer, name="New phone")
+    with django_capture_on_commit_callbacks(execute=True):
+        change_request_approve(actor=alan, change_request=proposal)
+    proposal.refresh_from_db()
+    assert proposal.state == ChangeState.CONFLICT
+    assert TOTPDevice.objects.filter(user=reviewer).count() == 2
+
+
+def test_a_reset_is_refused_for_oneself_and_for_someone_without_a_factor() -> None:
+    admin, viewer = user_with_role(Role.ADMIN), user_with_role(Role.VIEWER)
     totp_device_create(admin)
-    with pytest.raises(services.SecondFactorError):
-        services.devices_reset(actor=admin, user=admin)
-    assert TOTPDevice.objects.filter(user=admin).exists()
+    with pytest.raises(services.SecondFactorError, match="your own"):
+        services.devices_reset_propose(actor=admin, user=admin)
+    with pytest.raises(services.SecondFactorError, match="no second factor"):
+        services.devices_reset_propose(actor=admin, user=viewer)
+    assert not ChangeRequest.objects.exists()

@@ -4,6 +4,7 @@ the whole stack: who is signed in when, what the session records, and what is re
 import json
 import re
 import time
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,9 +15,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
+from console.changes.models import ChangeRequest, ChangeState
 from console.roles import Role
+from console.services import user_set_roles
 from console.sessions import SEEN_AT, SIGNED_IN_AT
 from mfa import services
+from mfa.appliers import RESET_RESOURCE_TYPE
 from mfa.flow import PENDING, SECOND_FACTOR
 from mfa.models import PasskeyDevice
 from tests.factories import TEST_PASSWORD, totp_code, totp_device_create, user_with_role
@@ -206,10 +210,7 @@ def test_the_idle_limit_still_ends_a_session_signed_in_with_a_second_factor() ->
     assert ended.data == {"reason": "idle"}
 
 
-def test_a_passkey_answer_that_does_not_verify_is_refused_audited_and_counted(
-    settings: Settings,
-) -> None:
-    settings.MFA_PENDING_MAX_FAILURES = 2
+def test_a_passkey_answer_that_does_not_verify_is_refused_audited_and_counted() -> None:
     reviewer = user_with_role(Role.REVIEWER)
     PasskeyDevice.objects.create(user=reviewer, name="Key", credential_id=b"k", public_key=b"p")
     client = Client()
@@ -221,11 +222,15 @@ def test_a_passkey_answer_that_does_not_verify_is_refused_audited_and_counted(
     response = client.post(reverse("mfa:passkey_signin"), {"credential": forged})
     assert response["Location"] == reverse("mfa:verify")
     assert not _signed_in(client)
-    [failure] = AuditEntry.objects.filter(action="mfa.failed", actor_id=reviewer.pk)
-    assert failure.data == {"kind": "passkey", "reason": "assertion refused"}
     # The challenge was spent: the same answer again has none to match.
     again = client.post(reverse("mfa:passkey_signin"), {"credential": forged})
-    assert again["Location"] == reverse("login")
+    assert again["Location"] == reverse("mfa:verify")
+    failures = AuditEntry.objects.filter(action="mfa.failed", actor_id=reviewer.pk).order_by("seq")
+    assert [f.data for f in failures] == [
+        {"kind": "passkey", "reason": "assertion refused"},
+        {"kind": "passkey", "reason": "no challenge or no answer"},
+    ]
+    assert client.session[PENDING]["failures"] == 2
 
 
 def test_a_person_removes_their_own_app_but_not_someone_elses(client_for) -> None:
@@ -240,15 +245,35 @@ def test_a_person_removes_their_own_app_but_not_someone_elses(client_for) -> Non
     assert list(TOTPDevice.objects.all()) == [theirs]
 
 
-def test_an_admin_resets_someone_elses_factors_and_they_enrol_again_at_sign_in(
-    client_for,
+def test_an_admin_proposes_a_reset_another_approves_and_the_person_enrols_again(
+    client_for, eager_celery: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     reviewer = user_with_role(Role.REVIEWER)
     totp_device_create(reviewer)
-    admin_client = client_for(Role.ADMIN)
-    page = admin_client.get(reverse("mfa:person", kwargs={"pk": reviewer.pk}))
+    proposer = client_for(Role.ADMIN)
+    page = proposer.get(reverse("mfa:person", kwargs={"pk": reviewer.pk}))
     assert b"Test app" in page.content
-    admin_client.post(reverse("mfa:person", kwargs={"pk": reviewer.pk}))
+    response = proposer.post(reverse("mfa:person", kwargs={"pk": reviewer.pk}))
+    proposal = ChangeRequest.objects.get(resource_type=RESET_RESOURCE_TYPE)
+    assert response["Location"] == proposal.get_absolute_url()
+    assert TOTPDevice.objects.filter(user=reviewer).exists()  # nothing until approved
+
+    approver = client_for(Role.ADMIN)
+    with django_capture_on_commit_callbacks(execute=True):
+        approver.post(reverse("changes:act", args=[proposal.pk]), {"op": "approve"})
+    proposal.refresh_from_db()
+    assert proposal.state == ChangeState.APPLIED
     assert not TOTPDevice.objects.filter(user=reviewer).exists()
-    assert AuditEntry.objects.filter(action="mfa.devices_reset", resource_id=str(reviewer.pk))
+    entry = AuditEntry.objects.get(action="mfa.devices_reset", resource_id=str(reviewer.pk))
+    assert entry.change_request_id == proposal.pk
     assert _password(Client(), reviewer) == reverse("mfa:enrol")
+
+
+def test_a_reviewer_made_from_a_viewer_enrols_at_the_next_sign_in() -> None:
+    user = user_with_role(Role.VIEWER)
+    client = Client()
+    assert _password(client, user) == reverse("home")
+    user_set_roles(user=user, roles={Role.REVIEWER})
+    assert client.get(reverse("home"))["Location"].startswith(reverse("login"))
+    assert _password(client, user) == reverse("mfa:enrol")
+    assert not _signed_in(client)
