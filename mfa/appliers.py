@@ -11,19 +11,16 @@ from typing import Any
 
 from console.changes.appliers import merge_state
 from console.changes.diff import same
+from console.changes.resource_types import Identifiers, ResourceType, resource_type_register
 from console.roles import Capability
 
 RESET_RESOURCE_TYPE = "second_factor_reset"
 
 
-class SecondFactorResetApplier:
-    label = "Second factor reset"
-    local = True
-    concerns_console_user = True
-    propose_capability = Capability.MANAGE_USERS
-    review_capability = Capability.MANAGE_USERS
-    view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
+IDENTIFIERS = Identifiers("{user}")
 
+
+class SecondFactorResetApplier:
     def lock(self, identifier: str) -> None:
         from django.contrib.auth.models import User
 
@@ -52,6 +49,19 @@ class SecondFactorResetApplier:
 
 
 def register() -> None:
-    from console.changes.appliers import register_applier
-
-    register_applier(RESET_RESOURCE_TYPE, SecondFactorResetApplier())
+    applier = SecondFactorResetApplier()
+    resource_type_register(
+        ResourceType(
+            key=RESET_RESOURCE_TYPE,
+            label="Second factor reset",
+            applier=applier,
+            identifiers=IDENTIFIERS,
+            propose=Capability.MANAGE_USERS,
+            review=Capability.MANAGE_USERS,
+            # Who may do what in the console: the audience of the access review, as for roles.
+            view=frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
+            apply_local=applier.apply_local,
+            lock=applier.lock,
+            concerns_console_user=True,
+        )
+    )

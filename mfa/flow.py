@@ -43,10 +43,13 @@ def signin_second_step(
     enrolled = factor_count(user=user) > 0
     if not enrolled and not second_factor_required(user=user):
         return None
+    backend = getattr(user, "backend", None)
+    if not isinstance(backend, str):
+        raise ValueError("signin_second_step takes the user authenticate() returned")
     request.session.cycle_key()
     request.session[PENDING] = {
         "user": user.pk,
-        "backend": getattr(user, "backend", settings.AUTHENTICATION_BACKENDS[-1]),
+        "backend": backend,
         "next": next_url,
         "at": time.time(),
         "failures": 0,

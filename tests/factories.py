@@ -74,3 +74,17 @@ def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time() + steps_ahead * device.step
     return f"{totp.token():0{device.digits}d}"
+
+
+def totp_code_unused(device: TOTPDevice) -> str:
+    """The next code the app shows that the console has not accepted yet (it refuses a code
+    at or before the last one accepted), waiting for it if it is not valid yet."""
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    step = max(totp.t(), device.last_t + 1)
+    while step > totp.t() + device.tolerance:
+        time.sleep(0.5)
+        totp.time = time.time()
+    totp.time = device.t0 + step * device.step
+    return f"{totp.token():0{device.digits}d}"

@@ -1,22 +1,12 @@
-import time
-
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page
 
+from tests.factories import totp_code_unused
+
 
 def totp_code(username: str) -> str:
-    """The next code the person's authenticator app would show that the console has not seen
-    (it refuses a code at or before the last one accepted), waiting for it if need be."""
-    device = TOTPDevice.objects.get(user__username=username, confirmed=True)
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time()
-    step = max(totp.t(), device.last_t + 1)
-    while step > totp.t() + device.tolerance:
-        time.sleep(0.5)
-        totp.time = time.time()
-    totp.time = device.t0 + step * device.step
-    return f"{totp.token():0{device.digits}d}"
+    """The next code of the person's authenticator app that the console has not seen."""
+    return totp_code_unused(TOTPDevice.objects.get(user__username=username, confirmed=True))
 
 
 def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
