@@ -277,3 +277,24 @@ def test_a_reviewer_made_from_a_viewer_enrols_at_the_next_sign_in() -> None:
     assert client.get(reverse("home"))["Location"].startswith(reverse("login"))
     assert _password(client, user) == reverse("mfa:enrol")
     assert not _signed_in(client)
+
+
+def test_the_second_step_pages_carry_the_crawls_security_headers_and_nonced_scripts() -> None:
+    """The crawl meets these pages only without a sign-in under way (a redirect): here they
+    are checked as a person half-way through signing in sees them."""
+    from tests.console.test_role_crawl import _body, _header_problems
+
+    reviewer, enrolling = user_with_role(Role.REVIEWER), user_with_role(Role.ADMIN)
+    PasskeyDevice.objects.create(user=reviewer, name="Key", credential_id=b"k", public_key=b"p")
+    client = Client()
+    _password(client, reviewer)
+    verify = client.get(reverse("mfa:verify"))
+    assert 'src="/static/mfa/passkeys.js"' in _body(verify)
+    assert _header_problems(verify, _body(verify), preview=False) == []
+    options = client.post(reverse("mfa:passkey_options"))
+    assert _header_problems(options, _body(options), preview=False) == []
+    client = Client()
+    _password(client, enrolling)
+    enrol = client.get(reverse("mfa:enrol"))
+    assert 'src="data:image/svg+xml' in _body(enrol)
+    assert _header_problems(enrol, _body(enrol), preview=False) == []
