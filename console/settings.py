@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "axes",
     "console",
     "catalogs",
+    "catalog_bulk",
     "templates_app",
     "users_admin",
     "sso",
@@ -514,7 +515,7 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
     # Each run lists catalogs once: 1 of the 50/min catalog requests every 5 minutes.
     "schedule": 300.0,
 }
-# Bulk item jobs (catalogs/bulk). Uploads are streamed to MEDIA_ROOT/bulk.
+# Bulk item jobs (catalog_bulk). Uploads are streamed to MEDIA_ROOT/bulk.
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 # A parse not finished after this long is queued again (its message or worker was lost), and
 # refused, its file removed, after the second.
@@ -555,7 +556,7 @@ CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
     "task": "catalogs.bulk.tasks.bulk_sweep_task",
     "schedule": BULK_SWEEP_SECONDS,
 }
-# Retention (catalogs/bulk/retention.py), in days (0: keep): uploaded files, and the rows,
+# Retention (catalog_bulk/retention.py), in days (0: keep): uploaded files, and the rows,
 # batches and read-backs of ended jobs. The job itself (its summary) and its audit entries stay.
 BULK_RETENTION_DAYS = int(os.environ.get("BULK_RETENTION_DAYS", "30"))
 BULK_JOB_RETENTION_DAYS = int(os.environ.get("BULK_JOB_RETENTION_DAYS", "365"))

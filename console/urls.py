@@ -63,6 +63,7 @@ urlpatterns = [
     path("accounts/", include("mfa.urls")),
     path("changes/", include(change_patterns)),
     path("audit/", include(audit_patterns)),
+    path("catalogs/<str:name>/bulk/", include("catalog_bulk.urls")),
     path("catalogs/", include("catalogs.urls")),
     path("content/", include("templates_app.urls")),
     path("users/", include("users_admin.urls")),

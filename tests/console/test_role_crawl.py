@@ -236,14 +236,14 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "catalogs:item_create": (Target(_cat),),
     "catalogs:item_edit": (Target(_item),),
     "catalogs:item_delete": (Target(_item),),
-    "catalogs:bulk_upload": (Target(_cat),),
-    "catalogs:bulk_jobs": (Target(_cat, hx_targets=("results",)),),
-    "catalogs:bulk_job": (Target(_job, hx_targets=("job-live",)),),
-    "catalogs:bulk_errors": (Target(_job),),
-    "catalogs:bulk_report": (Target(_job),),
+    "catalog_bulk:upload": (Target(_cat),),
+    "catalog_bulk:jobs": (Target(_cat, hx_targets=("results",)),),
+    "catalog_bulk:job": (Target(_job, hx_targets=("job-live",)),),
+    "catalog_bulk:errors": (Target(_job),),
+    "catalog_bulk:report": (Target(_job),),
     # The job is under review already: the Editor is told so on the job's page.
-    "catalogs:bulk_propose": (Target(_job, ok=_ok(302)),),
-    "catalogs:bulk_control": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:propose": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:control": (Target(_job, ok=_ok(302)),),
     "templates_app:email_templates": (Target(hx_targets=("results",)),),
     "templates_app:content_blocks": (Target(hx_targets=("results",)),),
     "templates_app:preference_centers": (Target(hx_targets=("results",)),),
@@ -340,7 +340,7 @@ def _first(sandbox: SandboxHandle, path: str, key: str, id_key: str) -> str:
 def _build(sandbox: SandboxHandle, who: str) -> World:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from catalogs.bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
+    from catalog_bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
     from console.audit.services import audit_append
