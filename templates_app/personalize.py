@@ -64,10 +64,12 @@ RENDER_SECONDS = 2.0
 OUTPUT_MAX_CHARS = 2_000_000
 LOOP_ITERATIONS_MAX = 100_000
 BLOCK_DEPTH_MAX = 10
+NUMBER_MAX_BITS = 1024
 
 STOP_TIME = "the preview took longer than {seconds:g} seconds and was stopped"
 STOP_OUTPUT = "the output grew past {size:,} characters and the preview was stopped"
 STOP_LOOPS = "loops ran more than {count:,} times and the preview was stopped"
+STOP_NUMBER = "a number grew past 300 digits and the preview was stopped"
 STOP_VARIABLES = "variables grew past {size:,} characters and the preview was stopped"
 STOP_INCLUDE = (
     "the preview stopped: {tag} names a template Braze does not have here; Content Blocks "
@@ -643,7 +645,16 @@ class _BoundedContext(RenderContext):
 
     def filter(self, name: str, token: Token | None) -> Callable[..., object]:
         self._check()
-        return super().filter(name, token)
+        apply = super().filter(name, token)
+
+        def bounded(*args: Any, **kwargs: Any) -> object:
+            result = apply(*args, **kwargs)
+            # One multiplication of huge integers can outlast the deadline by itself.
+            if isinstance(result, int) and result.bit_length() > NUMBER_MAX_BITS:
+                raise _Stop(STOP_NUMBER)
+            return result
+
+        return bounded
 
     def raise_for_loop_limit(self, length: int = 1) -> None:
         self._check()

@@ -271,3 +271,14 @@ def test_a_render_past_its_deadline_is_stopped() -> None:
     )
 
     assert rendered.stopped == "the preview took longer than 0 seconds and was stopped"
+
+
+def test_a_number_squared_towards_millions_of_digits_is_stopped_in_time() -> None:
+    started = time.monotonic()
+
+    rendered = _render(
+        "{% assign n = 99 %}{% for i in (1..40) %}{% assign n = n | times: n %}{% endfor %}"
+    )
+
+    assert rendered.stopped == "a number grew past 300 digits and the preview was stopped"
+    assert time.monotonic() - started < 1
