@@ -18,6 +18,14 @@ AUTH_SESSION_ENDED: Final = "auth.session_ended"
 # A local password sign-in by an Admin while single sign-on is on (sso/).
 AUTH_BREAK_GLASS_SIGN_IN: Final = "auth.break_glass_sign_in"
 
+# --- Second factor (mfa/) ---
+MFA_DEVICE_ADDED: Final = "mfa.device_added"
+MFA_DEVICE_REMOVED: Final = "mfa.device_removed"
+MFA_DEVICES_RESET: Final = "mfa.devices_reset"
+MFA_RECOVERY_CODES_ISSUED: Final = "mfa.recovery_codes_issued"
+MFA_RECOVERY_CODE_USED: Final = "mfa.recovery_code_used"
+MFA_FAILED: Final = "mfa.failed"
+
 # --- Single sign-on (sso/) ---
 SSO_USER_CREATED: Final = "sso.user_created"
 SSO_ROLES_CHANGED: Final = "sso.roles_changed"
@@ -76,6 +84,11 @@ CATALOG_BULK_RETRY_NOT_APPROVED: Final = "catalog_bulk.retry_not_approved"
 
 # --- Content (templates_app/) ---
 CONTENT_EXTERNAL_CHANGE: Final = "content.external_change"
+# The people and settings previews render with (templates_app/preview).
+PREVIEW_PROFILE_CREATE: Final = "preview_profile.create"
+PREVIEW_PROFILE_UPDATE: Final = "preview_profile.update"
+PREVIEW_PROFILE_DELETE: Final = "preview_profile.delete"
+PREVIEW_SETTINGS_UPDATE: Final = "preview_settings.update"
 PREFERENCE_CENTER_USER_URL: Final = "preference_center.user_url"
 
 # --- Console users and access reviews (users_admin/) ---
