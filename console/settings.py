@@ -361,6 +361,9 @@ CELERY_BEAT_SCHEDULE["change-requests-sweep"] = {
     "task": "console.changes.tasks.change_requests_sweep_task",
     "schedule": 60.0,
 }
+# An approval counts for this long: a change approved and then left waiting (a lost task,
+# a far-off schedule) goes back to review rather than landing on a stale decision.
+APPROVAL_MAX_AGE_DAYS = int(os.environ.get("APPROVAL_MAX_AGE_DAYS", "7"))
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))

@@ -33,7 +33,11 @@ from console.changes.resource_types import (
     resource_type_find,
     resource_type_get,
 )
-from console.changes.selectors import change_request_may_view
+from console.changes.selectors import (
+    approvals_count_since,
+    approvals_expired,
+    change_request_may_view,
+)
 from console.roles import Capability, roles_with, user_capabilities
 
 logger = logging.getLogger(__name__)
@@ -165,10 +169,14 @@ def _locked(change_request: ChangeRequest) -> ChangeRequest:
 
 
 def live_approvals(cr: ChangeRequest) -> list[Review]:
-    """Approvals of the current payload by people who are not its authors."""
+    """Approvals of the current payload by people who are not its authors, given within
+    `APPROVAL_MAX_AGE_DAYS`."""
     return list(
         cr.reviews.filter(
-            decision=Decision.APPROVE, dismissed_at__isnull=True, payload_hash=cr.payload_hash
+            decision=Decision.APPROVE,
+            dismissed_at__isnull=True,
+            payload_hash=cr.payload_hash,
+            created_at__gte=approvals_count_since(),
         )
         .exclude(reviewer_id__in=[cr.author_id, cr.last_editor_id])
         .select_related("reviewer")
@@ -420,6 +428,10 @@ def change_request_approve(
             live = live_approvals(cr)
             if any(r.reviewer_id == actor.pk for r in live):
                 return cr  # a replayed POST: the approval already counts
+            # The same reviewer asked again: their expired approval makes way for this one.
+            cr.reviews.filter(
+                pk__in=[r.pk for r in approvals_expired(change_request=cr)], reviewer_id=actor.pk
+            ).update(dismissed_at=timezone.now())
             Review.objects.create(
                 change_request=cr,
                 reviewer_id=actor.pk,
@@ -625,6 +637,7 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
             return cr  # withdrawn, applied or otherwise settled: nothing to send
         required = approvals_required(resource_type=cr.resource_type, action=cr.action)
         if len(live_approvals(cr)) < required:
+            expired = approvals_expired(change_request=cr)
             cr.state = ChangeState.PENDING
             cr.save()
             _cr_audit(
@@ -632,8 +645,13 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
                 cr=cr,
                 action="apply_refused",
                 outcome=Outcome.REFUSED,
-                data={"reason": "approvals no longer sufficient"},
+                data={
+                    "reason": "approvals expired" if expired else "approvals no longer sufficient",
+                    "expired_approvals": [r.reviewer_id for r in expired],
+                },
             )
+            # Back in review: the reviewers are asked again.
+            transaction.on_commit(lambda: _notify_reviewers(cr))
             return cr
         cr.state, cr.applying_since = ChangeState.APPLYING, now
         cr.apply_attempts += 1

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +14,7 @@ from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, 
 from console.changes.resource_types import resource_type_find, resource_types_registered
 from console.changes.selectors import (
     CHANGE_REQUEST_READERS,
+    approvals_expired,
     change_request_get_visible,
     change_request_timeline,
     change_requests_awaiting_review,
@@ -161,6 +163,11 @@ def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[st
         else None,
         "timeline": change_request_timeline(change_request=cr),
         "approvals": approvals,
+        # Shown while they could still have counted: the request asks for review again.
+        "expired_approvals": approvals_expired(change_request=cr)
+        if cr.state in {ChangeState.PENDING, ChangeState.APPROVED, ChangeState.FAILED}
+        else [],
+        "approval_max_age_days": settings.APPROVAL_MAX_AGE_DAYS,
         "required": approvals_required(resource_type=cr.resource_type, action=cr.action),
         "comments": cr.comments.select_related("author"),
         "decisions": cr.reviews.select_related("reviewer").order_by("created_at"),
