@@ -364,6 +364,14 @@ CELERY_BEAT_SCHEDULE["change-requests-sweep"] = {
 # An approval counts for this long: a change approved and then left waiting (a lost task,
 # a far-off schedule) goes back to review rather than landing on a stale decision.
 APPROVAL_MAX_AGE_DAYS = int(os.environ.get("APPROVAL_MAX_AGE_DAYS", "7"))
+# Approved changes whose "apply at" has come are handed to the apply task.
+CELERY_BEAT_SCHEDULE["change-requests-apply-due"] = {
+    "task": "console.changes.tasks.change_requests_apply_due_task",
+    "schedule": 30.0,
+}
+# The workspace's time zone: scheduled changes are asked for and shown in it (one
+# workspace for now; the console itself stores and logs UTC).
+CONSOLE_TIME_ZONE = os.environ.get("CONSOLE_TIME_ZONE", "UTC")
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))

@@ -1,10 +1,7 @@
 """Approvals count for APPROVAL_MAX_AGE_DAYS; an older one asks for review again."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
@@ -26,14 +23,7 @@ from console.changes.services import (
 from console.roles import Role
 from tests.factories import user_with_role
 
-from .conftest import FakeBraze
-
-
-@contextmanager
-def clock_at(moment: datetime) -> Iterator[None]:
-    """Every `timezone.now()` (the services' and the models' auto_now) answers `moment`."""
-    with mock.patch("django.utils.timezone.now", return_value=moment):
-        yield
+from .conftest import FakeBraze, clock_at
 
 
 def _propose(fake: FakeBraze, author: User) -> ChangeRequest:
