@@ -21,6 +21,8 @@ QUEUES = (INTERACTIVE, BULK, SYNC, DEFAULT)
 TASK_QUEUES: dict[str, str] = {
     "console.changes.tasks.change_request_apply_task": INTERACTIVE,
     "catalogs.tasks.catalog_list_refresh_task": INTERACTIVE,
+    # Someone's integration waits on it; a few seconds at most per attempt.
+    "console.notifications.tasks.webhook_deliver_task": INTERACTIVE,
     "catalogs.bulk.tasks.bulk_parse_task": BULK,
     "catalogs.bulk.tasks.bulk_send_task": BULK,
     "catalogs.bulk.tasks.bulk_readback_task": BULK,

@@ -372,6 +372,15 @@ CELERY_BEAT_SCHEDULE["change-requests-apply-due"] = {
 # The workspace's time zone: scheduled changes are asked for and shown in it (one
 # workspace for now; the console itself stores and logs UTC).
 CONSOLE_TIME_ZONE = os.environ.get("CONSOLE_TIME_ZONE", "UTC")
+# The workspace's outgoing webhook for change request events (docs/deploy.md): set by
+# whoever deploys, never by a console user. Each delivery is signed with the secret
+# (HMAC-SHA256 in X-Console-Signature), so the URL is refused without one.
+NOTIFY_WEBHOOK_URL = os.environ.get("NOTIFY_WEBHOOK_URL", "")
+NOTIFY_WEBHOOK_SECRET = os.environ.get("NOTIFY_WEBHOOK_SECRET", "")
+if NOTIFY_WEBHOOK_URL and len(NOTIFY_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured(
+        "NOTIFY_WEBHOOK_URL needs a NOTIFY_WEBHOOK_SECRET of 16+ characters."
+    )
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))

@@ -39,6 +39,8 @@ from console.changes.selectors import (
     approvals_expired,
     change_request_may_view,
 )
+from console.notifications.models import NotificationKind
+from console.notifications.services import change_request_notify
 from console.roles import Capability, roles_with, user_capabilities
 
 logger = logging.getLogger(__name__)
@@ -256,6 +258,7 @@ def _notify_reviewers(cr: ChangeRequest) -> None:
         get_user_model()
         .objects.filter(is_active=True, groups__name__in=[r.value for r in reviewer_roles])
         .exclude(pk__in=[cr.author_id, cr.last_editor_id])
+        .exclude(notification_opt_outs__kind=NotificationKind.REVIEW_REQUESTED)
         .exclude(email="")
         .values_list("email", flat=True)
     )
@@ -459,6 +462,9 @@ def change_request_approve(
                 cr.save()
                 if cr.apply_at is None:
                     _enqueue_apply(cr, actor)
+                change_request_notify(
+                    change_request=cr, kind=NotificationKind.APPROVED, comment=comment
+                )
             data: dict[str, Any] = {"approvals": count, "required": required, "comment": comment}
             if _allows_full_rate_limit(cr.resource_type):
                 # Whether this approver let the work use the whole limit, and the outcome.
@@ -524,6 +530,9 @@ def change_request_reject(
             cr.state = ChangeState.REJECTED
             cr.save()
             _cr_audit(actor=actor, cr=cr, action="rejected", data={"comment": comment})
+            change_request_notify(
+                change_request=cr, kind=NotificationKind.REJECTED, comment=comment
+            )
             _on_commit_closed(cr, actor)
     if refusal:
         raise FourEyesViolation(refusal)
@@ -594,6 +603,19 @@ def _error_ids(exc: Exception) -> str:
     return ", ".join(ids) or type(exc).__name__
 
 
+_OUTCOME_NOTICES = {
+    ChangeState.APPLIED: NotificationKind.APPLIED,
+    ChangeState.CONFLICT: NotificationKind.CONFLICT,
+    ChangeState.FAILED: NotificationKind.FAILED,
+}
+
+
+def _notify_outcome(cr: ChangeRequest) -> None:
+    kind = _OUTCOME_NOTICES.get(ChangeState(cr.state))
+    if kind is not None:
+        change_request_notify(change_request=cr, kind=kind)
+
+
 def _finish(
     cr_id: int,
     actor: AbstractBaseUser,
@@ -622,6 +644,7 @@ def _finish(
                 data=braze_write,
             )
         _cr_audit(actor=actor, cr=cr, action=audit_action, outcome=outcome, data=data)
+        _notify_outcome(cr)
     return cr
 
 
@@ -778,6 +801,7 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser, kind: ResourceType) -> Cha
                 cr.braze_response = {"note": note}
                 cr.save()
                 _cr_audit(actor=actor, cr=cr, action="applied", data={"note": note})
+                _notify_outcome(cr)
             elif not diff.same(current, cr.base_snapshot):
                 cr.state, cr.current_snapshot = ChangeState.CONFLICT, current
                 cr.save()
@@ -788,12 +812,14 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser, kind: ResourceType) -> Cha
                     outcome=Outcome.REFUSED,
                     data={"current": current},
                 )
+                _notify_outcome(cr)
             else:
                 result = kind.apply_local(change_request=cr, actor=actor)
                 cr.state, cr.applied_at = ChangeState.APPLIED, timezone.now()
                 cr.braze_response, cr.error_message, cr.error_id = None, "", ""
                 cr.save()
                 _cr_audit(actor=actor, cr=cr, action="applied", data={"result": result})
+                _notify_outcome(cr)
             return cr
     except ChangeRequestError as exc:
         message, error_id = str(exc), "refused"
