@@ -32,6 +32,7 @@ TASK_QUEUES: dict[str, str] = {
     # The sweepers re-enqueue lost work onto the queues above; they run in well under a second.
     "console.changes.tasks.change_requests_sweep_task": DEFAULT,
     "catalogs.bulk.tasks.bulk_sweep_task": DEFAULT,
+    "console.notifications.tasks.webhook_deliveries_sweep_task": DEFAULT,
     # Hands due scheduled changes to change_request_apply_task (INTERACTIVE): a query.
     "console.changes.tasks.change_requests_apply_due_task": DEFAULT,
     # Deletes old uploads and job detail: housekeeping nobody waits on.

@@ -381,6 +381,11 @@ if NOTIFY_WEBHOOK_URL and len(NOTIFY_WEBHOOK_SECRET) < 16:
     raise ImproperlyConfigured(
         "NOTIFY_WEBHOOK_URL needs a NOTIFY_WEBHOOK_SECRET of 16+ characters."
     )
+# Webhook deliveries whose task was lost are enqueued again (idempotent).
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "console.notifications.tasks.webhook_deliveries_sweep_task",
+    "schedule": 300.0,
+}
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))

@@ -225,3 +225,22 @@ def notification_preferences_set(
             resource_id=str(actor.pk),
             data={"off": sorted(k.value for k in off)},
         )
+
+
+# Longer than all of a delivery's pauses together (30 s + ... + 8 min): a delivery still
+# pending after this lost its task (a broker restart drops a countdown).
+WEBHOOK_STALE_AFTER = timedelta(minutes=20)
+
+
+def webhook_deliveries_sweep() -> list[int]:
+    """Enqueue pending deliveries whose task was lost; an attempt in progress is skipped
+    (row lock) and a delivered one is not sent again, so a duplicate costs nothing."""
+    from console.notifications.tasks import webhook_deliver_task
+
+    stale = WebhookDelivery.objects.filter(
+        state=DeliveryState.PENDING, created_at__lt=timezone.now() - WEBHOOK_STALE_AFTER
+    ).order_by("pk")
+    ids = list(stale.values_list("pk", flat=True)[:500])
+    for delivery_id in ids:
+        webhook_deliver_task.delay(delivery_id)
+    return ids

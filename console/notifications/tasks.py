@@ -15,3 +15,11 @@ def webhook_deliver_task(self: Any, delivery_id: int) -> None:
     delivery = webhook_delivery_attempt(delivery_id=delivery_id)
     if delivery.state == DeliveryState.PENDING:
         raise self.retry(countdown=webhook_backoff(delivery.attempts).total_seconds())
+
+
+@shared_task(ignore_result=True)
+def webhook_deliveries_sweep_task() -> None:
+    # services imports this module (to enqueue), so it is imported when the task runs.
+    from console.notifications.services import webhook_deliveries_sweep
+
+    webhook_deliveries_sweep()

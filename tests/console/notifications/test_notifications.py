@@ -267,3 +267,31 @@ def test_admins_read_the_delivery_log_and_others_cannot(
     other = Client()
     other.force_login(editor)
     assert other.get(url).status_code == 403
+    # Both screens are linked from the Approvals list (the log for Admins only).
+    listing = admin.get(reverse("changes:list")).content.decode()
+    assert reverse("notifications:preferences") in listing
+    assert url in listing
+    assert url not in other.get(reverse("changes:list")).content.decode()
+
+
+def test_a_delivery_whose_task_was_lost_is_sent_by_the_sweeper(
+    db: None, receiver: Receiver, eager_celery: None
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.notifications.services import webhook_deliveries_sweep
+
+    lost = WebhookDelivery.objects.create(event="change_request.applied", payload={"x": 1})
+    fresh = WebhookDelivery.objects.create(event="change_request.applied", payload={"x": 2})
+    WebhookDelivery.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(minutes=30)
+    )
+    assert webhook_deliveries_sweep() == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.state == DeliveryState.DELIVERED
+    assert [r.json["delivery_id"] for r in receiver.received] == [lost.pk]
+    assert webhook_deliveries_sweep() == []
+    fresh.refresh_from_db()
+    assert fresh.state == DeliveryState.PENDING  # its own task may still be on its way
