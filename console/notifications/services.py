@@ -221,7 +221,7 @@ def notification_preferences_set(
         audit_append(
             actor=actor,
             action="notifications.preferences_changed",
-            resource_type="user",
+            resource_type="console_user",
             resource_id=str(actor.pk),
             data={"off": sorted(k.value for k in off)},
         )

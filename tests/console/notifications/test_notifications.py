@@ -295,3 +295,32 @@ def test_a_delivery_whose_task_was_lost_is_sent_by_the_sweeper(
     assert webhook_deliveries_sweep() == []
     fresh.refresh_from_db()
     assert fresh.state == DeliveryState.PENDING  # its own task may still be on its way
+
+
+def test_the_webhook_leaves_out_titles_and_comments_of_requests_about_people(
+    db: None,
+    editor: User,
+    reviewer: User,
+    run_on_commit: Any,
+    receiver: Receiver,
+) -> None:
+    from tests.console.changes.conftest import registered
+
+    staff = FakeBraze(store={"ann": {"id": "ann", "email": "ann@example.com"}})
+    with registered("fake_staff", staff, personal_fields=frozenset({"email"})):
+        cr = change_request_propose(
+            actor=editor,
+            resource_type="fake_staff",
+            identifier="ann",
+            action="update",
+            payload={"email": "ann.smith@example.com"},
+            base_snapshot=staff.read_current("ann"),
+            title="Ann Smith's new address",
+        )
+        with run_on_commit():
+            change_request_reject(actor=reviewer, change_request=cr, comment="Ask Ann first")
+    [got] = receiver.received
+    assert got.json["change_request"]["title"] is None
+    assert "comment" not in got.json
+    assert b"Ann" not in got.body
+    assert _signature_ok(got)
