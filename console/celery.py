@@ -23,6 +23,7 @@ TASK_QUEUES: dict[str, str] = {
     "catalogs.tasks.catalog_list_refresh_task": INTERACTIVE,
     # Someone's integration waits on it; a few seconds at most per attempt.
     "console.notifications.tasks.webhook_deliver_task": INTERACTIVE,
+    # catalog_bulk/tasks.py: registered under these names so queued messages still find them.
     "catalogs.bulk.tasks.bulk_parse_task": BULK,
     "catalogs.bulk.tasks.bulk_send_task": BULK,
     "catalogs.bulk.tasks.bulk_readback_task": BULK,
