@@ -378,6 +378,31 @@ CELERY_BEAT_SCHEDULE["change-requests-sweep"] = {
     "task": "console.changes.tasks.change_requests_sweep_task",
     "schedule": 60.0,
 }
+# An approval counts for this long: a change approved and then left waiting (a lost task,
+# a far-off schedule) goes back to review rather than landing on a stale decision.
+APPROVAL_MAX_AGE_DAYS = int(os.environ.get("APPROVAL_MAX_AGE_DAYS", "7"))
+# Approved changes whose "apply at" has come are handed to the apply task.
+CELERY_BEAT_SCHEDULE["change-requests-apply-due"] = {
+    "task": "console.changes.tasks.change_requests_apply_due_task",
+    "schedule": 30.0,
+}
+# The workspace's time zone: scheduled changes are asked for and shown in it (one
+# workspace for now; the console itself stores and logs UTC).
+CONSOLE_TIME_ZONE = os.environ.get("CONSOLE_TIME_ZONE", "UTC")
+# The workspace's outgoing webhook for change request events (docs/deploy.md): set by
+# whoever deploys, never by a console user. Each delivery is signed with the secret
+# (HMAC-SHA256 in X-Console-Signature), so the URL is refused without one.
+NOTIFY_WEBHOOK_URL = os.environ.get("NOTIFY_WEBHOOK_URL", "")
+NOTIFY_WEBHOOK_SECRET = os.environ.get("NOTIFY_WEBHOOK_SECRET", "")
+if NOTIFY_WEBHOOK_URL and len(NOTIFY_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured(
+        "NOTIFY_WEBHOOK_URL needs a NOTIFY_WEBHOOK_SECRET of 16+ characters."
+    )
+# Webhook deliveries whose task was lost are enqueued again (idempotent).
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "console.notifications.tasks.webhook_deliveries_sweep_task",
+    "schedule": 300.0,
+}
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))

@@ -109,6 +109,12 @@ MATRIX: dict[str, Rule] = {
         ok_status=frozenset({404}),
     ),
     "changes:policy": Rule(frozenset({Role.ADMIN})),
+    # Each person's email choices: whoever works with change requests; the webhook's
+    # delivery log: Admins.
+    "notifications:preferences": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN})
+    ),
+    "notifications:deliveries": Rule(frozenset({Role.ADMIN})),
     "changes:act": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.ADMIN}),
         kwargs={"pk": 999999},

@@ -216,6 +216,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
         Target(_cr(kind), ok=_ok(302), about=_about(kind)) for kind in REQUEST_KINDS
     ),
     "changes:policy": (Target(),),
+    "notifications:preferences": (Target(),),
+    "notifications:deliveries": (Target(),),
     "audit:list": (Target(hx_targets=("results",)),),
     "audit:detail": tuple(Target(_seq(marker)) for marker in ("staff", "console", "audit")),
     "audit:export": (Target(),),
