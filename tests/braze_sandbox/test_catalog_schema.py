@@ -53,11 +53,11 @@ def _f(field: str, operator: str, value: Any) -> dict[str, Any]:
     return {"field": field, "operator": operator, "value": value}
 
 
-def _selections(sandbox: Sandbox) -> list[dict[str, Any]]:
-    with sandbox_client(sandbox) as admin:
-        found: list[dict[str, Any]] = admin.get("/_sandbox/catalogs/stores/selections").json()[
-            "selections"
-        ]
+def _selections(client: TestClient) -> list[dict[str, Any]]:
+    """The admin API, through the same client: the fixture's client carries the admin token."""
+    found: list[dict[str, Any]] = client.get("/_sandbox/catalogs/stores/selections").json()[
+        "selections"
+    ]
     return found
 
 
@@ -186,8 +186,7 @@ def test_a_field_a_selection_uses_cannot_be_deleted_until_the_selection_is(
 
 
 def test_an_inventory_field_cannot_be_deleted(client: TestClient, sandbox: Sandbox) -> None:
-    with sandbox_client(sandbox) as admin:
-        admin.put("/_sandbox/catalogs/stores/inventory", json={"fields": ["lon"]})
+    client.put("/_sandbox/catalogs/stores/inventory", json={"fields": ["lon"]})
 
     response = client.delete(f"{FIELDS}/lon")
 
@@ -205,7 +204,7 @@ def test_a_selection_accepted_after_its_fields_deletion_is_skipped_when_applied(
     _apply(sandbox)
 
     assert "city" not in _field_names(client)
-    assert _selections(sandbox) == []
+    assert _selections(client) == []
 
 
 # --- create selection ---------------------------------------------------------------------
@@ -219,9 +218,9 @@ def test_a_selection_is_stored_with_its_definition_and_returns_the_matching_item
     response = client.post(SELECTIONS, json=_selection(sort_order="desc", results_limit=2))
 
     assert (response.status_code, response.json()) == (202, {"message": "success"})
-    assert _selections(sandbox) == []
+    assert _selections(client) == []
     _apply(sandbox)
-    [stored] = _selections(sandbox)
+    [stored] = _selections(client)
     assert stored["name"] == "open-on-sundays"
     assert stored["filters"] == [{"field": "open_sundays", "operator": "is", "value": True}]
     assert (stored["sort_field"], stored["sort_order"], stored["results_limit"]) == (
@@ -292,7 +291,7 @@ def test_selection_names_are_unique_per_catalog_and_a_catalog_holds_30(
     for n in range(29):
         client.post(SELECTIONS, json=_selection(name=f"s{n}"))
     _apply(sandbox)
-    assert len(_selections(sandbox)) == 30
+    assert len(_selections(client)) == 30
     assert _error(client.post(SELECTIONS, json=_selection(name="one-more")))[:2] == (
         400,
         "selection-limit-reached",
@@ -308,9 +307,9 @@ def test_a_deleted_selection_is_gone_once_applied(client: TestClient, sandbox: S
     sandbox.config.async_delay_seconds = 3600.0
 
     assert client.delete(f"{SELECTIONS}/open-on-sundays").status_code == 202
-    assert len(_selections(sandbox)) == 1
+    assert len(_selections(client)) == 1
     _apply(sandbox)
-    assert _selections(sandbox) == []
+    assert _selections(client) == []
 
 
 def test_deleting_an_unknown_selection_is_invalid_selection(client: TestClient) -> None:
@@ -325,7 +324,7 @@ def test_deleting_a_catalog_deletes_its_selections(client: TestClient, sandbox: 
 
     assert client.delete("/catalogs/stores").status_code == 200
 
-    assert _selections(sandbox) == []
+    assert _selections(client) == []
 
 
 # --- limit group and permissions ----------------------------------------------------------
