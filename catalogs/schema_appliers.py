@@ -15,13 +15,13 @@ from typing import Any
 
 from django.conf import settings
 
-from catalogs import schema_rules, schema_services
-from catalogs.models import CatalogSelection
+from catalogs import schema_rules, schema_selectors, schema_services
+from catalogs.models import Catalog, CatalogSelection
 from console.braze.client import BrazeClient, SelectionFilter
 from console.braze.client import CatalogSelection as BrazeSelection
 from console.braze.errors import BrazeRateLimited
 from console.changes.appliers import ApplyRefused, merge_state
-from console.changes.models import ChangeAction
+from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.resource_types import ResourceType, resource_type_register
 
 # Between read-backs: short first (the sandbox and a quiet Braze apply within a second or
@@ -178,6 +178,41 @@ class CatalogSelectionApplier:
         return merge_state(base, action, payload)
 
 
+def _describe(dependents: schema_selectors.Dependents) -> list[str]:
+    notes = []
+    if dependents.selections:
+        notes.append(f"Selections using it: {', '.join(dependents.selections)}.")
+    for use in dependents.content:
+        notes.append(f"{use.kind} {use.name} reads it in its Liquid.")
+    if dependents.items_with_value:
+        notes.append(f"{dependents.items_with_value} mirrored item(s) hold a value for it.")
+    return notes
+
+
+def review_notes(cr: ChangeRequest) -> list[str]:
+    """What depends on a field or selection about to be deleted: the reviewer sees what the
+    proposer saw, as it stands now."""
+    if cr.action != ChangeAction.DELETE:
+        return []
+    if cr.resource_type == schema_services.FIELD_RESOURCE:
+        parts = schema_services.FIELD_IDENTIFIERS.parse(cr.identifier)
+        catalog = Catalog.objects.filter(name=parts["catalog"]).first()
+        if catalog is None:
+            return []
+        found = schema_selectors.catalog_field_dependents(
+            catalog=catalog, field_name=parts["field"]
+        )
+    else:
+        parts = schema_services.SELECTION_IDENTIFIERS.parse(cr.identifier)
+        catalog = Catalog.objects.filter(name=parts["catalog"]).first()
+        if catalog is None:
+            return []
+        found = schema_selectors.catalog_selection_dependents(
+            catalog=catalog, selection_name=parts["selection"]
+        )
+    return _describe(found) or ["Nothing the console knows of depends on it."]
+
+
 def register() -> None:
     resource_type_register(
         ResourceType(
@@ -187,6 +222,7 @@ def register() -> None:
             identifiers=schema_services.FIELD_IDENTIFIERS,
             # A deleted field takes its value out of every item: a second pair of eyes.
             default_approvals={ChangeAction.DELETE: 2},
+            review_notes=review_notes,
         )
     )
     resource_type_register(
@@ -197,5 +233,6 @@ def register() -> None:
             identifiers=schema_services.SELECTION_IDENTIFIERS,
             # Messages that render the selection's items show nothing once it is gone.
             default_approvals={ChangeAction.DELETE: 2},
+            review_notes=review_notes,
         )
     )

@@ -83,6 +83,35 @@ def catalog_field_dependents(*, catalog: Catalog, field_name: str) -> Dependents
     return Dependents(selections=selections, content=content, items_with_value=holding)
 
 
+@dataclass(frozen=True)
+class FieldUses:
+    name: str
+    type: str
+    selections: list[str]
+    content: list[ContentUse]
+
+
+def catalog_schema_overview(*, catalog: Catalog) -> tuple[list[FieldUses], list[ContentUse]]:
+    """For the catalog's page: each field with the selections and content reading it, and
+    all content reading the catalog (the content history parsed once)."""
+    selections = list(CatalogSelection.objects.filter(catalog=catalog))
+    uses = [(row, refs) for row, refs in _latest_content() if catalog.name in refs.catalogs]
+    fields = [
+        FieldUses(
+            name=str(f["name"]),
+            type=str(f["type"]),
+            selections=sorted(
+                s.name
+                for s in selections
+                if f["name"] in schema_rules.selection_fields(s.definition)
+            ),
+            content=[_use(row) for row, refs in uses if f["name"] in refs.fields],
+        )
+        for f in catalog.fields
+    ]
+    return fields, [_use(row) for row, _refs in uses]
+
+
 def catalog_selection_dependents(*, catalog: Catalog, selection_name: str) -> Dependents:
     content = [
         _use(row)
