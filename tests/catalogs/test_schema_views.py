@@ -158,3 +158,24 @@ def test_proposing_a_selection_and_deleting_one(shoes: Catalog, editor_client: C
     delete_url = reverse("catalogs:selection_delete", args=["shoes", "dear"])
     assert editor_client.post(delete_url, {"confirm_name": "dear"}).status_code == 302
     assert ChangeRequest.objects.filter(resource_type="catalog_selection", action="delete").exists()
+
+
+def test_item_forms_filters_and_columns_follow_the_mirrors_schema_at_once(
+    shoes: Catalog, editor_client: Client
+) -> None:
+    from catalogs.schema_services import catalog_field_mirror_write
+
+    catalog_field_mirror_write(
+        catalog_name="shoes", action="create", field={"name": "colour", "type": "string"}
+    )
+    new_item = reverse("catalogs:item_create", args=["shoes"])
+    items = reverse("catalogs:items", args=["shoes"])
+    assert "colour (string)" in editor_client.get(new_item).content.decode()
+    assert "colour" in editor_client.get(items).content.decode()
+    assert ">price<" in editor_client.get(items).content.decode()
+
+    catalog_field_mirror_write(
+        catalog_name="shoes", action="delete", field={"name": "price", "type": "number"}
+    )
+    assert "price (number)" not in editor_client.get(new_item).content.decode()
+    assert ">price<" not in editor_client.get(items).content.decode()
