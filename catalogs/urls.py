@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from catalogs import schema_views, views
 
@@ -11,7 +11,6 @@ urlpatterns = [
     path("<str:name>/", views.catalog_detail, name="detail"),
     path("<str:name>/refresh/", views.catalog_refresh, name="refresh"),
     path("<str:name>/delete/", views.catalog_delete, name="delete"),
-    path("<str:name>/bulk/", include("catalogs.bulk.urls")),
     path("<str:name>/fields/~new/", schema_views.field_add, name="field_add"),
     path(
         "<str:name>/fields/<str:field_name>/delete/",

@@ -56,9 +56,14 @@ INSTALLED_APPS = [
     "axes",
     "console",
     "catalogs",
+    "catalog_bulk",
     "templates_app",
     "users_admin",
     "sso",
+    # Second factor for local accounts (mfa/, django-otp).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "mfa",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +220,18 @@ if OIDC_ISSUER:
     _idp = urlsplit(OIDC_ISSUER)
     # Sign-out is a form whose answer redirects to the provider's end-session endpoint.
     SSO_FORM_ACTION.append(f"{_idp.scheme}://{_idp.netloc}")
+# Second factor for local (password) sign-in (mfa/): people holding one of these roles must
+# pass one (and enrol one first); anyone else may enrol. A password sign-in waits this long for
+# the second step, which allows this many wrong answers before the password is asked again.
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "Reviewer,Admin")
+MFA_PENDING_SECONDS = int(os.environ.get("MFA_PENDING_SECONDS", "600"))
+MFA_PENDING_MAX_FAILURES = int(os.environ.get("MFA_PENDING_MAX_FAILURES", "5"))
+MFA_RECOVERY_CODES = 10
+# Passkeys: the relying party id and the origins accepted (empty: the request's own host and
+# origin; browsers accept a domain name or "localhost", never an IP address).
+MFA_WEBAUTHN_RP_ID = os.environ.get("MFA_WEBAUTHN_RP_ID", "")
+MFA_WEBAUTHN_ORIGINS = env_list("MFA_WEBAUTHN_ORIGINS")
+OTP_TOTP_ISSUER = "Braze Content Console"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -501,7 +518,7 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
     # Each run lists catalogs once: 1 of the 50/min catalog requests every 5 minutes.
     "schedule": 300.0,
 }
-# Bulk item jobs (catalogs/bulk). Uploads are streamed to MEDIA_ROOT/bulk.
+# Bulk item jobs (catalog_bulk). Uploads are streamed to MEDIA_ROOT/bulk.
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 # A parse not finished after this long is queued again (its message or worker was lost), and
 # refused, its file removed, after the second.
@@ -542,7 +559,7 @@ CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
     "task": "catalogs.bulk.tasks.bulk_sweep_task",
     "schedule": BULK_SWEEP_SECONDS,
 }
-# Retention (catalogs/bulk/retention.py), in days (0: keep): uploaded files, and the rows,
+# Retention (catalog_bulk/retention.py), in days (0: keep): uploaded files, and the rows,
 # batches and read-backs of ended jobs. The job itself (its summary) and its audit entries stay.
 BULK_RETENTION_DAYS = int(os.environ.get("BULK_RETENTION_DAYS", "30"))
 BULK_JOB_RETENTION_DAYS = int(os.environ.get("BULK_JOB_RETENTION_DAYS", "365"))

@@ -119,6 +119,7 @@ class World:
     preference_center_id: str = ""
     dashboard_user_id: str = ""
     preview_token: str = "none"
+    other_device_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,23 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "sso:callback": (Target(ok=_ok(302)),),
     "password_change": (Target(),),
     "password_change_done": (Target(),),
+    # No sign-in under way: anonymous is sent to sign in, anyone signed in goes home.
+    **{
+        f"mfa:{name}": (Target(ok=_ok(302)),)
+        for name in ("verify", "enrol", "passkey_options", "passkey_signin")
+    },
+    # Options for a new passkey (JSON) for anyone signed in; an empty answer is refused.
+    "mfa:passkey_new_options": (Target(ok=_ok(200, 302)),),
+    "mfa:passkey_new": (Target(ok=_ok(302)),),
+    "mfa:devices": (Target(),),
+    "mfa:totp_add": (Target(),),
+    # The crawler has an authenticator app, so new recovery codes are shown.
+    "mfa:recovery_codes": (Target(),),
+    # Nobody removes another person's device through their own security page.
+    "mfa:device_remove": (
+        Target(lambda w: {"kind": "totp", "pk": w.other_device_id}, ok=_ok(404)),
+    ),
+    "mfa:person": (Target(lambda w: {"pk": w.invitee_id}),),
     "changes:list": tuple(
         Target(query=query, hx_targets=("results",))
         for query in ("", "?view=all", "?view=review", "?view=mine")
@@ -224,14 +242,14 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "catalogs:item_create": (Target(_cat),),
     "catalogs:item_edit": (Target(_item),),
     "catalogs:item_delete": (Target(_item),),
-    "catalogs:bulk_upload": (Target(_cat),),
-    "catalogs:bulk_jobs": (Target(_cat, hx_targets=("results",)),),
-    "catalogs:bulk_job": (Target(_job, hx_targets=("job-live",)),),
-    "catalogs:bulk_errors": (Target(_job),),
-    "catalogs:bulk_report": (Target(_job),),
+    "catalog_bulk:upload": (Target(_cat),),
+    "catalog_bulk:jobs": (Target(_cat, hx_targets=("results",)),),
+    "catalog_bulk:job": (Target(_job, hx_targets=("job-live",)),),
+    "catalog_bulk:errors": (Target(_job),),
+    "catalog_bulk:report": (Target(_job),),
     # The job is under review already: the Editor is told so on the job's page.
-    "catalogs:bulk_propose": (Target(_job, ok=_ok(302)),),
-    "catalogs:bulk_control": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:propose": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:control": (Target(_job, ok=_ok(302)),),
     "templates_app:email_templates": (Target(hx_targets=("results",)),),
     "templates_app:content_blocks": (Target(hx_targets=("results",)),),
     "templates_app:preference_centers": (Target(hx_targets=("results",)),),
@@ -326,7 +344,9 @@ def _first(sandbox: SandboxHandle, path: str, key: str, id_key: str) -> str:
 
 
 def _build(sandbox: SandboxHandle, who: str) -> World:
-    from catalogs.bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from catalog_bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
     from console.audit.services import audit_append
@@ -459,6 +479,8 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
 
     if crawler is not None:
         world.preview_token = templates.preview_stash(user=crawler, html=html)
+        TOTPDevice.objects.create(user=crawler, name="Crawler's app")
+    world.other_device_id = TOTPDevice.objects.create(user=admin, name="Admin's app").pk
     return world
 
 
