@@ -7,5 +7,7 @@ class CatalogsConfig(AppConfig):
 
     def ready(self) -> None:
         from catalogs.appliers import register
+        from catalogs.schema_appliers import register as register_schema
 
         register()
+        register_schema()

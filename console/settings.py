@@ -522,6 +522,9 @@ HEALTHZ_CACHE_SECONDS = float(os.environ.get("HEALTHZ_CACHE_SECONDS", "10"))
 
 # Catalog mirror. Fields per catalog: 500 on the create-catalog page today, 30 in older docs.
 CATALOG_MAX_FIELDS = int(os.environ.get("CATALOG_MAX_FIELDS", "500"))
+# Catalog field changes are asynchronous in Braze: how long the applier reads the catalog back
+# waiting for one to show before it reports "accepted, not yet applied" (a retry checks again).
+CATALOG_SCHEMA_APPLY_WAIT_SECONDS = float(os.environ.get("CATALOG_SCHEMA_APPLY_WAIT_SECONDS", "60"))
 # The create-catalog form posts two inputs per field row (at most 1,000 rows, so a catalog over
 # the limit gets Braze's message rather than a bare 400); Django's default allows 1,000 inputs.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2 * 1000 + 100

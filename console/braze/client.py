@@ -42,6 +42,9 @@ from console.metrics import record_braze_call
 log = logging.getLogger(__name__)
 
 BULK_MAX_ITEMS = 50
+# "POST: Create catalog fields" and the "Catalog selection object" page.
+CATALOG_FIELDS_PER_REQUEST = 50
+SELECTION_MAX_FILTERS = 4
 SCIM_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 type CatalogItem = dict[str, Any]
@@ -79,6 +82,17 @@ _OPS = (
     Operation("catalog_items_bulk_replace", "catalog_items_async", "catalogs.replace_items", True),
     Operation("catalog_items_bulk_edit", "catalog_items_async", "catalogs.update_items", True),
     Operation("catalog_items_bulk_delete", "catalog_items_async", "catalogs.delete_items", True),
+    # Asynchronous, one limit group for the four ("Rate limits": catalog fields and selections).
+    Operation(
+        "catalog_fields_create", "catalog_fields_selections", "catalogs.create_fields", False
+    ),
+    Operation("catalog_field_delete", "catalog_fields_selections", "catalogs.delete_fields", True),
+    Operation(
+        "catalog_selection_create", "catalog_fields_selections", "catalogs.create_selection", False
+    ),
+    Operation(
+        "catalog_selection_delete", "catalog_fields_selections", "catalogs.delete_selection", True
+    ),
     Operation("email_template_list", "default", "templates.email.list", True),
     Operation("email_template_info", "default", "templates.email.info", True),
     Operation("email_template_create", "default", "templates.email.create", False),
@@ -138,6 +152,41 @@ class Catalog:
     def from_json(cls, data: Mapping[str, Any]) -> Catalog:
         columns = tuple(CatalogField(f["name"], f["type"]) for f in data.get("fields", []))
         return _from_json(cls, data, fields=columns)
+
+
+@dataclass(frozen=True)
+class SelectionFilter:
+    field: str
+    operator: str  # "equals", "greater than", "includes value", … (by the field's type)
+    value: str | int | float | bool
+
+
+@dataclass(frozen=True)
+class CatalogSelection:
+    """A selection as Braze's "Catalog selection object" page defines it."""
+
+    name: str
+    external_id: str
+    description: str = ""
+    filters: tuple[SelectionFilter, ...] = ()
+    results_limit: int | None = None
+    sort_field: str | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _without_none(
+            name=self.name,
+            description=self.description,
+            external_id=self.external_id,
+            source=self.source,
+            filters=[
+                {"field": f.field, "operator": f.operator, "value": f.value} for f in self.filters
+            ],
+            results_limit=self.results_limit,
+            sort_field=self.sort_field,
+            sort_order=self.sort_order,
+        )
 
 
 @dataclass(frozen=True)
@@ -800,6 +849,51 @@ class BrazeClient:
     def catalog_items_bulk_delete(self, *, catalog_name: str, item_ids: Iterable[str]) -> None:
         items = [{"id": item_id} for item_id in item_ids]
         self._bulk("catalog_items_bulk_delete", "DELETE", catalog_name, items)
+
+    # --- catalog fields and selections (asynchronous, 50/min shared) ---------------------
+    # A 202 means queued: Braze applies the change later, so callers read the catalog back.
+
+    def catalog_fields_create(
+        self, *, catalog_name: str, fields: Sequence[CatalogField | Mapping[str, str]]
+    ) -> None:
+        op = OPERATIONS["catalog_fields_create"]
+        columns = [
+            {"name": f.name, "type": f.type} if isinstance(f, CatalogField) else dict(f)
+            for f in fields
+        ]
+        if not columns or len(columns) > CATALOG_FIELDS_PER_REQUEST:
+            # Checked here so an oversized request never spends quota on a certain 400.
+            error_id = "invalid-fields" if not columns else "request-includes-too-many-fields"
+            message = (
+                "No fields given."
+                if not columns
+                else f"Each request can support up to {CATALOG_FIELDS_PER_REQUEST} new fields"
+            )
+            raise BrazeValidationError(
+                message, operation=op.name, errors=(BrazeErrorDetail(error_id, message),)
+            )
+        path = f"/catalogs/{_seg(catalog_name)}/fields"
+        self._json(op, path, method="POST", json={"fields": columns})
+
+    def catalog_field_delete(self, *, catalog_name: str, field_name: str) -> None:
+        path = f"/catalogs/{_seg(catalog_name)}/fields/{_seg(field_name)}"
+        self._json(OPERATIONS["catalog_field_delete"], path, method="DELETE")
+
+    def catalog_selection_create(self, *, catalog_name: str, selection: CatalogSelection) -> None:
+        op = OPERATIONS["catalog_selection_create"]
+        if len(selection.filters) > SELECTION_MAX_FILTERS:
+            message = "The selection has too many filters"
+            raise BrazeValidationError(
+                message,
+                operation=op.name,
+                errors=(BrazeErrorDetail("too-many-filters", message),),
+            )
+        path = f"/catalogs/{_seg(catalog_name)}/selections"
+        self._json(op, path, method="POST", json={"selection": selection.to_json()})
+
+    def catalog_selection_delete(self, *, catalog_name: str, selection_name: str) -> None:
+        path = f"/catalogs/{_seg(catalog_name)}/selections/{_seg(selection_name)}"
+        self._json(OPERATIONS["catalog_selection_delete"], path, method="DELETE")
 
     # --- email templates (default limit) ---------------------------------------------------
 
