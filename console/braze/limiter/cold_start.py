@@ -16,7 +16,7 @@ import redis
 from console.braze.limiter.grid import FixedWindowGrid
 from console.braze.limiter.keys import GroupKeys
 from console.braze.limiter.limits import BrazeLimits
-from console.braze.limiter.scripts import Script
+from console.braze.limiter.scripts import Clock, Script
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,14 @@ class ColdStart:
         limits: BrazeLimits,
         keys: Callable[[str], GroupKeys],
         grid: FixedWindowGrid | None,
+        clock: Clock | None = None,
     ) -> None:
         self.limits = limits
         self._keys = keys
         self._grid = grid
-        self._restore = Script(redis_client, "restore.lua")
-        self._settle = Script(redis_client, "settle.lua")
-        self._release = Script(redis_client, "release.lua")
+        self._restore = Script(redis_client, "restore.lua", clock=clock)
+        self._settle = Script(redis_client, "settle.lua", clock=clock)
+        self._release = Script(redis_client, "release.lua", clock=clock)
         # This process's own sends of the last window per group, as (Redis µs, member):
         # what it puts back into the log after a Redis restart or flush.
         self._sent: dict[str, deque[tuple[int, str]]] = {}

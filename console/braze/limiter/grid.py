@@ -21,7 +21,7 @@ import redis
 from console.braze.limiter.keys import GroupKeys
 from console.braze.limiter.limits import BrazeLimits, Lane
 from console.braze.limiter.permit import Permit
-from console.braze.limiter.scripts import Script
+from console.braze.limiter.scripts import Clock, Script
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,17 @@ def guards(limits: BrazeLimits, group: str) -> tuple[float, float] | None:
 
 class FixedWindowGrid:
     def __init__(
-        self, *, redis_client: redis.Redis, limits: BrazeLimits, keys: Callable[[str], GroupKeys]
+        self,
+        *,
+        redis_client: redis.Redis,
+        limits: BrazeLimits,
+        keys: Callable[[str], GroupKeys],
+        clock: Clock | None = None,
     ) -> None:
         self.redis = redis_client
         self.limits = limits
         self._keys = keys
-        self._observe = Script(redis_client, "observe.lua")
+        self._observe = Script(redis_client, "observe.lua", clock=clock)
         # The grid each group was last seen aligned to (µs phase), put back after a flush.
         self._phase: dict[str, int] = {}
         self._lock = threading.Lock()

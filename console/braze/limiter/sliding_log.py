@@ -25,7 +25,7 @@ from console.braze.limiter.grid import FixedWindowGrid
 from console.braze.limiter.keys import GroupKeys
 from console.braze.limiter.limits import BrazeLimits, Lane, background_room
 from console.braze.limiter.permit import Permit
-from console.braze.limiter.scripts import Script
+from console.braze.limiter.scripts import Clock, Script
 from console.braze.limiter.slot import Slot
 from console.metrics import record_limiter_refusal
 
@@ -64,24 +64,27 @@ class RateLimiter:
         limits: BrazeLimits,
         sleep: Callable[[float], None] = time.sleep,
         prefix: str = "braze:rl",
+        clock: Clock | None = None,
     ) -> None:
         self.redis = redis_client
         self.limits = limits
         self._sleep = sleep
         self._prefix = prefix
         self.grid = (
-            FixedWindowGrid(redis_client=redis_client, limits=limits, keys=self.keys)
+            FixedWindowGrid(redis_client=redis_client, limits=limits, keys=self.keys, clock=clock)
             if limits.align_fixed_windows
             else None
         )
         self.cold_start = ColdStart(
-            redis_client=redis_client, limits=limits, keys=self.keys, grid=self.grid
+            redis_client=redis_client, limits=limits, keys=self.keys, grid=self.grid, clock=clock
         )
         grid_source = grid_module.ACQUIRE_SOURCE if self.grid is not None else None
-        self._acquire = Script(redis_client, *filter(None, [grid_source]), "acquire.lua")
-        self._block = Script(redis_client, "block.lua")
-        self._usage = Script(redis_client, "usage.lua")
-        self._learn = Script(redis_client, "learn.lua")
+        self._acquire = Script(
+            redis_client, *filter(None, [grid_source]), "acquire.lua", clock=clock
+        )
+        self._block = Script(redis_client, "block.lua", clock=clock)
+        self._usage = Script(redis_client, "usage.lua", clock=clock)
+        self._learn = Script(redis_client, "learn.lua", clock=clock)
         # The limit in effect per group as Redis last said (learnt from Braze, or configured).
         self._in_effect: dict[str, int] = {}
 
