@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import multiprocessing
 import os
 import shutil
@@ -244,6 +245,18 @@ def run_once(args: argparse.Namespace, algorithm: str, sandbox: Any, redis_url: 
             ceiling_per_minute * 50,
         )
     run = Run(algorithm, ratio, console_429s, per_window, load)
+    if args.dump:
+        path = Path(args.dump) / f"{algorithm}-{int(start_at)}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "start_at": start_at,
+                    "end_at": end_at,
+                    "workers": runs,
+                    "windows": stats["windows"],
+                }
+            )
+        )
     print(
         f"{algorithm:>7}: throughput {per_real_minute:,.0f} {unit}/min = {ratio:.3f} × ceiling "
         f"{ceiling_per_minute:,.0f} (S={args.scale:g}, {args.processes} processes, "
@@ -291,6 +304,7 @@ def main() -> int:
         "the limiter against the whole limit",
     )
     parser.add_argument("--products", type=int, default=1000)
+    parser.add_argument("--dump", default="", help="a folder for each run's raw figures (JSON)")
     parser.add_argument("--runs", type=int, default=1, help="repeat every algorithm N times")
     parser.add_argument(
         "--no-grid", action="store_true", help="the sliding log alone (no learnt fixed windows)"

@@ -132,8 +132,10 @@ class RateLimiter:
             "window_us": window_us,
             # On a grid the previous window may still count sends back to its opening guard.
             "keep_us": max(window_us, 2 * span + opening + closing),
-            # Background sends off the grid are paced over this span while others are seen.
-            "pace_us": math.floor(self._server_window_us(group) * self.limits.pace_share),
+            # While others are seen, background sends off the grid are paced over the whole
+            # window (margin included): a shorter span sends the window's share early and then
+            # waits for the log, which leaves Braze's windows short by turns.
+            "pace_us": window_us,
             "member": token,
             **self.cold_start.acquire_args(group),
             **grid_args,

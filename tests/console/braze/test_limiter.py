@@ -8,7 +8,13 @@ import pytest
 
 from console.braze.errors import BrazeRateLimited
 from console.braze.limiter import RateLimiter
-from tests.console.braze.helpers import drive_group, make_limiter, make_limits, try_acquire
+from tests.console.braze.helpers import (
+    drive_group,
+    make_limiter,
+    make_limits,
+    mark_alive,
+    try_acquire,
+)
 
 # Tiny windows keep these fast: 3 requests per 0.5 s real time (60 s at clock scale 120).
 SMALL = {"catalogs_sync": (3, 60.0)}
@@ -180,9 +186,10 @@ def test_with_others_seen_background_sends_are_spread_over_the_window(prefix: st
         group="catalog_items_sync", permit=permit, limit="20", remaining="12", reset_at=None
     )
     allowed, wait, _now = try_acquire(limiter, group="catalog_items_sync", lane="background")
-    # 14 for background work in a 1 s window, paced over 0.7 of it: one per 50 ms.
+    # 14 for background work in a 1 s window (+ 0.05 s margin), paced over all of it: one
+    # per 75 ms.
     assert not allowed
-    assert 0 < wait <= 0.05
+    assert 0 < wait <= 0.075
 
 
 def redis_now(limiter: RateLimiter) -> float:
@@ -193,22 +200,24 @@ def redis_now(limiter: RateLimiter) -> float:
 def test_paced_background_sends_keep_to_a_schedule_when_one_leaves_late(prefix: str) -> None:
     """A sequential sender whose own work makes it miss a slot by less than the pace does
     not lose that time on every later send: the next slot is the missed one plus the pace."""
-    # A 10 s window (clock scale 6): 14 for background work, paced over 7 s: 0.5 s apart.
+    # A 10 s window (clock scale 6) + 0.05 s margin: 14 for background work, paced over all
+    # of it: about 0.72 s apart.
     limits = make_limits(groups={"catalog_items_sync": (20, 60.0)}, clock_scale=6)
+    pace = 10.05 / 14
     limiter = make_limiter(limits=limits, prefix=prefix)
     permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
     limiter.learn(
         group="catalog_items_sync", permit=permit, limit="20", remaining="15", reset_at=None
     )
     first = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
-    # Its slot was first + 0.5 s; it comes 0.2 s late (writing the last page, say).
-    time.sleep(max(0.0, first.at_us / 1e6 + 0.7 - redis_now(limiter)))
+    # Its slot was first + pace; it comes 0.2 s late (writing the last page, say).
+    time.sleep(max(0.0, first.at_us / 1e6 + pace + 0.2 - redis_now(limiter)))
     late = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
     allowed, wait, _now = try_acquire(limiter, group="catalog_items_sync", lane="background")
     assert not allowed
-    # The next slot is first + 1.0 s, not `late` + 0.5 s.
-    assert wait <= first.at_us / 1e6 + 1.0 - late.at_us / 1e6 + 0.01
-    assert wait < 0.45
+    # The next slot is first + 2 paces, not `late` + pace.
+    assert wait <= first.at_us / 1e6 + 2 * pace - late.at_us / 1e6 + 0.01
+    assert wait < pace - 0.15
 
 
 def test_after_a_pause_paced_background_sends_start_a_new_schedule(prefix: str) -> None:
@@ -359,3 +368,64 @@ def test_several_processes_cause_no_429_under_each_sandbox_algorithm(
     assert sum(run["braze_429s"] for run in runs) == 0
     # 10 per 2 s for ~5 s: the limiter must not be needlessly slow either.
     assert stats["counted"] >= 20
+
+
+def test_others_counted_over_part_of_a_fixed_window_are_scaled_down_to_whole_requests(
+    prefix: str,
+) -> None:
+    """7 requests of others in the first 55% of a window are 12.7 a window at that pace: 12,
+    not 13 (the count so far ends with one just seen; the yield margin covers the rest)."""
+    clock = [1_799_999_999_500_000]  # mid-window: the scaled window lasts 1 s
+    limits = make_limits(
+        groups={"catalog_items_sync": (50, 60.0)}, clock_scale=60, margin_seconds=0.0
+    )
+    limiter = RateLimiter(
+        redis_client=make_limiter(limits=limits, prefix=prefix).redis,
+        limits=limits,
+        prefix=prefix,
+        clock=lambda: clock[0],
+    )
+    mark_alive(limiter, group="catalog_items_sync")
+    earlier = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    limiter.learn(
+        group="catalog_items_sync",
+        permit=earlier,
+        limit="50",
+        remaining="49",
+        reset_at=1_800_000_000,
+    )
+    # The reset moves on by one window: Braze counts fixed windows.
+    clock[0] = 1_800_000_000_550_000
+    permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    # Braze counts 8 in the window that ends at the next boundary: ours and 7 others.
+    others = limiter.learn(
+        group="catalog_items_sync",
+        permit=permit,
+        limit="50",
+        remaining="42",
+        reset_at=1_800_000_001,
+    )
+    assert others == 12
+
+
+def test_a_burst_is_not_copied_into_later_windows_the_refills_are_spread(prefix: str) -> None:
+    """A whole window's burst is allowed once; its slots then come back one spacing
+    (window / limit) apart, so later windows get even sends instead of the same clump."""
+    clock = [1_800_000_000_000_000]
+    limits = make_limits(groups={"catalogs_sync": (5, 60.0)}, clock_scale=60, margin_seconds=0.0)
+    limiter = RateLimiter(
+        redis_client=make_limiter(limits=limits, prefix=prefix).redis,
+        limits=limits,
+        prefix=prefix,
+        clock=lambda: clock[0],
+    )
+    mark_alive(limiter, group="catalogs_sync")
+    burst = [try_acquire(limiter, group="catalogs_sync")[0] for _ in range(5)]
+    assert burst == [True] * 5
+    clock[0] += 1_000_001  # the whole burst has left the 1 s window
+    assert try_acquire(limiter, group="catalogs_sync")[0]
+    allowed, wait, _now = try_acquire(limiter, group="catalogs_sync")
+    assert not allowed
+    assert wait == pytest.approx(0.2)  # 1 s / 5
+    clock[0] += 200_000
+    assert try_acquire(limiter, group="catalogs_sync")[0]

@@ -60,7 +60,7 @@ def model_for(limiter: RateLimiter) -> Model:
             span_us=span,
             share=limits.background_share,
             yield_margin=limits.yield_margin,
-            pace_us=math.floor(span * limits.pace_share),
+            pace_us=math.ceil(limits.window(GROUP) * 1_000_000),
             probe_poll_us=20_000,
         )
     )

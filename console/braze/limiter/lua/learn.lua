@@ -40,7 +40,9 @@ if fixed and reset >= 0 then
   local raw = math.max(0, limit - remaining - redis.call('ZCOUNT', K.log, start, at))
   weight = (at - start) / span
   est = raw
-  if weight >= 0.5 then est = math.max(raw, math.floor(raw / weight + 0.5)) end
+  -- Rounded down: the count so far ends with a request just seen, so rounding the scaled
+  -- figure up takes a request a window from us that nobody uses (the margin covers the rest).
+  if weight >= 0.5 then est = math.max(raw, math.floor(raw / weight)) end
   epoch = reset
 else
   est = math.max(0, limit - remaining - redis.call('ZCOUNT', K.log, at - span, at))
