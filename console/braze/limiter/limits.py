@@ -52,7 +52,7 @@ class BrazeLimits:
     cooldown_windows: int = 20
     # A learnt grid is Braze's, not ours: kept a day of windows, refreshed by every answer.
     grid_ttl_windows: int = 1440
-    # Background sends are paced over this share of a grid window's open span.
+    # Background sends are paced over this share of a grid window's open span (0: not paced).
     pace_share: float = 0.7
 
     def window(self, group: str) -> float:

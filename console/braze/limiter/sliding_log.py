@@ -135,7 +135,7 @@ class RateLimiter:
             # While others are seen, background sends off the grid are paced over the whole
             # window (margin included): a shorter span sends the window's share early and then
             # waits for the log, which leaves Braze's windows short by turns.
-            "pace_us": window_us,
+            "pace_us": window_us if self.limits.pace_share > 0 else 0,
             "member": token,
             **self.cold_start.acquire_args(group),
             **grid_args,

@@ -61,21 +61,11 @@ class Model:
         for member in [m for m, t in log.items() if t <= oldest]:
             del log[member]
 
-    def _in_window(self, log: dict[str, int], now: int) -> int:
-        return sum(1 for t in log.values() if t > now - self.config.window_us)
-
     def _wait_for(self, log: dict[str, int], n_max: int, now: int) -> int:
-        """At most n_max in any window; while the log and the window before hold n_max or
-        more, a spacing of window / n_max from the newest."""
-        window = self.config.window_us
-        self._expire(log, now - 2 * window)
-        times = sorted(log.values())
-        n = self._in_window(log, now)
-        if n >= n_max:
-            return times[-n_max] + window - now
-        if len(times) < n_max:
+        self._expire(log, now - self.config.window_us)
+        if len(log) < n_max:
             return 0
-        return max(0, times[-1] + window // n_max - now)
+        return sorted(log.values())[len(log) - n_max] + self.config.window_us - now
 
     def _limit(self) -> int:
         return self.learnt if self.learnt > 0 else self.config.limit
@@ -154,8 +144,10 @@ class Model:
 
     def block(self, *, now: int, duration: int, only_if_room: bool) -> int:
         """Blocked until (µs); 0 when nothing was blocked."""
-        if only_if_room and self._in_window(self.log, now) >= self.in_effect:
-            return 0
+        if only_if_room:
+            self._expire(self.log, now - self.config.window_us)
+            if len(self.log) >= self.in_effect:
+                return 0
         until = now + duration
         if until > self.blocked:
             self.blocked = until
@@ -182,5 +174,6 @@ class Model:
 
     def usage(self, *, now: int) -> tuple[int, int, int, int]:
         """(sends in the window, blocked until, learnt limit, others)."""
+        self._expire(self.log, now - self.config.window_us)
         others = self.seen.others if self.seen is not None and now < self.seen.until else 0
-        return self._in_window(self.log, now), self.blocked, self.learnt, others
+        return len(self.log), self.blocked, self.learnt, others

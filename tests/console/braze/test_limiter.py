@@ -406,26 +406,3 @@ def test_others_counted_over_part_of_a_fixed_window_are_scaled_down_to_whole_req
         reset_at=1_800_000_001,
     )
     assert others == 12
-
-
-def test_a_burst_is_not_copied_into_later_windows_the_refills_are_spread(prefix: str) -> None:
-    """A whole window's burst is allowed once; its slots then come back one spacing
-    (window / limit) apart, so later windows get even sends instead of the same clump."""
-    clock = [1_800_000_000_000_000]
-    limits = make_limits(groups={"catalogs_sync": (5, 60.0)}, clock_scale=60, margin_seconds=0.0)
-    limiter = RateLimiter(
-        redis_client=make_limiter(limits=limits, prefix=prefix).redis,
-        limits=limits,
-        prefix=prefix,
-        clock=lambda: clock[0],
-    )
-    mark_alive(limiter, group="catalogs_sync")
-    burst = [try_acquire(limiter, group="catalogs_sync")[0] for _ in range(5)]
-    assert burst == [True] * 5
-    clock[0] += 1_000_001  # the whole burst has left the 1 s window
-    assert try_acquire(limiter, group="catalogs_sync")[0]
-    allowed, wait, _now = try_acquire(limiter, group="catalogs_sync")
-    assert not allowed
-    assert wait == pytest.approx(0.2)  # 1 s / 5
-    clock[0] += 200_000
-    assert try_acquire(limiter, group="catalogs_sync")[0]

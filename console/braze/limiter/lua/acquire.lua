@@ -48,21 +48,12 @@ if redis.call('EXISTS', K.alive) == 0 then
   probing = 1
 end
 
--- At most n_max sends in any window. And while the log is in full use (it and the window
--- before hold n_max sends or more) each send keeps a spacing of window / n_max from the
--- newest: a burst of a whole window is then not copied into every later window, where it
--- would straddle Braze's window boundaries (README "Why a sliding log").
 local function wait_for(key, n_max)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 2 * window)
-  local edge = string.format('%d', now - window)
-  local n = redis.call('ZCOUNT', key, '(' .. edge, '+inf')
-  if n >= n_max then
-    local entry = redis.call('ZRANGE', key, -n_max, -n_max, 'WITHSCORES')
-    return tonumber(entry[2]) + window - now
-  end
-  if redis.call('ZCARD', key) < n_max then return 0 end
-  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  return math.max(0, tonumber(newest[2]) + math.floor(window / n_max) - now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local n = redis.call('ZCARD', key)
+  if n < n_max then return 0 end
+  local entry = redis.call('ZRANGE', key, n - n_max, n - n_max, 'WITHSCORES')
+  return tonumber(entry[2]) + window - now
 end
 
 local wait = 0

@@ -4,8 +4,8 @@
 -- learnt again for A.cooldown_ms, unless the 429 is explained otherwise (A.keep_grid).
 local now = clock()
 if A.only_if_room then
-  local used = redis.call('ZCOUNT', K.log, '(' .. string.format('%d', now - A.window_us), '+inf')
-  if used >= A.limit then return {0, now} end
+  redis.call('ZREMRANGEBYSCORE', K.log, '-inf', now - A.window_us)
+  if redis.call('ZCARD', K.log) >= A.limit then return {0, now} end
 elseif not A.keep_grid then
   redis.call('DEL', K.grid, K.gridobs)
   redis.call('SET', K.gridoff, '1', 'PX', A.cooldown_ms)
