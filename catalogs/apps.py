@@ -7,7 +7,5 @@ class CatalogsConfig(AppConfig):
 
     def ready(self) -> None:
         from catalogs.appliers import register
-        from catalogs.bulk.appliers import register as register_bulk
 
         register()
-        register_bulk()

@@ -130,7 +130,3 @@ class CatalogSync(models.Model):
         if not self.items_expected:
             return 0
         return min(99, self.items_done * 100 // self.items_expected)
-
-
-# Bulk item jobs live in their own module; Django finds models through this one.
-from catalogs.bulk.models import BulkBatch, BulkJob, BulkReadBack, BulkRow  # noqa: E402, F401

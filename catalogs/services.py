@@ -21,6 +21,8 @@ from django.utils.dateparse import parse_datetime
 
 from catalogs import rules
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
+from catalogs.selectors import sort_expression
+from catalogs.tasks import catalog_list_refresh_task, catalog_sync_task
 from console.audit.services import Actor, SystemActor, audit_append
 from console.braze.client import BrazeClient, CatalogItemsPage
 from console.braze.errors import (
@@ -33,6 +35,8 @@ from console.braze.errors import (
     describe_error,
 )
 from console.changes.models import ChangeRequest
+from console.changes.resource_types import Identifiers
+from console.changes.services import change_request_propose
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ logger = logging.getLogger(__name__)
 SYNC_ACTOR = SystemActor("catalog-sync")
 ITEM_RESOURCE = "catalog_item"
 CATALOG_RESOURCE = "catalog"
+ITEM_IDENTIFIERS = Identifiers("{catalog}/{item}")
+CATALOG_IDENTIFIERS = Identifiers("{catalog}")
 # Advisory-lock class for "a worker is walking this catalog" (the second key is its id).
 _SYNC_LOCK_CLASS = 0x43415453  # "CATS"
 TRANSIENT_ERRORS = (BrazeRateLimited, BrazeUnavailable, BrazeTimeout, BrazeServerError)
@@ -112,7 +118,6 @@ def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALI
     `manage.py catalog_sort_indexes` (the owner database alias), never by the web or a worker,
     which are not given that login. Indexes are shared by catalogs with the same field name.
     """
-    from catalogs.selectors import sort_expression
 
     conn = connections[using]
     if conn.in_atomic_block:
@@ -217,15 +222,22 @@ def catalog_items_mirror_page(
             added += 1
             if record_external:
                 _audit_item(
-                    actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                    action="catalog_item.external_added", data={"values": data},
-                )  # fmt: skip
+                    actor=SYNC_ACTOR,
+                    catalog=catalog,
+                    item_id=item_id,
+                    action="catalog_item.external_added",
+                    data={"values": data},
+                )
         elif not rules.same_item(types, old.data, data):
             changed += 1
             if record_external:
-                _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                            action="catalog_item.external_changed",
-                            data={"fields": _field_changes(old.data, data, types)})  # fmt: skip
+                _audit_item(
+                    actor=SYNC_ACTOR,
+                    catalog=catalog,
+                    item_id=item_id,
+                    action="catalog_item.external_changed",
+                    data={"fields": _field_changes(old.data, data, types)},
+                )
         rows.append(
             CatalogItem(
                 catalog=catalog,
@@ -273,6 +285,40 @@ def catalog_item_mirror_write(
         )
 
 
+def catalog_items_mirror_store(
+    *, catalog: Catalog, items: Mapping[str, Mapping[str, Any]], deleted: Sequence[str] = ()
+) -> None:
+    """Items the console had Braze write or delete, in the mirror at once (for many at a
+    time, as bulk jobs send them); `items` maps an id to its whole data, without the id."""
+    if deleted:
+        CatalogItem.objects.filter(catalog=catalog, item_id__in=deleted).delete()
+    if not items:
+        return
+    now, types = timezone.now(), catalog.field_types()
+    CatalogItem.objects.bulk_create(
+        [
+            CatalogItem(
+                catalog=catalog,
+                item_id=item_id,
+                data=dict(data),
+                mirrored_at=now,
+                search_text=_search_text(item_id, data, types),
+            )
+            for item_id, data in items.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["catalog", "item_id"],
+        update_fields=["data", "search_text", "mirrored_at"],
+    )
+
+
+def catalog_mirror_count_refresh(*, catalog_id: int) -> None:
+    """Count the catalog's mirrored items again, after many changed at once."""
+    Catalog.objects.filter(pk=catalog_id).update(
+        mirror_item_count=CatalogItem.objects.filter(catalog_id=catalog_id).count()
+    )
+
+
 # At most one list refresh waits in the queue, however often people click: the marker is
 # set when one is queued and cleared when a worker starts it (it expires if the task is lost).
 _LIST_REFRESH_PENDING = "catalogs:list-refresh-pending"
@@ -282,13 +328,13 @@ def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
     """Ask a worker to list catalogs in Braze (never from the web request itself).
 
     False when a refresh is already queued: nothing more is queued or audited."""
-    from catalogs.tasks import catalog_list_refresh_task
 
     pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
     if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
         return False
-    audit_append(actor=actor, action="catalog.list_refresh_requested",
-                 resource_type=CATALOG_RESOURCE)  # fmt: skip
+    audit_append(
+        actor=actor, action="catalog.list_refresh_requested", resource_type=CATALOG_RESOURCE
+    )
     transaction.on_commit(lambda: catalog_list_refresh_task.delay())
     return True
 
@@ -340,7 +386,6 @@ def catalog_sync_request(
 
 
 def catalog_sync_enqueue(*, sync_id: int, countdown: float = 0) -> None:
-    from catalogs.tasks import catalog_sync_task
 
     catalog_sync_task.apply_async(args=(sync_id,), countdown=countdown)
 
@@ -372,8 +417,13 @@ def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> 
     for item_id, data in gone.values_list("item_id", "data").iterator(chunk_size=2000):
         removed += 1
         if record_external:
-            _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                        action="catalog_item.external_removed", data={"values": data})  # fmt: skip
+            _audit_item(
+                actor=SYNC_ACTOR,
+                catalog=catalog,
+                item_id=item_id,
+                action="catalog_item.external_removed",
+                data={"values": data},
+            )
     gone.delete()
     now = timezone.now()
     count = CatalogItem.objects.filter(catalog=catalog).count()
@@ -466,9 +516,12 @@ def _walk(
                 pending = pool.submit(fetch, page.next_cursor)
             with transaction.atomic():
                 outcome = catalog_items_mirror_page(
-                    catalog=catalog, items=page.items, sync_id=sync.pk,
-                    fetched_at=fetched_at, record_external=record_external,
-                )  # fmt: skip
+                    catalog=catalog,
+                    items=page.items,
+                    sync_id=sync.pk,
+                    fetched_at=fetched_at,
+                    record_external=record_external,
+                )
                 sync.pages_done += 1
                 sync.items_done += len(page.items)
                 sync.items_added += outcome.added
@@ -477,8 +530,11 @@ def _walk(
                     # Not an error of the pass: the rest of the page is still mirrored.
                     logger.warning(
                         "catalog %s sync %s: page %s has entries without an id at %s",
-                        catalog.name, sync.pk, sync.pages_done, list(page.skipped),
-                    )  # fmt: skip
+                        catalog.name,
+                        sync.pk,
+                        sync.pages_done,
+                        list(page.skipped),
+                    )
                     sync.items_skipped += len(page.skipped)
                 sync.cursor = page.next_cursor or ""
                 sync.heartbeat_at = timezone.now()
@@ -530,7 +586,7 @@ def catalog_sync_schedule(*, client: BrazeClient) -> list[CatalogSync]:
 
 
 def item_identifier(catalog: Catalog, item_id: str) -> str:
-    return f"{catalog.name}/{item_id}"
+    return ITEM_IDENTIFIERS.build(catalog=catalog.name, item=item_id)
 
 
 def catalog_item_propose(
@@ -549,7 +605,6 @@ def catalog_item_propose(
     The base snapshot is the mirror's copy the user saw: if Braze holds anything else when
     the change is applied, the change stops as a conflict instead of overwriting it.
     """
-    from console.changes.services import change_request_propose
 
     row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
     base = dict(row.data) if row is not None else None
@@ -586,7 +641,6 @@ def catalog_propose_create(
     description: str,
     fields: Sequence[tuple[str, str]],
 ) -> ChangeRequest:
-    from console.changes.services import change_request_propose
 
     payload = {
         "name": name,
@@ -594,19 +648,28 @@ def catalog_propose_create(
         "fields": [{"name": n, "type": t} for n, t in fields],
     }
     return change_request_propose(
-        actor=actor, resource_type=CATALOG_RESOURCE, identifier=name, action="create",
-        payload=payload, base_snapshot=None, title=f"Create catalog {name}",
-    )  # fmt: skip
+        actor=actor,
+        resource_type=CATALOG_RESOURCE,
+        identifier=name,
+        action="create",
+        payload=payload,
+        base_snapshot=None,
+        title=f"Create catalog {name}",
+    )
 
 
 def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> ChangeRequest:
-    from console.changes.services import change_request_propose
 
     base = {"name": catalog.name, "description": catalog.description, "fields": catalog.fields}
     return change_request_propose(
-        actor=actor, resource_type=CATALOG_RESOURCE, identifier=catalog.name, action="delete",
-        payload={}, base_snapshot=base, title=f"Delete catalog {catalog.name}",
-    )  # fmt: skip
+        actor=actor,
+        resource_type=CATALOG_RESOURCE,
+        identifier=catalog.name,
+        action="delete",
+        payload={},
+        base_snapshot=base,
+        title=f"Delete catalog {catalog.name}",
+    )
 
 
 def catalog_mirror_write(*, name: str, action: str, state: Mapping[str, Any] | None) -> None:

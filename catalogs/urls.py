@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from catalogs import views
 
@@ -11,7 +11,6 @@ urlpatterns = [
     path("<str:name>/", views.catalog_detail, name="detail"),
     path("<str:name>/refresh/", views.catalog_refresh, name="refresh"),
     path("<str:name>/delete/", views.catalog_delete, name="delete"),
-    path("<str:name>/bulk/", include("catalogs.bulk.urls")),
     path("<str:name>/items/", views.item_list, name="items"),
     path("<str:name>/items/export.csv", views.item_export, name="item_export"),
     path("<str:name>/items/~new/", views.item_create, name="item_create"),

@@ -21,6 +21,7 @@ QUEUES = (INTERACTIVE, BULK, SYNC, DEFAULT)
 TASK_QUEUES: dict[str, str] = {
     "console.changes.tasks.change_request_apply_task": INTERACTIVE,
     "catalogs.tasks.catalog_list_refresh_task": INTERACTIVE,
+    # catalog_bulk/tasks.py: registered under these names so queued messages still find them.
     "catalogs.bulk.tasks.bulk_parse_task": BULK,
     "catalogs.bulk.tasks.bulk_send_task": BULK,
     "catalogs.bulk.tasks.bulk_readback_task": BULK,

@@ -44,6 +44,10 @@ MATRIX: dict[str, Rule] = {
     ),
     "login": Rule(NOBODY, public=True),
     "logout": Rule(ALL, any_signed_in=True, public=True, method="post", ok_status=frozenset({302})),
+    # Single sign-on (sso/): without it configured (as here) both send everyone to the login
+    # page; tests/sso runs them against a real provider.
+    "sso:start": Rule(ALL, any_signed_in=True, public=True, ok_status=frozenset({302})),
+    "sso:callback": Rule(ALL, any_signed_in=True, public=True, ok_status=frozenset({302})),
     "password_change": Rule(ALL, any_signed_in=True),
     "password_change_done": Rule(ALL, any_signed_in=True),
     "changes:list": Rule(frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN})),
@@ -100,21 +104,21 @@ MATRIX: dict[str, Rule] = {
     ),
     # Bulk item jobs: Editors upload and submit; everyone follows a job and its reports;
     # Editors and Reviewers pause, resume or cancel one.
-    "catalogs:bulk_upload": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
-    "catalogs:bulk_jobs": Rule(ALL, kwargs={"name": "matrix"}),
+    "catalog_bulk:upload": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
+    "catalog_bulk:jobs": Rule(ALL, kwargs={"name": "matrix"}),
     **{
-        f"catalogs:{name}": Rule(
+        f"catalog_bulk:{name}": Rule(
             ALL, kwargs={"name": "matrix", "job_id": 999999}, ok_status=frozenset({404})
         )
-        for name in ("bulk_job", "bulk_errors", "bulk_report")
+        for name in ("job", "errors", "report")
     },
-    "catalogs:bulk_propose": Rule(
+    "catalog_bulk:propose": Rule(
         frozenset({Role.EDITOR}),
         kwargs={"name": "matrix", "job_id": 999999},
         method="post",
         ok_status=frozenset({404}),
     ),
-    "catalogs:bulk_control": Rule(
+    "catalog_bulk:control": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER}),
         kwargs={"name": "matrix", "job_id": 999999},
         method="post",

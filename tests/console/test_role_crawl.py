@@ -183,6 +183,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     # A session never opens /metrics, whatever its roles: only METRICS_TOKEN (set below) does.
     "metrics": (Target(ok=_ok(401)),),
     "login": (Target(),),
+    "sso:start": (Target(ok=_ok(302)),),
+    "sso:callback": (Target(ok=_ok(302)),),
     "password_change": (Target(),),
     "password_change_done": (Target(),),
     "changes:list": tuple(
@@ -216,14 +218,14 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "catalogs:item_create": (Target(_cat),),
     "catalogs:item_edit": (Target(_item),),
     "catalogs:item_delete": (Target(_item),),
-    "catalogs:bulk_upload": (Target(_cat),),
-    "catalogs:bulk_jobs": (Target(_cat, hx_targets=("results",)),),
-    "catalogs:bulk_job": (Target(_job, hx_targets=("job-live",)),),
-    "catalogs:bulk_errors": (Target(_job),),
-    "catalogs:bulk_report": (Target(_job),),
+    "catalog_bulk:upload": (Target(_cat),),
+    "catalog_bulk:jobs": (Target(_cat, hx_targets=("results",)),),
+    "catalog_bulk:job": (Target(_job, hx_targets=("job-live",)),),
+    "catalog_bulk:errors": (Target(_job),),
+    "catalog_bulk:report": (Target(_job),),
     # The job is under review already: the Editor is told so on the job's page.
-    "catalogs:bulk_propose": (Target(_job, ok=_ok(302)),),
-    "catalogs:bulk_control": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:propose": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:control": (Target(_job, ok=_ok(302)),),
     "templates_app:email_templates": (Target(hx_targets=("results",)),),
     "templates_app:content_blocks": (Target(hx_targets=("results",)),),
     "templates_app:preference_centers": (Target(hx_targets=("results",)),),
@@ -318,10 +320,11 @@ def _first(sandbox: SandboxHandle, path: str, key: str, id_key: str) -> str:
 
 
 def _build(sandbox: SandboxHandle, who: str) -> World:
-    from catalogs.bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
+    from catalog_bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
     from console.audit.services import audit_append
+    from templates_app import kinds
     from templates_app import selectors as content
     from templates_app import services as templates
     from templates_app.models import ResourceType, VersionSource
@@ -385,21 +388,24 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
             values={"price": 5},
         ),
         "bulk": bulk_job_propose(actor=editor, job=job),
-        "email_template": templates.email_template_propose(
+        "email_template": templates.content_propose(
             actor=editor,
-            email_template_id=None,
+            kind=kinds.EMAIL_TEMPLATES,
+            braze_id=None,
             data={"template_name": MARKERS["proposal"].values[0], "subject": "Hi", "body": html},
             base_snapshot=None,
         ),
-        "content_block": templates.content_block_propose(
+        "content_block": templates.content_propose(
             actor=editor,
-            content_block_id=None,
+            kind=kinds.CONTENT_BLOCKS,
+            braze_id=None,
             data={"name": "crawl_block", "content": html},
             base_snapshot=None,
         ),
-        "preference_center": templates.preference_center_propose(
+        "preference_center": templates.content_propose(
             actor=editor,
-            preference_center_id=None,
+            kind=kinds.PREFERENCE_CENTERS,
+            braze_id=None,
             data={
                 "name": "crawl_center",
                 "preference_center_page_html": html,
