@@ -1,4 +1,4 @@
-.PHONY: run serve test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
+.PHONY: run serve test lint fmt typecheck lock check-deploy bench-preview bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -28,6 +28,9 @@ bench-limiter:  ## several processes drive one Braze limit group against the san
 	.venv/bin/python scripts/bench_limiter.py --runs $(or $(RUNS),1)
 
 N ?= 1000000
+bench-preview:  ## p95 render time of a 50 KB template with nested Content Blocks, as one person
+	.venv/bin/python scripts/bench_preview.py
+
 bench-audit:  ## audit list p95, CSV export peak memory and verify_audit time over N entries (N=1000000)
 	scripts/bench-audit $(N)
 

@@ -60,6 +60,10 @@ INSTALLED_APPS = [
     "templates_app",
     "users_admin",
     "sso",
+    # Second factor for local accounts (mfa/, django-otp).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "mfa",
 ]
 
 MIDDLEWARE = [
@@ -216,6 +220,18 @@ if OIDC_ISSUER:
     _idp = urlsplit(OIDC_ISSUER)
     # Sign-out is a form whose answer redirects to the provider's end-session endpoint.
     SSO_FORM_ACTION.append(f"{_idp.scheme}://{_idp.netloc}")
+# Second factor for local (password) sign-in (mfa/): people holding one of these roles must
+# pass one (and enrol one first); anyone else may enrol. A password sign-in waits this long for
+# the second step, which allows this many wrong answers before the password is asked again.
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "Reviewer,Admin")
+MFA_PENDING_SECONDS = int(os.environ.get("MFA_PENDING_SECONDS", "600"))
+MFA_PENDING_MAX_FAILURES = int(os.environ.get("MFA_PENDING_MAX_FAILURES", "5"))
+MFA_RECOVERY_CODES = 10
+# Passkeys: the relying party id and the origins accepted (empty: the request's own host and
+# origin; browsers accept a domain name or "localhost", never an IP address).
+MFA_WEBAUTHN_RP_ID = os.environ.get("MFA_WEBAUTHN_RP_ID", "")
+MFA_WEBAUTHN_ORIGINS = env_list("MFA_WEBAUTHN_ORIGINS")
+OTP_TOTP_ISSUER = "Braze Content Console"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -60,6 +60,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/", include(auth_patterns)),
+    path("accounts/", include("mfa.urls")),
     path("changes/", include(change_patterns)),
     path("audit/", include(audit_patterns)),
     path("catalogs/<str:name>/bulk/", include("catalog_bulk.urls")),

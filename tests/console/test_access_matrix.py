@@ -50,6 +50,39 @@ MATRIX: dict[str, Rule] = {
     "sso:callback": Rule(ALL, any_signed_in=True, public=True, ok_status=frozenset({302})),
     "password_change": Rule(ALL, any_signed_in=True),
     "password_change_done": Rule(ALL, any_signed_in=True),
+    # The second step of a password sign-in: without one under way, anonymous people are sent
+    # to sign in and signed-in people home (tests/mfa/test_views.py: with one under way).
+    **{
+        f"mfa:{name}": Rule(
+            ALL, public=True, any_signed_in=True, method=method, ok_status=frozenset({302})
+        )
+        for name, method in (
+            ("verify", "get"),
+            ("enrol", "get"),
+            ("passkey_options", "post"),
+            ("passkey_signin", "post"),
+        )
+    },
+    # Adding a passkey: at that step (anonymous), or signed in, whatever the role. An empty
+    # answer is refused (audited) and sent back.
+    "mfa:passkey_new_options": Rule(ALL, public=True, any_signed_in=True, method="post"),
+    "mfa:passkey_new": Rule(
+        ALL, public=True, any_signed_in=True, method="post", ok_status=frozenset({302})
+    ),
+    # One's own second factors: anyone signed in (a device that is not theirs is a 404).
+    "mfa:devices": Rule(ALL, any_signed_in=True),
+    "mfa:totp_add": Rule(ALL, any_signed_in=True),
+    "mfa:device_remove": Rule(
+        ALL,
+        any_signed_in=True,
+        kwargs={"kind": "totp", "pk": 999999},
+        method="post",
+        ok_status=frozenset({404}),
+    ),
+    # Without a factor there are no recovery codes to issue: sent back with a message.
+    "mfa:recovery_codes": Rule(ALL, any_signed_in=True, method="post", ok_status=frozenset({302})),
+    # Someone else's second factors (and their reset): Admins.
+    "mfa:person": Rule(frozenset({Role.ADMIN}), kwargs={"pk": 999999}, ok_status=frozenset({404})),
     "changes:list": Rule(frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN})),
     "audit:list": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
     # Detail pages of records that do not exist: who may look gets 404, others 403.
@@ -171,6 +204,21 @@ MATRIX: dict[str, Rule] = {
     ),
     "templates_app:preview": Rule(ALL, kwargs={"token": "expired"}, ok_status=frozenset({404})),
     "templates_app:preview_live": Rule(frozenset({Role.EDITOR}), method="post"),
+    "templates_app:preview_as": Rule(frozenset({Role.EDITOR}), method="post"),
+    "templates_app:preview_as_item": Rule(
+        ALL,
+        kwargs={"resource_type": "content_block", "braze_id": "no-such-id"},
+        ok_status=_BRAZE_READ,
+    ),
+    "templates_app:preview_profiles": Rule(ALL),
+    "templates_app:preview_settings": Rule(frozenset({Role.EDITOR})),
+    "templates_app:preview_profile_create": Rule(frozenset({Role.EDITOR})),
+    "templates_app:preview_profile_edit": Rule(
+        frozenset({Role.EDITOR}), kwargs={"pk": 999999}, ok_status=frozenset({404})
+    ),
+    "templates_app:preview_profile_delete": Rule(
+        frozenset({Role.EDITOR}), kwargs={"pk": 999999}, method="post", ok_status=frozenset({404})
+    ),
     "templates_app:change_preview": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
         kwargs={"pk": 999999},

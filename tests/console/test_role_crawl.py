@@ -119,6 +119,8 @@ class World:
     preference_center_id: str = ""
     dashboard_user_id: str = ""
     preview_token: str = "none"
+    preview_profile_id: int = 0
+    other_device_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,23 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "sso:callback": (Target(ok=_ok(302)),),
     "password_change": (Target(),),
     "password_change_done": (Target(),),
+    # No sign-in under way: anonymous is sent to sign in, anyone signed in goes home.
+    **{
+        f"mfa:{name}": (Target(ok=_ok(302)),)
+        for name in ("verify", "enrol", "passkey_options", "passkey_signin")
+    },
+    # Options for a new passkey (JSON) for anyone signed in; an empty answer is refused.
+    "mfa:passkey_new_options": (Target(ok=_ok(200, 302)),),
+    "mfa:passkey_new": (Target(ok=_ok(302)),),
+    "mfa:devices": (Target(),),
+    "mfa:totp_add": (Target(),),
+    # The crawler has an authenticator app, so new recovery codes are shown.
+    "mfa:recovery_codes": (Target(),),
+    # Nobody removes another person's device through their own security page.
+    "mfa:device_remove": (
+        Target(lambda w: {"kind": "totp", "pk": w.other_device_id}, ok=_ok(404)),
+    ),
+    "mfa:person": (Target(lambda w: {"pk": w.invitee_id}),),
     "changes:list": tuple(
         Target(query=query, hx_targets=("results",))
         for query in ("", "?view=all", "?view=review", "?view=mine")
@@ -272,9 +291,23 @@ CRAWL: dict[str, tuple[Target, ...]] = {
         ),
     ),
     "templates_app:preview_live": (Target(),),
+    "templates_app:preview_as": (Target(),),
+    "templates_app:preview_as_item": (
+        Target(lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id}),
+    ),
+    "templates_app:preview_profiles": (Target(hx_targets=("results",)),),
+    "templates_app:preview_profile_create": (Target(),),
+    "templates_app:preview_settings": (Target(),),
+    "templates_app:preview_profile_edit": (Target(lambda w: {"pk": w.preview_profile_id}),),
+    # The first request deletes it; the htmx variants then find nothing.
+    "templates_app:preview_profile_delete": (
+        Target(lambda w: {"pk": w.preview_profile_id}, ok=_ok(302, 404)),
+    ),
     # Content requests have a rendered review page; other kinds are not found there.
     "templates_app:change_preview": (
         *(Target(_cr(kind)) for kind in CONTENT_KINDS),
+        # The same person before and after (a person with no attributes).
+        Target(_cr("content_block"), query="?profile="),
         Target(_cr("dashboard_user"), ok=_ok(404), about="staff"),
     ),
     "users_admin:index": (Target(),),
@@ -320,6 +353,8 @@ def _first(sandbox: SandboxHandle, path: str, key: str, id_key: str) -> str:
 
 
 def _build(sandbox: SandboxHandle, who: str) -> World:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     from catalog_bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
@@ -450,8 +485,21 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
         "audit": entries.get(action="crawl.note").seq,
     }
 
+    world.preview_profile_id = templates.preview_profile_save(
+        actor=editor,
+        profile=None,
+        data={
+            "name": "Crawl",
+            "attributes": {"first_name": "Crawl"},
+            "language": "en",
+            "time_zone": "",
+        },
+    ).pk
+
     if crawler is not None:
         world.preview_token = templates.preview_stash(user=crawler, html=html)
+        TOTPDevice.objects.create(user=crawler, name="Crawler's app")
+    world.other_device_id = TOTPDevice.objects.create(user=admin, name="Admin's app").pk
     return world
 
 

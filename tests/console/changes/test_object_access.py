@@ -135,6 +135,15 @@ EXAMPLES: dict[str, Example] = {
         base={"roles": ["Viewer"]},
         title="Give somebody the Reviewer role",
     ),
+    # Removing a console user's second factors (the identifier: a console user made for the test).
+    "second_factor_reset": Example(
+        **STAFF,
+        identifier="",
+        action="update",
+        payload={"factors": []},
+        base={"factors": ["Authenticator app: Phone"]},
+        title="Reset somebody's second factor",
+    ),
     "approval_policy": Example(
         **STAFF,
         identifier="dashboard_user/update",
