@@ -437,7 +437,7 @@ ACCESS_REVIEW_KEEP_SECONDS = int(os.environ.get("ACCESS_REVIEW_KEEP_SECONDS", st
 # Reference: "API Rate Limits", "Rate limits by request type" (braze-docs
 # _docs/_api/api_limits.md). Limits are per workspace (SCIM: per company) and Braze raises
 # them on request, so the limiter uses the limit Braze announces in X-RateLimit-Limit once it
-# has seen one (limiter.py, "Learned limits"); these figures hold until then.
+# has seen one (console/braze/limiter/README.md, "Learned limits"); these figures hold until then.
 BRAZE_DEFAULT_LIMIT_GROUPS: dict[str, tuple[int, float]] = {
     "catalogs_sync": (50, 60.0),
     "catalog_items_sync": (50, 60.0),
@@ -472,7 +472,7 @@ def braze_limit_groups(overrides: str) -> dict[str, tuple[int, float]]:
     return {**BRAZE_DEFAULT_LIMIT_GROUPS, **braze_limit_overrides(overrides)}
 
 
-# The global Braze rate limiter's one settings object (console/braze/limiter.py).
+# The global Braze rate limiter's one settings object (console/braze/limiter/README.md).
 BRAZE_RATE_LIMITS = {
     "groups": braze_limit_groups(os.environ.get("BRAZE_RATE_LIMIT_OVERRIDES", "")),
     # Groups set by hand: their figure is used even when Braze announces another.
