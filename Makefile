@@ -29,8 +29,8 @@ fmt:
 lock:  ## re-resolve requirements.lock and requirements-production.lock (needs network to PyPI)
 	scripts/lock
 
-bench-limiter:  ## several processes drive one Braze limit group against the sandbox (S=6, 3 algorithms)
-	.venv/bin/python scripts/bench_limiter.py
+bench-limiter:  ## several processes drive one Braze limit group against the sandbox (S=6, 3 algorithms; RUNS=10 repeats them)
+	.venv/bin/python scripts/bench_limiter.py --runs $(or $(RUNS),1)
 
 N ?= 1000000
 bench-preview:  ## p95 render time of a 50 KB template with nested Content Blocks, as one person

@@ -8,5 +8,7 @@ class CatalogsConfig(AppConfig):
     def ready(self) -> None:
         # Imported once the app registry is ready: the appliers load models at import.
         from catalogs.appliers import register
+        from catalogs.schema_appliers import register as register_schema
 
         register()
+        register_schema()

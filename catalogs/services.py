@@ -104,11 +104,44 @@ def _sort_index_name(field: str) -> str:
 
 
 def catalog_sort_indexes_ensure_all(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
-    """Sort indexes for every mirrored catalog's fields (the owner's periodic command)."""
+    """Sort indexes for every mirrored catalog's fields (the owner's periodic command), and
+    none for a field no catalog holds any more (a deleted field's index is dropped)."""
     built: list[str] = []
     for catalog in Catalog.objects.using(using).order_by("pk"):
         built += catalog_sort_indexes_ensure(catalog=catalog, using=using)
+    catalog_sort_indexes_prune(using=using)
     return built
+
+
+def catalog_sort_indexes_prune(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Drop the sort indexes of fields that no mirrored catalog holds (shared by name, so
+    one goes only when its last catalog lost the field). Owner's login, like the builds."""
+    conn = connections[using]
+    if conn.in_atomic_block:
+        return []
+    wanted = {
+        _sort_index_name(str(f["name"]))
+        for catalog in Catalog.objects.using(using)
+        for f in catalog.value_fields()
+    }
+    dropped = []
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
+        if not cursor.fetchone()[0]:
+            return []
+        try:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'catalogs_catalogitem'"
+                " AND indexname LIKE 'catalog\\_item\\_sort\\_%%'"
+            )
+            for (name,) in cursor.fetchall():
+                if name not in wanted:
+                    # The name is ours (a fixed prefix and hex digits), never user text.
+                    cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                    dropped.append(name)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [_INDEX_LOCK_CLASS])
+    return dropped
 
 
 def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALIAS) -> list[str]:

@@ -378,6 +378,31 @@ CELERY_BEAT_SCHEDULE["change-requests-sweep"] = {
     "task": "console.changes.tasks.change_requests_sweep_task",
     "schedule": 60.0,
 }
+# An approval counts for this long: a change approved and then left waiting (a lost task,
+# a far-off schedule) goes back to review rather than landing on a stale decision.
+APPROVAL_MAX_AGE_DAYS = int(os.environ.get("APPROVAL_MAX_AGE_DAYS", "7"))
+# Approved changes whose "apply at" has come are handed to the apply task.
+CELERY_BEAT_SCHEDULE["change-requests-apply-due"] = {
+    "task": "console.changes.tasks.change_requests_apply_due_task",
+    "schedule": 30.0,
+}
+# The workspace's time zone: scheduled changes are asked for and shown in it (one
+# workspace for now; the console itself stores and logs UTC).
+CONSOLE_TIME_ZONE = os.environ.get("CONSOLE_TIME_ZONE", "UTC")
+# The workspace's outgoing webhook for change request events (docs/deploy.md): set by
+# whoever deploys, never by a console user. Each delivery is signed with the secret
+# (HMAC-SHA256 in X-Console-Signature), so the URL is refused without one.
+NOTIFY_WEBHOOK_URL = os.environ.get("NOTIFY_WEBHOOK_URL", "")
+NOTIFY_WEBHOOK_SECRET = os.environ.get("NOTIFY_WEBHOOK_SECRET", "")
+if NOTIFY_WEBHOOK_URL and len(NOTIFY_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured(
+        "NOTIFY_WEBHOOK_URL needs a NOTIFY_WEBHOOK_SECRET of 16+ characters."
+    )
+# Webhook deliveries whose task was lost are enqueued again (idempotent).
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "console.notifications.tasks.webhook_deliveries_sweep_task",
+    "schedule": 300.0,
+}
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))
@@ -412,7 +437,7 @@ ACCESS_REVIEW_KEEP_SECONDS = int(os.environ.get("ACCESS_REVIEW_KEEP_SECONDS", st
 # Reference: "API Rate Limits", "Rate limits by request type" (braze-docs
 # _docs/_api/api_limits.md). Limits are per workspace (SCIM: per company) and Braze raises
 # them on request, so the limiter uses the limit Braze announces in X-RateLimit-Limit once it
-# has seen one (limiter.py, "Learned limits"); these figures hold until then.
+# has seen one (console/braze/limiter/README.md, "Learned limits"); these figures hold until then.
 BRAZE_DEFAULT_LIMIT_GROUPS: dict[str, tuple[int, float]] = {
     "catalogs_sync": (50, 60.0),
     "catalog_items_sync": (50, 60.0),
@@ -447,7 +472,7 @@ def braze_limit_groups(overrides: str) -> dict[str, tuple[int, float]]:
     return {**BRAZE_DEFAULT_LIMIT_GROUPS, **braze_limit_overrides(overrides)}
 
 
-# The global Braze rate limiter's one settings object (console/braze/limiter.py).
+# The global Braze rate limiter's one settings object (console/braze/limiter/README.md).
 BRAZE_RATE_LIMITS = {
     "groups": braze_limit_groups(os.environ.get("BRAZE_RATE_LIMIT_OVERRIDES", "")),
     # Groups set by hand: their figure is used even when Braze announces another.
@@ -497,6 +522,9 @@ HEALTHZ_CACHE_SECONDS = float(os.environ.get("HEALTHZ_CACHE_SECONDS", "10"))
 
 # Catalog mirror. Fields per catalog: 500 on the create-catalog page today, 30 in older docs.
 CATALOG_MAX_FIELDS = int(os.environ.get("CATALOG_MAX_FIELDS", "500"))
+# Catalog field changes are asynchronous in Braze: how long the applier reads the catalog back
+# waiting for one to show before it reports "accepted, not yet applied" (a retry checks again).
+CATALOG_SCHEMA_APPLY_WAIT_SECONDS = float(os.environ.get("CATALOG_SCHEMA_APPLY_WAIT_SECONDS", "60"))
 # The create-catalog form posts two inputs per field row (at most 1,000 rows, so a catalog over
 # the limit gets Braze's message rather than a bare 400); Django's default allows 1,000 inputs.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2 * 1000 + 100

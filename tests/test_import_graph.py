@@ -1,7 +1,8 @@
 """The project's own modules import one another one way, and never another app's private names.
 
-The graph is read from the source (an AST walk, so imports inside functions and under
-`if TYPE_CHECKING:` count as edges too): a cycle closed by a lazy import is still a cycle.
+The graph is read from the source (an AST walk, so imports inside functions count as edges):
+a cycle closed by a lazy import is still a cycle. Imports under `if TYPE_CHECKING:` never run
+and are left out: a type named both ways is not a dependency at run time.
 """
 
 import ast
@@ -64,8 +65,17 @@ def _resolve(importer: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
+def _type_checking_only(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def _walk(tree: ast.AST, lazy: bool = False) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
     for child in ast.iter_child_nodes(tree):
+        if _type_checking_only(child):
+            continue
         if isinstance(child, ast.Import | ast.ImportFrom):
             yield child, lazy
         inner = lazy or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)

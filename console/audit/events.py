@@ -51,6 +51,8 @@ CHANGE_REQUEST_REJECTED: Final = "change_request.rejected"
 CHANGE_REQUEST_REJECT_REFUSED: Final = "change_request.reject_refused"
 CHANGE_REQUEST_CANCELLED: Final = "change_request.cancelled"
 CHANGE_REQUEST_RETRY_REQUESTED: Final = "change_request.retry_requested"
+CHANGE_REQUEST_SCHEDULED: Final = "change_request.scheduled"
+CHANGE_REQUEST_UNSCHEDULED: Final = "change_request.unscheduled"
 CHANGE_REQUEST_APPLYING: Final = "change_request.applying"
 CHANGE_REQUEST_APPLY_REFUSED: Final = "change_request.apply_refused"
 CHANGE_REQUEST_APPLIED: Final = "change_request.applied"
@@ -59,6 +61,8 @@ CHANGE_REQUEST_FAILED: Final = "change_request.failed"
 # The request sent to Braze while applying a change (beside the request's own entry).
 BRAZE_WRITE: Final = "braze.write"
 POLICY_CHANGED: Final = "policy.changed"
+# A person's choice of which change-request notifications reach them (console/notifications/).
+NOTIFICATIONS_PREFERENCES_CHANGED: Final = "notifications.preferences_changed"
 
 # --- Catalogs (catalogs/) ---
 CATALOG_LIST_REFRESH_REQUESTED: Final = "catalog.list_refresh_requested"

@@ -179,7 +179,7 @@ def test_a_sender_facing_a_full_limit_group_waits_for_room_instead_of_handing_ba
     try:
         senders.sender_step(slot=0, token="token-0")
     finally:
-        limiter.redis.delete(senders._slot_key(0), limiter._key("catalog_items_async", "blocked"))
+        limiter.redis.delete(senders._slot_key(0), limiter.keys("catalog_items_async").blocked)
     assert time.monotonic() - started >= 2.5  # it waited in the task, the slot kept
     # One batch learnt the group was full; the other three were left alone meanwhile.
     assert BulkBatch.objects.filter(job=job, claim_no__gt=0).count() == 1

@@ -109,6 +109,12 @@ MATRIX: dict[str, Rule] = {
         ok_status=frozenset({404}),
     ),
     "changes:policy": Rule(frozenset({Role.ADMIN})),
+    # Each person's email choices: whoever works with change requests; the webhook's
+    # delivery log: Admins.
+    "notifications:preferences": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN})
+    ),
+    "notifications:deliveries": Rule(frozenset({Role.ADMIN})),
     "changes:act": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.ADMIN}),
         kwargs={"pk": 999999},
@@ -129,6 +135,14 @@ MATRIX: dict[str, Rule] = {
     "catalogs:create": Rule(frozenset({Role.EDITOR})),
     "catalogs:delete": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
     "catalogs:item_create": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
+    "catalogs:field_add": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
+    "catalogs:field_delete": Rule(
+        frozenset({Role.EDITOR}), kwargs={"name": "matrix", "field_name": "price"}
+    ),
+    "catalogs:selection_create": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
+    "catalogs:selection_delete": Rule(
+        frozenset({Role.EDITOR}), kwargs={"name": "matrix", "selection_name": "cheap"}
+    ),
     "catalogs:item_edit": Rule(
         frozenset({Role.EDITOR}), kwargs={"name": "matrix", "item_id": "item-1"}
     ),
@@ -271,11 +285,12 @@ def _catalog_rows(request: pytest.FixtureRequest) -> None:
     if "db" not in request.fixturenames and "client_for" not in request.fixturenames:
         return
     request.getfixturevalue("db")
+    from catalogs.models import CatalogSelection
     from tests.factories import CatalogFactory, catalog_item_create
 
-    catalog_item_create(
-        cast(Catalog, CatalogFactory(name="matrix")), "item-1", name="Matrix item", price=1
-    )
+    catalog = cast(Catalog, CatalogFactory(name="matrix"))
+    catalog_item_create(catalog, "item-1", name="Matrix item", price=1)
+    CatalogSelection.objects.create(catalog=catalog, name="cheap", definition={"filters": []})
 
 
 def _url_names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[str]:

@@ -39,7 +39,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from pytest_django.fixtures import Settings
 
-from catalogs.models import Catalog
+from catalogs.models import Catalog, CatalogSelection
 from console.roles import Role
 from tests.console.test_access_matrix import MATRIX, _url_names
 from tests.factories import CatalogFactory, catalog_item_create, user_with_role
@@ -216,6 +216,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
         Target(_cr(kind), ok=_ok(302), about=_about(kind)) for kind in REQUEST_KINDS
     ),
     "changes:policy": (Target(),),
+    "notifications:preferences": (Target(),),
+    "notifications:deliveries": (Target(),),
     "audit:list": (Target(hx_targets=("results",)),),
     "audit:detail": tuple(Target(_seq(marker)) for marker in ("staff", "console", "audit")),
     "audit:export": (Target(),),
@@ -234,6 +236,12 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "catalogs:item_detail": (Target(_item),),
     "catalogs:create": (Target(),),
     "catalogs:delete": (Target(_cat),),
+    "catalogs:field_add": (Target(_cat),),
+    "catalogs:field_delete": (Target(lambda w: {"name": w.catalog, "field_name": "price"}),),
+    "catalogs:selection_create": (Target(_cat, hx_targets=("preview",)),),
+    "catalogs:selection_delete": (
+        Target(lambda w: {"name": w.catalog, "selection_name": "cheap"}),
+    ),
     "catalogs:item_create": (Target(_cat),),
     "catalogs:item_edit": (Target(_item),),
     "catalogs:item_delete": (Target(_item),),
@@ -372,6 +380,7 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
     catalog = cast(Catalog, CatalogFactory(name=world.catalog))
     catalog_item_create(catalog, world.item_id, name=MARKERS["catalog"].values[0], price=1)
     catalog_item_create(catalog, "item-2", name="Second", price=2)
+    CatalogSelection.objects.create(catalog=catalog, name="cheap", definition={"filters": []})
 
     job = bulk_job_upload(
         actor=editor,
