@@ -5,7 +5,7 @@ ranges together (the first prev_hash of a range must be the last hash of the one
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,8 +118,14 @@ def walk_range(
         cursor.itersize = BATCH
         cursor.execute(SELECT + " WHERE e.seq BETWEEN %s AND %s ORDER BY e.seq", [low, high])
         return walk(
-            cursor,
+            batched_rows(cursor),
             {s for s in wanted if low <= s <= high},
             key=key,
             legacy_until=legacy_until,
         )
+
+
+def batched_rows(cursor: Any) -> Iterator[tuple[Any, ...]]:
+    """The cursor's rows, fetched BATCH at a time (iterating it asks for each row)."""
+    while rows := cursor.fetchmany(BATCH):
+        yield from rows
