@@ -52,8 +52,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    # GinIndex (the audit search's trigram indexes) and TrigramExtension in a migration.
-    "django.contrib.postgres",
     "django_htmx",
     "axes",
     "console",

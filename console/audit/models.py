@@ -1,10 +1,4 @@
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models.functions import Upper
-
-# The list's free-text search (icontains, i.e. UPPER(column) LIKE UPPER('%q%')) on each
-# column it searches: trigram indexes answer it without reading the table.
-SEARCHED_COLUMNS = ("action", "actor_name", "resource_id", "resource_type")
 
 
 class AuditEntry(models.Model):
@@ -41,10 +35,6 @@ class AuditEntry(models.Model):
             models.Index(fields=["actor_name", "-seq"], name="audit_actor_name_seq"),
             models.Index(fields=["outcome", "-seq"], name="audit_outcome_seq"),
             models.Index(fields=["resource_type", "resource_id"], name="audit_resource"),
-            *(
-                GinIndex(OpClass(Upper(column), name="gin_trgm_ops"), name=f"audit_{column}_trgm")
-                for column in SEARCHED_COLUMNS
-            ),
         ]
         constraints = [
             # No entry without an actor, whatever code path tries to write one.

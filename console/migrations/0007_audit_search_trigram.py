@@ -1,53 +1,29 @@
-"""Trigram indexes for the audit list's free-text search (pg_trgm is a trusted extension:
-the database's owner may create it)."""
+"""Trigram indexes for the audit list's free-text search, one per searched column.
 
-import django.contrib.postgres.indexes
-import django.db.models.functions.text
-from django.contrib.postgres.operations import TrigramExtension
+Created in SQL, as catalogs' is (0001_initial): GinIndex would need django.contrib.postgres
+installed for nothing else. Each expression is exactly what the search's icontains compiles
+to, UPPER("column"::text), or PostgreSQL would not use it.
+"""
+
 from django.db import migrations
+
+COLUMNS = ("action", "actor_name", "resource_id", "resource_type")
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("console", "0006_change_request_full_rate_limit"),
-    ]
+    dependencies = [("console", "0006_change_request_full_rate_limit")]
 
     operations = [
-        TrigramExtension(),
-        migrations.AddIndex(
-            model_name="auditentry",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(
-                    django.db.models.functions.text.Upper("action"), name="gin_trgm_ops"
-                ),
-                name="audit_action_trgm",
-            ),
+        # Trusted since PostgreSQL 13: the database's owner may create it.
+        migrations.RunSQL(
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm", reverse_sql=migrations.RunSQL.noop
         ),
-        migrations.AddIndex(
-            model_name="auditentry",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(
-                    django.db.models.functions.text.Upper("actor_name"), name="gin_trgm_ops"
-                ),
-                name="audit_actor_name_trgm",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="auditentry",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(
-                    django.db.models.functions.text.Upper("resource_id"), name="gin_trgm_ops"
-                ),
-                name="audit_resource_id_trgm",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="auditentry",
-            index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(
-                    django.db.models.functions.text.Upper("resource_type"), name="gin_trgm_ops"
-                ),
-                name="audit_resource_type_trgm",
-            ),
+        *(
+            migrations.RunSQL(
+                f"CREATE INDEX audit_{column}_trgm ON audit_entry"
+                f" USING gin (upper(({column})::text) gin_trgm_ops)",
+                reverse_sql=f"DROP INDEX IF EXISTS audit_{column}_trgm",
+            )
+            for column in COLUMNS
         ),
     ]

@@ -10,8 +10,8 @@ from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from console.audit.models import SEARCHED_COLUMNS, AuditEntry
-from console.audit.selectors import audit_entries
+from console.audit.models import AuditEntry
+from console.audit.selectors import SEARCHED_COLUMNS, audit_entries
 from console.audit.services import SYSTEM, audit_append
 from console.roles import Role
 from tests.factories import user_with_role
