@@ -10,7 +10,7 @@ filter, approve). Prints p95 of pages and of htmx fragments, errors, and the job
 load against U alone, each with its target (issue 24) and the load average: on a shared
 2-core machine the figures are only as good as the machine is quiet.
 
-    scripts/bench-web [--users 50] [--items 20000] [--scale 30] [--workers 2]
+    scripts/bench-web [--users 50] [--items 100000] [--scale 30] [--workers 2]
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--spawn-rate", type=float, default=10.0)
-    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--scale", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
