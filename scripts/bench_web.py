@@ -34,7 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench_bulk import Bench  # noqa: E402
 
+# Issue 24's targets ("U unchanged" read as within 5% of the job alone), and the first
+# measurement (6e76d08's web tier, 50 users, a 100,000-item job at S=30, 2 workers; load
+# average 10.8 on the shared 2-core machine: U alone 0.659, under load 0.419).
 TARGETS = {"page_p95_ms": 300.0, "fragment_p95_ms": 150.0, "errors": 0, "U_ratio": 0.95}
+BASELINE = {"page_p95_ms": 1777.7, "fragment_p95_ms": 1409.9, "errors": 0, "U_ratio": 0.64}
 
 
 def _p95(values: list[float]) -> float:
@@ -169,14 +173,16 @@ class Locust:
         return result
 
 
-def figure(name: str, value: float, unit: str, target: float, higher_is_better: bool) -> None:
+def figure(key: str, value: float, unit: str, higher_is_better: bool) -> None:
+    target, name = TARGETS[key], key
     if higher_is_better:
         ratio = value / target if target else float("inf")
     else:
         ratio = (target / value if value else float("inf")) if target else float(value == 0)
     sign = ">=" if higher_is_better else "<="
     print(f"  {name:<18} {value:>10,.2f} {unit:<9} target {sign} {target:>7,.2f}  "
-          f"ratio {ratio:5.2f}  {'MET' if ratio >= 1 else 'not met'}")  # fmt: skip
+          f"ratio {ratio:5.2f}  {'MET' if ratio >= 1 else 'not met':<7}  "
+          f"baseline {BASELINE[key]:>9,.2f}")  # fmt: skip
 
 
 def main() -> int:
@@ -226,14 +232,16 @@ def main() -> int:
     print(f"requests: {len(pages)} pages (p50 {statistics.median(pages or [0]):.0f} ms), "
           f"{len(fragments)} fragments (p50 {statistics.median(fragments or [0]):.0f} ms), "
           f"{len(errors)} errors")  # fmt: skip
+    for name, times in sorted(result.get("by_name", {}).items()):
+        print(f"  {name:<26} {len(times):>5} requests, p95 {_p95(times):7.0f} ms")
     for error in errors[:5]:
         print(f"    {error}")
-    print("\nweb tier under load (figure, target, ratio >= 1.00 meets it):")
-    figure("page p95", _p95(pages), "ms", TARGETS["page_p95_ms"], higher_is_better=False)
-    figure("fragment p95", _p95(fragments), "ms", TARGETS["fragment_p95_ms"], False)
-    figure("errors", len(errors), "", TARGETS["errors"], higher_is_better=False)
+    print("\nweb tier under load (figure, target, ratio >= 1.00 meets it, baseline):")
+    figure("page_p95_ms", _p95(pages), "ms", higher_is_better=False)
+    figure("fragment_p95_ms", _p95(fragments), "ms", higher_is_better=False)
+    figure("errors", len(errors), "", higher_is_better=False)
     u_ratio = loaded["U"] / alone["U"] if alone["U"] else 0.0
-    figure("U loaded / alone", u_ratio, "", TARGETS["U_ratio"], higher_is_better=True)
+    figure("U_ratio", u_ratio, "", higher_is_better=True)
     print(during)
     return 0
 

@@ -28,6 +28,7 @@ PLAN: dict[str, Any] = (
     else {"editor": [""], "reviewer": [""], "catalog": "products", "items": ["1"], "field": ""}
 )
 SAMPLES: dict[str, list[float]] = {"page": [], "fragment": []}
+BY_NAME: dict[str, list[float]] = {}
 ERRORS: list[str] = []
 _cookies = {role: itertools.cycle(PLAN[role]) for role in ("editor", "reviewer")}
 _CHANGE_LINK = re.compile(r'href="/changes/(\d+)/"')
@@ -41,12 +42,15 @@ def _record(name: str, response_time: float, exception: Exception | None, **_: A
         ERRORS.append(f"{name}: {exception}"[:300])
     elif kind in SAMPLES:
         SAMPLES[kind].append(response_time)
+        BY_NAME.setdefault(name, []).append(response_time)
 
 
 @events.quitting.add_listener
 def _write(**_: Any) -> None:
     if path := os.environ.get("BENCH_WEB_SAMPLES"):
-        Path(path).write_text(json.dumps({"samples": SAMPLES, "errors": ERRORS}))
+        Path(path).write_text(
+            json.dumps({"samples": SAMPLES, "by_name": BY_NAME, "errors": ERRORS})
+        )
 
 
 class _Form(HTMLParser):
