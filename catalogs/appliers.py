@@ -9,8 +9,10 @@ from catalogs import rules, services
 from catalogs.models import Catalog
 from console.braze.client import BrazeClient
 from console.braze.errors import BrazeNotFound, BrazeValidationError
-from console.changes.appliers import merge_state, register_applier
+from console.changes.appliers import merge_state
 from console.changes.diff import same
+from console.changes.models import ChangeAction
+from console.changes.resource_types import ResourceType, resource_type_register
 
 LIST_REUSE_SECONDS = 5.0
 
@@ -22,14 +24,12 @@ def _client() -> BrazeClient:
 
 
 def _split(identifier: str) -> tuple[str, str]:
-    catalog_name, _, item_id = identifier.partition("/")
-    return catalog_name, item_id
+    parts = services.ITEM_IDENTIFIERS.parse(identifier)
+    return parts["catalog"], parts["item"]
 
 
 class CatalogItemApplier:
     """Single-item writes through Braze's synchronous item endpoints (50/min shared)."""
-
-    label = "Catalog item"
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         catalog_name, item_id = _split(identifier)
@@ -115,8 +115,6 @@ def _holds(field_type: str | None, held: Any, sent: Any) -> bool:
 class CatalogApplier:
     """Catalog create and delete (the 5/min synchronous catalog endpoints)."""
 
-    label = "Catalog"
-
     def __init__(self) -> None:
         self._listed: tuple[float, list[Any]] | None = None
 
@@ -142,9 +140,10 @@ class CatalogApplier:
         client, self._listed = _client(), None
         if action == "create":
             created = client.catalog_create(
-                name=identifier, description=payload.get("description", ""),
+                name=identifier,
+                description=payload.get("description", ""),
                 fields=payload["fields"],
-            )  # fmt: skip
+            )
             services.catalog_mirror_upsert(braze_catalog=created)
         elif action == "delete":
             client.catalog_delete(name=identifier)
@@ -166,5 +165,21 @@ class CatalogApplier:
 
 
 def register() -> None:
-    register_applier(services.ITEM_RESOURCE, CatalogItemApplier())
-    register_applier(services.CATALOG_RESOURCE, CatalogApplier())
+    resource_type_register(
+        ResourceType(
+            key=services.ITEM_RESOURCE,
+            label="Catalog item",
+            applier=CatalogItemApplier(),
+            identifiers=services.ITEM_IDENTIFIERS,
+        )
+    )
+    resource_type_register(
+        ResourceType(
+            key=services.CATALOG_RESOURCE,
+            label="Catalog",
+            applier=CatalogApplier(),
+            identifiers=services.CATALOG_IDENTIFIERS,
+            # A deleted catalog takes all its items with it: a second pair of eyes.
+            default_approvals={ChangeAction.DELETE: 2},
+        )
+    )

@@ -33,6 +33,7 @@ from console.braze.errors import (
     describe_error,
 )
 from console.changes.models import ChangeRequest
+from console.changes.resource_types import Identifiers
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 SYNC_ACTOR = SystemActor("catalog-sync")
 ITEM_RESOURCE = "catalog_item"
 CATALOG_RESOURCE = "catalog"
+ITEM_IDENTIFIERS = Identifiers("{catalog}/{item}")
+CATALOG_IDENTIFIERS = Identifiers("{catalog}")
 # Advisory-lock class for "a worker is walking this catalog" (the second key is its id).
 _SYNC_LOCK_CLASS = 0x43415453  # "CATS"
 TRANSIENT_ERRORS = (BrazeRateLimited, BrazeUnavailable, BrazeTimeout, BrazeServerError)
@@ -530,7 +533,7 @@ def catalog_sync_schedule(*, client: BrazeClient) -> list[CatalogSync]:
 
 
 def item_identifier(catalog: Catalog, item_id: str) -> str:
-    return f"{catalog.name}/{item_id}"
+    return ITEM_IDENTIFIERS.build(catalog=catalog.name, item=item_id)
 
 
 def catalog_item_propose(

@@ -26,6 +26,7 @@ from catalogs.forms import (
 from catalogs.models import Catalog, CatalogItem
 from console.access import require_capability
 from console.changes.models import OPEN_STATES, ChangeRequest
+from console.changes.selectors import change_requests_visible
 from console.http import AuthenticatedRequest, htmx_targets
 from console.roles import Capability, user_capabilities
 from console.spreadsheet import cell_inert
@@ -293,11 +294,16 @@ def item_detail(request: AuthenticatedRequest, name: str, item_id: str) -> HttpR
         (str(f["name"]), types[str(f["name"])], item.data.get(str(f["name"])))
         for f in catalog.value_fields()
     ]
-    pending = ChangeRequest.objects.filter(
-        resource_type=services.ITEM_RESOURCE,
-        identifier=services.item_identifier(catalog, item_id),
-        state__in=OPEN_STATES,
-    ).order_by("-id")
+    # Viewers browse content but not the change requests about it.
+    pending = (
+        change_requests_visible(user=request.user)
+        .filter(
+            resource_type=services.ITEM_RESOURCE,
+            identifier=services.item_identifier(catalog, item_id),
+            state__in=OPEN_STATES,
+        )
+        .order_by("-id")
+    )
     ctx = {
         "catalog": catalog,
         "item": item,

@@ -26,6 +26,8 @@ PRIVILEGED: dict[str, frozenset[str]] = {
     "BRAZE_SCIM_TOKEN": frozenset({"web", "worker", "command"}),
     # Opens /metrics: the web answers scrapes; every other process only records (in Redis).
     "METRICS_TOKEN": frozenset({"web"}),
+    # Redeems sign-in codes at the identity provider: only the web signs people in.
+    "OIDC_CLIENT_SECRET": frozenset({"web"}),
 }
 KINDS = frozenset({"web", "worker", "beat", "migrate", "indexer", "signer", "sandbox", "command"})
 # Settings read this: the kinds that append no audit entry start without AUDIT_CHAIN_KEY.

@@ -14,6 +14,7 @@ SECRET_SETTINGS = (
     "AUDIT_CHECKPOINT_KEY",
     "SENTRY_DSN",
     "EMAIL_HOST_PASSWORD",
+    "OIDC_RP_CLIENT_SECRET",
 )
 _MIN_SECRET_LENGTH = 8  # a short value would mask ordinary words
 

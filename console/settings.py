@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "catalogs",
     "templates_app",
     "users_admin",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -82,6 +83,8 @@ MIDDLEWARE = [
     # Idle and absolute session limits, and sessions whose roles changed (after the audit
     # origin is set, as ending a session is audited).
     "console.sessions.SessionLimitsMiddleware",
+    # Sessions bound to their sign-in method; SSO sessions re-validated with the provider.
+    "sso.middleware.SsoSessionMiddleware",
 ]
 
 if not (DEBUG or TESTING):
@@ -127,7 +130,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Passwords (only break-glass Admins' when SSO_LOCAL_PASSWORDS is off), then the IdP.
+    "sso.backends.LocalPasswordBackend",
+    "sso.backends.OidcBackend",
 ]
 # A password is the only factor, so it must be long: NIST SP 800-63B-4 (section 3.1.1.2)
 # requires 15 characters for a password used as a single-factor authenticator. No
@@ -170,6 +175,47 @@ SIGNIN_GLOBAL_FAILURE_LIMIT = int(os.environ.get("SIGNIN_GLOBAL_FAILURE_LIMIT", 
 # first failure and one for the rest; all other sources share one entry.
 SIGNIN_AUDIT_SOURCES = int(os.environ.get("SIGNIN_AUDIT_SOURCES", "100"))
 
+# Single sign-on with OpenID Connect (sso/, README "Single sign-on"). On when OIDC_ISSUER is
+# set; the provider's endpoints come from its discovery document, read once at start.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your company account")
+OIDC_RP_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile")
+# ID tokens are accepted signed with these only (asymmetric: the secret forges nothing).
+OIDC_ALGORITHMS = env_list("OIDC_ALGORITHMS", "RS256,ES256")
+OIDC_RP_SIGN_ALGO = "RS256"  # mozilla-django-oidc: verify against the JWKS (sso/backends.py)
+OIDC_CLOCK_SKEW_SECONDS = min(int(os.environ.get("OIDC_CLOCK_SKEW_SECONDS", "60")), 300)
+OIDC_TIMEOUT = float(os.environ.get("OIDC_TIMEOUT", "10"))
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of RP-initiated logout
+OIDC_STORE_ACCESS_TOKEN = True  # re-validation without a refresh token (sso/middleware.py)
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+OIDC_OP_LOGOUT_URL_METHOD = "sso.views.provider_logout_url"
+# Console roles from the IdP's groups: "okta-braze-editors=Editor,okta-braze-admins=Admin".
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_ROLE_MAP = os.environ.get("OIDC_ROLE_MAP", "")
+# SSO sessions end this long after signing in, and are checked with the provider this often.
+SSO_SESSION_MAX_AGE = int(os.environ.get("SSO_SESSION_MAX_AGE", str(8 * 3600)))
+OIDC_REVALIDATE_SECONDS = int(os.environ.get("OIDC_REVALIDATE_SECONDS", "300"))
+# With SSO on, SSO_LOCAL_PASSWORDS=0 leaves passwords to these Admin accounts only (every
+# such sign-in is audited and emailed to the other Admins).
+SSO_LOCAL_PASSWORDS = env_bool("SSO_LOCAL_PASSWORDS", True)
+SSO_BREAK_GLASS_USERNAMES = env_list("SSO_BREAK_GLASS_USERNAMES")
+# django-axes' per-username lockouts do not apply to sign-ins through the provider.
+AXES_WHITELIST_CALLABLE = "sso.backends.axes_exempt"
+SSO_FORM_ACTION: list[str] = []
+if OIDC_ISSUER:
+    # Only the web process is given the secret (console/processes.py).
+    if not OIDC_RP_CLIENT_ID or (
+        not OIDC_RP_CLIENT_SECRET and os.environ.get("CONSOLE_PROCESS", "web") == "web"
+    ):
+        raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.")
+    _idp = urlsplit(OIDC_ISSUER)
+    # Sign-out is a form whose answer redirects to the provider's end-session endpoint.
+    SSO_FORM_ACTION.append(f"{_idp.scheme}://{_idp.netloc}")
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -203,7 +249,7 @@ SECURE_CSP = {
     "frame-src": [CSP.SELF],
     # Preview views that must be framed opt in per view (xframe_options_sameorigin).
     "frame-ancestors": [CSP.NONE],
-    "form-action": [CSP.SELF],
+    "form-action": [CSP.SELF, *SSO_FORM_ACTION],
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
 }

@@ -10,6 +10,7 @@ from console.access import require_login
 from console.audit import views as audit_views
 from console.changes import views as change_views
 from console.metrics import views as metrics_views
+from sso import views as sso_views
 
 
 def _signed_in(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -20,7 +21,9 @@ def _signed_in(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
 
 auth_patterns = [
     path("login/", views.SignInView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Ends the provider's session too, for a session signed in through it (sso/views.py).
+    path("logout/", sso_views.SignOutView.as_view(), name="logout"),
+    path("sso/", include("sso.urls")),
     path("password/", _signed_in(auth_views.PasswordChangeView.as_view()), name="password_change"),
     path(
         "password/done/",

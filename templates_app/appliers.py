@@ -21,8 +21,11 @@ from console.braze import BrazeNotFound, BrazeValidationError, get_client
 from console.changes.appliers import merge_state
 from console.changes.diff import same
 from console.changes.models import ChangeState
+from console.changes.resource_types import Identifiers, resource_type_register
+from console.changes.resource_types import ResourceType as RegisteredType
 from templates_app import selectors, services
 from templates_app.models import ResourceType
+from templates_app.rules import content_block_state_notice
 
 # Nothing more will be sent for these, so what applying would do no longer matters.
 SETTLED = frozenset({ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.CANCELLED})
@@ -63,33 +66,14 @@ def _refused_for_missing(exc: BrazeValidationError, sent: dict[str, Any]) -> boo
         exc.message.strip().rstrip(".").lower()
     }
     return any(
-        field not in sent for message, field in _REQUIRED_BLOCK_FIELD_MISSING.items()
+        field not in sent
+        for message, field in _REQUIRED_BLOCK_FIELD_MISSING.items()
         if message in said
-    )  # fmt: skip
+    )
 
 
 def _block_state(payload: dict[str, Any]) -> Literal["active", "draft"]:
     return "draft" if payload.get("state") == "draft" else "active"
-
-
-def content_block_state_notice(*, state: str, known_state: str | None) -> str:
-    """What the reviewer and the proposer must know about the block's state, or ""."""
-    if state != "active":
-        return ""
-    if known_state is None:
-        return (
-            "Braze will publish this block (make it active) when this change is applied: "
-            "Braze's API cannot keep it as a draft. Braze does not report whether a block is "
-            "a draft, and the console did not save this one, so if it was saved as a draft "
-            "in Braze's dashboard it goes live with this change, in every message that "
-            "includes it."
-        )
-    if known_state == "draft":
-        return (
-            "This change publishes the block: it goes from draft to active, in every message "
-            "that includes it."
-        )
-    return ""
 
 
 def _id_by_name(identifier: str, find: Callable[[str], str | None]) -> str | None:
@@ -231,9 +215,14 @@ class EmailTemplateApplier(_ContentApplier):
         return False
 
     FIELDS = (
-        "template_name", "subject", "body", "plaintext_body", "preheader", "tags",
+        "template_name",
+        "subject",
+        "body",
+        "plaintext_body",
+        "preheader",
+        "tags",
         "should_inline_css",
-    )  # fmt: skip
+    )
 
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
         if action != "create":
@@ -344,8 +333,39 @@ class PreferenceCenterApplier(_ContentApplier):
 
 
 def register() -> None:
-    from console.changes.appliers import register_applier
-
-    register_applier(ResourceType.CONTENT_BLOCK, ContentBlockApplier())
-    register_applier(ResourceType.EMAIL_TEMPLATE, EmailTemplateApplier())
-    register_applier(ResourceType.PREFERENCE_CENTER, PreferenceCenterApplier())
+    # Identifiers: a resource's Braze id; until Braze assigns one, the name (unique for
+    # Content Blocks and preference centers) or a random token (template names need not be).
+    block = ContentBlockApplier()
+    resource_type_register(
+        RegisteredType(
+            key=ResourceType.CONTENT_BLOCK,
+            label="Content Block",
+            applier=block,
+            identifiers=Identifiers(NAME_PREFIX + "{name}", "{content_block_id}"),
+            review_url="templates_app:change_preview",
+            review_notes=block.review_notes,
+            apply_update=block.apply_update,
+        )
+    )
+    template = EmailTemplateApplier()
+    resource_type_register(
+        RegisteredType(
+            key=ResourceType.EMAIL_TEMPLATE,
+            label="Email template",
+            applier=template,
+            identifiers=Identifiers(NEW_PREFIX + "{token}", "{email_template_id}"),
+            review_url="templates_app:change_preview",
+            apply_update=template.apply_update,
+        )
+    )
+    center = PreferenceCenterApplier()
+    resource_type_register(
+        RegisteredType(
+            key=ResourceType.PREFERENCE_CENTER,
+            label="Preference center",
+            applier=center,
+            identifiers=Identifiers(NAME_PREFIX + "{name}", "{preference_center_id}"),
+            review_url="templates_app:change_preview",
+            apply_update=center.apply_update,
+        )
+    )

@@ -23,8 +23,10 @@ def side_by_side(before: str, after: str) -> list[DiffRow]:
     rows: list[DiffRow] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
-            rows += [DiffRow("same", i + 1, a[i], j + 1, b[j]) for i, j in zip(
-                range(i1, i2), range(j1, j2), strict=True)]  # fmt: skip
+            rows += [
+                DiffRow("same", i + 1, a[i], j + 1, b[j])
+                for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+            ]
             continue
         left, right = list(range(i1, i2)), list(range(j1, j2))
         for n in range(max(len(left), len(right))):

@@ -14,6 +14,7 @@ from templates_app.rules import (
     Errors,
     Workspace,
     content_block_errors,
+    content_block_state_notice,
     content_too_large,
     email_template_errors,
     preference_center_errors,
@@ -53,7 +54,23 @@ def _apply_rule_errors(form: forms.Form, errors: Errors) -> None:
             form.add_error(field if field in form.fields else None, message)
 
 
-class ContentBlockForm(forms.Form):
+class ContentForm(forms.Form):
+    """A proposal form of one kind of content; the shared form screen builds every one alike.
+
+    `creating` is False when an existing item is edited; `notice` is shown above the form.
+    """
+
+    notice = ""
+
+    def __init__(
+        self, *args: Any, workspace: Workspace, creating: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.creating = creating
+
+
+class ContentBlockForm(ContentForm):
     name = forms.CharField(
         required=False,
         help_text="Letters, digits, hyphens and underscores; fixed once the block is active.",
@@ -72,22 +89,25 @@ class ContentBlockForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        workspace: Workspace,
         current_name: str | None = None,
         current_state: str | None = None,
-        editing: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.workspace = workspace
         self.current_name = current_name
         self.current_state = current_state
-        if editing and current_state is None:
-            # Braze's update can only leave such a block active (see the form's notice).
+        if not self.creating and current_state is None:
+            # Braze's update makes a block active unless told otherwise, and its info endpoint
+            # does not say whether a block is a draft: unless the console saved this block
+            # itself, the edit can only publish it, and the form says so.
             state = self.fields["state"]
             state.disabled = True
             state.initial = "active"
             state.help_text = "Braze makes the block active when this change is applied."
+            self.notice = (
+                content_block_state_notice(state="active", known_state=None)
+                + " Its name is fixed, as for any active block."
+            )
         _live_preview(self, "content")
 
     def clean_content(self) -> str:
@@ -110,7 +130,7 @@ class ContentBlockForm(forms.Form):
         return data
 
 
-class EmailTemplateForm(forms.Form):
+class EmailTemplateForm(ContentForm):
     # A field may share the name of Form.template_name: the metaclass takes fields off the class.
     template_name = forms.CharField(required=False, label="Name")  # type: ignore[assignment]
     subject = forms.CharField(required=False)
@@ -119,9 +139,11 @@ class EmailTemplateForm(forms.Form):
         required=False, strip=False, widget=forms.Textarea(attrs=CODE), label="HTML body"
     )
     plaintext_body = forms.CharField(
-        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
         label="Plaintext body",
-    )  # fmt: skip
+    )
     should_inline_css = forms.ChoiceField(
         choices=[("", "Workspace default"), ("true", "Yes"), ("false", "No")],
         required=False,
@@ -129,9 +151,8 @@ class EmailTemplateForm(forms.Form):
     )
     tags = TagsField(required=False, help_text="Comma-separated; each tag must exist in Braze.")
 
-    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.workspace = workspace
         _live_preview(self, "body")
 
     def clean_should_inline_css(self) -> bool | None:
@@ -145,19 +166,23 @@ class EmailTemplateForm(forms.Form):
         return data
 
 
-class PreferenceCenterForm(forms.Form):
+class PreferenceCenterForm(ContentForm):
     name = forms.CharField(
         required=False, help_text="Letters, digits, hyphens and underscores; fixed once created."
     )
     preference_center_title = forms.CharField(required=False, label="Title")
     preference_center_page_html = forms.CharField(
-        required=False, strip=False, widget=forms.Textarea(attrs=CODE),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs=CODE),
         label="Preference center page HTML",
-    )  # fmt: skip
+    )
     confirmation_page_html = forms.CharField(
-        required=False, strip=False, widget=forms.Textarea(attrs=CODE),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs=CODE),
         label="Confirmation page HTML",
-    )  # fmt: skip
+    )
     state = forms.ChoiceField(choices=STATE_CHOICES, initial="active")
     options = forms.CharField(
         required=False,
@@ -166,11 +191,9 @@ class PreferenceCenterForm(forms.Form):
         help_text='e.g. {"meta-viewport-content": "width=device-width"}',
     )
 
-    def __init__(self, *args: Any, workspace: Workspace, creating: bool, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.workspace = workspace
-        self.creating = creating
-        if not creating:
+        if not self.creating:
             self.fields["name"].disabled = True
             self.fields["options"].help_text = (
                 "Sent to Braze only if you change them, and then they replace every option "

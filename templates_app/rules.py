@@ -85,6 +85,26 @@ def content_too_large(content: str) -> bool:
     return len(content) > CONTENT_MAX_BYTES or len(content.encode()) > CONTENT_MAX_BYTES
 
 
+def content_block_state_notice(*, state: str, known_state: str | None) -> str:
+    """What the reviewer and the proposer must know about the block's state, or ""."""
+    if state != "active":
+        return ""
+    if known_state is None:
+        return (
+            "Braze will publish this block (make it active) when this change is applied: "
+            "Braze's API cannot keep it as a draft. Braze does not report whether a block is "
+            "a draft, and the console did not save this one, so if it was saved as a draft "
+            "in Braze's dashboard it goes live with this change, in every message that "
+            "includes it."
+        )
+    if known_state == "draft":
+        return (
+            "This change publishes the block: it goes from draft to active, in every message "
+            "that includes it."
+        )
+    return ""
+
+
 def content_block_errors(
     data: Mapping[str, Any],
     *,

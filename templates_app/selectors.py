@@ -53,6 +53,39 @@ def digest_of(snapshot: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(snapshot).encode()).hexdigest()
 
 
+# --- lists as the screens show them -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentFilters:
+    """What a list screen asks for; an empty value does not narrow the list. A kind of
+    content ignores the filters it has no use for (preference centers have no tags)."""
+
+    q: str = ""
+    tag: str = ""
+    type: str = ""
+    modified_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing[T]:
+    rows: list[T]
+    # Every tag on the rows before the name, tag and type filters: the tag menu's choices.
+    tags: list[str]
+
+
+def _named(name: str, q: str) -> bool:
+    return not q or q.lower() in name.lower()
+
+
+def _tagged(tags: list[str], tag: str) -> bool:
+    return not tag or tag in tags
+
+
+def _all_tags(rows: list[EmailTemplateSummary] | list[ContentBlockSummary]) -> list[str]:
+    return sorted({t for row in rows for t in row.tags})
+
+
 # --- email templates -----------------------------------------------------------------------
 
 
@@ -72,6 +105,15 @@ def email_template_rows(*, modified_after: datetime | None = None) -> list[Email
 
     stamp = modified_after.isoformat() if modified_after else ""
     return _cached(f"email_templates:{stamp}", load)
+
+
+def email_template_listing(*, filters: ContentFilters) -> Listing[EmailTemplateSummary]:
+    """Braze narrows the list by date; the console by name and tag."""
+    rows = email_template_rows(modified_after=filters.modified_after)
+    return Listing(
+        [t for t in rows if _named(t.template_name, filters.q) and _tagged(t.tags, filters.tag)],
+        _all_tags(rows),
+    )
 
 
 def email_template_get(*, email_template_id: str) -> EmailTemplate:
@@ -106,6 +148,20 @@ def content_block_rows() -> list[ContentBlockSummary]:
             offset += len(page)
 
     return _cached("content_blocks", load)
+
+
+def content_block_listing(*, filters: ContentFilters) -> Listing[ContentBlockSummary]:
+    rows = content_block_rows()
+    return Listing(
+        [
+            b
+            for b in rows
+            if _named(b.name, filters.q)
+            and _tagged(b.tags, filters.tag)
+            and (not filters.type or b.content_type == filters.type)
+        ],
+        _all_tags(rows),
+    )
 
 
 def content_block_get(*, content_block_id: str, inclusion_data: bool = False) -> ContentBlock:
@@ -146,11 +202,13 @@ class Reference:
 def content_block_references(*, name: str) -> list[Reference]:
     """Blocks and templates known to the console (their latest version) that include `name`."""
     found = []
-    fields = {ResourceType.CONTENT_BLOCK: ("content",), ResourceType.EMAIL_TEMPLATE: (
-        "body", "plaintext_body", "subject")}  # fmt: skip
+    fields = {
+        ResourceType.CONTENT_BLOCK: ("content",),
+        ResourceType.EMAIL_TEMPLATE: ("body", "plaintext_body", "subject"),
+    }
     for version in latest_versions():
-        text = " ".join(str(version.snapshot.get(f) or "") for f in fields.get(
-            ResourceType(version.resource_type), ()))  # fmt: skip
+        searched = fields.get(ResourceType(version.resource_type), ())
+        text = " ".join(str(version.snapshot.get(f) or "") for f in searched)
         if name in referenced_blocks(text) and version.name != name:
             found.append(Reference(version.resource_type, version.braze_id, version.name))
     return sorted(found, key=lambda r: (r.resource_type, r.name.lower()))
@@ -161,6 +219,10 @@ def content_block_references(*, name: str) -> list[Reference]:
 
 def preference_center_rows() -> list[PreferenceCenterSummary]:
     return _cached("preference_centers", lambda: get_client().preference_center_list())
+
+
+def preference_center_listing(*, filters: ContentFilters) -> Listing[PreferenceCenterSummary]:
+    return Listing([p for p in preference_center_rows() if _named(p.name, filters.q)], [])
 
 
 def preference_center_get(*, preference_center_id: str) -> PreferenceCenter:

@@ -7,7 +7,6 @@ import difflib
 import logging
 import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +19,10 @@ from console.audit.services import Outcome, SystemActor, audit_append
 from console.braze import BrazeError, BrazeNotFound, get_client
 from console.changes.diff import field_diff, is_long_text
 from console.changes.models import ChangeRequest, ChangeState
+from console.changes.resource_types import resource_type_get
 from console.changes.services import change_request_propose
 from templates_app import selectors
+from templates_app.kinds import KINDS, ContentKind
 from templates_app.models import ContentVersion, ResourceType, VersionSource
 
 logger = logging.getLogger(__name__)
@@ -79,23 +80,11 @@ def version_record(
     return version, latest
 
 
-def _read_snapshot(resource_type: str, braze_id: str) -> tuple[dict[str, Any], str]:
-    """Braze's current state of a resource, and its own last-updated stamp."""
-    if resource_type == ResourceType.CONTENT_BLOCK:
-        block = selectors.content_block_get(content_block_id=braze_id)
-        return selectors.content_block_snapshot(block), block.last_edited
-    if resource_type == ResourceType.EMAIL_TEMPLATE:
-        template = selectors.email_template_get(email_template_id=braze_id)
-        return selectors.email_template_snapshot(template), template.updated_at
-    center = selectors.preference_center_get(preference_center_id=braze_id)
-    return selectors.preference_center_snapshot(center), center.updated_at
-
-
 def version_record_applied(
     *, resource_type: str, braze_id: str, identifier: str, state: str = ""
 ) -> ContentVersion:
     """Keep what Braze holds right after the console's write (called by the appliers)."""
-    snapshot, updated = _read_snapshot(resource_type, braze_id)
+    snapshot, updated = KINDS[resource_type].read(braze_id)
     change_request_id = (
         ChangeRequest.objects.filter(
             resource_type=resource_type, identifier=identifier, state=ChangeState.APPLYING
@@ -151,7 +140,7 @@ def _sync_one(
     if latest is not None and remote_updated_at and latest.remote_updated_at == remote_updated_at:
         return  # Braze's list says nothing changed since the version the console holds
     try:
-        snapshot, updated = _read_snapshot(resource_type, braze_id)
+        snapshot, updated = KINDS[resource_type].read(braze_id)
     except BrazeNotFound:
         return
     with transaction.atomic():
@@ -185,18 +174,13 @@ def _sync_one(
 
 
 def content_sync() -> SyncReport:
-    """Read every template, block and preference center; keep new versions; audit drift."""
+    """Read every item of every kind of content; keep new versions; audit drift."""
     report = SyncReport()
     selectors.lists_forget()
     try:
-        for t in selectors.email_template_rows():
-            _sync_one(report, ResourceType.EMAIL_TEMPLATE, t.email_template_id, t.updated_at)
-        for b in selectors.content_block_rows():
-            _sync_one(report, ResourceType.CONTENT_BLOCK, b.content_block_id, b.last_edited)
-        for p in selectors.preference_center_rows():
-            _sync_one(
-                report, ResourceType.PREFERENCE_CENTER, p.preference_center_api_id, p.updated_at
-            )
+        for kind in KINDS.values():
+            for braze_id, updated_at in kind.stamps():
+                _sync_one(report, kind.resource_type, braze_id, updated_at)
     except BrazeError as exc:
         logger.warning("content sync stopped: %r", exc)
         report.errors.append(str(exc))
@@ -206,136 +190,53 @@ def content_sync() -> SyncReport:
 # --- proposals -----------------------------------------------------------------------------
 
 
-def content_block_payload(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": data["name"],
-        "description": data.get("description") or "",
-        "content": data["content"],
-        "tags": list(data.get("tags") or []),
-        "state": data.get("state") or "active",
-    }
-
-
-def content_block_propose(
+def content_propose(
     *,
     actor: AbstractBaseUser,
-    content_block_id: str | None,
+    kind: ContentKind,
+    braze_id: str | None,
     data: dict[str, Any],
     base_snapshot: dict[str, Any] | None,
     title: str = "",
 ) -> ChangeRequest:
-    """Open a change request creating (no id) or updating a Content Block.
+    """Open a change request creating (no id) or updating an item of `kind`.
 
-    `data` has passed rules.content_block_errors; `base_snapshot` is what Braze held
-    when the editor loaded the block (the apply step refuses to overwrite anything else).
+    `data` has passed the kind's form (the rules Braze would apply); `base_snapshot` is what
+    Braze held when the editor loaded the item (the apply step refuses to overwrite anything
+    else).
     """
-    payload = content_block_payload(data)
-    creating = content_block_id is None
-    cr = change_request_propose(
-        actor=actor,
-        resource_type=ResourceType.CONTENT_BLOCK,
-        identifier=f"name:{payload['name']}" if creating else str(content_block_id),
-        action="create" if creating else "update",
-        payload=payload,
-        base_snapshot=None if creating else base_snapshot,
-        title=title or (f"{'Create' if creating else 'Edit'} Content Block {payload['name']}"),
-    )
-    return cr
-
-
-def email_template_payload(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "template_name": data["template_name"].strip(),
-        "subject": data["subject"],
-        "preheader": data.get("preheader") or "",
-        "body": data["body"],
-        "plaintext_body": data.get("plaintext_body") or "",
-        "should_inline_css": data.get("should_inline_css"),
-        "tags": list(data.get("tags") or []),
-    }
-
-
-def email_template_propose(
-    *,
-    actor: AbstractBaseUser,
-    email_template_id: str | None,
-    data: dict[str, Any],
-    base_snapshot: dict[str, Any] | None,
-    title: str = "",
-) -> ChangeRequest:
-    payload = email_template_payload(data)
-    creating = email_template_id is None
+    payload = kind.payload(data)
+    creating = braze_id is None
+    verb = "Create" if creating else "Edit"
     return change_request_propose(
         actor=actor,
-        resource_type=ResourceType.EMAIL_TEMPLATE,
-        identifier=f"new:{uuid.uuid4().hex}" if creating else str(email_template_id),
+        resource_type=kind.resource_type,
+        identifier=kind.create_identifier(payload) if braze_id is None else braze_id,
         action="create" if creating else "update",
         payload=payload,
         base_snapshot=None if creating else base_snapshot,
-        title=title
-        or f"{'Create' if creating else 'Edit'} email template {payload['template_name']}",
-    )
-
-
-def preference_center_payload(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": data["name"],
-        # Braze fills in this default when none is sent; sending it keeps history exact.
-        "preference_center_title": data.get("preference_center_title") or "Preference Center",
-        "preference_center_page_html": data["preference_center_page_html"],
-        "confirmation_page_html": data["confirmation_page_html"],
-        "state": data.get("state") or "active",
-        "options": dict(data.get("options") or {}),
-    }
-
-
-def preference_center_propose(
-    *,
-    actor: AbstractBaseUser,
-    preference_center_id: str | None,
-    data: dict[str, Any],
-    base_snapshot: dict[str, Any] | None,
-    title: str = "",
-) -> ChangeRequest:
-    payload = preference_center_payload(data)
-    creating = preference_center_id is None
-    return change_request_propose(
-        actor=actor,
-        resource_type=ResourceType.PREFERENCE_CENTER,
-        identifier=f"name:{payload['name']}" if creating else str(preference_center_id),
-        action="create" if creating else "update",
-        payload=payload,
-        base_snapshot=None if creating else base_snapshot,
-        title=title or f"{'Create' if creating else 'Edit'} preference center {payload['name']}",
+        title=title or f"{verb} {kind.noun} {payload[kind.name_field]}",
     )
 
 
 def version_restore(*, actor: AbstractBaseUser, version: ContentVersion) -> ChangeRequest:
     """Propose putting an old version back; Braze's current state is the base."""
-    from console.changes.appliers import get_applier
-
-    base = get_applier(version.resource_type).read_current(version.braze_id)
+    base = resource_type_get(version.resource_type).applier.read_current(version.braze_id)
     if base is None:
         raise BrazeNotFound("The resource no longer exists in Braze.")
-    title = f"Restore {version.get_resource_type_display()} {version.name} to v{version.version}"
     data = dict(version.snapshot)
     if version.resource_type == ResourceType.CONTENT_BLOCK:
-        data["state"] = selectors.content_block_state(content_block_id=version.braze_id) or (
-            "active"
-        )
-        return content_block_propose(
-            actor=actor, content_block_id=version.braze_id, data=data, base_snapshot=base,
-            title=title,
-        )  # fmt: skip
-    if version.resource_type == ResourceType.EMAIL_TEMPLATE:
-        return email_template_propose(
-            actor=actor, email_template_id=version.braze_id, data=data, base_snapshot=base,
-            title=title,
-        )  # fmt: skip
-    return preference_center_propose(
-        actor=actor, preference_center_id=version.braze_id, data=data, base_snapshot=base,
-        title=title,
-    )  # fmt: skip
+        # Braze does not report a block's state, so history does not hold it either.
+        known = selectors.content_block_state(content_block_id=version.braze_id)
+        data["state"] = known or "active"
+    return content_propose(
+        actor=actor,
+        kind=KINDS[version.resource_type],
+        braze_id=version.braze_id,
+        data=data,
+        base_snapshot=base,
+        title=f"Restore {version.get_resource_type_display()} {version.name} to v{version.version}",
+    )
 
 
 # --- previews and links ----------------------------------------------------------------------
@@ -396,15 +297,21 @@ def preference_center_user_url_generate(
     except BrazeError as exc:
         with transaction.atomic(durable=True):
             audit_append(
-                actor=actor, action="preference_center.user_url", outcome=Outcome.FAILURE,
-                resource_type=ResourceType.PREFERENCE_CENTER, resource_id=preference_center_id,
-                data={"error_ids": list(exc.error_ids)}, personal={"external_id": external_id},
-            )  # fmt: skip
+                actor=actor,
+                action="preference_center.user_url",
+                outcome=Outcome.FAILURE,
+                resource_type=ResourceType.PREFERENCE_CENTER,
+                resource_id=preference_center_id,
+                data={"error_ids": list(exc.error_ids)},
+                personal={"external_id": external_id},
+            )
         raise
     with transaction.atomic(durable=True):
         audit_append(
-            actor=actor, action="preference_center.user_url",
-            resource_type=ResourceType.PREFERENCE_CENTER, resource_id=preference_center_id,
+            actor=actor,
+            action="preference_center.user_url",
+            resource_type=ResourceType.PREFERENCE_CENTER,
+            resource_id=preference_center_id,
             personal={"external_id": external_id},
-        )  # fmt: skip
+        )
     return url

@@ -24,13 +24,8 @@ from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
 from templates_app import appliers, selectors, services
 from templates_app.diff import snapshot_diff
-from templates_app.forms import (
-    ContentBlockForm,
-    EmailTemplateForm,
-    LivePreviewForm,
-    PreferenceCenterForm,
-    UserUrlForm,
-)
+from templates_app.forms import LivePreviewForm, UserUrlForm
+from templates_app.kinds import KINDS, ContentKind, Loaded
 from templates_app.liquid import block_liquid_tag
 from templates_app.models import ContentVersion, ResourceType
 
@@ -41,19 +36,6 @@ PREVIEW_CSP = (
     "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
     "font-src data:; frame-ancestors 'self'"
 )
-HTML_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    ResourceType.EMAIL_TEMPLATE: (("body", "HTML body"),),
-    ResourceType.CONTENT_BLOCK: (("content", "Content"),),
-    ResourceType.PREFERENCE_CENTER: (
-        ("preference_center_page_html", "Preference center page"),
-        ("confirmation_page_html", "Confirmation page"),
-    ),
-}
-DETAIL_URLS = {
-    ResourceType.EMAIL_TEMPLATE: "templates_app:email_template_detail",
-    ResourceType.CONTENT_BLOCK: "templates_app:content_block_detail",
-    ResourceType.PREFERENCE_CENTER: "templates_app:preference_center_detail",
-}
 
 
 def _render(
@@ -82,7 +64,7 @@ def _previews(
 ) -> list[dict[str, str]]:
     return [
         _preview(request, str(values.get(field) or ""), label)
-        for field, label in HTML_FIELDS[resource_type]
+        for field, label in KINDS[resource_type].html_fields
     ]
 
 
@@ -92,10 +74,6 @@ def _date(value: str) -> datetime | None:
     except ValueError:
         return None
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
-
-
-def _short(stamp: str) -> str:
-    return stamp[:16].replace("T", " ") if stamp else ""
 
 
 # --- previews ------------------------------------------------------------------------------
@@ -127,47 +105,90 @@ def preview_live(request: AuthenticatedRequest) -> HttpResponse:
     return _render(request, "templates_app/_preview.html", context)
 
 
-# --- email templates ------------------------------------------------------------------------
-
-TEMPLATE_COLUMNS: list[Column[Any]] = [
-    Column(
-        "template_name", "Name",
-        link=lambda t: reverse("templates_app:email_template_detail", args=[t.email_template_id]),
-    ),
-    Column("tags", "Tags", value=lambda t: ", ".join(t.tags), sortable=False),
-    Column("created_at", "Created", value=lambda t: _short(t.created_at)),
-    Column("updated_at", "Updated", value=lambda t: _short(t.updated_at)),
-]  # fmt: skip
+# --- every kind of content: the list and the proposal form --------------------------------
 
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def email_template_list(request: AuthenticatedRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()
-    tag = request.GET.get("tag", "").strip()
-    since = _date(request.GET.get("modified_after", ""))
-    error, rows, tags = "", [], []
+def content_list(request: AuthenticatedRequest, kind: ContentKind) -> HttpResponse:
+    searched = {name: request.GET.get(name, "").strip() for name in ("q", "tag", "type")}
+    modified_after = request.GET.get("modified_after", "")
+    filters = selectors.ContentFilters(**searched, modified_after=_date(modified_after))
+    error = ""
     try:
-        everything = selectors.email_template_rows(modified_after=since)
+        listing = kind.listing(filters=filters)
     except BrazeError as exc:
-        error, everything = describe_error(exc), []
-    tags = sorted({t for row in everything for t in row.tags})
-    rows = [
-        row for row in everything
-        if (not q or q.lower() in row.template_name.lower()) and (not tag or tag in row.tags)
-    ]  # fmt: skip
+        error, listing = describe_error(exc), selectors.Listing([], [])
     table = table_from_rows(
-        request, rows, TEMPLATE_COLUMNS, default_sort="template_name",
-        empty_message=(
-            "No email templates match. Templates made with Braze's drag-and-drop editor are "
-            "not returned by Braze's API, so they never appear here."
-        ),
-    )  # fmt: skip
-    context = {"table": table, "error": error, "tags": tags, "q": q, "tag": tag,
-               "modified_after": request.GET.get("modified_after", "")}  # fmt: skip
-    return _render(
-        request, _list_template(request, "templates_app/email_template_list.html"), context
+        request,
+        listing.rows,
+        kind.columns,
+        default_sort=kind.name_field,
+        empty_message=kind.empty_message,
     )
+    context = {
+        "kind": kind,
+        "table": table,
+        "error": error,
+        "tags": listing.tags,
+        **searched,
+        "modified_after": modified_after,
+    }
+    return _render(request, _list_template(request, "templates_app/content_list.html"), context)
+
+
+def _form_screen(
+    request: AuthenticatedRequest, kind: ContentKind, braze_id: str | None
+) -> HttpResponse:
+    loaded = Loaded()
+    try:
+        workspace = selectors.workspace_known()
+        if braze_id is not None:
+            loaded = kind.load(braze_id)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title=kind.label)
+    form = kind.form(
+        request.POST or None,
+        initial=loaded.initial,
+        workspace=workspace,
+        creating=braze_id is None,
+        **loaded.form_options,
+    )
+    if request.method == "POST" and form.is_valid():
+        cr = services.content_propose(
+            actor=request.user,
+            kind=kind,
+            braze_id=braze_id,
+            data=form.cleaned_data,
+            base_snapshot=loaded.base,
+        )
+        messages.success(request, "Your change was sent for review.")
+        return redirect(cr.get_absolute_url())
+    context = {
+        "kind": kind,
+        "form": form,
+        "creating": braze_id is None,
+        "braze_id": braze_id,
+        "live_fields": [field for field, _ in kind.html_fields],
+    }
+    return _render(request, "templates_app/content_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def content_create(request: AuthenticatedRequest, kind: ContentKind) -> HttpResponse:
+    return _form_screen(request, kind, None)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def content_edit(request: AuthenticatedRequest, kind: ContentKind, **url_id: str) -> HttpResponse:
+    """The URL names the id as the kind does (`kind.id_param`, e.g. content_block_id)."""
+    (braze_id,) = url_id.values()
+    return _form_screen(request, kind, braze_id)
+
+
+# --- each kind's own detail screen ----------------------------------------------------------
 
 
 @require_GET
@@ -186,92 +207,6 @@ def email_template_detail(request: AuthenticatedRequest, email_template_id: str)
     return _render(request, "templates_app/email_template_detail.html", context)
 
 
-def _email_template_form_screen(
-    request: AuthenticatedRequest, email_template_id: str | None
-) -> HttpResponse:
-    base, initial = None, None
-    try:
-        workspace = selectors.workspace_known()
-        if email_template_id is not None:
-            template = selectors.email_template_get(email_template_id=email_template_id)
-            base = selectors.email_template_snapshot(template)
-            initial = {**base, "should_inline_css": {True: "true", False: "false"}.get(
-                base["should_inline_css"], "")}  # fmt: skip
-    except BrazeError as exc:
-        return _braze_failure(request, exc, title="Email template")
-    form = EmailTemplateForm(request.POST or None, initial=initial, workspace=workspace)
-    if request.method == "POST" and form.is_valid():
-        cr = services.email_template_propose(
-            actor=request.user,
-            email_template_id=email_template_id,
-            data=form.cleaned_data,
-            base_snapshot=base,
-        )
-        messages.success(request, "Your change was sent for review.")
-        return redirect(cr.get_absolute_url())
-    context = {
-        "form": form,
-        "creating": email_template_id is None,
-        "braze_id": email_template_id,
-        "live_fields": ["body"],
-    }
-    return _render(request, "templates_app/email_template_form.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-@require_capability(Capability.PROPOSE)
-def email_template_create(request: AuthenticatedRequest) -> HttpResponse:
-    return _email_template_form_screen(request, None)
-
-
-@require_http_methods(["GET", "POST"])
-@require_capability(Capability.PROPOSE)
-def email_template_edit(request: AuthenticatedRequest, email_template_id: str) -> HttpResponse:
-    return _email_template_form_screen(request, email_template_id)
-
-
-# --- content blocks -------------------------------------------------------------------------
-
-BLOCK_COLUMNS: list[Column[Any]] = [
-    Column(
-        "name", "Name",
-        link=lambda b: reverse("templates_app:content_block_detail", args=[b.content_block_id]),
-    ),
-    Column("content_type", "Type"),
-    Column("tags", "Tags", value=lambda b: ", ".join(b.tags), sortable=False),
-    Column("inclusion_count", "Inclusions", numeric=True),
-    Column("last_edited", "Last edited", value=lambda b: _short(b.last_edited)),
-]  # fmt: skip
-
-
-@require_GET
-@require_capability(Capability.BROWSE)
-def content_block_list(request: AuthenticatedRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()
-    tag = request.GET.get("tag", "").strip()
-    kind = request.GET.get("type", "").strip()
-    error = ""
-    try:
-        everything = selectors.content_block_rows()
-    except BrazeError as exc:
-        error, everything = describe_error(exc), []
-    tags = sorted({t for row in everything for t in row.tags})
-    rows = [
-        row for row in everything
-        if (not q or q.lower() in row.name.lower())
-        and (not tag or tag in row.tags)
-        and (not kind or row.content_type == kind)
-    ]  # fmt: skip
-    table = table_from_rows(
-        request, rows, BLOCK_COLUMNS, default_sort="name",
-        empty_message="No Content Blocks match these filters.",
-    )  # fmt: skip
-    context = {"table": table, "error": error, "tags": tags, "q": q, "tag": tag, "type": kind}
-    return _render(
-        request, _list_template(request, "templates_app/content_block_list.html"), context
-    )
-
-
 @require_GET
 @require_capability(Capability.BROWSE)
 def content_block_detail(request: AuthenticatedRequest, content_block_id: str) -> HttpResponse:
@@ -284,7 +219,6 @@ def content_block_detail(request: AuthenticatedRequest, content_block_id: str) -
         "liquid_tag": block_liquid_tag(block.name),
         "state": selectors.content_block_state(content_block_id=content_block_id),
         "references": selectors.content_block_references(name=block.name),
-        "detail_urls": DETAIL_URLS,
         "frames": _previews(request, ResourceType.CONTENT_BLOCK, {"content": block.content}),
         "resource_type": ResourceType.CONTENT_BLOCK,
         "braze_id": content_block_id,
@@ -292,99 +226,15 @@ def content_block_detail(request: AuthenticatedRequest, content_block_id: str) -
     return _render(request, "templates_app/content_block_detail.html", context)
 
 
-def _content_block_form_screen(
-    request: AuthenticatedRequest, content_block_id: str | None
-) -> HttpResponse:
-    base, current_name, current_state = None, None, None
-    try:
-        workspace = selectors.workspace_known()
-        if content_block_id is not None:
-            block = selectors.content_block_get(content_block_id=content_block_id)
-            base = selectors.content_block_snapshot(block)
-            current_name = block.name
-            current_state = selectors.content_block_state(content_block_id=content_block_id)
-    except BrazeError as exc:
-        return _braze_failure(request, exc, title="Content Block")
-    # Braze's update makes a block active unless told otherwise, and its info endpoint
-    # does not say whether a block is a draft: unless the console saved this block itself,
-    # the edit can only publish it, and the form says so.
-    initial = {**base, "state": current_state or "active"} if base else None
-    form = ContentBlockForm(
-        request.POST or None, initial=initial, workspace=workspace,
-        current_name=current_name, current_state=current_state,
-        editing=content_block_id is not None,
-    )  # fmt: skip
-    if request.method == "POST" and form.is_valid():
-        cr = services.content_block_propose(
-            actor=request.user,
-            content_block_id=content_block_id,
-            data=form.cleaned_data,
-            base_snapshot=base,
-        )
-        messages.success(request, "Your change was sent for review.")
-        return redirect(cr.get_absolute_url())
-    context = {
-        "form": form,
-        "creating": content_block_id is None,
-        "braze_id": content_block_id,
-        "live_fields": ["content"],
-        "state_notice": appliers.content_block_state_notice(state="active", known_state=None)
-        if content_block_id is not None and current_state is None
-        else "",
-    }
-    return _render(request, "templates_app/content_block_form.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-@require_capability(Capability.PROPOSE)
-def content_block_create(request: AuthenticatedRequest) -> HttpResponse:
-    return _content_block_form_screen(request, None)
-
-
-@require_http_methods(["GET", "POST"])
-@require_capability(Capability.PROPOSE)
-def content_block_edit(request: AuthenticatedRequest, content_block_id: str) -> HttpResponse:
-    return _content_block_form_screen(request, content_block_id)
-
-
-# --- preference centers ---------------------------------------------------------------------
-
-CENTER_COLUMNS: list[Column[Any]] = [
-    Column(
-        "name", "Name",
-        link=lambda p: reverse(
-            "templates_app:preference_center_detail", args=[p.preference_center_api_id]
-        ),
-    ),
-    Column("created_at", "Created", value=lambda p: _short(p.created_at)),
-    Column("updated_at", "Updated", value=lambda p: _short(p.updated_at)),
-]  # fmt: skip
-
-
-@require_GET
-@require_capability(Capability.BROWSE)
-def preference_center_list(request: AuthenticatedRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()
-    error = ""
-    try:
-        everything = selectors.preference_center_rows()
-    except BrazeError as exc:
-        error, everything = describe_error(exc), []
-    rows = [row for row in everything if not q or q.lower() in row.name.lower()]
-    table = table_from_rows(
-        request, rows, CENTER_COLUMNS, default_sort="name",
-        empty_message="No preference centers match.",
-    )  # fmt: skip
-    context = {"table": table, "error": error, "q": q}
-    return _render(
-        request, _list_template(request, "templates_app/preference_center_list.html"), context
-    )
-
-
 def _preference_center_detail(
-    request: AuthenticatedRequest, preference_center_id: str, *, user_url: str = "",
-    url_form: UserUrlForm | None = None, error: str = "", status: int = 200,
-) -> HttpResponse:  # fmt: skip
+    request: AuthenticatedRequest,
+    preference_center_id: str,
+    *,
+    user_url: str = "",
+    url_form: UserUrlForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
     try:
         center = selectors.preference_center_get(preference_center_id=preference_center_id)
     except BrazeError as exc:
@@ -435,67 +285,27 @@ def preference_center_user_url(
     return response
 
 
-def _preference_center_form_screen(
-    request: AuthenticatedRequest, preference_center_id: str | None
-) -> HttpResponse:
-    base, initial = None, None
-    try:
-        workspace = selectors.workspace_known()
-        if preference_center_id is not None:
-            center = selectors.preference_center_get(preference_center_id=preference_center_id)
-            base = selectors.preference_center_snapshot(center)
-            initial = {**base, "options": json.dumps(base["options"], indent=2)}
-    except BrazeError as exc:
-        return _braze_failure(request, exc, title="Preference center")
-    creating = preference_center_id is None
-    form = PreferenceCenterForm(
-        request.POST or None, initial=initial, workspace=workspace, creating=creating
-    )
-    if request.method == "POST" and form.is_valid():
-        cr = services.preference_center_propose(
-            actor=request.user,
-            preference_center_id=preference_center_id,
-            data=form.cleaned_data,
-            base_snapshot=base,
-        )
-        messages.success(request, "Your change was sent for review.")
-        return redirect(cr.get_absolute_url())
-    context = {
-        "form": form,
-        "creating": creating,
-        "braze_id": preference_center_id,
-        "live_fields": ["preference_center_page_html", "confirmation_page_html"],
-    }
-    return _render(request, "templates_app/preference_center_form.html", context)
-
-
-@require_http_methods(["GET", "POST"])
-@require_capability(Capability.PROPOSE)
-def preference_center_create(request: AuthenticatedRequest) -> HttpResponse:
-    return _preference_center_form_screen(request, None)
-
-
-@require_http_methods(["GET", "POST"])
-@require_capability(Capability.PROPOSE)
-def preference_center_edit(
-    request: AuthenticatedRequest, preference_center_id: str
-) -> HttpResponse:
-    return _preference_center_form_screen(request, preference_center_id)
-
-
 # --- history --------------------------------------------------------------------------------
 
 VERSION_COLUMNS: list[Column[ContentVersion]] = [
     Column("version", "Version", numeric=True),
     Column("name", "Name"),
     Column("source", "Source", value=lambda v: v.get_source_display()),
-    Column("seen_at", "Recorded", value=lambda v: timezone.localtime(v.seen_at).strftime(
-        "%Y-%m-%d %H:%M")),
-    Column("change_request_id", "Change request", sortable=False,
-           value=lambda v: f"#{v.change_request_id}" if v.change_request_id else None,
-           link=lambda v: reverse("changes:detail", args=[v.change_request_id])
-           if v.change_request_id else None),
-]  # fmt: skip
+    Column(
+        "seen_at",
+        "Recorded",
+        value=lambda v: timezone.localtime(v.seen_at).strftime("%Y-%m-%d %H:%M"),
+    ),
+    Column(
+        "change_request_id",
+        "Change request",
+        sortable=False,
+        value=lambda v: f"#{v.change_request_id}" if v.change_request_id else None,
+        link=lambda v: (
+            reverse("changes:detail", args=[v.change_request_id]) if v.change_request_id else None
+        ),
+    ),
+]
 
 
 def _resource_type(value: str) -> ResourceType:
@@ -512,9 +322,12 @@ def history(request: AuthenticatedRequest, resource_type: str, braze_id: str) ->
     versions = selectors.version_list(resource_type=kind, braze_id=braze_id)
     latest = versions.order_by("-version").first()
     table = table_from_queryset(
-        request, versions, VERSION_COLUMNS, default_sort="-version",
+        request,
+        versions,
+        VERSION_COLUMNS,
+        default_sort="-version",
         empty_message="The console has not seen this item yet; the next sync records it.",
-    )  # fmt: skip
+    )
     numbers = list(versions.order_by("-version").values_list("version", flat=True))
     context = {
         "table": table,
@@ -522,7 +335,7 @@ def history(request: AuthenticatedRequest, resource_type: str, braze_id: str) ->
         "braze_id": braze_id,
         "latest": latest,
         "numbers": numbers,
-        "detail_url": reverse(DETAIL_URLS[kind], args=[braze_id]),
+        "detail_url": reverse(KINDS[kind].detail_url, args=[braze_id]),
     }
     return _render(request, _list_template(request, "templates_app/history.html"), context)
 
@@ -541,12 +354,11 @@ def version_diff(request: AuthenticatedRequest, resource_type: str, braze_id: st
     a = get_object_or_404(versions, version=a_number)
     b = get_object_or_404(versions, version=b_number)
     frames = []
-    for field, label in HTML_FIELDS[kind]:
+    for field, label in KINDS[kind].html_fields:
         if a.snapshot.get(field) != b.snapshot.get(field):
-            frames.append((
-                _preview(request, str(a.snapshot.get(field) or ""), f"{label}, v{a.version}"),
-                _preview(request, str(b.snapshot.get(field) or ""), f"{label}, v{b.version}"),
-            ))  # fmt: skip
+            before = _preview(request, str(a.snapshot.get(field) or ""), f"{label}, v{a.version}")
+            after = _preview(request, str(b.snapshot.get(field) or ""), f"{label}, v{b.version}")
+            frames.append((before, after))
     context = {
         "kind": kind,
         "braze_id": braze_id,
@@ -585,16 +397,19 @@ def version_restore(
 def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A change request's HTML as a line diff and rendered before and after."""
     cr = change_request_get_visible(user=request.user, pk=pk)
-    if cr is None or cr.resource_type not in HTML_FIELDS:
+    if cr is None or cr.resource_type not in KINDS:
         raise Http404("Not a content change.")
     before = cr.base_snapshot or {}
     after = cr.payload or {}
     pairs = [
-        (field, label,
-         _preview(request, str(before.get(field) or ""), f"{label}, before"),
-         _preview(request, str(after.get(field) or ""), f"{label}, after"))
-        for field, label in HTML_FIELDS[cr.resource_type]
-    ]  # fmt: skip
+        (
+            field,
+            label,
+            _preview(request, str(before.get(field) or ""), f"{label}, before"),
+            _preview(request, str(after.get(field) or ""), f"{label}, after"),
+        )
+        for field, label in KINDS[cr.resource_type].html_fields
+    ]
     notes = []
     if cr.resource_type == ResourceType.CONTENT_BLOCK:
         notes = appliers.ContentBlockApplier().review_notes(cr)

@@ -13,7 +13,12 @@ from pytest_django.fixtures import Settings
 from console.roles import Role
 from tests.factories import user_with_role
 
-pytest_plugins = ["tests.fixtures.canary", "tests.fixtures.sandbox", "tests.fixtures.workers"]
+pytest_plugins = [
+    "tests.fixtures.canary",
+    "tests.fixtures.oidc",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.workers",
+]
 
 
 @pytest.fixture

@@ -17,13 +17,15 @@ from console.braze import BrazeNotFound, get_client
 from console.braze.client import ScimUser
 from console.changes.appliers import merge_state
 from console.changes.diff import same
+from console.changes.resource_types import Identifiers, ResourceType, resource_type_register
 from console.roles import Capability
 from users_admin.scim_rules import normal_permissions, permissions_for_write
 
 RESOURCE_TYPE = "dashboard_user"
-NEW_PREFIX = "new:"
+IDENTIFIERS = Identifiers("new:{token}", "{scim_id}")
 # Grants of Reviewer or Admin to a console user (identifier: the user's id).
 ROLES_RESOURCE_TYPE = "console_role"
+ROLES_IDENTIFIERS = Identifiers("{user}")
 
 
 def snapshot(user: ScimUser) -> dict[str, Any]:
@@ -42,18 +44,8 @@ def snapshot_hash(state: dict[str, Any]) -> str:
 
 
 class DashboardUserApplier:
-    label = "Dashboard user"
-    # Dashboard accounts are access control, not content: Admins propose them, and another
-    # Admin approves. Their requests carry staff names, emails and Braze permissions, which
-    # only Admins and Auditors read (a Reviewer could not approve what they may not see).
-    propose_capability = Capability.MANAGE_USERS
-    review_capability = Capability.MANAGE_USERS
-    view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
-    # Kept out of the hash chain's readable data so they can be erased on request.
-    personal_fields = frozenset({"email", "given_name", "family_name"})
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
-        if identifier.startswith(NEW_PREFIX):
+        if "token" in IDENTIFIERS.parse(identifier):
             return None  # a new account has no id yet; an existing email makes Braze answer 409
         try:
             return snapshot(get_client(lane="background").scim_user_get(user_id=identifier))
@@ -109,14 +101,6 @@ class ConsoleRoleApplier:
     conflict check notices any role change made since the proposal.
     """
 
-    label = "Console user roles"
-    local = True
-    concerns_console_user = True
-    propose_capability = Capability.MANAGE_USERS
-    review_capability = Capability.MANAGE_USERS
-    # Names of console users and who may do what: the audience of the access review.
-    view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
-
     def lock(self, identifier: str) -> None:
         from django.contrib.auth.models import User
 
@@ -145,7 +129,35 @@ class ConsoleRoleApplier:
 
 
 def register() -> None:
-    from console.changes.appliers import register_applier
-
-    register_applier(RESOURCE_TYPE, DashboardUserApplier())
-    register_applier(ROLES_RESOURCE_TYPE, ConsoleRoleApplier())
+    resource_type_register(
+        ResourceType(
+            key=RESOURCE_TYPE,
+            label="Dashboard user",
+            applier=DashboardUserApplier(),
+            identifiers=IDENTIFIERS,
+            # Dashboard accounts are access control, not content: Admins propose them, and
+            # another Admin approves. Their requests carry staff names, emails and Braze
+            # permissions, which only Admins and Auditors read (a Reviewer could not approve
+            # what they may not see).
+            propose=Capability.MANAGE_USERS,
+            review=Capability.MANAGE_USERS,
+            view=frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
+            personal_fields=frozenset({"email", "given_name", "family_name"}),
+        )
+    )
+    roles = ConsoleRoleApplier()
+    resource_type_register(
+        ResourceType(
+            key=ROLES_RESOURCE_TYPE,
+            label="Console user roles",
+            applier=roles,
+            identifiers=ROLES_IDENTIFIERS,
+            propose=Capability.MANAGE_USERS,
+            review=Capability.MANAGE_USERS,
+            # Names of console users and who may do what: the audience of the access review.
+            view=frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
+            apply_local=roles.apply_local,
+            lock=roles.lock,
+            concerns_console_user=True,
+        )
+    )

@@ -42,7 +42,12 @@ from console.roles import (
     forget_cached_roles,
     roles_ensure_groups,
 )
-from users_admin.appliers import NEW_PREFIX, RESOURCE_TYPE, ROLES_RESOURCE_TYPE
+from users_admin.appliers import (
+    IDENTIFIERS,
+    RESOURCE_TYPE,
+    ROLES_IDENTIFIERS,
+    ROLES_RESOURCE_TYPE,
+)
 from users_admin.scim_rules import normal_permissions
 from users_admin.selectors import (
     access_review_budget_key,
@@ -201,7 +206,7 @@ def _roles_propose(
     return change_request_propose(
         actor=actor,
         resource_type=ROLES_RESOURCE_TYPE,
-        identifier=str(user.pk),
+        identifier=ROLES_IDENTIFIERS.build(user=str(user.pk)),
         action=ChangeAction.UPDATE,
         payload={"roles": _role_names(roles)},
         base_snapshot={"roles": _role_names(before)},
@@ -393,7 +398,7 @@ def dashboard_user_propose_create(
     return change_request_propose(
         actor=actor,
         resource_type=RESOURCE_TYPE,
-        identifier=NEW_PREFIX + secrets.token_hex(8),
+        identifier=IDENTIFIERS.build(token=secrets.token_hex(8)),
         action=ChangeAction.CREATE,
         payload=payload,
         base_snapshot=None,

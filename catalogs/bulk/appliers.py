@@ -11,14 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from catalogs.bulk.models import BulkBatch, BulkJob
-from console.changes.appliers import register_applier
+from console.changes.resource_types import Identifiers, ResourceType, resource_type_register
 
 
 class CatalogBulkApplier:
-    label = "Bulk catalog items"
-    # An approver may let a job use the whole rate limit instead of background work's share.
-    full_rate_limit = True
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         # The plan was diffed against the mirror when it was previewed; its hash in the
         # payload is what the approval covers, so there is no other state to compare.
@@ -78,4 +74,18 @@ class CatalogBulkApplier:
 def register() -> None:
     from catalogs.bulk.services import BULK_RESOURCE
 
-    register_applier(BULK_RESOURCE, CatalogBulkApplier())
+    applier = CatalogBulkApplier()
+    resource_type_register(
+        ResourceType(
+            key=BULK_RESOURCE,
+            label="Bulk catalog items",
+            applier=applier,
+            # A job, and a request to send a job's failed batches again (most specific first).
+            identifiers=Identifiers("{catalog}/bulk-{job}/retry-{round}", "{catalog}/bulk-{job}"),
+            on_close=applier.closed,
+            review_notes=applier.review_notes,
+            # An approver may let a job use the whole rate limit instead of background
+            # work's share.
+            full_rate_limit=True,
+        )
+    )

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.db import transaction
 
-from console.changes.appliers import _APPLIERS
 from console.changes.models import OPEN_STATES, ChangeRequest, ChangeState, Comment, Review
+from console.changes.resource_types import resource_type_get, resource_types_registered
 
 MARKER = "[erased]"
 _JSON_COLUMNS = ("payload", "base_snapshot", "current_snapshot", "diff", "braze_response")
@@ -26,11 +26,7 @@ class ErasureRefused(ValueError):
 
 
 def _personal_types(field: str) -> list[str]:
-    return sorted(
-        resource_type
-        for resource_type, applier in _APPLIERS.items()
-        if field in getattr(applier, "personal_fields", ())
-    )
+    return [rt.key for rt in resource_types_registered() if field in rt.personal_fields]
 
 
 def _same(field: str, stored: Any, value: str) -> bool:
@@ -133,7 +129,7 @@ def change_requests_personal_erase(*, field: str, value: str) -> list[int]:
                 "it first, then erase. Nothing was erased."
             )
         for cr in matched:
-            fields = frozenset(getattr(_APPLIERS[cr.resource_type], "personal_fields", ()))
+            fields = resource_type_get(cr.resource_type).personal_fields
             found: set[str] = {value}
             for column in (cr.payload, cr.base_snapshot, cr.current_snapshot, cr.diff):
                 _values(column, fields, found)

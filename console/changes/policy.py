@@ -10,33 +10,42 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from console.audit.services import audit_append
-from console.changes.appliers import merge_state, register_applier
+from console.changes.appliers import merge_state
 from console.changes.models import ApprovalPolicy, ChangeRequest
+from console.changes.resource_types import (
+    Identifiers,
+    ResourceType,
+    resource_type_find,
+    resource_type_register,
+)
 from console.roles import Capability
 
 RESOURCE_TYPE = "approval_policy"
+IDENTIFIERS = Identifiers("{resource_type}/{action}")
+# Approvals needed when neither a policy row nor the resource type says otherwise.
+DEFAULT_APPROVALS = 1
+
+
+def approvals_required(*, resource_type: str, action: str) -> int:
+    row = ApprovalPolicy.objects.filter(resource_type=resource_type, action=action).first()
+    if row is not None:
+        return row.required_approvals
+    found = resource_type_find(resource_type)
+    defaults = found.default_approvals if found is not None else {}
+    return defaults.get(action, DEFAULT_APPROVALS)
 
 
 def policy_identifier(*, resource_type: str, action: str) -> str:
-    return f"{resource_type}/{action}"
+    return IDENTIFIERS.build(resource_type=resource_type, action=action)
 
 
 def _rule(identifier: str) -> tuple[str, str]:
-    resource_type, _, action = identifier.rpartition("/")
-    return resource_type, action
+    parts = IDENTIFIERS.parse(identifier)
+    return parts["resource_type"], parts["action"]
 
 
 class ApprovalPolicyApplier:
-    label = "Approval policy"
-    local = True
-    propose_capability = Capability.MANAGE_USERS
-    review_capability = Capability.MANAGE_USERS
-    # Who may change what is the console's own governance: the audience of the audit log.
-    view_capabilities = frozenset({Capability.MANAGE_USERS, Capability.AUDIT})
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
-        from console.changes.services import approvals_required
-
         resource_type, action = _rule(identifier)
         return {
             "required_approvals": approvals_required(resource_type=resource_type, action=action)
@@ -78,4 +87,18 @@ class ApprovalPolicyApplier:
 
 
 def register() -> None:
-    register_applier(RESOURCE_TYPE, ApprovalPolicyApplier())
+    applier = ApprovalPolicyApplier()
+    resource_type_register(
+        ResourceType(
+            key=RESOURCE_TYPE,
+            label="Approval policy",
+            applier=applier,
+            identifiers=IDENTIFIERS,
+            propose=Capability.MANAGE_USERS,
+            review=Capability.MANAGE_USERS,
+            # Who may change what is the console's own governance: the audience of the
+            # audit log.
+            view=frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
+            apply_local=applier.apply_local,
+        )
+    )

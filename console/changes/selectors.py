@@ -7,14 +7,12 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from console.audit.models import AuditEntry
-from console.changes.appliers import (
-    UNKNOWN_TYPE_VIEWERS,
-    concerns_console_user,
-    registered_types,
-    review_capability,
-    view_capabilities,
-)
 from console.changes.models import AccountSponsor, ChangeRequest, ChangeState, Decision, Review
+from console.changes.resource_types import (
+    UNKNOWN_TYPE_VIEWERS,
+    resource_type_viewers,
+    resource_types_registered,
+)
 from console.roles import Capability, user_capabilities
 
 # Whoever works with change requests; Viewers only browse content.
@@ -28,12 +26,12 @@ def change_request_may_view(*, user: AbstractBaseUser | AnonymousUser, resource_
     they work with change requests, and hold the type's view capability (dashboard users
     and console roles: Admins and Auditors; content: whoever may read it)."""
     caps = user_capabilities(user)
-    return bool(caps & CHANGE_REQUEST_READERS) and bool(caps & view_capabilities(resource_type))
+    return bool(caps & CHANGE_REQUEST_READERS) and bool(caps & resource_type_viewers(resource_type))
 
 
 def change_requests_visible(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
     """Every change request `user` may see (`change_request_may_view`, as a query)."""
-    known = list(registered_types())
+    known = [rt.key for rt in resource_types_registered()]
     visible = [rt for rt in known if change_request_may_view(user=user, resource_type=rt)]
     condition = Q(resource_type__in=visible)
     if user_capabilities(user) & UNKNOWN_TYPE_VIEWERS:
@@ -55,8 +53,8 @@ def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[Chang
     caps = user_capabilities(user)
     types = [
         rt
-        for rt in registered_types()
-        if review_capability(rt) in caps and change_request_may_view(user=user, resource_type=rt)
+        for rt in resource_types_registered()
+        if rt.review in caps and change_request_may_view(user=user, resource_type=rt.key)
     ]
     if not types:
         return ChangeRequest.objects.none()
@@ -68,9 +66,11 @@ def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[Chang
         payload_hash=OuterRef("payload_hash"),
     )
     sponsors = AccountSponsor.objects.filter(user_id=user.pk).values("sponsor_id")
-    about_me = [rt for rt in types if concerns_console_user(rt)]
+    about_me = [rt.key for rt in types if rt.concerns_console_user]
     return (
-        ChangeRequest.objects.filter(state=ChangeState.PENDING, resource_type__in=types)
+        ChangeRequest.objects.filter(
+            state=ChangeState.PENDING, resource_type__in=[rt.key for rt in types]
+        )
         .exclude(author_id=user.pk)
         .exclude(last_editor_id=user.pk)
         .exclude(author_id__in=sponsors)

@@ -3,7 +3,7 @@ emails and the apply task are sent only after the commit."""
 
 import logging
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,21 +15,9 @@ from django.utils import timezone
 
 from console.audit.services import Outcome, audit_append
 from console.changes import diff
-from console.changes.appliers import (
-    ApplyRefused,
-    LocalApplier,
-    UnknownResourceType,
-    allows_full_rate_limit,
-    applier_closed,
-    concerns_console_user,
-    get_applier,
-    is_local,
-    propose_capability,
-    review_capability,
-)
+from console.changes.appliers import ApplyRefused
 from console.changes.models import (
     AccountSponsor,
-    ApprovalPolicy,
     ChangeAction,
     ChangeRequest,
     ChangeState,
@@ -37,6 +25,13 @@ from console.changes.models import (
     Decision,
     Review,
     SponsorReason,
+)
+from console.changes.policy import RESOURCE_TYPE as POLICY_RESOURCE_TYPE
+from console.changes.policy import approvals_required, policy_identifier
+from console.changes.resource_types import (
+    ResourceType,
+    resource_type_find,
+    resource_type_get,
 )
 from console.changes.selectors import change_request_may_view
 from console.roles import Capability, roles_with, user_capabilities
@@ -46,10 +41,6 @@ logger = logging.getLogger(__name__)
 # A worker that has not finished an apply within this time is presumed dead; the next
 # attempt re-reads Braze before sending anything.
 APPLY_LEASE = timedelta(minutes=10)
-
-# Approvals needed when no policy row says otherwise.
-DEFAULT_APPROVALS = 1
-DEFAULT_POLICY: dict[tuple[str, str], int] = {("catalog", ChangeAction.DELETE): 2}
 
 EDITABLE = {
     ChangeState.DRAFT,
@@ -74,11 +65,8 @@ class InvalidTransition(ChangeRequestError):
 
 
 def _personal_fields(resource_type: str) -> frozenset[str]:
-    try:
-        applier = get_applier(resource_type)
-    except UnknownResourceType:
-        return frozenset()
-    return frozenset(getattr(applier, "personal_fields", ()))
+    found = resource_type_find(resource_type)
+    return found.personal_fields if found is not None else frozenset()
 
 
 def _split_personal(
@@ -149,20 +137,24 @@ def _require(actor: AbstractBaseUser, capability: Capability) -> None:
         raise ChangeRequestError(f"You need the {capability.value} capability to do this.")
 
 
-def _propose_capability(resource_type: str) -> Capability:
-    # A resource type may name who proposes it: dashboard users are proposed by Admins
-    # (MANAGE_USERS), who hold no PROPOSE capability for content.
-    return propose_capability(resource_type)
+def _review_capability(resource_type: str) -> Capability:
+    found = resource_type_find(resource_type)
+    return found.review if found is not None else Capability.REVIEW
+
+
+def _allows_full_rate_limit(resource_type: str) -> bool:
+    found = resource_type_find(resource_type)
+    return found is not None and found.full_rate_limit
 
 
 def may_take_part(actor: AbstractBaseUser, resource_type: str) -> bool:
     """Who proposes or reviews this resource type (Editors and Reviewers for content,
     Admins for dashboard users and console roles) may comment on and retry its requests,
     provided they may see them at all."""
-    try:
-        allowed = {_propose_capability(resource_type), review_capability(resource_type)}
-    except UnknownResourceType:
+    found = resource_type_find(resource_type)
+    if found is None:
         return False
+    allowed = {found.propose, found.review}
     return change_request_may_view(user=actor, resource_type=resource_type) and bool(
         user_capabilities(actor) & allowed
     )
@@ -170,13 +162,6 @@ def may_take_part(actor: AbstractBaseUser, resource_type: str) -> bool:
 
 def _locked(change_request: ChangeRequest) -> ChangeRequest:
     return ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
-
-
-def approvals_required(*, resource_type: str, action: str) -> int:
-    row = ApprovalPolicy.objects.filter(resource_type=resource_type, action=action).first()
-    if row is not None:
-        return row.required_approvals
-    return DEFAULT_POLICY.get((resource_type, action), DEFAULT_APPROVALS)
 
 
 def live_approvals(cr: ChangeRequest) -> list[Review]:
@@ -196,14 +181,15 @@ def review_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
         return "You proposed this change, so someone else must review it."
     if actor.pk == cr.last_editor_id:
         return "You last changed this proposal, so someone else must review it."
-    capability = review_capability(cr.resource_type)
+    capability = _review_capability(cr.resource_type)
     if capability not in user_capabilities(actor) or not change_request_may_view(
         user=actor, resource_type=cr.resource_type
     ):
         if capability == Capability.MANAGE_USERS:
             return "Only another Admin can approve or reject this change."
         return "Only reviewers can approve or reject changes."
-    if concerns_console_user(cr.resource_type) and cr.identifier == str(actor.pk):
+    found = resource_type_find(cr.resource_type)
+    if found is not None and found.concerns_console_user and cr.identifier == str(actor.pk):
         return "This change is about your own account, so another Admin must review it."
     return None
 
@@ -247,7 +233,7 @@ def account_sponsors_set(*, user_id: int, reason: SponsorReason, sponsor_ids: se
 
 
 def _notify_reviewers(cr: ChangeRequest) -> None:
-    reviewer_roles = roles_with(review_capability(cr.resource_type))
+    reviewer_roles = roles_with(_review_capability(cr.resource_type))
     reviewer_ids = set(
         get_user_model()
         .objects.filter(is_active=True, groups__name__in=[r.value for r in reviewer_roles])
@@ -292,16 +278,20 @@ def change_request_propose(
     submit: bool = True,
 ) -> ChangeRequest:
     """Open a change request (pending review, or a draft with submit=False)."""
-    _require(actor, _propose_capability(resource_type))
-    applier = get_applier(resource_type)
+    kind = resource_type_get(resource_type)
+    _require(actor, kind.propose)
+    try:
+        kind.identifiers.parse(identifier)
+    except ValueError as exc:
+        raise ChangeRequestError(f"{kind.label}: {exc}.") from None
     action = ChangeAction(action)
-    proposed = applier.proposed_state(base_snapshot, action, payload)
+    proposed = kind.applier.proposed_state(base_snapshot, action, payload)
     with transaction.atomic(durable=True):
         cr = ChangeRequest.objects.create(
             resource_type=resource_type,
             identifier=identifier,
             action=action,
-            title=title or f"{action.label} {applier.label.lower()} {identifier}",
+            title=title or f"{action.label} {kind.label.lower()} {identifier}",
             payload=payload,
             base_snapshot=base_snapshot,
             diff=diff.field_diff(base_snapshot, proposed),
@@ -346,7 +336,7 @@ def change_request_edit(
 ) -> ChangeRequest:
     """Change the proposal. A new payload voids every approval given to the old one,
     and its editor becomes an author of this version (who cannot approve it)."""
-    _require(actor, _propose_capability(change_request.resource_type))
+    _require(actor, resource_type_get(change_request.resource_type).propose)
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
         if cr.state not in EDITABLE:
@@ -370,7 +360,7 @@ def change_request_edit(
             cr.payload, cr.payload_hash, cr.last_editor_id = payload, new_hash, actor.pk
             # An approver's permission went with the approvals it was given beside.
             cr.full_rate_limit = False
-            proposed = get_applier(cr.resource_type).proposed_state(
+            proposed = resource_type_get(cr.resource_type).applier.proposed_state(
                 cr.base_snapshot, cr.action, payload
             )
             cr.diff = diff.field_diff(cr.base_snapshot, proposed)
@@ -408,7 +398,7 @@ def change_request_approve(
     of background work's share (only where the resource's applier allows it: bulk jobs).
     Recorded on the request and in the approval's audit entry.
     """
-    if full_rate_limit and not allows_full_rate_limit(change_request.resource_type):
+    if full_rate_limit and not _allows_full_rate_limit(change_request.resource_type):
         raise ChangeRequestError("This kind of change cannot be allowed the whole rate limit.")
     refusal: str | None = None
     with transaction.atomic(durable=True):
@@ -416,9 +406,12 @@ def change_request_approve(
         refusal = approve_refusal(actor, cr)
         if refusal:
             _cr_audit(
-                actor=actor, cr=cr, action="approve_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action="approve_refused",
+                outcome=Outcome.REFUSED,
                 data={"reason": refusal},
-            )  # fmt: skip
+            )
         else:
             if cr.state != ChangeState.PENDING:
                 raise InvalidTransition(
@@ -444,7 +437,7 @@ def change_request_approve(
                 cr.save()
                 _enqueue_apply(cr, actor)
             data: dict[str, Any] = {"approvals": count, "required": required, "comment": comment}
-            if allows_full_rate_limit(cr.resource_type):
+            if _allows_full_rate_limit(cr.resource_type):
                 # Whether this approver let the work use the whole limit, and the outcome.
                 data["full_rate_limit_allowed"] = full_rate_limit
                 data["full_rate_limit"] = cr.full_rate_limit
@@ -454,11 +447,26 @@ def change_request_approve(
     return cr
 
 
+def _closed(resource_type: str, *, change_request_id: int, actor: AbstractBaseUser) -> None:
+    """Run the type's close hook, if it has one (after the commit).
+
+    The rejection or withdrawal has committed already, so a failing hook is logged, not
+    raised: the resource's own sweeper is the backstop.
+    """
+    found = resource_type_find(resource_type)
+    if found is None or found.on_close is None:
+        return
+    try:
+        found.on_close(change_request_id=change_request_id, actor=actor)
+    except Exception:
+        logger.exception(
+            "closing %s for change request #%s failed", resource_type, change_request_id
+        )
+
+
 def _on_commit_closed(cr: ChangeRequest, actor: AbstractBaseUser) -> None:
     resource_type, cr_id = cr.resource_type, cr.pk
-    transaction.on_commit(
-        lambda: applier_closed(resource_type, change_request_id=cr_id, actor=actor)
-    )
+    transaction.on_commit(lambda: _closed(resource_type, change_request_id=cr_id, actor=actor))
 
 
 def change_request_reject(
@@ -472,9 +480,12 @@ def change_request_reject(
         refusal = review_refusal(actor, cr)
         if refusal:
             _cr_audit(
-                actor=actor, cr=cr, action="reject_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action="reject_refused",
+                outcome=Outcome.REFUSED,
                 data={"reason": refusal},
-            )  # fmt: skip
+            )
         else:
             if cr.state != ChangeState.PENDING:
                 raise InvalidTransition(
@@ -561,10 +572,15 @@ def _error_ids(exc: Exception) -> str:
 
 
 def _finish(
-    cr_id: int, actor: AbstractBaseUser, state: ChangeState, audit_action: str,
-    outcome: str, data: dict[str, Any], braze_write: dict[str, Any] | None = None,
+    cr_id: int,
+    actor: AbstractBaseUser,
+    state: ChangeState,
+    audit_action: str,
+    outcome: str,
+    data: dict[str, Any],
+    braze_write: dict[str, Any] | None = None,
     **fields: Any,
-) -> ChangeRequest:  # fmt: skip
+) -> ChangeRequest:
     """Record the outcome: the Braze write (if one was sent) and the new state, together."""
     with transaction.atomic(durable=True):
         cr = ChangeRequest.objects.select_for_update().get(pk=cr_id)
@@ -574,10 +590,14 @@ def _finish(
         cr.save()
         if braze_write is not None:
             audit_append(
-                actor=actor, action="braze.write", outcome=outcome,
-                resource_type=cr.resource_type, resource_id=cr.identifier,
-                change_request_id=cr.pk, data=braze_write,
-            )  # fmt: skip
+                actor=actor,
+                action="braze.write",
+                outcome=outcome,
+                resource_type=cr.resource_type,
+                resource_id=cr.identifier,
+                change_request_id=cr.pk,
+                data=braze_write,
+            )
         _cr_audit(actor=actor, cr=cr, action=audit_action, outcome=outcome, data=data)
     return cr
 
@@ -608,71 +628,106 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
             cr.state = ChangeState.PENDING
             cr.save()
             _cr_audit(
-                actor=actor, cr=cr, action="apply_refused", outcome=Outcome.REFUSED,
+                actor=actor,
+                cr=cr,
+                action="apply_refused",
+                outcome=Outcome.REFUSED,
                 data={"reason": "approvals no longer sufficient"},
-            )  # fmt: skip
+            )
             return cr
         cr.state, cr.applying_since = ChangeState.APPLYING, now
         cr.apply_attempts += 1
         cr.save()
         _cr_audit(actor=actor, cr=cr, action="applying", data={"attempt": cr.apply_attempts})
-    if is_local(cr.resource_type):
-        return _apply_local(cr.pk, actor)
-    applier = get_applier(cr.resource_type)
+    kind = resource_type_get(cr.resource_type)
+    if kind.local:
+        return _apply_local(cr.pk, actor, kind)
+    applier = kind.applier
     write = {"operation": f"{cr.resource_type}.{cr.action}", "attempt": cr.apply_attempts}
     try:
         if applier.is_applied(cr.action, cr.identifier, cr.payload):
             note = "Braze already holds this change; nothing was sent."
             return _finish(
-                cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+                cr.pk,
+                actor,
+                ChangeState.APPLIED,
+                "applied",
+                Outcome.SUCCESS,
                 {"braze_status": "already-applied", "note": note},
-                braze_response={"note": note}, applied_at=timezone.now(),
-            )  # fmt: skip
+                braze_response={"note": note},
+                applied_at=timezone.now(),
+            )
         current = applier.read_current(cr.identifier)
         if not diff.same(current, cr.base_snapshot):
             return _finish(
-                cr.pk, actor, ChangeState.CONFLICT, "conflict", Outcome.REFUSED,
-                {"current": current}, current_snapshot=current,
-            )  # fmt: skip
-        apply_update = getattr(applier, "apply_update", None)
-        if cr.action == ChangeAction.UPDATE and apply_update is not None:
+                cr.pk,
+                actor,
+                ChangeState.CONFLICT,
+                "conflict",
+                Outcome.REFUSED,
+                {"current": current},
+                current_snapshot=current,
+            )
+        if cr.action == ChangeAction.UPDATE and kind.apply_update is not None:
             # Braze holds the base snapshot (checked just above): the applier may send
             # only what the proposal changes.
-            response = apply_update(cr.identifier, cr.payload, base=cr.base_snapshot)
+            response = kind.apply_update(cr.identifier, cr.payload, base=cr.base_snapshot)
         else:
             response = applier.apply(cr.action, cr.identifier, cr.payload)
     except BrazeError as exc:
         message, error_id = describe_error(exc), _error_ids(exc)
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            cr.pk,
+            actor,
+            ChangeState.FAILED,
+            "failed",
+            Outcome.FAILURE,
             {"error": message, "error_id": error_id},
             braze_write={**write, "error": message, "error_id": error_id},
-            error_message=message, error_id=error_id,
-        )  # fmt: skip
+            error_message=message,
+            error_id=error_id,
+        )
     except ApplyRefused as exc:
         message = str(exc)
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.REFUSED,
+            cr.pk,
+            actor,
+            ChangeState.FAILED,
+            "failed",
+            Outcome.REFUSED,
             {"error": message, "error_id": "refused"},
-            error_message=message, error_id="refused",
-        )  # fmt: skip
+            error_message=message,
+            error_id="refused",
+        )
     except Exception as exc:
         logger.exception("applying change request %s failed", cr.pk)
         message = "The console could not complete this change (an internal error)."
         return _finish(
-            cr.pk, actor, ChangeState.FAILED, "failed", Outcome.FAILURE,
+            cr.pk,
+            actor,
+            ChangeState.FAILED,
+            "failed",
+            Outcome.FAILURE,
             {"error": message, "error_id": type(exc).__name__},
-            error_message=message, error_id=type(exc).__name__,
-        )  # fmt: skip
+            error_message=message,
+            error_id=type(exc).__name__,
+        )
     return _finish(
-        cr.pk, actor, ChangeState.APPLIED, "applied", Outcome.SUCCESS,
+        cr.pk,
+        actor,
+        ChangeState.APPLIED,
+        "applied",
+        Outcome.SUCCESS,
         {"braze_status": "accepted", "response": response},
         braze_write={**write, "response": response},
-        braze_response=response, applied_at=timezone.now(), error_message="", error_id="",
-    )  # fmt: skip
+        braze_response=response,
+        applied_at=timezone.now(),
+        error_message="",
+        error_id="",
+    )
 
 
-def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
+def _apply_local(cr_id: int, actor: AbstractBaseUser, kind: ResourceType) -> ChangeRequest:
     """Apply a change to the console's own data: the change, its audit entries and the
     request's new state commit together, so there is no "may have landed" state."""
     try:
@@ -680,10 +735,10 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
             cr = ChangeRequest.objects.select_for_update().get(pk=cr_id)
             if cr.state != ChangeState.APPLYING:
                 return cr
-            applier = get_applier(cr.resource_type)
-            lock = getattr(applier, "lock", None)
-            if lock is not None:
-                lock(cr.identifier)
+            assert kind.apply_local is not None  # only local types come here
+            applier = kind.applier
+            if kind.lock is not None:
+                kind.lock(cr.identifier)
             current = applier.read_current(cr.identifier)
             cr.applying_since = None
             if applier.is_applied(cr.action, cr.identifier, cr.payload):
@@ -703,7 +758,7 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser) -> ChangeRequest:
                     data={"current": current},
                 )
             else:
-                result = cast(LocalApplier, applier).apply_local(change_request=cr, actor=actor)
+                result = kind.apply_local(change_request=cr, actor=actor)
                 cr.state, cr.applied_at = ChangeState.APPLIED, timezone.now()
                 cr.braze_response, cr.error_message, cr.error_id = None, "", ""
                 cr.save()
@@ -732,8 +787,6 @@ def approval_policy_propose(
 ) -> ChangeRequest:
     """Ask another Admin to approve a new number of approvals for a resource type and
     action: one Admin alone cannot lower what their own changes need."""
-    from console.changes.policy import RESOURCE_TYPE, policy_identifier
-
     _require(actor, Capability.MANAGE_USERS)
     if required_approvals < 1:
         raise ChangeRequestError("Every change needs at least one reviewer.")
@@ -745,7 +798,7 @@ def approval_policy_propose(
         )
     return change_request_propose(
         actor=actor,
-        resource_type=RESOURCE_TYPE,
+        resource_type=POLICY_RESOURCE_TYPE,
         identifier=policy_identifier(resource_type=resource_type, action=action),
         action=ChangeAction.UPDATE,
         payload={"required_approvals": required_approvals},

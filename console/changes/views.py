@@ -9,14 +9,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console.access import require_capability
 from console.changes import diff
-from console.changes.appliers import (
-    UnknownResourceType,
-    allows_full_rate_limit,
-    get_applier,
-    propose_capability,
-    registered_types,
-)
 from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, ChangeState
+from console.changes.resource_types import resource_type_find, resource_types_registered
 from console.changes.selectors import (
     CHANGE_REQUEST_READERS,
     change_request_get_visible,
@@ -80,9 +74,10 @@ def _visible_or_404(request: AuthenticatedRequest, pk: int) -> ChangeRequest:
 def change_list(request: AuthenticatedRequest) -> HttpResponse:
     caps = user_capabilities(request.user)
     reviews = change_requests_awaiting_review(user=request.user)
-    # Admins propose and review dashboard users, console roles and approval policies.
-    may_review = bool(caps & {Capability.REVIEW, Capability.MANAGE_USERS})
-    may_propose = bool(caps & {Capability.PROPOSE, Capability.MANAGE_USERS})
+    # Each type names who proposes and reviews it (Admins: dashboard users, console roles).
+    kinds = resource_types_registered()
+    may_review = any(kind.review in caps for kind in kinds)
+    may_propose = any(kind.propose in caps for kind in kinds)
     default = "review" if may_review else "mine" if may_propose else "all"
     view = request.GET.get("view", default)
     if view not in {"review", "mine", "all"}:
@@ -136,25 +131,21 @@ def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[st
     user = request.user
     caps = user_capabilities(user)
     is_author = user.pk in (cr.author_id, cr.last_editor_id)
-    try:
-        proposer = propose_capability(cr.resource_type)
-    except UnknownResourceType:
-        proposer = None
+    kind = resource_type_find(cr.resource_type)
     pending = cr.state == ChangeState.PENDING
     may_review = pending and review_refusal(user, cr) is None
     review_url: str | None = None
     notes: list[str] = []
-    try:
-        applier = get_applier(cr.resource_type)
-        proposed = applier.proposed_state(cr.base_snapshot, cr.action, cr.payload)
-        label = applier.label
+    if kind is None:
+        proposer, proposed, label = None, cr.payload, cr.resource_type
+    else:
+        proposer, label = kind.propose, kind.label
+        proposed = kind.applier.proposed_state(cr.base_snapshot, cr.action, cr.payload)
         # Resources with HTML offer a rendered before/after page of their own.
-        make_review_url = getattr(applier, "review_url", None)
-        review_url = make_review_url(cr.pk) if make_review_url else None
-        review_notes = getattr(applier, "review_notes", None)
-        notes = review_notes(cr) if review_notes is not None else []
-    except UnknownResourceType:
-        proposed, label = cr.payload, cr.resource_type
+        if kind.review_url is not None:
+            review_url = reverse(kind.review_url, args=[cr.pk])
+        if kind.review_notes is not None:
+            notes = kind.review_notes(cr)
     takes_part = may_take_part(user, cr.resource_type)
     approvals = live_approvals(cr)
     approved_already = any(a.reviewer_id == user.pk for a in approvals)
@@ -190,7 +181,7 @@ def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[st
         "can_submit": is_author and cr.state == ChangeState.DRAFT,
         "can_rebase": proposer in caps and cr.state == ChangeState.CONFLICT,
         "can_comment": takes_part,
-        "offers_full_rate_limit": allows_full_rate_limit(cr.resource_type),
+        "offers_full_rate_limit": kind is not None and kind.full_rate_limit,
     }
 
 
@@ -238,9 +229,12 @@ def change_act(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             change_request_submit(actor=request.user, change_request=cr)
         elif op == "rebase":
             change_request_edit(
-                actor=request.user, change_request=cr, payload=cr.payload,
-                base_snapshot=cr.current_snapshot, rebase=True,
-            )  # fmt: skip
+                actor=request.user,
+                change_request=cr,
+                payload=cr.payload,
+                base_snapshot=cr.current_snapshot,
+                rebase=True,
+            )
         else:
             messages.error(request, "Unknown action.")
             return redirect(reverse("changes:detail", args=[cr.pk]))
@@ -275,7 +269,7 @@ def approval_policy(request: AuthenticatedRequest) -> HttpResponse:
                 "approves it.",
             )
             return redirect(cr.get_absolute_url())
-    types = set(registered_types()) | set(
+    types = {rt.key for rt in resource_types_registered()} | set(
         ApprovalPolicy.objects.values_list("resource_type", flat=True)
     )
     rules = [

@@ -63,7 +63,11 @@ def test_content_block_list_filters_limits_and_offsets(client: TestClient) -> No
         "content_block_id", "name", "content_type", "liquid_tag", "inclusion_count",
         "created_at", "last_edited", "tags",
     }  # fmt: skip
-    params = {"modified_after": "2020-01-01T01:01:01.000000", "limit": 2, "offset": 1}
+    params: dict[str, str | int] = {
+        "modified_after": "2020-01-01T01:01:01.000000",
+        "limit": 2,
+        "offset": 1,
+    }
     assert client.get("/content_blocks/list", params=params).json()["count"] == 2
     future = client.get("/content_blocks/list", params={"modified_after": "2099-01-01T00:00:00"})
     assert future.json()["count"] == 0

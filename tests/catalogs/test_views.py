@@ -202,6 +202,20 @@ def test_deleting_an_item_is_proposed(client_for: ClientFor, shop: Catalog) -> N
     assert (cr.action, cr.identifier, cr.payload) == ("delete", "shop/sock-1", {})
 
 
+def test_the_item_page_lists_its_open_requests_to_those_who_may_see_change_requests(
+    client_for: ClientFor, shop: Catalog
+) -> None:
+    client_for(Role.EDITOR).post(reverse("catalogs:item_delete", args=["shop", "sock-1"]))
+    cr = ChangeRequest.objects.get()
+    url = reverse("catalogs:item_detail", args=["shop", "sock-1"])
+    for role in (Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN):
+        assert cr.get_absolute_url() in client_for(role).get(url).content.decode(), role
+    # Viewers browse content only: the change-request screens are closed to them.
+    page = client_for(Role.VIEWER).get(url).content.decode()
+    assert cr.get_absolute_url() not in page
+    assert cr.title not in page
+
+
 def test_deleting_a_catalog_needs_its_name_typed(client_for: ClientFor, shop: Catalog) -> None:
     editor = client_for(Role.EDITOR)
     url = reverse("catalogs:delete", args=["shop"])

@@ -44,6 +44,10 @@ MATRIX: dict[str, Rule] = {
     ),
     "login": Rule(NOBODY, public=True),
     "logout": Rule(ALL, any_signed_in=True, public=True, method="post", ok_status=frozenset({302})),
+    # Single sign-on (sso/): without it configured (as here) both send everyone to the login
+    # page; tests/sso runs them against a real provider.
+    "sso:start": Rule(ALL, any_signed_in=True, public=True, ok_status=frozenset({302})),
+    "sso:callback": Rule(ALL, any_signed_in=True, public=True, ok_status=frozenset({302})),
     "password_change": Rule(ALL, any_signed_in=True),
     "password_change_done": Rule(ALL, any_signed_in=True),
     "changes:list": Rule(frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN})),

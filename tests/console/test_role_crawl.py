@@ -183,6 +183,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     # A session never opens /metrics, whatever its roles: only METRICS_TOKEN (set below) does.
     "metrics": (Target(ok=_ok(401)),),
     "login": (Target(),),
+    "sso:start": (Target(ok=_ok(302)),),
+    "sso:callback": (Target(ok=_ok(302)),),
     "password_change": (Target(),),
     "password_change_done": (Target(),),
     "changes:list": tuple(
@@ -322,6 +324,7 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
     from console.audit.services import audit_append
+    from templates_app import kinds
     from templates_app import selectors as content
     from templates_app import services as templates
     from templates_app.models import ResourceType, VersionSource
@@ -385,21 +388,24 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
             values={"price": 5},
         ),
         "bulk": bulk_job_propose(actor=editor, job=job),
-        "email_template": templates.email_template_propose(
+        "email_template": templates.content_propose(
             actor=editor,
-            email_template_id=None,
+            kind=kinds.EMAIL_TEMPLATES,
+            braze_id=None,
             data={"template_name": MARKERS["proposal"].values[0], "subject": "Hi", "body": html},
             base_snapshot=None,
         ),
-        "content_block": templates.content_block_propose(
+        "content_block": templates.content_propose(
             actor=editor,
-            content_block_id=None,
+            kind=kinds.CONTENT_BLOCKS,
+            braze_id=None,
             data={"name": "crawl_block", "content": html},
             base_snapshot=None,
         ),
-        "preference_center": templates.preference_center_propose(
+        "preference_center": templates.content_propose(
             actor=editor,
-            preference_center_id=None,
+            kind=kinds.PREFERENCE_CENTERS,
+            braze_id=None,
             data={
                 "name": "crawl_center",
                 "preference_center_page_html": html,

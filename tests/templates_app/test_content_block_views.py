@@ -235,11 +235,11 @@ def test_every_edit_screen_has_a_code_editor_with_a_live_preview(
         assert "templates_app/code-editor.js" in body, url
 
 
-def test_the_applier_points_reviewers_at_the_rendered_before_and_after() -> None:
-    from console.changes.appliers import get_applier
+def test_the_resource_type_points_reviewers_at_the_rendered_before_and_after() -> None:
+    from console.changes.resource_types import resource_type_get
 
-    url = get_applier("content_block").review_url(7)  # type: ignore[attr-defined]
-    assert url == reverse("templates_app:change_preview", args=[7])
+    url = resource_type_get("content_block").review_url
+    assert url == "templates_app:change_preview"
 
 
 @pytest.mark.parametrize("kind", ["html", "shape"])

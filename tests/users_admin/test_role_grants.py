@@ -263,12 +263,10 @@ def test_a_policy_change_waits_for_another_admin(run_on_commit: Callable[..., An
 
 @pytest.fixture
 def fake_content() -> Iterator[str]:
-    from console.changes import appliers
-    from tests.console.changes.conftest import FakeBraze
+    from tests.console.changes.conftest import FakeBraze, registered
 
-    appliers.register_applier("fake_item", FakeBraze())
-    yield "fake_item"
-    appliers._APPLIERS.pop("fake_item", None)
+    with registered("fake_item", FakeBraze()):
+        yield "fake_item"
 
 
 def test_accounts_made_before_sponsors_were_recorded_get_them_from_the_audit_trail() -> None:

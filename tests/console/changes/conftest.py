@@ -1,18 +1,48 @@
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
-from console.changes import appliers
-from console.changes.appliers import merge_state
+from console.changes import resource_types
+from console.changes.appliers import Applier, merge_state
+from console.changes.resource_types import (
+    Identifiers,
+    ResourceType,
+    resource_type_get,
+    resource_type_register,
+)
+
+
+@contextmanager
+def registered(key: str, applier: Applier, **options: Any) -> Iterator[ResourceType]:
+    """A resource type of the test's own, registered while the block runs."""
+    kind = ResourceType(
+        key=key,
+        label=options.pop("label", key.replace("_", " ").capitalize()),
+        applier=applier,
+        identifiers=options.pop("identifiers", Identifiers("{id}")),
+        **options,
+    )
+    resource_type_register(kind)
+    try:
+        yield kind
+    finally:
+        resource_types._REGISTRY.pop(key, None)
+
+
+def reregister(key: str, **changes: Any) -> ResourceType:
+    """Change what a registered test type declares (the test's fixture removes it after)."""
+    kind = replace(resource_type_get(key), **changes)
+    resource_type_register(kind)
+    return kind
 
 
 @dataclass
 class FakeBraze:
     """An in-memory Braze for one resource type; `fail_next` makes sends raise."""
 
-    label: str = "Fake item"
     store: dict[str, dict[str, Any]] = field(default_factory=dict)
     sent: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     fail_next: list[Exception] = field(default_factory=list)
@@ -50,9 +80,8 @@ class FakeBraze:
 @pytest.fixture
 def fake_braze() -> Iterator[FakeBraze]:
     fake = FakeBraze(store={"shoe-1": {"id": "shoe-1", "name": "Shoe", "price": 10}})
-    appliers.register_applier("fake_item", fake)
-    yield fake
-    appliers._APPLIERS.pop("fake_item", None)
+    with registered("fake_item", fake, label="Fake item"):
+        yield fake
 
 
 @pytest.fixture

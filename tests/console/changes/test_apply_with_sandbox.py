@@ -14,11 +14,11 @@ from django.urls import reverse
 from pytest_django.fixtures import Settings
 
 from console.braze import BrazeNotFound, close_client, get_client
-from console.changes import appliers
 from console.changes.appliers import merge_state
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.services import change_request_approve, change_request_propose
 from console.changes.tasks import change_request_apply_task
+from tests.console.changes.conftest import registered
 from tests.fixtures.canary import CANARIES
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -28,8 +28,6 @@ ITEM = "loyalty_tiers/silver"
 
 class SandboxItemApplier:
     """Catalog items through the console's Braze client (synchronous item endpoints)."""
-
-    label = "Catalog item"
 
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         catalog, item_id = identifier.split("/", 1)
@@ -71,24 +69,28 @@ def braze(settings: Settings, braze_sandbox: SandboxHandle, canary: str) -> Iter
     }
     settings.BRAZE_RETRY = {**settings.BRAZE_RETRY, "attempts": 1}
     close_client()
-    appliers.register_applier(TYPE, SandboxItemApplier())
-    yield braze_sandbox
-    appliers._APPLIERS.pop(TYPE, None)
+    with registered(TYPE, SandboxItemApplier(), label="Catalog item"):
+        yield braze_sandbox
     close_client()
 
 
 def _propose(editor: User) -> ChangeRequest:
     return change_request_propose(
-        actor=editor, resource_type=TYPE, identifier=ITEM, action="update",
-        payload={"min_points": 1500}, base_snapshot=SandboxItemApplier().read_current(ITEM),
-    )  # fmt: skip
+        actor=editor,
+        resource_type=TYPE,
+        identifier=ITEM,
+        action="update",
+        payload={"min_points": 1500},
+        base_snapshot=SandboxItemApplier().read_current(ITEM),
+    )
 
 
 def _patches(braze: SandboxHandle) -> list[dict[str, Any]]:
     return [
-        e for e in braze.admin.log()
+        e
+        for e in braze.admin.log()
         if e.get("method") == "PATCH" and e.get("path", "").endswith("/items/silver")
-    ]  # fmt: skip
+    ]
 
 
 def test_it_goes_to_conflict_when_the_sandbox_changed_after_the_proposal(

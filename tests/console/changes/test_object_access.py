@@ -16,8 +16,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from console.changes.appliers import registered_types
 from console.changes.models import ChangeRequest
+from console.changes.resource_types import resource_types_registered
 from console.changes.services import change_request_propose
 from console.roles import Role
 from tests.factories import user_with_role
@@ -150,7 +150,7 @@ ROLE_IDS = [*(r.value for r in Role), "no-role"]
 
 
 def test_every_resource_type_is_in_the_table() -> None:
-    assert set(registered_types()) == set(EXAMPLES)
+    assert {rt.key for rt in resource_types_registered()} == set(EXAMPLES)
 
 
 def _propose(resource_type: str) -> ChangeRequest:

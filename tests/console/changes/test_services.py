@@ -24,7 +24,7 @@ from console.changes.services import (
 from console.roles import Role
 from tests.factories import user_with_role
 
-from .conftest import FakeBraze
+from .conftest import FakeBraze, reregister
 
 
 def _propose(
@@ -191,8 +191,11 @@ def test_the_resources_closed_hook_hears_of_a_rejection_and_a_withdrawal_after_c
     db: None, fake_braze: FakeBraze, editor: User, reviewer: User, run_on_commit: Any
 ) -> None:
     heard: list[tuple[int, str]] = []
-    fake_braze.closed = lambda *, change_request_id, actor: heard.append(  # type: ignore[attr-defined]
-        (change_request_id, actor.username)
+    reregister(
+        "fake_item",
+        on_close=lambda *, change_request_id, actor: heard.append(
+            (change_request_id, actor.username)
+        ),
     )
     rejected, withdrawn = _propose(fake_braze, editor), _propose(fake_braze, editor)
     with run_on_commit() as callbacks:
@@ -215,7 +218,7 @@ def test_a_failing_closed_hook_does_not_undo_the_rejection(
     def closed(*, change_request_id: int, actor: User) -> None:
         raise RuntimeError("the resource's database is away")
 
-    fake_braze.closed = closed  # type: ignore[attr-defined]
+    reregister("fake_item", on_close=closed)
     cr = _propose(fake_braze, editor)
     with run_on_commit():
         change_request_reject(actor=reviewer, change_request=cr, comment="No")
@@ -285,10 +288,12 @@ def test_braze_errors_are_shown_in_plain_words_with_their_id(
 
     fake_braze.fail_next.append(
         BrazeValidationError(
-            "bad", operation="catalog_item_edit", status=400,
+            "bad",
+            operation="catalog_item_edit",
+            status=400,
             errors=(BrazeErrorDetail(id="invalid-fields", message="Some fields are invalid"),),
         )
-    )  # fmt: skip
+    )
     cr = _propose(fake_braze, editor)
     with run_on_commit():
         change_request_approve(actor=reviewer, change_request=cr)
@@ -377,9 +382,12 @@ def test_a_conflict_is_resolved_by_rebasing_and_a_fresh_approval(
     cr.refresh_from_db()
     assert cr.state == ChangeState.CONFLICT
     change_request_edit(
-        actor=editor, change_request=cr, payload=cr.payload,
-        base_snapshot=cr.current_snapshot, rebase=True,
-    )  # fmt: skip
+        actor=editor,
+        change_request=cr,
+        payload=cr.payload,
+        base_snapshot=cr.current_snapshot,
+        rebase=True,
+    )
     cr.refresh_from_db()
     assert cr.state == ChangeState.PENDING
     assert cr.reviews.filter(dismissed_at__isnull=True).count() == 0
@@ -397,7 +405,7 @@ def test_personal_fields_stay_out_of_the_chain_and_can_be_erased(
     from console.audit.services import audit_personal_erase
     from console.audit.verify import audit_verify
 
-    fake_braze.personal_fields = frozenset({"email"})  # type: ignore[attr-defined]
+    reregister("fake_item", personal_fields=frozenset({"email"}))
     fake_braze.store["shoe-1"]["email"] = "old@example.com"
     cr = _propose(fake_braze, editor, {"email": "new@example.com", "price": 12})
     entry = AuditEntry.objects.get(change_request_id=cr.pk, action="change_request.proposed")

@@ -9,14 +9,18 @@ from console.changes.services import change_request_propose
 from console.roles import Role
 from tests.factories import user_with_role
 
-from .conftest import FakeBraze
+from .conftest import FakeBraze, reregister
 
 
 def _cr(fake: FakeBraze, author: User, payload: dict[str, Any] | None = None):
     return change_request_propose(
-        actor=author, resource_type="fake_item", identifier="shoe-1", action="update",
-        payload=payload or {"price": 12}, base_snapshot=fake.read_current("shoe-1"),
-    )  # fmt: skip
+        actor=author,
+        resource_type="fake_item",
+        identifier="shoe-1",
+        action="update",
+        payload=payload or {"price": 12},
+        base_snapshot=fake.read_current("shoe-1"),
+    )
 
 
 def _client(user: User) -> Client:
@@ -104,7 +108,7 @@ def test_an_admin_withdraws_and_comments_on_their_own_admin_proposed_request(
 ) -> None:
     from console.roles import Capability
 
-    fake_braze.propose_capability = Capability.MANAGE_USERS  # type: ignore[attr-defined]
+    reregister("fake_item", propose=Capability.MANAGE_USERS)
     admin = user_with_role(Role.ADMIN)
     cr = _cr(fake_braze, admin)
     client = _client(admin)
@@ -131,10 +135,10 @@ def test_an_admin_cannot_comment_on_a_content_request_they_did_not_propose(
 def test_the_detail_links_to_the_resources_rendered_review_page_when_it_has_one(
     db: None, fake_braze: FakeBraze, editor: User, reviewer: User
 ) -> None:
-    fake_braze.review_url = lambda pk: f"/content/review/{pk}/"  # type: ignore[attr-defined]
+    reregister("fake_item", review_url="templates_app:change_preview")
     cr = _cr(fake_braze, editor)
     page = _client(reviewer).get(reverse("changes:detail", args=[cr.pk])).content.decode()
-    assert f'href="/content/review/{cr.pk}/"' in page
+    assert f'href="{reverse("templates_app:change_preview", args=[cr.pk])}"' in page
 
 
 def test_a_change_that_cannot_use_the_whole_rate_limit_offers_no_choice_and_refuses_it(
