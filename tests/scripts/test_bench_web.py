@@ -6,11 +6,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.test import Client
 
+from catalogs.models import Catalog
 from console.roles import Role
 from tests.factories import CatalogFactory, catalog_item_create, user_with_role
 
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_simulated_staff_browse_filter_and_review_without_errors(
     transactional_db: None, live_server: Any, tmp_path: Path
 ) -> None:
-    catalog = CatalogFactory(name="products")
+    catalog = cast(Catalog, CatalogFactory(name="products"))
     for i in range(5):
         catalog_item_create(catalog, f"sku-{i}", name=f"Item {i}", price=i + 1)
 
