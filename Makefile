@@ -1,4 +1,4 @@
-.PHONY: run serve test lint fmt typecheck lock check-deploy bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke bench-web
+.PHONY: run serve test lint fmt typecheck lock check-deploy bench-preview bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke bench-web
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -24,10 +24,13 @@ fmt:
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs network to PyPI)
 	scripts/lock
 
-bench-limiter:  ## several processes drive one Braze limit group against the sandbox (S=6, 3 algorithms)
-	.venv/bin/python scripts/bench_limiter.py
+bench-limiter:  ## several processes drive one Braze limit group against the sandbox (S=6, 3 algorithms; RUNS=10 repeats them)
+	.venv/bin/python scripts/bench_limiter.py --runs $(or $(RUNS),1)
 
 N ?= 1000000
+bench-preview:  ## p95 render time of a 50 KB template with nested Content Blocks, as one person
+	.venv/bin/python scripts/bench_preview.py
+
 bench-audit:  ## audit list/search p95, CSV export rate and memory, verify_audit rate over N entries (N=1000000)
 	scripts/bench-audit $(N)
 

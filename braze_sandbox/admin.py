@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from braze_sandbox import stats
+from braze_sandbox import catalog_schema, stats
 from braze_sandbox.catalogs import write_item
 from braze_sandbox.config import (
     ALGORITHMS,
@@ -209,6 +209,33 @@ def admin_routes(sb: Sandbox) -> list[Route]:
                    (iso_now(), ws, catalog))  # fmt: skip
         return JSONResponse({"id": item_id, **values})
 
+    async def catalog_selections(request: Request) -> Response:
+        """Every selection of a catalog with its definition and the items it returns now."""
+        ws = request.query_params.get("workspace", "demo")
+        catalog = request.path_params["catalog"]
+        return JSONResponse(
+            {
+                "selections": [
+                    {**s, "items": catalog_schema.selection_items(sb.store, ws, catalog, s["name"])}
+                    for s in catalog_schema.selections(sb.store, ws, catalog)
+                ]
+            }
+        )
+
+    async def set_inventory(request: Request) -> Response:
+        """Mark fields as inventory fields (a Shopify sync's, in Braze): they cannot be deleted."""
+        ws = request.query_params.get("workspace", "demo")
+        catalog = request.path_params["catalog"]
+        names = (await body(request)).get("fields")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return JSONResponse({"message": "fields must be a list of names"}, status_code=400)
+        sb.store.x(
+            "INSERT OR REPLACE INTO catalog_inventory (workspace, catalog, inventory)"
+            " VALUES (?, ?, ?)",
+            (ws, catalog, json.dumps(names)),
+        )
+        return JSONResponse({"inventory": names})
+
     def patcher(table: str, allowed: dict[str, str]) -> Callable[[Request], Awaitable[Response]]:
         async def patch(request: Request) -> Response:
             rid = request.path_params["rid"]
@@ -273,6 +300,8 @@ def admin_routes(sb: Sandbox) -> list[Route]:
         ("PUT", "/catalogs/{catalog}/items/{item_id}", edit_item),
         ("PATCH", "/catalogs/{catalog}/items/{item_id}", edit_item),
         ("DELETE", "/catalogs/{catalog}/items/{item_id}", edit_item),
+        ("GET", "/catalogs/{catalog}/selections", catalog_selections),
+        ("PUT", "/catalogs/{catalog}/inventory", set_inventory),
         ("PATCH", "/content_blocks/{rid}", patcher("content_blocks", block_fields)),
         ("PATCH", "/email_templates/{rid}", patcher("email_templates", template_fields)),
         ("PATCH", "/preference_centers/{rid}", patcher("preference_centers", pc_fields)),

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from braze_sandbox import catalogs, content, preferences, scim
+from braze_sandbox import catalog_schema, catalogs, content, preferences, scim
 from braze_sandbox.config import SandboxConfig
 from braze_sandbox.errors import ApiError, scim_error
 from braze_sandbox.permissions import ALL_PERMISSIONS
@@ -237,7 +237,10 @@ class Sandbox:
         else:
             rows = self.store.q("SELECT * FROM pending_ops WHERE id < ? ORDER BY id", (waiting,))
         for row in rows:
-            catalogs.apply_op(self.store, row, now)
+            if row["op"] in catalog_schema.OPS:
+                catalog_schema.apply_op(self.store, row, now)
+            else:
+                catalogs.apply_op(self.store, row, now)
         return len(rows)
 
     async def applier(self) -> None:
@@ -444,9 +447,11 @@ class Sandbox:
 
 
 def specs() -> list[Spec]:
-    c, cb, p, s = catalogs, content, preferences, scim
+    c, cb, p, s, cs = catalogs, content, preferences, scim, catalog_schema
     sync, items, bulk = "catalogs_sync", "catalog_items_sync", "catalog_items_async"
+    schema = "catalog_fields_selections"
     item = "/catalogs/{catalog_name}/items/{item_id}"
+    fields, selections = "/catalogs/{catalog_name}/fields", "/catalogs/{catalog_name}/selections"
     pc_read, pc_write = "preference_center_read", "preference_center_write"
     return [
         Spec("GET", "/catalogs", c.list_catalogs, sync, "catalogs.get"),
@@ -466,6 +471,16 @@ def specs() -> list[Spec]:
         Spec("PATCH", item, c.edit_item, items, "catalogs.update_item"),
         Spec("PUT", item, c.replace_item, items, "catalogs.replace_item"),
         Spec("DELETE", item, c.delete_item, items, "catalogs.delete_item"),
+        Spec("POST", fields, cs.create_fields, schema, "catalogs.create_fields"),
+        Spec("DELETE", fields + "/{field_name}", cs.delete_field, schema, "catalogs.delete_fields"),
+        Spec("POST", selections, cs.create_selection, schema, "catalogs.create_selection"),
+        Spec(
+            "DELETE",
+            selections + "/{selection_name}",
+            cs.delete_selection,
+            schema,
+            "catalogs.delete_selection",
+        ),
         Spec("GET", "/templates/email/list", cb.list_templates, "default", "templates.email.list"),
         Spec("GET", "/templates/email/info", cb.template_info, "default", "templates.email.info"),
         Spec(

@@ -176,6 +176,11 @@ async def delete_catalog(ctx: Ctx) -> JSONResponse:
     get_catalog(ctx.store, ctx.workspace, name)
     ctx.store.x("DELETE FROM catalog_items WHERE workspace=? AND catalog=?", (ctx.workspace, name))
     ctx.store.x("DELETE FROM pending_ops WHERE workspace=? AND catalog=?", (ctx.workspace, name))
+    for table in ("catalog_selections", "catalog_inventory"):
+        ctx.store.x(
+            f"DELETE FROM {table} WHERE workspace=? AND catalog=?",  # noqa: S608
+            (ctx.workspace, name),
+        )
     ctx.store.x("DELETE FROM catalogs WHERE workspace=? AND name=?", (ctx.workspace, name))
     return JSONResponse({"message": "success"})
 

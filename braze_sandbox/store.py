@@ -26,6 +26,12 @@ CREATE TABLE IF NOT EXISTS catalogs (
 CREATE TABLE IF NOT EXISTS catalog_items (
     pk INTEGER PRIMARY KEY, workspace TEXT NOT NULL, catalog TEXT NOT NULL,
     item_id TEXT NOT NULL, data TEXT NOT NULL, UNIQUE (workspace, catalog, item_id));
+CREATE TABLE IF NOT EXISTS catalog_selections (
+    workspace TEXT NOT NULL, catalog TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,
+    created_at TEXT NOT NULL, PRIMARY KEY (workspace, catalog, name));
+CREATE TABLE IF NOT EXISTS catalog_inventory (
+    workspace TEXT NOT NULL, catalog TEXT NOT NULL, inventory TEXT NOT NULL,
+    PRIMARY KEY (workspace, catalog));
 CREATE TABLE IF NOT EXISTS tags (workspace TEXT NOT NULL, name TEXT NOT NULL,
     PRIMARY KEY (workspace, name));
 CREATE TABLE IF NOT EXISTS email_templates (
@@ -67,6 +73,8 @@ CREATE TABLE IF NOT EXISTS request_log (
 CONTENT_TABLES = (
     "catalogs",
     "catalog_items",
+    "catalog_selections",
+    "catalog_inventory",
     "tags",
     "email_templates",
     "content_blocks",

@@ -7,7 +7,7 @@ class CatalogsConfig(AppConfig):
 
     def ready(self) -> None:
         from catalogs.appliers import register
-        from catalogs.bulk.appliers import register as register_bulk
+        from catalogs.schema_appliers import register as register_schema
 
         register()
-        register_bulk()
+        register_schema()

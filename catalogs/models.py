@@ -67,6 +67,33 @@ class CatalogItem(models.Model):
         return f"{self.catalog_id}/{self.item_id}"
 
 
+class CatalogSelection(models.Model):
+    """A selection the console created in Braze, with its definition.
+
+    Braze's API lists no selections: the console knows those it created (and keeps the
+    definition to preview them, to find what uses a field, and to check for conflicts).
+    """
+
+    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="selections")
+    name = models.CharField(max_length=250)
+    # {"description", "external_id", "filters": [{field, operator, value}], "results_limit",
+    #  "sort_field", "sort_order"}: Braze's selection object without its name.
+    definition = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["catalog", "name"], name="catalog_selection_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.catalog_id}/{self.name}"
+
+    def state(self) -> dict[str, object]:
+        return {"name": self.name, **self.definition}
+
+
 class SyncState(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -130,7 +157,3 @@ class CatalogSync(models.Model):
         if not self.items_expected:
             return 0
         return min(99, self.items_done * 100 // self.items_expected)
-
-
-# Bulk item jobs live in their own module; Django finds models through this one.
-from catalogs.bulk.models import BulkBatch, BulkJob, BulkReadBack, BulkRow  # noqa: E402, F401

@@ -21,6 +21,8 @@ from django.utils.dateparse import parse_datetime
 
 from catalogs import rules
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
+from catalogs.selectors import sort_expression
+from catalogs.tasks import catalog_list_refresh_task, catalog_sync_task
 from console.audit.services import Actor, SystemActor, audit_append
 from console.braze.client import BrazeClient, CatalogItemsPage
 from console.braze.errors import (
@@ -34,6 +36,7 @@ from console.braze.errors import (
 )
 from console.changes.models import ChangeRequest
 from console.changes.resource_types import Identifiers
+from console.changes.services import change_request_propose
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +103,44 @@ def _sort_index_name(field: str) -> str:
 
 
 def catalog_sort_indexes_ensure_all(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
-    """Sort indexes for every mirrored catalog's fields (the owner's periodic command)."""
+    """Sort indexes for every mirrored catalog's fields (the owner's periodic command), and
+    none for a field no catalog holds any more (a deleted field's index is dropped)."""
     built: list[str] = []
     for catalog in Catalog.objects.using(using).order_by("pk"):
         built += catalog_sort_indexes_ensure(catalog=catalog, using=using)
+    catalog_sort_indexes_prune(using=using)
     return built
+
+
+def catalog_sort_indexes_prune(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Drop the sort indexes of fields that no mirrored catalog holds (shared by name, so
+    one goes only when its last catalog lost the field). Owner's login, like the builds."""
+    conn = connections[using]
+    if conn.in_atomic_block:
+        return []
+    wanted = {
+        _sort_index_name(str(f["name"]))
+        for catalog in Catalog.objects.using(using)
+        for f in catalog.value_fields()
+    }
+    dropped = []
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
+        if not cursor.fetchone()[0]:
+            return []
+        try:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'catalogs_catalogitem'"
+                " AND indexname LIKE 'catalog\\_item\\_sort\\_%%'"
+            )
+            for (name,) in cursor.fetchall():
+                if name not in wanted:
+                    # The name is ours (a fixed prefix and hex digits), never user text.
+                    cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                    dropped.append(name)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [_INDEX_LOCK_CLASS])
+    return dropped
 
 
 def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALIAS) -> list[str]:
@@ -115,7 +151,6 @@ def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALI
     `manage.py catalog_sort_indexes` (the owner database alias), never by the web or a worker,
     which are not given that login. Indexes are shared by catalogs with the same field name.
     """
-    from catalogs.selectors import sort_expression
 
     conn = connections[using]
     if conn.in_atomic_block:
@@ -220,15 +255,22 @@ def catalog_items_mirror_page(
             added += 1
             if record_external:
                 _audit_item(
-                    actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                    action="catalog_item.external_added", data={"values": data},
-                )  # fmt: skip
+                    actor=SYNC_ACTOR,
+                    catalog=catalog,
+                    item_id=item_id,
+                    action="catalog_item.external_added",
+                    data={"values": data},
+                )
         elif not rules.same_item(types, old.data, data):
             changed += 1
             if record_external:
-                _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                            action="catalog_item.external_changed",
-                            data={"fields": _field_changes(old.data, data, types)})  # fmt: skip
+                _audit_item(
+                    actor=SYNC_ACTOR,
+                    catalog=catalog,
+                    item_id=item_id,
+                    action="catalog_item.external_changed",
+                    data={"fields": _field_changes(old.data, data, types)},
+                )
         rows.append(
             CatalogItem(
                 catalog=catalog,
@@ -276,6 +318,40 @@ def catalog_item_mirror_write(
         )
 
 
+def catalog_items_mirror_store(
+    *, catalog: Catalog, items: Mapping[str, Mapping[str, Any]], deleted: Sequence[str] = ()
+) -> None:
+    """Items the console had Braze write or delete, in the mirror at once (for many at a
+    time, as bulk jobs send them); `items` maps an id to its whole data, without the id."""
+    if deleted:
+        CatalogItem.objects.filter(catalog=catalog, item_id__in=deleted).delete()
+    if not items:
+        return
+    now, types = timezone.now(), catalog.field_types()
+    CatalogItem.objects.bulk_create(
+        [
+            CatalogItem(
+                catalog=catalog,
+                item_id=item_id,
+                data=dict(data),
+                mirrored_at=now,
+                search_text=_search_text(item_id, data, types),
+            )
+            for item_id, data in items.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["catalog", "item_id"],
+        update_fields=["data", "search_text", "mirrored_at"],
+    )
+
+
+def catalog_mirror_count_refresh(*, catalog_id: int) -> None:
+    """Count the catalog's mirrored items again, after many changed at once."""
+    Catalog.objects.filter(pk=catalog_id).update(
+        mirror_item_count=CatalogItem.objects.filter(catalog_id=catalog_id).count()
+    )
+
+
 # At most one list refresh waits in the queue, however often people click: the marker is
 # set when one is queued and cleared when a worker starts it (it expires if the task is lost).
 _LIST_REFRESH_PENDING = "catalogs:list-refresh-pending"
@@ -285,13 +361,13 @@ def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
     """Ask a worker to list catalogs in Braze (never from the web request itself).
 
     False when a refresh is already queued: nothing more is queued or audited."""
-    from catalogs.tasks import catalog_list_refresh_task
 
     pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
     if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
         return False
-    audit_append(actor=actor, action="catalog.list_refresh_requested",
-                 resource_type=CATALOG_RESOURCE)  # fmt: skip
+    audit_append(
+        actor=actor, action="catalog.list_refresh_requested", resource_type=CATALOG_RESOURCE
+    )
     transaction.on_commit(lambda: catalog_list_refresh_task.delay())
     return True
 
@@ -343,7 +419,6 @@ def catalog_sync_request(
 
 
 def catalog_sync_enqueue(*, sync_id: int, countdown: float = 0) -> None:
-    from catalogs.tasks import catalog_sync_task
 
     catalog_sync_task.apply_async(args=(sync_id,), countdown=countdown)
 
@@ -375,8 +450,13 @@ def _finish_pass(sync: CatalogSync, catalog: Catalog, record_external: bool) -> 
     for item_id, data in gone.values_list("item_id", "data").iterator(chunk_size=2000):
         removed += 1
         if record_external:
-            _audit_item(actor=SYNC_ACTOR, catalog=catalog, item_id=item_id,
-                        action="catalog_item.external_removed", data={"values": data})  # fmt: skip
+            _audit_item(
+                actor=SYNC_ACTOR,
+                catalog=catalog,
+                item_id=item_id,
+                action="catalog_item.external_removed",
+                data={"values": data},
+            )
     gone.delete()
     now = timezone.now()
     count = CatalogItem.objects.filter(catalog=catalog).count()
@@ -469,9 +549,12 @@ def _walk(
                 pending = pool.submit(fetch, page.next_cursor)
             with transaction.atomic():
                 outcome = catalog_items_mirror_page(
-                    catalog=catalog, items=page.items, sync_id=sync.pk,
-                    fetched_at=fetched_at, record_external=record_external,
-                )  # fmt: skip
+                    catalog=catalog,
+                    items=page.items,
+                    sync_id=sync.pk,
+                    fetched_at=fetched_at,
+                    record_external=record_external,
+                )
                 sync.pages_done += 1
                 sync.items_done += len(page.items)
                 sync.items_added += outcome.added
@@ -480,8 +563,11 @@ def _walk(
                     # Not an error of the pass: the rest of the page is still mirrored.
                     logger.warning(
                         "catalog %s sync %s: page %s has entries without an id at %s",
-                        catalog.name, sync.pk, sync.pages_done, list(page.skipped),
-                    )  # fmt: skip
+                        catalog.name,
+                        sync.pk,
+                        sync.pages_done,
+                        list(page.skipped),
+                    )
                     sync.items_skipped += len(page.skipped)
                 sync.cursor = page.next_cursor or ""
                 sync.heartbeat_at = timezone.now()
@@ -552,7 +638,6 @@ def catalog_item_propose(
     The base snapshot is the mirror's copy the user saw: if Braze holds anything else when
     the change is applied, the change stops as a conflict instead of overwriting it.
     """
-    from console.changes.services import change_request_propose
 
     row = CatalogItem.objects.filter(catalog=catalog, item_id=item_id).first()
     base = dict(row.data) if row is not None else None
@@ -589,7 +674,6 @@ def catalog_propose_create(
     description: str,
     fields: Sequence[tuple[str, str]],
 ) -> ChangeRequest:
-    from console.changes.services import change_request_propose
 
     payload = {
         "name": name,
@@ -597,19 +681,28 @@ def catalog_propose_create(
         "fields": [{"name": n, "type": t} for n, t in fields],
     }
     return change_request_propose(
-        actor=actor, resource_type=CATALOG_RESOURCE, identifier=name, action="create",
-        payload=payload, base_snapshot=None, title=f"Create catalog {name}",
-    )  # fmt: skip
+        actor=actor,
+        resource_type=CATALOG_RESOURCE,
+        identifier=name,
+        action="create",
+        payload=payload,
+        base_snapshot=None,
+        title=f"Create catalog {name}",
+    )
 
 
 def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> ChangeRequest:
-    from console.changes.services import change_request_propose
 
     base = {"name": catalog.name, "description": catalog.description, "fields": catalog.fields}
     return change_request_propose(
-        actor=actor, resource_type=CATALOG_RESOURCE, identifier=catalog.name, action="delete",
-        payload={}, base_snapshot=base, title=f"Delete catalog {catalog.name}",
-    )  # fmt: skip
+        actor=actor,
+        resource_type=CATALOG_RESOURCE,
+        identifier=catalog.name,
+        action="delete",
+        payload={},
+        base_snapshot=base,
+        title=f"Delete catalog {catalog.name}",
+    )
 
 
 def catalog_mirror_write(*, name: str, action: str, state: Mapping[str, Any] | None) -> None:

@@ -1,4 +1,7 @@
-"""Thin Celery tasks: ids in, rows loaded, a service called."""
+"""Thin Celery tasks: ids in, rows loaded, a service called.
+
+Services import these tasks to enqueue them, so each task imports its service inside its body.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +53,3 @@ def catalog_sync_schedule_task() -> None:
 
     with audit_origin(Origin(via="celery:catalog_sync_schedule")):
         catalog_sync_schedule(client=_sync_client())
-
-
-# Bulk job tasks live in catalogs/bulk; autodiscovery only imports this module.
-import catalogs.bulk.tasks  # noqa: E402, F401

@@ -21,6 +21,9 @@ QUEUES = (INTERACTIVE, BULK, SYNC, DEFAULT)
 TASK_QUEUES: dict[str, str] = {
     "console.changes.tasks.change_request_apply_task": INTERACTIVE,
     "catalogs.tasks.catalog_list_refresh_task": INTERACTIVE,
+    # Someone's integration waits on it; a few seconds at most per attempt.
+    "console.notifications.tasks.webhook_deliver_task": INTERACTIVE,
+    # catalog_bulk/tasks.py: registered under these names so queued messages still find them.
     "catalogs.bulk.tasks.bulk_parse_task": BULK,
     "catalogs.bulk.tasks.bulk_send_task": BULK,
     "catalogs.bulk.tasks.bulk_readback_task": BULK,
@@ -30,6 +33,9 @@ TASK_QUEUES: dict[str, str] = {
     # The sweepers re-enqueue lost work onto the queues above; they run in well under a second.
     "console.changes.tasks.change_requests_sweep_task": DEFAULT,
     "catalogs.bulk.tasks.bulk_sweep_task": DEFAULT,
+    "console.notifications.tasks.webhook_deliveries_sweep_task": DEFAULT,
+    # Hands due scheduled changes to change_request_apply_task (INTERACTIVE): a query.
+    "console.changes.tasks.change_requests_apply_due_task": DEFAULT,
     # Deletes old uploads and job detail: housekeeping nobody waits on.
     "catalogs.bulk.tasks.bulk_retention_task": DEFAULT,
     "console.audit.tasks.signin_failures_record_task": DEFAULT,

@@ -8,6 +8,7 @@ from console.changes.models import (
     Comment,
     Review,
 )
+from console.notifications.models import NotificationOptOut, WebhookDelivery
 
 __all__ = [
     "AccountSponsor",
@@ -17,5 +18,7 @@ __all__ = [
     "AuditPersonal",
     "ChangeRequest",
     "Comment",
+    "NotificationOptOut",
     "Review",
+    "WebhookDelivery",
 ]

@@ -15,6 +15,7 @@ SECRET_SETTINGS = (
     "SENTRY_DSN",
     "EMAIL_HOST_PASSWORD",
     "OIDC_RP_CLIENT_SECRET",
+    "NOTIFY_WEBHOOK_SECRET",
 )
 _MIN_SECRET_LENGTH = 8  # a short value would mask ordinary words
 

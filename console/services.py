@@ -5,6 +5,8 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from console.roles import Role, forget_cached_roles, roles_ensure_groups
+from mfa.selectors import second_factor_required
+from mfa.services import demo_totp_device_set
 
 # Development-only accounts, one per role, printed by `manage.py seed_demo_users`.
 DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
@@ -46,5 +48,7 @@ def demo_users_create() -> list[tuple[str, str, Role]]:
         user.is_active = True
         user.save()
         user_set_roles(user=user, roles={role})
+        if second_factor_required(user=user):
+            demo_totp_device_set(user=user)
         created.append((username, demo_password(username), role))
     return created

@@ -56,9 +56,14 @@ INSTALLED_APPS = [
     "axes",
     "console",
     "catalogs",
+    "catalog_bulk",
     "templates_app",
     "users_admin",
     "sso",
+    # Second factor for local accounts (mfa/, django-otp).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "mfa",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +220,18 @@ if OIDC_ISSUER:
     _idp = urlsplit(OIDC_ISSUER)
     # Sign-out is a form whose answer redirects to the provider's end-session endpoint.
     SSO_FORM_ACTION.append(f"{_idp.scheme}://{_idp.netloc}")
+# Second factor for local (password) sign-in (mfa/): people holding one of these roles must
+# pass one (and enrol one first); anyone else may enrol. A password sign-in waits this long for
+# the second step, which allows this many wrong answers before the password is asked again.
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", "Reviewer,Admin")
+MFA_PENDING_SECONDS = int(os.environ.get("MFA_PENDING_SECONDS", "600"))
+MFA_PENDING_MAX_FAILURES = int(os.environ.get("MFA_PENDING_MAX_FAILURES", "5"))
+MFA_RECOVERY_CODES = 10
+# Passkeys: the relying party id and the origins accepted (empty: the request's own host and
+# origin; browsers accept a domain name or "localhost", never an IP address).
+MFA_WEBAUTHN_RP_ID = os.environ.get("MFA_WEBAUTHN_RP_ID", "")
+MFA_WEBAUTHN_ORIGINS = env_list("MFA_WEBAUTHN_ORIGINS")
+OTP_TOTP_ISSUER = "Braze Content Console"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -361,6 +378,31 @@ CELERY_BEAT_SCHEDULE["change-requests-sweep"] = {
     "task": "console.changes.tasks.change_requests_sweep_task",
     "schedule": 60.0,
 }
+# An approval counts for this long: a change approved and then left waiting (a lost task,
+# a far-off schedule) goes back to review rather than landing on a stale decision.
+APPROVAL_MAX_AGE_DAYS = int(os.environ.get("APPROVAL_MAX_AGE_DAYS", "7"))
+# Approved changes whose "apply at" has come are handed to the apply task.
+CELERY_BEAT_SCHEDULE["change-requests-apply-due"] = {
+    "task": "console.changes.tasks.change_requests_apply_due_task",
+    "schedule": 30.0,
+}
+# The workspace's time zone: scheduled changes are asked for and shown in it (one
+# workspace for now; the console itself stores and logs UTC).
+CONSOLE_TIME_ZONE = os.environ.get("CONSOLE_TIME_ZONE", "UTC")
+# The workspace's outgoing webhook for change request events (docs/deploy.md): set by
+# whoever deploys, never by a console user. Each delivery is signed with the secret
+# (HMAC-SHA256 in X-Console-Signature), so the URL is refused without one.
+NOTIFY_WEBHOOK_URL = os.environ.get("NOTIFY_WEBHOOK_URL", "")
+NOTIFY_WEBHOOK_SECRET = os.environ.get("NOTIFY_WEBHOOK_SECRET", "")
+if NOTIFY_WEBHOOK_URL and len(NOTIFY_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured(
+        "NOTIFY_WEBHOOK_URL needs a NOTIFY_WEBHOOK_SECRET of 16+ characters."
+    )
+# Webhook deliveries whose task was lost are enqueued again (idempotent).
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "console.notifications.tasks.webhook_deliveries_sweep_task",
+    "schedule": 300.0,
+}
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))
@@ -395,7 +437,7 @@ ACCESS_REVIEW_KEEP_SECONDS = int(os.environ.get("ACCESS_REVIEW_KEEP_SECONDS", st
 # Reference: "API Rate Limits", "Rate limits by request type" (braze-docs
 # _docs/_api/api_limits.md). Limits are per workspace (SCIM: per company) and Braze raises
 # them on request, so the limiter uses the limit Braze announces in X-RateLimit-Limit once it
-# has seen one (limiter.py, "Learned limits"); these figures hold until then.
+# has seen one (console/braze/limiter/README.md, "Learned limits"); these figures hold until then.
 BRAZE_DEFAULT_LIMIT_GROUPS: dict[str, tuple[int, float]] = {
     "catalogs_sync": (50, 60.0),
     "catalog_items_sync": (50, 60.0),
@@ -430,7 +472,7 @@ def braze_limit_groups(overrides: str) -> dict[str, tuple[int, float]]:
     return {**BRAZE_DEFAULT_LIMIT_GROUPS, **braze_limit_overrides(overrides)}
 
 
-# The global Braze rate limiter's one settings object (console/braze/limiter.py).
+# The global Braze rate limiter's one settings object (console/braze/limiter/README.md).
 BRAZE_RATE_LIMITS = {
     "groups": braze_limit_groups(os.environ.get("BRAZE_RATE_LIMIT_OVERRIDES", "")),
     # Groups set by hand: their figure is used even when Braze announces another.
@@ -480,6 +522,9 @@ HEALTHZ_CACHE_SECONDS = float(os.environ.get("HEALTHZ_CACHE_SECONDS", "10"))
 
 # Catalog mirror. Fields per catalog: 500 on the create-catalog page today, 30 in older docs.
 CATALOG_MAX_FIELDS = int(os.environ.get("CATALOG_MAX_FIELDS", "500"))
+# Catalog field changes are asynchronous in Braze: how long the applier reads the catalog back
+# waiting for one to show before it reports "accepted, not yet applied" (a retry checks again).
+CATALOG_SCHEMA_APPLY_WAIT_SECONDS = float(os.environ.get("CATALOG_SCHEMA_APPLY_WAIT_SECONDS", "60"))
 # The create-catalog form posts two inputs per field row (at most 1,000 rows, so a catalog over
 # the limit gets Braze's message rather than a bare 400); Django's default allows 1,000 inputs.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2 * 1000 + 100
@@ -498,7 +543,7 @@ CELERY_BEAT_SCHEDULE["catalog-sync"] = {
     # Each run lists catalogs once: 1 of the 50/min catalog requests every 5 minutes.
     "schedule": 300.0,
 }
-# Bulk item jobs (catalogs/bulk). Uploads are streamed to MEDIA_ROOT/bulk.
+# Bulk item jobs (catalog_bulk). Uploads are streamed to MEDIA_ROOT/bulk.
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 # A parse not finished after this long is queued again (its message or worker was lost), and
 # refused, its file removed, after the second.
@@ -539,7 +584,7 @@ CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
     "task": "catalogs.bulk.tasks.bulk_sweep_task",
     "schedule": BULK_SWEEP_SECONDS,
 }
-# Retention (catalogs/bulk/retention.py), in days (0: keep): uploaded files, and the rows,
+# Retention (catalog_bulk/retention.py), in days (0: keep): uploaded files, and the rows,
 # batches and read-backs of ended jobs. The job itself (its summary) and its audit entries stay.
 BULK_RETENTION_DAYS = int(os.environ.get("BULK_RETENTION_DAYS", "30"))
 BULK_JOB_RETENTION_DAYS = int(os.environ.get("BULK_JOB_RETENTION_DAYS", "365"))

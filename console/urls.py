@@ -10,6 +10,7 @@ from console.access import require_login
 from console.audit import views as audit_views
 from console.changes import views as change_views
 from console.metrics import views as metrics_views
+from console.notifications import views as notification_views
 from sso import views as sso_views
 
 
@@ -54,14 +55,24 @@ audit_patterns = (
     ],
     "audit",
 )
+notification_patterns = (
+    [
+        path("", notification_views.notification_preferences, name="preferences"),
+        path("webhook/", notification_views.webhook_deliveries, name="deliveries"),
+    ],
+    "notifications",
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/", include(auth_patterns)),
+    path("accounts/", include("mfa.urls")),
     path("changes/", include(change_patterns)),
     path("audit/", include(audit_patterns)),
+    path("notifications/", include(notification_patterns)),
+    path("catalogs/<str:name>/bulk/", include("catalog_bulk.urls")),
     path("catalogs/", include("catalogs.urls")),
     path("content/", include("templates_app.urls")),
     path("users/", include("users_admin.urls")),

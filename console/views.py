@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -13,6 +14,7 @@ from console.health import check_braze, health_report_cached
 from console.net import client_ip
 from console.roles import ROLE_DESCRIPTIONS, user_roles
 from console.signin import signin_attempt_admit
+from mfa.flow import signin_second_step
 
 
 @require_GET
@@ -45,6 +47,13 @@ class SignInView(LoginView):
         if not signin_attempt_admit(source=client_ip(request)):
             return render(request, "registration/locked_out.html", status=429)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        # A second factor, where there is one or the roles need one, comes before signing in.
+        second_step = signin_second_step(
+            self.request, user=form.get_user(), next_url=self.get_success_url()
+        )
+        return second_step or super().form_valid(form)
 
 
 @require_GET

@@ -189,8 +189,8 @@ def make_job(path: Path, operation: str = "upsert") -> Any:
     from django.contrib.auth.models import User
     from django.core.files import File
 
-    from catalogs.bulk.models import BulkJob, JobState
-    from catalogs.bulk.services import bulk_job_upload
+    from catalog_bulk.models import BulkJob, JobState
+    from catalog_bulk.services import bulk_job_upload
     from catalogs.models import Catalog
 
     editor = User.objects.get(username="editor")
@@ -209,7 +209,7 @@ def approve(job: Any) -> float:
     """Submit and approve; the apply task (on a worker) starts the job. Returns the time."""
     from django.contrib.auth.models import User
 
-    from catalogs.bulk.services import bulk_job_propose
+    from catalog_bulk.services import bulk_job_propose
     from console.changes.services import change_request_approve
 
     cr = bulk_job_propose(actor=User.objects.get(username="editor"), job=job)
@@ -229,8 +229,8 @@ class Watch:
 
     def until_done(self, jobs: list[Any], timeout: float,
                    during: Callable[[float], None] | None = None) -> None:  # fmt: skip
-        from catalogs.bulk.models import BulkJob, JobState
-        from catalogs.bulk.selectors import bulk_job_progress
+        from catalog_bulk.models import BulkJob, JobState
+        from catalog_bulk.selectors import bulk_job_progress
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -258,7 +258,7 @@ class Watch:
             time.sleep(0.25)
         from django.db.models import Count
 
-        from catalogs.bulk.models import BulkBatch
+        from catalog_bulk.models import BulkBatch
 
         states = {
             job.pk: (
@@ -384,7 +384,7 @@ def _limits() -> Any:
 
 
 def console_resends(job: Any) -> int:
-    from catalogs.bulk.models import BulkRow
+    from catalog_bulk.models import BulkRow
 
     return BulkRow.objects.filter(job=job, resends__gt=0).count()
 

@@ -11,8 +11,13 @@ The sandbox plays the reference profile (``REFERENCE_LIMITS``: e.g. 100/min asyn
 items), limits this machine can saturate at the benchmark's clock; the console learns them from
 X-RateLimit-Limit. The first line says which.
 
-    scripts/bench_limiter.py [--scale 6] [--processes 3] [--seconds 50]
-                             [--algorithms fixed,sliding,token] [--margin 0.2]
+    scripts/bench_limiter.py [--scale 6] [--processes 3] [--seconds 50] [--runs 1]
+                             [--algorithms fixed,sliding,token] [--margin 0.2] [--no-grid]
+
+Every run prints the load average, the requests the server counted in each of its full
+windows, and where the longest pause between the console's sends came from (the limiter's
+own log, a block set from Braze's headers, or the HTTP round trip); ``--runs N`` repeats the
+algorithms N times and ends with a summary per algorithm.
 
 Uses $REDIS_URL when set, otherwise starts a private redis-server on a unix socket.
 Exit status 1 when any run misses a pass line.
@@ -21,14 +26,18 @@ Exit status 1 when any run misses a pass line.
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +58,7 @@ def _configure_django(args: argparse.Namespace) -> None:
     os.environ["BRAZE_RATE_LIMIT_CLOCK_SCALE"] = str(args.scale)
     os.environ["BRAZE_RATE_LIMIT_MARGIN_SECONDS"] = str(args.margin)
     os.environ["BRAZE_RATE_LIMIT_BACKGROUND_SHARE"] = str(args.background_share)
+    os.environ["BRAZE_RATE_LIMIT_ALIGN"] = "0" if args.no_grid else "1"
     import django
 
     django.setup()
@@ -78,6 +88,26 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         lane=args.lane,
         max_wait=120.0,
     )
+    # What a pause between sends came from: the limiter's wait, a block, or the round trip.
+    calls: list[tuple[float, float, float]] = []
+    blocks: list[tuple[float, float, bool, bool]] = []
+    acquire, block = limiter.acquire, limiter.block
+
+    def timed_acquire(**kwargs: Any) -> Any:
+        started = time.time()
+        permit = acquire(**kwargs)
+        calls.append((started, time.time(), 0.0))
+        return permit
+
+    def recorded_block(**kwargs: Any) -> Any:
+        until = block(**kwargs)
+        blocks.append(
+            (time.time(), kwargs["seconds"], kwargs.get("only_if_room", False), until is not None)
+        )
+        return until
+
+    limiter.acquire = timed_acquire  # type: ignore[method-assign]
+    limiter.block = recorded_block  # type: ignore[method-assign]
     n = spec["index"]
     sent = refused_by_braze = 0
     while time.time() < spec["start_at"]:
@@ -96,16 +126,33 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             refused_by_braze += int(exc.from_braze)
             continue
         sent += 1
-    return {"sent": sent, "refused_by_braze": refused_by_braze}
+    return {
+        "sent": sent,
+        "refused_by_braze": refused_by_braze,
+        "calls": calls,
+        "blocks": blocks,
+        "aligned": limiter.aligned(group=args.group),
+    }
 
 
 def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
     sock = directory / "redis.sock"
     proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--save", "", "--appendonly", "no"],
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     for _ in range(100):
         if sock.exists():
             break
@@ -113,25 +160,75 @@ def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
     return f"unix://{sock}?db=0", proc
 
 
-def run_once(args: argparse.Namespace, algorithm: str, sandbox: Any, redis_url: str) -> bool:
+@dataclass
+class Run:
+    algorithm: str
+    ratio: float
+    console_429s: int
+    per_window: list[int]
+    load: float
+
+    @property
+    def ok(self) -> bool:
+        return self.console_429s == 0 and self.ratio >= 0.95
+
+
+def longest_pause(runs: list[dict[str, Any]], start_at: float, end_at: float) -> str:
+    """Where the longest pause between two sends (any process) came from."""
+    sends = sorted(at for r in runs for _started, at, _ in r["calls"] if start_at <= at <= end_at)
+    if len(sends) < 2:
+        return "no sends"
+    gap, before = max((b - a, a) for a, b in itertools.pairwise(sends))
+    after = before + gap
+    # Processes waiting in the limiter through most of the pause: the log or a block held them.
+    waiting = sum(
+        1
+        for r in runs
+        for started, at, _ in r["calls"]
+        if started <= before + 0.05 and at >= after - 0.05
+    )
+    blocks = [
+        (seconds, only_if_room)
+        for r in runs
+        for t, seconds, only_if_room, was_set in r["blocks"]
+        if was_set and before - 0.5 <= t <= after
+    ]
+    cause = "limiter wait" if waiting else "no process waiting in the limiter (HTTP or CPU)"
+    if blocks:
+        kinds = ", ".join(
+            f"{seconds:.2f}s {'remaining 0' if only_if_room else '429'}"
+            for seconds, only_if_room in blocks
+        )
+        cause += f"; blocks set: {kinds}"
+    at = before - start_at
+    return f"longest pause {gap:.2f}s at +{at:.1f}s ({waiting} processes waiting; {cause})"
+
+
+def run_once(args: argparse.Namespace, algorithm: str, sandbox: Any, redis_url: str) -> Run:
     from braze_sandbox.config import REFERENCE_LIMITS
 
     limit, window = REFERENCE_LIMITS[args.group]
     sandbox.admin.reset(products=args.products, profile="reference")
     sandbox.admin.configure(clock_scale=args.scale, algorithm=algorithm, async_delay_seconds=3600.0)
     real_window = window / args.scale
+    load = os.getloadavg()[0]
     start_at = time.time() + 1.0
     end_at = start_at + args.seconds
     base = {
-        "args": vars(args), "redis_url": redis_url, "url": sandbox.url,
-        "api_key": sandbox.api_key, "prefix": f"bench:{uuid.uuid4().hex}",
-        "start_at": start_at, "end_at": end_at,
-    }  # fmt: skip
+        "args": vars(args),
+        "redis_url": redis_url,
+        "url": sandbox.url,
+        "api_key": sandbox.api_key,
+        "prefix": f"bench:{uuid.uuid4().hex}",
+        "start_at": start_at,
+        "end_at": end_at,
+    }
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         runs = pool.map(worker, [{**base, "index": i} for i in range(args.processes)])
     stats = sandbox.admin.group_stats(args.group, since=start_at - 0.5)
-    windows = [w for w in stats["windows"] if w["start"] >= start_at and
-               w["start"] + real_window <= end_at]  # fmt: skip
+    windows = [
+        w for w in stats["windows"] if w["start"] >= start_at and w["start"] + real_window <= end_at
+    ]
     per_window = [w["own_counted"] for w in windows]
     achieved = sum(per_window) / (len(per_window) * real_window) if per_window else 0.0
     ceiling = limit / real_window
@@ -143,19 +240,51 @@ def run_once(args: argparse.Namespace, algorithm: str, sandbox: Any, redis_url: 
     unit = "requests"
     if args.group == "catalog_items_async":
         unit, per_real_minute, ceiling_per_minute = (
-            "items", per_real_minute * 50, ceiling_per_minute * 50,
-        )  # fmt: skip
-    ok = console_429s == 0 and ratio >= 0.95
+            "items",
+            per_real_minute * 50,
+            ceiling_per_minute * 50,
+        )
+    run = Run(algorithm, ratio, console_429s, per_window, load)
+    if args.dump:
+        path = Path(args.dump) / f"{algorithm}-{int(start_at)}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "start_at": start_at,
+                    "end_at": end_at,
+                    "workers": runs,
+                    "windows": stats["windows"],
+                }
+            )
+        )
     print(
         f"{algorithm:>7}: throughput {per_real_minute:,.0f} {unit}/min = {ratio:.3f} × ceiling "
         f"{ceiling_per_minute:,.0f} (S={args.scale:g}, {args.processes} processes, "
         f"{len(per_window)} full windows of {real_window:g} s, per window {per_window}); "
         f"429s caused by the console: {console_429s}; peak in any sliding window: "
         f"{stats['peak_requests_in_sliding_window']}/{limit}; "
-        f"sent {sum(r['sent'] for r in runs)} -> {'PASS' if ok else 'FAIL'}",
+        f"sent {sum(r['sent'] for r in runs)}; grid learnt: {any(r['aligned'] for r in runs)}; "
+        f"load {load:.2f} -> {'PASS' if run.ok else 'FAIL'}",
         flush=True,
     )
-    return ok
+    print(f"         {longest_pause(runs, start_at, end_at)}", flush=True)
+    return run
+
+
+def summary(results: list[Run], algorithms: list[str]) -> None:
+    print("summary:", flush=True)
+    for algorithm in algorithms:
+        runs = [r for r in results if r.algorithm == algorithm]
+        ratios = sorted(r.ratio for r in runs)
+        lowest = min(runs, key=lambda r: r.ratio)
+        print(
+            f"{algorithm:>7}: {sum(r.ok for r in runs)}/{len(runs)} runs pass; ratio min "
+            f"{ratios[0]:.3f} median {statistics.median(ratios):.3f} max {ratios[-1]:.3f}; "
+            f"console 429s {sum(r.console_429s for r in runs)}; lowest run's windows "
+            f"{lowest.per_window} (load {lowest.load:.2f}); smallest window "
+            f"{min((min(r.per_window, default=0) for r in runs), default=0)}",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -175,6 +304,11 @@ def main() -> int:
         "the limiter against the whole limit",
     )
     parser.add_argument("--products", type=int, default=1000)
+    parser.add_argument("--dump", default="", help="a folder for each run's raw figures (JSON)")
+    parser.add_argument("--runs", type=int, default=1, help="repeat every algorithm N times")
+    parser.add_argument(
+        "--no-grid", action="store_true", help="the sliding log alone (no learnt fixed windows)"
+    )
     args = parser.parse_args()
 
     from tests.fixtures.sandbox import start_sandbox
@@ -186,15 +320,20 @@ def main() -> int:
     try:
         if not redis_url:
             redis_url, redis_proc = start_redis(tmp)
-        sandbox = start_sandbox(tmp / "sandbox", seed_demo=True, seed_products=args.products,
-                                log_level="error", profile="reference")  # fmt: skip
+        sandbox = start_sandbox(
+            tmp / "sandbox",
+            seed_demo=True,
+            seed_products=args.products,
+            log_level="error",
+            profile="reference",
+        )
         from braze_sandbox.config import REFERENCE_LIMITS
 
         limit, window = REFERENCE_LIMITS[args.group]
         print(
             f"bench_limiter: sandbox profile reference ({args.group} {limit:,} per {window:g} s), "
             f"group {args.group}, lane {args.lane}, margin {args.margin} s, "
-            f"git {
+            f"grid {'off' if args.no_grid else 'on'}, git {
                 subprocess.run(
                     ['git', 'rev-parse', '--short', 'HEAD'],
                     cwd=ROOT,
@@ -205,10 +344,14 @@ def main() -> int:
             f"{os.cpu_count()} cores",
             flush=True,
         )
-        results = [
-            run_once(args, algorithm, sandbox, redis_url)
-            for algorithm in args.algorithms.split(",")
-        ]
+        algorithms = args.algorithms.split(",")
+        results = []
+        for number in range(1, args.runs + 1):
+            if args.runs > 1:
+                print(f"run {number}/{args.runs}", flush=True)
+            results += [run_once(args, algorithm, sandbox, redis_url) for algorithm in algorithms]
+        if args.runs > 1:
+            summary(results, algorithms)
     finally:
         if sandbox is not None:
             sandbox.stop()
@@ -216,7 +359,7 @@ def main() -> int:
             redis_proc.terminate()
             redis_proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if all(results) else 1
+    return 0 if all(r.ok for r in results) else 1
 
 
 if __name__ == "__main__":

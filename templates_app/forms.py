@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
 from django.urls import reverse
@@ -20,6 +21,7 @@ from templates_app.rules import (
     preference_center_errors,
 )
 
+PROFILE_ATTRIBUTES_MAX_CHARS = 20_000
 STATE_CHOICES = [("active", "Active"), ("draft", "Draft")]
 CODE = {"class": "code", "rows": 18, "spellcheck": "false", "data-code-editor": ""}
 
@@ -227,3 +229,89 @@ class UserUrlForm(forms.Form):
 
 class LivePreviewForm(forms.Form):
     html = forms.CharField(required=False, strip=False)
+
+
+class PreviewProfileForm(forms.Form):
+    """A made-up person to preview as; attributes shaped like Braze's user export."""
+
+    name = forms.CharField(max_length=100)
+    attributes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={**CODE, "rows": 12}),
+        help_text=(
+            'As Braze\'s user export gives a user: {"first_name": "Ana", "email": "…", '
+            '"custom_attributes": {"plan": "gold"}}. docs/preview.md lists every field.'
+        ),
+    )
+    language = forms.CharField(max_length=10, required=False, help_text="e.g. en, pt, ja")
+    time_zone = forms.CharField(
+        max_length=64, required=False, help_text="An IANA name, e.g. Europe/London"
+    )
+
+    def __init__(self, *args: Any, taken: set[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.taken = taken or set()
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if name in self.taken:
+            raise forms.ValidationError("Another profile has this name.")
+        return name
+
+    def clean_attributes(self) -> dict[str, Any]:
+        text = (self.cleaned_data.get("attributes") or "").strip() or "{}"
+        if len(text) > PROFILE_ATTRIBUTES_MAX_CHARS:
+            raise forms.ValidationError(
+                f"Keep attributes under {PROFILE_ATTRIBUTES_MAX_CHARS:,} characters."
+            )
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"This is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Attributes are one JSON object: {...}.")
+        return value
+
+    def clean_language(self) -> str:
+        return self.cleaned_data["language"].strip()
+
+    def clean_time_zone(self) -> str:
+        zone = self.cleaned_data["time_zone"].strip()
+        if zone and zone not in available_timezones():
+            raise forms.ValidationError(f"{zone} is not a time zone name (e.g. Europe/London).")
+        return zone
+
+
+SAMPLES_MAX = 100
+SAMPLE_MAX_CHARS = 50_000
+
+
+class ConnectedContentSamplesForm(forms.Form):
+    samples = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={**CODE, "rows": 14}),
+        help_text=(
+            'One JSON object: a URL pattern ("*" matches anything) and the answer a preview '
+            'uses, e.g. {"https://api.example.com/users/*": {"tier": "gold"}}.'
+        ),
+    )
+
+    def clean_samples(self) -> dict[str, str]:
+        text = (self.cleaned_data.get("samples") or "").strip() or "{}"
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"This is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Samples are one JSON object: {pattern: answer, ...}.")
+        if len(value) > SAMPLES_MAX:
+            raise forms.ValidationError(f"Keep at most {SAMPLES_MAX} patterns.")
+        samples = {
+            str(pattern).strip(): answer if isinstance(answer, str) else json.dumps(answer)
+            for pattern, answer in value.items()
+        }
+        if any(not pattern for pattern in samples):
+            raise forms.ValidationError("A pattern is empty.")
+        if any(len(answer) > SAMPLE_MAX_CHARS for answer in samples.values()):
+            raise forms.ValidationError(f"Keep each answer under {SAMPLE_MAX_CHARS:,} characters.")
+        return samples

@@ -19,7 +19,8 @@ limit bounds the input.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from liquid import Environment
 from liquid.ast import Node
@@ -81,6 +82,16 @@ class _Inert(Node):
         return 0
 
 
+class _BrazeCall(_Inert):
+    """A Braze inline tag, keeping its arguments as written (for `catalog_references`)."""
+
+    __slots__ = ("arguments",)
+
+    def __init__(self, token: Any, arguments: str) -> None:
+        super().__init__(token)
+        self.arguments = arguments
+
+
 class _BrazeInlineTag(Tag):
     """Accepts anything between its delimiters: Braze, not the console, reads it."""
 
@@ -88,9 +99,11 @@ class _BrazeInlineTag(Tag):
 
     def parse(self, stream: TokenStream) -> Node:
         token = stream.expect(TOKEN_TAG)
+        arguments = ""
         if stream.peek.kind == TOKEN_EXPRESSION:
             next(stream)
-        return _Inert(token)
+            arguments = stream.current.value
+        return _BrazeCall(token, arguments)
 
 
 class _BrazeBlockTag(Tag):
@@ -236,6 +249,66 @@ def liquid_error(content: str) -> str | None:
     except RecursionError:
         return "blocks are nested too deeply"
     return None
+
+
+@dataclass(frozen=True)
+class CatalogReferences:
+    """What a text's Liquid reads from catalogs ("Using catalogs in a message",
+    "Catalog selections"): `{% catalog_items <catalog> <id…> %}` and
+    `{% catalog_selection_items <catalog> <selection> %}` assign `items`; the fields are
+    those read from `items` (`items[0].title`, `items.title`, or through a `for` loop)."""
+
+    catalogs: frozenset[str] = frozenset()
+    selections: frozenset[tuple[str, str]] = frozenset()
+    fields: frozenset[str] = frozenset()
+
+
+def _walk(nodes: list[Any]) -> Any:
+    for node in nodes:
+        yield node
+        try:
+            children = list(node.children(None))
+        except Exception:
+            children = []  # a node python-liquid cannot list statically has none to read
+        for child in children:
+            inner = getattr(child, "node", child)
+            yield from _walk([inner] if isinstance(inner, Node) else [])
+
+
+def catalog_references(content: str) -> CatalogReferences:
+    """Parsed, never matched as text: a name in prose or an HTML comment is no reference.
+    Content that does not parse references nothing the console can vouch for."""
+    text, error = _prepare(content)
+    if error is not None:
+        return CatalogReferences()
+    try:
+        template = _ENV.parse(text)
+    except (LiquidError, RecursionError):
+        return CatalogReferences()
+    catalogs: set[str] = set()
+    selections: set[tuple[str, str]] = set()
+    roots = {"items"}
+    for node in _walk(list(template.nodes)):
+        if isinstance(node, _BrazeCall):
+            words = node.arguments.split()
+            name = getattr(node.token, "value", "")
+            if name == "catalog_items" and words:
+                catalogs.add(words[0])
+            elif name == "catalog_selection_items" and len(words) >= 2:
+                catalogs.add(words[0])
+                selections.add((words[0], words[1]))
+        expression = getattr(node, "expression", None)
+        # `{% for item in items %}`: `item` reads the catalog's items too.
+        iterable = str(getattr(expression, "iterable", "")).split("[")[0]
+        if type(expression).__name__ == "LoopExpression" and iterable in roots:
+            roots.add(str(getattr(expression, "identifier", "")))
+    fields: set[str] = set()
+    for segments in template.variable_segments():
+        if segments and segments[0] in roots:
+            named = [s for s in segments[1:] if isinstance(s, str)]
+            if named:
+                fields.add(named[0])
+    return CatalogReferences(frozenset(catalogs), frozenset(selections), frozenset(fields))
 
 
 def referenced_blocks(text: str) -> list[str]:

@@ -48,3 +48,37 @@ class ContentVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.name} v{self.version}"
+
+
+class PreviewProfile(models.Model):
+    """A made-up person content is previewed as (docs/preview.md, "The person").
+
+    Attributes are shaped like one user of Braze's user export, so a profile and a user
+    read from Braze render alike.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=10, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PreviewSettings(models.Model):
+    """The workspace's preview settings: one row.
+
+    `connected_content_samples` maps a URL pattern (fnmatch: `*` and `?`) to the answer a
+    preview uses instead of calling it; the console never calls a Connected Content URL.
+    """
+
+    connected_content_samples = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "Preview settings"

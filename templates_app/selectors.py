@@ -23,7 +23,8 @@ from console.braze.client import (
     PreferenceCenterSummary,
 )
 from templates_app.liquid import referenced_blocks
-from templates_app.models import ContentVersion, ResourceType
+from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
+from templates_app.personalize import BlockSource, Person
 from templates_app.rules import Workspace
 
 LIST_CACHE_SECONDS = 30
@@ -275,3 +276,50 @@ def latest_versions() -> list[ContentVersion]:
             "resource_type", "braze_id"
         )
     )
+
+
+# --- previewing as a person ---------------------------------------------------------------
+
+
+def content_block_source(*, overrides: dict[str, str] | None = None) -> BlockSource:
+    """Content Blocks by name as the content history last saw them (`overrides` first: a
+    change under review previews with its own new content)."""
+    known = dict(overrides or {})
+
+    def content(name: str) -> str | None:
+        if name in known:
+            return known[name]
+        named = (
+            ContentVersion.objects.filter(resource_type=ResourceType.CONTENT_BLOCK, name=name)
+            .order_by("-version")
+            .first()
+        )
+        if named is None:
+            return None
+        latest = version_latest(resource_type=ResourceType.CONTENT_BLOCK, braze_id=named.braze_id)
+        # A block renamed since holds the name no more.
+        if latest is None or latest.name != name:
+            return None
+        return str(latest.snapshot.get("content") or "")
+
+    return content
+
+
+def preview_profile_list() -> QuerySet[PreviewProfile]:
+    return PreviewProfile.objects.order_by("name")
+
+
+def preview_profile_get(*, pk: int) -> PreviewProfile | None:
+    return PreviewProfile.objects.filter(pk=pk).first()
+
+
+def preview_profile_person(profile: PreviewProfile) -> Person:
+    attributes = profile.attributes if isinstance(profile.attributes, dict) else {}
+    return Person(profile.name, attributes, profile.language, profile.time_zone)
+
+
+def connected_content_samples() -> dict[str, str]:
+    """URL pattern -> the sample answer previews use for Connected Content calls."""
+    settings = PreviewSettings.objects.filter(pk=1).first()
+    samples = settings.connected_content_samples if settings is not None else {}
+    return {str(k): str(v) for k, v in samples.items()} if isinstance(samples, dict) else {}

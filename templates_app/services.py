@@ -23,7 +23,13 @@ from console.changes.resource_types import resource_type_get
 from console.changes.services import change_request_propose
 from templates_app import selectors
 from templates_app.kinds import KINDS, ContentKind
-from templates_app.models import ContentVersion, ResourceType, VersionSource
+from templates_app.models import (
+    ContentVersion,
+    PreviewProfile,
+    PreviewSettings,
+    ResourceType,
+    VersionSource,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -315,3 +321,119 @@ def preference_center_user_url_generate(
             personal={"external_id": external_id},
         )
     return url
+
+
+# --- preview profiles ------------------------------------------------------------------------
+
+PROFILE_FIELDS = ("name", "attributes", "language", "time_zone")
+
+
+def preview_profile_save(
+    *, actor: AbstractBaseUser, profile: PreviewProfile | None, data: dict[str, Any]
+) -> PreviewProfile:
+    """Create (`profile` None) or change a preview profile, with its audit entry."""
+    creating = profile is None
+    target = profile or PreviewProfile()
+    before = {name: getattr(target, name) for name in PROFILE_FIELDS} if not creating else {}
+    for name in PROFILE_FIELDS:
+        setattr(target, name, data[name])
+    with transaction.atomic(durable=True):
+        target.save()
+        changed = sorted(name for name in PROFILE_FIELDS if before.get(name) != data[name])
+        audit_append(
+            actor=actor,
+            action="preview_profile.create" if creating else "preview_profile.update",
+            resource_type="preview_profile",
+            resource_id=str(target.pk),
+            data={"name": target.name, "changed": changed},
+        )
+    return target
+
+
+def preview_profile_delete(*, actor: AbstractBaseUser, profile: PreviewProfile) -> None:
+    with transaction.atomic(durable=True):
+        pk = profile.pk
+        profile.delete()
+        audit_append(
+            actor=actor,
+            action="preview_profile.delete",
+            resource_type="preview_profile",
+            resource_id=str(pk),
+            data={"name": profile.name},
+        )
+
+
+DEMO_PROFILES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Ana, a gold member (pt)",
+        "attributes": {
+            "first_name": "Ana",
+            "last_name": "Souza",
+            "email": "ana@example.com",
+            "external_id": "demo-ana",
+            "custom_attributes": {
+                "plan": "gold",
+                "points": 1250,
+                "favorite_foods": ["figs", "pasta"],
+            },
+        },
+        "language": "pt",
+        "time_zone": "America/Sao_Paulo",
+    },
+    {
+        "name": "No first name (en)",
+        "attributes": {"email": "someone@example.com", "custom_attributes": {"points": 0}},
+        "language": "en",
+        "time_zone": "Europe/London",
+    },
+    {
+        "name": "Kenji, new sign-up (ja)",
+        "attributes": {
+            "first_name": "Kenji",
+            "email": "kenji@example.com",
+            "external_id": "demo-kenji",
+            "custom_attributes": {"plan": "trial", "points": 40},
+        },
+        "language": "ja",
+        "time_zone": "Asia/Tokyo",
+    },
+)
+
+
+def preview_profiles_seed(*, actor: AbstractBaseUser | SystemActor) -> list[PreviewProfile]:
+    """The demo profiles `make run` starts with; existing ones (by name) are left as they are."""
+    made = []
+    for demo in DEMO_PROFILES:
+        if PreviewProfile.objects.filter(name=demo["name"]).exists():
+            continue
+        with transaction.atomic(durable=True):
+            profile = PreviewProfile.objects.create(**demo)
+            audit_append(
+                actor=actor,
+                action="preview_profile.create",
+                resource_type="preview_profile",
+                resource_id=str(profile.pk),
+                data={"name": profile.name, "changed": list(PROFILE_FIELDS)},
+            )
+        made.append(profile)
+    return made
+
+
+def connected_content_samples_save(*, actor: AbstractBaseUser, samples: dict[str, str]) -> None:
+    """Replace the workspace's Connected Content sample answers, with its audit entry."""
+    with transaction.atomic(durable=True):
+        settings, _ = PreviewSettings.objects.select_for_update().get_or_create(pk=1)
+        before = settings.connected_content_samples or {}
+        settings.connected_content_samples = samples
+        settings.save()
+        audit_append(
+            actor=actor,
+            action="preview_settings.update",
+            resource_type="preview_settings",
+            resource_id="1",
+            data={
+                "added": sorted(set(samples) - set(before)),
+                "removed": sorted(set(before) - set(samples)),
+                "changed": sorted(p for p in samples if p in before and before[p] != samples[p]),
+            },
+        )

@@ -41,6 +41,21 @@ urlpatterns = [
         name="version_restore",
     ),
     path("preview/live/", views.preview_live, name="preview_live"),
+    path("preview/as/", views.preview_as, name="preview_as"),
+    path(
+        "preview/as/<str:resource_type>/<str:braze_id>/",
+        views.preview_as_item,
+        name="preview_as_item",
+    ),
+    path("preview-profiles/", views.preview_profile_list, name="preview_profiles"),
+    path("preview-settings/", views.preview_settings, name="preview_settings"),
+    path("preview-profiles/new/", views.preview_profile_create, name="preview_profile_create"),
+    path("preview-profiles/<int:pk>/", views.preview_profile_edit, name="preview_profile_edit"),
+    path(
+        "preview-profiles/<int:pk>/delete/",
+        views.preview_profile_delete,
+        name="preview_profile_delete",
+    ),
     path("preview/<str:token>/", views.preview, name="preview"),
     path("changes/<int:pk>/preview/", views.change_preview, name="change_preview"),
 ]

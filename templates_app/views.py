@@ -3,6 +3,7 @@ and the sandboxed previews of the HTML Braze holds."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from datetime import datetime, time
 from typing import Any
@@ -24,10 +25,16 @@ from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
 from templates_app import appliers, selectors, services
 from templates_app.diff import snapshot_diff
-from templates_app.forms import LivePreviewForm, UserUrlForm
+from templates_app.forms import (
+    ConnectedContentSamplesForm,
+    LivePreviewForm,
+    PreviewProfileForm,
+    UserUrlForm,
+)
 from templates_app.kinds import KINDS, ContentKind, Loaded
 from templates_app.liquid import block_liquid_tag
-from templates_app.models import ContentVersion, ResourceType
+from templates_app.models import ContentVersion, PreviewProfile, ResourceType
+from templates_app.personalize import BlockSource, Person, Rendered, render_as
 
 # Braze HTML runs with no script, no plugin, no form target and no network at all: a remote
 # image, font or stylesheet would tell its host when each reviewer looks (the preview says
@@ -105,6 +112,187 @@ def preview_live(request: AuthenticatedRequest) -> HttpResponse:
     return _render(request, "templates_app/_preview.html", context)
 
 
+# --- previewing as a person (docs/preview.md) ----------------------------------------------
+
+NOBODY = Person("a person with no attributes")
+
+
+def _chosen_person(request: AuthenticatedRequest, value: str) -> tuple[Person, str]:
+    """The person a preview is for, and the chosen profile's id as the page echoes it."""
+    try:
+        profile = selectors.preview_profile_get(pk=int(value))
+    except ValueError:
+        profile = None
+    if profile is None:
+        return NOBODY, ""
+    return selectors.preview_profile_person(profile), str(profile.pk)
+
+
+def _rendered_frame(
+    request: AuthenticatedRequest,
+    content: str,
+    person: Person,
+    label: str,
+    blocks: BlockSource,
+) -> tuple[dict[str, Any], Rendered]:
+    """`content` rendered for `person`, stashed for a sandboxed frame like any Braze HTML."""
+    rendered = render_as(
+        content=content,
+        person=person,
+        blocks=blocks,
+        samples=selectors.connected_content_samples(),
+    )
+    if rendered.message:
+        frame: dict[str, Any] = {"label": label, "message": rendered.message}
+    else:
+        frame = _preview(request, rendered.output, label)
+    frame["warnings"] = rendered.warnings
+    frame["calls"] = rendered.calls
+    return frame, rendered
+
+
+def _rendered_text(rendered: Rendered) -> list[str]:
+    return (rendered.message or rendered.output).splitlines()
+
+
+@require_POST
+@require_capability(Capability.PROPOSE)
+def preview_as(request: AuthenticatedRequest) -> HttpResponse:
+    """The edit form's "preview as": what is being typed, rendered for the chosen person."""
+    source = request.POST.get("source", "")
+    form = LivePreviewForm({"html": request.POST.get(source, "")})
+    content = form.cleaned_data["html"] if form.is_valid() else ""
+    person, _ = _chosen_person(request, request.POST.get("profile", ""))
+    frame, _ = _rendered_frame(
+        request, content, person, f"As {person.label}", selectors.content_block_source()
+    )
+    return _render(request, "templates_app/_preview.html", {"frames": [frame]})
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def preview_as_item(
+    request: AuthenticatedRequest, resource_type: str, braze_id: str
+) -> HttpResponse:
+    """A content page's "preview as": the item as Braze holds it, for the chosen person."""
+    kind = KINDS[_resource_type(resource_type)]
+    try:
+        snapshot, _ = kind.read(braze_id)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title=kind.label)
+    person, _ = _chosen_person(request, request.GET.get("profile", ""))
+    blocks = selectors.content_block_source()
+    frames = [
+        _rendered_frame(
+            request, str(snapshot.get(field) or ""), person, f"{label}, as {person.label}", blocks
+        )[0]
+        for field, label in kind.html_fields
+    ]
+    return _render(request, "templates_app/_preview.html", {"frames": frames})
+
+
+# --- preview profiles ---------------------------------------------------------------------
+
+
+def _profile_columns(can_edit: bool) -> list[Column[PreviewProfile]]:
+    def link(profile: PreviewProfile) -> str | None:
+        return (
+            reverse("templates_app:preview_profile_edit", args=[profile.pk]) if can_edit else None
+        )
+
+    return [
+        Column("name", "Name", link=link),
+        Column("language", "Language"),
+        Column("time_zone", "Time zone"),
+        Column(
+            "updated_at",
+            "Changed",
+            value=lambda p: timezone.localtime(p.updated_at).strftime("%Y-%m-%d %H:%M"),
+        ),
+    ]
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def preview_profile_list(request: AuthenticatedRequest) -> HttpResponse:
+    table = table_from_queryset(
+        request,
+        selectors.preview_profile_list(),
+        _profile_columns(user_has_any(request.user, [Capability.PROPOSE])),
+        default_sort="name",
+        empty_message="No preview profiles yet.",
+    )
+    context = {"table": table}
+    return _render(request, _list_template(request, "templates_app/preview_profiles.html"), context)
+
+
+def _profile_form_screen(
+    request: AuthenticatedRequest, profile: PreviewProfile | None
+) -> HttpResponse:
+    taken = set(selectors.preview_profile_list().values_list("name", flat=True))
+    initial = None
+    if profile is not None:
+        taken.discard(profile.name)
+        initial = {
+            "name": profile.name,
+            "attributes": json.dumps(profile.attributes, indent=2, ensure_ascii=False),
+            "language": profile.language,
+            "time_zone": profile.time_zone,
+        }
+    form = PreviewProfileForm(request.POST or None, initial=initial, taken=taken)
+    if request.method == "POST" and form.is_valid():
+        saved = services.preview_profile_save(
+            actor=request.user, profile=profile, data=form.cleaned_data
+        )
+        messages.success(request, f"Preview profile {saved.name} saved.")
+        return redirect("templates_app:preview_profiles")
+    return _render(
+        request, "templates_app/preview_profile_form.html", {"form": form, "profile": profile}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def preview_profile_create(request: AuthenticatedRequest) -> HttpResponse:
+    return _profile_form_screen(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def preview_profile_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    profile = selectors.preview_profile_get(pk=pk)
+    if profile is None:
+        raise Http404("No such preview profile.")
+    return _profile_form_screen(request, profile)
+
+
+@require_POST
+@require_capability(Capability.PROPOSE)
+def preview_profile_delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    profile = selectors.preview_profile_get(pk=pk)
+    if profile is None:
+        raise Http404("No such preview profile.")
+    services.preview_profile_delete(actor=request.user, profile=profile)
+    messages.success(request, f"Preview profile {profile.name} deleted.")
+    return redirect("templates_app:preview_profiles")
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.PROPOSE)
+def preview_settings(request: AuthenticatedRequest) -> HttpResponse:
+    """The workspace's Connected Content sample answers, used by every preview."""
+    current = selectors.connected_content_samples()
+    initial = {"samples": json.dumps(current, indent=2, ensure_ascii=False)}
+    form = ConnectedContentSamplesForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.connected_content_samples_save(
+            actor=request.user, samples=form.cleaned_data["samples"]
+        )
+        messages.success(request, "Preview settings saved.")
+        return redirect("templates_app:preview_settings")
+    return _render(request, "templates_app/preview_settings.html", {"form": form})
+
+
 # --- every kind of content: the list and the proposal form --------------------------------
 
 
@@ -170,6 +358,7 @@ def _form_screen(
         "creating": braze_id is None,
         "braze_id": braze_id,
         "live_fields": [field for field, _ in kind.html_fields],
+        "profiles": selectors.preview_profile_list(),
     }
     return _render(request, "templates_app/content_form.html", context)
 
@@ -203,6 +392,7 @@ def email_template_detail(request: AuthenticatedRequest, email_template_id: str)
         "frames": _previews(request, ResourceType.EMAIL_TEMPLATE, {"body": template.body}),
         "resource_type": ResourceType.EMAIL_TEMPLATE,
         "braze_id": email_template_id,
+        "profiles": selectors.preview_profile_list(),
     }
     return _render(request, "templates_app/email_template_detail.html", context)
 
@@ -222,6 +412,7 @@ def content_block_detail(request: AuthenticatedRequest, content_block_id: str) -
         "frames": _previews(request, ResourceType.CONTENT_BLOCK, {"content": block.content}),
         "resource_type": ResourceType.CONTENT_BLOCK,
         "braze_id": content_block_id,
+        "profiles": selectors.preview_profile_list(),
     }
     return _render(request, "templates_app/content_block_detail.html", context)
 
@@ -246,6 +437,7 @@ def _preference_center_detail(
         "frames": _previews(request, ResourceType.PREFERENCE_CENTER, snapshot),
         "resource_type": ResourceType.PREFERENCE_CENTER,
         "braze_id": preference_center_id,
+        "profiles": selectors.preview_profile_list(),
         "url_form": url_form or UserUrlForm(),
         "user_url": user_url,
         "url_error": error,
@@ -392,6 +584,44 @@ def version_restore(
 # --- reviewing a change ---------------------------------------------------------------------
 
 
+def _person_pairs(
+    request: AuthenticatedRequest,
+    resource_type: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    person: Person,
+) -> list[tuple[str, dict[str, Any], dict[str, Any], list[str]]]:
+    """Each HTML field rendered for `person` before and after, and the rendered text's diff.
+
+    A changed Content Block renders with its new content wherever it includes itself by
+    name; every other block as the content history last saw it.
+    """
+    overrides = {}
+    if resource_type == ResourceType.CONTENT_BLOCK and after.get("name"):
+        overrides[str(after["name"])] = str(after.get("content") or "")
+    blocks_before = selectors.content_block_source()
+    blocks_after = selectors.content_block_source(overrides=overrides)
+    pairs = []
+    for field, label in KINDS[resource_type].html_fields:
+        old, old_rendered = _rendered_frame(
+            request, str(before.get(field) or ""), person, f"{label}, before", blocks_before
+        )
+        new, new_rendered = _rendered_frame(
+            request, str(after.get(field) or ""), person, f"{label}, after", blocks_after
+        )
+        diff = list(
+            difflib.unified_diff(
+                _rendered_text(old_rendered),
+                _rendered_text(new_rendered),
+                "before",
+                "after",
+                lineterm="",
+            )
+        )
+        pairs.append((label, old, new, diff))
+    return pairs
+
+
 @require_GET
 @require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
 def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
@@ -413,10 +643,19 @@ def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     notes = []
     if cr.resource_type == ResourceType.CONTENT_BLOCK:
         notes = appliers.ContentBlockApplier().review_notes(cr)
+    person, chosen = _chosen_person(request, request.GET.get("profile", ""))
     context = {
         "cr": cr,
         "changes": snapshot_diff(cr.base_snapshot, cr.payload),
         "pairs": pairs,
         "review_notes": notes,
+        "profiles": selectors.preview_profile_list(),
+        "chosen": chosen,
+        "person": person if "profile" in request.GET else None,
+        "person_pairs": (
+            _person_pairs(request, cr.resource_type, before, after, person)
+            if "profile" in request.GET
+            else []
+        ),
     }
     return _render(request, "templates_app/change_preview.html", context)

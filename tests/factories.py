@@ -1,9 +1,12 @@
 """All test factories live here."""
 
+import time
 from typing import Any, cast
 
 import factory
 from django.contrib.auth.models import User
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from catalogs.models import Catalog, CatalogItem
 from console.roles import Role
@@ -58,3 +61,30 @@ def catalog_item_create(catalog: Catalog, item_id: str, **data: Any) -> CatalogI
 
     catalog_item_mirror_write(catalog=catalog, item_id=item_id, action="create", values=data)
     return CatalogItem.objects.get(catalog=catalog, item_id=item_id)
+
+
+def totp_device_create(user: User, *, name: str = "Test app") -> TOTPDevice:
+    """A confirmed authenticator app for `user` (django-otp makes a random key)."""
+    return TOTPDevice.objects.create(user=user, name=name, confirmed=True)
+
+
+def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+    """The code the app shows now (or `steps_ahead` periods later), computed with
+    django-otp's own TOTP from the key the console keeps."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + steps_ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def totp_code_unused(device: TOTPDevice) -> str:
+    """The next code the app shows that the console has not accepted yet (it refuses a code
+    at or before the last one accepted), waiting for it if it is not valid yet."""
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    step = max(totp.t(), device.last_t + 1)
+    while step > totp.t() + device.tolerance:
+        time.sleep(0.5)
+        totp.time = time.time()
+    totp.time = device.t0 + step * device.step
+    return f"{totp.token():0{device.digits}d}"

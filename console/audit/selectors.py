@@ -97,7 +97,7 @@ def audit_entries(*, filters: dict[str, Any]) -> QuerySet[AuditEntry]:
         last = _seq_at(Q(occurred_at__lte=end), "-occurred_at")
         qs = qs.filter(seq__lte=last) if last is not None else qs.none()
     if q := filters.get("q"):
-        # Each column has a trigram index on this expression (migration 0007).
+        # Each column has a trigram index on this expression (migration 0009).
         matches = Q()
         for column in SEARCHED_COLUMNS:
             matches |= Q(**{f"{column}__icontains": q})

@@ -8,7 +8,6 @@ may be retried. Reference: shared/braze-api/{catalogs,templates,preference-cente
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import re
@@ -36,12 +35,15 @@ from console.braze.errors import (
     BrazeValidationError,
     is_not_found_id,
 )
-from console.braze.limiter import Lane, Permit, RateLimiter
+from console.braze.limiter import Lane, RateLimiter, Refusal, Slot
 from console.metrics import record_braze_call
 
 log = logging.getLogger(__name__)
 
 BULK_MAX_ITEMS = 50
+# "POST: Create catalog fields" and the "Catalog selection object" page.
+CATALOG_FIELDS_PER_REQUEST = 50
+SELECTION_MAX_FILTERS = 4
 SCIM_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 type CatalogItem = dict[str, Any]
@@ -79,6 +81,17 @@ _OPS = (
     Operation("catalog_items_bulk_replace", "catalog_items_async", "catalogs.replace_items", True),
     Operation("catalog_items_bulk_edit", "catalog_items_async", "catalogs.update_items", True),
     Operation("catalog_items_bulk_delete", "catalog_items_async", "catalogs.delete_items", True),
+    # Asynchronous, one limit group for the four ("Rate limits": catalog fields and selections).
+    Operation(
+        "catalog_fields_create", "catalog_fields_selections", "catalogs.create_fields", False
+    ),
+    Operation("catalog_field_delete", "catalog_fields_selections", "catalogs.delete_fields", True),
+    Operation(
+        "catalog_selection_create", "catalog_fields_selections", "catalogs.create_selection", False
+    ),
+    Operation(
+        "catalog_selection_delete", "catalog_fields_selections", "catalogs.delete_selection", True
+    ),
     Operation("email_template_list", "default", "templates.email.list", True),
     Operation("email_template_info", "default", "templates.email.info", True),
     Operation("email_template_create", "default", "templates.email.create", False),
@@ -138,6 +151,41 @@ class Catalog:
     def from_json(cls, data: Mapping[str, Any]) -> Catalog:
         columns = tuple(CatalogField(f["name"], f["type"]) for f in data.get("fields", []))
         return _from_json(cls, data, fields=columns)
+
+
+@dataclass(frozen=True)
+class SelectionFilter:
+    field: str
+    operator: str  # "equals", "greater than", "includes value", … (by the field's type)
+    value: str | int | float | bool
+
+
+@dataclass(frozen=True)
+class CatalogSelection:
+    """A selection as Braze's "Catalog selection object" page defines it."""
+
+    name: str
+    external_id: str
+    description: str = ""
+    filters: tuple[SelectionFilter, ...] = ()
+    results_limit: int | None = None
+    sort_field: str | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _without_none(
+            name=self.name,
+            description=self.description,
+            external_id=self.external_id,
+            source=self.source,
+            filters=[
+                {"field": f.field, "operator": f.operator, "value": f.value} for f in self.filters
+            ],
+            results_limit=self.results_limit,
+            sort_field=self.sort_field,
+            sort_order=self.sort_order,
+        )
 
 
 @dataclass(frozen=True)
@@ -305,43 +353,6 @@ def parse_link_header(value: str | None) -> dict[str, str]:
     return {rel: url for url, rel in _LINK_RE.findall(value or "")}
 
 
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def parse_rate_limit_reset(value: str | None, *, now: float) -> float | None:
-    """Epoch seconds from X-RateLimit-Reset.
-
-    Braze documents UTC epoch seconds. A small number is read as seconds from now (the
-    IETF RateLimit draft's form) and a 13-digit one as epoch milliseconds, so a change of
-    units never reads as a reset decades away or long past.
-    """
-    if not value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if number != number or number < 0:  # NaN or negative
-        return None
-    if number >= 1e11:
-        return number / 1000
-    if number >= 1e9:
-        return number
-    return now + number
-
-
 def _list_params(
     modified_after: datetime | str | None,
     modified_before: datetime | str | None,
@@ -394,7 +405,7 @@ class BrazeClient:
         self.max_wait = max_wait
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        # Background work's share of each group; None: the configured one (limiter.py).
+        # Background work's share of each group; None: the configured one (limiter/limits.py).
         self.background_share = background_share
 
     def __repr__(self) -> str:
@@ -451,21 +462,13 @@ class BrazeClient:
         attempt = limited = 0
         while True:
             attempt += 1
-            budget = max(0.0, deadline - time.monotonic())
             try:
-                permit = self.limiter.acquire(
-                    group=op.group, lane=self.lane, max_wait=budget, share=self.background_share
-                )
-            except BrazeError as exc:
-                exc.operation = op.name
-                raise
-            try:
-                response = self._send(
-                    permit,
-                    op.group,
-                    # httpx drops a URL's own query string when given params, even {}.
+                response, refusal = self._exchange(
+                    op,
                     method,
                     path,
+                    budget=max(0.0, deadline - time.monotonic()),
+                    # httpx drops a URL's own query string when given params, even {}.
                     params=query or None,
                     json=json,
                     headers=headers,
@@ -497,45 +500,23 @@ class BrazeClient:
                     operation=op.name,
                     maybe_applied=not op.reads,
                 ) from None
-            log.debug(
-                "braze %s %s -> %s remaining=%s",
-                method,
-                response.request.url.path,
-                response.status_code,
-                response.headers.get("x-ratelimit-remaining"),
-            )
-            # Braze documents X-RateLimit-Limit, -Remaining and -Reset on every answer, 429s
-            # included: the limit in effect for the workspace, and others' use of it.
-            self._learn(op.group, permit, response)
-            if response.status_code == 429:
+            if refusal is not None:
                 limited += 1
-                wait = self._rate_limit_wait(op.group, response)
-                retry_at = (
-                    self.limiter.block(group=op.group, seconds=wait, keep_grid=bool(permit.probe))
-                    or time.time() + wait
+                log.warning(
+                    "braze %s: 429, group %s blocked %.2fs", op.name, op.group, refusal.wait
                 )
-                if permit.probe:
-                    # Blocked first, so nobody slips in between the marker and the block.
-                    self.limiter.probe_settle(group=op.group, token=permit.probe)
-                log.warning("braze %s: 429, group %s blocked %.2fs", op.name, op.group, wait)
-                too_long = time.monotonic() + wait > deadline
+                too_long = time.monotonic() + refusal.wait > deadline
                 if too_long or limited >= self.retry.rate_limited_attempts:
                     raise BrazeRateLimited(
                         f"Braze's limit for {op.group!r} is reached.",
                         group=op.group,
-                        retry_at=retry_at,
+                        retry_at=refusal.retry_at,
                         from_braze=True,
                         operation=op.name,
                         status=429,
                     )
                 attempt -= 1  # a refused request is not a failed attempt
                 continue
-            if permit.probe:
-                self._settle_probe(op.group, permit.probe, response)
-            self.limiter.observe(
-                group=op.group, permit=permit, reset=response.headers.get("x-ratelimit-reset")
-            )
-            self._observe_remaining(op.group, response)
             if response.status_code >= 500:
                 if op.idempotent and attempt < self.retry.attempts:
                     log.warning("braze %s: HTTP %s, retrying", op.name, response.status_code)
@@ -553,84 +534,43 @@ class BrazeClient:
                 raise _error_from_response(op, response)
             return response
 
-    def _send(
-        self, permit: Permit, group: str, method: str, path: str, **kwargs: Any
-    ) -> httpx.Response:
+    def _exchange(
+        self, op: Operation, method: str, path: str, *, budget: float, **kwargs: Any
+    ) -> tuple[httpx.Response, Refusal | None]:
+        """One request in one limiter slot: the slot owns the limiter's side (slot.py)."""
+        try:
+            with self.limiter.slot(
+                op.group, self.lane, max_wait=budget, share=self.background_share
+            ) as slot:
+                response = self._send(slot, method, path, **kwargs)
+                return response, slot.answer(response)
+        except BrazeError as exc:
+            # Only the limiter raises Braze errors here (its wait is too long, or no Redis).
+            exc.operation = op.name
+            raise
+
+    def _send(self, slot: Slot, method: str, path: str, **kwargs: Any) -> httpx.Response:
         started, status = time.monotonic(), None
         try:
             response = self._http.request(method, path, **kwargs)
             status = response.status_code
-            return response
-        except BaseException:
-            # No answer, so nothing was learnt about Braze's window: the next caller probes.
-            if permit.probe:
-                self.limiter.probe_release(group=group, token=permit.probe)
-            raise
         finally:
             elapsed = time.monotonic() - started
             record_braze_call(
-                group=group, lane=self.lane, status=status, seconds=elapsed, waited=permit.waited
+                group=slot.group,
+                lane=self.lane,
+                status=status,
+                seconds=elapsed,
+                waited=slot.waited,
             )
-
-    def _learn(self, group: str, permit: Permit, response: httpx.Response) -> None:
-        headers = response.headers
-        if "x-ratelimit-limit" not in headers and "x-ratelimit-remaining" not in headers:
-            return  # a proxy's page, or a 401 (which belongs to no workspace)
-        self.limiter.learn(
-            group=group,
-            permit=permit,
-            limit=headers.get("x-ratelimit-limit"),
-            remaining=headers.get("x-ratelimit-remaining"),
-            reset_at=parse_rate_limit_reset(headers.get("x-ratelimit-reset"), now=time.time()),
+        log.debug(
+            "braze %s %s -> %s remaining=%s",
+            method,
+            response.request.url.path,
+            response.status_code,
+            response.headers.get("x-ratelimit-remaining"),
         )
-
-    def _settle_probe(self, group: str, token: str, response: httpx.Response) -> None:
-        """End the group's cold start with the probe's answer (limiter.py, "Cold start").
-
-        An answer without usable rate-limit headers (a proxy's error page; a 401, which
-        belongs to no workspace) ends it too: probing again would learn no more, and the
-        group then runs on our own log as it always did before; a 429 is still handled.
-        """
-        try:
-            limit = int(response.headers["x-ratelimit-limit"])
-            remaining = int(response.headers["x-ratelimit-remaining"])
-        except (KeyError, ValueError):
-            self.limiter.probe_settle(group=group, token=token)
-            return
-        reset_at = parse_rate_limit_reset(
-            response.headers.get("x-ratelimit-reset"), now=time.time()
-        )
-        self.limiter.probe_settle(
-            group=group, token=token, used=max(0, limit - remaining), reset_at=reset_at
-        )
-
-    def _rate_limit_wait(self, group: str, response: httpx.Response) -> float:
-        # Braze documents no Retry-After on REST 429s: X-RateLimit-Reset says when the window
-        # resets (UTC epoch seconds). A Retry-After, where one is sent, is honoured first.
-        # Reference: "API Rate Limits", "Monitoring your rate limits" (_docs/_api/api_limits.md).
-        now = time.time()
-        window = self.limiter.limits.window(group)
-        wait = parse_retry_after(response.headers.get("retry-after"), now=now)
-        if wait is None:
-            reset_at = parse_rate_limit_reset(response.headers.get("x-ratelimit-reset"), now=now)
-            wait = max(0.0, reset_at - now) if reset_at is not None else None
-        if wait is None:
-            wait = min(60.0, window)
-        # Never trust a reset further away than one window, nor wait for nothing.
-        return min(max(wait, 0.05), max(window, 1.0))
-
-    def _observe_remaining(self, group: str, response: httpx.Response) -> None:
-        if response.headers.get("x-ratelimit-remaining") != "0":
-            return
-        now = time.time()
-        reset_at = parse_rate_limit_reset(response.headers.get("x-ratelimit-reset"), now=now)
-        wait = reset_at - now if reset_at is not None else 0.0
-        if wait > 0:
-            self.limiter.block(
-                group=group,
-                seconds=min(wait, max(self.limiter.limits.window(group), 1.0)),
-                only_if_room=True,
-            )
+        return response
 
     def _read[T](
         self,
@@ -801,6 +741,51 @@ class BrazeClient:
         items = [{"id": item_id} for item_id in item_ids]
         self._bulk("catalog_items_bulk_delete", "DELETE", catalog_name, items)
 
+    # --- catalog fields and selections (asynchronous, 50/min shared) ---------------------
+    # A 202 means queued: Braze applies the change later, so callers read the catalog back.
+
+    def catalog_fields_create(
+        self, *, catalog_name: str, fields: Sequence[CatalogField | Mapping[str, str]]
+    ) -> None:
+        op = OPERATIONS["catalog_fields_create"]
+        columns = [
+            {"name": f.name, "type": f.type} if isinstance(f, CatalogField) else dict(f)
+            for f in fields
+        ]
+        if not columns or len(columns) > CATALOG_FIELDS_PER_REQUEST:
+            # Checked here so an oversized request never spends quota on a certain 400.
+            error_id = "invalid-fields" if not columns else "request-includes-too-many-fields"
+            message = (
+                "No fields given."
+                if not columns
+                else f"Each request can support up to {CATALOG_FIELDS_PER_REQUEST} new fields"
+            )
+            raise BrazeValidationError(
+                message, operation=op.name, errors=(BrazeErrorDetail(error_id, message),)
+            )
+        path = f"/catalogs/{_seg(catalog_name)}/fields"
+        self._json(op, path, method="POST", json={"fields": columns})
+
+    def catalog_field_delete(self, *, catalog_name: str, field_name: str) -> None:
+        path = f"/catalogs/{_seg(catalog_name)}/fields/{_seg(field_name)}"
+        self._json(OPERATIONS["catalog_field_delete"], path, method="DELETE")
+
+    def catalog_selection_create(self, *, catalog_name: str, selection: CatalogSelection) -> None:
+        op = OPERATIONS["catalog_selection_create"]
+        if len(selection.filters) > SELECTION_MAX_FILTERS:
+            message = "The selection has too many filters"
+            raise BrazeValidationError(
+                message,
+                operation=op.name,
+                errors=(BrazeErrorDetail("too-many-filters", message),),
+            )
+        path = f"/catalogs/{_seg(catalog_name)}/selections"
+        self._json(op, path, method="POST", json={"selection": selection.to_json()})
+
+    def catalog_selection_delete(self, *, catalog_name: str, selection_name: str) -> None:
+        path = f"/catalogs/{_seg(catalog_name)}/selections/{_seg(selection_name)}"
+        self._json(OPERATIONS["catalog_selection_delete"], path, method="DELETE")
+
     # --- email templates (default limit) ---------------------------------------------------
 
     def email_template_list(
@@ -849,9 +834,12 @@ class BrazeClient:
             should_inline_css=should_inline_css,
         )
         return self._read(
-            OPERATIONS["email_template_create"], "/templates/email/create",
-            lambda data: _required_text(data, "email_template_id"), method="POST", json=payload,
-        )  # fmt: skip
+            OPERATIONS["email_template_create"],
+            "/templates/email/create",
+            lambda data: _required_text(data, "email_template_id"),
+            method="POST",
+            json=payload,
+        )
 
     def email_template_update(
         self,
@@ -877,9 +865,11 @@ class BrazeClient:
             should_inline_css=should_inline_css,
         )
         self._json(
-            OPERATIONS["email_template_update"], "/templates/email/update", method="POST",
+            OPERATIONS["email_template_update"],
+            "/templates/email/update",
+            method="POST",
             json=payload,
-        )  # fmt: skip
+        )
 
     # --- content blocks (default limit) ----------------------------------------------------
 
@@ -929,9 +919,12 @@ class BrazeClient:
             name=name, content=content, description=description, state=state, tags=tags
         )
         return self._read(
-            OPERATIONS["content_block_create"], "/content_blocks/create",
-            lambda data: _from_json(ContentBlockWriteResult, data), method="POST", json=payload,
-        )  # fmt: skip
+            OPERATIONS["content_block_create"],
+            "/content_blocks/create",
+            lambda data: _from_json(ContentBlockWriteResult, data),
+            method="POST",
+            json=payload,
+        )
 
     def content_block_update(
         self,
@@ -946,16 +939,22 @@ class BrazeClient:
         """Only the fields given (not None) are sent. Braze makes the block active when no
         state is sent."""
         payload = _without_none(
-            content_block_id=content_block_id, name=name, content=content,
-            description=description, state=state, tags=tags,
-        )  # fmt: skip
+            content_block_id=content_block_id,
+            name=name,
+            content=content,
+            description=description,
+            state=state,
+            tags=tags,
+        )
         return self._read(
-            OPERATIONS["content_block_update"], "/content_blocks/update",
+            OPERATIONS["content_block_update"],
+            "/content_blocks/update",
             lambda data: _from_json(
                 ContentBlockWriteResult, {"content_block_id": content_block_id, **data}
             ),
-            method="POST", json=payload,
-        )  # fmt: skip
+            method="POST",
+            json=payload,
+        )
 
     # --- preference centers (reads 1,000/min, writes 10/min) -----------------------------
 
@@ -987,16 +986,20 @@ class BrazeClient:
         options: Mapping[str, Any] | None = None,
     ) -> PreferenceCenterWriteResult:
         payload = _without_none(
-            name=name, preference_center_page_html=preference_center_page_html,
+            name=name,
+            preference_center_page_html=preference_center_page_html,
             confirmation_page_html=confirmation_page_html,
-            preference_center_title=preference_center_title, state=state,
+            preference_center_title=preference_center_title,
+            state=state,
             options=dict(options) if options is not None else None,
-        )  # fmt: skip
+        )
         return self._read(
-            OPERATIONS["preference_center_create"], "/preference_center/v1",
-            lambda data: _from_json(PreferenceCenterWriteResult, data), method="POST",
+            OPERATIONS["preference_center_create"],
+            "/preference_center/v1",
+            lambda data: _from_json(PreferenceCenterWriteResult, data),
+            method="POST",
             json=payload,
-        )  # fmt: skip
+        )
 
     def preference_center_update(
         self,
@@ -1011,25 +1014,29 @@ class BrazeClient:
         payload = _without_none(
             preference_center_page_html=preference_center_page_html,
             confirmation_page_html=confirmation_page_html,
-            preference_center_title=preference_center_title, state=state,
+            preference_center_title=preference_center_title,
+            state=state,
             options=dict(options) if options is not None else None,
-        )  # fmt: skip
+        )
         path = f"/preference_center/v1/{_seg(preference_center_id)}"
         return self._read(
-            OPERATIONS["preference_center_update"], path,
+            OPERATIONS["preference_center_update"],
+            path,
             lambda data: _from_json(
                 PreferenceCenterWriteResult,
                 {"preference_center_api_id": preference_center_id, **data},
             ),
-            method="PUT", json=payload,
-        )  # fmt: skip
+            method="PUT",
+            json=payload,
+        )
 
     def preference_center_user_url(self, *, preference_center_id: str, user_id: str) -> str:
         path = f"/preference_center/v1/{_seg(preference_center_id)}/url/{_seg(user_id)}"
         return self._read(
-            OPERATIONS["preference_center_user_url"], path,
+            OPERATIONS["preference_center_user_url"],
+            path,
             lambda data: _required_text(data, "preference_center_url"),
-        )  # fmt: skip
+        )
 
     # --- dashboard users via SCIM (5,000/day, SCIM token + X-Request-Origin) ---------------
     # Reference: "Automated user provisioning" (the Service Origin, sent as X-Request-Origin)

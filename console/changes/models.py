@@ -65,14 +65,22 @@ class ChangeRequest(models.Model):
     current_snapshot = models.JSONField(null=True, blank=True)  # Braze's state on conflict
     # Set by an approver on the approval form, for resources whose applier allows it (bulk
     # jobs): the work may use the whole of Braze's limit rather than background work's
-    # share. Other clients' observed use is still left free (console/braze/limiter.py).
+    # share. Other clients' observed use is still left free (console/braze/limiter/README.md).
     full_rate_limit = models.BooleanField(default=False)
+    # The author's "apply at": once approved, the worker applies it at this moment
+    # (change_requests_apply_due), not at the approval. Reviewers approve it with the time.
+    apply_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["state", "-id"], name="cr_state_id"),
             models.Index(fields=["author", "-id"], name="cr_author_id"),
             models.Index(fields=["resource_type", "identifier"], name="cr_resource"),
+            models.Index(
+                fields=["apply_at"],
+                name="cr_approved_apply_at",
+                condition=models.Q(state="approved", apply_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

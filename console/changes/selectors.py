@@ -3,8 +3,12 @@
 Who may see a change request at all depends on its resource type
 (`change_request_may_view`): every list, page and action goes through it."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from console.audit.models import AuditEntry
 from console.changes.models import AccountSponsor, ChangeRequest, ChangeState, Decision, Review
@@ -19,6 +23,25 @@ from console.roles import Capability, user_capabilities
 CHANGE_REQUEST_READERS = frozenset(
     {Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT, Capability.MANAGE_USERS}
 )
+
+
+def approvals_count_since(*, now: datetime | None = None) -> datetime:
+    """Approvals given before this moment no longer count (`APPROVAL_MAX_AGE_DAYS`)."""
+    return (now or timezone.now()) - timedelta(days=settings.APPROVAL_MAX_AGE_DAYS)
+
+
+def approvals_expired(*, change_request: ChangeRequest) -> list[Review]:
+    """Approvals of the current version that would count but for their age."""
+    return list(
+        change_request.reviews.filter(
+            decision=Decision.APPROVE,
+            dismissed_at__isnull=True,
+            payload_hash=change_request.payload_hash,
+            created_at__lt=approvals_count_since(),
+        )
+        .exclude(reviewer_id__in=[change_request.author_id, change_request.last_editor_id])
+        .select_related("reviewer")
+    )
 
 
 def change_request_may_view(*, user: AbstractBaseUser | AnonymousUser, resource_type: str) -> bool:
@@ -64,6 +87,7 @@ def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[Chang
         decision=Decision.APPROVE,
         dismissed_at__isnull=True,
         payload_hash=OuterRef("payload_hash"),
+        created_at__gte=approvals_count_since(),
     )
     sponsors = AccountSponsor.objects.filter(user_id=user.pk).values("sponsor_id")
     about_me = [rt.key for rt in types if rt.concerns_console_user]

@@ -2,8 +2,9 @@
 emails and the apply task are sent only after the commit."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,7 +34,13 @@ from console.changes.resource_types import (
     resource_type_find,
     resource_type_get,
 )
-from console.changes.selectors import change_request_may_view
+from console.changes.selectors import (
+    approvals_count_since,
+    approvals_expired,
+    change_request_may_view,
+)
+from console.notifications.models import NotificationKind
+from console.notifications.services import change_request_notify
 from console.roles import Capability, roles_with, user_capabilities
 
 logger = logging.getLogger(__name__)
@@ -165,10 +172,14 @@ def _locked(change_request: ChangeRequest) -> ChangeRequest:
 
 
 def live_approvals(cr: ChangeRequest) -> list[Review]:
-    """Approvals of the current payload by people who are not its authors."""
+    """Approvals of the current payload by people who are not its authors, given within
+    `APPROVAL_MAX_AGE_DAYS`."""
     return list(
         cr.reviews.filter(
-            decision=Decision.APPROVE, dismissed_at__isnull=True, payload_hash=cr.payload_hash
+            decision=Decision.APPROVE,
+            dismissed_at__isnull=True,
+            payload_hash=cr.payload_hash,
+            created_at__gte=approvals_count_since(),
         )
         .exclude(reviewer_id__in=[cr.author_id, cr.last_editor_id])
         .select_related("reviewer")
@@ -232,12 +243,22 @@ def account_sponsors_set(*, user_id: int, reason: SponsorReason, sponsor_ids: se
     )
 
 
+def _apply_at_line(cr: ChangeRequest) -> str:
+    if cr.apply_at is None:
+        return ""
+    local = cr.apply_at.astimezone(ZoneInfo(settings.CONSOLE_TIME_ZONE))
+    return (
+        f"Once approved it is applied at {local:%Y-%m-%d %H:%M} ({settings.CONSOLE_TIME_ZONE}).\n"
+    )
+
+
 def _notify_reviewers(cr: ChangeRequest) -> None:
     reviewer_roles = roles_with(_review_capability(cr.resource_type))
     reviewer_ids = set(
         get_user_model()
         .objects.filter(is_active=True, groups__name__in=[r.value for r in reviewer_roles])
         .exclude(pk__in=[cr.author_id, cr.last_editor_id])
+        .exclude(notification_opt_outs__kind=NotificationKind.REVIEW_REQUESTED)
         .exclude(email="")
         .values_list("email", flat=True)
     )
@@ -248,7 +269,7 @@ def _notify_reviewers(cr: ChangeRequest) -> None:
         subject=f"Review requested: {cr.title}",
         body=(
             f"{cr.last_editor.get_username()} asks for a review of change request #{cr.pk}:\n"
-            f"{cr.title}\n\nOpen it in the console: {path}\n"
+            f"{cr.title}\n{_apply_at_line(cr)}\nOpen it in the console: {path}\n"
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         bcc=sorted(reviewer_ids),
@@ -420,6 +441,10 @@ def change_request_approve(
             live = live_approvals(cr)
             if any(r.reviewer_id == actor.pk for r in live):
                 return cr  # a replayed POST: the approval already counts
+            # The same reviewer asked again: their expired approval makes way for this one.
+            cr.reviews.filter(
+                pk__in=[r.pk for r in approvals_expired(change_request=cr)], reviewer_id=actor.pk
+            ).update(dismissed_at=timezone.now())
             Review.objects.create(
                 change_request=cr,
                 reviewer_id=actor.pk,
@@ -435,7 +460,11 @@ def change_request_approve(
             if count >= required:
                 cr.state, cr.apply_requested_by_id = ChangeState.APPROVED, actor.pk
                 cr.save()
-                _enqueue_apply(cr, actor)
+                if cr.apply_at is None:
+                    _enqueue_apply(cr, actor)
+                change_request_notify(
+                    change_request=cr, kind=NotificationKind.APPROVED, comment=comment
+                )
             data: dict[str, Any] = {"approvals": count, "required": required, "comment": comment}
             if _allows_full_rate_limit(cr.resource_type):
                 # Whether this approver let the work use the whole limit, and the outcome.
@@ -501,6 +530,9 @@ def change_request_reject(
             cr.state = ChangeState.REJECTED
             cr.save()
             _cr_audit(actor=actor, cr=cr, action="rejected", data={"comment": comment})
+            change_request_notify(
+                change_request=cr, kind=NotificationKind.REJECTED, comment=comment
+            )
             _on_commit_closed(cr, actor)
     if refusal:
         raise FourEyesViolation(refusal)
@@ -571,6 +603,19 @@ def _error_ids(exc: Exception) -> str:
     return ", ".join(ids) or type(exc).__name__
 
 
+_OUTCOME_NOTICES = {
+    ChangeState.APPLIED: NotificationKind.APPLIED,
+    ChangeState.CONFLICT: NotificationKind.CONFLICT,
+    ChangeState.FAILED: NotificationKind.FAILED,
+}
+
+
+def _notify_outcome(cr: ChangeRequest) -> None:
+    kind = _OUTCOME_NOTICES.get(ChangeState(cr.state))
+    if kind is not None:
+        change_request_notify(change_request=cr, kind=kind)
+
+
 def _finish(
     cr_id: int,
     actor: AbstractBaseUser,
@@ -599,6 +644,7 @@ def _finish(
                 data=braze_write,
             )
         _cr_audit(actor=actor, cr=cr, action=audit_action, outcome=outcome, data=data)
+        _notify_outcome(cr)
     return cr
 
 
@@ -623,8 +669,11 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
             return cr  # another worker is on it
         if cr.state not in (ChangeState.APPROVED, ChangeState.APPLYING):
             return cr  # withdrawn, applied or otherwise settled: nothing to send
+        if cr.state == ChangeState.APPROVED and cr.apply_at is not None and cr.apply_at > now:
+            return cr  # scheduled: change_requests_apply_due sends it at its time
         required = approvals_required(resource_type=cr.resource_type, action=cr.action)
         if len(live_approvals(cr)) < required:
+            expired = approvals_expired(change_request=cr)
             cr.state = ChangeState.PENDING
             cr.save()
             _cr_audit(
@@ -632,8 +681,13 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
                 cr=cr,
                 action="apply_refused",
                 outcome=Outcome.REFUSED,
-                data={"reason": "approvals no longer sufficient"},
+                data={
+                    "reason": "approvals expired" if expired else "approvals no longer sufficient",
+                    "expired_approvals": [r.reviewer_id for r in expired],
+                },
             )
+            # Back in review: the reviewers are asked again.
+            transaction.on_commit(lambda: _notify_reviewers(cr))
             return cr
         cr.state, cr.applying_since = ChangeState.APPLYING, now
         cr.apply_attempts += 1
@@ -747,6 +801,7 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser, kind: ResourceType) -> Cha
                 cr.braze_response = {"note": note}
                 cr.save()
                 _cr_audit(actor=actor, cr=cr, action="applied", data={"note": note})
+                _notify_outcome(cr)
             elif not diff.same(current, cr.base_snapshot):
                 cr.state, cr.current_snapshot = ChangeState.CONFLICT, current
                 cr.save()
@@ -757,12 +812,14 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser, kind: ResourceType) -> Cha
                     outcome=Outcome.REFUSED,
                     data={"current": current},
                 )
+                _notify_outcome(cr)
             else:
                 result = kind.apply_local(change_request=cr, actor=actor)
                 cr.state, cr.applied_at = ChangeState.APPLIED, timezone.now()
                 cr.braze_response, cr.error_message, cr.error_id = None, "", ""
                 cr.save()
                 _cr_audit(actor=actor, cr=cr, action="applied", data={"result": result})
+                _notify_outcome(cr)
             return cr
     except ChangeRequestError as exc:
         message, error_id = str(exc), "refused"
@@ -818,11 +875,131 @@ def change_requests_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> li
     now = timezone.now()
     stuck = ChangeRequest.objects.filter(
         state=ChangeState.APPROVED, updated_at__lt=now - older_than
-    ) | ChangeRequest.objects.filter(
+    ).exclude(apply_at__gt=now) | ChangeRequest.objects.filter(
         state=ChangeState.APPLYING, applying_since__lt=now - APPLY_LEASE
     )
     ids = []
     for cr_id, actor_id in stuck.values_list("pk", "apply_requested_by_id"):
+        if actor_id is not None:
+            change_request_apply_task.delay(cr_id, actor_id)
+            ids.append(cr_id)
+    return ids
+
+
+# States in which the author may still set or move the time: before the change runs.
+SCHEDULABLE = {ChangeState.DRAFT, ChangeState.PENDING, ChangeState.APPROVED}
+
+
+def _schedule_refusal(
+    actor: AbstractBaseUser, cr: ChangeRequest, *, unschedule: bool
+) -> str | None:
+    if actor.pk in (cr.author_id, cr.last_editor_id):
+        return None
+    if unschedule and review_refusal(actor, cr) is None:
+        return None
+    if unschedule:
+        return "Only its author or a reviewer can unschedule this change."
+    return "Only its author can schedule this change."
+
+
+def _reset_for_new_time(cr: ChangeRequest) -> int:
+    """Approvals were given for the old time (or for "now"): a new time asks again."""
+    dismissed = cr.reviews.filter(dismissed_at__isnull=True).update(dismissed_at=timezone.now())
+    if cr.state == ChangeState.APPROVED:
+        cr.state, cr.apply_requested_by_id = ChangeState.PENDING, None
+    return dismissed
+
+
+def change_request_schedule(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest, apply_at: datetime
+) -> ChangeRequest:
+    """Ask that the change, once approved, be applied at `apply_at` (not at the approval).
+
+    Reviewers approve the change with its time, so setting or moving it dismisses the
+    approvals already given. An approval counts for APPROVAL_MAX_AGE_DAYS, so the time may
+    be at most that far ahead.
+    """
+    if timezone.is_naive(apply_at):
+        raise ChangeRequestError("The time needs a time zone.")
+    now = timezone.now()
+    if apply_at <= now:
+        raise ChangeRequestError("Choose a time in the future.")
+    if apply_at > now + timedelta(days=settings.APPROVAL_MAX_AGE_DAYS):
+        raise ChangeRequestError(
+            f"An approval counts for {settings.APPROVAL_MAX_AGE_DAYS} days, so a change can be "
+            "scheduled at most that far ahead."
+        )
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        refusal = _schedule_refusal(actor, cr, unschedule=False)
+        if refusal:
+            raise ChangeRequestError(refusal)
+        if cr.state not in SCHEDULABLE:
+            raise InvalidTransition(
+                f"A {cr.get_state_display().lower()} change cannot be scheduled."
+            )
+        before = cr.apply_at
+        dismissed = _reset_for_new_time(cr)
+        cr.apply_at = apply_at
+        cr.save()
+        _cr_audit(
+            actor=actor,
+            cr=cr,
+            action="scheduled",
+            data={
+                "apply_at": apply_at.isoformat(),
+                "previous": before.isoformat() if before else None,
+                "time_zone": settings.CONSOLE_TIME_ZONE,
+                "approvals_dismissed": dismissed,
+            },
+        )
+        if dismissed and cr.state == ChangeState.PENDING:
+            transaction.on_commit(lambda: _notify_reviewers(cr))
+    return cr
+
+
+def change_request_unschedule(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest
+) -> ChangeRequest:
+    """Take the time off a change that has not run yet (its author or a reviewer).
+
+    It then waits in review: an approval given for that time is dismissed, so nothing is
+    applied at a moment nobody approved.
+    """
+    with transaction.atomic(durable=True):
+        cr = _locked(change_request)
+        refusal = _schedule_refusal(actor, cr, unschedule=True)
+        if refusal:
+            raise ChangeRequestError(refusal)
+        if cr.apply_at is None or cr.state not in SCHEDULABLE:
+            raise InvalidTransition("This change is not waiting for a scheduled time.")
+        before = cr.apply_at
+        dismissed = _reset_for_new_time(cr)
+        cr.apply_at = None
+        cr.save()
+        _cr_audit(
+            actor=actor,
+            cr=cr,
+            action="unscheduled",
+            data={"previous": before.isoformat(), "approvals_dismissed": dismissed},
+        )
+    return cr
+
+
+def change_requests_apply_due(*, now: datetime | None = None) -> list[int]:
+    """Hand approved changes whose time has come to the apply task (every 30 s, by beat).
+
+    The apply step re-checks everything at its own moment (the time, the approvals' age,
+    Braze's state against the base snapshot) and runs once, so a second pick of the same
+    request sends nothing twice.
+    """
+    from console.changes.tasks import change_request_apply_task
+
+    due = ChangeRequest.objects.filter(
+        state=ChangeState.APPROVED, apply_at__lte=now or timezone.now()
+    ).order_by("apply_at", "pk")
+    ids = []
+    for cr_id, actor_id in due.values_list("pk", "apply_requested_by_id"):
         if actor_id is not None:
             change_request_apply_task.delay(cr_id, actor_id)
             ids.append(cr_id)

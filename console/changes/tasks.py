@@ -17,3 +17,11 @@ def change_requests_sweep_task() -> None:
     from console.changes.services import change_requests_sweep
 
     change_requests_sweep()
+
+
+@shared_task(ignore_result=True)
+def change_requests_apply_due_task() -> None:
+    # services imports this module (to enqueue), so it is imported when the task runs.
+    from console.changes.services import change_requests_apply_due
+
+    change_requests_apply_due()

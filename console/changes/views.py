@@ -1,6 +1,9 @@
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +16,7 @@ from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, 
 from console.changes.resource_types import resource_type_find, resource_types_registered
 from console.changes.selectors import (
     CHANGE_REQUEST_READERS,
+    approvals_expired,
     change_request_get_visible,
     change_request_timeline,
     change_requests_awaiting_review,
@@ -20,6 +24,7 @@ from console.changes.selectors import (
     change_requests_visible,
 )
 from console.changes.services import (
+    SCHEDULABLE,
     ChangeRequestError,
     approval_policy_propose,
     approvals_required,
@@ -30,7 +35,9 @@ from console.changes.services import (
     change_request_edit,
     change_request_reject,
     change_request_retry,
+    change_request_schedule,
     change_request_submit,
+    change_request_unschedule,
     live_approvals,
     may_take_part,
     review_refusal,
@@ -161,6 +168,11 @@ def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[st
         else None,
         "timeline": change_request_timeline(change_request=cr),
         "approvals": approvals,
+        # Shown while they could still have counted: the request asks for review again.
+        "expired_approvals": approvals_expired(change_request=cr)
+        if cr.state in {ChangeState.PENDING, ChangeState.APPROVED, ChangeState.FAILED}
+        else [],
+        "approval_max_age_days": settings.APPROVAL_MAX_AGE_DAYS,
         "required": approvals_required(resource_type=cr.resource_type, action=cr.action),
         "comments": cr.comments.select_related("author"),
         "decisions": cr.reviews.select_related("reviewer").order_by("created_at"),
@@ -182,7 +194,34 @@ def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[st
         "can_rebase": proposer in caps and cr.state == ChangeState.CONFLICT,
         "can_comment": takes_part,
         "offers_full_rate_limit": kind is not None and kind.full_rate_limit,
+        "time_zone": settings.CONSOLE_TIME_ZONE,
+        # Formatted here: the template's date filter would show it in UTC.
+        "apply_at_local": f"{cr.apply_at.astimezone(_workspace_zone()):%Y-%m-%d %H:%M}"
+        if cr.apply_at
+        else "",
+        "apply_at_input": f"{cr.apply_at.astimezone(_workspace_zone()):%Y-%m-%dT%H:%M}"
+        if cr.apply_at
+        else "",
+        "can_schedule": is_author and cr.state in SCHEDULABLE,
+        "can_unschedule": cr.apply_at is not None
+        and cr.state in SCHEDULABLE
+        and (is_author or review_refusal(user, cr) is None),
     }
+
+
+def _workspace_zone() -> ZoneInfo:
+    return ZoneInfo(settings.CONSOLE_TIME_ZONE)
+
+
+def _apply_at(value: str) -> datetime:
+    """A `datetime-local` value, read in the workspace's time zone."""
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        raise ChangeRequestError("Give the time as a date and a time of day.") from None
+    if naive.tzinfo is not None:
+        raise ChangeRequestError("Give the time as a date and a time of day.")
+    return naive.replace(tzinfo=_workspace_zone())
 
 
 @require_GET
@@ -208,6 +247,8 @@ def change_act(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         "comment": "Comment added.",
         "submit": "Submitted for review.",
         "rebase": "Updated to Braze's current version; it needs fresh approval.",
+        "schedule": "Scheduled.",
+        "unschedule": "Unscheduled: the change waits in review.",
     }
     try:
         if op == "approve":
@@ -235,6 +276,14 @@ def change_act(request: AuthenticatedRequest, pk: int) -> HttpResponse:
                 base_snapshot=cr.current_snapshot,
                 rebase=True,
             )
+        elif op == "schedule":
+            change_request_schedule(
+                actor=request.user,
+                change_request=cr,
+                apply_at=_apply_at(request.POST.get("apply_at", "")[:40]),
+            )
+        elif op == "unschedule":
+            change_request_unschedule(actor=request.user, change_request=cr)
         else:
             messages.error(request, "Unknown action.")
             return redirect(reverse("changes:detail", args=[cr.pk]))

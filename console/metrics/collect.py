@@ -193,7 +193,7 @@ def _celery() -> Families:
 
 
 def _bulk() -> Families:
-    from catalogs.bulk.models import ACTIVE_JOB_STATES, BatchState, BulkBatch, BulkJob, JobState
+    from catalog_bulk.models import ACTIVE_JOB_STATES, BatchState, BulkBatch, BulkJob, JobState
 
     jobs = GaugeMetricFamily("console_bulk_jobs", "Bulk jobs by state.", labels=["state"])
     counts = dict(BulkJob.objects.values_list("state").annotate(n=Count("id")))

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django.fixtures import Settings
 
-from catalogs.bulk.models import JobState
-from catalogs.bulk.services import bulk_job_parse, bulk_job_upload
+from catalog_bulk.models import JobState
+from catalog_bulk.services import bulk_job_parse, bulk_job_upload
 from catalogs.models import Catalog
 from console.audit.models import AuditEntry
 from console.roles import Role

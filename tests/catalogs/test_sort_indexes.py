@@ -94,3 +94,22 @@ def test_no_request_or_task_code_names_the_owner_login() -> None:
         and pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_a_deleted_fields_sort_index_is_dropped_once_no_catalog_holds_the_field() -> None:
+    from catalogs.schema_services import catalog_field_mirror_write
+    from catalogs.services import catalog_sort_indexes_ensure_all
+
+    catalog = cast(Catalog, CatalogFactory())
+    catalog_sort_indexes_ensure_all()
+    assert _index_valid(_sort_index_name("price")) is True
+
+    catalog_field_mirror_write(
+        catalog_name=catalog.name, action="delete", field={"name": "price", "type": "number"}
+    )
+    catalog_sort_indexes_ensure_all()
+
+    assert _index_valid(_sort_index_name("price")) is None
+    kept = [f["name"] for f in Catalog.objects.get(pk=catalog.pk).value_fields()]
+    assert kept
+    assert all(_index_valid(_sort_index_name(name)) for name in kept)

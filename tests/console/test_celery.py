@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from catalog_bulk import tasks as bulk_tasks
 from console import celery
 
 
@@ -36,8 +37,20 @@ def test_an_approved_change_is_applied_from_the_interactive_queue() -> None:
 
 
 def test_bulk_senders_parses_and_read_backs_go_to_the_bulk_queue() -> None:
-    for task in ("bulk_send_task", "bulk_parse_task", "bulk_readback_task"):
-        assert _queue_of(f"catalogs.bulk.tasks.{task}") == "bulk"
+    for task in (
+        bulk_tasks.bulk_send_task,
+        bulk_tasks.bulk_parse_task,
+        bulk_tasks.bulk_readback_task,
+    ):
+        assert _queue_of(task.name) == "bulk"
+
+
+def test_bulk_tasks_keep_the_names_messages_already_queued_carry() -> None:
+    # Messages and beat's schedule name a task by string: a renamed task would strand them.
+    for function in ("parse", "send", "readback", "sweep", "retention"):
+        task = getattr(bulk_tasks, f"bulk_{function}_task")
+        assert task.name == f"catalogs.bulk.tasks.bulk_{function}_task"
+        assert celery.app.tasks[task.name].run is task.run
 
 
 def test_catalog_and_content_syncs_go_to_the_sync_queue() -> None:

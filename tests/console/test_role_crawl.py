@@ -39,7 +39,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from pytest_django.fixtures import Settings
 
-from catalogs.models import Catalog
+from catalogs.models import Catalog, CatalogSelection
 from console.roles import Role
 from tests.console.test_access_matrix import MATRIX, _url_names
 from tests.factories import CatalogFactory, catalog_item_create, user_with_role
@@ -119,6 +119,8 @@ class World:
     preference_center_id: str = ""
     dashboard_user_id: str = ""
     preview_token: str = "none"
+    preview_profile_id: int = 0
+    other_device_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,23 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "sso:callback": (Target(ok=_ok(302)),),
     "password_change": (Target(),),
     "password_change_done": (Target(),),
+    # No sign-in under way: anonymous is sent to sign in, anyone signed in goes home.
+    **{
+        f"mfa:{name}": (Target(ok=_ok(302)),)
+        for name in ("verify", "enrol", "passkey_options", "passkey_signin")
+    },
+    # Options for a new passkey (JSON) for anyone signed in; an empty answer is refused.
+    "mfa:passkey_new_options": (Target(ok=_ok(200, 302)),),
+    "mfa:passkey_new": (Target(ok=_ok(302)),),
+    "mfa:devices": (Target(),),
+    "mfa:totp_add": (Target(),),
+    # The crawler has an authenticator app, so new recovery codes are shown.
+    "mfa:recovery_codes": (Target(),),
+    # Nobody removes another person's device through their own security page.
+    "mfa:device_remove": (
+        Target(lambda w: {"kind": "totp", "pk": w.other_device_id}, ok=_ok(404)),
+    ),
+    "mfa:person": (Target(lambda w: {"pk": w.invitee_id}),),
     "changes:list": tuple(
         Target(query=query, hx_targets=("results",))
         for query in ("", "?view=all", "?view=review", "?view=mine")
@@ -197,6 +216,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
         Target(_cr(kind), ok=_ok(302), about=_about(kind)) for kind in REQUEST_KINDS
     ),
     "changes:policy": (Target(),),
+    "notifications:preferences": (Target(),),
+    "notifications:deliveries": (Target(),),
     "audit:list": (Target(hx_targets=("results",)),),
     "audit:detail": tuple(Target(_seq(marker)) for marker in ("staff", "console", "audit")),
     "audit:export": (Target(),),
@@ -215,17 +236,23 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "catalogs:item_detail": (Target(_item),),
     "catalogs:create": (Target(),),
     "catalogs:delete": (Target(_cat),),
+    "catalogs:field_add": (Target(_cat),),
+    "catalogs:field_delete": (Target(lambda w: {"name": w.catalog, "field_name": "price"}),),
+    "catalogs:selection_create": (Target(_cat, hx_targets=("preview",)),),
+    "catalogs:selection_delete": (
+        Target(lambda w: {"name": w.catalog, "selection_name": "cheap"}),
+    ),
     "catalogs:item_create": (Target(_cat),),
     "catalogs:item_edit": (Target(_item),),
     "catalogs:item_delete": (Target(_item),),
-    "catalogs:bulk_upload": (Target(_cat),),
-    "catalogs:bulk_jobs": (Target(_cat, hx_targets=("results",)),),
-    "catalogs:bulk_job": (Target(_job, hx_targets=("job-live",)),),
-    "catalogs:bulk_errors": (Target(_job),),
-    "catalogs:bulk_report": (Target(_job),),
+    "catalog_bulk:upload": (Target(_cat),),
+    "catalog_bulk:jobs": (Target(_cat, hx_targets=("results",)),),
+    "catalog_bulk:job": (Target(_job, hx_targets=("job-live",)),),
+    "catalog_bulk:errors": (Target(_job),),
+    "catalog_bulk:report": (Target(_job),),
     # The job is under review already: the Editor is told so on the job's page.
-    "catalogs:bulk_propose": (Target(_job, ok=_ok(302)),),
-    "catalogs:bulk_control": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:propose": (Target(_job, ok=_ok(302)),),
+    "catalog_bulk:control": (Target(_job, ok=_ok(302)),),
     "templates_app:email_templates": (Target(hx_targets=("results",)),),
     "templates_app:content_blocks": (Target(hx_targets=("results",)),),
     "templates_app:preference_centers": (Target(hx_targets=("results",)),),
@@ -272,9 +299,23 @@ CRAWL: dict[str, tuple[Target, ...]] = {
         ),
     ),
     "templates_app:preview_live": (Target(),),
+    "templates_app:preview_as": (Target(),),
+    "templates_app:preview_as_item": (
+        Target(lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id}),
+    ),
+    "templates_app:preview_profiles": (Target(hx_targets=("results",)),),
+    "templates_app:preview_profile_create": (Target(),),
+    "templates_app:preview_settings": (Target(),),
+    "templates_app:preview_profile_edit": (Target(lambda w: {"pk": w.preview_profile_id}),),
+    # The first request deletes it; the htmx variants then find nothing.
+    "templates_app:preview_profile_delete": (
+        Target(lambda w: {"pk": w.preview_profile_id}, ok=_ok(302, 404)),
+    ),
     # Content requests have a rendered review page; other kinds are not found there.
     "templates_app:change_preview": (
         *(Target(_cr(kind)) for kind in CONTENT_KINDS),
+        # The same person before and after (a person with no attributes).
+        Target(_cr("content_block"), query="?profile="),
         Target(_cr("dashboard_user"), ok=_ok(404), about="staff"),
     ),
     "users_admin:index": (Target(),),
@@ -320,7 +361,9 @@ def _first(sandbox: SandboxHandle, path: str, key: str, id_key: str) -> str:
 
 
 def _build(sandbox: SandboxHandle, who: str) -> World:
-    from catalogs.bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from catalog_bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
     from console.audit.services import audit_append
@@ -337,6 +380,7 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
     catalog = cast(Catalog, CatalogFactory(name=world.catalog))
     catalog_item_create(catalog, world.item_id, name=MARKERS["catalog"].values[0], price=1)
     catalog_item_create(catalog, "item-2", name="Second", price=2)
+    CatalogSelection.objects.create(catalog=catalog, name="cheap", definition={"filters": []})
 
     job = bulk_job_upload(
         actor=editor,
@@ -450,8 +494,21 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
         "audit": entries.get(action="crawl.note").seq,
     }
 
+    world.preview_profile_id = templates.preview_profile_save(
+        actor=editor,
+        profile=None,
+        data={
+            "name": "Crawl",
+            "attributes": {"first_name": "Crawl"},
+            "language": "en",
+            "time_zone": "",
+        },
+    ).pk
+
     if crawler is not None:
         world.preview_token = templates.preview_stash(user=crawler, html=html)
+        TOTPDevice.objects.create(user=crawler, name="Crawler's app")
+    world.other_device_id = TOTPDevice.objects.create(user=admin, name="Admin's app").pk
     return world
 
 

@@ -11,7 +11,7 @@ from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.roles import Role
-from tests.factories import TEST_PASSWORD, user_with_role
+from tests.factories import TEST_PASSWORD, totp_code, totp_device_create, user_with_role
 from users_admin.services import user_set_roles
 
 pytestmark = pytest.mark.django_db
@@ -54,8 +54,10 @@ def test_a_session_ends_at_its_absolute_age_even_when_active(settings: Settings)
 
 def test_a_role_change_ends_every_session_of_the_changed_user() -> None:
     user = user_with_role(Role.REVIEWER)
+    app = totp_device_create(user)
     laptop, phone = Client(), Client()
     laptop.post(reverse("login"), {"username": user.username, "password": TEST_PASSWORD})
+    laptop.post(reverse("mfa:verify"), {"code": totp_code(app)})
     phone.force_login(user)
     admin = user_with_role(Role.ADMIN)
     admin_client = Client()
@@ -74,6 +76,7 @@ def test_a_role_change_ends_every_session_of_the_changed_user() -> None:
     assert _signed_in(admin_client)
     old_key = laptop.cookies["sessionid"].value
     laptop.post(reverse("login"), {"username": user.username, "password": TEST_PASSWORD})
+    laptop.post(reverse("mfa:verify"), {"code": totp_code(app, steps_ahead=1)})
     assert laptop.cookies["sessionid"].value != old_key
     assert _signed_in(laptop)
 

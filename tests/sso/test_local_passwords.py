@@ -7,27 +7,35 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.roles import Role
-from tests.factories import user_with_role
+from tests.factories import totp_code_unused, totp_device_create, user_with_role
 from tests.fixtures.oidc import Provider
 
 PASSWORD = "a-long-enough-test-password"
 
 
 def _with_password(role: Role, username: str, email: str = "") -> User:
+    """An account with a password (and, being an Admin, the second factor it needs)."""
     user = user_with_role(role)
     user.username, user.email = username, email
     user.set_password(PASSWORD)
     user.save()
+    if role == Role.ADMIN:
+        totp_device_create(user)
     return user
 
 
 def _password_sign_in(username: str) -> Client:
+    """The password, then the code of the account's app where the console asks for one."""
     client = Client()
-    client.post(reverse("login"), {"username": username, "password": PASSWORD})
+    response = client.post(reverse("login"), {"username": username, "password": PASSWORD})
+    if response.status_code == 302 and response["Location"] == reverse("mfa:verify"):
+        device = TOTPDevice.objects.get(user__username=username)
+        client.post(reverse("mfa:verify"), {"code": totp_code_unused(device)})
     return client
 
 

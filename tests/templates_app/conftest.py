@@ -51,9 +51,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
     calls: list[tuple[str, str, Any]] = []
     send = BrazeClient._send
 
-    def spy(self: BrazeClient, permit: Any, group: str, method: str, path: str, **kw: Any) -> Any:
+    def spy(self: BrazeClient, slot: Any, method: str, path: str, **kw: Any) -> Any:
         calls.append((method, path, kw.get("json")))
-        return send(self, permit, group, method, path, **kw)
+        return send(self, slot, method, path, **kw)
 
     monkeypatch.setattr(BrazeClient, "_send", spy)
     return calls

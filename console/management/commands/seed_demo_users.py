@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from console.services import demo_users_create
+from mfa.selectors import demo_totp_key
 
 
 class Command(BaseCommand):
@@ -12,4 +13,12 @@ class Command(BaseCommand):
         rows = demo_users_create()
         self.stdout.write("Demo users (development only):")
         for username, password, role in rows:
-            self.stdout.write(f"  {role.value:<9} {username:<10} password: {password}")
+            line = f"  {role.value:<9} {username:<10} password: {password}"
+            key = demo_totp_key(username=username)
+            if key:
+                line += f"  authenticator key: {key}"
+            self.stdout.write(line)
+        self.stdout.write(
+            "  Reviewers and Admins are asked for a code: add their key to an authenticator "
+            "app, or run `oathtool --totp -b KEY`."
+        )

@@ -16,7 +16,7 @@ import redis
 
 from console.braze.client import BrazeClient, RetryPolicy
 from console.braze.errors import BrazeRateLimited
-from console.braze.limiter import GROUPS, BrazeLimits, GroupLimit, RateLimiter
+from console.braze.limiter import GROUPS, BrazeLimits, GroupLimit, Lane, RateLimiter
 from tests.fixtures.sandbox import DEV_SCIM_ORIGIN
 
 # The reference profile's figures: small enough for tests to fill a window. The console
@@ -75,6 +75,24 @@ def make_limits(
     )
 
 
+def try_acquire(
+    limiter: RateLimiter, *, group: str, lane: Lane = "interactive", share: float | None = None
+) -> tuple[bool, float, float]:
+    """Take a slot if one is free now. Returns (allowed, wait seconds, Redis time)."""
+    take = limiter.take(group, lane, share)
+    return take.allowed, take.wait, take.now_us / 1_000_000
+
+
+def mark_alive(limiter: RateLimiter, *, group: str) -> None:
+    """Skip the cold-start probe (tests that start from a known state)."""
+    limiter.redis.set(limiter.keys(group).alive, "1")
+
+
+def reset(limiter: RateLimiter, *, group: str) -> None:
+    """Forget everything about a group, as a Redis flush would."""
+    limiter.redis.delete(*limiter.keys(group).all())
+
+
 def make_limiter(
     *, limits: BrazeLimits, prefix: str, warm: bool = True, db: int | None = None
 ) -> RateLimiter:
@@ -85,7 +103,7 @@ def make_limiter(
     )
     if warm:
         for group in GROUPS:
-            limiter.mark_alive(group=group)
+            mark_alive(limiter, group=group)
     return limiter
 
 
@@ -123,9 +141,12 @@ def drive_group(spec: dict[str, Any]) -> dict[str, Any]:
     """Worker-process body: call one sync-items endpoint as fast as the limiter allows."""
     limits = make_limits(**spec["limits"])
     client = make_client(
-        base_url=spec["url"], api_key=spec["api_key"], limits=limits, prefix=spec["prefix"],
+        base_url=spec["url"],
+        api_key=spec["api_key"],
+        limits=limits,
+        prefix=spec["prefix"],
         max_wait=60.0,
-    )  # fmt: skip
+    )
     sent = braze_429s = 0
     sent_at: list[float] = []
     deadline = time.time() + spec["seconds"]
@@ -144,7 +165,7 @@ def drive_group(spec: dict[str, Any]) -> dict[str, Any]:
 def try_acquire_once(spec: dict[str, Any]) -> tuple[bool, float]:
     """Worker-process body: does this (other) process see the group as blocked?"""
     limiter = make_limiter(limits=make_limits(**spec["limits"]), prefix=spec["prefix"], warm=False)
-    allowed, wait, _now = limiter.try_acquire(group=spec["group"])
+    allowed, wait, _now = try_acquire(limiter, group=spec["group"])
     return allowed, wait
 
 
@@ -156,7 +177,11 @@ def ready(_: object) -> bool:
 def get_once(spec: dict[str, Any]) -> None:
     """Worker-process body: one sync-items read in the given lane, waiting as long as needed."""
     client = make_client(
-        base_url=spec["url"], api_key=spec["api_key"], limits=make_limits(**spec["limits"]),
-        prefix=spec["prefix"], max_wait=30.0, lane=spec["lane"],
-    )  # fmt: skip
+        base_url=spec["url"],
+        api_key=spec["api_key"],
+        limits=make_limits(**spec["limits"]),
+        prefix=spec["prefix"],
+        max_wait=30.0,
+        lane=spec["lane"],
+    )
     client.catalog_item_get(catalog_name="stores", item_id=spec["item_id"])

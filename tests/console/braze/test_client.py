@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from console.braze.client import BrazeClient, RetryPolicy, parse_link_header, parse_retry_after
+from console.braze.client import BrazeClient, RetryPolicy, parse_link_header
 from console.braze.errors import (
     BrazeBadResponse,
     BrazeForbidden,
@@ -22,6 +22,7 @@ from console.braze.errors import (
     describe_error,
 )
 from console.braze.limiter import RateLimiter
+from console.braze.limiter.headers import parse_retry_after
 from tests.console.braze.helpers import make_client, make_limits, try_acquire_once
 
 SCALE = 30.0  # sandbox and client clocks: a 60 s window lasts 2 s
@@ -48,9 +49,10 @@ def own_requests(sandbox: Any, since: float, path_part: str) -> list[dict[str, A
 def test_it_lists_creates_and_deletes_catalogs(client: BrazeClient) -> None:
     assert {"products", "stores"} <= {c.name for c in client.catalog_list()}
     created = client.catalog_create(
-        name="menu", description="Menu", fields=[{"name": "id", "type": "string"},
-                                                 {"name": "price", "type": "number"}],
-    )  # fmt: skip
+        name="menu",
+        description="Menu",
+        fields=[{"name": "id", "type": "string"}, {"name": "price", "type": "number"}],
+    )
     assert created.name == "menu"
     assert ("price", "number") in {(f.name, f.type) for f in created.fields}
     client.catalog_delete(name="menu")
@@ -58,8 +60,13 @@ def test_it_lists_creates_and_deletes_catalogs(client: BrazeClient) -> None:
 
 
 def test_it_creates_reads_edits_replaces_and_deletes_one_item(client: BrazeClient) -> None:
-    values = {"city": "Rome", "lat": 41.9, "lon": 12.5, "open_sundays": True,
-              "opened_at": "2020-01-01T00:00:00Z"}  # fmt: skip
+    values = {
+        "city": "Rome",
+        "lat": 41.9,
+        "lon": 12.5,
+        "open_sundays": True,
+        "opened_at": "2020-01-01T00:00:00Z",
+    }
     client.catalog_item_create(catalog_name="stores", item_id="store-rome", values=values)
     assert client.catalog_item_get(catalog_name="stores", item_id="store-rome")["city"] == "Rome"
     client.catalog_item_edit(catalog_name="stores", item_id="store-rome", values={"city": "Roma"})
@@ -77,8 +84,13 @@ def test_it_creates_reads_edits_replaces_and_deletes_one_item(client: BrazeClien
 def test_it_sends_bulk_item_writes_that_braze_applies_later(
     client: BrazeClient, braze_sandbox: Any
 ) -> None:
-    row = {"city": "X", "lat": 1.0, "lon": 2.0, "open_sundays": False,
-           "opened_at": "2020-01-01T00:00:00Z"}  # fmt: skip
+    row = {
+        "city": "X",
+        "lat": 1.0,
+        "lon": 2.0,
+        "open_sundays": False,
+        "opened_at": "2020-01-01T00:00:00Z",
+    }
     client.catalog_items_bulk_create(
         catalog_name="stores", items=[{"id": f"bulk-{n}", **row} for n in range(3)]
     )
@@ -151,14 +163,18 @@ def test_it_lists_views_creates_updates_preference_centers_and_makes_user_urls(
     client: BrazeClient,
 ) -> None:
     created = client.preference_center_create(
-        name="newsletter_prefs", preference_center_page_html="<form></form>",
-        confirmation_page_html="<p>Saved</p>", state="draft",
-    )  # fmt: skip
+        name="newsletter_prefs",
+        preference_center_page_html="<form></form>",
+        confirmation_page_html="<p>Saved</p>",
+        state="draft",
+    )
     pc_id = created.preference_center_api_id
     client.preference_center_update(
-        preference_center_id=pc_id, preference_center_page_html="<form>v2</form>",
-        confirmation_page_html="<p>Saved</p>", preference_center_title="Your emails",
-    )  # fmt: skip
+        preference_center_id=pc_id,
+        preference_center_page_html="<form>v2</form>",
+        confirmation_page_html="<p>Saved</p>",
+        preference_center_title="Your emails",
+    )
     viewed = client.preference_center_view(preference_center_id=pc_id)
     assert (viewed.name, viewed.preference_center_page_html) == (
         "newsletter_prefs",
@@ -173,19 +189,27 @@ def test_it_lists_views_creates_updates_preference_centers_and_makes_user_urls(
 def test_it_searches_gets_creates_updates_and_removes_dashboard_users(
     client: BrazeClient,
 ) -> None:
-    permissions = {"companyPermissions": [], "appGroup": [
-        {"appGroupName": "Demo", "appGroupPermissions": ["basic_access"]}]}  # fmt: skip
+    permissions = {
+        "companyPermissions": [],
+        "appGroup": [{"appGroupName": "Demo", "appGroupPermissions": ["basic_access"]}],
+    }
     user = client.scim_user_create(
-        email="new.person@example.com", given_name="New", family_name="Person",
-        department="marketing", permissions=permissions,
-    )  # fmt: skip
+        email="new.person@example.com",
+        given_name="New",
+        family_name="Person",
+        department="marketing",
+        permissions=permissions,
+    )
     found = client.scim_user_search(email="new.person@example.com")
     assert found is not None
     assert found.id == user.id
     client.scim_user_update(
-        user_id=user.id, given_name="Newer", family_name="Person", department="finance",
+        user_id=user.id,
+        given_name="Newer",
+        family_name="Person",
+        department="finance",
         permissions=permissions,
-    )  # fmt: skip
+    )
     got = client.scim_user_get(user_id=user.id)
     assert (got.given_name, got.department) == ("Newer", "finance")
     client.scim_user_remove(user_id=user.id)
@@ -297,8 +321,12 @@ def test_malformed_liquid_is_a_validation_error_with_braze_message(client: Braze
 
 def test_a_duplicate_dashboard_user_is_a_validation_error(client: BrazeClient) -> None:
     permissions: dict[str, list[str]] = {"companyPermissions": [], "appGroup": []}
-    kwargs: dict[str, Any] = {"given_name": "A", "family_name": "B", "department": "marketing",
-              "permissions": permissions}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "given_name": "A",
+        "family_name": "B",
+        "department": "marketing",
+        "permissions": permissions,
+    }
     client.scim_user_create(email="dup@example.com", **kwargs)
     with pytest.raises(BrazeValidationError) as caught:
         client.scim_user_create(email="dup@example.com", **kwargs)
@@ -362,9 +390,12 @@ def test_a_transient_server_error_on_a_safe_operation_is_retried_until_it_succee
 def test_a_timeout_on_a_safe_operation_is_retried(braze_sandbox: Any, prefix: str) -> None:
     braze_sandbox.admin.set_injection(timeout_rate=1.0, timeout_mode="hold", timeout_seconds=1.0)
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key, limits=make_limits(),
-        prefix=prefix, read_timeout=0.3,
-    )  # fmt: skip
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=make_limits(),
+        prefix=prefix,
+        read_timeout=0.3,
+    )
     since = time.time()
     with pytest.raises(BrazeTimeout) as caught:
         client.email_template_list()
@@ -378,9 +409,12 @@ def test_a_timeout_on_a_create_is_not_retried_and_may_have_landed(
 ) -> None:
     braze_sandbox.admin.set_injection(timeout_rate=1.0, timeout_mode="drop")
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key, limits=make_limits(),
-        prefix=prefix, read_timeout=0.5,
-    )  # fmt: skip
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=make_limits(),
+        prefix=prefix,
+        read_timeout=0.5,
+    )
     since = time.time()
     with pytest.raises(BrazeTimeout) as caught:
         client.email_template_create(template_name="t", subject="s", body="b")
@@ -418,9 +452,12 @@ def test_a_429_blocks_the_group_for_every_process_until_the_reset_then_succeeds(
         early_in_a_window(60 / SCALE)
         fill_quota(braze_sandbox, "/catalogs", 2)
         client = make_client(
-            base_url=braze_sandbox.url, api_key=braze_sandbox.api_key,
-            limits=make_limits(clock_scale=SCALE), prefix=prefix, max_wait=0.0,
-        )  # fmt: skip
+            base_url=braze_sandbox.url,
+            api_key=braze_sandbox.api_key,
+            limits=make_limits(clock_scale=SCALE),
+            prefix=prefix,
+            max_wait=0.0,
+        )
         with pytest.raises(BrazeRateLimited) as caught:
             client.catalog_list()
         assert caught.value.from_braze is True
@@ -447,9 +484,12 @@ def test_a_429_is_retried_after_the_reset_when_the_wait_fits(
     )
     fill_quota(braze_sandbox, "/catalogs/stores/items/store-paris", 2)
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key,
-        limits=make_limits(clock_scale=SCALE), prefix=prefix, max_wait=5.0,
-    )  # fmt: skip
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=make_limits(clock_scale=SCALE),
+        prefix=prefix,
+        max_wait=5.0,
+    )
     assert client.catalog_item_get(catalog_name="stores", item_id="store-paris")
     statuses = [e["status"] for e in braze_sandbox.admin.log(group="catalog_items_sync")]
     assert statuses == [200, 200, 429, 200]
@@ -462,9 +502,12 @@ def test_remaining_zero_from_another_integration_blocks_the_group(
         clock_scale=SCALE, algorithm="fixed", limits={"catalogs_sync": {"limit": 1}}
     )
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key,
-        limits=make_limits(clock_scale=SCALE), prefix=prefix, max_wait=0.0,
-    )  # fmt: skip
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=make_limits(clock_scale=SCALE),
+        prefix=prefix,
+        max_wait=0.0,
+    )
     early_in_a_window(60 / SCALE)
     client.catalog_list()  # Braze answers remaining: 0 although our limiter allows 5
     with pytest.raises(BrazeRateLimited) as caught:
@@ -503,10 +546,12 @@ def test_a_next_link_to_another_host_is_followed_on_our_host_only(prefix: str) -
     from tests.console.braze.helpers import make_limiter
 
     client = BrazeClient(
-        http=httpx.Client(base_url="https://rest.iad-03.braze.com",
-                          transport=httpx.MockTransport(handler)),
-        limiter=make_limiter(limits=make_limits(), prefix=prefix), api_key="k",
-    )  # fmt: skip
+        http=httpx.Client(
+            base_url="https://rest.iad-03.braze.com", transport=httpx.MockTransport(handler)
+        ),
+        limiter=make_limiter(limits=make_limits(), prefix=prefix),
+        api_key="k",
+    )
     assert [i["id"] for i in client.catalog_item_list(catalog_name="x")] == ["a", "b"]
     assert {r.url.host for r in seen} == {"rest.iad-03.braze.com"}
 

@@ -17,9 +17,10 @@ import httpx
 import pytest
 import redis
 
-from console.braze.client import BrazeClient, parse_rate_limit_reset
+from console.braze.client import BrazeClient
 from console.braze.errors import BrazeRateLimited, BrazeUnavailable
 from console.braze.limiter import Lane, RateLimiter
+from console.braze.limiter.headers import parse_rate_limit_reset
 from tests.console.braze.helpers import (
     get_once,
     make_client,
@@ -27,6 +28,8 @@ from tests.console.braze.helpers import (
     make_limits,
     ready,
     redis_url,
+    reset,
+    try_acquire,
 )
 
 SCALE = 30.0  # sandbox and client clocks: a 60 s window lasts 2 s
@@ -45,12 +48,6 @@ def cold_limiter(prefix: str, **limits: Any) -> RateLimiter:
         prefix=prefix,
         warm=False,
     )
-
-
-def keys(limiter: RateLimiter, group: str) -> dict[str, str]:
-    names = ("log", "bg", "blocked", "learned", "alive", "probe", "gather", "grid",
-             "settled:earlier", "settled:later", "others", "slot")  # fmt: skip
-    return dict(zip(names, limiter._keys(group), strict=True))
 
 
 def spy_on_settle(limiter: RateLimiter) -> list[dict[str, Any]]:
@@ -82,7 +79,7 @@ def test_a_cold_group_lets_exactly_one_caller_through_as_the_probe(prefix: str) 
     # The log has room for two more, yet both lanes wait for the probe's answer.
     lanes: tuple[Lane, ...] = ("interactive", "background")
     for lane in lanes:
-        allowed, wait, _now = other_process.try_acquire(group="catalogs_sync", lane=lane)
+        allowed, wait, _now = try_acquire(other_process, group="catalogs_sync", lane=lane)
         assert not allowed
         assert 0 < wait <= 0.05  # they look again soon: a probe is answered in milliseconds
 
@@ -115,7 +112,7 @@ def test_a_probe_that_got_no_answer_hands_over_at_once(prefix: str) -> None:
     assert probe
     limiter.probe_release(group="catalogs_sync", token=probe)
     assert other_process.acquire(group="catalogs_sync", max_wait=0).probe
-    assert not limiter.redis.exists(keys(limiter, "catalogs_sync")["alive"])
+    assert not limiter.redis.exists(limiter.keys("catalogs_sync").alive)
 
 
 def test_a_late_release_does_not_end_the_next_probe(prefix: str) -> None:
@@ -127,7 +124,7 @@ def test_a_late_release_does_not_end_the_next_probe(prefix: str) -> None:
     assert current
     assert late != current
     limiter.probe_release(group="catalogs_sync", token=late)
-    assert not limiter.try_acquire(group="catalogs_sync")[0]  # still waiting for `current`
+    assert not try_acquire(limiter, group="catalogs_sync")[0]  # still waiting for `current`
 
 
 def test_settling_counts_what_braze_counts_and_the_oldest_leaves_at_the_reset(
@@ -142,33 +139,35 @@ def test_settling_counts_what_braze_counts_and_the_oldest_leaves_at_the_reset(
     )
     assert added == 2
     assert limiter.usage(group="catalogs_sync").used == 3
-    assert not limiter.try_acquire(group="catalogs_sync")[0]
+    assert not try_acquire(limiter, group="catalogs_sync")[0]
     time.sleep(0.25)
     # One slot after the reset; the others may have been sent just before the probe, as
     # far as a sliding-log server's answer tells, so they stay a window.
-    assert limiter.try_acquire(group="catalogs_sync")[0]
-    assert not limiter.try_acquire(group="catalogs_sync")[0]
+    assert try_acquire(limiter, group="catalogs_sync")[0]
+    assert not try_acquire(limiter, group="catalogs_sync")[0]
     time.sleep(0.3)
-    assert [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(3)] == [True, True, False]
+    assert [try_acquire(limiter, group="catalogs_sync")[0] for _ in range(3)] == [True, True, False]
 
 
 def test_after_a_flush_each_process_puts_back_its_own_sends_before_anyone_probes(
     prefix: str,
 ) -> None:
     limits = make_limits(
-        groups={"catalogs_sync": (5, 60.0)}, clock_scale=120, margin_seconds=0.0,
+        groups={"catalogs_sync": (5, 60.0)},
+        clock_scale=120,
+        margin_seconds=0.0,
         gather_seconds=0.2,
-    )  # fmt: skip
+    )
     survivor = make_limiter(limits=limits, prefix=prefix)
-    sent = [survivor.try_acquire(group="catalogs_sync") for _ in range(3)]
+    sent = [try_acquire(survivor, group="catalogs_sync") for _ in range(3)]
     assert all(allowed for allowed, _wait, _now in sent)
-    survivor.reset(group="catalogs_sync")  # Redis restarted empty; the process lives on
+    reset(survivor, group="catalogs_sync")  # Redis restarted empty; the process lives on
     newcomer = make_limiter(limits=limits, prefix=prefix, warm=False)  # remembers nothing
 
     # The survivor remembers sends: it starts the gathering, and puts them back.
-    assert not survivor.try_acquire(group="catalogs_sync")[0]
+    assert not try_acquire(survivor, group="catalogs_sync")[0]
     assert survivor.usage(group="catalogs_sync").used == 3
-    allowed, wait, _now = newcomer.try_acquire(group="catalogs_sync")
+    allowed, wait, _now = try_acquire(newcomer, group="catalogs_sync")
     assert not allowed
     assert 0.1 < wait <= 0.2
     started = time.monotonic()
@@ -203,7 +202,7 @@ def test_an_answer_without_usage_just_marks_the_group_alive(prefix: str) -> None
     probe = limiter.acquire(group="catalogs_sync", max_wait=0).probe
     assert probe
     assert limiter.probe_settle(group="catalogs_sync", token=probe) == 0
-    assert [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(3)] == [True, True, False]
+    assert [try_acquire(limiter, group="catalogs_sync")[0] for _ in range(3)] == [True, True, False]
 
 
 def test_the_marker_survives_normal_operation(prefix: str) -> None:
@@ -213,9 +212,9 @@ def test_the_marker_survives_normal_operation(prefix: str) -> None:
     limiter.probe_settle(group="catalogs_sync", token=probe, used=1)
     permits = [limiter.acquire(group="catalogs_sync", max_wait=2.0) for _ in range(7)]
     assert all(p.probe is None for p in permits)
-    names = keys(limiter, "catalogs_sync")
-    assert limiter.redis.ttl(names["alive"]) == -1  # no expiry: only a flush removes it
-    assert not limiter.redis.exists(names["probe"])
+    names = limiter.keys("catalogs_sync")
+    assert limiter.redis.ttl(names.alive) == -1  # no expiry: only a flush removes it
+    assert not limiter.redis.exists(names.probe)
 
 
 def test_reset_forgets_the_marker_as_a_flush_would(prefix: str) -> None:
@@ -223,7 +222,7 @@ def test_reset_forgets_the_marker_as_a_flush_would(prefix: str) -> None:
     probe = limiter.acquire(group="catalogs_sync", max_wait=0).probe
     assert probe
     limiter.probe_settle(group="catalogs_sync", token=probe)
-    limiter.reset(group="catalogs_sync")
+    reset(limiter, group="catalogs_sync")
     assert limiter.acquire(group="catalogs_sync", max_wait=0).probe
 
 
@@ -242,10 +241,12 @@ def test_reset_header_units_are_epoch_seconds_milliseconds_or_seconds_from_now()
 
 def mock_client(prefix: str, handler: Any) -> BrazeClient:
     return BrazeClient(
-        http=httpx.Client(base_url="https://rest.iad-03.braze.com",
-                          transport=httpx.MockTransport(handler)),
-        limiter=make_limiter(limits=make_limits(), prefix=prefix, warm=False), api_key="k",
-    )  # fmt: skip
+        http=httpx.Client(
+            base_url="https://rest.iad-03.braze.com", transport=httpx.MockTransport(handler)
+        ),
+        limiter=make_limiter(limits=make_limits(), prefix=prefix, warm=False),
+        api_key="k",
+    )
 
 
 def test_a_probe_answer_without_rate_limit_headers_ends_the_cold_start(prefix: str) -> None:
@@ -255,7 +256,7 @@ def test_a_probe_answer_without_rate_limit_headers_ends_the_cold_start(prefix: s
     client.catalog_list()
     assert len(settled) == 1
     assert settled[0].get("used") is None  # nothing to seed: the group runs on our own log
-    assert client.limiter.redis.exists(keys(client.limiter, "catalogs_sync")["alive"])
+    assert client.limiter.redis.exists(client.limiter.keys("catalogs_sync").alive)
 
 
 def test_a_probe_that_cannot_connect_hands_over_to_the_next_caller_at_once(prefix: str) -> None:
@@ -268,9 +269,9 @@ def test_a_probe_that_cannot_connect_hands_over_to_the_next_caller_at_once(prefi
     client = mock_client(prefix, refuse).with_options(max_wait=0.0)
     with pytest.raises(BrazeUnavailable):
         client.catalog_list()
-    names = keys(client.limiter, "catalogs_sync")
-    assert not client.limiter.redis.exists(names["probe"])  # released: no wait for its TTL
-    assert not client.limiter.redis.exists(names["alive"])  # nothing learnt: still cold
+    names = client.limiter.keys("catalogs_sync")
+    assert not client.limiter.redis.exists(names.probe)  # released: no wait for its TTL
+    assert not client.limiter.redis.exists(names.alive)  # nothing learnt: still cold
     assert client.limiter.acquire(group="catalogs_sync", max_wait=0).probe
 
 
@@ -297,9 +298,13 @@ def test_after_flushdb_the_next_burst_sends_one_probe_then_at_most_remaining_and
 
     def new_client() -> BrazeClient:
         client = make_client(
-            base_url=braze_sandbox.url, api_key=braze_sandbox.api_key, limits=limits,
-            prefix=prefix, db=FLUSHABLE_DB, max_wait=30.0,
-        )  # fmt: skip
+            base_url=braze_sandbox.url,
+            api_key=braze_sandbox.api_key,
+            limits=limits,
+            prefix=prefix,
+            db=FLUSHABLE_DB,
+            max_wait=30.0,
+        )
 
         def record(response: httpx.Response) -> None:
             with lock:
@@ -362,15 +367,21 @@ def test_after_flushdb_a_full_window_is_waited_out_without_a_429_when_the_sender
     store.flushdb()
     prefix = f"test:{uuid.uuid4().hex}"
     limits = make_limits(
-        groups={GROUP: (limit, 60.0)}, clock_scale=SCALE, margin_seconds=0.25,
+        groups={GROUP: (limit, 60.0)},
+        clock_scale=SCALE,
+        margin_seconds=0.25,
         gather_seconds=0.3,
-    )  # fmt: skip
+    )
 
     def sender() -> BrazeClient:
         return make_client(
-            base_url=braze_sandbox.url, api_key=braze_sandbox.api_key, limits=limits,
-            prefix=prefix, db=FLUSHABLE_DB, max_wait=30.0,
-        )  # fmt: skip
+            base_url=braze_sandbox.url,
+            api_key=braze_sandbox.api_key,
+            limits=limits,
+            prefix=prefix,
+            db=FLUSHABLE_DB,
+            max_wait=30.0,
+        )
 
     clients = [sender() for _ in range(4)]
 
@@ -405,19 +416,27 @@ def test_other_processes_wait_in_both_lanes_while_the_probe_is_out(
     braze_sandbox.admin.configure(clock_scale=SCALE)
     braze_sandbox.admin.set_injection(latency_ms=1200, groups=[GROUP])
     limits: dict[str, Any] = {"clock_scale": SCALE, "margin_seconds": 0.05}
-    spec = {"url": braze_sandbox.url, "api_key": braze_sandbox.api_key, "prefix": prefix,
-            "item_id": "store-berlin", "limits": limits}  # fmt: skip
+    spec = {
+        "url": braze_sandbox.url,
+        "api_key": braze_sandbox.api_key,
+        "prefix": prefix,
+        "item_id": "store-berlin",
+        "limits": limits,
+    }
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key,
-        limits=make_limits(**limits), prefix=prefix, max_wait=30.0,
-    )  # fmt: skip
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=make_limits(**limits),
+        prefix=prefix,
+        max_wait=30.0,
+    )
     since = time.time()
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         pool.map(ready, range(2))  # imports done before the probe goes out
         probe = threading.Thread(
-            target=client.catalog_item_get, kwargs={"catalog_name": "stores",
-                                                    "item_id": "store-berlin"},
-        )  # fmt: skip
+            target=client.catalog_item_get,
+            kwargs={"catalog_name": "stores", "item_id": "store-berlin"},
+        )
         probe.start()
         time.sleep(0.3)  # the probe is out for 1.2 s
         pool.map(get_once, [{**spec, "lane": "interactive"}, {**spec, "lane": "background"}])
@@ -432,9 +451,12 @@ def test_a_lost_probe_does_not_hold_back_the_client_longer_than_its_timeout(
 ) -> None:
     limits = make_limits(probe_timeout_seconds=0.5)
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key, limits=limits,
-        prefix=prefix, max_wait=5.0,
-    )  # fmt: skip
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=limits,
+        prefix=prefix,
+        max_wait=5.0,
+    )
     lost = make_limiter(limits=limits, prefix=prefix, warm=False)
     since = time.time()
     assert lost.acquire(group=GROUP, max_wait=0).probe  # a worker killed mid-probe
@@ -446,9 +468,11 @@ def test_a_lost_probe_does_not_hold_back_the_client_longer_than_its_timeout(
 
 def test_the_client_probes_once_and_then_runs_on_its_log(braze_sandbox: Any, prefix: str) -> None:
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key, limits=make_limits(),
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=make_limits(),
         prefix=prefix,
-    )  # fmt: skip
+    )
     settled = spy_on_settle(client.limiter)
     for _ in range(5):
         client.catalog_item_get(catalog_name="stores", item_id="store-berlin")
@@ -468,16 +492,19 @@ def test_a_429_on_the_probe_blocks_the_group_ends_the_cold_start_and_keeps_the_g
         for _ in range(2):
             assert other_integration.get("/catalogs").status_code == 200
     client = make_client(
-        base_url=braze_sandbox.url, api_key=braze_sandbox.api_key,
-        limits=make_limits(clock_scale=SCALE), prefix=prefix, max_wait=0.0,
-    )  # fmt: skip
-    names = keys(client.limiter, "catalogs_sync")
-    client.limiter.redis.set(names["grid"], 0)  # put back by a process that saw it
+        base_url=braze_sandbox.url,
+        api_key=braze_sandbox.api_key,
+        limits=make_limits(clock_scale=SCALE),
+        prefix=prefix,
+        max_wait=0.0,
+    )
+    names = client.limiter.keys("catalogs_sync")
+    client.limiter.redis.set(names.grid, 0)  # put back by a process that saw it
     with pytest.raises(BrazeRateLimited) as caught:
         client.catalog_list()
     assert caught.value.from_braze is True
     # Our log lacked the other integration's sends; Braze's windows are no different.
-    assert client.limiter.redis.exists(names["grid"])
-    assert client.limiter.redis.exists(names["alive"])
-    assert not client.limiter.redis.exists(names["probe"])
+    assert client.limiter.redis.exists(names.grid)
+    assert client.limiter.redis.exists(names.alive)
+    assert not client.limiter.redis.exists(names.probe)
     assert client.limiter.usage(group="catalogs_sync").blocked_for > 0

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from console.braze.limiter import Permit, RateLimiter
-from tests.console.braze.helpers import drive_group, make_limiter, make_limits
+from tests.console.braze.helpers import drive_group, make_limiter, make_limits, reset, try_acquire
 
 GROUP = "catalog_items_async"
 # 5 requests per 60 s at clock scale 15: Braze's window lasts 4 real seconds.
@@ -218,8 +218,8 @@ def test_aligned_background_work_is_paced_over_the_window(limiter: RateLimiter) 
     ]
     assert taken[-1] < boundary + WINDOW - CLOSE
     # Its share taken, background work waits for the next window; people still have room.
-    assert not limiter.try_acquire(group=GROUP, lane="background")[0]
-    assert limiter.try_acquire(group=GROUP)[0]
+    assert not try_acquire(limiter, group=GROUP, lane="background")[0]
+    assert try_acquire(limiter, group=GROUP)[0]
 
 
 @pytest.mark.slow
@@ -228,7 +228,7 @@ def test_aligned_a_late_background_sender_catches_up_within_the_window(
 ) -> None:
     boundary = _wait_for_an_open_window(limiter)
     time.sleep(1.4)  # two pace slots (0.67 s apart) missed, a third due
-    allowed = [limiter.try_acquire(group=GROUP, lane="background")[0] for _ in range(4)]
+    allowed = [try_acquire(limiter, group=GROUP, lane="background")[0] for _ in range(4)]
     assert allowed == [True, True, True, False]
     assert redis_now(limiter) < boundary + WINDOW - CLOSE
 
@@ -251,11 +251,14 @@ def test_against_the_sandbox_it_aligns_only_to_a_fixed_window_server_and_draws_n
     )
     since = time.time()
     spec = {
-        "url": braze_sandbox.url, "api_key": braze_sandbox.api_key, "prefix": prefix,
-        "item_id": "store-berlin", "seconds": 20.0, "spacing": 0.3,
-        "limits": {"groups": {group: (10, 60.0)}, "clock_scale": SCALE,
-                   "margin_seconds": MARGIN},
-    }  # fmt: skip
+        "url": braze_sandbox.url,
+        "api_key": braze_sandbox.api_key,
+        "prefix": prefix,
+        "item_id": "store-berlin",
+        "seconds": 20.0,
+        "spacing": 0.3,
+        "limits": {"groups": {group: (10, 60.0)}, "clock_scale": SCALE, "margin_seconds": MARGIN},
+    }
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         runs = pool.map(drive_group, [spec] * 2)
     stats = braze_sandbox.admin.group_stats(group, since=since)
@@ -290,7 +293,7 @@ def test_after_a_redis_flush_the_grid_put_back_takes_the_probe_in_the_current_wi
     grid_seen_by_this_process(limiter)
     boundary = _wait_for_an_open_window(limiter)
     limiter.acquire(group=GROUP, max_wait=10.0)  # a send of its own to put back
-    limiter.reset(group=GROUP)  # as a Redis flush would
+    reset(limiter, group=GROUP)  # as a Redis flush would
     assert not limiter.aligned(group=GROUP)
     permit = limiter.acquire(group=GROUP, max_wait=10.0)
     assert limiter.aligned(group=GROUP)
@@ -308,7 +311,7 @@ def test_after_a_redis_flush_into_a_window_the_sends_put_back_fill_the_probe_wai
     boundary = _wait_for_an_open_window(limiter)
     for _ in range(LIMIT):
         limiter.acquire(group=GROUP, max_wait=10.0)
-    limiter.reset(group=GROUP)
+    reset(limiter, group=GROUP)
     permit = limiter.acquire(group=GROUP, max_wait=10.0)
     assert permit.probe is not None
     assert permit.at_us / 1e6 >= boundary + WINDOW + OPEN
@@ -327,7 +330,7 @@ def test_a_process_that_drew_a_429_does_not_put_the_grid_back(prefix: str) -> No
     grid_seen_by_this_process(limiter)
     limiter.acquire(group=GROUP, max_wait=10.0)
     limiter.block(group=GROUP, seconds=0.01)
-    limiter.reset(group=GROUP)
+    reset(limiter, group=GROUP)
     permit = limiter.acquire(group=GROUP, max_wait=10.0)
     if permit.probe:
         limiter.probe_settle(group=GROUP, token=permit.probe)
@@ -340,8 +343,8 @@ def test_aligned_background_work_waits_out_the_boundary_that_people_may_use(
 ) -> None:
     boundary = _wait_for_an_open_window(limiter)
     time.sleep(max(0.0, boundary + WINDOW - 0.5 - redis_now(limiter)))
-    assert limiter.try_acquire(group=GROUP)[0]
-    allowed, wait, _now = limiter.try_acquire(group=GROUP, lane="background")
+    assert try_acquire(limiter, group=GROUP)[0]
+    allowed, wait, _now = try_acquire(limiter, group=GROUP, lane="background")
     assert not allowed
     assert 0.5 < wait <= 0.5 + OPEN + 0.05
 
@@ -352,11 +355,11 @@ def test_sends_just_before_the_previous_window_still_count_for_it_at_the_boundar
 ) -> None:
     """Sent in the guard before window k-1 began, they may have landed in it: k-1 is full."""
     boundary = next_boundary(limiter)
-    log_key = limiter._key(GROUP, "log")
+    log_key = limiter.keys(GROUP).log
     early = round((boundary - WINDOW - 0.5) * 1_000_000)
     limiter.redis.zadd(log_key, {f"early-{n}": early + n for n in range(LIMIT)})
     time.sleep(max(0.0, boundary + 0.005 - redis_now(limiter)))
-    allowed, wait, _now = limiter.try_acquire(group=GROUP)
+    allowed, wait, _now = try_acquire(limiter, group=GROUP)
     assert not allowed
     assert wait <= OPEN
 
@@ -364,7 +367,7 @@ def test_sends_just_before_the_previous_window_still_count_for_it_at_the_boundar
 def _fill(limiter: RateLimiter, at: float) -> None:
     """L sends in the log at one moment, as a sliding-log burst leaves them."""
     start = round(at * 1_000_000)
-    limiter.redis.zadd(limiter._key(GROUP, "log"), {f"burst-{n}": start + n for n in range(LIMIT)})
+    limiter.redis.zadd(limiter.keys(GROUP).log, {f"burst-{n}": start + n for n in range(LIMIT)})
 
 
 @pytest.mark.slow
@@ -375,10 +378,10 @@ def test_guard_sends_braze_counted_before_the_boundary_no_longer_count_after_it(
     boundary = next_boundary(limiter)
     _fill(limiter, boundary - 0.5)
     time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
-    assert not limiter.try_acquire(group=GROUP)[0]  # counted in both windows, unanswered
+    assert not try_acquire(limiter, group=GROUP)[0]  # counted in both windows, unanswered
     for n in range(LIMIT):
         answer(limiter, reset=boundary, sent_at=boundary - 0.5 + n / 1e6)
-    taken = [limiter.try_acquire(group=GROUP)[0] for _ in range(LIMIT + 1)]
+    taken = [try_acquire(limiter, group=GROUP)[0] for _ in range(LIMIT + 1)]
     assert taken == [True] * LIMIT + [False]
 
 
@@ -388,10 +391,10 @@ def test_guard_sends_braze_counted_after_the_boundary_no_longer_count_before_it(
 ) -> None:
     boundary = _wait_for_an_open_window(limiter)
     _fill(limiter, boundary + WINDOW - 0.5)  # in the closing guard: this window or the next
-    assert not limiter.try_acquire(group=GROUP)[0]
+    assert not try_acquire(limiter, group=GROUP)[0]
     for n in range(LIMIT):
         answer(limiter, reset=boundary + 2 * WINDOW, sent_at=boundary + WINDOW - 0.5 + n / 1e6)
-    assert limiter.try_acquire(group=GROUP)[0]
+    assert try_acquire(limiter, group=GROUP)[0]
 
 
 @pytest.mark.slow
@@ -401,7 +404,7 @@ def test_guard_sends_still_count_in_the_window_braze_named(limiter: RateLimiter)
     time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
     for n in range(LIMIT):
         answer(limiter, reset=boundary + WINDOW, sent_at=boundary - 0.5 + n / 1e6)
-    assert not limiter.try_acquire(group=GROUP)[0]
+    assert not try_acquire(limiter, group=GROUP)[0]
 
 
 @pytest.mark.slow
@@ -413,13 +416,13 @@ def test_background_guard_sends_braze_counted_before_the_boundary_leave_its_shar
     boundary = next_boundary(limiter)
     start = round((boundary - 0.5) * 1_000_000)
     burst = {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
-    limiter.redis.zadd(limiter._key(GROUP, "log"), burst)
-    limiter.redis.zadd(limiter._key(GROUP, "bg"), burst)
+    limiter.redis.zadd(limiter.keys(GROUP).log, burst)
+    limiter.redis.zadd(limiter.keys(GROUP).bg, burst)
     for n in range(BACKGROUND):
         permit = Permit(waited=0.0, at_us=start + n, background=True)
         limiter.observe(group=GROUP, permit=permit, reset=str(boundary))
     time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
-    assert limiter.try_acquire(group=GROUP, lane="background")[0]
+    assert try_acquire(limiter, group=GROUP, lane="background")[0]
 
 
 @pytest.mark.slow
@@ -431,14 +434,14 @@ def test_people_s_guard_sends_settled_before_the_boundary_do_not_free_background
     boundary = next_boundary(limiter)
     start = round((boundary - 0.5) * 1_000_000)
     limiter.redis.zadd(
-        limiter._key(GROUP, "bg"), {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
+        limiter.keys(GROUP).bg, {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
     )
     limiter.redis.zadd(
-        limiter._key(GROUP, "log"), {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
+        limiter.keys(GROUP).log, {f"bg-burst-{n}": start + n for n in range(BACKGROUND)}
     )
-    limiter.redis.zadd(limiter._key(GROUP, "log"), {"person": start + BACKGROUND})
+    limiter.redis.zadd(limiter.keys(GROUP).log, {"person": start + BACKGROUND})
     permit = Permit(waited=0.0, at_us=start + BACKGROUND)
     limiter.observe(group=GROUP, permit=permit, reset=str(boundary))
     time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
-    assert not limiter.try_acquire(group=GROUP, lane="background")[0]
-    assert limiter.try_acquire(group=GROUP)[0]
+    assert not try_acquire(limiter, group=GROUP, lane="background")[0]
+    assert try_acquire(limiter, group=GROUP)[0]

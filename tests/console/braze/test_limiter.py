@@ -8,7 +8,13 @@ import pytest
 
 from console.braze.errors import BrazeRateLimited
 from console.braze.limiter import RateLimiter
-from tests.console.braze.helpers import drive_group, make_limiter, make_limits
+from tests.console.braze.helpers import (
+    drive_group,
+    make_limiter,
+    make_limits,
+    mark_alive,
+    try_acquire,
+)
 
 # Tiny windows keep these fast: 3 requests per 0.5 s real time (60 s at clock scale 120).
 SMALL = {"catalogs_sync": (3, 60.0)}
@@ -21,15 +27,15 @@ def small_limiter(prefix: str, **kwargs: object):
 
 def test_it_allows_the_limit_and_refuses_the_next_request_in_the_same_window(prefix: str) -> None:
     limiter = small_limiter(prefix)
-    results = [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(4)]
+    results = [try_acquire(limiter, group="catalogs_sync")[0] for _ in range(4)]
     assert results == [True, True, True, False]
 
 
 def test_it_says_how_long_until_the_oldest_request_leaves_the_window(prefix: str) -> None:
     limiter = small_limiter(prefix)
     for _ in range(3):
-        limiter.try_acquire(group="catalogs_sync")
-    allowed, wait, _ = limiter.try_acquire(group="catalogs_sync")
+        try_acquire(limiter, group="catalogs_sync")
+    allowed, wait, _ = try_acquire(limiter, group="catalogs_sync")
     assert not allowed
     assert 0.3 < wait <= 0.5
 
@@ -60,9 +66,9 @@ def test_groups_and_workspaces_are_counted_separately(prefix: str) -> None:
     limiter = small_limiter(prefix)
     other_workspace = small_limiter(prefix, workspace="other")
     for _ in range(3):
-        assert limiter.try_acquire(group="catalogs_sync")[0]
-    assert limiter.try_acquire(group="catalog_items_sync")[0]
-    assert other_workspace.try_acquire(group="catalogs_sync")[0]
+        assert try_acquire(limiter, group="catalogs_sync")[0]
+    assert try_acquire(limiter, group="catalog_items_sync")[0]
+    assert try_acquire(other_workspace, group="catalogs_sync")[0]
 
 
 def test_background_work_stops_at_its_share_while_interactive_edits_still_pass(
@@ -72,12 +78,12 @@ def test_background_work_stops_at_its_share_while_interactive_edits_still_pass(
         groups={"catalog_items_async": (10, 60.0)}, clock_scale=60, background_share=0.7
     )
     limiter = make_limiter(limits=limits, prefix=prefix)
-    assert limiter.try_acquire(group="catalog_items_async")[0]  # someone is at work
+    assert try_acquire(limiter, group="catalog_items_async")[0]  # someone is at work
     background = [
-        limiter.try_acquire(group="catalog_items_async", lane="background")[0] for _ in range(8)
+        try_acquire(limiter, group="catalog_items_async", lane="background")[0] for _ in range(8)
     ]
     assert background == [True] * 7 + [False]
-    interactive = [limiter.try_acquire(group="catalog_items_async")[0] for _ in range(3)]
+    interactive = [try_acquire(limiter, group="catalog_items_async")[0] for _ in range(3)]
     assert interactive == [True, True, False]
 
 
@@ -90,13 +96,13 @@ def test_background_work_never_takes_more_than_its_share_even_with_nobody_at_the
     )
     limiter = make_limiter(limits=limits, prefix=prefix)
     background = [
-        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(8)
+        try_acquire(limiter, group="catalog_items_sync", lane="background")[0] for _ in range(8)
     ]
     assert background == [True] * 7 + [False]  # the default share: 0.7
     # A window (0.5 s here) later, still no more than the share.
     time.sleep(0.55)
     background = [
-        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(8)
+        try_acquire(limiter, group="catalog_items_sync", lane="background")[0] for _ in range(8)
     ]
     assert background == [True] * 7 + [False]
 
@@ -109,12 +115,12 @@ def test_the_share_is_a_setting_and_one_call_may_be_let_use_the_whole_limit(
     )
     limiter = make_limiter(limits=limits, prefix=prefix)
     taken = [
-        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(6)
+        try_acquire(limiter, group="catalog_items_sync", lane="background")[0] for _ in range(6)
     ]
     assert taken == [True] * 5 + [False]
     # A bulk job an approver allowed the whole limit.
     whole = [
-        limiter.try_acquire(group="catalog_items_sync", lane="background", share=1.0)[0]
+        try_acquire(limiter, group="catalog_items_sync", lane="background", share=1.0)[0]
         for _ in range(6)
     ]
     assert whole == [True] * 5 + [False]
@@ -123,7 +129,9 @@ def test_the_share_is_a_setting_and_one_call_may_be_let_use_the_whole_limit(
 def test_a_limit_braze_announces_replaces_the_configured_one(prefix: str) -> None:
     limiter = small_limiter(prefix)  # configured: 3
     limiter.learn(group="catalogs_sync", permit=None, limit="6", remaining="6", reset_at=None)
-    assert [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(7)] == [True] * 6 + [False]
+    assert [try_acquire(limiter, group="catalogs_sync")[0] for _ in range(7)] == [True] * 6 + [
+        False
+    ]
     usage = limiter.usage(group="catalogs_sync")
     assert (usage.configured, usage.learned, usage.limit) == (3, 6, 6)
     # Another process (same workspace) uses it at once: it lives in Redis.
@@ -133,7 +141,9 @@ def test_a_limit_braze_announces_replaces_the_configured_one(prefix: str) -> Non
 def test_an_override_wins_over_the_announced_limit(prefix: str) -> None:
     limiter = small_limiter(prefix, overrides=("catalogs_sync",))  # set by hand: 3
     limiter.learn(group="catalogs_sync", permit=None, limit="6", remaining="6", reset_at=None)
-    assert [limiter.try_acquire(group="catalogs_sync")[0] for _ in range(4)] == [True] * 3 + [False]
+    assert [try_acquire(limiter, group="catalogs_sync")[0] for _ in range(4)] == [True] * 3 + [
+        False
+    ]
     usage = limiter.usage(group="catalogs_sync")
     assert (usage.configured, usage.learned, usage.limit) == (3, 6, 3)
 
@@ -141,9 +151,11 @@ def test_an_override_wins_over_the_announced_limit(prefix: str) -> None:
 def test_background_work_leaves_others_their_observed_use_and_a_margin(prefix: str) -> None:
     # Unpaced (pace_share 0), so the test need not wait between background sends.
     limits = make_limits(
-        groups={"catalog_items_sync": (20, 60.0)}, clock_scale=60, margin_seconds=0.0,
+        groups={"catalog_items_sync": (20, 60.0)},
+        clock_scale=60,
+        margin_seconds=0.0,
         pace_share=0.0,
-    )  # fmt: skip
+    )
     limiter = make_limiter(limits=limits, prefix=prefix)
     permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
     # Braze counts 9 requests in its window, one of them ours: 8 are someone else's.
@@ -154,29 +166,30 @@ def test_background_work_leaves_others_their_observed_use_and_a_margin(prefix: s
     assert limiter.usage(group="catalog_items_sync").others == 8
     # Of 20: 8 theirs, 1 margin (0.05), 1 already ours: background work may add 10.
     background = [
-        limiter.try_acquire(group="catalog_items_sync", lane="background")[0] for _ in range(11)
+        try_acquire(limiter, group="catalog_items_sync", lane="background")[0] for _ in range(11)
     ]
     assert background == [True] * 10 + [False]
     # Even a bulk job allowed the whole limit leaves them their share.
-    assert not limiter.try_acquire(group="catalog_items_sync", lane="background", share=1.0)[0]
+    assert not try_acquire(limiter, group="catalog_items_sync", lane="background", share=1.0)[0]
     # People are not held back by it.
-    assert limiter.try_acquire(group="catalog_items_sync")[0]
+    assert try_acquire(limiter, group="catalog_items_sync")[0]
 
 
 def test_with_others_seen_background_sends_are_spread_over_the_window(prefix: str) -> None:
     limits = make_limits(groups={"catalog_items_sync": (20, 60.0)}, clock_scale=60)
     limiter = make_limiter(limits=limits, prefix=prefix)
-    burst = [limiter.try_acquire(group="catalog_items_sync", lane="background") for _ in range(3)]
+    burst = [try_acquire(limiter, group="catalog_items_sync", lane="background") for _ in range(3)]
     assert [allowed for allowed, _wait, _now in burst] == [True, True, True]
     permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
     # Braze counts 8 requests: 4 ours, 4 someone else's.
     limiter.learn(
         group="catalog_items_sync", permit=permit, limit="20", remaining="12", reset_at=None
     )
-    allowed, wait, _now = limiter.try_acquire(group="catalog_items_sync", lane="background")
-    # 14 for background work in a 1 s window, paced over 0.7 of it: one per 50 ms.
+    allowed, wait, _now = try_acquire(limiter, group="catalog_items_sync", lane="background")
+    # 14 for background work in a 1 s window (+ 0.05 s margin), paced over all of it: one
+    # per 75 ms.
     assert not allowed
-    assert 0 < wait <= 0.05
+    assert 0 < wait <= 0.075
 
 
 def redis_now(limiter: RateLimiter) -> float:
@@ -187,22 +200,24 @@ def redis_now(limiter: RateLimiter) -> float:
 def test_paced_background_sends_keep_to_a_schedule_when_one_leaves_late(prefix: str) -> None:
     """A sequential sender whose own work makes it miss a slot by less than the pace does
     not lose that time on every later send: the next slot is the missed one plus the pace."""
-    # A 10 s window (clock scale 6): 14 for background work, paced over 7 s: 0.5 s apart.
+    # A 10 s window (clock scale 6) + 0.05 s margin: 14 for background work, paced over all
+    # of it: about 0.72 s apart.
     limits = make_limits(groups={"catalog_items_sync": (20, 60.0)}, clock_scale=6)
+    pace = 10.05 / 14
     limiter = make_limiter(limits=limits, prefix=prefix)
     permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
     limiter.learn(
         group="catalog_items_sync", permit=permit, limit="20", remaining="15", reset_at=None
     )
     first = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
-    # Its slot was first + 0.5 s; it comes 0.2 s late (writing the last page, say).
-    time.sleep(max(0.0, first.at_us / 1e6 + 0.7 - redis_now(limiter)))
+    # Its slot was first + pace; it comes 0.2 s late (writing the last page, say).
+    time.sleep(max(0.0, first.at_us / 1e6 + pace + 0.2 - redis_now(limiter)))
     late = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
-    allowed, wait, _now = limiter.try_acquire(group="catalog_items_sync", lane="background")
+    allowed, wait, _now = try_acquire(limiter, group="catalog_items_sync", lane="background")
     assert not allowed
-    # The next slot is first + 1.0 s, not `late` + 0.5 s.
-    assert wait <= first.at_us / 1e6 + 1.0 - late.at_us / 1e6 + 0.01
-    assert wait < 0.45
+    # The next slot is first + 2 paces, not `late` + pace.
+    assert wait <= first.at_us / 1e6 + 2 * pace - late.at_us / 1e6 + 0.01
+    assert wait < pace - 0.15
 
 
 def test_after_a_pause_paced_background_sends_start_a_new_schedule(prefix: str) -> None:
@@ -215,8 +230,8 @@ def test_after_a_pause_paced_background_sends_start_a_new_schedule(prefix: str) 
     )
     first = limiter.acquire(group="catalog_items_sync", lane="background", max_wait=0)
     time.sleep(max(0.0, first.at_us / 1e6 + 1.6 - redis_now(limiter)))
-    assert limiter.try_acquire(group="catalog_items_sync", lane="background")[0]
-    allowed, wait, _now = limiter.try_acquire(group="catalog_items_sync", lane="background")
+    assert try_acquire(limiter, group="catalog_items_sync", lane="background")[0]
+    allowed, wait, _now = try_acquire(limiter, group="catalog_items_sync", lane="background")
     assert not allowed
     assert wait > 0.45
 
@@ -250,18 +265,18 @@ def test_a_block_holds_back_every_caller_until_it_ends(prefix: str) -> None:
     other_process_view = small_limiter(prefix)
     until = limiter.block(group="catalogs_sync", seconds=0.4)
     assert until is not None
-    allowed, wait, _ = other_process_view.try_acquire(group="catalogs_sync")
+    allowed, wait, _ = try_acquire(other_process_view, group="catalogs_sync")
     assert not allowed
     assert 0.2 < wait <= 0.4
     time.sleep(wait + 0.01)
-    assert other_process_view.try_acquire(group="catalogs_sync")[0]
+    assert try_acquire(other_process_view, group="catalogs_sync")[0]
 
 
 def test_remaining_zero_blocks_only_when_our_own_log_still_has_room(prefix: str) -> None:
     limiter = small_limiter(prefix)
     # Someone else (another integration in the workspace) used the quota: block.
     assert limiter.block(group="catalogs_sync", seconds=0.3, only_if_room=True) is not None
-    assert not limiter.try_acquire(group="catalogs_sync")[0]
+    assert not try_acquire(limiter, group="catalogs_sync")[0]
 
 
 def test_remaining_zero_does_not_block_when_our_own_log_explains_it(prefix: str) -> None:
@@ -315,7 +330,7 @@ def _take_slots(spec: dict[str, object]) -> list[float]:
     taken: list[float] = []
     deadline = time.time() + 3.0
     while time.time() < deadline:
-        allowed, wait, now = limiter.try_acquire(group="catalogs_sync")
+        allowed, wait, now = try_acquire(limiter, group="catalogs_sync")
         if allowed:
             taken.append(now)
         else:
@@ -339,9 +354,12 @@ def test_several_processes_cause_no_429_under_each_sandbox_algorithm(
         "prefix": prefix,
         "item_id": "store-berlin",
         "seconds": 5.0,
-        "limits": {"groups": {"catalog_items_sync": (10, 60.0)}, "clock_scale": scale,
-                   "margin_seconds": 0.05},
-    }  # fmt: skip
+        "limits": {
+            "groups": {"catalog_items_sync": (10, 60.0)},
+            "clock_scale": scale,
+            "margin_seconds": 0.05,
+        },
+    }
     context = multiprocessing.get_context("spawn")
     with context.Pool(3) as pool:
         runs = pool.map(drive_group, [spec] * 3)
@@ -350,3 +368,41 @@ def test_several_processes_cause_no_429_under_each_sandbox_algorithm(
     assert sum(run["braze_429s"] for run in runs) == 0
     # 10 per 2 s for ~5 s: the limiter must not be needlessly slow either.
     assert stats["counted"] >= 20
+
+
+def test_others_counted_over_part_of_a_fixed_window_are_scaled_down_to_whole_requests(
+    prefix: str,
+) -> None:
+    """7 requests of others in the first 55% of a window are 12.7 a window at that pace: 12,
+    not 13 (the count so far ends with one just seen; the yield margin covers the rest)."""
+    clock = [1_799_999_999_500_000]  # mid-window: the scaled window lasts 1 s
+    limits = make_limits(
+        groups={"catalog_items_sync": (50, 60.0)}, clock_scale=60, margin_seconds=0.0
+    )
+    limiter = RateLimiter(
+        redis_client=make_limiter(limits=limits, prefix=prefix).redis,
+        limits=limits,
+        prefix=prefix,
+        clock=lambda: clock[0],
+    )
+    mark_alive(limiter, group="catalog_items_sync")
+    earlier = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    limiter.learn(
+        group="catalog_items_sync",
+        permit=earlier,
+        limit="50",
+        remaining="49",
+        reset_at=1_800_000_000,
+    )
+    # The reset moves on by one window: Braze counts fixed windows.
+    clock[0] = 1_800_000_000_550_000
+    permit = limiter.acquire(group="catalog_items_sync", max_wait=0)
+    # Braze counts 8 in the window that ends at the next boundary: ours and 7 others.
+    others = limiter.learn(
+        group="catalog_items_sync",
+        permit=permit,
+        limit="50",
+        remaining="42",
+        reset_at=1_800_000_001,
+    )
+    assert others == 12

@@ -1,7 +1,9 @@
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -90,3 +92,10 @@ def run_on_commit(
 ) -> Callable[..., Any]:
     """Use as `with run_on_commit(): ...` so emails and the apply task run at commit."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Every `timezone.now()` (the services' and the models' auto_now) answers `moment`."""
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield

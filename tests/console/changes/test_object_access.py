@@ -72,6 +72,29 @@ EXAMPLES: dict[str, Example] = {
         base={"name": "Shoe", "price": 10},
         title="Update catalog item shoes/sku-1",
     ),
+    "catalog_field": Example(
+        **CONTENT,
+        identifier="shoes/colour",
+        action="delete",
+        payload={},
+        base={"name": "colour", "type": "string"},
+        title="Delete field colour from shoes",
+    ),
+    "catalog_selection": Example(
+        **CONTENT,
+        identifier="shoes/cheap",
+        action="create",
+        payload={
+            "name": "cheap",
+            "external_id": "console-shoes-cheap",
+            "filters": [{"field": "price", "operator": "less than", "value": 20}],
+            "results_limit": 5,
+            "sort_field": None,
+            "sort_order": None,
+        },
+        base=None,
+        title="Create selection cheap in shoes",
+    ),
     "catalog_bulk": Example(
         **CONTENT,
         identifier="shoes/bulk-1",
@@ -134,6 +157,15 @@ EXAMPLES: dict[str, Example] = {
         payload={"roles": ["Reviewer"]},
         base={"roles": ["Viewer"]},
         title="Give somebody the Reviewer role",
+    ),
+    # Removing a console user's second factors (the identifier: a console user made for the test).
+    "second_factor_reset": Example(
+        **STAFF,
+        identifier="",
+        action="update",
+        payload={"factors": []},
+        base={"factors": ["Authenticator app: Phone"]},
+        title="Reset somebody's second factor",
     ),
     "approval_policy": Example(
         **STAFF,

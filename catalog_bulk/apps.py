@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class CatalogBulkConfig(AppConfig):
+    """Bulk item jobs: an uploaded file of catalog items, previewed, approved once, and sent
+    to Braze in batches. Celery finds ``catalog_bulk.tasks`` by autodiscovery."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "catalog_bulk"
+    verbose_name = "Bulk catalog item jobs"
+
+    def ready(self) -> None:
+        # Imported here, not at the top: the applier reaches models, which load after apps.
+        from catalog_bulk.appliers import register
+
+        register()

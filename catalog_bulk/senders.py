@@ -1,0 +1,191 @@
+"""Senders: short Celery tasks that send claimed batches to Braze and hand over.
+
+A sender claims one batch at a time from the outbox (outbox.py), sends it with no
+transaction open, records the answer, and after a few seconds hands its slot to a successor
+task. A Redis key per sender slot (renewed each step) tells the sweeper which slots lost
+their task (a killed worker, a Redis flush), and it starts them again: the broker is only a
+hint, PostgreSQL is the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from catalog_bulk.models import OPEN_BATCH_STATES, BatchState, BulkBatch, BulkJob, JobState, RowOp
+from catalog_bulk.outbox import Claim, batch_claim, batch_record, batch_totals, next_due_in
+from catalog_bulk.readback import readback_schedule
+from catalog_bulk.states import PIPELINE_ACTOR, job_move
+from catalog_bulk.tasks import bulk_send_task
+from catalogs.services import catalog_mirror_count_refresh
+from console.braze import get_client, get_limiter
+from console.braze.client import BrazeClient, RetryPolicy
+from console.braze.errors import BrazeError, BrazeRateLimited, BrazeTimeout
+from console.braze.limiter import Lane
+
+logger = logging.getLogger(__name__)
+
+GROUP = "catalog_items_async"
+_SLOT_KEY = "catalogs:bulk:sender:{slot}"
+# Senders with nothing due sleep at most this long before looking again.
+_IDLE_MAX_SECONDS = 5.0
+
+
+def bulk_client() -> BrazeClient:
+    """The Braze client for bulk sends: no retries inside the call, the pipeline owns them."""
+    lane: Lane = "background" if settings.BULK_LIMITER_LANE == "background" else "interactive"
+    client = get_client(lane=lane, max_wait=settings.BULK_MAX_INLINE_WAIT)
+    return client.with_options(retry=RetryPolicy(attempts=1, rate_limited_attempts=1))
+
+
+def _send(client: BrazeClient, claim: Claim) -> None:
+    if claim.full_rate_limit:
+        client = client.with_options(background_share=1.0)
+    name = claim.catalog_name
+    if claim.send_as == RowOp.DELETE:
+        client.catalog_items_bulk_delete(catalog_name=name, item_ids=[i for i, _ in claim.items])
+        return
+    items = [{"id": item_id, **(payload or {})} for item_id, payload in claim.items]
+    if claim.send_as == RowOp.CREATE:
+        client.catalog_items_bulk_create(catalog_name=name, items=items)
+    elif claim.send_as == RowOp.REPLACE:
+        client.catalog_items_bulk_replace(catalog_name=name, items=items)
+    else:
+        client.catalog_items_bulk_edit(catalog_name=name, items=items)
+
+
+@dataclass(frozen=True)
+class Sent:
+    state: str  # the batch's new state, as batch_record returns it
+    # Seconds until the limit group has room again, when it had none for this batch.
+    group_full_for: float | None = None
+
+
+def batch_send(*, claim: Claim, client: BrazeClient | None = None) -> Sent:
+    """Send one claimed batch (no transaction is open during the request) and record it."""
+    error: BrazeError | None = None
+    full_for = None
+    try:
+        _send(client or bulk_client(), claim)
+    except BrazeError as exc:
+        error = exc
+        if isinstance(exc, BrazeRateLimited):
+            full_for = max(0.0, exc.retry_at - time.time())
+    except Exception as exc:  # an unknown failure mid-request: the batch may have landed
+        logger.exception("bulk batch %s: unexpected error while sending", claim.batch_id)
+        error = BrazeTimeout(f"Unexpected error while sending ({type(exc).__name__}).")
+    return Sent(state=batch_record(claim=claim, error=error), group_full_for=full_for)
+
+
+def bulk_job_finish_if_done(*, job_id: int) -> bool:
+    """Close a running (or paused) job whose batches are all settled."""
+    with transaction.atomic():
+        job = (
+            BulkJob.objects.select_for_update(skip_locked=True)
+            .select_related("catalog")
+            .filter(pk=job_id, state__in=(JobState.RUNNING, JobState.PAUSED))
+            .first()
+        )
+        if job is None:
+            return False
+        if BulkBatch.objects.filter(job=job, state__in=OPEN_BATCH_STATES).exists():
+            return False
+        catalog_mirror_count_refresh(catalog_id=job.catalog_id)
+        totals = batch_totals(job)
+        job_move(
+            job,
+            JobState.DONE,
+            actor=PIPELINE_ACTOR,
+            action="finished",
+            data=totals,
+            finished_at=timezone.now(),
+        )
+        readback_schedule(job=job, accepted=totals["items_accepted"])
+    return True
+
+
+# --- sender slots --------------------------------------------------------------------------
+
+
+def _redis() -> Any:
+    return get_limiter().redis
+
+
+def _slot_key(slot: int) -> str:
+    return _SLOT_KEY.format(slot=slot)
+
+
+def _ttl_ms() -> int:
+    return int(settings.BULK_SENDER_TTL * 1000)
+
+
+def _enqueue_sender(slot: int, token: str, countdown: float = 0.0) -> None:
+    def send() -> None:
+        bulk_send_task.apply_async(args=(slot, token), countdown=countdown)
+
+    transaction.on_commit(send)
+
+
+def senders_kick() -> int:
+    """Start a sender in every slot that has none; returns how many were started."""
+    started = 0
+    try:
+        redis = _redis()
+        for slot in range(settings.BULK_SENDERS):
+            token = uuid.uuid4().hex
+            if redis.set(_slot_key(slot), token, nx=True, px=_ttl_ms()):
+                _enqueue_sender(slot, token)
+                started += 1
+    except Exception:  # Redis down: the next sweep tries again
+        logger.warning("bulk senders: cannot reach Redis to start senders", exc_info=True)
+    return started
+
+
+def sender_step(*, slot: int, token: str) -> str:
+    """One sender task: send due batches for a few seconds, then hand the slot over.
+
+    A task stays short (``BULK_SENDER_STEP_SECONDS``, a batch at most beyond it) so a
+    killed worker costs little, yet does not pay a broker round trip for every batch.
+    """
+    redis = _redis()
+    key = _slot_key(slot)
+    if (redis.get(key) or b"").decode() != token:
+        return "superseded"
+    ends = time.monotonic() + settings.BULK_SENDER_STEP_SECONDS
+    delay, result = 0.0, "sent"
+    while True:
+        redis.pexpire(key, _ttl_ms())
+        claim = batch_claim()
+        if claim is None:
+            due = next_due_in()
+            if due is None:
+                if (redis.get(key) or b"").decode() == token:
+                    redis.delete(key)
+                return "idle"
+            delay, result = min(due, _IDLE_MAX_SECONDS), "waiting"
+            break
+        sent = batch_send(claim=claim)
+        if sent.state != BatchState.IN_FLIGHT:
+            bulk_job_finish_if_done(job_id=claim.job_id)
+        if sent.group_full_for is not None:
+            # Every other batch would be handed back the same way (and cost the database a
+            # claim each): wait for the room instead, here, since a countdown task would
+            # wait in some worker's memory and be lost with it if that worker is killed.
+            pause = min(sent.group_full_for, _IDLE_MAX_SECONDS)
+            redis.pexpire(key, _ttl_ms() + int(pause * 1000))
+            time.sleep(pause)
+        if time.monotonic() >= ends or (redis.get(key) or b"").decode() != token:
+            break
+    if (redis.get(key) or b"").decode() != token:
+        return "superseded"
+    successor = uuid.uuid4().hex
+    redis.set(key, successor, px=_ttl_ms() + int(delay * 1000))
+    _enqueue_sender(slot, successor, countdown=delay)
+    return result

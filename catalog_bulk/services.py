@@ -1,0 +1,1168 @@
+"""Writes of bulk item jobs: upload, parse and preview, proposal, start, pause, cancel, finish.
+
+A job is a change request (action "bulk"). Approving it does not send anything inline: the
+applier (catalog_bulk/appliers.py) cuts the plan into batches of at most 50 items and
+starts the senders (senders.py). States change only through states.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import batched
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.core.files import File
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
+
+from catalog_bulk import parsing, preview, validation
+from catalog_bulk.models import (
+    ACTIVE_JOB_STATES,
+    CLAIMABLE_STATES,
+    ITEM_FIELD,
+    SENT_OPS,
+    BatchState,
+    BulkBatch,
+    BulkJob,
+    BulkOperation,
+    BulkRow,
+    JobState,
+    RowOp,
+    RowOutcome,
+)
+from catalog_bulk.outbox import batch_totals, batches_expire
+from catalog_bulk.readback import readback_sweep
+from catalog_bulk.senders import bulk_job_finish_if_done, senders_kick
+from catalog_bulk.states import (
+    BULK_RESOURCE,
+    PIPELINE_ACTOR,
+    batches_move,
+    bulk_job_audit,
+    job_identifier,
+    job_move,
+    rows_move,
+)
+from catalog_bulk.tasks import bulk_parse_task
+from catalog_bulk.uploads import too_large_message
+from catalogs import rules
+from catalogs.models import Catalog, CatalogItem
+from console.audit.hashing import canonical_json
+from console.audit.services import Actor
+from console.braze.errors import STORAGE_LIMIT_IDS
+from console.changes.appliers import ApplyRefused
+from console.changes.models import ChangeRequest, ChangeState
+from console.changes.services import (
+    CANCELLABLE,
+    ChangeRequestError,
+    change_request_cancel,
+    change_request_propose,
+)
+from console.changes.services import InvalidTransition as ChangeRequestInvalidTransition
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 1000
+_PARSE_LOCK_CLASS = 0x42554C4B  # "BULK"; the second key is the job id
+_CATALOG_LOCK_CLASS = 0x42554C43  # "BULC"; the second key is the catalog id
+# Batches go out creates first, deletes last (order between items of one job is free:
+# an id appears once per file).
+_SEND_ORDER = [RowOp.CREATE, RowOp.REPLACE, RowOp.UPDATE, RowOp.DELETE]
+
+
+class BulkError(ApplyRefused):
+    """A refused operation; the message is shown to the user as is (also when the apply
+    step of a change request raises it)."""
+
+
+# --- upload and parse -----------------------------------------------------------------------
+
+
+def upload_dir() -> Path:
+    return Path(settings.MEDIA_ROOT) / "bulk"
+
+
+def bulk_job_upload(
+    *, actor: AbstractBaseUser, catalog: Catalog, operation: str, upload: File[bytes]
+) -> BulkJob:
+    """Stream the upload to disk (never whole into memory) and queue its parsing."""
+    size = upload.size or 0
+    if size > settings.BULK_MAX_UPLOAD_BYTES:
+        raise BulkError(too_large_message())
+    if size == 0:
+        raise BulkError("The file is empty.")
+    directory = upload_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.upload"
+    head = b""
+    written = 0
+    with path.open("wb") as out:
+        for chunk in upload.chunks():
+            if not head:
+                head = chunk[:4096]
+            written += len(chunk)
+            if written > settings.BULK_MAX_UPLOAD_BYTES:  # a size that was not the truth
+                out.close()
+                path.unlink(missing_ok=True)
+                raise BulkError(too_large_message())
+            out.write(chunk)
+    file_name = (upload.name or "upload")[:255]
+    with transaction.atomic(durable=True):
+        job = BulkJob.objects.create(
+            catalog=catalog,
+            operation=BulkOperation(operation),
+            file_name=file_name,
+            file_path=str(path),
+            file_size=size,
+            file_format=parsing.detect_format(file_name, head),
+            created_by_id=actor.pk,
+        )
+        bulk_job_audit(
+            actor=actor, job=job, action="uploaded", data={"file_name": file_name, "bytes": size}
+        )
+        job_id = job.pk
+        # robust: a message lost while the broker is down must not fail the upload; the sweeper
+        # queues the parse again (bulk_jobs_parse_requeue).
+        transaction.on_commit(lambda: bulk_parse_task.delay(job_id), robust=True)
+    return job
+
+
+_COPY_SQL = (
+    "COPY catalogs_bulkrow (job_id, line, item_id, op, payload, before, errors, raw, outcome, "
+    "sends, resends, outcome_error) FROM STDIN"
+)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+class _Planner:
+    """Checks, de-duplicates, diffs and stores rows in chunks (COPY), keeping counts."""
+
+    def __init__(self, job: BulkJob) -> None:
+        self.job = job
+        self.catalog = job.catalog
+        self.types = job.catalog.field_types()
+        self.counts: Counter[str] = Counter()
+        self.digest = hashlib.sha256()
+        self.seen: set[int] = set()
+        self.chunk: list[tuple[parsing.RawRow, validation.CheckedRow]] = []
+        self.chunk_lines: dict[str, int] = {}
+        self.rows_read = 0
+        self.rows_with_values = 0
+
+    def _first_line(self, item_id: str) -> int | None:
+        if item_id in self.chunk_lines:
+            return self.chunk_lines[item_id]
+        return (
+            BulkRow.objects.filter(job=self.job, item_id=item_id)
+            .order_by("line")
+            .values_list("line", flat=True)
+            .first()
+        )
+
+    def _kept(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The values an error row keeps for errors.csv: the id, the catalog's fields and the
+        first few other keys (a row of a million made-up keys must not be kept whole)."""
+        extra = settings.BULK_UNKNOWN_COLUMNS_NAMED
+        kept: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "id" or name in self.types:
+                kept[name] = value
+            elif extra > 0:
+                kept[name] = value
+                extra -= 1
+        return kept
+
+    def add(self, raw: parsing.RawRow, *, from_csv: bool) -> None:
+        self.rows_read += 1
+        if raw.error:
+            checked = validation.CheckedRow(str(raw.values.get("id", ""))[:300], errors=[raw.error])
+        else:
+            try:
+                checked = validation.check_row(
+                    values=raw.values,
+                    types=self.types,
+                    operation=self.job.operation,
+                    from_csv=from_csv,
+                )
+            except Exception:  # one row must never stop the file (nor leave it unread)
+                logger.exception("bulk job %s: line %s could not be checked", self.job.pk, raw.line)
+                item_id = raw.values.get("id")
+                checked = validation.CheckedRow(
+                    item_id[:300] if isinstance(item_id, str) else "",
+                    errors=["This row could not be checked; correct its values or leave it out."],
+                )
+        raw.values = self._kept(raw.values)
+        if checked.item_id:
+            # 64-bit digests keep memory small; a digest hit is confirmed exactly.
+            key = int.from_bytes(hashlib.blake2b(checked.item_id.encode(), digest_size=8).digest())
+            if key in self.seen:
+                first = self._first_line(checked.item_id)
+                if first is not None:
+                    checked.errors.append(
+                        f"The id “{checked.item_id}” is already on line {first} of this file "
+                        "(ids-not-unique)."
+                    )
+            else:
+                self.seen.add(key)
+            self.chunk_lines.setdefault(checked.item_id, raw.line)
+        self.chunk.append((raw, checked))
+        if len(self.chunk) >= CHUNK_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.chunk:
+            return
+        valid_ids = [c.item_id for _, c in self.chunk if not c.errors]
+        mirror = dict(
+            CatalogItem.objects.filter(catalog=self.catalog, item_id__in=valid_ids).values_list(
+                "item_id", "data"
+            )
+        )
+        records = []
+        for raw, checked in self.chunk:
+            if checked.errors:
+                planned = preview.Planned(RowOp.ERROR, "error")
+                errors = checked.errors
+            else:
+                planned = preview.plan_row(
+                    operation=self.job.operation,
+                    values=checked.values,
+                    current=mirror.get(checked.item_id),
+                    types=self.types,
+                )
+                errors = [planned.error] if planned.error else []
+            self.counts[planned.kind] += 1
+            if planned.op in SENT_OPS:
+                self.digest.update(
+                    canonical_json(
+                        [raw.line, planned.op, checked.item_id, planned.payload]
+                    ).encode()
+                )
+            outcome = RowOutcome.PENDING if planned.op in SENT_OPS else RowOutcome.SKIPPED
+            kept = None
+            if errors and self.rows_with_values < settings.BULK_ERROR_ROWS_WITH_VALUES:
+                # Past the cap an error row keeps its id and reasons only.
+                self.rows_with_values += 1
+                kept = raw.values
+            records.append(
+                (
+                    self.job.pk,
+                    raw.line,
+                    checked.item_id,
+                    planned.op,
+                    _json(planned.payload),
+                    _json(planned.before),
+                    _json(errors),
+                    _json(kept),
+                    outcome,
+                    0,
+                    0,
+                    "",
+                )
+            )
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.copy(_COPY_SQL) as copy:
+                for record in records:
+                    copy.write_row(record)
+            BulkJob.objects.filter(pk=self.job.pk).update(rows_read=self.rows_read)
+        self.chunk, self.chunk_lines = [], {}
+
+
+def bulk_job_parse(*, job_id: int) -> BulkJob:
+    """Read, check and diff the uploaded file against the mirror (run by a worker).
+
+    Safe to run again after a crash: it starts over from the file.
+    """
+    job = BulkJob.objects.select_related("catalog").get(pk=job_id)
+    if job.state != JobState.PARSING:
+        return job
+    # A redelivered task must not parse beside a running one (rows would be stored twice);
+    # a session lock ends with its worker, so a killed parse can be started again.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_PARSE_LOCK_CLASS, job.pk])
+        if not cursor.fetchone()[0]:
+            return job
+    try:
+        job.refresh_from_db()
+        if job.state != JobState.PARSING:
+            return job
+        return _parse(job)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARSE_LOCK_CLASS, job.pk])
+
+
+def _parse(job: BulkJob) -> BulkJob:
+    started = time.monotonic()
+    BulkRow.objects.filter(job=job).delete()
+    path = Path(job.file_path)
+    planner = _Planner(job)
+    columns: list[str] = []
+    file_errors: list[str] = []
+    try:
+        if job.file_format == "csv":
+            columns = parsing.read_csv_header(path)
+            file_errors = parsing.csv_header_errors(columns)
+            if not file_errors:
+                for raw in parsing.read_csv(path):
+                    planner.add(raw, from_csv=True)
+        else:
+            for raw in parsing.read_jsonl(path):
+                planner.add(raw, from_csv=False)
+        planner.flush()
+    except parsing.FileRefused as exc:
+        file_errors = [str(exc)]
+    except FileNotFoundError:
+        file_errors = ["The uploaded file is no longer on the server; upload it again."]
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the job stays to be read again (bulk_sweep)
+    except Exception:
+        # Anything else would leave the job "reading" for ever with its file on disk.
+        logger.exception("bulk job %s: the file could not be read", job.pk)
+        file_errors = [
+            "The file could not be read to the end (something in it the console does not "
+            "expect); nothing was imported. Check it is a CSV or JSON Lines file of items."
+        ]
+    counts = planner.counts
+    if not file_errors and planner.rows_read == 0:
+        file_errors = ["The file has no item rows."]
+    if file_errors:
+        BulkRow.objects.filter(job=job).delete()
+    job_move(
+        job,
+        JobState.INVALID if file_errors else JobState.READY,
+        from_=(JobState.PARSING,),
+        columns=columns,
+        file_errors=file_errors,
+        rows_read=planner.rows_read,
+        n_create=counts["create"],
+        n_update=counts["update"],
+        n_unchanged=counts["unchanged"],
+        n_delete=counts["delete"],
+        n_error=counts["error"],
+        plan_hash=planner.digest.hexdigest(),
+        parse_seconds=time.monotonic() - started,
+        parsed_at=timezone.now(),
+    )
+    path.unlink(missing_ok=True)
+    job.refresh_from_db()
+    return job
+
+
+def bulk_jobs_parse_requeue(*, now: datetime | None = None) -> int:
+    """Parses that have not finished: queue them again, or give up on them.
+
+    A parse message lost while the broker was down, or a worker killed mid-file, leaves a job
+    "reading". After BULK_PARSE_STALE_SECONDS it is queued again (a parse still running holds
+    its lock, so the extra task returns at once); after BULK_PARSE_GIVE_UP_SECONDS it is
+    refused and its file removed. Returns how many were queued.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.BULK_PARSE_STALE_SECONDS)
+    give_up = now - timedelta(seconds=settings.BULK_PARSE_GIVE_UP_SECONDS)
+    queued = 0
+    for job_id, created_at in BulkJob.objects.filter(
+        state=JobState.PARSING, created_at__lt=stale
+    ).values_list("pk", "created_at"):
+        if created_at < give_up:
+            _parse_give_up(job_id)
+        elif cache.add(f"bulk:parse-requeued:{job_id}", 1, settings.BULK_PARSE_STALE_SECONDS):
+            bulk_parse_task.delay(job_id)
+            queued += 1
+    return queued
+
+
+def _parse_give_up(job_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_PARSE_LOCK_CLASS, job_id])
+        if not cursor.fetchone()[0]:
+            return  # still being read
+    try:
+        job = BulkJob.objects.filter(pk=job_id, state=JobState.PARSING).first()
+        if job is None:
+            return
+        BulkRow.objects.filter(job=job).delete()
+        job_move(
+            job,
+            JobState.INVALID,
+            file_errors=["The file could not be read in time; upload it again."],
+            parsed_at=timezone.now(),
+        )
+        Path(job.file_path).unlink(missing_ok=True)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARSE_LOCK_CLASS, job_id])
+
+
+# --- proposal and start ---------------------------------------------------------------------
+
+
+def bulk_job_summary(job: BulkJob) -> dict[str, Any]:
+    return {
+        "job": job.pk,
+        "catalog": job.catalog.name,
+        "operation": job.operation,
+        "file": job.file_name,
+        "rows": job.rows_read,
+        "create": job.n_create,
+        "update": job.n_update,
+        "unchanged": job.n_unchanged,
+        "delete": job.n_delete,
+        "error": job.n_error,
+        "plan_hash": job.plan_hash,
+    }
+
+
+def bulk_job_propose(*, actor: AbstractBaseUser, job: BulkJob) -> ChangeRequest:
+    """Ask for a Reviewer's approval of exactly this plan (its hash is in the payload)."""
+    if job.state != JobState.READY:
+        raise BulkError(f"This job is {job.get_state_display().lower()}; it cannot be proposed.")
+    if job.items_to_send == 0:
+        raise BulkError("Nothing to send: every row is unchanged or has an error.")
+    cr = change_request_propose(
+        actor=actor,
+        resource_type=BULK_RESOURCE,
+        identifier=job_identifier(job),
+        action="bulk",
+        payload=bulk_job_summary(job),
+        base_snapshot=None,
+        title=(
+            f"Bulk {job.operation} of {job.items_to_send:,} items in {job.catalog.name} "
+            f"(job #{job.pk})"
+        ),
+    )
+    job_move(job, JobState.REVIEW, from_=(JobState.READY,), change_request=cr)
+    job.refresh_from_db()
+    return job.change_request or cr
+
+
+_BATCH_SQL = """
+WITH numbered AS (
+  SELECT id, op, (row_number() OVER (PARTITION BY op ORDER BY line) - 1) / 50 AS n
+  FROM catalogs_bulkrow WHERE job_id = %(job)s AND op = ANY(%(ops)s)
+), groups AS (
+  SELECT op, n, count(*) AS c,
+         row_number() OVER (ORDER BY array_position(%(ops)s, op::text), n) AS seq
+  FROM numbered GROUP BY op, n
+), inserted AS (
+  INSERT INTO catalogs_bulkbatch (job_id, seq, op, send_as, state, item_count, claim_no,
+      attempts, resends, retries, rate_limited, error_ids, error_message)
+  SELECT %(job)s, seq, op, op, %(pending)s, c, 0, 0, 0, 0, 0, '', '' FROM groups
+  RETURNING id, seq
+)
+UPDATE catalogs_bulkrow r SET batch_id = i.id
+FROM numbered nb JOIN groups g ON g.op = nb.op AND g.n = nb.n JOIN inserted i ON i.seq = g.seq
+WHERE r.id = nb.id
+"""
+
+# One pass over the rows of the jobs concerned, grouped by item: no join, so no plan in which
+# the statistics matter. They often do not know a new job's rows yet (autovacuum lags a big
+# upload and the run-time role may not ANALYZE); a join planned on them became a nested
+# loop over both jobs' rows, which held a job's start for 5 minutes in the two-job
+# benchmark (25,000 items each). This form takes about 80 ms on the same rows.
+_OVERLAP_SQL = """
+SELECT min(job_id) FILTER (WHERE job_id <> %(job)s) FROM catalogs_bulkrow
+WHERE job_id = ANY(%(jobs)s) AND op = ANY(%(ops)s)
+GROUP BY item_id
+HAVING bool_or(job_id = %(job)s) AND bool_or(job_id <> %(job)s)
+LIMIT 1
+"""
+
+
+# Jobs that hold their items: sending, or paused and free to send again on resume.
+_HOLDING = Q(state__in=(JobState.RUNNING, JobState.PAUSED))
+_ACTIVE = Q(state__in=ACTIVE_JOB_STATES)
+
+
+def _lock_catalog(catalog_id: int, *, wait: bool = True) -> bool:
+    """Take the catalog's bulk lock until the transaction ends (False: busy, not waited for).
+
+    Every decision that lets a job send (start, a waiting job's start, resume, sending
+    failed batches again) takes it before it looks for an overlapping job: two deciding at
+    once would each see the other not started yet, and both send.
+    """
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [_CATALOG_LOCK_CLASS, catalog_id])
+        row = cursor.fetchone()
+    return wait or bool(row and row[0])
+
+
+def _overlapping_job(job: BulkJob, *, among: Q = _ACTIVE) -> int | None:
+    """A job on the same catalog (of those `among` selects) that touches an item of this one.
+
+    Braze does not promise the order in which asynchronous requests are applied, so two
+    jobs on the same items must not run at once. Call it under `_lock_catalog`.
+    """
+    others = list(
+        BulkJob.objects.filter(among, catalog_id=job.catalog_id)
+        .exclude(pk=job.pk)
+        .values_list("pk", flat=True)
+    )
+    if not others:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OVERLAP_SQL, {"jobs": [job.pk, *others], "job": job.pk, "ops": list(SENT_OPS)}
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def _catalog_of(job_id: int) -> int:
+    catalog_id: int = BulkJob.objects.values_list("catalog_id", flat=True).get(pk=job_id)
+    return catalog_id
+
+
+def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, Any]:
+    """Cut the approved plan into batches and start sending (the applier's apply step)."""
+    with transaction.atomic(durable=True):
+        _lock_catalog(_catalog_of(job_id))
+        job = (
+            BulkJob.objects.select_for_update(of=("self",))
+            .select_related("catalog", "change_request")
+            .get(pk=job_id)
+        )
+        if job.plan_hash != plan_hash:
+            raise BulkError("The job's plan is not the one that was approved; nothing was sent.")
+        if job.state == JobState.CANCELLED:
+            return {"job": job.pk, "state": job.state, "note": "The job was cancelled."}
+        if BulkBatch.objects.filter(job=job).exists():
+            return {"job": job.pk, "state": job.state, "note": "Already started."}
+        if job.state not in (JobState.REVIEW, JobState.READY):
+            raise BulkError(f"The job is {job.get_state_display().lower()}; it cannot start.")
+        cr = job.change_request
+        if cr is not None and cr.state not in (ChangeState.APPROVED, ChangeState.APPLYING):
+            # A rejected or withdrawn request must never start its job, whoever calls.
+            raise BulkError(
+                f"Change request #{cr.pk} is {cr.get_state_display().lower()}; nothing was sent."
+            )
+        with connection.cursor() as cursor:
+            # The statistics do not know this job's rows yet (autovacuum lags a big upload
+            # and the run-time role may not ANALYZE), so the planner takes every CTE for one
+            # row and nests loops over them, rows times batches: 7.9 s for 25,000 items and
+            # (extrapolated) hours for a million. Hash joins keep it linear (0.6 s).
+            cursor.execute("SELECT current_setting('enable_nestloop')")
+            (nestloop,) = cursor.fetchone() or ("on",)
+            cursor.execute("SELECT set_config('enable_nestloop', 'off', true)")
+            cursor.execute(
+                _BATCH_SQL,
+                {
+                    "job": job.pk,
+                    "ops": [str(op) for op in _SEND_ORDER],
+                    "pending": BatchState.PENDING,
+                },
+            )
+            cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [nestloop])
+        batches = BulkBatch.objects.filter(job=job).count()
+        blocker = _overlapping_job(job)
+        job_move(
+            job,
+            JobState.WAITING if blocker else JobState.RUNNING,
+            actor=actor,
+            action="approved_start",
+            data={
+                "batches": batches,
+                "items": job.items_to_send,
+                "plan_hash": plan_hash,
+                "waiting_for": blocker,
+            },
+            waiting_for_id=blocker,
+            started_at=None if blocker else timezone.now(),
+        )
+        if not blocker:
+            transaction.on_commit(senders_kick)
+    return {"job": job.pk, "state": job.state, "batches": batches, "waiting_for": blocker}
+
+
+def bulk_job_try_start(*, job_id: int) -> bool:
+    """Start a waiting job once no running job touches its items (called by the sweeper)."""
+    with transaction.atomic():
+        catalog_id = (
+            BulkJob.objects.filter(pk=job_id, state=JobState.WAITING)
+            .values_list("catalog_id", flat=True)
+            .first()
+        )
+        if catalog_id is None or not _lock_catalog(catalog_id, wait=False):
+            return False  # the next sweep looks again
+        job = (
+            BulkJob.objects.select_for_update(skip_locked=True)
+            .select_related("catalog")
+            .filter(pk=job_id, state=JobState.WAITING)
+            .first()
+        )
+        if job is None:
+            return False
+        # Waiting jobs go in the order of their ids: counting every waiting job as a
+        # blocker, two waiting on the same items would each wait for the other for ever.
+        blocker = _overlapping_job(job, among=_HOLDING | Q(state=JobState.WAITING, pk__lt=job.pk))
+        if blocker:
+            if blocker != job.waiting_for_id:
+                BulkJob.objects.filter(pk=job.pk).update(waiting_for_id=blocker)
+            return False
+        job_move(
+            job,
+            JobState.RUNNING,
+            actor=PIPELINE_ACTOR,
+            action="started",
+            waiting_for_id=None,
+            started_at=timezone.now(),
+        )
+        transaction.on_commit(senders_kick)
+    return True
+
+
+# --- pause, resume, cancel, retry -----------------------------------------------------------
+
+
+def _locked(job: BulkJob) -> BulkJob:
+    return BulkJob.objects.select_for_update().select_related("catalog").get(pk=job.pk)
+
+
+def bulk_job_pause(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
+    """Stop claiming batches; a batch already in flight finishes and is recorded."""
+    with transaction.atomic(durable=True):
+        job = _locked(job)
+        if job.state not in (JobState.RUNNING, JobState.WAITING):
+            raise BulkError(f"A job that is {job.get_state_display().lower()} cannot be paused.")
+        job_move(job, JobState.PAUSED, actor=actor, action="paused")
+    return job
+
+
+def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
+    with transaction.atomic(durable=True):
+        _lock_catalog(job.catalog_id)
+        job = _locked(job)
+        if job.state != JobState.PAUSED:
+            raise BulkError("Only a paused job can be resumed.")
+        # A paused job kept its place: the jobs waiting for it must not now hold it up.
+        blocker = _overlapping_job(job, among=_HOLDING)
+        # Batches Braze refused for full storage go again now: the audit says how many.
+        refused = BulkBatch.objects.filter(
+            job=job, state__in=CLAIMABLE_STATES, error_ids__in=STORAGE_LIMIT_IDS
+        ).aggregate(n=Count("id"), items=Sum("item_count"))
+        data = None
+        if refused["n"]:
+            data = {"storage_refused_batches": refused["n"], "storage_items": refused["items"]}
+        job_move(
+            job,
+            JobState.WAITING if blocker else JobState.RUNNING,
+            actor=actor,
+            action="resumed",
+            data=data,
+            waiting_for_id=blocker,
+            error_message="",
+            started_at=job.started_at or (None if blocker else timezone.now()),
+        )
+        transaction.on_commit(senders_kick)
+    return job
+
+
+# --- send failed batches again ----------------------------------------------------------------
+
+# Differences a retry's change request carries in full (all of them are in its hash).
+RETRY_CHANGES_SHOWN = 200
+_CLOSED_REQUEST = (ChangeState.APPLIED, ChangeState.REJECTED, ChangeState.CANCELLED)
+
+
+def _open_retry_request(job: BulkJob) -> ChangeRequest | None:
+    cr = job.retry_request
+    return cr if cr is not None and cr.state not in _CLOSED_REQUEST else None
+
+
+def _retry_checked(job: BulkJob, *, asking: bool) -> tuple[BulkJob, list[int]]:
+    """Lock the catalog and the job; the failed batches, unless sending them is refused."""
+    _lock_catalog(job.catalog_id)
+    job = (
+        BulkJob.objects.select_for_update(of=("self",))
+        .select_related("catalog", "retry_request")
+        .get(pk=job.pk)
+    )
+    batch_ids = list(
+        BulkBatch.objects.filter(job=job, state=BatchState.FAILED)
+        .order_by("seq")
+        .values_list("pk", flat=True)
+    )
+    if job.state not in (JobState.DONE, JobState.PAUSED, JobState.RUNNING) or not batch_ids:
+        raise BulkError("This job has no failed batches to send again.")
+    pending = _open_retry_request(job) if asking else None
+    if pending is not None:
+        raise BulkError(
+            f"Sending these batches again already waits for change request #{pending.pk} "
+            f"({pending.get_state_display().lower()}); approve, retry or withdraw it there."
+        )
+    # A finished job gave its items up: any job started since may hold them. A running or
+    # paused one still holds them, and the jobs over its items wait for it.
+    among = _ACTIVE if job.state == JobState.DONE else _HOLDING
+    blocker = _overlapping_job(job, among=among)
+    if blocker:
+        raise BulkError(
+            f"Bulk job #{blocker} changes some of the same items and has not finished; "
+            "sending these again now could undo its changes. Try again once it has finished."
+        )
+    return job, batch_ids
+
+
+def _retry_needs_rediff(job: BulkJob, batch_ids: list[int]) -> bool:
+    """Whether the mirror may have moved under the failed items since the preview.
+
+    Long after the failure (BULK_RETRY_REDIFF_AFTER_SECONDS) anyone may have changed them
+    in the dashboard; and a job started on the catalog since this one may have changed
+    them however recently. Either way the items are diffed against the mirror again.
+    """
+    failed_at = BulkBatch.objects.filter(pk__in=batch_ids).aggregate(at=Max("finished_at"))["at"]
+    limit = timedelta(seconds=settings.BULK_RETRY_REDIFF_AFTER_SECONDS)
+    if failed_at is None or job.started_at is None or timezone.now() - failed_at >= limit:
+        return True
+    return (
+        BulkJob.objects.filter(catalog_id=job.catalog_id, started_at__gt=job.started_at)
+        .exclude(pk=job.pk)
+        .exists()
+    )
+
+
+def _landed(sent: dict[str, Any], held: dict[str, Any], types: dict[str, str]) -> bool:
+    """The mirror holds exactly the whole item the row sends (the send landed after all)."""
+    return set(held) <= set(sent) and all(
+        preview.same_value(types.get(k), v, held.get(k)) for k, v in sent.items()
+    )
+
+
+def _item_moved(
+    then: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    sent: dict[str, Any] | None,
+    types: dict[str, str],
+) -> list[tuple[str, Any, Any, Any]]:
+    if then is None or now is None:
+        return [] if then is None and now is None else [(ITEM_FIELD, then, now, sent)]
+    return [
+        (k, then.get(k), now.get(k), None if sent is None else sent.get(k))
+        for k in sorted(set(then) | set(now))
+        if not preview.same_value(types.get(k), then.get(k), now.get(k))
+    ]
+
+
+def _moved(
+    op: str,
+    payload: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    current: dict[str, Any] | None,
+    types: dict[str, str],
+) -> list[tuple[str, Any, Any, Any]]:
+    """(field, at the preview, in the mirror now, to be sent) for each value that moved."""
+    if op == RowOp.UPDATE:
+        if current is None:
+            return [(ITEM_FIELD, before, None, payload)]  # deleted since
+        moved = []
+        for key, value in (payload or {}).items():
+            then, now = (before or {}).get(key), current.get(key)
+            after = rules.apply_array_ops(then, value) if rules.is_array_ops(value) else value
+            kind = types.get(key)
+            if not preview.same_value(kind, then, now) and not preview.same_value(kind, now, after):
+                moved.append((key, then, now, value))
+        return moved
+    if op == RowOp.DELETE:
+        return [] if current is None else _item_moved(before, current, None, types)
+    sent = payload or {}
+    if current is not None and _landed(sent, current, types):
+        return []
+    return _item_moved(before, current, sent, types)
+
+
+def _retry_changes(job: BulkJob, batch_ids: list[int]) -> list[dict[str, Any]]:
+    """The failed items' values that changed in the mirror since the preview, by line.
+
+    Sending them again would overwrite those changes (someone's edit in the dashboard, a
+    newer job) with what was approved before them.
+    """
+    types = job.catalog.field_types()
+    rows = (
+        BulkRow.objects.filter(batch_id__in=batch_ids)
+        .order_by("line")
+        .values_list("line", "item_id", "op", "payload", "before")
+    )
+    changes: list[dict[str, Any]] = []
+    for chunk in batched(rows.iterator(chunk_size=CHUNK_ROWS), CHUNK_ROWS):
+        mirror = dict(
+            CatalogItem.objects.filter(
+                catalog_id=job.catalog_id, item_id__in=[row[1] for row in chunk]
+            ).values_list("item_id", "data")
+        )
+        for line, item_id, op, payload, before in chunk:
+            for field, then, now, sent in _moved(op, payload, before, mirror.get(item_id), types):
+                changes.append(
+                    {
+                        "line": line,
+                        "item_id": item_id,
+                        "op": op,
+                        "field": field,
+                        "at_preview": then,
+                        "now": now,
+                        "sent": sent,
+                    }
+                )
+    return changes
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def _retry_send(
+    *,
+    actor: Actor,
+    job: BulkJob,
+    batch_ids: list[int],
+    data: dict[str, Any],
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """Send the failed batches again (in the caller's transaction, under its locks)."""
+    failed = BulkBatch.objects.filter(pk__in=batch_ids)
+    # A failed batch may have landed (timeouts): send it as in doubt, so creates go as PUT.
+    rows_move(BulkRow.objects.filter(batch__in=failed), RowOutcome.PENDING)
+    batches_move(
+        failed,
+        BatchState.IN_DOUBT,
+        from_=(BatchState.FAILED,),
+        attempts=0,
+        next_attempt_at=None,
+        finished_at=None,
+    )
+    job_move(
+        job,
+        JobState.RUNNING,
+        actor=actor,
+        action="retry_failed",
+        data={"batches": len(batch_ids), **data},
+        finished_at=None,
+        **(fields or {}),
+    )
+    transaction.on_commit(senders_kick)
+
+
+def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
+    """Send the failed batches again (a person decided to); each send counts as a retry.
+
+    Refused while another job over the same items may send. When the items may have moved
+    since the preview (`_retry_needs_rediff`) they are diffed against the mirror again, and
+    if any changed, nothing is sent: a change request shows the differences and needs
+    another person's approval (`job.retry_request`; its apply step sends them).
+    """
+    with transaction.atomic(durable=True):
+        job, batch_ids = _retry_checked(job, asking=True)
+        rediff = _retry_needs_rediff(job, batch_ids)
+        changes = _retry_changes(job, batch_ids) if rediff else []
+        if not changes:
+            _retry_send(
+                actor=actor,
+                job=job,
+                batch_ids=batch_ids,
+                data={"rediffed": rediff, "changed_items": 0},
+            )
+            return job
+        job.retry_round += 1
+        job.save(update_fields=["retry_round"])
+        round_no = job.retry_round
+    cr = _retry_propose(
+        actor=actor, job=job, round_no=round_no, batch_ids=batch_ids, changes=changes
+    )
+    with transaction.atomic(durable=True):
+        job = _locked(job)
+        pending = _open_retry_request(job)
+        if pending is None and job.retry_round == round_no:
+            job.retry_request = cr
+            job.save(update_fields=["retry_request"])
+            bulk_job_audit(
+                actor=actor,
+                job=job,
+                action="retry_approval_requested",
+                data={
+                    "change_request": cr.pk,
+                    "batches": len(batch_ids),
+                    "changed_items": cr.payload["changed_items"],
+                },
+            )
+            return job
+    # Someone asked at the same moment: theirs stands, this one is withdrawn.
+    change_request_cancel(actor=actor, change_request=cr, comment="Asked twice at once.")
+    raise BulkError(
+        f"Sending these batches again already waits for change request "
+        f"#{pending.pk if pending else job.retry_request_id}."
+    )
+
+
+def _retry_propose(
+    *,
+    actor: AbstractBaseUser,
+    job: BulkJob,
+    round_no: int,
+    batch_ids: list[int],
+    changes: list[dict[str, Any]],
+) -> ChangeRequest:
+    changed_items = len({c["item_id"] for c in changes})
+    payload = {
+        "job": job.pk,
+        "catalog": job.catalog.name,
+        "operation": job.operation,
+        "retry": round_no,
+        "plan_hash": job.plan_hash,
+        "batches": len(batch_ids),
+        "items": BulkRow.objects.filter(batch_id__in=batch_ids).count(),
+        "changed_items": changed_items,
+        "changes": changes[:RETRY_CHANGES_SHOWN],
+        "changes_total": len(changes),
+        "batches_hash": _digest(batch_ids),
+        "changes_hash": _digest(changes),
+    }
+    try:
+        return change_request_propose(
+            actor=actor,
+            resource_type=BULK_RESOURCE,
+            identifier=f"{job_identifier(job)}/retry-{round_no}",
+            action="bulk",
+            payload=payload,
+            base_snapshot=None,
+            title=(
+                f"Send {len(batch_ids):,} failed batches of bulk job #{job.pk} again "
+                f"({changed_items:,} items changed since its preview)"
+            ),
+        )
+    except ChangeRequestError as exc:
+        raise BulkError(
+            f"{changed_items:,} of these items changed in the mirror since the preview, so "
+            f"sending them again needs a new change request: {exc}"
+        ) from None
+
+
+def bulk_job_retry_approved(*, payload: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """Send the failed batches again as approved (the applier's apply step for a retry).
+
+    Sends only if the failed batches and the differences are still those approved.
+    """
+    job_id, round_no = int(payload["job"]), int(payload["retry"])
+    with transaction.atomic(durable=True):
+        _lock_catalog(_catalog_of(job_id))
+        job = (
+            BulkJob.objects.select_for_update(of=("self",)).select_related("catalog").get(pk=job_id)
+        )
+        if job.retry_round_sent >= round_no:
+            return {"job": job.pk, "state": job.state, "note": "Already sent again."}
+        if job.retry_round != round_no:
+            raise BulkError(
+                "A newer request to send these batches again replaced this one; nothing was sent."
+            )
+        job, batch_ids = _retry_checked(job, asking=False)
+        if _digest(batch_ids) != payload["batches_hash"]:
+            raise BulkError(
+                "The job's failed batches are no longer the ones approved; nothing was sent. "
+                "Ask again from the job page."
+            )
+        changes = _retry_changes(job, batch_ids)
+        if _digest(changes) != payload["changes_hash"]:
+            raise BulkError(
+                "Items changed again in the mirror since this was approved; nothing was sent. "
+                "Ask again from the job page to review the differences as they are now."
+            )
+        _retry_send(
+            actor=actor,
+            job=job,
+            batch_ids=batch_ids,
+            data={
+                "rediffed": True,
+                "changed_items": payload["changed_items"],
+                "change_request": job.retry_request_id,
+            },
+            fields={"retry_round_sent": round_no, "retry_request": None},
+        )
+    return {"job": job.pk, "state": job.state, "batches": len(batch_ids)}
+
+
+def bulk_job_retry_not_approved(*, change_request_id: int, actor: Actor) -> int:
+    """Forget a retry request that was rejected or withdrawn (nothing was sent)."""
+    count = 0
+    for job_id in BulkJob.objects.filter(retry_request_id=change_request_id).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            job = _locked(BulkJob(pk=job_id))
+            if job.retry_request_id != change_request_id:
+                continue
+            job.retry_request = None
+            job.save(update_fields=["retry_request"])
+            bulk_job_audit(
+                actor=actor,
+                job=job,
+                action="retry_not_approved",
+                data={"change_request": change_request_id},
+            )
+            count += 1
+    return count
+
+
+def _withdraw_change_request(*, actor: AbstractBaseUser, job: BulkJob) -> int | None:
+    """Withdraw the change request of a job that has not started; returns its id.
+
+    Only its author may withdraw a change request, here as on its own page; a reviewer
+    rejects it instead. A request already being applied has started the job (or is about
+    to): then nothing is withdrawn and the job is cancelled as a started one.
+    """
+    fresh = BulkJob.objects.select_related("change_request").get(pk=job.pk)
+    cr = fresh.change_request
+    if cr is None or fresh.state not in (JobState.READY, JobState.REVIEW):
+        return None
+    if cr.state not in CANCELLABLE:
+        return None
+    try:
+        change_request_cancel(
+            actor=actor, change_request=cr, comment=f"Bulk job #{job.pk} was cancelled."
+        )
+    except ChangeRequestInvalidTransition:
+        return None
+    except ChangeRequestError:
+        raise BulkError(
+            f"Only the author of change request #{cr.pk} can withdraw it, and with it this "
+            "job; a reviewer can reject it instead."
+        ) from None
+    return cr.pk
+
+
+def _cancel_unsent_rows(job: BulkJob) -> int:
+    """Every item not sent yet is reported as not sent; returns the batches cancelled."""
+    pending = BulkBatch.objects.filter(job=job, state__in=CLAIMABLE_STATES)
+    rows_move(BulkRow.objects.filter(batch__in=pending), RowOutcome.CANCELLED)
+    cancelled = batches_move(
+        pending, BatchState.CANCELLED, from_=CLAIMABLE_STATES, finished_at=timezone.now()
+    )
+    if not BulkBatch.objects.filter(job=job).exists():
+        rows_move(
+            BulkRow.objects.filter(job=job), RowOutcome.CANCELLED, from_=(RowOutcome.PENDING,)
+        )
+    return cancelled
+
+
+def bulk_job_cancel(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
+    """Send nothing more. Batches in flight finish; the rest are reported as not sent.
+
+    Before the job starts its change request is withdrawn as well, so it leaves the
+    reviewers' queues and can no longer be approved.
+    """
+    fresh = BulkJob.objects.get(pk=job.pk)
+    if fresh.state in (JobState.DONE, JobState.CANCELLED):
+        raise BulkError(f"The job is already {fresh.get_state_display().lower()}.")
+    withdrawn = _withdraw_change_request(actor=actor, job=fresh)
+    with transaction.atomic(durable=True):
+        job = _locked(job)
+        if withdrawn is not None and job.state == JobState.CANCELLED:
+            return job  # the withdrawal's hook closed it, in this actor's name
+        if job.state in (JobState.DONE, JobState.CANCELLED):
+            raise BulkError(f"The job is already {job.get_state_display().lower()}.")
+        cancelled = _cancel_unsent_rows(job)
+        job_move(
+            job,
+            JobState.CANCELLED,
+            actor=actor,
+            action="cancelled",
+            data={
+                "batches_cancelled": cancelled,
+                "change_request_withdrawn": withdrawn,
+                **batch_totals(job),
+            },
+            finished_at=timezone.now(),
+        )
+    return job
+
+
+def bulk_jobs_close_unapproved(
+    *, change_request_id: int | None = None, actor: Actor = PIPELINE_ACTOR
+) -> int:
+    """Cancel jobs whose change request was rejected or withdrawn.
+
+    Such a request can never be approved again, so its job would wait for review for
+    ever; it is closed, with the reason on the job page. The change-request hook calls
+    this for one request right after the decision; the sweeper for all, in case that
+    call was lost. Returns how many were closed.
+    """
+    closed = (ChangeState.REJECTED, ChangeState.CANCELLED)
+    count = 0
+    waiting = BulkJob.objects.filter(state=JobState.REVIEW, change_request__state__in=closed)
+    if change_request_id is not None:
+        waiting = waiting.filter(change_request_id=change_request_id)
+    job_ids = waiting.values_list("pk", flat=True)
+    for job_id in job_ids:
+        with transaction.atomic():
+            job = (
+                BulkJob.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("catalog", "change_request")
+                .filter(pk=job_id, state=JobState.REVIEW, change_request__state__in=closed)
+                .first()
+            )
+            if job is None or job.change_request is None:
+                continue
+            cr = job.change_request
+            verb = "rejected" if cr.state == ChangeState.REJECTED else "withdrawn"
+            _cancel_unsent_rows(job)
+            job_move(
+                job,
+                JobState.CANCELLED,
+                actor=actor,
+                action="cancelled",
+                data={"reason": f"change_request_{verb}", "change_request": cr.pk},
+                finished_at=timezone.now(),
+                error_message=f"Change request #{cr.pk} was {verb}; nothing was sent.",
+            )
+            count += 1
+    return count
+
+
+# --- the sweeper ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    in_doubt: int
+    started: int
+    finished: int
+    senders_started: int
+    closed_unapproved: int = 0
+    readbacks_requeued: int = 0
+    parses_requeued: int = 0
+
+
+def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
+    """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders,
+    late read-backs, unfinished parses; and close jobs whose change request was rejected or
+    withdrawn."""
+    now = now or timezone.now()
+    in_doubt = batches_expire(now=now)
+    closed = bulk_jobs_close_unapproved()
+    started = sum(
+        bulk_job_try_start(job_id=job_id)
+        for job_id in BulkJob.objects.filter(state=JobState.WAITING).values_list("pk", flat=True)
+    )
+    finished = sum(
+        bulk_job_finish_if_done(job_id=job_id)
+        for job_id in BulkJob.objects.filter(
+            state__in=(JobState.RUNNING, JobState.PAUSED)
+        ).values_list("pk", flat=True)
+    )
+    senders = 0
+    if BulkBatch.objects.filter(job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES).exists():
+        senders = senders_kick()
+    readbacks = readback_sweep(now=now)
+    parses = bulk_jobs_parse_requeue(now=now)
+    return SweepResult(in_doubt, started, finished, senders, closed, readbacks, parses)
