@@ -1,4 +1,4 @@
-.PHONY: run serve test test-fast lint fmt lock bench-preview bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke
+.PHONY: run serve test test-fast lint fmt lock bench-preview bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke bench-web
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -36,7 +36,7 @@ N ?= 1000000
 bench-preview:  ## p95 render time of a 50 KB template with nested Content Blocks, as one person
 	.venv/bin/python scripts/bench_preview.py
 
-bench-audit:  ## audit list p95, CSV export peak memory and verify_audit time over N entries (N=1000000)
+bench-audit:  ## audit list/search p95, CSV export rate and memory, verify_audit rate over N entries (N=1000000)
 	scripts/bench-audit $(N)
 
 bench-catalog-mirror:  ## item list/sort/filter/search p95 server time over 1,000,000 mirrored items
@@ -51,3 +51,6 @@ bench-bulk:  ## bulk catalog jobs end to end against the sandbox (S=6, 4 workers
 
 bench-bulk-smoke:  ## the same scenarios quickly (S=30, one run each)
 	scripts/bench-bulk --scale 30 --runs 1
+
+bench-web:  ## 50 simulated staff (Locust) on gunicorn while a bulk job runs: page/fragment p95, errors, U vs alone
+	scripts/bench-web

@@ -21,5 +21,4 @@ class AuthenticatedRequest(HtmxRequest):
 
 def htmx_targets(request: HttpRequest, target: str) -> bool:
     """Whether this is an htmx request that will swap only the element `target`."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and htmx is not None and htmx.target == target
+    return bool(getattr(request, "htmx", False)) and request.headers.get("HX-Target") == target

@@ -9,6 +9,8 @@ Every CSV the console writes goes through ``cell_inert``; every CSV it reads goe
 
 from __future__ import annotations
 
+import re
+
 FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
@@ -24,6 +26,23 @@ def cell_inert(value: object) -> object:
     if isinstance(value, str) and _needs_quote(value):
         return "'" + value
     return value
+
+
+_MAY_CHANGE = FORMULA_STARTS | {"'"}
+_CELL_AFTER_COMMA = re.compile(",[" + re.escape("".join(sorted(_MAY_CHANGE))) + "]")
+
+
+def line_cells_plain(line: str) -> bool:
+    """Whether a CSV line (cells joined by commas, none quoted) needs nothing: no cell that
+    `cell_inert` would change, none csv.writer would quote. Large exports check a line
+    once instead of calling `cell_inert` for each cell."""
+    return not (
+        line[:1] in _MAY_CHANGE
+        or '"' in line
+        or "\r" in line
+        or "\n" in line
+        or _CELL_AFTER_COMMA.search(line)
+    )
 
 
 def cell_restored(text: str) -> str:

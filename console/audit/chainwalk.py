@@ -5,7 +5,7 @@ ranges together (the first prev_hash of a range must be the last hash of the one
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,10 @@ def walk(
         if len(result.problems) < max_problems:
             result.problems.append((seq, message))
 
+    # The first 13 columns of SELECT are the content's first 13 fields, in its order; the
+    # content is then data and the personal digest (hashing.entry_content, built here
+    # without a call per field: this loop runs once per entry of the whole trail).
+    content_of, loads = hashing.canonical_json, json.loads
     for row in rows:
         seq, stored_prev, stored_hash, digest = row[0], row[15], row[16], row[14]
         if result.first_seq is None:
@@ -79,21 +83,17 @@ def walk(
             problem(expected, f"entries {expected}..{seq - 1} are missing (gap before seq {seq})")
         elif stored_prev != prev:
             problem(seq, f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}")
-        data = json.loads(row[13])
-        content = hashing.entry_content(
-            seq=seq, occurred_at=row[1], actor_id=row[2], actor_name=row[3], actor_roles=row[4],
-            ip=row[5], user_agent=row[6], via=row[7], action=row[8], resource_type=row[9],
-            resource_id=row[10], change_request_id=row[11], outcome=row[12],
-            data=data, personal_digest=digest,
-        )  # fmt: skip
+        data = loads(row[13])
+        content = content_of([*row[:13], data, digest])
         chain = legacy if seq <= legacy_until else keyed
         if chain(stored_prev, content) != stored_hash:
             problem(seq, f"seq {seq}: content does not match its stored hash")
         elif row[8] == events.AUDIT_PERSONAL_ERASED and isinstance(data, dict):
             result.erased.update(s for s in data.get("seqs") or [] if isinstance(s, int))
-        if (message := _personal_problem(seq, digest, row)) is not None:
-            problem(seq, message)
-        elif digest and not row[17]:
+        if row[17]:
+            if (message := _personal_problem(seq, digest, row)) is not None:
+                problem(seq, message)
+        elif digest:
             result.missing_personal.append(seq)
         if seq in wanted:
             result.found[seq] = stored_hash
@@ -113,8 +113,14 @@ def walk_range(
         cursor.itersize = BATCH
         cursor.execute(SELECT + " WHERE e.seq BETWEEN %s AND %s ORDER BY e.seq", [low, high])
         return walk(
-            cursor,
+            batched_rows(cursor),
             {s for s in wanted if low <= s <= high},
             key=key,
             legacy_until=legacy_until,
         )
+
+
+def batched_rows(cursor: Any) -> Iterator[tuple[Any, ...]]:
+    """The cursor's rows, fetched BATCH at a time (iterating it asks for each row)."""
+    while rows := cursor.fetchmany(BATCH):
+        yield from rows

@@ -10,9 +10,13 @@ from typing import Any
 
 GENESIS_HASH = "0" * 64
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) does,
+# without building a new encoder for each call (most of the cost of a small value).
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _canonical(value)
 
 
 def entry_content(

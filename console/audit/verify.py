@@ -5,7 +5,7 @@ import json
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -104,7 +104,11 @@ def _walk_chain(report: VerifyReport) -> dict[int, str]:
     if len(ranges) <= 1:
         with connection.chunked_cursor() as cursor:
             cursor.execute(chainwalk.SELECT + " ORDER BY e.seq")
-            results = [chainwalk.walk(_batched(cursor), wanted, key=key, legacy_until=legacy_until)]
+            results = [
+                chainwalk.walk(
+                    chainwalk.batched_rows(cursor), wanted, key=key, legacy_until=legacy_until
+                )
+            ]
     else:
         results = _walk_in_processes(
             [(_conninfo(), low, high, wanted, key, legacy_until) for low, high in ranges]
@@ -172,11 +176,6 @@ def _walk_in_processes(
     with ProcessPoolExecutor(len(ranges), mp_context=context) as executor:
         futures = [executor.submit(chainwalk.walk_range, *args) for args in ranges]
         return [f.result() for f in futures]
-
-
-def _batched(cursor: Any) -> Iterator[tuple[Any, ...]]:
-    while rows := cursor.fetchmany(chainwalk.BATCH):
-        yield from rows
 
 
 def _file_checkpoints() -> list[dict[str, Any]]:

@@ -25,12 +25,15 @@ from pathlib import Path
 import httpx
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.fixtures import Settings
 
 from console.braze import close_client, get_client
 from console.celery import QUEUES
 from console.changes.models import ChangeRequest, ChangeState
 from console.services import demo_password, demo_users_create
+from tests.factories import totp_code_unused
 from tests.fixtures.sandbox import SandboxHandle, free_port
 from tests.fixtures.workers import StartWorker, worker_environment
 
@@ -243,6 +246,14 @@ def _signed_in(base: str, username: str) -> httpx.Client:
         data={**_form(page), "username": username, "password": demo_password(username)},
     )
     assert response.status_code == 302, response.text[:2000]
+    if response.headers["Location"].startswith(reverse("mfa:verify")):
+        # Reviewers and Admins pass the second factor: demo users have an authenticator app.
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+        page = client.get(response.headers["Location"])
+        answered = client.post(
+            page.url.path, data={**_form(page), "code": totp_code_unused(device)}
+        )
+        assert answered.status_code == 302, answered.text[:2000]
     assert client.get("/").status_code == 200
     return client
 

@@ -5,11 +5,13 @@ from collections.abc import Iterator
 from typing import cast
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
 from console.audit.models import AuditEntry
+from console.audit.selectors import SEARCHED_COLUMNS, audit_entries
 from console.audit.services import SYSTEM, audit_append
 from console.roles import Role
 from tests.factories import user_with_role
@@ -73,3 +75,21 @@ def test_jsonl_export(db: None, editor: User) -> None:
     response = _auditor().post(reverse("audit:export"), {"action": "test.jsonl", "format": "jsonl"})
     lines = b"".join(_streamed(response)).decode().splitlines()
     assert [json.loads(line)["data"] for line in lines] == [{"x": 1}]
+
+
+def test_free_text_search_can_be_answered_by_the_trigram_indexes(db: None, editor: User) -> None:
+    """At millions of entries a search for a rare term must not read the whole table: each
+    searched column's UPPER(...) LIKE matches an index's expression exactly."""
+    audit_append(actor=editor, action="test.search", resource_id="products/sku-004242")
+    queryset = audit_entries(filters={"q": "sku-0042"})
+    assert [e.resource_id for e in queryset] == ["products/sku-004242"]
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # Walking the primary key and filtering is what PostgreSQL may do for common
+        # terms; forbidding it (and the full scan) shows the indexes fit the query.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    for column in SEARCHED_COLUMNS:
+        assert f"audit_{column}_trgm" in plan, plan
