@@ -10,6 +10,7 @@ import math
 import random
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,9 @@ class Sandbox:
         self.limiter = RateLimiter(config.algorithm)
         self.rng = random.Random()
         self._wake: asyncio.Event | None = None
+        # The applier task and a caller on another thread (a test, or an embedding
+        # process) share one SQLite connection: their transactions must not interleave.
+        self._applying = threading.Lock()
         self._consumer_credit: dict[tuple[str, str], float] = {}
         self.snapshots: dict[tuple[int, str], sqlite3.Connection] = {}
         self.ensure_dev_credentials()
@@ -189,6 +193,10 @@ class Sandbox:
         # Acceptance order is kept: a later op never overtakes an earlier one still waiting.
         # Only that due prefix is read: this runs after every bulk request, and reading the
         # waiting ops too (50 items each) made every request slower as the queue grew.
+        with self._applying:
+            return self._apply_due(now, everything=everything)
+
+    def _apply_due(self, now: float, *, everything: bool) -> int:
         waiting = None
         if not everything:
             row = self.store.q1("SELECT MIN(id) AS id FROM pending_ops WHERE due > ?", (now,))

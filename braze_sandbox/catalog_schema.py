@@ -466,21 +466,25 @@ def apply_op(store: Store, op_row: Any, now: float) -> dict[str, list[str]]:
         else [payload]
     )
     store.db.execute("BEGIN")
-    catalog = store.q1(
-        "SELECT * FROM catalogs WHERE workspace=? AND name=?", (workspace, catalog_name)
-    )
-    applied = catalog is not None and _apply(store, workspace, catalog, op, payload)
-    outcome = {"applied": label if applied else [], "skipped": [] if applied else label}
-    if applied:
-        store.x(
-            "UPDATE catalogs SET updated_at=? WHERE workspace=? AND name=?",
-            (iso_now(), workspace, catalog_name),
+    try:
+        catalog = store.q1(
+            "SELECT * FROM catalogs WHERE workspace=? AND name=?", (workspace, catalog_name)
         )
-    store.x(
-        "INSERT INTO async_results (workspace, catalog, op, accepted_at, applied_at, outcome)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (workspace, catalog_name, op, op_row["accepted_at"], now, json.dumps(outcome)),
-    )
-    store.x("DELETE FROM pending_ops WHERE id=?", (op_row["id"],))
+        applied = catalog is not None and _apply(store, workspace, catalog, op, payload)
+        outcome = {"applied": label if applied else [], "skipped": [] if applied else label}
+        if applied:
+            store.x(
+                "UPDATE catalogs SET updated_at=? WHERE workspace=? AND name=?",
+                (iso_now(), workspace, catalog_name),
+            )
+        store.x(
+            "INSERT INTO async_results (workspace, catalog, op, accepted_at, applied_at, outcome)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (workspace, catalog_name, op, op_row["accepted_at"], now, json.dumps(outcome)),
+        )
+        store.x("DELETE FROM pending_ops WHERE id=?", (op_row["id"],))
+    except BaseException:
+        store.db.execute("ROLLBACK")
+        raise
     store.db.execute("COMMIT")
     return outcome
