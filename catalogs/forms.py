@@ -210,8 +210,9 @@ class CatalogCreateForm(forms.Form):
         for error in rules.catalog_name_errors(name):
             self.add_error("name", error)
         if Catalog.objects.filter(name=name, present_in_braze=True).exists():
-            self.add_error("name", "A catalog with that name already exists "
-                                   "(catalog-name-already-exists).")  # fmt: skip
+            self.add_error(
+                "name", "A catalog with that name already exists (catalog-name-already-exists)."
+            )
         return name
 
     def clean_description(self) -> str:

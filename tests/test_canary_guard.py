@@ -185,12 +185,28 @@ def test_a_passing_test_that_prints_the_key_is_turned_into_a_failure(tmp_path: P
     """End to end through pytest's own reports, in a separate pytest run with only the plugin."""
     (tmp_path / "test_inner.py").write_text(INNER_TESTS)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tests.fixtures.canary", "-p", "no:cacheprovider",
-         "--show-capture=no", "-q", "--rootdir", str(tmp_path), "-c", str(ROOT / "pyproject.toml"),
-         str(tmp_path / "test_inner.py")],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.fixtures.canary",
+            "-p",
+            "no:cacheprovider",
+            "--show-capture=no",
+            "-q",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            str(tmp_path / "test_inner.py"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
         check=False,
-    )  # fmt: skip
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     # A file is scanned after the test, so pytest reports it as an error at teardown.

@@ -293,9 +293,15 @@ def access_review_scim_calls_left() -> int:
 
 
 CSV_COLUMNS = [
-    "account_type", "username", "name", "email", "department", "roles_or_permissions",
-    "last_sign_in", "status",
-]  # fmt: skip
+    "account_type",
+    "username",
+    "name",
+    "email",
+    "department",
+    "roles_or_permissions",
+    "last_sign_in",
+    "status",
+]
 
 
 class _Echo:
@@ -310,15 +316,33 @@ def access_review_csv(*, run: AccessReviewRun) -> Iterator[str]:
     yield writer.writerow(CSV_COLUMNS)
     for row in access_review_console_rows():
         yield writer.writerow(
-            [cell_inert(v) for v in (
-                "console", row.username, row.name, row.email, "", row.roles,
-                row.last_sign_in.isoformat() if row.last_sign_in else "never", row.status,
-            )]
-        )  # fmt: skip
+            [
+                cell_inert(v)
+                for v in (
+                    "console",
+                    row.username,
+                    row.name,
+                    row.email,
+                    "",
+                    row.roles,
+                    row.last_sign_in.isoformat() if row.last_sign_in else "never",
+                    row.status,
+                )
+            ]
+        )
     for dash in run.all_rows():
         yield writer.writerow(
-            [cell_inert(v) for v in (
-                "braze_dashboard", dash.email, dash.name, dash.email, dash.department,
-                dash.permissions, dash.last_sign_in, dash.status,
-            )]
-        )  # fmt: skip
+            [
+                cell_inert(v)
+                for v in (
+                    "braze_dashboard",
+                    dash.email,
+                    dash.name,
+                    dash.email,
+                    dash.department,
+                    dash.permissions,
+                    dash.last_sign_in,
+                    dash.status,
+                )
+            ]
+        )

@@ -387,10 +387,12 @@ def dashboard_user_propose_create(
     payload = {
         "email": email,
         **_dashboard_payload(
-            given_name=given_name, family_name=family_name, department=department,
+            given_name=given_name,
+            family_name=family_name,
+            department=department,
             permissions=permissions,
         ),
-    }  # fmt: skip
+    }
     return change_request_propose(
         actor=actor,
         resource_type=RESOURCE_TYPE,

@@ -22,10 +22,23 @@ from console.audit.models import AuditEntry
 from console.spreadsheet import cell_inert, line_cells_plain
 
 COLUMNS = [
-    "seq", "occurred_at", "actor_id", "actor_name", "actor_roles", "ip", "user_agent", "via",
-    "action", "resource_type", "resource_id", "change_request_id", "outcome", "data",
-    "prev_hash", "hash",
-]  # fmt: skip
+    "seq",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "actor_roles",
+    "ip",
+    "user_agent",
+    "via",
+    "action",
+    "resource_type",
+    "resource_id",
+    "change_request_id",
+    "outcome",
+    "data",
+    "prev_hash",
+    "hash",
+]
 _NUMBERS = (0, 2, 11)  # seq, actor_id, change_request_id
 _DATA = COLUMNS.index("data")
 # Rows per chunk, from PostgreSQL and to the response: large enough that the per-chunk

@@ -138,9 +138,14 @@ class _HoldsPersonal(Func):
         # field and the paths (built from a field name checked against a fixed list)
         # are parameters.
         return sql.replace("<data>", data), (
-            *data_params, _UNDER_KEY.format(field=self.kind), self.value,
-            *data_params, _DIFF_ROWS, self.kind, self.value,
-        )  # fmt: skip
+            *data_params,
+            _UNDER_KEY.format(field=self.kind),
+            self.value,
+            *data_params,
+            _DIFF_ROWS,
+            self.kind,
+            self.value,
+        )
 
 
 def audit_personal_matching(*, field: str, value: str) -> QuerySet[AuditPersonal]:

@@ -54,9 +54,12 @@ class VerifyReport:
 def _conninfo() -> str:
     db = connection.settings_dict
     parts = {
-        "dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"],
-        "host": db["HOST"], "port": db["PORT"],
-    }  # fmt: skip
+        "dbname": db["NAME"],
+        "user": db["USER"],
+        "password": db["PASSWORD"],
+        "host": db["HOST"],
+        "port": db["PORT"],
+    }
     return " ".join(f"{k}='{v}'" for k, v in parts.items() if v)
 
 

@@ -84,9 +84,13 @@ def get_client(*, lane: Lane = "interactive", max_wait: float | None = None) -> 
     global _base, _base_config
     # Settings can change under tests (override_settings): rebuild when they do.
     config = (
-        settings.BRAZE_REST_ENDPOINT, settings.BRAZE_API_KEY, settings.BRAZE_SCIM_TOKEN,
-        settings.BRAZE_SCIM_ORIGIN, settings.REDIS_URL, repr(settings.BRAZE_RATE_LIMITS),
-    )  # fmt: skip
+        settings.BRAZE_REST_ENDPOINT,
+        settings.BRAZE_API_KEY,
+        settings.BRAZE_SCIM_TOKEN,
+        settings.BRAZE_SCIM_ORIGIN,
+        settings.REDIS_URL,
+        repr(settings.BRAZE_RATE_LIMITS),
+    )
     with _lock:
         if _base is None or config != _base_config:
             _base_config = config

@@ -89,8 +89,10 @@ class PermissionReport:
     def summary(self) -> str:
         if self.problem:
             return self.problem
-        parts = [f"key has {len(self.granted)} of {len(self.granted) + len(self.missing)} "
-                 "probed permissions"]  # fmt: skip
+        parts = [
+            f"key has {len(self.granted)} of {len(self.granted) + len(self.missing)} "
+            "probed permissions"
+        ]
         if self.missing:
             parts.append("missing: " + ", ".join(self.missing))
         return "; ".join(parts)
@@ -131,18 +133,23 @@ def _probes(client: BrazeClient) -> list[tuple[str, Callable[[], object]]]:
     return [
         ("catalogs.get", catalogs),
         ("catalogs.get_items", items),
-        ("catalogs.get_item",
-         lambda: client.catalog_item_get(catalog_name=first("catalog"), item_id=first("item"))),
+        (
+            "catalogs.get_item",
+            lambda: client.catalog_item_get(catalog_name=first("catalog"), item_id=first("item")),
+        ),
         ("templates.email.list", templates),
-        ("templates.email.info",
-         lambda: client.email_template_info(email_template_id=first("template"))),
+        (
+            "templates.email.info",
+            lambda: client.email_template_info(email_template_id=first("template")),
+        ),
         ("content_blocks.list", blocks),
-        ("content_blocks.info",
-         lambda: client.content_block_info(content_block_id=first("block"))),
+        ("content_blocks.info", lambda: client.content_block_info(content_block_id=first("block"))),
         ("preference_center.list", centers),
-        ("preference_center.get",
-         lambda: client.preference_center_view(preference_center_id=first("center"))),
-    ]  # fmt: skip
+        (
+            "preference_center.get",
+            lambda: client.preference_center_view(preference_center_id=first("center")),
+        ),
+    ]
 
 
 def probe_permissions(*, client: BrazeClient) -> PermissionReport:

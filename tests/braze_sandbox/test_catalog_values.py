@@ -145,9 +145,18 @@ def test_an_array_of_exactly_100_strings_is_accepted(shop: TestClient) -> None:
 @pytest.mark.one_profile("current")
 @pytest.mark.parametrize(
     "value",
-    [[-181, 40], [181, 40], [-73.9, 90.5], [-73.9, -91], [-73.9], [-73.9, 40.7, 1], ["-73", "40"],
-     [True, 40], {"lon": -73.9, "lat": 40.7}],
-)  # fmt: skip
+    [
+        [-181, 40],
+        [181, 40],
+        [-73.9, 90.5],
+        [-73.9, -91],
+        [-73.9],
+        [-73.9, 40.7, 1],
+        ["-73", "40"],
+        [True, 40],
+        {"lon": -73.9, "lat": 40.7},
+    ],
+)
 def test_geolocation_must_be_longitude_then_latitude_in_range(shop: TestClient, value: Any) -> None:
     response = shop.patch("/catalogs/shop/items/s1", json={"items": [{"location": value}]})
     assert _error(response) == "unable-to-coerce-value"

@@ -30,13 +30,34 @@ RESTAURANTS = {
     ]
 }
 EXAMPLE_ITEMS = [
-    {"id": "restaurant1", "Name": "Restaurant1", "City": "New York", "Cuisine": "American",
-     "Rating": 5, "Loyalty_Program": True, "Created_At": "2022-11-01T09:03:19.967+00:00"},
-    {"id": "restaurant2", "Name": "Restaurant2", "City": "New York", "Cuisine": "American",
-     "Rating": 10, "Loyalty_Program": True, "Created_At": "2022-11-02T09:03:19.967+00:00"},
-    {"id": "restaurant3", "Name": "Restaurant3", "City": "New York", "Cuisine": "American",
-     "Rating": 3, "Loyalty_Program": False, "Created_At": "2022-11-03T09:03:19.967+00:00"},
-]  # fmt: skip
+    {
+        "id": "restaurant1",
+        "Name": "Restaurant1",
+        "City": "New York",
+        "Cuisine": "American",
+        "Rating": 5,
+        "Loyalty_Program": True,
+        "Created_At": "2022-11-01T09:03:19.967+00:00",
+    },
+    {
+        "id": "restaurant2",
+        "Name": "Restaurant2",
+        "City": "New York",
+        "Cuisine": "American",
+        "Rating": 10,
+        "Loyalty_Program": True,
+        "Created_At": "2022-11-02T09:03:19.967+00:00",
+    },
+    {
+        "id": "restaurant3",
+        "Name": "Restaurant3",
+        "City": "New York",
+        "Cuisine": "American",
+        "Rating": 3,
+        "Loyalty_Program": False,
+        "Created_At": "2022-11-03T09:03:19.967+00:00",
+    },
+]
 
 
 def catalog_with(name: str = "restaurants", **overrides: Any) -> dict[str, Any]:
@@ -122,20 +143,36 @@ def test_it_accepts_a_catalog_with_exactly_30_fields(client: TestClient) -> None
     [
         ({"name": "x" * 251}, "catalog-name-too-large"),
         ({"description": "d" * 251}, "description-too-long"),
-        ({"fields": [{"name": "Name", "type": "string"}, {"name": "id", "type": "string"}]},
-         "id-not-first-column"),
+        (
+            {"fields": [{"name": "Name", "type": "string"}, {"name": "id", "type": "string"}]},
+            "id-not-first-column",
+        ),
         ({"fields": [{"name": "id", "type": "number"}]}, "id-not-first-column"),
-        ({"fields": [{"name": "id", "type": "string"}, {"name": "a", "type": "string"},
-                     {"name": "a", "type": "number"}]}, "field-names-not-unique"),
-        ({"fields": [{"name": "id", "type": "string"}, {"name": "a" * 251, "type": "string"}]},
-         "field-names-too-large"),
-        ({"fields": [{"name": "id", "type": "string"}, {"name": "a b", "type": "string"}]},
-         "invalid-field-names"),
-        ({"fields": [{"name": "id", "type": "string"}, {"name": "a", "type": "float"}]},
-         "invalid-field-types"),
+        (
+            {
+                "fields": [
+                    {"name": "id", "type": "string"},
+                    {"name": "a", "type": "string"},
+                    {"name": "a", "type": "number"},
+                ]
+            },
+            "field-names-not-unique",
+        ),
+        (
+            {"fields": [{"name": "id", "type": "string"}, {"name": "a" * 251, "type": "string"}]},
+            "field-names-too-large",
+        ),
+        (
+            {"fields": [{"name": "id", "type": "string"}, {"name": "a b", "type": "string"}]},
+            "invalid-field-names",
+        ),
+        (
+            {"fields": [{"name": "id", "type": "string"}, {"name": "a", "type": "float"}]},
+            "invalid-field-types",
+        ),
         ({"fields": "id"}, "invalid-fields"),
     ],
-)  # fmt: skip
+)
 def test_it_refuses_invalid_catalog_definitions_with_the_documented_error_id(
     client: TestClient, overrides: dict[str, Any], expected: str
 ) -> None:
@@ -207,13 +244,16 @@ def test_the_documented_bulk_examples_are_accepted(restaurants: TestClient) -> N
 
 
 def test_bulk_writes_apply_in_acceptance_order(restaurants: TestClient, sandbox: Sandbox) -> None:
-    restaurants.patch("/catalogs/restaurants/items",
-                      json={"items": [{"id": "restaurant1", "Rating": 1}]})  # fmt: skip
-    restaurants.patch("/catalogs/restaurants/items",
-                      json={"items": [{"id": "restaurant1", "Rating": 2}]})  # fmt: skip
+    restaurants.patch(
+        "/catalogs/restaurants/items", json={"items": [{"id": "restaurant1", "Rating": 1}]}
+    )
+    restaurants.patch(
+        "/catalogs/restaurants/items", json={"items": [{"id": "restaurant1", "Rating": 2}]}
+    )
     restaurants.put("/catalogs/restaurants/items", json={"items": [{"id": "new1", "Name": "N"}]})
-    restaurants.request("DELETE", "/catalogs/restaurants/items",
-                        json={"items": [{"id": "restaurant3"}]})  # fmt: skip
+    restaurants.request(
+        "DELETE", "/catalogs/restaurants/items", json={"items": [{"id": "restaurant3"}]}
+    )
     sandbox.apply_due(time.time(), everything=True)
     one = restaurants.get("/catalogs/restaurants/items/restaurant1").json()["items"][0]
     assert one["Rating"] == 2
@@ -274,20 +314,44 @@ def test_it_refuses_a_nesting_deeper_than_50_levels(restaurants: TestClient) -> 
     for _ in range(51):
         node["n"] = {}
         node = node["n"]
-    response = restaurants.post("/catalogs/restaurants/items",
-                                json={"items": [{"id": "deep", "Location": deep}]})  # fmt: skip
+    response = restaurants.post(
+        "/catalogs/restaurants/items", json={"items": [{"id": "deep", "Location": deep}]}
+    )
     assert error_id(response) == "too-deep-nesting-in-value-object"
 
 
 def test_the_documented_single_item_examples_are_accepted(restaurants: TestClient) -> None:
-    create = {"items": [{"Name": "Restaurant1", "City": "New York", "Cuisine": "American",
-                         "Rating": 5, "Loyalty_Program": True,
-                         "Created_At": "2022-11-01T09:03:19.967+00:00"}]}  # fmt: skip
-    edit = {"items": [{"Name": "Restaurant", "Loyalty_Program": False,
-                       "Open_Time": "2021-09-03T09:03:19.967+00:00"}]}  # fmt: skip
-    replace = {"items": [{"Name": "Restaurant", "Loyalty_Program": False,
-                          "Location": {"Latitude": 33.6112, "Longitude": -117.8711},
-                          "Open_Time": "2021-09-03T09:03:19.967+00:00"}]}  # fmt: skip
+    create = {
+        "items": [
+            {
+                "Name": "Restaurant1",
+                "City": "New York",
+                "Cuisine": "American",
+                "Rating": 5,
+                "Loyalty_Program": True,
+                "Created_At": "2022-11-01T09:03:19.967+00:00",
+            }
+        ]
+    }
+    edit = {
+        "items": [
+            {
+                "Name": "Restaurant",
+                "Loyalty_Program": False,
+                "Open_Time": "2021-09-03T09:03:19.967+00:00",
+            }
+        ]
+    }
+    replace = {
+        "items": [
+            {
+                "Name": "Restaurant",
+                "Loyalty_Program": False,
+                "Location": {"Latitude": 33.6112, "Longitude": -117.8711},
+                "Open_Time": "2021-09-03T09:03:19.967+00:00",
+            }
+        ]
+    }
     restaurants.delete("/catalogs/restaurants/items/restaurant1")
     assert (
         restaurants.post("/catalogs/restaurants/items/restaurant1", json=create).status_code == 201
@@ -308,20 +372,26 @@ def test_single_item_errors_match_the_documentation(restaurants: TestClient) -> 
     missing = restaurants.get("/catalogs/restaurants/items/restaurant34")
     assert missing.status_code == 404
     assert missing.json()["errors"][0] == {
-        "id": "item-not-found", "message": "Could not find item",
-        "parameters": ["item_id"], "parameter_values": ["restaurant34"],
-    }  # fmt: skip
-    exists = restaurants.post("/catalogs/restaurants/items/restaurant1",
-                              json={"items": [{"Name": "x"}]})  # fmt: skip
+        "id": "item-not-found",
+        "message": "Could not find item",
+        "parameters": ["item_id"],
+        "parameter_values": ["restaurant34"],
+    }
+    exists = restaurants.post(
+        "/catalogs/restaurants/items/restaurant1", json={"items": [{"Name": "x"}]}
+    )
     assert error_id(exists) == "item-already-exists"
-    with_id = restaurants.patch("/catalogs/restaurants/items/restaurant1",
-                                json={"items": [{"id": "x", "Name": "x"}]})  # fmt: skip
+    with_id = restaurants.patch(
+        "/catalogs/restaurants/items/restaurant1", json={"items": [{"id": "x", "Name": "x"}]}
+    )
     assert error_id(with_id) == "id-in-body"
-    two = restaurants.patch("/catalogs/restaurants/items/restaurant1",
-                            json={"items": [{"Name": "x"}, {"Name": "y"}]})  # fmt: skip
+    two = restaurants.patch(
+        "/catalogs/restaurants/items/restaurant1", json={"items": [{"Name": "x"}, {"Name": "y"}]}
+    )
     assert error_id(two) == "request-includes-too-many-items"
-    unknown = restaurants.patch("/catalogs/restaurants/items/restaurant1",
-                                json={"items": [{"Nope": "x"}]})  # fmt: skip
+    unknown = restaurants.patch(
+        "/catalogs/restaurants/items/restaurant1", json={"items": [{"Nope": "x"}]}
+    )
     assert unknown.json()["errors"][0]["message"] == (
         "Some of the fields given do not exist in the catalog"
     )
@@ -392,6 +462,8 @@ def test_a_bad_cursor_is_refused_with_invalid_cursor(client: TestClient) -> None
     response = client.get("/catalogs/products/items?cursor=bad-cursor")
     assert response.status_code == 400
     assert response.json()["errors"][0] == {
-        "id": "invalid-cursor", "message": "'cursor' is not valid",
-        "parameters": ["cursor"], "parameter_values": ["bad-cursor"],
-    }  # fmt: skip
+        "id": "invalid-cursor",
+        "message": "'cursor' is not valid",
+        "parameters": ["cursor"],
+        "parameter_values": ["bad-cursor"],
+    }

@@ -46,11 +46,15 @@ def test_the_documented_content_block_examples_are_accepted(tagged: TestClient) 
     body = created.json()
     assert body["liquid_tag"] == "{{content_blocks.${content_block}}}"
     assert body["message"] == "success"
-    update = {**BLOCK_EXAMPLE, "content_block_id": body["content_block_id"],
-              "content": "HTML or text content within block"}  # fmt: skip
+    update = {
+        **BLOCK_EXAMPLE,
+        "content_block_id": body["content_block_id"],
+        "content": "HTML or text content within block",
+    }
     assert tagged.post("/content_blocks/update", json=update).status_code == 200
-    info = tagged.get("/content_blocks/info",
-                      params={"content_block_id": body["content_block_id"]}).json()  # fmt: skip
+    info = tagged.get(
+        "/content_blocks/info", params={"content_block_id": body["content_block_id"]}
+    ).json()
     assert info["content"] == "HTML or text content within block"
     assert info["tags"] == ["marketing"]
     assert info["inclusion_count"] == 0
@@ -60,9 +64,15 @@ def test_content_block_list_filters_limits_and_offsets(client: TestClient) -> No
     listed = client.get("/content_blocks/list").json()
     assert listed["count"] == 6
     assert set(listed["content_blocks"][0]) == {
-        "content_block_id", "name", "content_type", "liquid_tag", "inclusion_count",
-        "created_at", "last_edited", "tags",
-    }  # fmt: skip
+        "content_block_id",
+        "name",
+        "content_type",
+        "liquid_tag",
+        "inclusion_count",
+        "created_at",
+        "last_edited",
+        "tags",
+    }
     params: dict[str, str | int] = {
         "modified_after": "2020-01-01T01:01:01.000000",
         "limit": 2,
@@ -83,10 +93,12 @@ def test_content_block_list_filters_limits_and_offsets(client: TestClient) -> No
         ({"limit": "x"}, "Content Block number limit is invalid"),
         ({"modified_after": "yesterday"}, "Modified after time is invalid"),
         ({"modified_before": "tomorrow"}, "Modified before time is invalid"),
-        ({"modified_after": "2021-01-01", "modified_before": "2020-01-01"},
-         "Modified after time must be earlier than or the same as modified before time."),
+        (
+            {"modified_after": "2021-01-01", "modified_before": "2020-01-01"},
+            "Modified after time must be earlier than or the same as modified before time.",
+        ),
     ],
-)  # fmt: skip
+)
 def test_content_block_list_refuses_bad_parameters(
     client: TestClient, params: dict[str, Any], expected: str
 ) -> None:
@@ -100,8 +112,10 @@ def _block_id(client: TestClient, name: str) -> str:
 
 def test_info_returns_inclusion_data_on_request(client: TestClient) -> None:
     block_id = _block_id(client, "email_footer")
-    client.patch(f"/_sandbox/content_blocks/{block_id}",
-                 json={"inclusion_data": [{"message_variation_api_id": "mv-1"}]})  # fmt: skip
+    client.patch(
+        f"/_sandbox/content_blocks/{block_id}",
+        json={"inclusion_data": [{"message_variation_api_id": "mv-1"}]},
+    )
     params = {"content_block_id": block_id, "include_inclusion_data": "true"}
     info = client.get("/content_blocks/info", params=params)
     assert info.json()["inclusion_count"] == 1
@@ -144,21 +158,25 @@ def test_an_unknown_email_template_uses_the_profiles_name_for_a_workspace(
         ({"name": "bad name!"}, "Content Block name can only contain alphanumeric characters"),
         ({"description": ""}, "Content Block description cannot be blank"),
         ({"description": 5}, "Content Block description must be a string"),
-        ({"description": "d" * 250},
-         "Content Block description must be shorter than 250 characters"),
+        (
+            {"description": "d" * 250},
+            "Content Block description must be shorter than 250 characters",
+        ),
         ({"content": ""}, "Content cannot be blank"),
         ({"content": 5}, "Content must be a string"),
         ({"content": "x" * (50 * 1024 + 1)}, "Content must be smaller than 50kb"),
         ({"content": "{% if x %}never closed"}, "Content contains malformed liquid"),
-        ({"content": "{{content_blocks.${content_block}}}"},
-         "Content Block cannot be referenced within itself"),
+        (
+            {"content": "{{content_blocks.${content_block}}}"},
+            "Content Block cannot be referenced within itself",
+        ),
         ({"state": "live"}, "Content Block state must be either active or draft"),
         ({"tags": "marketing"}, "Tags must be an array"),
         ({"tags": [1]}, "All tags must be strings"),
         ({"tags": ["unknown-tag"]}, "Some tags could not be found"),
         ({"name": "greeting"}, "Content Block with this name already exists"),
     ],
-)  # fmt: skip
+)
 def test_content_block_create_refuses_documented_error_cases(
     tagged: TestClient, changes: dict[str, Any], expected: str
 ) -> None:
@@ -243,8 +261,10 @@ def test_an_update_may_send_only_the_content_today_not_in_the_reference(
     after = tagged.get("/content_blocks/info", params={"content_block_id": block_id}).json()
     assert after["content"] == "Hi there"
     assert (after["name"], after["description"], after["tags"]) == (
-        before["name"], before["description"], before["tags"]
-    )  # fmt: skip
+        before["name"],
+        before["description"],
+        before["tags"],
+    )
 
 
 def test_an_update_without_a_state_publishes_a_draft(tagged: TestClient) -> None:
@@ -275,8 +295,12 @@ def test_an_active_block_cannot_return_to_draft_or_be_renamed(tagged: TestClient
 
 def test_a_draft_block_can_be_renamed_and_launched(tagged: TestClient) -> None:
     block_id = _block_id(tagged, "seasonal_banner")
-    update = {"content_block_id": block_id, "name": "spring_banner", "content": "Spring!",
-              "state": "active"}  # fmt: skip
+    update = {
+        "content_block_id": block_id,
+        "name": "spring_banner",
+        "content": "Spring!",
+        "state": "active",
+    }
     assert tagged.post("/content_blocks/update", json=update).status_code == 200
     info = tagged.get("/content_blocks/info", params={"content_block_id": block_id}).json()
     assert info["name"] == "spring_banner"
@@ -287,19 +311,28 @@ def test_the_documented_email_template_examples_are_accepted(tagged: TestClient)
     assert created.status_code == 201
     template_id = created.json()["email_template_id"]
     update = {
-        "email_template_id": template_id, "template_name": "Weekly Newsletter",
+        "email_template_id": template_id,
+        "template_name": "Weekly Newsletter",
         "subject": "This Week's Styles",
         "body": "Check out this week's digital lookbook. Take a look at https://www.braze.com/",
-        "plaintext_body": "This is the updated text.", "preheader": "Best looks this Summer",
+        "plaintext_body": "This is the updated text.",
+        "preheader": "Best looks this Summer",
         "tags": ["Tag1", "Tag2"],
-    }  # fmt: skip
+    }
     assert tagged.post("/templates/email/update", json=update).json() == {"message": "success"}
     info = tagged.get("/templates/email/info", params={"email_template_id": template_id}).json()
     assert info["template_name"] == "Weekly Newsletter"
     assert info["subject"] == "This Week's Styles"
     assert info["tags"] == ["Tag1", "Tag2"]
-    for key in ("description", "preheader", "plaintext_body", "should_inline_css", "created_at",
-                "updated_at", "body"):  # fmt: skip
+    for key in (
+        "description",
+        "preheader",
+        "plaintext_body",
+        "should_inline_css",
+        "created_at",
+        "updated_at",
+        "body",
+    ):
         assert key in info
 
 
@@ -311,10 +344,12 @@ def test_the_documented_email_template_examples_are_accepted(tagged: TestClient)
         ({"tags": [1]}, "All tags must be strings"),
         ({"tags": ["nope"]}, "Some tags could not be found"),
         ({"body": "{{content_blocks.${missing}}}"}, "Email must have valid Content Block names"),
-        ({"should_inline_css": "true"},
-         "Invalid value for `should_inline_css`. One of `true` or `false` was expected"),
+        (
+            {"should_inline_css": "true"},
+            "Invalid value for `should_inline_css`. One of `true` or `false` was expected",
+        ),
     ],
-)  # fmt: skip
+)
 def test_email_template_create_refuses_documented_error_cases(
     tagged: TestClient, changes: dict[str, Any], expected: str
 ) -> None:
@@ -327,8 +362,12 @@ def test_template_list_hides_drag_and_drop_templates_and_pages(client: TestClien
     assert listed["count"] == 12
     assert "DnD Holiday Card" not in [t["template_name"] for t in listed["templates"]]
     assert set(listed["templates"][0]) == {
-        "email_template_id", "template_name", "created_at", "updated_at", "tags"
-    }  # fmt: skip
+        "email_template_id",
+        "template_name",
+        "created_at",
+        "updated_at",
+        "tags",
+    }
     page = client.get("/templates/email/list", params={"limit": 5, "offset": 10}).json()
     assert page["count"] == 2
     cutoff = {"modified_before": "2026-01-07T04:00:00+00:00"}
@@ -337,8 +376,10 @@ def test_template_list_hides_drag_and_drop_templates_and_pages(client: TestClien
 
 def test_a_dashboard_edit_shows_up_in_the_api(client: TestClient) -> None:
     template = client.get("/templates/email/list").json()["templates"][0]
-    client.patch(f"/_sandbox/email_templates/{template['email_template_id']}",
-                 json={"subject": "Edited in the dashboard"})  # fmt: skip
+    client.patch(
+        f"/_sandbox/email_templates/{template['email_template_id']}",
+        json={"subject": "Edited in the dashboard"},
+    )
     params = {"email_template_id": template["email_template_id"]}
     info = client.get("/templates/email/info", params=params).json()
     assert info["subject"] == "Edited in the dashboard"

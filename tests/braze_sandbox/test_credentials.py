@@ -31,9 +31,12 @@ def test_the_flags_are_repeatable_and_reach_the_sandbox() -> None:
 
 def test_extra_credentials_have_every_permission_and_survive_a_reset(tmp_path: Path) -> None:
     sandbox = Sandbox(
-        tmp_path, SandboxConfig(seed_products=60), seed_demo=True, api_keys=KEYS,
+        tmp_path,
+        SandboxConfig(seed_products=60),
+        seed_demo=True,
+        api_keys=KEYS,
         scim_tokens=[TOKEN],
-    )  # fmt: skip
+    )
     with sandbox_client(sandbox) as client:
         for _ in range(2):  # the second reset restores the seeded snapshot instead
             client.post("/_sandbox/reset", json={"products": 60})
@@ -43,8 +46,9 @@ def test_extra_credentials_have_every_permission_and_survive_a_reset(tmp_path: P
                 assert client.get("/content_blocks/list", headers=rest).status_code == 200
             # A --scim-token has the development Service Origin.
             scim = {"Authorization": f"Bearer {TOKEN}", "X-Request-Origin": DEV_SCIM_ORIGIN}
-            found = client.get("/scim/v2/Users", params={"filter": 'userName eq "x@y.z"'},
-                               headers=scim)  # fmt: skip
+            found = client.get(
+                "/scim/v2/Users", params={"filter": 'userName eq "x@y.z"'}, headers=scim
+            )
             assert found.status_code == 200
         assert {e["key"] for e in _log(client)} == {"cli-key-1", "cli-key-2", "cli-scim-1"}
         assert client.get("/catalogs", headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -29,8 +29,9 @@ def test_injected_latency_delays_responses(client: TestClient) -> None:
 
 
 def test_a_held_timeout_still_applies_the_write_by_default(client: TestClient) -> None:
-    client.patch("/_sandbox/config", json={"injection": {"timeout_rate": 1.0,
-                                                          "timeout_seconds": 0.2}})  # fmt: skip
+    client.patch(
+        "/_sandbox/config", json={"injection": {"timeout_rate": 1.0, "timeout_seconds": 0.2}}
+    )
     started = time.monotonic()
     response = client.put("/catalogs/stores/items/held", json={"items": [{"city": "Rome"}]})
     assert time.monotonic() - started >= 0.2
@@ -58,8 +59,9 @@ def test_a_malformed_answer_is_an_html_page_with_the_success_status_and_the_writ
 def test_a_malformed_answer_can_be_json_without_the_documented_fields(
     client: TestClient,
 ) -> None:
-    client.patch("/_sandbox/config", json={"injection": {"malformed_rate": 1.0,
-                                                          "malformed": "shape"}})  # fmt: skip
+    client.patch(
+        "/_sandbox/config", json={"injection": {"malformed_rate": 1.0, "malformed": "shape"}}
+    )
     response = client.get("/content_blocks/list")
     assert response.status_code == 200
     assert "content_blocks" not in response.json()

@@ -28,14 +28,20 @@ SCIM_USER = {
     "department": "finance",
     "permissions": {
         "companyPermissions": ["manage_company_settings"],
-        "appGroup": [{
-            "appGroupName": "Test App Group",
-            "appGroupPermissions": ["basic_access", "send_campaigns_canvases"],
-            "team": [{"teamName": "Test Team", "teamPermissions": ["basic_access",
-                                                                  "export_user_data"]}],
-        }],
+        "appGroup": [
+            {
+                "appGroupName": "Test App Group",
+                "appGroupPermissions": ["basic_access", "send_campaigns_canvases"],
+                "team": [
+                    {
+                        "teamName": "Test Team",
+                        "teamPermissions": ["basic_access", "export_user_data"],
+                    }
+                ],
+            }
+        ],
     },
-}  # fmt: skip
+}
 
 
 def test_the_documented_preference_center_examples_are_accepted(client: TestClient) -> None:
@@ -44,21 +50,29 @@ def test_the_documented_preference_center_examples_are_accepted(client: TestClie
     body = created.json()
     assert body["liquid_tag"] == "{{preference_center.${My_Preference_Center}}}"
     pc_id = body["preference_center_api_id"]
-    update = {"name": "Example", "preference_center_title": "Example Preference Center Title",
-              "preference_center_page_html": "New HTML",
-              "confirmation_page_html": "HTML here with a message to users here",
-              "state": "active"}  # fmt: skip
+    update = {
+        "name": "Example",
+        "preference_center_title": "Example Preference Center Title",
+        "preference_center_page_html": "New HTML",
+        "confirmation_page_html": "HTML here with a message to users here",
+        "state": "active",
+    }
     updated = client.put(f"/preference_center/v1/{pc_id}", json=update)
     assert updated.status_code == 200
-    assert set(updated.json()) == {"preference_center_api_id", "created_at", "updated_at",
-                                   "message"}  # fmt: skip
+    assert set(updated.json()) == {
+        "preference_center_api_id",
+        "created_at",
+        "updated_at",
+        "message",
+    }
     view = client.get(f"/preference_center/v1/{pc_id}").json()
     assert view["name"] == "My_Preference_Center"  # the name never changes
     assert view["preference_center_page_html"] == "New HTML"
     assert view["preference_center_options"] == PC_CREATE["options"]
     assert view["redirect_page_html"] is None
-    names = [p["name"] for p in client.get("/preference_center/v1/list").json()[
-        "preference_centers"]]  # fmt: skip
+    names = [
+        p["name"] for p in client.get("/preference_center/v1/list").json()["preference_centers"]
+    ]
     assert names == ["main_preferences", "My_Preference_Center"]
     url = client.get(f"/preference_center/v1/{pc_id}/url/user-1").json()["preference_center_url"]
     assert url.startswith("https://")
@@ -69,9 +83,15 @@ def test_the_documented_preference_center_examples_are_accepted(client: TestClie
 
 @pytest.mark.parametrize(
     "changes",
-    [{"name": "has space"}, {"name": ""}, {"preference_center_page_html": ""},
-     {"confirmation_page_html": None}, {"state": "live"}, {"options": "x"}],
-)  # fmt: skip
+    [
+        {"name": "has space"},
+        {"name": ""},
+        {"preference_center_page_html": ""},
+        {"confirmation_page_html": None},
+        {"state": "live"},
+        {"options": "x"},
+    ],
+)
 def test_preference_center_create_refuses_invalid_input(
     client: TestClient, changes: dict[str, Any]
 ) -> None:
@@ -84,8 +104,10 @@ def test_preference_center_writes_are_limited_to_10_per_minute(
     client: TestClient, sandbox: Any
 ) -> None:
     sandbox.config.rate_limits_enabled = True
-    statuses = [client.post("/preference_center/v1", json={**PC_CREATE, "name": f"pc{i}"})
-                .status_code for i in range(11)]  # fmt: skip
+    statuses = [
+        client.post("/preference_center/v1", json={**PC_CREATE, "name": f"pc{i}"}).status_code
+        for i in range(11)
+    ]
     assert statuses == [201] * 10 + [429]
     assert client.get("/preference_center/v1/list").headers["x-ratelimit-limit"] == "1000"
 
@@ -121,8 +143,9 @@ def test_scim_create_lookup_search_update_and_remove(client: TestClient) -> None
     assert user["userName"] == "user@test.com"
     assert user["permissions"]["appGroup"][0]["appGroupId"]
     assert user["lastSignInAt"] == "Thursday, January 1, 1970 12:00:00 AM"
-    found = client.get("/scim/v2/Users", params={"filter": 'userName eq "user@test.com"'},
-                       headers=SCIM).json()  # fmt: skip
+    found = client.get(
+        "/scim/v2/Users", params={"filter": 'userName eq "user@test.com"'}, headers=SCIM
+    ).json()
     assert found["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]
     assert found["totalResults"] == 1
     assert found["Resources"][0]["id"] == user["id"]
@@ -134,8 +157,11 @@ def test_scim_create_lookup_search_update_and_remove(client: TestClient) -> None
     assert client.delete(f"/scim/v2/Users/{user['id']}", headers=SCIM).status_code == 204
     missing = client.get(f"/scim/v2/Users/{user['id']}", headers=SCIM)
     assert missing.status_code == 404
-    assert missing.json() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                              "detail": "User not found", "status": 404}  # fmt: skip
+    assert missing.json() == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "detail": "User not found",
+        "status": 404,
+    }
 
 
 def test_scim_refuses_a_duplicate_user_with_409(client: TestClient) -> None:
@@ -153,9 +179,14 @@ def test_scim_refuses_to_change_the_user_name(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"department": "sales"}, {"userName": "not-an-email"}, {"schemas": []},
-     {"name": {"givenName": "A"}}, {"permissions": {"companyPermissions": ["root"]}}],
-)  # fmt: skip
+    [
+        {"department": "sales"},
+        {"userName": "not-an-email"},
+        {"schemas": []},
+        {"name": {"givenName": "A"}},
+        {"permissions": {"companyPermissions": ["root"]}},
+    ],
+)
 def test_scim_refuses_invalid_users(client: TestClient, changes: dict[str, Any]) -> None:
     response = client.post("/scim/v2/Users", json={**SCIM_USER, **changes}, headers=SCIM)
     assert response.status_code == 400
@@ -177,8 +208,9 @@ def test_a_scim_token_with_a_service_origin_requires_the_matching_header(
     headers = {"Authorization": f"Bearer {token}"}
     query = {"filter": 'userName eq "ada.admin@example.com"'}
     assert client.get("/scim/v2/Users", params=query, headers=headers).status_code == 401
-    ok = client.get("/scim/v2/Users", params=query,
-                    headers={**headers, "X-Request-Origin": "idp.example.com"})  # fmt: skip
+    ok = client.get(
+        "/scim/v2/Users", params=query, headers={**headers, "X-Request-Origin": "idp.example.com"}
+    )
     assert ok.json()["totalResults"] == 1
 
 

@@ -58,8 +58,9 @@ def test_it_starts_fast_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_a_dropped_connection_is_seen_by_the_client_as_a_transport_error(tmp_path: Path) -> None:
-    process = start_sandbox(tmp_path, seed_demo=True, seed_products=60,
-                            timeout_rate=1.0, timeout_mode="drop")  # fmt: skip
+    process = start_sandbox(
+        tmp_path, seed_demo=True, seed_products=60, timeout_rate=1.0, timeout_mode="drop"
+    )
     try:
         headers = {"Authorization": f"Bearer {process.api_key}"}
         with pytest.raises(httpx.TransportError):

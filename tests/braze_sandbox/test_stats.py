@@ -9,11 +9,17 @@ from braze_sandbox.stats import group_stats
 
 def _entry(t: float, items: int = 50) -> dict[str, Any]:
     return {
-        "t": t, "counted": True, "external": False, "status": 202, "window_seconds": 10.0,
+        "t": t,
+        "counted": True,
+        "external": False,
+        "status": 202,
+        "window_seconds": 10.0,
         "injected": None,
-        "item_count": items, "item_ids": [f"{t}-{i}" for i in range(items)],
-        "method": "PATCH", "path": "/catalogs/products/items",
-    }  # fmt: skip
+        "item_count": items,
+        "item_ids": [f"{t}-{i}" for i in range(items)],
+        "method": "PATCH",
+        "path": "/catalogs/products/items",
+    }
 
 
 def test_a_window_without_requests_between_the_first_and_last_counts_as_lost() -> None:

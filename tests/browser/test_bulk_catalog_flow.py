@@ -31,8 +31,9 @@ def braze(
     settings.BRAZE_API_KEY = braze_sandbox.api_key
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.BRAZE_RATE_LIMITS = {
-        **settings.BRAZE_RATE_LIMITS, "workspace": f"browser-{uuid.uuid4().hex}",
-    }  # fmt: skip
+        **settings.BRAZE_RATE_LIMITS,
+        "workspace": f"browser-{uuid.uuid4().hex}",
+    }
     close_client()
     yield braze_sandbox
     close_client()

@@ -50,9 +50,11 @@ def test_a_change_goes_from_editor_to_reviewer_to_braze_to_the_auditor(
     tiers = Catalog.objects.get(name="loyalty_tiers")
     silver = get_client().catalog_item_get(catalog_name="loyalty_tiers", item_id="silver")
     catalog_item_mirror_write(
-        catalog=tiers, item_id="silver", action="create",
+        catalog=tiers,
+        item_id="silver",
+        action="create",
         values={k: v for k, v in silver.items() if k != "id"},
-    )  # fmt: skip
+    )
     base = live_server.url
 
     editor = _signed_in(browser, base, "editor")

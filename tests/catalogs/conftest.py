@@ -49,8 +49,9 @@ def products(db: None, small_sandbox: SandboxHandle, sync_client: BrazeClient) -
 def requests_since(braze: SandboxHandle) -> Callable[[float, str], list[dict[str, Any]]]:
     def own(since: float, path_part: str = "/catalogs") -> list[dict[str, Any]]:
         return [
-            e for e in braze.admin.log(since=since)
+            e
+            for e in braze.admin.log(since=since)
             if path_part in e["path"] and not e.get("external")
-        ]  # fmt: skip
+        ]
 
     return own

@@ -89,9 +89,11 @@ def test_the_exported_file_uploaded_again_gives_back_the_original_values(
     assert b"'=HYPERLINK" in body  # the file holds the inert form
     editor = user_with_role(Role.EDITOR)
     job = bulk_job_upload(
-        actor=editor, catalog=shop, operation="upsert",
+        actor=editor,
+        catalog=shop,
+        operation="upsert",
         upload=SimpleUploadedFile("shop.csv", body),
-    )  # fmt: skip
+    )
     job = bulk_job_parse(job_id=job.pk)
     assert job.state == JobState.READY
     # Every value read back equals the mirror's: nothing would be sent.
@@ -123,9 +125,11 @@ def test_an_export_sorted_by_a_field_or_the_id_is_streamed(
 
 
 def test_refresh_from_braze_clicked_twice_queues_one_task(
-    client_for: ClientFor, db: None, monkeypatch: pytest.MonkeyPatch,
+    client_for: ClientFor,
+    db: None,
+    monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Callable[..., Any],
-) -> None:  # fmt: skip
+) -> None:
     from catalogs import tasks
 
     queued: list[tuple[Any, ...]] = []
@@ -145,9 +149,11 @@ def test_refresh_from_braze_clicked_twice_queues_one_task(
 
 
 def test_once_the_refresh_has_started_the_next_click_queues_again(
-    client_for: ClientFor, db: None, monkeypatch: pytest.MonkeyPatch,
+    client_for: ClientFor,
+    db: None,
+    monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Callable[..., Any],
-) -> None:  # fmt: skip
+) -> None:
     from catalogs import services, tasks
 
     queued: list[tuple[Any, ...]] = []

@@ -41,9 +41,12 @@ def test_an_applied_edit_reaches_braze_and_the_mirror_at_once(
 ) -> None:
     products = _mirrored(products, sync_client)
     cr = catalog_item_propose(
-        actor=editor, catalog=products, action="update", item_id="sku-000004",
+        actor=editor,
+        catalog=products,
+        action="update",
+        item_id="sku-000004",
         values={"price": 42.0, "name": "Renamed"},
-    )  # fmt: skip
+    )
 
     cr = _approve_and_apply(cr, reviewer)
 
@@ -65,9 +68,12 @@ def test_an_applied_create_and_delete_update_the_mirror(
 ) -> None:
     products = _mirrored(products, sync_client)
     created = catalog_item_propose(
-        actor=editor, catalog=products, action="create", item_id="sku-new",
+        actor=editor,
+        catalog=products,
+        action="create",
+        item_id="sku-new",
         values={"name": "New thing", "price": 3, "in_stock": True},
-    )  # fmt: skip
+    )
     assert _approve_and_apply(created, reviewer).state == ChangeState.APPLIED
     assert CatalogItem.objects.get(catalog=products, item_id="sku-new").data["price"] == 3
 
@@ -81,14 +87,20 @@ def test_an_applied_create_and_delete_update_the_mirror(
 
 
 def test_an_item_changed_in_braze_since_the_proposal_is_a_conflict(
-    products: Catalog, sync_client: BrazeClient, editor: User, reviewer: User,
+    products: Catalog,
+    sync_client: BrazeClient,
+    editor: User,
+    reviewer: User,
     small_sandbox: SandboxHandle,
-) -> None:  # fmt: skip
+) -> None:
     products = _mirrored(products, sync_client)
     cr = catalog_item_propose(
-        actor=editor, catalog=products, action="update", item_id="sku-000006",
+        actor=editor,
+        catalog=products,
+        action="update",
+        item_id="sku-000006",
         values={"price": 1.0},
-    )  # fmt: skip
+    )
     small_sandbox.admin.edit_catalog_item("products", "sku-000006", {"price": 999})
 
     assert _approve_and_apply(cr, reviewer).state == ChangeState.CONFLICT
@@ -98,18 +110,24 @@ def test_an_item_changed_in_braze_since_the_proposal_is_a_conflict(
 
 
 def test_catalogs_are_created_and_deleted_through_change_requests(
-    products: Catalog, sync_client: BrazeClient, editor: User, reviewer: User,
-    small_sandbox: SandboxHandle, settings: Any,
-) -> None:  # fmt: skip
+    products: Catalog,
+    sync_client: BrazeClient,
+    editor: User,
+    reviewer: User,
+    small_sandbox: SandboxHandle,
+    settings: Any,
+) -> None:
     # Newer Braze figure (50/min) for the catalog group: this test lists catalogs 5+ times.
     small_sandbox.admin.set_limit("catalogs_sync", 50)
     groups = {**settings.BRAZE_RATE_LIMITS["groups"], "catalogs_sync": (50, 60.0)}
     settings.BRAZE_RATE_LIMITS = {**settings.BRAZE_RATE_LIMITS, "groups": groups}
     close_client()
     cr = catalog_propose_create(
-        actor=editor, name="gifts", description="Gift ideas",
+        actor=editor,
+        name="gifts",
+        description="Gift ideas",
         fields=[("id", "string"), ("price", "number")],
-    )  # fmt: skip
+    )
     assert _approve_and_apply(cr, reviewer).state == ChangeState.APPLIED
     gifts = Catalog.objects.get(name="gifts")
     assert gifts.fields == [{"name": "id", "type": "string"}, {"name": "price", "type": "number"}]

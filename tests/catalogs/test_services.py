@@ -149,9 +149,12 @@ def test_a_console_write_newer_than_the_page_is_kept_and_not_called_external(
     )
 
     outcome = catalog_items_mirror_page(
-        catalog=products, items=page.items, sync_id=None, fetched_at=fetched_at,
+        catalog=products,
+        items=page.items,
+        sync_id=None,
+        fetched_at=fetched_at,
         record_external=True,
-    )  # fmt: skip
+    )
 
     assert outcome.changed == 0
     assert _mirror(products)["sku-000003"]["price"] == 1.0
@@ -190,9 +193,12 @@ def test_the_schedule_resumes_a_stalled_pass_and_starts_due_ones(
     )
     stores = Catalog.objects.get(name="stores")
     stalled = CatalogSync.objects.create(
-        catalog=products, state=SyncState.RUNNING, cursor="c2tpcDo1MA==", pages_done=1,
+        catalog=products,
+        state=SyncState.RUNNING,
+        cursor="c2tpcDo1MA==",
+        pages_done=1,
         heartbeat_at=timezone.now() - timedelta(hours=1),
-    )  # fmt: skip
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         started = services.catalog_sync_schedule(client=sync_client)
@@ -237,11 +243,12 @@ def test_entries_without_an_id_are_left_out_and_reported_and_the_rest_mirrored(
         return httpx.Response(200, json={"items": items, "message": "success"}, headers=headers)
 
     client = BrazeClient(
-        http=httpx.Client(base_url="https://rest.iad-03.braze.com",
-                          transport=httpx.MockTransport(braze)),
+        http=httpx.Client(
+            base_url="https://rest.iad-03.braze.com", transport=httpx.MockTransport(braze)
+        ),
         limiter=make_limiter(limits=make_limits(), prefix=f"test:{uuid.uuid4().hex}"),
         api_key="k",
-    )  # fmt: skip
+    )
     fields = [{"name": "id", "type": "string"}, {"name": "city", "type": "string"}]
     stores = Catalog.objects.create(name="stores", fields=fields)
     sync = catalog_sync_request(catalog=stores, actor=None)

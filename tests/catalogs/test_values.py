@@ -93,9 +93,14 @@ def test_an_edited_array_becomes_add_and_remove() -> None:
 def venues(db: None) -> Catalog:
     catalog: Catalog = CatalogFactory.create(name="venues", fields=TYPED_FIELDS)
     catalog_item_create(
-        catalog, "v1", name="Hall", details={"floor": 2}, tags=["red", "blue"],
-        location=[-73.988103, 40.779109], opened_at="2026-03-01T09:30:00.000Z",
-    )  # fmt: skip
+        catalog,
+        "v1",
+        name="Hall",
+        details={"floor": 2},
+        tags=["red", "blue"],
+        location=[-73.988103, 40.779109],
+        opened_at="2026-03-01T09:30:00.000Z",
+    )
     catalog.refresh_from_db()
     return catalog
 
@@ -129,9 +134,12 @@ def test_a_new_item_with_the_new_types_is_proposed_typed(
     client_for(Role.EDITOR).post(reverse("catalogs:item_create", args=["venues"]), data)
     cr = ChangeRequest.objects.get()
     assert cr.payload == {
-        "name": "Hall", "details": {"floor": 2}, "tags": ["a", "b"],
-        "location": [-73.988103, 40.779109], "opened_at": "2026-03-01T09:30:00.000+00:00",
-    }  # fmt: skip
+        "name": "Hall",
+        "details": {"floor": 2},
+        "tags": ["a", "b"],
+        "location": [-73.988103, 40.779109],
+        "opened_at": "2026-03-01T09:30:00.000+00:00",
+    }
 
 
 @pytest.mark.parametrize(
@@ -175,8 +183,12 @@ def test_an_edited_array_is_proposed_as_add_and_remove(
     client_for(Role.EDITOR).post(url, _form_data(v_tags="red\ngreen"))
     cr = ChangeRequest.objects.get()
     assert cr.payload == {"tags": {"$add": ["green"], "$remove": ["blue"]}}
-    assert {"field": "tags", "before": ["red", "blue"], "after": ["red", "green"],
-            "change": "changed"} in cr.diff  # fmt: skip
+    assert {
+        "field": "tags",
+        "before": ["red", "blue"],
+        "after": ["red", "green"],
+        "change": "changed",
+    } in cr.diff
 
 
 def test_an_unchanged_time_in_another_spelling_is_no_edit(
@@ -216,9 +228,12 @@ def braze_venues(
     catalog_mirror_refresh(client=sync_client)
     catalog = Catalog.objects.get(name="venues")
     cr = catalog_item_propose(
-        actor=editor, catalog=catalog, action="create", item_id="v1",
+        actor=editor,
+        catalog=catalog,
+        action="create",
+        item_id="v1",
         values={"name": "Hall", "tags": ["red", "blue"]},
-    )  # fmt: skip
+    )
     assert _approve_and_apply(cr, reviewer).state == ChangeState.APPLIED
     _sync(catalog, sync_client)
     catalog.refresh_from_db()
@@ -229,9 +244,12 @@ def test_a_time_the_console_wrote_is_no_external_change_on_the_next_sync(
     braze_venues: Catalog, sync_client: BrazeClient, editor: User, reviewer: User
 ) -> None:
     cr = catalog_item_propose(
-        actor=editor, catalog=braze_venues, action="update", item_id="v1",
+        actor=editor,
+        catalog=braze_venues,
+        action="update",
+        item_id="v1",
         values={"opened_at": rules.parse_value("time", "2026-03-01T10:30:00+01:00")},
-    )  # fmt: skip
+    )
     assert _approve_and_apply(cr, reviewer).state == ChangeState.APPLIED
     held = sync_client.catalog_item_get(catalog_name="venues", item_id="v1")
     assert held["opened_at"] == "2026-03-01T09:30:00.000Z"  # Braze's spelling
@@ -242,9 +260,12 @@ def test_a_time_the_console_wrote_is_no_external_change_on_the_next_sync(
     assert not AuditEntry.objects.filter(action="catalog_item.external_changed").exists()
     # And the next edit of that item is no conflict either.
     cr = catalog_item_propose(
-        actor=editor, catalog=braze_venues, action="update", item_id="v1",
+        actor=editor,
+        catalog=braze_venues,
+        action="update",
+        item_id="v1",
         values={"name": "Big Hall"},
-    )  # fmt: skip
+    )
     assert _approve_and_apply(cr, reviewer).state == ChangeState.APPLIED, cr.error_message
 
 
@@ -275,8 +296,9 @@ def test_an_array_edit_from_the_form_reaches_braze(
         "green",
     ]
     patches = [
-        e for e in braze.admin.log(since=0)
+        e
+        for e in braze.admin.log(since=0)
         if e["method"] == "PATCH" and e["path"] == "/catalogs/venues/items/v1"
-    ]  # fmt: skip
+    ]
     expected = [200] if braze.profile == "current" else [400, 200]
     assert [e["status"] for e in patches] == expected

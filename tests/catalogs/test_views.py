@@ -86,8 +86,11 @@ def test_it_sorts_by_any_field_numbers_as_numbers(client_for: ClientFor, shop: C
     viewer = client_for(Role.VIEWER)
     assert _ids(_items(viewer, shop, sort="price")) == ["sock-1", "hat-1", "boot-2", "boot-1"]
     assert _ids(_items(viewer, shop, sort="-released_at")) == [
-        "hat-1", "boot-1", "boot-2", "sock-1"
-    ]  # fmt: skip
+        "hat-1",
+        "boot-1",
+        "boot-2",
+        "sock-1",
+    ]
 
 
 def test_keyset_pages_walk_forward_and_back_without_gaps(shop: Catalog) -> None:
@@ -153,8 +156,14 @@ BAD_VALUES = [
 def test_each_kind_of_bad_value_is_refused_before_any_braze_call(
     client_for: ClientFor, shop: Catalog, bad: dict[str, str], field: str, message: str
 ) -> None:
-    data = {"item_id": "new-1", "v_name": "New", "v_price": "1", "v_in_stock": "true",
-            "v_released_at": "2026-01-01T00:00:00Z", **bad}  # fmt: skip
+    data = {
+        "item_id": "new-1",
+        "v_name": "New",
+        "v_price": "1",
+        "v_in_stock": "true",
+        "v_released_at": "2026-01-01T00:00:00Z",
+        **bad,
+    }
     response = client_for(Role.EDITOR).post(reverse("catalogs:item_create", args=["shop"]), data)
     assert response.status_code == 200
     form = response.context["form"]
@@ -169,9 +178,13 @@ def test_an_edit_becomes_a_change_request_with_only_the_changed_fields(
 ) -> None:
     response = client_for(Role.EDITOR).post(
         reverse("catalogs:item_edit", args=["shop", "hat-1"]),
-        {"v_name": "Sun Hat", "v_price": "17.5", "v_in_stock": "true",
-         "v_released_at": "2026-02-10T08:30:00.000+00:00"},
-    )  # fmt: skip
+        {
+            "v_name": "Sun Hat",
+            "v_price": "17.5",
+            "v_in_stock": "true",
+            "v_released_at": "2026-02-10T08:30:00.000+00:00",
+        },
+    )
     assert response.status_code == 302
     cr = ChangeRequest.objects.get()
     assert (cr.resource_type, cr.identifier, cr.action) == ("catalog_item", "shop/hat-1", "update")
@@ -182,9 +195,13 @@ def test_an_edit_becomes_a_change_request_with_only_the_changed_fields(
 def test_an_edit_that_changes_nothing_is_refused(client_for: ClientFor, shop: Catalog) -> None:
     response = client_for(Role.EDITOR).post(
         reverse("catalogs:item_edit", args=["shop", "hat-1"]),
-        {"v_name": "Sun Hat", "v_price": "15", "v_in_stock": "true",
-         "v_released_at": "2026-02-10T08:30:00.000+00:00"},
-    )  # fmt: skip
+        {
+            "v_name": "Sun Hat",
+            "v_price": "15",
+            "v_in_stock": "true",
+            "v_released_at": "2026-02-10T08:30:00.000+00:00",
+        },
+    )
     assert "Nothing changed" in response.content.decode()
     assert not ChangeRequest.objects.exists()
 
@@ -228,8 +245,12 @@ def test_deleting_a_catalog_needs_its_name_typed(client_for: ClientFor, shop: Ca
 
 
 def _create_catalog(client: Client, name: str, rows: list[tuple[str, str]]) -> str:
-    data = {"name": name, "description": "d", "fields-TOTAL_FORMS": str(len(rows)),
-            "fields-INITIAL_FORMS": str(len(rows))}  # fmt: skip
+    data = {
+        "name": name,
+        "description": "d",
+        "fields-TOTAL_FORMS": str(len(rows)),
+        "fields-INITIAL_FORMS": str(len(rows)),
+    }
     for n, (field, kind) in enumerate(rows):
         data[f"fields-{n}-name"], data[f"fields-{n}-type"] = field, kind
     return client.post(reverse("catalogs:create"), data).content.decode()
@@ -277,8 +298,9 @@ def test_a_valid_catalog_is_proposed(client_for: ClientFor, db: None) -> None:
     cr = ChangeRequest.objects.get()
     assert (cr.resource_type, cr.action, cr.identifier) == ("catalog", "create", "gifts")
     assert cr.payload["fields"] == [
-        {"name": "id", "type": "string"}, {"name": "price", "type": "number"}
-    ]  # fmt: skip
+        {"name": "id", "type": "string"},
+        {"name": "price", "type": "number"},
+    ]
 
 
 def test_viewers_cannot_propose(client_for: ClientFor, shop: Catalog) -> None:

@@ -8,9 +8,26 @@ import itertools
 from console.spreadsheet import cell_inert, cell_restored, line_cells_plain
 
 CELLS = [
-    "plain", "", "=1", "+1", "-1", "@a", "\tx", "\rx", "'=x", "'plain", "''", "a b",
-    'q"uote', "new\nline", "c\rr", "x=1", "a-b", "naïve", "1.5",
-]  # fmt: skip
+    "plain",
+    "",
+    "=1",
+    "+1",
+    "-1",
+    "@a",
+    "\tx",
+    "\rx",
+    "'=x",
+    "'plain",
+    "''",
+    "a b",
+    'q"uote',
+    "new\nline",
+    "c\rr",
+    "x=1",
+    "a-b",
+    "naïve",
+    "1.5",
+]
 SAFE = ["plain", "", "a b", "x=1", "a-b", "naïve", "1.5"]
 
 

@@ -45,13 +45,35 @@ def test_the_simulated_staff_browse_filter_and_review_without_errors(
     )
     samples = tmp_path / "samples.json"
     subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "scripts/bench_web_locust.py"),
-         "--headless", "--users", "4", "--spawn-rate", "4", "--run-time", "5s",
-         "--host", live_server.url, "--only-summary", "--loglevel", "WARNING"],
-        cwd=ROOT, env={"BENCH_WEB_PLAN": str(plan), "BENCH_WEB_SAMPLES": str(samples),
-                       "PATH": "/usr/bin:/bin"},
-        check=False, timeout=60, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "scripts/bench_web_locust.py"),
+            "--headless",
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--run-time",
+            "5s",
+            "--host",
+            live_server.url,
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={
+            "BENCH_WEB_PLAN": str(plan),
+            "BENCH_WEB_SAMPLES": str(samples),
+            "PATH": "/usr/bin:/bin",
+        },
+        check=False,
+        timeout=60,
+        capture_output=True,
+    )
     result = json.loads(samples.read_text())
     assert result["errors"] == []
     assert result["samples"]["page"], result

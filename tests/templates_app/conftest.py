@@ -62,6 +62,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
 def bodies(calls: list[tuple[str, str, Any]], path: str) -> list[dict[str, Any]]:
     """The JSON bodies of the writes sent to paths starting with `path`."""
     return [
-        body for method, sent_path, body in calls
+        body
+        for method, sent_path, body in calls
         if method in {"POST", "PUT"} and sent_path.startswith(path)
-    ]  # fmt: skip
+    ]

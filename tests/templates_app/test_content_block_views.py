@@ -69,10 +69,14 @@ def test_the_detail_shows_the_liquid_tag_inclusions_references_and_a_sandboxed_p
 ) -> None:
     footer = block_named(braze, "legal_notice")
     ContentVersion.objects.create(
-        resource_type=ResourceType.CONTENT_BLOCK, braze_id="other", version=1,
-        name="email_footer", snapshot={"content": "{{content_blocks.${legal_notice}}}"},
-        digest="x", source=VersionSource.SYNCED,
-    )  # fmt: skip
+        resource_type=ResourceType.CONTENT_BLOCK,
+        braze_id="other",
+        version=1,
+        name="email_footer",
+        snapshot={"content": "{{content_blocks.${legal_notice}}}"},
+        digest="x",
+        source=VersionSource.SYNCED,
+    )
     response = client_for(Role.VIEWER).get(
         reverse("templates_app:content_block_detail", args=[footer["content_block_id"]])
     )
@@ -121,9 +125,14 @@ def test_an_editor_proposes_a_block_edit_a_reviewer_approves_and_braze_holds_it(
     new = '<p style="font-size:11px">© 2027 Example Outfitters Ltd.</p>'
     response = client.post(
         reverse("templates_app:content_block_edit", args=[block_id]),
-        {"name": "legal_notice", "description": "Legal small print", "content": new,
-         "state": "active", "tags": "legal"},
-    )  # fmt: skip
+        {
+            "name": "legal_notice",
+            "description": "Legal small print",
+            "content": new,
+            "state": "active",
+            "tags": "legal",
+        },
+    )
     cr = ChangeRequest.objects.get()
     assert response.status_code == 302
     assert response["Location"] == cr.get_absolute_url()
@@ -152,9 +161,14 @@ def test_a_new_block_is_created_in_braze_when_approved(
     client.force_login(editor)
     client.post(
         reverse("templates_app:content_block_create"),
-        {"name": "promo_footer", "description": "Promo", "state": "draft", "tags": "promotional",
-         "content": "<p>{{content_blocks.${legal_notice}}}</p>"},
-    )  # fmt: skip
+        {
+            "name": "promo_footer",
+            "description": "Promo",
+            "state": "draft",
+            "tags": "promotional",
+            "content": "<p>{{content_blocks.${legal_notice}}}</p>",
+        },
+    )
     cr = ChangeRequest.objects.get()
     assert cr.action == "create"
     assert cr.identifier == "name:promo_footer"
@@ -173,9 +187,14 @@ def test_a_dashboard_edit_after_the_proposal_is_a_conflict_not_overwritten(
     block_id = _id_of("greeting")
     client.post(
         reverse("templates_app:content_block_edit", args=[block_id]),
-        {"name": "greeting", "content": "Hello!", "state": "active", "tags": "brand",
-         "description": "Personal greeting"},
-    )  # fmt: skip
+        {
+            "name": "greeting",
+            "content": "Hello!",
+            "state": "active",
+            "tags": "brand",
+            "description": "Personal greeting",
+        },
+    )
     braze.admin.edit_content_block(block_id, content="Howdy {{${first_name}}}")
     cr = ChangeRequest.objects.get()
     change_request_approve(actor=reviewer, change_request=cr)

@@ -77,9 +77,14 @@ def test_a_template_with_an_unknown_block_is_refused_before_braze(
 ) -> None:
     response = client_for(Role.EDITOR).post(
         reverse("templates_app:email_template_create"),
-        {"template_name": "", "subject": "Hi", "body": "{{content_blocks.${ghost}}}",
-         "should_inline_css": "true", "tags": "newsletter"},
-    )  # fmt: skip
+        {
+            "template_name": "",
+            "subject": "Hi",
+            "body": "{{content_blocks.${ghost}}}",
+            "should_inline_css": "true",
+            "tags": "newsletter",
+        },
+    )
     body = response.content.decode()
     assert rules.TEMPLATE_NAME_REQUIRED in body
     assert rules.UNKNOWN_BLOCKS_IN_EMAIL in body
@@ -95,11 +100,16 @@ def test_a_template_edit_is_applied_after_approval_and_kept_as_a_version(
     template_id = _id_of("Welcome")
     response = client.post(
         reverse("templates_app:email_template_edit", args=[template_id]),
-        {"template_name": "Welcome", "subject": "Welcome aboard", "preheader": "Hello",
-         "body": "<h1>Welcome aboard</h1>{{content_blocks.${email_footer}}}",
-         "plaintext_body": "Welcome aboard", "should_inline_css": "false",
-         "tags": "onboarding"},
-    )  # fmt: skip
+        {
+            "template_name": "Welcome",
+            "subject": "Welcome aboard",
+            "preheader": "Hello",
+            "body": "<h1>Welcome aboard</h1>{{content_blocks.${email_footer}}}",
+            "plaintext_body": "Welcome aboard",
+            "should_inline_css": "false",
+            "tags": "onboarding",
+        },
+    )
     assert response.status_code == 302
     cr = ChangeRequest.objects.get()
     change_request_approve(actor=reviewer, change_request=cr)
@@ -118,9 +128,13 @@ def test_a_new_template_is_created_once_approved(
     client.force_login(editor)
     client.post(
         reverse("templates_app:email_template_create"),
-        {"template_name": "Birthday", "subject": "Happy birthday", "body": "<p>Cake</p>",
-         "tags": "brand"},
-    )  # fmt: skip
+        {
+            "template_name": "Birthday",
+            "subject": "Happy birthday",
+            "body": "<p>Cake</p>",
+            "tags": "brand",
+        },
+    )
     cr = ChangeRequest.objects.get()
     assert cr.action == "create"
     change_request_approve(actor=reviewer, change_request=cr)
@@ -139,10 +153,14 @@ def test_the_change_preview_shows_a_line_diff_and_both_renderings(
     template = selectors.email_template_get(email_template_id=template_id)
     client.post(
         reverse("templates_app:email_template_edit", args=[template_id]),
-        {"template_name": "Survey", "subject": template.subject, "tags": "newsletter",
-         "body": (template.body or "").replace("<h1>", "<h1>NEW "),
-         "plaintext_body": template.plaintext_body},
-    )  # fmt: skip
+        {
+            "template_name": "Survey",
+            "subject": template.subject,
+            "tags": "newsletter",
+            "body": (template.body or "").replace("<h1>", "<h1>NEW "),
+            "plaintext_body": template.plaintext_body,
+        },
+    )
     cr = ChangeRequest.objects.get()
     body = (
         client_for(Role.REVIEWER)

@@ -48,9 +48,10 @@ def test_an_edit_made_in_braze_is_a_new_version_and_an_audited_external_change(
     report = content_sync()
     assert report.external_changes == 1
     versions = list(
-        ContentVersion.objects.filter(braze_id=block_id).order_by("version").values_list(
-            "version", "source")
-    )  # fmt: skip
+        ContentVersion.objects.filter(braze_id=block_id)
+        .order_by("version")
+        .values_list("version", "source")
+    )
     assert versions == [(1, VersionSource.SYNCED), (2, VersionSource.SYNCED)]
     entry = AuditEntry.objects.get(action="content.external_change")
     assert entry.resource_type == ResourceType.CONTENT_BLOCK
@@ -68,18 +69,24 @@ def test_a_change_applied_by_the_console_is_not_reported_as_external(
     client.force_login(editor)
     client.post(
         reverse("templates_app:content_block_edit", args=[block_id]),
-        {"name": "legal_notice", "content": "<p>© 2027</p>", "state": "active", "tags": "legal",
-         "description": "Legal small print"},
-    )  # fmt: skip
+        {
+            "name": "legal_notice",
+            "content": "<p>© 2027</p>",
+            "state": "active",
+            "tags": "legal",
+            "description": "Legal small print",
+        },
+    )
     cr = ChangeRequest.objects.get()
     change_request_approve(actor=reviewer, change_request=cr)
     change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
     report = content_sync()
     assert report.external_changes == 0
     sources = list(
-        ContentVersion.objects.filter(braze_id=block_id).order_by("version").values_list(
-            "source", flat=True)
-    )  # fmt: skip
+        ContentVersion.objects.filter(braze_id=block_id)
+        .order_by("version")
+        .values_list("source", flat=True)
+    )
     assert sources == [VersionSource.SYNCED, VersionSource.APPLIED]
 
 

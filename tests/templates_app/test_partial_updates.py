@@ -36,9 +36,14 @@ def _propose_block_content(editor: User, block_id: str, content: str) -> ChangeR
     client.force_login(editor)
     client.post(
         reverse("templates_app:content_block_edit", args=[block_id]),
-        {"name": block.name, "description": block.description, "content": content,
-         "state": "active", "tags": ", ".join(block.tags)},
-    )  # fmt: skip
+        {
+            "name": block.name,
+            "description": block.description,
+            "content": content,
+            "state": "active",
+            "tags": ", ".join(block.tags),
+        },
+    )
     return ChangeRequest.objects.filter(identifier=block_id).latest("pk")
 
 
@@ -52,9 +57,10 @@ def test_a_content_block_edit_sends_only_the_changed_content_and_the_state(
     updates = bodies(sent, "/content_blocks/update")
     # Braze's update makes a block active when no state is sent, so the state always goes.
     assert updates[0] == {
-        "content_block_id": block_id, "content": "Hello again {{${first_name}}}",
+        "content_block_id": block_id,
+        "content": "Hello again {{${first_name}}}",
         "state": "active",
-    }  # fmt: skip
+    }
     if braze.reference:
         # The older reference requires name and content: refused, then sent with both.
         assert len(updates) == 2
@@ -82,8 +88,9 @@ def test_publishing_a_draft_without_other_changes_reaches_braze(
 
     assert cr.state == ChangeState.APPLIED, cr.error_message
     assert bodies(sent, "/content_blocks/update")[0] == {
-        "content_block_id": block_id, "state": "active"
-    }  # fmt: skip
+        "content_block_id": block_id,
+        "state": "active",
+    }
     with braze.client() as http:  # Braze refuses to rename an active block, and only those
         rename = {"content_block_id": block_id, "name": "summer_banner", "content": "Spring!"}
         refused = http.post("/content_blocks/update", json=rename).json()["message"]
@@ -106,8 +113,9 @@ def test_an_email_template_edit_sends_only_the_changed_subject(
         "tags": ", ".join(base["tags"]),
         "should_inline_css": {True: "true", False: "false"}.get(base["should_inline_css"], ""),
     }
-    client.post(reverse("templates_app:email_template_edit", args=[template.email_template_id]),
-                form)  # fmt: skip
+    client.post(
+        reverse("templates_app:email_template_edit", args=[template.email_template_id]), form
+    )
     cr = _apply(ChangeRequest.objects.get(), reviewer)
 
     assert cr.state == ChangeState.APPLIED, cr.error_message

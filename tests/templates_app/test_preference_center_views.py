@@ -69,10 +69,14 @@ def test_a_bad_center_is_refused_with_brazes_words_before_anything_is_written(
 ) -> None:
     response = client_for(Role.EDITOR).post(
         reverse("templates_app:preference_center_create"),
-        {"name": "main_preferences", "preference_center_page_html": "",
-         "confirmation_page_html": "<p>ok</p>", "state": "active",
-         "options": '{"links-tags": [{"rel": "stylesheet"}]}'},
-    )  # fmt: skip
+        {
+            "name": "main_preferences",
+            "preference_center_page_html": "",
+            "confirmation_page_html": "<p>ok</p>",
+            "state": "active",
+            "options": '{"links-tags": [{"rel": "stylesheet"}]}',
+        },
+    )
     body = response.content.decode()
     assert rules.PC_NAME_TAKEN in body
     assert "preference_center_page_html is required" in body
@@ -85,9 +89,14 @@ def test_options_that_are_not_json_are_refused_and_kept(
 ) -> None:
     response = client_for(Role.EDITOR).post(
         reverse("templates_app:preference_center_create"),
-        {"name": "new_one", "preference_center_page_html": "<p>x</p>",
-         "confirmation_page_html": "<p>ok</p>", "state": "active", "options": "{oops"},
-    )  # fmt: skip
+        {
+            "name": "new_one",
+            "preference_center_page_html": "<p>x</p>",
+            "confirmation_page_html": "<p>ok</p>",
+            "state": "active",
+            "options": "{oops",
+        },
+    )
     body = response.content.decode()
     assert "not valid JSON" in body
     assert "{oops" in body
@@ -101,10 +110,14 @@ def test_an_edit_is_applied_after_approval(
     center_id = _main_id()
     client.post(
         reverse("templates_app:preference_center_edit", args=[center_id]),
-        {"preference_center_title": "Your email choices",
-         "preference_center_page_html": "<p>Choose</p>",
-         "confirmation_page_html": "<p>Saved</p>", "state": "active", "options": "{}"},
-    )  # fmt: skip
+        {
+            "preference_center_title": "Your email choices",
+            "preference_center_page_html": "<p>Choose</p>",
+            "confirmation_page_html": "<p>Saved</p>",
+            "state": "active",
+            "options": "{}",
+        },
+    )
     cr = ChangeRequest.objects.get()
     assert cr.payload["name"] == "main_preferences"  # fixed: the disabled field keeps it
     change_request_approve(actor=reviewer, change_request=cr)
@@ -122,10 +135,14 @@ def test_an_unreadable_answer_to_the_write_fails_the_change_readably_and_a_retry
     center_id = _main_id()
     client.post(
         reverse("templates_app:preference_center_edit", args=[center_id]),
-        {"preference_center_title": "Your email choices",
-         "preference_center_page_html": "<p>Choose</p>",
-         "confirmation_page_html": "<p>Saved</p>", "state": "active", "options": "{}"},
-    )  # fmt: skip
+        {
+            "preference_center_title": "Your email choices",
+            "preference_center_page_html": "<p>Choose</p>",
+            "confirmation_page_html": "<p>Saved</p>",
+            "state": "active",
+            "options": "{}",
+        },
+    )
     cr = ChangeRequest.objects.get()
     change_request_approve(actor=reviewer, change_request=cr)
     # Braze applies the write, but what comes back is a maintenance page.

@@ -17,25 +17,37 @@ BIG = "x" * (50 * 1024 + 1)
 
 
 def _block(**changes: Any) -> dict[str, Any]:
-    return {"name": "new_block", "description": "A block", "content": "<p>Hi</p>",
-            "state": "active", "tags": [], **changes}  # fmt: skip
+    return {
+        "name": "new_block",
+        "description": "A block",
+        "content": "<p>Hi</p>",
+        "state": "active",
+        "tags": [],
+        **changes,
+    }
 
 
 BLOCK_CREATE_CASES = [
     ("a name with spaces", _block(name="has space"), rules.BLOCK_NAME_CHARACTERS),
     ("a name of 100 characters", _block(name="n" * 100), rules.BLOCK_NAME_TOO_LONG),
-    ("a description of 250 characters", _block(description="d" * 250),
-     rules.BLOCK_DESCRIPTION_TOO_LONG),
+    (
+        "a description of 250 characters",
+        _block(description="d" * 250),
+        rules.BLOCK_DESCRIPTION_TOO_LONG,
+    ),
     ("content over 50 KB", _block(content=BIG), rules.CONTENT_TOO_LARGE),
     ("blank content", _block(content=""), rules.CONTENT_BLANK),
     ("malformed Liquid", _block(content="{% if x %}never closed"), rules.MALFORMED_LIQUID),
     ("an unknown filter-less tag", _block(content="{% nosuchtag %}"), rules.MALFORMED_LIQUID),
-    ("a block including itself", _block(name="selfie", content="{{content_blocks.${selfie}}}"),
-     rules.BLOCK_SELF_REFERENCE),
+    (
+        "a block including itself",
+        _block(name="selfie", content="{{content_blocks.${selfie}}}"),
+        rules.BLOCK_SELF_REFERENCE,
+    ),
     ("a state other than active or draft", _block(state="archived"), rules.BLOCK_STATE_INVALID),
     ("a tag Braze does not have", _block(tags=["no-such-tag"]), rules.TAGS_NOT_FOUND),
     ("a name already taken", _block(name="email_footer"), rules.BLOCK_NAME_TAKEN),
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -53,8 +65,9 @@ def _messages(errors: rules.Errors) -> list[str]:
     return [m for messages in errors.values() for m in messages]
 
 
-@pytest.mark.parametrize(("case", "data", "message"), BLOCK_CREATE_CASES, ids=[c[0] for c in
-                         BLOCK_CREATE_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "data", "message"), BLOCK_CREATE_CASES, ids=[c[0] for c in BLOCK_CREATE_CASES]
+)
 def test_it_refuses_a_new_content_block_as_braze_does(
     workspace: Workspace, case: str, data: dict[str, Any], message: str
 ) -> None:
@@ -127,9 +140,16 @@ def test_it_refuses_a_block_including_a_block_braze_does_not_have(workspace: Wor
 
 
 def _template(**changes: Any) -> dict[str, Any]:
-    return {"template_name": "Hello", "subject": "Hi", "body": "<p>Hi</p>",
-            "plaintext_body": "Hi", "preheader": "", "tags": [], "should_inline_css": None,
-            **changes}  # fmt: skip
+    return {
+        "template_name": "Hello",
+        "subject": "Hi",
+        "body": "<p>Hi</p>",
+        "plaintext_body": "Hi",
+        "preheader": "",
+        "tags": [],
+        "should_inline_css": None,
+        **changes,
+    }
 
 
 TEMPLATE_CASES = [
@@ -137,15 +157,22 @@ TEMPLATE_CASES = [
     ("no subject", _template(subject=""), rules.SUBJECT_REQUIRED),
     ("no body", _template(body=""), rules.BODY_REQUIRED),
     ("a tag Braze does not have", _template(tags=["nope"]), rules.TAGS_NOT_FOUND),
-    ("an unknown Content Block", _template(body="{{content_blocks.${ghost}}}"),
-     rules.UNKNOWN_BLOCKS_IN_EMAIL),
-    ("inline CSS that is not a boolean", _template(should_inline_css="yes"),
-     rules.INLINE_CSS_INVALID),
-]  # fmt: skip
+    (
+        "an unknown Content Block",
+        _template(body="{{content_blocks.${ghost}}}"),
+        rules.UNKNOWN_BLOCKS_IN_EMAIL,
+    ),
+    (
+        "inline CSS that is not a boolean",
+        _template(should_inline_css="yes"),
+        rules.INLINE_CSS_INVALID,
+    ),
+]
 
 
-@pytest.mark.parametrize(("case", "data", "message"), TEMPLATE_CASES,
-                         ids=[c[0] for c in TEMPLATE_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "data", "message"), TEMPLATE_CASES, ids=[c[0] for c in TEMPLATE_CASES]
+)
 def test_it_refuses_an_email_template_as_braze_does(
     workspace: Workspace, case: str, data: dict[str, Any], message: str
 ) -> None:
@@ -155,26 +182,42 @@ def test_it_refuses_an_email_template_as_braze_does(
 
 
 def _center(**changes: Any) -> dict[str, Any]:
-    return {"name": "new_center", "preference_center_title": "Prefs",
-            "preference_center_page_html": "<p>page</p>", "confirmation_page_html": "<p>ok</p>",
-            "state": "active", "options": {}, **changes}  # fmt: skip
+    return {
+        "name": "new_center",
+        "preference_center_title": "Prefs",
+        "preference_center_page_html": "<p>page</p>",
+        "confirmation_page_html": "<p>ok</p>",
+        "state": "active",
+        "options": {},
+        **changes,
+    }
 
 
 CENTER_CASES = [
     ("a name with spaces", _center(name="my center"), rules.PC_NAME_CHARACTERS),
     ("a name already taken", _center(name="main_preferences"), rules.PC_NAME_TAKEN),
-    ("no page HTML", _center(preference_center_page_html=""),
-     "preference_center_page_html is required"),
-    ("no confirmation HTML", _center(confirmation_page_html=""),
-     "confirmation_page_html is required"),
+    (
+        "no page HTML",
+        _center(preference_center_page_html=""),
+        "preference_center_page_html is required",
+    ),
+    (
+        "no confirmation HTML",
+        _center(confirmation_page_html=""),
+        "confirmation_page_html is required",
+    ),
     ("a state other than active or draft", _center(state="paused"), rules.PC_STATE_INVALID),
-    ("a link tag with a bad rel", _center(options={"links-tags": [{"rel": "stylesheet"}]}),
-     rules.PC_LINKS_INVALID),
-]  # fmt: skip
+    (
+        "a link tag with a bad rel",
+        _center(options={"links-tags": [{"rel": "stylesheet"}]}),
+        rules.PC_LINKS_INVALID,
+    ),
+]
 
 
-@pytest.mark.parametrize(("case", "data", "message"), CENTER_CASES,
-                         ids=[c[0] for c in CENTER_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("case", "data", "message"), CENTER_CASES, ids=[c[0] for c in CENTER_CASES]
+)
 def test_it_refuses_a_preference_center_as_braze_does(
     workspace: Workspace, case: str, data: dict[str, Any], message: str
 ) -> None:

@@ -84,9 +84,13 @@ def test_the_request_queues_the_look_up_and_makes_no_scim_call(
 
 
 def test_the_look_ups_stop_at_the_daily_budget_and_continue_the_next_day(
-    client: Client, scim_sandbox: SandboxHandle, queued: list[tuple[int, str]],
-    auditor: User, settings: Settings, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    client: Client,
+    scim_sandbox: SandboxHandle,
+    queued: list[tuple[int, str]],
+    auditor: User,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     settings.ACCESS_REVIEW_SCIM_CALLS_PER_DAY = 2
     since = time.time()
     response = client.post(reverse("users_admin:access_review"), {"emails": "\n".join(EMAILS)})

@@ -26,9 +26,14 @@ def test_it_invites_a_user_with_no_password_and_emails_a_one_time_link(
     admin = user_with_role(Role.ADMIN)
     with django_capture_on_commit_callbacks(execute=True):
         user = services.user_create(
-            actor=admin, username="nina", email="nina@example.com", first_name="Nina",
-            last_name="North", roles={Role.EDITOR}, base_url="http://console.test/",
-        )  # fmt: skip
+            actor=admin,
+            username="nina",
+            email="nina@example.com",
+            first_name="Nina",
+            last_name="North",
+            roles={Role.EDITOR},
+            base_url="http://console.test/",
+        )
     assert not user.has_usable_password()
     assert _roles(user) == {Role.EDITOR}
     assert len(mail.outbox) == 1
@@ -51,9 +56,14 @@ def test_it_invites_a_user_with_no_password_and_emails_a_one_time_link(
 def test_the_invitation_is_audited_with_the_email_kept_erasable() -> None:
     admin = user_with_role(Role.ADMIN)
     user = services.user_create(
-        actor=admin, username="nina", email="nina@example.com", first_name="Nina",
-        last_name="North", roles={Role.VIEWER}, base_url="http://console.test/",
-    )  # fmt: skip
+        actor=admin,
+        username="nina",
+        email="nina@example.com",
+        first_name="Nina",
+        last_name="North",
+        roles={Role.VIEWER},
+        base_url="http://console.test/",
+    )
     entry = AuditEntry.objects.get(action="user.invited")
     assert entry.resource_id == str(user.pk)
     assert entry.actor_id == admin.pk

@@ -57,10 +57,15 @@ def test_inviting_a_user_creates_them_and_shows_where_the_link_went(
 ) -> None:
     response = admin_client.post(
         reverse("users_admin:user_create"),
-        {"username": "nina", "first_name": "Nina", "last_name": "North",
-         "email": "nina@example.com", "roles": ["Editor"]},
+        {
+            "username": "nina",
+            "first_name": "Nina",
+            "last_name": "North",
+            "email": "nina@example.com",
+            "roles": ["Editor"],
+        },
         follow=True,
-    )  # fmt: skip
+    )
     assert response.status_code == 200
     assert User.objects.filter(username="nina").exists()
     assert "emailed to nina@example.com" in response.content.decode()
@@ -202,8 +207,13 @@ def test_an_unreachable_mail_server_does_not_undo_the_invitation(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("users_admin:user_create"),
-            {"username": "nina", "first_name": "Nina", "last_name": "North",
-             "email": "nina@example.com", "roles": ["Viewer"]},
-        )  # fmt: skip
+            {
+                "username": "nina",
+                "first_name": "Nina",
+                "last_name": "North",
+                "email": "nina@example.com",
+                "roles": ["Viewer"],
+            },
+        )
     assert response.status_code == 302
     assert User.objects.filter(username="nina").exists()

@@ -251,20 +251,30 @@ def test_an_approved_update_changes_permissions_and_keeps_teams(
         user_id,
         permissions={
             "companyPermissions": [],
-            "appGroup": [{"appGroupName": "demo", "appGroupPermissions": names[:1],
-                          "team": [{"teamName": "Shoes", "teamPermissions": ["admin"]}]}],
+            "appGroup": [
+                {
+                    "appGroupName": "demo",
+                    "appGroupPermissions": names[:1],
+                    "team": [{"teamName": "Shoes", "teamPermissions": ["admin"]}],
+                }
+            ],
         },
-    )  # fmt: skip
+    )
     url = reverse("users_admin:dashboard_user_edit", args=[user_id])
     page = admin_client.get(url)
     assert f"demo: {names[0]}" in page.content.decode()
     base_hash = page.context["form"].initial["base_hash"]
     response = admin_client.post(
         url,
-        {"given_name": "Fin", "family_name": "Ance", "department": "finance",
-         "company_permissions": [], "workspace_permissions": f"demo: {', '.join(names)}",
-         "base_hash": base_hash},
-    )  # fmt: skip
+        {
+            "given_name": "Fin",
+            "family_name": "Ance",
+            "department": "finance",
+            "company_permissions": [],
+            "workspace_permissions": f"demo: {', '.join(names)}",
+            "base_hash": base_hash,
+        },
+    )
     assert response.status_code == 302
     cr = ChangeRequest.objects.get(resource_type=RESOURCE_TYPE)
     assert cr.identifier == user_id
@@ -286,9 +296,14 @@ def test_an_edit_over_a_change_made_meanwhile_in_braze_is_stopped_and_keeps_the_
     scim_sandbox.admin.edit_scim_user(user_id, department="bi")
     response = admin_client.post(
         url,
-        {"given_name": "Finn", "family_name": "Ance", "department": "finance",
-         "workspace_permissions": f"demo: {names[0]}", "base_hash": base_hash},
-    )  # fmt: skip
+        {
+            "given_name": "Finn",
+            "family_name": "Ance",
+            "department": "finance",
+            "workspace_permissions": f"demo: {names[0]}",
+            "base_hash": base_hash,
+        },
+    )
     html = response.content.decode()
     assert response.status_code == 400
     assert "changed in Braze since you opened the form" in html

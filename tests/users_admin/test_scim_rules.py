@@ -123,12 +123,18 @@ def test_a_blank_name_is_refused_with_the_scim_field_named() -> None:
 def test_teams_of_a_kept_workspace_are_carried_over() -> None:
     base = {
         "appGroup": [
-            {"appGroupName": "demo", "appGroupPermissions": ["basic_access"],
-             "team": [{"teamId": "t1", "teamName": "Shoes", "teamPermissions": ["admin"]}]},
-            {"appGroupName": "old", "appGroupPermissions": ["basic_access"],
-             "team": [{"teamName": "Gone", "teamPermissions": ["admin"]}]},
+            {
+                "appGroupName": "demo",
+                "appGroupPermissions": ["basic_access"],
+                "team": [{"teamId": "t1", "teamName": "Shoes", "teamPermissions": ["admin"]}],
+            },
+            {
+                "appGroupName": "old",
+                "appGroupPermissions": ["basic_access"],
+                "team": [{"teamName": "Gone", "teamPermissions": ["admin"]}],
+            },
         ]
-    }  # fmt: skip
+    }
     result = scim_rules.permissions_object(
         company=["manage_company_settings"],
         workspaces=[WorkspacePermissions("Demo", ("view_pii",))],
@@ -138,10 +144,13 @@ def test_teams_of_a_kept_workspace_are_carried_over() -> None:
     assert result == {
         "companyPermissions": ["manage_company_settings"],
         "appGroup": [
-            {"appGroupName": "demo", "appGroupPermissions": ["view_pii"],
-             "team": [{"teamName": "Shoes", "teamPermissions": ["admin"]}]},
+            {
+                "appGroupName": "demo",
+                "appGroupPermissions": ["view_pii"],
+                "team": [{"teamName": "Shoes", "teamPermissions": ["admin"]}],
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 BRAZE_ACCOUNT = {
@@ -244,8 +253,15 @@ def test_what_is_written_back_keeps_everything_braze_holds_that_the_console_does
 
 def test_the_summary_lists_company_workspace_and_team_permissions() -> None:
     summary = scim_rules.permissions_summary(
-        {"companyPermissions": ["admin"],
-         "appGroup": [{"appGroupName": "demo", "appGroupPermissions": ["basic_access"],
-                       "team": [{"teamName": "Shoes", "teamPermissions": ["admin"]}]}]}
-    )  # fmt: skip
+        {
+            "companyPermissions": ["admin"],
+            "appGroup": [
+                {
+                    "appGroupName": "demo",
+                    "appGroupPermissions": ["basic_access"],
+                    "team": [{"teamName": "Shoes", "teamPermissions": ["admin"]}],
+                }
+            ],
+        }
+    )
     assert summary == "company: admin; demo: basic_access; demo / team Shoes: admin"

@@ -130,8 +130,10 @@ def test_the_lookup_is_recorded_by_who_looked_with_a_digest_never_the_value(
     _signed_in(admin).post(reverse(FORM), {"field": "email", "value": EMAIL, "reason": "ER-17"})
     entry = AuditEntry.objects.get(action=AUDIT_PERSONAL_LOOKED_UP)
     assert (entry.actor_name, entry.data["field"], entry.data["entries"]) == (
-        admin.username, "email", 3,
-    )  # fmt: skip
+        admin.username,
+        "email",
+        3,
+    )
     assert entry.data["value_digest"]
     assert EMAIL.lower() not in json.dumps(entry.data).lower()
     assert not AuditPersonal.objects.filter(pk=entry.seq).exists()

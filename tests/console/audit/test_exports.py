@@ -16,14 +16,42 @@ from console.audit.models import AuditEntry
 from console.spreadsheet import cell_inert
 
 AWKWARD_TEXT = [
-    "plain", "", "=SUM(A1)", "+1", "-1", "@cmd", "\tx", "\rx", "'=x", "''+x", "'plain",
-    "a,b", 'say "hi"', "line\nbreak", "cr\rin", " leading space", "naïve ☃", "x\\y", "-",
-]  # fmt: skip
+    "plain",
+    "",
+    "=SUM(A1)",
+    "+1",
+    "-1",
+    "@cmd",
+    "\tx",
+    "\rx",
+    "'=x",
+    "''+x",
+    "'plain",
+    "a,b",
+    'say "hi"',
+    "line\nbreak",
+    "cr\rin",
+    " leading space",
+    "naïve ☃",
+    "x\\y",
+    "-",
+]
 AWKWARD_DATA: list[Any] = [
-    {}, [], {"b": 1, "a": [3, {"d": "x", "c": None}]}, {"z": "naïve ☃", "é": "=1"},
-    [1, "two", 3.5, True], "=scalar", "plain scalar", 7, -7, 2.5, True, [None],
-    {"text": 'a "quoted", comma\nline'}, {"10": 1, "9": 2, "aa": 3, "b": 4},
-]  # fmt: skip
+    {},
+    [],
+    {"b": 1, "a": [3, {"d": "x", "c": None}]},
+    {"z": "naïve ☃", "é": "=1"},
+    [1, "two", 3.5, True],
+    "=scalar",
+    "plain scalar",
+    7,
+    -7,
+    2.5,
+    True,
+    [None],
+    {"text": 'a "quoted", comma\nline'},
+    {"10": 1, "9": 2, "aa": 3, "b": 4},
+]
 
 
 def _entries() -> None:

@@ -72,11 +72,22 @@ def test_a_consistently_rewritten_suffix_fails_at_the_checkpoint(
     for row in rows:
         data = {"i": -row[0]}
         content = hashing.entry_content(
-            seq=row[0], occurred_at=row[1], actor_id=row[2], actor_name=row[3],
-            actor_roles=row[4], ip=row[5], user_agent=row[6], via=row[7], action=row[8],
-            resource_type=row[9], resource_id=row[10], change_request_id=row[11],
-            outcome=row[12], data=data, personal_digest=row[14],
-        )  # fmt: skip
+            seq=row[0],
+            occurred_at=row[1],
+            actor_id=row[2],
+            actor_name=row[3],
+            actor_roles=row[4],
+            ip=row[5],
+            user_agent=row[6],
+            via=row[7],
+            action=row[8],
+            resource_type=row[9],
+            resource_id=row[10],
+            change_request_id=row[11],
+            outcome=row[12],
+            data=data,
+            personal_digest=row[14],
+        )
         new_hash = hashing.chain_hash(prev, content, settings.AUDIT_CHAIN_KEY)
         owner_tamper.execute(
             "UPDATE audit_entry SET data = %s, prev_hash = %s, hash = %s WHERE seq = %s",

@@ -46,8 +46,11 @@ def test_the_list_pages_by_sequence(db: None) -> None:
 
 
 def test_the_detail_shows_the_entry(db: None, editor: User) -> None:
-    entry = audit_append(actor=editor, action="test.detail", data={"diff": [
-        {"field": "price", "before": 1, "after": 2, "change": "changed"}]})  # fmt: skip
+    entry = audit_append(
+        actor=editor,
+        action="test.detail",
+        data={"diff": [{"field": "price", "before": 1, "after": 2, "change": "changed"}]},
+    )
     page = _auditor().get(reverse("audit:detail", args=[entry.seq])).content.decode()
     assert entry.hash in page
     assert "price" in page

@@ -119,9 +119,15 @@ def test_the_generic_message_and_errors_shape_is_shown_whole(prefix: str) -> Non
 def test_the_catalog_shape_keeps_its_ids_and_the_general_message(prefix: str) -> None:
     body = {
         "message": "Invalid Request",
-        "errors": [{"id": "invalid-cursor", "message": "'cursor' is not valid",
-                    "parameters": ["cursor"], "parameter_values": ["bad"]}],
-    }  # fmt: skip
+        "errors": [
+            {
+                "id": "invalid-cursor",
+                "message": "'cursor' is not valid",
+                "parameters": ["cursor"],
+                "parameter_values": ["bad"],
+            }
+        ],
+    }
     client = mock_client(prefix, answering(400, body))
     with pytest.raises(BrazeValidationError) as caught:
         client.catalog_item_page(catalog_name="x", cursor="bad")
@@ -266,8 +272,12 @@ def test_the_probe_reads_401_and_403_per_endpoint_and_still_reports_the_others(
     report = probe_permissions(client=mock_client(prefix, _workspace))
     assert report.problem == ""
     assert {"catalogs.get", "templates.email.list"} <= set(report.missing)
-    assert {"content_blocks.list", "content_blocks.info", "preference_center.list",
-            "preference_center.get"} <= set(report.granted)  # fmt: skip
+    assert {
+        "content_blocks.list",
+        "content_blocks.info",
+        "preference_center.list",
+        "preference_center.get",
+    } <= set(report.granted)
 
 
 def test_the_probe_says_the_key_is_rejected_when_every_endpoint_answers_401(

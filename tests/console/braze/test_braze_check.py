@@ -66,10 +66,18 @@ def test_it_reports_every_read_permission_of_a_full_key_as_granted(
     braze_settings(scim_token="sandbox-dev-scim-token")
     code, output = run_check()
     assert code == 0, output
-    for permission in ("catalogs.get", "catalogs.get_items", "catalogs.get_item",
-                       "templates.email.list", "templates.email.info", "content_blocks.list",
-                       "content_blocks.info", "preference_center.list", "preference_center.get",
-                       "SCIM token"):  # fmt: skip
+    for permission in (
+        "catalogs.get",
+        "catalogs.get_items",
+        "catalogs.get_item",
+        "templates.email.list",
+        "templates.email.info",
+        "content_blocks.list",
+        "content_blocks.info",
+        "preference_center.list",
+        "preference_center.get",
+        "SCIM token",
+    ):
         assert row(output, permission).endswith("| granted |")
     assert "not probed" in row(output, "catalogs.delete")
     # What Braze announced replaces the configured default once an answer has said it.

@@ -27,9 +27,13 @@ def test_no_secret_in_logs_errors_reprs_or_tracebacks(
     braze_sandbox.admin.create_key(["catalogs.get"], key=KEY)
     braze_sandbox.admin.set_injection(error_rate=1.0, error_status=503, groups=["default"])
     client = make_client(
-        base_url=braze_sandbox.url, api_key=KEY, scim_token=TOKEN, limits=make_limits(),
-        prefix=prefix, retry=RetryPolicy(attempts=2, backoff_base=0.001),
-    )  # fmt: skip
+        base_url=braze_sandbox.url,
+        api_key=KEY,
+        scim_token=TOKEN,
+        limits=make_limits(),
+        prefix=prefix,
+        retry=RetryPolicy(attempts=2, backoff_base=0.001),
+    )
     texts = [repr(client), repr(client._http), repr(client._rest_auth), str(vars(client))]
     assert client.catalog_list()
     for call in (
@@ -47,8 +51,9 @@ def test_no_secret_in_logs_errors_reprs_or_tracebacks(
                 "".join(traceback.format_exception(exc)),
             ]
     try:
-        make_client(base_url="http://127.0.0.1:9", api_key=KEY, limits=make_limits(),
-                    prefix=prefix).catalog_list()  # fmt: skip
+        make_client(
+            base_url="http://127.0.0.1:9", api_key=KEY, limits=make_limits(), prefix=prefix
+        ).catalog_list()
     except BrazeError as exc:
         texts += [repr(exc), "".join(traceback.format_exception(exc))]
     captured = capsys.readouterr()
@@ -67,8 +72,9 @@ def test_the_key_is_sent_only_as_a_bearer_header_added_per_request(prefix: str) 
         seen.append(request)
         return httpx.Response(200, json={"catalogs": []})
 
-    client = make_client(base_url="https://rest.iad-03.braze.com", api_key=KEY,
-                         limits=make_limits(), prefix=prefix)  # fmt: skip
+    client = make_client(
+        base_url="https://rest.iad-03.braze.com", api_key=KEY, limits=make_limits(), prefix=prefix
+    )
     client._http._transport = httpx.MockTransport(handler)
     client.catalog_list()
     assert seen[0].headers["authorization"] == f"Bearer {KEY}"
