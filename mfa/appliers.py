@@ -9,8 +9,7 @@ and the unused recovery codes), so a factor enrolled since the proposal is a con
 
 from typing import Any
 
-from console.changes.appliers import merge_state
-from console.changes.diff import same
+from console.changes.appliers import ConsoleUserApplier
 from console.changes.resource_types import ResourceType, resource_type_register
 from console.roles import Capability
 from mfa.identifiers import IDENTIFIERS, RESET_RESOURCE_TYPE
@@ -18,25 +17,9 @@ from mfa.selectors import factors_snapshot
 from mfa.services import devices_reset_apply_approved
 
 
-class SecondFactorResetApplier:
-    def lock(self, identifier: str) -> None:
-        from django.contrib.auth.models import User
-
-        User.objects.select_for_update().filter(pk=int(identifier)).first()
-
+class SecondFactorResetApplier(ConsoleUserApplier):
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         return factors_snapshot(user_id=int(identifier))
-
-    def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
-        return same(self.read_current(identifier), payload)
-
-    def proposed_state(
-        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        return merge_state(base, action, payload)
-
-    def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError("second factor resets are applied by apply_local")
 
     def apply_local(self, *, change_request: Any, actor: Any) -> dict[str, Any]:
         return devices_reset_apply_approved(actor=actor, change_request=change_request)

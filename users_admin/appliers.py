@@ -15,7 +15,7 @@ from typing import Any
 from console.audit.hashing import canonical_json
 from console.braze import BrazeNotFound, get_client
 from console.braze.client import ScimUser
-from console.changes.appliers import merge_state
+from console.changes.appliers import ConsoleUserApplier, merge_state
 from console.changes.diff import same
 from console.changes.resource_types import ResourceType, resource_type_register
 from console.roles import Capability
@@ -96,31 +96,15 @@ class DashboardUserApplier:
         return {"id": user.id}
 
 
-class ConsoleRoleApplier:
+class ConsoleRoleApplier(ConsoleUserApplier):
     """A console user's roles, set in the console's database once another Admin approves.
 
     The payload and snapshots are `{"roles": [sorted role names]}`: the whole set, so the
     conflict check notices any role change made since the proposal.
     """
 
-    def lock(self, identifier: str) -> None:
-        from django.contrib.auth.models import User
-
-        User.objects.select_for_update().filter(pk=int(identifier)).first()
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         return console_user_roles_snapshot(user_id=int(identifier))
-
-    def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
-        return same(self.read_current(identifier), payload)
-
-    def proposed_state(
-        self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        return merge_state(base, action, payload)
-
-    def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError("console roles are applied by apply_local")
 
     def apply_local(self, *, change_request: Any, actor: Any) -> dict[str, Any]:
         return user_roles_apply_approved(actor=actor, change_request=change_request)
