@@ -33,13 +33,6 @@ NAME_PREFIX = "name:"
 NEW_PREFIX = "new:"
 
 
-def review_url(change_request_id: int) -> str:
-    """Where a reviewer sees the HTML as a line diff and rendered before and after."""
-    from django.urls import reverse
-
-    return reverse("templates_app:change_preview", args=[change_request_id])
-
-
 def _without_state(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "state"}
 
@@ -86,9 +79,7 @@ def _id_by_name(identifier: str, find: Callable[[str], str | None]) -> str | Non
 
 
 class _ContentApplier:
-    """What the three content appliers share: the rendered review page and the diff."""
-
-    review_url = staticmethod(review_url)
+    """What the three content appliers share: the proposed state for the diff."""
 
     def proposed_state(
         self, base: dict[str, Any] | None, action: str, payload: dict[str, Any]
@@ -97,8 +88,6 @@ class _ContentApplier:
 
 
 class ContentBlockApplier(_ContentApplier):
-    label = "Content Block"
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         block_id = _id_by_name(
             identifier,
@@ -190,8 +179,6 @@ class ContentBlockApplier(_ContentApplier):
 
 
 class EmailTemplateApplier(_ContentApplier):
-    label = "Email template"
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         if identifier.startswith(NEW_PREFIX):
             return None
@@ -264,8 +251,6 @@ class EmailTemplateApplier(_ContentApplier):
 
 
 class PreferenceCenterApplier(_ContentApplier):
-    label = "Preference center"
-
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         center_id = _id_by_name(
             identifier,
