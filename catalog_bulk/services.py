@@ -535,6 +535,19 @@ def _catalog_of(job_id: int) -> int:
     return catalog_id
 
 
+def _fields_no_longer_in_catalog(job: BulkJob) -> list[str]:
+    """Fields the job would send that its catalog has lost since the preview (a field deleted
+    by an approved schema change); Braze would refuse every item naming them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT jsonb_object_keys(payload) FROM {BulkRow._meta.db_table}"  # noqa: S608
+            " WHERE job_id = %s AND jsonb_typeof(payload) = 'object'",
+            [job.pk],
+        )
+        sent = {str(name) for (name,) in cursor.fetchall()}
+    return sorted(sent - set(job.catalog.field_types()) - {"id"})
+
+
 def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, Any]:
     """Cut the approved plan into batches and start sending (the applier's apply step)."""
     with transaction.atomic(durable=True):
@@ -557,6 +570,14 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
             # A rejected or withdrawn request must never start its job, whoever calls.
             raise BulkError(
                 f"Change request #{cr.pk} is {cr.get_state_display().lower()}; nothing was sent."
+            )
+        gone = _fields_no_longer_in_catalog(job)
+        if gone:
+            raise BulkError(
+                "The catalog's fields changed after this job was previewed: "
+                f"{', '.join(gone)} no longer {'exists' if len(gone) == 1 else 'exist'} in "
+                f"{job.catalog.name}. Nothing was sent; upload the file again to preview it "
+                "against the catalog as it is now."
             )
         with connection.cursor() as cursor:
             # The statistics do not know this job's rows yet (autovacuum lags a big upload

@@ -178,3 +178,34 @@ def test_cancelling_a_job_whose_withdrawal_closed_it_reports_no_error(
     [entry] = AuditEntry.objects.filter(action="catalog_bulk.cancelled")
     assert entry.actor_id == editor.pk
     assert entry.data["reason"] == "change_request_withdrawn"
+
+
+def test_a_job_whose_catalog_lost_a_field_since_the_preview_does_not_start(
+    make_job: MakeJob, editor: User, reviewer: User
+) -> None:
+    job, cr = in_review(make_job, editor)
+    change_request_approve(actor=reviewer, change_request=cr)
+    catalog = job.catalog
+    catalog.fields = [f for f in catalog.fields if f["name"] != "price"]  # deleted meanwhile
+    catalog.save(update_fields=["fields"])
+
+    with pytest.raises(BulkError, match="price no longer exists in"):
+        bulk_job_start(job_id=job.pk, plan_hash=job.plan_hash, actor=PIPELINE_ACTOR)
+
+    assert not BulkBatch.objects.filter(job=job).exists()
+    job.refresh_from_db()
+    assert job.state == JobState.REVIEW
+
+
+def test_a_field_added_since_the_preview_does_not_stop_the_job(
+    make_job: MakeJob, editor: User, reviewer: User
+) -> None:
+    job, cr = in_review(make_job, editor)
+    change_request_approve(actor=reviewer, change_request=cr)
+    catalog = job.catalog
+    catalog.fields = [*catalog.fields, {"name": "colour", "type": "string"}]
+    catalog.save(update_fields=["fields"])
+
+    bulk_job_start(job_id=job.pk, plan_hash=job.plan_hash, actor=PIPELINE_ACTOR)
+
+    assert BulkBatch.objects.filter(job=job).exists()
