@@ -63,6 +63,9 @@ def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_bef
     editor.get_by_role("link", name="legal_notice").click()
     editor.get_by_role("link", name="Edit").click()
     editor.get_by_label("Content (HTML)").fill(GREETING)
+    # The live preview has caught up with the typing before a person is chosen.
+    live = editor.frame_locator("#preview-content iframe").first.locator("p")
+    expect(live).to_contain_text("Hello")
     chosen = editor.frame_locator("#preview-as-result-content iframe").first.locator("p")
     editor.get_by_label("Preview as").select_option(label="Ana")
     expect(chosen).to_have_text("Hello Ana")
