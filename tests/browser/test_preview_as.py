@@ -62,6 +62,10 @@ def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_bef
     editor.get_by_role("navigation", name="Main").get_by_role("link", name="Content blocks").click()
     editor.get_by_role("link", name="legal_notice").click()
     editor.get_by_role("link", name="Edit").click()
+    # Typing into the form before the edit page has finished loading is undone when the
+    # page's parsing completes (a loaded machine shows it), so wait for the page first.
+    editor.wait_for_url("**/edit/")
+    editor.wait_for_load_state("load")
     editor.get_by_label("Content (HTML)").fill(GREETING)
     # The live preview has caught up with the typing before a person is chosen.
     live = editor.frame_locator("#preview-content iframe").first.locator("p")
