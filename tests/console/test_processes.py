@@ -77,7 +77,9 @@ def test_every_process_scripts_run_starts_goes_through_the_launcher_as_its_own_k
     manage = [line for line in run.splitlines() if "manage.py" in line]
     assert manage
     for line in manage:
-        assert re.search(r"manage\.py (migrate|seed_demo_users|seed_preview_profiles|enqueue_syncs)", line), line
+        assert re.search(
+            r"manage\.py (migrate|seed_demo_users|seed_preview_profiles|enqueue_syncs)", line
+        ), line
     assert re.search(r"-m console\.processes migrate\s*\\\n\s+\S+ manage\.py migrate", run)
 
 
