@@ -21,3 +21,11 @@ def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
         page.get_by_label("Code").fill(totp_code(username))
         page.get_by_role("button", name="Verify").click()
         page.wait_for_load_state("networkidle")
+
+
+def open_link(page: Page, name: str) -> None:
+    """Follow the link `name` and wait until the page it opens has loaded: text typed into a
+    form while the page is still being parsed is reset when parsing completes (Chromium, on
+    a loaded machine), so a test must not fill a form any earlier."""
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("link", name=name).click()

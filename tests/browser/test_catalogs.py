@@ -11,7 +11,7 @@ from pytest_django.fixtures import Settings
 from console.braze import close_client, get_client
 from console.celery import app as celery_app
 from console.services import demo_password, demo_users_create
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import open_link, sign_in
 from tests.fixtures.sandbox import SandboxHandle
 
 
@@ -59,7 +59,7 @@ def test_an_editor_searches_edits_an_item_and_after_approval_the_item_page_shows
     editor.get_by_label("Search text fields").press_sequentially("sku-000042", delay=30)
     expect(editor.locator("#results tbody tr")).to_have_count(1)
     editor.get_by_role("link", name="sku-000042").click()
-    editor.get_by_role("link", name="Edit").click()
+    open_link(editor, "Edit")
     editor.get_by_label("price (number)", exact=True).fill("not a price")
     editor.get_by_role("button", name="Propose edit").click()
     expect(editor.get_by_role("alert").filter(has_text="unable-to-coerce-value")).to_be_visible()

@@ -15,7 +15,7 @@ from console.changes.models import ChangeRequest, ChangeState
 from console.services import demo_password, demo_users_create
 from templates_app.models import ContentVersion
 from templates_app.services import content_sync
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import open_link, sign_in
 from tests.fixtures.sandbox import SandboxHandle
 
 SCRIPTED = (
@@ -86,7 +86,7 @@ def test_an_editor_edits_a_block_a_reviewer_approves_and_history_shows_both_vers
     editor = _signed_in(browser, base, "editor")
     editor.get_by_role("navigation", name="Main").get_by_role("link", name="Content blocks").click()
     editor.get_by_role("link", name="legal_notice").click()
-    editor.get_by_role("link", name="Edit").click()
+    open_link(editor, "Edit")
     editor.get_by_label("Content (HTML)").fill(new_content)
     expect(editor.frame_locator("#preview-content iframe").first.locator("p")).to_have_text(
         "© 2027 Example Outfitters Ltd."

@@ -15,7 +15,7 @@ from console.changes.models import ChangeRequest
 from console.roles import Role
 from console.services import demo_password, demo_users_create
 from templates_app.services import content_sync, preview_profile_save
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import open_link, sign_in
 from tests.factories import user_with_role
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -61,11 +61,7 @@ def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_bef
     editor = _signed_in(browser, base, "editor")
     editor.get_by_role("navigation", name="Main").get_by_role("link", name="Content blocks").click()
     editor.get_by_role("link", name="legal_notice").click()
-    editor.get_by_role("link", name="Edit").click()
-    # Typing into the form before the edit page has finished loading is undone when the
-    # page's parsing completes (a loaded machine shows it), so wait for the page first.
-    editor.wait_for_url("**/edit/")
-    editor.wait_for_load_state("load")
+    open_link(editor, "Edit")
     editor.get_by_label("Content (HTML)").fill(GREETING)
     # The live preview has caught up with the typing before a person is chosen.
     live = editor.frame_locator("#preview-content iframe").first.locator("p")
