@@ -499,6 +499,9 @@ BRAZE_RATE_LIMITS = {
     # Align to Braze's fixed windows once its reset headers show them ("0" keeps the
     # sliding log only, e.g. if Braze ever changes how it counts).
     "align_fixed_windows": os.environ.get("BRAZE_RATE_LIMIT_ALIGN", "1") == "1",
+    # Off the grid a stream of sends may run this share of the limit ahead of an even
+    # schedule, and no more: a burst would be copied by the log into every later window.
+    "burst_share": float(os.environ.get("BRAZE_RATE_LIMIT_BURST_SHARE", "0.05")),
 }
 # How long a call may wait for a free slot before failing with BrazeRateLimited.
 BRAZE_MAX_WAIT = {

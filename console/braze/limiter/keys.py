@@ -16,6 +16,7 @@ class GroupKeys:
     gather: str  # when the cold start's gathering began
     others: str  # other clients' use as Braze's answers show it
     slot: str  # the last paced background slot off the grid
+    steady: str  # when the log's even schedule is next due, off the grid
     grid: str  # the learnt fixed-window grid's phase (grid.py)
     gridobs: str  # the resets seen while learning the grid
     gridoff: str  # set after a 429: do not learn the grid again for a while

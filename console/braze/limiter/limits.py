@@ -12,6 +12,10 @@ from django.conf import settings
 
 type Lane = Literal["interactive", "background"]
 
+# Sends that may always go at once, however small the share: a person's page needs a few
+# requests of a group together, and a handful of them is no clump a window would notice.
+BURST_FLOOR = 5
+
 GROUPS: tuple[str, ...] = (
     "catalogs_sync",
     "catalog_items_sync",
@@ -54,6 +58,9 @@ class BrazeLimits:
     grid_ttl_windows: int = 1440
     # Background sends are paced over this share of a grid window's open span (0: not paced).
     pace_share: float = 0.7
+    # Off the grid, a stream of sends may run this share of the limit (at least BURST_FLOOR)
+    # ahead of an even schedule over the window; 1: the log alone, unsmoothed.
+    burst_share: float = 0.05
 
     def window(self, group: str) -> float:
         """The real-time window the limiter enforces, margin included."""
@@ -108,4 +115,5 @@ def limits_from_settings() -> BrazeLimits:
         probe_timeout_seconds=float(config.get("probe_timeout_seconds", 5.0)),
         gather_seconds=float(config.get("gather_seconds", 0.5)),
         align_fixed_windows=bool(config.get("align_fixed_windows", True)),
+        burst_share=float(config.get("burst_share", 0.05)),
     )

@@ -23,7 +23,7 @@ from console.braze.limiter import grid as grid_module
 from console.braze.limiter.cold_start import ColdStart
 from console.braze.limiter.grid import FixedWindowGrid
 from console.braze.limiter.keys import GroupKeys
-from console.braze.limiter.limits import BrazeLimits, Lane, background_room
+from console.braze.limiter.limits import BURST_FLOOR, BrazeLimits, Lane, background_room
 from console.braze.limiter.permit import Permit
 from console.braze.limiter.scripts import Clock, Script
 from console.braze.limiter.slot import Slot
@@ -136,6 +136,11 @@ class RateLimiter:
             # window (margin included): a shorter span sends the window's share early and then
             # waits for the log, which leaves Braze's windows short by turns.
             "pace_us": window_us if self.limits.pace_share > 0 else 0,
+            # A stream of sends is spread evenly over the window, after a small burst: a
+            # window's burst would be copied by the log into every later window, one clump
+            # a window + margin + lateness apart, which Braze's windows cut by turns.
+            "burst_share": self.limits.burst_share,
+            "burst_floor": BURST_FLOOR,
             "member": token,
             **self.cold_start.acquire_args(group),
             **grid_args,
@@ -364,6 +369,7 @@ _ACQUIRE_KEYS = (
     "gather",
     "others",
     "slot",
+    "steady",
     "grid",
     "settled_earlier",
     "settled_later",

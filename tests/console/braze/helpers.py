@@ -57,6 +57,8 @@ def make_limits(
     gather_seconds: float = 0.0,
     align_fixed_windows: bool = True,
     pace_share: float = 0.7,
+    # The log alone by default: most tests here fill a window at once to test its caps.
+    burst_share: float = 1.0,
 ) -> BrazeLimits:
     table = {**SANDBOX_DEFAULTS, **(groups or {})}
     assert set(table) == set(GROUPS)
@@ -72,6 +74,7 @@ def make_limits(
         gather_seconds=gather_seconds,
         align_fixed_windows=align_fixed_windows,
         pace_share=pace_share,
+        burst_share=burst_share,
     )
 
 

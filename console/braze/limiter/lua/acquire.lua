@@ -58,6 +58,7 @@ end
 
 local wait = 0
 local pace, last_slot = 0, nil
+local steady_step, steady_due = 0, 0
 -- A grid put back after a flush holds for the probe too: it is taken in the current window
 -- when the sends put back leave room there, and its answer adds what dead processes sent.
 local grid = false
@@ -66,6 +67,16 @@ if grid then
   wait = grid_wait(now, tonumber(grid), bg, room, cap, budget)
 else
   wait = wait_for(K.log, room)
+  if A.burst_share < 1 then
+    -- A stream is spread evenly over the window: sends run at most a small burst ahead of a
+    -- schedule one window / limit apart. A whole window's burst would be copied by the log
+    -- into every later window (README "Steady sending").
+    steady_step = math.floor(window / limit)
+    local burst = math.max(math.min(limit, A.burst_floor),
+                           math.ceil(limit * A.burst_share - 1e-9))
+    steady_due = math.max(now, tonumber(redis.call('GET', K.steady) or '0'))
+    wait = math.max(wait, steady_due - (burst - 1) * steady_step - now)
+  end
   if bg then
     wait = math.max(wait, wait_for(K.bg, cap))
     -- With others seen, background sends are spread over the window rather than sent in
@@ -86,6 +97,7 @@ if wait > 0 then return {0, math.ceil(wait), now, 0, cold, episode, limit, budge
 local ttl = math.ceil(A.keep_us / 1000) + 1000
 redis.call('ZADD', K.log, now, A.member)
 redis.call('PEXPIRE', K.log, ttl)
+if steady_step > 0 then redis.call('SET', K.steady, steady_due + steady_step, 'PX', ttl) end
 if bg then
   redis.call('ZADD', K.bg, now, A.member)
   redis.call('PEXPIRE', K.bg, ttl)
