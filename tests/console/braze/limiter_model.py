@@ -20,6 +20,8 @@ class Config:
     yield_margin: float
     pace_us: int  # background sends off the grid are paced over this span while others show
     probe_poll_us: int
+    burst_share: float = 1.0  # 1: no even schedule ("Steady sending")
+    burst_floor: int = 5
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Model:
     alive: bool = False
     probe: str | None = None
     slot: int | None = None
+    steady: int = 0  # when the even schedule is next due
     seen: Others | None = None
     in_effect: int = 0  # what the process last heard the limit in effect is
     seeded: int = 0  # names the entries a probe's answer adds
@@ -54,6 +57,7 @@ class Model:
         """A Redis flush: every key goes (a new process starts without memory)."""
         self.log, self.bg, self.blocked, self.learnt = {}, {}, 0, 0
         self.alive, self.probe, self.slot, self.seen = False, None, None, None
+        self.steady = 0
         self.in_effect = self.config.limit
 
     @staticmethod
@@ -93,6 +97,13 @@ class Model:
                 return False, c.probe_poll_us, False, 1
             probing = 1
         wait = self._wait_for(self.log, room, now)
+        step = due = 0
+        if c.burst_share < 1:
+            # Sends run at most a burst ahead of a schedule one window / limit apart.
+            step = c.window_us // limit
+            burst = max(min(limit, c.burst_floor), math.ceil(limit * c.burst_share - 1e-9))
+            due = max(now, self.steady)
+            wait = max(wait, due - (burst - 1) * step - now)
         pace, last_slot = 0, None
         if background:
             wait = max(wait, self._wait_for(self.bg, cap, now))
@@ -105,6 +116,8 @@ class Model:
         if wait > 0:
             return False, wait, False, cold
         self.log[member] = now
+        if step > 0:
+            self.steady = due + step
         if background:
             self.bg[member] = now
             slot = now

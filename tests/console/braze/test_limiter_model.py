@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from console.braze.limiter import Permit, RateLimiter
+from console.braze.limiter.limits import BURST_FLOOR
 from tests.console.braze.helpers import make_limits, redis_url, reset
 from tests.console.braze.limiter_model import Config, Model
 
@@ -36,8 +37,9 @@ class Clock:
         return self.now
 
 
-def new_limiter(clock: Clock, prefix: str) -> RateLimiter:
+def new_limiter(clock: Clock, prefix: str, burst_share: float) -> RateLimiter:
     limits = make_limits(
+        burst_share=burst_share,
         groups={GROUP: (LIMIT, WINDOW_S)},
         clock_scale=SCALE,
         margin_seconds=MARGIN_S,
@@ -62,14 +64,16 @@ def model_for(limiter: RateLimiter) -> Model:
             yield_margin=limits.yield_margin,
             pace_us=math.ceil(limits.window(GROUP) * 1_000_000),
             probe_poll_us=20_000,
+            burst_share=limits.burst_share,
+            burst_floor=BURST_FLOOR,
         )
     )
 
 
-def run_sequence(seed: int, prefix: str) -> None:
+def run_sequence(seed: int, prefix: str, burst_share: float = 1.0) -> None:
     rng = random.Random(seed)
     clock = Clock()
-    limiter = new_limiter(clock, prefix)
+    limiter = new_limiter(clock, prefix, burst_share)
     model = model_for(limiter)
     window = model.config.window_us
     permits: list[Permit] = []
@@ -122,7 +126,9 @@ def run_sequence(seed: int, prefix: str) -> None:
             )
         elif event == "flush":
             reset(limiter, group=GROUP)
-            limiter = new_limiter(clock, prefix)  # a new process: it remembers no sends
+            limiter = new_limiter(
+                clock, prefix, burst_share
+            )  # a new process: it remembers no sends
             model.flush()
             permits, probe = [], None
         elif event == "probe answer" and probe is not None:
@@ -143,3 +149,11 @@ def run_sequence(seed: int, prefix: str) -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_the_scripts_answer_as_the_model_does(seed: int, prefix: str) -> None:
     run_sequence(seed, prefix)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_with_the_even_schedule_the_scripts_answer_as_the_model_does(
+    seed: int, prefix: str
+) -> None:
+    # LIMIT is 6: a stream goes 5 at once (BURST_FLOOR), then one per window / 6.
+    run_sequence(100 + seed, prefix, burst_share=0.05)
