@@ -97,13 +97,13 @@ class Model:
                 return False, c.probe_poll_us, False, 1
             probing = 1
         wait = self._wait_for(self.log, room, now)
-        step = due = 0
+        step = steady_due = 0
         if c.burst_share < 1:
             # Sends run at most a burst ahead of a schedule one window / limit apart.
             step = c.window_us // limit
             burst = max(min(limit, c.burst_floor), math.ceil(limit * c.burst_share - 1e-9))
-            due = max(now, self.steady)
-            wait = max(wait, due - (burst - 1) * step - now)
+            steady_due = max(now, self.steady)
+            wait = max(wait, steady_due - (burst - 1) * step - now)
         pace, last_slot = 0, None
         if background:
             wait = max(wait, self._wait_for(self.bg, cap, now))
@@ -117,7 +117,7 @@ class Model:
             return False, wait, False, cold
         self.log[member] = now
         if step > 0:
-            self.steady = due + step
+            self.steady = steady_due + step
         if background:
             self.bg[member] = now
             slot = now
