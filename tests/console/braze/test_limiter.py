@@ -344,8 +344,10 @@ def _take_slots(spec: dict[str, object]) -> list[float]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["fixed", "sliding", "token"])
+# The log alone, and with the even schedule of the console's settings (README "Steady sending").
+@pytest.mark.parametrize("burst_share", [1.0, 0.05], ids=["log", "steady"])
 def test_several_processes_cause_no_429_under_each_sandbox_algorithm(
-    braze_sandbox, prefix: str, algorithm: str
+    braze_sandbox, prefix: str, algorithm: str, burst_share: float
 ) -> None:
     scale = 30.0  # a 60 s window lasts 2 s
     braze_sandbox.admin.configure(
@@ -362,6 +364,7 @@ def test_several_processes_cause_no_429_under_each_sandbox_algorithm(
             "groups": {"catalog_items_sync": (10, 60.0)},
             "clock_scale": scale,
             "margin_seconds": 0.05,
+            "burst_share": burst_share,
         },
     }
     context = multiprocessing.get_context("spawn")
