@@ -35,6 +35,11 @@ def test_background_work_takes_at_most_0_7_of_a_group_and_leaves_a_margin() -> N
     assert limits.overrides == frozenset()
 
 
+def test_a_stream_runs_at_most_5_percent_of_a_limit_ahead_of_an_even_schedule() -> None:
+    # README "Steady sending": the benchmark's figures need it on; 1 would turn it off.
+    assert limits_from_settings().burst_share == 0.05
+
+
 def test_an_override_replaces_one_figure_and_is_marked_as_set_by_hand() -> None:
     groups = braze_limit_groups("catalogs_sync=40/60, catalog_items_async=20000")
     assert groups["catalogs_sync"] == (40, 60.0)
