@@ -62,6 +62,7 @@ def catalog_field_propose_delete(
             field_name,
             fields=[str(f["name"]) for f in catalog.fields],
             selections=catalog_selections_known(catalog=catalog),
+            inventory=catalog.inventory_fields,
         )
     )
     field_type = catalog.field_types()[field_name]
@@ -147,6 +148,16 @@ def catalog_selection_propose_delete(
 
 
 @transaction.atomic
+def catalog_field_inventory_learn(*, catalog_name: str, field_name: str) -> None:
+    """Braze refused to delete `field_name` as an inventory field: remember it."""
+    with transaction.atomic():
+        catalog = Catalog.objects.select_for_update().filter(name=catalog_name).first()
+        if catalog is None or field_name in catalog.inventory_fields:
+            return
+        catalog.inventory_fields = sorted({*catalog.inventory_fields, field_name})
+        catalog.save(update_fields=["inventory_fields", "refreshed_at"])
+
+
 def catalog_field_mirror_write(*, catalog_name: str, action: str, field: Mapping[str, str]) -> None:
     """The schema, and every mirrored item: a deleted field's values leave with it."""
     catalog = Catalog.objects.select_for_update().filter(name=catalog_name).first()
