@@ -54,6 +54,20 @@ def catalog_field_propose_create(
     )
 
 
+def catalog_fields_propose_create(
+    *, actor: AbstractBaseUser, catalog: Catalog, fields: list[tuple[str, str]]
+) -> list[ChangeRequest]:
+    """Several new fields at once, checked together (Braze's rules over the set), each its
+    own change request: each is reviewed, applied and confirmed on its own. Each proposal is
+    a durable transaction of its own (with its audit row), so they are not wrapped in one."""
+    held = [str(f["name"]) for f in catalog.fields]
+    _refuse_if(schema_rules.new_field_errors(fields, held=held))
+    return [
+        catalog_field_propose_create(actor=actor, catalog=catalog, name=name, field_type=kind)
+        for name, kind in fields
+    ]
+
+
 def catalog_field_propose_delete(
     *, actor: AbstractBaseUser, catalog: Catalog, field_name: str
 ) -> ChangeRequest:
@@ -147,7 +161,6 @@ def catalog_selection_propose_delete(
 # --- the mirror, once Braze applied a change --------------------------------------------
 
 
-@transaction.atomic
 def catalog_field_inventory_learn(*, catalog_name: str, field_name: str) -> None:
     """Braze refused to delete `field_name` as an inventory field: remember it."""
     with transaction.atomic():
@@ -158,6 +171,7 @@ def catalog_field_inventory_learn(*, catalog_name: str, field_name: str) -> None
         catalog.save(update_fields=["inventory_fields", "refreshed_at"])
 
 
+@transaction.atomic
 def catalog_field_mirror_write(*, catalog_name: str, action: str, field: Mapping[str, str]) -> None:
     """The schema, and every mirrored item: a deleted field's values leave with it."""
     catalog = Catalog.objects.select_for_update().filter(name=catalog_name).first()
