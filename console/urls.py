@@ -3,7 +3,7 @@ from typing import cast
 
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse, HttpResponseBase
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from console import views
 from console.access import require_login
@@ -20,7 +20,7 @@ def _signed_in(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
     return require_login()(cast(Callable[..., HttpResponse], view))
 
 
-auth_patterns = [
+auth_patterns: list[URLPattern | URLResolver] = [
     path("login/", views.SignInView.as_view(), name="login"),
     # Ends the provider's session too, for a session signed in through it (sso/views.py).
     path("logout/", sso_views.SignOutView.as_view(), name="logout"),
