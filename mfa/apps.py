@@ -12,9 +12,12 @@ class MfaConfig(AppConfig):
         from django.conf import settings
 
         from console.roles import Role
+        from console.signin_steps import signin_step_register
         from mfa.appliers import register
+        from mfa.flow import signin_second_step
 
         register()
+        signin_step_register(signin_second_step)
 
         # A misspelt role would silently need no second factor of anyone: refuse to start.
         unknown = set(settings.MFA_REQUIRED_ROLES) - {role.value for role in Role}
