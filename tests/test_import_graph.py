@@ -275,11 +275,11 @@ CORE_IMPORTS_OF_APPS = {
 }
 
 
-def _core_imports_of_apps(edges: tuple[Import, ...]) -> dict[tuple[str, str], list[str]]:
-    found: dict[tuple[str, str], list[str]] = {}
+def _core_imports_of_apps(edges: tuple[Import, ...]) -> dict[tuple[str, str], set[str]]:
+    found: dict[tuple[str, str], set[str]] = {}
     for e in edges:
         if _app(e.importer) == CORE and _app(e.target) != CORE:
-            found.setdefault((e.importer, e.target), []).append(_where(e))
+            found.setdefault((e.importer, e.target), set()).add(_where(e))
     return found
 
 
@@ -301,7 +301,7 @@ def test_the_core_imports_no_app_but_through_registries() -> None:
         f"{where} {importer} -> {target}"
         for (importer, target), wheres in found.items()
         if (importer, target) not in CORE_IMPORTS_OF_APPS
-        for where in wheres
+        for where in sorted(wheres)
     )
     assert not unexplained, (
         "console/ imports an app; register from the app's ready() instead, or add the edge "
