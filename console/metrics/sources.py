@@ -21,5 +21,6 @@ def metrics_source_register(name: str, source: MetricsSource) -> None:
 
 
 def metrics_sources_registered() -> dict[str, MetricsSource]:
-    """The registered sources by name, in the order their apps registered them."""
-    return dict(_SOURCES)
+    """The registered sources by name, in the names' order (not the apps' order in
+    INSTALLED_APPS), as a scrape reads them."""
+    return {name: _SOURCES[name] for name in sorted(_SOURCES)}

@@ -39,3 +39,10 @@ def test_a_registered_source_is_read_at_each_scrape(
     assert value(samples, "console_test_widgets") == 3
     assert value(samples, "console_metrics_source_up", source="widgets") == 1
     assert value(samples, "console_metrics_source_up", source="bulk") == 1
+
+
+def test_sources_are_read_in_the_order_of_their_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sources, "_SOURCES", {})
+    metrics_source_register("widgets", _widgets)
+    metrics_source_register("bulk", _widgets)
+    assert list(metrics_sources_registered()) == ["bulk", "widgets"]
