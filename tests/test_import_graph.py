@@ -256,21 +256,13 @@ def test_every_lazy_first_party_import_says_why() -> None:
 
 
 # The core (console/) reaches an app only through what the app registers from its ready()
-# (resource types, metrics sources, sign-in steps) or by name (URLs, task names). These are
-# the imports that remain, each with why it is not (yet) a registry.
+# (resource types, metrics sources, sign-in steps, demo-account extras) or by name (URLs,
+# task names). These are the imports that remain, each with why it is not a registry.
 CORE = "console"
 CORE_IMPORTS_OF_APPS = {
     ("console.urls", "sso.views"): (
         "the root URLconf wires every app's URLs; sign-out at accounts/logout/ is sso's view "
         "(it ends the provider's session too)"
-    ),
-    ("console.services", "mfa.selectors"): (
-        "development-only demo accounts: the roles that need a second factor get the demo "
-        "authenticator"
-    ),
-    ("console.services", "mfa.services"): "as above: demo_users_create sets that authenticator",
-    ("console.management.commands.seed_demo_users", "mfa.selectors"): (
-        "as above: the command prints each demo account's authenticator key"
     ),
 }
 
