@@ -257,14 +257,9 @@ def test_every_lazy_first_party_import_says_why() -> None:
 
 # The core (console/) reaches an app only through what the app registers from its ready()
 # (resource types, metrics sources, sign-in steps, demo-account extras) or by name (URLs,
-# task names). These are the imports that remain, each with why it is not a registry.
+# task names). An import that must stay is listed here with why it is not a registry.
 CORE = "console"
-CORE_IMPORTS_OF_APPS = {
-    ("console.urls", "sso.views"): (
-        "the root URLconf wires every app's URLs; sign-out at accounts/logout/ is sso's view "
-        "(it ends the provider's session too)"
-    ),
-}
+CORE_IMPORTS_OF_APPS: dict[tuple[str, str], str] = {}
 
 
 def _core_imports_of_apps(edges: tuple[Import, ...]) -> dict[tuple[str, str], set[str]]:
