@@ -246,7 +246,7 @@ def bulk_job_eta(*, job: BulkJob) -> float | None:
     """
     if job.state not in (JobState.RUNNING, JobState.WAITING):
         return None
-    open_counts = dict(
+    open_counts: dict[int, int] = dict(
         BulkBatch.objects.filter(
             job__state__in=(JobState.RUNNING, JobState.WAITING), state__in=OPEN_BATCH_STATES
         )

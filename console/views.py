@@ -14,7 +14,7 @@ from console.health import check_braze, health_report_cached
 from console.net import client_ip
 from console.roles import ROLE_DESCRIPTIONS, user_roles
 from console.signin import signin_attempt_admit
-from mfa.flow import signin_second_step
+from console.signin_steps import signin_next_step
 
 
 @require_GET
@@ -49,11 +49,12 @@ class SignInView(LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
-        # A second factor, where there is one or the roles need one, comes before signing in.
-        second_step = signin_second_step(
+        # A second factor (mfa's step), where there is one or the roles need one, comes
+        # before signing in.
+        next_step = signin_next_step(
             self.request, user=form.get_user(), next_url=self.get_success_url()
         )
-        return second_step or super().form_valid(form)
+        return next_step or super().form_valid(form)
 
 
 @require_GET

@@ -253,7 +253,7 @@ class PreviewProfileForm(forms.Form):
         self.taken = taken or set()
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
+        name: str = self.cleaned_data["name"].strip()
         if name in self.taken:
             raise forms.ValidationError("Another profile has this name.")
         return name
@@ -273,10 +273,11 @@ class PreviewProfileForm(forms.Form):
         return value
 
     def clean_language(self) -> str:
-        return self.cleaned_data["language"].strip()
+        language: str = self.cleaned_data["language"].strip()
+        return language
 
     def clean_time_zone(self) -> str:
-        zone = self.cleaned_data["time_zone"].strip()
+        zone: str = self.cleaned_data["time_zone"].strip()
         if zone and zone not in available_timezones():
             raise forms.ValidationError(f"{zone} is not a time zone name (e.g. Europe/London).")
         return zone

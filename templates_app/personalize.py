@@ -521,7 +521,7 @@ def _as_datetime(value: Any) -> dt.datetime | None:
         if text.isdigit():
             return dt.datetime.fromtimestamp(int(text), tz=dt.UTC)
         try:
-            parsed = date_parser.parse(text)
+            parsed: dt.datetime = date_parser.parse(text)
         except (ValueError, OverflowError):
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -36,7 +36,7 @@ def _cached[T](key: str, load: Callable[[], T]) -> T:
     """Braze lists are cached for a few seconds; a write by the console starts afresh."""
     generation = cache.get_or_set(_GENERATION_KEY, 1, timeout=None)
     full_key = f"templates_app:lists:{generation}:{key}"
-    value = cache.get(full_key)
+    value: T | None = cache.get(full_key)
     if value is None:
         value = load()
         cache.set(full_key, value, LIST_CACHE_SECONDS)

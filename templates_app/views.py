@@ -371,7 +371,9 @@ def content_create(request: AuthenticatedRequest, kind: ContentKind) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def content_edit(request: AuthenticatedRequest, kind: ContentKind, **url_id: str) -> HttpResponse:
+def content_edit(
+    request: AuthenticatedRequest, /, kind: ContentKind, **url_id: str
+) -> HttpResponse:
     """The URL names the id as the kind does (`kind.id_param`, e.g. content_block_id)."""
     (braze_id,) = url_id.values()
     return _form_screen(request, kind, braze_id)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console.access import require_capability
 from console.changes import diff
 from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, ChangeState
+from console.changes.policy import approvals_required
 from console.changes.resource_types import resource_type_find, resource_types_registered
 from console.changes.selectors import (
     CHANGE_REQUEST_READERS,
@@ -27,7 +28,6 @@ from console.changes.services import (
     SCHEDULABLE,
     ChangeRequestError,
     approval_policy_propose,
-    approvals_required,
     approve_refusal,
     change_request_approve,
     change_request_cancel,
