@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -18,7 +19,9 @@ class ContentVersion(models.Model):
     """One state of a Braze resource that the console saw or wrote.
 
     Braze keeps no history of these resources (braze-facts §0.3); this table is it.
-    A new row is stored only when the content digest changes.
+    A new row is stored only when the content digest changes. Migration 0003 adds what
+    content search reads and the model does not declare: a generated `search_vector`
+    column and the `templates_app_search_text()` function behind the trigram index.
     """
 
     resource_type = models.CharField(max_length=40, choices=ResourceType.choices)
@@ -35,6 +38,9 @@ class ContentVersion(models.Model):
     state = models.CharField(max_length=10, blank=True)
     change_request_id = models.BigIntegerField(null=True, blank=True)
     seen_at = models.DateTimeField(auto_now_add=True)
+    # The Content Blocks this version's Liquid includes (templates_app.search.version_includes),
+    # kept so "where is this block used" is an index lookup, not a parse of every version.
+    includes = ArrayField(models.CharField(max_length=300), default=list, blank=True)
 
     class Meta:
         constraints = [
