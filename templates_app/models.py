@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -20,8 +19,8 @@ class ContentVersion(models.Model):
 
     Braze keeps no history of these resources (braze-facts §0.3); this table is it.
     A new row is stored only when the content digest changes. Migration 0003 adds what
-    content search reads and the model does not declare: a generated `search_vector`
-    column and the `templates_app_search_text()` function behind the trigram index.
+    content search reads and the model does not declare: the generated columns
+    `search_vector` (full text) and `search_text` (lowercase, trigram-indexed).
     """
 
     resource_type = models.CharField(max_length=40, choices=ResourceType.choices)
@@ -40,7 +39,8 @@ class ContentVersion(models.Model):
     seen_at = models.DateTimeField(auto_now_add=True)
     # The Content Blocks this version's Liquid includes (templates_app.search.version_includes),
     # kept so "where is this block used" is an index lookup, not a parse of every version.
-    includes = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    # A JSON list: an ArrayField would need django.contrib.postgres installed.
+    includes = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils.safestring import SafeString, mark_safe
 
 from templates_app.models import ResourceType
@@ -160,10 +160,10 @@ _LATEST = """NOT EXISTS (
 
 
 def search_sql(*, include_history: bool, substring: bool, some_kinds: bool) -> str:
-    """The search query; its conditions are written as migration 0003's indexes are."""
+    """The search query, over migration 0003's indexed columns (`search_text` is lowercase)."""
     matches = "v.search_vector @@ q.tsq"
     if substring:
-        matches = f"({matches} OR templates_app_search_text(v.name, v.snapshot) ILIKE %(like)s)"
+        matches = f"({matches} OR v.search_text LIKE %(like)s)"
     return f"""
         WITH q AS (SELECT websearch_to_tsquery('simple', %(query)s) AS tsq)
         SELECT v.id, v.resource_type, v.braze_id, v.version, v.name, v.seen_at,
@@ -173,8 +173,8 @@ def search_sql(*, include_history: bool, substring: bool, some_kinds: bool) -> s
         WHERE {matches}
           {"AND v.resource_type = ANY(%(types)s)" if some_kinds else ""}
           {"" if include_history else "AND " + _LATEST}
-        ORDER BY (v.name ILIKE %(like)s) DESC, ts_rank_cd(v.search_vector, q.tsq) DESC,
-                 lower(v.name), v.braze_id, v.version DESC
+        ORDER BY (lower(v.name) LIKE %(like)s) DESC, ts_rank_cd(v.search_title, q.tsq) DESC,
+                 v.seen_at DESC, v.id DESC
         LIMIT %(limit)s OFFSET %(offset)s
     """  # noqa: S608 (only fixed fragments are joined; every value is a parameter)
 
@@ -191,8 +191,9 @@ def content_search(
 
     A version matches when its words match (`websearch_to_tsquery`: words, "phrases",
     `-excluded`, `or`) or, from three characters on, when it contains `query` as written,
-    in any case. The best first: a name match, then the full-text rank; the current versions
-    only unless `include_history`.
+    in any case. The best first: a name match, then the rank of the name and short fields
+    (subject, description, title), then the most recently seen; the current versions only
+    unless `include_history`.
     """
     query = query.strip()[:QUERY_MAX]
     page = max(page, 1)
@@ -206,12 +207,15 @@ def content_search(
     )
     params = {
         "query": query,
-        "like": _like(query),
+        "like": _like(query.lower()),
         "types": types,
         "limit": page_size,
         "offset": (page - 1) * page_size,
     }
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The planner costs a row by its heap tuple, not by the text kept in TOAST that a
+        # scan must read and match, so it would scan every version rather than the indexes.
+        cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
         snapshots: dict[int, dict[str, Any]] = {}
@@ -264,10 +268,10 @@ def content_block_usage(*, name: str, include_history: bool = False) -> list[Usa
     sql = f"""
         SELECT v.resource_type, v.braze_id, v.version, v.name, {_LATEST} AS current
         FROM templates_app_contentversion v
-        WHERE v.includes @> ARRAY[%(name)s]::varchar[]
+        WHERE v.includes @> %(name)s::jsonb
           {"" if include_history else "AND " + _LATEST}
         ORDER BY v.resource_type DESC, lower(v.name), v.braze_id, v.version DESC
     """  # noqa: S608 (only fixed fragments are joined; the name is a parameter)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"name": name})
+        cursor.execute(sql, {"name": json.dumps([name])})
         return [Usage(*row) for row in cursor.fetchall()]
