@@ -234,7 +234,12 @@ def explain(words: list[str]) -> None:
 
     for query in (words[0], f"{words[3]} {words[50]}", "promo_17", "zzqx1"):
         sql = search_sql(include_history=False, substring=True, some_kinds=False)
-        params = {"query": query, "like": _like(query.lower()), "limit": 20, "offset": 0}
+        params: dict[str, str | int] = {
+            "query": query,
+            "like": _like(query.lower()),
+            "limit": 20,
+            "offset": 0,
+        }
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")  # as content_search does
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)

@@ -205,7 +205,7 @@ def content_search(
         substring=len(query) >= SUBSTRING_MIN,
         some_kinds=bool(types),
     )
-    params = {
+    params: dict[str, str | int | list[str]] = {
         "query": query,
         "like": _like(query.lower()),
         "types": types,

@@ -90,7 +90,7 @@ def test_the_search_query_uses_the_full_text_and_trigram_indexes() -> None:
     for i in range(300):
         _template(f"t{i}", f"template {i}", f"<p>body {i}</p>")
     sql = search.search_sql(include_history=True, substring=True, some_kinds=False)
-    params = {
+    params: dict[str, str | int | list[str]] = {
         "query": "spring_sale",
         "like": "%spring\\_sale%",
         "types": list(search.SEARCH_FIELDS),
