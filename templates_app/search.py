@@ -218,6 +218,8 @@ def content_search(
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+        # Inside a caller's transaction the setting would outlive this block.
+        cursor.execute("RESET enable_seqscan")
         snapshots: dict[int, dict[str, Any]] = {}
         if rows:
             # Only the page's snapshots are read: they are the large part of each row.

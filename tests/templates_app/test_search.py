@@ -106,6 +106,14 @@ def test_the_search_query_uses_the_full_text_and_trigram_indexes() -> None:
     assert {"content_version_search", "content_version_search_trgm"} <= used, plan
 
 
+def test_the_planner_setting_it_needs_does_not_outlive_the_search() -> None:
+    _template("t1", "welcome", "<p>Spring</p>")
+    search.content_search(query="spring")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone() == ("on",)
+
+
 def test_highlighted_snippets_escape_the_content_and_mark_only_the_matches() -> None:
     _template(
         "t1",
