@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 from django import forms
 from django.urls import reverse
 
+from templates_app.models import ResourceType
 from templates_app.rules import (
     CONTENT_TOO_LARGE,
     Errors,
@@ -316,3 +317,19 @@ class ConnectedContentSamplesForm(forms.Form):
         if any(len(answer) > SAMPLE_MAX_CHARS for answer in samples.values()):
             raise forms.ValidationError(f"Keep each answer under {SAMPLE_MAX_CHARS:,} characters.")
         return samples
+
+
+class ContentSearchForm(forms.Form):
+    """The search page's parameters; one that does not validate searches for nothing."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search content")
+    kind = forms.ChoiceField(
+        required=False,
+        label="Kind",
+        choices=[("", "All kinds"), *ResourceType.choices],
+        widget=forms.Select(attrs={"id": "search-kind"}),
+    )
+    history = forms.BooleanField(required=False, label="Include earlier versions")
+    # A Content Block's name: list what includes it instead of searching text.
+    uses = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
+    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)

@@ -130,7 +130,7 @@ def _environment() -> Environment:
 _ENV = _environment()
 
 
-def _without_html_comments(text: str) -> str:
+def without_html_comments(text: str) -> str:
     # Braze strips HTML comments before running Liquid. An unclosed "<!--" hides nothing
     # (no later comment can close either), so the scan stops there.
     pieces, pos = [], 0
@@ -191,7 +191,7 @@ def _prepare(content: str) -> tuple[str, str | None]:
     token: every `{{` and every named `{%` must close, and every `{% raw %}` / `{% doc %}`
     must end, so the lexer never scans to the end of the text from more than one place.
     """
-    text = _without_html_comments(content)
+    text = without_html_comments(content)
     text = _without_personalization(text)
     text = _WHITESPACE_RUN.sub(_collapse_whitespace, text)
     pieces: list[str] = []
@@ -263,7 +263,8 @@ class CatalogReferences:
     fields: frozenset[str] = frozenset()
 
 
-def _walk(nodes: list[Any]) -> Any:
+def walk_nodes(nodes: list[Any]) -> Any:
+    """Every node of a parsed template, depth first."""
     for node in nodes:
         yield node
         try:
@@ -272,7 +273,7 @@ def _walk(nodes: list[Any]) -> Any:
             children = []  # a node python-liquid cannot list statically has none to read
         for child in children:
             inner = getattr(child, "node", child)
-            yield from _walk([inner] if isinstance(inner, Node) else [])
+            yield from walk_nodes([inner] if isinstance(inner, Node) else [])
 
 
 def catalog_references(content: str) -> CatalogReferences:
@@ -288,7 +289,7 @@ def catalog_references(content: str) -> CatalogReferences:
     catalogs: set[str] = set()
     selections: set[tuple[str, str]] = set()
     roots = {"items"}
-    for node in _walk(list(template.nodes)):
+    for node in walk_nodes(list(template.nodes)):
         if isinstance(node, _BrazeCall):
             words = node.arguments.split()
             name = getattr(node.token, "value", "")

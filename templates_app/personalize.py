@@ -50,7 +50,12 @@ from liquid.tag import Tag
 from liquid.template import BoundTemplate
 from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_TAG
 
-from templates_app.liquid import BRAZE_INLINE_TAGS
+from templates_app.liquid import (
+    BRAZE_INLINE_TAGS,
+    liquid_error,
+    walk_nodes,
+    without_html_comments,
+)
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -274,14 +279,9 @@ def _close(text: str, start: int, closer: str) -> int:
     return -1
 
 
-def _without_html_comments(text: str) -> str:
-    # Braze strips HTML comments before Liquid runs (templates_app.liquid does the same).
-    return re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
-
-
 def translate(content: str) -> str:
     """Braze Liquid as standard Liquid the preview environment parses."""
-    text = _without_html_comments(content)
+    text = without_html_comments(content)
     pieces: list[str] = []
     pos = 0
     opener = re.compile(r"\{[{%]")
@@ -765,3 +765,24 @@ def render_as(
         stopped=stopped,
         calls=tuple(state.calls),
     )
+
+
+def block_includes(content: str) -> list[str]:
+    """The Content Blocks `content` includes, in order, as a render would resolve them.
+
+    Parsed, never matched as text: a block's name in prose, an HTML comment, a `{% raw %}`
+    or a `{% comment %}` is no include. Content that is not valid Liquid includes nothing
+    the console can vouch for (Braze would not send it either).
+    """
+    # The linear pre-check first: it bounds what python-liquid's lexer is given.
+    if liquid_error(content) is not None:
+        return []
+    try:
+        template = _ENV.parse(translate(content))
+    except (LiquidError, RecursionError):
+        return []
+    names: list[str] = []
+    for node in walk_nodes(list(template.nodes)):
+        if isinstance(node, _BlockNode) and node.block_name not in names:
+            names.append(node.block_name)
+    return names

@@ -22,7 +22,6 @@ from console.braze.client import (
     PreferenceCenter,
     PreferenceCenterSummary,
 )
-from templates_app.liquid import referenced_blocks
 from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
 from templates_app.personalize import BlockSource, Person
 from templates_app.rules import Workspace
@@ -193,28 +192,6 @@ def content_block_state(*, content_block_id: str) -> str | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
-    resource_type: str
-    braze_id: str
-    name: str
-
-
-def content_block_references(*, name: str) -> list[Reference]:
-    """Blocks and templates known to the console (their latest version) that include `name`."""
-    found = []
-    fields = {
-        ResourceType.CONTENT_BLOCK: ("content",),
-        ResourceType.EMAIL_TEMPLATE: ("body", "plaintext_body", "subject"),
-    }
-    for version in latest_versions():
-        searched = fields.get(ResourceType(version.resource_type), ())
-        text = " ".join(str(version.snapshot.get(f) or "") for f in searched)
-        if name in referenced_blocks(text) and version.name != name:
-            found.append(Reference(version.resource_type, version.braze_id, version.name))
-    return sorted(found, key=lambda r: (r.resource_type, r.name.lower()))
-
-
 # --- preference centers --------------------------------------------------------------------
 
 
@@ -268,14 +245,6 @@ def version_list(*, resource_type: str, braze_id: str) -> QuerySet[ContentVersio
 
 def version_latest(*, resource_type: str, braze_id: str) -> ContentVersion | None:
     return version_list(resource_type=resource_type, braze_id=braze_id).order_by("-version").first()
-
-
-def latest_versions() -> list[ContentVersion]:
-    return list(
-        ContentVersion.objects.order_by("resource_type", "braze_id", "-version").distinct(
-            "resource_type", "braze_id"
-        )
-    )
 
 
 # --- previewing as a person ---------------------------------------------------------------

@@ -31,6 +31,7 @@ from templates_app.models import (
     ResourceType,
     VersionSource,
 )
+from templates_app.search import version_includes
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def version_record(
             remote_updated_at=remote_updated_at,
             state=state or (latest.state if latest else ""),
             change_request_id=change_request_id,
+            includes=version_includes(resource_type=resource_type, snapshot=snapshot),
         )
     return version, latest
 

@@ -29,6 +29,7 @@ urlpatterns = [
         views.preference_center_user_url,
         name="preference_center_user_url",
     ),
+    path("search/", views.content_search, name="search"),
     path("history/<str:resource_type>/<str:braze_id>/", views.history, name="history"),
     path(
         "history/<str:resource_type>/<str:braze_id>/diff/",

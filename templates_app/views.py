@@ -19,14 +19,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console.access import require_capability
 from console.braze import BrazeError, BrazeNotFound, describe_error
 from console.changes.selectors import change_request_get_visible
-from console.http import AuthenticatedRequest
+from console.http import AuthenticatedRequest, htmx_targets
 from console.roles import Capability, user_has_any
 from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
-from templates_app import appliers, selectors, services
+from templates_app import appliers, search, selectors, services
 from templates_app.diff import snapshot_diff
 from templates_app.forms import (
     ConnectedContentSamplesForm,
+    ContentSearchForm,
     LivePreviewForm,
     PreviewProfileForm,
     UserUrlForm,
@@ -407,10 +408,10 @@ def content_block_detail(request: AuthenticatedRequest, content_block_id: str) -
     except BrazeError as exc:
         return _braze_failure(request, exc, title="Content Block")
     context = {
-        "block": block,
+        "content_block": block,
         "liquid_tag": block_liquid_tag(block.name),
         "state": selectors.content_block_state(content_block_id=content_block_id),
-        "references": selectors.content_block_references(name=block.name),
+        "references": search.content_block_usage(name=block.name),
         "frames": _previews(request, ResourceType.CONTENT_BLOCK, {"content": block.content}),
         "resource_type": ResourceType.CONTENT_BLOCK,
         "braze_id": content_block_id,
@@ -532,6 +533,48 @@ def history(request: AuthenticatedRequest, resource_type: str, braze_id: str) ->
         "detail_url": reverse(KINDS[kind].detail_url, args=[braze_id]),
     }
     return _render(request, _list_template(request, "templates_app/history.html"), context)
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
+def content_search(request: AuthenticatedRequest) -> HttpResponse:
+    """One search over every kind of content and its history; with `uses`, where a Content
+    Block is included instead."""
+    form = ContentSearchForm(request.GET)
+    form.is_valid()  # a field that does not validate is left out, as if not given
+    data = form.cleaned_data
+    q, uses = data.get("q") or "", data.get("uses") or ""
+    kind, history = data.get("kind") or "", bool(data.get("history"))
+    context: dict[str, Any] = {"form": form, "q": q, "uses": uses, "history": history}
+    if uses:
+        context["liquid_tag"] = block_liquid_tag(uses)
+        context["usages"] = [
+            (usage, _found_url(usage.resource_type, usage.braze_id, current=usage.current))
+            for usage in search.content_block_usage(name=uses, include_history=history)
+        ]
+    else:
+        found = search.content_search(
+            query=q,
+            kinds=[kind] if kind else None,
+            include_history=history,
+            page=data.get("page") or 1,
+        )
+        context["found"] = found
+        context["hits"] = [
+            (hit, _found_url(hit.resource_type, hit.braze_id, current=hit.current))
+            for hit in found.hits
+        ]
+    template = "templates_app/search.html"
+    if htmx_targets(request, "results"):
+        template += "#results"
+    return _render(request, template, context)
+
+
+def _found_url(resource_type: str, braze_id: str, *, current: bool) -> str:
+    """A current version opens its item; an earlier one its history."""
+    if current:
+        return reverse(KINDS[resource_type].detail_url, args=[braze_id])
+    return reverse("templates_app:history", args=[resource_type, braze_id])
 
 
 @require_GET

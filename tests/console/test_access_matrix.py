@@ -202,6 +202,7 @@ MATRIX: dict[str, Rule] = {
         method="post",
         ok_status=frozenset({400, 404, 502}),
     ),
+    "templates_app:search": Rule(ALL),
     "templates_app:history": Rule(
         ALL, kwargs={"resource_type": "content_block", "braze_id": "no-such-id"}
     ),

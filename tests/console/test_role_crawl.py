@@ -281,6 +281,10 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "templates_app:preference_center_user_url": (
         Target(lambda w: {"preference_center_id": w.preference_center_id}, ok=_ok(400)),
     ),
+    "templates_app:search": (
+        Target(query="?q=welcome&history=1", hx_targets=("results",)),
+        Target(lambda w: {}, query="?uses=email_footer&history=1", hx_targets=("results",)),
+    ),
     "templates_app:history": (
         Target(
             lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id},
