@@ -265,7 +265,7 @@ def _parts(entry: AuditEntry, known: _Known) -> dict[str, tuple[str, SafeString]
         parts["n"] = (f"#{n}", conditional_escape(f"#{n}"))
     title = _title(entry, known)
     parts["title"] = (title, conditional_escape(title)) if title else (resource_text, resource_html)
-    action = known.requests[n][1] if n in known.requests else ""
+    action = known.requests[n][1] if n is not None and n in known.requests else ""
     verb = _PROPOSALS.get(action, "a change to")
     parts["proposal"] = (f"{verb} {resource_text}", format_html("{} {}", verb, resource_html))
     return parts

@@ -210,7 +210,9 @@ def test_the_auditors_count_opens_the_audit_log_after_their_mark(db: None) -> No
     body = _section(_home(auditor), "outside")
     link = f'{reverse("audit:list")}?outside=on&amp;after={seen.seq}" data-count="1"'
     assert link in body
-    listed = _signed_in(auditor).get(reverse("audit:list"), {"outside": "on", "after": seen.seq})
+    listed = _signed_in(auditor).get(
+        reverse("audit:list"), {"outside": "on", "after": str(seen.seq)}
+    )
     assert "summer_banner" in listed.content.decode()
     assert "spring_banner" not in listed.content.decode()
 

@@ -144,7 +144,9 @@ def test_changes_made_outside_the_console_after_an_entry_are_one_filter(
     found = audit_entries(filters={"outside": True, "after": seen.seq})
     assert [e.resource_id for e in found] == ["c/i-2"]
     body = (
-        _auditor().get(reverse("audit:list"), {"outside": "on", "after": seen.seq}).content.decode()
+        _auditor()
+        .get(reverse("audit:list"), {"outside": "on", "after": str(seen.seq)})
+        .content.decode()
     )
     assert "c/i-2" in body
     assert "b-1" not in body
