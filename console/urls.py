@@ -64,6 +64,7 @@ notification_patterns = (
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("home/seen", views.home_seen, name="home_seen"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/", include(auth_patterns)),

@@ -103,6 +103,17 @@ USER_DEACTIVATED: Final = "user.deactivated"
 USER_REACTIVATED: Final = "user.reactivated"
 ACCESS_REVIEW_EXPORTED: Final = "access_review.exported"
 
+# Differences a sync found between Braze and what the console last saw or wrote: changes
+# made in Braze outside the console (the home page's "since I last looked").
+EXTERNAL_CHANGES: Final = frozenset(
+    {
+        CATALOG_ITEM_EXTERNAL_ADDED,
+        CATALOG_ITEM_EXTERNAL_CHANGED,
+        CATALOG_ITEM_EXTERNAL_REMOVED,
+        CONTENT_EXTERNAL_CHANGE,
+    }
+)
+
 
 # The kinds of personal data entries keep in their erasable part, by the key they are
 # stored under: users_admin (console and dashboard users), failed sign-ins (the typed

@@ -62,9 +62,17 @@ COLUMNS: list[Column[ChangeRequest]] = [
 ]
 
 
+def _resource_type_choices() -> list[tuple[str, str]]:
+    # Read when the form is built: apps register their types once the registry is ready.
+    return [("", "Any"), *((kind.key, kind.label) for kind in resource_types_registered())]
+
+
 class StateFilterForm(forms.Form):
     state = forms.ChoiceField(
         label="State", required=False, choices=[("", "Any"), *ChangeState.choices]
+    )
+    resource_type = forms.ChoiceField(
+        label="Resource type", required=False, choices=_resource_type_choices
     )
 
 
@@ -96,8 +104,11 @@ def change_list(request: AuthenticatedRequest) -> HttpResponse:
     else:
         queryset = change_requests_visible(user=request.user)
     form = StateFilterForm(request.GET or None)
-    if form.is_valid() and form.cleaned_data["state"]:
-        queryset = queryset.filter(state=form.cleaned_data["state"])
+    if form.is_valid():
+        if form.cleaned_data["state"]:
+            queryset = queryset.filter(state=form.cleaned_data["state"])
+        if form.cleaned_data["resource_type"]:
+            queryset = queryset.filter(resource_type=form.cleaned_data["resource_type"])
     table = table_from_queryset(
         request,
         queryset.select_related("author"),

@@ -36,6 +36,8 @@ class Rule:
 
 MATRIX: dict[str, Rule] = {
     "home": Rule(ALL, any_signed_in=True),
+    # Marks what the home showed as seen; without an entry number it is refused.
+    "home_seen": Rule(ALL, any_signed_in=True, method="post", ok_status=frozenset({400})),
     "healthz": Rule(ALL, public=True, any_signed_in=True, ok_status=frozenset({200, 503})),
     # Prometheus' scrape: the METRICS_TOKEN bearer only (the fixture below sets one), so every
     # role and anonymous are refused alike (tests/console/metrics: the token opens it).

@@ -181,6 +181,7 @@ def _about(kind: str) -> str:
 CRAWL: dict[str, tuple[Target, ...]] = {
     "templates_app:preview": (Target(lambda w: {"token": w.preview_token}),),
     "home": (Target(),),
+    "home_seen": (Target(ok=_ok(400)),),
     "healthz": (Target(ok=_ok(200, 503)),),
     # A session never opens /metrics, whatever its roles: only METRICS_TOKEN (set below) does.
     "metrics": (Target(ok=_ok(401)),),
