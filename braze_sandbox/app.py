@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from braze_sandbox import catalog_schema, catalogs, content, preferences, scim
+from braze_sandbox import catalog_schema, catalogs, content, preferences, scim, users
 from braze_sandbox.config import SandboxConfig
 from braze_sandbox.ctx import Ctx, Handler
 from braze_sandbox.errors import ApiError, scim_error
@@ -514,6 +514,9 @@ def specs() -> list[Spec]:
             p.update_center,
             pc_write,
             "preference_center.update",
+        ),
+        Spec(
+            "POST", "/users/export/ids", users.export_ids, "users_export_ids", "users.export.ids"
         ),
         Spec("GET", "/scim/v2/Users", s.search_users, "scim", None, "scim"),
         Spec("POST", "/scim/v2/Users", s.create_user, "scim", None, "scim"),

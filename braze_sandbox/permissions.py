@@ -32,4 +32,5 @@ ALL_PERMISSIONS: tuple[str, ...] = (
     "preference_center.get",
     "preference_center.update",
     "preference_center.user.get",
+    "users.export.ids",
 )

@@ -63,6 +63,7 @@ PURPOSE: dict[str, str] = {
     "preference_center.get": "Read a preference center",
     "preference_center.update": "Create or update a preference center",
     "preference_center.user.get": "Generate a user's preference center URL",
+    "users.export.ids": "Preview content as an existing Braze user (one user per look-up)",
 }
 
 
@@ -148,6 +149,13 @@ def _probes(client: BrazeClient) -> list[tuple[str, Callable[[], object]]]:
         (
             "preference_center.get",
             lambda: client.preference_center_view(preference_center_id=first("center")),
+        ),
+        # An id no user has: the answer names it invalid and exports no one's data.
+        (
+            "users.export.ids",
+            lambda: client.users_export_ids(
+                external_ids=["braze-console-permission-probe"], fields_to_export=["external_id"]
+            ),
         ),
     ]
 

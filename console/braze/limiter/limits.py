@@ -20,6 +20,7 @@ GROUPS: tuple[str, ...] = (
     "preference_center_read",
     "preference_center_write",
     "scim",
+    "users_export_ids",
     "default",
 )
 

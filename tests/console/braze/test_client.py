@@ -186,6 +186,44 @@ def test_it_lists_views_creates_updates_preference_centers_and_makes_user_urls(
     assert url.startswith("http")
 
 
+def test_it_exports_users_by_external_id_in_their_own_limit_group(
+    client: BrazeClient, braze_sandbox: Any
+) -> None:
+    since = time.time()
+    export = client.users_export_ids(
+        external_ids=["customer-1002", "no-such-customer"],
+        fields_to_export=["external_id", "first_name", "custom_attributes"],
+    )
+    assert export.users == (
+        {
+            "external_id": "customer-1002",
+            "first_name": "Tomás",
+            "custom_attributes": {"loyalty_points": 80, "tier": "bronze"},
+        },
+    )
+    assert export.invalid_user_ids == ("no-such-customer",)
+    [sent] = own_requests(braze_sandbox, since, "/users/export/ids")
+    assert (sent["method"], sent["group"]) == ("POST", "users_export_ids")
+
+
+def test_a_users_export_of_no_or_too_many_ids_is_refused_before_sending(
+    client: BrazeClient,
+) -> None:
+    for ids in ([], [f"u{n}" for n in range(51)]):
+        with pytest.raises(ValueError):
+            client.users_export_ids(external_ids=ids, fields_to_export=["external_id"])
+
+
+def test_a_key_without_users_export_ids_is_forbidden(braze_sandbox: Any, prefix: str) -> None:
+    key = braze_sandbox.admin.create_key(["catalogs.get"])
+    client = make_client(
+        base_url=braze_sandbox.url, api_key=key, limits=make_limits(), prefix=prefix
+    )
+    with pytest.raises(BrazeForbidden) as caught:
+        client.users_export_ids(external_ids=["customer-1001"], fields_to_export=["external_id"])
+    assert caught.value.permission == "users.export.ids"
+
+
 def test_it_searches_gets_creates_updates_and_removes_dashboard_users(
     client: BrazeClient,
 ) -> None:
