@@ -515,9 +515,7 @@ def specs() -> list[Spec]:
             pc_write,
             "preference_center.update",
         ),
-        Spec(
-            "POST", "/users/export/ids", users.export_ids, "users_export_ids", "users.export.ids"
-        ),
+        Spec("POST", "/users/export/ids", users.export_ids, "users_export_ids", "users.export.ids"),
         Spec("GET", "/scim/v2/Users", s.search_users, "scim", None, "scim"),
         Spec("POST", "/scim/v2/Users", s.create_user, "scim", None, "scim"),
         Spec("GET", "/scim/v2/Users/{user_id}", s.get_user, "scim", None, "scim"),

@@ -140,7 +140,11 @@ async def export_ids(ctx: Ctx) -> JSONResponse:
             match = next((p for p in people if p.get(field_of[key]) == value), None)
         else:
             match = next(
-                (p for p in people if any(d.get("device_id") == value for d in p.get("devices", []))),
+                (
+                    p
+                    for p in people
+                    if any(d.get("device_id") == value for d in p.get("devices", []))
+                ),
                 None,
             )
         if match is None:

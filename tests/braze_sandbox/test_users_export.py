@@ -70,7 +70,9 @@ def test_users_are_found_by_alias_and_by_braze_id(client: TestClient) -> None:
     ],
     ids=["no identifier", "51 external ids", "unknown field", "ids not an array"],
 )
-def test_bad_requests_are_refused_with_a_message(client: TestClient, body: dict[str, object]) -> None:
+def test_bad_requests_are_refused_with_a_message(
+    client: TestClient, body: dict[str, object]
+) -> None:
     answer = client.post("/users/export/ids", json=body)
     assert answer.status_code == 400
     assert answer.json()["message"]
@@ -91,9 +93,9 @@ def test_fields_to_export_is_required_under_the_current_profile_only(
 
 def test_a_key_without_users_export_ids_is_refused(sandbox: Sandbox) -> None:
     with sandbox_client(sandbox, REST) as admin:
-        key = admin.post(
-            "/_sandbox/keys", json={"permissions": ["templates.email.list"]}
-        ).json()["key"]
+        key = admin.post("/_sandbox/keys", json={"permissions": ["templates.email.list"]}).json()[
+            "key"
+        ]
     with sandbox_client(sandbox, {"Authorization": f"Bearer {key}"}) as limited:
         answer = limited.post(
             "/users/export/ids",

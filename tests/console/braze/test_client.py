@@ -210,7 +210,7 @@ def test_a_users_export_of_no_or_too_many_ids_is_refused_before_sending(
     client: BrazeClient,
 ) -> None:
     for ids in ([], [f"u{n}" for n in range(51)]):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="between 1 and 50 external ids"):
             client.users_export_ids(external_ids=ids, fields_to_export=["external_id"])
 
 
