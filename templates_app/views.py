@@ -178,6 +178,7 @@ def _rendered_frame(
         content=content,
         person=person,
         blocks=blocks,
+        catalogs=selectors.catalog_source(),
         samples=selectors.connected_content_samples(),
     )
     if rendered.message:
