@@ -322,7 +322,7 @@ def test_a_number_squared_towards_millions_of_digits_is_stopped_in_time() -> Non
 
 # --- catalog_items and catalog_selection_items --------------------------------------------------
 
-GAMES = {
+GAMES: dict[str, dict[str, dict[str, Any]]] = {
     "Games": {
         "1234": {"title": "Tales", "price": 7.49},
         "1235": {"title": "Teslagrad", "price": 9.99},

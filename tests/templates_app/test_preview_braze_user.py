@@ -63,10 +63,10 @@ def _redis_values() -> Iterator[bytes]:
 
 def _database_text() -> str:
     """Every row of every table the console's models own, as text."""
-    rows = []
+    rows: list[str] = []
     for model in apps.get_models():
         if model._meta.managed and not model._meta.proxy:
-            rows.extend(str(row) for row in model.objects.all().values())
+            rows.extend(str(row) for row in model._default_manager.all().values())
     return "\n".join(rows)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_preference_centers_are_narrowed_by_name_only(braze: SandboxHandle) -> N
 
 @pytest.fixture
 def shoes(db: None) -> Catalog:
-    catalog = CatalogFactory(name="shoes")
+    catalog = cast(Catalog, CatalogFactory(name="shoes"))
     catalog_item_create(catalog, "s1", name="Runner", price=80, in_stock=True)
     catalog_item_create(catalog, "s2", name="Trail", price=120, in_stock=True)
     catalog_item_create(catalog, "s3", name="Court", price=60, in_stock=False)
