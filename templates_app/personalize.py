@@ -182,6 +182,17 @@ def no_blocks(name: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class TranslationLocale:
+    """One locale's translations of a template or Content Block, as Braze's translation
+    endpoints answer them (`locale` and `translation_map`)."""
+
+    name: str
+    language: str
+    country: str = ""
+    translation_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Selected:
     """A selection's items; `problem` when the console cannot evaluate it (a marker then),
     `notes` for what differs from Braze's answer."""
@@ -231,6 +242,8 @@ class _State:
     parsed: dict[str, BoundTemplate] = field(default_factory=dict)
     # Inside a catalog item's :rerender: catalog tags may not be used there.
     rerendering: bool = False
+    # The content's translations by locale; None when the console has not read them.
+    translations: Sequence[TranslationLocale] | None = None
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -609,6 +622,21 @@ class _BlockTag(Tag):
         return _BlockNode(token, json.loads(argument))
 
 
+def translation_locale(
+    locales: Sequence[TranslationLocale], *, language: str, country: str
+) -> TranslationLocale | None:
+    """The locale a person with this language and country receives: one naming both, else
+    one naming the language alone (Multi-language settings: a locale is a language and,
+    optionally, a country); None, and Braze sends the source text."""
+    language, country = language.strip().lower(), country.strip().lower()
+    if not language:
+        return None
+    same = [loc for loc in locales if loc.language.lower() == language]
+    exact = [loc for loc in same if country and loc.country.lower() == country]
+    general = [loc for loc in same if not loc.country]
+    return (exact or general or [None])[0]
+
+
 class _TranslationNode(Node):
     __slots__ = ("body", "key")
 
@@ -620,14 +648,36 @@ class _TranslationNode(Node):
     def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
         state = _STATE.get()
         language = state.person.language
-        if language:
-            state.warn(
-                f"translation {self.key}: translations are kept in Braze; the preview shows "
-                f"the source text, not its {language} translation"
-            )
+        text = self._translated(state, language)
+        if text is not None:
+            # A translation may hold Liquid like its source text.
+            buffer.write(_render_nodes(_ENV.from_string(translate(text)), context))
+            return 0
         for node in self.body:
             node.render(context, buffer)
         return 0
+
+    def _translated(self, state: _State, language: str) -> str | None:
+        in_block = bool(state.stack)
+        if state.translations is None or in_block:
+            if language:
+                where = "this Content Block's" if in_block else "the"
+                state.warn(
+                    f"translation {self.key}: {where} translations are not loaded here; the "
+                    f"preview shows the source text, not its {language} translation"
+                )
+            return None
+        country = str(state.person.attributes.get("country") or "")
+        locale = translation_locale(state.translations, language=language, country=country)
+        if locale is None:
+            return None
+        text = locale.translation_map.get(self.key)
+        if text is None:
+            state.warn(
+                f"translation {self.key} has no {locale.name} text in Braze: the source "
+                "text is sent"
+            )
+        return text
 
 
 class _TranslationTag(Tag):
@@ -866,6 +916,7 @@ def render_as(
     person: Person,
     blocks: BlockSource = no_blocks,
     catalogs: CatalogSource | None = None,
+    translations: Sequence[TranslationLocale] | None = None,
     now: dt.datetime | None = None,
     samples: Mapping[str, str] | None = None,
     seconds: float = RENDER_SECONDS,
@@ -875,6 +926,7 @@ def render_as(
         person=person,
         blocks=blocks,
         catalogs=catalogs or NoCatalogs(),
+        translations=translations,
         now=(now or dt.datetime.now(dt.UTC)),
         samples=samples or {},
         seconds=seconds,

@@ -20,6 +20,7 @@ from templates_app.personalize import (
     Person,
     Rendered,
     Selected,
+    TranslationLocale,
     render_as,
 )
 
@@ -426,3 +427,59 @@ def test_without_a_catalog_source_catalog_tags_are_markers() -> None:
 
     assert rendered.output == "[not previewed: {% catalog_items Games 1234 %}]"
     assert rendered.warnings == ('the console has no mirror of a catalog named "Games"',)
+
+
+# --- translation tags by the person's locale -------------------------------------------------
+
+LOCALES = (
+    TranslationLocale("es-MX", "es", "MX", {"greeting": "¡Hola, {{${first_name}}}!"}),
+    TranslationLocale("es", "es", "", {"greeting": "Hola, {{${first_name}}}.", "cta": "Compra"}),
+    TranslationLocale("pt-BR", "pt", "BR", {"greeting": "Olá, {{${first_name}}}!"}),
+)
+GREETING_TAGS = "{% translation greeting %}Hello, {{${first_name}}}!{% endtranslation %}"
+
+
+def _as(language: str, country: str = "") -> Person:
+    return Person("P", {"first_name": "Ana", "country": country}, language=language)
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "output"),
+    [
+        ("es", "MX", "¡Hola, Ana!"),
+        ("es", "AR", "Hola, Ana."),
+        ("es", "", "Hola, Ana."),
+        ("pt", "PT", "Hello, Ana!"),
+        ("pt", "BR", "Olá, Ana!"),
+        ("", "MX", "Hello, Ana!"),
+    ],
+)
+def test_a_translation_tag_renders_the_persons_locale_else_the_source(
+    language: str, country: str, output: str
+) -> None:
+    rendered = _render(GREETING_TAGS, _as(language, country), translations=LOCALES)
+
+    assert (rendered.output, rendered.warnings) == (output, ())
+
+
+def test_a_locale_without_the_id_sends_the_source_text_with_a_warning() -> None:
+    rendered = _render(
+        "{% translation cta %}Buy{% endtranslation %}", _as("es", "MX"), translations=LOCALES
+    )
+
+    assert rendered.output == "Buy"
+    assert rendered.warnings == (
+        "translation cta has no es-MX text in Braze: the source text is sent",
+    )
+
+
+def test_translations_of_an_included_block_are_not_the_messages() -> None:
+    rendered = _render(
+        "{{content_blocks.${intro}}}",
+        _as("es"),
+        blocks={"intro": GREETING_TAGS}.get,
+        translations=LOCALES,
+    )
+
+    assert rendered.output == "Hello, Ana!"
+    assert "this Content Block's translations are not loaded here" in rendered.warnings[0]
