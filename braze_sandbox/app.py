@@ -20,7 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from braze_sandbox import catalog_schema, catalogs, content, preferences, scim, users
+from braze_sandbox import (
+    catalog_schema,
+    catalogs,
+    content,
+    preferences,
+    scim,
+    translations,
+    users,
+)
 from braze_sandbox.config import SandboxConfig
 from braze_sandbox.ctx import Ctx, Handler
 from braze_sandbox.errors import ApiError, scim_error
@@ -479,6 +487,23 @@ def specs() -> list[Spec]:
             cb.update_template,
             "default",
             "templates.email.update",
+        ),
+        *(
+            Spec(
+                "GET",
+                path,
+                translations.template_translations,
+                "translations",
+                "templates.translations.get",
+            )
+            for path in ("/templates/email/translations/", "/templates/email/translations")
+        ),
+        Spec(
+            "GET",
+            "/content_blocks/translations",
+            translations.block_translations,
+            "translations",
+            "content_blocks.translations.get",
         ),
         Spec("GET", "/content_blocks/list", cb.list_blocks, "default", "content_blocks.list"),
         Spec("GET", "/content_blocks/info", cb.block_info, "default", "content_blocks.info"),

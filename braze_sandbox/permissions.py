@@ -33,4 +33,6 @@ ALL_PERMISSIONS: tuple[str, ...] = (
     "preference_center.update",
     "preference_center.user.get",
     "users.export.ids",
+    "templates.translations.get",
+    "content_blocks.translations.get",
 )

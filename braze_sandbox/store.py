@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS scim_users (
     given_name TEXT NOT NULL, family_name TEXT NOT NULL, department TEXT NOT NULL,
     permissions TEXT NOT NULL, last_sign_in_at TEXT, created_at TEXT NOT NULL,
     extra TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS translations (
+    workspace TEXT NOT NULL, kind TEXT NOT NULL, resource_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (workspace, kind, resource_id));
 CREATE TABLE IF NOT EXISTS users (
     workspace TEXT NOT NULL, external_id TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (workspace, external_id));
@@ -84,6 +87,7 @@ CONTENT_TABLES = (
     "preference_centers",
     "scim_users",
     "users",
+    "translations",
     "pending_ops",
     "async_results",
 )

@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from catalogs.models import Catalog, CatalogItem, CatalogSelection
 from catalogs.schema_selectors import PREVIEW_SCAN_LIMIT, catalog_selection_preview
 from console.audit.hashing import canonical_json
-from console.braze import get_client
+from console.braze import BrazeError, get_client
 from console.braze.client import (
     ContentBlock,
     ContentBlockSummary,
@@ -26,7 +26,7 @@ from console.braze.client import (
 )
 from templates_app.liquid import referenced_blocks
 from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
-from templates_app.personalize import BlockSource, Person, Selected
+from templates_app.personalize import BlockSource, Person, Selected, TranslationLocale
 from templates_app.rules import Workspace
 
 LIST_CACHE_SECONDS = 30
@@ -355,6 +355,27 @@ class MirrorCatalogs:
                 "order, the preview in the mirror's"
             )
         return Selected(items=items, notes=tuple(notes))
+
+
+def content_translations(*, resource_type: str, braze_id: str) -> list[TranslationLocale] | None:
+    """Braze's translations of one email template or Content Block by locale, or None when
+    the console cannot read them (another kind, an id Braze has not given yet, a key
+    without the permission, or a workspace without multi-language support)."""
+    if not braze_id or ":" in braze_id:
+        return None  # a create under review: Braze has not given it an id yet
+    client = get_client()
+    try:
+        if resource_type == ResourceType.EMAIL_TEMPLATE:
+            found = client.email_template_translations_get(email_template_id=braze_id)
+        elif resource_type == ResourceType.CONTENT_BLOCK:
+            found = client.content_block_translations_get(content_block_id=braze_id)
+        else:
+            return None
+    except BrazeError:
+        return None
+    return [
+        TranslationLocale(t.name, t.language, t.country, dict(t.translation_map)) for t in found
+    ]
 
 
 def catalog_source() -> MirrorCatalogs:

@@ -35,7 +35,13 @@ from templates_app.forms import (
 from templates_app.kinds import KINDS, ContentKind, Loaded
 from templates_app.liquid import block_liquid_tag
 from templates_app.models import ContentVersion, PreviewProfile, ResourceType
-from templates_app.personalize import BlockSource, Person, Rendered, render_as
+from templates_app.personalize import (
+    BlockSource,
+    Person,
+    Rendered,
+    TranslationLocale,
+    render_as,
+)
 
 # Braze HTML runs with no script, no plugin, no form target and no network at all: a remote
 # image, font or stylesheet would tell its host when each reviewer looks (the preview says
@@ -172,6 +178,7 @@ def _rendered_frame(
     blocks: BlockSource,
     *,
     once: bool = False,
+    translations: list[TranslationLocale] | None = None,
 ) -> tuple[dict[str, Any], Rendered]:
     """`content` rendered for `person`, stashed for a sandboxed frame like any Braze HTML."""
     rendered = render_as(
@@ -179,6 +186,7 @@ def _rendered_frame(
         person=person,
         blocks=blocks,
         catalogs=selectors.catalog_source(),
+        translations=translations,
         samples=selectors.connected_content_samples(),
     )
     if rendered.message:
@@ -239,19 +247,21 @@ def preview_as_item(
     return _render(
         request,
         "templates_app/_preview.html",
-        {"frames": _item_frames(request, kind, snapshot, person)},
+        {"frames": _item_frames(request, kind, braze_id, snapshot, person)},
     )
 
 
 def _item_frames(
     request: AuthenticatedRequest,
     kind: ContentKind,
+    braze_id: str,
     snapshot: dict[str, Any],
     person: Person,
     *,
     once: bool = False,
 ) -> list[dict[str, Any]]:
     blocks = selectors.content_block_source()
+    translations = selectors.content_translations(resource_type=kind.key, braze_id=braze_id)
     return [
         _rendered_frame(
             request,
@@ -260,6 +270,7 @@ def _item_frames(
             f"{label}, as {person.label}",
             blocks,
             once=once,
+            translations=translations,
         )[0]
         for field, label in kind.html_fields
     ]
@@ -280,7 +291,7 @@ def preview_as_braze_user(
     if isinstance(found, str):
         frames = [{"label": "As a Braze user", "refused": found}]
     else:
-        frames = _item_frames(request, kind, snapshot, found, once=True)
+        frames = _item_frames(request, kind, braze_id, snapshot, found, once=True)
     return _render(request, "templates_app/_preview.html", {"frames": frames})
 
 
@@ -684,6 +695,7 @@ def _person_pairs(
     after: dict[str, Any],
     person: Person,
     *,
+    braze_id: str = "",
     once: bool = False,
 ) -> list[tuple[str, dict[str, Any], dict[str, Any], list[str]]]:
     """Each HTML field rendered for `person` before and after, and the rendered text's diff.
@@ -696,6 +708,8 @@ def _person_pairs(
         overrides[str(after["name"])] = str(after.get("content") or "")
     blocks_before = selectors.content_block_source()
     blocks_after = selectors.content_block_source(overrides=overrides)
+    # Braze keeps translations by template or block: the current ones serve both sides.
+    translations = selectors.content_translations(resource_type=resource_type, braze_id=braze_id)
     pairs = []
     for field, label in KINDS[resource_type].html_fields:
         old, old_rendered = _rendered_frame(
@@ -705,6 +719,7 @@ def _person_pairs(
             f"{label}, before",
             blocks_before,
             once=once,
+            translations=translations,
         )
         new, new_rendered = _rendered_frame(
             request,
@@ -713,6 +728,7 @@ def _person_pairs(
             f"{label}, after",
             blocks_after,
             once=once,
+            translations=translations,
         )
         diff = list(
             difflib.unified_diff(
@@ -769,13 +785,21 @@ def _change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         else:
             context["person"] = found
             context["person_pairs"] = _person_pairs(
-                request, cr.resource_type, before, after, found, once=True
+                request,
+                cr.resource_type,
+                before,
+                after,
+                found,
+                braze_id=cr.identifier,
+                once=True,
             )
         return _render(request, "templates_app/change_preview.html", context)
     if "profile" in request.GET:
         person, context["chosen"] = _chosen_person(request, request.GET["profile"])
         context["person"] = person
-        context["person_pairs"] = _person_pairs(request, cr.resource_type, before, after, person)
+        context["person_pairs"] = _person_pairs(
+            request, cr.resource_type, before, after, person, braze_id=cr.identifier
+        )
     return _render(request, "templates_app/change_preview.html", context)
 
 

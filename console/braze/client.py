@@ -115,6 +115,13 @@ _OPS = (
     Operation(
         "preference_center_user_url", "preference_center_read", "preference_center.user.get", True
     ),
+    # Early access: Braze's translation endpoints, one limit group of their own.
+    Operation(
+        "email_template_translations_get", "translations", "templates.translations.get", True
+    ),
+    Operation(
+        "content_block_translations_get", "translations", "content_blocks.translations.get", True
+    ),
     # A POST that only reads: its own limit group ("Export user profile by identifier").
     Operation("users_export_ids", "users_export_ids", "users.export.ids", True),
     Operation("scim_user_search", "scim", None, True, "scim"),
@@ -289,6 +296,40 @@ class PreferenceCenterWriteResult:
     liquid_tag: str = ""
     created_at: str = ""
     updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One locale's translations of a message: `translation_map` maps each translation
+    tag's id to its text ("View all translations …" pages)."""
+
+    locale_uuid: str
+    name: str
+    language: str
+    country: str
+    translation_map: Mapping[str, str]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Translation:
+        locale = data["locale"]
+        texts = data["translation_map"]
+        if not isinstance(locale, dict) or not isinstance(texts, dict):
+            raise TypeError("'locale' and 'translation_map' must be objects")
+        return cls(
+            locale_uuid=str(locale.get("uuid") or ""),
+            name=str(locale.get("name") or locale.get("locale_key") or ""),
+            language=str(locale.get("language") or ""),
+            country=str(locale.get("country") or ""),
+            translation_map={str(k): str(v) for k, v in texts.items()},
+        )
+
+
+def _translations(data: Mapping[str, Any]) -> tuple[Translation, ...]:
+    return tuple(Translation.from_json(item) for item in _list_of(data, "translations"))
+
+
+# The translation pages' answer for a message without translations.
+NOT_MULTI_LANGUAGE = "does not support multi-language"
 
 
 @dataclass(frozen=True)
@@ -1061,6 +1102,33 @@ class BrazeClient:
             OPERATIONS["preference_center_user_url"],
             path,
             lambda data: _required_text(data, "preference_center_url"),
+        )
+
+    # --- translations (early access) -----------------------------------------------------
+    # Reference: "View all translations and locales for an email template" and "View all
+    # translations for a Content Block" (_docs/_api/endpoints/translations/).
+
+    def _translations_get(self, name: str, path: str, params: dict[str, str]) -> Any:
+        try:
+            return self._read(OPERATIONS[name], path, _translations, params=params)
+        except BrazeValidationError as exc:
+            # A message with no locales is "not multi-language": it has no translations.
+            if NOT_MULTI_LANGUAGE in exc.message:
+                return ()
+            raise
+
+    def email_template_translations_get(self, *, email_template_id: str) -> tuple[Translation, ...]:
+        return self._translations_get(
+            "email_template_translations_get",
+            "/templates/email/translations/",
+            {"template_id": email_template_id},
+        )
+
+    def content_block_translations_get(self, *, content_block_id: str) -> tuple[Translation, ...]:
+        return self._translations_get(
+            "content_block_translations_get",
+            "/content_blocks/translations",
+            {"content_block_id": content_block_id},
         )
 
     # --- users (their own limit group) --------------------------------------------------

@@ -21,6 +21,7 @@ GROUPS: tuple[str, ...] = (
     "preference_center_write",
     "scim",
     "users_export_ids",
+    "translations",
     "default",
 )
 

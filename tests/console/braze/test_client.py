@@ -206,6 +206,23 @@ def test_it_exports_users_by_external_id_in_their_own_limit_group(
     assert (sent["method"], sent["group"]) == ("POST", "users_export_ids")
 
 
+def test_it_reads_translations_by_locale_and_none_for_a_message_without_them(
+    client: BrazeClient, braze_sandbox: Any
+) -> None:
+    block_id = client.content_block_list(limit=1)[0].content_block_id
+    template_id = client.email_template_list(limit=1)[0].email_template_id
+    locale = {"uuid": "u-1", "name": "es-MX", "country": "MX", "language": "es"}
+    braze_sandbox.admin.set_translations(
+        "content_block", block_id, [{"locale": locale, "translation_map": {"hi": "Hola"}}]
+    )
+
+    [spanish] = client.content_block_translations_get(content_block_id=block_id)
+
+    assert (spanish.name, spanish.language, spanish.country) == ("es-MX", "es", "MX")
+    assert spanish.translation_map == {"hi": "Hola"}
+    assert client.email_template_translations_get(email_template_id=template_id) == ()
+
+
 def test_a_users_export_of_no_or_too_many_ids_is_refused_before_sending(
     client: BrazeClient,
 ) -> None:
