@@ -634,7 +634,8 @@ def translation_locale(
     same = [loc for loc in locales if loc.language.lower() == language]
     exact = [loc for loc in same if country and loc.country.lower() == country]
     general = [loc for loc in same if not loc.country]
-    return (exact or general or [None])[0]
+    chosen = exact or general
+    return chosen[0] if chosen else None
 
 
 class _TranslationNode(Node):
