@@ -228,6 +228,12 @@ class UserUrlForm(forms.Form):
     external_id = forms.CharField(max_length=512, label="User's external ID")
 
 
+class BrazeUserForm(forms.Form):
+    """An existing Braze user to preview as, by external id (used for one preview only)."""
+
+    external_id = forms.CharField(max_length=512, label="Braze user's external ID")
+
+
 class LivePreviewForm(forms.Form):
     html = forms.CharField(required=False, strip=False)
 

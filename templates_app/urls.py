@@ -48,6 +48,11 @@ urlpatterns = [
         views.preview_as_item,
         name="preview_as_item",
     ),
+    path(
+        "preview/as/<str:resource_type>/<str:braze_id>/braze-user/",
+        views.preview_as_braze_user,
+        name="preview_as_braze_user",
+    ),
     path("preview-profiles/", views.preview_profile_list, name="preview_profiles"),
     path("preview-settings/", views.preview_settings, name="preview_settings"),
     path("preview-profiles/new/", views.preview_profile_create, name="preview_profile_create"),
@@ -59,4 +64,9 @@ urlpatterns = [
     ),
     path("preview/<str:token>/", views.preview, name="preview"),
     path("changes/<int:pk>/preview/", views.change_preview, name="change_preview"),
+    path(
+        "changes/<int:pk>/preview/braze-user/",
+        views.change_preview_braze_user,
+        name="change_preview_braze_user",
+    ),
 ]

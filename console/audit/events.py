@@ -93,6 +93,8 @@ PREVIEW_PROFILE_CREATE: Final = "preview_profile.create"
 PREVIEW_PROFILE_UPDATE: Final = "preview_profile.update"
 PREVIEW_PROFILE_DELETE: Final = "preview_profile.delete"
 PREVIEW_SETTINGS_UPDATE: Final = "preview_settings.update"
+# One look-up of an existing Braze user to preview as (the external id is kept erasable).
+PREVIEW_BRAZE_USER_LOOKUP: Final = "preview.braze_user_lookup"
 PREFERENCE_CENTER_USER_URL: Final = "preference_center.user_url"
 
 # --- Console users and access reviews (users_admin/) ---

@@ -227,6 +227,19 @@ MATRIX: dict[str, Rule] = {
         kwargs={"resource_type": "content_block", "braze_id": "no-such-id"},
         ok_status=_BRAZE_READ,
     ),
+    # A Braze user's data: only the people who write and check content (docs/preview.md).
+    "templates_app:preview_as_braze_user": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER}),
+        kwargs={"resource_type": "content_block", "braze_id": "no-such-id"},
+        method="post",
+        ok_status=_BRAZE_READ,
+    ),
+    "templates_app:change_preview_braze_user": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER}),
+        kwargs={"pk": 999999},
+        method="post",
+        ok_status=frozenset({404}),
+    ),
     "templates_app:preview_profiles": Rule(ALL),
     "templates_app:preview_settings": Rule(frozenset({Role.EDITOR})),
     "templates_app:preview_profile_create": Rule(frozenset({Role.EDITOR})),

@@ -308,6 +308,14 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "templates_app:preview_as_item": (
         Target(lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id}),
     ),
+    # No external id given: the page says one is needed, and no one is looked up.
+    "templates_app:preview_as_braze_user": (
+        Target(lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id}),
+    ),
+    "templates_app:change_preview_braze_user": (
+        Target(_cr("content_block")),
+        Target(_cr("dashboard_user"), ok=_ok(404), about="staff"),
+    ),
     "templates_app:preview_profiles": (Target(hx_targets=("results",)),),
     "templates_app:preview_profile_create": (Target(),),
     "templates_app:preview_settings": (Target(),),

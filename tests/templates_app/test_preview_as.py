@@ -163,3 +163,45 @@ def test_the_reviewer_sees_the_same_person_before_and_after_with_a_text_diff(
     assert _frames(client, body)[-2:] == ["<p>Hello Ana</p>", "<p>Welcome back, Ana</p>"]
     assert "-<p>Hello Ana</p>" in body.replace("&lt;", "<").replace("&gt;", ">")
     assert "+<p>Welcome back, Ana</p>" in body.replace("&lt;", "<").replace("&gt;", ">")
+
+
+@pytest.mark.usefixtures("braze")
+def test_a_content_page_previews_translation_tags_in_the_profiles_language(
+    client_for: Callable[[Role | None], Client], braze: SandboxHandle
+) -> None:
+    spanish = services.preview_profile_save(
+        actor=user_with_role(Role.EDITOR),
+        profile=None,
+        data={
+            "name": "Lucía",
+            "attributes": {"first_name": "Lucía"},
+            "language": "es",
+            "time_zone": "",
+        },
+    )
+    english = _profile("Ann", {"first_name": "Ann"})
+    with braze.client() as http:
+        blocks = http.get("/content_blocks/list").json()["content_blocks"]
+    block_id = next(b["content_block_id"] for b in blocks if b["name"] == "greeting")
+    braze.admin.edit_content_block(
+        block_id, content="{% translation hi %}Hello, {{${first_name}}}{% endtranslation %}"
+    )
+    braze.admin.set_translations(
+        "content_block",
+        block_id,
+        [
+            {
+                "locale": {"uuid": "u-es", "name": "es", "language": "es", "country": ""},
+                "translation_map": {"hi": "Hola, {{${first_name}}}"},
+            }
+        ],
+    )
+    client = client_for(Role.VIEWER)
+    url = reverse("templates_app:preview_as_item", args=["content_block", block_id])
+
+    as_spanish = client.get(url, {"profile": spanish.pk})
+    as_english = client.get(url, {"profile": english.pk})
+
+    assert _frames(client, as_spanish.content.decode()) == ["Hola, Lucía"]
+    assert _frames(client, as_english.content.decode()) == ["Hello, Ann"]
+    assert "data-preview-warnings" not in as_spanish.content.decode()
