@@ -188,7 +188,16 @@ def preview_as_item(
         )[0]
         for field, label in kind.html_fields
     ]
-    return _render(request, "templates_app/_preview.html", {"frames": frames})
+    # The picker is a GET form, so without htmx it opens this as a page of its own.
+    template = "templates_app/preview_as.html" + ("#frames" if request.htmx else "")
+    context = {
+        "frames": frames,
+        "kind": kind,
+        "braze_id": braze_id,
+        "name": snapshot.get(kind.name_field) or braze_id,
+        "person": person,
+    }
+    return _render(request, template, context)
 
 
 # --- preview profiles ---------------------------------------------------------------------
