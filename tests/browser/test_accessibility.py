@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.urls import reverse
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from console.roles import Role
 from tests.browser.helpers import totp_code
@@ -44,8 +44,8 @@ BLOCKING = frozenset({"serious", "critical"})
 # (it would wait for each frame's answer); the frame elements themselves are still checked.
 AXE_OPTIONS: dict[str, Any] = {"resultTypes": ["violations"], "iframes": False}
 _axe = Axe()
-VIEWPORT = {"width": 1280, "height": 800}  # tests/browser/conftest.py
-ZOOMED = {"width": VIEWPORT["width"] // 2, "height": VIEWPORT["height"] // 2}
+VIEWPORT = ViewportSize(width=1280, height=800)  # tests/browser/conftest.py
+ZOOMED = ViewportSize(width=VIEWPORT["width"] // 2, height=VIEWPORT["height"] // 2)
 
 
 def axe_violations(page: Page, where: str) -> list[str]:
