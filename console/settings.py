@@ -18,6 +18,7 @@ from django.utils.csp import CSP
 
 from console import logs as console_logs
 from console.error_reporting import error_reporting_init
+from console.workspaces import workspaces_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -424,6 +425,8 @@ BRAZE_SCIM_ORIGIN = os.environ.get("BRAZE_SCIM_ORIGIN", "")
 # names since its granular permissions migration) or "legacy" (the older names, which Braze
 # stops accepting in December 2026). Legacy names an account already holds are kept either way.
 BRAZE_SCIM_PERMISSIONS = os.environ.get("BRAZE_SCIM_PERMISSIONS", "granular").strip().lower()
+# Every workspace the console serves (console/workspaces.py); the first is the default.
+BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(os.environ)
 if BRAZE_SCIM_PERMISSIONS not in {"granular", "legacy"}:
     raise ImproperlyConfigured("BRAZE_SCIM_PERMISSIONS must be 'granular' or 'legacy'.")
 # The access review's share of the company's SCIM calls a day (UTC): a fifth of the 5,000
