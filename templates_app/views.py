@@ -245,11 +245,17 @@ def preview_as_item(
     except BrazeError as exc:
         return _braze_failure(request, exc, title=kind.label)
     person, _ = _chosen_person(request, request.GET.get("profile", ""))
-    return _render(
-        request,
-        "templates_app/_preview.html",
-        {"frames": _item_frames(request, kind, braze_id, snapshot, person)},
-    )
+    frames = _item_frames(request, kind, braze_id, snapshot, person)
+    # The picker is a GET form, so without htmx it opens this as a page of its own.
+    template = "templates_app/preview_as.html" + ("#frames" if request.htmx else "")
+    context = {
+        "frames": frames,
+        "kind": kind,
+        "braze_id": braze_id,
+        "name": snapshot.get(kind.name_field) or braze_id,
+        "person": person,
+    }
+    return _render(request, template, context)
 
 
 def _item_frames(

@@ -123,6 +123,29 @@ def test_a_content_page_previews_the_item_as_braze_holds_it(
     assert _frames(client, response.content.decode()) == ["<p>Hello Ana</p>"]
 
 
+@pytest.mark.usefixtures("braze")
+def test_a_content_pages_preview_as_is_a_page_without_htmx_and_the_frames_alone_with_it(
+    client_for: Callable[[Role | None], Client], braze: SandboxHandle
+) -> None:
+    """The picker is a GET form: without JavaScript it opens the result as a page of its own
+    (title, language, landmarks); htmx gets only the frames to put under the picker."""
+    ana = _profile("Ana", {"first_name": "Ana"})
+    with braze.client() as http:
+        blocks = http.get("/content_blocks/list").json()["content_blocks"]
+    block_id = next(b["content_block_id"] for b in blocks if b["name"] == "greeting")
+    client = client_for(Role.VIEWER)
+    url = reverse("templates_app:preview_as_item", args=["content_block", block_id])
+
+    page = client.get(url, {"profile": ana.pk}).content.decode()
+    fragment = client.get(url, {"profile": ana.pk}, headers={"HX-Request": "true"})
+
+    assert '<html lang="en">' in page
+    assert "<title>greeting as Ana" in page
+    assert '<main id="main"' in page
+    assert "<html" not in fragment.content.decode()
+    assert _frames(client, page) == _frames(client, fragment.content.decode())
+
+
 def test_blocks_included_render_from_the_content_history(
     client_for: Callable[[Role | None], Client],
 ) -> None:
