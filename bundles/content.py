@@ -1,0 +1,384 @@
+"""A workspace's content as data, as files, and as the parts of a bundle.
+
+`WorkspaceContent` is one snapshot of a workspace's Content Blocks, email templates,
+preference centers and catalog schemas, keyed by name (names are the identity across
+workspaces: Braze's ids differ in each). The export writes it as a tree of files
+(`content_files`), the import reads a tree back (`content_from_files`), and
+`content_changes` turns "what the workspace holds" and "what it should hold" into the
+parts of one bundle change request, ordered so that a block is applied before what
+includes it. Everything here is pure: reading Braze is `selectors.workspace_content`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from console.changes.diff import same
+from templates_app.liquid import included_blocks
+
+CONTENT_BLOCK = "content_block"
+EMAIL_TEMPLATE = "email_template"
+PREFERENCE_CENTER = "preference_center"
+CATALOG = "catalog"
+
+# The order kinds are applied in when nothing else decides: blocks are what the others
+# include.
+KINDS = (CONTENT_BLOCK, EMAIL_TEMPLATE, PREFERENCE_CENTER)
+KIND_LABELS = {
+    CONTENT_BLOCK: "Content Block",
+    EMAIL_TEMPLATE: "Email template",
+    PREFERENCE_CENTER: "Preference center",
+    CATALOG: "Catalog schema",
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one kind is written: a directory, the metadata fields (in `<stem>.json`), and
+    one text file per body field (`<stem><suffix>`, written byte for byte)."""
+
+    directory: str
+    name_field: str
+    metadata: tuple[str, ...]
+    bodies: tuple[tuple[str, str], ...]  # (field, file suffix)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.metadata + tuple(f for f, _ in self.bodies)
+
+
+# The fields are exactly those of templates_app.selectors' snapshots: what the apply step
+# compares for conflicts.
+LAYOUTS = {
+    CONTENT_BLOCK: Layout(
+        "content_blocks", "name", ("name", "description", "tags"), (("content", ".liquid"),)
+    ),
+    EMAIL_TEMPLATE: Layout(
+        "email_templates",
+        "template_name",
+        ("template_name", "subject", "preheader", "should_inline_css", "tags"),
+        (("body", ".html"), ("plaintext_body", ".txt")),
+    ),
+    PREFERENCE_CENTER: Layout(
+        "preference_centers",
+        "name",
+        ("name", "preference_center_title", "state", "options"),
+        (
+            ("preference_center_page_html", ".page.html"),
+            ("confirmation_page_html", ".confirmation.html"),
+        ),
+    ),
+    CATALOG: Layout("catalogs", "name", ("name", "description", "fields"), ()),
+}
+WORKSPACE_FILE = "workspace.json"
+FORMAT = 1
+
+# What a body field's text may include: these fields are searched for block includes.
+TEXT_FIELDS = {
+    CONTENT_BLOCK: ("content",),
+    EMAIL_TEMPLATE: ("subject", "preheader", "body", "plaintext_body"),
+    PREFERENCE_CENTER: ("preference_center_page_html", "confirmation_page_html"),
+}
+
+
+@dataclass
+class WorkspaceContent:
+    workspace: str
+    # kind -> name -> snapshot (the fields of LAYOUTS[kind]).
+    items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # kind -> name -> Braze id, for a snapshot read from Braze (empty for one read from files).
+    ids: dict[str, dict[str, str]] = field(default_factory=dict)
+    # kind -> names the workspace holds more than once (email template names need not be
+    # unique): neither exported nor changed by name.
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
+
+    def of(self, kind: str) -> dict[str, dict[str, Any]]:
+        return self.items.setdefault(kind, {})
+
+
+# --- files ----------------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9 _.()+,-]*$")
+
+
+def file_stem(name: str) -> str:
+    """The file name an object's files start with: its name where that is a safe file
+    name, else the name percent-encoded (never a path, never hidden)."""
+    if _PLAIN.match(name) and not name.endswith((".", " ")):
+        return name
+    return quote(name, safe="").replace(".", "%2E")
+
+
+def _json_text(data: Any) -> bytes:
+    # Sorted keys and a trailing newline: two exports of the same content are identical.
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def content_files(content: WorkspaceContent) -> dict[str, bytes]:
+    """The tree as {relative path: bytes}, sorted by path. Nothing in it changes between
+    two exports of unchanged content (no dates, no ids)."""
+    files = {WORKSPACE_FILE: _json_text({"format": FORMAT, "workspace": content.workspace})}
+    for kind, layout in LAYOUTS.items():
+        for name, snapshot in content.items.get(kind, {}).items():
+            stem = f"{layout.directory}/{file_stem(name)}"
+            files[f"{stem}.json"] = _json_text({f: snapshot[f] for f in layout.metadata})
+            for body_field, suffix in layout.bodies:
+                files[f"{stem}{suffix}"] = str(snapshot[body_field] or "").encode()
+    return dict(sorted(files.items()))
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def _checked_metadata(kind: str, data: Any) -> str | None:
+    """Why this metadata cannot be the kind's, or None."""
+    layout = LAYOUTS[kind]
+    if not isinstance(data, dict):
+        return "must be a JSON object"
+    missing = [f for f in layout.metadata if f not in data]
+    extra = sorted(set(data) - set(layout.metadata))
+    if missing:
+        return "lacks " + ", ".join(f'"{f}"' for f in missing)
+    if extra:
+        return "has fields this kind does not have: " + ", ".join(f'"{f}"' for f in extra)
+    name = data[layout.name_field]
+    if not isinstance(name, str) or not name.strip():
+        return f'"{layout.name_field}" must be a non-empty text'
+    for f in ("tags",):
+        if f in data and not (
+            isinstance(data[f], list) and all(isinstance(t, str) for t in data[f])
+        ):
+            return f'"{f}" must be a list of texts'
+    for f in ("description", "subject", "preheader", "preference_center_title", "state"):
+        if f in data and not isinstance(data[f], str):
+            return f'"{f}" must be a text'
+    if "should_inline_css" in data and data["should_inline_css"] not in (True, False, None):
+        return '"should_inline_css" must be true, false or null'
+    if kind == PREFERENCE_CENTER and not isinstance(data["options"], dict):
+        return '"options" must be a JSON object'
+    if kind == CATALOG and not (
+        isinstance(data["fields"], list)
+        and all(
+            isinstance(f, dict)
+            and set(f) == {"name", "type"}
+            and all(isinstance(v, str) for v in f.values())
+            for f in data["fields"]
+        )
+    ):
+        return '"fields" must be a list of {"name": …, "type": …}'
+    return None
+
+
+def content_from_files(
+    files: Mapping[str, bytes], *, workspace: str
+) -> tuple[WorkspaceContent, list[FileError]]:
+    """Read a tree back. Every file is accounted for: an unknown one, a body without its
+    metadata, a metadata file without its bodies, bad JSON or text that is not UTF-8 is an
+    error naming the file, and any error means the content must not be used."""
+    content = WorkspaceContent(workspace=workspace)
+    errors: list[FileError] = []
+    claimed = {WORKSPACE_FILE} if WORKSPACE_FILE in files else set()
+    by_directory = {layout.directory: kind for kind, layout in LAYOUTS.items()}
+    for path in sorted(files):
+        directory, _, filename = path.partition("/")
+        if path == WORKSPACE_FILE or not filename.endswith(".json") or "/" in filename:
+            continue
+        kind = by_directory.get(directory)
+        if kind is None:
+            continue  # reported below, as a file nothing claims
+        layout = LAYOUTS[kind]
+        claimed.add(path)
+        try:
+            data = json.loads(files[path].decode("utf-8"))
+        except UnicodeDecodeError:
+            errors.append(FileError(path, "is not UTF-8 text"))
+            continue
+        except json.JSONDecodeError as exc:
+            errors.append(FileError(path, f"is not valid JSON ({exc.msg}, line {exc.lineno})"))
+            continue
+        problem = _checked_metadata(kind, data)
+        if problem:
+            errors.append(FileError(path, problem))
+            continue
+        name = data[layout.name_field]
+        stem = filename.removesuffix(".json")
+        if stem != file_stem(name):
+            errors.append(
+                FileError(path, f'holds "{name}", so it must be named {file_stem(name)}.json')
+            )
+            continue
+        snapshot = dict(data)
+        for body_field, suffix in layout.bodies:
+            body_path = f"{directory}/{stem}{suffix}"
+            claimed.add(body_path)
+            if body_path not in files:
+                errors.append(FileError(body_path, f'is missing (the body of "{name}")'))
+                continue
+            try:
+                snapshot[body_field] = files[body_path].decode("utf-8")
+            except UnicodeDecodeError:
+                errors.append(FileError(body_path, "is not UTF-8 text"))
+        content.of(kind)[name] = {f: snapshot.get(f) for f in layout.fields}
+    for path in sorted(set(files) - claimed):
+        errors.append(
+            FileError(
+                path,
+                "is not a file the export writes (each body needs its object's .json beside "
+                "it; known folders: " + ", ".join(sorted(by_directory)) + ")",
+            )
+        )
+    return content, errors
+
+
+# --- bundles ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One change of a bundle: a create or an update of one object, by name."""
+
+    kind: str
+    name: str
+    action: str  # "create" or "update"
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return part_key(self.kind, self.name)
+
+    @property
+    def label(self) -> str:
+        return f'{KIND_LABELS[self.kind]} "{self.name}"'
+
+
+def part_key(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+def field_key(kind: str, name: str, field_name: str) -> str:
+    return f"{part_key(kind, name)}/{field_name}"
+
+
+def flat_state(kind: str, name: str, snapshot: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An object's fields keyed by kind, name and field: a bundle's snapshots are these,
+    merged, so its diff has one row per changed field and its conflict check compares
+    every part's fields."""
+    if snapshot is None:
+        return {}
+    return {field_key(kind, name, f): snapshot.get(f) for f in LAYOUTS[kind].fields}
+
+
+def unflat_state(kind: str, name: str, state: Mapping[str, Any]) -> dict[str, Any] | None:
+    keys = {f: field_key(kind, name, f) for f in LAYOUTS[kind].fields}
+    if not any(k in state for k in keys.values()):
+        return None
+    return {f: state.get(k) for f, k in keys.items()}
+
+
+def includes(kind: str, snapshot: Mapping[str, Any]) -> frozenset[str]:
+    """The Content Blocks an object's text includes (parsed as Liquid)."""
+    names: set[str] = set()
+    for text_field in TEXT_FIELDS.get(kind, ()):
+        names |= included_blocks(str(snapshot.get(text_field) or ""))
+    return frozenset(names)
+
+
+class DependencyCycle(ValueError):
+    pass
+
+
+def dependency_order(parts: Iterable[Part]) -> list[Part]:
+    """Blocks a part includes come before it when they are in the bundle too; otherwise
+    blocks first, then templates, then preference centers, each by name."""
+    pending = sorted(parts, key=lambda p: (KINDS.index(p.kind), p.name))
+    blocks_in_bundle = {p.name for p in pending if p.kind == CONTENT_BLOCK}
+    needs = {
+        p.key: {
+            part_key(CONTENT_BLOCK, n)
+            for n in includes(p.kind, p.after) & blocks_in_bundle
+            if not (p.kind == CONTENT_BLOCK and n == p.name)
+        }
+        for p in pending
+    }
+    ordered: list[Part] = []
+    done: set[str] = set()
+    while pending:
+        ready = [p for p in pending if needs[p.key] <= done]
+        if not ready:
+            names = ", ".join(p.label for p in pending)
+            raise DependencyCycle(f"These include each other, so none can go first: {names}.")
+        first = ready[0]
+        ordered.append(first)
+        done.add(first.key)
+        pending.remove(first)
+    return ordered
+
+
+@dataclass
+class Changes:
+    parts: list[Part]
+    unchanged: int
+    # Objects the workspace holds that the new content does not mention: left alone.
+    untouched: list[str]
+    # Why some objects were left out (a name the workspace holds twice, catalog schemas).
+    notices: list[str]
+    # Blocks included by a part that neither the workspace nor the bundle holds.
+    missing: list[str]
+
+
+def content_changes(*, current: WorkspaceContent, proposed: WorkspaceContent) -> Changes:
+    """The parts that make `current` hold what `proposed` holds, in dependency order.
+    Nothing is deleted: an object `proposed` lacks is left as it is."""
+    parts: list[Part] = []
+    unchanged = 0
+    untouched: list[str] = []
+    notices: list[str] = []
+    for kind in KINDS:
+        now, wanted = current.items.get(kind, {}), proposed.items.get(kind, {})
+        duplicated = set(current.duplicates.get(kind, []))
+        for name in sorted(wanted):
+            if name in duplicated:
+                notices.append(
+                    f'{KIND_LABELS[kind]} "{name}" is left out: the workspace holds more than '
+                    "one with that name, so the name does not say which to change."
+                )
+                continue
+            before = now.get(name)
+            if before is None:
+                parts.append(Part(kind, name, "create", None, wanted[name]))
+            elif same(before, wanted[name]):
+                unchanged += 1
+            else:
+                parts.append(Part(kind, name, "update", before, wanted[name]))
+        untouched += [f'{KIND_LABELS[kind]} "{n}"' for n in sorted(set(now) - set(wanted))]
+    schemas_now, schemas_wanted = current.items.get(CATALOG, {}), proposed.items.get(CATALOG, {})
+    for name in sorted(schemas_wanted):
+        if not same(schemas_now.get(name), schemas_wanted[name]):
+            notices.append(
+                f'Catalog schema "{name}" differs from the workspace\'s: catalog schemas are '
+                "exported for review, but changed on the catalog's own screens."
+            )
+        else:
+            unchanged += 1
+    held_blocks = set(current.items.get(CONTENT_BLOCK, {}))
+    bundled_blocks = {p.name for p in parts if p.kind == CONTENT_BLOCK}
+    missing = sorted(
+        {
+            f'{part.label} includes the Content Block "{n}", which the workspace does not hold'
+            for part in parts
+            for n in includes(part.kind, part.after) - held_blocks - bundled_blocks
+        }
+    )
+    return Changes(dependency_order(parts), unchanged, untouched, notices, missing)
