@@ -19,9 +19,9 @@ class ImportForm(forms.Form):
         "preference_centers/ and catalogs/.",
     )
 
-    def clean_tree(self) -> UploadedFile:
-        upload: UploadedFile = self.cleaned_data["tree"]
-        if upload.size > MAX_UPLOAD_BYTES:
+    def clean_tree(self) -> "UploadedFile[bytes]":
+        upload: UploadedFile[bytes] = self.cleaned_data["tree"]
+        if (upload.size or 0) > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
                 f"The zip is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
             )

@@ -112,7 +112,7 @@ def content_files_import(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @require_GET
-@require_capability(Capability.BROWSE)
+@require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
 def bundle_review(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Each part of a bundle: its diff, and its outcome once applied."""
     cr = change_request_get_visible(user=request.user, pk=pk)
