@@ -24,7 +24,7 @@ from bundles.selectors import part_after, part_before, part_outcome_summary
 from console.audit import events
 from console.audit.services import Outcome, audit_append
 from console.braze.errors import BrazeError, describe_error
-from console.changes.appliers import ApplyRefused, merge_state
+from console.changes.appliers import ApplyRefused
 from console.changes.models import ChangeRequest
 from console.changes.resource_types import (
     Identifiers,
@@ -35,6 +35,8 @@ from console.changes.resource_types import (
 from console.roles import Capability
 from console.workspaces import workspace_get
 from templates_app import selectors as content_selectors
+from templates_app.appliers import SETTLED
+from templates_app.rules import content_block_state_notice
 
 RESOURCE_TYPE = "content_bundle"
 BUNDLE_PREFIX = "bundle:"
@@ -118,7 +120,7 @@ class BundleApplier:
         state = dict(base or {})
         for part in payload["parts"]:
             state |= flat_state(part["kind"], part["name"], part_after(part))
-        return merge_state(state, "update", {})
+        return state
 
     def apply(self, action: str, identifier: str, payload: dict[str, Any]) -> dict[str, Any]:
         cr = _bundle(identifier)
@@ -232,7 +234,22 @@ def _record(
 
 
 def _review_notes(cr: ChangeRequest) -> list[str]:
-    return part_outcome_summary(change_request=cr)
+    """Each part's outcome, and what a block update does to a block's state."""
+    notes = part_outcome_summary(change_request=cr)
+    if cr.state in SETTLED:
+        return notes
+    for part in cr.payload.get("parts", []):
+        if part["kind"] != "content_block" or part["action"] != "update":
+            continue
+        notice = content_block_state_notice(
+            state=part["payload"].get("state") or "active",
+            known_state=content_selectors.content_block_state(
+                content_block_id=str(part["identifier"])
+            ),
+        )
+        if notice:
+            notes.append(f'Content Block "{part["name"]}": {notice}')
+    return notes
 
 
 def register() -> None:

@@ -382,3 +382,80 @@ def content_changes(*, current: WorkspaceContent, proposed: WorkspaceContent) ->
         }
     )
     return Changes(dependency_order(parts), unchanged, untouched, notices, missing)
+
+
+# --- promotion ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pick:
+    kind: str
+    name: str
+
+
+@dataclass
+class PromotionPreview:
+    """What promoting `picks` from one workspace to another would do."""
+
+    # The bundle: the picks that differ, and the blocks offered with them, in apply order.
+    changes: Changes
+    # Picks the target already holds exactly as the source does.
+    identical: list[str]
+    # Blocks the picks include (directly or through another block) that the target lacks:
+    # offered, and part of `changes` when taken.
+    dependencies: list[str]
+    # Picks, or blocks they include, that the source does not hold.
+    not_in_source: list[str]
+
+
+def promotion_preview(
+    *,
+    source: WorkspaceContent,
+    target: WorkspaceContent,
+    picks: Iterable[Pick],
+    with_dependencies: bool = True,
+) -> PromotionPreview:
+    """Compare the picked objects of `source` with `target` by name (Braze's ids differ
+    per workspace) and find the blocks they need that `target` lacks. The same snapshots
+    an export writes: a promotion is the export of one workspace imported into another,
+    limited to the picks."""
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+    not_in_source: list[str] = []
+    dependencies: list[str] = []
+    for pick in picks:
+        snapshot = source.items.get(pick.kind, {}).get(pick.name)
+        if snapshot is None:
+            not_in_source.append(f'{KIND_LABELS[pick.kind]} "{pick.name}"')
+        else:
+            chosen[(pick.kind, pick.name)] = snapshot
+    target_blocks = target.items.get(CONTENT_BLOCK, {})
+    source_blocks = source.items.get(CONTENT_BLOCK, {})
+    queue = list(chosen.items())
+    while queue:
+        (kind, _), snapshot = queue.pop(0)
+        for name in sorted(includes(kind, snapshot)):
+            key = (CONTENT_BLOCK, name)
+            if key in chosen or name in target_blocks:
+                continue
+            if name not in source_blocks:
+                label = f'Content Block "{name}"'
+                if label not in not_in_source:
+                    not_in_source.append(label)
+                continue
+            dependencies.append(f'Content Block "{name}"')
+            if with_dependencies:
+                chosen[key] = source_blocks[name]
+                queue.append((key, source_blocks[name]))
+    proposed = WorkspaceContent(workspace=target.workspace)
+    for (kind, name), snapshot in chosen.items():
+        proposed.of(kind)[name] = snapshot
+    changes = content_changes(current=target, proposed=proposed)
+    changed = {(p.kind, p.name) for p in changes.parts}
+    identical = sorted(
+        f'{KIND_LABELS[kind]} "{name}"'
+        for kind, name in chosen
+        if (kind, name) not in changed and name not in target.duplicates.get(kind, [])
+    )
+    # Only what the promotion touches: the rest of the target is no concern of it.
+    changes.untouched = []
+    return PromotionPreview(changes, identical, sorted(dependencies), not_in_source)

@@ -12,12 +12,14 @@ from bundles.content import (
     EMAIL_TEMPLATE,
     DependencyCycle,
     Part,
+    Pick,
     WorkspaceContent,
     content_changes,
     content_files,
     content_from_files,
     dependency_order,
     file_stem,
+    promotion_preview,
 )
 
 
@@ -226,3 +228,60 @@ def test_a_name_the_workspace_holds_twice_is_left_out() -> None:
     changes = content_changes(current=current, proposed=proposed)
     assert changes.parts == []
     assert "holds more than one with that name" in changes.notices[0]
+
+
+def test_a_promotion_offers_the_blocks_a_template_needs_that_the_target_lacks() -> None:
+    source = _content(
+        content_block={
+            "outer": _block("outer", "<div>{{content_blocks.${inner}}}</div>"),
+            "inner": _block("inner", "Inner"),
+            "shared": _block("shared", "Source's version"),
+        },
+        email_template={
+            "Promo": _template("Promo", "{{content_blocks.${outer}}}{{content_blocks.${shared}}}"),
+            "Same": _template("Same", "Same"),
+        },
+    )
+    target = _content(
+        content_block={"shared": _block("shared", "Target's version")},
+        email_template={"Same": _template("Same", "Same")},
+    )
+    target.ids = {CONTENT_BLOCK: {"shared": "t-1"}}
+
+    preview = promotion_preview(
+        source=source,
+        target=target,
+        picks=[Pick(EMAIL_TEMPLATE, "Promo"), Pick(EMAIL_TEMPLATE, "Same")],
+    )
+
+    # "inner" is needed through "outer"; "shared" exists in the target, so it is left alone.
+    assert preview.dependencies == ['Content Block "inner"', 'Content Block "outer"']
+    assert [(p.action, p.name) for p in preview.changes.parts] == [
+        ("create", "inner"),
+        ("create", "outer"),
+        ("create", "Promo"),
+    ]
+    assert preview.identical == ['Email template "Same"']
+    assert preview.not_in_source == []
+    assert preview.changes.untouched == []
+
+
+def test_a_promotion_without_its_dependencies_says_what_the_target_will_miss() -> None:
+    source = _content(
+        content_block={"footer": _block("footer", "F")},
+        email_template={"Promo": _template("Promo", "{{content_blocks.${footer}}}")},
+    )
+    target = _content()
+    preview = promotion_preview(
+        source=source,
+        target=target,
+        picks=[Pick(EMAIL_TEMPLATE, "Promo"), Pick(EMAIL_TEMPLATE, "Gone")],
+        with_dependencies=False,
+    )
+    assert [p.name for p in preview.changes.parts] == ["Promo"]
+    assert preview.dependencies == ['Content Block "footer"']
+    assert preview.changes.missing == [
+        'Email template "Promo" includes the Content Block "footer", which the workspace does '
+        "not hold"
+    ]
+    assert preview.not_in_source == ['Email template "Gone"']

@@ -95,6 +95,8 @@ def test_an_upload_opens_a_draft_by_the_uploader_and_shows_its_parts(
     assert "Not applied yet." in page
     detail = editor.get(cr.get_absolute_url()).content.decode()
     assert "1. Update Content Block" in detail  # each part's outcome, on the request's page
+    # The console never set this block's state, so Braze's update will publish it.
+    assert "Content Block &quot;greeting&quot;: Braze will publish this block" in detail
 
 
 def test_an_unchanged_upload_opens_nothing_and_says_so(
