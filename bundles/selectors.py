@@ -21,6 +21,7 @@ from bundles.content import (
     KIND_LABELS,
     PREFERENCE_CENTER,
     WorkspaceContent,
+    content_files,
     unflat_state,
 )
 from bundles.models import BundlePart, PartOutcome
@@ -205,3 +206,15 @@ def part_outcome_summary(*, change_request: ChangeRequest) -> list[str]:
         else:
             lines.append(f"{what}: not applied yet.")
     return lines
+
+
+def workspace_files(*, workspace: Workspace) -> tuple[dict[str, bytes], list[str]]:
+    """The workspace's tree as the export writes it, and why anything was left out."""
+    content = workspace_content(workspace=workspace)
+    notices = [
+        f'{KIND_LABELS[kind]} "{name}" is left out: the workspace holds more than one with '
+        "that name."
+        for kind, names in sorted(content.duplicates.items())
+        for name in names
+    ]
+    return content_files(content), notices

@@ -9,16 +9,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from bundles.appliers import RESOURCE_TYPE
+from bundles.archive import TreeRefused, content_zip, files_from_zip
 from bundles.content import unflat_state
 from bundles.forms import ImportForm
-from bundles.selectors import WorkspaceNotServed, bundle_part_views
-from bundles.services import (
-    TreeRefused,
-    content_export_files,
-    content_import,
-    content_zip,
-    files_from_zip,
-)
+from bundles.selectors import WorkspaceNotServed, bundle_part_views, workspace_files
+from bundles.services import content_import
 from console.access import require_capability
 from console.braze import BrazeError, describe_error
 from console.changes.selectors import change_request_get_visible
@@ -68,7 +63,7 @@ def content_files(request: AuthenticatedRequest) -> HttpResponse:
 def content_files_export(request: AuthenticatedRequest) -> HttpResponse:
     workspace = _workspace(request.GET.get("workspace", ""))
     try:
-        files, _ = content_export_files(workspace=workspace)
+        files, _ = workspace_files(workspace=workspace)
     except WorkspaceNotServed as exc:
         return _page(request, workspace=workspace, errors=[str(exc)], status=409)
     except BrazeError as exc:

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from pytest_django.fixtures import Settings
 
 from bundles.appliers import RESOURCE_TYPE
-from bundles.services import content_zip
+from bundles.archive import content_zip
 from console.braze import close_client, get_client
 from console.celery import app as celery_app
 from console.changes.models import ChangeRequest, ChangeState

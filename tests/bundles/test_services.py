@@ -15,7 +15,8 @@ from django.core.management import CommandError, call_command
 
 from bundles.appliers import RESOURCE_TYPE
 from bundles.models import BundlePart, PartOutcome
-from bundles.services import content_export_files, content_import
+from bundles.selectors import workspace_files
+from bundles.services import content_import
 from console.audit import events
 from console.audit.models import AuditEntry
 from console.braze import BrazeServerError
@@ -155,7 +156,7 @@ def test_an_unknown_workspace_or_author_is_refused(
 
 
 def _new_block_and_template(editor: User) -> ChangeRequest:
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     block = {"name": "zz_promo", "description": "Promo", "tags": []}
     files["content_blocks/zz_promo.json"] = json.dumps(block).encode()
     files["content_blocks/zz_promo.liquid"] = b"<p>20% off</p>"
@@ -265,7 +266,7 @@ def test_a_template_waits_while_the_block_it_includes_fails(
 def test_a_part_changed_in_braze_since_the_preview_is_a_conflict(
     braze: SandboxHandle, editor: User, reviewer: User, sent: list[tuple[str, str, Any]]
 ) -> None:
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     files["content_blocks/greeting.liquid"] = b"Hello!"
     files["content_blocks/email_header.liquid"] = b"<header>New</header>"
     result = content_import(actor=editor, workspace=workspace_default(), files=files)

@@ -14,7 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from bundles.appliers import RESOURCE_TYPE
-from bundles.services import content_export_files, content_zip
+from bundles.archive import MAX_FILE_BYTES, content_zip
+from bundles.selectors import workspace_files
 from console.changes.models import ChangeRequest, ChangeState
 from console.roles import Role
 from console.workspaces import workspace_default
@@ -45,7 +46,7 @@ def test_everyone_who_reads_content_downloads_the_same_tree_as_a_zip(
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
-    expected, _ = content_export_files(workspace=workspace_default())
+    expected, _ = workspace_files(workspace=workspace_default())
     assert response.content == content_zip(expected)
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert "content_blocks/greeting.liquid" in names
@@ -63,7 +64,7 @@ def test_a_person_without_a_role_neither_exports_nor_sees_the_page(
 def test_only_editors_may_upload(
     braze: SandboxHandle, client_for: Callable[[Role | None], Client], role: Role | None
 ) -> None:
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     files["content_blocks/greeting.liquid"] = b"Changed"
     response = _upload(client_for(role), _zip(files))
     assert response.status_code == 403
@@ -78,7 +79,7 @@ def test_an_upload_opens_a_draft_by_the_uploader_and_shows_its_parts(
     braze: SandboxHandle, client_for: Callable[[Role | None], Client]
 ) -> None:
     editor = client_for(Role.EDITOR)
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     files["content_blocks/greeting.liquid"] = b"Hello there,"
 
     response = editor.post(
@@ -102,7 +103,7 @@ def test_an_upload_opens_a_draft_by_the_uploader_and_shows_its_parts(
 def test_an_unchanged_upload_opens_nothing_and_says_so(
     braze: SandboxHandle, client_for: Callable[[Role | None], Client]
 ) -> None:
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     response = _upload(client_for(Role.EDITOR), _zip(files))
     assert response.status_code == 200
     assert "no change request was opened" in response.content.decode()
@@ -126,7 +127,7 @@ def _raw_zip(members: dict[str, bytes]) -> io.BytesIO:
 def test_a_zip_reaching_outside_the_tree_is_refused_whole(
     braze: SandboxHandle, client_for: Callable[[Role | None], Client], member: str
 ) -> None:
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     files["content_blocks/greeting.liquid"] = b"Changed"
     response = _upload(client_for(Role.EDITOR), _raw_zip({**files, member: b"{}"}))
 
@@ -138,7 +139,7 @@ def test_a_zip_reaching_outside_the_tree_is_refused_whole(
 def test_malformed_files_are_listed_each_and_nothing_is_proposed(
     braze: SandboxHandle, client_for: Callable[[Role | None], Client]
 ) -> None:
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     files["content_blocks/greeting.liquid"] = b"Changed"
     files["content_blocks/greeting.json"] = json.dumps({"name": "greeting"}).encode()
     files["email_templates/Welcome.exe"] = b"MZ"
@@ -158,10 +159,8 @@ def test_malformed_files_are_listed_each_and_nothing_is_proposed(
 def test_a_zip_whose_member_says_it_is_smaller_than_it_is_is_refused(
     braze: SandboxHandle, client_for: Callable[[Role | None], Client], settings: object
 ) -> None:
-    import bundles.services
-
-    files, _ = content_export_files(workspace=workspace_default())
-    files["content_blocks/greeting.liquid"] = b"x" * (bundles.services.MAX_FILE_BYTES + 1)
+    files, _ = workspace_files(workspace=workspace_default())
+    files["content_blocks/greeting.liquid"] = b"x" * (MAX_FILE_BYTES + 1)
     response = _upload(client_for(Role.EDITOR), _raw_zip(files))
     assert response.status_code == 400
     assert "content_blocks/greeting.liquid: is larger than" in response.content.decode()
@@ -181,7 +180,7 @@ def test_something_that_is_not_a_zip_is_refused(
 def test_a_bundles_page_opens_for_those_who_see_change_requests(
     braze: SandboxHandle, client_for: Callable[[Role | None], Client], role: Role | None
 ) -> None:
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     files["content_blocks/greeting.liquid"] = b"Changed"
     _upload(client_for(Role.EDITOR), _zip(files))
     cr = ChangeRequest.objects.get()

@@ -369,7 +369,8 @@ def _first(sandbox: SandboxHandle, path: str, key: str, id_key: str) -> str:
 def _build(sandbox: SandboxHandle, who: str) -> World:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from bundles.services import content_export_files, content_import
+    from bundles.selectors import workspace_files
+    from bundles.services import content_import
     from catalog_bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
@@ -478,7 +479,7 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
         ),
     }
     # An import: the workspace's files with one block edited, as one bundle request.
-    files, _ = content_export_files(workspace=workspace_default())
+    files, _ = workspace_files(workspace=workspace_default())
     files[f"content_blocks/{snapshot['name']}.liquid"] = html.encode()
     imported = content_import(actor=editor, workspace=workspace_default(), files=files)
     assert imported.change_request is not None

@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bundles.selectors import WorkspaceNotServed
-from bundles.services import content_export_files, content_write
+from bundles.archive import content_write
+from bundles.selectors import WorkspaceNotServed, workspace_files
 from console.braze import BrazeError, describe_error
 from console.workspaces import workspace_get
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             workspace = workspace_get(options["workspace"])
-            files, notices = content_export_files(workspace=workspace)
+            files, notices = workspace_files(workspace=workspace)
         except (LookupError, WorkspaceNotServed) as exc:
             raise CommandError(str(exc)) from None
         except BrazeError as exc:

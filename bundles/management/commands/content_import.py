@@ -4,8 +4,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bundles.archive import TreeRefused, files_from_directory
 from bundles.selectors import WorkspaceNotServed
-from bundles.services import TreeRefused, content_import, files_from_directory
+from bundles.services import content_import
 from console.braze import BrazeError, describe_error
 from console.changes.services import ChangeRequestError
 from console.workspaces import workspace_get
