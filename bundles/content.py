@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from console.changes.diff import same
+from templates_app import rules
 from templates_app.liquid import included_blocks
 
 CONTENT_BLOCK = "content_block"
@@ -459,3 +460,59 @@ def promotion_preview(
     # Only what the promotion touches: the rest of the target is no concern of it.
     changes.untouched = []
     return PromotionPreview(changes, identical, sorted(dependencies), not_in_source)
+
+
+# --- the rules Braze would refuse by ---------------------------------------------------------
+
+
+def _file_of(kind: str, name: str, field_name: str) -> str:
+    layout = LAYOUTS[kind]
+    suffix = dict(layout.bodies).get(field_name, ".json")
+    return f"{layout.directory}/{file_stem(name)}{suffix}"
+
+
+def parts_errors(
+    parts: Iterable[Part], *, current: WorkspaceContent, block_states: Mapping[str, str | None]
+) -> list[FileError]:
+    """Each part checked by its kind's rules (what Braze would refuse, in Braze's words),
+    against the workspace as it will be when the part is applied: the blocks the bundle
+    creates first count as held. `block_states`: the state the console last gave each
+    block, by name (None: unknown)."""
+    parts = list(parts)
+    held_blocks = set(current.items.get(CONTENT_BLOCK, {})) | {
+        p.name for p in parts if p.kind == CONTENT_BLOCK
+    }
+    tags = {
+        tag
+        for kind in (CONTENT_BLOCK, EMAIL_TEMPLATE)
+        for snapshot in current.items.get(kind, {}).values()
+        for tag in snapshot.get("tags") or []
+    }
+    centers = frozenset(current.items.get(PREFERENCE_CENTER, {}))
+    errors: list[FileError] = []
+    for part in parts:
+        creating = part.action == "create"
+        others = (
+            held_blocks - {part.name} if part.kind == CONTENT_BLOCK and creating else held_blocks
+        )
+        workspace = rules.Workspace(
+            tags=frozenset(tags), block_names=frozenset(others), preference_center_names=centers
+        )
+        if part.kind == CONTENT_BLOCK:
+            state = block_states.get(part.name)
+            found = rules.content_block_errors(
+                {**part.after, "state": state or "active"},
+                workspace=workspace,
+                current_name=None if creating else part.name,
+                current_state=state,
+            )
+        elif part.kind == EMAIL_TEMPLATE:
+            found = rules.email_template_errors(part.after, workspace=workspace)
+        else:
+            found = rules.preference_center_errors(
+                part.after, workspace=workspace, creating=creating
+            )
+        for field_name, messages in sorted(found.items()):
+            path = _file_of(part.kind, part.name, field_name)
+            errors += [FileError(path, f"{field_name}: {message}") for message in messages]
+    return errors

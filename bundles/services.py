@@ -23,6 +23,7 @@ from bundles.content import (
     content_changes,
     content_from_files,
     flat_state,
+    parts_errors,
 )
 from bundles.selectors import workspace_content
 from console.changes.models import ChangeAction, ChangeRequest
@@ -125,6 +126,14 @@ def content_import(
         changes = content_changes(current=current, proposed=proposed)
     except DependencyCycle as exc:
         raise TreeRefused([FileError("content_blocks/", str(exc))]) from None
+    known_states = {
+        name: content_selectors.content_block_state(content_block_id=braze_id)
+        for name, braze_id in current.ids.get(CONTENT_BLOCK, {}).items()
+        if any(p.kind == CONTENT_BLOCK and p.name == name for p in changes.parts)
+    }
+    refused = parts_errors(changes.parts, current=current, block_states=known_states)
+    if refused:
+        raise TreeRefused(refused)
     messages = [*changes.notices, *changes.missing]
     if not changes.parts:
         messages.insert(0, f"The files match {workspace.label}: no change request was opened.")

@@ -19,8 +19,10 @@ from bundles.content import (
     content_from_files,
     dependency_order,
     file_stem,
+    parts_errors,
     promotion_preview,
 )
+from templates_app import rules
 
 
 def _block(name: str, content: str, **extra: Any) -> dict[str, Any]:
@@ -285,3 +287,30 @@ def test_a_promotion_without_its_dependencies_says_what_the_target_will_miss() -
         "not hold"
     ]
     assert preview.not_in_source == ['Email template "Gone"']
+
+
+def test_each_part_is_checked_by_its_kinds_rules_and_named_by_its_file() -> None:
+    proposed = _content(
+        content_block={
+            "bad name!": _block("bad name!", "x"),
+            "broken": _block("broken", "{% if %}"),
+            "new_one": _block("new_one", "New"),
+        },
+        email_template={
+            "Welcome": _template("Welcome", "{{content_blocks.${new_one}}}"),
+            "Lost": _template("Lost", "{{content_blocks.${nowhere}}}"),
+        },
+    )
+    changes = content_changes(current=SAMPLE, proposed=proposed)
+
+    errors = [str(e) for e in parts_errors(changes.parts, current=SAMPLE, block_states={})]
+
+    assert (
+        f"content_blocks/{file_stem('bad name!')}.json: name: {rules.BLOCK_NAME_CHARACTERS}"
+        in errors
+    )
+    assert f"content_blocks/broken.liquid: content: {rules.MALFORMED_LIQUID}" in errors
+    assert f"email_templates/Lost.html: body: {rules.UNKNOWN_BLOCKS_IN_EMAIL}" in errors
+    # A block the bundle creates first counts as held by the template that includes it.
+    assert not [e for e in errors if "Welcome" in e or "new_one" in e]
+    assert f"email_templates/Lost.json: tags: {rules.TAGS_NOT_FOUND}" not in errors

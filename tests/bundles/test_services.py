@@ -285,3 +285,25 @@ def test_a_part_changed_in_braze_since_the_preview_is_a_conflict(
         cr.current_snapshot["content_block:email_header/content"]
         == (cr.base_snapshot or {})["content_block:email_header/content"]
     )
+
+
+def test_a_part_braze_would_refuse_is_named_by_its_file_and_nothing_is_proposed(
+    braze: SandboxHandle, tmp_path: Path, editor: User
+) -> None:
+    _export(tmp_path)
+    (tmp_path / "content_blocks" / "greeting.liquid").write_text("{% if %}")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="Nothing was proposed"):
+        call_command(
+            "content_import",
+            "--workspace",
+            workspace_default().key,
+            "--author",
+            editor.username,
+            str(tmp_path),
+            stderr=err,
+        )
+    assert "content_blocks/greeting.liquid: content: Content contains malformed liquid" in (
+        err.getvalue()
+    )
+    assert not ChangeRequest.objects.exists()
