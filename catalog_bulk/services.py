@@ -354,6 +354,7 @@ def _parse(job: BulkJob) -> BulkJob:
         JobState.INVALID if file_errors else JobState.READY,
         from_=(JobState.PARSING,),
         columns=columns,
+        field_types=planner.types,
         file_errors=file_errors,
         rows_read=planner.rows_read,
         n_create=counts["create"],
@@ -535,17 +536,26 @@ def _catalog_of(job_id: int) -> int:
     return catalog_id
 
 
-def _fields_no_longer_in_catalog(job: BulkJob) -> list[str]:
-    """Fields the job would send that its catalog has lost since the preview (a field deleted
-    by an approved schema change); Braze would refuse every item naming them."""
+def _fields_changed_since_preview(job: BulkJob) -> list[str]:
+    """What changed in the catalog's fields the job would send since its preview: a field
+    deleted (by an approved schema change) or deleted and added again with another type.
+    Braze would refuse every item naming one; a field added meanwhile changes nothing."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT DISTINCT jsonb_object_keys(payload) FROM {BulkRow._meta.db_table}"  # noqa: S608
             " WHERE job_id = %s AND jsonb_typeof(payload) = 'object'",
             [job.pk],
         )
-        sent = {str(name) for (name,) in cursor.fetchall()}
-    return sorted(sent - set(job.catalog.field_types()) - {"id"})
+        sent = {str(name) for (name,) in cursor.fetchall()} - {"id"}
+    now = job.catalog.field_types()
+    then: dict[str, str] = job.field_types or {}
+    changes = [f"{name} no longer exists" for name in sorted(sent - set(now))]
+    changes += [
+        f"{name} is now a {now[name]} field, not a {then[name]} one"
+        for name in sorted(sent & set(now) & set(then))
+        if now[name] != then[name]
+    ]
+    return changes
 
 
 def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, Any]:
@@ -571,13 +581,12 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
             raise BulkError(
                 f"Change request #{cr.pk} is {cr.get_state_display().lower()}; nothing was sent."
             )
-        gone = _fields_no_longer_in_catalog(job)
-        if gone:
+        changed = _fields_changed_since_preview(job)
+        if changed:
             raise BulkError(
-                "The catalog's fields changed after this job was previewed: "
-                f"{', '.join(gone)} no longer {'exists' if len(gone) == 1 else 'exist'} in "
-                f"{job.catalog.name}. Nothing was sent; upload the file again to preview it "
-                "against the catalog as it is now."
+                f"The fields of {job.catalog.name} changed after this job was previewed: "
+                f"{'; '.join(changed)}. Nothing was sent; upload the file again to preview "
+                "it against the catalog as it is now."
             )
         with connection.cursor() as cursor:
             # The statistics do not know this job's rows yet (autovacuum lags a big upload
