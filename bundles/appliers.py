@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import transaction
 
-from bundles.content import LAYOUTS, flat_state, includes, part_key
+from bundles.content import CATALOG, LAYOUTS, flat_state, includes, part_key
 from bundles.models import BundlePart, PartOutcome
 from bundles.selectors import part_after, part_before, part_outcome_summary
 from console.audit import events
@@ -54,7 +54,7 @@ def _bundle(identifier: str) -> ChangeRequest:
 def _part_identifier(part: dict[str, Any]) -> str:
     """The identifier the part's own applier reads: the Braze id of an update, the name of
     a create (found by name, so an object made since the preview is a conflict)."""
-    if part["action"] == "update":
+    if part["action"] == "update" or part["kind"] == CATALOG:
         return str(part["identifier"])
     return NAME_PREFIX + str(part["name"])
 

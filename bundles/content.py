@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from catalogs import rules as catalog_rules
 from console.changes.diff import same
 from templates_app import rules
 from templates_app.liquid import included_blocks
@@ -27,9 +28,10 @@ EMAIL_TEMPLATE = "email_template"
 PREFERENCE_CENTER = "preference_center"
 CATALOG = "catalog"
 
-# The order kinds are applied in when nothing else decides: blocks are what the others
-# include.
 KINDS = (CONTENT_BLOCK, EMAIL_TEMPLATE, PREFERENCE_CENTER)
+# The order parts are applied in when includes do not decide: a catalog before the content
+# that reads it, blocks before what includes them.
+APPLY_ORDER = (CATALOG, *KINDS)
 KIND_LABELS = {
     CONTENT_BLOCK: "Content Block",
     EMAIL_TEMPLATE: "Email template",
@@ -302,8 +304,8 @@ class DependencyCycle(ValueError):
 
 def dependency_order(parts: Iterable[Part]) -> list[Part]:
     """Blocks a part includes come before it when they are in the bundle too; otherwise
-    blocks first, then templates, then preference centers, each by name."""
-    pending = sorted(parts, key=lambda p: (KINDS.index(p.kind), p.name))
+    new catalogs first, then blocks, templates and preference centers, each by name."""
+    pending = sorted(parts, key=lambda p: (APPLY_ORDER.index(p.kind), p.name))
     blocks_in_bundle = {p.name for p in pending if p.kind == CONTENT_BLOCK}
     needs = {
         p.key: {
@@ -366,10 +368,14 @@ def content_changes(*, current: WorkspaceContent, proposed: WorkspaceContent) ->
         untouched += [f'{KIND_LABELS[kind]} "{n}"' for n in sorted(set(now) - set(wanted))]
     schemas_now, schemas_wanted = current.items.get(CATALOG, {}), proposed.items.get(CATALOG, {})
     for name in sorted(schemas_wanted):
-        if not same(schemas_now.get(name), schemas_wanted[name]):
+        if name not in schemas_now:
+            parts.append(Part(CATALOG, name, "create", None, schemas_wanted[name]))
+        elif not same(schemas_now[name], schemas_wanted[name]):
+            # Braze changes a catalog's fields one at a time and never its description;
+            # a removed field takes its values out of every item.
             notices.append(
-                f'Catalog schema "{name}" differs from the workspace\'s: catalog schemas are '
-                "exported for review, but changed on the catalog's own screens."
+                f'Catalog schema "{name}" differs from the workspace\'s: a new catalog is '
+                "created by an import, an existing one's fields are changed on its own screen."
             )
         else:
             unchanged += 1
@@ -498,6 +504,12 @@ def parts_errors(
         workspace = rules.Workspace(
             tags=frozenset(tags), block_names=frozenset(others), preference_center_names=centers
         )
+        if part.kind == CATALOG:
+            errors += [
+                FileError(_file_of(CATALOG, part.name, "fields"), message)
+                for message in _catalog_errors(part.after)
+            ]
+            continue
         if part.kind == CONTENT_BLOCK:
             state = block_states.get(part.name)
             found = rules.content_block_errors(
@@ -516,3 +528,13 @@ def parts_errors(
             path = _file_of(part.kind, part.name, field_name)
             errors += [FileError(path, f"{field_name}: {message}") for message in messages]
     return errors
+
+
+def _catalog_errors(schema: Mapping[str, Any]) -> list[str]:
+    fields = [(str(f["name"]), str(f["type"])) for f in schema["fields"]]
+    return [
+        *catalog_rules.catalog_name_errors(str(schema["name"])),
+        *catalog_rules.description_errors(str(schema["description"])),
+        *(m for name, _ in fields for m in catalog_rules.field_name_errors(name)),
+        *catalog_rules.fields_errors(fields),
+    ]

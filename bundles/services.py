@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from bundles.appliers import BUNDLE_PREFIX, NAME_PREFIX, RESOURCE_TYPE
 from bundles.archive import TreeRefused, tree_problems
 from bundles.content import (
+    CATALOG,
     CONTENT_BLOCK,
     EMAIL_TEMPLATE,
     KIND_LABELS,
@@ -34,7 +35,9 @@ from templates_app import selectors as content_selectors
 
 def _part_payload(part: Part, *, current: WorkspaceContent) -> dict[str, Any]:
     braze_id = current.ids.get(part.kind, {}).get(part.name)
-    if part.action == "update":
+    if part.kind == CATALOG:
+        identifier = part.name  # a catalog's name is its identifier in Braze too
+    elif part.action == "update":
         identifier = str(braze_id)
     elif part.kind == EMAIL_TEMPLATE:
         identifier = f"new:{uuid.uuid4().hex}"

@@ -314,3 +314,45 @@ def test_each_part_is_checked_by_its_kinds_rules_and_named_by_its_file() -> None
     # A block the bundle creates first counts as held by the template that includes it.
     assert not [e for e in errors if "Welcome" in e or "new_one" in e]
     assert f"email_templates/Lost.json: tags: {rules.TAGS_NOT_FOUND}" not in errors
+
+
+def test_a_new_catalog_is_created_first_and_a_changed_one_is_only_reported() -> None:
+    proposed = _content(
+        catalog={
+            "shoes": {
+                "name": "shoes",
+                "description": "Shoes",
+                "fields": [{"name": "id", "type": "string"}, {"name": "size", "type": "number"}],
+            },
+            "products": {**SAMPLE.items["catalog"]["products"], "description": "Changed"},
+        },
+        content_block={"aa": _block("aa", "{% catalog_items shoes 1 %}{{ items[0].size }}")},
+    )
+    changes = content_changes(current=SAMPLE, proposed=proposed)
+
+    assert [(p.kind, p.name, p.action) for p in changes.parts] == [
+        ("catalog", "shoes", "create"),
+        ("content_block", "aa", "create"),
+    ]
+    assert changes.notices == [
+        'Catalog schema "products" differs from the workspace\'s: a new catalog is created by '
+        "an import, an existing one's fields are changed on its own screen."
+    ]
+
+
+def test_a_new_catalog_is_checked_by_brazes_catalog_rules() -> None:
+    proposed = _content(
+        catalog={
+            "bad name": {
+                "name": "bad name",
+                "description": "",
+                "fields": [{"name": "size", "type": "colour"}],
+            }
+        }
+    )
+    changes = content_changes(current=SAMPLE, proposed=proposed)
+    errors = [str(e) for e in parts_errors(changes.parts, current=SAMPLE, block_states={})]
+    path = f"catalogs/{file_stem('bad name')}.json"
+    assert any(e.startswith(path) and "(invalid-catalog-name)" in e for e in errors), errors
+    assert any("(id-not-first-column)" in e for e in errors), errors
+    assert any("(invalid-field-types)" in e for e in errors), errors

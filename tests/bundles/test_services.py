@@ -307,3 +307,35 @@ def test_a_part_braze_would_refuse_is_named_by_its_file_and_nothing_is_proposed(
         err.getvalue()
     )
     assert not ChangeRequest.objects.exists()
+
+
+def test_a_new_catalog_in_the_files_is_created_before_the_block_that_reads_it(
+    braze: SandboxHandle, editor: User, reviewer: User, sent: list[tuple[str, str, Any]]
+) -> None:
+    files, _ = workspace_files(workspace=workspace_default())
+    schema = {
+        "name": "gear",
+        "description": "Gear",
+        "fields": [{"name": "id", "type": "string"}, {"name": "label", "type": "string"}],
+    }
+    files["catalogs/gear.json"] = json.dumps(schema).encode()
+    files["content_blocks/aa_gear.json"] = json.dumps(
+        {"name": "aa_gear", "description": "", "tags": []}
+    ).encode()
+    files["content_blocks/aa_gear.liquid"] = b"{% catalog_items gear g-1 %}{{ items[0].label }}"
+    result = content_import(actor=editor, workspace=workspace_default(), files=files)
+    cr = result.change_request
+    assert cr is not None
+    assert [(p["kind"], p["name"]) for p in cr.payload["parts"]] == [
+        ("catalog", "gear"),
+        ("content_block", "aa_gear"),
+    ]
+
+    change_request_approve(actor=reviewer, change_request=cr)
+    cr = change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+
+    assert cr.state == ChangeState.APPLIED, cr.error_message
+    creates = ("/catalogs", "/content_blocks/create")
+    assert [p for m, p, _ in sent if m == "POST" and p in creates] == list(creates)
+    exported, _ = workspace_files(workspace=workspace_default())
+    assert json.loads(exported["catalogs/gear.json"]) == schema
