@@ -14,6 +14,7 @@ not applied yet.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -37,6 +38,8 @@ from console.workspaces import workspace_get
 from templates_app import selectors as content_selectors
 from templates_app.appliers import SETTLED
 from templates_app.rules import content_block_state_notice
+
+logger = logging.getLogger(__name__)
 
 RESOURCE_TYPE = "content_bundle"
 BUNDLE_PREFIX = "bundle:"
@@ -163,6 +166,19 @@ class BundleApplier:
                 error_ids = [d.id for d in getattr(exc, "errors", ()) if getattr(d, "id", "")]
                 error_id = ", ".join(error_ids) or type(exc).__name__
                 _record(cr, position, part, PartOutcome.FAILED, message, error_id=error_id)
+                failed.append(f"{part['name']} ({message})")
+                continue
+            except ApplyRefused as exc:
+                _record(cr, position, part, PartOutcome.FAILED, str(exc), error_id="refused")
+                failed.append(f"{part['name']} ({exc})")
+                continue
+            except Exception as exc:
+                # One part's fault must not leave the others' outcomes unknown.
+                logger.exception("applying part %s of change request %s failed", position, cr.pk)
+                message = "The console could not complete this part (an internal error)."
+                _record(
+                    cr, position, part, PartOutcome.FAILED, message, error_id=type(exc).__name__
+                )
                 failed.append(f"{part['name']} ({message})")
                 continue
             _record(cr, position, part, PartOutcome.APPLIED, "", response=response)

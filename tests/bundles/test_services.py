@@ -339,3 +339,35 @@ def test_a_new_catalog_in_the_files_is_created_before_the_block_that_reads_it(
     assert [p for m, p, _ in sent if m == "POST" and p in creates] == list(creates)
     exported, _ = workspace_files(workspace=workspace_default())
     assert json.loads(exported["catalogs/gear.json"]) == schema
+
+
+def test_a_part_refused_by_its_applier_is_recorded_and_the_others_still_go(
+    braze: SandboxHandle,
+    editor: User,
+    reviewer: User,
+    sent: list[tuple[str, str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files, _ = workspace_files(workspace=workspace_default())
+    files["content_blocks/greeting.liquid"] = b"Hello!"
+    center = next(p for p in sorted(files) if p.endswith(".confirmation.html"))
+    files[center] = b"<p>Thanks, saved.</p>"
+    result = content_import(actor=editor, workspace=workspace_default(), files=files)
+    cr = result.change_request
+    assert cr is not None
+
+    def broken(self: BrazeClient, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(BrazeClient, "content_block_update", broken)
+    change_request_approve(actor=reviewer, change_request=cr)
+    cr = change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+
+    assert cr.state == ChangeState.FAILED
+    parts = {p.name: p for p in BundlePart.objects.filter(change_request=cr)}
+    assert parts["greeting"].outcome == PartOutcome.FAILED
+    assert parts["greeting"].error_id == "RuntimeError"
+    assert "a bug" not in parts["greeting"].message  # internals stay in the log
+    (other,) = (p for name, p in parts.items() if name != "greeting")
+    assert other.kind == "preference_center"
+    assert other.outcome == PartOutcome.APPLIED
