@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "catalogs",
     "catalog_bulk",
     "templates_app",
+    "bundles",
     "users_admin",
     "sso",
     # Second factor for local accounts (mfa/, django-otp).

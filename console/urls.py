@@ -75,5 +75,6 @@ urlpatterns = [
     path("catalogs/<str:name>/bulk/", include("catalog_bulk.urls")),
     path("catalogs/", include("catalogs.urls")),
     path("content/", include("templates_app.urls")),
+    path("content/", include("bundles.urls")),
     path("users/", include("users_admin.urls")),
 ]

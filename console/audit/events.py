@@ -60,6 +60,10 @@ CHANGE_REQUEST_CONFLICT: Final = "change_request.conflict"
 CHANGE_REQUEST_FAILED: Final = "change_request.failed"
 # The request sent to Braze while applying a change (beside the request's own entry).
 BRAZE_WRITE: Final = "braze.write"
+# One part of a bundle change request (bundles/): its outcome, beside the request's own entry.
+BUNDLE_PART_APPLIED: Final = "bundle.part_applied"
+BUNDLE_PART_FAILED: Final = "bundle.part_failed"
+BUNDLE_PART_WAITING: Final = "bundle.part_waiting"
 POLICY_CHANGED: Final = "policy.changed"
 # A person's choice of which change-request notifications reach them (console/notifications/).
 NOTIFICATIONS_PREFERENCES_CHANGED: Final = "notifications.preferences_changed"

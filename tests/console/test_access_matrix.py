@@ -254,6 +254,15 @@ MATRIX: dict[str, Rule] = {
         kwargs={"pk": 999999},
         ok_status=frozenset({404}),
     ),
+    # Content as files (bundles/): everyone who reads content exports it; Editors import.
+    "bundles:files": Rule(ALL),
+    "bundles:export": Rule(ALL, ok_status=frozenset({200, 502})),
+    "bundles:import": Rule(frozenset({Role.EDITOR}), method="post", ok_status=frozenset({400})),
+    "bundles:review": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+        kwargs={"pk": 999999},
+        ok_status=frozenset({404}),
+    ),
     "users_admin:index": Rule(frozenset({Role.AUDITOR, Role.ADMIN})),
     # Console users: Admins only.
     "users_admin:console_users": Rule(frozenset({Role.ADMIN})),
