@@ -104,8 +104,9 @@ def test_a_block_edit_waits_on_the_reviewers_home_notifies_its_author_and_reads_
 
     # The auditor searches the log for the block's name and reads its events.
     auditor = _signed_in(browser, base, "auditor")
-    auditor.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
-    auditor.get_by_label("Search").fill("legal_notice")
+    with auditor.expect_navigation(wait_until="load"):  # a field filled earlier is reset
+        auditor.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    auditor.get_by_label("Search", exact=True).fill("legal_notice")
     auditor.get_by_role("button", name="Filter").click()
     results = auditor.locator("#results")
     expect(
