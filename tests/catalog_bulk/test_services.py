@@ -7,13 +7,13 @@ from django.contrib.auth.models import User
 
 from catalog_bulk.models import BulkBatch, BulkJob, JobState, RowOutcome
 from catalog_bulk.services import (
-    PIPELINE_ACTOR,
     BulkError,
     bulk_job_cancel,
     bulk_job_propose,
     bulk_job_start,
     bulk_sweep,
 )
+from catalog_bulk.states import PIPELINE_ACTOR
 from console.audit.models import AuditEntry
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.selectors import change_requests_awaiting_review
