@@ -1108,7 +1108,9 @@ class BrazeClient:
     # Reference: "View all translations and locales for an email template" and "View all
     # translations for a Content Block" (_docs/_api/endpoints/translations/).
 
-    def _translations_get(self, name: str, path: str, params: dict[str, str]) -> Any:
+    def _translations_get(
+        self, name: str, path: str, params: dict[str, str]
+    ) -> tuple[Translation, ...]:
         try:
             return self._read(OPERATIONS[name], path, _translations, params=params)
         except BrazeValidationError as exc:
