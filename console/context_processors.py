@@ -2,13 +2,19 @@ from django.http import HttpRequest
 
 from console.navigation import navigation_for
 from console.roles import user_roles
+from console.workspace_urls import workspace_switch_links, workspaces_in_urls
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_links": [], "user_role_names": []}
-    return {
+    context: dict[str, object] = {
         "nav_links": navigation_for(request),
         "user_role_names": sorted(role.value for role in user_roles(user)),
     }
+    if workspaces_in_urls():
+        # Shown on every page while there is more than one workspace to be in.
+        context["current_workspace"] = getattr(request, "workspace", None)
+        context["workspace_links"] = workspace_switch_links(request)
+    return context

@@ -81,7 +81,7 @@ def navigation_for(request: HttpRequest) -> list[NavLink]:
         NavLink(
             item.label,
             reverse(item.url_name),
-            request.path.startswith(item.section),
+            request.path_info.startswith(item.section),
             item.badge(request) if item.badge else 0,
         )
         for item in NAV_ITEMS
@@ -106,6 +106,14 @@ def tabs_for(request: HttpRequest, items: tuple[NavItem, ...]) -> list[NavLink]:
     """A section's tabs the user may open; the most specific matching one is current."""
     caps = user_capabilities(request.user)
     visible = [item for item in items if item.capabilities & caps]
-    matching = [item for item in visible if request.path.startswith(item.section)]
+    matching = [item for item in visible if request.path_info.startswith(item.section)]
     current = max(matching, key=lambda item: len(item.section), default=None)
     return [NavLink(item.label, reverse(item.url_name), item is current) for item in visible]
+
+
+def section_list_url(path_info: str) -> str:
+    """The list page of the section ``path_info`` is in (home when in none)."""
+    for item in NAV_ITEMS:
+        if path_info.startswith(item.section):
+            return reverse(item.url_name)
+    return reverse("home")

@@ -75,10 +75,14 @@ MIDDLEWARE = [
     # (WhiteNoise, inserted before it below, serves static files with their own headers).
     "console.cache_headers.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Takes /w/<key>/ off the path before anything resolves it (console/workspace_urls.py).
+    "console.workspace_urls.WorkspaceMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Inside the messages middleware: its notice must be saved with the session.
+    "console.workspace_urls.WorkspaceSwitchFallbackMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -114,7 +114,13 @@ def _with_file_secrets(
                     f"Workspace {workspace.key!r}: {name} is set both in the environment and in "
                     "BRAZE_WORKSPACES_FILE; keep it in one place."
                 )
-        merged.append(replace(workspace, **given))
+        merged.append(
+            replace(
+                workspace,
+                api_key=given.get("api_key", workspace.api_key),
+                scim_token=given.get("scim_token", workspace.scim_token),
+            )
+        )
     return tuple(merged)
 
 
