@@ -9,9 +9,12 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_links": [], "user_role_names": []}
+    workspace = getattr(request, "workspace", None)  # RequestFactory requests have none
+    roles = user_roles(user, workspace.key if workspace is not None else None)
     context: dict[str, object] = {
         "nav_links": navigation_for(request),
-        "user_role_names": sorted(role.value for role in user_roles(user)),
+        # The roles held in this workspace (console/roles.py, WorkspaceRole).
+        "user_role_names": sorted(role.value for role in roles),
     }
     if workspaces_in_urls():
         # Shown on every page while there is more than one workspace to be in.

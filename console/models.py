@@ -9,6 +9,7 @@ from console.changes.models import (
     Review,
 )
 from console.notifications.models import NotificationOptOut, WebhookDelivery
+from console.role_models import WorkspaceRole
 
 __all__ = [
     "AccountSponsor",
@@ -21,4 +22,5 @@ __all__ = [
     "NotificationOptOut",
     "Review",
     "WebhookDelivery",
+    "WorkspaceRole",
 ]

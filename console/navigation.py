@@ -25,7 +25,7 @@ def _awaiting_my_review(request: HttpRequest) -> int:
     user = request.user
     if not isinstance(user, AbstractBaseUser):
         return 0
-    return review_count_for(user)
+    return review_count_for(user, _workspace_key(request))
 
 
 NAV_ITEMS: tuple[NavItem, ...] = (
@@ -75,8 +75,13 @@ class NavLink:
     count: int = 0
 
 
+def _workspace_key(request: HttpRequest) -> str | None:
+    workspace = getattr(request, "workspace", None)  # RequestFactory requests have none
+    return workspace.key if workspace is not None else None
+
+
 def navigation_for(request: HttpRequest) -> list[NavLink]:
-    caps = user_capabilities(request.user)
+    caps = user_capabilities(request.user, _workspace_key(request))
     return [
         NavLink(
             item.label,
@@ -104,7 +109,7 @@ AUDIT_TABS: tuple[NavItem, ...] = (
 
 def tabs_for(request: HttpRequest, items: tuple[NavItem, ...]) -> list[NavLink]:
     """A section's tabs the user may open; the most specific matching one is current."""
-    caps = user_capabilities(request.user)
+    caps = user_capabilities(request.user, _workspace_key(request))
     visible = [item for item in items if item.capabilities & caps]
     matching = [item for item in visible if request.path_info.startswith(item.section)]
     current = max(matching, key=lambda item: len(item.section), default=None)

@@ -49,9 +49,11 @@ def workspaces_in_urls() -> bool:
     return len(workspaces_all()) > 1
 
 
-def workspace_prefix(workspace: Workspace) -> str:
-    """The path every URL of ``workspace`` starts with ("/w/staging/", or "/" when alone)."""
-    return f"/{PREFIX}/{workspace.key}/" if workspaces_in_urls() else "/"
+def workspace_prefix(workspace: Workspace | str) -> str:
+    """The path every URL of ``workspace`` (or its key) starts with ("/w/staging/", or "/"
+    when it is the only one)."""
+    key = workspace if isinstance(workspace, str) else workspace.key
+    return f"/{PREFIX}/{key}/" if workspaces_in_urls() else "/"
 
 
 def workspace_reverse(
@@ -61,11 +63,12 @@ def workspace_reverse(
     args: Sequence[Any] | None = None,
     kwargs: dict[str, Any] | None = None,
 ) -> str:
-    """``reverse()`` in ``workspace``, whatever request (if any) is being answered."""
-    chosen = workspace_get(workspace) if isinstance(workspace, str) else workspace
+    """``reverse()`` in ``workspace``, whatever request (if any) is being answered. A key
+    no longer configured still makes its link (which then answers 404) rather than failing
+    the e-mail or notification being sent."""
     base = _base_prefix.get() or settings.FORCE_SCRIPT_NAME or get_script_prefix()
     previous = get_script_prefix()
-    set_script_prefix(base.rstrip("/") + workspace_prefix(chosen))
+    set_script_prefix(base.rstrip("/") + workspace_prefix(workspace))
     try:
         return reverse(viewname, args=args, kwargs=kwargs)
     finally:

@@ -191,6 +191,16 @@ def workspace_default() -> Workspace:
     return workspaces_all()[0]
 
 
+def workspace_default_key() -> str:
+    """The default of every model's ``workspace`` column: rows made before workspaces, and
+    rows whose code names none yet, belong to the default workspace."""
+    return workspace_default().key
+
+
+# A workspace key as stored on a row (console/workspaces.py, ``_KEY``).
+WORKSPACE_KEY_LENGTH = 40
+
+
 def workspace_get(key: str) -> Workspace:
     """The workspace named ``key``; ``LookupError`` for a name the configuration lacks."""
     for workspace in workspaces_all():

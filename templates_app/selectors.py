@@ -22,6 +22,7 @@ from console.braze.client import (
     PreferenceCenter,
     PreferenceCenterSummary,
 )
+from console.workspaces import workspace_default_key
 from templates_app.liquid import referenced_blocks
 from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
 from templates_app.personalize import BlockSource, Person
@@ -262,19 +263,31 @@ def workspace_known() -> Workspace:
 # --- history -------------------------------------------------------------------------------
 
 
-def version_list(*, resource_type: str, braze_id: str) -> QuerySet[ContentVersion]:
-    return ContentVersion.objects.filter(resource_type=resource_type, braze_id=braze_id)
+def version_list(
+    *, resource_type: str, braze_id: str, workspace: str | None = None
+) -> QuerySet[ContentVersion]:
+    """A resource's versions in ``workspace`` (a key; default: the default workspace)."""
+    return ContentVersion.objects.filter(
+        workspace=workspace if workspace is not None else workspace_default_key(),
+        resource_type=resource_type,
+        braze_id=braze_id,
+    )
 
 
-def version_latest(*, resource_type: str, braze_id: str) -> ContentVersion | None:
-    return version_list(resource_type=resource_type, braze_id=braze_id).order_by("-version").first()
+def version_latest(
+    *, resource_type: str, braze_id: str, workspace: str | None = None
+) -> ContentVersion | None:
+    versions = version_list(resource_type=resource_type, braze_id=braze_id, workspace=workspace)
+    return versions.order_by("-version").first()
 
 
-def latest_versions() -> list[ContentVersion]:
+def latest_versions(*, workspace: str | None = None) -> list[ContentVersion]:
     return list(
-        ContentVersion.objects.order_by("resource_type", "braze_id", "-version").distinct(
-            "resource_type", "braze_id"
+        ContentVersion.objects.filter(
+            workspace=workspace if workspace is not None else workspace_default_key()
         )
+        .order_by("resource_type", "braze_id", "-version")
+        .distinct("resource_type", "braze_id")
     )
 
 

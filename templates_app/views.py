@@ -626,7 +626,7 @@ def _person_pairs(
 @require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
 def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A change request's HTML as a line diff and rendered before and after."""
-    cr = change_request_get_visible(user=request.user, pk=pk)
+    cr = change_request_get_visible(user=request.user, pk=pk, workspace=request.workspace.key)
     if cr is None or cr.resource_type not in KINDS:
         raise Http404("Not a content change.")
     before = cr.base_snapshot or {}
