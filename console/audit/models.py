@@ -23,7 +23,10 @@ class AuditEntry(models.Model):
     change_request_id = models.BigIntegerField(null=True, db_index=True)
     # The workspace the event happened in; "" for entries written before workspaces (and for
     # events of no workspace, such as signing in). Hashed when set (hashing.entry_content).
-    workspace = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    # The database default keeps inserts that name no workspace (older writers) valid.
+    workspace = models.CharField(
+        max_length=40, blank=True, default="", db_default="", db_index=True
+    )
     outcome = models.CharField(max_length=20)
     data = models.JSONField(default=dict)
     personal_digest = models.CharField(max_length=64, blank=True)

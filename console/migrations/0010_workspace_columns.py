@@ -14,7 +14,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="auditentry",
             name="workspace",
-            field=models.CharField(blank=True, db_index=True, default="", max_length=40),
+            field=models.CharField(
+                blank=True, db_default="", db_index=True, default="", max_length=40
+            ),
         ),
         migrations.AddField(
             model_name="changerequest",
