@@ -68,7 +68,9 @@ def test_content_history_is_kept_per_workspace() -> None:
             source="synced",
         )
 
-    assert version_latest(resource_type="content_block", braze_id="same-id").version == 2
+    default = version_latest(resource_type="content_block", braze_id="same-id")
+    assert default is not None
+    assert default.version == 2
     production = version_latest(
         resource_type="content_block", braze_id="same-id", workspace="production"
     )

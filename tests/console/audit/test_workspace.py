@@ -1,6 +1,8 @@
 """Every entry names its workspace, and the workspace is part of what its hash covers; entries
 written before workspaces (no workspace) verify exactly as they did."""
 
+from typing import Any
+
 import psycopg
 import pytest
 from django.db import transaction
@@ -13,7 +15,7 @@ from console.audit.verify import audit_verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FIELDS = {
+FIELDS: dict[str, Any] = {
     "seq": 1,
     "occurred_at": "2026-12-03T12:00:00.000000+00:00",
     "actor_id": None,
