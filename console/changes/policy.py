@@ -29,10 +29,11 @@ DEFAULT_APPROVALS = 1
 
 
 def approvals_required(*, resource_type: str, action: str, workspace: str | None = None) -> int:
-    """Approvals a change needs: the workspace's own policy row (``workspace``, a key), else
-    the row for every workspace (""), else the type's default, else one."""
+    """Approvals a change needs in ``workspace`` (a key; default: the default workspace): its
+    own policy row, else the row for every workspace (""), else the type's default, else one."""
+    own = workspace if workspace is not None else workspace_default_key()
     rows = ApprovalPolicy.objects.filter(
-        resource_type=resource_type, action=action, workspace__in=[workspace or "", ""]
+        resource_type=resource_type, action=action, workspace__in=[own, ""]
     )
     # The workspace's own row sorts first ("" sorts before any key, so descending).
     row = rows.order_by("-workspace").first()
