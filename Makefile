@@ -1,4 +1,4 @@
-.PHONY: run serve test test-fast lint fmt lock bench-preview bench-limiter bench-audit bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke bench-web
+.PHONY: run serve test test-fast lint fmt lock bench-preview bench-limiter bench-audit bench-search bench-catalog-mirror bench-catalog-sync bench-bulk bench-bulk-smoke bench-web
 
 run:  ## run the console, its database, broker, worker and the Braze sandbox
 	scripts/run
@@ -41,6 +41,10 @@ bench-audit:  ## audit list/search p95, CSV export rate and memory, verify_audit
 
 bench-catalog-mirror:  ## item list/sort/filter/search p95 server time over 1,000,000 mirrored items
 	scripts/bench-catalog mirror --items $(N)
+
+SEARCH_N ?= 10000
+bench-search:  ## content search page p95 over SEARCH_N content versions (10,000), against 200 ms
+	scripts/bench-search $(SEARCH_N)
 
 SYNC_N ?= 20000
 bench-catalog-sync:  ## a full catalog sync against the sandbox at S=6: achieved / read ceiling

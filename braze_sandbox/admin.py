@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from braze_sandbox import catalog_schema, stats
+from braze_sandbox import catalog_schema, stats, translations
 from braze_sandbox.catalogs import write_item
 from braze_sandbox.config import (
     ALGORITHMS,
@@ -337,8 +337,21 @@ def admin_routes(sb: Sandbox) -> list[Route]:
         sb.store.x("DELETE FROM scim_users WHERE id=?", (request.path_params["rid"],))
         return Response(status_code=204)
 
+    async def put_translations(request: Request) -> Response:
+        data = await body(request)
+        kind, resource_id = data.get("kind"), data.get("id")
+        locales = data.get("translations")
+        if kind not in translations.KINDS or not isinstance(resource_id, str):
+            raise BadRequest(f"kind must be one of {translations.KINDS} and id a string")
+        if not isinstance(locales, list):
+            raise BadRequest("translations must be a list of {locale, translation_map}")
+        ws = data.get("workspace", "demo")
+        translations.store_translations(sb.store, ws, kind, resource_id, locales)
+        return JSONResponse({"stored": len(locales)})
+
     routes = [
         ("GET", "/health", health),
+        ("PUT", "/translations", put_translations),
         ("GET", "/config", get_config),
         ("PATCH", "/config", patch_config),
         ("POST", "/reset", reset),

@@ -20,7 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from braze_sandbox import catalog_schema, catalogs, content, preferences, scim
+from braze_sandbox import (
+    catalog_schema,
+    catalogs,
+    content,
+    preferences,
+    scim,
+    translations,
+    users,
+)
 from braze_sandbox.config import SandboxConfig
 from braze_sandbox.ctx import Ctx, Handler
 from braze_sandbox.errors import ApiError, scim_error
@@ -498,6 +506,23 @@ def specs() -> list[Spec]:
             "default",
             "templates.email.update",
         ),
+        *(
+            Spec(
+                "GET",
+                path,
+                translations.template_translations,
+                "translations",
+                "templates.translations.get",
+            )
+            for path in ("/templates/email/translations/", "/templates/email/translations")
+        ),
+        Spec(
+            "GET",
+            "/content_blocks/translations",
+            translations.block_translations,
+            "translations",
+            "content_blocks.translations.get",
+        ),
         Spec("GET", "/content_blocks/list", cb.list_blocks, "default", "content_blocks.list"),
         Spec("GET", "/content_blocks/info", cb.block_info, "default", "content_blocks.info"),
         Spec("POST", "/content_blocks/create", cb.create_block, "default", "content_blocks.create"),
@@ -533,6 +558,7 @@ def specs() -> list[Spec]:
             pc_write,
             "preference_center.update",
         ),
+        Spec("POST", "/users/export/ids", users.export_ids, "users_export_ids", "users.export.ids"),
         Spec("GET", "/scim/v2/Users", s.search_users, "scim", None, "scim"),
         Spec("POST", "/scim/v2/Users", s.create_user, "scim", None, "scim"),
         Spec("GET", "/scim/v2/Users/{user_id}", s.get_user, "scim", None, "scim"),

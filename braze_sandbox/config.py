@@ -36,6 +36,11 @@ PROFILE_LIMITS: dict[str, dict[str, tuple[int, float]]] = {
         "preference_center_read": (1000, 60.0),
         "preference_center_write": (10, 60.0),
         "scim": (5000, 86400.0),
+        # "Export user profile by identifier": 250/min for workspaces onboarded since
+        # 22 August 2024 (40/s on request, with fields_to_export).
+        "users_export_ids": (250, 60.0),
+        # The translation endpoints (early access): "250,000 requests per minute".
+        "translations": (250_000, 60.0),
         "default": (250_000, 3600.0),
     },
     "reference": {
@@ -47,6 +52,10 @@ PROFILE_LIMITS: dict[str, dict[str, tuple[int, float]]] = {
         "preference_center_read": (1000, 60.0),
         "preference_center_write": (10, 60.0),
         "scim": (5000, 86400.0),
+        # The older page's figure: 2,500/min for customers onboarded since 16 August 2021.
+        "users_export_ids": (2500, 60.0),
+        # The reference collection predates the translation endpoints.
+        "translations": (250_000, 60.0),
         "default": (250_000, 3600.0),
     },
 }

@@ -32,4 +32,7 @@ ALL_PERMISSIONS: tuple[str, ...] = (
     "preference_center.get",
     "preference_center.update",
     "preference_center.user.get",
+    "users.export.ids",
+    "templates.translations.get",
+    "content_blocks.translations.get",
 )

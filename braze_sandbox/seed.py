@@ -60,6 +60,7 @@ def seed_demo(store: Store, *, products: int = 10_000, profile: str = "current")
     blocks = _content_blocks(store, rng, WORKSPACE, BLOCKS)
     _templates(store, rng, blocks, WORKSPACE, TEMPLATES)
     _preference_center(store, rng, WORKSPACE)
+    _users(store, WORKSPACE)
     _scim_users(store, rng, legacy=profile == "reference")
 
 
@@ -85,6 +86,7 @@ def seed_workspace(store: Store, workspace: str, *, products: int = 10_000) -> N
     templates = [t for t in TEMPLATES if not {"promotional", "seasonal"} & set(t[3])]
     _templates(store, rng, ids, workspace, templates)
     _preference_center(store, rng, workspace)
+    _users(store, workspace)
 
 
 def _catalog(
@@ -354,6 +356,67 @@ def _preference_center(store: Store, rng: random.Random, workspace: str) -> None
             "2026-01-06T10:00:00Z",
             "2026-01-06T10:00:00Z",
         ),
+    )
+
+
+# Customers of the demo workspace, as /users/export/ids describes a user (export object).
+CUSTOMERS: list[dict[str, Any]] = [
+    {
+        "external_id": "customer-1001",
+        "braze_id": "5fa0c2d1e3b4a5968778a001",
+        "user_aliases": [{"alias_name": "maya-crm-1001", "alias_label": "crm_id"}],
+        "first_name": "Maya",
+        "last_name": "Lindqvist",
+        "email": "maya.lindqvist@example.com",
+        "dob": "1988-04-12",
+        "home_city": "Stockholm",
+        "country": "SE",
+        "language": "sv",
+        "time_zone": "Europe/Stockholm",
+        "gender": "F",
+        "random_bucket": 4211,
+        "email_subscribe": "opted_in",
+        "custom_attributes": {
+            "loyalty_points": 1250,
+            "tier": "gold",
+            "favorite_category": "jackets",
+            "pets": [{"type": "dog", "name": "Sixten"}],
+        },
+        "devices": [{"model": "Pixel 8", "os": "Android 15", "device_id": "dev-maya-1"}],
+        "created_at": "2024-02-01T08:15:00.000Z",
+    },
+    {
+        "external_id": "customer-1002",
+        "braze_id": "5fa0c2d1e3b4a5968778a002",
+        "first_name": "Tomás",
+        "email": "tomas.r@example.com",
+        "home_city": "Sevilla",
+        "country": "ES",
+        "language": "es",
+        "time_zone": "Europe/Madrid",
+        "random_bucket": 903,
+        "email_subscribe": "subscribed",
+        "custom_attributes": {"loyalty_points": 80, "tier": "bronze"},
+        "created_at": "2025-06-20T17:40:00.000Z",
+    },
+    {
+        # No first name and no custom attributes: what a `default:` filter is for.
+        "external_id": "customer-1003",
+        "braze_id": "5fa0c2d1e3b4a5968778a003",
+        "email": "anonymous.shopper@example.com",
+        "language": "en",
+        "time_zone": "America/Chicago",
+        "random_bucket": 7777,
+        "email_subscribe": "unsubscribed",
+        "created_at": "2026-01-02T11:00:00.000Z",
+    },
+]
+
+
+def _users(store: Store, workspace: str) -> None:
+    store.xm(
+        "INSERT INTO users (workspace, external_id, data) VALUES (?, ?, ?)",
+        [(workspace, c["external_id"], json.dumps(c)) for c in CUSTOMERS],
     )
 
 

@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS scim_users (
     given_name TEXT NOT NULL, family_name TEXT NOT NULL, department TEXT NOT NULL,
     permissions TEXT NOT NULL, last_sign_in_at TEXT, created_at TEXT NOT NULL,
     extra TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS translations (
+    workspace TEXT NOT NULL, kind TEXT NOT NULL, resource_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (workspace, kind, resource_id));
+CREATE TABLE IF NOT EXISTS users (
+    workspace TEXT NOT NULL, external_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (workspace, external_id));
 CREATE TABLE IF NOT EXISTS pending_ops (
     id INTEGER PRIMARY KEY, workspace TEXT NOT NULL, catalog TEXT NOT NULL, op TEXT NOT NULL,
     items TEXT NOT NULL, accepted_at REAL NOT NULL, due REAL NOT NULL);
@@ -80,6 +86,8 @@ CONTENT_TABLES = (
     "content_blocks",
     "preference_centers",
     "scim_users",
+    "users",
+    "translations",
     "pending_ops",
     "async_results",
 )

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from console.metrics.sources import metrics_source_register
+
 
 class CatalogBulkConfig(AppConfig):
     """Bulk item jobs: an uploaded file of catalog items, previewed, approved once, and sent
@@ -12,5 +14,7 @@ class CatalogBulkConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: the applier reaches models, which load after apps.
         from catalog_bulk.appliers import register
+        from catalog_bulk.metrics import bulk_metrics
 
         register()
+        metrics_source_register("bulk", bulk_metrics)

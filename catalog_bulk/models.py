@@ -103,6 +103,9 @@ class BulkJob(models.Model):
     )
     # What the file said, once read.
     columns = models.JSONField(default=list)
+    # The catalog's field types the rows were checked against: a field deleted and added
+    # again with another type since then would make Braze refuse every item naming it.
+    field_types = models.JSONField(default=dict, blank=True)
     file_errors = models.JSONField(default=list)
     rows_read = models.PositiveIntegerField(default=0)
     n_create = models.PositiveIntegerField(default=0)

@@ -383,7 +383,8 @@ def next_due_in(*, now: datetime | None = None) -> float | None:
         job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES, next_attempt_at__isnull=True
     ).exists():
         return 0.0
-    return max(0.0, (earliest["m"] - now).total_seconds())
+    due: datetime = earliest["m"]
+    return max(0.0, (due - now).total_seconds())
 
 
 def batch_totals(job: BulkJob) -> dict[str, int]:

@@ -70,6 +70,56 @@ def bulk_jobs_for_catalog(*, catalog: Catalog) -> QuerySet[BulkJob]:
 
 
 @dataclass(frozen=True)
+class JobPercent:
+    job: BulkJob
+    percent: int  # of the items to send that Braze answered, as bulk_job_progress counts
+
+
+_JOB_STATES_OVER = (JobState.DONE, JobState.CANCELLED, JobState.INVALID)
+
+
+def _with_percent(jobs: list[BulkJob]) -> list[JobPercent]:
+    """Each job's progress, from one query for all of them (the home page lists several)."""
+    done = dict(
+        BulkRow.objects.filter(
+            job__in=jobs, batch__isnull=False, outcome__in=("accepted", "rejected", "failed")
+        )
+        .values_list("job_id")
+        .annotate(n=Count("id"))
+    )
+    found = []
+    for job in jobs:
+        total = job.items_to_send
+        if job.state == JobState.DONE:
+            percent = 100
+        else:
+            percent = min(99, done.get(job.pk, 0) * 100 // total) if total else 0
+        found.append(JobPercent(job=job, percent=percent))
+    return found
+
+
+def bulk_jobs_open_of(*, user: Any, limit: int = 5) -> list[JobPercent]:
+    """The person's bulk jobs not yet over (newest first), with their progress."""
+    jobs = list(
+        BulkJob.objects.filter(created_by_id=user.pk)
+        .exclude(state__in=_JOB_STATES_OVER)
+        .select_related("catalog")
+        .order_by("-id")[:limit]
+    )
+    return _with_percent(jobs)
+
+
+def bulk_jobs_paused(*, limit: int = 5) -> list[JobPercent]:
+    """Jobs stopped part way (by a person, or by Braze's storage limit) until someone resumes."""
+    jobs = list(
+        BulkJob.objects.filter(state=JobState.PAUSED)
+        .select_related("catalog")
+        .order_by("id")[:limit]
+    )
+    return _with_percent(jobs)
+
+
+@dataclass(frozen=True)
 class Sample:
     line: int
     item_id: str
@@ -246,7 +296,7 @@ def bulk_job_eta(*, job: BulkJob) -> float | None:
     """
     if job.state not in (JobState.RUNNING, JobState.WAITING):
         return None
-    open_counts = dict(
+    open_counts: dict[int, int] = dict(
         BulkBatch.objects.filter(
             job__state__in=(JobState.RUNNING, JobState.WAITING), state__in=OPEN_BATCH_STATES
         )

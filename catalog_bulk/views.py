@@ -239,21 +239,23 @@ class _Echo:
         return value
 
 
-def _csv_response(rows: Iterable[list[Any]], filename: str) -> HttpResponse:
+def _csv_response(rows: Iterable[list[Any]], filename: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
         for row in rows:
             yield writer.writerow([cell_inert(v) for v in row])
 
-    response: Any = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def bulk_job_errors_csv(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
+def bulk_job_errors_csv(
+    request: AuthenticatedRequest, name: str, job_id: int
+) -> StreamingHttpResponse:
     catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     rows = selectors.bulk_job_error_csv_rows(job=job)
@@ -262,7 +264,9 @@ def bulk_job_errors_csv(request: AuthenticatedRequest, name: str, job_id: int) -
 
 @require_GET
 @require_capability(Capability.BROWSE)
-def bulk_job_report_csv(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
+def bulk_job_report_csv(
+    request: AuthenticatedRequest, name: str, job_id: int
+) -> StreamingHttpResponse:
     catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
+from django.db.models import Q
+from django.urls import reverse
+
 from catalogs import rules, services
-from catalogs.models import Catalog
+from catalogs.models import Catalog, CatalogItem
 from console.braze import get_client
 from console.braze.client import BrazeClient
 from console.braze.errors import BrazeNotFound, BrazeValidationError
@@ -166,6 +170,34 @@ class CatalogApplier:
         return merge_state(base, action, payload)
 
 
+def catalog_urls(identifiers: Collection[str]) -> dict[str, str]:
+    """Pages of the catalogs the mirror still holds, by name."""
+    names = Catalog.objects.filter(
+        workspace=workspace_default_key(), name__in=identifiers
+    ).values_list("name", flat=True)
+    return {name: reverse("catalogs:detail", args=[name]) for name in names}
+
+
+def item_urls(identifiers: Collection[str]) -> dict[str, str]:
+    """Pages of the items the mirror still holds, by "<catalog>/<item>"."""
+    wanted = Q()
+    for identifier in identifiers:
+        try:
+            parts = services.ITEM_IDENTIFIERS.parse(identifier)
+        except ValueError:
+            continue
+        wanted |= Q(catalog__name=parts["catalog"], item_id=parts["item"])
+    if not wanted:
+        return {}
+    found = CatalogItem.objects.filter(wanted).values_list("catalog__name", "item_id")
+    return {
+        services.ITEM_IDENTIFIERS.build(catalog=catalog, item=item): reverse(
+            "catalogs:item_detail", args=[catalog, item]
+        )
+        for catalog, item in found
+    }
+
+
 def register() -> None:
     resource_type_register(
         ResourceType(
@@ -173,6 +205,7 @@ def register() -> None:
             label="Catalog item",
             applier=CatalogItemApplier(),
             identifiers=services.ITEM_IDENTIFIERS,
+            urls_of=item_urls,
         )
     )
     resource_type_register(
@@ -181,6 +214,7 @@ def register() -> None:
             label="Catalog",
             applier=CatalogApplier(),
             identifiers=services.CATALOG_IDENTIFIERS,
+            urls_of=catalog_urls,
             # A deleted catalog takes all its items with it: a second pair of eyes.
             default_approvals={ChangeAction.DELETE: 2},
         )

@@ -32,6 +32,10 @@ class Catalog(models.Model):
     last_full_sync_at = models.DateTimeField(null=True, blank=True)
     # False once Braze no longer lists the catalog; the mirror is kept for the record.
     present_in_braze = models.BooleanField(default=True)
+    # Fields Braze refused to delete as inventory fields (a commerce sync's). Braze's API
+    # marks them nowhere, so the console learns them from that refusal and then refuses a
+    # second attempt before sending it.
+    inventory_fields = models.JSONField(default=list, blank=True)
     refreshed_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -19,7 +19,7 @@ from catalogs import schema_rules, schema_selectors, schema_services
 from catalogs.models import Catalog, CatalogSelection
 from console.braze.client import BrazeClient, SelectionFilter
 from console.braze.client import CatalogSelection as BrazeSelection
-from console.braze.errors import BrazeRateLimited
+from console.braze.errors import BrazeRateLimited, BrazeValidationError, error_identity
 from console.changes.appliers import ApplyRefused, merge_state
 from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.resource_types import ResourceType, resource_type_register
@@ -28,6 +28,7 @@ from console.workspaces import workspace_default_key
 # Between read-backs: short first (the sandbox and a quiet Braze apply within a second or
 # two), then longer, as each read-back spends a synchronous catalog request.
 POLL_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+_INVENTORY = error_identity("field-is-inventory")
 
 
 def _client() -> BrazeClient:
@@ -97,7 +98,14 @@ class CatalogFieldApplier:
         if action == "create":
             client.catalog_fields_create(catalog_name=catalog_name, fields=[payload])
         elif action == "delete":
-            client.catalog_field_delete(catalog_name=catalog_name, field_name=field_name)
+            try:
+                client.catalog_field_delete(catalog_name=catalog_name, field_name=field_name)
+            except BrazeValidationError as refused:
+                if any(error_identity(i) == _INVENTORY for i in refused.error_ids):
+                    schema_services.catalog_field_inventory_learn(
+                        catalog_name=catalog_name, field_name=field_name
+                    )
+                raise
         else:
             raise ValueError(f"catalog fields have no {action!r} action")
         self._wait_until(identifier, action, payload)

@@ -16,21 +16,54 @@ OPERATOR_CHOICES = [("", "—")] + [
 ]
 
 
+FIELD_ROWS = 5
+TYPE_CHOICES = [(t, t) for t in rules.FIELD_TYPES]
+
+
 class FieldAddForm(forms.Form):
-    name = forms.CharField(label="Field name", max_length=1000)
-    field_type = forms.ChoiceField(label="Type", choices=[(t, t) for t in rules.FIELD_TYPES])
+    """Up to FIELD_ROWS new fields at once; blank rows are ignored."""
 
     def __init__(self, *args: Any, catalog: Catalog, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.catalog = catalog
+        for n in range(1, FIELD_ROWS + 1):
+            self.fields[f"name_{n}"] = forms.CharField(
+                label=f"Field {n}: name", max_length=1000, required=n == 1
+            )
+            self.fields[f"type_{n}"] = forms.ChoiceField(
+                label=f"Field {n}: type", choices=[("", "—"), *TYPE_CHOICES], required=n == 1
+            )
+
+    def rows(self) -> list[tuple[Any, Any]]:
+        return [(self[f"name_{n}"], self[f"type_{n}"]) for n in range(1, FIELD_ROWS + 1)]
+
+    def new_fields(self) -> list[tuple[str, str]]:
+        data = self.cleaned_data
+        return [
+            (data[f"name_{n}"], data[f"type_{n}"])
+            for n in range(1, FIELD_ROWS + 1)
+            if data.get(f"name_{n}")
+        ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        name, field_type = data.get("name"), data.get("field_type")
-        if name and field_type:
-            held = [str(f["name"]) for f in self.catalog.fields]
-            for error in schema_rules.new_field_errors([(name, field_type)], held=held):
-                self.add_error("name", error)
+        held = [str(f["name"]) for f in self.catalog.fields]
+        named = []
+        for n in range(1, FIELD_ROWS + 1):
+            name, field_type = data.get(f"name_{n}"), data.get(f"type_{n}")
+            if name and not field_type:
+                self.add_error(f"type_{n}", "Choose the field's type.")
+            elif field_type and not name and n > 1:
+                self.add_error(f"name_{n}", "Name the field, or set its type back to —.")
+            elif name and field_type:
+                named.append(n)
+                # Each row's own rules, shown beside it.
+                for error in schema_rules.new_field_errors([(name, field_type)], held=held):
+                    self.add_error(f"name_{n}", error)
+        if named and not self.errors:
+            # Rules over the set (names twice, the catalog's 500 fields), shown above the rows.
+            for error in schema_rules.new_field_errors(self.new_fields(), held=held):
+                self.add_error(None, error)
         return data
 
 

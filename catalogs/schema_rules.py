@@ -104,10 +104,14 @@ def field_delete_errors(
     *,
     fields: Iterable[str],
     selections: Mapping[str, Mapping[str, Any]],
+    inventory: Iterable[str] = (),
 ) -> list[str]:
-    """`selections`: name -> definition of every selection the console knows in the catalog."""
+    """`selections`: name -> definition of every selection the console knows in the catalog;
+    `inventory`: the fields Braze has refused to delete as inventory fields."""
     if field_name == "id" or field_name not in set(fields):
         return [braze_error("invalid-field-name", field_name)]
+    if field_name in set(inventory):
+        return [braze_error("field-is-inventory", field_name)]
     users = sorted(n for n, d in selections.items() if field_name in selection_fields(d))
     if users:
         return [braze_error("field-referenced-by-selection", ", ".join(users))]

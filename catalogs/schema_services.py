@@ -55,6 +55,20 @@ def catalog_field_propose_create(
     )
 
 
+def catalog_fields_propose_create(
+    *, actor: AbstractBaseUser, catalog: Catalog, fields: list[tuple[str, str]]
+) -> list[ChangeRequest]:
+    """Several new fields at once, checked together (Braze's rules over the set), each its
+    own change request: each is reviewed, applied and confirmed on its own. Each proposal is
+    a durable transaction of its own (with its audit row), so they are not wrapped in one."""
+    held = [str(f["name"]) for f in catalog.fields]
+    _refuse_if(schema_rules.new_field_errors(fields, held=held))
+    return [
+        catalog_field_propose_create(actor=actor, catalog=catalog, name=name, field_type=kind)
+        for name, kind in fields
+    ]
+
+
 def catalog_field_propose_delete(
     *, actor: AbstractBaseUser, catalog: Catalog, field_name: str
 ) -> ChangeRequest:
@@ -63,6 +77,7 @@ def catalog_field_propose_delete(
             field_name,
             fields=[str(f["name"]) for f in catalog.fields],
             selections=catalog_selections_known(catalog=catalog),
+            inventory=catalog.inventory_fields,
         )
     )
     field_type = catalog.field_types()[field_name]
@@ -145,6 +160,16 @@ def catalog_selection_propose_delete(
 
 
 # --- the mirror, once Braze applied a change --------------------------------------------
+
+
+def catalog_field_inventory_learn(*, catalog_name: str, field_name: str) -> None:
+    """Braze refused to delete `field_name` as an inventory field: remember it."""
+    with transaction.atomic():
+        catalog = Catalog.objects.select_for_update().filter(name=catalog_name).first()
+        if catalog is None or field_name in catalog.inventory_fields:
+            return
+        catalog.inventory_fields = sorted({*catalog.inventory_fields, field_name})
+        catalog.save(update_fields=["inventory_fields", "refreshed_at"])
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from catalogs import schema_selectors, schema_services, selectors
@@ -30,14 +31,19 @@ def field_add(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = FieldAddForm(request.POST or None, catalog=catalog)
     if request.method == "POST" and form.is_valid():
-        cr = schema_services.catalog_field_propose_create(
-            actor=request.user,
-            catalog=catalog,
-            name=form.cleaned_data["name"],
-            field_type=form.cleaned_data["field_type"],
+        requests = schema_services.catalog_fields_propose_create(
+            actor=request.user, catalog=catalog, fields=form.new_fields()
         )
-        messages.success(request, "Adding this field is waiting for review.")
-        return redirect(_request_url(cr, catalog.get_absolute_url()))
+        if len(requests) == 1:
+            messages.success(request, "Adding this field is waiting for review.")
+            return redirect(_request_url(requests[0], catalog.get_absolute_url()))
+        numbers = ", ".join(f"#{cr.pk}" for cr in requests)
+        messages.success(
+            request,
+            f"Adding these {len(requests)} fields is waiting for review: change requests "
+            f"{numbers}, each reviewed on its own.",
+        )
+        return redirect(f"{reverse('changes:list')}?view=mine")
     return render(request, "catalogs/field_add.html", {"catalog": catalog, "form": form})
 
 

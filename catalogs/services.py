@@ -19,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from catalogs import rules
+from catalogs import freshness, rules
 from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogItem, CatalogSync, SyncState
 from catalogs.selectors import sort_expression
 from console.audit import events
@@ -600,13 +600,14 @@ def catalog_sync_step(
 
 
 def catalog_sync_schedule(*, client: BrazeClient) -> list[CatalogSync]:
-    """The periodic job: refresh the catalog list, resume stalled passes, start due ones."""
+    """The periodic job: refresh the catalog list, resume stalled passes, start due ones
+    (each catalog at its own interval: catalogs/freshness.py)."""
     try:
         catalog_mirror_refresh(client=client)
     except BrazeError as exc:
         logger.warning("catalog list refresh skipped: %s", describe_error(exc))
     stale = timezone.now() - timedelta(minutes=settings.CATALOG_SYNC_STALL_MINUTES)
-    due = timezone.now() - timedelta(minutes=settings.CATALOG_SYNC_INTERVAL_MINUTES)
+    budget = freshness.read_budget()
     started = []
     for catalog in Catalog.objects.filter(present_in_braze=True):
         active = CatalogSync.objects.filter(catalog=catalog, state__in=ACTIVE_SYNC_STATES).first()
@@ -615,6 +616,8 @@ def catalog_sync_schedule(*, client: BrazeClient) -> list[CatalogSync]:
             if active.heartbeat_at is None or active.heartbeat_at < stale:
                 catalog_sync_enqueue(sync_id=active.pk)
             continue
+        # Never sooner than the pass takes: a large catalog's pass would otherwise never end.
+        due = timezone.now() - freshness.sync_interval(catalog=catalog, budget=budget)
         if catalog.last_full_sync_at is None or catalog.last_full_sync_at < due:
             started.append(catalog_sync_request(catalog=catalog, actor=None, trigger="schedule"))
     return started

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from catalogs import rules, schema_selectors, selectors, services
+from catalogs import freshness, rules, schema_selectors, selectors, services
 from catalogs.forms import (
     CatalogCreateForm,
     CatalogDeleteForm,
@@ -102,12 +102,14 @@ def catalog_detail(request: AuthenticatedRequest, name: str) -> HttpResponse:
     catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     sample_fields = [str(f["name"]) for f in catalog.value_fields()][:6]
     field_uses, content_uses = schema_selectors.catalog_schema_overview(catalog=catalog)
+    sync = selectors.catalog_sync_latest(catalog=catalog)
     ctx = {
         "catalog": catalog,
         "field_uses": field_uses,
         "content_uses": content_uses,
         "selections": schema_selectors.catalog_selections(catalog=catalog),
-        "sync": selectors.catalog_sync_latest(catalog=catalog),
+        "sync": sync,
+        "freshness": freshness.catalog_freshness(catalog=catalog, current=sync),
         "samples": [
             (item.item_id, [item.data.get(n) for n in sample_fields])
             for item in selectors.catalog_item_sample(catalog=catalog)

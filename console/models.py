@@ -8,6 +8,7 @@ from console.changes.models import (
     Comment,
     Review,
 )
+from console.home.models import HomeMark
 from console.notifications.models import NotificationOptOut, WebhookDelivery
 from console.role_models import WorkspaceRole
 
@@ -19,6 +20,7 @@ __all__ = [
     "AuditPersonal",
     "ChangeRequest",
     "Comment",
+    "HomeMark",
     "NotificationOptOut",
     "Review",
     "WebhookDelivery",

@@ -49,6 +49,12 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         frozenset({Capability.BROWSE}),
     ),
     NavItem(
+        "Content files",
+        "bundles:files",
+        "/content/files/",
+        frozenset({Capability.BROWSE}),
+    ),
+    NavItem(
         "Approvals",
         "changes:list",
         "/changes/",

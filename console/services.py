@@ -4,9 +4,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from console.demo_accounts import demo_account_extras
 from console.roles import Role, user_roles_assign
-from mfa.selectors import second_factor_required
-from mfa.services import demo_totp_device_set
 
 # Development-only accounts, one per role, printed by `manage.py seed_demo_users`.
 DEMO_USERS: tuple[tuple[str, Role, str], ...] = (
@@ -41,7 +40,7 @@ def demo_users_create() -> list[tuple[str, str, Role]]:
         user.is_active = True
         user.save()
         user_roles_assign(user=user, roles={role})
-        if second_factor_required(user=user):
-            demo_totp_device_set(user=user)
+        for extra in demo_account_extras():
+            extra.prepare(user=user)
         created.append((username, demo_password(username), role))
     return created

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "catalogs",
     "catalog_bulk",
     "templates_app",
+    "bundles",
     "users_admin",
     "sso",
     # Second factor for local accounts (mfa/, django-otp).
@@ -454,6 +455,11 @@ BRAZE_DEFAULT_LIMIT_GROUPS: dict[str, tuple[int, float]] = {
     "preference_center_read": (1000, 60.0),
     "preference_center_write": (10, 60.0),
     "scim": (5000, 86400.0),
+    # "Export user profile by identifier": 250/min for workspaces onboarded since 22 August
+    # 2024; a workspace Braze gave 40/s (or an older one, 2,500/min) overrides it.
+    "users_export_ids": (250, 60.0),
+    # Translations of templates and Content Blocks (early access): 250,000 per minute.
+    "translations": (250_000, 60.0),
     "default": (250_000, 3600.0),
 }
 

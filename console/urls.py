@@ -3,7 +3,7 @@ from typing import cast
 
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse, HttpResponseBase
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from console import views
 from console.access import require_login
@@ -11,7 +11,6 @@ from console.audit import views as audit_views
 from console.changes import views as change_views
 from console.metrics import views as metrics_views
 from console.notifications import views as notification_views
-from sso import views as sso_views
 
 
 def _signed_in(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -20,10 +19,10 @@ def _signed_in(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
     return require_login()(cast(Callable[..., HttpResponse], view))
 
 
-auth_patterns = [
+auth_patterns: list[URLPattern | URLResolver] = [
     path("login/", views.SignInView.as_view(), name="login"),
-    # Ends the provider's session too, for a session signed in through it (sso/views.py).
-    path("logout/", sso_views.SignOutView.as_view(), name="logout"),
+    # logout/: ends the provider's session too, for a session signed in through it.
+    path("", include("sso.signout_urls")),
     path("sso/", include("sso.urls")),
     path("password/", _signed_in(auth_views.PasswordChangeView.as_view()), name="password_change"),
     path(
@@ -65,6 +64,7 @@ notification_patterns = (
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("home/seen", views.home_seen, name="home_seen"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics_views.metrics, name="metrics"),
     path("accounts/", include(auth_patterns)),
@@ -75,5 +75,6 @@ urlpatterns = [
     path("catalogs/<str:name>/bulk/", include("catalog_bulk.urls")),
     path("catalogs/", include("catalogs.urls")),
     path("content/", include("templates_app.urls")),
+    path("content/", include("bundles.urls")),
     path("users/", include("users_admin.urls")),
 ]

@@ -77,6 +77,12 @@ def demo_totp_secret(*, username: str) -> bytes:
     return hashlib.sha256(f"braze-console-demo-totp:{username}".encode()).digest()[:20]
 
 
+def demo_second_factor_note(*, username: str) -> str | None:
+    """What `seed_demo_users` prints for the account (`DemoAccountExtra.describe`)."""
+    key = demo_totp_key(username=username)
+    return f"authenticator key: {key}" if key else None
+
+
 def demo_totp_key(*, username: str) -> str | None:
     """The demo key in base32 (as authenticator apps take it), if the account uses it."""
     secret = demo_totp_secret(username=username)

@@ -192,6 +192,13 @@ def devices_reset_apply_approved(
     return {"removed": removed}
 
 
+def demo_second_factor_set(*, user: User) -> None:
+    """Development only (demo users, `DemoAccountExtra.prepare`): the demo authenticator for
+    an account whose roles need a second factor."""
+    if second_factor_required(user=user):
+        demo_totp_device_set(user=user)
+
+
 def demo_totp_device_set(*, user: AbstractBaseUser) -> None:
     """Development only (demo users): an authenticator app whose key follows from the
     username (`selectors.demo_totp_key`), so it stays the same across `make run`s."""

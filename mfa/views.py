@@ -284,10 +284,13 @@ def totp_add(request: AuthenticatedRequest) -> HttpResponse:
 @require_POST
 @require_login()
 def device_remove(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
-    model = {"totp": TOTPDevice, "passkey": PasskeyDevice}.get(kind)
-    if model is None:
+    device: TOTPDevice | PasskeyDevice
+    if kind == "totp":
+        device = get_object_or_404(TOTPDevice, pk=pk, user=request.user, confirmed=True)
+    elif kind == "passkey":
+        device = get_object_or_404(PasskeyDevice, pk=pk, user=request.user, confirmed=True)
+    else:
         raise Http404
-    device = get_object_or_404(model, pk=pk, user=request.user, confirmed=True)
     try:
         services.device_remove(actor=request.user, device=device)
     except services.SecondFactorError as exc:

@@ -84,14 +84,21 @@ class OidcBackend(OIDCAuthenticationBackend):
     def OIDC_RP_SIGN_ALGO(self) -> str:
         return str(settings.OIDC_RP_SIGN_ALGO)
 
-    def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> AbstractBaseUser | None:
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
         # Only the callback view passes these: a password form posted with ?code=&state=
-        # in its URL must not reach the provider.
+        # in its URL must not reach the provider. `username` and `password` are named only
+        # so the signature is ModelBackend's; neither is read.
         if request is None or "nonce" not in kwargs or "code_verifier" not in kwargs:
             return None
         self._refresh_token: str | None = None
         try:
-            user: AbstractBaseUser | None = super().authenticate(request, **kwargs)
+            user: User | None = super().authenticate(request, **kwargs)
             if user is not None:
                 return user
             reason = "failed"  # the library refused and logged why
@@ -150,7 +157,9 @@ class OidcBackend(OIDCAuthenticationBackend):
         super().store_tokens(access_token, id_token)
         self.request.session[REFRESH_TOKEN] = self._refresh_token
 
-    def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> Any:
+    def get_userinfo(
+        self, access_token: str, id_token: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
         """The ID token's claims, completed by the userinfo endpoint's (whose `sub` must be
         the token's: OpenID Connect Core 5.3.2)."""
         userinfo = super().get_userinfo(access_token, id_token, payload)
@@ -158,9 +167,7 @@ class OidcBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("userinfo is about another subject")
         return {**userinfo, **payload}
 
-    def get_or_create_user(
-        self, access_token: str, id_token: str, payload: dict[str, Any]
-    ) -> AbstractBaseUser:
+    def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> User:
         claims = self.get_userinfo(access_token, id_token, payload)
         signed_in = sso_user_sync(issuer=provider_metadata().issuer, claims=claims)
         if signed_in.user is None or not signed_in.roles:

@@ -14,17 +14,20 @@ did not read or the person did not change is sent, so nothing it cannot see is o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal
+
+from django.urls import reverse
 
 from console.braze import BrazeNotFound, BrazeValidationError, get_client
 from console.changes.appliers import merge_state
 from console.changes.diff import same
-from console.changes.models import ChangeState
+from console.changes.models import ChangeRequest, ChangeState
 from console.changes.resource_types import Identifiers, resource_type_register
 from console.changes.resource_types import ResourceType as RegisteredType
+from console.workspaces import workspace_default_key
 from templates_app import selectors, services
-from templates_app.models import ResourceType
+from templates_app.models import ContentVersion, ResourceType
 from templates_app.rules import content_block_state_notice
 
 # Nothing more will be sent for these, so what applying would do no longer matters.
@@ -317,6 +320,39 @@ class PreferenceCenterApplier(_ContentApplier):
         return {"preference_center_api_id": center_id, "liquid_tag": result.liquid_tag}
 
 
+def _name_in(field: str) -> Callable[[ChangeRequest], str | None]:
+    """A request's resource name: as proposed, else as Braze held it (a delete proposes none)."""
+
+    def name_of(cr: ChangeRequest) -> str | None:
+        for state in (cr.payload, cr.base_snapshot):
+            if isinstance(state, dict) and state.get(field):
+                return str(state[field])
+        return None
+
+    return name_of
+
+
+def _pages_of(
+    resource_type: ResourceType, id_param: str
+) -> Callable[[Collection[str]], dict[str, str]]:
+    """Detail pages of the items of `resource_type` the console has seen (its history)."""
+
+    def urls_of(identifiers: Collection[str]) -> dict[str, str]:
+        seen = (
+            ContentVersion.objects.filter(
+                workspace=workspace_default_key(),
+                resource_type=resource_type,
+                braze_id__in=identifiers,
+            )
+            .values_list("braze_id", flat=True)
+            .distinct()
+        )
+        url_name = f"templates_app:{resource_type.value}_detail"
+        return {braze_id: reverse(url_name, kwargs={id_param: braze_id}) for braze_id in seen}
+
+    return urls_of
+
+
 def register() -> None:
     # Identifiers: a resource's Braze id; until Braze assigns one, the name (unique for
     # Content Blocks and preference centers) or a random token (template names need not be).
@@ -330,6 +366,8 @@ def register() -> None:
             review_url="templates_app:change_preview",
             review_notes=block.review_notes,
             apply_update=block.apply_update,
+            name_of=_name_in("name"),
+            urls_of=_pages_of(ResourceType.CONTENT_BLOCK, "content_block_id"),
         )
     )
     template = EmailTemplateApplier()
@@ -341,6 +379,8 @@ def register() -> None:
             identifiers=Identifiers(NEW_PREFIX + "{token}", "{email_template_id}"),
             review_url="templates_app:change_preview",
             apply_update=template.apply_update,
+            name_of=_name_in("template_name"),
+            urls_of=_pages_of(ResourceType.EMAIL_TEMPLATE, "email_template_id"),
         )
     )
     center = PreferenceCenterApplier()
@@ -352,5 +392,7 @@ def register() -> None:
             identifiers=Identifiers(NAME_PREFIX + "{name}", "{preference_center_id}"),
             review_url="templates_app:change_preview",
             apply_update=center.apply_update,
+            name_of=_name_in("name"),
+            urls_of=_pages_of(ResourceType.PREFERENCE_CENTER, "preference_center_id"),
         )
     )

@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 from django import forms
 from django.urls import reverse
 
+from templates_app.models import ResourceType
 from templates_app.rules import (
     CONTENT_TOO_LARGE,
     Errors,
@@ -227,6 +228,12 @@ class UserUrlForm(forms.Form):
     external_id = forms.CharField(max_length=512, label="User's external ID")
 
 
+class BrazeUserForm(forms.Form):
+    """An existing Braze user to preview as, by external id (used for one preview only)."""
+
+    external_id = forms.CharField(max_length=512, label="Braze user's external ID")
+
+
 class LivePreviewForm(forms.Form):
     html = forms.CharField(required=False, strip=False)
 
@@ -253,7 +260,7 @@ class PreviewProfileForm(forms.Form):
         self.taken = taken or set()
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
+        name: str = self.cleaned_data["name"].strip()
         if name in self.taken:
             raise forms.ValidationError("Another profile has this name.")
         return name
@@ -273,10 +280,11 @@ class PreviewProfileForm(forms.Form):
         return value
 
     def clean_language(self) -> str:
-        return self.cleaned_data["language"].strip()
+        language: str = self.cleaned_data["language"].strip()
+        return language
 
     def clean_time_zone(self) -> str:
-        zone = self.cleaned_data["time_zone"].strip()
+        zone: str = self.cleaned_data["time_zone"].strip()
         if zone and zone not in available_timezones():
             raise forms.ValidationError(f"{zone} is not a time zone name (e.g. Europe/London).")
         return zone
@@ -315,3 +323,19 @@ class ConnectedContentSamplesForm(forms.Form):
         if any(len(answer) > SAMPLE_MAX_CHARS for answer in samples.values()):
             raise forms.ValidationError(f"Keep each answer under {SAMPLE_MAX_CHARS:,} characters.")
         return samples
+
+
+class ContentSearchForm(forms.Form):
+    """The search page's parameters; one that does not validate searches for nothing."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search content")
+    kind = forms.ChoiceField(
+        required=False,
+        label="Kind",
+        choices=[("", "All kinds"), *ResourceType.choices],
+        widget=forms.Select(attrs={"id": "search-kind"}),
+    )
+    history = forms.BooleanField(required=False, label="Include earlier versions")
+    # A Content Block's name: list what includes it instead of searching text.
+    uses = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
+    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)

@@ -130,7 +130,7 @@ def _environment() -> Environment:
 _ENV = _environment()
 
 
-def _without_html_comments(text: str) -> str:
+def without_html_comments(text: str) -> str:
     # Braze strips HTML comments before running Liquid. An unclosed "<!--" hides nothing
     # (no later comment can close either), so the scan stops there.
     pieces, pos = [], 0
@@ -191,7 +191,7 @@ def _prepare(content: str) -> tuple[str, str | None]:
     token: every `{{` and every named `{%` must close, and every `{% raw %}` / `{% doc %}`
     must end, so the lexer never scans to the end of the text from more than one place.
     """
-    text = _without_html_comments(content)
+    text = without_html_comments(content)
     text = _without_personalization(text)
     text = _WHITESPACE_RUN.sub(_collapse_whitespace, text)
     pieces: list[str] = []
@@ -263,7 +263,8 @@ class CatalogReferences:
     fields: frozenset[str] = frozenset()
 
 
-def _walk(nodes: list[Any]) -> Any:
+def walk_nodes(nodes: list[Any]) -> Any:
+    """Every node of a parsed template, depth first."""
     for node in nodes:
         yield node
         try:
@@ -272,7 +273,7 @@ def _walk(nodes: list[Any]) -> Any:
             children = []  # a node python-liquid cannot list statically has none to read
         for child in children:
             inner = getattr(child, "node", child)
-            yield from _walk([inner] if isinstance(inner, Node) else [])
+            yield from walk_nodes([inner] if isinstance(inner, Node) else [])
 
 
 def catalog_references(content: str) -> CatalogReferences:
@@ -288,7 +289,7 @@ def catalog_references(content: str) -> CatalogReferences:
     catalogs: set[str] = set()
     selections: set[tuple[str, str]] = set()
     roots = {"items"}
-    for node in _walk(list(template.nodes)):
+    for node in walk_nodes(list(template.nodes)):
         if isinstance(node, _BrazeCall):
             words = node.arguments.split()
             name = getattr(node.token, "value", "")
@@ -314,6 +315,29 @@ def catalog_references(content: str) -> CatalogReferences:
 def referenced_blocks(text: str) -> list[str]:
     """Names of the Content Blocks `text` includes, in order of appearance."""
     return [m.group(1) for m in _BLOCK_REFERENCE.finditer(text)]
+
+
+def included_blocks(content: str) -> frozenset[str]:
+    """Names of the Content Blocks `content` includes, found by parsing it: an include in
+    an HTML comment or a `{% raw %}` block is none. Content that does not parse answers
+    with every include written in it, so an order built on this never misses one."""
+    written = referenced_blocks(content)
+    if not written:
+        return frozenset()
+    text, error = _prepare(content)
+    if error is not None:
+        return frozenset(written)
+    try:
+        template = _ENV.parse(text)
+    except (LiquidError, RecursionError):
+        return frozenset(written)
+    # `${name}` reached the parser as `_as_identifier(name)`: map it back to the name.
+    parsed = {
+        str(segments[1])
+        for segments in template.variable_segments()
+        if len(segments) >= 2 and segments[0] == "content_blocks"
+    }
+    return frozenset(name for name in written if _as_identifier(name) in parsed)
 
 
 def block_liquid_tag(name: str) -> str:

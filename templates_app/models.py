@@ -20,7 +20,9 @@ class ContentVersion(models.Model):
     """One state of a Braze resource that the console saw or wrote.
 
     Braze keeps no history of these resources (braze-facts §0.3); this table is it.
-    A new row is stored only when the content digest changes.
+    A new row is stored only when the content digest changes. Migration 0003 adds what
+    content search reads and the model does not declare: the generated columns
+    `search_vector` (full text) and `search_text` (lowercase, trigram-indexed).
     """
 
     # Braze ids are per workspace: the same id in two workspaces is two resources.
@@ -41,6 +43,10 @@ class ContentVersion(models.Model):
     state = models.CharField(max_length=10, blank=True)
     change_request_id = models.BigIntegerField(null=True, blank=True)
     seen_at = models.DateTimeField(auto_now_add=True)
+    # The Content Blocks this version's Liquid includes (templates_app.search.version_includes),
+    # kept so "where is this block used" is an index lookup, not a parse of every version.
+    # A JSON list: an ArrayField would need django.contrib.postgres installed.
+    includes = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -25,12 +25,12 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from io import StringIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as date_parser
@@ -50,7 +50,12 @@ from liquid.tag import Tag
 from liquid.template import BoundTemplate
 from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_TAG
 
-from templates_app.liquid import BRAZE_INLINE_TAGS
+from templates_app.liquid import (
+    BRAZE_INLINE_TAGS,
+    liquid_error,
+    walk_nodes,
+    without_html_comments,
+)
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -130,8 +135,14 @@ UNSUPPORTED_FILTERS = frozenset(
         "rstrip",
     }
 )
-# Braze's tags the preview does not reproduce (catalogs and promotion codes live in Braze).
-UNSUPPORTED_TAGS = BRAZE_INLINE_TAGS - {"abort_message", "connected_content", "content_blocks"}
+# Braze's tags the preview does not reproduce (promotion codes and the rest live in Braze).
+CATALOG_TAGS = frozenset({"catalog_items", "catalog_selection_items"})
+UNSUPPORTED_TAGS = BRAZE_INLINE_TAGS - {
+    "abort_message",
+    "connected_content",
+    "content_blocks",
+    *CATALOG_TAGS,
+}
 
 # The standard attributes' name in the translated text; `$` cannot appear in a Liquid name,
 # so no template variable can collide with it.
@@ -175,10 +186,57 @@ def no_blocks(name: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class TranslationLocale:
+    """One locale's translations of a template or Content Block, as Braze's translation
+    endpoints answer them (`locale` and `translation_map`)."""
+
+    name: str
+    language: str
+    country: str = ""
+    translation_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """A selection's items; `problem` when the console cannot evaluate it (a marker then),
+    `notes` for what differs from Braze's answer."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    problem: str = ""
+    notes: tuple[str, ...] = ()
+
+
+class CatalogSource(Protocol):
+    """Catalog items as the console mirrors them ("Using catalogs in a message")."""
+
+    def items(self, catalog: str, item_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The items with these ids that exist, in the order asked; None: no such catalog."""
+        ...
+
+    def selection(
+        self, catalog: str, selection: str, personalize: Callable[[str], str]
+    ) -> Selected:
+        """The selection's items. `personalize` renders a filter value written in Liquid
+        for the person."""
+        ...
+
+
+class NoCatalogs:
+    def items(self, catalog: str, item_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        return None
+
+    def selection(
+        self, catalog: str, selection: str, personalize: Callable[[str], str]
+    ) -> Selected:
+        return Selected(problem=f'the console has no mirror of a catalog named "{catalog}"')
+
+
 @dataclass(slots=True)
 class _State:
     person: Person
     blocks: BlockSource
+    catalogs: CatalogSource
     now: dt.datetime
     samples: Mapping[str, str]
     seconds: float
@@ -187,6 +245,10 @@ class _State:
     calls: list[str] = field(default_factory=list)
     stack: list[str] = field(default_factory=list)
     parsed: dict[str, BoundTemplate] = field(default_factory=dict)
+    # Inside a catalog item's :rerender: catalog tags may not be used there.
+    rerendering: bool = False
+    # The content's translations by locale; None when the console has not read them.
+    translations: Sequence[TranslationLocale] | None = None
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -274,14 +336,9 @@ def _close(text: str, start: int, closer: str) -> int:
     return -1
 
 
-def _without_html_comments(text: str) -> str:
-    # Braze strips HTML comments before Liquid runs (templates_app.liquid does the same).
-    return re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
-
-
 def translate(content: str) -> str:
     """Braze Liquid as standard Liquid the preview environment parses."""
-    text = _without_html_comments(content)
+    text = without_html_comments(content)
     pieces: list[str] = []
     pos = 0
     opener = re.compile(r"\{[{%]")
@@ -403,6 +460,103 @@ def _sample_for(samples: Mapping[str, str], url: str) -> str | None:
     return None
 
 
+def _render_nodes(template: BoundTemplate, context: RenderContext) -> str:
+    written = StringIO()
+    for node in template.nodes:
+        node.render(context, written)
+    return written.getvalue()
+
+
+def _liquid_in(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+class _CatalogNode(Node):
+    """`{% catalog_items <catalog> <id> … [:rerender] %}` and
+    `{% catalog_selection_items <catalog> <selection> %}`: the items are assigned to
+    `items`, as Braze does; the catalog name and ids may be written in Liquid."""
+
+    __slots__ = ("argument", "tag")
+
+    def __init__(self, token: Token, tag: str, argument: BoundTemplate) -> None:
+        super().__init__(token)
+        self.tag = tag
+        self.argument = argument
+
+    def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
+        state = _STATE.get()
+        words = _render_nodes(self.argument, context).split()
+        rerender = ":rerender" in words
+        words = [w for w in words if w != ":rerender"]
+        shown = f"{self.tag} {' '.join(words)}".strip()
+        if state.rerendering:
+            # "Catalog Liquid tags can't be used recursively inside catalogs."
+            state.warn(f"{{% {shown} %}} inside a catalog item is not rendered, as in Braze")
+            return self._missing(context, buffer, shown)
+        if not words or (self.tag == "catalog_selection_items" and len(words) != 2):
+            state.warn(f"{{% {shown} %}} does not name a catalog and what to take from it")
+            return self._missing(context, buffer, shown)
+        catalog, rest = words[0], words[1:]
+        if self.tag == "catalog_items":
+            found = state.catalogs.items(catalog, rest)
+            if found is None:
+                state.warn(f'the console has no mirror of a catalog named "{catalog}"')
+                return self._missing(context, buffer, shown)
+            missing = [i for i in rest if i not in {item["id"] for item in found}]
+            if missing:
+                state.warn(
+                    f'catalog "{catalog}" has no item {", ".join(missing)} in the mirror: '
+                    "Braze leaves it out of items"
+                )
+            items = found
+        else:
+            chosen = state.catalogs.selection(
+                catalog, rest[0], lambda value: self._personalize(value, context)
+            )
+            for note in chosen.notes:
+                state.warn(note)
+            if chosen.problem:
+                state.warn(chosen.problem)
+                return self._missing(context, buffer, shown)
+            items = chosen.items
+        if rerender:
+            items = [self._rerendered(item, context) for item in items]
+        context.assign("items", items)
+        return 0
+
+    @staticmethod
+    def _missing(context: RenderContext, buffer: TextIO, shown: str) -> int:
+        context.assign("items", [])
+        text = _marker(f"not previewed: {{% {shown} %}}")
+        buffer.write(text)
+        return len(text)
+
+    @staticmethod
+    def _personalize(value: str, context: RenderContext) -> str:
+        return _render_nodes(_ENV.from_string(translate(value)), context)
+
+    @staticmethod
+    def _rerendered(item: dict[str, Any], context: RenderContext) -> dict[str, Any]:
+        # ":rerender" renders the Liquid an item's values hold, one level deep.
+        state = _STATE.get()
+        state.rerendering = True
+        try:
+            return {
+                key: _CatalogNode._personalize(value, context) if _liquid_in(value) else value
+                for key, value in item.items()
+            }
+        finally:
+            state.rerendering = False
+
+
+class _CatalogTag(Tag):
+    block = False
+
+    def parse(self, stream: TokenStream) -> Node:
+        token, argument = _argument(stream)
+        return _CatalogNode(token, self.name, self.env.from_string(argument))
+
+
 class _UnsupportedNode(Node):
     __slots__ = ("label",)
 
@@ -468,6 +622,22 @@ class _BlockTag(Tag):
         return _BlockNode(token, json.loads(argument))
 
 
+def translation_locale(
+    locales: Sequence[TranslationLocale], *, language: str, country: str
+) -> TranslationLocale | None:
+    """The locale a person with this language and country receives: one naming both, else
+    one naming the language alone (Multi-language settings: a locale is a language and,
+    optionally, a country); None, and Braze sends the source text."""
+    language, country = language.strip().lower(), country.strip().lower()
+    if not language:
+        return None
+    same = [loc for loc in locales if loc.language.lower() == language]
+    exact = [loc for loc in same if country and loc.country.lower() == country]
+    general = [loc for loc in same if not loc.country]
+    chosen = exact or general
+    return chosen[0] if chosen else None
+
+
 class _TranslationNode(Node):
     __slots__ = ("body", "key")
 
@@ -479,14 +649,36 @@ class _TranslationNode(Node):
     def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
         state = _STATE.get()
         language = state.person.language
-        if language:
-            state.warn(
-                f"translation {self.key}: translations are kept in Braze; the preview shows "
-                f"the source text, not its {language} translation"
-            )
+        text = self._translated(state, language)
+        if text is not None:
+            # A translation may hold Liquid like its source text.
+            buffer.write(_render_nodes(_ENV.from_string(translate(text)), context))
+            return 0
         for node in self.body:
             node.render(context, buffer)
         return 0
+
+    def _translated(self, state: _State, language: str) -> str | None:
+        in_block = bool(state.stack)
+        if state.translations is None or in_block:
+            if language:
+                where = "this Content Block's" if in_block else "the"
+                state.warn(
+                    f"translation {self.key}: {where} translations are not loaded here; the "
+                    f"preview shows the source text, not its {language} translation"
+                )
+            return None
+        country = str(state.person.attributes.get("country") or "")
+        locale = translation_locale(state.translations, language=language, country=country)
+        if locale is None:
+            return None
+        text = locale.translation_map.get(self.key)
+        if text is None:
+            state.warn(
+                f"translation {self.key} has no {locale.name} text in Braze: the source "
+                "text is sent"
+            )
+        return text
 
 
 class _TranslationTag(Tag):
@@ -521,7 +713,7 @@ def _as_datetime(value: Any) -> dt.datetime | None:
         if text.isdigit():
             return dt.datetime.fromtimestamp(int(text), tz=dt.UTC)
         try:
-            parsed = date_parser.parse(text)
+            parsed: dt.datetime = date_parser.parse(text)
         except (ValueError, OverflowError):
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
@@ -682,6 +874,8 @@ def _environment() -> Environment:
     env.filters = filters
     for tag in (_AbortTag, _ConnectedContentTag, _BlockTag, _TranslationTag):
         env.add_tag(tag)
+    for name in CATALOG_TAGS:
+        env.add_tag(type(f"Catalog_{name}", (_CatalogTag,), {"name": name}))
     for name in UNSUPPORTED_TAGS:
         env.add_tag(type(f"Unsupported_{name}", (_UnsupportedTag,), {"name": name}))
     return env
@@ -722,6 +916,8 @@ def render_as(
     content: str,
     person: Person,
     blocks: BlockSource = no_blocks,
+    catalogs: CatalogSource | None = None,
+    translations: Sequence[TranslationLocale] | None = None,
     now: dt.datetime | None = None,
     samples: Mapping[str, str] | None = None,
     seconds: float = RENDER_SECONDS,
@@ -730,6 +926,8 @@ def render_as(
     state = _State(
         person=person,
         blocks=blocks,
+        catalogs=catalogs or NoCatalogs(),
+        translations=translations,
         now=(now or dt.datetime.now(dt.UTC)),
         samples=samples or {},
         seconds=seconds,
@@ -765,3 +963,24 @@ def render_as(
         stopped=stopped,
         calls=tuple(state.calls),
     )
+
+
+def block_includes(content: str) -> list[str]:
+    """The Content Blocks `content` includes, in order, as a render would resolve them.
+
+    Parsed, never matched as text: a block's name in prose, an HTML comment, a `{% raw %}`
+    or a `{% comment %}` is no include. Content that is not valid Liquid includes nothing
+    the console can vouch for (Braze would not send it either).
+    """
+    # The linear pre-check first: it bounds what python-liquid's lexer is given.
+    if liquid_error(content) is not None:
+        return []
+    try:
+        template = _ENV.parse(translate(content))
+    except (LiquidError, RecursionError):
+        return []
+    names: list[str] = []
+    for node in walk_nodes(list(template.nodes)):
+        if isinstance(node, _BlockNode) and node.block_name not in names:
+            names.append(node.block_name)
+    return names

@@ -4,7 +4,7 @@ cached), and the console's own history of them."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,8 +12,10 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import QuerySet
 
+from catalogs.models import Catalog, CatalogItem, CatalogSelection
+from catalogs.schema_selectors import PREVIEW_SCAN_LIMIT, catalog_selection_preview
 from console.audit.hashing import canonical_json
-from console.braze import get_client
+from console.braze import BrazeError, get_client
 from console.braze.client import (
     ContentBlock,
     ContentBlockSummary,
@@ -23,9 +25,8 @@ from console.braze.client import (
     PreferenceCenterSummary,
 )
 from console.workspaces import workspace_default_key
-from templates_app.liquid import referenced_blocks
 from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
-from templates_app.personalize import BlockSource, Person
+from templates_app.personalize import BlockSource, Person, Selected, TranslationLocale
 from templates_app.rules import Workspace
 
 LIST_CACHE_SECONDS = 30
@@ -37,7 +38,7 @@ def _cached[T](key: str, load: Callable[[], T]) -> T:
     """Braze lists are cached for a few seconds; a write by the console starts afresh."""
     generation = cache.get_or_set(_GENERATION_KEY, 1, timeout=None)
     full_key = f"templates_app:lists:{generation}:{key}"
-    value = cache.get(full_key)
+    value: T | None = cache.get(full_key)
     if value is None:
         value = load()
         cache.set(full_key, value, LIST_CACHE_SECONDS)
@@ -194,28 +195,6 @@ def content_block_state(*, content_block_id: str) -> str | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
-    resource_type: str
-    braze_id: str
-    name: str
-
-
-def content_block_references(*, name: str) -> list[Reference]:
-    """Blocks and templates known to the console (their latest version) that include `name`."""
-    found = []
-    fields = {
-        ResourceType.CONTENT_BLOCK: ("content",),
-        ResourceType.EMAIL_TEMPLATE: ("body", "plaintext_body", "subject"),
-    }
-    for version in latest_versions():
-        searched = fields.get(ResourceType(version.resource_type), ())
-        text = " ".join(str(version.snapshot.get(f) or "") for f in searched)
-        if name in referenced_blocks(text) and version.name != name:
-            found.append(Reference(version.resource_type, version.braze_id, version.name))
-    return sorted(found, key=lambda r: (r.resource_type, r.name.lower()))
-
-
 # --- preference centers --------------------------------------------------------------------
 
 
@@ -281,16 +260,6 @@ def version_latest(
     return versions.order_by("-version").first()
 
 
-def latest_versions(*, workspace: str | None = None) -> list[ContentVersion]:
-    return list(
-        ContentVersion.objects.filter(
-            workspace=workspace if workspace is not None else workspace_default_key()
-        )
-        .order_by("resource_type", "braze_id", "-version")
-        .distinct("resource_type", "braze_id")
-    )
-
-
 # --- previewing as a person ---------------------------------------------------------------
 
 
@@ -303,7 +272,11 @@ def content_block_source(*, overrides: dict[str, str] | None = None) -> BlockSou
         if name in known:
             return known[name]
         named = (
-            ContentVersion.objects.filter(resource_type=ResourceType.CONTENT_BLOCK, name=name)
+            ContentVersion.objects.filter(
+                workspace=workspace_default_key(),
+                resource_type=ResourceType.CONTENT_BLOCK,
+                name=name,
+            )
             .order_by("-version")
             .first()
         )
@@ -316,6 +289,81 @@ def content_block_source(*, overrides: dict[str, str] | None = None) -> BlockSou
         return str(latest.snapshot.get("content") or "")
 
     return content
+
+
+class MirrorCatalogs:
+    """What catalog tags read in a preview: the local mirror (catalogs app) as last synced,
+    and the selections the console created, evaluated from their stored definition."""
+
+    def items(self, catalog: str, item_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        found = Catalog.objects.filter(workspace=workspace_default_key(), name=catalog).first()
+        if found is None:
+            return None
+        rows = dict(
+            CatalogItem.objects.filter(catalog=found, item_id__in=item_ids).values_list(
+                "item_id", "data"
+            )
+        )
+        return [{"id": item_id, **rows[item_id]} for item_id in item_ids if item_id in rows]
+
+    def selection(
+        self, catalog: str, selection: str, personalize: Callable[[str], str]
+    ) -> Selected:
+        found = Catalog.objects.filter(workspace=workspace_default_key(), name=catalog).first()
+        if found is None:
+            return Selected(problem=f'the console has no mirror of a catalog named "{catalog}"')
+        known = CatalogSelection.objects.filter(catalog=found, name=selection).first()
+        if known is None:
+            return Selected(
+                problem=f'the console does not know selection "{selection}" of catalog '
+                f'"{catalog}": Braze lists no selections, so it knows only those made here'
+            )
+        definition = dict(known.definition)
+        # Braze allows Liquid in filter values ("Selections"): each is the person's value.
+        definition["filters"] = [
+            {**f, "value": personalize(f["value"])}
+            if isinstance(f.get("value"), str) and ("{{" in f["value"] or "{%" in f["value"])
+            else f
+            for f in definition.get("filters", [])
+        ]
+        items, partial = catalog_selection_preview(catalog=found, definition=definition)
+        notes = []
+        if partial:
+            notes.append(
+                f'selection "{selection}" was evaluated over the first '
+                f"{PREVIEW_SCAN_LIMIT:,} mirrored items of {catalog} only"
+            )
+        if not definition.get("sort_field"):
+            notes.append(
+                f'selection "{selection}" has no sort: Braze returns its items in random '
+                "order, the preview in the mirror's"
+            )
+        return Selected(items=items, notes=tuple(notes))
+
+
+def content_translations(*, resource_type: str, braze_id: str) -> list[TranslationLocale] | None:
+    """Braze's translations of one email template or Content Block by locale, or None when
+    the console cannot read them (another kind, an id Braze has not given yet, a key
+    without the permission, or a workspace without multi-language support)."""
+    if not braze_id or ":" in braze_id:
+        return None  # a create under review: Braze has not given it an id yet
+    client = get_client()
+    try:
+        if resource_type == ResourceType.EMAIL_TEMPLATE:
+            found = client.email_template_translations_get(email_template_id=braze_id)
+        elif resource_type == ResourceType.CONTENT_BLOCK:
+            found = client.content_block_translations_get(content_block_id=braze_id)
+        else:
+            return None
+    except BrazeError:
+        return None
+    return [
+        TranslationLocale(t.name, t.language, t.country, dict(t.translation_map)) for t in found
+    ]
+
+
+def catalog_source() -> MirrorCatalogs:
+    return MirrorCatalogs()
 
 
 def preview_profile_list() -> QuerySet[PreviewProfile]:

@@ -32,12 +32,17 @@ from templates_app.models import (
     ResourceType,
     VersionSource,
 )
+from templates_app.personalize import Person
+from templates_app.search import version_includes
 
 logger = logging.getLogger(__name__)
 
 SYNC_ACTOR = SystemActor("braze-sync")
 PREVIEW_SECONDS = 3600
 _PREVIEW_KEY = "templates_app:preview:{user}:{token}"
+# A preview rendered from a Braze user's data is read once, and soon, or not at all.
+PREVIEW_ONCE_SECONDS = 60
+_PREVIEW_ONCE_KEY = "templates_app:preview-once:{user}:{token}"
 
 
 # --- history -------------------------------------------------------------------------------
@@ -86,6 +91,7 @@ def version_record(
             remote_updated_at=remote_updated_at,
             state=state or (latest.state if latest else ""),
             change_request_id=change_request_id,
+            includes=version_includes(resource_type=resource_type, snapshot=snapshot),
         )
     return version, latest
 
@@ -256,12 +262,15 @@ class PreviewRefused(Exception):
     """A preview that is not kept; the message says why, in words for the page."""
 
 
-def preview_stash(*, user: AbstractBaseUser, html: str) -> str:
+def preview_stash(*, user: AbstractBaseUser, html: str, once: bool = False) -> str:
     """Keep `html` for the sandboxed preview URL; only the same user can open it.
 
     Previews live in their own Redis database (the "previews" cache), each at most
     PREVIEW_MAX_BYTES, at most PREVIEW_RATE_PER_MINUTE a minute and PREVIEW_MAX_PER_USER at
     once per person (the oldest is dropped). Raises PreviewRefused past a limit.
+
+    `once` is for HTML rendered from a real person's data: the frame can load it one time,
+    within PREVIEW_ONCE_SECONDS, and it is deleted as it is read.
     """
     store = caches["previews"]
     size = len(html.encode())
@@ -276,6 +285,9 @@ def preview_stash(*, user: AbstractBaseUser, html: str) -> str:
     if store.incr(rate_key) > settings.PREVIEW_RATE_PER_MINUTE:
         raise PreviewRefused("Too many previews in a minute; the preview resumes shortly.")
     token = secrets.token_urlsafe(18)
+    if once:
+        store.set(_PREVIEW_ONCE_KEY.format(user=user.pk, token=token), html, PREVIEW_ONCE_SECONDS)
+        return token
     store.set(_PREVIEW_KEY.format(user=user.pk, token=token), html, PREVIEW_SECONDS)
     # The person's previews, oldest first: past the cap the oldest are dropped. Two requests
     # at once may keep one more for a while; every preview expires after PREVIEW_SECONDS.
@@ -292,7 +304,12 @@ def preview_stash(*, user: AbstractBaseUser, html: str) -> str:
 
 
 def preview_html(*, user: AbstractBaseUser, token: str) -> str | None:
-    value = caches["previews"].get(_PREVIEW_KEY.format(user=user.pk, token=token))
+    store = caches["previews"]
+    value = store.get(_PREVIEW_KEY.format(user=user.pk, token=token))
+    if value is None:
+        once_key = _PREVIEW_ONCE_KEY.format(user=user.pk, token=token)
+        value = store.get(once_key)
+        store.delete(once_key)
     return value if isinstance(value, str) else None
 
 
@@ -325,6 +342,79 @@ def preference_center_user_url_generate(
             personal={"external_id": external_id},
         )
     return url
+
+
+# --- previewing as an existing Braze user ---------------------------------------------------
+
+# What a preview reads of a Braze user: the standard attributes Liquid names and the custom
+# attributes. Naming them keeps the answer small, and leaving out campaigns_received and
+# canvases_received keeps the request eligible for the endpoint's faster limit.
+BRAZE_USER_FIELDS = (
+    "braze_id",
+    "country",
+    "custom_attributes",
+    "dob",
+    "email",
+    "external_id",
+    "first_name",
+    "gender",
+    "home_city",
+    "language",
+    "last_name",
+    "phone",
+    "random_bucket",
+    "time_zone",
+)
+
+
+class BrazeUserUnknown(Exception):
+    """Braze has no user with the external id asked for."""
+
+
+def preview_braze_user_read(
+    *, actor: AbstractBaseUser, external_id: str, resource_type: str = "", resource_id: str = ""
+) -> Person:
+    """The Braze user with `external_id`, as a person to preview one message as.
+
+    The export is personal data: it is returned to the caller for the one render and kept
+    nowhere (no row, no cache entry, no log line). Each look-up is an audit entry, found,
+    unknown or failed, with the external id in its erasable part and the content previewed
+    as the resource. Raises BrazeUserUnknown or the client's BrazeError.
+    """
+    try:
+        export = get_client().users_export_ids(
+            external_ids=[external_id], fields_to_export=BRAZE_USER_FIELDS
+        )
+    except BrazeError as exc:
+        with transaction.atomic(durable=True):
+            audit_append(
+                actor=actor,
+                action=events.PREVIEW_BRAZE_USER_LOOKUP,
+                outcome=Outcome.FAILURE,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                data={"error_ids": list(exc.error_ids)},
+                personal={"external_id": external_id},
+            )
+        raise
+    user = next((u for u in export.users if u.get("external_id") == external_id), None)
+    with transaction.atomic(durable=True):
+        audit_append(
+            actor=actor,
+            action=events.PREVIEW_BRAZE_USER_LOOKUP,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            data={"found": user is not None},
+            personal={"external_id": external_id},
+        )
+    if user is None:
+        raise BrazeUserUnknown(external_id)
+    return Person(
+        f"Braze user {external_id}",
+        dict(user),
+        str(user.get("language") or ""),
+        str(user.get("time_zone") or ""),
+    )
 
 
 # --- preview profiles ------------------------------------------------------------------------

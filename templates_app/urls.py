@@ -29,6 +29,7 @@ urlpatterns = [
         views.preference_center_user_url,
         name="preference_center_user_url",
     ),
+    path("search/", views.content_search, name="search"),
     path("history/<str:resource_type>/<str:braze_id>/", views.history, name="history"),
     path(
         "history/<str:resource_type>/<str:braze_id>/diff/",
@@ -47,6 +48,11 @@ urlpatterns = [
         views.preview_as_item,
         name="preview_as_item",
     ),
+    path(
+        "preview/as/<str:resource_type>/<str:braze_id>/braze-user/",
+        views.preview_as_braze_user,
+        name="preview_as_braze_user",
+    ),
     path("preview-profiles/", views.preview_profile_list, name="preview_profiles"),
     path("preview-settings/", views.preview_settings, name="preview_settings"),
     path("preview-profiles/new/", views.preview_profile_create, name="preview_profile_create"),
@@ -58,4 +64,9 @@ urlpatterns = [
     ),
     path("preview/<str:token>/", views.preview, name="preview"),
     path("changes/<int:pk>/preview/", views.change_preview, name="change_preview"),
+    path(
+        "changes/<int:pk>/preview/braze-user/",
+        views.change_preview_braze_user,
+        name="change_preview_braze_user",
+    ),
 ]

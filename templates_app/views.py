@@ -19,14 +19,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console.access import require_capability
 from console.braze import BrazeError, BrazeNotFound, describe_error
 from console.changes.selectors import change_request_get_visible
-from console.http import AuthenticatedRequest
+from console.http import AuthenticatedRequest, htmx_targets
 from console.roles import Capability, user_has_any
 from console.tables import Column, table_from_queryset, table_from_rows
 from console.tables import list_template as _list_template
-from templates_app import appliers, selectors, services
+from templates_app import appliers, search, selectors, services
 from templates_app.diff import snapshot_diff
 from templates_app.forms import (
+    BrazeUserForm,
     ConnectedContentSamplesForm,
+    ContentSearchForm,
     LivePreviewForm,
     PreviewProfileForm,
     UserUrlForm,
@@ -34,7 +36,13 @@ from templates_app.forms import (
 from templates_app.kinds import KINDS, ContentKind, Loaded
 from templates_app.liquid import block_liquid_tag
 from templates_app.models import ContentVersion, PreviewProfile, ResourceType
-from templates_app.personalize import BlockSource, Person, Rendered, render_as
+from templates_app.personalize import (
+    BlockSource,
+    Person,
+    Rendered,
+    TranslationLocale,
+    render_as,
+)
 
 # Braze HTML runs with no script, no plugin, no form target and no network at all: a remote
 # image, font or stylesheet would tell its host when each reviewer looks (the preview says
@@ -44,11 +52,16 @@ PREVIEW_CSP = (
     "font-src data:; frame-ancestors 'self'"
 )
 
+# Who may preview as an existing Braze user: the people who write and check content, whose
+# work is what a real recipient receives (docs/preview.md, "An existing Braze user").
+BRAZE_USER_LOOKUP = (Capability.PROPOSE, Capability.REVIEW)
+
 
 def _render(
     request: AuthenticatedRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
     context["can_propose"] = user_has_any(request.user, [Capability.PROPOSE])
+    context["can_lookup_braze_user"] = user_has_any(request.user, BRAZE_USER_LOOKUP)
     return render(request, template, context, status=status)
 
 
@@ -58,12 +71,22 @@ def _braze_failure(request: AuthenticatedRequest, exc: BrazeError, *, title: str
     return _render(request, "templates_app/braze_error.html", context, status=status)
 
 
-def _preview(request: AuthenticatedRequest, html: str, label: str) -> dict[str, str]:
+def _preview(
+    request: AuthenticatedRequest, html: str, label: str, *, once: bool = False
+) -> dict[str, Any]:
+    """A frame for `html`. `once` (HTML holding a Braze user's data): each of the frame's
+    two views gets a URL of its own that serves it one time (services.preview_stash)."""
     try:
-        token = services.preview_stash(user=request.user, html=html)
+        token = services.preview_stash(user=request.user, html=html, once=once)
+        mobile = services.preview_stash(user=request.user, html=html, once=True) if once else token
     except services.PreviewRefused as exc:
         return {"label": label, "refused": str(exc)}
-    return {"label": label, "url": reverse("templates_app:preview", args=[token])}
+    return {
+        "label": label,
+        "url": reverse("templates_app:preview", args=[token]),
+        "mobile_url": reverse("templates_app:preview", args=[mobile]),
+        "once": once,
+    }
 
 
 def _previews(
@@ -128,24 +151,49 @@ def _chosen_person(request: AuthenticatedRequest, value: str) -> tuple[Person, s
     return selectors.preview_profile_person(profile), str(profile.pk)
 
 
+def _braze_user(
+    request: AuthenticatedRequest, *, resource_type: str = "", resource_id: str = ""
+) -> Person | str:
+    """The Braze user named in the POST to preview as, or the words saying why there is none."""
+    form = BrazeUserForm(request.POST)
+    if not form.is_valid():
+        return "Enter the user's external ID (at most 512 characters)."
+    try:
+        return services.preview_braze_user_read(
+            actor=request.user,
+            external_id=form.cleaned_data["external_id"],
+            resource_type=resource_type,
+            resource_id=resource_id,
+        )
+    except services.BrazeUserUnknown:
+        return "Braze has no user with this external ID in this workspace."
+    except BrazeError as exc:
+        return f"Braze could not be asked for this user. {describe_error(exc)}"
+
+
 def _rendered_frame(
     request: AuthenticatedRequest,
     content: str,
     person: Person,
     label: str,
     blocks: BlockSource,
+    *,
+    once: bool = False,
+    translations: list[TranslationLocale] | None = None,
 ) -> tuple[dict[str, Any], Rendered]:
     """`content` rendered for `person`, stashed for a sandboxed frame like any Braze HTML."""
     rendered = render_as(
         content=content,
         person=person,
         blocks=blocks,
+        catalogs=selectors.catalog_source(),
+        translations=translations,
         samples=selectors.connected_content_samples(),
     )
     if rendered.message:
         frame: dict[str, Any] = {"label": label, "message": rendered.message}
     else:
-        frame = _preview(request, rendered.output, label)
+        frame = _preview(request, rendered.output, label, once=once)
     frame["warnings"] = rendered.warnings
     frame["calls"] = rendered.calls
     return frame, rendered
@@ -162,11 +210,27 @@ def preview_as(request: AuthenticatedRequest) -> HttpResponse:
     source = request.POST.get("source", "")
     form = LivePreviewForm({"html": request.POST.get(source, "")})
     content = form.cleaned_data["html"] if form.is_valid() else ""
-    person, _ = _chosen_person(request, request.POST.get("profile", ""))
-    frame, _ = _rendered_frame(
-        request, content, person, f"As {person.label}", selectors.content_block_source()
-    )
-    return _render(request, "templates_app/_preview.html", {"frames": [frame]})
+    if "external_id" not in request.POST:
+        person, _ = _chosen_person(request, request.POST.get("profile", ""))
+        frame, _ = _rendered_frame(
+            request, content, person, f"As {person.label}", selectors.content_block_source()
+        )
+        return _render(request, "templates_app/_preview.html", {"frames": [frame]})
+    found = _braze_user(request)
+    if isinstance(found, str):
+        frames = [{"label": "As a Braze user", "refused": found}]
+    else:
+        frames = [
+            _rendered_frame(
+                request,
+                content,
+                found,
+                f"As {found.label}",
+                selectors.content_block_source(),
+                once=True,
+            )[0]
+        ]
+    return _render(request, "templates_app/_preview.html", {"frames": frames})
 
 
 @require_GET
@@ -181,13 +245,60 @@ def preview_as_item(
     except BrazeError as exc:
         return _braze_failure(request, exc, title=kind.label)
     person, _ = _chosen_person(request, request.GET.get("profile", ""))
+    frames = _item_frames(request, kind, braze_id, snapshot, person)
+    # The picker is a GET form, so without htmx it opens this as a page of its own.
+    template = "templates_app/preview_as.html" + ("#frames" if request.htmx else "")
+    context = {
+        "frames": frames,
+        "kind": kind,
+        "braze_id": braze_id,
+        "name": snapshot.get(kind.name_field) or braze_id,
+        "person": person,
+    }
+    return _render(request, template, context)
+
+
+def _item_frames(
+    request: AuthenticatedRequest,
+    kind: ContentKind,
+    braze_id: str,
+    snapshot: dict[str, Any],
+    person: Person,
+    *,
+    once: bool = False,
+) -> list[dict[str, Any]]:
     blocks = selectors.content_block_source()
-    frames = [
+    translations = selectors.content_translations(resource_type=kind.key, braze_id=braze_id)
+    return [
         _rendered_frame(
-            request, str(snapshot.get(field) or ""), person, f"{label}, as {person.label}", blocks
+            request,
+            str(snapshot.get(field) or ""),
+            person,
+            f"{label}, as {person.label}",
+            blocks,
+            once=once,
+            translations=translations,
         )[0]
         for field, label in kind.html_fields
     ]
+
+
+@require_POST
+@require_capability(*BRAZE_USER_LOOKUP)
+def preview_as_braze_user(
+    request: AuthenticatedRequest, resource_type: str, braze_id: str
+) -> HttpResponse:
+    """A content page's "preview as" for an existing Braze user, read for this response only."""
+    kind = KINDS[_resource_type(resource_type)]
+    try:
+        snapshot, _ = kind.read(braze_id)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title=kind.label)
+    found = _braze_user(request, resource_type=kind.key, resource_id=braze_id)
+    if isinstance(found, str):
+        frames = [{"label": "As a Braze user", "refused": found}]
+    else:
+        frames = _item_frames(request, kind, braze_id, snapshot, found, once=True)
     return _render(request, "templates_app/_preview.html", {"frames": frames})
 
 
@@ -371,7 +482,9 @@ def content_create(request: AuthenticatedRequest, kind: ContentKind) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
-def content_edit(request: AuthenticatedRequest, kind: ContentKind, **url_id: str) -> HttpResponse:
+def content_edit(
+    request: AuthenticatedRequest, /, kind: ContentKind, **url_id: str
+) -> HttpResponse:
     """The URL names the id as the kind does (`kind.id_param`, e.g. content_block_id)."""
     (braze_id,) = url_id.values()
     return _form_screen(request, kind, braze_id)
@@ -405,10 +518,10 @@ def content_block_detail(request: AuthenticatedRequest, content_block_id: str) -
     except BrazeError as exc:
         return _braze_failure(request, exc, title="Content Block")
     context = {
-        "block": block,
+        "content_block": block,
         "liquid_tag": block_liquid_tag(block.name),
         "state": selectors.content_block_state(content_block_id=content_block_id),
-        "references": selectors.content_block_references(name=block.name),
+        "references": search.content_block_usage(name=block.name),
         "frames": _previews(request, ResourceType.CONTENT_BLOCK, {"content": block.content}),
         "resource_type": ResourceType.CONTENT_BLOCK,
         "braze_id": content_block_id,
@@ -534,6 +647,48 @@ def history(request: AuthenticatedRequest, resource_type: str, braze_id: str) ->
 
 @require_GET
 @require_capability(Capability.BROWSE)
+def content_search(request: AuthenticatedRequest) -> HttpResponse:
+    """One search over every kind of content and its history; with `uses`, where a Content
+    Block is included instead."""
+    form = ContentSearchForm(request.GET)
+    form.is_valid()  # a field that does not validate is left out, as if not given
+    data = form.cleaned_data
+    q, uses = data.get("q") or "", data.get("uses") or ""
+    kind, history = data.get("kind") or "", bool(data.get("history"))
+    context: dict[str, Any] = {"form": form, "q": q, "uses": uses, "history": history}
+    if uses:
+        context["liquid_tag"] = block_liquid_tag(uses)
+        context["usages"] = [
+            (usage, _found_url(usage.resource_type, usage.braze_id, current=usage.current))
+            for usage in search.content_block_usage(name=uses, include_history=history)
+        ]
+    else:
+        found = search.content_search(
+            query=q,
+            kinds=[kind] if kind else None,
+            include_history=history,
+            page=data.get("page") or 1,
+        )
+        context["found"] = found
+        context["hits"] = [
+            (hit, _found_url(hit.resource_type, hit.braze_id, current=hit.current))
+            for hit in found.hits
+        ]
+    template = "templates_app/search.html"
+    if htmx_targets(request, "results"):
+        template += "#results"
+    return _render(request, template, context)
+
+
+def _found_url(resource_type: str, braze_id: str, *, current: bool) -> str:
+    """A current version opens its item; an earlier one its history."""
+    if current:
+        return reverse(KINDS[resource_type].detail_url, args=[braze_id])
+    return reverse("templates_app:history", args=[resource_type, braze_id])
+
+
+@require_GET
+@require_capability(Capability.BROWSE)
 def version_diff(request: AuthenticatedRequest, resource_type: str, braze_id: str) -> HttpResponse:
     """Any two versions side by side, with both renderings of each HTML field."""
     kind = _resource_type(resource_type)
@@ -590,6 +745,9 @@ def _person_pairs(
     before: dict[str, Any],
     after: dict[str, Any],
     person: Person,
+    *,
+    braze_id: str = "",
+    once: bool = False,
 ) -> list[tuple[str, dict[str, Any], dict[str, Any], list[str]]]:
     """Each HTML field rendered for `person` before and after, and the rendered text's diff.
 
@@ -601,13 +759,27 @@ def _person_pairs(
         overrides[str(after["name"])] = str(after.get("content") or "")
     blocks_before = selectors.content_block_source()
     blocks_after = selectors.content_block_source(overrides=overrides)
+    # Braze keeps translations by template or block: the current ones serve both sides.
+    translations = selectors.content_translations(resource_type=resource_type, braze_id=braze_id)
     pairs = []
     for field, label in KINDS[resource_type].html_fields:
         old, old_rendered = _rendered_frame(
-            request, str(before.get(field) or ""), person, f"{label}, before", blocks_before
+            request,
+            str(before.get(field) or ""),
+            person,
+            f"{label}, before",
+            blocks_before,
+            once=once,
+            translations=translations,
         )
         new, new_rendered = _rendered_frame(
-            request, str(after.get(field) or ""), person, f"{label}, after", blocks_after
+            request,
+            str(after.get(field) or ""),
+            person,
+            f"{label}, after",
+            blocks_after,
+            once=once,
+            translations=translations,
         )
         diff = list(
             difflib.unified_diff(
@@ -626,6 +798,10 @@ def _person_pairs(
 @require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
 def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """A change request's HTML as a line diff and rendered before and after."""
+    return _change_preview(request, pk)
+
+
+def _change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     cr = change_request_get_visible(user=request.user, pk=pk, workspace=request.workspace.key)
     if cr is None or cr.resource_type not in KINDS:
         raise Http404("Not a content change.")
@@ -643,19 +819,43 @@ def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     notes = []
     if cr.resource_type == ResourceType.CONTENT_BLOCK:
         notes = appliers.ContentBlockApplier().review_notes(cr)
-    person, chosen = _chosen_person(request, request.GET.get("profile", ""))
     context = {
         "cr": cr,
         "changes": snapshot_diff(cr.base_snapshot, cr.payload),
         "pairs": pairs,
         "review_notes": notes,
         "profiles": selectors.preview_profile_list(),
-        "chosen": chosen,
-        "person": person if "profile" in request.GET else None,
-        "person_pairs": (
-            _person_pairs(request, cr.resource_type, before, after, person)
-            if "profile" in request.GET
-            else []
-        ),
+        "chosen": "",
+        "person": None,
+        "person_pairs": [],
     }
+    if request.method == "POST":
+        found = _braze_user(request, resource_type=cr.resource_type, resource_id=cr.identifier)
+        if isinstance(found, str):
+            context["braze_user_error"] = found
+        else:
+            context["person"] = found
+            context["person_pairs"] = _person_pairs(
+                request,
+                cr.resource_type,
+                before,
+                after,
+                found,
+                braze_id=cr.identifier,
+                once=True,
+            )
+        return _render(request, "templates_app/change_preview.html", context)
+    if "profile" in request.GET:
+        person, context["chosen"] = _chosen_person(request, request.GET["profile"])
+        context["person"] = person
+        context["person_pairs"] = _person_pairs(
+            request, cr.resource_type, before, after, person, braze_id=cr.identifier
+        )
     return _render(request, "templates_app/change_preview.html", context)
+
+
+@require_POST
+@require_capability(*BRAZE_USER_LOOKUP)
+def change_preview_braze_user(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    """The review page's before and after, for an existing Braze user read for this response."""
+    return _change_preview(request, pk)

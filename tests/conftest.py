@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.canary",
     "tests.fixtures.oidc",
     "tests.fixtures.sandbox",
+    "tests.fixtures.webhook",
     "tests.fixtures.workers",
 ]
 

@@ -253,3 +253,46 @@ def test_every_lazy_first_party_import_says_why() -> None:
         }
     )
     assert not silent, "lazy imports with no one-line reason:\n" + "\n".join(silent)
+
+
+# The core (console/) reaches an app only through what the app registers from its ready()
+# (resource types, metrics sources, sign-in steps, demo-account extras) or by name (URLs,
+# task names). An import that must stay is listed here with why it is not a registry.
+CORE = "console"
+CORE_IMPORTS_OF_APPS: dict[tuple[str, str], str] = {}
+
+
+def _core_imports_of_apps(edges: tuple[Import, ...]) -> dict[tuple[str, str], set[str]]:
+    found: dict[tuple[str, str], set[str]] = {}
+    for e in edges:
+        if _app(e.importer) == CORE and _app(e.target) != CORE:
+            found.setdefault((e.importer, e.target), set()).add(_where(e))
+    return found
+
+
+def test_the_core_rule_tells_the_core_from_the_apps() -> None:
+    path = ROOT / "console" / "metrics" / "collect.py"
+    reversed_ = Import("console.metrics.collect", path, 1, "catalog_bulk.models", (), False)
+    lazy = Import("console.views", path, 1, "mfa.flow", ("signin_second_step",), True)
+    onward = Import("catalog_bulk.apps", path, 1, "console.metrics.sources", (), False)
+    found = _core_imports_of_apps((reversed_, lazy, onward))
+    assert set(found) == {
+        ("console.metrics.collect", "catalog_bulk.models"),
+        ("console.views", "mfa.flow"),
+    }
+
+
+def test_the_core_imports_no_app_but_through_registries() -> None:
+    found = _core_imports_of_apps(imports())
+    unexplained = sorted(
+        f"{where} {importer} -> {target}"
+        for (importer, target), wheres in found.items()
+        if (importer, target) not in CORE_IMPORTS_OF_APPS
+        for where in sorted(wheres)
+    )
+    assert not unexplained, (
+        "console/ imports an app; register from the app's ready() instead, or add the edge "
+        "to CORE_IMPORTS_OF_APPS with the reason:\n" + "\n".join(unexplained)
+    )
+    stale = sorted(set(CORE_IMPORTS_OF_APPS) - set(found))
+    assert not stale, f"no longer imported, remove from CORE_IMPORTS_OF_APPS: {stale}"

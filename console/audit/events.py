@@ -60,6 +60,10 @@ CHANGE_REQUEST_CONFLICT: Final = "change_request.conflict"
 CHANGE_REQUEST_FAILED: Final = "change_request.failed"
 # The request sent to Braze while applying a change (beside the request's own entry).
 BRAZE_WRITE: Final = "braze.write"
+# One part of a bundle change request (bundles/): its outcome, beside the request's own entry.
+BUNDLE_PART_APPLIED: Final = "bundle.part_applied"
+BUNDLE_PART_FAILED: Final = "bundle.part_failed"
+BUNDLE_PART_WAITING: Final = "bundle.part_waiting"
 POLICY_CHANGED: Final = "policy.changed"
 # A person's choice of which change-request notifications reach them (console/notifications/).
 NOTIFICATIONS_PREFERENCES_CHANGED: Final = "notifications.preferences_changed"
@@ -93,6 +97,8 @@ PREVIEW_PROFILE_CREATE: Final = "preview_profile.create"
 PREVIEW_PROFILE_UPDATE: Final = "preview_profile.update"
 PREVIEW_PROFILE_DELETE: Final = "preview_profile.delete"
 PREVIEW_SETTINGS_UPDATE: Final = "preview_settings.update"
+# One look-up of an existing Braze user to preview as (the external id is kept erasable).
+PREVIEW_BRAZE_USER_LOOKUP: Final = "preview.braze_user_lookup"
 PREFERENCE_CENTER_USER_URL: Final = "preference_center.user_url"
 
 # --- Console users and access reviews (users_admin/) ---
@@ -102,6 +108,17 @@ USER_ROLES_CHANGED: Final = "user.roles_changed"
 USER_DEACTIVATED: Final = "user.deactivated"
 USER_REACTIVATED: Final = "user.reactivated"
 ACCESS_REVIEW_EXPORTED: Final = "access_review.exported"
+
+# Differences a sync found between Braze and what the console last saw or wrote: changes
+# made in Braze outside the console (the home page's "since I last looked").
+EXTERNAL_CHANGES: Final = frozenset(
+    {
+        CATALOG_ITEM_EXTERNAL_ADDED,
+        CATALOG_ITEM_EXTERNAL_CHANGED,
+        CATALOG_ITEM_EXTERNAL_REMOVED,
+        CONTENT_EXTERNAL_CHANGE,
+    }
+)
 
 
 # The kinds of personal data entries keep in their erasable part, by the key they are

@@ -23,13 +23,17 @@ from console.audit.events import (
     AUDIT_VERIFIED,
     AUDIT_VERIFY_REQUESTED,
     ERASABLE_FIELDS,
+    EXTERNAL_CHANGES,
     erasable_value,
 )
 from console.audit.models import AuditCheckpoint, AuditEntry, AuditPersonal
 from console.audit.verify import audit_entry_verifies, problem_in_words
 
-# The columns the free-text search looks in.
+# The columns the free-text search looks in, and the names entries keep in their data (the
+# resource's name at the time, the change request's title): each has a trigram index
+# (migrations 0009 and 0010).
 SEARCHED_COLUMNS = ("action", "actor_name", "resource_id", "resource_type")
+SEARCHED_DATA_KEYS = ("resource_name", "name", "title")
 OUTCOMES = [("", "Any"), ("success", "Success"), ("failure", "Failure"), ("refused", "Refused")]
 
 
@@ -46,11 +50,16 @@ class AuditFilterForm(forms.Form):
     date_to = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+    outside = forms.BooleanField(
+        label="Only changes made in Braze outside the console", required=False
+    )
+    # The home page's "since I last looked": entries after the newest one the person saw.
+    after = forms.IntegerField(label="After entry", required=False, min_value=0)
 
     def filters(self) -> dict[str, Any]:
         if not self.is_valid():
             return {}
-        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "", False)}
 
 
 def _day(value: Any, end: bool) -> datetime:
@@ -78,6 +87,10 @@ def audit_entries(*, filters: dict[str, Any]) -> QuerySet[AuditEntry]:
             qs = qs.filter(action__startswith=f"{action.rstrip('.')}.")
     if resource := filters.get("resource"):
         qs = qs.filter(Q(resource_id=resource) | Q(resource_type=resource))
+    if filters.get("outside"):
+        qs = qs.filter(action__in=sorted(EXTERNAL_CHANGES))
+    if (after := filters.get("after")) is not None:
+        qs = qs.filter(seq__gt=after)
     if (cr := filters.get("change_request")) is not None:
         qs = qs.filter(change_request_id=cr)
     if outcome := filters.get("outcome"):
@@ -102,6 +115,8 @@ def audit_entries(*, filters: dict[str, Any]) -> QuerySet[AuditEntry]:
         matches = Q()
         for column in SEARCHED_COLUMNS:
             matches |= Q(**{f"{column}__icontains": q})
+        for key in SEARCHED_DATA_KEYS:
+            matches |= Q(**{f"data__{key}__icontains": q})
         qs = qs.filter(matches)
     return qs.order_by("-seq")
 

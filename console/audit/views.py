@@ -39,6 +39,7 @@ from console.audit.selectors import (
     audit_verification_results,
     audit_verification_stalled,
 )
+from console.audit.sentences import Sentence, audit_sentence, audit_sentences
 from console.audit.services import (
     audit_append,
     audit_checkpoint_request,
@@ -66,25 +67,21 @@ def _detail_url(entry: AuditEntry) -> str:
     return reverse("audit:detail", args=[entry.seq])
 
 
-COLUMNS: list[Column[AuditEntry]] = [
-    Column("seq", "#", link=_detail_url, sortable=False, numeric=True),
-    Column(
-        "occurred_at",
-        "Time (UTC)",
-        value=lambda e: e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
-        sortable=False,
-    ),
-    Column("actor_name", "Actor", sortable=False),
-    Column("action", "Action", sortable=False),
-    Column(
-        "resource",
-        "Resource",
-        value=lambda e: f"{e.resource_type} {e.resource_id}".strip() or None,
-        sortable=False,
-    ),
-    Column("change_request_id", "Change", sortable=False),
-    Column("outcome", "Outcome", sortable=False),
-]
+def _columns(sentences: dict[int, Sentence]) -> list[Column[AuditEntry]]:
+    """The list's columns: the entry in words (actor, resource and change request named and
+    linked), beside the raw action it was recorded under."""
+    return [
+        Column("seq", "#", link=_detail_url, sortable=False, numeric=True),
+        Column(
+            "occurred_at",
+            "Time (UTC)",
+            value=lambda e: e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+            sortable=False,
+        ),
+        Column("sentence", "What happened", value=lambda e: sentences[e.seq].html, sortable=False),
+        Column("action", "Action", sortable=False),
+        Column("outcome", "Outcome", sortable=False),
+    ]
 
 
 def _params_without(request: AuthenticatedRequest, key: str) -> str:
@@ -114,9 +111,10 @@ def audit_list(request: AuthenticatedRequest) -> HttpResponse:
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
         next_url = f"?{base}&before={rows[-1].seq}" if base else f"?before={rows[-1].seq}"
+    columns = _columns(audit_sentences(rows))
     table = TablePage(
-        headers=headers_for(request, COLUMNS, None, False),
-        rows=[cells_for(row, COLUMNS) for row in rows],
+        headers=headers_for(request, columns, None, False),
+        rows=[cells_for(row, columns) for row in rows],
         empty_message="No audit entries match these filters.",
         previous_url=(f"?{base}" if base else "?") if before else None,
         next_url=next_url,
@@ -146,6 +144,7 @@ def audit_detail(request: AuthenticatedRequest, seq: int) -> HttpResponse:
         "console/audit/detail.html",
         {
             "entry": entry,
+            "sentence": audit_sentence(entry),
             "data_json": json.dumps(entry.data, indent=2, sort_keys=True, ensure_ascii=False),
             "diff_rows": entry.data.get("diff") if isinstance(entry.data, dict) else None,
             "personal": personal,

@@ -45,6 +45,8 @@ BULK_MAX_ITEMS = 50
 CATALOG_FIELDS_PER_REQUEST = 50
 SELECTION_MAX_FILTERS = 4
 SCIM_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+# "Up to 50 external_ids or user_aliases can be included in a single request."
+USERS_EXPORT_MAX_IDS = 50
 
 type CatalogItem = dict[str, Any]
 
@@ -64,7 +66,9 @@ class Operation:
 
     @property
     def reads(self) -> bool:
-        return self.name.endswith(("_list", "_get", "_info", "_view", "_search", "_url"))
+        return self.name.endswith(
+            ("_list", "_get", "_info", "_view", "_search", "_url", "_export_ids")
+        )
 
 
 _OPS = (
@@ -111,6 +115,15 @@ _OPS = (
     Operation(
         "preference_center_user_url", "preference_center_read", "preference_center.user.get", True
     ),
+    # Early access: Braze's translation endpoints, one limit group of their own.
+    Operation(
+        "email_template_translations_get", "translations", "templates.translations.get", True
+    ),
+    Operation(
+        "content_block_translations_get", "translations", "content_blocks.translations.get", True
+    ),
+    # A POST that only reads: its own limit group ("Export user profile by identifier").
+    Operation("users_export_ids", "users_export_ids", "users.export.ids", True),
     Operation("scim_user_search", "scim", None, True, "scim"),
     Operation("scim_user_get", "scim", None, True, "scim"),
     Operation("scim_user_create", "scim", None, False, "scim"),
@@ -283,6 +296,59 @@ class PreferenceCenterWriteResult:
     liquid_tag: str = ""
     created_at: str = ""
     updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One locale's translations of a message: `translation_map` maps each translation
+    tag's id to its text ("View all translations …" pages)."""
+
+    locale_uuid: str
+    name: str
+    language: str
+    country: str
+    translation_map: Mapping[str, str]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Translation:
+        locale = data["locale"]
+        texts = data["translation_map"]
+        if not isinstance(locale, dict) or not isinstance(texts, dict):
+            raise TypeError("'locale' and 'translation_map' must be objects")
+        return cls(
+            locale_uuid=str(locale.get("uuid") or ""),
+            name=str(locale.get("name") or locale.get("locale_key") or ""),
+            language=str(locale.get("language") or ""),
+            country=str(locale.get("country") or ""),
+            translation_map={str(k): str(v) for k, v in texts.items()},
+        )
+
+
+def _translations(data: Mapping[str, Any]) -> tuple[Translation, ...]:
+    return tuple(Translation.from_json(item) for item in _list_of(data, "translations"))
+
+
+# The translation pages' answer for a message without translations.
+NOT_MULTI_LANGUAGE = "does not support multi-language"
+
+
+@dataclass(frozen=True)
+class UserExport:
+    """One answer of /users/export/ids: each found user's export object, as Braze sent it,
+    and the identifiers Braze did not know."""
+
+    users: tuple[Mapping[str, Any], ...]
+    invalid_user_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UserExport:
+        users = _list_of(data, "users")
+        if not all(isinstance(user, dict) for user in users):
+            raise TypeError("'users' holds something other than objects")
+        invalid = data.get("invalid_user_ids") or []
+        if not isinstance(invalid, list):
+            raise TypeError("'invalid_user_ids' is not a list")
+        return cls(users=tuple(users), invalid_user_ids=tuple(str(i) for i in invalid))
 
 
 @dataclass(frozen=True)
@@ -1036,6 +1102,57 @@ class BrazeClient:
             OPERATIONS["preference_center_user_url"],
             path,
             lambda data: _required_text(data, "preference_center_url"),
+        )
+
+    # --- translations (early access) -----------------------------------------------------
+    # Reference: "View all translations and locales for an email template" and "View all
+    # translations for a Content Block" (_docs/_api/endpoints/translations/).
+
+    def _translations_get(self, name: str, path: str, params: dict[str, str]) -> Any:
+        try:
+            return self._read(OPERATIONS[name], path, _translations, params=params)
+        except BrazeValidationError as exc:
+            # A message with no locales is "not multi-language": it has no translations.
+            if NOT_MULTI_LANGUAGE in exc.message:
+                return ()
+            raise
+
+    def email_template_translations_get(self, *, email_template_id: str) -> tuple[Translation, ...]:
+        return self._translations_get(
+            "email_template_translations_get",
+            "/templates/email/translations/",
+            {"template_id": email_template_id},
+        )
+
+    def content_block_translations_get(self, *, content_block_id: str) -> tuple[Translation, ...]:
+        return self._translations_get(
+            "content_block_translations_get",
+            "/content_blocks/translations",
+            {"content_block_id": content_block_id},
+        )
+
+    # --- users (their own limit group) --------------------------------------------------
+    # Reference: "Export user profile by identifier"
+    # (_docs/_api/endpoints/export/user_data/post_users_identifier.md).
+
+    def users_export_ids(
+        self, *, external_ids: Sequence[str], fields_to_export: Sequence[str]
+    ) -> UserExport:
+        """The export objects of up to 50 users by external id, with only the fields asked.
+
+        `fields_to_export` is required of workspaces onboarded since 22 August 2024, and
+        naming the fields (without campaigns_received or canvases_received) is what lets a
+        workspace use the endpoint's faster limit. The answer is personal data: the caller
+        keeps it in memory for the one request and never logs it.
+        """
+        if not external_ids or len(external_ids) > USERS_EXPORT_MAX_IDS:
+            raise ValueError(f"between 1 and {USERS_EXPORT_MAX_IDS} external ids")
+        return self._read(
+            OPERATIONS["users_export_ids"],
+            "/users/export/ids",
+            UserExport.from_json,
+            method="POST",
+            json={"external_ids": list(external_ids), "fields_to_export": list(fields_to_export)},
         )
 
     # --- dashboard users via SCIM (5,000/day, SCIM token + X-Request-Origin) ---------------

@@ -63,6 +63,9 @@ PURPOSE: dict[str, str] = {
     "preference_center.get": "Read a preference center",
     "preference_center.update": "Create or update a preference center",
     "preference_center.user.get": "Generate a user's preference center URL",
+    "users.export.ids": "Preview content as an existing Braze user (one user per look-up)",
+    "templates.translations.get": "Preview an email template in a person's language",
+    "content_blocks.translations.get": "Preview a Content Block in a person's language",
 }
 
 
@@ -148,6 +151,22 @@ def _probes(client: BrazeClient) -> list[tuple[str, Callable[[], object]]]:
         (
             "preference_center.get",
             lambda: client.preference_center_view(preference_center_id=first("center")),
+        ),
+        # A template or block without translations answers "not multi-language": granted.
+        (
+            "templates.translations.get",
+            lambda: client.email_template_translations_get(email_template_id=first("template")),
+        ),
+        (
+            "content_blocks.translations.get",
+            lambda: client.content_block_translations_get(content_block_id=first("block")),
+        ),
+        # An id no user has: the answer names it invalid and exports no one's data.
+        (
+            "users.export.ids",
+            lambda: client.users_export_ids(
+                external_ids=["braze-console-permission-probe"], fields_to_export=["external_id"]
+            ),
         ),
     ]
 

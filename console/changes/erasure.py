@@ -29,11 +29,11 @@ def _personal_types(field: str) -> list[str]:
     return [rt.key for rt in resource_types_registered() if field in rt.personal_fields]
 
 
-def _same(field: str, stored: Any, value: str) -> bool:
+def _same(field: str, stored: object, value: str) -> bool:
     if not isinstance(stored, str):
         return False
-    stored = stored.strip()
-    return stored.lower() == value if field == "email" else stored == value
+    text = stored.strip()
+    return text.lower() == value if field == "email" else text == value
 
 
 def _held(obj: Any, field: str, value: str) -> bool:

@@ -11,7 +11,7 @@ views) reads nothing else: a new resource is one registration plus its screens.
 
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -139,6 +139,12 @@ class ResourceType:
     # An approver may let its work use the whole of Braze's limit (long background work);
     # other types' approvers are not offered the choice.
     full_rate_limit: bool = False
+    # The resource's name as a person knows it (a Content Block's name, not its Braze id),
+    # kept in each audit entry about its requests so the log reads, and is searched, by it.
+    name_of: Callable[[ChangeRequest], str | None] | None = None
+    # Pages of the resources that still exist, by identifier (one query for many): the audit
+    # log links its sentences to them.
+    urls_of: Callable[[Collection[str]], Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.lock is not None and self.apply_local is None:

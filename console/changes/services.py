@@ -140,10 +140,28 @@ def _cr_audit(
         resource_type=cr.resource_type,
         resource_id=cr.identifier,
         change_request_id=cr.pk,
-        data={"state": cr.state, "payload_hash": cr.payload_hash, **public},
+        data={
+            "state": cr.state,
+            "payload_hash": cr.payload_hash,
+            **_names_kept(cr),
+            **public,
+        },
         personal=personal,
         workspace=cr.workspace,
     )
+
+
+def _names_kept(cr: ChangeRequest) -> dict[str, str]:
+    """The request's title and its resource's name as they are now, for the log's sentences
+    and its search (the request may be renamed, the resource deleted, later). Requests about
+    people keep neither: their titles name someone, and the chained data is never erased."""
+    kind = resource_type_find(cr.resource_type)
+    if kind is None or kind.personal_fields or kind.concerns_console_user:
+        return {}
+    kept = {"title": cr.title}
+    if kind.name_of is not None and (name := kind.name_of(cr)):
+        kept["resource_name"] = name
+    return kept
 
 
 def _require(actor: AbstractBaseUser, capability: Capability, workspace: str | None = None) -> None:

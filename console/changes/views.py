@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console.access import require_capability
 from console.changes import diff
 from console.changes.models import ApprovalPolicy, ChangeAction, ChangeRequest, ChangeState
+from console.changes.policy import approvals_required
 from console.changes.resource_types import resource_type_find, resource_types_registered
 from console.changes.selectors import (
     CHANGE_REQUEST_READERS,
@@ -27,7 +28,6 @@ from console.changes.services import (
     SCHEDULABLE,
     ChangeRequestError,
     approval_policy_propose,
-    approvals_required,
     approve_refusal,
     change_request_approve,
     change_request_cancel,
@@ -62,9 +62,17 @@ COLUMNS: list[Column[ChangeRequest]] = [
 ]
 
 
+def _resource_type_choices() -> list[tuple[str, str]]:
+    # Read when the form is built: apps register their types once the registry is ready.
+    return [("", "Any"), *((kind.key, kind.label) for kind in resource_types_registered())]
+
+
 class StateFilterForm(forms.Form):
     state = forms.ChoiceField(
         label="State", required=False, choices=[("", "Any"), *ChangeState.choices]
+    )
+    resource_type = forms.ChoiceField(
+        label="Resource type", required=False, choices=_resource_type_choices
     )
 
 
@@ -96,8 +104,11 @@ def change_list(request: AuthenticatedRequest) -> HttpResponse:
     else:
         queryset = change_requests_visible(user=request.user, workspace=request.workspace.key)
     form = StateFilterForm(request.GET or None)
-    if form.is_valid() and form.cleaned_data["state"]:
-        queryset = queryset.filter(state=form.cleaned_data["state"])
+    if form.is_valid():
+        if form.cleaned_data["state"]:
+            queryset = queryset.filter(state=form.cleaned_data["state"])
+        if form.cleaned_data["resource_type"]:
+            queryset = queryset.filter(resource_type=form.cleaned_data["resource_type"])
     table = table_from_queryset(
         request,
         queryset.select_related("author"),

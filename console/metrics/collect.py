@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 import redis
 from django.conf import settings
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Max
 from django.utils import timezone
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -27,12 +27,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from catalog_bulk.models import ACTIVE_JOB_STATES, BatchState, BulkBatch, BulkJob, JobState
-from catalogs.models import ACTIVE_SYNC_STATES, Catalog, CatalogSync
 from console import metrics as recorded
 from console.audit.models import AuditCheckpoint, AuditEntry
 from console.braze import get_limiter, limiter
 from console.celery import app
+from console.metrics.sources import metrics_sources_registered
 
 log = logging.getLogger(__name__)
 
@@ -192,92 +191,8 @@ def _celery() -> Families:
         client.close()
 
 
-def _bulk() -> Families:
-    jobs = GaugeMetricFamily("console_bulk_jobs", "Bulk jobs by state.", labels=["state"])
-    counts = dict(BulkJob.objects.values_list("state").annotate(n=Count("id")))
-    for job_state in JobState:
-        jobs.add_metric([job_state.value], float(counts.get(job_state.value, 0)))
-    yield jobs
-
-    # Items of the jobs still at work (waiting, running, paused), from their batches: a batch
-    # carries up to 50 items, so this reads a fiftieth of the rows. Split batches are left out:
-    # their items travel again in the halves.
-    active = [s.value for s in ACTIVE_JOB_STATES]
-    not_split = ~Q(state=BatchState.SPLIT)
-    items = (
-        BulkBatch.objects.filter(job__state__in=active)
-        .values_list("job__state")
-        .annotate(
-            sent=Sum("item_count", filter=not_split & Q(attempts__gt=0)),
-            accepted=Sum("item_count", filter=Q(state=BatchState.ACCEPTED)),
-            rejected=Sum("item_count", filter=Q(state=BatchState.REJECTED)),
-            failed=Sum("item_count", filter=Q(state=BatchState.FAILED)),
-            resent=Sum("item_count", filter=not_split & Q(resends__gt=0)),
-            retried=Sum("item_count", filter=not_split & Q(retries__gt=0)),
-        )
-    )
-    totals: dict[str, dict[str, int]] = defaultdict(dict)
-    for state, *values in items:
-        kinds = ("sent", "accepted", "rejected", "failed", "resent", "retried")
-        totals[state] = {kind: value or 0 for kind, value in zip(kinds, values, strict=True)}
-    planned = (
-        BulkJob.objects.filter(state__in=active)
-        .values_list("state")
-        .annotate(to_send=Sum(F("n_create") + F("n_update") + F("n_delete")))
-    )
-    for state, to_send in planned:
-        totals[state]["to_send"] = to_send or 0
-    family = GaugeMetricFamily(
-        "console_bulk_job_items",
-        "Items of the jobs waiting, running or paused, by job state: to_send (the plan), sent "
-        "(in a request at least once), accepted, rejected and failed (by Braze's last answer), "
-        "resent (sent again after an answer that never came) and retried (sent again after "
-        "an answer that nothing was applied).",
-        labels=["state", "kind"],
-    )
-    for state in active:
-        for kind in ("to_send", "sent", "accepted", "rejected", "failed", "resent", "retried"):
-            family.add_metric([state, kind], float(totals.get(state, {}).get(kind, 0)))
-    yield family
-
-
 def _age(now: datetime, then: datetime) -> float:
     return max(0.0, (now - then).total_seconds())
-
-
-def _catalogs() -> Families:
-    now = timezone.now()
-    lag = GaugeMetricFamily(
-        "console_catalog_sync_age_seconds",
-        "Seconds since the end of each catalog's last full pass over its items (catalogs "
-        "never fully synced are counted in console_catalog_never_synced instead).",
-        labels=["catalog"],
-    )
-    never = 0
-    for name, last in Catalog.objects.filter(present_in_braze=True).values_list(
-        "name", "last_full_sync_at"
-    ):
-        if last is None:
-            never += 1
-        else:
-            lag.add_metric([name], _age(now, last))
-    yield lag
-    yield GaugeMetricFamily(
-        "console_catalog_never_synced",
-        "Catalogs Braze lists whose items were never mirrored in full.",
-        value=float(never),
-    )
-    syncs = GaugeMetricFamily(
-        "console_catalog_syncs", "Catalog syncs queued, running or waiting.", labels=["state"]
-    )
-    counts = dict(
-        CatalogSync.objects.filter(state__in=ACTIVE_SYNC_STATES)
-        .values_list("state")
-        .annotate(n=Count("id"))
-    )
-    for state in ACTIVE_SYNC_STATES:
-        syncs.add_metric([state.value], float(counts.get(state.value, 0)))
-    yield syncs
 
 
 def _audit() -> Families:
@@ -304,12 +219,12 @@ class ConsoleCollector(Collector):
     """Every family of /metrics, read at scrape time (see the module docstring)."""
 
     def sources(self) -> dict[str, Callable[[], Iterable[Metric]]]:
+        # The apps' sources (bulk jobs, catalog syncs) are registered from their ready().
         return {
             "recorded": _recorded,
             "limiter": _limiter,
             "celery": _celery,
-            "bulk": _bulk,
-            "catalogs": _catalogs,
+            **metrics_sources_registered(),
             "audit": _audit,
         }
 

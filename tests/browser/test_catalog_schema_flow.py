@@ -14,7 +14,7 @@ from console.braze import close_client, get_client
 from console.celery import app as celery_app
 from console.changes.models import ChangeRequest, ChangeState
 from console.services import demo_password, demo_users_create
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import open_link, sign_in
 from tests.fixtures.sandbox import SandboxHandle
 
 
@@ -80,9 +80,9 @@ def test_fields_and_selections_from_editor_to_reviewer_to_braze(
 
     # An Editor adds a field; a Reviewer approves; Braze (the sandbox) holds it.
     editor.goto(f"{base}/catalogs/stores/")
-    editor.get_by_role("link", name="Add a field…").click()
-    editor.get_by_label("Field name").fill("manager")
-    editor.get_by_label("Type").select_option("string")
+    open_link(editor, "Add fields…")
+    editor.get_by_label("Field 1: name").fill("manager")
+    editor.get_by_label("Field 1: type").select_option("string")
     editor.get_by_role("button", name="Propose adding the field").click()
     editor.wait_for_load_state("networkidle")
     field_cr = ChangeRequest.objects.get(resource_type="catalog_field")

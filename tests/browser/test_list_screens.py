@@ -13,7 +13,7 @@ def test_typing_in_a_filter_and_sorting_swap_the_results_in_place(live_server, p
     rows = page.locator("#results tbody tr")
     expect(rows).to_have_count(7)  # one demo user per role, two Reviewers, two Admins
 
-    page.get_by_label("Search").fill("reviewer")
+    page.get_by_label("Search", exact=True).fill("reviewer")
     expect(rows).to_have_count(2)
     assert "q=reviewer" in page.url  # the filter is in the address, so it can be shared
     page.locator("#results th a").first.click()

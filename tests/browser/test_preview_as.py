@@ -71,6 +71,10 @@ def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_bef
     expect(chosen).to_have_text("Hello Ana")
     editor.get_by_label("Preview as").select_option(label="Nameless")
     expect(chosen).to_have_text("Hello friend")
+    # An existing Braze user, read from Braze for this one preview.
+    editor.get_by_label("or as the Braze user with external ID").fill("customer-1001")
+    editor.get_by_role("button", name="Preview as this Braze user").click()
+    expect(chosen).to_have_text("Hello Maya")
     editor.get_by_role("button", name="Send for review").click()
     editor.wait_for_load_state("networkidle")
     cr = ChangeRequest.objects.get()
@@ -83,3 +87,10 @@ def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_bef
     after = reviewer.frame_locator("iframe[title='Content, after']").last.locator("p")
     expect(after).to_have_text("Hello Ana")
     expect(reviewer.locator("[data-rendered-diff]")).to_contain_text("+<p>Hello Ana</p>")
+    reviewer.get_by_label("or as the Braze user with external ID").fill("customer-1002")
+    reviewer.get_by_role("button", name="Preview this Braze user before and after").click()
+    expect(
+        reviewer.get_by_role("heading", name="Content, as Braze user customer-1002")
+    ).to_be_visible()
+    after = reviewer.frame_locator("iframe[title='Content, after']").last.locator("p")
+    expect(after).to_have_text("Hello Tomás")

@@ -10,17 +10,25 @@ ALL_SECTIONS = [
     "Email templates",
     "Content blocks",
     "Preference centers",
+    "Content files",
     "Approvals",
     "Audit log",
     "Users",
 ]
 VISIBLE = {
-    Role.VIEWER: ["Catalogs", "Email templates", "Content blocks", "Preference centers"],
+    Role.VIEWER: [
+        "Catalogs",
+        "Email templates",
+        "Content blocks",
+        "Preference centers",
+        "Content files",
+    ],
     Role.EDITOR: [
         "Catalogs",
         "Email templates",
         "Content blocks",
         "Preference centers",
+        "Content files",
         "Approvals",
     ],
     Role.REVIEWER: [
@@ -28,6 +36,7 @@ VISIBLE = {
         "Email templates",
         "Content blocks",
         "Preference centers",
+        "Content files",
         "Approvals",
     ],
     Role.AUDITOR: ALL_SECTIONS,

@@ -15,7 +15,7 @@ LAYERS = [
     {"states"},
     {"outbox"},
     {"readback"},
-    {"senders", "selectors"},
+    {"senders", "selectors", "metrics"},
     {"services"},
     {"retention", "appliers", "views"},
     {"apps", "urls", "tasks"},

@@ -7,13 +7,13 @@ from django.contrib.auth.models import User
 
 from catalog_bulk.models import BulkBatch, BulkJob, JobState, RowOutcome
 from catalog_bulk.services import (
-    PIPELINE_ACTOR,
     BulkError,
     bulk_job_cancel,
     bulk_job_propose,
     bulk_job_start,
     bulk_sweep,
 )
+from catalog_bulk.states import PIPELINE_ACTOR
 from console.audit.models import AuditEntry
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.selectors import change_requests_awaiting_review
@@ -189,7 +189,31 @@ def test_a_job_whose_catalog_lost_a_field_since_the_preview_does_not_start(
     catalog.fields = [f for f in catalog.fields if f["name"] != "price"]  # deleted meanwhile
     catalog.save(update_fields=["fields"])
 
-    with pytest.raises(BulkError, match="price no longer exists in"):
+    with pytest.raises(
+        BulkError, match=f"fields of {catalog.name} changed.*: price no longer exists"
+    ):
+        bulk_job_start(job_id=job.pk, plan_hash=job.plan_hash, actor=PIPELINE_ACTOR)
+
+    assert not BulkBatch.objects.filter(job=job).exists()
+    job.refresh_from_db()
+    assert job.state == JobState.REVIEW
+
+
+def test_a_job_whose_field_came_back_with_another_type_does_not_start(
+    make_job: MakeJob, editor: User, reviewer: User
+) -> None:
+    job, cr = in_review(make_job, editor)
+    change_request_approve(actor=reviewer, change_request=cr)
+    assert job.field_types["price"] == "number"
+    catalog = job.catalog
+    # Deleted and added again as a string by approved schema changes since the preview.
+    catalog.fields = [
+        *(f for f in catalog.fields if f["name"] != "price"),
+        {"name": "price", "type": "string"},
+    ]
+    catalog.save(update_fields=["fields"])
+
+    with pytest.raises(BulkError, match="price is now a string field, not a number one"):
         bulk_job_start(job_id=job.pk, plan_hash=job.plan_hash, actor=PIPELINE_ACTOR)
 
     assert not BulkBatch.objects.filter(job=job).exists()

@@ -3,11 +3,13 @@ sandbox's asynchronous endpoints, confirmed by reading the catalog back, mirrore
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from pytest_django.fixtures import Settings
 
 from braze_sandbox.catalog_schema import MESSAGES as SANDBOX_MESSAGES
@@ -195,3 +197,30 @@ def test_a_selection_braze_would_refuse_is_refused_before_anything_is_sent_in_it
     error = answer.json()["errors"][0]
     assert (answer.status_code, error["id"]) == (400, error_id)
     assert error["message"] == schema_rules.MESSAGES[error_id]
+
+
+def test_an_inventory_field_braze_refused_to_delete_is_refused_by_the_console_next_time(
+    stores: Catalog,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    client_for: Callable[[Role], Client],
+) -> None:
+    # Braze's API marks inventory fields nowhere: the first attempt is Braze's to refuse.
+    braze.admin.set_inventory_fields("stores", ["lon"])
+    cr = catalog_field_propose_delete(actor=editor, catalog=stores, field_name="lon")
+
+    cr = _apply(cr, reviewer, user_with_role(Role.REVIEWER))
+
+    assert cr.state == ChangeState.FAILED
+    assert cr.error_id == "field-is-inventory"
+    stores.refresh_from_db()
+    assert stores.inventory_fields == ["lon"]
+    assert "lon" in stores.field_types()
+    with pytest.raises(SchemaChangeRefused) as refused:
+        catalog_field_propose_delete(actor=editor, catalog=stores, field_name="lon")
+    assert refused.value.errors == [
+        f"{SANDBOX_MESSAGES['field-is-inventory']}: lon (field-is-inventory)."
+    ]
+    page = client_for(Role.EDITOR).get(stores.get_absolute_url()).content.decode()
+    assert "<code>lon</code> <span" in page

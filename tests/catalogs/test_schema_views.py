@@ -39,12 +39,12 @@ def test_adding_a_field_the_catalog_has_is_refused_inline_in_brazes_words(
 ) -> None:
     url = reverse("catalogs:field_add", args=["shoes"])
 
-    response = editor_client.post(url, {"name": "price", "field_type": "number"})
+    response = editor_client.post(url, {"name_1": "price", "type_1": "number"})
 
     assert response.status_code == 200
     assert escape(MESSAGES["field-already-exists"]) in response.content.decode()
     assert not ChangeRequest.objects.exists()
-    response = editor_client.post(url, {"name": "bad name", "field_type": "number"})
+    response = editor_client.post(url, {"name_1": "bad name", "type_1": "number"})
     assert escape(MESSAGES["invalid-field-names"]) in response.content.decode()
 
 
@@ -53,7 +53,7 @@ def test_adding_a_valid_field_becomes_a_change_request(
 ) -> None:
     url = reverse("catalogs:field_add", args=["shoes"])
 
-    response = editor_client.post(url, {"name": "colour", "field_type": "string"})
+    response = editor_client.post(url, {"name_1": "colour", "type_1": "string"})
 
     assert response.status_code == 302
     cr = ChangeRequest.objects.get()
@@ -62,6 +62,38 @@ def test_adding_a_valid_field_becomes_a_change_request(
         "shoes/colour",
         {"name": "colour", "type": "string"},
     )
+
+
+def test_several_fields_are_proposed_at_once_each_as_its_own_change_request(
+    shoes: Catalog, editor_client: Client
+) -> None:
+    url = reverse("catalogs:field_add", args=["shoes"])
+
+    response = editor_client.post(
+        url,
+        {"name_1": "colour", "type_1": "string", "name_3": "restocked_at", "type_3": "time"},
+    )
+
+    assert response.status_code == 302
+    assert sorted(ChangeRequest.objects.values_list("identifier", "payload__type")) == [
+        ("shoes/colour", "string"),
+        ("shoes/restocked_at", "time"),
+    ]
+
+
+def test_fields_added_together_are_checked_together_and_nothing_is_proposed_on_an_error(
+    shoes: Catalog, editor_client: Client
+) -> None:
+    url = reverse("catalogs:field_add", args=["shoes"])
+
+    twice = editor_client.post(
+        url, {"name_1": "colour", "type_1": "string", "name_2": "colour", "type_2": "number"}
+    )
+    untyped = editor_client.post(url, {"name_1": "colour", "type_1": "string", "name_2": "size"})
+
+    assert escape(MESSAGES["field-names-not-unique"]) in twice.content.decode()
+    assert "Choose the field&#x27;s type." in untyped.content.decode()
+    assert not ChangeRequest.objects.exists()
 
 
 def test_deleting_a_field_needs_its_name_typed_and_shows_what_depends_on_it(

@@ -36,6 +36,8 @@ class Rule:
 
 MATRIX: dict[str, Rule] = {
     "home": Rule(ALL, any_signed_in=True),
+    # Marks what the home showed as seen; without an entry number it is refused.
+    "home_seen": Rule(ALL, any_signed_in=True, method="post", ok_status=frozenset({400})),
     "healthz": Rule(ALL, public=True, any_signed_in=True, ok_status=frozenset({200, 503})),
     # Prometheus' scrape: the METRICS_TOKEN bearer only (the fixture below sets one), so every
     # role and anonymous are refused alike (tests/console/metrics: the token opens it).
@@ -202,6 +204,7 @@ MATRIX: dict[str, Rule] = {
         method="post",
         ok_status=frozenset({400, 404, 502}),
     ),
+    "templates_app:search": Rule(ALL),
     "templates_app:history": Rule(
         ALL, kwargs={"resource_type": "content_block", "braze_id": "no-such-id"}
     ),
@@ -224,6 +227,19 @@ MATRIX: dict[str, Rule] = {
         kwargs={"resource_type": "content_block", "braze_id": "no-such-id"},
         ok_status=_BRAZE_READ,
     ),
+    # A Braze user's data: only the people who write and check content (docs/preview.md).
+    "templates_app:preview_as_braze_user": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER}),
+        kwargs={"resource_type": "content_block", "braze_id": "no-such-id"},
+        method="post",
+        ok_status=_BRAZE_READ,
+    ),
+    "templates_app:change_preview_braze_user": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER}),
+        kwargs={"pk": 999999},
+        method="post",
+        ok_status=frozenset({404}),
+    ),
     "templates_app:preview_profiles": Rule(ALL),
     "templates_app:preview_settings": Rule(frozenset({Role.EDITOR})),
     "templates_app:preview_profile_create": Rule(frozenset({Role.EDITOR})),
@@ -234,6 +250,15 @@ MATRIX: dict[str, Rule] = {
         frozenset({Role.EDITOR}), kwargs={"pk": 999999}, method="post", ok_status=frozenset({404})
     ),
     "templates_app:change_preview": Rule(
+        frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+        kwargs={"pk": 999999},
+        ok_status=frozenset({404}),
+    ),
+    # Content as files (bundles/): everyone who reads content exports it; Editors import.
+    "bundles:files": Rule(ALL),
+    "bundles:export": Rule(ALL, ok_status=frozenset({200, 502})),
+    "bundles:import": Rule(frozenset({Role.EDITOR}), method="post", ok_status=frozenset({400})),
+    "bundles:review": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
         kwargs={"pk": 999999},
         ok_status=frozenset({404}),

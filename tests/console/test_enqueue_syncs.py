@@ -9,5 +9,5 @@ def test_it_queues_a_catalog_sync_and_a_content_sync_after_the_countdown() -> No
         mock.patch("templates_app.tasks.content_sync_task.apply_async") as content,
     ):
         call_command("enqueue_syncs", "--countdown", "5")
-    catalogs.assert_called_once_with(countdown=5.0)
-    content.assert_called_once_with(countdown=5.0)
+    catalogs.assert_called_once_with(args=(), countdown=5.0)
+    content.assert_called_once_with(args=(), countdown=5.0)

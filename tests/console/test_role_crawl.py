@@ -163,6 +163,7 @@ REQUEST_KINDS = (
     "content_block",
     "preference_center",
     "dashboard_user",
+    "content_bundle",
 )
 CONTENT_KINDS = ("email_template", "content_block", "preference_center")
 BLOCK = "content_block"
@@ -181,6 +182,7 @@ def _about(kind: str) -> str:
 CRAWL: dict[str, tuple[Target, ...]] = {
     "templates_app:preview": (Target(lambda w: {"token": w.preview_token}),),
     "home": (Target(),),
+    "home_seen": (Target(ok=_ok(400)),),
     "healthz": (Target(ok=_ok(200, 503)),),
     # A session never opens /metrics, whatever its roles: only METRICS_TOKEN (set below) does.
     "metrics": (Target(ok=_ok(401)),),
@@ -281,6 +283,10 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "templates_app:preference_center_user_url": (
         Target(lambda w: {"preference_center_id": w.preference_center_id}, ok=_ok(400)),
     ),
+    "templates_app:search": (
+        Target(query="?q=welcome&history=1", hx_targets=("results",)),
+        Target(lambda w: {}, query="?uses=email_footer&history=1", hx_targets=("results",)),
+    ),
     "templates_app:history": (
         Target(
             lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id},
@@ -303,6 +309,14 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "templates_app:preview_as_item": (
         Target(lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id}),
     ),
+    # No external id given: the page says one is needed, and no one is looked up.
+    "templates_app:preview_as_braze_user": (
+        Target(lambda w: {"resource_type": BLOCK, "braze_id": w.content_block_id}),
+    ),
+    "templates_app:change_preview_braze_user": (
+        Target(_cr("content_block")),
+        Target(_cr("dashboard_user"), ok=_ok(404), about="staff"),
+    ),
     "templates_app:preview_profiles": (Target(hx_targets=("results",)),),
     "templates_app:preview_profile_create": (Target(),),
     "templates_app:preview_settings": (Target(),),
@@ -318,6 +332,11 @@ CRAWL: dict[str, tuple[Target, ...]] = {
         Target(_cr("content_block"), query="?profile="),
         Target(_cr("dashboard_user"), ok=_ok(404), about="staff"),
     ),
+    "bundles:files": (Target(),),
+    "bundles:export": (Target(),),
+    # Nothing uploaded: the form says what is missing.
+    "bundles:import": (Target(ok=_ok(400)),),
+    "bundles:review": (Target(_cr("content_bundle")),),
     "users_admin:index": (Target(),),
     "users_admin:console_users": (Target(hx_targets=("results",)),),
     "users_admin:user_create": (Target(),),
@@ -363,10 +382,13 @@ def _first(sandbox: SandboxHandle, path: str, key: str, id_key: str) -> str:
 def _build(sandbox: SandboxHandle, who: str) -> World:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from bundles.selectors import workspace_files
+    from bundles.services import content_import
     from catalog_bulk.services import bulk_job_parse, bulk_job_propose, bulk_job_upload
     from catalogs.services import catalog_item_propose, catalog_propose_create
     from console.audit.models import AuditEntry
     from console.audit.services import audit_append
+    from console.workspaces import workspace_default
     from templates_app import kinds
     from templates_app import selectors as content
     from templates_app import services as templates
@@ -469,6 +491,12 @@ def _build(sandbox: SandboxHandle, who: str) -> World:
             },
         ),
     }
+    # An import: the workspace's files with one block edited, as one bundle request.
+    files, _ = workspace_files(workspace=workspace_default())
+    files[f"content_blocks/{snapshot['name']}.liquid"] = html.encode()
+    imported = content_import(actor=editor, workspace=workspace_default(), files=files)
+    assert imported.change_request is not None
+    requests["content_bundle"] = imported.change_request
     world.requests = {kind: cr.pk for kind, cr in requests.items()}
 
     invitee = people.user_create(
@@ -711,7 +739,9 @@ def test_each_role_gets_what_it_may_and_every_response_is_protected(
 
 
 # Screens besides changes:* that show change requests or count them.
-CHANGE_SCREENS = frozenset({"home", "templates_app:change_preview", "catalogs:item_detail"})
+CHANGE_SCREENS = frozenset(
+    {"home", "templates_app:change_preview", "catalogs:item_detail", "bundles:review"}
+)
 
 
 @pytest.mark.slow

@@ -6,12 +6,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.services import change_request_apply, change_request_approve
 from console.roles import Role
 from templates_app import rules, selectors
 from templates_app.models import ContentVersion, ResourceType, VersionSource
+from templates_app.services import version_record
 from tests.factories import user_with_role
 from tests.fixtures.sandbox import SandboxHandle
 from tests.templates_app.conftest import block_named, writes
@@ -68,13 +70,10 @@ def test_the_detail_shows_the_liquid_tag_inclusions_references_and_a_sandboxed_p
     braze: SandboxHandle, client_for: Callable[[Role | None], Client]
 ) -> None:
     footer = block_named(braze, "legal_notice")
-    ContentVersion.objects.create(
+    version_record(
         resource_type=ResourceType.CONTENT_BLOCK,
         braze_id="other",
-        version=1,
-        name="email_footer",
-        snapshot={"content": "{{content_blocks.${legal_notice}}}"},
-        digest="x",
+        snapshot={"name": "email_footer", "content": "{{content_blocks.${legal_notice}}}"},
         source=VersionSource.SYNCED,
     )
     response = client_for(Role.VIEWER).get(
@@ -83,10 +82,15 @@ def test_the_detail_shows_the_liquid_tag_inclusions_references_and_a_sandboxed_p
     body = response.content.decode()
     assert response.status_code == 200
     assert 'value="{{content_blocks.${legal_notice}}}"' in body
+    assert "<title>legal_notice · " in body
+    assert "<h1>legal_notice</h1>" in body
     assert "email_footer" in body  # referenced by a block the console knows
+    where_used = reverse("templates_app:search") + "?uses=legal_notice&amp;history=1"
+    assert f'<a href="{where_used}">Where used' in body
     assert "<iframe" in body
     assert " sandbox " in body
     assert footer["content"] not in body.split("<pre>")[0]  # Braze HTML is never inlined
+    assert f"<pre>{escape(footer['content'])}</pre>" in body  # the source, escaped
 
 
 def test_an_unknown_block_is_a_404(

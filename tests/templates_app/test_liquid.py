@@ -10,7 +10,7 @@ import pytest
 
 from templates_app import rules
 from templates_app.forms import ContentBlockForm
-from templates_app.liquid import liquid_error
+from templates_app.liquid import included_blocks, liquid_error
 
 # One documented use of each of Braze's own Liquid tags (braze-inc/braze-docs).
 BRAZE_LIQUID = {
@@ -131,3 +131,19 @@ def test_the_form_refuses_oversized_content_quickly(content: str) -> None:
     assert not form.is_valid()
     assert form.errors["content"] == [rules.CONTENT_TOO_LARGE]
     assert time.perf_counter() - started < 1.0
+
+
+def test_included_blocks_are_found_by_parsing_not_by_matching_text() -> None:
+    content = (
+        "<p>{{content_blocks.${greeting}}}</p>"
+        "<!-- {{content_blocks.${commented_out}}} -->"
+        "{% raw %}{{content_blocks.${shown_as_text}}}{% endraw %}"
+        "{% if x %}{{ content_blocks.${email-footer} }}{% endif %}"
+    )
+    assert included_blocks(content) == {"greeting", "email-footer"}
+
+
+def test_content_that_does_not_parse_includes_every_block_it_names() -> None:
+    # An order built on it must never miss a dependency.
+    assert included_blocks("{% if %}{{content_blocks.${a}}}") == {"a"}
+    assert included_blocks("No includes") == frozenset()

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from templates_app.personalize import (
     OUTPUT_MAX_CHARS,
     Person,
     Rendered,
+    Selected,
+    TranslationLocale,
     render_as,
 )
 
@@ -41,6 +44,33 @@ ANA = Person(
 NOBODY = Person("Nobody")
 
 
+class DictCatalogs:
+    """Catalogs as {catalog: {item id: values}} and selections' items by "catalog/name"."""
+
+    def __init__(
+        self,
+        catalogs: dict[str, dict[str, dict[str, Any]]],
+        selections: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        self.catalogs, self.selections = catalogs, selections or {}
+        self.personalized: list[str] = []
+
+    def items(self, catalog: str, item_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        if catalog not in self.catalogs:
+            return None
+        known = self.catalogs[catalog]
+        return [{"id": i, **known[i]} for i in item_ids if i in known]
+
+    def selection(
+        self, catalog: str, selection: str, personalize: Callable[[str], str]
+    ) -> Selected:
+        self.personalized.append(personalize("{{${first_name}}}"))
+        key = f"{catalog}/{selection}"
+        if key not in self.selections:
+            return Selected(problem=f"no selection {key}")
+        return Selected(items=self.selections[key], notes=("a note from the source",))
+
+
 def _render(content: str, person: Person = ANA, **kwargs: Any) -> Rendered:
     return render_as(content=content, person=person, now=NOW, **kwargs)
 
@@ -56,13 +86,20 @@ def test_braze_documented_examples_render_to_the_documented_output(example: dict
     person = Person("example", example["attributes"], language=example.get("language", ""))
     now = dt.datetime.fromisoformat(example["now"]) if "now" in example else NOW
     rendered = render_as(
-        content=example["template"], person=person, now=now, samples=example.get("samples")
+        content=example["template"],
+        person=person,
+        now=now,
+        samples=example.get("samples"),
+        catalogs=DictCatalogs(example.get("catalogs", {}), example.get("selections", {})),
     )
 
     assert rendered.stopped == "", example["page"]
     assert rendered.aborted == example.get("aborted", ""), example["page"]
     if "output" in example:
-        assert _tidy(rendered.output) == example["output"], example["page"]
+        output = _tidy(rendered.output)
+        if example.get("whitespace") == "collapsed":
+            output = " ".join(output.split())
+        assert output == example["output"], example["page"]
 
 
 def test_every_corpus_example_names_its_braze_doc_page() -> None:
@@ -193,7 +230,7 @@ def test_translation_shows_the_source_text_and_says_the_translation_is_in_braze(
 
 
 @pytest.mark.parametrize(
-    "tag", ["catalog_items games 1", "promotion('spring')", "message_extras :key x"]
+    "tag", ["form_field_name :email_global_state", "promotion('spring')", "message_extras :key x"]
 )
 def test_braze_tags_the_preview_cannot_fill_show_a_marker_and_a_warning(tag: str) -> None:
     name = tag.split()[0].split("(")[0]
@@ -282,3 +319,167 @@ def test_a_number_squared_towards_millions_of_digits_is_stopped_in_time() -> Non
 
     assert rendered.stopped == "a number grew past 300 digits and the preview was stopped"
     assert time.monotonic() - started < 1
+
+
+# --- catalog_items and catalog_selection_items --------------------------------------------------
+
+GAMES: dict[str, dict[str, dict[str, Any]]] = {
+    "Games": {
+        "1234": {"title": "Tales", "price": 7.49},
+        "1235": {"title": "Teslagrad", "price": 9.99},
+        "greet": {"message": "Welcome to our store, {{${first_name}}}!"},
+        "nested": {"message": "{% catalog_items Games 1234 %}{{ items[0].title }}"},
+    }
+}
+
+
+def test_catalog_items_assigns_the_items_asked_for_in_that_order() -> None:
+    rendered = _render(
+        "{% catalog_items Games 1235 1234 %}{{ items[0].title }}, {{ items[1].price }}",
+        catalogs=DictCatalogs(GAMES),
+    )
+
+    assert (rendered.output, rendered.warnings) == ("Teslagrad, 7.49", ())
+
+
+def test_the_catalog_and_item_ids_may_be_written_in_liquid() -> None:
+    person = Person("Wisher", {"custom_attributes": {"wishlist": ["1235"], "shop": "Games"}})
+
+    rendered = _render(
+        "{% assign wishlist = {{custom_attribute.${wishlist}}} %}"
+        "{% catalog_items {{custom_attribute.${shop}}} {{ wishlist[0] }} %}{{ items[0].title }}",
+        person,
+        catalogs=DictCatalogs(GAMES),
+    )
+
+    assert rendered.output == "Teslagrad"
+
+
+def test_an_item_the_mirror_lacks_is_left_out_with_a_warning() -> None:
+    rendered = _render(
+        "{% catalog_items Games 9999 1234 %}{{ items.size }} {{ items[0].title }}",
+        catalogs=DictCatalogs(GAMES),
+    )
+
+    assert rendered.output == "1 Tales"
+    assert rendered.warnings == (
+        'catalog "Games" has no item 9999 in the mirror: Braze leaves it out of items',
+    )
+
+
+def test_a_catalog_the_console_does_not_mirror_is_a_marker_and_no_items() -> None:
+    rendered = _render(
+        "{% catalog_items Boardgames 1 %}[{{ items.size }}]", catalogs=DictCatalogs(GAMES)
+    )
+
+    assert rendered.output == "[not previewed: {% catalog_items Boardgames 1 %}][0]"
+    assert rendered.warnings == ('the console has no mirror of a catalog named "Boardgames"',)
+
+
+def test_rerender_renders_the_liquid_an_item_holds_and_only_with_the_flag() -> None:
+    rendered = _render(
+        "{% catalog_items Games greet :rerender %}{{ items[0].message }}|"
+        "{% catalog_items Games greet %}{{ items[0].message }}",
+        catalogs=DictCatalogs(GAMES),
+    )
+
+    assert rendered.output == (
+        "Welcome to our store, Ana!|Welcome to our store, {{${first_name}}}!"
+    )
+
+
+def test_catalog_tags_inside_a_catalog_item_are_not_rendered() -> None:
+    rendered = _render(
+        "{% catalog_items Games nested :rerender %}{{ items[0].message }}",
+        catalogs=DictCatalogs(GAMES),
+    )
+
+    assert rendered.output == "[not previewed: {% catalog_items Games 1234 %}]"
+    assert "inside a catalog item is not rendered" in rendered.warnings[0]
+
+
+def test_catalog_selection_items_assigns_the_selection_with_the_person_and_its_notes() -> None:
+    catalogs = DictCatalogs(GAMES, {"Games/cheap": [{"id": "1234", "title": "Tales"}]})
+
+    rendered = _render(
+        "{% catalog_selection_items Games cheap %}{% for item in items %}{{ item.title }}"
+        "{% endfor %}",
+        catalogs=catalogs,
+    )
+
+    assert rendered.output == "Tales"
+    assert rendered.warnings == ("a note from the source",)
+    assert catalogs.personalized == ["Ana"]
+
+
+def test_a_selection_the_console_cannot_evaluate_is_a_marker_with_the_reason() -> None:
+    rendered = _render(
+        "{% catalog_selection_items Games unknown %}{{ items.size }}",
+        catalogs=DictCatalogs(GAMES),
+    )
+
+    assert rendered.output == "[not previewed: {% catalog_selection_items Games unknown %}]0"
+    assert rendered.warnings == ("no selection Games/unknown",)
+
+
+def test_without_a_catalog_source_catalog_tags_are_markers() -> None:
+    rendered = _render("{% catalog_items Games 1234 %}{{ items[0].title }}")
+
+    assert rendered.output == "[not previewed: {% catalog_items Games 1234 %}]"
+    assert rendered.warnings == ('the console has no mirror of a catalog named "Games"',)
+
+
+# --- translation tags by the person's locale -------------------------------------------------
+
+LOCALES = (
+    TranslationLocale("es-MX", "es", "MX", {"greeting": "¡Hola, {{${first_name}}}!"}),
+    TranslationLocale("es", "es", "", {"greeting": "Hola, {{${first_name}}}.", "cta": "Compra"}),
+    TranslationLocale("pt-BR", "pt", "BR", {"greeting": "Olá, {{${first_name}}}!"}),
+)
+GREETING_TAGS = "{% translation greeting %}Hello, {{${first_name}}}!{% endtranslation %}"
+
+
+def _as(language: str, country: str = "") -> Person:
+    return Person("P", {"first_name": "Ana", "country": country}, language=language)
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "output"),
+    [
+        ("es", "MX", "¡Hola, Ana!"),
+        ("es", "AR", "Hola, Ana."),
+        ("es", "", "Hola, Ana."),
+        ("pt", "PT", "Hello, Ana!"),
+        ("pt", "BR", "Olá, Ana!"),
+        ("", "MX", "Hello, Ana!"),
+    ],
+)
+def test_a_translation_tag_renders_the_persons_locale_else_the_source(
+    language: str, country: str, output: str
+) -> None:
+    rendered = _render(GREETING_TAGS, _as(language, country), translations=LOCALES)
+
+    assert (rendered.output, rendered.warnings) == (output, ())
+
+
+def test_a_locale_without_the_id_sends_the_source_text_with_a_warning() -> None:
+    rendered = _render(
+        "{% translation cta %}Buy{% endtranslation %}", _as("es", "MX"), translations=LOCALES
+    )
+
+    assert rendered.output == "Buy"
+    assert rendered.warnings == (
+        "translation cta has no es-MX text in Braze: the source text is sent",
+    )
+
+
+def test_translations_of_an_included_block_are_not_the_messages() -> None:
+    rendered = _render(
+        "{{content_blocks.${intro}}}",
+        _as("es"),
+        blocks={"intro": GREETING_TAGS}.get,
+        translations=LOCALES,
+    )
+
+    assert rendered.output == "Hello, Ana!"
+    assert "this Content Block's translations are not loaded here" in rendered.warnings[0]

@@ -123,6 +123,29 @@ def test_a_content_page_previews_the_item_as_braze_holds_it(
     assert _frames(client, response.content.decode()) == ["<p>Hello Ana</p>"]
 
 
+@pytest.mark.usefixtures("braze")
+def test_a_content_pages_preview_as_is_a_page_without_htmx_and_the_frames_alone_with_it(
+    client_for: Callable[[Role | None], Client], braze: SandboxHandle
+) -> None:
+    """The picker is a GET form: without JavaScript it opens the result as a page of its own
+    (title, language, landmarks); htmx gets only the frames to put under the picker."""
+    ana = _profile("Ana", {"first_name": "Ana"})
+    with braze.client() as http:
+        blocks = http.get("/content_blocks/list").json()["content_blocks"]
+    block_id = next(b["content_block_id"] for b in blocks if b["name"] == "greeting")
+    client = client_for(Role.VIEWER)
+    url = reverse("templates_app:preview_as_item", args=["content_block", block_id])
+
+    page = client.get(url, {"profile": ana.pk}).content.decode()
+    fragment = client.get(url, {"profile": ana.pk}, headers={"HX-Request": "true"})
+
+    assert '<html lang="en">' in page
+    assert "<title>greeting as Ana" in page
+    assert '<main id="main"' in page
+    assert "<html" not in fragment.content.decode()
+    assert _frames(client, page) == _frames(client, fragment.content.decode())
+
+
 def test_blocks_included_render_from_the_content_history(
     client_for: Callable[[Role | None], Client],
 ) -> None:
@@ -163,3 +186,45 @@ def test_the_reviewer_sees_the_same_person_before_and_after_with_a_text_diff(
     assert _frames(client, body)[-2:] == ["<p>Hello Ana</p>", "<p>Welcome back, Ana</p>"]
     assert "-<p>Hello Ana</p>" in body.replace("&lt;", "<").replace("&gt;", ">")
     assert "+<p>Welcome back, Ana</p>" in body.replace("&lt;", "<").replace("&gt;", ">")
+
+
+@pytest.mark.usefixtures("braze")
+def test_a_content_page_previews_translation_tags_in_the_profiles_language(
+    client_for: Callable[[Role | None], Client], braze: SandboxHandle
+) -> None:
+    spanish = services.preview_profile_save(
+        actor=user_with_role(Role.EDITOR),
+        profile=None,
+        data={
+            "name": "Lucía",
+            "attributes": {"first_name": "Lucía"},
+            "language": "es",
+            "time_zone": "",
+        },
+    )
+    english = _profile("Ann", {"first_name": "Ann"})
+    with braze.client() as http:
+        blocks = http.get("/content_blocks/list").json()["content_blocks"]
+    block_id = next(b["content_block_id"] for b in blocks if b["name"] == "greeting")
+    braze.admin.edit_content_block(
+        block_id, content="{% translation hi %}Hello, {{${first_name}}}{% endtranslation %}"
+    )
+    braze.admin.set_translations(
+        "content_block",
+        block_id,
+        [
+            {
+                "locale": {"uuid": "u-es", "name": "es", "language": "es", "country": ""},
+                "translation_map": {"hi": "Hola, {{${first_name}}}"},
+            }
+        ],
+    )
+    client = client_for(Role.VIEWER)
+    url = reverse("templates_app:preview_as_item", args=["content_block", block_id])
+
+    as_spanish = client.get(url, {"profile": spanish.pk})
+    as_english = client.get(url, {"profile": english.pk})
+
+    assert _frames(client, as_spanish.content.decode()) == ["Hola, Lucía"]
+    assert _frames(client, as_english.content.decode()) == ["Hello, Ann"]
+    assert "data-preview-warnings" not in as_spanish.content.decode()

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
+import pytest
+
+from catalogs.models import Catalog, CatalogSelection
 from templates_app import selectors
+from templates_app.personalize import Person, Rendered, render_as
 from templates_app.selectors import ContentFilters
+from tests.factories import CatalogFactory, catalog_item_create
 from tests.fixtures.sandbox import SandboxHandle
 
 
@@ -57,3 +63,85 @@ def test_preference_centers_are_narrowed_by_name_only(braze: SandboxHandle) -> N
     )
     assert center in listing.rows
     assert listing.tags == []
+
+
+# --- catalog tags in previews read the local mirror ---------------------------------------------
+
+
+@pytest.fixture
+def shoes(db: None) -> Catalog:
+    catalog = cast(Catalog, CatalogFactory(name="shoes"))
+    catalog_item_create(catalog, "s1", name="Runner", price=80, in_stock=True)
+    catalog_item_create(catalog, "s2", name="Trail", price=120, in_stock=True)
+    catalog_item_create(catalog, "s3", name="Court", price=60, in_stock=False)
+    CatalogSelection.objects.create(
+        catalog=catalog,
+        name="under_budget",
+        definition={
+            "external_id": "under_budget",
+            "filters": [
+                {
+                    "field": "price",
+                    "operator": "less than",
+                    "value": "{{custom_attribute.${budget}}}",
+                },
+                {"field": "in_stock", "operator": "equals", "value": True},
+            ],
+            "sort_field": "price",
+            "sort_order": "desc",
+            "results_limit": 10,
+        },
+    )
+    CatalogSelection.objects.create(catalog=catalog, name="any", definition={"filters": []})
+    return catalog
+
+
+def _render_with_mirror(content: str, budget: int) -> Rendered:
+    person = Person("Budget", {"custom_attributes": {"budget": budget}})
+    return render_as(content=content, person=person, catalogs=selectors.catalog_source())
+
+
+def test_catalog_items_read_the_mirrored_items(shoes: Catalog) -> None:
+    rendered = _render_with_mirror(
+        "{% catalog_items shoes s2 s1 gone %}{% for i in items %}{{ i.id }}={{ i.name }} "
+        "{% endfor %}",
+        budget=0,
+    )
+
+    assert rendered.output == "s2=Trail s1=Runner "
+    assert rendered.warnings == (
+        'catalog "shoes" has no item gone in the mirror: Braze leaves it out of items',
+    )
+
+
+def test_a_selection_is_evaluated_from_its_definition_with_the_persons_filter_values(
+    shoes: Catalog,
+) -> None:
+    template = (
+        "{% catalog_selection_items shoes under_budget %}"
+        "{% for i in items %}{{ i.name }} {% endfor %}"
+    )
+
+    assert _render_with_mirror(template, budget=100).output == "Runner "
+    assert _render_with_mirror(template, budget=200).output == "Trail Runner "
+    assert _render_with_mirror(template, budget=10).output == ""
+
+
+def test_a_selection_without_a_sort_says_braze_orders_it_at_random(shoes: Catalog) -> None:
+    rendered = _render_with_mirror(
+        "{% catalog_selection_items shoes any %}{{ items.size }}", budget=0
+    )
+
+    assert rendered.output == "3"
+    assert "Braze returns its items in random order" in rendered.warnings[0]
+
+
+def test_selections_the_console_did_not_make_and_unmirrored_catalogs_are_said(
+    shoes: Catalog,
+) -> None:
+    unknown = _render_with_mirror("{% catalog_selection_items shoes picks %}", budget=0)
+    unmirrored = _render_with_mirror("{% catalog_items boots b1 %}", budget=0)
+
+    assert unknown.output == "[not previewed: {% catalog_selection_items shoes picks %}]"
+    assert 'does not know selection "picks" of catalog "shoes"' in unknown.warnings[0]
+    assert unmirrored.warnings == ('the console has no mirror of a catalog named "boots"',)

@@ -245,7 +245,7 @@ def test_a_grant_whose_user_changed_meanwhile_is_a_conflict_not_an_overwrite(
 
 
 def test_a_policy_change_waits_for_another_admin(run_on_commit: Callable[..., Any]) -> None:
-    from console.changes.services import approvals_required
+    from console.changes.policy import approvals_required
 
     ada = user_with_role(Role.ADMIN)
     ada_web = _client(ada)

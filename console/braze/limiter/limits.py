@@ -20,6 +20,8 @@ GROUPS: tuple[str, ...] = (
     "preference_center_read",
     "preference_center_write",
     "scim",
+    "users_export_ids",
+    "translations",
     "default",
 )
 

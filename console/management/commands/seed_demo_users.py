@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from console.demo_accounts import demo_account_notes
 from console.services import demo_users_create
-from mfa.selectors import demo_totp_key
 
 
 class Command(BaseCommand):
@@ -14,9 +14,8 @@ class Command(BaseCommand):
         self.stdout.write("Demo users (development only):")
         for username, password, role in rows:
             line = f"  {role.value:<9} {username:<10} password: {password}"
-            key = demo_totp_key(username=username)
-            if key:
-                line += f"  authenticator key: {key}"
+            for note in demo_account_notes(username=username):
+                line += f"  {note}"
             self.stdout.write(line)
         self.stdout.write(
             "  Reviewers and Admins are asked for a code: add their key to an authenticator "

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from console.audit.models import AuditEntry
-from console.audit.selectors import SEARCHED_COLUMNS, audit_entries
+from console.audit.selectors import SEARCHED_COLUMNS, SEARCHED_DATA_KEYS, audit_entries
 from console.audit.services import SYSTEM, audit_append
 from console.roles import Role
 from tests.factories import user_with_role
@@ -96,3 +96,58 @@ def test_free_text_search_can_be_answered_by_the_trigram_indexes(db: None, edito
         plan = "\n".join(row[0] for row in cursor.fetchall())
     for column in SEARCHED_COLUMNS:
         assert f"audit_{column}_trgm" in plan, plan
+    for key in SEARCHED_DATA_KEYS:
+        assert f"audit_data_{key}_trgm" in plan, plan
+
+
+def test_an_auditor_finds_a_content_blocks_events_by_its_name(db: None, editor: User) -> None:
+    """Entries about a Content Block carry its Braze id; the name they kept finds them."""
+    audit_append(
+        actor=editor,
+        action="change_request.proposed",
+        resource_type="content_block",
+        resource_id="5f1c-block-id",
+        data={
+            "resource_name": "spring_sale_banner",
+            "title": "Edit Content Block spring_sale_banner",
+        },
+    )
+    audit_append(
+        actor=SYSTEM,
+        action="content.external_change",
+        resource_type="content_block",
+        resource_id="5f1c-block-id",
+        data={"name": "spring_sale_banner"},
+    )
+    audit_append(actor=editor, action="change_request.proposed", resource_id="other-block")
+    body = _auditor().get(reverse("audit:list"), {"q": "SALE_banner"}).content.decode()
+    assert body.lower().count("content block spring_sale_banner") == 2
+    assert "other-block" not in body
+
+
+def test_changes_made_outside_the_console_after_an_entry_are_one_filter(
+    db: None, editor: User
+) -> None:
+    block, item = "content_block", "catalog_item"
+    seen = audit_append(
+        actor=SYSTEM, action="content.external_change", resource_type=block, resource_id="b-1"
+    )
+    audit_append(
+        actor=SYSTEM,
+        action="catalog_item.external_changed",
+        resource_type=item,
+        resource_id="c/i-2",
+    )
+    audit_append(
+        actor=editor, action="change_request.proposed", resource_type=block, resource_id="b-3"
+    )
+    found = audit_entries(filters={"outside": True, "after": seen.seq})
+    assert [e.resource_id for e in found] == ["c/i-2"]
+    body = (
+        _auditor()
+        .get(reverse("audit:list"), {"outside": "on", "after": str(seen.seq)})
+        .content.decode()
+    )
+    assert "c/i-2" in body
+    assert "b-1" not in body
+    assert "b-3" not in body

@@ -29,6 +29,8 @@ SANDBOX_DEFAULTS = {
     "preference_center_read": (1000, 60.0),
     "preference_center_write": (10, 60.0),
     "scim": (5000, 86400.0),
+    "users_export_ids": (2500, 60.0),
+    "translations": (250_000, 60.0),
     "default": (250_000, 3600.0),
 }
 

@@ -76,6 +76,9 @@ def test_it_reports_every_read_permission_of_a_full_key_as_granted(
         "content_blocks.info",
         "preference_center.list",
         "preference_center.get",
+        "users.export.ids",
+        "templates.translations.get",
+        "content_blocks.translations.get",
         "SCIM token",
     ):
         assert row(output, permission).endswith("| granted |")

@@ -186,6 +186,61 @@ def test_it_lists_views_creates_updates_preference_centers_and_makes_user_urls(
     assert url.startswith("http")
 
 
+def test_it_exports_users_by_external_id_in_their_own_limit_group(
+    client: BrazeClient, braze_sandbox: Any
+) -> None:
+    since = time.time()
+    export = client.users_export_ids(
+        external_ids=["customer-1002", "no-such-customer"],
+        fields_to_export=["external_id", "first_name", "custom_attributes"],
+    )
+    assert export.users == (
+        {
+            "external_id": "customer-1002",
+            "first_name": "Tomás",
+            "custom_attributes": {"loyalty_points": 80, "tier": "bronze"},
+        },
+    )
+    assert export.invalid_user_ids == ("no-such-customer",)
+    [sent] = own_requests(braze_sandbox, since, "/users/export/ids")
+    assert (sent["method"], sent["group"]) == ("POST", "users_export_ids")
+
+
+def test_it_reads_translations_by_locale_and_none_for_a_message_without_them(
+    client: BrazeClient, braze_sandbox: Any
+) -> None:
+    block_id = client.content_block_list(limit=1)[0].content_block_id
+    template_id = client.email_template_list(limit=1)[0].email_template_id
+    locale = {"uuid": "u-1", "name": "es-MX", "country": "MX", "language": "es"}
+    braze_sandbox.admin.set_translations(
+        "content_block", block_id, [{"locale": locale, "translation_map": {"hi": "Hola"}}]
+    )
+
+    [spanish] = client.content_block_translations_get(content_block_id=block_id)
+
+    assert (spanish.name, spanish.language, spanish.country) == ("es-MX", "es", "MX")
+    assert spanish.translation_map == {"hi": "Hola"}
+    assert client.email_template_translations_get(email_template_id=template_id) == ()
+
+
+def test_a_users_export_of_no_or_too_many_ids_is_refused_before_sending(
+    client: BrazeClient,
+) -> None:
+    for ids in ([], [f"u{n}" for n in range(51)]):
+        with pytest.raises(ValueError, match="between 1 and 50 external ids"):
+            client.users_export_ids(external_ids=ids, fields_to_export=["external_id"])
+
+
+def test_a_key_without_users_export_ids_is_forbidden(braze_sandbox: Any, prefix: str) -> None:
+    key = braze_sandbox.admin.create_key(["catalogs.get"])
+    client = make_client(
+        base_url=braze_sandbox.url, api_key=key, limits=make_limits(), prefix=prefix
+    )
+    with pytest.raises(BrazeForbidden) as caught:
+        client.users_export_ids(external_ids=["customer-1001"], fields_to_export=["external_id"])
+    assert caught.value.permission == "users.export.ids"
+
+
 def test_it_searches_gets_creates_updates_and_removes_dashboard_users(
     client: BrazeClient,
 ) -> None:

@@ -23,6 +23,9 @@ def test_the_defaults_are_braze_s_documented_limits() -> None:
         "preference_center_read": (1000, 60.0),
         "preference_center_write": (10, 60.0),
         "scim": (5000, 86400.0),  # per company
+        # "Export user profile by identifier", for workspaces onboarded since 2024-08-22
+        "users_export_ids": (250, 60.0),
+        "translations": (250_000, 60.0),  # translations of templates and blocks
         "default": (250_000, 3600.0),  # email templates, Content Blocks
     }
     assert set(braze_limit_groups("")) == set(GROUPS)

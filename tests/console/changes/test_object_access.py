@@ -134,6 +134,26 @@ EXAMPLES: dict[str, Example] = {
         title="Update preference center Prefs",
         html=True,
     ),
+    # Several content parts in one request (bundles/): an import or a promotion.
+    "content_bundle": Example(
+        **CONTENT,
+        identifier="bundle:0123456789abcdef",
+        action="update",
+        payload={
+            "workspace": "default",
+            "parts": [
+                {
+                    "kind": "content_block",
+                    "name": "promo",
+                    "action": "update",
+                    "identifier": "block-1",
+                    "payload": {"name": "promo", "content": "<p>New</p>", "state": "active"},
+                }
+            ],
+        },
+        base={"content_block:promo/name": "promo", "content_block:promo/content": "<p>Old</p>"},
+        title="Import into Default: 1 content block",
+    ),
     # Staff names, emails and Braze permissions.
     "dashboard_user": Example(
         **STAFF,

@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from console.changes.models import ChangeRequest
+from console.changes.policy import approvals_required
 from console.changes.resource_types import (
     Identifiers,
     IdentifierShape,
@@ -26,7 +27,6 @@ from console.changes.resource_types import (
 from console.changes.selectors import CHANGE_REQUEST_READERS, change_request_may_view
 from console.changes.services import (
     ChangeRequestError,
-    approvals_required,
     change_request_propose,
 )
 from console.roles import ROLE_CAPABILITIES, Capability, Role

@@ -7,12 +7,12 @@ from django.core import mail
 from console.audit.models import AuditEntry
 from console.braze.errors import BrazeServerError, BrazeTimeout, BrazeValidationError
 from console.changes.models import ApprovalPolicy, ChangeRequest, ChangeState
+from console.changes.policy import approvals_required
 from console.changes.services import (
     ChangeRequestError,
     FourEyesViolation,
     InvalidTransition,
     approval_policy_propose,
-    approvals_required,
     change_request_approve,
     change_request_cancel,
     change_request_comment,

@@ -83,7 +83,7 @@ def test_an_admin_proposes_an_approval_policy_and_another_admin_approves_it(
     db: None, run_on_commit: Any
 ) -> None:
     from console.audit.models import AuditEntry
-    from console.changes.services import approvals_required
+    from console.changes.policy import approvals_required
 
     admin = _client(user_with_role(Role.ADMIN))
     assert admin.get(reverse("changes:policy")).status_code == 200

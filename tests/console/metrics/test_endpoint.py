@@ -192,6 +192,7 @@ def test_sync_lag_per_catalog_and_the_audit_chain_are_read_at_scrape_time(
 
     from django.utils import timezone
 
+    from catalogs import metrics as catalog_metrics
     from console.audit.services import SYSTEM, audit_append, audit_checkpoint_issue
     from console.metrics import collect
     from tests.factories import CatalogFactory
@@ -205,6 +206,7 @@ def test_sync_lag_per_catalog_and_the_audit_chain_are_read_at_scrape_time(
     # The scrape runs seven minutes later (the trail is append-only: no checkpoint is aged).
     later = checkpoint.created_at + timedelta(minutes=7)
     monkeypatch.setattr(collect, "timezone", SimpleNamespace(now=lambda: later))
+    monkeypatch.setattr(catalog_metrics, "timezone", SimpleNamespace(now=lambda: later))
 
     samples = scrape()
     age = value(samples, "console_catalog_sync_age_seconds", catalog="fresh") or 0

@@ -7,7 +7,7 @@ import console.workspaces
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("templates_app", "0002_preview_profiles_and_settings"),
+        ("templates_app", "0003_content_search"),
     ]
 
     operations = [

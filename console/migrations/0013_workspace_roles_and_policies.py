@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("console", "0010_workspace_columns"),
+        ("console", "0012_workspace_columns"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

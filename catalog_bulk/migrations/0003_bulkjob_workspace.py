@@ -7,19 +7,12 @@ import console.workspaces
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("console", "0009_audit_search_trigram"),
+        ("catalog_bulk", "0002_bulkjob_field_types"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="auditentry",
-            name="workspace",
-            field=models.CharField(
-                blank=True, db_default="", db_index=True, default="", max_length=40
-            ),
-        ),
-        migrations.AddField(
-            model_name="changerequest",
+            model_name="bulkjob",
             name="workspace",
             field=models.CharField(
                 db_index=True, default=console.workspaces.workspace_default_key, max_length=40

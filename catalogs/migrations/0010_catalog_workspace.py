@@ -7,7 +7,7 @@ import console.workspaces
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalogs", "0008_catalog_selection"),
+        ("catalogs", "0009_catalog_inventory_fields"),
     ]
 
     operations = [

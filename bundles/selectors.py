@@ -1,0 +1,220 @@
+"""Reads: a workspace's content as Braze holds it now, and a bundle's parts with their
+outcomes.
+
+The snapshot is read from Braze through the client, not from the console's history: an
+import's parts keep it as the base their apply step checks against Braze, so it must be
+what Braze holds now (the history is only as fresh as the last sync), and an export must
+match what an import of it compares with, so that exporting and importing an unchanged
+tree finds no difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bundles.content import (
+    CATALOG,
+    CONTENT_BLOCK,
+    EMAIL_TEMPLATE,
+    KIND_LABELS,
+    PREFERENCE_CENTER,
+    WorkspaceContent,
+    content_files,
+    unflat_state,
+)
+from bundles.models import BundlePart, PartOutcome
+from console.braze import BrazeClient, get_client
+from console.changes.models import ChangeRequest
+from console.workspaces import Workspace, workspace_default
+from templates_app import selectors as content_selectors
+
+PAGE_SIZE = content_selectors.PAGE_SIZE
+
+
+class WorkspaceNotServed(LookupError):
+    """The workspace is configured, but this console cannot reach it yet."""
+
+
+def _client_for(workspace: Workspace) -> BrazeClient:
+    # The one place a bundle asks for a workspace's client: until clients are per
+    # workspace, only the default workspace is served (the lead wires get_client's
+    # workspace argument here).
+    if workspace.key != workspace_default().key:
+        raise WorkspaceNotServed(
+            f"The console cannot read workspace {workspace.key!r} yet: only "
+            f"{workspace_default().key!r} is served."
+        )
+    return get_client(lane="background")
+
+
+def workspace_servable(*, workspace: Workspace) -> None:
+    """Raise WorkspaceNotServed unless this console can reach the workspace."""
+    _client_for(workspace)
+
+
+def _paged[T](read: Callable[[int | None], list[T]]) -> list[T]:
+    rows: list[T] = []
+    while True:
+        # Braze refuses offset=0, so the first page is asked for without one.
+        page = read(len(rows) or None)
+        rows.extend(page)
+        if len(page) < PAGE_SIZE:
+            return rows
+
+
+def _keep(
+    content: WorkspaceContent, kind: str, pairs: list[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """(name, id, snapshot) rows into the snapshot; a name held twice is kept by neither."""
+    seen: dict[str, int] = {}
+    for name, _, _ in pairs:
+        seen[name] = seen.get(name, 0) + 1
+    content.duplicates[kind] = sorted(n for n, count in seen.items() if count > 1)
+    for name, braze_id, snapshot in sorted(pairs, key=lambda p: p[0]):
+        if seen[name] == 1:
+            content.of(kind)[name] = snapshot
+            content.ids.setdefault(kind, {})[name] = braze_id
+
+
+def workspace_content(*, workspace: Workspace) -> WorkspaceContent:
+    """Everything a bundle can change in the workspace, as Braze holds it now."""
+    client = _client_for(workspace)
+    content = WorkspaceContent(workspace=workspace.key)
+    blocks = _paged(lambda offset: client.content_block_list(limit=PAGE_SIZE, offset=offset))
+    _keep(
+        content,
+        CONTENT_BLOCK,
+        [
+            (
+                b.name,
+                b.content_block_id,
+                content_selectors.content_block_snapshot(
+                    client.content_block_info(content_block_id=b.content_block_id)
+                ),
+            )
+            for b in blocks
+        ],
+    )
+    templates = _paged(lambda offset: client.email_template_list(limit=PAGE_SIZE, offset=offset))
+    _keep(
+        content,
+        EMAIL_TEMPLATE,
+        [
+            (
+                t.template_name,
+                t.email_template_id,
+                content_selectors.email_template_snapshot(
+                    client.email_template_info(email_template_id=t.email_template_id)
+                ),
+            )
+            for t in templates
+        ],
+    )
+    _keep(
+        content,
+        PREFERENCE_CENTER,
+        [
+            (
+                p.name,
+                p.preference_center_api_id,
+                content_selectors.preference_center_snapshot(
+                    client.preference_center_view(preference_center_id=p.preference_center_api_id)
+                ),
+            )
+            for p in client.preference_center_list()
+        ],
+    )
+    _keep(
+        content,
+        CATALOG,
+        [
+            (
+                c.name,
+                c.name,
+                {
+                    "name": c.name,
+                    "description": c.description,
+                    "fields": [{"name": f.name, "type": f.type} for f in c.fields],
+                },
+            )
+            for c in client.catalog_list()
+        ],
+    )
+    return content
+
+
+@dataclass(frozen=True)
+class PartView:
+    """One part as the bundle's page shows it."""
+
+    position: int
+    kind: str
+    label: str
+    name: str
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+    outcome: str  # a PartOutcome, or "" before the first apply
+    message: str
+
+
+def bundle_part_views(*, change_request: ChangeRequest) -> list[PartView]:
+    outcomes = {
+        p.position: p for p in BundlePart.objects.filter(change_request_id=change_request.pk)
+    }
+    base = change_request.base_snapshot or {}
+    views = []
+    for position, part in enumerate(change_request.payload.get("parts", [])):
+        recorded = outcomes.get(position)
+        views.append(
+            PartView(
+                position=position,
+                kind=part["kind"],
+                label=KIND_LABELS.get(part["kind"], part["kind"]),
+                name=part["name"],
+                action=part["action"],
+                before=part_before(base, part),
+                after=part_after(part),
+                outcome=recorded.outcome if recorded else "",
+                message=recorded.message if recorded else "",
+            )
+        )
+    return views
+
+
+def part_before(base: dict[str, Any], part: dict[str, Any]) -> dict[str, Any] | None:
+    """A part's object as Braze held it at the proposal, from the bundle's base snapshot."""
+    return unflat_state(part["kind"], part["name"], base)
+
+
+def part_after(part: dict[str, Any]) -> dict[str, Any]:
+    """A part's object as it will be: its payload without the console-only block state."""
+    return {k: v for k, v in part["payload"].items() if k != "state"}
+
+
+def part_outcome_summary(*, change_request: ChangeRequest) -> list[str]:
+    """One sentence per part for the change request's page."""
+    lines = []
+    for view in bundle_part_views(change_request=change_request):
+        what = f'{view.position + 1}. {view.action.title()} {view.label} "{view.name}"'
+        if view.outcome == PartOutcome.APPLIED:
+            lines.append(f"{what}: applied. {view.message}".strip())
+        elif view.outcome:
+            lines.append(f"{what}: {PartOutcome(view.outcome).label.lower()}. {view.message}")
+        else:
+            lines.append(f"{what}: not applied yet.")
+    return lines
+
+
+def workspace_files(*, workspace: Workspace) -> tuple[dict[str, bytes], list[str]]:
+    """The workspace's tree as the export writes it, and why anything was left out."""
+    content = workspace_content(workspace=workspace)
+    notices = [
+        f'{KIND_LABELS[kind]} "{name}" is left out: the workspace holds more than one with '
+        "that name."
+        for kind, names in sorted(content.duplicates.items())
+        for name in names
+    ]
+    return content_files(content), notices
