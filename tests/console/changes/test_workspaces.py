@@ -9,10 +9,10 @@ from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.changes.models import ApprovalPolicy, ChangeRequest, ChangeState
+from console.changes.policy import approvals_required
 from console.changes.services import (
     ChangeRequestError,
     approval_policy_propose,
-    approvals_required,
     change_request_approve,
     change_request_propose,
 )
