@@ -126,3 +126,26 @@ def test_the_catalog_list_shows_the_request_s_workspace_only(
     assert "production_only_catalog" in page
     assert "staging_only_catalog" not in page
     assert viewer.get("/w/production/catalogs/staging_only_catalog/").status_code == 404
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_content_search_looks_in_one_workspace() -> None:
+    from templates_app import search
+    from templates_app.models import ResourceType, VersionSource
+    from templates_app.services import version_record
+
+    for braze_id, name in (("b-staging", "spring_banner"), ("b-production", "spring_promo")):
+        version_record(
+            resource_type=ResourceType.CONTENT_BLOCK,
+            braze_id=braze_id,
+            snapshot={"name": name, "description": "", "content": "<p>Spring!</p>", "tags": []},
+            source=VersionSource.SYNCED,
+        )
+    ContentVersion.objects.filter(braze_id="b-production").update(workspace="production")
+
+    def found(workspace: str | None) -> list[str]:
+        page = search.content_search(query="spring", workspace=workspace)
+        return [hit.braze_id for hit in page.hits]
+
+    assert found(None) == ["b-staging"]
+    assert found("production") == ["b-production"]
