@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="one more SCIM token for company demo-company (repeatable)",
     )
+    serve.add_argument(
+        "--workspace",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve one more workspace besides demo, reached with the published dev key "
+        "sandbox-dev-key-NAME (every permission); --seed-demo gives it its own demo data",
+    )
     serve.add_argument("--log-level", default="warning")
     return parser
 
@@ -105,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_demo=args.seed_demo,
         api_keys=args.api_key,
         scim_tokens=args.scim_token,
+        workspaces=args.workspace,
     )
     if admin_token is None:
         token_file = args.data / "admin-token"

@@ -458,6 +458,7 @@ def do_reset(
     sb.ensure_dev_credentials()
     if seed:
         seed_demo(sb.store, products=count, profile=sb.config.profile)
+        sb.seed_workspaces(products=count, only_empty=False)
         if not keep_log:
             copy = sqlite3.connect(":memory:", check_same_thread=False)
             sb.store.db.backup(copy)

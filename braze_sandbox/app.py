@@ -35,6 +35,7 @@ from braze_sandbox.errors import ApiError, scim_error
 from braze_sandbox.permissions import ALL_PERMISSIONS
 from braze_sandbox.ratelimit import Decision, RateLimiter
 from braze_sandbox.seed import seed_demo as do_seed
+from braze_sandbox.seed import seed_workspace
 from braze_sandbox.store import Store
 
 log = logging.getLogger("braze_sandbox")
@@ -45,6 +46,8 @@ DEV_SCIM_TOKEN = "sandbox-dev-scim-token"  # noqa: S105 - published dev token
 # under the current profile each request must send it as X-Request-Origin, as Braze requires.
 DEV_SCIM_ORIGIN = "console.localhost"
 DEV_WORKSPACE = "demo"
+# Each further workspace (--workspace NAME) has a published dev key with every permission.
+DEV_WORKSPACE_KEY_PREFIX = "sandbox-dev-key-"
 DEV_COMPANY = "demo-company"
 EXTERNAL_KEY_NAME = "external-consumer"
 
@@ -99,8 +102,11 @@ class Sandbox:
         seed_demo: bool = False,
         api_keys: Sequence[str] = (),
         scim_tokens: Sequence[str] = (),
+        workspaces: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
+        # Workspaces served besides "demo", each reached with its own key and data.
+        self.workspaces = tuple(w for w in dict.fromkeys(workspaces) if w != DEV_WORKSPACE)
         self.extra_api_keys = tuple(api_keys)
         self.extra_scim_tokens = tuple(scim_tokens)
         self.store = Store(data_dir / "sandbox.sqlite3")
@@ -119,6 +125,8 @@ class Sandbox:
         self.ensure_dev_credentials()
         if seed_demo and self.store.is_empty():
             do_seed(self.store, products=config.seed_products, profile=config.profile)
+        if seed_demo:
+            self.seed_workspaces(products=config.seed_products, only_empty=True)
 
     # --- credentials ---------------------------------------------------------------------
 
@@ -129,11 +137,21 @@ class Sandbox:
         for key, name in keys:
             if self.store.q1("SELECT 1 FROM api_keys WHERE key=?", (key,)) is None:
                 self.store.add_key(key, name, DEV_WORKSPACE, ["*"])
+        for workspace in self.workspaces:
+            key = DEV_WORKSPACE_KEY_PREFIX + workspace
+            if self.store.q1("SELECT 1 FROM api_keys WHERE key=?", (key,)) is None:
+                self.store.add_key(key, f"dev-{workspace}", workspace, ["*"])
         tokens = [(DEV_SCIM_TOKEN, "dev-scim")]
         tokens += [(token, f"cli-scim-{n}") for n, token in enumerate(self.extra_scim_tokens, 1)]
         for token, name in tokens:
             if self.store.q1("SELECT 1 FROM scim_tokens WHERE token=?", (token,)) is None:
                 self.store.add_scim_token(token, name, DEV_COMPANY, None)
+
+    def seed_workspaces(self, *, products: int, only_empty: bool) -> None:
+        """Demo data for each further workspace (those already holding content kept)."""
+        for workspace in self.workspaces:
+            if not only_empty or self.store.workspace_is_empty(workspace):
+                seed_workspace(self.store, workspace, products=products)
 
     # --- limits --------------------------------------------------------------------------
 

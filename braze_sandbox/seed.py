@@ -1,4 +1,7 @@
-"""Deterministic demo data for workspace "demo" and company "demo-company"."""
+"""Deterministic demo data for workspace "demo" and company "demo-company", and a second,
+smaller set for any further workspace (``seed_workspace``): some of the same content with
+other ids, one block worded differently, and what the promotional templates need missing, so
+the two differ the way a staging and a production workspace do."""
 
 from __future__ import annotations
 
@@ -53,21 +56,51 @@ def _id(rng: random.Random) -> str:
 def seed_demo(store: Store, *, products: int = 10_000, profile: str = "current") -> None:
     rng = random.Random(20260105)
     store.add_tags(WORKSPACE, TAGS)
-    _catalogs(store, rng, products)
-    blocks = _content_blocks(store, rng)
-    _templates(store, rng, blocks)
-    _preference_center(store, rng)
-    _users(store)
+    _catalogs(store, rng, products, WORKSPACE)
+    blocks = _content_blocks(store, rng, WORKSPACE, BLOCKS)
+    _templates(store, rng, blocks, WORKSPACE, TEMPLATES)
+    _preference_center(store, rng, WORKSPACE)
+    _users(store, WORKSPACE)
     _scim_users(store, rng, legacy=profile == "reference")
 
 
+# In a further workspace: blocks the promotional templates include are missing (a promotion
+# brings them along), and the legal notice still carries last year's wording.
+_ONLY_IN_DEMO_BLOCKS = {"product_spotlight", "seasonal_banner"}
+_FURTHER_LEGAL_NOTICE = (
+    '<p style="font-size:11px">© 2025 Example Outfitters Ltd. All rights reserved.</p>'
+)
+
+
+def seed_workspace(store: Store, workspace: str, *, products: int = 10_000) -> None:
+    """A further workspace's demo data (dashboard users belong to the company: none here)."""
+    rng = random.Random(f"workspace:{workspace}")
+    store.add_tags(workspace, TAGS)
+    _catalogs(store, rng, max(1, products // 20), workspace)
+    blocks = [
+        (name, description, _FURTHER_LEGAL_NOTICE if name == "legal_notice" else content, tags)
+        for name, description, content, tags in BLOCKS
+        if name not in _ONLY_IN_DEMO_BLOCKS
+    ]
+    ids = _content_blocks(store, rng, workspace, blocks)
+    templates = [t for t in TEMPLATES if not {"promotional", "seasonal"} & set(t[3])]
+    _templates(store, rng, ids, workspace, templates)
+    _preference_center(store, rng, workspace)
+    _users(store, workspace)
+
+
 def _catalog(
-    store: Store, name: str, description: str, fields: list[tuple[str, str]], at: str
+    store: Store,
+    name: str,
+    description: str,
+    fields: list[tuple[str, str]],
+    at: str,
+    workspace: str,
 ) -> None:
     store.x(
         "INSERT INTO catalogs VALUES (?, ?, ?, ?, ?, ?)",
         (
-            WORKSPACE,
+            workspace,
             name,
             description,
             json.dumps([{"name": n, "type": t} for n, t in fields]),
@@ -77,8 +110,10 @@ def _catalog(
     )
 
 
-def _catalogs(store: Store, rng: random.Random, products: int) -> None:
-    _catalog(store, "products", "Product feed for recommendations", PRODUCT_FIELDS, _stamp(1))
+def _catalogs(store: Store, rng: random.Random, products: int, workspace: str) -> None:
+    _catalog(
+        store, "products", "Product feed for recommendations", PRODUCT_FIELDS, _stamp(1), workspace
+    )
     rows = []
     for n in range(products):
         category = CATEGORIES[n % len(CATEGORIES)]
@@ -86,7 +121,7 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
         stock = rng.randint(0, 250)
         rows.append(
             (
-                WORKSPACE,
+                workspace,
                 "products",
                 f"sku-{n:06d}",
                 json.dumps(
@@ -118,7 +153,7 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
         ("open_sundays", "boolean"),
         ("opened_at", "time"),
     ]
-    _catalog(store, "stores", "Physical stores", stores, _stamp(2))
+    _catalog(store, "stores", "Physical stores", stores, _stamp(2), workspace)
     cities = [
         ("London", 51.5, -0.12),
         ("Paris", 48.86, 2.35),
@@ -131,7 +166,7 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
         "INSERT INTO catalog_items (workspace, catalog, item_id, data) VALUES (?, ?, ?, ?)",
         [
             (
-                WORKSPACE,
+                workspace,
                 "stores",
                 f"store-{city.lower()}",
                 json.dumps(
@@ -148,12 +183,12 @@ def _catalogs(store: Store, rng: random.Random, products: int) -> None:
         ],
     )
     tiers = [("id", "string"), ("label", "string"), ("min_points", "number")]
-    _catalog(store, "loyalty_tiers", "Loyalty programme tiers", tiers, _stamp(3))
+    _catalog(store, "loyalty_tiers", "Loyalty programme tiers", tiers, _stamp(3), workspace)
     store.xm(
         "INSERT INTO catalog_items (workspace, catalog, item_id, data) VALUES (?, ?, ?, ?)",
         [
             (
-                WORKSPACE,
+                workspace,
                 "loyalty_tiers",
                 tier,
                 json.dumps({"label": tier.title(), "min_points": pts}),
@@ -201,9 +236,14 @@ BLOCKS: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-def _content_blocks(store: Store, rng: random.Random) -> dict[str, str]:
+def _content_blocks(
+    store: Store,
+    rng: random.Random,
+    workspace: str,
+    blocks: list[tuple[str, str, str, list[str]]],
+) -> dict[str, str]:
     ids: dict[str, str] = {}
-    for n, (name, description, content, tags) in enumerate(BLOCKS):
+    for n, (name, description, content, tags) in enumerate(blocks):
         block_id = _id(rng)
         ids[name] = block_id
         inclusions = [
@@ -215,7 +255,7 @@ def _content_blocks(store: Store, rng: random.Random) -> dict[str, str]:
             "INSERT INTO content_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'html', 0, ?, ?)",
             (
                 block_id,
-                WORKSPACE,
+                workspace,
                 name,
                 description,
                 content,
@@ -246,8 +286,14 @@ TEMPLATES = [
 ]
 
 
-def _templates(store: Store, rng: random.Random, blocks: dict[str, str]) -> None:
-    for n, (name, subject, preheader, tags) in enumerate(TEMPLATES):
+def _templates(
+    store: Store,
+    rng: random.Random,
+    blocks: dict[str, str],
+    workspace: str,
+    templates: list[tuple[str, str, str, list[str]]],
+) -> None:
+    for n, (name, subject, preheader, tags) in enumerate(templates):
         body = (
             "<html><body>{{content_blocks.${email_header}}}"
             f"<p>{{{{content_blocks.${{greeting}}}}}}</p><h1>{subject}</h1>"
@@ -259,7 +305,7 @@ def _templates(store: Store, rng: random.Random, blocks: dict[str, str]) -> None
             "INSERT INTO email_templates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _id(rng),
-                WORKSPACE,
+                workspace,
                 name,
                 f"{name} email",
                 subject,
@@ -279,7 +325,7 @@ def _templates(store: Store, rng: random.Random, blocks: dict[str, str]) -> None
         " (?, ?, ?, '', ?, ?, NULL, NULL, '[]', NULL, 'dnd', ?, ?)",
         (
             _id(rng),
-            WORKSPACE,
+            workspace,
             "DnD Holiday Card",
             "Happy holidays",
             "<table></table>",
@@ -289,7 +335,7 @@ def _templates(store: Store, rng: random.Random, blocks: dict[str, str]) -> None
     )
 
 
-def _preference_center(store: Store, rng: random.Random) -> None:
+def _preference_center(store: Store, rng: random.Random, workspace: str) -> None:
     page = (
         '<html><body><h1>Email preferences</h1><form action="{{preference_center_submit_url}}">'
         '<label><input type="checkbox" {% form_field_name :email_global_state %}> All email'
@@ -300,7 +346,7 @@ def _preference_center(store: Store, rng: random.Random) -> None:
         "INSERT INTO preference_centers VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
         (
             _id(rng),
-            WORKSPACE,
+            workspace,
             "main_preferences",
             "Example Outfitters preferences",
             page,
@@ -367,10 +413,10 @@ CUSTOMERS: list[dict[str, Any]] = [
 ]
 
 
-def _users(store: Store) -> None:
+def _users(store: Store, workspace: str) -> None:
     store.xm(
         "INSERT INTO users (workspace, external_id, data) VALUES (?, ?, ?)",
-        [(WORKSPACE, c["external_id"], json.dumps(c)) for c in CUSTOMERS],
+        [(workspace, c["external_id"], json.dumps(c)) for c in CUSTOMERS],
     )
 
 

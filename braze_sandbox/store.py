@@ -147,6 +147,13 @@ class Store:
     def is_empty(self) -> bool:
         return all(self.q1(f"SELECT 1 FROM {t} LIMIT 1") is None for t in CONTENT_TABLES)  # noqa: S608
 
+    def workspace_is_empty(self, workspace: str) -> bool:
+        tables = ("catalogs", "email_templates", "content_blocks", "preference_centers")
+        return all(
+            self.q1(f"SELECT 1 FROM {t} WHERE workspace=? LIMIT 1", (workspace,)) is None  # noqa: S608
+            for t in tables
+        )
+
     def wipe(self, *, keep_log: bool) -> None:
         self.db.execute("BEGIN")
         for table in CONTENT_TABLES:

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 
+from console.home.sources import JobSource, home_jobs_register
 from console.metrics.sources import metrics_source_register
 
 
@@ -15,6 +16,8 @@ class CatalogBulkConfig(AppConfig):
         # Imported here, not at the top: the applier reaches models, which load after apps.
         from catalog_bulk.appliers import register
         from catalog_bulk.metrics import bulk_metrics
+        from catalog_bulk.selectors import bulk_jobs_open_of, bulk_jobs_paused
 
         register()
         metrics_source_register("bulk", bulk_metrics)
+        home_jobs_register(JobSource(open_of=bulk_jobs_open_of, paused=bulk_jobs_paused))

@@ -13,6 +13,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from console.workspaces import WORKSPACE_KEY_LENGTH, workspace_default_key
+
 
 class BulkOperation(models.TextChoices):
     UPSERT = "upsert", "Upsert (create the missing, update the changed)"
@@ -80,6 +82,10 @@ OPEN_BATCH_STATES = (*CLAIMABLE_STATES, BatchState.IN_FLIGHT)
 
 
 class BulkJob(models.Model):
+    # Its catalog's workspace, copied so lists filter without a join.
+    workspace = models.CharField(
+        max_length=WORKSPACE_KEY_LENGTH, db_index=True, default=workspace_default_key
+    )
     catalog = models.ForeignKey("catalogs.Catalog", on_delete=models.PROTECT, related_name="+")
     operation = models.CharField(max_length=10, choices=BulkOperation.choices)
     state = models.CharField(

@@ -126,6 +126,7 @@ def bulk_job_upload(
     file_name = (upload.name or "upload")[:255]
     with transaction.atomic(durable=True):
         job = BulkJob.objects.create(
+            workspace=catalog.workspace,
             catalog=catalog,
             operation=BulkOperation(operation),
             file_name=file_name,

@@ -67,7 +67,7 @@ def bulk_upload(request: AuthenticatedRequest, name: str) -> HttpResponse:
 def _bulk_upload(
     request: AuthenticatedRequest, name: str, limit: UploadLimitHandler
 ) -> HttpResponse:
-    catalog = catalog_selectors.catalog_get(name=name)
+    catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = BulkUploadForm(request.POST or None, request.FILES or None)
     if limit.refused:
         form.is_valid()
@@ -111,7 +111,7 @@ JOB_COLUMNS: list[Column[BulkJob]] = [
 @require_GET
 @require_capability(Capability.BROWSE)
 def bulk_job_list(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = catalog_selectors.catalog_get(name=name)
+    catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = BulkJobFilterForm(request.GET or None)
     queryset = selectors.bulk_jobs_for_catalog(catalog=catalog)
     if form.is_valid() and form.cleaned_data["state"]:
@@ -172,7 +172,7 @@ def _job_context(request: AuthenticatedRequest, catalog: Catalog, job: BulkJob) 
 @require_GET
 @require_capability(Capability.BROWSE)
 def bulk_job_detail(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
-    catalog = catalog_selectors.catalog_get(name=name)
+    catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     template = "catalog_bulk/job.html"
     if htmx_targets(request, "job-live"):
@@ -183,7 +183,7 @@ def bulk_job_detail(request: AuthenticatedRequest, name: str, job_id: int) -> Ht
 @require_POST
 @require_capability(Capability.PROPOSE)
 def bulk_job_propose(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
-    catalog = catalog_selectors.catalog_get(name=name)
+    catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     try:
         cr = services.bulk_job_propose(actor=request.user, job=job)
@@ -197,7 +197,7 @@ def bulk_job_propose(request: AuthenticatedRequest, name: str, job_id: int) -> H
 @require_POST
 @require_capability(Capability.PROPOSE, Capability.REVIEW)
 def bulk_job_control(request: AuthenticatedRequest, name: str, job_id: int) -> HttpResponse:
-    catalog = catalog_selectors.catalog_get(name=name)
+    catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     form = BulkControlForm(request.POST)
     if not form.is_valid():
@@ -256,7 +256,7 @@ def _csv_response(rows: Iterable[list[Any]], filename: str) -> StreamingHttpResp
 def bulk_job_errors_csv(
     request: AuthenticatedRequest, name: str, job_id: int
 ) -> StreamingHttpResponse:
-    catalog = catalog_selectors.catalog_get(name=name)
+    catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
     rows = selectors.bulk_job_error_csv_rows(job=job)
     return _csv_response(rows, f"{catalog.name}-job-{job.pk}-errors.csv")
@@ -267,7 +267,7 @@ def bulk_job_errors_csv(
 def bulk_job_report_csv(
     request: AuthenticatedRequest, name: str, job_id: int
 ) -> StreamingHttpResponse:
-    catalog = catalog_selectors.catalog_get(name=name)
+    catalog = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     job = selectors.bulk_job_get(catalog=catalog, job_id=job_id)
 
     def rows() -> Iterator[list[Any]]:

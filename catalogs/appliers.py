@@ -18,6 +18,7 @@ from console.changes.appliers import merge_state
 from console.changes.diff import same
 from console.changes.models import ChangeAction
 from console.changes.resource_types import ResourceType, resource_type_register
+from console.workspaces import workspace_default_key
 
 LIST_REUSE_SECONDS = 5.0
 
@@ -75,7 +76,9 @@ class CatalogItemApplier:
             client.catalog_item_delete(catalog_name=catalog_name, item_id=item_id)
         else:
             raise ValueError(f"catalog items have no {action!r} action")
-        catalog = Catalog.objects.filter(name=catalog_name).first()
+        catalog = Catalog.objects.filter(
+            workspace=workspace_default_key(), name=catalog_name
+        ).first()
         if catalog is not None:
             services.catalog_item_mirror_write(
                 catalog=catalog, item_id=item_id, action=action, values=payload
@@ -100,7 +103,7 @@ class CatalogItemApplier:
 
 
 def _types(catalog_name: str) -> dict[str, str]:
-    catalog = Catalog.objects.filter(name=catalog_name).first()
+    catalog = Catalog.objects.filter(workspace=workspace_default_key(), name=catalog_name).first()
     return catalog.field_types() if catalog is not None else {}
 
 
@@ -169,7 +172,9 @@ class CatalogApplier:
 
 def catalog_urls(identifiers: Collection[str]) -> dict[str, str]:
     """Pages of the catalogs the mirror still holds, by name."""
-    names = Catalog.objects.filter(name__in=identifiers).values_list("name", flat=True)
+    names = Catalog.objects.filter(
+        workspace=workspace_default_key(), name__in=identifiers
+    ).values_list("name", flat=True)
     return {name: reverse("catalogs:detail", args=[name]) for name in names}
 
 

@@ -10,6 +10,7 @@ from django.forms import formset_factory
 from catalogs import rules
 from catalogs.models import Catalog
 from catalogs.selectors import ItemFilter, ItemQuery
+from console.workspaces import workspace_default_key
 
 BOOL_CHOICES = [("", "Any"), ("true", "True"), ("false", "False")]
 DEFAULT_COLUMNS = 6
@@ -209,7 +210,9 @@ class CatalogCreateForm(forms.Form):
         name: str = self.cleaned_data["name"].strip()
         for error in rules.catalog_name_errors(name):
             self.add_error("name", error)
-        if Catalog.objects.filter(name=name, present_in_braze=True).exists():
+        if Catalog.objects.filter(
+            workspace=workspace_default_key(), name=name, present_in_braze=True
+        ).exists():
             self.add_error(
                 "name", "A catalog with that name already exists (catalog-name-already-exists)."
             )

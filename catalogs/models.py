@@ -10,11 +10,18 @@ from typing import Any
 
 from django.db import models
 
+from console.workspaces import WORKSPACE_KEY_LENGTH, workspace_default_key
+
 
 class Catalog(models.Model):
     """A catalog as Braze last reported it, plus how fresh the item mirror is."""
 
-    name = models.CharField(max_length=250, unique=True)
+    # Its items, selections, syncs and bulk jobs belong to the same workspace through it.
+    workspace = models.CharField(
+        max_length=WORKSPACE_KEY_LENGTH, db_index=True, default=workspace_default_key
+    )
+    # Unique per workspace: each workspace has its own catalogs of the same names.
+    name = models.CharField(max_length=250)
     description = models.CharField(max_length=250, blank=True)
     # [{"name": "id", "type": "string"}, ...] in Braze's order (id first).
     fields = models.JSONField(default=list)
@@ -33,6 +40,11 @@ class Catalog(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="catalog_unique_name_per_workspace"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

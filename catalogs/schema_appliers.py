@@ -23,6 +23,7 @@ from console.braze.errors import BrazeRateLimited, BrazeValidationError, error_i
 from console.changes.appliers import ApplyRefused, merge_state
 from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.resource_types import ResourceType, resource_type_register
+from console.workspaces import workspace_default_key
 
 # Between read-backs: short first (the sandbox and a quiet Braze apply within a second or
 # two), then longer, as each read-back spends a synchronous catalog request.
@@ -204,7 +205,9 @@ def review_notes(cr: ChangeRequest) -> list[str]:
         return []
     if cr.resource_type == schema_services.FIELD_RESOURCE:
         parts = schema_services.FIELD_IDENTIFIERS.parse(cr.identifier)
-        catalog = Catalog.objects.filter(name=parts["catalog"]).first()
+        catalog = Catalog.objects.filter(
+            workspace=workspace_default_key(), name=parts["catalog"]
+        ).first()
         if catalog is None:
             return []
         found = schema_selectors.catalog_field_dependents(
@@ -212,7 +215,9 @@ def review_notes(cr: ChangeRequest) -> list[str]:
         )
     else:
         parts = schema_services.SELECTION_IDENTIFIERS.parse(cr.identifier)
-        catalog = Catalog.objects.filter(name=parts["catalog"]).first()
+        catalog = Catalog.objects.filter(
+            workspace=workspace_default_key(), name=parts["catalog"]
+        ).first()
         if catalog is None:
             return []
         found = schema_selectors.catalog_selection_dependents(

@@ -8,6 +8,7 @@ from typing import Any
 
 from catalogs import schema_rules
 from catalogs.models import Catalog, CatalogItem, CatalogSelection
+from console.workspaces import workspace_default_key
 from templates_app.liquid import CatalogReferences, catalog_references
 from templates_app.models import ContentVersion
 from templates_app.models import ResourceType as ContentType
@@ -41,7 +42,9 @@ class Dependents:
 def _latest_content() -> list[tuple[ContentVersion, CatalogReferences]]:
     """The newest version of every template and Content Block in the content history."""
     rows = (
-        ContentVersion.objects.filter(resource_type__in=list(LIQUID_KEYS))
+        ContentVersion.objects.filter(
+            workspace=workspace_default_key(), resource_type__in=list(LIQUID_KEYS)
+        )
         .order_by("resource_type", "braze_id", "-version")
         .distinct("resource_type", "braze_id")
     )

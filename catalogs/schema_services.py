@@ -14,6 +14,7 @@ from catalogs.services import _search_text
 from console.changes.models import ChangeRequest
 from console.changes.resource_types import Identifiers
 from console.changes.services import change_request_propose
+from console.workspaces import workspace_default_key
 
 FIELD_RESOURCE = "catalog_field"
 SELECTION_RESOURCE = "catalog_selection"
@@ -195,7 +196,7 @@ def catalog_field_mirror_write(*, catalog_name: str, action: str, field: Mapping
 def catalog_selection_mirror_write(
     *, catalog_name: str, action: str, state: Mapping[str, Any] | None, name: str
 ) -> None:
-    catalog = Catalog.objects.filter(name=catalog_name).first()
+    catalog = Catalog.objects.filter(workspace=workspace_default_key(), name=catalog_name).first()
     if catalog is None:
         return
     if action == "delete":

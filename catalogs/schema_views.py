@@ -28,7 +28,7 @@ def _request_url(cr: ChangeRequest, fallback: str) -> str:
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def field_add(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = FieldAddForm(request.POST or None, catalog=catalog)
     if request.method == "POST" and form.is_valid():
         requests = schema_services.catalog_fields_propose_create(
@@ -50,7 +50,7 @@ def field_add(request: AuthenticatedRequest, name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def field_delete(request: AuthenticatedRequest, name: str, field_name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     dependents = schema_selectors.catalog_field_dependents(catalog=catalog, field_name=field_name)
     form = ConfirmNameForm(request.POST or None, expected=field_name)
     refusal: list[str] = []
@@ -77,7 +77,7 @@ def field_delete(request: AuthenticatedRequest, name: str, field_name: str) -> H
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def selection_create(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     preview_only = htmx_targets(request, "preview")
     data = request.POST if request.method == "POST" else None
     form = SelectionForm(data, catalog=catalog, initial={"results_limit": 10})
@@ -112,7 +112,7 @@ def selection_create(request: AuthenticatedRequest, name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def selection_delete(request: AuthenticatedRequest, name: str, selection_name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     selection = schema_selectors.catalog_selection_get(catalog=catalog, name=selection_name)
     dependents = schema_selectors.catalog_selection_dependents(
         catalog=catalog, selection_name=selection_name

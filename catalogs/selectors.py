@@ -18,6 +18,7 @@ from django.db import connection
 from django.http import Http404
 
 from catalogs.models import Catalog, CatalogItem, CatalogSync
+from console.workspaces import workspace_default_key
 
 _SAFE_FIELD = re.compile(r"^[A-Za-z0-9_-]{1,250}$")
 PAGE_SIZE = 50
@@ -30,13 +31,17 @@ def sort_expression(field_name: str) -> str | None:
     return f"COALESCE(data -> '{field_name}', 'null'::jsonb)"
 
 
-def catalog_list() -> list[Catalog]:
-    return list(Catalog.objects.order_by("name"))
+def catalog_list(*, workspace: str | None = None) -> list[Catalog]:
+    """The mirrored catalogs of ``workspace`` (a key; default: the default workspace)."""
+    chosen = workspace if workspace is not None else workspace_default_key()
+    return list(Catalog.objects.filter(workspace=chosen).order_by("name"))
 
 
-def catalog_get(*, name: str) -> Catalog:
+def catalog_get(*, name: str, workspace: str | None = None) -> Catalog:
+    """``workspace``'s catalog ``name`` (default: the default workspace's); 404 if absent."""
+    chosen = workspace if workspace is not None else workspace_default_key()
     try:
-        return Catalog.objects.get(name=name)
+        return Catalog.objects.get(workspace=chosen, name=name)
     except Catalog.DoesNotExist:
         raise Http404("No such catalog in the mirror.") from None
 

@@ -38,6 +38,7 @@ from console.celery import task_enqueue
 from console.changes.models import ChangeRequest
 from console.changes.resource_types import Identifiers
 from console.changes.services import change_request_propose
+from console.workspaces import workspace_default_key
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +72,12 @@ def _braze_time(value: str) -> datetime | None:
     return parse_datetime(value)
 
 
-def catalog_mirror_upsert(*, braze_catalog: Any) -> Catalog:
-    """Store one catalog as Braze lists it (name, description, fields, count, updated)."""
+def catalog_mirror_upsert(*, braze_catalog: Any, workspace: str | None = None) -> Catalog:
+    """Store one catalog as Braze lists it (name, description, fields, count, updated), in
+    ``workspace``'s mirror (a key; default: the default workspace's)."""
     fields = [{"name": f.name, "type": f.type} for f in braze_catalog.fields]
     catalog, _ = Catalog.objects.update_or_create(
+        workspace=workspace if workspace is not None else workspace_default_key(),
         name=braze_catalog.name,
         defaults={
             "description": braze_catalog.description or "",
@@ -87,12 +90,16 @@ def catalog_mirror_upsert(*, braze_catalog: Any) -> Catalog:
     return catalog
 
 
-def catalog_mirror_refresh(*, client: BrazeClient) -> list[Catalog]:
-    """List catalogs in Braze (one request of the 5/min catalog group) into the mirror."""
+def catalog_mirror_refresh(*, client: BrazeClient, workspace: str | None = None) -> list[Catalog]:
+    """List catalogs in Braze (one request of the 5/min catalog group) into ``workspace``'s
+    mirror (a key; default: the default workspace's, which ``client`` must be talking to)."""
+    workspace = workspace if workspace is not None else workspace_default_key()
     listed = client.catalog_list()
     with transaction.atomic():
-        catalogs = [catalog_mirror_upsert(braze_catalog=c) for c in listed]
-        Catalog.objects.exclude(name__in=[c.name for c in listed]).update(present_in_braze=False)
+        catalogs = [catalog_mirror_upsert(braze_catalog=c, workspace=workspace) for c in listed]
+        Catalog.objects.filter(workspace=workspace).exclude(
+            name__in=[c.name for c in listed]
+        ).update(present_in_braze=False)
     return catalogs
 
 
@@ -705,11 +712,14 @@ def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> Chan
 
 def catalog_mirror_write(*, name: str, action: str, state: Mapping[str, Any] | None) -> None:
     """The console's applied catalog create/delete, in the mirror at once."""
+    # The console applies catalog changes to the default workspace only, so far (issue 19).
+    workspace = workspace_default_key()
     if action == "delete":
-        Catalog.objects.filter(name=name).delete()
+        Catalog.objects.filter(workspace=workspace, name=name).delete()
         return
     assert state is not None
     Catalog.objects.update_or_create(
+        workspace=workspace,
         name=name,
         defaults={
             "description": state.get("description", ""),

@@ -68,7 +68,7 @@ CATALOG_COLUMNS: list[Column[Catalog]] = [
 @require_GET
 @require_capability(Capability.BROWSE)
 def catalog_list(request: AuthenticatedRequest) -> HttpResponse:
-    queryset = Catalog.objects.filter(present_in_braze=True)
+    queryset = Catalog.objects.filter(workspace=request.workspace.key, present_in_braze=True)
     search = request.GET.get("q", "").strip()
     if search:
         queryset = queryset.filter(name__icontains=search)
@@ -99,7 +99,7 @@ def catalog_list_refresh(request: AuthenticatedRequest) -> HttpResponse:
 @require_GET
 @require_capability(Capability.BROWSE)
 def catalog_detail(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     sample_fields = [str(f["name"]) for f in catalog.value_fields()][:6]
     field_uses, content_uses = schema_selectors.catalog_schema_overview(catalog=catalog)
     sync = selectors.catalog_sync_latest(catalog=catalog)
@@ -126,7 +126,7 @@ def catalog_detail(request: AuthenticatedRequest, name: str) -> HttpResponse:
 @require_POST
 @require_capability(Capability.BROWSE)
 def catalog_refresh(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     sync = services.catalog_sync_request(catalog=catalog, actor=request.user)
     messages.success(request, f"Refreshing {catalog.name} from Braze (pass #{sync.pk}).")
     return redirect(catalog.get_absolute_url())
@@ -165,7 +165,7 @@ def catalog_create(request: AuthenticatedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def catalog_delete(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = CatalogDeleteForm(request.POST or None, catalog=catalog)
     if request.method == "POST" and form.is_valid():
         cr = services.catalog_propose_delete(actor=request.user, catalog=catalog)
@@ -230,7 +230,7 @@ def _item_table(request: AuthenticatedRequest, catalog: Catalog, form: ItemFilte
 @require_GET
 @require_capability(Capability.BROWSE)
 def item_list(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = ItemFilterForm(request.GET or None, catalog=catalog)
     table = _item_table(request, catalog, form)
     export_query = request.GET.copy()
@@ -255,7 +255,7 @@ class _Echo:
 @require_GET
 @require_capability(Capability.BROWSE)
 def item_export(request: AuthenticatedRequest, name: str) -> HttpResponseBase:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = ItemFilterForm(request.GET or None, catalog=catalog)
     names = [str(f["name"]) for f in catalog.value_fields()]
     sort = request.GET.get("sort", "id")
@@ -293,7 +293,7 @@ def _csv_value(value: Any) -> Any:
 @require_GET
 @require_capability(Capability.BROWSE)
 def item_detail(request: AuthenticatedRequest, name: str, item_id: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     item = selectors.catalog_item_get(catalog=catalog, item_id=item_id)
     types = catalog.field_types()
     values = [
@@ -302,7 +302,7 @@ def item_detail(request: AuthenticatedRequest, name: str, item_id: str) -> HttpR
     ]
     # Viewers browse content but not the change requests about it.
     pending = (
-        change_requests_visible(user=request.user)
+        change_requests_visible(user=request.user, workspace=request.workspace.key)
         .filter(
             resource_type=services.ITEM_RESOURCE,
             identifier=services.item_identifier(catalog, item_id),
@@ -323,7 +323,7 @@ def item_detail(request: AuthenticatedRequest, name: str, item_id: str) -> HttpR
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def item_create(request: AuthenticatedRequest, name: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     form = ItemForm(request.POST or None, catalog=catalog, editing=False)
     if request.method == "POST" and form.is_valid():
         item_id = form.cleaned_data["item_id"]
@@ -348,7 +348,7 @@ def item_create(request: AuthenticatedRequest, name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def item_edit(request: AuthenticatedRequest, name: str, item_id: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     item = selectors.catalog_item_get(catalog=catalog, item_id=item_id)
     form = ItemForm(
         request.POST or None,
@@ -378,7 +378,7 @@ def item_edit(request: AuthenticatedRequest, name: str, item_id: str) -> HttpRes
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def item_delete(request: AuthenticatedRequest, name: str, item_id: str) -> HttpResponse:
-    catalog = selectors.catalog_get(name=name)
+    catalog = selectors.catalog_get(name=name, workspace=request.workspace.key)
     item = selectors.catalog_item_get(catalog=catalog, item_id=item_id)
     if request.method == "POST":
         cr = services.catalog_item_propose(

@@ -8,7 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 
-from console.http import AuthenticatedRequest
+from console.http import AuthenticatedRequest, WorkspaceRequest
 from console.roles import Capability, user_has_any
 
 type View[**P] = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
@@ -32,7 +32,9 @@ def require_capability[**P](
                 if request.headers.get("HX-Request"):
                     response["HX-Redirect"] = response["Location"]
                 return response
-            if capabilities and not user_has_any(request.user, capabilities):
+            # Roles in the workspace the URL names (console/workspace_urls.py).
+            workspace = cast(WorkspaceRequest, request).workspace
+            if capabilities and not user_has_any(request.user, capabilities, workspace.key):
                 raise PermissionDenied
             return view(cast(AuthenticatedRequest, request), *args, **kwargs)
 

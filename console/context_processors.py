@@ -2,15 +2,24 @@ from django.http import HttpRequest
 
 from console.navigation import navigation_for
 from console.roles import Capability, user_capabilities, user_roles
+from console.workspace_urls import workspace_switch_links, workspaces_in_urls
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_links": [], "user_role_names": [], "can_search": False}
-    return {
+    workspace = getattr(request, "workspace", None)  # RequestFactory requests have none
+    key = workspace.key if workspace is not None else None
+    context: dict[str, object] = {
         "nav_links": navigation_for(request),
         # The header's search box mirrors the search view's own capability check.
-        "can_search": Capability.BROWSE in user_capabilities(user),
-        "user_role_names": sorted(role.value for role in user_roles(user)),
+        "can_search": Capability.BROWSE in user_capabilities(user, key),
+        # The roles held in this workspace (console/roles.py, WorkspaceRole).
+        "user_role_names": sorted(role.value for role in user_roles(user, key)),
     }
+    if workspaces_in_urls():
+        # Shown on every page while there is more than one workspace to be in.
+        context["current_workspace"] = workspace
+        context["workspace_links"] = workspace_switch_links(request)
+    return context

@@ -10,6 +10,7 @@ from console.changes.models import (
 )
 from console.home.models import HomeMark
 from console.notifications.models import NotificationOptOut, WebhookDelivery
+from console.role_models import WorkspaceRole
 
 __all__ = [
     "AccountSponsor",
@@ -23,4 +24,5 @@ __all__ = [
     "NotificationOptOut",
     "Review",
     "WebhookDelivery",
+    "WorkspaceRole",
 ]

@@ -25,7 +25,7 @@ def _awaiting_my_review(request: HttpRequest) -> int:
     user = request.user
     if not isinstance(user, AbstractBaseUser):
         return 0
-    return review_count_for(user)
+    return review_count_for(user, _workspace_key(request))
 
 
 NAV_ITEMS: tuple[NavItem, ...] = (
@@ -81,13 +81,18 @@ class NavLink:
     count: int = 0
 
 
+def _workspace_key(request: HttpRequest) -> str | None:
+    workspace = getattr(request, "workspace", None)  # RequestFactory requests have none
+    return workspace.key if workspace is not None else None
+
+
 def navigation_for(request: HttpRequest) -> list[NavLink]:
-    caps = user_capabilities(request.user)
+    caps = user_capabilities(request.user, _workspace_key(request))
     return [
         NavLink(
             item.label,
             reverse(item.url_name),
-            request.path.startswith(item.section),
+            request.path_info.startswith(item.section),
             item.badge(request) if item.badge else 0,
         )
         for item in NAV_ITEMS
@@ -110,8 +115,16 @@ AUDIT_TABS: tuple[NavItem, ...] = (
 
 def tabs_for(request: HttpRequest, items: tuple[NavItem, ...]) -> list[NavLink]:
     """A section's tabs the user may open; the most specific matching one is current."""
-    caps = user_capabilities(request.user)
+    caps = user_capabilities(request.user, _workspace_key(request))
     visible = [item for item in items if item.capabilities & caps]
-    matching = [item for item in visible if request.path.startswith(item.section)]
+    matching = [item for item in visible if request.path_info.startswith(item.section)]
     current = max(matching, key=lambda item: len(item.section), default=None)
     return [NavLink(item.label, reverse(item.url_name), item is current) for item in visible]
+
+
+def section_list_url(path_info: str) -> str:
+    """The list page of the section ``path_info`` is in (home when in none)."""
+    for item in NAV_ITEMS:
+        if path_info.startswith(item.section):
+            return reverse(item.url_name)
+    return reverse("home")

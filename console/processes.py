@@ -9,6 +9,7 @@ do; in production the same split is made with separate service accounts.
 """
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 
@@ -29,6 +30,9 @@ PRIVILEGED: dict[str, frozenset[str]] = {
     # Redeems sign-in codes at the identity provider: only the web signs people in.
     "OIDC_CLIENT_SECRET": frozenset({"web"}),
 }
+# Each named workspace's secrets (console/workspaces.py), and the file that may hold them,
+# go where the default workspace's do.
+_WORKSPACE_SECRET = re.compile(r"^BRAZE_[A-Z0-9_]+_(API_KEY|SCIM_TOKEN)$|^BRAZE_WORKSPACES_FILE$")
 KINDS = frozenset({"web", "worker", "beat", "migrate", "indexer", "signer", "sandbox", "command"})
 # Settings read this: the kinds that append no audit entry start without AUDIT_CHAIN_KEY.
 KIND_VARIABLE = "CONSOLE_PROCESS"
@@ -39,12 +43,18 @@ def process_environment(kind: str, environ: Mapping[str, str]) -> dict[str, str]
     if kind not in KINDS:
         raise ValueError(f"unknown kind of process {kind!r}; one of {', '.join(sorted(KINDS))}")
     env = {
-        name: value
-        for name, value in environ.items()
-        if name not in PRIVILEGED or kind in PRIVILEGED[name]
+        name: value for name, value in environ.items() if kind in _kinds_holding(name, PRIVILEGED)
     }
     env[KIND_VARIABLE] = kind
     return env
+
+
+def _kinds_holding(name: str, privileged: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    if name in privileged:
+        return privileged[name]
+    if _WORKSPACE_SECRET.match(name):
+        return privileged["BRAZE_API_KEY"]
+    return KINDS
 
 
 def main(argv: list[str]) -> None:

@@ -2,12 +2,17 @@
 
 Roles are Django groups; code never asks "is this user a Reviewer?", it asks for a
 capability, so a role can change what it grants in one place.
+
+Roles can be scoped to a workspace (``WorkspaceRole``): asked about a workspace, a person
+holding any role there has exactly those roles there; otherwise their groups apply.
 """
 
 from collections.abc import Iterable
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+
+from console.role_models import WorkspaceRole
 
 
 class Role(StrEnum):
@@ -52,10 +57,13 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
 GRANTS_NEEDING_APPROVAL: frozenset[Role] = frozenset({Role.REVIEWER, Role.ADMIN})
 
 _CACHE_ATTR = "_console_roles"
+_WORKSPACE_CACHE_ATTR = "_console_workspace_roles"
 
 
-def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
-    """The user's roles, cached on the user object for the request."""
+def user_roles(
+    user: AbstractBaseUser | AnonymousUser, workspace: str | None = None
+) -> frozenset[Role]:
+    """The user's roles (in ``workspace``, a key, when named), cached on the user object."""
     if not user.is_authenticated or not user.is_active:
         return frozenset()
     cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
@@ -63,20 +71,40 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
         names = set(Group.objects.filter(user__pk=user.pk).values_list("name", flat=True))
         cached = frozenset(role for role in Role if role.value in names)
         setattr(user, _CACHE_ATTR, cached)
+    if workspace is None:
+        return cached
+    scoped = _workspace_roles(user)
+    return scoped.get(workspace, cached)
+
+
+def _workspace_roles(user: AbstractBaseUser) -> dict[str, frozenset[Role]]:
+    cached: dict[str, frozenset[Role]] | None = getattr(user, _WORKSPACE_CACHE_ATTR, None)
+    if cached is None:
+        found: dict[str, set[Role]] = {}
+        rows = WorkspaceRole.objects.filter(user_id=user.pk).values_list("workspace", "role")
+        for workspace, name in rows:
+            if name in Role._value2member_map_:
+                found.setdefault(workspace, set()).add(Role(name))
+        cached = {workspace: frozenset(roles) for workspace, roles in found.items()}
+        setattr(user, _WORKSPACE_CACHE_ATTR, cached)
     return cached
 
 
-def user_capabilities(user: AbstractBaseUser | AnonymousUser) -> frozenset[Capability]:
+def user_capabilities(
+    user: AbstractBaseUser | AnonymousUser, workspace: str | None = None
+) -> frozenset[Capability]:
     caps: set[Capability] = set()
-    for role in user_roles(user):
+    for role in user_roles(user, workspace):
         caps |= ROLE_CAPABILITIES[role]
     return frozenset(caps)
 
 
 def user_has_any(
-    user: AbstractBaseUser | AnonymousUser, capabilities: Iterable[Capability]
+    user: AbstractBaseUser | AnonymousUser,
+    capabilities: Iterable[Capability],
+    workspace: str | None = None,
 ) -> bool:
-    return bool(user_capabilities(user) & set(capabilities))
+    return bool(user_capabilities(user, workspace) & set(capabilities))
 
 
 def roles_with(capability: Capability) -> frozenset[Role]:
@@ -90,8 +118,9 @@ def roles_ensure_groups() -> None:
 
 
 def forget_cached_roles(user: AbstractBaseUser) -> None:
-    if hasattr(user, _CACHE_ATTR):
-        delattr(user, _CACHE_ATTR)
+    for attr in (_CACHE_ATTR, _WORKSPACE_CACHE_ATTR):
+        if hasattr(user, attr):
+            delattr(user, attr)
 
 
 def user_roles_assign(*, user: User, roles: Iterable[Role]) -> None:
@@ -101,4 +130,15 @@ def user_roles_assign(*, user: User, roles: Iterable[Role]) -> None:
     call this; seeding demo and test accounts calls it directly."""
     roles_ensure_groups()
     user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+    forget_cached_roles(user)
+
+
+def user_workspace_roles_assign(*, user: User, workspace: str, roles: Iterable[Role]) -> None:
+    """Make `roles` the user's roles in `workspace` (none: their roles everywhere apply
+    there again). The membership write alone, like ``user_roles_assign``: the audited,
+    approved path through users_admin is still to come (issue 19)."""
+    WorkspaceRole.objects.filter(user=user, workspace=workspace).delete()
+    WorkspaceRole.objects.bulk_create(
+        WorkspaceRole(user=user, workspace=workspace, role=role.value) for role in set(roles)
+    )
     forget_cached_roles(user)

@@ -1,10 +1,13 @@
 """The configured secrets, for every place that masks them (audit entries, logs, error reports).
 
 The canary guard (tests/fixtures/canary.py) checks that none of them escapes; a new secret
-setting is added here once and is then masked everywhere.
+setting is added here once and is then masked everywhere. Every configured workspace's API key
+and SCIM token are secrets too (console/workspaces.py), wherever they were read from.
 """
 
 from django.conf import settings
+
+from console.workspaces import workspace_secrets
 
 SECRET_SETTINGS = (
     "BRAZE_API_KEY",
@@ -25,4 +28,5 @@ def secret_values() -> list[str]:
     if not settings.configured:
         return []
     values = {str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS}
+    values.update(workspace_secrets(getattr(settings, "BRAZE_WORKSPACES_CONFIGURED", ())))
     return sorted((v for v in values if len(v) >= _MIN_SECRET_LENGTH), key=len, reverse=True)

@@ -76,10 +76,14 @@ MIDDLEWARE = [
     # (WhiteNoise, inserted before it below, serves static files with their own headers).
     "console.cache_headers.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Takes /w/<key>/ off the path before anything resolves it (console/workspace_urls.py).
+    "console.workspace_urls.WorkspaceMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Inside the messages middleware: its notice must be saved with the session.
+    "console.workspace_urls.WorkspaceSwitchFallbackMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -413,21 +417,22 @@ CELERY_BEAT_SCHEDULE["content-sync"] = {
     "schedule": CONTENT_SYNC_INTERVAL_MINUTES * 60.0,
 }
 
-# Braze. The key and SCIM token are secrets: they are never logged or rendered.
-BRAZE_REST_ENDPOINT = os.environ.get("BRAZE_REST_ENDPOINT", "http://127.0.0.1:9400")
-BRAZE_API_KEY = os.environ.get("BRAZE_API_KEY", "")
-BRAZE_SCIM_TOKEN = os.environ.get("BRAZE_SCIM_TOKEN", "")
+# Braze. Every workspace the console serves (console/workspaces.py); the first is the default.
+# Keys and SCIM tokens are secrets: they are never logged or rendered.
+BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(os.environ)
+# The default workspace's connection under the names the single-workspace code reads.
+BRAZE_REST_ENDPOINT = BRAZE_WORKSPACES_CONFIGURED[0].rest_endpoint
+BRAZE_API_KEY = BRAZE_WORKSPACES_CONFIGURED[0].api_key
+BRAZE_SCIM_TOKEN = BRAZE_WORKSPACES_CONFIGURED[0].scim_token
 BRAZE_CONNECT_TIMEOUT = float(os.environ.get("BRAZE_CONNECT_TIMEOUT", "5"))
 BRAZE_READ_TIMEOUT = float(os.environ.get("BRAZE_READ_TIMEOUT", "30"))
 # SCIM's "Service Origin", sent as X-Request-Origin with the SCIM token. Braze refuses SCIM
 # calls without it, so the console makes none while it is empty.
-BRAZE_SCIM_ORIGIN = os.environ.get("BRAZE_SCIM_ORIGIN", "")
+BRAZE_SCIM_ORIGIN = BRAZE_WORKSPACES_CONFIGURED[0].scim_origin
 # Which workspace permission names dashboard-user forms offer and accept: "granular" (Braze's
 # names since its granular permissions migration) or "legacy" (the older names, which Braze
 # stops accepting in December 2026). Legacy names an account already holds are kept either way.
 BRAZE_SCIM_PERMISSIONS = os.environ.get("BRAZE_SCIM_PERMISSIONS", "granular").strip().lower()
-# Every workspace the console serves (console/workspaces.py); the first is the default.
-BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(os.environ)
 if BRAZE_SCIM_PERMISSIONS not in {"granular", "legacy"}:
     raise ImproperlyConfigured("BRAZE_SCIM_PERMISSIONS must be 'granular' or 'legacy'.")
 # The access review's share of the company's SCIM calls a day (UTC): a fifth of the 5,000
@@ -487,7 +492,10 @@ BRAZE_RATE_LIMITS = {
     # Groups set by hand: their figure is used even when Braze announces another.
     "overrides": sorted(braze_limit_overrides(os.environ.get("BRAZE_RATE_LIMIT_OVERRIDES", ""))),
     # Limits are per workspace: every console sharing a workspace must use the same name.
-    "workspace": os.environ.get("BRAZE_WORKSPACE", "default"),
+    # The name keying the default workspace's limiter: its workspace name, unless set apart
+    # (tests and benchmarks give each run its own); other workspaces' use their names.
+    "workspace": os.environ.get("BRAZE_RATE_LIMIT_WORKSPACE", "").strip()
+    or BRAZE_WORKSPACES_CONFIGURED[0].key,
     # Background work (syncs, bulk jobs, read-backs) never takes more than this share of a
     # group, at any time: Braze's limits are shared with every other integration of the
     # workspace, and many of them never retry a 429. The rest is left to people and to them.

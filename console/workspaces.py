@@ -7,13 +7,21 @@ Unset, the console serves one workspace built from today's single-workspace vari
 (``BRAZE_REST_ENDPOINT``, ``BRAZE_API_KEY``, …), keyed by ``BRAZE_WORKSPACE``, so a
 single-workspace set-up keeps working unchanged.
 
+Secrets may instead come from a TOML file named by ``BRAZE_WORKSPACES_FILE``, one table per
+workspace holding ``api_key`` and ``scim_token`` only; the file must be readable by its owner
+alone. A secret is given in one place: the same one in both the file and the environment is
+refused rather than one silently winning.
+
 Settings parse the environment once (``workspaces_from_env``); everything else asks this
 module (``workspace_get``, ``workspaces_all``, ``workspace_default``).
 """
 
 import re
+import stat
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,6 +42,99 @@ class Workspace:
 
 def workspaces_from_env(env: Mapping[str, str]) -> tuple[Workspace, ...]:
     """The configured workspaces, the default (first) one first."""
+    workspaces = _workspaces_from_variables(env)
+    path = env.get("BRAZE_WORKSPACES_FILE", "").strip()
+    if not path:
+        return workspaces
+    return _with_file_secrets(workspaces, workspace_secrets_file(Path(path)))
+
+
+_SECRET_FIELDS = ("api_key", "scim_token")
+
+
+def workspace_secrets_file(path: Path) -> dict[str, dict[str, str]]:
+    """Each workspace's secrets from the TOML file at ``path`` (``{key: {"api_key": …}}``).
+
+    Refused when anyone but its owner may read it, and on any content other than string
+    secrets. Messages name the file and the place, never a value.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"BRAZE_WORKSPACES_FILE {str(path)!r} cannot be read ({error.strerror})."
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ImproperlyConfigured(
+            f"BRAZE_WORKSPACES_FILE {str(path)!r} may be read by others: "
+            "make it readable by the console's user alone (chmod 600)."
+        )
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        # The decoder's message names a line and column, never the text there.
+        raise ImproperlyConfigured(
+            f"BRAZE_WORKSPACES_FILE {str(path)!r} is not valid TOML: {error}"
+        ) from None
+    secrets: dict[str, dict[str, str]] = {}
+    for key, table in data.items():
+        if not isinstance(table, dict):
+            raise ImproperlyConfigured(
+                f"BRAZE_WORKSPACES_FILE: {key!r} must be a table ([{key}]) of secrets."
+            )
+        unknown = sorted(set(table) - set(_SECRET_FIELDS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"BRAZE_WORKSPACES_FILE: [{key}] holds {unknown}; only "
+                f"{list(_SECRET_FIELDS)} belong in the file (the rest in the environment)."
+            )
+        if not all(isinstance(value, str) for value in table.values()):
+            raise ImproperlyConfigured(f"BRAZE_WORKSPACES_FILE: [{key}]'s secrets must be strings.")
+        secrets[key] = dict(table)
+    return secrets
+
+
+def _with_file_secrets(
+    workspaces: tuple[Workspace, ...], secrets: Mapping[str, Mapping[str, str]]
+) -> tuple[Workspace, ...]:
+    known = {workspace.key for workspace in workspaces}
+    strangers = sorted(set(secrets) - known)
+    if strangers:
+        raise ImproperlyConfigured(
+            f"BRAZE_WORKSPACES_FILE names workspaces {strangers} that are not configured "
+            f"(configured: {sorted(known)})."
+        )
+    merged = []
+    for workspace in workspaces:
+        given = secrets.get(workspace.key, {})
+        for name in given:
+            if getattr(workspace, name):
+                raise ImproperlyConfigured(
+                    f"Workspace {workspace.key!r}: {name} is set both in the environment and in "
+                    "BRAZE_WORKSPACES_FILE; keep it in one place."
+                )
+        merged.append(
+            replace(
+                workspace,
+                api_key=given.get("api_key", workspace.api_key),
+                scim_token=given.get("scim_token", workspace.scim_token),
+            )
+        )
+    return tuple(merged)
+
+
+def workspace_secrets(workspaces: tuple[Workspace, ...]) -> list[str]:
+    """Every workspace's API key and SCIM token (empty ones left out), for masking."""
+    return [
+        value
+        for workspace in workspaces
+        for value in (workspace.api_key, workspace.scim_token)
+        if value
+    ]
+
+
+def _workspaces_from_variables(env: Mapping[str, str]) -> tuple[Workspace, ...]:
     names = [n.strip() for n in env.get("BRAZE_WORKSPACES", "").split(",") if n.strip()]
     if not names:
         key = env.get("BRAZE_WORKSPACE", "default").strip() or "default"
@@ -88,6 +189,16 @@ def workspaces_all() -> tuple[Workspace, ...]:
 
 def workspace_default() -> Workspace:
     return workspaces_all()[0]
+
+
+def workspace_default_key() -> str:
+    """The default of every model's ``workspace`` column: rows made before workspaces, and
+    rows whose code names none yet, belong to the default workspace."""
+    return workspace_default().key
+
+
+# A workspace key as stored on a row (console/workspaces.py, ``_KEY``).
+WORKSPACE_KEY_LENGTH = 40
 
 
 def workspace_get(key: str) -> Workspace:

@@ -454,7 +454,7 @@ class Bench:
             "CELERY_BROKER_URL": f"redis+socket://{self.redis.sock}",
             "BRAZE_REST_ENDPOINT": self.sandbox.url,
             "BRAZE_API_KEY": self.sandbox.api_key,
-            "BRAZE_WORKSPACE": self.workspace,
+            "BRAZE_RATE_LIMIT_WORKSPACE": self.workspace,
             "BRAZE_RATE_LIMIT_CLOCK_SCALE": str(s),
             # Arrival jitter margin: 0.2 s per 10 s window, scaled with the window.
             "BRAZE_RATE_LIMIT_MARGIN_SECONDS": str(round(1.2 / s, 3)),

@@ -59,7 +59,7 @@ def main() -> int:
         BRAZE_RATE_LIMIT_CLOCK_SCALE=str(args.scale),
         BRAZE_RATE_LIMIT_MARGIN_SECONDS=str(args.margin),
         BRAZE_RATE_LIMIT_BACKGROUND_SHARE=str(args.background_share),
-        BRAZE_WORKSPACE=f"bench-{os.getpid()}",
+        BRAZE_RATE_LIMIT_WORKSPACE=f"bench-{os.getpid()}",
     )
     import django
 

@@ -25,6 +25,7 @@ from console.changes.diff import same
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.resource_types import Identifiers, resource_type_register
 from console.changes.resource_types import ResourceType as RegisteredType
+from console.workspaces import workspace_default_key
 from templates_app import selectors, services
 from templates_app.models import ContentVersion, ResourceType
 from templates_app.rules import content_block_state_notice
@@ -338,7 +339,11 @@ def _pages_of(
 
     def urls_of(identifiers: Collection[str]) -> dict[str, str]:
         seen = (
-            ContentVersion.objects.filter(resource_type=resource_type, braze_id__in=identifiers)
+            ContentVersion.objects.filter(
+                workspace=workspace_default_key(),
+                resource_type=resource_type,
+                braze_id__in=identifiers,
+            )
             .values_list("braze_id", flat=True)
             .distinct()
         )

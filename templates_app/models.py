@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from console.workspaces import WORKSPACE_KEY_LENGTH, workspace_default_key
+
 
 class ResourceType(models.TextChoices):
     EMAIL_TEMPLATE = "email_template", "Email template"
@@ -23,6 +25,10 @@ class ContentVersion(models.Model):
     `search_vector` (full text) and `search_text` (lowercase, trigram-indexed).
     """
 
+    # Braze ids are per workspace: the same id in two workspaces is two resources.
+    workspace = models.CharField(
+        max_length=WORKSPACE_KEY_LENGTH, db_index=True, default=workspace_default_key
+    )
     resource_type = models.CharField(max_length=40, choices=ResourceType.choices)
     braze_id = models.CharField(max_length=200)
     version = models.PositiveIntegerField()
@@ -45,11 +51,15 @@ class ContentVersion(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["resource_type", "braze_id", "version"], name="one_row_per_version"
+                fields=["workspace", "resource_type", "braze_id", "version"],
+                name="one_row_per_version_per_workspace",
             )
         ]
         indexes = [
-            models.Index(fields=["resource_type", "braze_id", "-version"], name="version_latest")
+            models.Index(
+                fields=["workspace", "resource_type", "braze_id", "-version"],
+                name="version_latest_per_workspace",
+            )
         ]
 
     def __str__(self) -> str:

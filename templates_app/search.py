@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils.safestring import SafeString, mark_safe
 
+from console.workspaces import workspace_default_key, workspaces_all
 from templates_app.models import ResourceType
 from templates_app.personalize import block_includes
 
@@ -155,12 +156,18 @@ def _snippets(resource_type: str, snapshot: dict[str, Any], terms: list[str]) ->
 
 _LATEST = """NOT EXISTS (
     SELECT 1 FROM templates_app_contentversion later
-    WHERE later.resource_type = v.resource_type AND later.braze_id = v.braze_id
-    AND later.version > v.version)"""
+    WHERE later.workspace = v.workspace AND later.resource_type = v.resource_type
+    AND later.braze_id = v.braze_id AND later.version > v.version)"""
 
 
-def search_sql(*, include_history: bool, substring: bool, some_kinds: bool) -> str:
-    """The search query, over migration 0003's indexed columns (`search_text` is lowercase)."""
+def search_sql(
+    *, include_history: bool, substring: bool, some_kinds: bool, one_workspace: bool = False
+) -> str:
+    """The search query, over migration 0003's indexed columns (`search_text` is lowercase).
+
+    `one_workspace` keeps the versions of `%(workspace)s` only: asked for when several
+    workspaces are configured (with one, every version is its). The text indexes do not
+    include the workspace yet, so the planner may then pick the workspace's index instead."""
     matches = "v.search_vector @@ q.tsq"
     if substring:
         matches = f"({matches} OR v.search_text LIKE %(like)s)"
@@ -171,6 +178,7 @@ def search_sql(*, include_history: bool, substring: bool, some_kinds: bool) -> s
                count(*) OVER () AS total
         FROM templates_app_contentversion v CROSS JOIN q
         WHERE {matches}
+          {"AND v.workspace = %(workspace)s" if one_workspace else ""}
           {"AND v.resource_type = ANY(%(types)s)" if some_kinds else ""}
           {"" if include_history else "AND " + _LATEST}
         ORDER BY (lower(v.name) LIKE %(like)s) DESC, ts_rank_cd(v.search_title, q.tsq) DESC,
@@ -186,8 +194,10 @@ def content_search(
     include_history: bool = False,
     page: int = 1,
     page_size: int = PAGE_SIZE,
+    workspace: str | None = None,
 ) -> SearchPage:
-    """Email templates, Content Blocks and preference centers whose text matches `query`.
+    """Email templates, Content Blocks and preference centers whose text matches `query`, in
+    `workspace`'s content history (a key; default: the default workspace's).
 
     A version matches when its words match (`websearch_to_tsquery`: words, "phrases",
     `-excluded`, `or`) or, from three characters on, when it contains `query` as written,
@@ -204,9 +214,11 @@ def content_search(
         include_history=include_history,
         substring=len(query) >= SUBSTRING_MIN,
         some_kinds=bool(types),
+        one_workspace=len(workspaces_all()) > 1,
     )
     params: dict[str, str | int | list[str]] = {
         "query": query,
+        "workspace": workspace if workspace is not None else workspace_default_key(),
         "like": _like(query.lower()),
         "types": types,
         "limit": page_size,
@@ -263,17 +275,21 @@ class Usage:
         return str(ResourceType(self.resource_type).label)
 
 
-def content_block_usage(*, name: str, include_history: bool = False) -> list[Usage]:
+def content_block_usage(
+    *, name: str, include_history: bool = False, workspace: str | None = None
+) -> list[Usage]:
     """Email templates and Content Blocks whose Liquid includes the block `name`
     (`{{content_blocks.${name}}}`), by kind and name; their current versions only unless
-    `include_history`, which adds the earlier versions that included it."""
+    `include_history`, which adds the earlier versions that included it. In `workspace` (a
+    key; default: the default workspace)."""
     sql = f"""
         SELECT v.resource_type, v.braze_id, v.version, v.name, {_LATEST} AS current
         FROM templates_app_contentversion v
-        WHERE v.includes @> %(name)s::jsonb
+        WHERE v.includes @> %(name)s::jsonb AND v.workspace = %(workspace)s
           {"" if include_history else "AND " + _LATEST}
         ORDER BY v.resource_type DESC, lower(v.name), v.braze_id, v.version DESC
     """  # noqa: S608 (only fixed fragments are joined; the name is a parameter)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"name": json.dumps([name])})
+        chosen = workspace if workspace is not None else workspace_default_key()
+        cursor.execute(sql, {"name": json.dumps([name]), "workspace": chosen})
         return [Usage(*row) for row in cursor.fetchall()]

@@ -24,6 +24,7 @@ from console.braze.client import (
     PreferenceCenter,
     PreferenceCenterSummary,
 )
+from console.workspaces import workspace_default_key
 from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
 from templates_app.personalize import BlockSource, Person, Selected, TranslationLocale
 from templates_app.rules import Workspace
@@ -241,12 +242,22 @@ def workspace_known() -> Workspace:
 # --- history -------------------------------------------------------------------------------
 
 
-def version_list(*, resource_type: str, braze_id: str) -> QuerySet[ContentVersion]:
-    return ContentVersion.objects.filter(resource_type=resource_type, braze_id=braze_id)
+def version_list(
+    *, resource_type: str, braze_id: str, workspace: str | None = None
+) -> QuerySet[ContentVersion]:
+    """A resource's versions in ``workspace`` (a key; default: the default workspace)."""
+    return ContentVersion.objects.filter(
+        workspace=workspace if workspace is not None else workspace_default_key(),
+        resource_type=resource_type,
+        braze_id=braze_id,
+    )
 
 
-def version_latest(*, resource_type: str, braze_id: str) -> ContentVersion | None:
-    return version_list(resource_type=resource_type, braze_id=braze_id).order_by("-version").first()
+def version_latest(
+    *, resource_type: str, braze_id: str, workspace: str | None = None
+) -> ContentVersion | None:
+    versions = version_list(resource_type=resource_type, braze_id=braze_id, workspace=workspace)
+    return versions.order_by("-version").first()
 
 
 # --- previewing as a person ---------------------------------------------------------------
@@ -261,7 +272,11 @@ def content_block_source(*, overrides: dict[str, str] | None = None) -> BlockSou
         if name in known:
             return known[name]
         named = (
-            ContentVersion.objects.filter(resource_type=ResourceType.CONTENT_BLOCK, name=name)
+            ContentVersion.objects.filter(
+                workspace=workspace_default_key(),
+                resource_type=ResourceType.CONTENT_BLOCK,
+                name=name,
+            )
             .order_by("-version")
             .first()
         )
@@ -281,7 +296,7 @@ class MirrorCatalogs:
     and the selections the console created, evaluated from their stored definition."""
 
     def items(self, catalog: str, item_ids: Sequence[str]) -> list[dict[str, Any]] | None:
-        found = Catalog.objects.filter(name=catalog).first()
+        found = Catalog.objects.filter(workspace=workspace_default_key(), name=catalog).first()
         if found is None:
             return None
         rows = dict(
@@ -294,7 +309,7 @@ class MirrorCatalogs:
     def selection(
         self, catalog: str, selection: str, personalize: Callable[[str], str]
     ) -> Selected:
-        found = Catalog.objects.filter(name=catalog).first()
+        found = Catalog.objects.filter(workspace=workspace_default_key(), name=catalog).first()
         if found is None:
             return Selected(problem=f'the console has no mirror of a catalog named "{catalog}"')
         known = CatalogSelection.objects.filter(catalog=found, name=selection).first()

@@ -22,6 +22,7 @@ from console.changes.diff import field_diff, is_long_text
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.resource_types import resource_type_get
 from console.changes.services import change_request_propose
+from console.workspaces import workspace_default_key
 from templates_app import selectors
 from templates_app.kinds import KINDS, ContentKind
 from templates_app.models import (
@@ -67,7 +68,9 @@ def version_record(
         # Serialise writers of one resource so two syncs cannot number a version twice.
         latest = (
             ContentVersion.objects.select_for_update()
-            .filter(resource_type=resource_type, braze_id=braze_id)
+            .filter(
+                workspace=workspace_default_key(), resource_type=resource_type, braze_id=braze_id
+            )
             .order_by("-version")
             .first()
         )

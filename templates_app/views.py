@@ -660,7 +660,9 @@ def content_search(request: AuthenticatedRequest) -> HttpResponse:
         context["liquid_tag"] = block_liquid_tag(uses)
         context["usages"] = [
             (usage, _found_url(usage.resource_type, usage.braze_id, current=usage.current))
-            for usage in search.content_block_usage(name=uses, include_history=history)
+            for usage in search.content_block_usage(
+                name=uses, include_history=history, workspace=request.workspace.key
+            )
         ]
     else:
         found = search.content_search(
@@ -668,6 +670,7 @@ def content_search(request: AuthenticatedRequest) -> HttpResponse:
             kinds=[kind] if kind else None,
             include_history=history,
             page=data.get("page") or 1,
+            workspace=request.workspace.key,
         )
         context["found"] = found
         context["hits"] = [
@@ -802,7 +805,7 @@ def change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 
 def _change_preview(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    cr = change_request_get_visible(user=request.user, pk=pk)
+    cr = change_request_get_visible(user=request.user, pk=pk, workspace=request.workspace.key)
     if cr is None or cr.resource_type not in KINDS:
         raise Http404("Not a content change.")
     before = cr.base_snapshot or {}

@@ -20,7 +20,9 @@ SELECT = (
     " e.resource_type, e.resource_id, e.change_request_id, e.outcome, e.data::text,"
     " e.personal_digest, e.prev_hash, e.hash,"
     # The erasable part beside the chain, checked against the digest the entry chains.
-    " p.entry_id IS NOT NULL, p.salt, p.data::text"
+    " p.entry_id IS NOT NULL, p.salt, p.data::text,"
+    # Last, as the content's optional last field (hashing.entry_content).
+    " e.workspace"
     " FROM audit_entry e LEFT JOIN audit_personal p ON p.entry_id = e.seq"
 )
 BATCH = 20_000
@@ -72,7 +74,8 @@ def walk(
             result.problems.append((seq, message))
 
     # The first 13 columns of SELECT are the content's first 13 fields, in its order; the
-    # content is then data and the personal digest (hashing.entry_content, built here
+    # content is then data, the personal digest and the workspace when set (column 20;
+    # hashing.entry_content, built here
     # without a call per field: this loop runs once per entry of the whole trail).
     content_of, loads = hashing.canonical_json, json.loads
     for row in rows:
@@ -84,7 +87,7 @@ def walk(
         elif stored_prev != prev:
             problem(seq, f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}")
         data = loads(row[13])
-        content = content_of([*row[:13], data, digest])
+        content = content_of([*row[:13], data, digest, *([row[20]] if row[20] else [])])
         chain = legacy if seq <= legacy_until else keyed
         if chain(stored_prev, content) != stored_hash:
             problem(seq, f"seq {seq}: content does not match its stored hash")

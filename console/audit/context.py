@@ -19,6 +19,8 @@ class Origin:
     via: str
     ip: str | None = None
     user_agent: str = ""
+    # The workspace the request was in (console/workspace_urls.py); "" outside one.
+    workspace: str = ""
 
 
 _origin: ContextVar[Origin | None] = ContextVar("audit_origin", default=None)
@@ -40,10 +42,13 @@ def audit_origin(origin: Origin) -> Iterator[None]:
 def origin_from_request(request: HttpRequest) -> Origin:
     # The same address sign-in throttling uses: X-Forwarded-For only as far as it was
     # written by a trusted proxy (TRUSTED_PROXY_COUNT).
+    # Requests built without the middleware stack (RequestFactory) are in no workspace.
+    workspace = getattr(request, "workspace", None)
     return Origin(
         via="web",
         ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
+        workspace=workspace.key if workspace is not None else "",
     )
 
 

@@ -36,7 +36,10 @@ def entry_content(
     outcome: str,
     data: Any,
     personal_digest: str,
+    workspace: str = "",
 ) -> str:
+    # The workspace joins the content only when set, so entries written before workspaces
+    # (none) hash exactly as they did.
     return canonical_json(
         [
             seq,
@@ -56,6 +59,7 @@ def entry_content(
             outcome,
             data,
             personal_digest,
+            *([workspace] if workspace else []),
         ]
     )
 

@@ -21,6 +21,12 @@ class AuditEntry(models.Model):
     resource_type = models.CharField(max_length=80, blank=True)
     resource_id = models.CharField(max_length=500, blank=True)
     change_request_id = models.BigIntegerField(null=True, db_index=True)
+    # The workspace the event happened in; "" for entries written before workspaces (and for
+    # events of no workspace, such as signing in). Hashed when set (hashing.entry_content).
+    # The database default keeps inserts that name no workspace (older writers) valid.
+    workspace = models.CharField(
+        max_length=40, blank=True, default="", db_default="", db_index=True
+    )
     outcome = models.CharField(max_length=20)
     data = models.JSONField(default=dict)
     personal_digest = models.CharField(max_length=64, blank=True)

@@ -95,6 +95,9 @@ def audit_entries(*, filters: dict[str, Any]) -> QuerySet[AuditEntry]:
         qs = qs.filter(change_request_id=cr)
     if outcome := filters.get("outcome"):
         qs = qs.filter(outcome=outcome)
+    if workspace := filters.get("workspace"):
+        # Entries of no workspace (signing in, those written before workspaces) belong to all.
+        qs = qs.filter(workspace__in=[workspace, ""])
     if date_from := filters.get("date_from"):
         start = _day(date_from, end=False)
         qs = qs.filter(occurred_at__gte=start)

@@ -70,6 +70,11 @@ SENTENCES: Mapping[str, str] = {
     events.CHANGE_REQUEST_APPLYING: "Change {n} began to be applied for {actor}: {title}",
     events.CHANGE_REQUEST_APPLY_REFUSED: "Change {n} was not applied for {actor}: {title}",
     events.CHANGE_REQUEST_APPLIED: "Change {n} was applied for {actor}: {title}",
+    events.BUNDLE_PART_APPLIED: "{resource} was applied as part of change {n} for {actor}",
+    events.BUNDLE_PART_FAILED: "{resource} failed as part of change {n} for {actor}",
+    events.BUNDLE_PART_WAITING: (
+        "{resource} waits in change {n} for a part it depends on, for {actor}"
+    ),
     events.CHANGE_REQUEST_CONFLICT: (
         "Change {n} was not applied: {resource} had changed in Braze since it was proposed"
     ),
@@ -107,6 +112,7 @@ SENTENCES: Mapping[str, str] = {
     events.PREVIEW_PROFILE_DELETE: "{actor} deleted {resource}",
     events.PREVIEW_SETTINGS_UPDATE: "{actor} changed the Connected Content samples of previews",
     events.PREFERENCE_CENTER_USER_URL: "{actor} made a link to {resource} for one Braze user",
+    events.PREVIEW_BRAZE_USER_LOOKUP: "{actor} previewed {resource} as one Braze user",
     # Console users and access reviews
     events.USER_INVITED: "{actor} invited {resource}",
     events.USER_INVITATION_RESENT: "{actor} sent {resource} a new invitation",

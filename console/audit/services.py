@@ -105,8 +105,12 @@ def audit_append(
     change_request_id: int | None = None,
     data: dict[str, Any] | None = None,
     personal: dict[str, Any] | None = None,
+    workspace: str | None = None,
 ) -> AuditEntry:
     """Append one entry, in the caller's transaction (it commits or rolls back with it).
+
+    `workspace` is the key of the workspace the event happened in; by default the one the
+    request (or task, through its origin) is in, "" when none.
 
     `data` is redacted and stored readable; `personal` (e.g. email addresses) is stored
     beside the chain so `audit_personal_erase` can remove it without breaking a hash.
@@ -144,6 +148,7 @@ def audit_append(
             "outcome": outcome,
             "data": clean,
             "personal_digest": digest,
+            "workspace": (origin.workspace if workspace is None else workspace)[:40],
         }
         entry = AuditEntry(
             **fields,

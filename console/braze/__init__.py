@@ -1,8 +1,13 @@
 """The Braze client: ``get_client()`` gives this process's client (see client.py).
 
-One ``httpx.Client`` (and one Redis connection pool for the limiter) per process, made on
-first use and forgotten in a forked child: Celery's prefork children and gunicorn workers
-must not share their parent's sockets.
+One ``httpx.Client`` (and one Redis connection pool for the limiter) per process and
+workspace, made on first use and forgotten in a forked child: Celery's prefork children and
+gunicorn workers must not share their parent's sockets.
+
+``get_client(workspace=…)`` talks to that workspace with its own key, and its own limiter
+keyed by the workspace's name (Braze's limits, and the limits it announces, are per
+workspace). Without one, the default workspace, read from the single-workspace settings
+(``BRAZE_REST_ENDPOINT``, ``BRAZE_API_KEY``, …, which settings derive from it).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from console.braze.errors import (
     describe_error,
 )
 from console.braze.limiter import Lane, RateLimiter, limits_from_settings
+from console.workspaces import Workspace, workspace_default, workspace_get
 
 __all__ = [
     "BrazeBadResponse",
@@ -53,8 +59,8 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_base: BrazeClient | None = None
-_base_config: tuple[object, ...] = ()
+# Per workspace key: the client and the configuration it was built from.
+_clients: dict[str, tuple[tuple[object, ...], BrazeClient]] = {}
 
 
 def build_http_client(*, base_url: str) -> httpx.Client:
@@ -75,43 +81,76 @@ def build_http_client(*, base_url: str) -> httpx.Client:
     )
 
 
-def get_limiter() -> RateLimiter:
-    return get_client().limiter
+def get_limiter(*, workspace: Workspace | str | None = None) -> RateLimiter:
+    return get_client(workspace=workspace).limiter
 
 
-def get_client(*, lane: Lane = "interactive", max_wait: float | None = None) -> BrazeClient:
-    """This process's Braze client. Background work passes ``lane="background"``."""
-    global _base, _base_config
-    # Settings can change under tests (override_settings): rebuild when they do.
-    config = (
-        settings.BRAZE_REST_ENDPOINT,
-        settings.BRAZE_API_KEY,
-        settings.BRAZE_SCIM_TOKEN,
-        settings.BRAZE_SCIM_ORIGIN,
+def _connection(workspace: Workspace | str | None) -> tuple[str, tuple[object, ...]]:
+    """The workspace's key and what its client is built from (endpoint, secrets, limits)."""
+    default = workspace_default()
+    if workspace is None:
+        chosen = default
+    elif isinstance(workspace, str):
+        chosen = workspace_get(workspace)
+    else:
+        chosen = workspace
+    limits = repr(settings.BRAZE_RATE_LIMITS)
+    if chosen.key == default.key:
+        # Settings can change under tests (override_settings): rebuild when they do.
+        return chosen.key, (
+            settings.BRAZE_REST_ENDPOINT,
+            settings.BRAZE_API_KEY,
+            settings.BRAZE_SCIM_TOKEN,
+            settings.BRAZE_SCIM_ORIGIN,
+            settings.REDIS_URL,
+            limits,
+            settings.BRAZE_RATE_LIMITS["workspace"],
+        )
+    return chosen.key, (
+        chosen.rest_endpoint,
+        chosen.api_key,
+        chosen.scim_token,
+        chosen.scim_origin,
         settings.REDIS_URL,
-        repr(settings.BRAZE_RATE_LIMITS),
+        limits,
+        chosen.key,
     )
+
+
+def get_client(
+    *,
+    lane: Lane = "interactive",
+    max_wait: float | None = None,
+    workspace: Workspace | str | None = None,
+) -> BrazeClient:
+    """This process's Braze client for ``workspace`` (default: the default workspace).
+
+    Background work passes ``lane="background"``. An unknown workspace name is a
+    ``LookupError``.
+    """
+    key, config = _connection(workspace)
     with _lock:
-        if _base is None or config != _base_config:
-            _base_config = config
+        known = _clients.get(key)
+        if known is None or known[0] != config:
+            endpoint, api_key, scim_token, scim_origin, redis_url, _, limiter_key = config
             limiter = RateLimiter(
                 redis_client=redis.Redis.from_url(
-                    settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+                    str(redis_url), socket_timeout=2, socket_connect_timeout=2
                 ),
-                limits=limits_from_settings(),
+                limits=limits_from_settings(workspace=str(limiter_key)),
             )
-            _base = BrazeClient(
-                http=build_http_client(
-                    base_url=resolve_rest_endpoint(value=settings.BRAZE_REST_ENDPOINT)
-                ),
+            client = BrazeClient(
+                http=build_http_client(base_url=resolve_rest_endpoint(value=str(endpoint))),
                 limiter=limiter,
-                api_key=settings.BRAZE_API_KEY,
-                scim_token=settings.BRAZE_SCIM_TOKEN,
-                scim_origin=settings.BRAZE_SCIM_ORIGIN,
+                api_key=str(api_key),
+                scim_token=str(scim_token),
+                scim_origin=str(scim_origin),
                 max_wait=settings.BRAZE_MAX_WAIT["interactive"],
                 retry=RetryPolicy(**settings.BRAZE_RETRY),
             )
-        base = _base
+            known = (config, client)
+            _clients[key] = known
+        base = known[1]
     if lane == "interactive" and max_wait is None:
         return base
     wait = max_wait if max_wait is not None else settings.BRAZE_MAX_WAIT[lane]
@@ -119,17 +158,17 @@ def get_client(*, lane: Lane = "interactive", max_wait: float | None = None) -> 
 
 
 def close_client() -> None:
-    global _base, _base_config
+    """Close every workspace's client (the next ``get_client`` builds afresh)."""
     with _lock:
-        if _base is not None:
-            _base._http.close()
-        _base, _base_config = None, ()
+        for _, client in _clients.values():
+            client._http.close()
+        _clients.clear()
 
 
 def _forget_after_fork() -> None:
     # Drop, never close: closing would shut sockets the parent is still using.
-    global _base, _base_config, _lock
-    _base, _base_config = None, ()
+    global _lock
+    _clients.clear()
     _lock = threading.Lock()
 
 

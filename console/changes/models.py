@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from console.workspaces import WORKSPACE_KEY_LENGTH, workspace_default_key
+
 
 class ChangeAction(models.TextChoices):
     CREATE = "create", "Create"
@@ -35,6 +37,10 @@ OPEN_STATES = frozenset(
 class ChangeRequest(models.Model):
     """A proposed write to one Braze resource, its review, and what Braze answered."""
 
+    # The workspace it writes to, and whose approval policy and reviewers decide it.
+    workspace = models.CharField(
+        max_length=WORKSPACE_KEY_LENGTH, db_index=True, default=workspace_default_key
+    )
     resource_type = models.CharField(max_length=80)
     identifier = models.CharField(max_length=500)
     action = models.CharField(max_length=10, choices=ChangeAction.choices)
@@ -147,8 +153,10 @@ class Comment(models.Model):
 
 
 class ApprovalPolicy(models.Model):
-    """Approvals needed for a resource type and action; rows override the defaults."""
+    """Approvals needed for a resource type and action; rows override the defaults, and a
+    workspace's own row overrides the row for every workspace ("")."""
 
+    workspace = models.CharField(max_length=WORKSPACE_KEY_LENGTH, blank=True, default="")
     resource_type = models.CharField(max_length=80)
     action = models.CharField(max_length=10, choices=ChangeAction.choices)
     required_approvals = models.PositiveSmallIntegerField()
@@ -156,7 +164,10 @@ class ApprovalPolicy(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["resource_type", "action"], name="one_policy_per_rule"),
+            models.UniqueConstraint(
+                fields=["workspace", "resource_type", "action"],
+                name="one_policy_per_rule_per_workspace",
+            ),
             # Nothing reaches Braze without at least one other person's approval.
             models.CheckConstraint(
                 condition=models.Q(required_approvals__gte=1), name="policy_needs_a_reviewer"

@@ -20,6 +20,7 @@ from console.changes.resource_types import (
     resource_type_register,
 )
 from console.roles import Capability
+from console.workspaces import workspace_default_key
 
 RESOURCE_TYPE = "approval_policy"
 IDENTIFIERS = Identifiers("{resource_type}/{action}")
@@ -27,8 +28,15 @@ IDENTIFIERS = Identifiers("{resource_type}/{action}")
 DEFAULT_APPROVALS = 1
 
 
-def approvals_required(*, resource_type: str, action: str) -> int:
-    row = ApprovalPolicy.objects.filter(resource_type=resource_type, action=action).first()
+def approvals_required(*, resource_type: str, action: str, workspace: str | None = None) -> int:
+    """Approvals a change needs in ``workspace`` (a key; default: the default workspace): its
+    own policy row, else the row for every workspace (""), else the type's default, else one."""
+    own = workspace if workspace is not None else workspace_default_key()
+    rows = ApprovalPolicy.objects.filter(
+        resource_type=resource_type, action=action, workspace__in=[own, ""]
+    )
+    # The workspace's own row sorts first ("" sorts before any key, so descending).
+    row = rows.order_by("-workspace").first()
     if row is not None:
         return row.required_approvals
     found = resource_type_find(resource_type)
@@ -47,9 +55,12 @@ def _rule(identifier: str) -> tuple[str, str]:
 
 class ApprovalPolicyApplier:
     def read_current(self, identifier: str) -> dict[str, Any] | None:
+        # Without a change request to say whose, the default workspace's rule.
         resource_type, action = _rule(identifier)
         return {
-            "required_approvals": approvals_required(resource_type=resource_type, action=action)
+            "required_approvals": approvals_required(
+                resource_type=resource_type, action=action, workspace=workspace_default_key()
+            )
         }
 
     def is_applied(self, action: str, identifier: str, payload: dict[str, Any]) -> bool:
@@ -67,10 +78,16 @@ class ApprovalPolicyApplier:
         self, *, change_request: ChangeRequest, actor: AbstractBaseUser
     ) -> dict[str, Any]:
         resource_type, action = _rule(change_request.identifier)
-        before = self.read_current(change_request.identifier) or {}
+        before = approvals_required(
+            resource_type=resource_type, action=action, workspace=change_request.workspace
+        )
         after = int(change_request.payload["required_approvals"])
+        # The rule of the request's workspace: production can need more than staging.
         ApprovalPolicy.objects.update_or_create(
-            resource_type=resource_type, action=action, defaults={"required_approvals": after}
+            workspace=change_request.workspace,
+            resource_type=resource_type,
+            action=action,
+            defaults={"required_approvals": after},
         )
         audit_append(
             actor=actor,
@@ -79,7 +96,7 @@ class ApprovalPolicyApplier:
             resource_id=change_request.identifier,
             change_request_id=change_request.pk,
             data={
-                "before": before.get("required_approvals"),
+                "before": before,
                 "after": after,
                 "proposed_by": change_request.author_id,
             },

@@ -52,27 +52,42 @@ def change_request_may_view(*, user: AbstractBaseUser | AnonymousUser, resource_
     return bool(caps & CHANGE_REQUEST_READERS) and bool(caps & resource_type_viewers(resource_type))
 
 
-def change_requests_visible(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
-    """Every change request `user` may see (`change_request_may_view`, as a query)."""
+def change_requests_visible(
+    *, user: AbstractBaseUser, workspace: str | None = None
+) -> QuerySet[ChangeRequest]:
+    """Every change request `user` may see (`change_request_may_view`, as a query), in
+    `workspace` when one is named (a key; None: every workspace)."""
     known = [rt.key for rt in resource_types_registered()]
     visible = [rt for rt in known if change_request_may_view(user=user, resource_type=rt)]
     condition = Q(resource_type__in=visible)
     if user_capabilities(user) & UNKNOWN_TYPE_VIEWERS:
         condition |= ~Q(resource_type__in=known)
-    return ChangeRequest.objects.filter(condition)
+    return _in_workspace(ChangeRequest.objects.filter(condition), workspace)
 
 
-def change_request_get_visible(*, user: AbstractBaseUser, pk: int) -> ChangeRequest | None:
-    """The request, or None when it does not exist or `user` may not see it: both answer
-    404, so whether a hidden request exists is not given away either."""
-    cr = ChangeRequest.objects.select_related("author", "last_editor").filter(pk=pk).first()
+def _in_workspace(
+    queryset: QuerySet[ChangeRequest], workspace: str | None
+) -> QuerySet[ChangeRequest]:
+    return queryset if workspace is None else queryset.filter(workspace=workspace)
+
+
+def change_request_get_visible(
+    *, user: AbstractBaseUser, pk: int, workspace: str | None = None
+) -> ChangeRequest | None:
+    """The request, or None when it does not exist (in `workspace`, when named) or `user`
+    may not see it: all answer 404, so whether a hidden request exists is not given away."""
+    found = ChangeRequest.objects.select_related("author", "last_editor").filter(pk=pk)
+    cr = _in_workspace(found, workspace).first()
     if cr is None or not change_request_may_view(user=user, resource_type=cr.resource_type):
         return None
     return cr
 
 
-def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
-    """Pending requests this user may approve and has not yet approved in this version."""
+def change_requests_awaiting_review(
+    *, user: AbstractBaseUser, workspace: str | None = None
+) -> QuerySet[ChangeRequest]:
+    """Pending requests this user may approve and has not yet approved in this version (in
+    `workspace`, when named)."""
     caps = user_capabilities(user)
     types = [
         rt
@@ -91,10 +106,11 @@ def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[Chang
     )
     sponsors = AccountSponsor.objects.filter(user_id=user.pk).values("sponsor_id")
     about_me = [rt.key for rt in types if rt.concerns_console_user]
+    pending = ChangeRequest.objects.filter(
+        state=ChangeState.PENDING, resource_type__in=[rt.key for rt in types]
+    )
     return (
-        ChangeRequest.objects.filter(
-            state=ChangeState.PENDING, resource_type__in=[rt.key for rt in types]
-        )
+        _in_workspace(pending, workspace)
         .exclude(author_id=user.pk)
         .exclude(last_editor_id=user.pk)
         .exclude(author_id__in=sponsors)
@@ -104,8 +120,10 @@ def change_requests_awaiting_review(*, user: AbstractBaseUser) -> QuerySet[Chang
     )
 
 
-def change_requests_of(*, user: AbstractBaseUser) -> QuerySet[ChangeRequest]:
-    return change_requests_visible(user=user).filter(
+def change_requests_of(
+    *, user: AbstractBaseUser, workspace: str | None = None
+) -> QuerySet[ChangeRequest]:
+    return change_requests_visible(user=user, workspace=workspace).filter(
         Q(author_id=user.pk) | Q(last_editor_id=user.pk)
     )
 
@@ -114,5 +132,5 @@ def change_request_timeline(*, change_request: ChangeRequest) -> QuerySet[AuditE
     return AuditEntry.objects.filter(change_request_id=change_request.pk).order_by("seq")
 
 
-def review_count_for(user: AbstractBaseUser) -> int:
-    return change_requests_awaiting_review(user=user).count()
+def review_count_for(user: AbstractBaseUser, workspace: str | None = None) -> int:
+    return change_requests_awaiting_review(user=user, workspace=workspace).count()

@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from console.audit import events
@@ -45,6 +44,8 @@ from console.changes.selectors import (
 from console.notifications.models import NotificationKind
 from console.notifications.services import change_request_notify
 from console.roles import Capability, roles_with, user_capabilities
+from console.workspace_urls import workspace_reverse
+from console.workspaces import workspace_default_key
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def _cr_audit(
             **public,
         },
         personal=personal,
+        workspace=cr.workspace,
     )
 
 
@@ -162,8 +164,9 @@ def _names_kept(cr: ChangeRequest) -> dict[str, str]:
     return kept
 
 
-def _require(actor: AbstractBaseUser, capability: Capability) -> None:
-    if capability not in user_capabilities(actor):
+def _require(actor: AbstractBaseUser, capability: Capability, workspace: str | None = None) -> None:
+    """``actor`` holds ``capability`` (in ``workspace``, a key, when named)."""
+    if capability not in user_capabilities(actor, workspace):
         raise ChangeRequestError(f"You need the {capability.value} capability to do this.")
 
 
@@ -216,7 +219,7 @@ def review_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
     if actor.pk == cr.last_editor_id:
         return "You last changed this proposal, so someone else must review it."
     capability = _review_capability(cr.resource_type)
-    if capability not in user_capabilities(actor) or not change_request_may_view(
+    if capability not in user_capabilities(actor, cr.workspace) or not change_request_may_view(
         user=actor, resource_type=cr.resource_type
     ):
         if capability == Capability.MANAGE_USERS:
@@ -287,7 +290,7 @@ def _notify_reviewers(cr: ChangeRequest) -> None:
     )
     if not reviewer_ids:
         return
-    path = reverse("changes:detail", args=[cr.pk])
+    path = workspace_reverse("changes:detail", workspace=cr.workspace, args=[cr.pk])
     message = EmailMessage(
         subject=f"Review requested: {cr.title}",
         body=(
@@ -318,10 +321,13 @@ def change_request_propose(
     base_snapshot: dict[str, Any] | None,
     title: str = "",
     submit: bool = True,
+    workspace: str | None = None,
 ) -> ChangeRequest:
-    """Open a change request (pending review, or a draft with submit=False)."""
+    """Open a change request (pending review, or a draft with submit=False) in ``workspace``
+    (a key; default: the default workspace)."""
     kind = resource_type_get(resource_type)
-    _require(actor, kind.propose)
+    workspace = workspace if workspace is not None else workspace_default_key()
+    _require(actor, kind.propose, workspace)
     try:
         kind.identifiers.parse(identifier)
     except ValueError as exc:
@@ -330,6 +336,7 @@ def change_request_propose(
     proposed = kind.applier.proposed_state(base_snapshot, action, payload)
     with transaction.atomic(durable=True):
         cr = ChangeRequest.objects.create(
+            workspace=workspace,
             resource_type=resource_type,
             identifier=identifier,
             action=action,
@@ -378,7 +385,9 @@ def change_request_edit(
 ) -> ChangeRequest:
     """Change the proposal. A new payload voids every approval given to the old one,
     and its editor becomes an author of this version (who cannot approve it)."""
-    _require(actor, resource_type_get(change_request.resource_type).propose)
+    _require(
+        actor, resource_type_get(change_request.resource_type).propose, change_request.workspace
+    )
     with transaction.atomic(durable=True):
         cr = _locked(change_request)
         if cr.state not in EDITABLE:
@@ -476,7 +485,9 @@ def change_request_approve(
             if full_rate_limit:
                 cr.full_rate_limit = True
                 cr.save(update_fields=["full_rate_limit", "updated_at"])
-            required = approvals_required(resource_type=cr.resource_type, action=cr.action)
+            required = approvals_required(
+                resource_type=cr.resource_type, action=cr.action, workspace=cr.workspace
+            )
             count = len(live) + 1
             if count >= required:
                 cr.state, cr.apply_requested_by_id = ChangeState.APPROVED, actor.pk
@@ -594,7 +605,9 @@ def change_request_retry(
         cr = _locked(change_request)
         if cr.state != ChangeState.FAILED:
             raise InvalidTransition("Only a failed change can be retried.")
-        required = approvals_required(resource_type=cr.resource_type, action=cr.action)
+        required = approvals_required(
+            resource_type=cr.resource_type, action=cr.action, workspace=cr.workspace
+        )
         if len(live_approvals(cr)) < required:
             raise ChangeRequestError("This change no longer has the approvals it needs.")
         cr.state, cr.apply_requested_by_id = ChangeState.APPROVED, actor.pk
@@ -672,6 +685,7 @@ def _finish(
                 resource_id=cr.identifier,
                 change_request_id=cr.pk,
                 data=braze_write,
+                workspace=cr.workspace,
             )
         _cr_audit(actor=actor, cr=cr, action=audit_action, outcome=outcome, data=data)
         _notify_outcome(cr)
@@ -699,7 +713,9 @@ def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequ
             return cr  # withdrawn, applied or otherwise settled: nothing to send
         if cr.state == ChangeState.APPROVED and cr.apply_at is not None and cr.apply_at > now:
             return cr  # scheduled: change_requests_apply_due sends it at its time
-        required = approvals_required(resource_type=cr.resource_type, action=cr.action)
+        required = approvals_required(
+            resource_type=cr.resource_type, action=cr.action, workspace=cr.workspace
+        )
         if len(live_approvals(cr)) < required:
             expired = approvals_expired(change_request=cr)
             cr.state = ChangeState.PENDING
@@ -880,15 +896,22 @@ def _apply_local(cr_id: int, actor: AbstractBaseUser, kind: ResourceType) -> Cha
 
 
 def approval_policy_propose(
-    *, actor: AbstractBaseUser, resource_type: str, action: str, required_approvals: int
+    *,
+    actor: AbstractBaseUser,
+    resource_type: str,
+    action: str,
+    required_approvals: int,
+    workspace: str | None = None,
 ) -> ChangeRequest:
     """Ask another Admin to approve a new number of approvals for a resource type and
-    action: one Admin alone cannot lower what their own changes need."""
-    _require(actor, Capability.MANAGE_USERS)
+    action in ``workspace`` (a key; default: the default workspace): one Admin alone cannot
+    lower what their own changes need. The request itself belongs to that workspace."""
+    workspace = workspace if workspace is not None else workspace_default_key()
+    _require(actor, Capability.MANAGE_USERS, workspace)
     if required_approvals < 1:
         raise ChangeRequestError("Every change needs at least one reviewer.")
     action = ChangeAction(action)
-    before = approvals_required(resource_type=resource_type, action=action)
+    before = approvals_required(resource_type=resource_type, action=action, workspace=workspace)
     if before == required_approvals:
         raise ChangeRequestError(
             f"{resource_type} {action.label.lower()} already needs {before} approval(s)."
@@ -903,6 +926,7 @@ def approval_policy_propose(
         title=(
             f"Approvals for {resource_type} {action.label.lower()}: {before} → {required_approvals}"
         ),
+        workspace=workspace,
     )
 
 

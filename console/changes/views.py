@@ -78,7 +78,7 @@ class StateFilterForm(forms.Form):
 
 def _visible_or_404(request: AuthenticatedRequest, pk: int) -> ChangeRequest:
     """A request the user may not see answers like one that does not exist."""
-    cr = change_request_get_visible(user=request.user, pk=pk)
+    cr = change_request_get_visible(user=request.user, pk=pk, workspace=request.workspace.key)
     if cr is None:
         raise Http404("No such change request.")
     return cr
@@ -88,7 +88,7 @@ def _visible_or_404(request: AuthenticatedRequest, pk: int) -> ChangeRequest:
 @require_capability(*VIEWERS)
 def change_list(request: AuthenticatedRequest) -> HttpResponse:
     caps = user_capabilities(request.user)
-    reviews = change_requests_awaiting_review(user=request.user)
+    reviews = change_requests_awaiting_review(user=request.user, workspace=request.workspace.key)
     # Each type names who proposes and reviews it (Admins: dashboard users, console roles).
     kinds = resource_types_registered()
     may_review = any(kind.review in caps for kind in kinds)
@@ -100,9 +100,9 @@ def change_list(request: AuthenticatedRequest) -> HttpResponse:
     if view == "review":
         queryset = reviews
     elif view == "mine":
-        queryset = change_requests_of(user=request.user)
+        queryset = change_requests_of(user=request.user, workspace=request.workspace.key)
     else:
-        queryset = change_requests_visible(user=request.user)
+        queryset = change_requests_visible(user=request.user, workspace=request.workspace.key)
     form = StateFilterForm(request.GET or None)
     if form.is_valid():
         if form.cleaned_data["state"]:
@@ -184,7 +184,9 @@ def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[st
         if cr.state in {ChangeState.PENDING, ChangeState.APPROVED, ChangeState.FAILED}
         else [],
         "approval_max_age_days": settings.APPROVAL_MAX_AGE_DAYS,
-        "required": approvals_required(resource_type=cr.resource_type, action=cr.action),
+        "required": approvals_required(
+            resource_type=cr.resource_type, action=cr.action, workspace=cr.workspace
+        ),
         "comments": cr.comments.select_related("author"),
         "decisions": cr.reviews.select_related("reviewer").order_by("created_at"),
         "can_review": may_review and not approved_already,
@@ -319,7 +321,9 @@ def approval_policy(request: AuthenticatedRequest) -> HttpResponse:
     form = PolicyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            cr = approval_policy_propose(actor=request.user, **form.cleaned_data)
+            cr = approval_policy_propose(
+                actor=request.user, workspace=request.workspace.key, **form.cleaned_data
+            )
         except ChangeRequestError as exc:
             form.add_error(None, str(exc))
         else:
@@ -336,8 +340,12 @@ def approval_policy(request: AuthenticatedRequest) -> HttpResponse:
         {
             "resource_type": rt,
             "action": action.label,
-            "required": approvals_required(resource_type=rt, action=action),
-            "custom": ApprovalPolicy.objects.filter(resource_type=rt, action=action).exists(),
+            "required": approvals_required(
+                resource_type=rt, action=action, workspace=request.workspace.key
+            ),
+            "custom": ApprovalPolicy.objects.filter(
+                resource_type=rt, action=action, workspace__in=[request.workspace.key, ""]
+            ).exists(),
         }
         for rt in sorted(types)
         for action in ChangeAction

@@ -4,6 +4,7 @@ Every part is None when the person's capabilities do not include it (a Viewer ha
 queue), so the template shows what is there and the view decides nothing twice.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,7 +12,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count
 from django.utils import timezone
 
-from catalog_bulk.selectors import JobPercent, bulk_jobs_open_of, bulk_jobs_paused
 from console.audit.events import EXTERNAL_CHANGES
 from console.audit.models import AuditEntry
 from console.audit.sentences import Sentence, audit_sentences
@@ -24,6 +24,7 @@ from console.changes.selectors import (
     change_requests_visible,
 )
 from console.home.models import HomeMark
+from console.home.sources import JobProgress, home_jobs_open_of, home_jobs_paused
 from console.roles import Capability, user_capabilities
 
 SHOWN = 5  # rows per part; each part links to its whole list
@@ -87,14 +88,14 @@ class External:
 @dataclass(frozen=True, slots=True)
 class Attention:
     states: list[StateCount]  # failed and conflicting requests the person may see
-    paused_jobs: list[JobPercent]
+    paused_jobs: Sequence[JobProgress]
 
 
 @dataclass(frozen=True, slots=True)
 class Home:
     reviews: Reviews | None
     mine: MyRequests | None
-    my_jobs: list[JobPercent] | None
+    my_jobs: Sequence[JobProgress] | None
     applied: Applied | None
     external: External | None
     attention: Attention | None
@@ -158,7 +159,9 @@ def _attention(user: AbstractBaseUser) -> Attention:
         .annotate(n=Count("id"))
         .order_by()
     )
-    return Attention(states=_state_counts(rows, NEEDS_A_PERSON), paused_jobs=bulk_jobs_paused())
+    return Attention(
+        states=_state_counts(rows, NEEDS_A_PERSON), paused_jobs=home_jobs_paused(limit=SHOWN)
+    )
 
 
 def home_for(*, user: AbstractBaseUser) -> Home:
@@ -171,7 +174,7 @@ def home_for(*, user: AbstractBaseUser) -> Home:
     return Home(
         reviews=_reviews(user) if reviews else None,
         mine=_mine(user) if proposes else None,
-        my_jobs=bulk_jobs_open_of(user=user, limit=SHOWN) if Capability.PROPOSE in caps else None,
+        my_jobs=home_jobs_open_of(user=user, limit=SHOWN) if Capability.PROPOSE in caps else None,
         applied=_applied(user) if reads_requests else None,
         # Changes to content and catalogs, which everyone who browses may read.
         external=_external(user) if Capability.BROWSE in caps else None,

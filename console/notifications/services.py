@@ -16,7 +16,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from console.audit import events
@@ -31,6 +30,7 @@ from console.notifications.models import (
     NotificationOptOut,
     WebhookDelivery,
 )
+from console.workspace_urls import workspace_reverse
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _emails_for(user_ids: set[int], kind: NotificationKind) -> list[str]:
 def _send(kind: NotificationKind, cr: ChangeRequest, emails: list[str], comment: str) -> None:
     if not emails:
         return
-    path = reverse("changes:detail", args=[cr.pk])
+    path = workspace_reverse("changes:detail", workspace=cr.workspace, args=[cr.pk])
     said = f"\nThe reviewer said: {comment}\n" if comment else ""
     message = EmailMessage(
         subject=f"{_SUBJECTS[kind]}: {cr.title}",
@@ -100,7 +100,7 @@ def _webhook_payload(cr: ChangeRequest, kind: NotificationKind, comment: str) ->
             "resource_type": cr.resource_type,
             "action": cr.action,
             "title": None if about_a_person else cr.title,
-            "path": reverse("changes:detail", args=[cr.pk]),
+            "path": workspace_reverse("changes:detail", workspace=cr.workspace, args=[cr.pk]),
         },
     }
     if comment and not about_a_person:

@@ -36,6 +36,7 @@ NOT_SCREENS: dict[str, str] = {
     "catalogs:item_export": "a download",
     "catalog_bulk:errors": "a download",
     "catalog_bulk:report": "a download",
+    "bundles:export": "a download (the content files' zip)",
     # Braze's own HTML, shown only inside a sandboxed frame of a console screen (walked there).
     "templates_app:preview": "Braze's HTML, not the console's",
 }
@@ -200,7 +201,7 @@ def test_htmx_states_pass_axe(
 
     detail = reverse("templates_app:content_block_detail", args=[world.content_block_id])
     page.goto(f"{base}{detail}")
-    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Preview", exact=True).click()
     expect(page.locator("#preview-as iframe").first).to_be_attached()
     problems += axe_violations(page, "a content block previewed as a person")
 

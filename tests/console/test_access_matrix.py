@@ -367,3 +367,67 @@ def test_each_role_gets_exactly_what_the_matrix_allows(
     allowed = rule.any_signed_in or (role is not None and role in rule.allowed)
     expected = rule.ok_status if allowed else {403}
     assert response.status_code in expected, f"{role} on {name}"
+
+
+# --- roles scoped to a workspace ---------------------------------------------------------------
+
+_TWO_WORKSPACES = {
+    "BRAZE_WORKSPACES": "staging,production",
+    "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+    "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+    "BRAZE_PRODUCTION_PRODUCTION": "1",
+}
+
+
+@pytest.fixture
+def production_only(settings: Settings, db: None) -> Callable[[Role], Client]:
+    """A signed-in client for someone who holds `role` in production and no role elsewhere,
+    with production's own copy of the matrix catalog."""
+    from catalogs.models import CatalogSelection
+    from console.roles import user_workspace_roles_assign
+    from console.workspaces import workspaces_from_env
+    from tests.factories import CatalogFactory, catalog_item_create, user_with_role
+
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(_TWO_WORKSPACES)
+    catalog = cast(Catalog, CatalogFactory(name="matrix", workspace="production"))
+    catalog_item_create(catalog, "item-1", name="Matrix item", price=1)
+    CatalogSelection.objects.create(catalog=catalog, name="cheap", definition={"filters": []})
+
+    def make(role: Role) -> Client:
+        person = user_with_role(None)
+        user_workspace_roles_assign(user=person, workspace="production", roles=[role])
+        client = Client()
+        client.force_login(person)
+        return client
+
+    return make
+
+
+@pytest.mark.parametrize("role", list(Role), ids=[r.value for r in Role])
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_a_role_held_in_one_workspace_gets_exactly_the_matrix_there(
+    production_only: Callable[[Role], Client], name: str, role: Role
+) -> None:
+    from console.workspace_urls import workspace_reverse
+
+    rule = MATRIX[name]
+    client = production_only(role)
+    url = workspace_reverse(name, workspace="production", kwargs=rule.kwargs or None)
+    response = getattr(client, rule.method)(url)
+    if name == "login":
+        assert response.status_code == 302
+        return
+    allowed = rule.any_signed_in or role in rule.allowed
+    expected = rule.ok_status if allowed else {403}
+    assert response.status_code in expected, f"{role} in production on {name}"
+
+
+@pytest.mark.parametrize("role", list(Role), ids=[r.value for r in Role])
+def test_a_role_held_in_one_workspace_grants_nothing_in_another(
+    production_only: Callable[[Role], Client], role: Role
+) -> None:
+    from console.workspace_urls import workspace_reverse
+
+    client = production_only(role)
+    for name in ("catalogs:list", "changes:list", "audit:list", "users_admin:index"):
+        assert client.get(workspace_reverse(name, workspace="staging")).status_code == 403, name

@@ -55,6 +55,23 @@ def test_only_what_calls_braze_gets_the_braze_key_and_scim_token(kind: str) -> N
         assert process_environment(calls_braze, FULL | secrets).items() >= secrets.items()
 
 
+@pytest.mark.parametrize("kind", ["beat", "signer", "indexer", "migrate", "sandbox"])
+def test_every_workspace_s_key_token_and_secrets_file_go_only_where_the_braze_key_goes(
+    kind: str,
+) -> None:
+    secrets = {
+        "BRAZE_PRODUCTION_API_KEY": "brz-prod-key",
+        "BRAZE_EU_WEST_SCIM_TOKEN": "brz-eu-scim",
+        "BRAZE_WORKSPACES_FILE": "/etc/braze-console/workspaces.toml",
+    }
+    plain = {"BRAZE_WORKSPACES": "staging,production", "BRAZE_PRODUCTION_REST_ENDPOINT": "US-03"}
+    started = process_environment(kind, FULL | secrets | plain)
+    assert not secrets.keys() & started.keys()
+    assert started.items() >= plain.items()
+    for calls_braze in ("web", "worker", "command"):
+        assert process_environment(calls_braze, FULL | secrets).items() >= secrets.items()
+
+
 def test_an_unknown_kind_of_process_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown kind of process"):
         process_environment("wrker", FULL)

@@ -97,7 +97,8 @@ def background_room(limit: int, *, share: float, others: int, margin: float) -> 
     return min(background_cap(limit, share), room)
 
 
-def limits_from_settings() -> BrazeLimits:
+def limits_from_settings(*, workspace: str | None = None) -> BrazeLimits:
+    """The configured limits; ``workspace`` names whose they are (default: the settings')."""
     config: Mapping[str, Any] = settings.BRAZE_RATE_LIMITS
     groups = {
         name: GroupLimit(int(limit), float(window))
@@ -108,7 +109,7 @@ def limits_from_settings() -> BrazeLimits:
         raise ValueError(f"BRAZE_RATE_LIMITS lacks groups {sorted(missing)}")
     return BrazeLimits(
         groups=groups,
-        workspace=str(config["workspace"]),
+        workspace=workspace if workspace is not None else str(config["workspace"]),
         background_share=float(config["background_share"]),
         yield_margin=float(config.get("yield_margin", 0.05)),
         overrides=frozenset(config.get("overrides", ())),

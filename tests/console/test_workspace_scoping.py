@@ -1,0 +1,151 @@
+"""Braze-backed rows belong to a workspace, and lists show the request's workspace only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.test import Client
+from pytest_django.fixtures import Settings
+
+from catalogs.models import Catalog
+from catalogs.selectors import catalog_get, catalog_list
+from console.changes.models import ChangeRequest
+from console.roles import Role
+from console.workspaces import workspaces_from_env
+from templates_app.models import ContentVersion
+from templates_app.selectors import version_latest
+from tests.factories import user_with_role
+
+pytestmark = pytest.mark.django_db
+
+TWO = {
+    "BRAZE_WORKSPACES": "staging,production",
+    "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+    "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+    "BRAZE_PRODUCTION_PRODUCTION": "1",
+}
+
+
+@pytest.fixture
+def two_workspaces(settings: Settings) -> None:
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(TWO)
+
+
+def test_rows_made_without_a_workspace_belong_to_the_default_one() -> None:
+    assert Catalog.objects.create(name="products").workspace == "default"
+
+
+def test_a_catalog_name_is_unique_per_workspace_only() -> None:
+    Catalog.objects.create(workspace="staging", name="products")
+    Catalog.objects.create(workspace="production", name="products")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Catalog.objects.create(workspace="production", name="products")
+
+
+def test_catalog_selectors_read_one_workspace() -> None:
+    staging = Catalog.objects.create(workspace="staging", name="products")
+    production = Catalog.objects.create(workspace="production", name="products")
+    Catalog.objects.create(workspace="production", name="stores")
+
+    assert [c.name for c in catalog_list(workspace="production")] == ["products", "stores"]
+    assert catalog_list(workspace="staging") == [staging]
+    assert catalog_get(name="products", workspace="production") == production
+
+
+def test_content_history_is_kept_per_workspace() -> None:
+    for workspace, version in (("default", 1), ("default", 2), ("production", 1)):
+        ContentVersion.objects.create(
+            workspace=workspace,
+            resource_type="content_block",
+            braze_id="same-id",
+            version=version,
+            name="footer",
+            snapshot={},
+            digest=f"{workspace}{version}",
+            source="synced",
+        )
+
+    default = version_latest(resource_type="content_block", braze_id="same-id")
+    assert default is not None
+    assert default.version == 2
+    production = version_latest(
+        resource_type="content_block", braze_id="same-id", workspace="production"
+    )
+    assert production is not None
+    assert production.version == 1
+
+
+def _change_request(workspace: str, title: str) -> ChangeRequest:
+    author = user_with_role(Role.EDITOR)
+    return ChangeRequest.objects.create(
+        workspace=workspace,
+        resource_type="content_block",
+        identifier="footer",
+        action="update",
+        title=title,
+        payload={},
+        payload_hash="x",
+        state="pending",
+        author=author,
+        last_editor=author,
+    )
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_change_request_lists_and_pages_show_the_request_s_workspace_only(
+    client_for: Callable[[Role | None], Client],
+) -> None:
+    in_staging = _change_request("staging", "Staging footer")
+    in_production = _change_request("production", "Production footer")
+    reviewer = client_for(Role.REVIEWER)
+
+    staging_list = reviewer.get("/w/staging/changes/?view=all").content.decode()
+    production_list = reviewer.get("/w/production/changes/?view=all").content.decode()
+
+    assert "Staging footer" in staging_list
+    assert "Production footer" not in staging_list
+    assert "Production footer" in production_list
+    assert reviewer.get(f"/w/staging/changes/{in_staging.pk}/").status_code == 200
+    assert reviewer.get(f"/w/staging/changes/{in_production.pk}/").status_code == 404
+    assert reviewer.get(f"/w/production/changes/{in_production.pk}/").status_code == 200
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_the_catalog_list_shows_the_request_s_workspace_only(
+    client_for: Callable[[Role | None], Client],
+) -> None:
+    Catalog.objects.create(workspace="staging", name="staging_only_catalog")
+    Catalog.objects.create(workspace="production", name="production_only_catalog")
+    viewer = client_for(Role.VIEWER)
+
+    page = viewer.get("/w/production/catalogs/").content.decode()
+
+    assert "production_only_catalog" in page
+    assert "staging_only_catalog" not in page
+    assert viewer.get("/w/production/catalogs/staging_only_catalog/").status_code == 404
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_content_search_looks_in_one_workspace() -> None:
+    from templates_app import search
+    from templates_app.models import ResourceType, VersionSource
+    from templates_app.services import version_record
+
+    for braze_id, name in (("b-staging", "spring_banner"), ("b-production", "spring_promo")):
+        version_record(
+            resource_type=ResourceType.CONTENT_BLOCK,
+            braze_id=braze_id,
+            snapshot={"name": name, "description": "", "content": "<p>Spring!</p>", "tags": []},
+            source=VersionSource.SYNCED,
+        )
+    ContentVersion.objects.filter(braze_id="b-production").update(workspace="production")
+
+    def found(workspace: str | None) -> list[str]:
+        page = search.content_search(query="spring", workspace=workspace)
+        return [hit.braze_id for hit in page.hits]
+
+    assert found(None) == ["b-staging"]
+    assert found("production") == ["b-production"]
