@@ -34,19 +34,18 @@ PAGE_SIZE = content_selectors.PAGE_SIZE
 
 
 class WorkspaceNotServed(LookupError):
-    """The workspace is configured, but this console cannot reach it yet."""
+    """The workspace is configured without the REST API key the console reads it with."""
 
 
 def _client_for(workspace: Workspace) -> BrazeClient:
-    # The one place a bundle asks for a workspace's client: until clients are per
-    # workspace, only the default workspace is served (the lead wires get_client's
-    # workspace argument here).
-    if workspace.key != workspace_default().key:
+    """The one place a bundle asks for a workspace's client (its own key and limiter); its
+    parts are applied in the change request's workspace (``change_request_apply``)."""
+    if not workspace.api_key and workspace.key != workspace_default().key:
         raise WorkspaceNotServed(
-            f"The console cannot read workspace {workspace.key!r} yet: only "
-            f"{workspace_default().key!r} is served."
+            f"Workspace {workspace.label} has no REST API key configured: the console cannot "
+            "read it."
         )
-    return get_client(lane="background")
+    return get_client(lane="background", workspace=workspace)
 
 
 def workspace_servable(*, workspace: Workspace) -> None:

@@ -89,6 +89,7 @@ def bundle_propose(
         base_snapshot=base,
         title=title,
         submit=submit,
+        workspace=workspace.key,
     )
 
 

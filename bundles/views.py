@@ -20,13 +20,13 @@ from console.changes.selectors import change_request_get_visible
 from console.changes.services import ChangeRequestError
 from console.http import AuthenticatedRequest
 from console.roles import Capability, user_has_any
-from console.workspaces import Workspace, workspace_default, workspace_get
+from console.workspaces import Workspace, workspace_active, workspace_get
 from templates_app.diff import snapshot_diff
 
 
 def _workspace(key: str) -> Workspace:
     if not key:
-        return workspace_default()
+        return workspace_active()
     try:
         return workspace_get(key)
     except LookupError:
@@ -65,7 +65,8 @@ def content_files_export(request: AuthenticatedRequest) -> HttpResponse:
     try:
         files, _ = workspace_files(workspace=workspace)
     except WorkspaceNotServed as exc:
-        return _page(request, workspace=workspace, errors=[str(exc)], status=409)
+        # A workspace configured without its key: Braze cannot be read, as with any refusal.
+        return _page(request, workspace=workspace, errors=[str(exc)], status=502)
     except BrazeError as exc:
         message = f"Braze could not be read: {describe_error(exc)}"
         return _page(request, workspace=workspace, errors=[message], status=502)
@@ -89,7 +90,9 @@ def content_files_import(request: AuthenticatedRequest) -> HttpResponse:
     except TreeRefused as exc:
         errors = [str(e) for e in exc.errors]
         return _page(request, workspace=workspace, form=form, errors=errors, status=400)
-    except (WorkspaceNotServed, ChangeRequestError) as exc:
+    except WorkspaceNotServed as exc:
+        return _page(request, workspace=workspace, form=form, errors=[str(exc)], status=502)
+    except ChangeRequestError as exc:
         return _page(request, workspace=workspace, form=form, errors=[str(exc)], status=409)
     except BrazeError as exc:
         message = f"Braze could not be read: {describe_error(exc)}"

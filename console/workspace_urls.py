@@ -32,7 +32,13 @@ from django.http import (
 from django.urls import get_script_prefix, reverse, set_script_prefix
 
 from console.http import WorkspaceRequest
-from console.workspaces import Workspace, workspace_default, workspace_get, workspaces_all
+from console.workspaces import (
+    Workspace,
+    workspace_default,
+    workspace_get,
+    workspace_override,
+    workspaces_all,
+)
 
 PREFIX = "w"
 # Unprefixed whatever the workspace: they serve no workspace's data.
@@ -121,7 +127,8 @@ class WorkspaceMiddleware:
                 query = request.META.get("QUERY_STRING", "")
                 return HttpResponseRedirect(f"{target}?{query}" if query else target)
             cast(WorkspaceRequest, request).workspace = workspace
-            return self.get_response(request)
+            with workspace_override(workspace):
+                return self.get_response(request)
         try:
             workspace = workspace_get(key)
         except LookupError:
@@ -133,7 +140,8 @@ class WorkspaceMiddleware:
         token = _base_prefix.set(previous)
         set_script_prefix(previous.rstrip("/") + f"/{PREFIX}/{key}/")
         try:
-            response = self.get_response(request)
+            with workspace_override(workspace):
+                response = self.get_response(request)
         finally:
             set_script_prefix(previous)
             _base_prefix.reset(token)

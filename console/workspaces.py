@@ -19,7 +19,9 @@ module (``workspace_get``, ``workspaces_all``, ``workspace_default``).
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -191,10 +193,33 @@ def workspace_default() -> Workspace:
     return workspaces_all()[0]
 
 
+# The workspace being worked in: a request's (WorkspaceMiddleware), or what a worker applies
+# (workspace_override around it). Like translation.override, it flows into code that names no
+# workspace: the Braze client it gets, and the rows it writes.
+_active: ContextVar[Workspace | None] = ContextVar("workspace_active", default=None)
+
+
+def workspace_active() -> Workspace:
+    """The workspace being worked in; the default one outside any."""
+    return _active.get() or workspace_default()
+
+
+@contextmanager
+def workspace_override(workspace: Workspace | str) -> Iterator[Workspace]:
+    """Work in ``workspace`` (or the workspace with that key) until the block ends."""
+    chosen = workspace_get(workspace) if isinstance(workspace, str) else workspace
+    token = _active.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _active.reset(token)
+
+
 def workspace_default_key() -> str:
-    """The default of every model's ``workspace`` column: rows made before workspaces, and
-    rows whose code names none yet, belong to the default workspace."""
-    return workspace_default().key
+    """The default of every model's ``workspace`` column: the workspace being worked in
+    (``workspace_active``), so a row written while answering a request or applying a change
+    belongs to its workspace, and rows made before workspaces to the default one."""
+    return workspace_active().key
 
 
 # A workspace key as stored on a row (console/workspaces.py, ``_KEY``).

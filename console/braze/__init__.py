@@ -36,7 +36,7 @@ from console.braze.errors import (
     describe_error,
 )
 from console.braze.limiter import Lane, RateLimiter, limits_from_settings
-from console.workspaces import Workspace, workspace_default, workspace_get
+from console.workspaces import Workspace, workspace_active, workspace_default, workspace_get
 
 __all__ = [
     "BrazeBadResponse",
@@ -89,7 +89,7 @@ def _connection(workspace: Workspace | str | None) -> tuple[str, tuple[object, .
     """The workspace's key and what its client is built from (endpoint, secrets, limits)."""
     default = workspace_default()
     if workspace is None:
-        chosen = default
+        chosen = workspace_active()
     elif isinstance(workspace, str):
         chosen = workspace_get(workspace)
     else:
@@ -123,7 +123,8 @@ def get_client(
     max_wait: float | None = None,
     workspace: Workspace | str | None = None,
 ) -> BrazeClient:
-    """This process's Braze client for ``workspace`` (default: the default workspace).
+    """This process's Braze client for ``workspace`` (default: the workspace being worked in,
+    ``workspace_active``: a request's, or the one a worker applies a change in).
 
     Background work passes ``lane="background"``. An unknown workspace name is a
     ``LookupError``.

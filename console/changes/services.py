@@ -45,7 +45,12 @@ from console.notifications.models import NotificationKind
 from console.notifications.services import change_request_notify
 from console.roles import Capability, roles_with, user_capabilities
 from console.workspace_urls import workspace_reverse
-from console.workspaces import workspace_default_key
+from console.workspaces import (
+    workspace_active,
+    workspace_default_key,
+    workspace_get,
+    workspace_override,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +331,7 @@ def change_request_propose(
     """Open a change request (pending review, or a draft with submit=False) in ``workspace``
     (a key; default: the default workspace)."""
     kind = resource_type_get(resource_type)
-    workspace = workspace if workspace is not None else workspace_default_key()
+    workspace = workspace if workspace is not None else workspace_active().key
     _require(actor, kind.propose, workspace)
     try:
         kind.identifiers.parse(identifier)
@@ -693,12 +698,29 @@ def _finish(
 
 
 def change_request_apply(*, change_request_id: int, actor_id: int) -> ChangeRequest:
-    """Send an approved change to Braze once (run by the Celery task, after commit).
+    """Send an approved change to Braze once (run by the Celery task, after commit), in the
+    change request's workspace: its client, and the rows the apply writes.
 
     Re-reads the resource first: a Braze state other than the base snapshot is someone
     else's change, so the request goes to `conflict` instead of overwriting it. A retried
     attempt first asks whether Braze already holds the change and then sends nothing.
     """
+    key = (
+        ChangeRequest.objects.filter(pk=change_request_id)
+        .values_list("workspace", flat=True)
+        .first()
+    )
+    try:
+        workspace = workspace_get(key or workspace_default_key())
+    except LookupError:
+        # A workspace no longer configured: nothing can be sent; the request stays as it is.
+        logger.warning("change request %s: workspace %r is not configured", change_request_id, key)
+        return ChangeRequest.objects.get(pk=change_request_id)
+    with workspace_override(workspace):
+        return _apply(change_request_id=change_request_id, actor_id=actor_id)
+
+
+def _apply(*, change_request_id: int, actor_id: int) -> ChangeRequest:
     actor = get_user_model().objects.get(pk=actor_id)
     with transaction.atomic(durable=True):
         cr = ChangeRequest.objects.select_for_update().get(pk=change_request_id)

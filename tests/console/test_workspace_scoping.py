@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.test import Client
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
 from pytest_django.fixtures import Settings
 
 from catalogs.models import Catalog
@@ -149,3 +150,71 @@ def test_content_search_looks_in_one_workspace() -> None:
 
     assert found(None) == ["b-staging"]
     assert found("production") == ["b-production"]
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_work_done_in_a_workspace_uses_its_client_and_writes_its_rows() -> None:
+    from console.braze import get_client
+    from console.workspaces import workspace_active, workspace_override
+
+    assert workspace_active().key == "staging"  # outside any: the default
+    with workspace_override("production") as production:
+        assert workspace_active() == production
+        assert Catalog.objects.create(name="made_here").workspace == "production"
+        assert get_client().limiter is get_client(workspace="production").limiter
+    assert workspace_active().key == "staging"
+    assert get_client().limiter is not get_client(workspace="production").limiter
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_a_request_under_a_workspace_works_in_it_until_it_is_answered(
+    rf: RequestFactory,
+) -> None:
+    from console.workspace_urls import WorkspaceMiddleware
+    from console.workspaces import workspace_active
+
+    seen: list[str] = []
+
+    def answer(request: HttpRequest) -> HttpResponse:
+        seen.append(workspace_active().key)
+        return HttpResponse()
+
+    middleware = WorkspaceMiddleware(answer)
+    middleware(rf.get("/w/production/catalogs/"))
+    middleware(rf.get("/w/staging/catalogs/"))
+
+    assert seen == ["production", "staging"]
+    assert workspace_active().key == "staging"  # the default again once answered
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_a_change_request_is_proposed_in_the_workspace_being_worked_in_and_applied_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from console.changes import services
+    from console.changes.services import change_request_apply, change_request_propose
+    from console.workspaces import workspace_active, workspace_override
+
+    editor = user_with_role(Role.EDITOR)
+    with workspace_override("production"):
+        cr = change_request_propose(
+            actor=editor,
+            resource_type="content_block",
+            identifier="b-1",
+            action="update",
+            payload={"content": "<p>new</p>"},
+            base_snapshot={"content": "<p>old</p>"},
+            title="Footer",
+        )
+    assert cr.workspace == "production"
+    applied_in: list[str] = []
+
+    def apply(**_: object) -> ChangeRequest:
+        applied_in.append(workspace_active().key)
+        return cr
+
+    monkeypatch.setattr(services, "_apply", apply)
+
+    change_request_apply(change_request_id=cr.pk, actor_id=editor.pk)
+
+    assert applied_in == ["production"]
