@@ -1,6 +1,7 @@
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 
+from console.services import demo_password
 from tests.factories import totp_code_unused
 
 
@@ -29,3 +30,10 @@ def open_link(page: Page, name: str) -> None:
     a loaded machine), so a test must not fill a form any earlier."""
     with page.expect_navigation(wait_until="load"):
         page.get_by_role("link", name=name).click()
+
+
+def signed_in(browser: Browser, base_url: str, username: str) -> Page:
+    """A new browser context signed in as the demo user ``username``."""
+    page = browser.new_context().new_page()
+    sign_in(page, base_url, username, demo_password(username))
+    return page

@@ -13,8 +13,8 @@ from pytest_django.fixtures import Settings
 from console.braze import close_client, get_client
 from console.celery import app as celery_app
 from console.changes.models import ChangeRequest, ChangeState
-from console.services import demo_password, demo_users_create
-from tests.browser.helpers import open_link, sign_in
+from console.services import demo_users_create
+from tests.browser.helpers import open_link, signed_in
 from tests.fixtures.sandbox import SandboxHandle
 
 
@@ -34,12 +34,6 @@ def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxH
     yield braze_sandbox
     celery_app.conf.task_always_eager = old
     close_client()
-
-
-def _signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
-    sign_in(page, base_url, username, demo_password(username))
-    return page
 
 
 def _approve(reviewer: Page, base: str, cr: ChangeRequest, state: str = "Applied") -> None:
@@ -75,8 +69,8 @@ def test_fields_and_selections_from_editor_to_reviewer_to_braze(
         source="synced",
     )
     base = live_server.url
-    editor = _signed_in(browser, base, "editor")
-    reviewer = _signed_in(browser, base, "reviewer")
+    editor = signed_in(browser, base, "editor")
+    reviewer = signed_in(browser, base, "reviewer")
 
     # An Editor adds a field; a Reviewer approves; Braze (the sandbox) holds it.
     editor.goto(f"{base}/catalogs/stores/")

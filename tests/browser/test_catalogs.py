@@ -5,13 +5,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from pytest_django.fixtures import Settings
 
 from console.braze import close_client, get_client
 from console.celery import app as celery_app
-from console.services import demo_password, demo_users_create
-from tests.browser.helpers import open_link, sign_in
+from console.services import demo_users_create
+from tests.browser.helpers import open_link, signed_in
 from tests.fixtures.sandbox import SandboxHandle
 
 
@@ -32,12 +32,6 @@ def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxH
     close_client()
 
 
-def _signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
-    sign_in(page, base_url, username, demo_password(username))
-    return page
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_editor_searches_edits_an_item_and_after_approval_the_item_page_shows_it(
     live_server, browser: Browser, braze: SandboxHandle
@@ -48,7 +42,7 @@ def test_an_editor_searches_edits_an_item_and_after_approval_the_item_page_shows
     catalog_mirror_refresh(client=get_client())
     base = live_server.url
 
-    editor = _signed_in(browser, base, "editor")
+    editor = signed_in(browser, base, "editor")
     editor.get_by_role("navigation", name="Main").get_by_role("link", name="Catalogs").click()
     editor.get_by_role("link", name="products").click()
     editor.get_by_role("button", name="Refresh from Braze").click()
@@ -68,7 +62,7 @@ def test_an_editor_searches_edits_an_item_and_after_approval_the_item_page_shows
     expect(editor.locator("[data-state]")).to_have_text("Pending review")
     change_url = editor.url
 
-    reviewer = _signed_in(browser, base, "reviewer")
+    reviewer = signed_in(browser, base, "reviewer")
     reviewer.goto(change_url)
     reviewer.get_by_role("button", name="Approve").click()
     expect(reviewer.locator("[data-state]")).to_have_text("Applied")

@@ -1,21 +1,15 @@
 """Content in the browser: Braze HTML never runs script, and a Content Block edit goes from
 Editor to Reviewer to Braze, with both versions in its history."""
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
-from django.core.cache import cache
-from playwright.sync_api import Browser, Page, expect
-from pytest_django.fixtures import Settings
+from playwright.sync_api import Browser, expect
 
-from console.braze import close_client, get_client
-from console.celery import app as celery_app
+from console.braze import get_client
 from console.changes.models import ChangeRequest, ChangeState
-from console.services import demo_password, demo_users_create
+from console.services import demo_users_create
 from templates_app.models import ContentVersion
 from templates_app.services import content_sync
-from tests.browser.helpers import open_link, sign_in
+from tests.browser.helpers import open_link, signed_in
 from tests.fixtures.sandbox import SandboxHandle
 
 SCRIPTED = (
@@ -23,30 +17,6 @@ SCRIPTED = (
     "<script>document.getElementById('greeting').textContent = 'SCRIPT RAN';"
     "try { parent.document.title = 'SCRIPT RAN'; } catch (e) {}</script></body></html>"
 )
-
-
-@pytest.fixture
-def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
-    settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
-    settings.BRAZE_API_KEY = braze_sandbox.api_key
-    settings.BRAZE_RATE_LIMITS = {
-        **settings.BRAZE_RATE_LIMITS,
-        "workspace": f"browser-{uuid.uuid4().hex}",
-    }
-    close_client()
-    cache.clear()
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield braze_sandbox
-    celery_app.conf.task_always_eager = old
-    close_client()
-    cache.clear()
-
-
-def _signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
-    sign_in(page, base_url, username, demo_password(username))
-    return page
 
 
 @pytest.mark.django_db(transaction=True)
@@ -57,7 +27,7 @@ def test_a_script_in_template_html_never_runs_in_the_preview(
     template_id = get_client().email_template_create(
         template_name="Scripted", subject="Hi", body=SCRIPTED
     )
-    page = _signed_in(browser, live_server.url, "viewer")
+    page = signed_in(browser, live_server.url, "viewer")
     blocked: list[str] = []
     page.on("console", lambda msg: blocked.append(msg.text))
     page.goto(f"{live_server.url}/content/templates/{template_id}/")
@@ -83,7 +53,7 @@ def test_an_editor_edits_a_block_a_reviewer_approves_and_history_shows_both_vers
     base = live_server.url
     new_content = '<p style="font-size:11px">© 2027 Example Outfitters Ltd.</p>'
 
-    editor = _signed_in(browser, base, "editor")
+    editor = signed_in(browser, base, "editor")
     editor.get_by_role("navigation", name="Main").get_by_role("link", name="Content blocks").click()
     editor.get_by_role("link", name="legal_notice").click()
     open_link(editor, "Edit")
@@ -96,7 +66,7 @@ def test_an_editor_edits_a_block_a_reviewer_approves_and_history_shows_both_vers
     cr = ChangeRequest.objects.get()
     assert cr.state == ChangeState.PENDING
 
-    reviewer = _signed_in(browser, base, "reviewer")
+    reviewer = signed_in(browser, base, "reviewer")
     reviewer.goto(f"{base}{cr.get_absolute_url()}")
     reviewer.get_by_role("button", name="Approve").click()
     expect(reviewer.locator("[data-state]")).to_have_text("Applied")

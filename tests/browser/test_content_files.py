@@ -1,42 +1,19 @@
 """Content as files in the browser: an Editor downloads the workspace's files, edits one,
 uploads them and reads the one difference; a Reviewer approves and Braze holds the edit."""
 
-import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from playwright.sync_api import Browser, Page, expect
-from pytest_django.fixtures import Settings
 
 from bundles.appliers import RESOURCE_TYPE
 from bundles.archive import content_zip
-from console.braze import close_client, get_client
-from console.celery import app as celery_app
+from console.braze import get_client
 from console.changes.models import ChangeRequest, ChangeState
 from console.services import demo_password, demo_users_create
 from tests.browser.helpers import sign_in
 from tests.fixtures.sandbox import SandboxHandle
-
-
-@pytest.fixture
-def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
-    settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
-    settings.BRAZE_API_KEY = braze_sandbox.api_key
-    settings.BRAZE_RATE_LIMITS = {
-        **settings.BRAZE_RATE_LIMITS,
-        "workspace": f"browser-{uuid.uuid4().hex}",
-    }
-    close_client()
-    cache.clear()
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield braze_sandbox
-    celery_app.conf.task_always_eager = old
-    close_client()
-    cache.clear()
 
 
 def _signed_in(browser: Browser, base_url: str, username: str) -> Page:

@@ -4,50 +4,20 @@ Content Block's events in the log by its name, in sentences."""
 
 import hmac
 import re
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from hashlib import sha256
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
-from pytest_django.fixtures import Settings
+from playwright.sync_api import Browser, expect
 
-from console.braze import close_client
-from console.celery import app as celery_app
 from console.changes.models import ChangeRequest, ChangeState
-from console.services import demo_password, demo_users_create
+from console.services import demo_users_create
 from templates_app.services import content_sync
-from tests.browser.helpers import open_link, sign_in
+from tests.browser.helpers import open_link, signed_in
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.webhook import WEBHOOK_SECRET, Received, Receiver
-
-
-@pytest.fixture
-def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
-    settings.BRAZE_REST_ENDPOINT = braze_sandbox.url
-    settings.BRAZE_API_KEY = braze_sandbox.api_key
-    settings.BRAZE_RATE_LIMITS = {
-        **settings.BRAZE_RATE_LIMITS,
-        "workspace": f"browser-{uuid.uuid4().hex}",
-    }
-    close_client()
-    cache.clear()
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield braze_sandbox
-    celery_app.conf.task_always_eager = old
-    close_client()
-    cache.clear()
-
-
-def _signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
-    sign_in(page, base_url, username, demo_password(username))
-    return page
 
 
 def _signed_by_the_secret(received: Received) -> bool:
@@ -66,7 +36,7 @@ def test_a_block_edit_waits_on_the_reviewers_home_notifies_its_author_and_reads_
     content_sync()  # what the scheduled sync would have recorded already
     base = live_server.url
 
-    editor = _signed_in(browser, base, "editor")
+    editor = signed_in(browser, base, "editor")
     editor.get_by_role("navigation", name="Main").get_by_role("link", name="Content blocks").click()
     editor.get_by_role("link", name="legal_notice").click()
     open_link(editor, "Edit")
@@ -81,7 +51,7 @@ def test_a_block_edit_waits_on_the_reviewers_home_notifies_its_author_and_reads_
     )
 
     # The reviewer lands on their home: the request, and how long it has waited.
-    reviewer = _signed_in(browser, base, "reviewer")
+    reviewer = signed_in(browser, base, "reviewer")
     waiting = reviewer.locator("#reviews")
     expect(waiting.get_by_role("link", name="1 request waiting for my review")).to_be_visible()
     row = waiting.locator(f'tr[data-change="{cr.pk}"]')
@@ -103,7 +73,7 @@ def test_a_block_edit_waits_on_the_reviewers_home_notifies_its_author_and_reads_
     assert {r.json["change_request"]["id"] for r in receiver.received} == {cr.pk}
 
     # The auditor searches the log for the block's name and reads its events.
-    auditor = _signed_in(browser, base, "auditor")
+    auditor = signed_in(browser, base, "auditor")
     with auditor.expect_navigation(wait_until="load"):  # a field filled earlier is reset
         auditor.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     auditor.get_by_label("Search", exact=True).fill("legal_notice")

@@ -7,15 +7,15 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from pytest_django.fixtures import Settings
 
 from console.braze import close_client
 from console.changes.models import ChangeRequest
 from console.roles import Role
-from console.services import demo_password, demo_users_create
+from console.services import demo_users_create
 from templates_app.services import content_sync, preview_profile_save
-from tests.browser.helpers import open_link, sign_in
+from tests.browser.helpers import open_link, signed_in
 from tests.factories import user_with_role
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -37,12 +37,6 @@ def braze(settings: Settings, braze_sandbox: SandboxHandle) -> Iterator[SandboxH
     cache.clear()
 
 
-def _signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    page = browser.new_context().new_page()
-    sign_in(page, base_url, username, demo_password(username))
-    return page
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_before_and_after(
     live_server, browser: Browser, braze: SandboxHandle
@@ -58,7 +52,7 @@ def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_bef
         )
     base = live_server.url
 
-    editor = _signed_in(browser, base, "editor")
+    editor = signed_in(browser, base, "editor")
     editor.get_by_role("navigation", name="Main").get_by_role("link", name="Content blocks").click()
     editor.get_by_role("link", name="legal_notice").click()
     open_link(editor, "Edit")
@@ -79,7 +73,7 @@ def test_an_editor_previews_a_greeting_as_two_profiles_and_the_reviewer_sees_bef
     editor.wait_for_load_state("networkidle")
     cr = ChangeRequest.objects.get()
 
-    reviewer = _signed_in(browser, base, "reviewer")
+    reviewer = signed_in(browser, base, "reviewer")
     reviewer.goto(base + reverse("templates_app:change_preview", args=[cr.pk]))
     reviewer.get_by_label("Preview before and after as").select_option(label="Ana")
     reviewer.get_by_role("button", name="Show what changes").click()
