@@ -73,7 +73,11 @@ class PreviewProfile(models.Model):
     read from Braze render alike.
     """
 
-    name = models.CharField(max_length=100, unique=True)
+    # Each workspace has its own people to preview as (its languages, its attributes).
+    workspace = models.CharField(
+        max_length=WORKSPACE_KEY_LENGTH, db_index=True, default=workspace_default_key
+    )
+    name = models.CharField(max_length=100)
     attributes = models.JSONField(default=dict, blank=True)
     language = models.CharField(max_length=10, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
@@ -81,18 +85,26 @@ class PreviewProfile(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="preview_profile_unique_name"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
 
 class PreviewSettings(models.Model):
-    """The workspace's preview settings: one row.
+    """The workspace's preview settings: one row per workspace.
 
     `connected_content_samples` maps a URL pattern (fnmatch: `*` and `?`) to the answer a
     preview uses instead of calling it; the console never calls a Connected Content URL.
     """
 
+    workspace = models.CharField(
+        max_length=WORKSPACE_KEY_LENGTH, unique=True, default=workspace_default_key
+    )
     connected_content_samples = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -24,7 +24,7 @@ from console.braze.client import (
     PreferenceCenter,
     PreferenceCenterSummary,
 )
-from console.workspaces import workspace_default_key
+from console.workspaces import workspace_active, workspace_default_key
 from templates_app.models import ContentVersion, PreviewProfile, PreviewSettings, ResourceType
 from templates_app.personalize import BlockSource, Person, Selected, TranslationLocale
 from templates_app.rules import Workspace
@@ -367,11 +367,12 @@ def catalog_source() -> MirrorCatalogs:
 
 
 def preview_profile_list() -> QuerySet[PreviewProfile]:
-    return PreviewProfile.objects.order_by("name")
+    """The profiles of the workspace being worked in."""
+    return PreviewProfile.objects.filter(workspace=workspace_active().key).order_by("name")
 
 
 def preview_profile_get(*, pk: int) -> PreviewProfile | None:
-    return PreviewProfile.objects.filter(pk=pk).first()
+    return preview_profile_list().filter(pk=pk).first()
 
 
 def preview_profile_person(profile: PreviewProfile) -> Person:
@@ -381,6 +382,6 @@ def preview_profile_person(profile: PreviewProfile) -> Person:
 
 def connected_content_samples() -> dict[str, str]:
     """URL pattern -> the sample answer previews use for Connected Content calls."""
-    settings = PreviewSettings.objects.filter(pk=1).first()
+    settings = PreviewSettings.objects.filter(workspace=workspace_active().key).first()
     samples = settings.connected_content_samples if settings is not None else {}
     return {str(k): str(v) for k, v in samples.items()} if isinstance(samples, dict) else {}

@@ -22,7 +22,7 @@ from console.changes.diff import field_diff, is_long_text
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.resource_types import resource_type_get
 from console.changes.services import change_request_propose
-from console.workspaces import workspace_default_key
+from console.workspaces import workspace_active, workspace_default_key
 from templates_app import selectors
 from templates_app.kinds import KINDS, ContentKind
 from templates_app.models import (
@@ -498,7 +498,9 @@ def preview_profiles_seed(*, actor: AbstractBaseUser | SystemActor) -> list[Prev
     """The demo profiles `make run` starts with; existing ones (by name) are left as they are."""
     made = []
     for demo in DEMO_PROFILES:
-        if PreviewProfile.objects.filter(name=demo["name"]).exists():
+        if PreviewProfile.objects.filter(
+            workspace=workspace_active().key, name=demo["name"]
+        ).exists():
             continue
         with transaction.atomic(durable=True):
             profile = PreviewProfile.objects.create(**demo)
@@ -516,7 +518,9 @@ def preview_profiles_seed(*, actor: AbstractBaseUser | SystemActor) -> list[Prev
 def connected_content_samples_save(*, actor: AbstractBaseUser, samples: dict[str, str]) -> None:
     """Replace the workspace's Connected Content sample answers, with its audit entry."""
     with transaction.atomic(durable=True):
-        settings, _ = PreviewSettings.objects.select_for_update().get_or_create(pk=1)
+        settings, _ = PreviewSettings.objects.select_for_update().get_or_create(
+            workspace=workspace_active().key
+        )
         before = settings.connected_content_samples or {}
         settings.connected_content_samples = samples
         settings.save()
@@ -524,7 +528,7 @@ def connected_content_samples_save(*, actor: AbstractBaseUser, samples: dict[str
             actor=actor,
             action=events.PREVIEW_SETTINGS_UPDATE,
             resource_type="preview_settings",
-            resource_id="1",
+            resource_id=settings.workspace,
             data={
                 "added": sorted(set(samples) - set(before)),
                 "removed": sorted(set(before) - set(samples)),

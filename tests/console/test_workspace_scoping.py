@@ -218,3 +218,23 @@ def test_a_change_request_is_proposed_in_the_workspace_being_worked_in_and_appli
     change_request_apply(change_request_id=cr.pk, actor_id=editor.pk)
 
     assert applied_in == ["production"]
+
+
+@pytest.mark.usefixtures("two_workspaces")
+def test_preview_profiles_and_connected_content_samples_are_kept_per_workspace() -> None:
+    from console.workspaces import workspace_override
+    from templates_app.models import PreviewProfile
+    from templates_app.selectors import connected_content_samples, preview_profile_list
+    from templates_app.services import connected_content_samples_save
+
+    editor = user_with_role(Role.EDITOR)
+    with workspace_override("production"):
+        PreviewProfile.objects.create(name="Ana", language="pt")
+        connected_content_samples_save(actor=editor, samples={"https://api.example/*": "{}"})
+    PreviewProfile.objects.create(name="Ana", language="en")  # the same name in staging
+
+    with workspace_override("production"):
+        assert [(p.name, p.language) for p in preview_profile_list()] == [("Ana", "pt")]
+        assert connected_content_samples() == {"https://api.example/*": "{}"}
+    assert [(p.name, p.language) for p in preview_profile_list()] == [("Ana", "en")]
+    assert connected_content_samples() == {}
