@@ -216,3 +216,71 @@ def test_a_job_keeps_to_background_work_s_share_unless_the_approver_allowed_the_
     stats = braze.admin.group_stats("catalog_items_async", since=since)
     assert stats["rate_limited"] == 0
     assert max(w["own_counted"] for w in stats["windows"]) == most_per_window
+
+
+class _FullAfter:
+    """A Braze client whose limit group is full from its n-th request on (nothing sent)."""
+
+    def __init__(self, real: Any, sends: int) -> None:
+        self.real, self.sends = real, sends
+
+    def catalog_items_bulk_create(self, **kwargs: Any) -> None:
+        from console.braze.errors import BrazeRateLimited
+
+        if self.sends <= 0:
+            raise BrazeRateLimited(
+                "full", group="catalog_items_async", retry_at=time.time() + 3, from_braze=False
+            )
+        self.sends -= 1
+        self.real.catalog_items_bulk_create(**kwargs)
+
+
+def test_claims_not_sent_because_the_group_is_full_go_back_unsent_and_uncounted(
+    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle
+) -> None:
+    from catalog_bulk.outbox import batches_claim
+    from catalog_bulk.senders import batches_send, bulk_client
+
+    since = time.time()
+    job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
+    claims = batches_claim(limit=4)
+    sent = batches_send(
+        claims=claims, claimed_at=time.monotonic(), client=_FullAfter(bulk_client(), 1)
+    )
+    assert sent.group_full_for is not None
+    assert 0 < sent.group_full_for <= 3
+    batches = list(BulkBatch.objects.filter(job=job).order_by("seq"))
+    assert [b.state for b in batches] == ["accepted", "pending", "pending", "pending"]
+    assert [b.attempts for b in batches] == [1, 0, 0, 0]
+    assert [b.lease_until for b in batches[1:]] == [None, None, None]
+    # The one the limiter refused waits for the group's room; the others were never tried.
+    assert batches[1].next_attempt_at is not None
+    assert len(accepted_item_writes(braze, since)) == 50
+    assert set(BulkRow.objects.filter(batch__in=batches[1:]).values_list("sends", flat=True)) == {0}
+    assert drain(job).state == JobState.DONE
+    writes = accepted_item_writes(braze, since)
+    assert len(writes) == 200
+    assert set(writes.values()) == {1}
+
+
+def test_a_sender_claims_what_its_share_of_the_limit_sends_in_a_quarter_second(
+    braze: SandboxHandle, settings: Settings
+) -> None:
+    from catalog_bulk.senders import claim_size
+    from console.braze import close_client
+
+    settings.BULK_SENDERS = 2
+    settings.BULK_CLAIM_SECONDS = 0.25
+    settings.BULK_CLAIM_BATCHES = 16
+    # The reference limits: 100 requests a minute, one batch at a time as ever.
+    assert claim_size() == 1
+    for limit, expected in ((16_000, 16), (1_200, 2)):
+        groups = {**settings.BRAZE_RATE_LIMITS["groups"], "catalog_items_async": (limit, 60.0)}
+        settings.BRAZE_RATE_LIMITS = {
+            **settings.BRAZE_RATE_LIMITS,
+            "groups": groups,
+            "overrides": ["catalog_items_async"],
+            "margin_seconds": 0,
+        }
+        close_client()
+        assert claim_size() == expected
