@@ -79,14 +79,20 @@ from console.changes.models import ChangeRequest
 _SETTLED = (BatchState.ACCEPTED, BatchState.REJECTED, BatchState.FAILED, BatchState.SPLIT)
 
 
+def request_seconds() -> float:
+    """The longest one request may take: the limiter's inline wait and its timeouts."""
+    return float(
+        settings.BULK_MAX_INLINE_WAIT + settings.BRAZE_CONNECT_TIMEOUT + settings.BRAZE_READ_TIMEOUT
+    )
+
+
+# A lease's time to record the answer once the request is over.
+LEASE_SLACK_SECONDS = 5.0
+
+
 def lease_seconds() -> float:
     # Long enough for the limiter's inline wait plus a full request with its timeouts.
-    return float(
-        settings.BULK_MAX_INLINE_WAIT
-        + settings.BRAZE_CONNECT_TIMEOUT
-        + settings.BRAZE_READ_TIMEOUT
-        + 5.0
-    )
+    return request_seconds() + LEASE_SLACK_SECONDS
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -121,10 +127,11 @@ def batch_claim(*, now: datetime | None = None) -> Claim | None:
 # jobs, then in order), mark them in flight, note the job's dispatch time, and return each
 # batch with its job's catalog and its rows. A data-modifying CTE's RETURNING may name the
 # FROM list's columns, which is how the state each batch was claimed in comes back.
-# A sender sends its claims one after another: of several, the n-th batch's lease is n + 1
-# leases long (it is answered at most n requests after the claim, and recorded before the
-# next request could outlast its lease); a claim of one keeps one lease. The claimable
-# states are given one by one so the planner sees the partial index's own IN list.
+# A sender sends its claims one after another: the n-th batch's lease is one lease and
+# n - 1 steps (BULK_CLAIM_LEASE_STEP) long, and the sender sends it only while a whole
+# request still fits in it (senders.batches_send), so a sender killed mid-claim leaves
+# batches the sweeper finds in hardly longer than one. The claimable states are given one
+# by one so the planner sees the partial index's own IN list.
 _CLAIM_MANY_SQL = """
 WITH picked AS (
     SELECT b.id, b.state, b.op, b.job_id, b.seq, j.last_dispatch_at
@@ -144,25 +151,25 @@ WITH picked AS (
     SET state = %(in_flight)s,
         claim_no = b.claim_no + 1,
         sent_at = %(now)s,
-        lease_until = %(now)s + make_interval(secs => %(lease)s * (numbered.n + %(extra)s)),
+        lease_until = %(now)s + make_interval(secs => %(lease)s + %(step)s * (numbered.n - 1)),
         send_as = CASE WHEN numbered.op = %(create)s AND numbered.state = %(in_doubt)s
                        THEN %(replace)s ELSE b.send_as END
     FROM numbered
     WHERE b.id = numbered.id
     RETURNING b.id, b.job_id, b.claim_no, numbered.state AS prev_state, b.send_as, b.op,
-              numbered.n + %(extra)s AS leases
+              numbered.n
 ), dispatched AS (
     UPDATE catalogs_bulkjob j SET last_dispatch_at = %(now)s
     WHERE j.id IN (SELECT job_id FROM moved)
 )
 SELECT m.id, m.job_id, m.claim_no, m.prev_state, m.send_as, m.op, c.id, c.name,
-       COALESCE(cr.full_rate_limit, false), m.leases, r.item_id, r.payload::text
+       COALESCE(cr.full_rate_limit, false), m.n, r.item_id, r.payload::text
 FROM moved m
 JOIN catalogs_bulkjob j ON j.id = m.job_id
 JOIN {catalog} c ON c.id = j.catalog_id
 LEFT JOIN {change_request} cr ON cr.id = j.change_request_id
 LEFT JOIN catalogs_bulkrow r ON r.batch_id = m.id
-ORDER BY m.leases, r.line
+ORDER BY m.n, r.line
 """
 
 
@@ -170,7 +177,7 @@ def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
     """Take up to `limit` due batches in one round trip, mark them in flight, and return
     them in the order they are to be sent (the first is the one batch_claim would take)."""
     now = now or timezone.now()
-    lease = lease_seconds()
+    lease, step = lease_seconds(), settings.BULK_CLAIM_LEASE_STEP
     # The moves the state machine allows (pending, waiting to retry, in doubt -> in flight).
     claimable = batch_move_sources(BatchState.IN_FLIGHT, from_=CLAIMABLE_STATES)
     sql = _CLAIM_MANY_SQL.format(
@@ -185,7 +192,7 @@ def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
         "limit": max(1, limit),
         "in_flight": BatchState.IN_FLIGHT,
         "lease": lease,
-        "extra": 1 if limit > 1 else 0,
+        "step": step,
         "create": RowOp.CREATE,
         "in_doubt": BatchState.IN_DOUBT,
         "replace": RowOp.REPLACE,
@@ -196,7 +203,7 @@ def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
     claims: list[Claim] = []
     items: dict[int, list[tuple[str, Any]]] = {}
     for row in fetched:
-        batch_id, job_id, claim_no, prev, send_as, op, catalog_id, name, full, leases = row[:10]
+        batch_id, job_id, claim_no, prev, send_as, op, catalog_id, name, full, place = row[:10]
         item, payload = row[10:]
         if batch_id not in items:
             items[batch_id] = []
@@ -212,7 +219,7 @@ def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
                     full_rate_limit=bool(full),
                     op=op,
                     catalog_id=catalog_id,
-                    lease=lease * leases,
+                    lease=lease + step * (place - 1),
                 )
             )
         if item is not None:

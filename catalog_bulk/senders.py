@@ -21,14 +21,15 @@ from django.utils import timezone
 
 from catalog_bulk.models import OPEN_BATCH_STATES, BatchState, BulkBatch, BulkJob, JobState, RowOp
 from catalog_bulk.outbox import (
+    LEASE_SLACK_SECONDS,
     Claim,
     batch_record,
     batch_totals,
     batches_claim,
     batches_record_accepted,
     batches_release,
-    lease_seconds,
     next_due_in,
+    request_seconds,
 )
 from catalog_bulk.readback import readback_schedule
 from catalog_bulk.states import PIPELINE_ACTOR, job_move
@@ -103,22 +104,27 @@ def batches_send(
     *, claims: list[Claim], claimed_at: float, client: BrazeClient | None = None
 ) -> Sent:
     """Send claimed batches one after another and record their answers: the accepted ones
-    together (one statement, batches_record_accepted), any other answer as batch_send does.
+    together (one statement, batches_record_accepted), any other as batch_send does.
 
-    A batch's lease grows with its place in the claim (batches_claim): accepted answers are
-    recorded before the next request (at most one lease long) could outlast the earliest
-    one's lease. When the limit group is full, the claims not sent yet go back unsent.
-    ``claimed_at`` is ``time.monotonic()`` taken before the claim. Returns the last batch's
-    state and, when the group was full, for how long.
+    A claim is sent only while a whole request, and half the lease's slack to record its
+    answer, fit in its lease; accepted answers are recorded before the next request could
+    outlast the earliest one's lease. Any answer but a 202 ends the round: the group may be
+    full, the job paused (storage), or Braze failing, and the claims not sent go back as they
+    were, unsent and uncounted. ``claimed_at`` is ``time.monotonic()`` taken before the claim.
+    Returns the last batch's state and, when the group was full, for how long.
     """
     client = client or bulk_client()
-    lease = lease_seconds()
+    budget = request_seconds() + LEASE_SLACK_SECONDS / 2
     accepted: list[Claim] = []  # answered 202, not yet recorded
     state, full_for = "", None
-    for place, claim in enumerate(claims, start=1):
-        if accepted and time.monotonic() - claimed_at + lease > accepted[0].lease:
+    for place, claim in enumerate(claims):
+        elapsed = time.monotonic() - claimed_at
+        if accepted and elapsed + budget > accepted[0].lease:
             batches_record_accepted(claims=accepted)
             accepted = []
+        if elapsed + budget > claim.lease:
+            batches_release(claims=claims[place:])
+            break
         error, full_for = _send_one(client, claim)
         if error is None:
             accepted.append(claim)
@@ -128,9 +134,8 @@ def batches_send(
         batches_record_accepted(claims=accepted)
         accepted = []
         state = batch_record(claim=claim, error=error)
-        if full_for is not None:
-            batches_release(claims=claims[place:])
-            break
+        batches_release(claims=claims[place + 1 :])
+        break
     batches_record_accepted(claims=accepted)
     return Sent(state=state, group_full_for=full_for)
 
@@ -213,10 +218,16 @@ def senders_kick() -> int:
     return started
 
 
+def _finish_if_done(job_ids: set[int]) -> None:
+    for job_id in sorted(job_ids):
+        bulk_job_finish_if_done(job_id=job_id)
+    job_ids.clear()
+
+
 def sender_step(*, slot: int, token: str) -> str:
     """One sender task: send due batches for a few seconds, then hand the slot over.
 
-    A task stays short (``BULK_SENDER_STEP_SECONDS``, a batch at most beyond it) so a
+    A task stays short (``BULK_SENDER_STEP_SECONDS``, a claim at most beyond it) so a
     killed worker costs little, yet does not pay a broker round trip for every batch.
     """
     redis = _redis()
@@ -229,11 +240,16 @@ def sender_step(*, slot: int, token: str) -> str:
     # fall back to one when the group was full: a full group refuses every batch, and those
     # claimed with it would only be handed back.
     size, most = 1, claim_size()
+    # Jobs this step sent batches of, checked for their end when the claims run short (their
+    # last batches are out) and when the step ends, not after every claim; the sweeper
+    # closes any other.
+    sent_for: set[int] = set()
     while True:
         redis.pexpire(key, _ttl_ms())
         claimed_at = time.monotonic()
         claims = batches_claim(limit=size)
         if not claims:
+            _finish_if_done(sent_for)
             due = next_due_in()
             if due is None:
                 if (redis.get(key) or b"").decode() == token:
@@ -242,8 +258,9 @@ def sender_step(*, slot: int, token: str) -> str:
             delay, result = min(due, _IDLE_MAX_SECONDS), "waiting"
             break
         sent = batches_send(claims=claims, claimed_at=claimed_at)
-        for job_id in dict.fromkeys(claim.job_id for claim in claims):
-            bulk_job_finish_if_done(job_id=job_id)
+        sent_for.update(claim.job_id for claim in claims)
+        if len(claims) < size:
+            _finish_if_done(sent_for)
         size = 1 if sent.group_full_for is not None else min(size * 2, most)
         if sent.group_full_for is not None:
             # Every other batch would be handed back the same way (and cost the database a
@@ -254,6 +271,7 @@ def sender_step(*, slot: int, token: str) -> str:
             time.sleep(pause)
         if time.monotonic() >= ends or (redis.get(key) or b"").decode() != token:
             break
+    _finish_if_done(sent_for)
     if (redis.get(key) or b"").decode() != token:
         return "superseded"
     successor = uuid.uuid4().hex

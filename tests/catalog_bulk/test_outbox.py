@@ -143,8 +143,8 @@ def test_several_batches_at_a_time_through_5xx_and_timeouts_lose_nothing_and_cou
     assert ids <= set(sandbox_items(braze, "products"))
 
 
-def test_a_claim_of_several_takes_the_due_batches_in_order_with_leases_a_request_apart(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle
+def test_a_claim_of_several_takes_the_due_batches_in_order_with_leases_a_step_apart(
+    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings
 ) -> None:
     job = approve(make_job(_csv(range(180))), editor=editor, reviewer=reviewer)
     before = timezone.now()
@@ -155,10 +155,9 @@ def test_a_claim_of_several_takes_the_due_batches_in_order_with_leases_a_request
     assert {(c.prev_state, c.send_as, c.op, c.claim_no) for c in claims} == {
         ("pending", "create", "create", 1)
     }
-    lease = lease_seconds()
-    # Sent one after another: the n-th of several is answered n requests after the claim,
-    # and recorded before one more could outlast its lease.
-    assert [c.lease for c in claims] == [2 * lease, 3 * lease, 4 * lease]
+    lease, step = lease_seconds(), settings.BULK_CLAIM_LEASE_STEP
+    # Sent one after another: each holds its lease a step longer than the one before it.
+    assert [c.lease for c in claims] == [lease, lease + step, lease + 2 * step]
     for claim in claims:
         batch = BulkBatch.objects.get(pk=claim.batch_id)
         assert batch.state == BatchState.IN_FLIGHT
@@ -170,7 +169,7 @@ def test_a_claim_of_several_takes_the_due_batches_in_order_with_leases_a_request
     assert job.last_dispatch_at >= before
     rest = batches_claim(limit=3)
     assert [(BulkBatch.objects.get(pk=c.batch_id).seq, len(c.items)) for c in rest] == [(4, 30)]
-    # One at a time, a batch keeps the single lease it always had.
+    assert rest[0].lease == lease
     assert batches_claim(limit=3) == []
 
 

@@ -272,9 +272,9 @@ def test_a_sender_claims_what_its_share_of_the_limit_sends_in_a_quarter_second(
     settings.BULK_SENDERS = 2
     settings.BULK_CLAIM_SECONDS = 0.25
     settings.BULK_CLAIM_BATCHES = 16
-    # The reference limits: 100 requests a minute, one batch at a time as ever.
-    assert claim_size() == 1
-    for limit, expected in ((16_000, 16), (1_200, 2)):
+    # The reference limits (100 requests a minute): one batch at a time, as ever; Braze's
+    # current ones (16,000): the most a claim takes.
+    for limit, expected in ((100, 1), (16_000, 16), (1_200, 2)):
         groups = {**settings.BRAZE_RATE_LIMITS["groups"], "catalog_items_async": (limit, 60.0)}
         settings.BRAZE_RATE_LIMITS = {
             **settings.BRAZE_RATE_LIMITS,
@@ -284,3 +284,59 @@ def test_a_sender_claims_what_its_share_of_the_limit_sends_in_a_quarter_second(
         }
         close_client()
         assert claim_size() == expected
+
+
+class _RefusesSecond:
+    """A Braze client that answers the second request 500 (the first and later ones go)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, 0
+
+    def catalog_items_bulk_create(self, **kwargs: Any) -> None:
+        from console.braze.errors import BrazeServerError
+
+        self.calls += 1
+        if self.calls == 2:
+            raise BrazeServerError("down", status=500, maybe_applied=False)
+        self.real.catalog_items_bulk_create(**kwargs)
+
+
+def test_any_answer_but_a_202_ends_the_round_and_the_rest_go_back_unsent(
+    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, fast_retries: None
+) -> None:
+    from catalog_bulk.outbox import batches_claim
+    from catalog_bulk.senders import batches_send, bulk_client
+
+    job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
+    client = _RefusesSecond(bulk_client())
+    batches_send(claims=batches_claim(limit=4), claimed_at=time.monotonic(), client=client)
+    assert client.calls == 2
+    batches = list(BulkBatch.objects.filter(job=job).order_by("seq"))
+    assert [(b.state, b.attempts) for b in batches] == [
+        ("accepted", 1),
+        ("retry_wait", 1),
+        ("pending", 0),
+        ("pending", 0),
+    ]
+
+
+def test_claims_whose_lease_has_no_room_left_for_a_request_go_back_unsent(
+    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings
+) -> None:
+    from catalog_bulk.outbox import LEASE_SLACK_SECONDS, batches_claim
+    from catalog_bulk.senders import batches_send
+
+    settings.BULK_CLAIM_LEASE_STEP = 0.5
+    since = time.time()
+    job = approve(make_job(_csv(range(150))), editor=editor, reviewer=reviewer)
+    claims = batches_claim(limit=3)
+    # The sender was held up since it claimed (a slow database, a stopped process): a request
+    # and half the slack to record it no longer fit in the first claim's lease. It and the
+    # ones after it (kept in order) go back, and nothing is sent.
+    held_up = LEASE_SLACK_SECONDS / 2 + 0.2
+    batches_send(claims=claims, claimed_at=time.monotonic() - held_up)
+    batches = BulkBatch.objects.filter(job=job).order_by("seq")
+    assert (
+        list(batches.values_list("state", "attempts", "lease_until")) == [("pending", 0, None)] * 3
+    )
+    assert accepted_item_writes(braze, since) == {}
