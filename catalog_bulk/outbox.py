@@ -158,9 +158,12 @@ WITH picked AS (
     WHERE b.id = numbered.id
     RETURNING b.id, b.job_id, b.claim_no, numbered.state AS prev_state, b.send_as, b.op,
               numbered.n
+), jobs AS (
+    -- In id order, as every sender locks them: a claim may span two jobs.
+    SELECT id FROM catalogs_bulkjob WHERE id IN (SELECT job_id FROM moved)
+    ORDER BY id FOR NO KEY UPDATE
 ), dispatched AS (
-    UPDATE catalogs_bulkjob j SET last_dispatch_at = %(now)s
-    WHERE j.id IN (SELECT job_id FROM moved)
+    UPDATE catalogs_bulkjob j SET last_dispatch_at = %(now)s FROM jobs WHERE j.id = jobs.id
 )
 SELECT m.id, m.job_id, m.claim_no, m.prev_state, m.send_as, m.op, c.id, c.name,
        COALESCE(cr.full_rate_limit, false), m.n, r.item_id, r.payload::text

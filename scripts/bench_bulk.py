@@ -809,7 +809,9 @@ class Bench:
             f"{cpu['sandbox'] * 1000 / per:.2f}, bench driver (polls) "
             f"{cpu['driver'] * 1000 / per:.2f}; baseline {BASELINE_CPU_MS_PER_REQUEST:.2f} ms "
             f"-> {BASELINE_CPU_MS_PER_REQUEST / ms:.2f}× lower (target ≥ 5×: ≤ {target:.2f} ms, "
-            f"{'OK' if ms <= target else 'NOT YET'}); load average "
+            f"{'OK' if ms <= target else 'NOT YET'}); one core of console CPU sends "
+            f"{BATCH * 1000 / ms:,.0f} items/s, so {HEADROOM_TARGET_ITEMS_S:,} items/s takes "
+            f"{HEADROOM_TARGET_ITEMS_S * ms / BATCH / 1000:.1f} cores; load average "
             f"{meter.load_start[0]:.2f} at start, {load[0]:.2f} at end",
             flush=True,
         )
