@@ -186,7 +186,7 @@ def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
     sql = _CLAIM_MANY_SQL.format(
         catalog=Catalog._meta.db_table, change_request=ChangeRequest._meta.db_table
     )
-    params = {
+    params: dict[str, Any] = {
         "running": JobState.RUNNING,
         "s1": claimable[0],
         "s2": claimable[1],
@@ -473,7 +473,7 @@ def batches_record_accepted(*, claims: list[Claim]) -> list[Claim]:
         return []
     # The moves the state machine allows, checked here as batches_move would.
     batch_move_sources(BatchState.ACCEPTED, from_=(BatchState.IN_FLIGHT, BatchState.IN_DOUBT))
-    params = {
+    params: dict[str, Any] = {
         "ids": [c.batch_id for c in claims],
         "claims": [c.claim_no for c in claims],
         "prevs": [c.prev_state for c in claims],

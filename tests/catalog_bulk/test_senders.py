@@ -218,25 +218,31 @@ def test_a_job_keeps_to_background_work_s_share_unless_the_approver_allowed_the_
     assert max(w["own_counted"] for w in stats["windows"]) == most_per_window
 
 
-class _FullAfter:
-    """A Braze client whose limit group is full from its n-th request on (nothing sent)."""
+def _full_after(client: Any, sends: int, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Braze client, its limit group full from its n-th request on (nothing sent)."""
+    from console.braze.errors import BrazeRateLimited
 
-    def __init__(self, real: Any, sends: int) -> None:
-        self.real, self.sends = real, sends
+    real = client.catalog_items_bulk_create
+    left = [sends]
 
-    def catalog_items_bulk_create(self, **kwargs: Any) -> None:
-        from console.braze.errors import BrazeRateLimited
-
-        if self.sends <= 0:
+    def create(**kwargs: Any) -> None:
+        if left[0] <= 0:
             raise BrazeRateLimited(
                 "full", group="catalog_items_async", retry_at=time.time() + 3, from_braze=False
             )
-        self.sends -= 1
-        self.real.catalog_items_bulk_create(**kwargs)
+        left[0] -= 1
+        real(**kwargs)
+
+    monkeypatch.setattr(client, "catalog_items_bulk_create", create)
+    return client
 
 
 def test_claims_not_sent_because_the_group_is_full_go_back_unsent_and_uncounted(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from catalog_bulk.outbox import batches_claim
     from catalog_bulk.senders import batches_send, bulk_client
@@ -244,9 +250,8 @@ def test_claims_not_sent_because_the_group_is_full_go_back_unsent_and_uncounted(
     since = time.time()
     job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
     claims = batches_claim(limit=4)
-    sent = batches_send(
-        claims=claims, claimed_at=time.monotonic(), client=_FullAfter(bulk_client(), 1)
-    )
+    client = _full_after(bulk_client(), 1, monkeypatch)
+    sent = batches_send(claims=claims, claimed_at=time.monotonic(), client=client)
     assert sent.group_full_for is not None
     assert 0 < sent.group_full_for <= 3
     batches = list(BulkBatch.objects.filter(job=job).order_by("seq"))
@@ -286,31 +291,31 @@ def test_a_sender_claims_what_its_share_of_the_limit_sends_in_a_quarter_second(
         assert claim_size() == expected
 
 
-class _RefusesSecond:
-    """A Braze client that answers the second request 500 (the first and later ones go)."""
-
-    def __init__(self, real: Any) -> None:
-        self.real, self.calls = real, 0
-
-    def catalog_items_bulk_create(self, **kwargs: Any) -> None:
-        from console.braze.errors import BrazeServerError
-
-        self.calls += 1
-        if self.calls == 2:
-            raise BrazeServerError("down", status=500, maybe_applied=False)
-        self.real.catalog_items_bulk_create(**kwargs)
-
-
 def test_any_answer_but_a_202_ends_the_round_and_the_rest_go_back_unsent(
-    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, fast_retries: None
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    fast_retries: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from catalog_bulk.outbox import batches_claim
     from catalog_bulk.senders import batches_send, bulk_client
+    from console.braze.errors import BrazeServerError
 
     job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
-    client = _RefusesSecond(bulk_client())
+    client = bulk_client()
+    real, calls = client.catalog_items_bulk_create, []
+
+    def create(**kwargs: Any) -> None:  # Braze fails the second request (500)
+        calls.append(1)
+        if len(calls) == 2:
+            raise BrazeServerError("down", status=500, maybe_applied=False)
+        real(**kwargs)
+
+    monkeypatch.setattr(client, "catalog_items_bulk_create", create)
     batches_send(claims=batches_claim(limit=4), claimed_at=time.monotonic(), client=client)
-    assert client.calls == 2
+    assert len(calls) == 2
     batches = list(BulkBatch.objects.filter(job=job).order_by("seq"))
     assert [(b.state, b.attempts) for b in batches] == [
         ("accepted", 1),
