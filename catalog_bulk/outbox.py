@@ -3,9 +3,10 @@
 Delivery is at least once, never exactly once: Braze's bulk endpoints take no idempotency
 key and answer 202 before applying. So:
 
-* a batch is claimed (``SELECT … FOR UPDATE SKIP LOCKED``) and committed as *in flight*
-  with a lease **before** its request leaves; a sender that dies leaves a row the sweeper
-  turns *in doubt* when the lease runs out (``batches_expire``);
+* a batch is claimed (``SELECT … FOR UPDATE SKIP LOCKED``, several in one statement when
+  the limit allows) and committed as *in flight* with a lease **before** its request leaves;
+  a sender that dies leaves a row the sweeper turns *in doubt* when the lease runs out
+  (``batches_expire``);
 * an in-doubt batch is sent again, and counted as a re-send on the batch and on each of its
   rows. PATCH, PUT and DELETE land the same state when repeated; a **create** in doubt is
   re-sent as a PUT of the same full items (a second POST of an item that landed would be

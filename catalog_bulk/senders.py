@@ -1,10 +1,11 @@
 """Senders: short Celery tasks that send claimed batches to Braze and hand over.
 
-A sender claims one batch at a time from the outbox (outbox.py), sends it with no
-transaction open, records the answer, and after a few seconds hands its slot to a successor
-task. A Redis key per sender slot (renewed each step) tells the sweeper which slots lost
-their task (a killed worker, a Redis flush), and it starts them again: the broker is only a
-hint, PostgreSQL is the record.
+A sender claims batches from the outbox (outbox.py): one at a time at the reference limits,
+several in one round trip when its share of the limit group allows. It sends them one after
+another with no transaction open, records the answers (the accepted ones together), and after
+a few seconds hands its slot to a successor task. A Redis key per sender slot (renewed each
+step) tells the sweeper which slots lost their task (a killed worker, a Redis flush), and it
+starts them again: the broker is only a hint, PostgreSQL is the record.
 """
 
 from __future__ import annotations
