@@ -42,9 +42,9 @@ FORMULAS = {
 def _no_refresh_pending() -> None:
     from django.core.cache import cache
 
-    from catalogs.services import _LIST_REFRESH_PENDING
+    from catalogs.services import _list_refresh_pending_key
 
-    cache.delete(_LIST_REFRESH_PENDING)
+    cache.delete(_list_refresh_pending_key())
 
 
 class _NoCatalogs:
