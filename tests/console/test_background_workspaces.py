@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from pytest_django.fixtures import Settings
 
-from catalog_bulk.models import JobState, ReadBackState
+from catalog_bulk.models import BulkJob, JobState, ReadBackState
 from catalog_bulk.services import bulk_job_propose, bulk_job_upload
 from catalogs.models import Catalog, CatalogItem, CatalogSync
 from catalogs.services import catalog_mirror_refresh
@@ -104,14 +105,15 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     return sent
 
 
-def _work_off(published: list[tuple[str, Any]]) -> list[str]:
+def _work_off(published: list[tuple[str, Any]]) -> list[tuple[str, tuple[Any, ...]]]:
     """Run each queued message as a worker would: by itself, from its arguments alone (no
-    workspace carried over from whoever queued it), until nothing more is queued."""
+    workspace carried over from whoever queued it), until nothing more is queued. Returns
+    (task name, arguments) of each, in order."""
     ran = []
     while published:
         name, message = published.pop(0)
         celery.app.tasks[name].apply(args=message.body[0], kwargs=message.body[1])
-        ran.append(name)
+        ran.append((name, tuple(message.body[0])))
     return ran
 
 
@@ -254,13 +256,13 @@ def test_a_bulk_job_opened_in_production_is_parsed_sent_and_read_back_in_product
         operation="upsert",
         upload=SimpleUploadedFile("items.csv", b"id,name\nprod-1,Big mug\nprod-3,Plate\n"),
     )
-    assert _work_off(published) == ["catalogs.bulk.tasks.bulk_parse_task"]
+    assert _work_off(published) == [("catalogs.bulk.tasks.bulk_parse_task", (job.pk, "production"))]
     job.refresh_from_db()
     assert (job.workspace, job.state, job.items_to_send) == ("production", JobState.READY, 2)
     cr = bulk_job_propose(actor=editor, job=job)
     assert cr.workspace == "production"  # reviewed where the job is, whoever proposes it
     change_request_approve(actor=reviewer, change_request=cr)
-    ran = _work_off(published)
+    ran = [name for name, _ in _work_off(published)]
 
     assert ran[0] == "console.changes.tasks.change_request_apply_task"
     assert "catalogs.bulk.tasks.bulk_send_task" in ran
@@ -281,6 +283,46 @@ def test_a_bulk_job_opened_in_production_is_parsed_sent_and_read_back_in_product
     assert _workspaces_reached(two_workspaces, since) == {PRODUCTION}
     finished = AuditEntry.objects.get(action=events.CATALOG_BULK_FINISHED)
     assert finished.workspace == "production"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_old_parse_message_of_a_production_job_is_left_to_production_s_sweep(
+    two_workspaces: SandboxHandle,
+    settings: Settings,
+    tmp_path: Any,
+    editor: User,
+    published: list[tuple[str, Any]],
+) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    _production_products(two_workspaces)
+    catalog_mirror_refresh(client=get_client(workspace="production"), workspace="production")
+    job = bulk_job_upload(
+        actor=editor,
+        catalog=Catalog.objects.get(workspace="production", name="products"),
+        operation="upsert",
+        upload=SimpleUploadedFile("items.csv", b"id,name\nprod-1,Big mug\n"),
+    )
+    published.clear()  # its message is lost; an old-format one arrives instead
+
+    celery.app.tasks["catalogs.bulk.tasks.bulk_parse_task"].apply(args=(job.pk,))
+
+    job.refresh_from_db()
+    assert job.state == JobState.PARSING  # not diffed against staging's same-named catalog
+    BulkJob.objects.filter(pk=job.pk).update(created_at=job.created_at - timedelta(hours=1))
+    celery.task_enqueue("catalogs.bulk.tasks.bulk_sweep_task", "staging")
+    assert [name for name, _ in _work_off(published)] == ["catalogs.bulk.tasks.bulk_sweep_task"]
+    job.refresh_from_db()
+    assert job.state == JobState.PARSING  # staging's sweep leaves production's jobs alone
+
+    celery.task_enqueue("catalogs.bulk.tasks.bulk_sweep_task", "production")
+    ran = _work_off(published)
+
+    assert ran == [
+        ("catalogs.bulk.tasks.bulk_sweep_task", ("production",)),
+        ("catalogs.bulk.tasks.bulk_parse_task", (job.pk, "production")),
+    ]
+    job.refresh_from_db()
+    assert (job.state, job.items_to_send) == (JobState.READY, 1)
 
 
 # --- the messages ---------------------------------------------------------------------------
