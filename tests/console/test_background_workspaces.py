@@ -15,21 +15,28 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from pytest_django.fixtures import Settings
 
 from catalog_bulk.models import BulkJob, JobState, ReadBackState
 from catalog_bulk.services import bulk_job_propose, bulk_job_upload
 from catalogs.models import Catalog, CatalogItem, CatalogSync
-from catalogs.services import catalog_mirror_refresh
+from catalogs.services import (
+    _list_refresh_pending_key,
+    catalog_list_refresh_request,
+    catalog_mirror_refresh,
+)
 from console import celery
 from console.audit import events
 from console.audit.models import AuditEntry
 from console.braze import close_client, get_client
 from console.changes.models import ChangeState
 from console.changes.services import change_request_approve
-from console.workspaces import workspaces_from_env
+from console.roles import Role
+from console.workspaces import workspace_override, workspaces_from_env
 from templates_app.models import ContentVersion
+from tests.factories import user_with_role
 from tests.fixtures.canary import CANARIES
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -326,6 +333,36 @@ def test_an_old_parse_message_of_a_production_job_is_left_to_production_s_sweep(
 
 
 # --- the messages ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_catalog_list_refresh_is_queued_once_per_workspace_naming_it(
+    settings: Settings,
+    published: list[tuple[str, Any]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
+        {
+            "BRAZE_WORKSPACES": "staging,production",
+            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+        }
+    )
+    viewer = user_with_role(Role.VIEWER)
+    for key in ("staging", "production"):
+        with workspace_override(key):
+            cache.delete(_list_refresh_pending_key())
+    asked = []
+    for key in ("staging", "production", "production"):
+        with workspace_override(key), django_capture_on_commit_callbacks(execute=True):
+            asked.append(catalog_list_refresh_request(actor=viewer))
+
+    # Staging's queued refresh does not hold production's back; production's second waits.
+    assert asked == [True, True, False]
+    assert [(name, message.body[0]) for name, message in published] == [
+        ("catalogs.tasks.catalog_list_refresh_task", ("staging",)),
+        ("catalogs.tasks.catalog_list_refresh_task", ("production",)),
+    ]
 
 
 @pytest.mark.django_db
