@@ -21,6 +21,7 @@ from pytest_django.fixtures import Settings
 
 from catalog_bulk.models import BulkJob, JobState, ReadBackState
 from catalog_bulk.services import bulk_job_propose, bulk_job_upload
+from catalogs import freshness
 from catalogs.models import Catalog, CatalogItem, CatalogSync
 from catalogs.services import (
     _list_refresh_pending_key,
@@ -30,7 +31,7 @@ from catalogs.services import (
 from console import celery
 from console.audit import events
 from console.audit.models import AuditEntry
-from console.braze import close_client, get_client
+from console.braze import close_client, get_client, get_limiter
 from console.changes.models import ChangeState
 from console.changes.services import change_request_approve
 from console.roles import Role
@@ -363,6 +364,39 @@ def test_a_catalog_list_refresh_is_queued_once_per_workspace_naming_it(
         ("catalogs.tasks.catalog_list_refresh_task", ("staging",)),
         ("catalogs.tasks.catalog_list_refresh_task", ("production",)),
     ]
+
+
+@pytest.mark.django_db
+def test_each_workspace_s_catalog_schedule_paces_by_its_own_learned_read_limit(
+    settings: Settings,
+) -> None:
+    settings.BRAZE_RATE_LIMITS = {
+        **settings.BRAZE_RATE_LIMITS,
+        "workspace": f"test-{uuid.uuid4().hex}",
+    }
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
+        {
+            "BRAZE_WORKSPACES": "staging,production",
+            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+        }
+    )
+    close_client()
+    # Braze announced a raised item read limit to production only.
+    get_limiter(workspace="production").learn(
+        group=freshness.READ_GROUP, permit=None, limit="500", remaining="500", reset_at=None
+    )
+    large = Catalog(name="products", braze_item_count=1_000_000)
+    budgets = {}
+    for key in ("staging", "production"):
+        with workspace_override(key):
+            budgets[key] = freshness.read_budget()
+
+    assert budgets["production"].requests > budgets["staging"].requests
+    assert freshness.sync_interval(
+        catalog=large, budget=budgets["production"]
+    ) < freshness.sync_interval(catalog=large, budget=budgets["staging"])
+    close_client()
 
 
 @pytest.mark.django_db
