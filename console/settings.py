@@ -588,7 +588,8 @@ BULK_ERROR_ROWS_WITH_VALUES = int(os.environ.get("BULK_ERROR_ROWS_WITH_VALUES", 
 # catalog) first diffs their items against the mirror; changed items need a fresh approval.
 # 0: every retry is checked.
 BULK_RETRY_REDIFF_AFTER_SECONDS = int(os.environ.get("BULK_RETRY_REDIFF_AFTER_SECONDS", "3600"))
-# Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
+# Sender tasks kept in flight per workspace, across all workers (about request rate * p99
+# latency + 1); each workspace's senders use its own limits.
 BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
 # Bulk sends are background work: they take at most the background share of the
 # asynchronous item group (the rest is other integrations'), unless an approver allowed a job
