@@ -399,6 +399,25 @@ def test_each_workspace_s_catalog_schedule_paces_by_its_own_learned_read_limit(
     close_client()
 
 
+def test_each_workspace_has_its_own_sender_slots_and_the_default_keeps_its_old_keys(
+    settings: Settings,
+) -> None:
+    from catalog_bulk import senders
+
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
+        {
+            "BRAZE_WORKSPACES": "staging,production",
+            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+        }
+    )
+    with workspace_override("staging"):
+        # A sender running across the upgrade (an old-format message) still holds its slot.
+        assert senders._slot_key(0) == "catalogs:bulk:sender:0"
+    with workspace_override("production"):
+        assert senders._slot_key(0) == "catalogs:bulk:sender:production:0"
+
+
 @pytest.mark.django_db
 def test_task_messages_name_the_workspace_by_key_and_carry_no_secret(
     two_workspaces: SandboxHandle, published: list[tuple[str, Any]]
