@@ -75,6 +75,7 @@ from console.braze.errors import (
     describe_error,
 )
 from console.changes.models import ChangeRequest
+from console.workspaces import workspace_active
 
 # Batches whose answer settles them: the batch and its rows are finished.
 _SETTLED = (BatchState.ACCEPTED, BatchState.REJECTED, BatchState.FAILED, BatchState.SPLIT)
@@ -119,7 +120,8 @@ class Claim:
 
 
 def batch_claim(*, now: datetime | None = None) -> Claim | None:
-    """Take the next due batch, round robin between running jobs, and mark it in flight."""
+    """Take the next due batch, round robin between the running jobs of the workspace being
+    worked in, and mark it in flight."""
     claims = batches_claim(limit=1, now=now)
     return claims[0] if claims else None
 
@@ -137,7 +139,8 @@ _CLAIM_MANY_SQL = """
 WITH picked AS (
     SELECT b.id, b.state, b.op, b.job_id, b.seq, j.last_dispatch_at
     FROM catalogs_bulkbatch b JOIN catalogs_bulkjob j ON j.id = b.job_id
-    WHERE j.state = %(running)s AND b.state IN (%(s1)s, %(s2)s, %(s3)s)
+    WHERE j.workspace = %(workspace)s AND j.state = %(running)s
+      AND b.state IN (%(s1)s, %(s2)s, %(s3)s)
       AND (b.next_attempt_at IS NULL OR b.next_attempt_at <= %(now)s)
     ORDER BY j.last_dispatch_at ASC NULLS FIRST, j.id, b.seq
     LIMIT %(limit)s
@@ -178,8 +181,9 @@ ORDER BY m.n, r.line
 
 
 def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
-    """Take up to `limit` due batches in one round trip, mark them in flight, and return
-    them in the order they are to be sent (the first is the one batch_claim would take)."""
+    """Take up to `limit` due batches of the running jobs of the workspace being worked in
+    (its sender holds its client) in one round trip, mark them in flight, and return them in
+    the order they are to be sent (the first is the one batch_claim would take)."""
     now = now or timezone.now()
     lease, step = lease_seconds(), settings.BULK_CLAIM_LEASE_STEP
     # The moves the state machine allows (pending, waiting to retry, in doubt -> in flight).
@@ -188,6 +192,7 @@ def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
         catalog=Catalog._meta.db_table, change_request=ChangeRequest._meta.db_table
     )
     params: dict[str, Any] = {
+        "workspace": workspace_active().key,
         "running": JobState.RUNNING,
         "s1": claimable[0],
         "s2": claimable[1],
@@ -525,7 +530,9 @@ def batches_expire(*, now: datetime) -> int:
     with transaction.atomic():
         expired = list(
             BulkBatch.objects.select_for_update(skip_locked=True).filter(
-                state=BatchState.IN_FLIGHT, lease_until__lt=now
+                job__workspace=workspace_active().key,
+                state=BatchState.IN_FLIGHT,
+                lease_until__lt=now,
             )[:500]
         )
         for batch in expired:
@@ -556,19 +563,21 @@ def batches_expire(*, now: datetime) -> int:
 
 
 def next_due_in(*, now: datetime | None = None) -> float | None:
-    """Seconds until the next batch of a running job is due; None when nothing is open."""
+    """Seconds until the next batch of a running job of the workspace being worked in is due;
+    None when nothing is open."""
     now = now or timezone.now()
-    earliest = BulkBatch.objects.filter(
-        job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES
-    ).aggregate(m=Min("next_attempt_at"), n=Max("id"))
+    open_batches = BulkBatch.objects.filter(
+        job__workspace=workspace_active().key,
+        job__state=JobState.RUNNING,
+        state__in=CLAIMABLE_STATES,
+    )
+    earliest = open_batches.aggregate(m=Min("next_attempt_at"), n=Max("id"))
     if earliest["n"] is None:
         return None
     if earliest["m"] is None:
         return 0.0
     # Any batch without a next attempt time is due now.
-    if BulkBatch.objects.filter(
-        job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES, next_attempt_at__isnull=True
-    ).exists():
+    if open_batches.filter(next_attempt_at__isnull=True).exists():
         return 0.0
     due: datetime = earliest["m"]
     return max(0.0, (due - now).total_seconds())
