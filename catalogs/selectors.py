@@ -2,7 +2,9 @@
 
 Item pages are plain SQL so that each sort and range uses the same expression as its
 index (``catalog_sort_indexes_ensure``): ``COALESCE(data -> 'field', 'null')`` in jsonb
-order, where numbers compare as numbers and ISO 8601 times in one offset as text.
+order, where numbers compare as numbers and ISO 8601 times in one offset as text. Those
+indexes are partial, one catalog each, so the catalog is a literal in the SQL: a parameter
+would leave a generic plan unable to prove ``catalog_id = pk`` and use them.
 """
 
 from __future__ import annotations
@@ -104,8 +106,9 @@ def _like(text: str) -> str:
 
 
 def _where(catalog: Catalog, query: ItemQuery) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = ["catalog_id = %s"]
-    params: list[Any] = [catalog.pk]
+    # An integer from the database, never request text (see the module's docstring).
+    clauses: list[str] = [f"catalog_id = {int(catalog.pk)}"]
+    params: list[Any] = []
     if query.search.strip():
         clauses.append("search_text LIKE %s")
         params.append(_like(query.search.strip()))
