@@ -113,6 +113,7 @@ def _where(catalog: Catalog, query: ItemQuery) -> tuple[list[str], list[Any]]:
         clauses.append("search_text LIKE %s")
         params.append(_like(query.search.strip()))
     types = catalog.field_types()
+    ranges: dict[str, dict[str, Any]] = {}
     for flt in query.filters:
         expr = sort_expression(flt.field)
         if expr is None or flt.field not in types:
@@ -126,11 +127,34 @@ def _where(catalog: Catalog, query: ItemQuery) -> tuple[list[str], list[Any]]:
             clauses.append(f"{expr} = %s::jsonb")
             params.append(json.dumps(bool(flt.value)))
         elif flt.kind in ("min", "max", "after", "before"):
-            op = ">=" if flt.kind in ("min", "after") else "<="
-            wanted = "number" if flt.kind in ("min", "max") else "string"
-            clauses.append(f"jsonb_typeof({expr}) = %s AND {expr} {op} %s::jsonb")
-            params += [wanted, json.dumps(flt.value)]
+            ranges.setdefault(flt.field, {})[flt.kind] = flt.value
+    for name, bounds in ranges.items():
+        expr = sort_expression(name)
+        low, high, high_op = _range(bounds)
+        # One range on the indexed expression: its index bounds the scan and its statistics
+        # give the planner the share of items in range (a type test would hide both).
+        clauses.append(f"{expr} >= %s::jsonb AND {expr} {high_op} %s::jsonb")
+        params += [low, high]
     return clauses, params
+
+
+# jsonb orders types null < string < number < boolean: a type's values lie between two
+# fixed bounds. Braze's numbers are doubles, so none is below the lowest double.
+_LOWEST_NUMBER = "-1.7976931348623157e308"
+
+
+def _range(bounds: dict[str, Any]) -> tuple[str, str, str]:
+    """(low, high, operator for high) in jsonb for a number's min/max or a time's
+    after/before: only values of the filter's type fall inside, as the type test did."""
+    if "min" in bounds or "max" in bounds:
+        low = json.dumps(bounds["min"]) if "min" in bounds else _LOWEST_NUMBER
+        if "max" in bounds:
+            return low, json.dumps(bounds["max"]), "<="
+        return low, "false", "<"
+    low = json.dumps(bounds["after"]) if "after" in bounds else '""'
+    if "before" in bounds:
+        return low, json.dumps(bounds["before"]), "<="
+    return low, _LOWEST_NUMBER, "<"
 
 
 def catalog_item_page(

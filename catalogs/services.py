@@ -132,7 +132,60 @@ def catalog_sort_indexes_ensure_all(*, using: str = DEFAULT_DB_ALIAS) -> list[st
     for catalog in Catalog.objects.using(using).order_by("pk"):
         built += catalog_sort_indexes_ensure(catalog=catalog, using=using)
     catalog_sort_indexes_prune(using=using)
+    catalog_sort_statistics_ensure(using=using)
     return built
+
+
+_STATISTICS_PREFIX = "catalog_item_stat_"
+
+
+def _statistics_name(field: str) -> str:
+    return _STATISTICS_PREFIX + hashlib.sha256(field.encode()).hexdigest()[:24]
+
+
+def catalog_sort_statistics_ensure(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Statistics on each field name's sort expression, over every catalog's items.
+
+    The planner takes no statistics from a partial index, so without these it would guess
+    how many items a range or a value matches, and could sort a million matches to show
+    fifty. A histogram per field name, not per catalog: its size is fixed, whatever the
+    mirror's. Those of names no catalog holds any more are dropped. Owner's login.
+    """
+    conn = connections[using]
+    if conn.in_atomic_block:
+        return []
+    wanted = {
+        _statistics_name(field): expression
+        for _, field in catalog_sort_indexes_wanted(using=using).values()
+        if (expression := sort_expression(field)) is not None
+    }
+    created = []
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
+        if not cursor.fetchone()[0]:
+            return []
+        try:
+            cursor.execute(
+                "SELECT stxname FROM pg_statistic_ext "
+                "WHERE stxrelid = 'catalogs_catalogitem'::regclass"
+                " AND stxname LIKE 'catalog\\_item\\_stat\\_%%'"
+            )
+            present = {row[0] for row in cursor.fetchall()}
+            for name in sorted(present - wanted.keys()):
+                # The name is ours (a fixed prefix and hex digits), never user text.
+                cursor.execute(f"DROP STATISTICS IF EXISTS {name}")
+            for name in sorted(wanted.keys() - present):
+                cursor.execute(
+                    f"CREATE STATISTICS IF NOT EXISTS {name} ON ({wanted[name]}) "
+                    "FROM catalogs_catalogitem"
+                )
+                created.append(name)
+            if created:
+                # New statistics are empty until the table is analysed (a sample of rows).
+                cursor.execute("ANALYZE catalogs_catalogitem")
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [_INDEX_LOCK_CLASS])
+    return created
 
 
 def catalog_sort_indexes_prune(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:

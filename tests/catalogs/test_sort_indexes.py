@@ -205,3 +205,30 @@ def test_an_item_page_sorted_by_a_field_reads_the_catalogs_own_index() -> None:
         finally:
             cursor.execute("RESET enable_seqscan; RESET enable_bitmapscan")
     assert _name(catalog, "price") in plan
+
+
+def _statistics() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'catalogs_catalogitem'::regclass"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_each_field_names_sort_expression_has_statistics_until_no_catalog_holds_it() -> None:
+    """Partial indexes give the planner no statistics: these tell it how many items a range
+    matches (else it may sort every match to show fifty)."""
+    from catalogs.schema_services import catalog_field_mirror_write
+    from catalogs.services import _statistics_name
+
+    first, second = cast(Catalog, CatalogFactory()), cast(Catalog, CatalogFactory())
+    catalog_sort_indexes_ensure_all()
+    names = {f["name"] for f in first.value_fields()}
+    assert _statistics() == {_statistics_name(name) for name in names}
+
+    for catalog in (first, second):
+        catalog_field_mirror_write(
+            catalog_name=catalog.name, action="delete", field={"name": "price", "type": "number"}
+        )
+        catalog_sort_indexes_ensure_all()
+        assert (_statistics_name("price") in _statistics()) is (catalog == first)
