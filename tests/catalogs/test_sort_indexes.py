@@ -160,6 +160,14 @@ def test_a_deleted_catalogs_indexes_are_all_dropped() -> None:
     catalog_sort_indexes_ensure_all()
 
     assert _sort_indexes() == {_name(kept, f["name"]) for f in kept.value_fields()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_indexdef(c.oid) FROM pg_class c WHERE c.relname = ANY(%s)",
+            [sorted(_sort_indexes())],
+        )
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert definitions
+    assert all(d.endswith(f"WHERE (catalog_id = {kept.pk})") for d in definitions)
 
 
 def test_an_index_shared_by_every_catalog_from_before_is_dropped() -> None:
