@@ -119,10 +119,12 @@ def _where(catalog: Catalog, query: ItemQuery) -> tuple[list[str], list[Any]]:
         if expr is None or flt.field not in types:
             continue
         if flt.kind == "contains":
-            # The trigram index narrows on search_text; the field itself is the recheck.
+            # The trigram index narrows on search_text; the field itself is the recheck,
+            # written as strpos: a second LIKE would have the planner guess that almost
+            # nothing matches and sort every match rather than walk the page's order.
             clauses.append("search_text LIKE %s")
-            clauses.append(f"lower(data ->> '{flt.field}') LIKE %s")
-            params += [_like(flt.value), _like(flt.value)]
+            clauses.append(f"strpos(lower(data ->> '{flt.field}'), %s) > 0")
+            params += [_like(flt.value), str(flt.value).lower()]
         elif flt.kind == "is":
             clauses.append(f"{expr} = %s::jsonb")
             params.append(json.dumps(bool(flt.value)))

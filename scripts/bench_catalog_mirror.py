@@ -420,6 +420,7 @@ def _profile(client: Any, url: str, headers: dict[str, str]) -> None:
 
 
 def measure(catalog_id: int, n: int, runs: int, profile: bool = False, only: str = "") -> bool:
+    from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
     from django.urls import reverse
@@ -429,7 +430,9 @@ def measure(catalog_id: int, n: int, runs: int, profile: bool = False, only: str
     from tests.factories import user_with_role
 
     client = Client()
-    client.force_login(user_with_role(Role.VIEWER))
+    # A reused database keeps the viewer of the run that loaded it.
+    viewer = User.objects.order_by("pk").first() or user_with_role(Role.VIEWER)
+    client.force_login(viewer)
     url = reverse("catalogs:items", args=[MEASURED])
     headers = {"HX-Request": "true", "HX-Target": "results"}
     catalog = Catalog.objects.get(pk=catalog_id)
