@@ -137,6 +137,7 @@ def catalog_sort_indexes_ensure_all(*, using: str = DEFAULT_DB_ALIAS) -> list[st
 
 
 _STATISTICS_PREFIX = "catalog_item_stat_"
+_STATISTICS_TARGET = 1000
 
 
 def _statistics_name(field: str) -> str:
@@ -166,20 +167,27 @@ def catalog_sort_statistics_ensure(*, using: str = DEFAULT_DB_ALIAS) -> list[str
             return []
         try:
             cursor.execute(
-                "SELECT stxname FROM pg_statistic_ext "
+                "SELECT stxname, stxstattarget FROM pg_statistic_ext "
                 "WHERE stxrelid = 'catalogs_catalogitem'::regclass"
                 " AND stxname LIKE 'catalog\\_item\\_stat\\_%%'"
             )
-            present = {row[0] for row in cursor.fetchall()}
-            for name in sorted(present - wanted.keys()):
+            present = dict(cursor.fetchall())
+            for name in sorted(present.keys() - wanted.keys()):
                 # The name is ours (a fixed prefix and hex digits), never user text.
                 cursor.execute(f"DROP STATISTICS IF EXISTS {name}")
-            for name in sorted(wanted.keys() - present):
+            for name in sorted(wanted.keys() - present.keys()):
                 cursor.execute(
                     f"CREATE STATISTICS IF NOT EXISTS {name} ON ({wanted[name]}) "
                     "FROM catalogs_catalogitem"
                 )
                 created.append(name)
+            for name in sorted(wanted):
+                if present.get(name) != _STATISTICS_TARGET:
+                    # jsonb has no distance between values: the planner takes half a
+                    # histogram bucket for a range inside one, so narrow ranges need many.
+                    cursor.execute(f"ALTER STATISTICS {name} SET STATISTICS {_STATISTICS_TARGET}")
+                    if name not in created:
+                        created.append(name)
             if created:
                 # New statistics are empty until the table is analysed (a sample of rows).
                 cursor.execute("ANALYZE catalogs_catalogitem")
