@@ -1,5 +1,6 @@
 import os
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -196,7 +197,9 @@ def test_an_item_page_sorted_by_a_field_reads_the_catalogs_own_index() -> None:
     captured: list[str] = []
     ops = cast(DatabaseOperations, connection.ops)
 
-    def capture(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def capture(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
         captured.append(ops.compose_sql(sql, params))
         return execute(sql, params, many, context)
 
