@@ -26,7 +26,8 @@ from bundles.content import (
     flat_state,
     parts_errors,
 )
-from bundles.selectors import workspace_content
+from bundles.selectors import Promotion, workspace_content
+from console.audit import events
 from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.services import ChangeRequestError, change_request_propose
 from console.workspaces import Workspace
@@ -68,6 +69,7 @@ def bundle_propose(
     changes: Changes,
     title: str,
     submit: bool = True,
+    also_audit: tuple[str, dict[str, Any]] | None = None,
 ) -> ChangeRequest:
     """One change request holding every part of `changes`, in their order. Its base is
     each part's object as `current` (read from Braze just now) holds it."""
@@ -90,6 +92,7 @@ def bundle_propose(
         title=title,
         submit=submit,
         workspace=workspace.key,
+        also_audit=also_audit,
     )
 
 
@@ -151,3 +154,46 @@ def content_import(
         submit=submit,
     )
     return ImportResult(cr, changes, messages)
+
+
+class PromotionRefused(ChangeRequestError):
+    """The promotion cannot be opened as previewed; the message says why."""
+
+
+def promotion_propose(
+    *, actor: AbstractBaseUser, promotion: Promotion, digest: str
+) -> ChangeRequest:
+    """Open the promotion as one bundle change request in its target workspace, pending
+    review there, with its own audit entry naming both workspaces and every part. `digest`
+    is the preview's the proposer read: a bundle that is no longer that one is refused."""
+    parts = promotion.preview.changes.parts
+    if not parts:
+        raise PromotionRefused(
+            "Nothing to promote: the target already holds the picks as they are."
+        )
+    if promotion.errors:
+        raise PromotionRefused("Braze would refuse some parts: see the preview.")
+    if digest != promotion.digest:
+        raise PromotionRefused(
+            "The workspaces changed since the preview: read the new preview, then open it."
+        )
+    source, target = promotion.source, promotion.target
+    objects = [f"{KIND_LABELS[p.kind]} {p.name}" for p in parts]
+    return bundle_propose(
+        actor=actor,
+        workspace=target,
+        current=promotion.target_content,
+        changes=promotion.preview.changes,
+        title=f"Promote from {source.label} to {target.label}: {', '.join(objects)}"[:200],
+        also_audit=(
+            events.BUNDLE_PROMOTED,
+            {
+                "source": source.key,
+                "source_label": source.label,
+                "target": target.key,
+                "target_label": target.label,
+                "objects": objects,
+                "parts": [{"kind": p.kind, "name": p.name, "action": p.action} for p in parts],
+            },
+        ),
+    )
