@@ -5,8 +5,6 @@ production by someone who may propose there (checked on the server)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -30,9 +28,9 @@ BACK_IN_STOCK = "email_template:Back in Stock"
 
 
 @pytest.fixture
-def workspaces(braze: SandboxHandle, settings: Settings) -> Iterator[SandboxHandle]:
+def workspaces(braze: SandboxHandle, settings: Settings) -> SandboxHandle:
     two_workspaces(settings, braze)
-    yield braze
+    return braze
 
 
 def _client(user: User) -> Client:
