@@ -5,6 +5,7 @@ production by someone who may propose there (checked on the server)."""
 from __future__ import annotations
 
 import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
