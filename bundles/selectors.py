@@ -260,6 +260,8 @@ class Promotion:
     renames: list[str] = field(default_factory=list)
     # What Braze would refuse, per part, in Braze's words.
     errors: list[FileError] = field(default_factory=list)
+    # The state the console last gave each source block the promotion creates, by name.
+    source_states: dict[str, str] = field(default_factory=dict)
     # What Braze may refuse: tags the target may hold though nothing there uses them
     # (Braze lists no tags, so the console knows only those in use).
     warnings: list[FileError] = field(default_factory=list)
@@ -323,6 +325,13 @@ def promotion_read(
         for name, braze_id in target_content.ids.get(CONTENT_BLOCK, {}).items()
         if any(p.kind == CONTENT_BLOCK and p.name == name for p in parts)
     }
+    source_ids = source_content.ids.get(CONTENT_BLOCK, {})
+    source_states = {
+        p.name: state
+        for p in parts
+        if p.kind == CONTENT_BLOCK and p.action == "create" and p.name in source_ids
+        if (state := content_selectors.content_block_state(content_block_id=source_ids[p.name]))
+    }
     errors = parts_errors(parts, current=target_content, block_states=states)
     unknown_tags = [e for e in errors if e.message == f"tags: {content_rules.TAGS_NOT_FOUND}"]
     return Promotion(
@@ -333,5 +342,6 @@ def promotion_read(
         target_content=target_content,
         renames=_renames(source=source_content, target=target_content, preview=preview),
         errors=[e for e in errors if e not in unknown_tags],
+        source_states=source_states,
         warnings=unknown_tags,
     )

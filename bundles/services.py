@@ -4,6 +4,7 @@ the import of a tree of files, and the export of one (to a directory or a zip)."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,9 @@ from console.workspaces import Workspace
 from templates_app import selectors as content_selectors
 
 
-def _part_payload(part: Part, *, current: WorkspaceContent) -> dict[str, Any]:
+def _part_payload(
+    part: Part, *, current: WorkspaceContent, created_states: Mapping[str, str]
+) -> dict[str, Any]:
     braze_id = current.ids.get(part.kind, {}).get(part.name)
     if part.kind == CATALOG:
         identifier = part.name  # a catalog's name is its identifier in Braze too
@@ -51,7 +54,7 @@ def _part_payload(part: Part, *, current: WorkspaceContent) -> dict[str, Any]:
         known = (
             content_selectors.content_block_state(content_block_id=braze_id) if braze_id else None
         )
-        payload["state"] = known or "active"
+        payload["state"] = known or created_states.get(part.name) or "active"
     return {
         "kind": part.kind,
         "name": part.name,
@@ -70,9 +73,11 @@ def bundle_propose(
     title: str,
     submit: bool = True,
     also_audit: tuple[str, dict[str, Any]] | None = None,
+    created_states: Mapping[str, str] | None = None,
 ) -> ChangeRequest:
     """One change request holding every part of `changes`, in their order. Its base is
-    each part's object as `current` (read from Braze just now) holds it."""
+    each part's object as `current` (read from Braze just now) holds it. `created_states`:
+    the state a Content Block this bundle creates gets, by name (default "active")."""
     if not changes.parts:
         raise ChangeRequestError("There is nothing to change.")
     base: dict[str, Any] = {}
@@ -80,7 +85,10 @@ def bundle_propose(
         base |= flat_state(part.kind, part.name, part.before)
     payload = {
         "workspace": workspace.key,
-        "parts": [_part_payload(p, current=current) for p in changes.parts],
+        "parts": [
+            _part_payload(p, current=current, created_states=created_states or {})
+            for p in changes.parts
+        ],
     }
     return change_request_propose(
         actor=actor,
@@ -185,6 +193,8 @@ def promotion_propose(
         current=promotion.target_content,
         changes=promotion.preview.changes,
         title=f"Promote from {source.label} to {target.label}: {', '.join(objects)}"[:200],
+        # A draft in the source stays a draft: promoting must not publish it.
+        created_states=promotion.source_states,
         also_audit=(
             events.BUNDLE_PROMOTED,
             {

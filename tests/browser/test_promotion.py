@@ -13,6 +13,7 @@ from console.roles import Role, user_workspace_roles_assign
 from console.services import demo_users_create
 from console.workspace_urls import workspace_reverse
 from tests.browser.helpers import signed_in
+from tests.browser.test_accessibility import axe_violations
 from tests.fixtures.promotion import production_names, two_workspaces
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -49,6 +50,8 @@ def test_an_editor_promotes_a_template_and_its_block_and_a_production_reviewer_a
     expect(preview.locator("[data-apply-order] li")).to_have_text(
         ['Create Content Block "product_spotlight"', 'Create Email template "Back in Stock"']
     )
+    # The screen with its preview passes axe like every other (test_accessibility.py).
+    assert axe_violations(editor, "promotion preview") == []
     with editor.expect_navigation(wait_until="load"):
         preview.get_by_role("button", name="Open the change request in Production").click()
 
