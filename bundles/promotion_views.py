@@ -80,6 +80,35 @@ def _preview_context(promotion: Promotion) -> dict[str, Any]:
     }
 
 
+def _read(
+    source: Workspace, target: Workspace, form: PromotionForm
+) -> tuple[Promotion | None, str, int]:
+    """The promotion the form describes, or why it cannot be read (message and status)."""
+    try:
+        found = promotion_read(
+            source=source,
+            target=target,
+            picks=_picks(form.cleaned_data["pick"]),
+            declined=set(form.cleaned_data["offered"]) - set(form.cleaned_data["dependency"]),
+        )
+    except DependencyCycle as exc:
+        return None, str(exc), 409
+    except WorkspaceNotServed as exc:
+        return None, str(exc), 502
+    except BrazeError as exc:
+        return None, f"Braze could not be read: {describe_error(exc)}", 502
+    return found, "", 200
+
+
+def _names(source: Workspace) -> tuple[dict[str, list[str]], str, int]:
+    try:
+        return workspace_names(workspace=source), "", 200
+    except WorkspaceNotServed as exc:
+        return {}, str(exc), 502
+    except BrazeError as exc:
+        return {}, f"Braze could not be read: {describe_error(exc)}", 502
+
+
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.PROPOSE)
 def promotion(request: AuthenticatedRequest) -> HttpResponse:
@@ -91,73 +120,55 @@ def promotion(request: AuthenticatedRequest) -> HttpResponse:
     others = {w.key for w in workspaces_all()} - {source.key}
     if named in others and named not in {w.key for w in targets}:
         raise PermissionDenied
+    posted = request.method == "POST"
     form = PromotionForm(
-        request.POST if request.method == "POST" else None,
-        targets=[(w.key, w.label) for w in targets],
+        request.POST if posted else None, targets=[(w.key, w.label) for w in targets]
     )
-    query = request.GET.get("q", "").strip()
     kind = request.GET.get("kind", "")
-    kind = kind if kind in PROMOTABLE else ""
-    picked = set(request.POST.getlist("pick") or request.GET.getlist("pick"))
     context: dict[str, Any] = {
         "source": source,
         "targets": targets,
         "form": form,
-        "query": query,
-        "kind": kind,
+        "query": request.GET.get("q", "").strip(),
+        "kind": kind if kind in PROMOTABLE else "",
         "kinds": [(k, KIND_LABELS[k]) for k in PROMOTABLE],
         "errors": [],
-        "previewed": request.method == "POST",
+        "previewed": posted,
     }
-    status = 200
-    if request.method == "POST" and form.is_valid():
+    status = 400 if posted and not form.is_valid() else 200
+    if posted and form.is_valid():
         target = next(w for w in targets if w.key == form.cleaned_data["target"])
-        declined = set(form.cleaned_data["offered"]) - set(form.cleaned_data["dependency"])
-        try:
-            found = promotion_read(
-                source=source,
-                target=target,
-                picks=_picks(form.cleaned_data["pick"]),
-                declined=declined,
-            )
-        except (WorkspaceNotServed, DependencyCycle) as exc:
-            context["errors"].append(str(exc))
-            status = 409 if isinstance(exc, DependencyCycle) else 502
-        except BrazeError as exc:
-            context["errors"].append(f"Braze could not be read: {describe_error(exc)}")
-            status = 502
+        found, error, status = _read(source, target, form)
+        if found is None:
+            context["errors"].append(error)
         else:
             context |= _preview_context(found)
-            if "propose" in request.POST and not htmx_targets(request, PREVIEW_TARGET):
-                try:
-                    cr = promotion_propose(
-                        actor=request.user, promotion=found, digest=form.cleaned_data["digest"]
-                    )
-                except ChangeRequestError as exc:
-                    context["errors"].append(str(exc))
-                    status = 409
-                else:
-                    messages.success(
-                        request,
-                        f"Change request #{cr.pk} holds the promotion to {target.label}: it is "
-                        "applied once approved there. Each part's outcome shows here.",
-                    )
-                    return redirect(
-                        workspace_reverse("bundles:review", workspace=target, kwargs={"pk": cr.pk})
-                    )
-    elif request.method == "POST":
-        status = 400
+        # A preview (htmx) never opens anything, whatever the form holds.
+        proposing = "propose" in request.POST and not htmx_targets(request, PREVIEW_TARGET)
+        if found is not None and proposing:
+            try:
+                cr = promotion_propose(
+                    actor=request.user, promotion=found, digest=form.cleaned_data["digest"]
+                )
+            except ChangeRequestError as exc:
+                context["errors"].append(str(exc))
+                status = 409
+            else:
+                messages.success(
+                    request,
+                    f"Change request #{cr.pk} holds the promotion to {target.label}: it is "
+                    "applied once approved there. Each part's outcome shows here.",
+                )
+                url = workspace_reverse("bundles:review", workspace=target, kwargs={"pk": cr.pk})
+                return redirect(url)
     if htmx_targets(request, PREVIEW_TARGET):
         return render(request, "bundles/promotion.html#preview", context, status=status)
-    try:
-        names = workspace_names(workspace=source)
-    except WorkspaceNotServed as exc:
-        names, status = {}, 502
-        context["errors"].append(str(exc))
-    except BrazeError as exc:
-        names, status = {}, 502
-        context["errors"].append(f"Braze could not be read: {describe_error(exc)}")
-    context["groups"] = _objects(names, query=query, kind=kind, picked=picked)
+    names, error, names_status = _names(source)
+    if error:
+        context["errors"].append(error)
+        status = names_status
+    picked = set(request.POST.getlist("pick") or request.GET.getlist("pick"))
+    context["groups"] = _objects(names, query=context["query"], kind=context["kind"], picked=picked)
     if htmx_targets(request, OBJECTS_TARGET):
         return render(request, "bundles/promotion.html#objects", context, status=status)
     return render(request, "bundles/promotion.html", context, status=status)
