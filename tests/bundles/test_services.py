@@ -497,3 +497,21 @@ def test_a_declined_dependency_is_not_taken_and_the_promotion_says_what_will_be_
         'Email template "Spring Sale" includes the Content Block "product_spotlight", which '
         "the workspace does not hold"
     ]
+
+
+def test_a_catalog_schema_the_target_lacks_is_promoted_empty(
+    workspaces: SandboxHandle, editor: User, reviewer: User
+) -> None:
+    promotion = _promotion(Pick("catalog", "products"))
+    assert [(p.action, p.kind, p.name) for p in promotion.preview.changes.parts] == [
+        ("create", "catalog", "products")
+    ]
+    cr = promotion_propose(actor=editor, promotion=promotion, digest=promotion.digest)
+    change_request_approve(actor=reviewer, change_request=cr)
+    cr = change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+
+    assert cr.state == ChangeState.APPLIED, cr.error_message
+    production = get_client(workspace="production").catalog_list()
+    staging = {c.name: c for c in get_client().catalog_list()}
+    assert [(c.name, c.fields) for c in production] == [("products", staging["products"].fields)]
+    assert list(get_client(workspace="production").catalog_item_list(catalog_name="products")) == []
