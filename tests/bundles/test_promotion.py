@@ -260,3 +260,22 @@ def test_the_target_cannot_be_the_source(workspaces: SandboxHandle, editor: Clie
     response = editor.post(URL, {"target": "staging", "pick": [BACK_IN_STOCK]}, headers=PREVIEW)
     assert response.status_code == 400
     assert not ChangeRequest.objects.exists()
+
+
+def test_the_promotion_s_page_opens_in_its_workspace_only(
+    workspaces: SandboxHandle, editor: Client
+) -> None:
+    page = _preview(editor, BACK_IN_STOCK)
+    editor.post(
+        URL,
+        {"target": "production", "pick": [BACK_IN_STOCK], "digest": _digest(page), "propose": "1"},
+    )
+    cr = ChangeRequest.objects.get()
+    # An Auditor of staging only reads staging's bundles, not production's through staging.
+    person = user_with_role(None)
+    user_workspace_roles_assign(user=person, workspace="staging", roles=[Role.AUDITOR])
+    auditor = _client(person)
+
+    assert auditor.get(f"/w/staging/content/bundles/{cr.pk}/").status_code == 404
+    assert auditor.get(f"/w/production/content/bundles/{cr.pk}/").status_code == 403
+    assert editor.get(f"/w/production/content/bundles/{cr.pk}/").status_code == 200
