@@ -38,7 +38,9 @@ def test_an_editor_promotes_a_template_and_its_block_and_a_production_reviewer_a
         main.get_by_role("link", name="Promote").click()
     expect(editor.get_by_role("heading", level=1)).to_have_text("Promote from Staging")
     editor.get_by_label("Target workspace").select_option(label="Production")
-    editor.get_by_label("Name contains").fill("Back in")
+    # The filter reads staging's lists from Braze: wait for its answer, however loaded.
+    with editor.expect_response(lambda r: "/content/promote/?" in r.url and "q=Back" in r.url):
+        editor.get_by_label("Name contains").fill("Back in")
     objects = editor.locator("#promotion-objects")
     expect(objects.get_by_label("greeting")).to_have_count(0)
     objects.get_by_label("Back in Stock").check()
