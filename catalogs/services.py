@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -402,6 +403,16 @@ def catalog_item_mirror_write(
         )
 
 
+# What CatalogItem.objects.bulk_create(update_conflicts=True) would write, as one statement.
+_MIRROR_STORE_SQL = """
+INSERT INTO {table} (catalog_id, item_id, data, search_text, mirrored_at)
+SELECT %(catalog)s, item.id, item.data::jsonb, item.search, %(now)s
+FROM unnest(%(ids)s::text[], %(data)s::text[], %(search)s::text[]) AS item(id, data, search)
+ON CONFLICT (catalog_id, item_id) DO UPDATE
+SET data = EXCLUDED.data, search_text = EXCLUDED.search_text, mirrored_at = EXCLUDED.mirrored_at
+"""
+
+
 def catalog_items_mirror_store(
     *, catalog: Catalog, items: Mapping[str, Mapping[str, Any]], deleted: Sequence[str] = ()
 ) -> None:
@@ -411,22 +422,20 @@ def catalog_items_mirror_store(
         CatalogItem.objects.filter(catalog=catalog, item_id__in=deleted).delete()
     if not items:
         return
-    now, types = timezone.now(), catalog.field_types()
-    CatalogItem.objects.bulk_create(
-        [
-            CatalogItem(
-                catalog=catalog,
-                item_id=item_id,
-                data=dict(data),
-                mirrored_at=now,
-                search_text=_search_text(item_id, data, types),
-            )
-            for item_id, data in items.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["catalog", "item_id"],
-        update_fields=["data", "search_text", "mirrored_at"],
-    )
+    types = catalog.field_types()
+    # One statement over arrays: a bulk job writes the items of each accepted request, and
+    # building a model instance per item cost the workers more than sending it to Braze.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MIRROR_STORE_SQL.format(table=CatalogItem._meta.db_table),
+            {
+                "catalog": catalog.pk,
+                "now": timezone.now(),
+                "ids": list(items),
+                "data": [json.dumps(dict(data)) for data in items.values()],
+                "search": [_search_text(i, data, types) for i, data in items.items()],
+            },
+        )
 
 
 def catalog_mirror_count_refresh(*, catalog_id: int) -> None:
