@@ -40,20 +40,27 @@ from console.changes.services import (
 )
 from console.roles import (
     GRANTS_NEEDING_APPROVAL,
+    Capability,
     Role,
     roles_ensure_groups,
     user_roles_assign,
+    user_workspace_roles_assign,
+    users_holding,
 )
+from console.workspaces import workspace_get
 from users_admin.identifiers import (
     IDENTIFIERS,
     RESOURCE_TYPE,
     ROLES_IDENTIFIERS,
     ROLES_RESOURCE_TYPE,
+    WORKSPACE_ROLES_IDENTIFIERS,
+    WORKSPACE_ROLES_RESOURCE_TYPE,
 )
 from users_admin.scim_rules import normal_permissions
 from users_admin.selectors import (
     access_review_budget_key,
     access_review_run_key,
+    console_user_workspace_roles_snapshot,
     dashboard_user_row,
     dashboard_users_setup_problem,
     status_row,
@@ -111,7 +118,14 @@ def _other_active_admins_locked(*, user: User) -> int:
     )
 
 
-def _refuse(*, actor: AbstractBaseUser, action: str, user: User, message: str) -> None:
+def _refuse(
+    *,
+    actor: AbstractBaseUser,
+    action: str,
+    user: User,
+    message: str,
+    workspace: str | None = None,
+) -> None:
     # Recorded in its own transaction: the refused change was rolled back, its record stays.
     with transaction.atomic():
         audit_append(
@@ -122,6 +136,7 @@ def _refuse(*, actor: AbstractBaseUser, action: str, user: User, message: str) -
             resource_id=str(user.pk),
             data={"reason": "last_active_admin"},
             personal=_personal(user),
+            workspace=workspace,
         )
     raise SelfLockoutError(message)
 
@@ -318,6 +333,125 @@ def user_roles_apply_approved(
         personal=_personal(user),
     )
     return {"roles": _role_names(roles)}
+
+
+# --- roles in one workspace ---------------------------------------------------------------
+#
+# Any role someone holds in a workspace replaces there their console-wide roles
+# (console.roles). Every change of them is a change request of that workspace: proposed by
+# an Admin there, approved by another under that workspace's approval policy (production may
+# need two), applied by the worker. Unlike console-wide Viewer or Editor, nothing is given at
+# once: what someone may do in production is production's change to review.
+
+
+def _workspace_label(workspace: str) -> str:
+    try:
+        found = workspace_get(workspace)
+    except LookupError:
+        return workspace
+    return f"{found.label} (production)" if found.production else found.label
+
+
+def _workspace_state(roles: set[Role] | None) -> dict[str, Any]:
+    return {"same_as_console_wide": roles is None, "roles": _role_names(roles or set())}
+
+
+def _workspace_admin_lost(*, user: User, workspace: str, roles: set[Role] | None) -> bool:
+    """Whether giving `user` `roles` in `workspace` (None: their console-wide ones) leaves it
+    with no active Admin. Counted under the Admin group's row lock, like console-wide."""
+    if not user.is_active:
+        return False
+    holds = users_holding(Capability.MANAGE_USERS, workspace=workspace)
+    if not holds.filter(pk=user.pk).exists():
+        return False
+    keeps = Role.ADMIN in (_current_roles(user) if roles is None else roles)
+    if keeps:
+        return False
+    roles_ensure_groups()
+    Group.objects.select_for_update().get(name=Role.ADMIN.value)
+    return not holds.exclude(pk=user.pk).exists()
+
+
+def last_admin_workspace_message(*, workspace: str) -> str:
+    return (
+        f"This is the last active Admin in {_workspace_label(workspace)}: every workspace "
+        "must keep at least one. Give another person the Admin role there first."
+    )
+
+
+def user_workspace_roles_propose(
+    *, actor: AbstractBaseUser, user: User, workspace: str, roles: set[Role] | None
+) -> ChangeRequest | None:
+    """Propose `roles` as `user`'s roles in `workspace` (a key; None: the same as their
+    console-wide roles), as a change request of that workspace; None when they already
+    hold exactly that. Refused (SelfLockoutError, audited) when it would leave the
+    workspace without an active Admin; raises ChangeRequestError when `actor` may not
+    manage users there."""
+    if roles is not None and not roles:
+        raise ValueError("roles of a workspace are at least one role, or None")
+    before = console_user_workspace_roles_snapshot(user_id=user.pk, workspace=workspace)
+    after = _workspace_state(roles)
+    if before == after:
+        return None
+    with transaction.atomic(durable=True):
+        refused = _workspace_admin_lost(user=user, workspace=workspace, roles=roles)
+    if refused:
+        _refuse(
+            actor=actor,
+            action=events.USER_WORKSPACE_ROLES_CHANGED,
+            user=user,
+            message=last_admin_workspace_message(workspace=workspace),
+            workspace=workspace,
+        )
+    said = "the same as console-wide" if roles is None else ", ".join(_role_names(roles))
+    return change_request_propose(
+        actor=actor,
+        resource_type=WORKSPACE_ROLES_RESOURCE_TYPE,
+        identifier=WORKSPACE_ROLES_IDENTIFIERS.build(user=str(user.pk)),
+        action=ChangeAction.UPDATE,
+        payload=after,
+        base_snapshot=before,
+        title=f"Roles of {user.get_username()} in {_workspace_label(workspace)}: {said}"[:200],
+        workspace=workspace,
+    )
+
+
+def user_workspace_roles_apply_approved(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest
+) -> dict[str, Any]:
+    """Set the roles an approved `workspace_role` request names in its workspace (run by the
+    apply step, in its transaction; `actor` is the approving Admin). Its authors become the
+    ones who last changed this account's roles."""
+    cr = change_request
+    user = User.objects.select_for_update().get(pk=int(cr.identifier))
+    before = console_user_workspace_roles_snapshot(user_id=user.pk, workspace=cr.workspace)
+    same = bool(cr.payload["same_as_console_wide"])
+    roles = None if same else {Role(name) for name in cr.payload["roles"]}
+    if _workspace_admin_lost(user=user, workspace=cr.workspace, roles=roles):
+        raise ChangeRequestError(last_admin_workspace_message(workspace=cr.workspace))
+    user_workspace_roles_assign(user=user, workspace=cr.workspace, roles=roles or set())
+    account_sponsors_set(
+        user_id=user.pk,
+        reason=SponsorReason.ROLES,
+        sponsor_ids={cr.author_id, cr.last_editor_id},
+    )
+    after = _workspace_state(roles)
+    audit_append(
+        actor=actor,
+        action=events.USER_WORKSPACE_ROLES_CHANGED,
+        resource_type="console_user",
+        resource_id=str(user.pk),
+        change_request_id=cr.pk,
+        data={
+            "workspace": cr.workspace,
+            "before": before,
+            "after": after,
+            "proposed_by": cr.author_id,
+        },
+        personal=_personal(user),
+        workspace=cr.workspace,
+    )
+    return after
 
 
 def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
