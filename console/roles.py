@@ -98,6 +98,23 @@ def user_workspaces_scoped(user: AbstractBaseUser | AnonymousUser) -> frozenset[
     return frozenset(_workspace_roles(user))
 
 
+def user_roles_anywhere(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
+    """Every role ``user`` holds in some workspace or console-wide: who needs a second factor
+    is asked about it, since an Admin of production only is an Admin."""
+    scoped = _workspace_roles(user) if user.is_authenticated and user.is_active else {}
+    return user_roles(user).union(*scoped.values())
+
+
+def user_roles_fingerprint(user: AbstractBaseUser | AnonymousUser) -> str:
+    """The console-wide roles, then each workspace's own (only when there are some, so a
+    fingerprint taken before roles per workspace existed stays the same)."""
+    text = ",".join(sorted(role.value for role in user_roles(user)))
+    scoped = _workspace_roles(user) if user.is_authenticated and user.is_active else {}
+    for key in sorted(scoped):
+        text += f";{key}=" + ",".join(sorted(role.value for role in scoped[key]))
+    return text
+
+
 def user_capabilities(
     user: AbstractBaseUser | AnonymousUser, workspace: str | None = None
 ) -> frozenset[Capability]:

@@ -38,6 +38,7 @@ from console.changes.services import (
     account_sponsors_set,
     change_request_propose,
 )
+from console.role_models import WorkspaceRole
 from console.roles import (
     GRANTS_NEEDING_APPROVAL,
     Capability,
@@ -47,7 +48,7 @@ from console.roles import (
     user_workspace_roles_assign,
     users_holding,
 )
-from console.workspaces import workspace_get
+from console.workspaces import workspace_get, workspaces_all
 from users_admin.identifiers import (
     IDENTIFIERS,
     RESOURCE_TYPE,
@@ -116,6 +117,25 @@ def _other_active_admins_locked(*, user: User) -> int:
         .exclude(pk=user.pk)
         .count()
     )
+
+
+def _workspace_left_without_admin(*, user: User, roles: set[Role] | None) -> str | None:
+    """The key of a workspace that would have no active Admin if `user`'s console-wide roles
+    became `roles` (None: if they were deactivated), else None. Workspaces where they hold
+    roles of that workspace keep them through a console-wide change. Counted under the
+    Admin group's row lock, like ``_other_active_admins_locked``."""
+    if not user.is_active:
+        return None
+    roles_ensure_groups()
+    Group.objects.select_for_update().get(name=Role.ADMIN.value)
+    scoped = set(WorkspaceRole.objects.filter(user_id=user.pk).values_list("workspace", flat=True))
+    for workspace in workspaces_all():
+        if roles is not None and (workspace.key in scoped or Role.ADMIN in roles):
+            continue
+        admins = users_holding(Capability.MANAGE_USERS, workspace=workspace.key)
+        if admins.filter(pk=user.pk).exists() and not admins.exclude(pk=user.pk).exists():
+            return workspace.key
+    return None
 
 
 def _refuse(
@@ -267,7 +287,12 @@ def user_set_roles(
             and user.is_active
             and _other_active_admins_locked(user=user) == 0
         )
-        if not regrant and not refused:
+        lost = (
+            _workspace_left_without_admin(user=user, roles=roles)
+            if not regrant and not refused and losing_admin
+            else None
+        )
+        if not regrant and not refused and lost is None:
             if before == roles:
                 return None
             user_roles_assign(user=user, roles=roles)
@@ -291,6 +316,8 @@ def user_set_roles(
     if regrant:
         return _roles_propose(actor=actor, user=user, before=before, roles=roles)
     message = LAST_ADMIN_ROLE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
+    if lost is not None:
+        message = last_admin_workspace_message(workspace=lost)
     _refuse(actor=actor, action=events.USER_ROLES_CHANGED, user=user, message=message)
     return None
 
@@ -311,6 +338,10 @@ def user_roles_apply_approved(
         and _other_active_admins_locked(user=user) == 0
     ):
         raise ChangeRequestError(LAST_ADMIN_OTHER_MESSAGE)
+    if Role.ADMIN in before and Role.ADMIN not in roles:
+        lost = _workspace_left_without_admin(user=user, roles=roles)
+        if lost is not None:
+            raise ChangeRequestError(last_admin_workspace_message(workspace=lost))
     user_roles_assign(user=user, roles=roles)
     account_sponsors_set(
         user_id=user.pk,
@@ -461,7 +492,9 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
         if not user.is_active:
             return
         refused = Role.ADMIN in _current_roles(user) and _other_active_admins_locked(user=user) == 0
-        if not refused:
+        # An Admin of one workspace only may be the last Admin there.
+        lost = None if refused else _workspace_left_without_admin(user=user, roles=None)
+        if not refused and lost is None:
             user.is_active = False
             user.save(update_fields=["is_active"])
             audit_append(
@@ -474,6 +507,8 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
             )
             return
     message = LAST_ADMIN_DEACTIVATE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
+    if lost is not None:
+        message = last_admin_workspace_message(workspace=lost)
     _refuse(actor=actor, action=events.USER_DEACTIVATED, user=user, message=message)
 
 

@@ -304,6 +304,33 @@ def test_a_change_applied_after_the_workspace_lost_its_other_admins_fails_not_lo
     assert _roles_in(ada, "production") == {Role.ADMIN}
 
 
+def test_a_console_wide_demotion_that_leaves_production_without_an_admin_is_refused() -> None:
+    ada = user_with_role(Role.ADMIN)
+    # The other Admin is only a Viewer in production.
+    bob = user_with_role(Role.ADMIN)
+    user_workspace_roles_assign(user=bob, workspace="production", roles=[Role.VIEWER])
+    with pytest.raises(services.SelfLockoutError, match="last active Admin in Production"):
+        services.user_set_roles(actor=bob, user=ada, roles={Role.EDITOR})
+    assert _roles_in(ada) == {Role.ADMIN}
+    # Once production has an Admin of its own, the demotion goes through.
+    user_workspace_roles_assign(
+        user=user_with_role(None), workspace="production", roles=[Role.ADMIN]
+    )
+    services.user_set_roles(actor=bob, user=ada, roles={Role.EDITOR})
+    assert _roles_in(ada) == {Role.EDITOR}
+
+
+def test_the_last_admin_of_production_only_cannot_be_deactivated() -> None:
+    carol = user_with_role(None)
+    user_workspace_roles_assign(user=carol, workspace="production", roles=[Role.ADMIN])
+    dan = user_with_role(Role.ADMIN)
+    user_workspace_roles_assign(user=dan, workspace="production", roles=[Role.VIEWER])
+    with pytest.raises(services.SelfLockoutError, match="last active Admin in Production"):
+        services.user_deactivate(actor=dan, user=carol)
+    carol.refresh_from_db()
+    assert carol.is_active
+
+
 # --- reviewers by the roles they hold in the request's workspace ---------------------------
 
 
