@@ -241,7 +241,6 @@ def user_workspace_roles(request: AuthenticatedRequest, pk: int) -> HttpResponse
                 status = 409
             except ChangeRequestError as exc:
                 form.add_error(None, str(exc))
-                status = 403
             else:
                 if cr is None:
                     messages.info(
