@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+from django.db.models import Q, QuerySet
 
 from console.role_models import WorkspaceRole
 
@@ -90,6 +91,30 @@ def _workspace_roles(user: AbstractBaseUser) -> dict[str, frozenset[Role]]:
     return cached
 
 
+def user_workspaces_scoped(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
+    """Keys of the workspaces where ``user`` holds roles of that workspace only."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    return frozenset(_workspace_roles(user))
+
+
+def user_roles_anywhere(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
+    """Every role ``user`` holds in some workspace or console-wide: who needs a second factor
+    is asked about it, since an Admin of production only is an Admin."""
+    scoped = _workspace_roles(user) if user.is_authenticated and user.is_active else {}
+    return user_roles(user).union(*scoped.values())
+
+
+def user_roles_fingerprint(user: AbstractBaseUser | AnonymousUser) -> str:
+    """The console-wide roles, then each workspace's own (only when there are some, so a
+    fingerprint taken before roles per workspace existed stays the same)."""
+    text = ",".join(sorted(role.value for role in user_roles(user)))
+    scoped = _workspace_roles(user) if user.is_authenticated and user.is_active else {}
+    for key in sorted(scoped):
+        text += f";{key}=" + ",".join(sorted(role.value for role in scoped[key]))
+    return text
+
+
 def user_capabilities(
     user: AbstractBaseUser | AnonymousUser, workspace: str | None = None
 ) -> frozenset[Capability]:
@@ -109,6 +134,21 @@ def user_has_any(
 
 def roles_with(capability: Capability) -> frozenset[Role]:
     return frozenset(role for role, caps in ROLE_CAPABILITIES.items() if capability in caps)
+
+
+def users_holding(capability: Capability, *, workspace: str) -> QuerySet[User]:
+    """Active people holding ``capability`` in ``workspace`` (a key): by the roles they hold
+    there when they hold any, else by their console-wide roles (their groups)."""
+    names = [role.value for role in roles_with(capability)]
+    scoped_there = WorkspaceRole.objects.filter(workspace=workspace)
+    return (
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(pk__in=scoped_there.filter(role__in=names).values("user_id"))
+            | (Q(groups__name__in=names) & ~Q(pk__in=scoped_there.values("user_id")))
+        )
+        .distinct()
+    )
 
 
 def roles_ensure_groups() -> None:
@@ -135,8 +175,9 @@ def user_roles_assign(*, user: User, roles: Iterable[Role]) -> None:
 
 def user_workspace_roles_assign(*, user: User, workspace: str, roles: Iterable[Role]) -> None:
     """Make `roles` the user's roles in `workspace` (none: their roles everywhere apply
-    there again). The membership write alone, like ``user_roles_assign``: the audited,
-    approved path through users_admin is still to come (issue 19)."""
+    there again). The membership write alone, like ``user_roles_assign``: a person's
+    workspace roles change only through an approved change request
+    (users_admin.services.user_workspace_roles_propose); seeding and tests call this."""
     WorkspaceRole.objects.filter(user=user, workspace=workspace).delete()
     WorkspaceRole.objects.bulk_create(
         WorkspaceRole(user=user, workspace=workspace, role=role.value) for role in set(roles)

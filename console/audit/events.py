@@ -107,6 +107,8 @@ PREFERENCE_CENTER_USER_URL: Final = "preference_center.user_url"
 USER_INVITED: Final = "user.invited"
 USER_INVITATION_RESENT: Final = "user.invitation_resent"
 USER_ROLES_CHANGED: Final = "user.roles_changed"
+# The roles someone holds in one workspace (the entry names the workspace).
+USER_WORKSPACE_ROLES_CHANGED: Final = "user.workspace_roles_changed"
 USER_DEACTIVATED: Final = "user.deactivated"
 USER_REACTIVATED: Final = "user.reactivated"
 ACCESS_REVIEW_EXPORTED: Final = "access_review.exported"

@@ -270,6 +270,10 @@ MATRIX: dict[str, Rule] = {
     # Console users: Admins only.
     "users_admin:console_users": Rule(frozenset({Role.ADMIN})),
     "users_admin:user_create": Rule(frozenset({Role.ADMIN})),
+    # A person's roles in the URL's workspace (GET the form, POST a proposal): Admins there.
+    "users_admin:user_workspace_roles": Rule(
+        frozenset({Role.ADMIN}), kwargs={"pk": 999999}, ok_status=frozenset({404})
+    ),
     "users_admin:user_detail": Rule(
         frozenset({Role.ADMIN}), kwargs={"pk": 999999}, ok_status=frozenset({404})
     ),

@@ -343,6 +343,7 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "users_admin:console_users": (Target(hx_targets=("results",)),),
     "users_admin:user_create": (Target(),),
     "users_admin:user_detail": (Target(lambda w: {"pk": w.invitee_id}),),
+    "users_admin:user_workspace_roles": (Target(lambda w: {"pk": w.invitee_id}),),
     # The invitation link moves its token into the session (302), then shows the form; a
     # spent or made-up link shows a page that says so.
     "users_admin:set_password": (

@@ -23,7 +23,7 @@ from templates_app.models import ContentVersion, ResourceType, VersionSource
 from templates_app.services import content_propose
 from tests.factories import user_with_role
 
-PLACEHOLDERS = {"actor", "n", "title", "resource", "proposal", "promotion"}
+PLACEHOLDERS = {"actor", "n", "title", "resource", "proposal", "promotion", "workspace"}
 
 
 def _action_constants() -> dict[str, str]:
