@@ -67,14 +67,16 @@ def write_plan(path: Path, users: int) -> None:
         return cookies
 
     catalog = Catalog.objects.get(name="products")
-    # The seeded products (sku-…): the sandbox keeps them through its reset before the run
-    # under load, so a scheduled sync never removes them from the mirror mid-run (the first
-    # job's items it does remove, and pages about them would answer 404).
+    # The seeded products (sku-…, mirror_seeded_products): the sandbox keeps them through its
+    # reset before the run under load, so a scheduled sync never removes them from the mirror
+    # mid-run (the first job's items it does remove, and pages about them would answer 404).
     items = list(
         CatalogItem.objects.filter(catalog=catalog, item_id__startswith="sku-")
         .order_by("item_id")
         .values_list("item_id", flat=True)[:200]
     )
+    if not items:
+        raise RuntimeError("no seeded products in the mirror to browse and edit")
     field = next((str(f["name"]) for f in catalog.value_fields() if f["type"] == "number"), "")
     reviewers = max(users // 5, 1)
     path.write_text(
@@ -88,6 +90,29 @@ def write_plan(path: Path, users: int) -> None:
             }
         )
     )
+
+
+def mirror_seeded_products() -> None:
+    """Mirror the sandbox's seeded products (two list pages), which the simulated staff open
+    and edit: the bulk jobs add items of their own, which a scheduled sync may remove."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from catalogs.models import Catalog
+    from catalogs.services import catalog_items_mirror_page, catalog_mirror_count_refresh
+    from console.braze import get_client
+
+    catalog = Catalog.objects.get(name="products")
+    items = list(get_client(max_wait=30).catalog_item_list(catalog_name=catalog.name))
+    with transaction.atomic():
+        catalog_items_mirror_page(
+            catalog=catalog,
+            items=items,
+            sync_id=None,
+            fetched_at=timezone.now(),
+            record_external=False,
+        )
+    catalog_mirror_count_refresh(catalog_id=catalog.pk)
 
 
 class Gunicorn:
@@ -300,6 +325,7 @@ def main() -> int:
     try:
         bench.setup()
         bench.reset_sandbox()
+        mirror_seeded_products()
         alone = bench.single("alone")
         print(
             f"job alone: U {alone['U']:.3f} in {alone['seconds']:.0f} s; {load_average()}",
