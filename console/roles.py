@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet, Value
 
 from console.role_models import WorkspaceRole
 
@@ -69,9 +69,8 @@ def user_roles(
         return frozenset()
     cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        names = set(Group.objects.filter(user__pk=user.pk).values_list("name", flat=True))
-        cached = frozenset(role for role in Role if role.value in names)
-        setattr(user, _CACHE_ATTR, cached)
+        _roles_load(user)
+        cached = getattr(user, _CACHE_ATTR)
     if workspace is None:
         return cached
     scoped = _workspace_roles(user)
@@ -81,13 +80,8 @@ def user_roles(
 def _workspace_roles(user: AbstractBaseUser) -> dict[str, frozenset[Role]]:
     cached: dict[str, frozenset[Role]] | None = getattr(user, _WORKSPACE_CACHE_ATTR, None)
     if cached is None:
-        found: dict[str, set[Role]] = {}
-        rows = WorkspaceRole.objects.filter(user_id=user.pk).values_list("workspace", "role")
-        for workspace, name in rows:
-            if name in Role._value2member_map_:
-                found.setdefault(workspace, set()).add(Role(name))
-        cached = {workspace: frozenset(roles) for workspace, roles in found.items()}
-        setattr(user, _WORKSPACE_CACHE_ATTR, cached)
+        _roles_load(user)
+        cached = getattr(user, _WORKSPACE_CACHE_ATTR)
     return cached
 
 
@@ -113,6 +107,29 @@ def user_roles_fingerprint(user: AbstractBaseUser | AnonymousUser) -> str:
     for key in sorted(scoped):
         text += f";{key}=" + ",".join(sorted(role.value for role in scoped[key]))
     return text
+
+
+def _roles_load(user: AbstractBaseUser) -> None:
+    """Cache the user's roles everywhere (their groups) and per workspace in one query:
+    nearly every signed-in request asks for both, and a round trip to PostgreSQL is what a
+    request waits on most when the host is busy."""
+    groups = (
+        Group.objects.filter(user__pk=user.pk)
+        .annotate(scope=Value(None, output_field=CharField()))
+        .values_list("name", "scope")
+    )
+    scoped = WorkspaceRole.objects.filter(user_id=user.pk).values_list("role", "workspace")
+    everywhere: set[Role] = set()
+    found: dict[str, set[Role]] = {}
+    for name, workspace in groups.union(scoped, all=True):
+        if name not in Role._value2member_map_:
+            continue
+        if workspace is None:
+            everywhere.add(Role(name))
+        else:
+            found.setdefault(workspace, set()).add(Role(name))
+    setattr(user, _CACHE_ATTR, frozenset(everywhere))
+    setattr(user, _WORKSPACE_CACHE_ATTR, {ws: frozenset(roles) for ws, roles in found.items()})
 
 
 def user_capabilities(
