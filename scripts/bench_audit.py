@@ -79,6 +79,11 @@ BASELINE = {
     "export_rows_s": 9957.3,
     "export_mb": 87.3,
     "verify_entries_s": 37435.9,
+    # From CPU time, main at 2f6773b (the round after), N=1,000,000, load average 15-17.
+    "list_cpu_p95_ms": 38.5,
+    "search_cpu_p95_ms": 32.0,
+    "export_cpu_rows_s": 103628.2,
+    "verify_cpu_entries_s": 125260.3,
 }
 
 
@@ -98,6 +103,42 @@ def figure(name: str, value: float, unit: str, target_key: str, higher_is_better
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (5 min {five:.1f}) on {os.cpu_count()} CPUs"
+
+
+def _proc_stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def pg_cpu_seconds() -> float:
+    """CPU seconds PostgreSQL's processes have used so far (Linux /proc): every live child of
+    the postmaster, and those that ended (reaped, so in the postmaster's children times).
+
+    On a machine shared with other sessions, wall-clock figures grow with the load; CPU
+    time is what the work itself costs, so the benchmark prints both.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        postmaster = int(_proc_stat(cursor.fetchone()[0])[1])  # this backend's parent
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = _proc_stat(postmaster)
+    total = int(fields[13]) + int(fields[14])  # cutime, cstime: children that ended
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _proc_stat(int(entry.name))
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == postmaster:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def console_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (export, verify workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def mb(kilobytes: int) -> float:
@@ -185,7 +226,9 @@ def auditor_client() -> Client:
     return client
 
 
-def list_latency(requests: int, profile: bool = False) -> tuple[list[float], list[float]]:
+def list_latency(
+    requests: int, profile: bool = False
+) -> tuple[list[float], list[float], list[float], list[float]]:
     client = auditor_client()
     rng = random.Random(7)
     url = reverse("audit:list")
@@ -207,10 +250,16 @@ def list_latency(requests: int, profile: bool = False) -> tuple[list[float], lis
         lambda: {"actor": f"user{rng.randrange(50):02d}", "action": rng.choice(ACTIONS)},
     ]
     client.get(url)  # warm up (templates, connection)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        schedstat = Path(f"/proc/{cursor.fetchone()[0]}/schedstat")
     timings = []
     per_kind: dict[str, list[float]] = {}
+    per_kind_cpu: dict[str, list[float]] = {}
     for i in range(requests):
         params = filters[i % len(filters)]()
+        server_before = int(schedstat.read_text().split()[0])
+        cpu_before = time.thread_time()
         started = time.perf_counter()
         if profile:
             import cProfile
@@ -223,11 +272,25 @@ def list_latency(requests: int, profile: bool = False) -> tuple[list[float], lis
         else:
             response = client.get(url, params)
         timings.append((time.perf_counter() - started) * 1000)
-        per_kind.setdefault("+".join(sorted(params)) or "(none)", []).append(timings[-1])
+        # The request's own CPU: the console's (this thread runs it) and its PostgreSQL
+        # backend's; what the wall-clock time would be with nothing else on the machine.
+        cpu = (time.thread_time() - cpu_before) * 1000
+        cpu += (int(schedstat.read_text().split()[0]) - server_before) / 1e6
+        kind = "+".join(sorted(params)) or "(none)"
+        per_kind.setdefault(kind, []).append(timings[-1])
+        per_kind_cpu.setdefault(kind, []).append(cpu)
         assert response.status_code == 200, (params, response.status_code)
     for kind, values in sorted(per_kind.items()):
-        print(f"  {kind:<22} max {max(values):7.1f} ms over {len(values)} requests")
-    return timings, [t for k, v in per_kind.items() if "q" in k.split("+") for t in v]
+        print(
+            f"  {kind:<22} max {max(values):7.1f} ms over {len(values)} requests; "
+            f"CPU max {max(per_kind_cpu[kind]):6.1f} ms"
+        )
+    return (
+        timings,
+        [t for k, v in per_kind.items() if "q" in k.split("+") for t in v],
+        [t for v in per_kind_cpu.values() for t in v],
+        [t for k, v in per_kind_cpu.items() if "q" in k.split("+") for t in v],
+    )
 
 
 def export_only() -> None:
@@ -247,7 +310,7 @@ def export_only() -> None:
         f"export: {rows} rows, {size / 1e6:.0f} MB of CSV in {elapsed:.1f}s; "
         f"peak RSS {peak:.0f} MB (before the export {before:.0f} MB)"
     )
-    print(f"EXPORT {rows / elapsed:.1f} {peak:.1f}")
+    print(f"EXPORT {rows / elapsed:.1f} {peak:.1f} {rows}")
 
 
 def main() -> None:
@@ -256,33 +319,65 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=140)
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile each list request")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="load nothing when the database already holds N entries (scripts/bench-audit KEEP=)",
+    )
+    parser.add_argument("--load-only", action="store_true", help="load, then measure nothing")
     args = parser.parse_args()
     setup_test_environment()
     if args.export_only:
         export_only()
         return
-    print(f"loading {args.entries:,} audit entries…", flush=True)
-    print(f"load: {load(args.entries):.1f}s", flush=True)
-    timings, searches = list_latency(args.requests, args.profile)
+    held = AuditEntry.objects.count() if args.reuse else 0
+    if held >= args.entries:
+        print(f"reusing the {held:,} audit entries already loaded", flush=True)
+    else:
+        print(f"loading {args.entries - held:,} audit entries…", flush=True)
+        print(f"load: {load(args.entries - held):.1f}s", flush=True)
+    if args.load_only:
+        return
+    timings, searches, cpu, search_cpu = list_latency(args.requests, args.profile)
     p95 = statistics.quantiles(timings, n=20)[-1]
     search_p95 = statistics.quantiles(searches, n=20)[-1] if len(searches) > 1 else max(searches)
+    cpu_p95 = statistics.quantiles(cpu, n=20)[-1]
+    search_cpu_p95 = statistics.quantiles(search_cpu, n=20)[-1]
     print(
         f"list page: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
-        f"p95 {p95:.1f} ms, max {max(timings):.1f} ms; {load_average()}"
+        f"p95 {p95:.1f} ms, max {max(timings):.1f} ms; CPU per request (console and "
+        f"PostgreSQL) p50 {statistics.median(cpu):.1f} ms, p95 {cpu_p95:.1f} ms; {load_average()}"
     )
+    console_before, pg_before = console_cpu_seconds(), pg_cpu_seconds()
     child = subprocess.run(
         [sys.executable, __file__, "--export-only"], check=True, capture_output=True, text=True
     )
+    export_console, export_pg = console_cpu_seconds() - console_before, pg_cpu_seconds() - pg_before
     lines = child.stdout.splitlines()
     print("\n".join(line for line in lines if not line.startswith(("EXPORT", "{"))))
-    figures = next(line for line in lines if line.startswith("EXPORT"))
-    export_rate, export_mb = (float(v) for v in figures.split()[1:])
-    print(load_average())
+    figures = next(line for line in lines if line.startswith("EXPORT")).split()
+    export_rate, export_mb, export_rows = float(figures[1]), float(figures[2]), int(figures[3])
+    # The console and PostgreSQL work side by side (rows stream from one to the other), so
+    # with a core each the slower of the two sets the pace.
+    export_cpu_rate = export_rows / max(export_console, export_pg, 1e-9)
+    print(
+        f"export CPU: console {export_console:.1f}s, PostgreSQL {export_pg:.1f}s: "
+        f"{export_cpu_rate:,.0f} rows per second of the busier; {load_average()}"
+    )
+    console_before, pg_before = console_cpu_seconds(), pg_cpu_seconds()
     started = time.monotonic()
     report = audit_verify()
     elapsed = time.monotonic() - started
+    verify_console, verify_pg = console_cpu_seconds() - console_before, pg_cpu_seconds() - pg_before
+    cores = os.cpu_count() or 1
+    # Workers and their backends all run at once: the machine's cores share the total.
+    verify_cpu_rate = report.entries / max((verify_console + verify_pg) / cores, 1e-9)
     status = "verifies" if report.ok else f"FAILS: {report.problems[:3]}"
     print(f"verify_audit: {report.entries} entries in {elapsed:.1f}s, {status}; {load_average()}")
+    print(
+        f"verify CPU: console {verify_console:.1f}s, PostgreSQL {verify_pg:.1f}s: "
+        f"{verify_cpu_rate:,.0f} entries per second with the {cores} cores to itself"
+    )
     print(
         f"\naudit at {args.entries:,} entries (figure, target, ratio >= 1.00 meets it, baseline):"
     )
@@ -293,6 +388,20 @@ def main() -> None:
     figure(
         "verify_entries_s",
         report.entries / elapsed,
+        "entries/s",
+        "verify_entries_s",
+        higher_is_better=True,
+    )
+    print(
+        "the same from CPU time (what the machine would give with no other load; "
+        "see pg_cpu_seconds):"
+    )
+    figure("list_cpu_p95_ms", cpu_p95, "ms", "list_p95_ms", higher_is_better=False)
+    figure("search_cpu_p95_ms", search_cpu_p95, "ms", "list_p95_ms", higher_is_better=False)
+    figure("export_cpu_rows_s", export_cpu_rate, "rows/s", "export_rows_s", higher_is_better=True)
+    figure(
+        "verify_cpu_entries_s",
+        verify_cpu_rate,
         "entries/s",
         "verify_entries_s",
         higher_is_better=True,
