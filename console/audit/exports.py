@@ -21,7 +21,7 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Func, QuerySet, TextField, Value
+from django.db.models import BooleanField, F, Func, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -87,40 +87,56 @@ def _column(i: int, name: str) -> Any:
     return Cast(F(name), TextField()) if i in _NUMBERS or i == _DATA else F(name)
 
 
-_FORMULA_STARTS_SQL = ", ".join(f"chr({ord(c)})" for c in sorted(FORMULA_STARTS))
-# What csv.writer quotes a cell for: the delimiter, the quote character, a line end.
+# What csv.writer quotes a cell for (the delimiter, the quote character, a line end), and
+# the first characters cell_inert may act on (a formula's, or its own leading quote).
+# What csv.writer quotes a cell for (the delimiter, the quote character, a line end), and
+# the first characters of a cell that cell_inert may act on (a formula's, its own quote).
 _QUOTED_SQL = "'[,\"' || chr(13) || chr(10) || ']'"
+_MAY_CHANGE_SQL = ", ".join(str(ord(c)) for c in sorted({*FORMULA_STARTS, "'"}))
 
 
-class _CsvCell(Func):
-    """A text column as csv.writer writes `cell_inert(value)` (NULL as nothing): a leading
-    single quote when the value, past its own leading single quotes, starts like a formula;
-    in double quotes (doubled inside) when it holds a comma, a double quote or a line end."""
+class _PlainRow(Func):
+    """Whether no text cell of the row needs anything from csv.writer or cell_inert: none
+    holds a character to quote, none starts with one cell_inert may act on. Most rows are
+    plain, and their cells are then the values as they are, joined by commas."""
 
-    output_field = TextField()
+    output_field = BooleanField()
+    arg_joiner = ", "
 
-    def as_sql(  # type: ignore[override]  # one expression used seven times, not a template
+    def as_sql(  # type: ignore[override]  # two uses of the cells, not a template
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
-        column, params = compiler.compile(self.source_expressions[0])
-        value = f"coalesce({column}, '')"
-        inert = (
-            f"(CASE WHEN left(ltrim({value}, ''''), 1) IN ({_FORMULA_STARTS_SQL})"
-            f" THEN '''' || {value} ELSE {value} END)"
-        )
-        sql = (
-            f"(CASE WHEN {value} ~ ({_QUOTED_SQL})"
-            f" THEN '\"' || replace({inert}, '\"', '\"\"') || '\"' ELSE {inert} END)"
-        )
-        return sql, tuple(params) * sql.count(value)
+        compiled = [compiler.compile(e) for e in self.source_expressions]
+        cells = [sql for sql, _ in compiled]
+        params = tuple(p for _, ps in compiled for p in ps)
+        starts = " AND ".join(f"coalesce(ascii({c}), 0) NOT IN ({_MAY_CHANGE_SQL})" for c in cells)
+        sql = f"(concat({', '.join(cells)}) !~ ({_QUOTED_SQL}) AND {starts})"
+        return sql, params + params
 
 
 class _Cells(Func):
-    """Cells joined by commas, as one text."""
+    """Values joined by commas, NULL as nothing."""
 
     output_field = TextField()
     arg_joiner = " || ',' || "
     template = "(%(expressions)s)"
+
+    def __init__(self, *expressions: Any) -> None:
+        super().__init__(*(Coalesce(e, Value(""), output_field=TextField()) for e in expressions))
+
+
+class _CellsUnlessPlain(Func):
+    """The row's cells as an array when it is not plain (csv.writer then writes it), else
+    NULL: (plain, cell, cell, ...)."""
+
+    output_field = TextField()
+
+    def as_sql(  # type: ignore[override]  # a condition, then the cells
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        plain, *cells = (compiler.compile(e) for e in self.source_expressions)
+        sql = f"(CASE WHEN {plain[0]} THEN NULL ELSE ARRAY[{', '.join(c for c, _ in cells)}] END)"
+        return sql, (*plain[1], *(p for _, ps in cells for p in ps))
 
 
 def _stream(queryset: QuerySet[AuditEntry], columns: list[Any]) -> Iterator[tuple[Any, ...]]:
@@ -150,18 +166,22 @@ def _text_rows(queryset: QuerySet[AuditEntry], *, null: str | None) -> Iterator[
 
 
 def _csv_text_rows(queryset: QuerySet[AuditEntry]) -> Iterator[tuple[Any, ...]]:
-    """Each row as (the CSV cells before `data`, data's JSON text, the cells after it)."""
-    cells: list[Any] = []
-    for i, name in enumerate(COLUMNS):
-        column = _column(i, name)
-        if i in _NUMBERS or name == "occurred_at":
-            # Numbers are written as numbers (cell_inert leaves them), and the time starts
-            # with a digit and holds nothing to quote.
-            cells.append(Coalesce(column, Value(""), output_field=TextField()))
-        elif i != _DATA:
-            cells.append(_CsvCell(column))
-    head, tail = _Cells(*cells[:_DATA]), _Cells(*cells[_DATA:])
-    yield from _stream(queryset, [head, _column(_DATA, "data"), tail])
+    """Each row as (the cells before `data` joined by commas, data's JSON text, the cells
+    after it joined by commas, and None when the row is plain, else its cells but data)."""
+    columns = {i: _column(i, name) for i, name in enumerate(COLUMNS) if i != _DATA}
+    # Numbers are written as numbers (cell_inert leaves them); the time starts with a digit
+    # and holds nothing to quote.
+    text = [c for i, c in columns.items() if i not in _NUMBERS and COLUMNS[i] != "occurred_at"]
+    cells = list(columns.values())
+    yield from _stream(
+        queryset,
+        [
+            _Cells(*cells[:_DATA]),
+            _column(_DATA, "data"),
+            _Cells(*cells[_DATA:]),
+            _CellsUnlessPlain(_PlainRow(*text), *cells),
+        ],
+    )
 
 
 def _data(text: str) -> Any:
@@ -206,11 +226,18 @@ def _data_cell(text: str) -> str:
 
 def csv_stream(queryset: QuerySet[AuditEntry]) -> Iterator[str]:
     out = io.StringIO()
-    csv.writer(out).writerow(COLUMNS)
+    writer = csv.writer(out)  # the header, and the rows that are not plain
+    writer.writerow(COLUMNS)
     lines = [out.getvalue()]
     data_cell = _data_cell
-    for head, data, tail in _csv_text_rows(queryset):
-        lines.append(f"{head},{data_cell(data)},{tail}\r\n")
+    for head, data, tail, cells in _csv_text_rows(queryset):
+        if cells is None:
+            lines.append(f"{head},{data_cell(data)},{tail}\r\n")
+        else:
+            out.seek(0)
+            out.truncate()
+            writer.writerow([cell_inert(v) for v in _typed([*cells[:_DATA], data, *cells[_DATA:]])])
+            lines.append(out.getvalue())
         if len(lines) >= _CHUNK:
             yield "".join(lines)
             lines = []
