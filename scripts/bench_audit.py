@@ -337,6 +337,11 @@ def main() -> None:
         help="load nothing when the database already holds N entries (scripts/bench-audit KEEP=)",
     )
     parser.add_argument("--load-only", action="store_true", help="load, then measure nothing")
+    parser.add_argument(
+        "--only",
+        default="list,export,verify",
+        help="what to measure, of list, export and verify (comma-separated)",
+    )
     args = parser.parse_args()
     setup_test_environment()
     if args.export_only:
@@ -350,7 +355,33 @@ def main() -> None:
         print(f"load: {load(args.entries - held):.1f}s", flush=True)
     if args.load_only:
         return
-    timings, searches, cpu, search_cpu = list_latency(args.requests, args.profile)
+    only = set(args.only.split(","))
+    figures: list[tuple[str, float, str, str, bool]] = []
+    cpu_figures: list[tuple[str, float, str, str, bool]] = []
+    if "list" in only:
+        measure_list(args.requests, args.profile, figures, cpu_figures)
+    if "export" in only:
+        measure_export(figures, cpu_figures)
+    if "verify" in only:
+        measure_verify(figures, cpu_figures)
+    print(
+        f"\naudit at {args.entries:,} entries (figure, target, ratio >= 1.00 meets it, baseline):"
+    )
+    for args_ in figures:
+        figure(*args_)
+    print(
+        "the same from CPU time (what the machine would give with no other load; see BackendCpu):"
+    )
+    for args_ in cpu_figures:
+        figure(*args_)
+    print(load_average())
+
+
+type Figures = list[tuple[str, float, str, str, bool]]
+
+
+def measure_list(requests: int, profile: bool, figures: Figures, cpu_figures: Figures) -> None:
+    timings, searches, cpu, search_cpu = list_latency(requests, profile)
     p95 = statistics.quantiles(timings, n=20)[-1]
     search_p95 = statistics.quantiles(searches, n=20)[-1] if len(searches) > 1 else max(searches)
     cpu_p95 = statistics.quantiles(cpu, n=20)[-1]
@@ -360,6 +391,13 @@ def main() -> None:
         f"p95 {p95:.1f} ms, max {max(timings):.1f} ms; CPU per request (console and "
         f"PostgreSQL) p50 {statistics.median(cpu):.1f} ms, p95 {cpu_p95:.1f} ms; {load_average()}"
     )
+    figures.append(("list_p95_ms", p95, "ms", "list_p95_ms", False))
+    figures.append(("search_p95_ms", search_p95, "ms", "list_p95_ms", False))
+    cpu_figures.append(("list_cpu_p95_ms", cpu_p95, "ms", "list_p95_ms", False))
+    cpu_figures.append(("search_cpu_p95_ms", search_cpu_p95, "ms", "list_p95_ms", False))
+
+
+def measure_export(figures: Figures, cpu_figures: Figures) -> None:
     console_before, backends = console_cpu_seconds(), BackendCpu("bench-export")
     child = subprocess.run(
         [sys.executable, __file__, "--export-only"],
@@ -371,8 +409,8 @@ def main() -> None:
     export_console, export_pg = console_cpu_seconds() - console_before, backends.stop()
     lines = child.stdout.splitlines()
     print("\n".join(line for line in lines if not line.startswith(("EXPORT", "{"))))
-    figures = next(line for line in lines if line.startswith("EXPORT")).split()
-    export_rate, export_mb, export_rows = float(figures[1]), float(figures[2]), int(figures[3])
+    printed = next(line for line in lines if line.startswith("EXPORT")).split()
+    export_rate, export_mb, export_rows = float(printed[1]), float(printed[2]), int(printed[3])
     # The console and PostgreSQL work side by side (rows stream from one to the other), so
     # with a core each the slower of the two sets the pace.
     export_cpu_rate = export_rows / max(export_console, export_pg, 1e-9)
@@ -380,6 +418,12 @@ def main() -> None:
         f"export CPU: console {export_console:.1f}s, PostgreSQL {export_pg:.1f}s: "
         f"{export_cpu_rate:,.0f} rows per second of the busier; {load_average()}"
     )
+    figures.append(("export_rows_s", export_rate, "rows/s", "export_rows_s", True))
+    figures.append(("export_mb", export_mb, "MB peak", "export_mb", False))
+    cpu_figures.append(("export_cpu_rows_s", export_cpu_rate, "rows/s", "export_rows_s", True))
+
+
+def measure_verify(figures: Figures, cpu_figures: Figures) -> None:
     # The workers (spawned: they take the environment as it is now) name their connections.
     os.environ["PGAPPNAME"] = "bench-verify"
     console_before, backends = console_cpu_seconds(), BackendCpu("bench-verify")
@@ -396,34 +440,11 @@ def main() -> None:
         f"verify CPU: console {verify_console:.1f}s, PostgreSQL {verify_pg:.1f}s: "
         f"{verify_cpu_rate:,.0f} entries per second with the {cores} cores to itself"
     )
-    print(
-        f"\naudit at {args.entries:,} entries (figure, target, ratio >= 1.00 meets it, baseline):"
+    rate = report.entries / elapsed
+    figures.append(("verify_entries_s", rate, "entries/s", "verify_entries_s", True))
+    cpu_figures.append(
+        ("verify_cpu_entries_s", verify_cpu_rate, "entries/s", "verify_entries_s", True)
     )
-    figure("list_p95_ms", p95, "ms", "list_p95_ms", higher_is_better=False)
-    figure("search_p95_ms", search_p95, "ms", "list_p95_ms", higher_is_better=False)
-    figure("export_rows_s", export_rate, "rows/s", "export_rows_s", higher_is_better=True)
-    figure("export_mb", export_mb, "MB peak", "export_mb", higher_is_better=False)
-    figure(
-        "verify_entries_s",
-        report.entries / elapsed,
-        "entries/s",
-        "verify_entries_s",
-        higher_is_better=True,
-    )
-    print(
-        "the same from CPU time (what the machine would give with no other load; see BackendCpu):"
-    )
-    figure("list_cpu_p95_ms", cpu_p95, "ms", "list_p95_ms", higher_is_better=False)
-    figure("search_cpu_p95_ms", search_cpu_p95, "ms", "list_p95_ms", higher_is_better=False)
-    figure("export_cpu_rows_s", export_cpu_rate, "rows/s", "export_rows_s", higher_is_better=True)
-    figure(
-        "verify_cpu_entries_s",
-        verify_cpu_rate,
-        "entries/s",
-        "verify_entries_s",
-        higher_is_better=True,
-    )
-    print(load_average())
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import io
 import json
 import json.encoder
 import re
+from _json import make_encoder
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -55,14 +56,18 @@ _CHUNK = 2000
 
 # json.dumps(v, sort_keys=True) builds a new encoder on every call; this is the same one.
 _sorted_json = json.JSONEncoder(sort_keys=True).encode
-# Its C encoder, made once (encode() makes one per call); without a circularity check, so
-# only for values JSON decoding just produced.
-_c_sorted_json = (
-    json.encoder.c_make_encoder(
-        None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
-    )
-    if json.encoder.c_make_encoder is not None
-    else None
+# Its C encoder (CPython's json accelerator), made once: encode() makes one per call. It has
+# no circularity check, so it is only for values JSON decoding just produced.
+_c_sorted_json = make_encoder(
+    None,
+    json.JSONEncoder().default,
+    json.encoder.encode_basestring_ascii,
+    None,
+    ": ",
+    ", ",
+    True,
+    False,
+    True,
 )
 
 
@@ -214,9 +219,7 @@ def _data_cell(text: str) -> str:
     value = hashing.json_scan(text, 0)[0]
     if isinstance(value, dict | list):
         # Sorted JSON starts with a bracket, never like a formula.
-        return _csv_cell(
-            "".join(_c_sorted_json(value, 0)) if _c_sorted_json else _sorted_json(value)
-        )
+        return _csv_cell("".join(_c_sorted_json(value, 0)))
     if isinstance(value, str):
         return _csv_cell(str(cell_inert(value)))
     # What csv.writer writes for the other scalars: nothing for None, repr() of a float,
