@@ -19,11 +19,29 @@ def _json(column: str) -> str:
     return f"coalesce(to_json({column})::text, 'null')"
 
 
+def _quoted(column: str) -> str:
+    """`_json` of a value holding nothing to escape (see _PLAIN), without to_json's cost."""
+    return f"coalesce('\"' || {column} || '\"', 'null')"
+
+
+# What JSON escapes in a string: a quote, a backslash, a control character.
+_ESCAPED = "'[' || chr(1) || '-' || chr(31) || '\"\\\\]'"
+
+
+def _fields(parts: list[str | tuple[str]]) -> str:
+    """JSON array fields joined by commas, text columns (in tuples) as JSON strings: when
+    none of those holds a character to escape (most rows), each is quoted as it is."""
+    text = [p[0] for p in parts if isinstance(p, tuple)]
+    plain = " || ',' || ".join(_quoted(p[0]) if isinstance(p, tuple) else p for p in parts)
+    escaped = " || ',' || ".join(_json(p[0]) if isinstance(p, tuple) else p for p in parts)
+    return f"(CASE WHEN concat({', '.join(text)}) ~ ({_ESCAPED}) THEN {escaped} ELSE {plain} END)"
+
+
 # The entry's content (hashing.entry_content) but for `data`, built by PostgreSQL as text:
 # everything before data (a JSON array's first 13 fields and a comma) and everything after
 # it. The walk then encodes only data (whose canonical key order only Python gives) and
 # receives a few columns instead of twenty.
-_CONTENT_HEAD = " || ',' || ".join(
+_CONTENT_HEAD = _fields(
     [
         "'[' || e.seq::text",
         # Exactly what datetime.isoformat(timespec="microseconds") gives for UTC, which is
@@ -31,16 +49,16 @@ _CONTENT_HEAD = " || ',' || ".join(
         "'\"' || to_char(e.occurred_at AT TIME ZONE 'UTC',"
         ' \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') || \'"\'',
         "coalesce(e.actor_id::text, 'null')",
-        _json("e.actor_name"),
-        _json("e.actor_roles"),
-        _json("host(e.ip)"),
-        _json("e.user_agent"),
-        _json("e.via"),
-        _json("e.action"),
-        _json("e.resource_type"),
-        _json("e.resource_id"),
+        ("e.actor_name",),
+        ("e.actor_roles",),
+        ("host(e.ip)",),
+        ("e.user_agent",),
+        ("e.via",),
+        ("e.action",),
+        ("e.resource_type",),
+        ("e.resource_id",),
         "coalesce(e.change_request_id::text, 'null')",
-        _json("e.outcome"),
+        ("e.outcome",),
         "''",
     ]
 )
