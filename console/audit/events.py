@@ -64,6 +64,8 @@ BRAZE_WRITE: Final = "braze.write"
 BUNDLE_PART_APPLIED: Final = "bundle.part_applied"
 BUNDLE_PART_FAILED: Final = "bundle.part_failed"
 BUNDLE_PART_WAITING: Final = "bundle.part_waiting"
+# A promotion: one bundle change request in the target workspace, from another workspace.
+BUNDLE_PROMOTED: Final = "bundle.promoted"
 POLICY_CHANGED: Final = "policy.changed"
 # A person's choice of which change-request notifications reach them (console/notifications/).
 NOTIFICATIONS_PREFERENCES_CHANGED: Final = "notifications.preferences_changed"

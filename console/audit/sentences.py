@@ -8,7 +8,8 @@ entry's page and in exports: a sentence is a reading aid, never the record.
 
 Placeholders: {actor}, {n} (the change request, "#12"), {title} (its title when the entry
 kept one, else the resource), {resource} ("Content Block welcome_header"), {proposal} ("an
-edit to Content Block welcome_header").
+edit to Content Block welcome_header"), {promotion} ("2 objects from Staging to Production:
+…", from a promotion's entry).
 """
 
 import string
@@ -72,6 +73,7 @@ SENTENCES: Mapping[str, str] = {
     events.CHANGE_REQUEST_APPLIED: "Change {n} was applied for {actor}: {title}",
     events.BUNDLE_PART_APPLIED: "{resource} was applied as part of change {n} for {actor}",
     events.BUNDLE_PART_FAILED: "{resource} failed as part of change {n} for {actor}",
+    events.BUNDLE_PROMOTED: "{actor} promoted {promotion} (change {n})",
     events.BUNDLE_PART_WAITING: (
         "{resource} waits in change {n} for a part it depends on, for {actor}"
     ),
@@ -274,7 +276,19 @@ def _parts(entry: AuditEntry, known: _Known) -> dict[str, tuple[str, SafeString]
     action = known.requests[n][1] if n is not None and n in known.requests else ""
     verb = _PROPOSALS.get(action, "a change to")
     parts["proposal"] = (f"{verb} {resource_text}", format_html("{} {}", verb, resource_html))
+    promotion = _promotion(entry)
+    parts["promotion"] = (promotion, conditional_escape(promotion))
     return parts
+
+
+def _promotion(entry: AuditEntry) -> str:
+    """ "2 objects from Staging to Production (…, …)", from what a promotion's entry kept."""
+    data = _data(entry)
+    objects = [str(p) for p in data.get("objects", []) if isinstance(p, str)]
+    source, target = data.get("source_label", "?"), data.get("target_label", "?")
+    what = f"{len(objects)} object{'s' if len(objects) != 1 else ''}"
+    listed = f": {', '.join(objects)}" if objects else ""
+    return f"{what} from {source} to {target}{listed}"
 
 
 def _capitalised(text: str) -> str:

@@ -327,9 +327,11 @@ def change_request_propose(
     title: str = "",
     submit: bool = True,
     workspace: str | None = None,
+    also_audit: tuple[str, dict[str, Any]] | None = None,
 ) -> ChangeRequest:
     """Open a change request (pending review, or a draft with submit=False) in ``workspace``
-    (a key; default: the default workspace)."""
+    (a key; default: the default workspace). ``also_audit``: one more entry about the
+    request, (action, data), written in the same transaction (a promotion's own)."""
     kind = resource_type_get(resource_type)
     workspace = workspace if workspace is not None else workspace_active().key
     _require(actor, kind.propose, workspace)
@@ -358,6 +360,8 @@ def change_request_propose(
             last_editor_id=actor.pk,
         )
         _cr_audit(actor=actor, cr=cr, action=events.CHANGE_REQUEST_PROPOSED, data={"diff": cr.diff})
+        if also_audit is not None:
+            _cr_audit(actor=actor, cr=cr, action=also_audit[0], data=also_audit[1])
         if submit:
             transaction.on_commit(lambda: _notify_reviewers(cr))
     return cr

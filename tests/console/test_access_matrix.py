@@ -258,6 +258,9 @@ MATRIX: dict[str, Rule] = {
     "bundles:files": Rule(ALL),
     "bundles:export": Rule(ALL, ok_status=frozenset({200, 502})),
     "bundles:import": Rule(frozenset({Role.EDITOR}), method="post", ok_status=frozenset({400})),
+    # Promotion: whoever may propose, here (and, to promote, in the target: tests/bundles).
+    # It reads the workspace's names from Braze, which the matrix does not serve.
+    "bundles:promote": Rule(frozenset({Role.EDITOR}), ok_status=frozenset({200, 502})),
     "bundles:review": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
         kwargs={"pk": 999999},

@@ -337,6 +337,8 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     # Nothing uploaded: the form says what is missing.
     "bundles:import": (Target(ok=_ok(400)),),
     "bundles:review": (Target(_cr("content_bundle")),),
+    # One workspace: the screen lists its objects and has nowhere to promote them to.
+    "bundles:promote": (Target(hx_targets=("promotion-objects", "promotion-preview")),),
     "users_admin:index": (Target(),),
     "users_admin:console_users": (Target(hx_targets=("results",)),),
     "users_admin:user_create": (Target(),),
