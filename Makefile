@@ -36,8 +36,8 @@ N ?= 1000000
 bench-preview:  ## p95 render time of a 50 KB template with nested Content Blocks, as one person
 	.venv/bin/python scripts/bench_preview.py
 
-bench-audit:  ## audit list/search p95, CSV export rate and memory, verify_audit rate over N entries (N=1000000)
-	scripts/bench-audit $(N)
+bench-audit:  ## audit list/search p95, CSV export rate and memory, verify_audit rate over N entries (N=1000000; KEEP=DIR keeps and reuses the database)
+	KEEP=$(KEEP) scripts/bench-audit $(N)
 
 bench-catalog-mirror:  ## item list/sort/filter/search p95 vs 150 ms over N mirrored items in 4 catalogs (N=1000000; KEEP=/tmp/mirror-bench-NAME keeps the load)
 	scripts/bench-catalog mirror --items $(N) $(if $(KEEP),--keep $(KEEP))
