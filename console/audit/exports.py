@@ -47,6 +47,8 @@ COLUMNS = [
     "data",
     "prev_hash",
     "hash",
+    # Last, so exports read by position before workspaces keep their columns.
+    "workspace",
 ]
 _NUMBERS = (0, 2, 11)  # seq, actor_id, change_request_id
 _DATA = COLUMNS.index("data")

@@ -59,6 +59,8 @@ from console.tables import (
     list_template,
     sort_from_request,
 )
+from console.workspace_urls import workspace_reverse
+from console.workspaces import workspace_get, workspaces_all
 
 PAGE_SIZE = 50
 
@@ -67,9 +69,32 @@ def _detail_url(entry: AuditEntry) -> str:
     return reverse("audit:detail", args=[entry.seq])
 
 
+def _workspace_text(entry: AuditEntry) -> str:
+    if not entry.workspace:
+        return "—"
+    try:
+        found = workspace_get(entry.workspace)
+    except LookupError:  # no longer configured: the key is all the entry knows
+        return entry.workspace
+    return found.label + (" (production)" if found.production else "")
+
+
+def _change_url(entry: AuditEntry) -> str:
+    if not entry.change_request_id:
+        return ""
+    if not entry.workspace:
+        return reverse("changes:detail", args=[entry.change_request_id])
+    # The change request's page is in its own workspace, which may not be this one.
+    return workspace_reverse(
+        "changes:detail", workspace=entry.workspace, args=[entry.change_request_id]
+    )
+
+
 def _columns(sentences: dict[int, Sentence]) -> list[Column[AuditEntry]]:
     """The list's columns: the entry in words (actor, resource and change request named and
-    linked), beside the raw action it was recorded under."""
+    linked), beside the raw action it was recorded under; the workspace when there are
+    several (the list shows the one being worked in and the entries of none)."""
+    workspace = [Column("workspace", "Workspace", value=_workspace_text, sortable=False)]
     return [
         Column("seq", "#", link=_detail_url, sortable=False, numeric=True),
         Column(
@@ -81,6 +106,7 @@ def _columns(sentences: dict[int, Sentence]) -> list[Column[AuditEntry]]:
         Column("sentence", "What happened", value=lambda e: sentences[e.seq].html, sortable=False),
         Column("action", "Action", sortable=False),
         Column("outcome", "Outcome", sortable=False),
+        *(workspace if len(workspaces_all()) > 1 else []),
     ]
 
 
@@ -149,6 +175,8 @@ def audit_detail(request: AuthenticatedRequest, seq: int) -> HttpResponse:
             "diff_rows": entry.data.get("diff") if isinstance(entry.data, dict) else None,
             "personal": personal,
             "erasure": audit_personal_erasure_of(entry=entry) if personal is None else None,
+            "workspace": _workspace_text(entry),
+            "change_url": _change_url(entry),
         },
     )
 

@@ -87,6 +87,7 @@ def _entries() -> None:
                     personal_digest="",
                     prev_hash=f"{seq - 1:064x}",
                     hash=f"{seq:064x}",
+                    workspace=text[:40],
                 )
             )
     AuditEntry.objects.bulk_create(rows)

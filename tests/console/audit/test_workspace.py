@@ -1,17 +1,26 @@
 """Every entry names its workspace, and the workspace is part of what its hash covers; entries
 written before workspaces (no workspace) verify exactly as they did."""
 
+import csv
+import io
+import json
 from typing import Any
 
 import psycopg
 import pytest
 from django.db import transaction
+from django.test import Client
+from pytest_django.fixtures import Settings
 
 from console.audit import hashing
 from console.audit.context import Origin, audit_origin
+from console.audit.exports import csv_stream, jsonl_stream
 from console.audit.selectors import audit_entries
 from console.audit.services import SYSTEM, audit_append
 from console.audit.verify import audit_verify
+from console.roles import Role
+from console.workspaces import workspaces_from_env
+from tests.factories import user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,3 +92,39 @@ def test_the_workspace_filter_keeps_entries_of_no_workspace() -> None:
 
     assert shown == {staging, none}
     assert production not in shown
+
+
+def test_exports_name_each_entrys_workspace() -> None:
+    production, none = _append(origin="production"), _append()
+    entries = audit_entries(filters={}).order_by("seq")
+
+    csv_rows = list(csv.DictReader(io.StringIO("".join(csv_stream(entries)))))
+    jsonl_rows = [json.loads(line) for line in "".join(jsonl_stream(entries)).splitlines()]
+
+    for rows in (csv_rows, jsonl_rows):
+        workspaces = {int(row["seq"]): row["workspace"] for row in rows}
+        assert (workspaces[production], workspaces[none]) == ("production", "")
+
+
+def test_an_entrys_page_names_its_workspace_and_links_its_change_in_that_workspace(
+    settings: Settings,
+) -> None:
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
+        {
+            "BRAZE_WORKSPACES": "staging,production",
+            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_PRODUCTION": "1",
+        }
+    )
+    with audit_origin(Origin(via="web", workspace="production")), transaction.atomic():
+        seq = audit_append(actor=SYSTEM, action="test.entry", change_request_id=12).seq
+    client = Client()
+    client.force_login(user_with_role(Role.AUDITOR))
+
+    page = client.get(f"/w/staging/audit/{seq}/").content.decode()
+    listed = client.get("/w/production/audit/").content.decode()
+
+    assert "Production (production)" in page
+    assert 'href="/w/production/changes/12/"' in page
+    assert "Production (production)" in listed
