@@ -8,11 +8,16 @@ pagination over a million catalog items) build a `TablePage` directly.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db.models import F, QuerySet
 from django.http import HttpRequest, QueryDict
+from django.utils.formats import localize
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import is_aware, localtime
 
 from console.http import htmx_targets
 
@@ -64,6 +69,24 @@ class TablePage:
     @property
     def is_empty(self) -> bool:
         return not self.rows
+
+    @property
+    def rows_html(self) -> list[SafeString]:
+        """Each row's cells as `_table.html` showed them cell by cell: a page of a catalog's
+        items is 50 rows of a dozen cells, which the template engine took longer to render
+        than the database took to find."""
+        # Safe: every part comes from format_html.
+        return [mark_safe("".join(_cell_html(cell) for cell in row)) for row in self.rows]  # noqa: S308
+
+
+def _cell_html(cell: Cell) -> str:
+    # What {{ cell.value|default_if_none:"—" }} prints: local time, localised, escaped.
+    value = "—" if cell.value is None else cell.value
+    if isinstance(value, datetime) and is_aware(value):
+        value = localtime(value)
+    text = conditional_escape(str(localize(value)))
+    inner = format_html('<a href="{}">{}</a>', cell.url, text) if cell.url else text
+    return format_html('<td class="num">{}</td>' if cell.numeric else "<td>{}</td>", inner)
 
 
 def _with(params: QueryDict, **changes: object) -> str:
