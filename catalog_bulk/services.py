@@ -375,6 +375,16 @@ def bulk_job_parse(*, job_id: int) -> BulkJob:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARSE_LOCK_CLASS, job.pk])
 
 
+def _plan_csv(planner: _Planner, path: Path, header: list[str]) -> None:
+    """The CSV file's records, checked by one checker prepared from the header. Its verdicts
+    are those of ``parsing.read_csv`` and ``validation.check_row``, a row at a time."""
+    checker = validation.CsvRowChecker(
+        header=header, types=planner.types, operation=planner.job.operation
+    )
+    for line, cells, error in parsing.read_csv_cells(path):
+        planner.add_cells(checker, line, cells, error)
+
+
 def _parse(job: BulkJob) -> BulkJob:
     started = time.monotonic()
     BulkRow.objects.filter(job=job).delete()
@@ -387,11 +397,7 @@ def _parse(job: BulkJob) -> BulkJob:
             columns = parsing.read_csv_header(path)
             file_errors = parsing.csv_header_errors(columns)
             if not file_errors:
-                checker = validation.CsvRowChecker(
-                    header=columns, types=planner.types, operation=job.operation
-                )
-                for line, cells, error in parsing.read_csv_cells(path):
-                    planner.add_cells(checker, line, cells, error)
+                _plan_csv(planner, path, columns)
         else:
             for raw in parsing.read_jsonl(path):
                 planner.add(raw, from_csv=False)
