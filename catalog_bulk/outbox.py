@@ -65,12 +65,13 @@ from console.braze.errors import (
     BrazeValidationError,
     describe_error,
 )
+from console.workspaces import workspace_active
 
-# Parameters: the running state, the three CLAIMABLE_STATES (one each: the planner then sees
-# the partial index's own IN list), and now.
+# Parameters: the workspace, the running state, the three CLAIMABLE_STATES (one each: the
+# planner then sees the partial index's own IN list), and now.
 _CLAIM_SQL = """
 SELECT b.id FROM catalogs_bulkbatch b JOIN catalogs_bulkjob j ON j.id = b.job_id
-WHERE j.state = %s AND b.state IN (%s, %s, %s)
+WHERE j.workspace = %s AND j.state = %s AND b.state IN (%s, %s, %s)
   AND (b.next_attempt_at IS NULL OR b.next_attempt_at <= %s)
 ORDER BY j.last_dispatch_at ASC NULLS FIRST, j.id, b.seq
 LIMIT 1
@@ -110,11 +111,14 @@ class Claim:
 
 
 def batch_claim(*, now: datetime | None = None) -> Claim | None:
-    """Take the next due batch, round robin between running jobs, and mark it in flight."""
+    """Take the next due batch, round robin between the running jobs of the workspace being
+    worked in (its sender holds its client), and mark it in flight."""
     now = now or timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, [JobState.RUNNING, *CLAIMABLE_STATES, now])
+            cursor.execute(
+                _CLAIM_SQL, [workspace_active().key, JobState.RUNNING, *CLAIMABLE_STATES, now]
+            )
             row = cursor.fetchone()
         if row is None:
             return None
@@ -338,7 +342,9 @@ def batches_expire(*, now: datetime) -> int:
     with transaction.atomic():
         expired = list(
             BulkBatch.objects.select_for_update(skip_locked=True).filter(
-                state=BatchState.IN_FLIGHT, lease_until__lt=now
+                job__workspace=workspace_active().key,
+                state=BatchState.IN_FLIGHT,
+                lease_until__lt=now,
             )[:500]
         )
         for batch in expired:
@@ -369,19 +375,21 @@ def batches_expire(*, now: datetime) -> int:
 
 
 def next_due_in(*, now: datetime | None = None) -> float | None:
-    """Seconds until the next batch of a running job is due; None when nothing is open."""
+    """Seconds until the next batch of a running job of the workspace being worked in is due;
+    None when nothing is open."""
     now = now or timezone.now()
-    earliest = BulkBatch.objects.filter(
-        job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES
-    ).aggregate(m=Min("next_attempt_at"), n=Max("id"))
+    open_batches = BulkBatch.objects.filter(
+        job__workspace=workspace_active().key,
+        job__state=JobState.RUNNING,
+        state__in=CLAIMABLE_STATES,
+    )
+    earliest = open_batches.aggregate(m=Min("next_attempt_at"), n=Max("id"))
     if earliest["n"] is None:
         return None
     if earliest["m"] is None:
         return 0.0
     # Any batch without a next attempt time is due now.
-    if BulkBatch.objects.filter(
-        job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES, next_attempt_at__isnull=True
-    ).exists():
+    if open_batches.filter(next_attempt_at__isnull=True).exists():
         return 0.0
     due: datetime = earliest["m"]
     return max(0.0, (due - now).total_seconds())

@@ -54,6 +54,7 @@ from console.braze.errors import (
     describe_error,
 )
 from console.celery import task_enqueue
+from console.workspaces import workspace_active
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +69,13 @@ def readback_client() -> BrazeClient:
     return get_client(lane="background", max_wait=settings.BULK_MAX_INLINE_WAIT)
 
 
-def _enqueue(job_id: int, countdown: float) -> None:
+def _enqueue(job_id: int, workspace: str, countdown: float) -> None:
     def send() -> None:
         task_enqueue(
-            "catalogs.bulk.tasks.bulk_readback_task", job_id, countdown=max(0.0, countdown)
+            "catalogs.bulk.tasks.bulk_readback_task",
+            job_id,
+            workspace,
+            countdown=max(0.0, countdown),
         )
 
     transaction.on_commit(send)
@@ -93,7 +97,7 @@ def readback_schedule(*, job: BulkJob, accepted: int) -> None:
         readback_error="",
         readback_finished_at=None,
     )
-    _enqueue(job.pk, delay)
+    _enqueue(job.pk, job.workspace, delay)
 
 
 def differences(
@@ -165,6 +169,9 @@ def _claim(job_id: int) -> BulkJob | None:
             .select_related("catalog")
             .filter(
                 pk=job_id,
+                # Read with the client of the workspace being worked in: a job of another
+                # (a message from before tasks named theirs) waits for the sweeper's.
+                workspace=workspace_active().key,
                 state=JobState.DONE,
                 readback_state__in=(ReadBackState.SCHEDULED, ReadBackState.READING),
                 readback_due_at__lte=now,
@@ -196,7 +203,7 @@ def _reschedule(job_id: int, *, at: datetime, failed: BrazeError | None = None) 
             readback_failures=job.readback_failures,
             readback_error=job.readback_error,
         )
-        _enqueue(job.pk, (at - timezone.now()).total_seconds())
+        _enqueue(job.pk, job.workspace, (at - timezone.now()).total_seconds())
     return "later"
 
 
@@ -312,15 +319,18 @@ def bulk_job_read_back(*, job_id: int, client: BrazeClient | None = None) -> str
 
 
 def readback_sweep(*, now: datetime | None = None) -> int:
-    """Enqueue read-backs whose task was lost (a Redis flush, a killed worker)."""
+    """Enqueue the read-backs of the workspace being worked in whose task was lost (a Redis
+    flush, a killed worker)."""
     now = now or timezone.now()
+    workspace = workspace_active().key
     late = list(
         BulkJob.objects.filter(
+            workspace=workspace,
             state=JobState.DONE,
             readback_state__in=(ReadBackState.SCHEDULED, ReadBackState.READING),
             readback_due_at__lt=now - _GRACE,
         ).values_list("pk", flat=True)[:_SWEEP_BATCH]
     )
     for job_id in late:
-        _enqueue(job_id, 0.0)
+        _enqueue(job_id, workspace, 0.0)
     return len(late)

@@ -2,9 +2,11 @@
 
 A sender claims one batch at a time from the outbox (outbox.py), sends it with no
 transaction open, records the answer, and after a few seconds hands its slot to a successor
-task. A Redis key per sender slot (renewed each step) tells the sweeper which slots lost
-their task (a killed worker, a Redis flush), and it starts them again: the broker is only a
-hint, PostgreSQL is the record.
+task. Each workspace has its own senders (``BULK_SENDERS`` slots each), which claim only that
+workspace's batches and send with its client: its limits are its own, so one workspace's full
+group never holds back another's jobs. A Redis key per sender slot (renewed each step) tells
+the sweeper which slots lost their task (a killed worker, a Redis flush), and it starts them
+again: the broker is only a hint, PostgreSQL is the record.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from console.braze.client import BrazeClient, RetryPolicy
 from console.braze.errors import BrazeError, BrazeRateLimited, BrazeTimeout
 from console.braze.limiter import Lane
 from console.celery import task_enqueue
+from console.workspaces import workspace_active, workspace_default, workspace_override
 
 logger = logging.getLogger(__name__)
 
 GROUP = "catalog_items_async"
 _SLOT_KEY = "catalogs:bulk:sender:{slot}"
+_WORKSPACE_SLOT_KEY = "catalogs:bulk:sender:{workspace}:{slot}"
 # Senders with nothing due sleep at most this long before looking again.
 _IDLE_MAX_SECONDS = 5.0
 
@@ -120,7 +124,12 @@ def _redis() -> Any:
 
 
 def _slot_key(slot: int) -> str:
-    return _SLOT_KEY.format(slot=slot)
+    """The slot's key in the workspace being worked in. The default workspace keeps the key
+    of the time before workspaces, so senders running across an upgrade stay valid."""
+    workspace = workspace_active().key
+    if workspace == workspace_default().key:
+        return _SLOT_KEY.format(slot=slot)
+    return _WORKSPACE_SLOT_KEY.format(workspace=workspace, slot=slot)
 
 
 def _ttl_ms() -> int:
@@ -128,14 +137,22 @@ def _ttl_ms() -> int:
 
 
 def _enqueue_sender(slot: int, token: str, countdown: float = 0.0) -> None:
+    workspace = workspace_active().key
+
     def send() -> None:
-        task_enqueue("catalogs.bulk.tasks.bulk_send_task", slot, token, countdown=countdown)
+        task_enqueue(
+            "catalogs.bulk.tasks.bulk_send_task", slot, token, workspace, countdown=countdown
+        )
 
     transaction.on_commit(send)
 
 
-def senders_kick() -> int:
-    """Start a sender in every slot that has none; returns how many were started."""
+def senders_kick(*, workspace: str | None = None) -> int:
+    """Start a sender in every slot of ``workspace`` (a key; default: the workspace being
+    worked in) that has none; returns how many were started."""
+    if workspace is not None and workspace != workspace_active().key:
+        with workspace_override(workspace):
+            return senders_kick()
     started = 0
     try:
         redis = _redis()

@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import batched
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ from console.changes.services import (
 )
 from console.changes.services import InvalidTransition as ChangeRequestInvalidTransition
 from console.spreadsheet import cell_restored
+from console.workspaces import workspace_active
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +147,9 @@ def bulk_job_upload(
         job_id = job.pk
         # robust: a message lost while the broker is down must not fail the upload; the sweeper
         # queues the parse again (bulk_jobs_parse_requeue).
-        transaction.on_commit(lambda: task_enqueue(PARSE_TASK, job_id), robust=True)
+        transaction.on_commit(
+            lambda: task_enqueue(PARSE_TASK, job_id, catalog.workspace), robust=True
+        )
     return job
 
 
@@ -360,6 +364,12 @@ def bulk_job_parse(*, job_id: int) -> BulkJob:
     job = BulkJob.objects.select_related("catalog").get(pk=job_id)
     if job.state != JobState.PARSING:
         return job
+    if job.workspace != workspace_active().key:
+        # Queued for another workspace (a message from before tasks named theirs): parsed
+        # there, it would be diffed against a same-named catalog's mirror. The sweeper
+        # queues it again in its own workspace.
+        logger.warning("bulk job %s (workspace %s) not parsed here", job.pk, job.workspace)
+        return job
     # A redelivered task must not parse beside a running one (rows would be stored twice);
     # a session lock ends with its worker, so a killed parse can be started again.
     with connection.cursor() as cursor:
@@ -455,13 +465,14 @@ def bulk_jobs_parse_requeue(*, now: datetime | None = None) -> int:
     stale = now - timedelta(seconds=settings.BULK_PARSE_STALE_SECONDS)
     give_up = now - timedelta(seconds=settings.BULK_PARSE_GIVE_UP_SECONDS)
     queued = 0
+    workspace = workspace_active().key
     for job_id, created_at in BulkJob.objects.filter(
-        state=JobState.PARSING, created_at__lt=stale
+        workspace=workspace, state=JobState.PARSING, created_at__lt=stale
     ).values_list("pk", "created_at"):
         if created_at < give_up:
             _parse_give_up(job_id)
         elif cache.add(f"bulk:parse-requeued:{job_id}", 1, settings.BULK_PARSE_STALE_SECONDS):
-            task_enqueue(PARSE_TASK, job_id)
+            task_enqueue(PARSE_TASK, job_id, workspace)
             queued += 1
     return queued
 
@@ -520,6 +531,8 @@ def bulk_job_propose(*, actor: AbstractBaseUser, job: BulkJob) -> ChangeRequest:
         action="bulk",
         payload=bulk_job_summary(job),
         base_snapshot=None,
+        # Reviewed, and applied (its senders started), in the job's own workspace.
+        workspace=job.workspace,
         title=(
             f"Bulk {job.operation} of {job.items_to_send:,} items in {job.catalog.name} "
             f"(job #{job.pk})"
@@ -694,7 +707,7 @@ def bulk_job_start(*, job_id: int, plan_hash: str, actor: Actor) -> dict[str, An
             started_at=None if blocker else timezone.now(),
         )
         if not blocker:
-            transaction.on_commit(senders_kick)
+            transaction.on_commit(partial(senders_kick, workspace=job.workspace))
     return {"job": job.pk, "state": job.state, "batches": batches, "waiting_for": blocker}
 
 
@@ -731,7 +744,7 @@ def bulk_job_try_start(*, job_id: int) -> bool:
             waiting_for_id=None,
             started_at=timezone.now(),
         )
-        transaction.on_commit(senders_kick)
+        transaction.on_commit(partial(senders_kick, workspace=job.workspace))
     return True
 
 
@@ -777,7 +790,7 @@ def bulk_job_resume(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
             error_message="",
             started_at=job.started_at or (None if blocker else timezone.now()),
         )
-        transaction.on_commit(senders_kick)
+        transaction.on_commit(partial(senders_kick, workspace=job.workspace))
     return job
 
 
@@ -961,7 +974,7 @@ def _retry_send(
         finished_at=None,
         **(fields or {}),
     )
-    transaction.on_commit(senders_kick)
+    transaction.on_commit(partial(senders_kick, workspace=job.workspace))
 
 
 def bulk_job_retry_failed(*, actor: AbstractBaseUser, job: BulkJob) -> BulkJob:
@@ -1208,7 +1221,11 @@ def bulk_jobs_close_unapproved(
     """
     closed = (ChangeState.REJECTED, ChangeState.CANCELLED)
     count = 0
-    waiting = BulkJob.objects.filter(state=JobState.REVIEW, change_request__state__in=closed)
+    waiting = BulkJob.objects.filter(
+        workspace=workspace_active().key,
+        state=JobState.REVIEW,
+        change_request__state__in=closed,
+    )
     if change_request_id is not None:
         waiting = waiting.filter(change_request_id=change_request_id)
     job_ids = waiting.values_list("pk", flat=True)
@@ -1255,23 +1272,28 @@ class SweepResult:
 def bulk_sweep(*, now: datetime | None = None) -> SweepResult:
     """Re-queue what was lost: expired leases, waiting jobs, finished jobs, dead senders,
     late read-backs, unfinished parses; and close jobs whose change request was rejected or
-    withdrawn."""
+    withdrawn. Only the jobs of the workspace being worked in (beat sweeps each workspace),
+    so what it starts and audits is that workspace's."""
     now = now or timezone.now()
+    workspace = workspace_active().key
+    jobs = BulkJob.objects.filter(workspace=workspace)
     in_doubt = batches_expire(now=now)
     closed = bulk_jobs_close_unapproved()
     started = sum(
         bulk_job_try_start(job_id=job_id)
-        for job_id in BulkJob.objects.filter(state=JobState.WAITING).values_list("pk", flat=True)
+        for job_id in jobs.filter(state=JobState.WAITING).values_list("pk", flat=True)
     )
     finished = sum(
         bulk_job_finish_if_done(job_id=job_id)
-        for job_id in BulkJob.objects.filter(
-            state__in=(JobState.RUNNING, JobState.PAUSED)
-        ).values_list("pk", flat=True)
+        for job_id in jobs.filter(state__in=(JobState.RUNNING, JobState.PAUSED)).values_list(
+            "pk", flat=True
+        )
     )
     senders = 0
-    if BulkBatch.objects.filter(job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES).exists():
-        senders = senders_kick()
+    if BulkBatch.objects.filter(
+        job__workspace=workspace, job__state=JobState.RUNNING, state__in=CLAIMABLE_STATES
+    ).exists():
+        senders = senders_kick(workspace=workspace)
     readbacks = readback_sweep(now=now)
     parses = bulk_jobs_parse_requeue(now=now)
     return SweepResult(in_doubt, started, finished, senders, closed, readbacks, parses)

@@ -74,10 +74,8 @@ def read_budget() -> ReadBudget:
     from console.braze import get_limiter
     from console.braze.limiter.reports import limits_in_effect
 
-    try:
-        rows = limits_in_effect(get_limiter())
-    except Exception:
-        rows = limits_in_effect(None)
+    # Without Redis the rows fall back to the configured limits (limits_in_effect says so).
+    rows = limits_in_effect(get_limiter())
     row = next(r for r in rows if r["group"] == READ_GROUP)
     return ReadBudget(max(1, int(row["background_limit"])), float(row["window_seconds"]))
 

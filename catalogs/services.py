@@ -38,7 +38,7 @@ from console.celery import task_enqueue
 from console.changes.models import ChangeRequest
 from console.changes.resource_types import Identifiers
 from console.changes.services import change_request_propose
-from console.workspaces import workspace_default_key
+from console.workspaces import workspace_active, workspace_default_key
 
 logger = logging.getLogger(__name__)
 
@@ -359,22 +359,31 @@ def catalog_mirror_count_refresh(*, catalog_id: int) -> None:
     )
 
 
-# At most one list refresh waits in the queue, however often people click: the marker is
-# set when one is queued and cleared when a worker starts it (it expires if the task is lost).
-_LIST_REFRESH_PENDING = "catalogs:list-refresh-pending"
+# At most one list refresh per workspace waits in the queue, however often people click: the
+# marker is set when one is queued and cleared when a worker starts it (it expires if the task
+# is lost).
+_LIST_REFRESH_PENDING = "catalogs:list-refresh-pending:{workspace}"
+
+
+def _list_refresh_pending_key() -> str:
+    return _LIST_REFRESH_PENDING.format(workspace=workspace_active().key)
 
 
 def catalog_list_refresh_request(*, actor: AbstractBaseUser) -> bool:
-    """Ask a worker to list catalogs in Braze (never from the web request itself).
+    """Ask a worker to list the workspace's catalogs in Braze (never from the web request
+    itself).
 
     False when a refresh is already queued: nothing more is queued or audited."""
     pending_for = settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
-    if not cache.add(_LIST_REFRESH_PENDING, timezone.now().isoformat(), pending_for):
+    if not cache.add(_list_refresh_pending_key(), timezone.now().isoformat(), pending_for):
         return False
     audit_append(
         actor=actor, action=events.CATALOG_LIST_REFRESH_REQUESTED, resource_type=CATALOG_RESOURCE
     )
-    transaction.on_commit(lambda: task_enqueue("catalogs.tasks.catalog_list_refresh_task"))
+    workspace = workspace_active().key
+    transaction.on_commit(
+        lambda: task_enqueue("catalogs.tasks.catalog_list_refresh_task", workspace)
+    )
     return True
 
 
@@ -382,14 +391,13 @@ def catalog_list_refresh_run(*, client: BrazeClient) -> float | None:
     """A queued list refresh, run by a worker: None when done, or the seconds to wait before
     trying again when Braze's catalog group is spent (the worker is not held meanwhile, and
     clicks in that time queue nothing more)."""
-    cache.delete(_LIST_REFRESH_PENDING)
+    pending = _list_refresh_pending_key()
+    cache.delete(pending)
     try:
         catalog_mirror_refresh(client=client)
     except BrazeRateLimited as exc:
         wait = exc.retry_after
-        cache.set(
-            _LIST_REFRESH_PENDING, "retrying", wait + settings.CATALOG_LIST_REFRESH_PENDING_SECONDS
-        )
+        cache.set(pending, "retrying", wait + settings.CATALOG_LIST_REFRESH_PENDING_SECONDS)
         return wait
     return None
 
@@ -419,13 +427,28 @@ def catalog_sync_request(
             resource_id=catalog.name,
             data={"sync_id": sync.pk, "trigger": trigger},
         )
-        sync_id = sync.pk
-        transaction.on_commit(lambda: catalog_sync_enqueue(sync_id=sync_id))
+        sync_id, workspace = sync.pk, catalog.workspace
+        transaction.on_commit(lambda: catalog_sync_enqueue(sync_id=sync_id, workspace=workspace))
     return sync
 
 
-def catalog_sync_enqueue(*, sync_id: int, countdown: float = 0) -> None:
-    task_enqueue("catalogs.tasks.catalog_sync_task", sync_id, countdown=countdown)
+def catalog_sync_enqueue(*, sync_id: int, workspace: str, countdown: float = 0) -> None:
+    """Queue a pass's next turn in its catalog's workspace (``workspace``, a key)."""
+    task_enqueue("catalogs.tasks.catalog_sync_task", sync_id, workspace, countdown=countdown)
+
+
+def _in_other_workspace(catalog: Catalog) -> bool:
+    """A pass queued for another workspace than its catalog's (a message from before tasks
+    named theirs): walking it would read a same-named catalog with the wrong key."""
+    if catalog.workspace == workspace_active().key:
+        return False
+    logger.warning(
+        "catalog sync of %s (workspace %s) refused in workspace %s",
+        catalog.name,
+        catalog.workspace,
+        workspace_active().key,
+    )
+    return True
 
 
 def _try_lock(catalog_id: int) -> bool:
@@ -506,6 +529,8 @@ def catalog_sync_run(*, sync_id: int, client: BrazeClient, max_pages: int | None
     if not sync.is_active:
         return SyncRun(sync)
     catalog = sync.catalog
+    if _in_other_workspace(catalog):
+        return SyncRun(sync)  # the schedule resumes it in its own workspace once stalled
     if not _try_lock(catalog.pk):
         return SyncRun(sync)  # another worker is walking this catalog
     try:
@@ -590,6 +615,8 @@ def catalog_sync_step(
 ) -> SyncRun:
     """One worker's turn on a pass; a new pass first takes Braze's current schema."""
     sync = CatalogSync.objects.select_related("catalog").get(pk=sync_id)
+    if _in_other_workspace(sync.catalog):
+        return SyncRun(sync)
     if sync.pages_done == 0 and not sync.cursor and sync.is_active:
         # When the 5/min catalog group is busy, the mirrored schema will do.
         with contextlib.suppress(BrazeError):
@@ -600,8 +627,10 @@ def catalog_sync_step(
 
 
 def catalog_sync_schedule(*, client: BrazeClient) -> list[CatalogSync]:
-    """The periodic job: refresh the catalog list, resume stalled passes, start due ones
-    (each catalog at its own interval: catalogs/freshness.py)."""
+    """The periodic job of the workspace being worked in (``client`` talks to it): refresh
+    its catalog list, resume its stalled passes, start its due ones (each catalog at its own
+    interval, from this workspace's limits: catalogs/freshness.py)."""
+    workspace = workspace_active().key
     try:
         catalog_mirror_refresh(client=client)
     except BrazeError as exc:
@@ -609,12 +638,12 @@ def catalog_sync_schedule(*, client: BrazeClient) -> list[CatalogSync]:
     stale = timezone.now() - timedelta(minutes=settings.CATALOG_SYNC_STALL_MINUTES)
     budget = freshness.read_budget()
     started = []
-    for catalog in Catalog.objects.filter(present_in_braze=True):
+    for catalog in Catalog.objects.filter(workspace=workspace, present_in_braze=True):
         active = CatalogSync.objects.filter(catalog=catalog, state__in=ACTIVE_SYNC_STATES).first()
         if active is not None:
             # A killed worker leaves its pass "running" with a checkpoint: pick it up.
             if active.heartbeat_at is None or active.heartbeat_at < stale:
-                catalog_sync_enqueue(sync_id=active.pk)
+                catalog_sync_enqueue(sync_id=active.pk, workspace=workspace)
             continue
         # Never sooner than the pass takes: a large catalog's pass would otherwise never end.
         due = timezone.now() - freshness.sync_interval(catalog=catalog, budget=budget)
@@ -712,7 +741,7 @@ def catalog_propose_delete(*, actor: AbstractBaseUser, catalog: Catalog) -> Chan
 
 def catalog_mirror_write(*, name: str, action: str, state: Mapping[str, Any] | None) -> None:
     """The console's applied catalog create/delete, in the mirror at once."""
-    # The console applies catalog changes to the default workspace only, so far (issue 19).
+    # The workspace being worked in: the change request's, while it is applied.
     workspace = workspace_default_key()
     if action == "delete":
         Catalog.objects.filter(workspace=workspace, name=name).delete()

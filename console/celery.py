@@ -1,9 +1,14 @@
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 from django_structlog.celery.steps import DjangoStructLogInitStep
 from kombu import Queue
+
+from console.audit.context import Origin, audit_origin
+from console.workspaces import Workspace, workspace_default, workspace_get, workspace_override
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -72,6 +77,20 @@ def task_enqueue(name: str, /, *args: object, countdown: float | None = None) ->
         task.delay(*args)
     else:
         task.apply_async(args=args, countdown=countdown)
+
+
+@contextmanager
+def task_workspace(via: str, workspace: str | None) -> Iterator[Workspace]:
+    """Run a task's body in the workspace its message names, by key (never a secret): its
+    Braze client, its limiter, the rows it writes and its audit entries' workspace.
+
+    A message without one was queued before tasks named their workspace: it meant the
+    default one. A key no longer configured is a ``LookupError``: doing the work in some
+    other workspace would send one workspace's data with another's key.
+    """
+    chosen = workspace_get(workspace) if workspace else workspace_default()
+    with workspace_override(chosen), audit_origin(Origin(via=via, workspace=chosen.key)):
+        yield chosen
 
 
 @setup_logging.connect

@@ -99,11 +99,19 @@ class RedactSecretsFilter(logging.Filter):
 
 
 def add_workspace(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    """The Braze workspace this console serves (one per deployment, so on every line)."""
+    """The Braze workspace the line's work is in: with one workspace, the name its limiter
+    shares with other consoles; with several, the key of the one being worked in (the
+    request's, or the task's)."""
+    # Lazy: settings configure logging before the apps (and the workspaces) are loaded.
     from django.conf import settings
 
+    from console.workspaces import workspace_active, workspaces_all
+
     if settings.configured and "workspace" not in event_dict:
-        event_dict["workspace"] = settings.BRAZE_RATE_LIMITS.get("workspace")
+        if len(workspaces_all()) > 1:
+            event_dict["workspace"] = workspace_active().key
+        else:
+            event_dict["workspace"] = settings.BRAZE_RATE_LIMITS.get("workspace")
     return event_dict
 
 

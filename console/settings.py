@@ -412,14 +412,27 @@ CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
 # Notices edits made directly in Braze (templates, blocks, preference centers) and keeps
 # every version; Braze's API offers no history of its own.
 CONTENT_SYNC_INTERVAL_MINUTES = int(os.environ.get("CONTENT_SYNC_INTERVAL_MINUTES", "15"))
-CELERY_BEAT_SCHEDULE["content-sync"] = {
-    "task": "templates_app.tasks.content_sync_task",
-    "schedule": CONTENT_SYNC_INTERVAL_MINUTES * 60.0,
-}
 
 # Braze. Every workspace the console serves (console/workspaces.py); the first is the default.
 # Keys and SCIM tokens are secrets: they are never logged or rendered.
 BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(os.environ)
+
+
+def beat_per_workspace(name: str, task: str, schedule: float) -> None:
+    """One beat entry per workspace, each message naming its workspace by key (never a
+    secret). Each runs with its own client and limits, so one workspace's wait (a spent
+    limit group, an outage) never delays another's, and one failing stops no other."""
+    for workspace in BRAZE_WORKSPACES_CONFIGURED:
+        CELERY_BEAT_SCHEDULE[f"{name}:{workspace.key}"] = {
+            "task": task,
+            "schedule": schedule,
+            "args": (workspace.key,),
+        }
+
+
+beat_per_workspace(
+    "content-sync", "templates_app.tasks.content_sync_task", CONTENT_SYNC_INTERVAL_MINUTES * 60.0
+)
 # The default workspace's connection under the names the single-workspace code reads.
 BRAZE_REST_ENDPOINT = BRAZE_WORKSPACES_CONFIGURED[0].rest_endpoint
 BRAZE_API_KEY = BRAZE_WORKSPACES_CONFIGURED[0].api_key
@@ -558,11 +571,8 @@ CATALOG_SYNC_PAGES_PER_TASK = int(os.environ.get("CATALOG_SYNC_PAGES_PER_TASK", 
 CATALOG_LIST_REFRESH_PENDING_SECONDS = int(
     os.environ.get("CATALOG_LIST_REFRESH_PENDING_SECONDS", "300")
 )
-CELERY_BEAT_SCHEDULE["catalog-sync"] = {
-    "task": "catalogs.tasks.catalog_sync_schedule_task",
-    # Each run lists catalogs once: 1 of the 50/min catalog requests every 5 minutes.
-    "schedule": 300.0,
-}
+# Each run lists a workspace's catalogs once: 1 of its 50/min catalog requests every 5 minutes.
+beat_per_workspace("catalog-sync", "catalogs.tasks.catalog_sync_schedule_task", 300.0)
 # Bulk item jobs (catalog_bulk). Uploads are streamed to MEDIA_ROOT/bulk.
 BULK_MAX_UPLOAD_BYTES = int(os.environ.get("BULK_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 # A parse not finished after this long is queued again (its message or worker was lost), and
@@ -578,7 +588,8 @@ BULK_ERROR_ROWS_WITH_VALUES = int(os.environ.get("BULK_ERROR_ROWS_WITH_VALUES", 
 # catalog) first diffs their items against the mirror; changed items need a fresh approval.
 # 0: every retry is checked.
 BULK_RETRY_REDIFF_AFTER_SECONDS = int(os.environ.get("BULK_RETRY_REDIFF_AFTER_SECONDS", "3600"))
-# Sender tasks kept in flight across all workers (about request rate * p99 latency + 1).
+# Sender tasks kept in flight per workspace, across all workers (about request rate * p99
+# latency + 1); each workspace's senders use its own limits.
 BULK_SENDERS = int(os.environ.get("BULK_SENDERS", "2"))
 # Bulk sends are background work: they take at most the background share of the
 # asynchronous item group (the rest is other integrations'), unless an approver allowed a job
@@ -600,10 +611,8 @@ BULK_READBACK_SAMPLE = int(os.environ.get("BULK_READBACK_SAMPLE", "50"))
 BULK_READBACK_DELAY_SECONDS = float(os.environ.get("BULK_READBACK_DELAY_SECONDS", "300"))
 # A read-back task reads for this long (single-item reads share 50/min), then hands over.
 BULK_READBACK_STEP_SECONDS = float(os.environ.get("BULK_READBACK_STEP_SECONDS", "20"))
-CELERY_BEAT_SCHEDULE["catalog-bulk-sweep"] = {
-    "task": "catalogs.bulk.tasks.bulk_sweep_task",
-    "schedule": BULK_SWEEP_SECONDS,
-}
+# Per workspace: its senders, read-backs and parses, started with its own client.
+beat_per_workspace("catalog-bulk-sweep", "catalogs.bulk.tasks.bulk_sweep_task", BULK_SWEEP_SECONDS)
 # Retention (catalog_bulk/retention.py), in days (0: keep): uploaded files, and the rows,
 # batches and read-backs of ended jobs. The job itself (its summary) and its audit entries stay.
 BULK_RETENTION_DAYS = int(os.environ.get("BULK_RETENTION_DAYS", "30"))

@@ -35,9 +35,10 @@ _GENERATION_KEY = "templates_app:lists:generation"
 
 
 def _cached[T](key: str, load: Callable[[], T]) -> T:
-    """Braze lists are cached for a few seconds; a write by the console starts afresh."""
+    """Braze lists are cached for a few seconds, per workspace (each its own content, and
+    syncs of two workspaces run side by side); a write by the console starts afresh."""
     generation = cache.get_or_set(_GENERATION_KEY, 1, timeout=None)
-    full_key = f"templates_app:lists:{generation}:{key}"
+    full_key = f"templates_app:lists:{generation}:{workspace_active().key}:{key}"
     value: T | None = cache.get(full_key)
     if value is None:
         value = load()

@@ -239,11 +239,10 @@ def preview_as_item(
     request: AuthenticatedRequest, resource_type: str, braze_id: str
 ) -> HttpResponse:
     """A content page's "preview as": the item as Braze holds it, for the chosen person."""
-    kind = KINDS[_resource_type(resource_type)]
-    try:
-        snapshot, _ = kind.read(braze_id)
-    except BrazeError as exc:
-        return _braze_failure(request, exc, title=kind.label)
+    read = _item_read(request, resource_type, braze_id)
+    if isinstance(read, HttpResponse):
+        return read
+    kind, snapshot = read
     person, _ = _chosen_person(request, request.GET.get("profile", ""))
     frames = _item_frames(request, kind, braze_id, snapshot, person)
     # The picker is a GET form, so without htmx it opens this as a page of its own.
@@ -256,6 +255,18 @@ def preview_as_item(
         "person": person,
     }
     return _render(request, template, context)
+
+
+def _item_read(
+    request: AuthenticatedRequest, resource_type: str, braze_id: str
+) -> tuple[ContentKind, dict[str, Any]] | HttpResponse:
+    """The item as Braze holds it, or the page saying in words why it could not be read."""
+    kind = KINDS[_resource_type(resource_type)]
+    try:
+        snapshot, _ = kind.read(braze_id)
+    except BrazeError as exc:
+        return _braze_failure(request, exc, title=kind.label)
+    return kind, snapshot
 
 
 def _item_frames(
@@ -289,11 +300,10 @@ def preview_as_braze_user(
     request: AuthenticatedRequest, resource_type: str, braze_id: str
 ) -> HttpResponse:
     """A content page's "preview as" for an existing Braze user, read for this response only."""
-    kind = KINDS[_resource_type(resource_type)]
-    try:
-        snapshot, _ = kind.read(braze_id)
-    except BrazeError as exc:
-        return _braze_failure(request, exc, title=kind.label)
+    read = _item_read(request, resource_type, braze_id)
+    if isinstance(read, HttpResponse):
+        return read
+    kind, snapshot = read
     found = _braze_user(request, resource_type=kind.key, resource_id=braze_id)
     if isinstance(found, str):
         frames = [{"label": "As a Braze user", "refused": found}]

@@ -44,6 +44,7 @@ from console.roles import (
     roles_ensure_groups,
     user_roles_assign,
 )
+from console.workspaces import workspace_active
 from users_admin.identifiers import (
     IDENTIFIERS,
     RESOURCE_TYPE,
@@ -504,7 +505,10 @@ def access_review_continue(*, actor: AbstractBaseUser, token: str) -> bool:
 
 
 def _access_review_enqueue(*, user_id: int, token: str) -> None:
-    task_enqueue("users_admin.tasks.access_review_lookup_task", user_id, token)
+    # The run is read through the SCIM token of the workspace it was started in.
+    task_enqueue(
+        "users_admin.tasks.access_review_lookup_task", user_id, token, workspace_active().key
+    )
 
 
 def access_review_scim_budget_take() -> bool:

@@ -312,8 +312,8 @@ def _notify_reviewers(cr: ChangeRequest) -> None:
 
 
 def _enqueue_apply(cr: ChangeRequest, actor: AbstractBaseUser) -> None:
-    cr_id, actor_id = cr.pk, actor.pk
-    transaction.on_commit(lambda: task_enqueue(APPLY_TASK, cr_id, actor_id))
+    cr_id, actor_id, workspace = cr.pk, actor.pk, cr.workspace
+    transaction.on_commit(lambda: task_enqueue(APPLY_TASK, cr_id, actor_id, workspace))
 
 
 def change_request_propose(
@@ -963,9 +963,9 @@ def change_requests_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> li
         state=ChangeState.APPLYING, applying_since__lt=now - APPLY_LEASE
     )
     ids = []
-    for cr_id, actor_id in stuck.values_list("pk", "apply_requested_by_id"):
+    for cr_id, actor_id, workspace in stuck.values_list("pk", "apply_requested_by_id", "workspace"):
         if actor_id is not None:
-            task_enqueue(APPLY_TASK, cr_id, actor_id)
+            task_enqueue(APPLY_TASK, cr_id, actor_id, workspace)
             ids.append(cr_id)
     return ids
 
@@ -1081,8 +1081,8 @@ def change_requests_apply_due(*, now: datetime | None = None) -> list[int]:
         state=ChangeState.APPROVED, apply_at__lte=now or timezone.now()
     ).order_by("apply_at", "pk")
     ids = []
-    for cr_id, actor_id in due.values_list("pk", "apply_requested_by_id"):
+    for cr_id, actor_id, workspace in due.values_list("pk", "apply_requested_by_id", "workspace"):
         if actor_id is not None:
-            task_enqueue(APPLY_TASK, cr_id, actor_id)
+            task_enqueue(APPLY_TASK, cr_id, actor_id, workspace)
             ids.append(cr_id)
     return ids

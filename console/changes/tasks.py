@@ -1,13 +1,16 @@
 from celery import shared_task
 
-from console.audit.context import Origin, audit_origin
+from console.celery import task_workspace
 from console.changes.services import change_request_apply, change_requests_sweep
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def change_request_apply_task(change_request_id: int, actor_id: int) -> None:
-    """Ids only: the payload and the Braze key never travel through the broker."""
-    with audit_origin(Origin(via="celery:change_request_apply")):
+def change_request_apply_task(
+    change_request_id: int, actor_id: int, workspace: str | None = None
+) -> None:
+    """Ids and the workspace's key only: the payload and the Braze key never travel through
+    the broker. The apply itself works in the workspace the change request's row names."""
+    with task_workspace("celery:change_request_apply", workspace):
         change_request_apply(change_request_id=change_request_id, actor_id=actor_id)
 
 

@@ -32,6 +32,7 @@ from console.audit.models import AuditCheckpoint, AuditEntry
 from console.braze import get_limiter, limiter
 from console.celery import app
 from console.metrics.sources import metrics_sources_registered
+from console.workspaces import workspaces_all
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,12 @@ def _bound(value: float) -> str:
 
 
 def _limiter() -> Families:
-    rows = limiter.limiter_state(limiter=get_limiter())
+    # Each workspace has its own limits and its own limiter (console/braze/__init__.py).
+    rows = [
+        {**row, "workspace": workspace.key}
+        for workspace in workspaces_all()
+        for row in limiter.limiter_state(limiter=get_limiter(workspace=workspace))
+    ]
     gauges = {
         "limit": (
             "console_braze_limit",
@@ -122,11 +128,11 @@ def _limiter() -> Families:
         ),
     }
     for column, (name, text) in gauges.items():
-        family = GaugeMetricFamily(name, text, labels=["group"])
+        family = GaugeMetricFamily(name, text, labels=["workspace", "group"])
         for row in rows:
             # A column the limiter does not know (yet) is left out, not shown as zero.
             if row.get(column) is not None:
-                family.add_metric([row["group"]], float(row[column]))
+                family.add_metric([row["workspace"], row["group"]], float(row[column]))
         yield family
 
 

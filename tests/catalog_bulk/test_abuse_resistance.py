@@ -323,8 +323,10 @@ def test_the_sweeper_queues_a_parse_again_once_it_is_stale_and_gives_up_later(
 ) -> None:
     from catalog_bulk import tasks
 
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.bulk_parse_task, "delay", lambda job_id: queued.append(job_id))
+    queued: list[tuple[int, str]] = []
+    monkeypatch.setattr(
+        tasks.bulk_parse_task, "delay", lambda job_id, workspace: queued.append((job_id, workspace))
+    )
     settings.BULK_PARSE_STALE_SECONDS = 600
     settings.BULK_PARSE_GIVE_UP_SECONDS = 3600
     # The parse message was lost (the upload's on-commit hook never ran).
@@ -338,10 +340,10 @@ def test_the_sweeper_queues_a_parse_again_once_it_is_stale_and_gives_up_later(
 
     assert bulk_sweep(now=created + timedelta(seconds=60)).parses_requeued == 0
     assert bulk_sweep(now=created + timedelta(seconds=601)).parses_requeued == 1
-    assert queued == [job.pk]
+    assert queued == [(job.pk, "default")]  # in the job's workspace
     # Queued once per stale period, not on every sweep.
     assert bulk_sweep(now=created + timedelta(seconds=605)).parses_requeued == 0
-    bulk_job_parse(job_id=queued[0])
+    bulk_job_parse(job_id=queued[0][0])
     job.refresh_from_db()
     assert job.state == JobState.READY
 

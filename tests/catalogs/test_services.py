@@ -189,7 +189,9 @@ def test_the_schedule_resumes_a_stalled_pass_and_starts_due_ones(
 
     queued: list[int] = []
     monkeypatch.setattr(
-        services, "catalog_sync_enqueue", lambda *, sync_id, countdown=0: queued.append(sync_id)
+        services,
+        "catalog_sync_enqueue",
+        lambda *, sync_id, workspace, countdown=0: queued.append(sync_id),
     )
     stores = Catalog.objects.get(name="stores")
     stalled = CatalogSync.objects.create(

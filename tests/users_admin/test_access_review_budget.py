@@ -43,9 +43,9 @@ def client(auditor: User) -> Client:
 
 
 @pytest.fixture
-def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, str]]:
     """Tasks sent to the broker (not run): the request must not do their work itself."""
-    sent: list[tuple[int, str]] = []
+    sent: list[tuple[int, str, str]] = []
     monkeypatch.setattr(tasks.access_review_lookup_task, "delay", lambda *a: sent.append(a))
     return sent
 
@@ -59,13 +59,14 @@ def _page(client: Client, token: str) -> str:
 
 
 def test_the_request_queues_the_look_up_and_makes_no_scim_call(
-    client: Client, scim_sandbox: SandboxHandle, queued: list[tuple[int, str]], auditor: User
+    client: Client, scim_sandbox: SandboxHandle, queued: list[tuple[int, str, str]], auditor: User
 ) -> None:
     since = time.time()
     response = client.post(reverse("users_admin:access_review"), {"emails": "\n".join(EMAILS)})
     assert response.status_code == 302
     token = parse_qs(urlsplit(response["Location"]).query)["run"][0]
-    assert queued == [(auditor.pk, token)]
+    # By ids and the workspace's key: the run is read with that workspace's SCIM token.
+    assert queued == [(auditor.pk, token, "default")]
     page = _page(client, token)
     assert "Looking up: 0 of 3 emails so far." in page
     assert 'hx-trigger="every 2s"' in page  # the page follows the worker
@@ -86,7 +87,7 @@ def test_the_request_queues_the_look_up_and_makes_no_scim_call(
 def test_the_look_ups_stop_at_the_daily_budget_and_continue_the_next_day(
     client: Client,
     scim_sandbox: SandboxHandle,
-    queued: list[tuple[int, str]],
+    queued: list[tuple[int, str, str]],
     auditor: User,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -119,7 +120,7 @@ def test_the_look_ups_stop_at_the_daily_budget_and_continue_the_next_day(
 
 
 def test_a_run_belongs_to_the_person_who_asked_for_it(
-    client: Client, queued: list[tuple[int, str]], client_for: object
+    client: Client, queued: list[tuple[int, str, str]], client_for: object
 ) -> None:
     response = client.post(reverse("users_admin:access_review"), {"emails": EMAILS[0]})
     token = parse_qs(urlsplit(response["Location"]).query)["run"][0]

@@ -310,3 +310,31 @@ def test_the_limiter_series_per_group_leave_out_what_the_limiter_does_not_know(
     assert value(samples, "console_braze_limit_learned", group="default") == 250
     assert value(samples, "console_braze_limiter_others", group="default") == 7
     assert value(samples, "console_braze_limiter_aligned", group="default") == 1
+
+
+def test_each_workspace_reports_its_own_limits(
+    metrics_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.braze import get_limiter, limiter
+    from console.workspaces import workspaces_from_env
+
+    metrics_settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
+        {
+            "BRAZE_WORKSPACES": "staging,production",
+            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_PRODUCTION": "1",
+        }
+    )
+    production = get_limiter(workspace="production")
+    monkeypatch.setattr(
+        limiter,
+        "limiter_state",
+        lambda *, limiter: [
+            {"group": "catalog_items_sync", "limit": 16000 if limiter is production else 50}
+        ],
+    )
+
+    samples = scrape()
+    assert value(samples, "console_braze_limit", workspace="production") == 16000
+    assert value(samples, "console_braze_limit", workspace="staging") == 50
