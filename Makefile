@@ -36,11 +36,11 @@ N ?= 1000000
 bench-preview:  ## p95 render time of a 50 KB template with nested Content Blocks, as one person
 	.venv/bin/python scripts/bench_preview.py
 
-bench-audit:  ## audit list/search p95, CSV export rate and memory, verify_audit rate over N entries (N=1000000)
-	scripts/bench-audit $(N)
+bench-audit:  ## audit list/search p95, CSV export rate and memory, verify_audit rate over N entries (N=1000000; KEEP=DIR keeps and reuses the database)
+	KEEP=$(KEEP) scripts/bench-audit $(N)
 
-bench-catalog-mirror:  ## item list/sort/filter/search p95 server time over 1,000,000 mirrored items
-	scripts/bench-catalog mirror --items $(N)
+bench-catalog-mirror:  ## item list/sort/filter/search p95 vs 150 ms over N mirrored items in 4 catalogs (N=1000000; KEEP=/tmp/mirror-bench-NAME keeps the load)
+	scripts/bench-catalog mirror --items $(N) $(if $(KEEP),--keep $(KEEP))
 
 SEARCH_N ?= 10000
 bench-search:  ## content search page p95 over SEARCH_N content versions (10,000), against 200 ms

@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--clock-scale", type=float, default=1.0)
     serve.add_argument("--algorithm", choices=ALGORITHMS, default="fixed")
     serve.add_argument("--no-rate-limits", action="store_true")
+    serve.add_argument(
+        "--no-store",
+        action="store_true",
+        help="accept, check and log bulk item requests without applying them",
+    )
     serve.add_argument("--limit", action="append", default=[], metavar="GROUP=N[/SECONDS]")
     serve.add_argument("--async-delay", type=float, default=0.5, help="seconds before 202 applies")
     serve.add_argument("--latency-ms", type=float, default=0.0)
@@ -87,6 +92,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         algorithm=args.algorithm,
         rate_limits_enabled=not args.no_rate_limits,
         async_delay_seconds=args.async_delay,
+        store_items=not args.no_store,
         seed_products=args.seed_products,
     )
     config.set_profile(args.profile)

@@ -408,6 +408,8 @@ def apply_config(sb: Sandbox, data: dict[str, Any]) -> None:
         reset_limits = True
     if "async_delay_seconds" in data:
         config.async_delay_seconds = float(data["async_delay_seconds"])
+    if "store_items" in data:
+        config.store_items = bool(data["store_items"])
     if "injection" in data:
         names = {f.name for f in dc_fields(Injection)}
         unknown = set(data["injection"]) - names

@@ -109,6 +109,9 @@ class SandboxConfig:
     rate_limits_enabled: bool = True
     limits: dict[str, GroupLimit] = field(default_factory=lambda: profile_limits("current"))
     async_delay_seconds: float = 0.5
+    # False: bulk item requests are validated, answered and logged (item ids, counts, limits)
+    # but never queued or applied, so the sandbox costs little beside the console it measures.
+    store_items: bool = True
     injection: Injection = field(default_factory=Injection)
     consumers: list[ExternalConsumer] = field(default_factory=list)
     max_catalogs_per_workspace: int = 100

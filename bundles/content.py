@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -413,6 +413,9 @@ class PromotionPreview:
     dependencies: list[str]
     # Picks, or blocks they include, that the source does not hold.
     not_in_source: list[str]
+    # The offered blocks by name, and those of them the bundle takes.
+    dependency_names: list[str] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)
 
 
 def promotion_preview(
@@ -421,14 +424,18 @@ def promotion_preview(
     target: WorkspaceContent,
     picks: Iterable[Pick],
     with_dependencies: bool = True,
+    declined: Collection[str] = (),
 ) -> PromotionPreview:
     """Compare the picked objects of `source` with `target` by name (Braze's ids differ
     per workspace) and find the blocks they need that `target` lacks. The same snapshots
     an export writes: a promotion is the export of one workspace imported into another,
-    limited to the picks."""
+    limited to the picks. A block named in `declined` is offered but not taken (nor what
+    only it includes)."""
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     not_in_source: list[str] = []
     dependencies: list[str] = []
+    names: list[str] = []
+    taken: list[str] = []
     for pick in picks:
         snapshot = source.items.get(pick.kind, {}).get(pick.name)
         if snapshot is None:
@@ -449,8 +456,12 @@ def promotion_preview(
                 if label not in not_in_source:
                     not_in_source.append(label)
                 continue
+            if name in names:
+                continue
             dependencies.append(f'Content Block "{name}"')
-            if with_dependencies:
+            names.append(name)
+            if with_dependencies and name not in declined:
+                taken.append(name)
                 chosen[key] = source_blocks[name]
                 queue.append((key, source_blocks[name]))
     proposed = WorkspaceContent(workspace=target.workspace)
@@ -465,7 +476,9 @@ def promotion_preview(
     )
     # Only what the promotion touches: the rest of the target is no concern of it.
     changes.untouched = []
-    return PromotionPreview(changes, identical, sorted(dependencies), not_in_source)
+    return PromotionPreview(
+        changes, identical, sorted(dependencies), not_in_source, sorted(names), sorted(taken)
+    )
 
 
 # --- the rules Braze would refuse by ---------------------------------------------------------

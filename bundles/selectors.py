@@ -10,8 +10,10 @@ tree finds no difference.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bundles.content import (
@@ -20,15 +22,22 @@ from bundles.content import (
     EMAIL_TEMPLATE,
     KIND_LABELS,
     PREFERENCE_CENTER,
+    FileError,
+    Pick,
+    PromotionPreview,
     WorkspaceContent,
     content_files,
+    parts_errors,
+    promotion_preview,
     unflat_state,
 )
 from bundles.models import BundlePart, PartOutcome
 from console.braze import BrazeClient, get_client
 from console.changes.models import ChangeRequest
 from console.workspaces import Workspace, workspace_default
+from templates_app import rules as content_rules
 from templates_app import selectors as content_selectors
+from templates_app.models import ContentVersion
 
 PAGE_SIZE = content_selectors.PAGE_SIZE
 
@@ -217,3 +226,122 @@ def workspace_files(*, workspace: Workspace) -> tuple[dict[str, bytes], list[str
         for name in names
     ]
     return content_files(content), notices
+
+
+# --- promotion --------------------------------------------------------------------------------
+
+PROMOTABLE = (CONTENT_BLOCK, EMAIL_TEMPLATE, PREFERENCE_CENTER, CATALOG)
+
+
+def workspace_names(*, workspace: Workspace) -> dict[str, list[str]]:
+    """The names of everything a promotion can pick in the workspace, by kind: list reads
+    only (a name held twice is listed once; the preview says it is left out)."""
+    client = _client_for(workspace)
+    blocks = _paged(lambda offset: client.content_block_list(limit=PAGE_SIZE, offset=offset))
+    templates = _paged(lambda offset: client.email_template_list(limit=PAGE_SIZE, offset=offset))
+    return {
+        CONTENT_BLOCK: sorted({b.name for b in blocks}),
+        EMAIL_TEMPLATE: sorted({t.template_name for t in templates}),
+        PREFERENCE_CENTER: sorted({p.name for p in client.preference_center_list()}),
+        CATALOG: sorted({c.name for c in client.catalog_list()}),
+    }
+
+
+@dataclass
+class Promotion:
+    """What promoting some objects from one workspace to another would do, read now."""
+
+    source: Workspace
+    target: Workspace
+    picks: list[Pick]
+    preview: PromotionPreview
+    target_content: WorkspaceContent
+    # Renames the source's content history knows of, in words.
+    renames: list[str] = field(default_factory=list)
+    # What Braze would refuse, per part, in Braze's words.
+    errors: list[FileError] = field(default_factory=list)
+    # The state the console last gave each source block the promotion creates, by name.
+    source_states: dict[str, str] = field(default_factory=dict)
+    # What Braze may refuse: tags the target may hold though nothing there uses them
+    # (Braze lists no tags, so the console knows only those in use).
+    warnings: list[FileError] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        """The bundle this preview would open: the proposal must be the bundle previewed."""
+        parts = [(p.kind, p.name, p.action, p.before, p.after) for p in self.preview.changes.parts]
+        text = json.dumps([self.target.key, parts], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _renames(
+    *, source: WorkspaceContent, target: WorkspaceContent, preview: PromotionPreview
+) -> list[str]:
+    """Parts the source's history knows under an earlier name that the target still holds
+    (and not the new one): promoted by name, such a part is a new object beside the old."""
+    found: list[str] = []
+    for part in preview.changes.parts:
+        braze_id = source.ids.get(part.kind, {}).get(part.name)
+        if part.action != "create" or braze_id is None or part.kind == CATALOG:
+            continue
+        earlier = (
+            ContentVersion.objects.filter(
+                workspace=source.workspace, resource_type=part.kind, braze_id=braze_id
+            )
+            .exclude(name=part.name)
+            .order_by("-version")
+            .values_list("name", flat=True)
+        )
+        held = target.items.get(part.kind, {})
+        for old in dict.fromkeys(earlier):
+            if old in held:
+                found.append(
+                    f'{part.label} was called "{old}" before (the content history of '
+                    f'{source.workspace}); the target still holds "{old}": the promotion '
+                    f'creates "{part.name}" beside it and leaves "{old}" as it is.'
+                )
+                break
+    return found
+
+
+def promotion_read(
+    *,
+    source: Workspace,
+    target: Workspace,
+    picks: Iterable[Pick],
+    declined: Collection[str] = (),
+) -> Promotion:
+    """Read both workspaces from Braze and compare the picks: the preview a promotion shows
+    and the bundle it opens."""
+    picks = list(picks)
+    source_content = workspace_content(workspace=source)
+    target_content = workspace_content(workspace=target)
+    preview = promotion_preview(
+        source=source_content, target=target_content, picks=picks, declined=declined
+    )
+    parts = preview.changes.parts
+    states = {
+        name: content_selectors.content_block_state(content_block_id=braze_id)
+        for name, braze_id in target_content.ids.get(CONTENT_BLOCK, {}).items()
+        if any(p.kind == CONTENT_BLOCK and p.name == name for p in parts)
+    }
+    source_ids = source_content.ids.get(CONTENT_BLOCK, {})
+    source_states = {
+        p.name: state
+        for p in parts
+        if p.kind == CONTENT_BLOCK and p.action == "create" and p.name in source_ids
+        if (state := content_selectors.content_block_state(content_block_id=source_ids[p.name]))
+    }
+    errors = parts_errors(parts, current=target_content, block_states=states)
+    unknown_tags = [e for e in errors if e.message == f"tags: {content_rules.TAGS_NOT_FOUND}"]
+    return Promotion(
+        source=source,
+        target=target,
+        picks=picks,
+        preview=preview,
+        target_content=target_content,
+        renames=_renames(source=source_content, target=target_content, preview=preview),
+        errors=[e for e in errors if e not in unknown_tags],
+        source_states=source_states,
+        warnings=unknown_tags,
+    )

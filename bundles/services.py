@@ -4,6 +4,7 @@ the import of a tree of files, and the export of one (to a directory or a zip)."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +27,17 @@ from bundles.content import (
     flat_state,
     parts_errors,
 )
-from bundles.selectors import workspace_content
+from bundles.selectors import Promotion, workspace_content
+from console.audit import events
 from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.services import ChangeRequestError, change_request_propose
 from console.workspaces import Workspace
 from templates_app import selectors as content_selectors
 
 
-def _part_payload(part: Part, *, current: WorkspaceContent) -> dict[str, Any]:
+def _part_payload(
+    part: Part, *, current: WorkspaceContent, created_states: Mapping[str, str]
+) -> dict[str, Any]:
     braze_id = current.ids.get(part.kind, {}).get(part.name)
     if part.kind == CATALOG:
         identifier = part.name  # a catalog's name is its identifier in Braze too
@@ -50,7 +54,7 @@ def _part_payload(part: Part, *, current: WorkspaceContent) -> dict[str, Any]:
         known = (
             content_selectors.content_block_state(content_block_id=braze_id) if braze_id else None
         )
-        payload["state"] = known or "active"
+        payload["state"] = known or created_states.get(part.name) or "active"
     return {
         "kind": part.kind,
         "name": part.name,
@@ -68,9 +72,12 @@ def bundle_propose(
     changes: Changes,
     title: str,
     submit: bool = True,
+    also_audit: tuple[str, dict[str, Any]] | None = None,
+    created_states: Mapping[str, str] | None = None,
 ) -> ChangeRequest:
     """One change request holding every part of `changes`, in their order. Its base is
-    each part's object as `current` (read from Braze just now) holds it."""
+    each part's object as `current` (read from Braze just now) holds it. `created_states`:
+    the state a Content Block this bundle creates gets, by name (default "active")."""
     if not changes.parts:
         raise ChangeRequestError("There is nothing to change.")
     base: dict[str, Any] = {}
@@ -78,7 +85,10 @@ def bundle_propose(
         base |= flat_state(part.kind, part.name, part.before)
     payload = {
         "workspace": workspace.key,
-        "parts": [_part_payload(p, current=current) for p in changes.parts],
+        "parts": [
+            _part_payload(p, current=current, created_states=created_states or {})
+            for p in changes.parts
+        ],
     }
     return change_request_propose(
         actor=actor,
@@ -90,6 +100,7 @@ def bundle_propose(
         title=title,
         submit=submit,
         workspace=workspace.key,
+        also_audit=also_audit,
     )
 
 
@@ -151,3 +162,48 @@ def content_import(
         submit=submit,
     )
     return ImportResult(cr, changes, messages)
+
+
+class PromotionRefused(ChangeRequestError):
+    """The promotion cannot be opened as previewed; the message says why."""
+
+
+def promotion_propose(
+    *, actor: AbstractBaseUser, promotion: Promotion, digest: str
+) -> ChangeRequest:
+    """Open the promotion as one bundle change request in its target workspace, pending
+    review there, with its own audit entry naming both workspaces and every part. `digest`
+    is the preview's the proposer read: a bundle that is no longer that one is refused."""
+    parts = promotion.preview.changes.parts
+    if not parts:
+        raise PromotionRefused(
+            "Nothing to promote: the target already holds the picks as they are."
+        )
+    if promotion.errors:
+        raise PromotionRefused("Braze would refuse some parts: see the preview.")
+    if digest != promotion.digest:
+        raise PromotionRefused(
+            "The workspaces changed since the preview: read the new preview, then open it."
+        )
+    source, target = promotion.source, promotion.target
+    objects = [f"{KIND_LABELS[p.kind]} {p.name}" for p in parts]
+    return bundle_propose(
+        actor=actor,
+        workspace=target,
+        current=promotion.target_content,
+        changes=promotion.preview.changes,
+        title=f"Promote from {source.label} to {target.label}: {', '.join(objects)}"[:200],
+        # A draft in the source stays a draft: promoting must not publish it.
+        created_states=promotion.source_states,
+        also_audit=(
+            events.BUNDLE_PROMOTED,
+            {
+                "source": source.key,
+                "source_label": source.label,
+                "target": target.key,
+                "target_label": target.label,
+                "objects": objects,
+                "parts": [{"kind": p.kind, "name": p.name, "action": p.action} for p in parts],
+            },
+        ),
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bundles import views
+from bundles import promotion_views, views
 
 app_name = "bundles"
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     path("files/export.zip", views.content_files_export, name="export"),
     path("files/import", views.content_files_import, name="import"),
     path("bundles/<int:pk>/", views.bundle_review, name="review"),
+    path("promote/", promotion_views.promotion, name="promote"),
 ]

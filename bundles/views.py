@@ -113,7 +113,8 @@ def content_files_import(request: AuthenticatedRequest) -> HttpResponse:
 @require_capability(Capability.PROPOSE, Capability.REVIEW, Capability.AUDIT)
 def bundle_review(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Each part of a bundle: its diff, and its outcome once applied."""
-    cr = change_request_get_visible(user=request.user, pk=pk)
+    # The roles checked are the URL's workspace's: a bundle of another workspace is not here.
+    cr = change_request_get_visible(user=request.user, pk=pk, workspace=request.workspace.key)
     if cr is None or cr.resource_type != RESOURCE_TYPE:
         raise Http404("Not a content bundle.")
     current = cr.current_snapshot or {}

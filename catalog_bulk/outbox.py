@@ -3,9 +3,10 @@
 Delivery is at least once, never exactly once: Braze's bulk endpoints take no idempotency
 key and answer 202 before applying. So:
 
-* a batch is claimed (``SELECT … FOR UPDATE SKIP LOCKED``) and committed as *in flight*
-  with a lease **before** its request leaves; a sender that dies leaves a row the sweeper
-  turns *in doubt* when the lease runs out (``batches_expire``);
+* a batch is claimed (``SELECT … FOR UPDATE SKIP LOCKED``, several in one statement when
+  the limit allows) and committed as *in flight* with a lease **before** its request leaves;
+  a sender that dies leaves a row the sweeper turns *in doubt* when the lease runs out
+  (``batches_expire``);
 * an in-doubt batch is sent again, and counted as a re-send on the batch and on each of its
   rows. PATCH, PUT and DELETE land the same state when repeated; a **create** in doubt is
   re-sent as a PUT of the same full items (a second POST of an item that landed would be
@@ -29,6 +30,7 @@ Sending the requests is senders.py's work; this module only reads and writes Pos
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,9 +51,16 @@ from catalog_bulk.models import (
     RowOp,
     RowOutcome,
 )
-from catalog_bulk.states import PIPELINE_ACTOR, batches_move, job_move, rows_move
+from catalog_bulk.states import (
+    PIPELINE_ACTOR,
+    batch_move_sources,
+    batches_move,
+    job_move,
+    row_move_sources,
+    rows_move,
+)
 from catalogs import rules
-from catalogs.models import CatalogItem
+from catalogs.models import Catalog, CatalogItem
 from catalogs.services import catalog_items_mirror_store
 from console.audit import events
 from console.braze.errors import (
@@ -65,30 +74,27 @@ from console.braze.errors import (
     BrazeValidationError,
     describe_error,
 )
+from console.changes.models import ChangeRequest
 from console.workspaces import workspace_active
 
-# Parameters: the workspace, the running state, the three CLAIMABLE_STATES (one each: the
-# planner then sees the partial index's own IN list), and now.
-_CLAIM_SQL = """
-SELECT b.id FROM catalogs_bulkbatch b JOIN catalogs_bulkjob j ON j.id = b.job_id
-WHERE j.workspace = %s AND j.state = %s AND b.state IN (%s, %s, %s)
-  AND (b.next_attempt_at IS NULL OR b.next_attempt_at <= %s)
-ORDER BY j.last_dispatch_at ASC NULLS FIRST, j.id, b.seq
-LIMIT 1
-FOR UPDATE OF b SKIP LOCKED
-"""
 # Batches whose answer settles them: the batch and its rows are finished.
 _SETTLED = (BatchState.ACCEPTED, BatchState.REJECTED, BatchState.FAILED, BatchState.SPLIT)
 
 
+def request_seconds() -> float:
+    """The longest one request may take: the limiter's inline wait and its timeouts."""
+    return float(
+        settings.BULK_MAX_INLINE_WAIT + settings.BRAZE_CONNECT_TIMEOUT + settings.BRAZE_READ_TIMEOUT
+    )
+
+
+# A lease's time to record the answer once the request is over.
+LEASE_SLACK_SECONDS = 5.0
+
+
 def lease_seconds() -> float:
     # Long enough for the limiter's inline wait plus a full request with its timeouts.
-    return float(
-        settings.BULK_MAX_INLINE_WAIT
-        + settings.BRAZE_CONNECT_TIMEOUT
-        + settings.BRAZE_READ_TIMEOUT
-        + 5.0
-    )
+    return request_seconds() + LEASE_SLACK_SECONDS
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -108,51 +114,144 @@ class Claim:
     items: list[tuple[str, Any]]  # (item_id, payload)
     # The approver let this job use the whole rate limit, not background work's share.
     full_rate_limit: bool = False
+    op: str = ""  # what the batch does (send_as may differ: a create in doubt goes as PUT)
+    catalog_id: int = 0
+    lease: float = 0.0  # seconds from the claim to the end of its lease
 
 
 def batch_claim(*, now: datetime | None = None) -> Claim | None:
     """Take the next due batch, round robin between the running jobs of the workspace being
-    worked in (its sender holds its client), and mark it in flight."""
+    worked in, and mark it in flight."""
+    claims = batches_claim(limit=1, now=now)
+    return claims[0] if claims else None
+
+
+# One statement, one round trip: take up to `limit` due batches (round robin between running
+# jobs, then in order), mark them in flight, note the job's dispatch time, and return each
+# batch with its job's catalog and its rows. A data-modifying CTE's RETURNING may name the
+# FROM list's columns, which is how the state each batch was claimed in comes back.
+# A sender sends its claims one after another: the n-th batch's lease is one lease and
+# n - 1 steps (BULK_CLAIM_LEASE_STEP) long, and the sender sends it only while a whole
+# request still fits in it (senders.batches_send), so a sender killed mid-claim leaves
+# batches the sweeper finds in hardly longer than one. The claimable states are given one
+# by one so the planner sees the partial index's own IN list.
+_CLAIM_MANY_SQL = """
+WITH picked AS (
+    SELECT b.id, b.state, b.op, b.job_id, b.seq, j.last_dispatch_at
+    FROM catalogs_bulkbatch b JOIN catalogs_bulkjob j ON j.id = b.job_id
+    WHERE j.workspace = %(workspace)s AND j.state = %(running)s
+      AND b.state IN (%(s1)s, %(s2)s, %(s3)s)
+      AND (b.next_attempt_at IS NULL OR b.next_attempt_at <= %(now)s)
+    ORDER BY j.last_dispatch_at ASC NULLS FIRST, j.id, b.seq
+    LIMIT %(limit)s
+    FOR UPDATE OF b SKIP LOCKED
+), numbered AS (
+    SELECT p.*, row_number() OVER (
+        ORDER BY p.last_dispatch_at ASC NULLS FIRST, p.job_id, p.seq
+    ) AS n
+    FROM picked p
+), moved AS (
+    UPDATE catalogs_bulkbatch b
+    SET state = %(in_flight)s,
+        claim_no = b.claim_no + 1,
+        sent_at = %(now)s,
+        lease_until = %(now)s + make_interval(secs => %(lease)s + %(step)s * (numbered.n - 1)),
+        send_as = CASE WHEN numbered.op = %(create)s AND numbered.state = %(in_doubt)s
+                       THEN %(replace)s ELSE b.send_as END
+    FROM numbered
+    WHERE b.id = numbered.id
+    RETURNING b.id, b.job_id, b.claim_no, numbered.state AS prev_state, b.send_as, b.op,
+              numbered.n
+), jobs AS (
+    -- In id order, as every sender locks them: a claim may span two jobs.
+    SELECT id FROM catalogs_bulkjob WHERE id IN (SELECT job_id FROM moved)
+    ORDER BY id FOR NO KEY UPDATE
+), dispatched AS (
+    UPDATE catalogs_bulkjob j SET last_dispatch_at = %(now)s FROM jobs WHERE j.id = jobs.id
+)
+SELECT m.id, m.job_id, m.claim_no, m.prev_state, m.send_as, m.op, c.id, c.name,
+       COALESCE(cr.full_rate_limit, false), m.n, r.item_id, r.payload::text
+FROM moved m
+JOIN catalogs_bulkjob j ON j.id = m.job_id
+JOIN {catalog} c ON c.id = j.catalog_id
+LEFT JOIN {change_request} cr ON cr.id = j.change_request_id
+LEFT JOIN catalogs_bulkrow r ON r.batch_id = m.id
+ORDER BY m.n, r.line
+"""
+
+
+def batches_claim(*, limit: int, now: datetime | None = None) -> list[Claim]:
+    """Take up to `limit` due batches of the running jobs of the workspace being worked in
+    (its sender holds its client) in one round trip, mark them in flight, and return them in
+    the order they are to be sent (the first is the one batch_claim would take)."""
     now = now or timezone.now()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CLAIM_SQL, [workspace_active().key, JobState.RUNNING, *CLAIMABLE_STATES, now]
-            )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        batch = BulkBatch.objects.select_related("job__catalog", "job__change_request").get(
-            pk=row[0]
-        )
-        send_as = batch.send_as
-        if batch.op == RowOp.CREATE and batch.state == BatchState.IN_DOUBT:
-            send_as = RowOp.REPLACE
-        batches_move(
-            BulkBatch.objects.filter(pk=batch.pk),
-            BatchState.IN_FLIGHT,
-            from_=(batch.state,),
-            lease_until=now + timedelta(seconds=lease_seconds()),
-            claim_no=F("claim_no") + 1,
-            send_as=send_as,
-            sent_at=now,
-        )
-        BulkJob.objects.filter(pk=batch.job_id).update(last_dispatch_at=now)
-        items = list(
-            BulkRow.objects.filter(batch_id=batch.pk)
-            .order_by("line")
-            .values_list("item_id", "payload")
-        )
-    return Claim(
-        batch_id=batch.pk,
-        job_id=batch.job_id,
-        catalog_name=batch.job.catalog.name,
-        claim_no=batch.claim_no + 1,
-        prev_state=batch.state,
-        send_as=send_as,
-        items=items,
-        full_rate_limit=bool(batch.job.change_request and batch.job.change_request.full_rate_limit),
+    lease, step = lease_seconds(), settings.BULK_CLAIM_LEASE_STEP
+    # The moves the state machine allows (pending, waiting to retry, in doubt -> in flight).
+    claimable = batch_move_sources(BatchState.IN_FLIGHT, from_=CLAIMABLE_STATES)
+    sql = _CLAIM_MANY_SQL.format(
+        catalog=Catalog._meta.db_table, change_request=ChangeRequest._meta.db_table
     )
+    params: dict[str, Any] = {
+        "workspace": workspace_active().key,
+        "running": JobState.RUNNING,
+        "s1": claimable[0],
+        "s2": claimable[1],
+        "s3": claimable[2],
+        "now": now,
+        "limit": max(1, limit),
+        "in_flight": BatchState.IN_FLIGHT,
+        "lease": lease,
+        "step": step,
+        "create": RowOp.CREATE,
+        "in_doubt": BatchState.IN_DOUBT,
+        "replace": RowOp.REPLACE,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    claims: list[Claim] = []
+    items: dict[int, list[tuple[str, Any]]] = {}
+    for row in fetched:
+        batch_id, job_id, claim_no, prev, send_as, op, catalog_id, name, full, place = row[:10]
+        item, payload = row[10:]
+        if batch_id not in items:
+            items[batch_id] = []
+            claims.append(
+                Claim(
+                    batch_id=batch_id,
+                    job_id=job_id,
+                    catalog_name=name,
+                    claim_no=claim_no,
+                    prev_state=prev,
+                    send_as=send_as,
+                    items=items[batch_id],
+                    full_rate_limit=bool(full),
+                    op=op,
+                    catalog_id=catalog_id,
+                    lease=lease + step * (place - 1),
+                )
+            )
+        if item is not None:
+            items[batch_id].append((item, json.loads(payload) if payload is not None else None))
+    return claims
+
+
+def batches_release(*, claims: list[Claim]) -> int:
+    """Claims a sender will not send after all (the limit group is full): back to the state
+    each was claimed in, due at once; nothing was sent, so nothing is counted."""
+    released = 0
+    for prev in dict.fromkeys(c.prev_state for c in claims):
+        mine = Q()
+        for claim in claims:
+            if claim.prev_state == prev:
+                mine |= Q(pk=claim.batch_id, claim_no=claim.claim_no)
+        released += batches_move(
+            BulkBatch.objects.filter(mine),
+            BatchState(prev),
+            from_=(BatchState.IN_FLIGHT,),
+            lease_until=None,
+        )
+    return released
 
 
 @dataclass(frozen=True)
@@ -223,24 +322,30 @@ def _count_send(
 
 def _mirror_accepted(batch: BulkBatch, rows: list[tuple[str, Any]]) -> None:
     """The mirror shows what Braze was asked to hold (it applies it a moment later)."""
-    catalog = batch.job.catalog
+    _mirror_store(batch.job.catalog, batch.op, rows)
+
+
+def _mirror_store(catalog: Catalog, op: str, rows: list[tuple[str, Any]]) -> None:
+    """Rows of accepted batches, in the order sent, into the mirror in one statement."""
     ids = [item_id for item_id, _ in rows]
-    if batch.op == RowOp.DELETE:
+    if op == RowOp.DELETE:
         catalog_items_mirror_store(catalog=catalog, items={}, deleted=ids)
         return
     merged: dict[str, dict[str, Any]] = {}
-    if batch.op == RowOp.UPDATE:
+    if op == RowOp.UPDATE:
         existing = dict(
             CatalogItem.objects.filter(catalog=catalog, item_id__in=ids).values_list(
                 "item_id", "data"
             )
         )
         for item_id, payload in rows:
-            if item_id in existing:  # Braze skips a PATCH of a missing item
-                merged[item_id] = rules.merge_values(existing[item_id], payload or {})
-        for data in merged.values():
+            current = merged.get(item_id, existing.get(item_id))
+            if current is None:  # Braze skips a PATCH of a missing item
+                continue
+            data = rules.merge_values(current, payload or {})
             for key in [k for k, v in data.items() if v is None]:
                 del data[key]
+            merged[item_id] = data
     else:
         merged = {item_id: dict(payload or {}) for item_id, payload in rows}
     catalog_items_mirror_store(catalog=catalog, items=merged)
@@ -330,6 +435,89 @@ def batch_record(*, claim: Claim, error: BrazeError | None) -> str:
         if outcome.pause_job:
             _pause_job(batch, error)
     return str(state)
+
+
+# Every accepted batch of a sender's round in one statement, with its rows: the same changes
+# batch_record makes for one (attempts and sends counted unless the sweeper counted them
+# already, when it gave up waiting; a re-send or a retry counted by the state it was claimed
+# in), for the batches still held by these claims.
+_ACCEPT_MANY_SQL = """
+WITH answered AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(claims)s::integer[], %(prevs)s::text[])
+        AS a(id, claim_no, prev_state)
+), held AS (
+    SELECT b.id, b.state AS was, answered.prev_state
+    FROM catalogs_bulkbatch b JOIN answered ON answered.id = b.id
+    WHERE b.claim_no = answered.claim_no AND b.state IN (%(in_flight)s, %(in_doubt)s)
+    FOR UPDATE OF b
+), moved AS (
+    UPDATE catalogs_bulkbatch b
+    SET state = %(accepted)s, lease_until = NULL, next_attempt_at = NULL, http_status = 202,
+        error_message = '', error_ids = '', finished_at = %(now)s,
+        attempts = b.attempts + CASE WHEN held.was = %(in_flight)s THEN 1 ELSE 0 END,
+        resends = b.resends + CASE WHEN held.prev_state = %(in_doubt)s THEN 1 ELSE 0 END,
+        retries = b.retries + CASE WHEN held.prev_state = %(retry_wait)s THEN 1 ELSE 0 END
+    FROM held
+    WHERE b.id = held.id
+    RETURNING b.id, held.was, held.prev_state
+), rows AS (
+    UPDATE catalogs_bulkrow r
+    SET outcome = %(row_accepted)s, outcome_error = '',
+        sends = r.sends + CASE WHEN moved.was = %(in_flight)s THEN 1 ELSE 0 END,
+        resends = r.resends + CASE WHEN moved.prev_state = %(in_doubt)s THEN 1 ELSE 0 END
+    FROM moved
+    WHERE r.batch_id = moved.id AND r.outcome = ANY(%(row_sources)s)
+)
+SELECT id FROM moved
+"""
+
+
+def batches_record_accepted(*, claims: list[Claim]) -> list[Claim]:
+    """Record Braze's 202 for several claims at once, and show their items in the mirror;
+    returns the claims recorded (a claim the sweeper gave to another sender is not)."""
+    if not claims:
+        return []
+    # The moves the state machine allows, checked here as batches_move would.
+    batch_move_sources(BatchState.ACCEPTED, from_=(BatchState.IN_FLIGHT, BatchState.IN_DOUBT))
+    params: dict[str, Any] = {
+        "ids": [c.batch_id for c in claims],
+        "claims": [c.claim_no for c in claims],
+        "prevs": [c.prev_state for c in claims],
+        "in_flight": BatchState.IN_FLIGHT,
+        "in_doubt": BatchState.IN_DOUBT,
+        "retry_wait": BatchState.RETRY_WAIT,
+        "accepted": BatchState.ACCEPTED,
+        "row_accepted": RowOutcome.ACCEPTED,
+        "row_sources": row_move_sources(RowOutcome.ACCEPTED),
+        "now": timezone.now(),
+    }
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_ACCEPT_MANY_SQL, params)
+            moved = {row[0] for row in cursor.fetchall()}
+        recorded = [c for c in claims if c.batch_id in moved]
+        _mirror_accepted_many(recorded)
+    return recorded
+
+
+def _mirror_accepted_many(claims: list[Claim]) -> None:
+    """The mirror shows what Braze was asked to hold, in the order the batches were sent:
+    one statement for each run of batches with the same catalog and operation."""
+    catalogs: dict[int, Catalog] = {}
+    run: list[Claim] = []
+    for claim in [*claims, None]:
+        if run and (
+            claim is None or (claim.catalog_id, claim.op) != (run[0].catalog_id, run[0].op)
+        ):
+            first = run[0]
+            if first.catalog_id not in catalogs:
+                catalogs[first.catalog_id] = Catalog.objects.get(pk=first.catalog_id)
+            _mirror_store(
+                catalogs[first.catalog_id], first.op, [row for c in run for row in c.items]
+            )
+            run = []
+        if claim is not None:
+            run.append(claim)
 
 
 def batches_expire(*, now: datetime) -> int:

@@ -1,12 +1,14 @@
 """Senders: short Celery tasks that send claimed batches to Braze and hand over.
 
-A sender claims one batch at a time from the outbox (outbox.py), sends it with no
-transaction open, records the answer, and after a few seconds hands its slot to a successor
-task. Each workspace has its own senders (``BULK_SENDERS`` slots each), which claim only that
-workspace's batches and send with its client: its limits are its own, so one workspace's full
-group never holds back another's jobs. A Redis key per sender slot (renewed each step) tells
-the sweeper which slots lost their task (a killed worker, a Redis flush), and it starts them
-again: the broker is only a hint, PostgreSQL is the record.
+A sender claims batches from the outbox (outbox.py): one at a time at the reference limits,
+several in one round trip when its share of the limit group allows. It sends them one after
+another with no transaction open, records the answers (the accepted ones together), and after
+a few seconds hands its slot to a successor task. Each workspace has its own senders
+(``BULK_SENDERS`` slots each), which claim only that workspace's batches and send with its
+client: its limits are its own, so one workspace's full group never holds back another's
+jobs. A Redis key per sender slot (renewed each step) tells the sweeper which slots lost
+their task (a killed worker, a Redis flush), and it starts them again: the broker is only a
+hint, PostgreSQL is the record.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog_bulk.models import OPEN_BATCH_STATES, BatchState, BulkBatch, BulkJob, JobState, RowOp
-from catalog_bulk.outbox import Claim, batch_claim, batch_record, batch_totals, next_due_in
+from catalog_bulk.outbox import (
+    LEASE_SLACK_SECONDS,
+    Claim,
+    batch_record,
+    batch_totals,
+    batches_claim,
+    batches_record_accepted,
+    batches_release,
+    next_due_in,
+    request_seconds,
+)
 from catalog_bulk.readback import readback_schedule
 from catalog_bulk.states import PIPELINE_ACTOR, job_move
 from catalogs.services import catalog_mirror_count_refresh
@@ -73,20 +85,79 @@ class Sent:
     group_full_for: float | None = None
 
 
-def batch_send(*, claim: Claim, client: BrazeClient | None = None) -> Sent:
-    """Send one claimed batch (no transaction is open during the request) and record it."""
-    error: BrazeError | None = None
-    full_for = None
+def _send_one(client: BrazeClient, claim: Claim) -> tuple[BrazeError | None, float | None]:
+    """Send one claimed batch (no transaction is open): the error, if any, and how long the
+    limit group is full when that is why it was not sent."""
     try:
-        _send(client or bulk_client(), claim)
+        _send(client, claim)
     except BrazeError as exc:
-        error = exc
         if isinstance(exc, BrazeRateLimited):
-            full_for = max(0.0, exc.retry_at - time.time())
+            return exc, max(0.0, exc.retry_at - time.time())
+        return exc, None
     except Exception as exc:  # an unknown failure mid-request: the batch may have landed
         logger.exception("bulk batch %s: unexpected error while sending", claim.batch_id)
-        error = BrazeTimeout(f"Unexpected error while sending ({type(exc).__name__}).")
+        return BrazeTimeout(f"Unexpected error while sending ({type(exc).__name__})."), None
+    return None, None
+
+
+def batch_send(*, claim: Claim, client: BrazeClient | None = None) -> Sent:
+    """Send one claimed batch (no transaction is open during the request) and record it."""
+    error, full_for = _send_one(client or bulk_client(), claim)
     return Sent(state=batch_record(claim=claim, error=error), group_full_for=full_for)
+
+
+def batches_send(
+    *, claims: list[Claim], claimed_at: float, client: BrazeClient | None = None
+) -> Sent:
+    """Send claimed batches one after another and record their answers: the accepted ones
+    together (one statement, batches_record_accepted), any other as batch_send does.
+
+    A claim is sent only while a whole request, and half the lease's slack to record its
+    answer, fit in its lease; accepted answers are recorded before the next request could
+    outlast the earliest one's lease. Any answer but a 202 ends the round: the group may be
+    full, the job paused (storage), or Braze failing, and the claims not sent go back as they
+    were, unsent and uncounted. ``claimed_at`` is ``time.monotonic()`` taken before the claim.
+    Returns the last batch's state and, when the group was full, for how long.
+    """
+    client = client or bulk_client()
+    budget = request_seconds() + LEASE_SLACK_SECONDS / 2
+    accepted: list[Claim] = []  # answered 202, not yet recorded
+    state, full_for = "", None
+    for place, claim in enumerate(claims):
+        elapsed = time.monotonic() - claimed_at
+        if accepted and elapsed + budget > accepted[0].lease:
+            batches_record_accepted(claims=accepted)
+            accepted = []
+        if elapsed + budget > claim.lease:
+            batches_release(claims=claims[place:])
+            break
+        error, full_for = _send_one(client, claim)
+        if error is None:
+            accepted.append(claim)
+            state = BatchState.ACCEPTED
+            continue
+        # The accepted before it first, so the mirror follows the order they were sent in.
+        batches_record_accepted(claims=accepted)
+        accepted = []
+        state = batch_record(claim=claim, error=error)
+        batches_release(claims=claims[place + 1 :])
+        break
+    batches_record_accepted(claims=accepted)
+    return Sent(state=state, group_full_for=full_for)
+
+
+def claim_size() -> int:
+    """How many batches a sender claims at once: what its share of the limit group lets it
+    send in BULK_CLAIM_SECONDS, at least one and at most BULK_CLAIM_BATCHES.
+
+    At the reference limits (100 requests a minute) that is one, as it always was; at
+    Braze's current ones (16,000 a minute) or with limits off, a claim round trip carries
+    several batches.
+    """
+    limiter = get_limiter()
+    rate = limiter.limit(GROUP) / max(limiter.limits.window(GROUP), 1e-6)
+    share = rate / max(settings.BULK_SENDERS, 1) * settings.BULK_CLAIM_SECONDS
+    return max(1, min(settings.BULK_CLAIM_BATCHES, int(share)))
 
 
 def bulk_job_finish_if_done(*, job_id: int) -> bool:
@@ -166,10 +237,16 @@ def senders_kick(*, workspace: str | None = None) -> int:
     return started
 
 
+def _finish_if_done(job_ids: set[int]) -> None:
+    for job_id in sorted(job_ids):
+        bulk_job_finish_if_done(job_id=job_id)
+    job_ids.clear()
+
+
 def sender_step(*, slot: int, token: str) -> str:
     """One sender task: send due batches for a few seconds, then hand the slot over.
 
-    A task stays short (``BULK_SENDER_STEP_SECONDS``, a batch at most beyond it) so a
+    A task stays short (``BULK_SENDER_STEP_SECONDS``, a claim at most beyond it) so a
     killed worker costs little, yet does not pay a broker round trip for every batch.
     """
     redis = _redis()
@@ -178,10 +255,20 @@ def sender_step(*, slot: int, token: str) -> str:
         return "superseded"
     ends = time.monotonic() + settings.BULK_SENDER_STEP_SECONDS
     delay, result = 0.0, "sent"
+    # Claims grow from one batch to the most the group lets this sender send at once, and
+    # fall back to one when the group was full: a full group refuses every batch, and those
+    # claimed with it would only be handed back.
+    size, most = 1, claim_size()
+    # Jobs this step sent batches of, checked for their end when the claims run short (their
+    # last batches are out) and when the step ends, not after every claim; the sweeper
+    # closes any other.
+    sent_for: set[int] = set()
     while True:
         redis.pexpire(key, _ttl_ms())
-        claim = batch_claim()
-        if claim is None:
+        claimed_at = time.monotonic()
+        claims = batches_claim(limit=size)
+        if not claims:
+            _finish_if_done(sent_for)
             due = next_due_in()
             if due is None:
                 if (redis.get(key) or b"").decode() == token:
@@ -189,9 +276,11 @@ def sender_step(*, slot: int, token: str) -> str:
                 return "idle"
             delay, result = min(due, _IDLE_MAX_SECONDS), "waiting"
             break
-        sent = batch_send(claim=claim)
-        if sent.state != BatchState.IN_FLIGHT:
-            bulk_job_finish_if_done(job_id=claim.job_id)
+        sent = batches_send(claims=claims, claimed_at=claimed_at)
+        sent_for.update(claim.job_id for claim in claims)
+        if len(claims) < size:
+            _finish_if_done(sent_for)
+        size = 1 if sent.group_full_for is not None else min(size * 2, most)
         if sent.group_full_for is not None:
             # Every other batch would be handed back the same way (and cost the database a
             # claim each): wait for the room instead, here, since a countdown task would
@@ -201,6 +290,7 @@ def sender_step(*, slot: int, token: str) -> str:
             time.sleep(pause)
         if time.monotonic() >= ends or (redis.get(key) or b"").decode() != token:
             break
+    _finish_if_done(sent_for)
     if (redis.get(key) or b"").decode() != token:
         return "superseded"
     successor = uuid.uuid4().hex

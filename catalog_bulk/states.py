@@ -201,6 +201,16 @@ def readback_move(
     return _job_field_move(job, "readback_state", READBACK_MOVES, to, from_, audit, fields)
 
 
+def batch_move_sources(to: BatchState, *, from_: Iterable[str] | None = None) -> list[str]:
+    """The states a batch may move to `to` from (for set-based SQL that moves many)."""
+    return _sources("bulk batch", BATCH_MOVES, to, from_)
+
+
+def row_move_sources(to: RowOutcome) -> list[str]:
+    """The outcomes a row may move to `to` from (for set-based SQL that moves many)."""
+    return _sources("bulk row", ROW_MOVES, to, None)
+
+
 def batches_move(
     batches: QuerySet[BulkBatch],
     to: BatchState,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -104,33 +105,105 @@ def catalog_mirror_refresh(*, client: BrazeClient, workspace: str | None = None)
 
 
 _INDEX_LOCK_CLASS = 7_310_002  # advisory-lock namespace for sort-index builds
+# Every sort index's name starts so (the pre-partial, shared ones did too, so pruning drops them).
+_SORT_INDEX_PREFIX = "catalog_item_sort_"
 
 
-def _sort_index_name(field: str) -> str:
-    return "catalog_item_sort_" + hashlib.sha256(field.encode()).hexdigest()[:24]
+def sort_index_name(*, catalog_pk: int, field: str) -> str:
+    """The name of one catalog's index on one field (63 bytes at most, whatever the field)."""
+    digest = hashlib.sha256(field.encode()).hexdigest()[:16]
+    return f"{_SORT_INDEX_PREFIX}{int(catalog_pk)}_{digest}"
+
+
+def catalog_sort_indexes_wanted(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, tuple[int, str]]:
+    """Every sort index the mirror should have: name -> (catalog pk, field)."""
+    wanted: dict[str, tuple[int, str]] = {}
+    for catalog in Catalog.objects.using(using).order_by("pk"):
+        for spec in catalog.value_fields():
+            field = str(spec["name"])
+            if sort_expression(field) is not None:
+                wanted[sort_index_name(catalog_pk=catalog.pk, field=field)] = (catalog.pk, field)
+    return wanted
 
 
 def catalog_sort_indexes_ensure_all(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
     """Sort indexes for every mirrored catalog's fields (the owner's periodic command), and
-    none for a field no catalog holds any more (a deleted field's index is dropped)."""
+    none for a field or catalog the mirror no longer holds (their indexes are dropped)."""
     built: list[str] = []
     for catalog in Catalog.objects.using(using).order_by("pk"):
         built += catalog_sort_indexes_ensure(catalog=catalog, using=using)
     catalog_sort_indexes_prune(using=using)
+    catalog_sort_statistics_ensure(using=using)
     return built
 
 
-def catalog_sort_indexes_prune(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
-    """Drop the sort indexes of fields that no mirrored catalog holds (shared by name, so
-    one goes only when its last catalog lost the field). Owner's login, like the builds."""
+_STATISTICS_PREFIX = "catalog_item_stat_"
+_STATISTICS_TARGET = 1000
+
+
+def _statistics_name(field: str) -> str:
+    return _STATISTICS_PREFIX + hashlib.sha256(field.encode()).hexdigest()[:24]
+
+
+def catalog_sort_statistics_ensure(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Statistics on each field name's sort expression, over every catalog's items.
+
+    The planner takes no statistics from a partial index, so without these it would guess
+    how many items a range or a value matches, and could sort a million matches to show
+    fifty. A histogram per field name, not per catalog: its size is fixed, whatever the
+    mirror's. Those of names no catalog holds any more are dropped. Owner's login.
+    """
     conn = connections[using]
     if conn.in_atomic_block:
         return []
     wanted = {
-        _sort_index_name(str(f["name"]))
-        for catalog in Catalog.objects.using(using)
-        for f in catalog.value_fields()
+        _statistics_name(field): expression
+        for _, field in catalog_sort_indexes_wanted(using=using).values()
+        if (expression := sort_expression(field)) is not None
     }
+    created = []
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
+        if not cursor.fetchone()[0]:
+            return []
+        try:
+            cursor.execute(
+                "SELECT stxname, stxstattarget FROM pg_statistic_ext "
+                "WHERE stxrelid = 'catalogs_catalogitem'::regclass"
+                " AND stxname LIKE 'catalog\\_item\\_stat\\_%%'"
+            )
+            present = dict(cursor.fetchall())
+            for name in sorted(present.keys() - wanted.keys()):
+                # The name is ours (a fixed prefix and hex digits), never user text.
+                cursor.execute(f"DROP STATISTICS IF EXISTS {name}")
+            for name in sorted(wanted.keys() - present.keys()):
+                cursor.execute(
+                    f"CREATE STATISTICS IF NOT EXISTS {name} ON ({wanted[name]}) "
+                    "FROM catalogs_catalogitem"
+                )
+                created.append(name)
+            for name in sorted(wanted):
+                if present.get(name) != _STATISTICS_TARGET:
+                    # jsonb has no distance between values: the planner takes half a
+                    # histogram bucket for a range inside one, so narrow ranges need many.
+                    cursor.execute(f"ALTER STATISTICS {name} SET STATISTICS {_STATISTICS_TARGET}")
+                    if name not in created:
+                        created.append(name)
+            if created:
+                # New statistics are empty until the table is analysed (a sample of rows).
+                cursor.execute("ANALYZE catalogs_catalogitem")
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [_INDEX_LOCK_CLASS])
+    return created
+
+
+def catalog_sort_indexes_prune(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Drop the sort indexes of deleted fields and deleted catalogs. Owner's login, like the
+    builds."""
+    conn = connections[using]
+    if conn.in_atomic_block:
+        return []
+    wanted = catalog_sort_indexes_wanted(using=using)
     dropped = []
     with conn.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [_INDEX_LOCK_CLASS])
@@ -143,7 +216,7 @@ def catalog_sort_indexes_prune(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
             )
             for (name,) in cursor.fetchall():
                 if name not in wanted:
-                    # The name is ours (a fixed prefix and hex digits), never user text.
+                    # The name is ours (a fixed prefix, digits and hex), never user text.
                     cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
                     dropped.append(name)
         finally:
@@ -152,12 +225,16 @@ def catalog_sort_indexes_prune(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
 
 
 def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALIAS) -> list[str]:
-    """One expression index per field, so sort, ranges and keyset pages stay index scans.
+    """One partial expression index per field of this catalog, so its sorts, ranges and
+    keyset pages stay index scans over its own items.
 
-    Field names are part of the SQL: only names Braze allows ([A-Za-z0-9_-]) get an index.
-    Needs the schema owner's login, as the run-time role owns no table: run by
-    `manage.py catalog_sort_indexes` (the owner database alias), never by the web or a worker,
-    which are not given that login. Indexes are shared by catalogs with the same field name.
+    Partial (``WHERE catalog_id = pk``) so that the indexes hold each item once per field of
+    its own catalog: their size follows the mirror's data, not items times every field name any
+    catalog uses, and a catalog's or a field's index goes with it
+    (``catalog_sort_indexes_prune``). Field names are part of the SQL: only names Braze
+    allows ([A-Za-z0-9_-]) get an index. Needs the schema owner's login, as the run-time
+    role owns no table: run by `manage.py catalog_sort_indexes` (the owner database alias),
+    never by the web or a worker, which are not given that login.
     """
     conn = connections[using]
     if conn.in_atomic_block:
@@ -176,7 +253,7 @@ def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALI
                 expression = sort_expression(str(field["name"]))
                 if expression is None:
                     continue
-                name = _sort_index_name(str(field["name"]))
+                name = sort_index_name(catalog_pk=catalog.pk, field=str(field["name"]))
                 # A build that was interrupted leaves an invalid index that IF NOT EXISTS
                 # would keep forever: drop it and build again.
                 cursor.execute(
@@ -187,9 +264,10 @@ def catalog_sort_indexes_ensure(*, catalog: Catalog, using: str = DEFAULT_DB_ALI
                 row = cursor.fetchone()
                 if row is not None and not row[0]:
                     cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                # The catalog's pk is an integer from the database, never request text.
                 cursor.execute(
                     f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON catalogs_catalogitem "
-                    f"(catalog_id, ({expression}), item_id)"
+                    f"(({expression}), item_id) WHERE catalog_id = {int(catalog.pk)}"
                 )
                 created.append(name)
         finally:
@@ -325,6 +403,16 @@ def catalog_item_mirror_write(
         )
 
 
+# What CatalogItem.objects.bulk_create(update_conflicts=True) would write, as one statement.
+_MIRROR_STORE_SQL = """
+INSERT INTO {table} (catalog_id, item_id, data, search_text, mirrored_at)
+SELECT %(catalog)s, item.id, item.data::jsonb, item.search, %(now)s
+FROM unnest(%(ids)s::text[], %(data)s::text[], %(search)s::text[]) AS item(id, data, search)
+ON CONFLICT (catalog_id, item_id) DO UPDATE
+SET data = EXCLUDED.data, search_text = EXCLUDED.search_text, mirrored_at = EXCLUDED.mirrored_at
+"""
+
+
 def catalog_items_mirror_store(
     *, catalog: Catalog, items: Mapping[str, Mapping[str, Any]], deleted: Sequence[str] = ()
 ) -> None:
@@ -334,22 +422,20 @@ def catalog_items_mirror_store(
         CatalogItem.objects.filter(catalog=catalog, item_id__in=deleted).delete()
     if not items:
         return
-    now, types = timezone.now(), catalog.field_types()
-    CatalogItem.objects.bulk_create(
-        [
-            CatalogItem(
-                catalog=catalog,
-                item_id=item_id,
-                data=dict(data),
-                mirrored_at=now,
-                search_text=_search_text(item_id, data, types),
-            )
-            for item_id, data in items.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["catalog", "item_id"],
-        update_fields=["data", "search_text", "mirrored_at"],
-    )
+    types = catalog.field_types()
+    # One statement over arrays: a bulk job writes the items of each accepted request, and
+    # building a model instance per item cost the workers more than sending it to Braze.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MIRROR_STORE_SQL.format(table=CatalogItem._meta.db_table),
+            {
+                "catalog": catalog.pk,
+                "now": timezone.now(),
+                "ids": list(items),
+                "data": [json.dumps(dict(data)) for data in items.values()],
+                "search": [_search_text(i, data, types) for i, data in items.items()],
+            },
+        )
 
 
 def catalog_mirror_count_refresh(*, catalog_id: int) -> None:

@@ -1,4 +1,5 @@
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from console.navigation import navigation_for
 from console.roles import Capability, user_capabilities, user_roles
@@ -12,7 +13,9 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     workspace = getattr(request, "workspace", None)  # RequestFactory requests have none
     key = workspace.key if workspace is not None else None
     context: dict[str, object] = {
-        "nav_links": navigation_for(request),
+        # Built when a template shows them: the htmx fragments that swap one element of a page
+        # never do, and the badge in the navigation costs a query.
+        "nav_links": SimpleLazyObject(lambda: navigation_for(request)),
         # The header's search box mirrors the search view's own capability check.
         "can_search": Capability.BROWSE in user_capabilities(user, key),
         # The roles held in this workspace (console/roles.py, WorkspaceRole).
@@ -21,5 +24,5 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     if workspaces_in_urls():
         # Shown on every page while there is more than one workspace to be in.
         context["current_workspace"] = workspace
-        context["workspace_links"] = workspace_switch_links(request)
+        context["workspace_links"] = SimpleLazyObject(lambda: workspace_switch_links(request))
     return context

@@ -54,6 +54,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
         "/content/files/",
         frozenset({Capability.BROWSE}),
     ),
+    NavItem("Promote", "bundles:promote", "/content/promote/", frozenset({Capability.PROPOSE})),
     NavItem(
         "Approvals",
         "changes:list",

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+from django.db.models import CharField, Q, QuerySet, Value
 
 from console.role_models import WorkspaceRole
 
@@ -68,9 +69,8 @@ def user_roles(
         return frozenset()
     cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        names = set(Group.objects.filter(user__pk=user.pk).values_list("name", flat=True))
-        cached = frozenset(role for role in Role if role.value in names)
-        setattr(user, _CACHE_ATTR, cached)
+        _roles_load(user)
+        cached = getattr(user, _CACHE_ATTR)
     if workspace is None:
         return cached
     scoped = _workspace_roles(user)
@@ -80,14 +80,56 @@ def user_roles(
 def _workspace_roles(user: AbstractBaseUser) -> dict[str, frozenset[Role]]:
     cached: dict[str, frozenset[Role]] | None = getattr(user, _WORKSPACE_CACHE_ATTR, None)
     if cached is None:
-        found: dict[str, set[Role]] = {}
-        rows = WorkspaceRole.objects.filter(user_id=user.pk).values_list("workspace", "role")
-        for workspace, name in rows:
-            if name in Role._value2member_map_:
-                found.setdefault(workspace, set()).add(Role(name))
-        cached = {workspace: frozenset(roles) for workspace, roles in found.items()}
-        setattr(user, _WORKSPACE_CACHE_ATTR, cached)
+        _roles_load(user)
+        cached = getattr(user, _WORKSPACE_CACHE_ATTR)
     return cached
+
+
+def user_workspaces_scoped(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
+    """Keys of the workspaces where ``user`` holds roles of that workspace only."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    return frozenset(_workspace_roles(user))
+
+
+def user_roles_anywhere(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
+    """Every role ``user`` holds in some workspace or console-wide: who needs a second factor
+    is asked about it, since an Admin of production only is an Admin."""
+    scoped = _workspace_roles(user) if user.is_authenticated and user.is_active else {}
+    return user_roles(user).union(*scoped.values())
+
+
+def user_roles_fingerprint(user: AbstractBaseUser | AnonymousUser) -> str:
+    """The console-wide roles, then each workspace's own (only when there are some, so a
+    fingerprint taken before roles per workspace existed stays the same)."""
+    text = ",".join(sorted(role.value for role in user_roles(user)))
+    scoped = _workspace_roles(user) if user.is_authenticated and user.is_active else {}
+    for key in sorted(scoped):
+        text += f";{key}=" + ",".join(sorted(role.value for role in scoped[key]))
+    return text
+
+
+def _roles_load(user: AbstractBaseUser) -> None:
+    """Cache the user's roles everywhere (their groups) and per workspace in one query:
+    nearly every signed-in request asks for both, and a round trip to PostgreSQL is what a
+    request waits on most when the host is busy."""
+    groups = (
+        Group.objects.filter(user__pk=user.pk)
+        .annotate(scope=Value(None, output_field=CharField()))
+        .values_list("name", "scope")
+    )
+    scoped = WorkspaceRole.objects.filter(user_id=user.pk).values_list("role", "workspace")
+    everywhere: set[Role] = set()
+    found: dict[str, set[Role]] = {}
+    for name, workspace in groups.union(scoped, all=True):
+        if name not in Role._value2member_map_:
+            continue
+        if workspace is None:
+            everywhere.add(Role(name))
+        else:
+            found.setdefault(workspace, set()).add(Role(name))
+    setattr(user, _CACHE_ATTR, frozenset(everywhere))
+    setattr(user, _WORKSPACE_CACHE_ATTR, {ws: frozenset(roles) for ws, roles in found.items()})
 
 
 def user_capabilities(
@@ -109,6 +151,21 @@ def user_has_any(
 
 def roles_with(capability: Capability) -> frozenset[Role]:
     return frozenset(role for role, caps in ROLE_CAPABILITIES.items() if capability in caps)
+
+
+def users_holding(capability: Capability, *, workspace: str) -> QuerySet[User]:
+    """Active people holding ``capability`` in ``workspace`` (a key): by the roles they hold
+    there when they hold any, else by their console-wide roles (their groups)."""
+    names = [role.value for role in roles_with(capability)]
+    scoped_there = WorkspaceRole.objects.filter(workspace=workspace)
+    return (
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(pk__in=scoped_there.filter(role__in=names).values("user_id"))
+            | (Q(groups__name__in=names) & ~Q(pk__in=scoped_there.values("user_id")))
+        )
+        .distinct()
+    )
 
 
 def roles_ensure_groups() -> None:
@@ -135,8 +192,9 @@ def user_roles_assign(*, user: User, roles: Iterable[Role]) -> None:
 
 def user_workspace_roles_assign(*, user: User, workspace: str, roles: Iterable[Role]) -> None:
     """Make `roles` the user's roles in `workspace` (none: their roles everywhere apply
-    there again). The membership write alone, like ``user_roles_assign``: the audited,
-    approved path through users_admin is still to come (issue 19)."""
+    there again). The membership write alone, like ``user_roles_assign``: a person's
+    workspace roles change only through an approved change request
+    (users_admin.services.user_workspace_roles_propose); seeding and tests call this."""
     WorkspaceRole.objects.filter(user=user, workspace=workspace).delete()
     WorkspaceRole.objects.bulk_create(
         WorkspaceRole(user=user, workspace=workspace, role=role.value) for role in set(roles)

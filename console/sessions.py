@@ -5,7 +5,8 @@ A session ends, on its next request, when any of these holds:
 * SESSION_COOKIE_AGE seconds have passed since the sign-in (absolute; Django's own expiry
   slides forward whenever the session is saved, so it is checked here from the sign-in time);
 * SESSION_IDLE_TIMEOUT seconds have passed without a request (idle);
-* the user's roles are no longer those the session was signed in with.
+* the user's roles (console-wide, or in any workspace) are no longer those the session was
+  signed in with.
 
 The last one is how a privilege change rotates sessions: roles are a fingerprint taken at
 sign-in (Django already gives a new session key then), so when an Admin changes someone's
@@ -25,7 +26,7 @@ from django.http import HttpRequest, HttpResponse
 
 from console.audit import events
 from console.audit.services import audit_append
-from console.roles import user_roles
+from console.roles import user_roles_fingerprint
 
 SIGNED_IN_AT = "console_signed_in_at"
 SEEN_AT = "console_seen_at"
@@ -39,7 +40,8 @@ MESSAGES = {
 
 
 def _roles_fingerprint(user: AbstractBaseUser) -> str:
-    return ",".join(sorted(role.value for role in user_roles(user)))
+    # Roles in each workspace too: being given Admin in production only is a privilege change.
+    return user_roles_fingerprint(user)
 
 
 def on_user_logged_in(

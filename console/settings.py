@@ -603,6 +603,14 @@ BULK_BACKOFF_CAP = float(os.environ.get("BULK_BACKOFF_CAP", "60"))
 BULK_SENDER_TTL = float(os.environ.get("BULK_SENDER_TTL", "15"))
 # A sender task sends batches for this long, then hands its slot to a new task.
 BULK_SENDER_STEP_SECONDS = float(os.environ.get("BULK_SENDER_STEP_SECONDS", "5"))
+# A sender claims, in one round trip, the batches its share of the asynchronous item group
+# lets it send in this long (one at the reference limits, several at Braze's current ones),
+# at most BULK_CLAIM_BATCHES.
+BULK_CLAIM_SECONDS = float(os.environ.get("BULK_CLAIM_SECONDS", "0.25"))
+BULK_CLAIM_BATCHES = int(os.environ.get("BULK_CLAIM_BATCHES", "16"))
+# Each further batch of a claim holds its lease this much longer than the one before (a
+# killed sender's last batch is found in one lease and BULK_CLAIM_BATCHES - 1 steps).
+BULK_CLAIM_LEASE_STEP = float(os.environ.get("BULK_CLAIM_LEASE_STEP", "0.5"))
 BULK_SWEEP_SECONDS = float(os.environ.get("BULK_SWEEP_SECONDS", "5"))
 # After a job, a random sample of its accepted items is read back and compared with what was
 # sent. Braze answers 202 before applying and advises up to 5 minutes between dependent calls,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from console.roles import Role, user_roles
+from console.roles import Role, user_roles_anywhere
 from mfa.models import PasskeyDevice, RecoveryCode
 
 
@@ -18,8 +18,9 @@ def required_roles() -> frozenset[Role]:
 
 
 def second_factor_required(*, user: AbstractBaseUser) -> bool:
-    """Whether a password sign-in of `user` needs a second factor (and one enrolled first)."""
-    return bool(user_roles(user) & required_roles())
+    """Whether a password sign-in of `user` needs a second factor (and one enrolled first):
+    they hold a role that requires one, console-wide or in any workspace."""
+    return bool(user_roles_anywhere(user) & required_roles())
 
 
 def factor_count(*, user: AbstractBaseUser) -> int:

@@ -14,6 +14,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,12 @@ BASELINE = {
     "export_rows_s": 9957.3,
     "export_mb": 87.3,
     "verify_entries_s": 37435.9,
+    # From CPU time (see BackendCpu): main at 2f6773b, the round after the figures above,
+    # N=1,000,000, load average 17-24.
+    "list_cpu_p95_ms": 44.0,
+    "search_cpu_p95_ms": 33.4,
+    "export_cpu_rows_s": 85677.4,
+    "verify_cpu_entries_s": 105188.6,
 }
 
 
@@ -98,6 +105,53 @@ def figure(name: str, value: float, unit: str, target_key: str, higher_is_better
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (5 min {five:.1f}) on {os.cpu_count()} CPUs"
+
+
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving connections named `name`, the
+    application_name libpq takes from PGAPPNAME (set for the processes measured), read from
+    /proc/<pid>/schedstat every 50 ms until stop(); a backend's counter starts at zero.
+
+    Only those backends: autovacuum or another session's work on the same server stays out.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name, self.seen, self.done = name, dict[int, int](), threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        try:
+            while True:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pid FROM pg_stat_activity"
+                        " WHERE application_name = %s AND pid <> pg_backend_pid()",
+                        [self.name],
+                    )
+                    pids = [row[0] for row in cursor.fetchall()]
+                for pid in pids:
+                    try:
+                        used = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+                    except OSError:  # ended meanwhile
+                        continue
+                    self.seen[pid] = max(used, self.seen.get(pid, 0))
+                if self.done.wait(0.05):
+                    return
+        finally:
+            connection.close()
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return sum(self.seen.values()) / 1e9
+
+
+def console_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (export, verify workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def mb(kilobytes: int) -> float:
@@ -185,7 +239,9 @@ def auditor_client() -> Client:
     return client
 
 
-def list_latency(requests: int, profile: bool = False) -> tuple[list[float], list[float]]:
+def list_latency(
+    requests: int, profile: bool = False
+) -> tuple[list[float], list[float], list[float], list[float]]:
     client = auditor_client()
     rng = random.Random(7)
     url = reverse("audit:list")
@@ -207,10 +263,16 @@ def list_latency(requests: int, profile: bool = False) -> tuple[list[float], lis
         lambda: {"actor": f"user{rng.randrange(50):02d}", "action": rng.choice(ACTIONS)},
     ]
     client.get(url)  # warm up (templates, connection)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        schedstat = Path(f"/proc/{cursor.fetchone()[0]}/schedstat")
     timings = []
     per_kind: dict[str, list[float]] = {}
+    per_kind_cpu: dict[str, list[float]] = {}
     for i in range(requests):
         params = filters[i % len(filters)]()
+        server_before = int(schedstat.read_text().split()[0])
+        cpu_before = time.thread_time()
         started = time.perf_counter()
         if profile:
             import cProfile
@@ -223,11 +285,25 @@ def list_latency(requests: int, profile: bool = False) -> tuple[list[float], lis
         else:
             response = client.get(url, params)
         timings.append((time.perf_counter() - started) * 1000)
-        per_kind.setdefault("+".join(sorted(params)) or "(none)", []).append(timings[-1])
+        # The request's own CPU: the console's (this thread runs it) and its PostgreSQL
+        # backend's; what the wall-clock time would be with nothing else on the machine.
+        cpu = (time.thread_time() - cpu_before) * 1000
+        cpu += (int(schedstat.read_text().split()[0]) - server_before) / 1e6
+        kind = "+".join(sorted(params)) or "(none)"
+        per_kind.setdefault(kind, []).append(timings[-1])
+        per_kind_cpu.setdefault(kind, []).append(cpu)
         assert response.status_code == 200, (params, response.status_code)
     for kind, values in sorted(per_kind.items()):
-        print(f"  {kind:<22} max {max(values):7.1f} ms over {len(values)} requests")
-    return timings, [t for k, v in per_kind.items() if "q" in k.split("+") for t in v]
+        print(
+            f"  {kind:<22} max {max(values):7.1f} ms over {len(values)} requests; "
+            f"CPU max {max(per_kind_cpu[kind]):6.1f} ms"
+        )
+    return (
+        timings,
+        [t for k, v in per_kind.items() if "q" in k.split("+") for t in v],
+        [t for v in per_kind_cpu.values() for t in v],
+        [t for k, v in per_kind_cpu.items() if "q" in k.split("+") for t in v],
+    )
 
 
 def export_only() -> None:
@@ -247,7 +323,7 @@ def export_only() -> None:
         f"export: {rows} rows, {size / 1e6:.0f} MB of CSV in {elapsed:.1f}s; "
         f"peak RSS {peak:.0f} MB (before the export {before:.0f} MB)"
     )
-    print(f"EXPORT {rows / elapsed:.1f} {peak:.1f}")
+    print(f"EXPORT {rows / elapsed:.1f} {peak:.1f} {rows}")
 
 
 def main() -> None:
@@ -256,48 +332,120 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=140)
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile each list request")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="load nothing when the database already holds N entries (scripts/bench-audit KEEP=)",
+    )
+    parser.add_argument("--load-only", action="store_true", help="load, then measure nothing")
+    parser.add_argument(
+        "--only",
+        default="list,export,verify",
+        help="what to measure, of list, export and verify (comma-separated)",
+    )
     args = parser.parse_args()
     setup_test_environment()
     if args.export_only:
         export_only()
         return
-    print(f"loading {args.entries:,} audit entries…", flush=True)
-    print(f"load: {load(args.entries):.1f}s", flush=True)
-    timings, searches = list_latency(args.requests, args.profile)
-    p95 = statistics.quantiles(timings, n=20)[-1]
-    search_p95 = statistics.quantiles(searches, n=20)[-1] if len(searches) > 1 else max(searches)
-    print(
-        f"list page: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
-        f"p95 {p95:.1f} ms, max {max(timings):.1f} ms; {load_average()}"
-    )
-    child = subprocess.run(
-        [sys.executable, __file__, "--export-only"], check=True, capture_output=True, text=True
-    )
-    lines = child.stdout.splitlines()
-    print("\n".join(line for line in lines if not line.startswith(("EXPORT", "{"))))
-    figures = next(line for line in lines if line.startswith("EXPORT"))
-    export_rate, export_mb = (float(v) for v in figures.split()[1:])
-    print(load_average())
-    started = time.monotonic()
-    report = audit_verify()
-    elapsed = time.monotonic() - started
-    status = "verifies" if report.ok else f"FAILS: {report.problems[:3]}"
-    print(f"verify_audit: {report.entries} entries in {elapsed:.1f}s, {status}; {load_average()}")
+    held = AuditEntry.objects.count() if args.reuse else 0
+    if held >= args.entries:
+        print(f"reusing the {held:,} audit entries already loaded", flush=True)
+    else:
+        print(f"loading {args.entries - held:,} audit entries…", flush=True)
+        print(f"load: {load(args.entries - held):.1f}s", flush=True)
+    if args.load_only:
+        return
+    only = set(args.only.split(","))
+    figures: list[tuple[str, float, str, str, bool]] = []
+    cpu_figures: list[tuple[str, float, str, str, bool]] = []
+    if "list" in only:
+        measure_list(args.requests, args.profile, figures, cpu_figures)
+    if "export" in only:
+        measure_export(figures, cpu_figures)
+    if "verify" in only:
+        measure_verify(figures, cpu_figures)
     print(
         f"\naudit at {args.entries:,} entries (figure, target, ratio >= 1.00 meets it, baseline):"
     )
-    figure("list_p95_ms", p95, "ms", "list_p95_ms", higher_is_better=False)
-    figure("search_p95_ms", search_p95, "ms", "list_p95_ms", higher_is_better=False)
-    figure("export_rows_s", export_rate, "rows/s", "export_rows_s", higher_is_better=True)
-    figure("export_mb", export_mb, "MB peak", "export_mb", higher_is_better=False)
-    figure(
-        "verify_entries_s",
-        report.entries / elapsed,
-        "entries/s",
-        "verify_entries_s",
-        higher_is_better=True,
+    for args_ in figures:
+        figure(*args_)
+    print(
+        "the same from CPU time (what the machine would give with no other load; see BackendCpu):"
     )
+    for args_ in cpu_figures:
+        figure(*args_)
     print(load_average())
+
+
+type Figures = list[tuple[str, float, str, str, bool]]
+
+
+def measure_list(requests: int, profile: bool, figures: Figures, cpu_figures: Figures) -> None:
+    timings, searches, cpu, search_cpu = list_latency(requests, profile)
+    p95 = statistics.quantiles(timings, n=20)[-1]
+    search_p95 = statistics.quantiles(searches, n=20)[-1] if len(searches) > 1 else max(searches)
+    cpu_p95 = statistics.quantiles(cpu, n=20)[-1]
+    search_cpu_p95 = statistics.quantiles(search_cpu, n=20)[-1]
+    print(
+        f"list page: {len(timings)} requests, p50 {statistics.median(timings):.1f} ms, "
+        f"p95 {p95:.1f} ms, max {max(timings):.1f} ms; CPU per request (console and "
+        f"PostgreSQL) p50 {statistics.median(cpu):.1f} ms, p95 {cpu_p95:.1f} ms; {load_average()}"
+    )
+    figures.append(("list_p95_ms", p95, "ms", "list_p95_ms", False))
+    figures.append(("search_p95_ms", search_p95, "ms", "list_p95_ms", False))
+    cpu_figures.append(("list_cpu_p95_ms", cpu_p95, "ms", "list_p95_ms", False))
+    cpu_figures.append(("search_cpu_p95_ms", search_cpu_p95, "ms", "list_p95_ms", False))
+
+
+def measure_export(figures: Figures, cpu_figures: Figures) -> None:
+    console_before, backends = console_cpu_seconds(), BackendCpu("bench-export")
+    child = subprocess.run(
+        [sys.executable, __file__, "--export-only"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGAPPNAME": "bench-export"},
+    )
+    export_console, export_pg = console_cpu_seconds() - console_before, backends.stop()
+    lines = child.stdout.splitlines()
+    print("\n".join(line for line in lines if not line.startswith(("EXPORT", "{"))))
+    printed = next(line for line in lines if line.startswith("EXPORT")).split()
+    export_rate, export_mb, export_rows = float(printed[1]), float(printed[2]), int(printed[3])
+    # The console and PostgreSQL work side by side (rows stream from one to the other), so
+    # with a core each the slower of the two sets the pace.
+    export_cpu_rate = export_rows / max(export_console, export_pg, 1e-9)
+    print(
+        f"export CPU: console {export_console:.1f}s, PostgreSQL {export_pg:.1f}s: "
+        f"{export_cpu_rate:,.0f} rows per second of the busier; {load_average()}"
+    )
+    figures.append(("export_rows_s", export_rate, "rows/s", "export_rows_s", True))
+    figures.append(("export_mb", export_mb, "MB peak", "export_mb", False))
+    cpu_figures.append(("export_cpu_rows_s", export_cpu_rate, "rows/s", "export_rows_s", True))
+
+
+def measure_verify(figures: Figures, cpu_figures: Figures) -> None:
+    # The workers (spawned: they take the environment as it is now) name their connections.
+    os.environ["PGAPPNAME"] = "bench-verify"
+    console_before, backends = console_cpu_seconds(), BackendCpu("bench-verify")
+    started = time.monotonic()
+    report = audit_verify()
+    elapsed = time.monotonic() - started
+    verify_console, verify_pg = console_cpu_seconds() - console_before, backends.stop()
+    cores = os.cpu_count() or 1
+    # Workers and their backends all run at once: the machine's cores share the total.
+    verify_cpu_rate = report.entries / max((verify_console + verify_pg) / cores, 1e-9)
+    status = "verifies" if report.ok else f"FAILS: {report.problems[:3]}"
+    print(f"verify_audit: {report.entries} entries in {elapsed:.1f}s, {status}; {load_average()}")
+    print(
+        f"verify CPU: console {verify_console:.1f}s, PostgreSQL {verify_pg:.1f}s: "
+        f"{verify_cpu_rate:,.0f} entries per second with the {cores} cores to itself"
+    )
+    rate = report.entries / elapsed
+    figures.append(("verify_entries_s", rate, "entries/s", "verify_entries_s", True))
+    cpu_figures.append(
+        ("verify_cpu_entries_s", verify_cpu_rate, "entries/s", "verify_entries_s", True)
+    )
 
 
 if __name__ == "__main__":

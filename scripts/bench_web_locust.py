@@ -99,6 +99,11 @@ def form_fields(html: str) -> dict[str, str]:
     return parser.fields
 
 
+def _named(name: str) -> dict[str, str]:
+    """The request's name for the server-side figures (scripts/bench_web_gunicorn.py)."""
+    return {"X-Bench-Name": name}
+
+
 class _Staff(HttpUser):
     abstract = True
     wait_time = between(1, 3)  # people read a page before the next click
@@ -108,7 +113,7 @@ class _Staff(HttpUser):
         self.client.cookies.set("sessionid", next(_cookies[self.role]))
 
     def get(self, url: str, name: str, *, fragment: bool = False, **kw: Any) -> Any:
-        headers = HTMX if fragment else {}
+        headers = {**(HTMX if fragment else {}), **_named(name)}
         return self.client.get(url, name=name, headers=headers, **kw)
 
 
@@ -148,7 +153,7 @@ class Editor(_Staff):
             url,
             data=fields,
             name="page: propose",
-            headers={"Referer": page.url},
+            headers={"Referer": page.url, **_named("page: propose")},
             catch_response=True,
         ) as answer:
             if "/changes/" not in answer.url:
@@ -183,7 +188,7 @@ class Reviewer(_Staff):
             f"/changes/{pk}/act",
             data={"op": "approve", "csrfmiddlewaretoken": token},
             name="page: approve",
-            headers={"Referer": page.url},
+            headers={"Referer": page.url, **_named("page: approve")},
             catch_response=True,
         ) as answer:
             # Another reviewer may have approved it first, or it needs a second approver:

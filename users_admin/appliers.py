@@ -12,22 +12,32 @@ the whole account, so the apply step reads it again and writes back all it does 
 import hashlib
 from typing import Any
 
+from django.contrib.auth.models import User
+
 from console.audit.hashing import canonical_json
 from console.braze import BrazeNotFound, get_client
 from console.braze.client import ScimUser
 from console.changes.appliers import ConsoleUserApplier, merge_state
 from console.changes.diff import same
+from console.changes.models import ChangeRequest
 from console.changes.resource_types import ResourceType, resource_type_register
 from console.roles import Capability
+from console.workspaces import workspace_active, workspace_get
 from users_admin.identifiers import (
     IDENTIFIERS,
     RESOURCE_TYPE,
     ROLES_IDENTIFIERS,
     ROLES_RESOURCE_TYPE,
+    WORKSPACE_ROLES_IDENTIFIERS,
+    WORKSPACE_ROLES_RESOURCE_TYPE,
 )
 from users_admin.scim_rules import normal_permissions, permissions_for_write
-from users_admin.selectors import console_user_roles_snapshot
-from users_admin.services import user_roles_apply_approved
+from users_admin.selectors import (
+    console_user_role_names,
+    console_user_roles_snapshot,
+    console_user_workspace_roles_snapshot,
+)
+from users_admin.services import user_roles_apply_approved, user_workspace_roles_apply_approved
 
 
 def snapshot(user: ScimUser) -> dict[str, Any]:
@@ -110,6 +120,45 @@ class ConsoleRoleApplier(ConsoleUserApplier):
         return user_roles_apply_approved(actor=actor, change_request=change_request)
 
 
+class WorkspaceRoleApplier(ConsoleUserApplier):
+    """A console user's roles in one workspace, set in the console's database once another
+    Admin approves. The request's workspace is the one changed: the apply step runs inside
+    it (``workspace_override``), so ``read_current`` reads that workspace's roles.
+
+    Snapshots are ``{"same_as_console_wide": bool, "roles": [sorted role names]}``."""
+
+    def read_current(self, identifier: str) -> dict[str, Any] | None:
+        return console_user_workspace_roles_snapshot(
+            user_id=int(identifier), workspace=workspace_active().key
+        )
+
+    def apply_local(self, *, change_request: Any, actor: Any) -> dict[str, Any]:
+        return user_workspace_roles_apply_approved(actor=actor, change_request=change_request)
+
+
+def _roles_said(state: dict[str, Any] | None, console_wide: list[str]) -> str:
+    if not state or state.get("same_as_console_wide", True):
+        held = ", ".join(console_wide) or "no role"
+        return f"the same as their console-wide roles ({held})"
+    return f"{', '.join(state.get('roles', [])) or 'no role'}, in this workspace only"
+
+
+def workspace_role_review_notes(cr: ChangeRequest) -> list[str]:
+    """The change in words above the diff: which workspace, and the roles before and after."""
+    try:
+        found = workspace_get(cr.workspace)
+        where = f"{found.label} ({found.key})"
+        production = found.production
+    except LookupError:
+        where, production = cr.workspace, False
+    user = User.objects.filter(pk=int(cr.identifier)).first()
+    console_wide = console_user_role_names(user=user) if user is not None else []
+    notes = [f"Workspace: {where}" + (", a production workspace." if production else ".")]
+    notes.append(f"Before: {_roles_said(cr.base_snapshot, console_wide)}.")
+    notes.append(f"After: {_roles_said(cr.payload, console_wide)}.")
+    return notes
+
+
 def register() -> None:
     resource_type_register(
         ResourceType(
@@ -140,6 +189,22 @@ def register() -> None:
             view=frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
             apply_local=roles.apply_local,
             lock=roles.lock,
+            concerns_console_user=True,
+        )
+    )
+    scoped = WorkspaceRoleApplier()
+    resource_type_register(
+        ResourceType(
+            key=WORKSPACE_ROLES_RESOURCE_TYPE,
+            label="Console user roles in a workspace",
+            applier=scoped,
+            identifiers=WORKSPACE_ROLES_IDENTIFIERS,
+            propose=Capability.MANAGE_USERS,
+            review=Capability.MANAGE_USERS,
+            view=frozenset({Capability.MANAGE_USERS, Capability.AUDIT}),
+            review_notes=workspace_role_review_notes,
+            apply_local=scoped.apply_local,
+            lock=scoped.lock,
             concerns_console_user=True,
         )
     )

@@ -45,6 +45,44 @@ class UserRolesForm(forms.Form):
     roles = RolesField()
 
 
+SAME_AS_CONSOLE_WIDE = "console"
+OWN_ROLES = "workspace"
+
+
+class WorkspaceRolesForm(forms.Form):
+    """A person's roles in one workspace: their console-wide roles, or roles of its own."""
+
+    scope = forms.ChoiceField(
+        label="Roles in this workspace",
+        choices=[
+            (SAME_AS_CONSOLE_WIDE, "Same as the console-wide roles"),
+            (OWN_ROLES, "Only the roles chosen below, in this workspace"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    roles = RolesField(
+        label="Roles of this workspace",
+        help_text="Used only with the second choice above; they replace the console-wide "
+        "roles in this workspace.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("scope") == OWN_ROLES and not data.get("roles"):
+            self.add_error(
+                "roles",
+                "Choose at least one role, or choose “Same as the console-wide roles”. "
+                "To let someone only look at this workspace, give them Viewer.",
+            )
+        return data
+
+    def chosen_roles(self) -> set[Role] | None:
+        """The chosen roles; None: the same as console-wide. Only after is_valid()."""
+        if self.cleaned_data["scope"] == SAME_AS_CONSOLE_WIDE:
+            return None
+        return roles_from(self.cleaned_data["roles"])
+
+
 class ConsoleUserFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, help_text="Username, name or email")
     role = forms.ChoiceField(

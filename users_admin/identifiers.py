@@ -12,3 +12,7 @@ IDENTIFIERS = Identifiers("new:{token}", "{scim_id}")
 # Grants of Reviewer or Admin to a console user (identifier: the user's id).
 ROLES_RESOURCE_TYPE = "console_role"
 ROLES_IDENTIFIERS = Identifiers("{user}")
+# A console user's roles in one workspace: the request's workspace is the one changed, and the
+# identifier the user's id (so "a change about your own account" is told as for console roles).
+WORKSPACE_ROLES_RESOURCE_TYPE = "workspace_role"
+WORKSPACE_ROLES_IDENTIFIERS = Identifiers("{user}")

@@ -15,11 +15,19 @@ from django.http import Http404
 
 from console.braze import get_client
 from console.braze.client import ScimUser
-from console.changes.models import OPEN_STATES, ChangeRequest
+from console.changes.models import OPEN_STATES, ApprovalPolicy, ChangeAction, ChangeRequest
+from console.changes.policy import approvals_required
+from console.changes.resource_types import resource_type_find
+from console.role_models import WorkspaceRole
 from console.roles import Role
 from console.spreadsheet import cell_inert
+from console.workspaces import Workspace, workspaces_all
 from users_admin import scim_rules
-from users_admin.identifiers import RESOURCE_TYPE, ROLES_RESOURCE_TYPE
+from users_admin.identifiers import (
+    RESOURCE_TYPE,
+    ROLES_RESOURCE_TYPE,
+    WORKSPACE_ROLES_RESOURCE_TYPE,
+)
 
 
 def console_user_list(*, query: str = "", role: str = "", status: str = "") -> QuerySet[User]:
@@ -67,6 +75,87 @@ def console_user_role_requests(*, user: User) -> QuerySet[ChangeRequest]:
     return ChangeRequest.objects.filter(
         resource_type=ROLES_RESOURCE_TYPE, identifier=str(user.pk), state__in=OPEN_STATES
     ).order_by("-id")
+
+
+def _ordered(names: set[str]) -> list[str]:
+    return [role.value for role in Role if role.value in names]
+
+
+def console_user_workspace_roles_snapshot(*, user_id: int, workspace: str) -> dict[str, Any] | None:
+    """A console user's roles in ``workspace`` as a workspace-role change request records
+    them: ``same_as_console_wide`` (no roles of that workspace: their console-wide roles
+    apply there) and ``roles`` (the workspace's own, sorted; empty when the same). None: no
+    such user."""
+    if not User.objects.filter(pk=user_id).exists():
+        return None
+    names = set(
+        WorkspaceRole.objects.filter(user_id=user_id, workspace=workspace).values_list(
+            "role", flat=True
+        )
+    )
+    return {"same_as_console_wide": not names, "roles": sorted(_ordered(names))}
+
+
+def console_user_workspace_role_requests(
+    *, user: User, workspace: str | None = None
+) -> QuerySet[ChangeRequest]:
+    """Open requests to change `user`'s roles in a workspace (in ``workspace`` when named)."""
+    requests = ChangeRequest.objects.filter(
+        resource_type=WORKSPACE_ROLES_RESOURCE_TYPE, identifier=str(user.pk), state__in=OPEN_STATES
+    )
+    if workspace is not None:
+        requests = requests.filter(workspace=workspace)
+    return requests.order_by("-id")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRolesRow:
+    """One workspace on a person's page: what they may do there, and what a change needs."""
+
+    workspace: Workspace
+    same_as_console_wide: bool
+    roles: list[str]  # the roles they hold there (their console-wide ones when the same)
+    role_change_approvals: int  # approvals a change of someone's roles there needs
+    policies: list[str]  # the workspace's own approval rules, in words
+    requests: list[ChangeRequest]  # open requests to change this person's roles there
+
+
+def _policy_sentences(workspace: str) -> list[str]:
+    rows = ApprovalPolicy.objects.filter(workspace=workspace).order_by("resource_type", "action")
+    sentences = []
+    for row in rows:
+        kind = resource_type_find(row.resource_type)
+        label = kind.label if kind is not None else row.resource_type
+        action = str(dict(ChangeAction.choices).get(row.action, row.action)).lower()
+        n = row.required_approvals
+        sentences.append(f"{label}, {action}: {n} approval{'s' if n != 1 else ''}")
+    return sentences
+
+
+def console_user_workspace_rows(*, user: User) -> list[WorkspaceRolesRow]:
+    """Each configured workspace with `user`'s roles there (the default workspace first)."""
+    console_wide = console_user_role_names(user=user)
+    scoped: dict[str, set[str]] = {}
+    for key, name in WorkspaceRole.objects.filter(user_id=user.pk).values_list("workspace", "role"):
+        scoped.setdefault(key, set()).add(name)
+    open_requests: dict[str, list[ChangeRequest]] = {}
+    for cr in console_user_workspace_role_requests(user=user):
+        open_requests.setdefault(cr.workspace, []).append(cr)
+    return [
+        WorkspaceRolesRow(
+            workspace=ws,
+            same_as_console_wide=ws.key not in scoped,
+            roles=_ordered(scoped[ws.key]) if ws.key in scoped else console_wide,
+            role_change_approvals=approvals_required(
+                resource_type=WORKSPACE_ROLES_RESOURCE_TYPE,
+                action=ChangeAction.UPDATE,
+                workspace=ws.key,
+            ),
+            policies=_policy_sentences(ws.key),
+            requests=open_requests.get(ws.key, []),
+        )
+        for ws in workspaces_all()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,23 +38,30 @@ from console.changes.services import (
     account_sponsors_set,
     change_request_propose,
 )
+from console.role_models import WorkspaceRole
 from console.roles import (
     GRANTS_NEEDING_APPROVAL,
+    Capability,
     Role,
     roles_ensure_groups,
     user_roles_assign,
+    user_workspace_roles_assign,
+    users_holding,
 )
-from console.workspaces import workspace_active
+from console.workspaces import workspace_active, workspace_get, workspaces_all
 from users_admin.identifiers import (
     IDENTIFIERS,
     RESOURCE_TYPE,
     ROLES_IDENTIFIERS,
     ROLES_RESOURCE_TYPE,
+    WORKSPACE_ROLES_IDENTIFIERS,
+    WORKSPACE_ROLES_RESOURCE_TYPE,
 )
 from users_admin.scim_rules import normal_permissions
 from users_admin.selectors import (
     access_review_budget_key,
     access_review_run_key,
+    console_user_workspace_roles_snapshot,
     dashboard_user_row,
     dashboard_users_setup_problem,
     status_row,
@@ -112,7 +119,33 @@ def _other_active_admins_locked(*, user: User) -> int:
     )
 
 
-def _refuse(*, actor: AbstractBaseUser, action: str, user: User, message: str) -> None:
+def _workspace_left_without_admin(*, user: User, roles: set[Role] | None) -> str | None:
+    """The key of a workspace that would have no active Admin if `user`'s console-wide roles
+    became `roles` (None: if they were deactivated), else None. Workspaces where they hold
+    roles of that workspace keep them through a console-wide change. Counted under the
+    Admin group's row lock, like ``_other_active_admins_locked``."""
+    if not user.is_active:
+        return None
+    roles_ensure_groups()
+    Group.objects.select_for_update().get(name=Role.ADMIN.value)
+    scoped = set(WorkspaceRole.objects.filter(user_id=user.pk).values_list("workspace", flat=True))
+    for workspace in workspaces_all():
+        if roles is not None and (workspace.key in scoped or Role.ADMIN in roles):
+            continue
+        admins = users_holding(Capability.MANAGE_USERS, workspace=workspace.key)
+        if admins.filter(pk=user.pk).exists() and not admins.exclude(pk=user.pk).exists():
+            return workspace.key
+    return None
+
+
+def _refuse(
+    *,
+    actor: AbstractBaseUser,
+    action: str,
+    user: User,
+    message: str,
+    workspace: str | None = None,
+) -> None:
     # Recorded in its own transaction: the refused change was rolled back, its record stays.
     with transaction.atomic():
         audit_append(
@@ -123,6 +156,7 @@ def _refuse(*, actor: AbstractBaseUser, action: str, user: User, message: str) -
             resource_id=str(user.pk),
             data={"reason": "last_active_admin"},
             personal=_personal(user),
+            workspace=workspace,
         )
     raise SelfLockoutError(message)
 
@@ -253,7 +287,12 @@ def user_set_roles(
             and user.is_active
             and _other_active_admins_locked(user=user) == 0
         )
-        if not regrant and not refused:
+        lost = (
+            _workspace_left_without_admin(user=user, roles=roles)
+            if not regrant and not refused and losing_admin
+            else None
+        )
+        if not regrant and not refused and lost is None:
             if before == roles:
                 return None
             user_roles_assign(user=user, roles=roles)
@@ -277,6 +316,8 @@ def user_set_roles(
     if regrant:
         return _roles_propose(actor=actor, user=user, before=before, roles=roles)
     message = LAST_ADMIN_ROLE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
+    if lost is not None:
+        message = last_admin_workspace_message(workspace=lost)
     _refuse(actor=actor, action=events.USER_ROLES_CHANGED, user=user, message=message)
     return None
 
@@ -297,6 +338,10 @@ def user_roles_apply_approved(
         and _other_active_admins_locked(user=user) == 0
     ):
         raise ChangeRequestError(LAST_ADMIN_OTHER_MESSAGE)
+    if Role.ADMIN in before and Role.ADMIN not in roles:
+        lost = _workspace_left_without_admin(user=user, roles=roles)
+        if lost is not None:
+            raise ChangeRequestError(last_admin_workspace_message(workspace=lost))
     user_roles_assign(user=user, roles=roles)
     account_sponsors_set(
         user_id=user.pk,
@@ -321,6 +366,125 @@ def user_roles_apply_approved(
     return {"roles": _role_names(roles)}
 
 
+# --- roles in one workspace ---------------------------------------------------------------
+#
+# Any role someone holds in a workspace replaces there their console-wide roles
+# (console.roles). Every change of them is a change request of that workspace: proposed by
+# an Admin there, approved by another under that workspace's approval policy (production may
+# need two), applied by the worker. Unlike console-wide Viewer or Editor, nothing is given at
+# once: what someone may do in production is production's change to review.
+
+
+def _workspace_label(workspace: str) -> str:
+    try:
+        found = workspace_get(workspace)
+    except LookupError:
+        return workspace
+    return f"{found.label} (production)" if found.production else found.label
+
+
+def _workspace_state(roles: set[Role] | None) -> dict[str, Any]:
+    return {"same_as_console_wide": roles is None, "roles": _role_names(roles or set())}
+
+
+def _workspace_admin_lost(*, user: User, workspace: str, roles: set[Role] | None) -> bool:
+    """Whether giving `user` `roles` in `workspace` (None: their console-wide ones) leaves it
+    with no active Admin. Counted under the Admin group's row lock, like console-wide."""
+    if not user.is_active:
+        return False
+    holds = users_holding(Capability.MANAGE_USERS, workspace=workspace)
+    if not holds.filter(pk=user.pk).exists():
+        return False
+    keeps = Role.ADMIN in (_current_roles(user) if roles is None else roles)
+    if keeps:
+        return False
+    roles_ensure_groups()
+    Group.objects.select_for_update().get(name=Role.ADMIN.value)
+    return not holds.exclude(pk=user.pk).exists()
+
+
+def last_admin_workspace_message(*, workspace: str) -> str:
+    return (
+        f"This is the last active Admin in {_workspace_label(workspace)}: every workspace "
+        "must keep at least one. Give another person the Admin role there first."
+    )
+
+
+def user_workspace_roles_propose(
+    *, actor: AbstractBaseUser, user: User, workspace: str, roles: set[Role] | None
+) -> ChangeRequest | None:
+    """Propose `roles` as `user`'s roles in `workspace` (a key; None: the same as their
+    console-wide roles), as a change request of that workspace; None when they already
+    hold exactly that. Refused (SelfLockoutError, audited) when it would leave the
+    workspace without an active Admin; raises ChangeRequestError when `actor` may not
+    manage users there."""
+    if roles is not None and not roles:
+        raise ValueError("roles of a workspace are at least one role, or None")
+    before = console_user_workspace_roles_snapshot(user_id=user.pk, workspace=workspace)
+    after = _workspace_state(roles)
+    if before == after:
+        return None
+    with transaction.atomic(durable=True):
+        refused = _workspace_admin_lost(user=user, workspace=workspace, roles=roles)
+    if refused:
+        _refuse(
+            actor=actor,
+            action=events.USER_WORKSPACE_ROLES_CHANGED,
+            user=user,
+            message=last_admin_workspace_message(workspace=workspace),
+            workspace=workspace,
+        )
+    said = "the same as console-wide" if roles is None else ", ".join(_role_names(roles))
+    return change_request_propose(
+        actor=actor,
+        resource_type=WORKSPACE_ROLES_RESOURCE_TYPE,
+        identifier=WORKSPACE_ROLES_IDENTIFIERS.build(user=str(user.pk)),
+        action=ChangeAction.UPDATE,
+        payload=after,
+        base_snapshot=before,
+        title=f"Roles of {user.get_username()} in {_workspace_label(workspace)}: {said}"[:200],
+        workspace=workspace,
+    )
+
+
+def user_workspace_roles_apply_approved(
+    *, actor: AbstractBaseUser, change_request: ChangeRequest
+) -> dict[str, Any]:
+    """Set the roles an approved `workspace_role` request names in its workspace (run by the
+    apply step, in its transaction; `actor` is the approving Admin). Its authors become the
+    ones who last changed this account's roles."""
+    cr = change_request
+    user = User.objects.select_for_update().get(pk=int(cr.identifier))
+    before = console_user_workspace_roles_snapshot(user_id=user.pk, workspace=cr.workspace)
+    same = bool(cr.payload["same_as_console_wide"])
+    roles = None if same else {Role(name) for name in cr.payload["roles"]}
+    if _workspace_admin_lost(user=user, workspace=cr.workspace, roles=roles):
+        raise ChangeRequestError(last_admin_workspace_message(workspace=cr.workspace))
+    user_workspace_roles_assign(user=user, workspace=cr.workspace, roles=roles or set())
+    account_sponsors_set(
+        user_id=user.pk,
+        reason=SponsorReason.ROLES,
+        sponsor_ids={cr.author_id, cr.last_editor_id},
+    )
+    after = _workspace_state(roles)
+    audit_append(
+        actor=actor,
+        action=events.USER_WORKSPACE_ROLES_CHANGED,
+        resource_type="console_user",
+        resource_id=str(user.pk),
+        change_request_id=cr.pk,
+        data={
+            "workspace": cr.workspace,
+            "before": before,
+            "after": after,
+            "proposed_by": cr.author_id,
+        },
+        personal=_personal(user),
+        workspace=cr.workspace,
+    )
+    return after
+
+
 def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
     """Block sign-in and every role; the row stays for the audit trail and access review."""
     with transaction.atomic(durable=True):
@@ -328,7 +492,9 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
         if not user.is_active:
             return
         refused = Role.ADMIN in _current_roles(user) and _other_active_admins_locked(user=user) == 0
-        if not refused:
+        # An Admin of one workspace only may be the last Admin there.
+        lost = None if refused else _workspace_left_without_admin(user=user, roles=None)
+        if not refused and lost is None:
             user.is_active = False
             user.save(update_fields=["is_active"])
             audit_append(
@@ -341,6 +507,8 @@ def user_deactivate(*, actor: AbstractBaseUser, user: User) -> None:
             )
             return
     message = LAST_ADMIN_DEACTIVATE_MESSAGE if user.pk == actor.pk else LAST_ADMIN_OTHER_MESSAGE
+    if lost is not None:
+        message = last_admin_workspace_message(workspace=lost)
     _refuse(actor=actor, action=events.USER_DEACTIVATED, user=user, message=message)
 
 

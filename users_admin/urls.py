@@ -8,6 +8,11 @@ urlpatterns = [
     path("console/", views.console_users, name="console_users"),
     path("console/new/", views.user_create, name="user_create"),
     path("console/<int:pk>/", views.user_detail, name="user_detail"),
+    path(
+        "console/<int:pk>/workspace-roles/",
+        views.user_workspace_roles,
+        name="user_workspace_roles",
+    ),
     path("welcome/<uidb64>/<token>/", views.set_password, name="set_password"),
     path("dashboard/", views.dashboard_users, name="dashboard_users"),
     path("dashboard/new/", views.dashboard_user_create, name="dashboard_user_create"),

@@ -29,6 +29,7 @@ from console.changes.services import ChangeRequestError
 from console.http import AuthenticatedRequest, htmx_targets
 from console.roles import Capability, Role, user_capabilities
 from console.tables import Column, list_template, table_from_queryset, table_from_rows
+from console.workspace_urls import workspace_reverse
 from users_admin import scim_rules, selectors, services
 from users_admin.appliers import snapshot, snapshot_hash
 from users_admin.forms import (
@@ -38,6 +39,7 @@ from users_admin.forms import (
     DashboardUserSearchForm,
     UserCreateForm,
     UserRolesForm,
+    WorkspaceRolesForm,
     roles_from,
 )
 from users_admin.selectors import ConsoleUserRow, DashboardUserRow
@@ -183,6 +185,85 @@ def user_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             "awaiting_password": not user.has_usable_password(),
             "admin_role": Role.ADMIN.value,
             "role_requests": selectors.console_user_role_requests(user=user),
+            "workspace_rows": _workspace_rows(user),
+        },
+        status=status,
+    )
+
+
+def _workspace_rows(user: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "row": row,
+            # Each workspace's own URL: the form acts in the workspace it is opened in.
+            "url": workspace_reverse(
+                "users_admin:user_workspace_roles", workspace=row.workspace.key, args=[user.pk]
+            ),
+        }
+        for row in selectors.console_user_workspace_rows(user=user)
+    ]
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.MANAGE_USERS)
+def user_workspace_roles(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    """A person's roles in the workspace of the URL: the same as console-wide, or its own.
+
+    Every change is proposed as a change request of this workspace (the actor must manage
+    users here; another Admin here approves it)."""
+    user = selectors.console_user_get(pk=pk)
+    workspace = request.workspace.key
+    row = next(
+        (
+            r
+            for r in selectors.console_user_workspace_rows(user=user)
+            if r.workspace.key == workspace
+        ),
+        None,
+    )
+    if row is None:
+        raise Http404("No such workspace.")
+    initial = {
+        "scope": "console" if row.same_as_console_wide else "workspace",
+        "roles": [] if row.same_as_console_wide else row.roles,
+    }
+    form = WorkspaceRolesForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                cr = services.user_workspace_roles_propose(
+                    actor=request.user, user=user, workspace=workspace, roles=form.chosen_roles()
+                )
+            except services.SelfLockoutError as exc:
+                form.add_error(None, str(exc))
+                status = 409
+            except ChangeRequestError as exc:
+                form.add_error(None, str(exc))
+            else:
+                if cr is None:
+                    messages.info(
+                        request,
+                        f"{user.get_username()} already has these roles in "
+                        f"{row.workspace.label}: nothing was proposed.",
+                    )
+                    return redirect("users_admin:user_detail", pk=user.pk)
+                messages.success(
+                    request,
+                    f"{cr.title}: proposed as change request #{cr.pk}. The roles change "
+                    "once another Admin of this workspace approves.",
+                )
+                return redirect(cr.get_absolute_url())
+    return render(
+        request,
+        "users_admin/user_workspace_roles.html",
+        {
+            "subject": user,
+            "row": row,
+            "form": form,
+            "console_wide": selectors.console_user_role_names(user=user),
+            "is_self": user.pk == request.user.pk,
         },
         status=status,
     )

@@ -11,18 +11,70 @@ from typing import Any
 
 from console.audit import events, hashing
 
+
+def _json(column: str) -> str:
+    """The column as `hashing.canonical_json` writes a str or None: PostgreSQL's JSON string
+    escapes exactly the characters Python's encoder escapes (quote, backslash and the
+    control characters, as \\uXXXX in lower case), and leaves all others as they are."""
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+def _quoted(column: str) -> str:
+    """`_json` of a value holding nothing to escape (see _PLAIN), without to_json's cost."""
+    return f"coalesce('\"' || {column} || '\"', 'null')"
+
+
+# What JSON escapes in a string: a quote, a backslash, a control character.
+_ESCAPED = "'[' || chr(1) || '-' || chr(31) || '\"\\\\]'"
+
+
+def _fields(parts: list[str | tuple[str]]) -> str:
+    """JSON array fields joined by commas, text columns (in tuples) as JSON strings: when
+    none of those holds a character to escape (most rows), each is quoted as it is."""
+    text = [p[0] for p in parts if isinstance(p, tuple)]
+    plain = " || ',' || ".join(_quoted(p[0]) if isinstance(p, tuple) else p for p in parts)
+    escaped = " || ',' || ".join(_json(p[0]) if isinstance(p, tuple) else p for p in parts)
+    return f"(CASE WHEN concat({', '.join(text)}) ~ ({_ESCAPED}) THEN {escaped} ELSE {plain} END)"
+
+
+# The entry's content (hashing.entry_content) but for `data`, built by PostgreSQL as text:
+# everything before data (a JSON array's first 13 fields and a comma) and everything after
+# it. The walk then encodes only data (whose canonical key order only Python gives) and
+# receives a few columns instead of twenty.
+_CONTENT_HEAD = _fields(
+    [
+        "'[' || e.seq::text",
+        # Exactly what datetime.isoformat(timespec="microseconds") gives for UTC, which is
+        # what the writer hashed.
+        "'\"' || to_char(e.occurred_at AT TIME ZONE 'UTC',"
+        ' \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') || \'"\'',
+        "coalesce(e.actor_id::text, 'null')",
+        ("e.actor_name",),
+        ("e.actor_roles",),
+        ("host(e.ip)",),
+        ("e.user_agent",),
+        ("e.via",),
+        ("e.action",),
+        ("e.resource_type",),
+        ("e.resource_id",),
+        "coalesce(e.change_request_id::text, 'null')",
+        ("e.outcome",),
+        "''",
+    ]
+)
+# The personal digest, then the workspace only when set (entries before workspaces hash
+# without it), then the array's end.
+_CONTENT_TAIL = (
+    f"',' || {_json('e.personal_digest')}"
+    f" || CASE WHEN coalesce(e.workspace, '') <> '' THEN ',' || {_json('e.workspace')}"
+    " ELSE '' END || ']'"
+)
+# Built from the constants above, no input.
 SELECT = (
-    "SELECT e.seq,"
-    # Text in exactly the form datetime.isoformat(timespec="microseconds") gives for
-    # UTC, which is what the writer hashed: no datetime objects per row.
-    " to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'),"
-    " e.actor_id, e.actor_name, e.actor_roles, host(e.ip), e.user_agent, e.via, e.action,"
-    " e.resource_type, e.resource_id, e.change_request_id, e.outcome, e.data::text,"
-    " e.personal_digest, e.prev_hash, e.hash,"
+    f"SELECT e.seq, {_CONTENT_HEAD}, e.data::text, {_CONTENT_TAIL},"  # noqa: S608
+    " e.personal_digest, e.prev_hash, e.hash, e.action,"
     # The erasable part beside the chain, checked against the digest the entry chains.
-    " p.entry_id IS NOT NULL, p.salt, p.data::text,"
-    # Last, as the content's optional last field (hashing.entry_content).
-    " e.workspace"
+    " p.entry_id IS NOT NULL, p.salt, p.data::text"
     " FROM audit_entry e LEFT JOIN audit_personal p ON p.entry_id = e.seq"
 )
 BATCH = 20_000
@@ -43,10 +95,7 @@ class RangeResult:
     erased: set[int] = field(default_factory=set)
 
 
-def _personal_problem(seq: int, digest: str, row: tuple[Any, ...]) -> str | None:
-    present, salt, data = row[17], row[18], row[19]
-    if not present:
-        return None
+def _personal_problem(seq: int, digest: str, salt: str, data: str) -> str | None:
     if not digest:
         return f"seq {seq}: personal data is stored beside an entry that had none"
     if hashing.personal_digest(salt, json.loads(data)) != digest:
@@ -73,35 +122,35 @@ def walk(
         if len(result.problems) < max_problems:
             result.problems.append((seq, message))
 
-    # The first 13 columns of SELECT are the content's first 13 fields, in its order; the
-    # content is then data, the personal digest and the workspace when set (column 20;
-    # hashing.entry_content, built here
-    # without a call per field: this loop runs once per entry of the whole trail).
-    content_of, loads = hashing.canonical_json, json.loads
+    # Rows as SELECT gives them; this loop runs once per entry of the whole trail.
+    scan, encode, erasure = (
+        hashing.json_scan,
+        hashing.canonical_json_decoded,
+        events.AUDIT_PERSONAL_ERASED,
+    )
     for row in rows:
-        seq, stored_prev, stored_hash, digest = row[0], row[15], row[16], row[14]
+        seq, head, data_text, tail, digest, stored_prev, stored_hash, action, present = row[:9]
         if result.first_seq is None:
             result.first_seq, result.first_prev = seq, stored_prev
         elif seq != expected:
             problem(expected, f"entries {expected}..{seq - 1} are missing (gap before seq {seq})")
         elif stored_prev != prev:
             problem(seq, f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}")
-        data = loads(row[13])
-        content = content_of([*row[:13], data, digest, *([row[20]] if row[20] else [])])
-        chain = legacy if seq <= legacy_until else keyed
-        if chain(stored_prev, content) != stored_hash:
+        data = scan(data_text, 0)[0]
+        chain = keyed if seq > legacy_until else legacy
+        if chain(stored_prev, head + encode(data) + tail) != stored_hash:
             problem(seq, f"seq {seq}: content does not match its stored hash")
-        elif row[8] == events.AUDIT_PERSONAL_ERASED and isinstance(data, dict):
+        elif action == erasure and isinstance(data, dict):
             result.erased.update(s for s in data.get("seqs") or [] if isinstance(s, int))
-        if row[17]:
-            if (message := _personal_problem(seq, digest, row)) is not None:
+        if present:
+            if (message := _personal_problem(seq, digest, row[9], row[10])) is not None:
                 problem(seq, message)
         elif digest:
             result.missing_personal.append(seq)
         if seq in wanted:
             result.found[seq] = stored_hash
-        result.count += 1
         expected, prev = seq + 1, stored_hash
+        result.count += 1
     result.last_seq, result.last_hash = (expected - 1 if result.count else None), prev
     return result
 

@@ -64,6 +64,8 @@ BRAZE_WRITE: Final = "braze.write"
 BUNDLE_PART_APPLIED: Final = "bundle.part_applied"
 BUNDLE_PART_FAILED: Final = "bundle.part_failed"
 BUNDLE_PART_WAITING: Final = "bundle.part_waiting"
+# A promotion: one bundle change request in the target workspace, from another workspace.
+BUNDLE_PROMOTED: Final = "bundle.promoted"
 POLICY_CHANGED: Final = "policy.changed"
 # A person's choice of which change-request notifications reach them (console/notifications/).
 NOTIFICATIONS_PREFERENCES_CHANGED: Final = "notifications.preferences_changed"
@@ -105,6 +107,8 @@ PREFERENCE_CENTER_USER_URL: Final = "preference_center.user_url"
 USER_INVITED: Final = "user.invited"
 USER_INVITATION_RESENT: Final = "user.invitation_resent"
 USER_ROLES_CHANGED: Final = "user.roles_changed"
+# The roles someone holds in one workspace (the entry names the workspace).
+USER_WORKSPACE_ROLES_CHANGED: Final = "user.workspace_roles_changed"
 USER_DEACTIVATED: Final = "user.deactivated"
 USER_REACTIVATED: Final = "user.reactivated"
 ACCESS_REVIEW_EXPORTED: Final = "access_review.exported"

@@ -8,7 +8,9 @@ entry's page and in exports: a sentence is a reading aid, never the record.
 
 Placeholders: {actor}, {n} (the change request, "#12"), {title} (its title when the entry
 kept one, else the resource), {resource} ("Content Block welcome_header"), {proposal} ("an
-edit to Content Block welcome_header").
+edit to Content Block welcome_header"), {promotion} ("2 objects from Staging to Production:
+…", from a promotion's entry), {workspace} ("workspace Production (production)": the entry's
+workspace, production said).
 """
 
 import string
@@ -25,6 +27,7 @@ from console.audit import events
 from console.audit.models import AuditEntry
 from console.changes.models import ChangeAction, ChangeRequest
 from console.changes.resource_types import resource_type_find
+from console.workspaces import workspace_get
 
 SENTENCES: Mapping[str, str] = {
     # Sign-in and sessions
@@ -72,6 +75,7 @@ SENTENCES: Mapping[str, str] = {
     events.CHANGE_REQUEST_APPLIED: "Change {n} was applied for {actor}: {title}",
     events.BUNDLE_PART_APPLIED: "{resource} was applied as part of change {n} for {actor}",
     events.BUNDLE_PART_FAILED: "{resource} failed as part of change {n} for {actor}",
+    events.BUNDLE_PROMOTED: "{actor} promoted {promotion} (change {n})",
     events.BUNDLE_PART_WAITING: (
         "{resource} waits in change {n} for a part it depends on, for {actor}"
     ),
@@ -117,6 +121,7 @@ SENTENCES: Mapping[str, str] = {
     events.USER_INVITED: "{actor} invited {resource}",
     events.USER_INVITATION_RESENT: "{actor} sent {resource} a new invitation",
     events.USER_ROLES_CHANGED: "{actor} changed the roles of {resource}",
+    events.USER_WORKSPACE_ROLES_CHANGED: "{actor} changed the roles of {resource} in {workspace}",
     events.USER_DEACTIVATED: "{actor} deactivated {resource}",
     events.USER_REACTIVATED: "{actor} reactivated {resource}",
     events.ACCESS_REVIEW_EXPORTED: "{actor} exported the access review",
@@ -144,7 +149,9 @@ RESOURCE_LABELS: Mapping[str, str] = {
 
 # Resources about people: named by number only (their names are personal data, which the
 # chained part of an entry never holds, and which a sentence must not bring back).
-PEOPLE = frozenset({"console_user", "user", "dashboard_user", "console_role", "mfa_reset"})
+PEOPLE = frozenset(
+    {"console_user", "user", "dashboard_user", "console_role", "workspace_role", "mfa_reset"}
+)
 
 _PROPOSALS: Mapping[str, str] = {
     ChangeAction.CREATE: "creating",
@@ -274,7 +281,34 @@ def _parts(entry: AuditEntry, known: _Known) -> dict[str, tuple[str, SafeString]
     action = known.requests[n][1] if n is not None and n in known.requests else ""
     verb = _PROPOSALS.get(action, "a change to")
     parts["proposal"] = (f"{verb} {resource_text}", format_html("{} {}", verb, resource_html))
+    promotion = _promotion(entry)
+    parts["promotion"] = (promotion, conditional_escape(promotion))
+    workspace = _workspace(entry)
+    parts["workspace"] = (workspace, conditional_escape(workspace))
     return parts
+
+
+def _promotion(entry: AuditEntry) -> str:
+    """ "2 objects from Staging to Production (…, …)", from what a promotion's entry kept."""
+    data = _data(entry)
+    objects = [str(p) for p in data.get("objects", []) if isinstance(p, str)]
+    source, target = data.get("source_label", "?"), data.get("target_label", "?")
+    what = f"{len(objects)} object{'s' if len(objects) != 1 else ''}"
+    listed = f": {', '.join(objects)}" if objects else ""
+    return f"{what} from {source} to {target}{listed}"
+
+
+def _workspace(entry: AuditEntry) -> str:
+    """The entry's workspace by its label (its key too when that differs), production said."""
+    if not entry.workspace:
+        return "every workspace"
+    try:
+        found = workspace_get(entry.workspace)
+    except LookupError:  # no longer configured: its key is all the entry knows
+        return f"workspace {entry.workspace}"
+    same = found.label.lower().replace(" ", "-") == found.key
+    name = found.label if same else f"{found.label} ({found.key})"
+    return f"workspace {name}" + (" (production)" if found.production else "")
 
 
 def _capitalised(text: str) -> str:

@@ -14,10 +14,11 @@ from console.audit.models import AuditEntry
 from console.changes.models import AccountSponsor, ChangeRequest, ChangeState, Decision, Review
 from console.changes.resource_types import (
     UNKNOWN_TYPE_VIEWERS,
+    ResourceType,
     resource_type_viewers,
     resource_types_registered,
 )
-from console.roles import Capability, user_capabilities
+from console.roles import Capability, user_capabilities, user_workspaces_scoped
 
 # Whoever works with change requests; Viewers only browse content.
 CHANGE_REQUEST_READERS = frozenset(
@@ -44,11 +45,17 @@ def approvals_expired(*, change_request: ChangeRequest) -> list[Review]:
     )
 
 
-def change_request_may_view(*, user: AbstractBaseUser | AnonymousUser, resource_type: str) -> bool:
-    """Whether `user` may list, open and comment on change requests of `resource_type`:
-    they work with change requests, and hold the type's view capability (dashboard users
-    and console roles: Admins and Auditors; content: whoever may read it)."""
-    caps = user_capabilities(user)
+def change_request_may_view(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    resource_type: str,
+    workspace: str | None = None,
+) -> bool:
+    """Whether `user` may list, open and comment on change requests of `resource_type`
+    (in ``workspace``, a key, when named; None: by their console-wide roles): they work
+    with change requests, and hold the type's view capability (dashboard users and console
+    roles: Admins and Auditors; content: whoever may read it)."""
+    caps = user_capabilities(user, workspace)
     return bool(caps & CHANGE_REQUEST_READERS) and bool(caps & resource_type_viewers(resource_type))
 
 
@@ -58,9 +65,13 @@ def change_requests_visible(
     """Every change request `user` may see (`change_request_may_view`, as a query), in
     `workspace` when one is named (a key; None: every workspace)."""
     known = [rt.key for rt in resource_types_registered()]
-    visible = [rt for rt in known if change_request_may_view(user=user, resource_type=rt)]
+    visible = [
+        rt
+        for rt in known
+        if change_request_may_view(user=user, resource_type=rt, workspace=workspace)
+    ]
     condition = Q(resource_type__in=visible)
-    if user_capabilities(user) & UNKNOWN_TYPE_VIEWERS:
+    if user_capabilities(user, workspace) & UNKNOWN_TYPE_VIEWERS:
         condition |= ~Q(resource_type__in=known)
     return _in_workspace(ChangeRequest.objects.filter(condition), workspace)
 
@@ -78,23 +89,60 @@ def change_request_get_visible(
     may not see it: all answer 404, so whether a hidden request exists is not given away."""
     found = ChangeRequest.objects.select_related("author", "last_editor").filter(pk=pk)
     cr = _in_workspace(found, workspace).first()
-    if cr is None or not change_request_may_view(user=user, resource_type=cr.resource_type):
+    if cr is None or not change_request_may_view(
+        user=user, resource_type=cr.resource_type, workspace=cr.workspace
+    ):
         return None
     return cr
+
+
+def _reviewable_types(user: AbstractBaseUser, workspace: str | None) -> list[ResourceType]:
+    """The types whose requests `user` may approve in ``workspace`` (None: console-wide)."""
+    caps = user_capabilities(user, workspace)
+    return [
+        rt
+        for rt in resource_types_registered()
+        if rt.review in caps
+        and change_request_may_view(user=user, resource_type=rt.key, workspace=workspace)
+    ]
+
+
+def _reviewable(user: AbstractBaseUser, workspace: str | None) -> Q | None:
+    """Which requests `user` may review, by workspace: where they hold roles of that
+    workspace (``WorkspaceRole``) by those, elsewhere by their console-wide roles. None:
+    none at all."""
+    if workspace is not None:
+        types = _reviewable_types(user, workspace)
+        if not types:
+            return None
+        return Q(workspace=workspace, resource_type__in=[rt.key for rt in types])
+    scoped = user_workspaces_scoped(user)
+    conditions: list[Q] = []
+    for key in sorted(scoped):
+        types = _reviewable_types(user, key)
+        if types:
+            conditions.append(Q(workspace=key, resource_type__in=[rt.key for rt in types]))
+    console_wide = _reviewable_types(user, None)
+    if console_wide:
+        conditions.append(
+            ~Q(workspace__in=sorted(scoped)) & Q(resource_type__in=[rt.key for rt in console_wide])
+        )
+    if not conditions:
+        return None
+    condition = conditions[0]
+    for more in conditions[1:]:
+        condition |= more
+    return condition
 
 
 def change_requests_awaiting_review(
     *, user: AbstractBaseUser, workspace: str | None = None
 ) -> QuerySet[ChangeRequest]:
     """Pending requests this user may approve and has not yet approved in this version (in
-    `workspace`, when named)."""
-    caps = user_capabilities(user)
-    types = [
-        rt
-        for rt in resource_types_registered()
-        if rt.review in caps and change_request_may_view(user=user, resource_type=rt.key)
-    ]
-    if not types:
+    `workspace`, when named; else in every workspace), each by the roles the user holds in
+    the request's workspace."""
+    reviewable = _reviewable(user, workspace)
+    if reviewable is None:
         return ChangeRequest.objects.none()
     mine = Review.objects.filter(
         change_request=OuterRef("pk"),
@@ -105,13 +153,10 @@ def change_requests_awaiting_review(
         created_at__gte=approvals_count_since(),
     )
     sponsors = AccountSponsor.objects.filter(user_id=user.pk).values("sponsor_id")
-    about_me = [rt.key for rt in types if rt.concerns_console_user]
-    pending = ChangeRequest.objects.filter(
-        state=ChangeState.PENDING, resource_type__in=[rt.key for rt in types]
-    )
+    about_me = [rt.key for rt in resource_types_registered() if rt.concerns_console_user]
+    pending = ChangeRequest.objects.filter(reviewable, state=ChangeState.PENDING)
     return (
-        _in_workspace(pending, workspace)
-        .exclude(author_id=user.pk)
+        pending.exclude(author_id=user.pk)
         .exclude(last_editor_id=user.pk)
         .exclude(author_id__in=sponsors)
         .exclude(last_editor_id__in=sponsors)

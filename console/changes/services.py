@@ -43,7 +43,7 @@ from console.changes.selectors import (
 )
 from console.notifications.models import NotificationKind
 from console.notifications.services import change_request_notify
-from console.roles import Capability, roles_with, user_capabilities
+from console.roles import Capability, user_capabilities, users_holding
 from console.workspace_urls import workspace_reverse
 from console.workspaces import (
     workspace_active,
@@ -185,17 +185,19 @@ def _allows_full_rate_limit(resource_type: str) -> bool:
     return found is not None and found.full_rate_limit
 
 
-def may_take_part(actor: AbstractBaseUser, resource_type: str) -> bool:
+def may_take_part(
+    actor: AbstractBaseUser, resource_type: str, workspace: str | None = None
+) -> bool:
     """Who proposes or reviews this resource type (Editors and Reviewers for content,
     Admins for dashboard users and console roles) may comment on and retry its requests,
-    provided they may see them at all."""
+    provided they may see them at all (in ``workspace``, the request's, when named)."""
     found = resource_type_find(resource_type)
     if found is None:
         return False
     allowed = {found.propose, found.review}
-    return change_request_may_view(user=actor, resource_type=resource_type) and bool(
-        user_capabilities(actor) & allowed
-    )
+    return change_request_may_view(
+        user=actor, resource_type=resource_type, workspace=workspace
+    ) and bool(user_capabilities(actor, workspace) & allowed)
 
 
 def _locked(change_request: ChangeRequest) -> ChangeRequest:
@@ -225,7 +227,7 @@ def review_refusal(actor: AbstractBaseUser, cr: ChangeRequest) -> str | None:
         return "You last changed this proposal, so someone else must review it."
     capability = _review_capability(cr.resource_type)
     if capability not in user_capabilities(actor, cr.workspace) or not change_request_may_view(
-        user=actor, resource_type=cr.resource_type
+        user=actor, resource_type=cr.resource_type, workspace=cr.workspace
     ):
         if capability == Capability.MANAGE_USERS:
             return "Only another Admin can approve or reject this change."
@@ -284,10 +286,10 @@ def _apply_at_line(cr: ChangeRequest) -> str:
 
 
 def _notify_reviewers(cr: ChangeRequest) -> None:
-    reviewer_roles = roles_with(_review_capability(cr.resource_type))
+    # Who may review in the request's workspace: a Reviewer everywhere who is only a
+    # Viewer in production is not asked about production's changes.
     reviewer_ids = set(
-        get_user_model()
-        .objects.filter(is_active=True, groups__name__in=[r.value for r in reviewer_roles])
+        users_holding(_review_capability(cr.resource_type), workspace=cr.workspace)
         .exclude(pk__in=[cr.author_id, cr.last_editor_id])
         .exclude(notification_opt_outs__kind=NotificationKind.REVIEW_REQUESTED)
         .exclude(email="")
@@ -327,9 +329,11 @@ def change_request_propose(
     title: str = "",
     submit: bool = True,
     workspace: str | None = None,
+    also_audit: tuple[str, dict[str, Any]] | None = None,
 ) -> ChangeRequest:
     """Open a change request (pending review, or a draft with submit=False) in ``workspace``
-    (a key; default: the default workspace)."""
+    (a key; default: the default workspace). ``also_audit``: one more entry about the
+    request, (action, data), written in the same transaction (a promotion's own)."""
     kind = resource_type_get(resource_type)
     workspace = workspace if workspace is not None else workspace_active().key
     _require(actor, kind.propose, workspace)
@@ -358,6 +362,8 @@ def change_request_propose(
             last_editor_id=actor.pk,
         )
         _cr_audit(actor=actor, cr=cr, action=events.CHANGE_REQUEST_PROPOSED, data={"diff": cr.diff})
+        if also_audit is not None:
+            _cr_audit(actor=actor, cr=cr, action=also_audit[0], data=also_audit[1])
         if submit:
             transaction.on_commit(lambda: _notify_reviewers(cr))
     return cr
@@ -602,7 +608,7 @@ def change_request_retry(
     *, actor: AbstractBaseUser, change_request: ChangeRequest
 ) -> ChangeRequest:
     """Send a failed change again; its approvals still hold because the payload did not change."""
-    if not may_take_part(actor, change_request.resource_type):
+    if not may_take_part(actor, change_request.resource_type, change_request.workspace):
         raise ChangeRequestError(
             "Only those who propose or review this kind of change can retry it."
         )
@@ -628,7 +634,7 @@ def change_request_comment(
     """A comment changes no payload, so approvals stay."""
     if not body.strip():
         raise ChangeRequestError("A comment cannot be empty.")
-    if not may_take_part(actor, change_request.resource_type):
+    if not may_take_part(actor, change_request.resource_type, change_request.workspace):
         raise ChangeRequestError(
             "Only those who propose or review this kind of change can comment on it."
         )

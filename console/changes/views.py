@@ -87,7 +87,7 @@ def _visible_or_404(request: AuthenticatedRequest, pk: int) -> ChangeRequest:
 @require_GET
 @require_capability(*VIEWERS)
 def change_list(request: AuthenticatedRequest) -> HttpResponse:
-    caps = user_capabilities(request.user)
+    caps = user_capabilities(request.user, request.workspace.key)
     reviews = change_requests_awaiting_review(user=request.user, workspace=request.workspace.key)
     # Each type names who proposes and reviews it (Admins: dashboard users, console roles).
     kinds = resource_types_registered()
@@ -147,7 +147,7 @@ def _diff_rows(cr: ChangeRequest) -> list[dict[str, Any]]:
 
 def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[str, Any]:
     user = request.user
-    caps = user_capabilities(user)
+    caps = user_capabilities(user, cr.workspace)
     is_author = user.pk in (cr.author_id, cr.last_editor_id)
     kind = resource_type_find(cr.resource_type)
     pending = cr.state == ChangeState.PENDING
@@ -164,7 +164,7 @@ def _detail_context(request: AuthenticatedRequest, cr: ChangeRequest) -> dict[st
             review_url = reverse(kind.review_url, args=[cr.pk])
         if kind.review_notes is not None:
             notes = kind.review_notes(cr)
-    takes_part = may_take_part(user, cr.resource_type)
+    takes_part = may_take_part(user, cr.resource_type, cr.workspace)
     approvals = live_approvals(cr)
     approved_already = any(a.reviewer_id == user.pk for a in approvals)
     approve_blocked = approve_refusal(user, cr) if may_review and not approved_already else None

@@ -25,7 +25,7 @@ from console.changes.selectors import (
 )
 from console.home.models import HomeMark
 from console.home.sources import JobProgress, home_jobs_open_of, home_jobs_paused
-from console.roles import Capability, user_capabilities
+from console.roles import Capability, user_capabilities, user_workspaces_scoped
 
 SHOWN = 5  # rows per part; each part links to its whole list
 # Without a mark yet, "since I last looked" starts this long ago.
@@ -168,7 +168,12 @@ def home_for(*, user: AbstractBaseUser) -> Home:
     """What the home page shows this person, part by part as their capabilities allow."""
     caps = user_capabilities(user)
     kinds = resource_types_registered()
-    reviews = any(kind.review in caps for kind in kinds)
+    # Reviews are counted per workspace (by the roles held there): someone who reviews only
+    # in production has a queue though their console-wide roles review nothing.
+    review_caps = caps.union(
+        *(user_capabilities(user, key) for key in user_workspaces_scoped(user))
+    )
+    reviews = any(kind.review in review_caps for kind in kinds)
     proposes = any(kind.propose in caps for kind in kinds)
     reads_requests = bool(caps & CHANGE_REQUEST_READERS)
     return Home(

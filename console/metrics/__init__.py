@@ -123,17 +123,26 @@ def _bucket(metric: Metric, value: float) -> str:
     return "+Inf"
 
 
+type _Writes = list[tuple[Metric, list[tuple[str, int]], list[tuple[str, float]]]]
+
+
 def _write(metric: Metric, counts: list[tuple[str, int]], sums: list[tuple[str, float]]) -> None:
+    _write_many([(metric, counts, sums)])
+
+
+def _write_many(writes: _Writes) -> None:
+    """Several metrics' counts and sums in one round trip to Redis."""
     global _paused_until
     client = _redis()
     if client is None:
         return
     try:
         pipe = client.pipeline(transaction=False)
-        for name, count in counts:
-            pipe.hincrby(key(metric), name, count)
-        for name, amount in sums:
-            pipe.hincrbyfloat(key(metric), name, amount)
+        for metric, counts, sums in writes:
+            for name, count in counts:
+                pipe.hincrby(key(metric), name, count)
+            for name, amount in sums:
+                pipe.hincrbyfloat(key(metric), name, amount)
         pipe.execute()
     except redis.RedisError as exc:
         _paused_until = time.monotonic() + _PAUSE_SECONDS
@@ -144,15 +153,23 @@ def inc(metric: Metric, amount: int = 1, **labels: str) -> None:
     _write(metric, [(field(_label_values(metric, labels)), amount)], [])
 
 
-def observe(metric: Metric, value: float, **labels: str) -> None:
+def _observation(metric: Metric, value: float, labels: dict[str, str]) -> _Writes:
     if not math.isfinite(value):
-        return
+        return []
     values = _label_values(metric, labels)
-    _write(
-        metric,
-        [(field(values, "le", _bucket(metric, value)), 1), (field(values, "count"), 1)],
-        [(field(values, "sum"), value)],
-    )
+    return [
+        (
+            metric,
+            [(field(values, "le", _bucket(metric, value)), 1), (field(values, "count"), 1)],
+            [(field(values, "sum"), value)],
+        )
+    ]
+
+
+def observe(metric: Metric, value: float, **labels: str) -> None:
+    writes = _observation(metric, value, labels)
+    if writes:
+        _write_many(writes)
 
 
 # --- what the project records ------------------------------------------------------------------
@@ -165,9 +182,14 @@ def record_request(*, view: str, method: str, status: int, seconds: float) -> No
 def record_braze_call(
     *, group: str, lane: str, status: int | None, seconds: float, waited: float
 ) -> None:
-    """One request that left for Braze (the client's ``_send``), and its wait for a slot."""
-    observe(BRAZE_REQUESTS, seconds, group=group, status=str(status or "no_answer"))
-    observe(LIMITER_WAITS, waited, group=group, lane=lane)
+    """One request that left for Braze (the client's ``_send``), and its wait for a slot:
+    one round trip, as bulk senders record one for every request they send."""
+    writes = _observation(
+        BRAZE_REQUESTS, seconds, {"group": group, "status": str(status or "no_answer")}
+    )
+    writes += _observation(LIMITER_WAITS, waited, {"group": group, "lane": lane})
+    if writes:
+        _write_many(writes)
 
 
 def record_limiter_refusal(*, group: str, lane: str) -> None:

@@ -58,3 +58,21 @@ def test_applying_reads_only_the_due_requests_not_the_queue_waiting_behind(
 
     assert sandbox.apply_due(time.time()) == 0
     assert read == []
+
+
+def test_without_storing_a_bulk_request_is_checked_answered_and_logged_but_never_applied(
+    client: TestClient, sandbox: Sandbox
+) -> None:
+    from braze_sandbox import stats
+
+    before = _stock(client)
+    sandbox.config.store_items = False
+    sandbox.config.async_delay_seconds = 0.0
+    since = time.time()
+    _edit(client, before + 5)
+    refused = client.patch(ITEM, json={"items": [{"id": "bad id!", "stock": 1}]})
+    assert refused.status_code == 400
+    assert sandbox.apply_due(time.time() + 1) == 0
+    assert _stock(client) == before
+    logged = [e for e in stats.read_log(sandbox.store, since=since) if e["path"] == ITEM]
+    assert [(e["status"], e["item_ids"]) for e in logged] == [(202, ["sku-000001"]), (400, [])]

@@ -29,6 +29,7 @@ VISIBLE = {
         "Content blocks",
         "Preference centers",
         "Content files",
+        "Promote",
         "Approvals",
     ],
     Role.REVIEWER: [

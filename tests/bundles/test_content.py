@@ -289,6 +289,39 @@ def test_a_promotion_without_its_dependencies_says_what_the_target_will_miss() -
     assert preview.not_in_source == ['Email template "Gone"']
 
 
+def test_a_declined_block_is_offered_but_not_taken_nor_what_only_it_includes() -> None:
+    source = _content(
+        content_block={
+            "outer": _block("outer", "<div>{{content_blocks.${inner}}}</div>"),
+            "inner": _block("inner", "Inner"),
+            "footer": _block("footer", "F"),
+        },
+        email_template={
+            "Promo": _template("Promo", "{{content_blocks.${outer}}}{{content_blocks.${footer}}}"),
+            "Other": _template("Other", "{{content_blocks.${footer}}}"),
+        },
+    )
+    preview = promotion_preview(
+        source=source,
+        target=_content(),
+        picks=[Pick(EMAIL_TEMPLATE, "Promo"), Pick(EMAIL_TEMPLATE, "Other")],
+        declined={"outer"},
+    )
+
+    # "footer" is needed twice and offered once; "inner" is only needed through "outer".
+    assert preview.dependency_names == ["footer", "outer"]
+    assert preview.taken == ["footer"]
+    assert [(p.action, p.name) for p in preview.changes.parts] == [
+        ("create", "footer"),
+        ("create", "Other"),
+        ("create", "Promo"),
+    ]
+    assert preview.changes.missing == [
+        'Email template "Promo" includes the Content Block "outer", which the workspace does '
+        "not hold"
+    ]
+
+
 def test_each_part_is_checked_by_its_kinds_rules_and_named_by_its_file() -> None:
     proposed = _content(
         content_block={

@@ -12,22 +12,29 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings
 
 from bundles.appliers import RESOURCE_TYPE
+from bundles.content import Pick
 from bundles.models import BundlePart, PartOutcome
-from bundles.selectors import workspace_files
-from bundles.services import content_import
+from bundles.selectors import Promotion, promotion_read, workspace_files
+from bundles.services import content_import, promotion_propose
 from console.audit import events
 from console.audit.models import AuditEntry
-from console.braze import BrazeServerError
+from console.braze import BrazeServerError, get_client
 from console.braze.client import BrazeClient
 from console.changes.models import ChangeRequest, ChangeState
 from console.changes.services import (
+    ChangeRequestError,
     change_request_apply,
     change_request_approve,
     change_request_retry,
 )
-from console.workspaces import workspace_default
+from console.roles import Role, user_workspace_roles_assign
+from console.workspaces import workspace_default, workspace_get
+from templates_app.models import ContentVersion
+from tests.factories import user_with_role
+from tests.fixtures.promotion import production_names, two_workspaces
 from tests.fixtures.sandbox import SandboxHandle
 from tests.templates_app.conftest import block_named
 
@@ -371,3 +378,140 @@ def test_a_part_refused_by_its_applier_is_recorded_and_the_others_still_go(
     (other,) = (p for name, p in parts.items() if name != "greeting")
     assert other.kind == "preference_center"
     assert other.outcome == PartOutcome.APPLIED
+
+
+# --- promotion: staging to production ---------------------------------------------------------
+
+
+@pytest.fixture
+def workspaces(braze: SandboxHandle, settings: Settings) -> SandboxHandle:
+    two_workspaces(settings, braze)
+    return braze
+
+
+def _promotion(*picks: Pick, declined: frozenset[str] = frozenset()) -> Promotion:
+    return promotion_read(
+        source=workspace_get("staging"),
+        target=workspace_get("production"),
+        picks=picks,
+        declined=declined,
+    )
+
+
+SPRING_SALE = Pick("email_template", "Spring Sale")
+
+
+def test_a_promotion_is_applied_in_the_target_block_first_and_a_draft_stays_a_draft(
+    workspaces: SandboxHandle, editor: User, reviewer: User
+) -> None:
+    staging_ids = {
+        b.name: b.content_block_id for b in get_client(workspace="staging").content_block_list()
+    }
+    # The console last made seasonal_banner a draft in staging (Braze never says so).
+    ContentVersion.objects.create(
+        workspace="staging",
+        resource_type="content_block",
+        braze_id=staging_ids["seasonal_banner"],
+        version=1,
+        name="seasonal_banner",
+        snapshot={},
+        digest="d",
+        source="applied",
+        state="draft",
+    )
+    promotion = _promotion(SPRING_SALE, Pick("content_block", "seasonal_banner"))
+    cr = promotion_propose(actor=editor, promotion=promotion, digest=promotion.digest)
+
+    assert cr.workspace == "production"
+    parts = {p["name"]: p for p in cr.payload["parts"]}
+    assert list(parts) == ["product_spotlight", "seasonal_banner", "Spring Sale"]
+    assert parts["seasonal_banner"]["payload"]["state"] == "draft"
+    assert parts["product_spotlight"]["payload"]["state"] == "active"
+
+    change_request_approve(actor=reviewer, change_request=cr)
+    cr = change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+
+    assert cr.state == ChangeState.APPLIED, cr.error_message
+    blocks = production_names(workspaces, "content_blocks")
+    assert {"product_spotlight", "seasonal_banner"} <= set(blocks)
+    assert "Spring Sale" in production_names(workspaces, "templates")
+    # Staging is untouched.
+    assert "Spring Sale" in {t.template_name for t in get_client().email_template_list()}
+    assert len(get_client().content_block_list()) == len(staging_ids)
+
+
+def test_the_service_refuses_a_proposer_without_propose_in_the_target(
+    workspaces: SandboxHandle,
+) -> None:
+    person = user_with_role(None)
+    user_workspace_roles_assign(user=person, workspace="staging", roles=[Role.EDITOR])
+    promotion = _promotion(SPRING_SALE)
+
+    with pytest.raises(ChangeRequestError, match="propose"):
+        promotion_propose(actor=person, promotion=promotion, digest=promotion.digest)
+    assert not ChangeRequest.objects.exists()
+
+
+def test_a_rename_the_source_s_history_knows_is_shown_as_such(
+    workspaces: SandboxHandle,
+) -> None:
+    staging_ids = {
+        b.name: b.content_block_id for b in get_client(workspace="staging").content_block_list()
+    }
+    # In staging, product_spotlight was once called "greeting", a name production still holds.
+    for version, name in ((1, "greeting"), (2, "product_spotlight")):
+        ContentVersion.objects.create(
+            workspace="staging",
+            resource_type="content_block",
+            braze_id=staging_ids["product_spotlight"],
+            version=version,
+            name=name,
+            snapshot={},
+            digest=f"d{version}",
+            source="synced",
+        )
+
+    promotion = _promotion(Pick("content_block", "product_spotlight"))
+
+    assert promotion.renames == [
+        'Content Block "product_spotlight" was called "greeting" before (the content history '
+        'of staging); the target still holds "greeting": the promotion creates '
+        '"product_spotlight" beside it and leaves "greeting" as it is.'
+    ]
+    assert [(p.action, p.name) for p in promotion.preview.changes.parts] == [
+        ("create", "product_spotlight")
+    ]
+
+
+def test_a_declined_dependency_is_not_taken_and_the_promotion_says_what_will_be_missing(
+    workspaces: SandboxHandle,
+) -> None:
+    promotion = _promotion(SPRING_SALE, declined=frozenset({"product_spotlight"}))
+
+    assert promotion.preview.dependency_names == ["product_spotlight"]
+    assert promotion.preview.taken == []
+    assert [(p.action, p.name) for p in promotion.preview.changes.parts] == [
+        ("create", "Spring Sale")
+    ]
+    assert promotion.preview.changes.missing == [
+        'Email template "Spring Sale" includes the Content Block "product_spotlight", which '
+        "the workspace does not hold"
+    ]
+
+
+def test_a_catalog_schema_the_target_lacks_is_promoted_empty(
+    workspaces: SandboxHandle, editor: User, reviewer: User
+) -> None:
+    promotion = _promotion(Pick("catalog", "products"))
+    assert [(p.action, p.kind, p.name) for p in promotion.preview.changes.parts] == [
+        ("create", "catalog", "products")
+    ]
+    cr = promotion_propose(actor=editor, promotion=promotion, digest=promotion.digest)
+    change_request_approve(actor=reviewer, change_request=cr)
+    cr = change_request_apply(change_request_id=cr.pk, actor_id=reviewer.pk)
+
+    assert cr.state == ChangeState.APPLIED, cr.error_message
+    production = get_client(workspace="production").catalog_list()
+    staging = {c.name: c for c in get_client().catalog_list()}
+    assert [(c.name, c.fields) for c in production] == [("products", staging["products"].fields)]
+    assert list(get_client(workspace="production").catalog_item_list(catalog_name="products")) == []

@@ -9,8 +9,8 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from catalog_bulk.models import BulkJob, JobState
-from catalog_bulk.outbox import batch_claim
-from catalog_bulk.senders import batch_send, bulk_job_finish_if_done
+from catalog_bulk.outbox import batch_claim, batches_claim
+from catalog_bulk.senders import batch_send, batches_send, bulk_job_finish_if_done
 from catalog_bulk.services import bulk_job_propose, bulk_sweep
 from console.changes.services import change_request_apply, change_request_approve
 
@@ -59,6 +59,24 @@ def drain(job: BulkJob, *, timeout: float = 60.0) -> BulkJob:
         if claim is not None:
             batch_send(claim=claim)
             bulk_job_finish_if_done(job_id=claim.job_id)
+            continue
+        bulk_sweep()
+        job.refresh_from_db()
+        if job.state in (JobState.DONE, JobState.CANCELLED, JobState.PAUSED):
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job.pk} did not finish in {timeout} s")
+
+
+def drain_many(job: BulkJob, *, per_claim: int, timeout: float = 60.0) -> BulkJob:
+    """`drain`, claiming up to `per_claim` batches a round trip, as a sender with room does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        claimed_at = time.monotonic()
+        claims = batches_claim(limit=per_claim)
+        if claims:
+            batches_send(claims=claims, claimed_at=claimed_at)
+            bulk_job_finish_if_done(job_id=claims[0].job_id)
             continue
         bulk_sweep()
         job.refresh_from_db()

@@ -216,3 +216,132 @@ def test_a_job_keeps_to_background_work_s_share_unless_the_approver_allowed_the_
     stats = braze.admin.group_stats("catalog_items_async", since=since)
     assert stats["rate_limited"] == 0
     assert max(w["own_counted"] for w in stats["windows"]) == most_per_window
+
+
+def _full_after(client: Any, sends: int, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Braze client, its limit group full from its n-th request on (nothing sent)."""
+    from console.braze.errors import BrazeRateLimited
+
+    real = client.catalog_items_bulk_create
+    left = [sends]
+
+    def create(**kwargs: Any) -> None:
+        if left[0] <= 0:
+            raise BrazeRateLimited(
+                "full", group="catalog_items_async", retry_at=time.time() + 3, from_braze=False
+            )
+        left[0] -= 1
+        real(**kwargs)
+
+    monkeypatch.setattr(client, "catalog_items_bulk_create", create)
+    return client
+
+
+def test_claims_not_sent_because_the_group_is_full_go_back_unsent_and_uncounted(
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from catalog_bulk.outbox import batches_claim
+    from catalog_bulk.senders import batches_send, bulk_client
+
+    since = time.time()
+    job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
+    claims = batches_claim(limit=4)
+    client = _full_after(bulk_client(), 1, monkeypatch)
+    sent = batches_send(claims=claims, claimed_at=time.monotonic(), client=client)
+    assert sent.group_full_for is not None
+    assert 0 < sent.group_full_for <= 3
+    batches = list(BulkBatch.objects.filter(job=job).order_by("seq"))
+    assert [b.state for b in batches] == ["accepted", "pending", "pending", "pending"]
+    assert [b.attempts for b in batches] == [1, 0, 0, 0]
+    assert [b.lease_until for b in batches[1:]] == [None, None, None]
+    # The one the limiter refused waits for the group's room; the others were never tried.
+    assert batches[1].next_attempt_at is not None
+    assert len(accepted_item_writes(braze, since)) == 50
+    assert set(BulkRow.objects.filter(batch__in=batches[1:]).values_list("sends", flat=True)) == {0}
+    assert drain(job).state == JobState.DONE
+    writes = accepted_item_writes(braze, since)
+    assert len(writes) == 200
+    assert set(writes.values()) == {1}
+
+
+def test_a_sender_claims_what_its_share_of_the_limit_sends_in_a_quarter_second(
+    braze: SandboxHandle, settings: Settings
+) -> None:
+    from catalog_bulk.senders import claim_size
+    from console.braze import close_client
+
+    settings.BULK_SENDERS = 2
+    settings.BULK_CLAIM_SECONDS = 0.25
+    settings.BULK_CLAIM_BATCHES = 16
+    # The reference limits (100 requests a minute): one batch at a time, as ever; Braze's
+    # current ones (16,000): the most a claim takes.
+    for limit, expected in ((100, 1), (16_000, 16), (1_200, 2)):
+        groups = {**settings.BRAZE_RATE_LIMITS["groups"], "catalog_items_async": (limit, 60.0)}
+        settings.BRAZE_RATE_LIMITS = {
+            **settings.BRAZE_RATE_LIMITS,
+            "groups": groups,
+            "overrides": ["catalog_items_async"],
+            "margin_seconds": 0,
+        }
+        close_client()
+        assert claim_size() == expected
+
+
+def test_any_answer_but_a_202_ends_the_round_and_the_rest_go_back_unsent(
+    make_job: MakeJob,
+    editor: User,
+    reviewer: User,
+    braze: SandboxHandle,
+    fast_retries: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from catalog_bulk.outbox import batches_claim
+    from catalog_bulk.senders import batches_send, bulk_client
+    from console.braze.errors import BrazeServerError
+
+    job = approve(make_job(_csv(range(200))), editor=editor, reviewer=reviewer)
+    client = bulk_client()
+    real, calls = client.catalog_items_bulk_create, []
+
+    def create(**kwargs: Any) -> None:  # Braze fails the second request (500)
+        calls.append(1)
+        if len(calls) == 2:
+            raise BrazeServerError("down", status=500, maybe_applied=False)
+        real(**kwargs)
+
+    monkeypatch.setattr(client, "catalog_items_bulk_create", create)
+    batches_send(claims=batches_claim(limit=4), claimed_at=time.monotonic(), client=client)
+    assert len(calls) == 2
+    batches = list(BulkBatch.objects.filter(job=job).order_by("seq"))
+    assert [(b.state, b.attempts) for b in batches] == [
+        ("accepted", 1),
+        ("retry_wait", 1),
+        ("pending", 0),
+        ("pending", 0),
+    ]
+
+
+def test_claims_whose_lease_has_no_room_left_for_a_request_go_back_unsent(
+    make_job: MakeJob, editor: User, reviewer: User, braze: SandboxHandle, settings: Settings
+) -> None:
+    from catalog_bulk.outbox import LEASE_SLACK_SECONDS, batches_claim
+    from catalog_bulk.senders import batches_send
+
+    settings.BULK_CLAIM_LEASE_STEP = 0.5
+    since = time.time()
+    job = approve(make_job(_csv(range(150))), editor=editor, reviewer=reviewer)
+    claims = batches_claim(limit=3)
+    # The sender was held up since it claimed (a slow database, a stopped process): a request
+    # and half the slack to record it no longer fit in the first claim's lease. It and the
+    # ones after it (kept in order) go back, and nothing is sent.
+    held_up = LEASE_SLACK_SECONDS / 2 + 0.2
+    batches_send(claims=claims, claimed_at=time.monotonic() - held_up)
+    batches = BulkBatch.objects.filter(job=job).order_by("seq")
+    assert (
+        list(batches.values_list("state", "attempts", "lease_until")) == [("pending", 0, None)] * 3
+    )
+    assert accepted_item_writes(braze, since) == {}

@@ -264,3 +264,30 @@ def test_entries_without_an_id_are_left_out_and_reported_and_the_rest_mirrored(
     assert "2 entries without an item ID" in sync.error_message
     synced = AuditEntry.objects.get(action="catalog.synced")
     assert synced.data["skipped"] == 2
+
+
+@pytest.mark.django_db
+def test_items_a_job_had_braze_write_are_stored_whole_with_their_search_text() -> None:
+    from catalogs.services import catalog_items_mirror_store
+    from tests.factories import CatalogFactory, catalog_item_create
+
+    catalog = CatalogFactory.create(name="shop")
+    old = catalog_item_create(catalog, "sku-1", name="Mug", price=10, in_stock=True)
+    catalog_item_create(catalog, "sku-2", name="Cup", price=5)
+    catalog_item_create(catalog, "sku-3", name="Bowl", price=7)
+    catalog_items_mirror_store(
+        catalog=catalog,
+        items={"sku-1": {"name": "Big MUG", "price": 12}, "NEW-4": {"name": "Plate", "price": 3}},
+        deleted=["sku-3"],
+    )
+    items = {i.item_id: i for i in CatalogItem.objects.filter(catalog=catalog)}
+    assert set(items) == {"sku-1", "sku-2", "NEW-4"}
+    # A stored item is replaced whole (no in_stock left over), not merged.
+    assert items["sku-1"].data == {"name": "Big MUG", "price": 12}
+    assert items["sku-1"].pk == old.pk
+    assert items["sku-1"].mirrored_at > old.mirrored_at
+    # Its id and string values, lower-cased, for search; numbers are not text.
+    assert items["sku-1"].search_text == "sku-1 big mug"
+    assert items["NEW-4"].search_text == "new-4 plate"
+    assert items["NEW-4"].data == {"name": "Plate", "price": 3}
+    assert items["sku-2"].data == {"name": "Cup", "price": 5}

@@ -258,6 +258,9 @@ MATRIX: dict[str, Rule] = {
     "bundles:files": Rule(ALL),
     "bundles:export": Rule(ALL, ok_status=frozenset({200, 502})),
     "bundles:import": Rule(frozenset({Role.EDITOR}), method="post", ok_status=frozenset({400})),
+    # Promotion: whoever may propose, here (and, to promote, in the target: tests/bundles).
+    # It reads the workspace's names from Braze, which the matrix does not serve.
+    "bundles:promote": Rule(frozenset({Role.EDITOR}), ok_status=frozenset({200, 502})),
     "bundles:review": Rule(
         frozenset({Role.EDITOR, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
         kwargs={"pk": 999999},
@@ -267,6 +270,10 @@ MATRIX: dict[str, Rule] = {
     # Console users: Admins only.
     "users_admin:console_users": Rule(frozenset({Role.ADMIN})),
     "users_admin:user_create": Rule(frozenset({Role.ADMIN})),
+    # A person's roles in the URL's workspace (GET the form, POST a proposal): Admins there.
+    "users_admin:user_workspace_roles": Rule(
+        frozenset({Role.ADMIN}), kwargs={"pk": 999999}, ok_status=frozenset({404})
+    ),
     "users_admin:user_detail": Rule(
         frozenset({Role.ADMIN}), kwargs={"pk": 999999}, ok_status=frozenset({404})
     ),

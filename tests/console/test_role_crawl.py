@@ -337,10 +337,13 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     # Nothing uploaded: the form says what is missing.
     "bundles:import": (Target(ok=_ok(400)),),
     "bundles:review": (Target(_cr("content_bundle")),),
+    # One workspace: the screen lists its objects and has nowhere to promote them to.
+    "bundles:promote": (Target(hx_targets=("promotion-objects", "promotion-preview")),),
     "users_admin:index": (Target(),),
     "users_admin:console_users": (Target(hx_targets=("results",)),),
     "users_admin:user_create": (Target(),),
     "users_admin:user_detail": (Target(lambda w: {"pk": w.invitee_id}),),
+    "users_admin:user_workspace_roles": (Target(lambda w: {"pk": w.invitee_id}),),
     # The invitation link moves its token into the session (302), then shows the form; a
     # spent or made-up link shows a page that says so.
     "users_admin:set_password": (

@@ -1,6 +1,8 @@
 """How long a session lasts and what ends it (console/sessions.py), and the password policy."""
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.password_validation import validate_password
@@ -10,9 +12,21 @@ from django.urls import reverse
 from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
+from console.celery import app as celery_app
+from console.changes.services import change_request_approve
 from console.roles import Role
 from tests.factories import TEST_PASSWORD, totp_code, totp_device_create, user_with_role
-from users_admin.services import user_set_roles
+from users_admin.services import user_set_roles, user_workspace_roles_propose
+
+
+@pytest.fixture
+def run_on_commit_eagerly() -> Iterator[None]:
+    """The apply task, queued when the approval commits, runs at once."""
+    old = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = old
+
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +102,26 @@ def test_a_session_is_not_ended_while_its_roles_stay_the_same() -> None:
     admin = user_with_role(Role.ADMIN)
     user_set_roles(actor=admin, user=user, roles={Role.EDITOR})
     assert _signed_in(client)
+
+
+def test_a_change_of_roles_in_one_workspace_ends_the_sessions_too(
+    run_on_commit_eagerly: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    user = user_with_role(Role.EDITOR)
+    client = Client()
+    client.force_login(user)
+    ada, bob = user_with_role(Role.ADMIN), user_with_role(Role.ADMIN)
+    cr = user_workspace_roles_propose(
+        actor=ada, user=user, workspace="default", roles={Role.VIEWER}
+    )
+    assert cr is not None
+    assert _signed_in(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        change_request_approve(actor=bob, change_request=cr)
+
+    assert not _signed_in(client)
+    ended = AuditEntry.objects.get(action="auth.session_ended", actor_id=user.pk)
+    assert ended.data == {"reason": "roles_changed"}
 
 
 def test_passwords_need_fifteen_characters() -> None:

@@ -16,7 +16,7 @@ from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.changes.models import ChangeRequest, ChangeState
-from console.roles import Role, user_roles_assign
+from console.roles import Role, user_roles_assign, user_workspace_roles_assign
 from console.sessions import SEEN_AT, SIGNED_IN_AT
 from mfa import services
 from mfa.flow import PENDING, SECOND_FACTOR
@@ -53,6 +53,14 @@ def test_a_reviewer_without_a_factor_is_sent_to_enrol_before_anything_else() -> 
     page = client.get(reverse("mfa:enrol"))
     assert page.status_code == 200
     assert b"Set up a second factor" in page.content
+
+
+def test_an_admin_of_one_workspace_only_needs_a_second_factor_too() -> None:
+    client = Client()
+    person = user_with_role(Role.VIEWER)
+    user_workspace_roles_assign(user=person, workspace="production", roles=[Role.ADMIN])
+    assert _password(client, person) == reverse("mfa:enrol")
+    assert not _signed_in(client)
 
 
 def test_enrolling_an_app_signs_in_records_the_factor_and_shows_recovery_codes_once() -> None:

@@ -35,6 +35,11 @@ AWKWARD_TEXT = [
     "naïve ☃",
     "x\\y",
     "-",
+    # Every other control character, and characters csv and PostgreSQL treat alike.
+    "".join(chr(c) for c in range(1, 32)),
+    "'\r",
+    '"=x"',
+    "a\u2028b \U0001f600",
 ]
 AWKWARD_DATA: list[Any] = [
     {},

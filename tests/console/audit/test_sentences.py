@@ -23,7 +23,7 @@ from templates_app.models import ContentVersion, ResourceType, VersionSource
 from templates_app.services import content_propose
 from tests.factories import user_with_role
 
-PLACEHOLDERS = {"actor", "n", "title", "resource", "proposal"}
+PLACEHOLDERS = {"actor", "n", "title", "resource", "proposal", "promotion", "workspace"}
 
 
 def _action_constants() -> dict[str, str]:
@@ -100,6 +100,27 @@ def test_a_proposal_names_the_person_and_the_content_block_and_links_both(db: No
     block_url = reverse("templates_app:content_block_detail", args=["block-1"])
     assert f'<a href="{block_url}">welcome_header</a>' in sentence.html
     assert f'<a href="{cr.get_absolute_url()}">#{cr.pk}</a>' in sentence.html
+
+
+def test_a_promotion_names_both_workspaces_and_every_part_as_kept(db: None) -> None:
+    eddie = user_with_role(Role.EDITOR, first_name="Eddie", last_name="Editor")
+    entry = audit_append(
+        actor=eddie,
+        action=events.BUNDLE_PROMOTED,
+        resource_type="content_bundle",
+        resource_id="bundle:abc",
+        data={
+            "source_label": "Staging",
+            "target_label": "Production <b>",
+            "objects": ["Content Block footer", "Email template Spring Sale"],
+        },
+    )
+    sentence = audit_sentence(entry)
+    assert sentence.text.startswith(
+        "Eddie Editor promoted 2 objects from Staging to Production <b>: Content Block footer, "
+        "Email template Spring Sale (change"
+    )
+    assert "Production &lt;b&gt;" in sentence.html
 
 
 def test_the_entry_keeps_the_names_of_the_moment_it_was_written(db: None) -> None:

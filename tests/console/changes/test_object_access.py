@@ -178,6 +178,15 @@ EXAMPLES: dict[str, Example] = {
         base={"roles": ["Viewer"]},
         title="Give somebody the Reviewer role",
     ),
+    # Who may do what in one workspace (the identifier: a console user made for the test).
+    "workspace_role": Example(
+        **STAFF,
+        identifier="",
+        action="update",
+        payload={"same_as_console_wide": False, "roles": ["Viewer"]},
+        base={"same_as_console_wide": True, "roles": []},
+        title="Roles of somebody in Default: Viewer",
+    ),
     # Removing a console user's second factors (the identifier: a console user made for the test).
     "second_factor_reset": Example(
         **STAFF,

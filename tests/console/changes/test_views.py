@@ -1,5 +1,7 @@
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -153,3 +155,40 @@ def test_a_change_that_cannot_use_the_whole_rate_limit_offers_no_choice_and_refu
     assert response.status_code == 302
     cr.refresh_from_db()
     assert (cr.state, cr.full_rate_limit) == (ChangeState.PENDING, False)
+
+
+# The session, the user, their roles (groups and workspace roles in one query), the table's
+# count and its rows with their authors; the full page adds the navigation's review badge.
+# A query per row (an author, a review) fails these, as does the badge on a fragment.
+@pytest.mark.parametrize(
+    ("view", "fragment", "queries"),
+    [
+        ("review", False, 6),
+        ("review", True, 5),
+        ("all", False, 6),
+        ("all", True, 5),
+    ],
+)
+def test_the_change_list_takes_the_same_few_queries_however_many_rows_it_shows(
+    db: None,
+    fake_braze: FakeBraze,
+    reviewer: User,
+    django_assert_num_queries: Callable[..., Any],
+    view: str,
+    fragment: bool,
+    queries: int,
+) -> None:
+    for i in range(12):
+        change_request_propose(
+            actor=user_with_role(Role.EDITOR),
+            resource_type="fake_item",
+            identifier=f"shoe-{i}",
+            action="update",
+            payload={"price": i},
+            base_snapshot=fake_braze.read_current("shoe-1"),
+        )
+    client = _client(reviewer)
+    headers = {"HX-Request": "true", "HX-Target": "results"} if fragment else {}
+    with django_assert_num_queries(queries):
+        response = client.get(reverse("changes:list"), {"view": view}, headers=headers)
+    assert response.content.decode().count('href="/changes/') >= 12
