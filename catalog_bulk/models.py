@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from console.workspaces import WORKSPACE_KEY_LENGTH, workspace_default_key
 
@@ -232,7 +233,10 @@ class RowOutcome(models.TextChoices):
 class BulkRow(models.Model):
     """One line of the file: what it asks, what the mirror held, and what happened to it."""
 
-    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="rows")
+    # Every index is paid for by each of a file's rows when it is stored: the job's rows are
+    # found through bulk_row_line and bulk_row_item (both lead with job), a batch's through
+    # bulk_row_batch, so neither key has an index of its own.
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="rows", db_index=False)
     line = models.PositiveIntegerField()
     item_id = models.CharField(max_length=300)
     op = models.CharField(max_length=10, choices=RowOp.choices)
@@ -242,7 +246,12 @@ class BulkRow(models.Model):
     errors = models.JSONField(default=list)
     raw = models.JSONField(null=True, blank=True)  # the line as given, for error rows only
     batch = models.ForeignKey(
-        BulkBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="rows"
+        BulkBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rows",
+        db_index=False,
     )
     outcome = models.CharField(
         max_length=10, choices=RowOutcome.choices, default=RowOutcome.PENDING
@@ -257,7 +266,8 @@ class BulkRow(models.Model):
         indexes = [
             models.Index(fields=["job", "line"], name="bulk_row_line"),
             models.Index(fields=["job", "item_id"], name="bulk_row_item"),
-            models.Index(fields=["batch"], name="bulk_row_batch"),
+            # Rows get a batch at approval: storing a parsed file adds no entries.
+            models.Index(fields=["batch"], name="bulk_row_batch", condition=Q(batch__isnull=False)),
         ]
 
     def __str__(self) -> str:

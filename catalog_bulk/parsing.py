@@ -103,15 +103,15 @@ def csv_header_errors(header: list[str]) -> list[str]:
     return errors
 
 
-def read_csv(path: Path) -> Iterator[RawRow]:
-    """Rows after the header, as ``{column: text}``. Raises FileRefused for an unreadable file."""
+def read_csv_cells(path: Path) -> Iterator[tuple[int, list[str], str]]:
+    """Records after the header as ``(line, cells as written, shape error)``; blank lines are
+    skipped. Cells keep the console's formula quote (``cell_restored`` is the checker's job,
+    done once per cell). Raises FileRefused for an unreadable file."""
     with _text(path) as handle:
         reader = csv.reader(handle, strict=True)
         line = 1
         try:
-            header = [cell_restored(h.strip()) for h in next(reader)]
-            width = len(header)
-            keep = [i for i, name in enumerate(header) if name != ERRORS_COLUMN]
+            width = len(next(reader))
             while True:
                 start = reader.line_num + 1
                 try:
@@ -119,20 +119,20 @@ def read_csv(path: Path) -> Iterator[RawRow]:
                 except StopIteration:
                     return
                 line = start
-                if not record or (len(record) == 1 and not record[0].strip()):
+                if len(record) == width:
+                    # A one-column file's blank line has the header's width.
+                    if width == 1 and not record[0].strip():
+                        continue
+                    yield line, record, ""
+                elif not record or (len(record) == 1 and not record[0].strip()):
                     continue  # blank line
-                if len(record) != width:
-                    yield RawRow(
+                else:
+                    yield (
                         line,
-                        {"id": cell_restored(record[0].strip()) if record else ""},
-                        error=(
-                            f"This line has {len(record)} values but the header has {width} "
-                            "columns (a missing or extra comma, or an unclosed quote)."
-                        ),
+                        record,
+                        f"This line has {len(record)} values but the header has {width} "
+                        "columns (a missing or extra comma, or an unclosed quote).",
                     )
-                    continue
-                # The console's own exports quote formula-like cells; take that quote off.
-                yield RawRow(line, {header[i]: cell_restored(record[i]) for i in keep})
         except UnicodeDecodeError:
             raise FileRefused(
                 f"The file is not UTF-8 text (near line {line + 1}). "
@@ -142,6 +142,20 @@ def read_csv(path: Path) -> Iterator[RawRow]:
             raise FileRefused(
                 f"Line {reader.line_num} cannot be read as CSV ({exc}); nothing was imported."
             ) from None
+
+
+def read_csv(path: Path) -> Iterator[RawRow]:
+    """Rows after the header, as ``{column: text}``: one row at a time, the reference the
+    parse's CSV path (``validation.CsvRowChecker`` over ``read_csv_cells``) must agree with.
+    Raises FileRefused for an unreadable file."""
+    header = read_csv_header(path)
+    keep = [i for i, name in enumerate(header) if name != ERRORS_COLUMN]
+    for line, record, error in read_csv_cells(path):
+        if error:
+            yield RawRow(line, {"id": cell_restored(record[0].strip())}, error=error)
+            continue
+        # The console's own exports quote formula-like cells; take that quote off.
+        yield RawRow(line, {header[i]: cell_restored(record[i]) for i in keep})
 
 
 def read_jsonl(path: Path) -> Iterator[RawRow]:

@@ -72,6 +72,7 @@ from console.changes.services import (
     change_request_propose,
 )
 from console.changes.services import InvalidTransition as ChangeRequestInvalidTransition
+from console.spreadsheet import cell_restored
 from console.workspaces import workspace_active
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,14 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encode(value)
 
 
+_NO_ERRORS = "[]"
+_COULD_NOT_CHECK = "This row could not be checked; correct its values or leave it out."
+
+# A row while its chunk is checked: (line, item id, typed values, errors, the row as given:
+# a dict, or a CSV record's cells made into one only if the row is an error row).
+type _Row = tuple[int, str, dict[str, Any], list[str], dict[str, Any] | list[str]]
+
+
 class _Planner:
     """Checks, de-duplicates, diffs and stores rows in chunks (COPY), keeping counts."""
 
@@ -182,8 +191,9 @@ class _Planner:
         self.counts: Counter[str] = Counter()
         self.digest = hashlib.sha256()
         self.seen: set[int] = set()
-        self.chunk: list[tuple[parsing.RawRow, validation.CheckedRow]] = []
+        self.chunk: list[_Row] = []
         self.chunk_lines: dict[str, int] = {}
+        self.checker: validation.CsvRowChecker | None = None
         self.rows_read = 0
         self.rows_with_values = 0
         # Read once: settings are a lazy object, and these are asked for every row.
@@ -214,9 +224,9 @@ class _Planner:
         return kept
 
     def add(self, raw: parsing.RawRow, *, from_csv: bool) -> None:
-        self.rows_read += 1
+        """One row as a dict (JSON Lines, or ``parsing.read_csv``'s row at a time)."""
         if raw.error:
-            checked = validation.CheckedRow(str(raw.values.get("id", ""))[:300], errors=[raw.error])
+            item_id, values, errors = str(raw.values.get("id", ""))[:300], {}, [raw.error]
         else:
             try:
                 checked = validation.check_row(
@@ -225,89 +235,123 @@ class _Planner:
                     operation=self.job.operation,
                     from_csv=from_csv,
                 )
+                item_id, values, errors = checked.item_id, checked.values, checked.errors
             except Exception:  # one row must never stop the file (nor leave it unread)
                 logger.exception("bulk job %s: line %s could not be checked", self.job.pk, raw.line)
-                item_id = raw.values.get("id")
-                checked = validation.CheckedRow(
-                    item_id[:300] if isinstance(item_id, str) else "",
-                    errors=["This row could not be checked; correct its values or leave it out."],
-                )
-        raw.values = self._kept(raw.values)
-        if checked.item_id:
-            # 64-bit digests keep memory small; a digest hit is confirmed exactly.
-            key = int.from_bytes(hashlib.blake2b(checked.item_id.encode(), digest_size=8).digest())
+                given = raw.values.get("id")
+                item_id = given[:300] if isinstance(given, str) else ""
+                values, errors = {}, [_COULD_NOT_CHECK]
+        self._take(raw.line, item_id, values, errors, raw.values)
+
+    def add_cells(
+        self, checker: validation.CsvRowChecker, line: int, cells: list[str], error: str
+    ) -> None:
+        """One CSV record as read (``parsing.read_csv_cells``): no dict unless it has errors."""
+        self.checker = checker
+        if error:
+            given = cell_restored(cells[0].strip())
+            self._take(line, given[:300], {}, [error], {"id": given})
+            return
+        try:
+            item_id, values, errors = checker.check(cells)
+        except Exception:  # one row must never stop the file (nor leave it unread)
+            logger.exception("bulk job %s: line %s could not be checked", self.job.pk, line)
+            item_id = cell_restored(cells[checker.id_index])[:300]
+            values, errors = {}, [_COULD_NOT_CHECK]
+        self._take(line, item_id, values, errors, cells)
+
+    def _take(
+        self,
+        line: int,
+        item_id: str,
+        values: dict[str, Any],
+        errors: list[str],
+        given: dict[str, Any] | list[str],
+    ) -> None:
+        self.rows_read += 1
+        if item_id:
+            # 64-bit hashes keep memory small; a hash hit is confirmed exactly.
+            key = hash(item_id)
             if key in self.seen:
-                first = self._first_line(checked.item_id)
+                first = self._first_line(item_id)
                 if first is not None:
-                    checked.errors.append(
-                        f"The id “{checked.item_id}” is already on line {first} of this file "
+                    errors.append(
+                        f"The id “{item_id}” is already on line {first} of this file "
                         "(ids-not-unique)."
                     )
             else:
                 self.seen.add(key)
-            self.chunk_lines.setdefault(checked.item_id, raw.line)
-        self.chunk.append((raw, checked))
+            self.chunk_lines.setdefault(item_id, line)
+        self.chunk.append((line, item_id, values, errors, given))
         if len(self.chunk) >= PARSE_CHUNK_ROWS:
             self.flush()
 
     def flush(self) -> None:
         if not self.chunk:
             return
-        valid_ids = [c.item_id for _, c in self.chunk if not c.errors]
+        # A valid id is letters, digits, - and _: one comma-joined text is the cheapest
+        # parameter to send (an array of thousands is dumped element by element).
+        valid_ids = ",".join([row[1] for row in self.chunk if not row[3]])
         with connection.cursor() as cursor:
-            # One array parameter, not a thousand placeholders for the driver to split.
             cursor.execute(
                 f"SELECT item_id, data FROM {CatalogItem._meta.db_table}"  # noqa: S608
-                " WHERE catalog_id = %s AND item_id = ANY(%s)",
+                " WHERE catalog_id = %s AND item_id = ANY(string_to_array(%s, ','))",
                 [self.catalog.pk, valid_ids],
             )
             mirror = {item_id: _loaded(data) for item_id, data in cursor.fetchall()}
-        records = []
-        for raw, checked in self.chunk:
-            if checked.errors:
-                planned = preview.Planned(RowOp.ERROR, "error")
-                errors = checked.errors
-            else:
-                planned = preview.plan_row(
-                    operation=self.job.operation,
-                    values=checked.values,
-                    current=mirror.get(checked.item_id),
-                    types=self.types,
-                )
-                errors = [planned.error] if planned.error else []
-            self.counts[planned.kind] += 1
-            if planned.op in SENT_OPS:
-                self.digest.update(
-                    canonical_json(
-                        [raw.line, planned.op, checked.item_id, planned.payload]
-                    ).encode()
-                )
-            outcome = RowOutcome.PENDING if planned.op in SENT_OPS else RowOutcome.SKIPPED
-            kept = None
-            if errors and self.rows_with_values < self.error_rows_with_values:
-                # Past the cap an error row keeps its id and reasons only.
-                self.rows_with_values += 1
-                kept = raw.values
-            records.append(
-                (
-                    self.job.pk,
-                    raw.line,
-                    checked.item_id,
-                    planned.op,
-                    _json(planned.payload),
-                    _json(planned.before),
-                    _json(errors),
-                    _json(kept),
-                    outcome,
-                    0,
-                    0,
-                    "",
-                )
-            )
+        job_id, operation, types = self.job.pk, self.job.operation, self.types
+        counts, digest = self.counts, self.digest
+        op: str
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.copy(_COPY_SQL) as copy:
-                for record in records:
-                    copy.write_row(record)
+                for line, item_id, values, errors, given in self.chunk:
+                    kept = None
+                    if errors:
+                        op, kind, payload, before = RowOp.ERROR, "error", None, None
+                    else:
+                        planned = preview.plan_row(
+                            operation=operation,
+                            values=values,
+                            current=mirror.get(item_id),
+                            types=types,
+                        )
+                        op, kind = planned.op, planned.kind
+                        sent = planned.payload
+                        payload = None if sent is None else canonical_json(sent)
+                        before = _json(planned.before)
+                        if planned.error:
+                            errors = [planned.error]
+                    counts[kind] += 1
+                    if op in SENT_OPS:
+                        # canonical_json([line, op, item_id, payload]) with the payload's
+                        # text encoded once (a sent row's id needs no escaping).
+                        digest.update(f'[{line},"{op}","{item_id}",{payload or "null"}]'.encode())
+                        outcome = RowOutcome.PENDING
+                    else:
+                        outcome = RowOutcome.SKIPPED
+                    if errors and self.rows_with_values < self.error_rows_with_values:
+                        # Past the cap an error row keeps its id and reasons only.
+                        self.rows_with_values += 1
+                        if not isinstance(given, dict):
+                            assert self.checker is not None  # cells come with their checker
+                            given = self.checker.values(given)
+                        kept = _encode(self._kept(given))
+                    copy.write_row(
+                        (
+                            job_id,
+                            line,
+                            item_id,
+                            op,
+                            payload,
+                            before,
+                            _encode(errors) if errors else _NO_ERRORS,
+                            kept,
+                            outcome,
+                            0,
+                            0,
+                            "",
+                        )
+                    )
             BulkJob.objects.filter(pk=self.job.pk).update(rows_read=self.rows_read)
         self.chunk, self.chunk_lines = [], {}
 
@@ -342,6 +386,16 @@ def bulk_job_parse(*, job_id: int) -> BulkJob:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARSE_LOCK_CLASS, job.pk])
 
 
+def _plan_csv(planner: _Planner, path: Path, header: list[str]) -> None:
+    """The CSV file's records, checked by one checker prepared from the header. Its verdicts
+    are those of ``parsing.read_csv`` and ``validation.check_row``, a row at a time."""
+    checker = validation.CsvRowChecker(
+        header=header, types=planner.types, operation=planner.job.operation
+    )
+    for line, cells, error in parsing.read_csv_cells(path):
+        planner.add_cells(checker, line, cells, error)
+
+
 def _parse(job: BulkJob) -> BulkJob:
     started = time.monotonic()
     BulkRow.objects.filter(job=job).delete()
@@ -354,8 +408,7 @@ def _parse(job: BulkJob) -> BulkJob:
             columns = parsing.read_csv_header(path)
             file_errors = parsing.csv_header_errors(columns)
             if not file_errors:
-                for raw in parsing.read_csv(path):
-                    planner.add(raw, from_csv=True)
+                _plan_csv(planner, path, columns)
         else:
             for raw in parsing.read_jsonl(path):
                 planner.add(raw, from_csv=False)

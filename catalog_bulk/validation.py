@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
+from catalog_bulk import parsing
 from catalog_bulk.models import BulkOperation
 from catalogs import rules
+from console.spreadsheet import cell_restored
 
 
 @dataclass
@@ -124,3 +126,127 @@ def check_row(
         more = unknown - settings.BULK_UNKNOWN_COLUMNS_NAMED
         errors.append(f"…and {more:,} more columns that are not fields of this catalog.")
     return CheckedRow(item_id[:300], typed, errors)
+
+
+type _Cell = Callable[[str], Any]
+
+
+def _string_cell(raw: str) -> Any:
+    if raw[:1] == "'":
+        raw = cell_restored(raw)
+    if raw == "":
+        return None
+    if len(raw) > rules.VALUE_MAX_CHARS:
+        return rules.parse_value("string", raw)  # raises with Braze's wording
+    return raw
+
+
+def _number_cell(raw: str) -> Any:
+    text = (cell_restored(raw) if raw[:1] == "'" else raw).strip()
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        return rules.parse_value("number", text)  # raises with Braze's wording
+    return int(number) if number.is_integer() and "." not in text else number
+
+
+def _boolean_cell(raw: str) -> Any:
+    text = (cell_restored(raw) if raw[:1] == "'" else raw).strip().lower()
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    if text == "":
+        return None
+    return rules.parse_value("boolean", text)  # raises with Braze's wording
+
+
+def _cell_reader(field_type: str, operation: str) -> _Cell:
+    """One column's check: what ``check_row`` does for a CSV cell of this type, the common
+    types without the per-cell dispatch, the others through ``rules.parse_value`` itself."""
+    if field_type == "array" and operation == BulkOperation.UPDATE:
+
+        def array_cell(raw: str) -> Any:
+            raw = cell_restored(raw)
+            ops = _array_ops(raw, True)
+            return ops if ops is not None else rules.parse_value("array", raw)
+
+        return array_cell
+    fast = {"string": _string_cell, "number": _number_cell, "boolean": _boolean_cell}
+    if field_type in fast:
+        return fast[field_type]
+    return lambda raw: rules.parse_value(field_type, cell_restored(raw))
+
+
+class CsvRowChecker:
+    """``check_row`` for the records of one CSV file, prepared once from its header.
+
+    Every record has the header's columns, so which are unknown (and their messages) is
+    decided once; each known column gets its type's check. The verdicts, messages and their
+    order are ``check_row``'s (tests/catalog_bulk/test_csv_checker.py holds them together).
+    """
+
+    def __init__(self, *, header: Sequence[str], types: Mapping[str, str], operation: str) -> None:
+        named = settings.BULK_UNKNOWN_COLUMNS_NAMED
+        self.operation = operation
+        self.id_index = header.index("id")
+        self.keep = [i for i, name in enumerate(header) if name != parsing.ERRORS_COLUMN]
+        self.header = list(header)
+        # (index, name, check or None for an unknown column, its message or "")
+        self.columns: list[tuple[int, str, _Cell | None, str]] = []
+        unknown = 0
+        for i in self.keep:
+            name = header[i]
+            if name == "id":
+                continue
+            field_type = types.get(name)
+            if field_type is None:
+                unknown += 1
+                message = (
+                    f"Column “{name}” is not a field of this catalog (invalid-fields)."
+                    if unknown <= named
+                    else ""
+                )
+                self.columns.append((i, name, None, message))
+            else:
+                self.columns.append((i, name, _cell_reader(field_type, operation), ""))
+        self.more = (
+            [f"…and {unknown - named:,} more columns that are not fields of this catalog."]
+            if unknown > named
+            else []
+        )
+
+    def values(self, cells: Sequence[str]) -> dict[str, str]:
+        """The record as ``read_csv`` gives it: ``{column: text}``, formula quotes removed."""
+        header = self.header
+        return {header[i]: cell_restored(cells[i]) for i in self.keep}
+
+    def check(self, cells: Sequence[str]) -> tuple[str, dict[str, Any], list[str]]:
+        """``(item id, typed values, errors)`` of a record with the header's width."""
+        raw_id = cell_restored(cells[self.id_index])
+        item_id = raw_id.strip()
+        if not item_id:
+            return "", {}, ["The id is missing: every row needs one (items-missing-ids)."]
+        if len(item_id) <= rules.ITEM_ID_MAX and rules.item_id_plain(item_id):
+            errors: list[str] = []
+        else:
+            errors = rules.item_id_errors(item_id)
+        if self.operation == BulkOperation.DELETE:
+            return item_id[:300], {}, errors
+        typed: dict[str, Any] = {}
+        for i, name, reader, message in self.columns:
+            if reader is None:
+                if message:
+                    errors.append(message)
+                continue
+            try:
+                typed[name] = reader(cells[i])
+            except ValueError as exc:
+                errors.append(f"Column “{name}”: {exc}")
+        if self.more:
+            errors += self.more
+        return item_id[:300], typed, errors

@@ -113,6 +113,11 @@ def item_id_errors(item_id: str) -> list[str]:
     return errors
 
 
+def item_id_plain(item_id: str) -> bool:
+    """Whether an id has only the characters Braze allows (its length apart)."""
+    return _NAME_RE.match(item_id) is not None
+
+
 def _bad_keys(value: Any) -> bool:
     if isinstance(value, dict):
         return any("." in str(k) or "$" in str(k) or _bad_keys(v) for k, v in value.items())

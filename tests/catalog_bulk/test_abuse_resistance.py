@@ -265,6 +265,27 @@ def test_a_row_whose_check_crashes_is_a_row_error_not_a_stuck_job(
 ) -> None:
     from catalog_bulk import validation
 
+    real = validation.CsvRowChecker.check
+
+    def crash_on_boom(self: validation.CsvRowChecker, cells: list[str]) -> Any:
+        if cells[0] == "boom":
+            raise RuntimeError("unexpected")
+        return real(self, cells)
+
+    monkeypatch.setattr(validation.CsvRowChecker, "check", crash_on_boom)
+    job = make_job(b"id,name\nboom,x\nok-1,y\n")
+    assert job.state == JobState.READY
+    assert _errors(job)[2] == ["This row could not be checked; correct its values or leave it out."]
+    assert BulkRow.objects.get(job=job, line=2).item_id == "boom"
+    assert (job.n_error, job.n_create) == (1, 1)
+    assert not Path(job.file_path).exists()
+
+
+def test_a_json_line_whose_check_crashes_is_a_row_error_not_a_stuck_job(
+    make_job: MakeJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog_bulk import validation
+
     real = validation.check_row
 
     def crash_on_boom(**kwargs: Any) -> Any:
@@ -273,9 +294,10 @@ def test_a_row_whose_check_crashes_is_a_row_error_not_a_stuck_job(
         return real(**kwargs)
 
     monkeypatch.setattr(validation, "check_row", crash_on_boom)
-    job = make_job(b"id,name\nboom,x\nok-1,y\n")
+    job = make_job(b'{"id": "boom", "name": "x"}\n{"id": "ok-1", "name": "y"}\n', name="i.jsonl")
     assert job.state == JobState.READY
-    assert "could not be checked" in _errors(job)[2][0]
+    assert "could not be checked" in _errors(job)[1][0]
+    assert (job.n_error, job.n_create) == (1, 1)
     assert not Path(job.file_path).exists()
 
 
@@ -285,10 +307,10 @@ def test_a_parse_that_crashes_refuses_the_job_with_a_message_and_removes_the_fil
     from catalog_bulk import parsing
 
     def broken(path: Path) -> Any:
-        yield parsing.RawRow(2, {"id": "a"})
+        yield 2, ["a", "x"], ""
         raise RecursionError("somewhere deep")
 
-    monkeypatch.setattr(parsing, "read_csv", broken)
+    monkeypatch.setattr(parsing, "read_csv_cells", broken)
     job = make_job(b"id,name\na,x\n")
     assert job.state == JobState.INVALID
     assert "could not be read to the end" in job.file_errors[0]
