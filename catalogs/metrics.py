@@ -16,16 +16,17 @@ def catalog_metrics() -> Iterator[Metric]:
         "console_catalog_sync_age_seconds",
         "Seconds since the end of each catalog's last full pass over its items (catalogs "
         "never fully synced are counted in console_catalog_never_synced instead).",
-        labels=["catalog"],
+        # Each workspace has its own catalogs, often under the same names.
+        labels=["workspace", "catalog"],
     )
     never = 0
-    for name, last in Catalog.objects.filter(present_in_braze=True).values_list(
-        "name", "last_full_sync_at"
+    for workspace, name, last in Catalog.objects.filter(present_in_braze=True).values_list(
+        "workspace", "name", "last_full_sync_at"
     ):
         if last is None:
             never += 1
         else:
-            lag.add_metric([name], max(0.0, (now - last).total_seconds()))
+            lag.add_metric([workspace, name], max(0.0, (now - last).total_seconds()))
     yield lag
     yield GaugeMetricFamily(
         "console_catalog_never_synced",

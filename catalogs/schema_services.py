@@ -165,7 +165,11 @@ def catalog_selection_propose_delete(
 def catalog_field_inventory_learn(*, catalog_name: str, field_name: str) -> None:
     """Braze refused to delete `field_name` as an inventory field: remember it."""
     with transaction.atomic():
-        catalog = Catalog.objects.select_for_update().filter(name=catalog_name).first()
+        catalog = (
+            Catalog.objects.select_for_update()
+            .filter(workspace=workspace_default_key(), name=catalog_name)
+            .first()
+        )
         if catalog is None or field_name in catalog.inventory_fields:
             return
         catalog.inventory_fields = sorted({*catalog.inventory_fields, field_name})
@@ -175,7 +179,11 @@ def catalog_field_inventory_learn(*, catalog_name: str, field_name: str) -> None
 @transaction.atomic
 def catalog_field_mirror_write(*, catalog_name: str, action: str, field: Mapping[str, str]) -> None:
     """The schema, and every mirrored item: a deleted field's values leave with it."""
-    catalog = Catalog.objects.select_for_update().filter(name=catalog_name).first()
+    catalog = (
+        Catalog.objects.select_for_update()
+        .filter(workspace=workspace_default_key(), name=catalog_name)
+        .first()
+    )
     if catalog is None:
         return
     name = field["name"]
@@ -186,11 +194,17 @@ def catalog_field_mirror_write(*, catalog_name: str, action: str, field: Mapping
     catalog.save(update_fields=["fields", "refreshed_at"])
     if action == "delete":
         types = catalog.field_types()
-        rows = list(CatalogItem.objects.filter(catalog=catalog, data__has_key=name))
-        for row in rows:
+        items = CatalogItem.objects.filter(catalog=catalog, data__has_key=name)
+        # In chunks: a field of a million-item catalog must not hold every item in memory.
+        chunk: list[CatalogItem] = []
+        for row in items.iterator(chunk_size=2000):
             row.data.pop(name, None)
             row.search_text = _search_text(row.item_id, row.data, types)
-        CatalogItem.objects.bulk_update(rows, ["data", "search_text"], batch_size=500)
+            chunk.append(row)
+            if len(chunk) == 2000:
+                CatalogItem.objects.bulk_update(chunk, ["data", "search_text"], batch_size=500)
+                chunk = []
+        CatalogItem.objects.bulk_update(chunk, ["data", "search_text"], batch_size=500)
 
 
 def catalog_selection_mirror_write(

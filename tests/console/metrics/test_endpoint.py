@@ -198,6 +198,10 @@ def test_sync_lag_per_catalog_and_the_audit_chain_are_read_at_scrape_time(
     from tests.factories import CatalogFactory
 
     CatalogFactory(name="fresh", last_full_sync_at=timezone.now() - timedelta(hours=2))
+    # Another workspace's catalog of the same name is a series of its own.
+    CatalogFactory(
+        name="fresh", workspace="production", last_full_sync_at=timezone.now() - timedelta(hours=1)
+    )
     CatalogFactory(name="never", last_full_sync_at=None)
     CatalogFactory(name="gone", last_full_sync_at=timezone.now(), present_in_braze=False)
     audit_append(actor=SYSTEM, action="test.metrics")
@@ -209,8 +213,10 @@ def test_sync_lag_per_catalog_and_the_audit_chain_are_read_at_scrape_time(
     monkeypatch.setattr(catalog_metrics, "timezone", SimpleNamespace(now=lambda: later))
 
     samples = scrape()
-    age = value(samples, "console_catalog_sync_age_seconds", catalog="fresh") or 0
-    assert 2 * 3600 + 7 * 60 <= age < 2 * 3600 + 8 * 60
+    age = value(samples, "console_catalog_sync_age_seconds", workspace="default", catalog="fresh")
+    assert 2 * 3600 + 7 * 60 <= (age or 0) < 2 * 3600 + 8 * 60
+    other = value(samples, "console_catalog_sync_age_seconds", workspace="production")
+    assert 3600 + 7 * 60 <= (other or 0) < 3600 + 8 * 60
     assert value(samples, "console_catalog_sync_age_seconds", catalog="never") is None
     assert value(samples, "console_catalog_sync_age_seconds", catalog="gone") is None
     assert value(samples, "console_catalog_never_synced") == 1

@@ -1,0 +1,69 @@
+"""The mirror follows an applied schema change in the workspace it was applied in."""
+
+import pytest
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from catalogs.models import Catalog, CatalogItem
+from catalogs.schema_services import catalog_field_inventory_learn, catalog_field_mirror_write
+from console.workspaces import workspace_override, workspaces_from_env
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def two_workspaces(settings: Settings) -> None:
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
+        {
+            "BRAZE_WORKSPACES": "staging,production",
+            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
+            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
+        }
+    )
+
+
+FIELDS = [{"name": "colour", "type": "string"}, {"name": "size", "type": "number"}]
+
+
+def _products(workspace: str, items: int) -> Catalog:
+    catalog = Catalog.objects.create(workspace=workspace, name="products", fields=FIELDS)
+    CatalogItem.objects.bulk_create(
+        CatalogItem(
+            catalog=catalog,
+            item_id=f"i{n}",
+            data={"colour": "red", "size": n},
+            search_text=f"i{n} red",
+            mirrored_at=timezone.now(),
+        )
+        for n in range(items)
+    )
+    return catalog
+
+
+def test_a_deleted_field_leaves_every_item_of_its_workspaces_catalog_only() -> None:
+    staging, production = _products("staging", 3), _products("production", 2005)
+
+    with workspace_override("production"):
+        catalog_field_mirror_write(
+            catalog_name="products", action="delete", field={"name": "colour", "type": "string"}
+        )
+
+    production.refresh_from_db()
+    staging.refresh_from_db()
+    assert [f["name"] for f in production.fields] == ["size"]
+    assert [f["name"] for f in staging.fields] == ["colour", "size"]
+    assert not CatalogItem.objects.filter(catalog=production, data__has_key="colour").exists()
+    assert CatalogItem.objects.filter(catalog=production).count() == 2005
+    assert CatalogItem.objects.filter(catalog=staging, data__has_key="colour").count() == 3
+    assert "red" not in CatalogItem.objects.get(catalog=production, item_id="i2004").search_text
+
+
+def test_an_inventory_field_is_learnt_in_its_own_workspace() -> None:
+    staging, production = _products("staging", 0), _products("production", 0)
+
+    with workspace_override("production"):
+        catalog_field_inventory_learn(catalog_name="products", field_name="size")
+
+    production.refresh_from_db()
+    staging.refresh_from_db()
+    assert (production.inventory_fields, staging.inventory_fields) == (["size"], [])
