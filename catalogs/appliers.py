@@ -189,7 +189,9 @@ def item_urls(identifiers: Collection[str]) -> dict[str, str]:
         wanted |= Q(catalog__name=parts["catalog"], item_id=parts["item"])
     if not wanted:
         return {}
-    found = CatalogItem.objects.filter(wanted).values_list("catalog__name", "item_id")
+    found = CatalogItem.objects.filter(
+        wanted, catalog__workspace=workspace_default_key()
+    ).values_list("catalog__name", "item_id")
     return {
         services.ITEM_IDENTIFIERS.build(catalog=catalog, item=item): reverse(
             "catalogs:item_detail", args=[catalog, item]

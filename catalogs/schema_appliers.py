@@ -146,7 +146,9 @@ class CatalogSelectionApplier:
     def read_current(self, identifier: str) -> dict[str, Any] | None:
         parts = schema_services.SELECTION_IDENTIFIERS.parse(identifier)
         row = CatalogSelection.objects.filter(
-            catalog__name=parts["catalog"], name=parts["selection"]
+            catalog__workspace=workspace_default_key(),
+            catalog__name=parts["catalog"],
+            name=parts["selection"],
         ).first()
         return row.state() if row is not None else None
 

@@ -4,8 +4,13 @@ import pytest
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from catalogs.models import Catalog, CatalogItem
-from catalogs.schema_services import catalog_field_inventory_learn, catalog_field_mirror_write
+from catalogs.models import Catalog, CatalogItem, CatalogSelection
+from catalogs.schema_appliers import CatalogSelectionApplier
+from catalogs.schema_services import (
+    SELECTION_IDENTIFIERS,
+    catalog_field_inventory_learn,
+    catalog_field_mirror_write,
+)
 from console.workspaces import workspace_override, workspaces_from_env
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +72,15 @@ def test_an_inventory_field_is_learnt_in_its_own_workspace() -> None:
     production.refresh_from_db()
     staging.refresh_from_db()
     assert (production.inventory_fields, staging.inventory_fields) == (["size"], [])
+
+
+def test_a_selection_change_reads_its_base_from_its_own_workspace() -> None:
+    staging = _products("staging", 0)
+    _products("production", 0)
+    CatalogSelection.objects.create(catalog=staging, name="cheap", definition={"filters": []})
+    identifier = SELECTION_IDENTIFIERS.build(catalog="products", selection="cheap")
+
+    with workspace_override("production"):
+        assert CatalogSelectionApplier().read_current(identifier) is None
+    with workspace_override("staging"):
+        assert CatalogSelectionApplier().read_current(identifier) is not None
