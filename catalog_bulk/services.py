@@ -153,6 +153,35 @@ def bulk_job_upload(
     return job
 
 
+def bulk_job_copy_items(*, actor: AbstractBaseUser, source: Catalog, target: Catalog) -> BulkJob:
+    """An upsert job in ``target``'s workspace carrying every item ``source``'s mirror holds:
+    a catalog's items go from one workspace to another through the bulk pipeline (checked row
+    by row against the target's fields, previewed, approved there, sent at its limits)."""
+    if source.workspace == target.workspace or source.name != target.name:
+        raise BulkError("Items are copied to the catalog of the same name in another workspace.")
+    if not CatalogItem.objects.filter(catalog=source).exists():
+        raise BulkError(f"{source.name} has no items in this workspace's mirror to copy.")
+    directory = upload_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / f"{uuid.uuid4().hex}.copy"
+    try:
+        with staging.open("wb") as out:
+            items = CatalogItem.objects.filter(catalog=source).order_by("item_id")
+            for item in items.iterator(chunk_size=2000):
+                line = _encode({"id": item.item_id, **item.data}) + "\n"
+                out.write(line.encode())
+        with staging.open("rb") as handle:
+            name = f"{source.name}-from-{source.workspace}.jsonl"
+            return bulk_job_upload(
+                actor=actor,
+                catalog=target,
+                operation=BulkOperation.UPSERT,
+                upload=File(handle, name),
+            )
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 _COPY_SQL = (
     "COPY catalogs_bulkrow (job_id, line, item_id, op, payload, before, errors, raw, outcome, "
     "sends, resends, outcome_error) FROM STDIN"

@@ -8,6 +8,7 @@ app_name = "catalog_bulk"
 urlpatterns = [
     path("", views.bulk_upload, name="upload"),
     path("jobs/", views.bulk_job_list, name="jobs"),
+    path("copy/", views.bulk_copy, name="copy"),
     path("<int:job_id>/", views.bulk_job_detail, name="job"),
     path("<int:job_id>/propose/", views.bulk_job_propose, name="propose"),
     path("<int:job_id>/control/", views.bulk_job_control, name="control"),

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,9 +24,11 @@ from catalogs.models import Catalog
 from console.access import require_capability
 from console.changes.models import ChangeState
 from console.http import AuthenticatedRequest, htmx_targets
-from console.roles import Capability, user_capabilities
+from console.roles import Capability, user_capabilities, user_has_any
 from console.spreadsheet import cell_inert
 from console.tables import Column, list_template, table_from_queryset
+from console.workspace_urls import workspace_reverse
+from console.workspaces import workspace_override, workspaces_all
 
 # The job page polls while something is still changing: often while the job moves or its
 # approved request is about to start it, and slowly while it waits for a reviewer, or its
@@ -50,6 +53,40 @@ def _eta_text(seconds: float | None) -> str:
         return f"about {minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"about {hours} h {minutes:02d} min"
+
+
+@require_POST
+@require_capability(Capability.BROWSE)
+def bulk_copy(request: AuthenticatedRequest, name: str) -> HttpResponse:
+    """This catalog's mirrored items, as an upsert job in the catalog of the same name in
+    another workspace: proposing there needs PROPOSE there, whatever the role here."""
+    source = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
+    key = request.POST.get("workspace", "")
+    target = next(
+        (w for w in workspaces_all() if w.key == key and w.key != request.workspace.key), None
+    )
+    if target is None or not user_has_any(request.user, [Capability.PROPOSE], target.key):
+        raise PermissionDenied
+    there = Catalog.objects.filter(workspace=target.key, name=name, present_in_braze=True).first()
+    if there is None:
+        messages.error(
+            request,
+            f"{target.label} has no catalog named {name} yet: promote its schema first "
+            "(Promote), then copy its items.",
+        )
+        return redirect("catalogs:detail", name=name)
+    try:
+        with workspace_override(target):
+            job = services.bulk_job_copy_items(actor=request.user, source=source, target=there)
+    except services.BulkError as exc:
+        messages.error(request, str(exc))
+        return redirect("catalogs:detail", name=name)
+    messages.success(
+        request,
+        f"Copying {name}'s items from {request.workspace.label}: every row is being checked "
+        f"against {target.label}'s fields; preview and propose the job here.",
+    )
+    return redirect(workspace_reverse("catalog_bulk:job", workspace=target, args=[name, job.pk]))
 
 
 # The size limit applies while the body streams in, so the upload handler must be in place

@@ -28,7 +28,7 @@ from console.access import require_capability
 from console.changes.models import OPEN_STATES, ChangeRequest
 from console.changes.selectors import change_requests_visible
 from console.http import AuthenticatedRequest, htmx_targets
-from console.roles import Capability, user_capabilities
+from console.roles import Capability, user_capabilities, user_has_any
 from console.spreadsheet import cell_inert
 from console.tables import (
     Column,
@@ -39,6 +39,7 @@ from console.tables import (
     sort_from_request,
     table_from_queryset,
 )
+from console.workspaces import workspaces_all
 
 
 def _change_request_url(cr: ChangeRequest, fallback: str) -> str:
@@ -115,7 +116,16 @@ def catalog_detail(request: AuthenticatedRequest, name: str) -> HttpResponse:
             for item in selectors.catalog_item_sample(catalog=catalog)
         ],
         "sample_fields": sample_fields,
-        "can_propose": Capability.PROPOSE in user_capabilities(request.user),
+        "can_propose": Capability.PROPOSE in user_capabilities(request.user, request.workspace.key),
+        # Other workspaces this person may propose in: the items can be copied there.
+        "copy_targets": [
+            w
+            for w in workspaces_all()
+            if w.key != request.workspace.key
+            and user_has_any(request.user, [Capability.PROPOSE], w.key)
+        ]
+        if catalog.mirror_item_count
+        else [],
     }
     template = "catalogs/catalog_detail.html"
     if htmx_targets(request, "sync"):

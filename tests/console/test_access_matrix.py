@@ -155,6 +155,9 @@ MATRIX: dict[str, Rule] = {
     # Editors and Reviewers pause, resume or cancel one.
     "catalog_bulk:upload": Rule(frozenset({Role.EDITOR}), kwargs={"name": "matrix"}),
     "catalog_bulk:jobs": Rule(ALL, kwargs={"name": "matrix"}),
+    # Copying items to another workspace: with one workspace there is none to copy to, so
+    # everyone is refused (tests/catalog_bulk/test_copy.py: with two, PROPOSE in the target).
+    "catalog_bulk:copy": Rule(NOBODY, kwargs={"name": "matrix"}, method="post"),
     **{
         f"catalog_bulk:{name}": Rule(
             ALL, kwargs={"name": "matrix", "job_id": 999999}, ok_status=frozenset({404})

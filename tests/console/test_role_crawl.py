@@ -249,6 +249,7 @@ CRAWL: dict[str, tuple[Target, ...]] = {
     "catalogs:item_delete": (Target(_item),),
     "catalog_bulk:upload": (Target(_cat),),
     "catalog_bulk:jobs": (Target(_cat, hx_targets=("results",)),),
+    "catalog_bulk:copy": (Target(_cat),),
     "catalog_bulk:job": (Target(_job, hx_targets=("job-live",)),),
     "catalog_bulk:errors": (Target(_job),),
     "catalog_bulk:report": (Target(_job),),
