@@ -248,7 +248,9 @@ if TESTING:
     # Hashing passwords slowly protects nothing in a throw-away test database.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-STATIC_URL = "static/"
+# Absolute: Django prefixes a relative one with the script prefix of the request that first
+# reads it, and with several workspaces that prefix is the workspace's (/w/<key>/).
+STATIC_URL = "/static/"
 # collectstatic writes here at each release; WhiteNoise serves it in production.
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]

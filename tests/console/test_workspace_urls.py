@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 from django.test import Client
@@ -133,3 +134,20 @@ def test_links_made_outside_a_request_name_their_workspace() -> None:
         == "/w/production/changes/7/"
     )
     assert reverse("changes:detail", args=[7]) == "/changes/7/"
+
+
+def test_static_files_keep_one_address_whichever_workspace_first_serves_a_page(
+    two_workspaces: None, editor_client: Client, settings: Settings
+) -> None:
+    from django.conf import settings as lazy_settings
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.utils.functional import empty
+
+    # As in a fresh process: nothing has read STATIC_URL (Django keeps what it first read).
+    lazy_settings.__dict__.pop("STATIC_URL", None)
+    cast(Any, staticfiles_storage)._wrapped = empty  # a LazyObject, typed as the storage
+
+    page = editor_client.get("/w/production/changes/").content.decode()
+
+    assert 'href="/static/console/console.css' in page
+    assert "/w/production/static/" not in page
