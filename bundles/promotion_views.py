@@ -25,7 +25,7 @@ from console.access import require_capability
 from console.braze import BrazeError, describe_error
 from console.changes.services import ChangeRequestError
 from console.http import AuthenticatedRequest, htmx_targets
-from console.roles import Capability, user_has_any
+from console.roles import Capability, workspaces_other_where
 from console.workspace_urls import workspace_reverse
 from console.workspaces import Workspace, workspaces_all
 from templates_app.diff import snapshot_diff
@@ -36,12 +36,7 @@ OBJECTS_TARGET = "promotion-objects"
 
 def _targets(request: AuthenticatedRequest) -> list[Workspace]:
     """The other workspaces this person may propose changes in."""
-    return [
-        w
-        for w in workspaces_all()
-        if w.key != request.workspace.key
-        and user_has_any(request.user, [Capability.PROPOSE], w.key)
-    ]
+    return workspaces_other_where(request.user, Capability.PROPOSE, besides=request.workspace.key)
 
 
 def _picks(values: list[str]) -> list[Pick]:

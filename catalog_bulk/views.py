@@ -24,11 +24,11 @@ from catalogs.models import Catalog
 from console.access import require_capability
 from console.changes.models import ChangeState
 from console.http import AuthenticatedRequest, htmx_targets
-from console.roles import Capability, user_capabilities, user_has_any
+from console.roles import Capability, user_capabilities, workspaces_other_where
 from console.spreadsheet import cell_inert
 from console.tables import Column, list_template, table_from_queryset
 from console.workspace_urls import workspace_reverse
-from console.workspaces import workspace_override, workspaces_all
+from console.workspaces import workspace_override
 
 # The job page polls while something is still changing: often while the job moves or its
 # approved request is about to start it, and slowly while it waits for a reviewer, or its
@@ -62,10 +62,11 @@ def bulk_copy(request: AuthenticatedRequest, name: str) -> HttpResponse:
     another workspace: proposing there needs PROPOSE there, whatever the role here."""
     source = catalog_selectors.catalog_get(name=name, workspace=request.workspace.key)
     key = request.POST.get("workspace", "")
-    target = next(
-        (w for w in workspaces_all() if w.key == key and w.key != request.workspace.key), None
+    allowed = workspaces_other_where(
+        request.user, Capability.PROPOSE, besides=request.workspace.key
     )
-    if target is None or not user_has_any(request.user, [Capability.PROPOSE], target.key):
+    target = next((w for w in allowed if w.key == key), None)
+    if target is None:
         raise PermissionDenied
     there = Catalog.objects.filter(workspace=target.key, name=name, present_in_braze=True).first()
     if there is None:

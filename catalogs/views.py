@@ -28,7 +28,7 @@ from console.access import require_capability
 from console.changes.models import OPEN_STATES, ChangeRequest
 from console.changes.selectors import change_requests_visible
 from console.http import AuthenticatedRequest, htmx_targets
-from console.roles import Capability, user_capabilities, user_has_any
+from console.roles import Capability, user_capabilities, workspaces_other_where
 from console.spreadsheet import cell_inert
 from console.tables import (
     Column,
@@ -39,7 +39,6 @@ from console.tables import (
     sort_from_request,
     table_from_queryset,
 )
-from console.workspaces import workspaces_all
 
 
 def _change_request_url(cr: ChangeRequest, fallback: str) -> str:
@@ -118,12 +117,9 @@ def catalog_detail(request: AuthenticatedRequest, name: str) -> HttpResponse:
         "sample_fields": sample_fields,
         "can_propose": Capability.PROPOSE in user_capabilities(request.user, request.workspace.key),
         # Other workspaces this person may propose in: the items can be copied there.
-        "copy_targets": [
-            w
-            for w in workspaces_all()
-            if w.key != request.workspace.key
-            and user_has_any(request.user, [Capability.PROPOSE], w.key)
-        ]
+        "copy_targets": workspaces_other_where(
+            request.user, Capability.PROPOSE, besides=request.workspace.key
+        )
         if catalog.mirror_item_count
         else [],
     }

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, U
 from django.db.models import CharField, Q, QuerySet, Value
 
 from console.role_models import WorkspaceRole
+from console.workspaces import Workspace, workspaces_all
 
 
 class Role(StrEnum):
@@ -200,3 +201,13 @@ def user_workspace_roles_assign(*, user: User, workspace: str, roles: Iterable[R
         WorkspaceRole(user=user, workspace=workspace, role=role.value) for role in set(roles)
     )
     forget_cached_roles(user)
+
+
+def workspaces_other_where(
+    user: AbstractBaseUser | AnonymousUser, capability: Capability, *, besides: str
+) -> list[Workspace]:
+    """The workspaces other than ``besides`` where ``user`` has ``capability``: where a
+    promotion or a copy of items from ``besides`` may go."""
+    return [
+        w for w in workspaces_all() if w.key != besides and user_has_any(user, [capability], w.key)
+    ]
