@@ -114,3 +114,23 @@ def accepted_item_writes(braze: Any, since: float) -> dict[str, int]:
         for item_id in entry.get("item_ids") or []:
             counts[item_id] = counts.get(item_id, 0) + 1
     return counts
+
+
+def referee_log_settled(
+    braze: Any, *, since: float, group: str, expected: int, hold: float
+) -> list[dict[str, Any]]:
+    """The referee's log once the requests still held when the job finished have ended.
+
+    The sandbox logs a request when it answers, so one it holds past the console's read
+    timeout is logged up to `hold` seconds after the console gave up on it and moved on. The
+    log is read until it holds `expected` entries (or a deadline passes), then once more after
+    another hold, so a request arriving late is counted too.
+    """
+    deadline = time.monotonic() + hold + 10
+    while True:
+        log = braze.admin.log(since=since, group=group)
+        if len(log) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(hold)
+    return list(braze.admin.log(since=since, group=group))
