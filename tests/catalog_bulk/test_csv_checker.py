@@ -1,6 +1,7 @@
-"""The CSV parse checks records with a checker prepared once from the header; its verdicts,
-messages, payloads and plan hash are those of the row-at-a-time path (``parsing.read_csv``
-and ``validation.check_row``), which stays the reference."""
+"""The CSV parse checks records with a checker prepared once from the header and stores a
+chunk while the next is checked; its verdicts, messages, payloads and plan hash are those of
+the row-at-a-time path (``parsing.read_csv``, ``validation.check_row`` and ``_Planner``,
+which stores each chunk before reading on), which stays the reference."""
 
 import csv
 import hashlib
@@ -102,6 +103,8 @@ def _same_verdicts(make_job: MakeJob, content: bytes, operation: str, rows: int)
     fast = make_job(content, operation)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(services, "_plan_csv", _row_at_a_time)
+        # Each chunk stored before the next is read, a row at a time through write_row.
+        patch.setattr(services, "_PipelinedPlanner", services._Planner)
         reference = make_job(content, operation)
     assert fast.state == reference.state == JobState.READY
     assert fast.rows_read == rows  # every record is a row, blank lines none
