@@ -62,7 +62,7 @@ from catalog_bulk.uploads import too_large_message
 from catalogs import rules
 from catalogs.models import Catalog, CatalogItem
 from console.audit import events
-from console.audit.hashing import canonical_json
+from console.audit.hashing import canonical_json, json_scan
 from console.audit.services import Actor
 from console.braze.errors import STORAGE_LIMIT_IDS
 from console.celery import task_enqueue
@@ -199,6 +199,12 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 def _loaded(data: Any) -> Any:
     # psycopg returns jsonb decoded unless Django's connection registered text loaders.
     return json.loads(data) if isinstance(data, str) else data
+
+
+def _scanned(data: Any) -> Any:
+    # _loaded without loads()'s checks of what surrounds the value: PostgreSQL's text of a
+    # jsonb is one value and nothing else.
+    return json_scan(data)[0] if isinstance(data, str) else data
 
 
 def _json(value: Any) -> str | None:
@@ -493,7 +499,7 @@ class _PipelinedPlanner(_Planner):
     def _lookups(self, ids: str, again: list[str]) -> tuple[dict[str, Any], dict[str, int]]:
         with self.db.cursor() as cursor:
             cursor.execute(_MIRROR_SQL, [self.catalog.pk, ids])
-            mirror = {item_id: _loaded(data) for item_id, data in cursor.fetchall()}
+            mirror = {item_id: _scanned(data) for item_id, data in cursor.fetchall()}
             first: dict[str, int] = {}
             if again:
                 cursor.execute(_FIRST_LINES_SQL, [self.job.pk, again])
