@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from itertools import batched
+from itertools import batched, islice
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
@@ -327,6 +327,9 @@ class _Planner:
         if len(self.chunk) >= PARSE_CHUNK_ROWS:
             self.flush()
 
+    def expect(self, ids: list[str]) -> None:
+        """The ids of the next chunk's rows (the reference looks them up when it stores)."""
+
     def _seen_again(self, item_id: str, errors: list[str]) -> None:
         """A row whose id hashes like an earlier one's: an error if it is the same id."""
         first = self._first_line(item_id)
@@ -462,6 +465,8 @@ class _PipelinedPlanner(_Planner):
         self.db = connection.connection
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-parse")
         self.copies: list[Future[None]] = []
+        self.expected: Future[dict[str, Any]] | None = None
+        self.expected_rows = 0
         self.failure: BaseException | None = None
         # Rows of this chunk whose id an earlier chunk may hold: (id, the row's errors).
         self.unresolved: list[tuple[str, list[str]]] = []
@@ -496,15 +501,22 @@ class _PipelinedPlanner(_Planner):
                     raise
                 raise cause from None
 
-    def _lookups(self, ids: str, again: list[str]) -> tuple[dict[str, Any], dict[str, int]]:
+    def expect(self, ids: list[str]) -> None:
+        """The ids of the next chunk's rows, before they are added: the mirror's items are
+        looked up while they are checked. Any id may be given (only a valid row's is looked
+        for in the result); without this call ``flush`` looks them up itself."""
+        self.expected = self.writer.submit(self._on_writer, self._mirror, ",".join(ids))
+        self.expected_rows = len(ids)
+
+    def _mirror(self, ids: str) -> dict[str, Any]:
         with self.db.cursor() as cursor:
             cursor.execute(_MIRROR_SQL, [self.catalog.pk, ids])
-            mirror = {item_id: _scanned(data) for item_id, data in cursor.fetchall()}
-            first: dict[str, int] = {}
-            if again:
-                cursor.execute(_FIRST_LINES_SQL, [self.job.pk, again])
-                first = dict(cursor.fetchall())
-        return mirror, first
+            return {item_id: _scanned(data) for item_id, data in cursor.fetchall()}
+
+    def _first_lines(self, ids: list[str]) -> dict[str, int]:
+        with self.db.cursor() as cursor:
+            cursor.execute(_FIRST_LINES_SQL, [self.job.pk, ids])
+            return dict(cursor.fetchall())
 
     def _copy(self, pieces: SimpleQueue[bytes | None], rows_read: int) -> None:
         # Pieces end with None, or with b"" when the chunk could not be encoded to the end:
@@ -534,14 +546,20 @@ class _PipelinedPlanner(_Planner):
             return
         chunk, unresolved = self.chunk, self.unresolved
         self.chunk, self.chunk_lines, self.unresolved = [], {}, []
-        # Valid ids have no commas (letters, digits, - and _); a row found a duplicate below
-        # only makes the lookup ask for one item more.
-        ids = ",".join([row[1] for row in chunk if not row[3]])
-        again = list(dict.fromkeys(item_id for item_id, _ in unresolved))
-        mirror, first = self._result(self.writer.submit(self._on_writer, self._lookups, ids, again))
-        for item_id, errors in unresolved:
-            if item_id in first:
-                errors.append(_duplicate(item_id, first[item_id]))
+        mirror_items = self.expected
+        self.expected = None
+        if mirror_items is None or len(chunk) != self.expected_rows:
+            # Valid ids have no commas (letters, digits, - and _); a row found a duplicate
+            # below only makes the lookup ask for one item more.
+            ids = ",".join([row[1] for row in chunk if not row[3]])
+            mirror_items = self.writer.submit(self._on_writer, self._mirror, ids)
+        if unresolved:
+            again = list(dict.fromkeys(item_id for item_id, _ in unresolved))
+            first = self._result(self.writer.submit(self._on_writer, self._first_lines, again))
+            for item_id, errors in unresolved:
+                if item_id in first:
+                    errors.append(_duplicate(item_id, first[item_id]))
+        mirror = self._result(mirror_items)
         for done in [c for c in self.copies if c.done()]:
             self._result(done)
             self.copies.remove(done)
@@ -653,8 +671,13 @@ def _plan_csv(planner: _Planner, path: Path, header: list[str]) -> None:
     checker = validation.CsvRowChecker(
         header=header, types=planner.types, operation=planner.job.operation
     )
-    for line, cells, error in parsing.read_csv_cells(path):
-        planner.add_cells(checker, line, cells, error)
+    records = parsing.read_csv_cells(path)
+    # A chunk's records are read first, so the mirror's items for their ids are looked up
+    # while they are checked; each record is one row, so the planner's chunks are these.
+    while chunk := list(islice(records, PARSE_CHUNK_ROWS)):
+        planner.expect([checker.item_id(cells) for _, cells, _ in chunk])
+        for line, cells, error in chunk:
+            planner.add_cells(checker, line, cells, error)
 
 
 def _parse(job: BulkJob) -> BulkJob:
