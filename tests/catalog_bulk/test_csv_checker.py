@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pytest_django.fixtures import Settings
 
-from catalog_bulk import parsing, services
+from catalog_bulk import parsing, preview, services
 from catalog_bulk.models import SENT_OPS, BulkJob, BulkRow, JobState
 from catalogs.models import Catalog
 from console.audit.hashing import canonical_json
@@ -226,14 +226,14 @@ def test_a_row_that_cannot_be_planned_mid_file_stores_nothing_and_refuses_the_fi
     make_job: MakeJob, mirrored: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(services, "PARSE_CHUNK_ROWS", 100)
-    plan_row = services.preview.plan_row
+    plan_row = preview.plan_row
 
     def failing(**kwargs: Any) -> Any:
         if kwargs["values"].get("name") == "Breaks":
             raise RuntimeError("unexpected")
         return plan_row(**kwargs)
 
-    monkeypatch.setattr(services.preview, "plan_row", failing)
+    monkeypatch.setattr(preview, "plan_row", failing)
     rows = "".join(f"it-{n},{'Breaks' if n == 250 else 'Mug'}\n" for n in range(400))
     job = make_job(f"id,name\n{rows}".encode())
     assert job.state == JobState.INVALID
