@@ -5,7 +5,6 @@ ranges together (the first prev_hash of a range must be the last hash of the one
 """
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,49 +165,15 @@ def walk_range(
     """Worker entry point: verify seq low..high on a connection of its own."""
     import psycopg
 
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cursor:
-        query = SELECT + " WHERE e.seq BETWEEN %s AND %s ORDER BY e.seq"
+    with psycopg.connect(conninfo) as conn, conn.cursor(name="audit_walk") as cursor:
+        cursor.itersize = BATCH
+        cursor.execute(SELECT + " WHERE e.seq BETWEEN %s AND %s ORDER BY e.seq", [low, high])
         return walk(
-            copied_rows(cursor, query, [low, high]),
+            batched_rows(cursor),
             {s for s in wanted if low <= s <= high},
             key=key,
             legacy_until=legacy_until,
         )
-
-
-# COPY's text format escapes these characters (and the backslash) in a value; \N is NULL.
-_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
-_COPY_ESCAPED = re.compile(r"\\(.)")
-_NULL = "\t\\N"
-
-
-def _copy_value(text: str) -> str | None:
-    if text == "\\N":
-        return None
-    return _COPY_ESCAPED.sub(lambda m: _COPY_ESCAPES.get(m[1], m[1]), text)
-
-
-def copied_rows(cursor: Any, query: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
-    """SELECT's rows through COPY ... TO STDOUT: PostgreSQL sends rows this way at less than
-    half the cost of a cursor's (measured for the walk: 1.9 against 4.5 µs a row), and
-    splitting its text costs Python less than decoding a cursor's rows. Only the seq is not
-    text; the personal part is the one column that may be NULL."""
-    with cursor.copy(f"COPY ({query}) TO STDOUT", params) as copy:
-        for block in copy:
-            for line in str(block, "utf-8").split("\n"):
-                if not line:
-                    continue
-                if line.endswith(_NULL):
-                    body, personal = line[: -len(_NULL)], None
-                else:
-                    body, last = line.rsplit("\t", 1)
-                    personal = _copy_value(last)
-                fields: list[Any] = body.split("\t")
-                if "\\" in body:
-                    fields = [_copy_value(f) for f in fields]
-                fields[0] = int(fields[0])
-                fields.append(personal)
-                yield tuple(fields)
 
 
 def batched_rows(cursor: Any) -> Iterator[tuple[Any, ...]]:
