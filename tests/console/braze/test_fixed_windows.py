@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -448,6 +448,11 @@ def test_people_s_guard_sends_settled_before_the_boundary_do_not_free_background
     assert try_acquire(limiter, group=GROUP)[0]
 
 
+def _scores(r: redis.Redis, key: str) -> list[float]:
+    pairs = cast("list[tuple[bytes, float]]", r.zrange(key, 0, -1, withscores=True))
+    return [score for _member, score in pairs]
+
+
 def _group_state(limiter: RateLimiter) -> dict[str, object]:
     """What learn and observe leave in Redis for the group (sets' members are random ids:
     their scores), and what the process keeps."""
@@ -458,8 +463,8 @@ def _group_state(limiter: RateLimiter) -> dict[str, object]:
         "others": r.hgetall(keys.others),
         "grid": r.get(keys.grid),
         "gridobs": r.hgetall(keys.gridobs),
-        "earlier": [s for _m, s in r.zrange(keys.settled_earlier, 0, -1, withscores=True)],
-        "later": [s for _m, s in r.zrange(keys.settled_later, 0, -1, withscores=True)],
+        "earlier": _scores(r, keys.settled_earlier),
+        "later": _scores(r, keys.settled_later),
         "limit": limiter.limit(GROUP),
         "phase": limiter.grid._phase.get(GROUP) if limiter.grid else None,
     }
