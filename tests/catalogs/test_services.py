@@ -299,7 +299,7 @@ def test_items_stored_from_a_bulk_job_keep_every_character_and_value_as_given() 
     from tests.factories import CatalogFactory
 
     catalog = CatalogFactory.create(name="shop")
-    awkward = {
+    awkward: dict[str, dict[str, Any]] = {
         'quote"and\\back': {"name": 'Crème "Brûlée"\\ {x}', "price": 1.5, "n": None},
         "emoji-🎉": {"name": "Ünïcode ✓\ttab\nline", "list": [1, "a", {"b": True}]},
         "plain": {"name": "", "big": 12345678901234567890, "tiny": 1e-07},
