@@ -44,6 +44,7 @@ from console.braze.client import BrazeClient, RetryPolicy
 from console.braze.errors import BrazeError, BrazeRateLimited, BrazeTimeout
 from console.braze.limiter import Lane
 from console.celery import task_enqueue
+from console.metrics import held, held_flush
 from console.workspaces import workspace_active, workspace_default, workspace_override
 
 logger = logging.getLogger(__name__)
@@ -123,26 +124,34 @@ def batches_send(
     budget = request_seconds() + LEASE_SLACK_SECONDS / 2
     accepted: list[Claim] = []  # answered 202, not yet recorded
     state, full_for = "", None
-    for place, claim in enumerate(claims):
-        elapsed = time.monotonic() - claimed_at
-        if accepted and elapsed + budget > accepted[0].lease:
-            batches_record_accepted(claims=accepted)
-            accepted = []
-        if elapsed + budget > claim.lease:
-            batches_release(claims=claims[place:])
-            break
-        error, full_for = _send_one(client, claim)
-        if error is None:
-            accepted.append(claim)
-            state = BatchState.ACCEPTED
-            continue
-        # The accepted before it first, so the mirror follows the order they were sent in.
+
+    def record_accepted() -> None:
+        # The answers are counted before their batches are recorded: a scrape never shows
+        # more batches accepted than answers.
+        held_flush()
         batches_record_accepted(claims=accepted)
-        accepted = []
-        state = batch_record(claim=claim, error=error)
-        batches_release(claims=claims[place + 1 :])
-        break
-    batches_record_accepted(claims=accepted)
+        accepted.clear()
+
+    # The round's metrics in one round trip to Redis, not one per request.
+    with held():
+        for place, claim in enumerate(claims):
+            elapsed = time.monotonic() - claimed_at
+            if accepted and elapsed + budget > accepted[0].lease:
+                record_accepted()
+            if elapsed + budget > claim.lease:
+                batches_release(claims=claims[place:])
+                break
+            error, full_for = _send_one(client, claim)
+            if error is None:
+                accepted.append(claim)
+                state = BatchState.ACCEPTED
+                continue
+            # The accepted before it first, so the mirror follows the order they were sent in.
+            record_accepted()
+            state = batch_record(claim=claim, error=error)
+            batches_release(claims=claims[place + 1 :])
+            break
+        record_accepted()
     return Sent(state=state, group_full_for=full_for)
 
 

@@ -404,10 +404,12 @@ def catalog_item_mirror_write(
 
 
 # What CatalogItem.objects.bulk_create(update_conflicts=True) would write, as one statement.
+# The items come as one JSON text: PostgreSQL reads it in C, where psycopg would quote three
+# arrays' elements one at a time in Python (the larger part of a bulk sender's recording).
 _MIRROR_STORE_SQL = """
 INSERT INTO {table} (catalog_id, item_id, data, search_text, mirrored_at)
-SELECT %(catalog)s, item.id, item.data::jsonb, item.search, %(now)s
-FROM unnest(%(ids)s::text[], %(data)s::text[], %(search)s::text[]) AS item(id, data, search)
+SELECT %(catalog)s, item.id, item.data, item.search, %(now)s
+FROM json_to_recordset(%(items)s::json) AS item(id text, data jsonb, search text)
 ON CONFLICT (catalog_id, item_id) DO UPDATE
 SET data = EXCLUDED.data, search_text = EXCLUDED.search_text, mirrored_at = EXCLUDED.mirrored_at
 """
@@ -423,17 +425,19 @@ def catalog_items_mirror_store(
     if not items:
         return
     types = catalog.field_types()
-    # One statement over arrays: a bulk job writes the items of each accepted request, and
-    # building a model instance per item cost the workers more than sending it to Braze.
+    # One statement: a bulk job writes the items of each accepted request, and building a
+    # model instance per item cost the workers more than sending it to Braze.
+    rows = [
+        {"id": item_id, "data": data, "search": _search_text(item_id, data, types)}
+        for item_id, data in items.items()
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             _MIRROR_STORE_SQL.format(table=CatalogItem._meta.db_table),
             {
                 "catalog": catalog.pk,
                 "now": timezone.now(),
-                "ids": list(items),
-                "data": [json.dumps(dict(data)) for data in items.values()],
-                "search": [_search_text(i, data, types) for i, data in items.items()],
+                "items": json.dumps(rows, separators=(",", ":")),
             },
         )
 

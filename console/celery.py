@@ -1,3 +1,4 @@
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,3 +111,17 @@ def lower_worker_priority(**_: object) -> None:
 
     if settings.WORKER_NICENESS > 0:
         os.nice(settings.WORKER_NICENESS)
+
+
+@worker_process_init.connect
+def braze_client_build(**_: object) -> None:
+    """Build this process's Braze client before its first task: its first build imports
+    httpx's transport and loads the CA bundle, a few hundred milliseconds on a busy host that
+    the first bulk request (or a person's approved change) would otherwise wait for."""
+    # Lazy: this module loads with the project (console/__init__.py), before the apps are.
+    from console.braze import get_client
+
+    try:
+        get_client()
+    except Exception:  # the first task builds it, and says what is wrong
+        logging.getLogger(__name__).warning("Braze client not built ahead", exc_info=True)

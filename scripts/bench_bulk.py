@@ -292,6 +292,30 @@ class CpuMeter:
         return {group: now[group] - self.start[group] for group in self.GROUPS}
 
 
+def _pg_statements_reset() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        cursor.execute("SELECT pg_stat_statements_reset()")
+
+
+def _pg_statements_print(top: int = 15) -> None:
+    """The statements that took PostgreSQL's time over the run, costliest first."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT total_exec_time, calls, rows, left(regexp_replace(query, '\\s+', ' ', 'g'),"
+            " 160) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT %s",
+            [top],
+        )
+        rows = cursor.fetchall()
+    print("PostgreSQL statements by total execution time (ms, calls, rows):", flush=True)
+    for total, calls, nrows, query in rows:
+        print(f"  {total:9.1f} {calls:7d} {nrows:8d}  {query}", flush=True)
+
+
 def _tree_rss_kb(pid: int) -> int:
     """The largest RSS of one worker process (parent or pool child)."""
     best = 0
@@ -847,8 +871,12 @@ class Bench:
             profile_dir.mkdir(parents=True, exist_ok=True)
         self.restart_workers(limiter_off=True, profile_dir=profile_dir)
         meter = CpuMeter(self)
+        if self.args.pg_statements:
+            _pg_statements_reset()
         _jobs, ids, since, until, watch = self.run_jobs([self.args.items], meter=meter)
         cpu = meter.end()
+        if self.args.pg_statements:
+            _pg_statements_print()
         load = os.getloadavg()
         stats = self.sandbox.admin.group_stats(GROUP, since=since, until=until + 0.5)
         ceiling = LIMIT * BATCH / (60.0 / self.args.scale)
@@ -1372,6 +1400,12 @@ def main() -> int:
         "--profile-workers",
         metavar="DIR",
         help="profile the headroom scenario's workers (cProfile of CPU time, solo pool) into DIR",
+    )
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="headroom: print PostgreSQL's costliest statements (pg_stat_statements, loaded "
+        "only with this flag: it costs every statement a little)",
     )
     parser.add_argument(
         "--parse-mb", type=int, default=100, help="size of the parse scenario's CSV (MB)"

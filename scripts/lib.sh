@@ -83,7 +83,8 @@ pg_as() {
   fi
 }
 
-# pg_start DATADIR SOCKETDIR: create the cluster on first use, then start it.
+# pg_start DATADIR SOCKETDIR: create the cluster on first use, then start it
+# (PG_EXTRA_OPTIONS: more "-c name=value" server settings).
 # Roles: "console" owns the schema (migrations); "console_app" is the run-time
 # login the audit issue restricts.
 #
@@ -118,7 +119,7 @@ pg_start() {
     for role in postgres console console_app; do echo "console $me $role"; done
   } | pg_as tee "$data/pg_ident.conf" >/dev/null
   pg_as "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c unix_socket_permissions=0700 -c fsync=${PG_FSYNC:-on}" start >/dev/null
+    -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c unix_socket_permissions=0700 -c fsync=${PG_FSYNC:-on} ${PG_EXTRA_OPTIONS:-}" start >/dev/null
   pg_as "$PG_BIN/psql" -h "$sock" -U postgres -d postgres -qtA -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 SELECT 'CREATE ROLE console LOGIN CREATEDB' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'console')\gexec
 SELECT 'CREATE ROLE console_app LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'console_app')\gexec

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.request
 
 import httpx
 import redis
@@ -63,7 +64,11 @@ _lock = threading.Lock()
 _clients: dict[str, tuple[tuple[object, ...], BrazeClient]] = {}
 
 
-def build_http_client(*, base_url: str) -> httpx.Client:
+def build_http_client(
+    *, base_url: str, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The HTTP client for Braze; ``transport``: the one it sends through (default: a
+    pool as build_http_transport makes)."""
     timeout = httpx.Timeout(
         connect=settings.BRAZE_CONNECT_TIMEOUT,
         read=settings.BRAZE_READ_TIMEOUT,
@@ -73,11 +78,17 @@ def build_http_client(*, base_url: str) -> httpx.Client:
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
-        # Keep-alive longer than the slowest group's spacing (12 s) so pacing does not cost
-        # a new TLS handshake per request.
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60),
+        transport=transport or build_http_transport(),
         headers={"Accept": "application/json", "User-Agent": "braze-content-console"},
         follow_redirects=False,
+    )
+
+
+def build_http_transport() -> httpx.HTTPTransport:
+    # Keep-alive longer than the slowest group's spacing (12 s) so pacing does not cost a new
+    # TLS handshake per request.
+    return httpx.HTTPTransport(
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60)
     )
 
 
@@ -140,8 +151,13 @@ def get_client(
                 ),
                 limits=limits_from_settings(workspace=str(limiter_key)),
             )
+            transport = build_http_transport()
+            base_url = resolve_rest_endpoint(value=str(endpoint))
             client = BrazeClient(
-                http=build_http_client(base_url=resolve_rest_endpoint(value=str(endpoint))),
+                http=build_http_client(base_url=base_url, transport=transport),
+                # Behind a proxy (the environment's, which httpx.Client follows) every
+                # request goes through the client.
+                transport=None if urllib.request.getproxies() else transport,
                 limiter=limiter,
                 api_key=str(api_key),
                 scim_token=str(scim_token),

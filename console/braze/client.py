@@ -393,8 +393,11 @@ class _BearerAuth(httpx.Auth):
         return "<BearerAuth [redacted]>"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self.__token}"
+        self.authorise(request)
         yield request
+
+    def authorise(self, request: httpx.Request) -> None:
+        request.headers["Authorization"] = f"Bearer {self.__token}"
 
 
 @dataclass(frozen=True)
@@ -461,8 +464,14 @@ class BrazeClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         background_share: float | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = http
+        # The transport ``http`` sends through, when the caller made it: bulk item writes,
+        # up to 16,000 requests a minute, go to it directly, without the client's per-request
+        # URL merging, cookie jar (Braze's API sets no cookies) and hooks.
+        self._transport = transport
+        self._bulk_urls: dict[str, httpx.URL] = {}  # per catalog name, built once
         self.limiter = limiter
         self._rest_auth = _BearerAuth(api_key) if api_key else None
         self._scim_auth = _BearerAuth(scim_token) if scim_token else None
@@ -512,11 +521,12 @@ class BrazeClient:
     def _request(
         self,
         op: Operation,
-        path: str,
+        path: str | httpx.URL,
         *,
         method: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        direct: bool = False,
     ) -> httpx.Response:
         auth = self._scim_auth if op.auth == "scim" else self._rest_auth
         if auth is None:
@@ -539,6 +549,7 @@ class BrazeClient:
                     json=json,
                     headers=headers,
                     auth=auth,
+                    direct=direct,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached Braze, so even a create may be tried again.
@@ -601,7 +612,7 @@ class BrazeClient:
             return response
 
     def _exchange(
-        self, op: Operation, method: str, path: str, *, budget: float, **kwargs: Any
+        self, op: Operation, method: str, path: str | httpx.URL, *, budget: float, **kwargs: Any
     ) -> tuple[httpx.Response, Refusal | None]:
         """One request in one limiter slot: the slot owns the limiter's side (slot.py)."""
         try:
@@ -615,10 +626,16 @@ class BrazeClient:
             exc.operation = op.name
             raise
 
-    def _send(self, slot: Slot, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self, slot: Slot, method: str, path: str | httpx.URL, *, direct: bool, **kwargs: Any
+    ) -> httpx.Response:
         started, status = time.monotonic(), None
         try:
-            response = self._http.request(method, path, **kwargs)
+            transport = self._transport if direct else None
+            if transport is not None and isinstance(path, httpx.URL):
+                response = self._send_direct(transport, method, path, **kwargs)
+            else:
+                response = self._http.request(method, path, **kwargs)
             status = response.status_code
         finally:
             elapsed = time.monotonic() - started
@@ -638,10 +655,41 @@ class BrazeClient:
         )
         return response
 
+    def _send_direct(
+        self,
+        transport: httpx.BaseTransport,
+        method: str,
+        url: httpx.URL,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str],
+        auth: _BearerAuth,
+    ) -> httpx.Response:
+        """The request ``self._http.request`` would send (its headers and timeouts, the same
+        body), through its transport: the same exceptions, and the answer read in full."""
+        request = httpx.Request(
+            method,
+            url,
+            params=params,
+            json=json,
+            headers={**self._http.headers, **headers},
+            extensions={"timeout": self._http.timeout.as_dict()},
+        )
+        auth.authorise(request)
+        response = transport.handle_request(request)
+        response.request = request
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        return response
+
     def _read[T](
         self,
         op: Operation,
-        path: str,
+        path: str | httpx.URL,
         build: Callable[[dict[str, Any]], T],
         *,
         method: str = "GET",
@@ -653,7 +701,7 @@ class BrazeClient:
         return _build(op, response, _decode(op, response), build)
 
     def _json(
-        self, op: Operation, path: str, *, method: str = "GET", **kwargs: Any
+        self, op: Operation, path: str | httpx.URL, *, method: str = "GET", **kwargs: Any
     ) -> dict[str, Any]:
         return self._read(op, path, _itself, method=method, **kwargs)
 
@@ -784,8 +832,11 @@ class BrazeClient:
                     ),
                 ),
             )
-        path = f"/catalogs/{_seg(catalog_name)}/items"
-        self._json(op, path, method=method, json={"items": items})
+        url = self._bulk_urls.get(catalog_name)
+        if url is None:
+            path = f"/catalogs/{_seg(catalog_name)}/items"
+            url = self._bulk_urls[catalog_name] = self._http.build_request(method, path).url
+        self._json(op, url, method=method, json={"items": items}, direct=True)
 
     def catalog_items_bulk_create(
         self, *, catalog_name: str, items: Iterable[Mapping[str, Any]]

@@ -23,7 +23,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,23 +131,72 @@ def _write(metric: Metric, counts: list[tuple[str, int]], sums: list[tuple[str, 
     _write_many([(metric, counts, sums)])
 
 
+class _Held(threading.local):
+    # Counts and sums by (hash key, field) while a thread holds its writes (held()).
+    counts: dict[tuple[str, str], int] | None = None
+    sums: dict[tuple[str, str], float] | None = None
+
+
+_held = _Held()
+
+
 def _write_many(writes: _Writes) -> None:
-    """Several metrics' counts and sums in one round trip to Redis."""
+    """Several metrics' counts and sums in one round trip to Redis (or, while the thread
+    holds its writes, added to what it holds)."""
+    counts: dict[tuple[str, str], int] = {} if _held.counts is None else _held.counts
+    sums: dict[tuple[str, str], float] = {} if _held.sums is None else _held.sums
+    for metric, metric_counts, metric_sums in writes:
+        hash_key = key(metric)
+        for name, count in metric_counts:
+            counts[hash_key, name] = counts.get((hash_key, name), 0) + count
+        for name, amount in metric_sums:
+            sums[hash_key, name] = sums.get((hash_key, name), 0.0) + amount
+    if _held.counts is None:
+        _send(counts, sums)
+
+
+def _send(counts: dict[tuple[str, str], int], sums: dict[tuple[str, str], float]) -> None:
     global _paused_until
+    if not counts and not sums:
+        return
     client = _redis()
     if client is None:
         return
     try:
         pipe = client.pipeline(transaction=False)
-        for metric, counts, sums in writes:
-            for name, count in counts:
-                pipe.hincrby(key(metric), name, count)
-            for name, amount in sums:
-                pipe.hincrbyfloat(key(metric), name, amount)
+        for (hash_key, name), count in counts.items():
+            pipe.hincrby(hash_key, name, count)
+        for (hash_key, name), amount in sums.items():
+            pipe.hincrbyfloat(hash_key, name, amount)
         pipe.execute()
     except redis.RedisError as exc:
         _paused_until = time.monotonic() + _PAUSE_SECONDS
         log.warning("metrics not recorded for %ss: %s", _PAUSE_SECONDS, type(exc).__name__)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Hold this thread's writes until the block ends (or ``held_flush``), then send them in
+    one round trip, the same series added up: a bulk sender's round of requests pays one
+    round trip instead of one per request. Nested blocks belong to the outermost."""
+    if _held.counts is not None:
+        yield
+        return
+    _held.counts, _held.sums = {}, {}
+    try:
+        yield
+    finally:
+        held_flush()
+        _held.counts = _held.sums = None
+
+
+def held_flush() -> None:
+    """Send what this thread holds now (a scrape then counts it), and go on holding."""
+    if _held.counts is None or _held.sums is None:
+        return
+    counts, sums = _held.counts, _held.sums
+    _held.counts, _held.sums = {}, {}
+    _send(counts, sums)
 
 
 def inc(metric: Metric, amount: int = 1, **labels: str) -> None:

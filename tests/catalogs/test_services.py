@@ -291,3 +291,23 @@ def test_items_a_job_had_braze_write_are_stored_whole_with_their_search_text() -
     assert items["NEW-4"].search_text == "new-4 plate"
     assert items["NEW-4"].data == {"name": "Plate", "price": 3}
     assert items["sku-2"].data == {"name": "Cup", "price": 5}
+
+
+@pytest.mark.django_db
+def test_items_stored_from_a_bulk_job_keep_every_character_and_value_as_given() -> None:
+    from catalogs.services import catalog_items_mirror_store
+    from tests.factories import CatalogFactory
+
+    catalog = CatalogFactory.create(name="shop")
+    awkward: dict[str, dict[str, Any]] = {
+        'quote"and\\back': {"name": 'Crème "Brûlée"\\ {x}', "price": 1.5, "n": None},
+        "emoji-🎉": {"name": "Ünïcode ✓\ttab\nline", "list": [1, "a", {"b": True}]},
+        "plain": {"name": "", "big": 12345678901234567890, "tiny": 1e-07},
+    }
+    catalog_items_mirror_store(catalog=catalog, items=awkward)
+    stored = {i.item_id: i for i in CatalogItem.objects.filter(catalog=catalog)}
+    assert set(stored) == set(awkward)
+    for item_id, data in awkward.items():
+        assert stored[item_id].data == data
+    assert stored['quote"and\\back'].search_text == 'quote"and\\back crème "brûlée"\\ {x}'
+    assert stored["emoji-🎉"].search_text == "emoji-🎉 ünïcode ✓\ttab\nline"

@@ -93,12 +93,27 @@ class FixedWindowGrid:
         Only whole epoch seconds are read: a reset in any other form tells nothing about a
         grid. Never raises: aligning is an optimisation.
         """
+        call = self.observe_call(group=group, permit=permit, reset=reset)
+        if call is None:
+            return
+        keys, args = call
+        try:
+            outcome, phase = self._observe(keys=keys, args=args)
+        except redis.RedisError:
+            return
+        self.observed(group=group, outcome=int(outcome), phase=int(phase))
+
+    def observe_call(
+        self, *, group: str, permit: Permit, reset: str | None
+    ) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """The keys and arguments of observe.lua for this answer; None when it has nothing
+        to learn (no grid to align to, or a reset that is not whole epoch seconds)."""
         found = guards(self.limits, group)
         if found is None or not permit.at_us or not reset or not reset.isdigit():
-            return
+            return None
         announced = int(reset)
         if not 1e9 <= announced < 1e11:
-            return
+            return None
         opening, closing = found
         keys = self._keys(group).pick(
             "grid", "gridobs", "gridoff", "settled_earlier", "settled_later"
@@ -115,13 +130,13 @@ class FixedWindowGrid:
             "member": uuid.uuid4().hex,
             "background": permit.background,
         }
-        try:
-            outcome, phase = self._observe(keys=keys, args=args)
-        except redis.RedisError:
-            return
+        return keys, args
+
+    def observed(self, *, group: str, outcome: int, phase: int) -> None:
+        """What observe.lua answered: 1 aligned (at ``phase``), 0 learning, -1 contradicted."""
         with self._lock:
             if outcome == 1:
-                self._phase[group] = int(phase)
+                self._phase[group] = phase
             elif outcome == -1:
                 self._phase.pop(group, None)
         if outcome == -1:

@@ -70,6 +70,7 @@ class RateLimiter:
         self.limits = limits
         self._sleep = sleep
         self._prefix = prefix
+        self._keys: dict[str, GroupKeys] = {}  # named once per group (every call needs them)
         self.grid = (
             FixedWindowGrid(redis_client=redis_client, limits=limits, keys=self.keys, clock=clock)
             if limits.align_fixed_windows
@@ -85,6 +86,12 @@ class RateLimiter:
         self._block = Script(redis_client, "block.lua", clock=clock)
         self._usage = Script(redis_client, "usage.lua", clock=clock)
         self._learn = Script(redis_client, "learn.lua", clock=clock)
+        # An answer's learn and grid observation in one round trip (answered).
+        self._learn_observe = (
+            Script(redis_client, "learn.lua", "observe.lua", clock=clock, together=True)
+            if self.grid is not None
+            else None
+        )
         # The limit in effect per group as Redis last said (learnt from Braze, or configured).
         self._in_effect: dict[str, int] = {}
 
@@ -92,7 +99,11 @@ class RateLimiter:
         return f"RateLimiter(workspace={self.limits.workspace!r})"
 
     def keys(self, group: str) -> GroupKeys:
-        return GroupKeys.of(prefix=self._prefix, workspace=self.limits.workspace, group=group)
+        keys = self._keys.get(group)
+        if keys is None:
+            keys = GroupKeys.of(prefix=self._prefix, workspace=self.limits.workspace, group=group)
+            self._keys[group] = keys
+        return keys
 
     def limit(self, group: str) -> int:
         """The limit in effect: the one Braze announced (as last seen here), unless overridden."""
@@ -312,6 +323,73 @@ class RateLimiter:
         Returns that count (None when the answer did not say). Never raises: a header we
         cannot read leaves the configured limit and the last count in place.
         """
+        args = self._learn_args(
+            group=group, permit=permit, limit=limit, remaining=remaining, reset_at=reset_at
+        )
+        if args is None:
+            return None
+        try:
+            others, _fixed = self._learn(keys=self._learn_keys(group), args=args)
+        except redis.RedisError:
+            log.warning("could not record Braze's rate-limit headers for group %s", group)
+            return None
+        return self._learnt(group, args, others)
+
+    def answered(
+        self,
+        *,
+        group: str,
+        permit: Permit,
+        limit: str | None,
+        remaining: str | None,
+        reset_at: float | None,
+        reset: str | None,
+    ) -> None:
+        """``learn`` then ``observe`` for one answer, in one round trip to Redis when both
+        have something to do (every answer of a steady stream of requests)."""
+        args = self._learn_args(
+            group=group, permit=permit, limit=limit, remaining=remaining, reset_at=reset_at
+        )
+        grid, together = self.grid, self._learn_observe
+        call = None
+        if grid is not None and args is not None:
+            call = grid.observe_call(group=group, permit=permit, reset=reset)
+        if (
+            grid is None
+            or together is None
+            or args is None
+            or call is None
+            or call[1]["ttl_ms"] != args["ttl_ms"]
+        ):
+            self.learn(
+                group=group, permit=permit, limit=limit, remaining=remaining, reset_at=reset_at
+            )
+            self.observe(group=group, permit=permit, reset=reset)
+            return
+        observe_keys, observe_args = call
+        try:
+            (others, _fixed), (outcome, phase) = together(
+                keys={**self._learn_keys(group), **observe_keys}, args={**args, **observe_args}
+            )
+        except redis.RedisError:
+            log.warning("could not record Braze's rate-limit headers for group %s", group)
+            return
+        self._learnt(group, args, others)
+        grid.observed(group=group, outcome=int(outcome), phase=int(phase))
+
+    def _learn_keys(self, group: str) -> dict[str, str]:
+        return self.keys(group).pick("learnt", "log", "others", "grid")
+
+    def _learn_args(
+        self,
+        *,
+        group: str,
+        permit: Permit | None,
+        limit: str | None,
+        remaining: str | None,
+        reset_at: float | None,
+    ) -> dict[str, Any] | None:
+        """learn.lua's arguments; None when a header cannot be read."""
         try:
             announced = int(limit) if limit is not None else -1
             left = int(remaining) if remaining is not None else -1
@@ -319,7 +397,7 @@ class RateLimiter:
             return None
         if announced <= 0:
             announced = -1
-        args = {
+        return {
             "limit": announced,
             "remaining": left,
             "reset_us": -1 if reset_at is None else math.ceil(reset_at * 1_000_000),
@@ -327,13 +405,10 @@ class RateLimiter:
             "span_us": self._server_window_us(group),
             "ttl_ms": self._ttl_ms(group, self.limits.grid_ttl_windows),
         }
-        try:
-            others, _fixed = self._learn(
-                keys=self.keys(group).pick("learnt", "log", "others", "grid"), args=args
-            )
-        except redis.RedisError:
-            log.warning("could not record Braze's rate-limit headers for group %s", group)
-            return None
+
+    def _learnt(self, group: str, args: dict[str, Any], others: Any) -> int | None:
+        """What learn.lua answered: the limit in effect, and others' count (None: unknown)."""
+        announced = int(args["limit"])
         if announced > 0 and group not in self.limits.overrides:
             self._in_effect[group] = announced
         return None if int(others) < 0 else int(others)

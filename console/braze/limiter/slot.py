@@ -103,7 +103,20 @@ class Slot:
         # Braze documents X-RateLimit-Limit, -Remaining and -Reset on every answer, 429s
         # included: the limit in effect for the workspace, and others' use of it. Without
         # them the answer is a proxy's page, or a 401 (which belongs to no workspace).
-        if "x-ratelimit-limit" in headers or "x-ratelimit-remaining" in headers:
+        told = "x-ratelimit-limit" in headers or "x-ratelimit-remaining" in headers
+        if told and not permit.probe and response.status_code != 429:
+            # The common answer: what it says and its reset, learnt in one round trip.
+            self._limiter.answered(
+                group=self.group,
+                permit=permit,
+                limit=headers.get("x-ratelimit-limit"),
+                remaining=headers.get("x-ratelimit-remaining"),
+                reset_at=reset_at,
+                reset=headers.get("x-ratelimit-reset"),
+            )
+            self._block_if_spent(headers, now=now, reset_at=reset_at)
+            return None
+        if told:
             self._limiter.learn(
                 group=self.group,
                 permit=permit,
@@ -124,6 +137,14 @@ class Slot:
         self._limiter.observe(
             group=self.group, permit=permit, reset=headers.get("x-ratelimit-reset")
         )
+        self._block_if_spent(headers, now=now, reset_at=reset_at)
+        return None
+
+    def _block_if_spent(
+        self, headers: Mapping[str, str], *, now: float, reset_at: float | None
+    ) -> None:
+        """Braze says nothing is left in its window: block the group until the reset, when
+        our own log still has room (block's ``only_if_room``)."""
         if headers.get("x-ratelimit-remaining") == "0" and reset_at is not None:
             wait = reset_at - now
             if wait > 0:
@@ -132,7 +153,6 @@ class Slot:
                     seconds=min(wait, max(self._limiter.limits.window(self.group), 1.0)),
                     only_if_room=True,
                 )
-        return None
 
     def _settle_probe(
         self, token: str, headers: Mapping[str, str], *, reset_at: float | None

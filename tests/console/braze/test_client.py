@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from console.braze.client import BrazeClient, RetryPolicy, parse_link_header
 from console.braze.errors import (
     BrazeBadResponse,
+    BrazeError,
     BrazeForbidden,
     BrazeNotFound,
     BrazeRateLimited,
@@ -618,3 +620,105 @@ def test_rate_limiter_is_shared_by_clones(client: BrazeClient) -> None:
     assert isinstance(background.limiter, RateLimiter)
     assert background.limiter is client.limiter
     assert (background.lane, client.lane) == ("background", "interactive")
+
+
+@pytest.mark.parametrize("base", ["https://rest.iad-03.braze.com", "http://127.0.0.1:9400/sub/"])
+def test_bulk_writes_through_the_transport_send_what_the_http_client_sends(
+    prefix: str, base: str
+) -> None:
+    """A client given the transport under its HTTP client sends bulk item writes to it
+    directly: the same request, byte for byte, and the same answers and errors."""
+    from tests.console.braze.helpers import make_limiter
+
+    def braze(via: str, seen: list[httpx.Request]) -> BrazeClient:
+        answers: Iterator[httpx.Response | Exception] = iter(
+            [
+                httpx.Response(202, json={"message": "success"}),
+                httpx.Response(400, json={"errors": [{"id": "invalid-fields", "message": "x"}]}),
+                httpx.ConnectError("refused"),
+                httpx.ReadTimeout("slow"),
+            ]
+        )
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            request.read()
+            seen.append(request)
+            answer = next(answers)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        transport = httpx.MockTransport(handler)
+        http = httpx.Client(
+            base_url=base,
+            transport=transport,
+            timeout=httpx.Timeout(7.0, connect=2.0),
+            headers={"Accept": "application/json", "User-Agent": "braze-content-console"},
+        )
+        return BrazeClient(
+            http=http,
+            transport=transport if via == "direct" else None,
+            limiter=make_limiter(limits=make_limits(), prefix=f"{prefix}:{via}"),
+            api_key="secret-key",
+            retry=RetryPolicy(attempts=1, rate_limited_attempts=1),
+        )
+
+    items: list[dict[str, Any]] = [
+        {"id": "sku-1", "name": "Crème", "price": 1.5},
+        {"id": "sku 2/x", "n": None},
+    ]
+    seen: dict[str, list[httpx.Request]] = {"client": [], "direct": []}
+    outcomes: dict[str, list[str]] = {"client": [], "direct": []}
+    for via in ("client", "direct"):
+        client = braze(via, seen[via])
+        for _ in range(4):
+            try:
+                client.catalog_items_bulk_edit(catalog_name="my catalog", items=items)
+                outcomes[via].append("accepted")
+            except BrazeError as exc:
+                maybe = getattr(exc, "maybe_applied", None)
+                outcomes[via].append(f"{type(exc).__name__} {exc.status} {maybe}")
+    assert outcomes["direct"] == outcomes["client"]
+    assert outcomes["client"][0] == "accepted"
+    assert outcomes["client"][1].startswith("BrazeValidationError 400")
+    assert outcomes["client"][2].startswith("BrazeUnavailable")
+    assert outcomes["client"][3].startswith("BrazeTimeout")
+    assert len(seen["direct"]) == len(seen["client"]) == 4
+    for sent, direct in zip(seen["client"], seen["direct"], strict=True):
+        assert direct.method == sent.method == "PATCH"
+        assert direct.url == sent.url
+        assert str(direct.url).endswith("/catalogs/my%20catalog/items")
+        assert direct.content == sent.content
+        assert sorted(direct.headers.multi_items()) == sorted(sent.headers.multi_items())
+        assert direct.headers["Authorization"] == "Bearer secret-key"
+        assert direct.extensions["timeout"] == sent.extensions["timeout"]
+
+
+def test_the_console_client_sends_bulk_writes_through_its_transport_unless_behind_a_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from console.braze import close_client, get_client
+
+    close_client()
+    try:
+        client = get_client()
+        assert isinstance(client._transport, httpx.HTTPTransport)
+        # The very transport its HTTP client sends through (its pool and keep-alive).
+        sent: list[httpx.Request] = []
+        handle = client._transport.handle_request
+
+        def spy(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            raise httpx.ConnectError("not here")
+
+        monkeypatch.setattr(client._transport, "handle_request", spy)
+        with pytest.raises(httpx.ConnectError):
+            client._http.get("/catalogs")
+        assert len(sent) == 1
+        monkeypatch.setattr(client._transport, "handle_request", handle)
+        close_client()
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+        monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+        assert get_client()._transport is None
+    finally:
+        close_client()

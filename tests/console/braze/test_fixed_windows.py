@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
+from typing import Any, cast
 
 import pytest
 import redis
@@ -445,3 +446,66 @@ def test_people_s_guard_sends_settled_before_the_boundary_do_not_free_background
     time.sleep(max(0.0, boundary + OPEN + 0.02 - redis_now(limiter)))
     assert not try_acquire(limiter, group=GROUP, lane="background")[0]
     assert try_acquire(limiter, group=GROUP)[0]
+
+
+def _scores(r: redis.Redis, key: str) -> list[float]:
+    pairs = cast("list[tuple[bytes, float]]", r.zrange(key, 0, -1, withscores=True))
+    return [score for _member, score in pairs]
+
+
+def _group_state(limiter: RateLimiter) -> dict[str, object]:
+    """What learn and observe leave in Redis for the group (sets' members are random ids:
+    their scores), and what the process keeps."""
+    keys = limiter.keys(GROUP)
+    r = limiter.redis
+    return {
+        "learnt": r.get(keys.learnt),
+        "others": r.hgetall(keys.others),
+        "grid": r.get(keys.grid),
+        "gridobs": r.hgetall(keys.gridobs),
+        "earlier": _scores(r, keys.settled_earlier),
+        "later": _scores(r, keys.settled_later),
+        "limit": limiter.limit(GROUP),
+        "phase": limiter.grid._phase.get(GROUP) if limiter.grid else None,
+    }
+
+
+def test_an_answer_learnt_and_observed_in_one_round_trip_leaves_what_two_calls_leave(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apart = grid_limiter(f"{prefix}:apart")
+    together = grid_limiter(f"{prefix}:together")
+    trips: list[int] = []
+    evalsha = together.redis.evalsha
+
+    def counted(*args: Any) -> Any:
+        trips.append(1)
+        return evalsha(*args)
+
+    monkeypatch.setattr(together.redis, "evalsha", counted)
+    first = next_boundary(apart) - 6 * WINDOW
+    # Answers of a fixed-window server: the grid is learnt on the way, guard sends are
+    # settled, others' use and a raised limit are learnt.
+    answers = []
+    for k in range(6):
+        reset = first + k * WINDOW
+        for sent_at, remaining in ((reset - 3.9, 7), (reset - 2.5, 5), (reset - 0.5, 3)):
+            answers.append((reset, sent_at, remaining))
+    for reset, sent_at, remaining in answers:
+        permit = Permit(waited=0.0, at_us=round(sent_at * 1_000_000), background=True)
+        at = float(reset)
+        apart.learn(group=GROUP, permit=permit, limit="8", remaining=f"{remaining}", reset_at=at)
+        apart.observe(group=GROUP, permit=permit, reset=str(reset))
+        before = len(trips)
+        together.answered(
+            group=GROUP,
+            permit=permit,
+            limit="8",
+            remaining=f"{remaining}",
+            reset_at=at,
+            reset=str(reset),
+        )
+        assert len(trips) == before + 1, "one round trip per answer"
+        assert _group_state(together) == _group_state(apart)
+    assert together.aligned(group=GROUP)
+    assert together.limit(GROUP) == 8

@@ -138,6 +138,48 @@ def test_braze_calls_are_counted_by_limit_group_and_status_with_waits_and_refusa
     assert value(samples, refusals, group="catalogs_sync", lane="interactive") == 1
 
 
+def test_held_writes_reach_redis_added_up_in_one_round_trip_when_flushed_or_released(
+    metrics_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console import metrics
+
+    trips: list[int] = []  # the fields each round trip wrote
+    send = metrics._send
+
+    def counted(counts: dict[tuple[str, str], int], sums: dict[tuple[str, str], float]) -> None:
+        trips.append(len(counts) + len(sums))
+        send(counts, sums)
+
+    monkeypatch.setattr(metrics, "_send", counted)
+    count = "console_braze_request_duration_seconds_count"
+    total = "console_braze_request_duration_seconds_sum"
+    bucket = "console_braze_request_duration_seconds_bucket"
+    with metrics.held():
+        for seconds in (0.02, 0.03, 0.2):
+            metrics.record_braze_call(
+                group="g", lane="background", status=202, seconds=seconds, waited=0.0
+            )
+        assert trips == [], "held: nothing reaches Redis yet"
+        metrics.held_flush()
+        # One round trip, the series added up: two request buckets, the count and the sum,
+        # and the wait's bucket, count and sum (18 commands one call at a time).
+        assert trips == [7]
+        samples = scrape()  # this scrape's own request is held in turn
+        assert value(samples, count, group="g", status="202") == 3
+        assert value(samples, total, group="g", status="202") == pytest.approx(0.25)
+        assert value(samples, bucket, group="g", status="202", le="0.05") == 2
+        with metrics.held():  # nested: still the outer block's
+            metrics.record_braze_call(
+                group="g", lane="background", status=202, seconds=0.04, waited=0.0
+            )
+        assert len(trips) == 1
+    assert len(trips) == 2, "released: the rest in one more round trip"
+    assert value(scrape(), count, group="g", status="202") == 4
+    # Not held: each call is a round trip of its own, as before.
+    metrics.record_braze_call(group="g", lane="background", status=202, seconds=0.04, waited=0.0)
+    assert value(scrape(), count, group="g", status="202") == 5
+
+
 def test_task_outcomes_are_counted(metrics_settings: Settings) -> None:
     from celery import signals
 
