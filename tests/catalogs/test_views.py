@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from catalogs.models import Catalog
 from console.changes.models import ChangeRequest
@@ -309,6 +310,19 @@ def test_viewers_cannot_propose(client_for: ClientFor, shop: Catalog) -> None:
         reverse("catalogs:item_edit", args=["shop", "hat-1"]), {"v_price": "1"}
     )
     assert response.status_code == 403
+
+
+def test_each_listed_item_links_to_the_address_reverse_gives_it(
+    client_for: ClientFor, shop: Catalog
+) -> None:
+    awkward = ["a b", "ü-ñ", "100%", "q?x#y", "semi;colon", "tilde~at@", "plus+eq=&", "<b>"]
+    for item_id in awkward:
+        catalog_item_create(shop, item_id, name="Odd", price=1)
+    html = _items(client_for(Role.VIEWER), shop)
+    for item_id in [*awkward, "boot-1"]:
+        url = reverse("catalogs:item_detail", args=[shop.name, item_id])
+        assert f'href="{escape(url)}"' in html
+        assert client_for(Role.VIEWER).get(url).status_code == 200
 
 
 # What each page costs in queries, however many rows it shows: the session, the user with
