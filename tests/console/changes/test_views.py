@@ -192,3 +192,22 @@ def test_the_change_list_takes_the_same_few_queries_however_many_rows_it_shows(
     with django_assert_num_queries(queries):
         response = client.get(reverse("changes:list"), {"view": view}, headers=headers)
     assert response.content.decode().count('href="/changes/') >= 12
+
+
+def test_each_listed_request_links_to_its_own_page_by_number_and_by_title(
+    db: None, fake_braze: FakeBraze, reviewer: User
+) -> None:
+    requests = [
+        change_request_propose(
+            actor=user_with_role(Role.EDITOR),
+            resource_type="fake_item",
+            identifier=f"shoe-{i}",
+            action="update",
+            payload={"price": i},
+            base_snapshot=fake_braze.read_current("shoe-1"),
+        )
+        for i in range(3)
+    ]
+    html = _client(reviewer).get(reverse("changes:list"), {"view": "all"}).content.decode()
+    for cr in requests:
+        assert html.count(f'href="{cr.get_absolute_url()}"') == 2
