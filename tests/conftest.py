@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.webhook",
     "tests.fixtures.workers",
+    "tests.fixtures.workspaces",
 ]
 
 

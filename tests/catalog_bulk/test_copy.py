@@ -10,31 +10,18 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
-from pytest_django.fixtures import Settings
 
 from catalog_bulk.models import BulkJob
 from catalog_bulk.services import BulkError, bulk_job_copy_items, bulk_job_parse
 from catalogs.models import Catalog, CatalogItem
 from console.role_models import WorkspaceRole
 from console.roles import Role
-from console.workspaces import workspace_override, workspaces_from_env
+from console.workspaces import workspace_override
 from tests.factories import user_with_role
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_workspaces")]
 
 FIELDS = [{"name": "name", "type": "string"}, {"name": "price", "type": "number"}]
-
-
-@pytest.fixture(autouse=True)
-def two_workspaces(settings: Settings) -> None:
-    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
-        {
-            "BRAZE_WORKSPACES": "staging,production",
-            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_PRODUCTION": "1",
-        }
-    )
 
 
 @pytest.fixture

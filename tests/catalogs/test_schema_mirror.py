@@ -2,7 +2,6 @@
 
 import pytest
 from django.utils import timezone
-from pytest_django.fixtures import Settings
 
 from catalogs.models import Catalog, CatalogItem, CatalogSelection
 from catalogs.schema_appliers import CatalogSelectionApplier
@@ -11,20 +10,9 @@ from catalogs.schema_services import (
     catalog_field_inventory_learn,
     catalog_field_mirror_write,
 )
-from console.workspaces import workspace_override, workspaces_from_env
+from console.workspaces import workspace_override
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def two_workspaces(settings: Settings) -> None:
-    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
-        {
-            "BRAZE_WORKSPACES": "staging,production",
-            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-        }
-    )
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_workspaces")]
 
 
 FIELDS = [{"name": "colour", "type": "string"}, {"name": "size", "type": "number"}]

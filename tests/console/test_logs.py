@@ -21,7 +21,7 @@ from pytest_django.fixtures import Settings
 
 from console.logs import MASK, logging_config
 from console.roles import Role
-from console.workspaces import workspace_override, workspaces_from_env
+from console.workspaces import workspace_override
 from tests.factories import user_with_role
 from tests.fixtures.canary import CANARIES
 from tests.fixtures.workers import StartWorker
@@ -187,16 +187,10 @@ def test_a_requests_id_appears_in_the_web_line_and_in_the_lines_of_the_task_it_s
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("two_workspaces")
 def test_with_several_workspaces_a_line_names_the_one_being_worked_in(
-    caplog: pytest.LogCaptureFixture, settings: Settings
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
-        {
-            "BRAZE_WORKSPACES": "staging,production",
-            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-        }
-    )
     client = Client()
     client.force_login(user_with_role(Role.AUDITOR, username="ada"))
     with caplog.at_level(logging.INFO):

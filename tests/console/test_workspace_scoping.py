@@ -8,30 +8,16 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
-from pytest_django.fixtures import Settings
 
 from catalogs.models import Catalog
 from catalogs.selectors import catalog_get, catalog_list
 from console.changes.models import ChangeRequest
 from console.roles import Role
-from console.workspaces import workspaces_from_env
 from templates_app.models import ContentVersion
 from templates_app.selectors import version_latest
 from tests.factories import user_with_role
 
 pytestmark = pytest.mark.django_db
-
-TWO = {
-    "BRAZE_WORKSPACES": "staging,production",
-    "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-    "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-    "BRAZE_PRODUCTION_PRODUCTION": "1",
-}
-
-
-@pytest.fixture
-def two_workspaces(settings: Settings) -> None:
-    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(TWO)
 
 
 def test_rows_made_without_a_workspace_belong_to_the_default_one() -> None:

@@ -9,7 +9,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
-from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.audit.sentences import audit_sentence
@@ -24,24 +23,11 @@ from console.changes.services import (
 from console.role_models import WorkspaceRole
 from console.roles import Role, forget_cached_roles, user_roles, user_workspace_roles_assign
 from console.workspace_urls import workspace_reverse
-from console.workspaces import workspaces_from_env
 from tests.factories import user_with_role
 from users_admin import services
 from users_admin.identifiers import WORKSPACE_ROLES_RESOURCE_TYPE
 
-pytestmark = pytest.mark.django_db
-
-TWO = {
-    "BRAZE_WORKSPACES": "staging,production",
-    "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-    "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-    "BRAZE_PRODUCTION_PRODUCTION": "1",
-}
-
-
-@pytest.fixture(autouse=True)
-def two_workspaces(settings: Settings) -> None:
-    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(TWO)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_workspaces")]
 
 
 def _client(user: User) -> Client:

@@ -10,7 +10,6 @@ import psycopg
 import pytest
 from django.db import transaction
 from django.test import Client
-from pytest_django.fixtures import Settings
 
 from console.audit import hashing
 from console.audit.context import Origin, audit_origin
@@ -19,7 +18,6 @@ from console.audit.selectors import audit_entries
 from console.audit.services import SYSTEM, audit_append
 from console.audit.verify import audit_verify
 from console.roles import Role
-from console.workspaces import workspaces_from_env
 from tests.factories import user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,17 +104,8 @@ def test_exports_name_each_entrys_workspace() -> None:
         assert (workspaces[production], workspaces[none]) == ("production", "")
 
 
-def test_an_entrys_page_names_its_workspace_and_links_its_change_in_that_workspace(
-    settings: Settings,
-) -> None:
-    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
-        {
-            "BRAZE_WORKSPACES": "staging,production",
-            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_PRODUCTION": "1",
-        }
-    )
+@pytest.mark.usefixtures("two_workspaces")
+def test_an_entrys_page_names_its_workspace_and_links_its_change_in_that_workspace() -> None:
     with audit_origin(Origin(via="web", workspace="production")), transaction.atomic():
         seq = audit_append(actor=SYSTEM, action="test.entry", change_request_id=12).seq
     client = Client()

@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.changes.models import ApprovalPolicy, ChangeRequest, ChangeState
@@ -23,24 +22,11 @@ from console.roles import (
     user_roles,
     user_workspace_roles_assign,
 )
-from console.workspaces import workspaces_from_env
 from tests.factories import user_with_role
 
 from .conftest import FakeBraze
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _two_workspaces(settings: Settings) -> None:
-    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
-        {
-            "BRAZE_WORKSPACES": "staging,production",
-            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_PRODUCTION": "1",
-        }
-    )
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_workspaces")]
 
 
 def _propose(fake: FakeBraze, author: User, workspace: str) -> ChangeRequest:

@@ -318,20 +318,12 @@ def test_the_limiter_series_per_group_leave_out_what_the_limiter_does_not_know(
     assert value(samples, "console_braze_limiter_aligned", group="default") == 1
 
 
+@pytest.mark.usefixtures("two_workspaces")
 def test_each_workspace_reports_its_own_limits(
     metrics_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from console.braze import get_limiter, limiter
-    from console.workspaces import workspaces_from_env
 
-    metrics_settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
-        {
-            "BRAZE_WORKSPACES": "staging,production",
-            "BRAZE_STAGING_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_REST_ENDPOINT": "http://127.0.0.1:9",
-            "BRAZE_PRODUCTION_PRODUCTION": "1",
-        }
-    )
     production = get_limiter(workspace="production")
     monkeypatch.setattr(
         limiter,
