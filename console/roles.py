@@ -149,7 +149,7 @@ _GROUP_NAMES, _SCOPED_ROLES, _SCOPED_KEYS = (
 )
 
 
-def user_with_roles_get(*, pk: object) -> User | None:
+def user_with_roles_get(*, pk: str | int) -> User | None:
     """The user with primary key ``pk``, their roles already cached as user_roles reads them:
     the authentication backends load the signed-in user with this on every request, so the
     user and their roles cost one query, not two."""
