@@ -236,7 +236,13 @@ class BulkRow(models.Model):
     # Every index is paid for by each of a file's rows when it is stored: the job's rows are
     # found through bulk_row_line and bulk_row_item (both lead with job), a batch's through
     # bulk_row_batch, so neither key has an index of its own.
-    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="rows", db_index=False)
+    # No database constraint on the job either: its check is a query per stored row (a
+    # third of PostgreSQL's cost of a parse). Rows are written only by their job's parse,
+    # which holds the job, and a job's row is never deleted (retention keeps it as the
+    # report); Django's CASCADE deletes the rows of a job deleted otherwise.
+    job = models.ForeignKey(
+        BulkJob, on_delete=models.CASCADE, related_name="rows", db_index=False, db_constraint=False
+    )
     line = models.PositiveIntegerField()
     item_id = models.CharField(max_length=300)
     op = models.CharField(max_length=10, choices=RowOp.choices)

@@ -7,8 +7,7 @@ already holds is "unchanged" and never spends quota.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from catalog_bulk.models import BulkOperation, RowOp
 from catalogs import rules
@@ -17,8 +16,9 @@ ALREADY_EXISTS = "An item with this id is already in the catalog (item-already-e
 NOT_FOUND = "This item is not in the catalog, so it cannot be updated (item-not-found)."
 
 
-@dataclass(frozen=True)
-class Planned:
+# A tuple, not a frozen dataclass: built for every row of a parse, where a frozen
+# dataclass's __init__ costs twice as much.
+class Planned(NamedTuple):
     op: str  # RowOp
     kind: str  # create / update / unchanged / delete / error: the preview's counts
     payload: dict[str, Any] | None = None

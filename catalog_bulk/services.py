@@ -13,11 +13,14 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from itertools import batched
+from itertools import batched, islice
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from django.conf import settings
@@ -59,7 +62,7 @@ from catalog_bulk.uploads import too_large_message
 from catalogs import rules
 from catalogs.models import Catalog, CatalogItem
 from console.audit import events
-from console.audit.hashing import canonical_json
+from console.audit.hashing import canonical_json, json_scan
 from console.audit.services import Actor
 from console.braze.errors import STORAGE_LIMIT_IDS
 from console.celery import task_enqueue
@@ -198,6 +201,12 @@ def _loaded(data: Any) -> Any:
     return json.loads(data) if isinstance(data, str) else data
 
 
+def _scanned(data: Any) -> Any:
+    # _loaded without loads()'s checks of what surrounds the value: PostgreSQL's text of a
+    # jsonb is one value and nothing else.
+    return json_scan(data)[0] if isinstance(data, str) else data
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else _encode(value)
 
@@ -210,8 +219,16 @@ _COULD_NOT_CHECK = "This row could not be checked; correct its values or leave i
 type _Row = tuple[int, str, dict[str, Any], list[str], dict[str, Any] | list[str]]
 
 
+def _duplicate(item_id: str, first: int) -> str:
+    return f"The id “{item_id}” is already on line {first} of this file (ids-not-unique)."
+
+
 class _Planner:
-    """Checks, de-duplicates, diffs and stores rows in chunks (COPY), keeping counts."""
+    """Checks, de-duplicates, diffs and stores rows in chunks (COPY), keeping counts.
+
+    Each chunk is stored before the next is read, a row at a time through psycopg's
+    ``write_row``: the reference the parse's ``_PipelinedPlanner`` must agree with row by row
+    (tests/catalog_bulk/test_csv_checker.py)."""
 
     def __init__(self, job: BulkJob) -> None:
         self.job = job
@@ -302,18 +319,29 @@ class _Planner:
             # 64-bit hashes keep memory small; a hash hit is confirmed exactly.
             key = hash(item_id)
             if key in self.seen:
-                first = self._first_line(item_id)
-                if first is not None:
-                    errors.append(
-                        f"The id “{item_id}” is already on line {first} of this file "
-                        "(ids-not-unique)."
-                    )
+                self._seen_again(item_id, errors)
             else:
                 self.seen.add(key)
             self.chunk_lines.setdefault(item_id, line)
         self.chunk.append((line, item_id, values, errors, given))
         if len(self.chunk) >= PARSE_CHUNK_ROWS:
             self.flush()
+
+    def expect(self, ids: list[str]) -> None:
+        """The ids of the next chunk's rows (the reference looks them up when it stores)."""
+
+    def _seen_again(self, item_id: str, errors: list[str]) -> None:
+        """A row whose id hashes like an earlier one's: an error if it is the same id."""
+        first = self._first_line(item_id)
+        if first is not None:
+            errors.append(_duplicate(item_id, first))
+
+    def finish(self) -> None:
+        """Store what is left once the file has been read."""
+        self.flush()
+
+    def close(self) -> None:
+        """Release what the planner holds, also when the file was not read to the end."""
 
     def flush(self) -> None:
         if not self.chunk:
@@ -385,6 +413,228 @@ class _Planner:
         self.chunk, self.chunk_lines = [], {}
 
 
+# COPY's text format: these four characters are escaped in a value; JSON text (ensure_ascii
+# off) writes control characters as escapes, so only its backslashes need doubling.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_FIRST_LINES_SQL = (
+    "SELECT item_id, min(line) FROM catalogs_bulkrow"
+    " WHERE job_id = %s AND item_id = ANY(%s) GROUP BY item_id"
+)
+_MIRROR_SQL = (
+    f"SELECT item_id, data FROM {CatalogItem._meta.db_table}"  # noqa: S608
+    " WHERE catalog_id = %s AND item_id = ANY(string_to_array(%s, ','))"
+)
+# Rows encoded per piece handed to the writer: the COPY starts while the chunk is encoded.
+_PIECE_ROWS = 500
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES) if _needs_escape(value) else value
+
+
+def _needs_escape(value: str) -> bool:
+    return "\\" in value or "\t" in value or "\n" in value or "\r" in value
+
+
+def _copy_json(value: str) -> str:
+    return value.replace("\\", "\\\\") if "\\" in value else value
+
+
+class _WriterFailed(Exception):
+    """An earlier step on the writer thread failed; later ones are not run."""
+
+
+class _PipelinedPlanner(_Planner):
+    """The parse's planner: chunk k is stored while chunk k+1 is read and checked.
+
+    On two cores the console's Python and PostgreSQL then work at the same time instead of
+    in turn. One writer thread does every database step of the parse, in order, on the job's
+    own connection (so the rows are in the caller's transaction, as the reference's are):
+    a chunk's lookups (the mirror's items, and the first line of ids seen in earlier
+    chunks), then its COPY, which takes the rows as they are encoded. The main thread does
+    not use the connection until ``finish`` or ``close`` has waited for the writer.
+
+    Stored rows, counts and the plan hash are ``_Planner``'s (tests/catalog_bulk/
+    test_csv_checker.py). An id seen in an earlier chunk is looked up with the chunk's
+    mirror lookup, after the earlier chunks' COPY, where the reference asks at once.
+    """
+
+    def __init__(self, job: BulkJob) -> None:
+        super().__init__(job)
+        connection.ensure_connection()
+        self.db = connection.connection
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-parse")
+        self.copies: list[Future[None]] = []
+        self.expected: Future[dict[str, Any]] | None = None
+        self.expected_rows = 0
+        self.failure: BaseException | None = None
+        # Rows of this chunk whose id an earlier chunk may hold: (id, the row's errors).
+        self.unresolved: list[tuple[str, list[str]]] = []
+
+    def _seen_again(self, item_id: str, errors: list[str]) -> None:
+        if item_id in self.chunk_lines:
+            errors.append(_duplicate(item_id, self.chunk_lines[item_id]))
+        else:
+            self.unresolved.append((item_id, errors))
+
+    def _on_writer[**P, R](self, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        # Runs on the writer thread: after a failed step the later ones would act on a
+        # connection in an unknown state (a COPY half done, a transaction aborted).
+        if self.failure is not None:
+            raise _WriterFailed from self.failure
+        try:
+            return step(*args, **kwargs)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+
+    def _result[R](self, future: Future[R]) -> R:
+        # psycopg's exceptions as Django's: _parse tells a lost database (raised again, the
+        # job read later) from a file it cannot read by them.
+        with connection.wrap_database_errors:
+            try:
+                return future.result()
+            except _WriterFailed as exc:
+                # The step that failed first says why, not the ones skipped after it.
+                cause = exc.__cause__
+                if cause is None:
+                    raise
+                raise cause from None
+
+    def expect(self, ids: list[str]) -> None:
+        """The ids of the next chunk's rows, before they are added: the mirror's items are
+        looked up while they are checked. Any id may be given (only a valid row's is looked
+        for in the result); without this call ``flush`` looks them up itself."""
+        self.expected = self.writer.submit(self._on_writer, self._mirror, ",".join(ids))
+        self.expected_rows = len(ids)
+
+    def _mirror(self, ids: str) -> dict[str, Any]:
+        with self.db.cursor() as cursor:
+            cursor.execute(_MIRROR_SQL, [self.catalog.pk, ids])
+            return {item_id: _scanned(data) for item_id, data in cursor.fetchall()}
+
+    def _first_lines(self, ids: list[str]) -> dict[str, int]:
+        with self.db.cursor() as cursor:
+            cursor.execute(_FIRST_LINES_SQL, [self.job.pk, ids])
+            return dict(cursor.fetchall())
+
+    def _copy(self, pieces: SimpleQueue[bytes | None], rows_read: int) -> None:
+        # Pieces end with None, or with b"" when the chunk could not be encoded to the end:
+        # then the COPY is abandoned (its rows are not stored), as the reference stores none.
+        piece: bytes | None = b"-"
+        try:
+            # Like the reference's atomic block: a transaction of its own, or a savepoint in
+            # the caller's, so a failed COPY leaves the connection usable.
+            with self.db.transaction(), self.db.cursor() as cursor:
+                with cursor.copy(_COPY_SQL) as copy:
+                    while piece := pieces.get():
+                        copy.write(piece)
+                    if piece is not None:
+                        raise _WriterFailed("the chunk was not encoded to the end")
+                cursor.execute(
+                    f"UPDATE {BulkJob._meta.db_table} SET rows_read = %s WHERE id = %s",  # noqa: S608
+                    [rows_read, self.job.pk],
+                )
+        except BaseException:
+            # The main thread may still be handing over the chunk: take it, so it never waits.
+            while piece:
+                piece = pieces.get()
+            raise
+
+    def flush(self) -> None:
+        if not self.chunk:
+            return
+        chunk, unresolved = self.chunk, self.unresolved
+        self.chunk, self.chunk_lines, self.unresolved = [], {}, []
+        mirror_items = self.expected
+        self.expected = None
+        if mirror_items is None or len(chunk) != self.expected_rows:
+            # Valid ids have no commas (letters, digits, - and _); a row found a duplicate
+            # below only makes the lookup ask for one item more.
+            ids = ",".join([row[1] for row in chunk if not row[3]])
+            mirror_items = self.writer.submit(self._on_writer, self._mirror, ids)
+        if unresolved:
+            again = list(dict.fromkeys(item_id for item_id, _ in unresolved))
+            first = self._result(self.writer.submit(self._on_writer, self._first_lines, again))
+            for item_id, errors in unresolved:
+                if item_id in first:
+                    errors.append(_duplicate(item_id, first[item_id]))
+        mirror = self._result(mirror_items)
+        for done in [c for c in self.copies if c.done()]:
+            self._result(done)
+            self.copies.remove(done)
+        pieces: SimpleQueue[bytes | None] = SimpleQueue()
+        self.copies.append(self.writer.submit(self._on_writer, self._copy, pieces, self.rows_read))
+        try:
+            self._encode(chunk, mirror, pieces)
+        except BaseException:
+            pieces.put(b"")
+            raise
+        pieces.put(None)
+
+    def _encode(
+        self, chunk: list[_Row], mirror: dict[str, Any], pieces: SimpleQueue[bytes | None]
+    ) -> None:
+        """The chunk's rows planned against the mirror, as COPY text, to the writer."""
+        head = f"{self.job.pk}\t"
+        operation, types = self.job.operation, self.types
+        counts, digest = self.counts, self.digest
+        plan_row, sent_ops = preview.plan_row, SENT_OPS
+        lines: list[str] = []
+        op: str
+        for line, item_id, values, errors, given in chunk:
+            kept = "\\N"
+            if errors:
+                op, kind, payload, before = RowOp.ERROR, "error", None, "\\N"
+            else:
+                planned = plan_row(
+                    operation=operation, values=values, current=mirror.get(item_id), types=types
+                )
+                op, kind = planned.op, planned.kind
+                sent = planned.payload
+                payload = None if sent is None else canonical_json(sent)
+                before = "\\N" if planned.before is None else _copy_json(_encode(planned.before))
+                if planned.error:
+                    errors = [planned.error]
+            counts[kind] += 1
+            if op in sent_ops:
+                digest.update(f'[{line},"{op}","{item_id}",{payload or "null"}]'.encode())
+                outcome = RowOutcome.PENDING
+            else:
+                outcome = RowOutcome.SKIPPED
+            if errors:
+                if self.rows_with_values < self.error_rows_with_values:
+                    self.rows_with_values += 1
+                    if not isinstance(given, dict):
+                        assert self.checker is not None  # cells come with their checker
+                        given = self.checker.values(given)
+                    kept = _copy_json(_encode(self._kept(given)))
+                reasons = _copy_json(_encode(errors))
+            else:
+                reasons = _NO_ERRORS
+            lines.append(
+                f"{head}{line}\t{_copy_text(item_id)}\t{op}\t"
+                f"{'\\N' if payload is None else _copy_json(payload)}\t{before}\t{reasons}\t"
+                f"{kept}\t{outcome}\t0\t0\t\n"
+            )
+            if len(lines) >= _PIECE_ROWS:
+                pieces.put("".join(lines).encode())
+                lines = []
+        if lines:
+            pieces.put("".join(lines).encode())
+
+    def finish(self) -> None:
+        self.flush()
+        self.writer.shutdown(wait=True)
+        for copy in self.copies:
+            self._result(copy)
+        self.copies = []
+
+    def close(self) -> None:
+        # Every COPY has its end (flush puts it, also on failure), so this cannot hang.
+        self.writer.shutdown(wait=True)
+
+
 def bulk_job_parse(*, job_id: int) -> BulkJob:
     """Read, check and diff the uploaded file against the mirror (run by a worker).
 
@@ -421,15 +671,20 @@ def _plan_csv(planner: _Planner, path: Path, header: list[str]) -> None:
     checker = validation.CsvRowChecker(
         header=header, types=planner.types, operation=planner.job.operation
     )
-    for line, cells, error in parsing.read_csv_cells(path):
-        planner.add_cells(checker, line, cells, error)
+    records = parsing.read_csv_cells(path)
+    # A chunk's records are read first, so the mirror's items for their ids are looked up
+    # while they are checked; each record is one row, so the planner's chunks are these.
+    while chunk := list(islice(records, PARSE_CHUNK_ROWS)):
+        planner.expect([checker.item_id(cells) for _, cells, _ in chunk])
+        for line, cells, error in chunk:
+            planner.add_cells(checker, line, cells, error)
 
 
 def _parse(job: BulkJob) -> BulkJob:
     started = time.monotonic()
     BulkRow.objects.filter(job=job).delete()
     path = Path(job.file_path)
-    planner = _Planner(job)
+    planner = _PipelinedPlanner(job)
     columns: list[str] = []
     file_errors: list[str] = []
     try:
@@ -441,7 +696,7 @@ def _parse(job: BulkJob) -> BulkJob:
         else:
             for raw in parsing.read_jsonl(path):
                 planner.add(raw, from_csv=False)
-        planner.flush()
+        planner.finish()
     except parsing.FileRefused as exc:
         file_errors = [str(exc)]
     except FileNotFoundError:
@@ -455,6 +710,8 @@ def _parse(job: BulkJob) -> BulkJob:
             "The file could not be read to the end (something in it the console does not "
             "expect); nothing was imported. Check it is a CSV or JSON Lines file of items."
         ]
+    finally:
+        planner.close()
     counts = planner.counts
     if not file_errors and planner.rows_read == 0:
         file_errors = ["The file has no item rows."]

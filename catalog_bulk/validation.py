@@ -225,6 +225,10 @@ class CsvRowChecker:
         header = self.header
         return {header[i]: cell_restored(cells[i]) for i in self.keep}
 
+    def item_id(self, cells: Sequence[str]) -> str:
+        """The id ``check`` finds in a record with the header's width (any text otherwise)."""
+        return cell_restored(cells[self.id_index] if len(cells) > self.id_index else "").strip()
+
     def check(self, cells: Sequence[str]) -> tuple[str, dict[str, Any], list[str]]:
         """``(item id, typed values, errors)`` of a record with the header's width."""
         raw_id = cell_restored(cells[self.id_index])

@@ -240,7 +240,7 @@ def auditor_client() -> Client:
 
 
 def list_latency(
-    requests: int, profile: bool = False
+    requests: int, profile: bool = False, search_only: bool = False
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     client = auditor_client()
     rng = random.Random(7)
@@ -262,6 +262,8 @@ def list_latency(
         lambda: {"before": rng.randrange(1, max_seq)},
         lambda: {"actor": f"user{rng.randrange(50):02d}", "action": rng.choice(ACTIONS)},
     ]
+    if search_only:  # --only search: the four kinds of term, in turn
+        filters = [f for f in filters if "q" in f()]
     client.get(url)  # warm up (templates, connection)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -341,7 +343,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="list,export,verify",
-        help="what to measure, of list, export and verify (comma-separated)",
+        help="what to measure, of list, export and verify (comma-separated); search: the"
+        " list's searches alone (with --requests 8, two of each kind of term)",
     )
     args = parser.parse_args()
     setup_test_environment()
@@ -359,8 +362,8 @@ def main() -> None:
     only = set(args.only.split(","))
     figures: list[tuple[str, float, str, str, bool]] = []
     cpu_figures: list[tuple[str, float, str, str, bool]] = []
-    if "list" in only:
-        measure_list(args.requests, args.profile, figures, cpu_figures)
+    if only & {"list", "search"}:
+        measure_list(args.requests, args.profile, figures, cpu_figures, "list" not in only)
     if "export" in only:
         measure_export(figures, cpu_figures)
     if "verify" in only:
@@ -381,8 +384,10 @@ def main() -> None:
 type Figures = list[tuple[str, float, str, str, bool]]
 
 
-def measure_list(requests: int, profile: bool, figures: Figures, cpu_figures: Figures) -> None:
-    timings, searches, cpu, search_cpu = list_latency(requests, profile)
+def measure_list(
+    requests: int, profile: bool, figures: Figures, cpu_figures: Figures, search_only: bool
+) -> None:
+    timings, searches, cpu, search_cpu = list_latency(requests, profile, search_only)
     p95 = statistics.quantiles(timings, n=20)[-1]
     search_p95 = statistics.quantiles(searches, n=20)[-1] if len(searches) > 1 else max(searches)
     cpu_p95 = statistics.quantiles(cpu, n=20)[-1]
@@ -392,9 +397,11 @@ def measure_list(requests: int, profile: bool, figures: Figures, cpu_figures: Fi
         f"p95 {p95:.1f} ms, max {max(timings):.1f} ms; CPU per request (console and "
         f"PostgreSQL) p50 {statistics.median(cpu):.1f} ms, p95 {cpu_p95:.1f} ms; {load_average()}"
     )
-    figures.append(("list_p95_ms", p95, "ms", "list_p95_ms", False))
+    if not search_only:
+        figures.append(("list_p95_ms", p95, "ms", "list_p95_ms", False))
     figures.append(("search_p95_ms", search_p95, "ms", "list_p95_ms", False))
-    cpu_figures.append(("list_cpu_p95_ms", cpu_p95, "ms", "list_p95_ms", False))
+    if not search_only:
+        cpu_figures.append(("list_cpu_p95_ms", cpu_p95, "ms", "list_p95_ms", False))
     cpu_figures.append(("search_cpu_p95_ms", search_cpu_p95, "ms", "list_p95_ms", False))
 
 
@@ -428,8 +435,16 @@ def measure_verify(figures: Figures, cpu_figures: Figures) -> None:
     # The workers (spawned: they take the environment as it is now) name their connections.
     os.environ["PGAPPNAME"] = "bench-verify"
     console_before, backends = console_cpu_seconds(), BackendCpu("bench-verify")
+    # Spawned workers import the main module again. manage.py's is a few lines behind its
+    # __main__ guard; this script's sets up Django and the test client, a second or so per
+    # worker that is the benchmark's cost, not verify_audit's: it is hidden from them.
+    main = sys.modules["__main__"]
+    main_file = main.__dict__.pop("__file__", None)
     started = time.monotonic()
-    report = audit_verify()
+    try:
+        report = audit_verify()
+    finally:
+        main.__file__ = main_file
     elapsed = time.monotonic() - started
     verify_console, verify_pg = console_cpu_seconds() - console_before, backends.stop()
     cores = os.cpu_count() or 1

@@ -73,8 +73,9 @@ _CONTENT_TAIL = (
 SELECT = (
     f"SELECT e.seq, {_CONTENT_HEAD}, e.data::text, {_CONTENT_TAIL},"  # noqa: S608
     " e.personal_digest, e.prev_hash, e.hash, e.action,"
-    # The erasable part beside the chain, checked against the digest the entry chains.
-    " p.entry_id IS NOT NULL, p.salt, p.data::text"
+    # The erasable part beside the chain, checked against the digest the entry chains: its
+    # salt and data in one JSON array (NULL without one), so most rows carry one NULL.
+    " CASE WHEN p.entry_id IS NOT NULL THEN json_build_array(p.salt, p.data)::text END"
     " FROM audit_entry e LEFT JOIN audit_personal p ON p.entry_id = e.seq"
 )
 BATCH = 20_000
@@ -95,10 +96,11 @@ class RangeResult:
     erased: set[int] = field(default_factory=set)
 
 
-def _personal_problem(seq: int, digest: str, salt: str, data: str) -> str | None:
+def _personal_problem(seq: int, digest: str, personal: str) -> str | None:
     if not digest:
         return f"seq {seq}: personal data is stored beside an entry that had none"
-    if hashing.personal_digest(salt, json.loads(data)) != digest:
+    salt, data = json.loads(personal)
+    if hashing.personal_digest(salt, data) != digest:
         return f"seq {seq}: its personal data does not match the digest it was written with"
     return None
 
@@ -122,15 +124,16 @@ def walk(
         if len(result.problems) < max_problems:
             result.problems.append((seq, message))
 
-    # Rows as SELECT gives them; this loop runs once per entry of the whole trail.
+    # Rows as SELECT gives them; this loop runs once per entry of the whole trail, so what
+    # it uses is in locals.
     scan, encode, erasure = (
         hashing.json_scan,
         hashing.canonical_json_decoded,
         events.AUDIT_PERSONAL_ERASED,
     )
-    for row in rows:
-        seq, head, data_text, tail, digest, stored_prev, stored_hash, action, present = row[:9]
-        if result.first_seq is None:
+    count = 0
+    for seq, head, data_text, tail, digest, stored_prev, stored_hash, action, personal in rows:
+        if not count:
             result.first_seq, result.first_prev = seq, stored_prev
         elif seq != expected:
             problem(expected, f"entries {expected}..{seq - 1} are missing (gap before seq {seq})")
@@ -142,15 +145,16 @@ def walk(
             problem(seq, f"seq {seq}: content does not match its stored hash")
         elif action == erasure and isinstance(data, dict):
             result.erased.update(s for s in data.get("seqs") or [] if isinstance(s, int))
-        if present:
-            if (message := _personal_problem(seq, digest, row[9], row[10])) is not None:
+        if personal is not None:
+            if (message := _personal_problem(seq, digest, personal)) is not None:
                 problem(seq, message)
         elif digest:
             result.missing_personal.append(seq)
         if seq in wanted:
             result.found[seq] = stored_hash
         expected, prev = seq + 1, stored_hash
-        result.count += 1
+        count += 1
+    result.count = count
     result.last_seq, result.last_hash = (expected - 1 if result.count else None), prev
     return result
 

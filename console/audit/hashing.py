@@ -109,14 +109,23 @@ def chain_hasher(key: str | None) -> Callable[[str, str], str]:
     """`chain_hash` with the key prepared once, for walks over millions of entries."""
     if key is None:
         return lambda prev, content: hashlib.sha256((prev + content).encode()).hexdigest()
-    base = hmac.new(derived_key(key, "audit-chain"), digestmod=hashlib.sha256)
+    # HMAC (RFC 2104) spelled out over SHA-256 states made once: hmac.HMAC's copy() and
+    # hexdigest() are Python methods, a third of the cost of a short message.
+    block = derived_key(key, "audit-chain").ljust(_SHA256_BLOCK, b"\0")
+    inner_start = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer_start = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     def keyed(prev: str, content: str) -> str:
-        mac = base.copy()
-        mac.update((prev + content).encode())
-        return mac.hexdigest()
+        inner = inner_start.copy()
+        inner.update((prev + content).encode())
+        outer = outer_start.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     return keyed
+
+
+_SHA256_BLOCK = hashlib.sha256().block_size
 
 
 def personal_digest(salt: str, data: Any) -> str:

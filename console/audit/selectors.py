@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, F, Func, Q, QuerySet, Subquery
 from django.db.models.sql.compiler import SQLCompiler
@@ -111,14 +112,104 @@ def audit_entries(*, filters: dict[str, Any]) -> QuerySet[AuditEntry]:
         last = _seq_at(Q(occurred_at__lte=end), "-occurred_at")
         qs = qs.filter(seq__lte=last) if last is not None else qs.none()
     if q := filters.get("q"):
-        # Each column has a trigram index on this expression (migration 0009).
-        matches = Q()
-        for column in SEARCHED_COLUMNS:
-            matches |= Q(**{f"{column}__icontains": q})
-        for key in SEARCHED_DATA_KEYS:
-            matches |= Q(**{f"data__{key}__icontains": q})
-        qs = qs.filter(matches)
+        qs = qs.filter(_matching(q))
     return qs.order_by("-seq")
+
+
+def _matching(q: str) -> Q:
+    # Each column has a trigram index on this expression (migrations 0009 and 0010).
+    matches = Q()
+    for column in SEARCHED_COLUMNS:
+        matches |= Q(**{f"{column}__icontains": q})
+    for key in SEARCHED_DATA_KEYS:
+        matches |= Q(**{f"data__{key}__icontains": q})
+    return matches
+
+
+# How many of the newest entries (those the other filters keep) a search reads row by row
+# before it asks the trigram indexes: enough for a common term to fill a page at once, few
+# enough to read in a few milliseconds. A term found in the first window but too sparsely
+# to fill the page is looked for once more in a window as long as its density says the page
+# needs, up to SEARCH_WINDOW_MAX (gathering its every match from the indexes would cost more).
+SEARCH_WINDOW = 1_000
+SEARCH_WINDOW_MAX = 10_000
+# While the matches of a search are gathered, PostgreSQL may only read bitmaps of indexes:
+# a sequential scan or an index walk filtering every row is what a wrong estimate of the
+# matches picks (at ten million entries it walked the primary key for a rare term).
+_BITMAPS_ONLY = ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan")
+
+
+def audit_entries_page(
+    *, filters: dict[str, Any], before: int | None = None, size: int
+) -> list[AuditEntry]:
+    """The first `size` entries of `audit_entries(filters)` older than `before`: the same
+    rows in the same order, in plans whose cost does not hang on PostgreSQL's estimate of
+    how many entries a free-text term matches.
+
+    Without a term that is the list's own query. With one, the newest entries the other
+    filters keep are read and matched in a bounded window (a common term fills the page
+    there); if the window holds all of them the page is complete, else the term's matches
+    are gathered from the trigram indexes alone, then the newest taken.
+    """
+    unbounded = audit_entries(filters={k: v for k, v in filters.items() if k != "q"})
+    others = unbounded if before is None else unbounded.filter(seq__lt=before)
+    if not (q := filters.get("q")):
+        return list(others[:size])
+    matches = _matching(q)
+    found, complete = _matching_in_window(others, matches, size, SEARCH_WINDOW)
+    if found and not complete:
+        # The page needs about size / density entries; a margin of half again.
+        wanted = SEARCH_WINDOW * size * 3 // (2 * len(found))
+        if wanted <= SEARCH_WINDOW_MAX:
+            found, complete = _matching_in_window(others, matches, size, wanted)
+    if complete:
+        return found
+    return _matching_by_index(unbounded.filter(matches), before, size)
+
+
+def _matching_in_window(
+    others: QuerySet[AuditEntry], matches: Q, size: int, window: int
+) -> tuple[list[AuditEntry], bool]:
+    """The newest `size` matches among the newest `window` entries of `others`, and whether
+    they are all there is: the page is full, or `others` holds no entry beyond the window."""
+    window_sql, window_params = others.query.sql_with_params()
+    condition = AuditEntry.objects.filter(matches).query
+    where_sql, where_params = condition.get_compiler(using=others.db).compile(condition.where)
+    # The window's LIMIT keeps PostgreSQL from moving the term's condition into it (where it
+    # could choose to walk every entry for it). One entry past the window comes along, with
+    # its place, to tell whether there are more.
+    sql = (
+        "SELECT * FROM (SELECT *, row_number() OVER ("  # noqa: S608  # compiled SQL only
+        f'ORDER BY "audit_entry"."seq" DESC) AS place FROM ({window_sql} LIMIT %s)'
+        f' AS "audit_entry") AS "audit_entry" WHERE place > %s OR {where_sql}'
+        ' ORDER BY "audit_entry"."seq" DESC LIMIT %s'
+    )
+    params = [*window_params, window + 1, window, *where_params, size + 1]
+    rows = list(AuditEntry.objects.raw(sql, params))
+    # raw() sets each column the model lacks as an attribute of the instance.
+    found = [row for row in rows if vars(row)["place"] <= window]
+    return found[:size], len(found) >= size or len(found) == len(rows)
+
+
+def _matching_by_index(
+    entries: QuerySet[AuditEntry], before: int | None, size: int
+) -> list[AuditEntry]:
+    # MATERIALIZED: the matches are gathered whole (bitmaps, see _BITMAPS_ONLY), and only
+    # then ordered and cut; the keyset bound stays outside so no index serves it instead.
+    matches_sql, params = entries.order_by().values("seq").query.sql_with_params()
+    sql = (
+        f"WITH matches AS MATERIALIZED ({matches_sql})"  # noqa: S608  # compiled SQL only
+        " SELECT seq FROM matches WHERE seq < %s ORDER BY seq DESC LIMIT %s"
+    )
+    connection = connections[entries.db]
+    nested = connection.in_atomic_block
+    with transaction.atomic(using=entries.db), connection.cursor() as cursor:
+        cursor.execute("; ".join(f"SET LOCAL {name} = off" for name in _BITMAPS_ONLY))
+        cursor.execute(sql, [*params, before if before is not None else 2**63 - 1, size])
+        seqs = [row[0] for row in cursor.fetchall()]
+        if nested:  # SET LOCAL lasts until the caller's transaction ends
+            cursor.execute("; ".join(f"SET LOCAL {name} TO DEFAULT" for name in _BITMAPS_ONLY))
+    return list(AuditEntry.objects.filter(seq__in=seqs).order_by("-seq"))
 
 
 # Erasure of personal data ------------------------------------------------------------

@@ -33,6 +33,7 @@ from console.audit.selectors import (
     audit_checkpoint_checks,
     audit_checkpoints,
     audit_entries,
+    audit_entries_page,
     audit_personal_erasure_of,
     audit_personal_erasure_preview,
     audit_verification_pending,
@@ -126,12 +127,11 @@ def _see_other(url_name: str) -> HttpResponse:
 def audit_list(request: AuthenticatedRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.filters() if request.GET else {}
-    entries = audit_entries(filters=filters)
     # Keyset pages (by seq): constant time at any depth of a million rows, no COUNT(*).
     before = request.GET.get("before", "")
-    if before.isdigit():
-        entries = entries.filter(seq__lt=int(before))
-    rows = list(entries[: PAGE_SIZE + 1])
+    rows = audit_entries_page(
+        filters=filters, before=int(before) if before.isdigit() else None, size=PAGE_SIZE + 1
+    )
     base = _params_without(request, "before")
     next_url = None
     if len(rows) > PAGE_SIZE:

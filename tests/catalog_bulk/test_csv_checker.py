@@ -1,18 +1,21 @@
-"""The CSV parse checks records with a checker prepared once from the header; its verdicts,
-messages, payloads and plan hash are those of the row-at-a-time path (``parsing.read_csv``
-and ``validation.check_row``), which stays the reference."""
+"""The CSV parse checks records with a checker prepared once from the header and stores a
+chunk while the next is checked; its verdicts, messages, payloads and plan hash are those of
+the row-at-a-time path (``parsing.read_csv``, ``validation.check_row`` and ``_Planner``,
+which stores each chunk before reading on), which stays the reference."""
 
 import csv
 import hashlib
 import io
+import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_django.fixtures import Settings
 
-from catalog_bulk import parsing, services
+from catalog_bulk import parsing, preview, services
 from catalog_bulk.models import SENT_OPS, BulkJob, BulkRow, JobState
 from catalogs.models import Catalog
 from console.audit.hashing import canonical_json
@@ -102,6 +105,8 @@ def _same_verdicts(make_job: MakeJob, content: bytes, operation: str, rows: int)
     fast = make_job(content, operation)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(services, "_plan_csv", _row_at_a_time)
+        # Each chunk stored before the next is read, a row at a time through write_row.
+        patch.setattr(services, "_PipelinedPlanner", services._Planner)
         reference = make_job(content, operation)
     assert fast.state == reference.state == JobState.READY
     assert fast.rows_read == rows  # every record is a row, blank lines none
@@ -175,3 +180,65 @@ def test_unknown_columns_give_the_same_messages_both_ways(
         errors__contains=["…and 1 more columns that are not fields of this catalog."]
     )
     assert row.exists()
+
+
+def _jsonl(content: bytes) -> bytes:
+    """The CSV corpus's records as JSON Lines objects (ragged records as they come)."""
+    records = list(csv.reader(io.StringIO(content.decode())))
+    header, lines = records[0], []
+    for record in records[1:]:
+        if record:
+            lines.append(json.dumps(dict(zip(header, record, strict=False))))
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("operation", ["upsert", "replace"])
+def test_a_json_lines_files_rows_match_the_planner_that_stores_each_chunk_before_reading_on(
+    make_job: MakeJob,
+    mirrored: Catalog,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+) -> None:
+    monkeypatch.setattr(services, "PARSE_CHUNK_ROWS", 300)
+    settings.BULK_ERROR_ROWS_WITH_VALUES = 50
+    content = _jsonl(_file(random.Random(11), 2000))
+    fast = make_job(content, operation, name="items.jsonl")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "_PipelinedPlanner", services._Planner)
+        reference = make_job(content, operation, name="items.jsonl")
+    assert fast.state == reference.state == JobState.READY
+    assert fast.rows_read == 2000
+    assert _counts(fast) == _counts(reference)
+    assert _rows(fast) == _rows(reference)
+    assert fast.plan_hash == reference.plan_hash
+    # Duplicates found in the same chunk and in earlier ones (300 lines and more back).
+    back = [
+        line - int(found)
+        for line, *_, errors, _, _ in _rows(fast)
+        for error in errors
+        for found in re.findall(r"already on line (\d+) of this file", error)
+    ]
+    assert min(back) < 300 < max(back)
+
+
+def test_a_row_that_cannot_be_planned_mid_file_stores_nothing_and_refuses_the_file(
+    make_job: MakeJob, mirrored: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "PARSE_CHUNK_ROWS", 100)
+    plan_row = preview.plan_row
+
+    def failing(**kwargs: Any) -> Any:
+        if kwargs["values"].get("name") == "Breaks":
+            raise RuntimeError("unexpected")
+        return plan_row(**kwargs)
+
+    monkeypatch.setattr(preview, "plan_row", failing)
+    rows = "".join(f"it-{n},{'Breaks' if n == 250 else 'Mug'}\n" for n in range(400))
+    job = make_job(f"id,name\n{rows}".encode())
+    assert job.state == JobState.INVALID
+    assert job.file_errors == [
+        "The file could not be read to the end (something in it the console does not "
+        "expect); nothing was imported. Check it is a CSV or JSON Lines file of items."
+    ]
+    assert not BulkRow.objects.filter(job=job).exists()

@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from catalog_bulk.models import BulkJob
+from catalog_bulk.models import BulkJob, BulkRow
+from tests.catalog_bulk.conftest import MakeJob
 
 OLD_CATALOGS = ("catalogs", "0006_bulkjob_details_removed_at")
 OLD_HEAD = [OLD_CATALOGS, ("catalog_bulk", None)]
@@ -46,3 +47,17 @@ def test_a_database_at_the_old_head_migrates_and_keeps_its_jobs() -> None:
     assert BulkJob.objects.get(pk=job.pk).catalog.name == "old-head"
     moved = ContentType.objects.get(pk=bulk_type.pk)
     assert (moved.app_label, moved.model) == ("catalog_bulk", "bulkjob")
+
+
+def test_a_jobs_rows_are_deleted_with_it_though_the_database_does_not_constrain_them(
+    make_job: MakeJob,
+) -> None:
+    job = make_job(b"id,name\nsku-9,Bowl\nsku-1,Mug\n")
+    other = make_job(b"id,name\nsku-8,Plate\n")
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, BulkRow._meta.db_table)
+    assert not [c for c in constraints.values() if c["foreign_key"] == ("catalogs_bulkjob", "id")]
+    assert BulkRow.objects.filter(job=job).count() == 2
+    job.delete()
+    assert not BulkRow.objects.filter(job_id=job.pk).exists()
+    assert BulkRow.objects.filter(job=other).count() == 1

@@ -4,6 +4,8 @@ The console's login may INSERT audit entries and DELETE/INSERT erasable personal
 erasure deletes them). It does not hold AUDIT_CHAIN_KEY, so nothing it writes verifies.
 """
 
+import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Callable
@@ -296,3 +298,17 @@ def test_the_integrity_screen_without_the_key_says_who_checks_signatures(
     client.force_login(user_with_role(Role.AUDITOR))
     page = client.get(reverse("audit:integrity")).content.decode()
     assert "checked by the signer only" in page
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "[1]", "é ünïcode \u2028 😀", "x" * 200, '[1,"2026-01-01T00:00:00.000000+00:00"]'],
+)
+def test_the_keyed_chain_hash_is_hmac_sha256_under_the_derived_key(content: str) -> None:
+    """The walk's hasher spells HMAC out over SHA-256 states made once: it must be the
+    standard HMAC, or every entry written before would stop verifying."""
+    prev = hashing.GENESIS_HASH.replace("0", "a", 7)
+    derived = hashing.derived_key("key-one", "audit-chain")
+    expected = hmac.new(derived, (prev + content).encode(), hashlib.sha256).hexdigest()
+    assert hashing.chain_hasher("key-one")(prev, content) == expected
+    assert hashing.chain_hash(prev, content, "key-one") == expected
