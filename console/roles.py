@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
-from django.db.models import CharField, Q, QuerySet, Value
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import CharField, OuterRef, Q, QuerySet, Value
 
 from console.role_models import WorkspaceRole
 from console.workspaces import Workspace, workspaces_all
@@ -120,17 +121,58 @@ def _roles_load(user: AbstractBaseUser) -> None:
         .values_list("name", "scope")
     )
     scoped = WorkspaceRole.objects.filter(user_id=user.pk).values_list("role", "workspace")
-    everywhere: set[Role] = set()
+    rows = list(groups.union(scoped, all=True))
+    _roles_cache(
+        user,
+        everywhere=[name for name, workspace in rows if workspace is None],
+        scoped=[(name, workspace) for name, workspace in rows if workspace is not None],
+    )
+
+
+def _roles_cache(
+    user: AbstractBaseUser, *, everywhere: Iterable[str], scoped: Iterable[tuple[str, str]]
+) -> None:
+    known = Role._value2member_map_
     found: dict[str, set[Role]] = {}
-    for name, workspace in groups.union(scoped, all=True):
-        if name not in Role._value2member_map_:
-            continue
-        if workspace is None:
-            everywhere.add(Role(name))
-        else:
+    for name, workspace in scoped:
+        if name in known:
             found.setdefault(workspace, set()).add(Role(name))
-    setattr(user, _CACHE_ATTR, frozenset(everywhere))
+    setattr(user, _CACHE_ATTR, frozenset(Role(name) for name in everywhere if name in known))
     setattr(user, _WORKSPACE_CACHE_ATTR, {ws: frozenset(roles) for ws, roles in found.items()})
+
+
+# The annotations user_with_roles_get reads the roles from (they never reach a template).
+_GROUP_NAMES, _SCOPED_ROLES, _SCOPED_KEYS = (
+    "console_group_names",
+    "console_ws_roles",
+    "console_ws_keys",
+)
+
+
+def user_with_roles_get(*, pk: str | int) -> User | None:
+    """The user with primary key ``pk``, their roles already cached as user_roles reads them:
+    the authentication backends load the signed-in user with this on every request, so the
+    user and their roles cost one query, not two."""
+    scoped = WorkspaceRole.objects.filter(user_id=OuterRef("pk")).order_by("pk")
+    try:
+        user = User._default_manager.annotate(
+            **{
+                _GROUP_NAMES: ArraySubquery(
+                    Group.objects.filter(user=OuterRef("pk")).values("name")
+                ),
+                # Two arrays in the same order: a role and the workspace it is held in.
+                _SCOPED_ROLES: ArraySubquery(scoped.values("role")),
+                _SCOPED_KEYS: ArraySubquery(scoped.values("workspace")),
+            }
+        ).get(pk=pk)
+    except User.DoesNotExist:
+        return None
+    _roles_cache(
+        user,
+        everywhere=getattr(user, _GROUP_NAMES),
+        scoped=zip(getattr(user, _SCOPED_ROLES), getattr(user, _SCOPED_KEYS), strict=True),
+    )
+    return user
 
 
 def user_capabilities(

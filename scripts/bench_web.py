@@ -193,6 +193,17 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def errors(self) -> list[str]:
+        """The server's error reports (tracebacks of 500s), last few first lines each."""
+        if not self.log.exists():
+            return []
+        text = self.log.read_text(errors="replace")
+        return [
+            block[:2000]
+            for block in text.split("\n{")
+            if "Traceback" in block or '"level": "error"' in block
+        ][-5:]
+
     def server_samples(self) -> dict[str, list[dict[str, float]]]:
         """Each request's server-side figures, by Locust name."""
         by_name: dict[str, list[dict[str, float]]] = {}
@@ -351,6 +362,8 @@ def main() -> int:
         if web:
             web.stop()
             server = web.server_samples()
+            if server_errors := web.errors():
+                print("server errors (last 5):", *server_errors, sep="\n    ")
         bench.teardown()
     pages, fragments = result["samples"]["page"], result["samples"]["fragment"]
     errors = result["errors"]

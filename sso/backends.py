@@ -16,7 +16,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from requests import RequestException
 
-from console.roles import Role, user_roles
+from console.roles import Role, user_roles, user_with_roles_get
 from sso.config import break_glass_usernames, local_passwords_allowed
 from sso.provider import ProviderUnavailable, provider_metadata
 from sso.services import sso_user_sync
@@ -167,6 +167,11 @@ class OidcBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("userinfo is about another subject")
         return {**userinfo, **payload}
 
+    def get_user(self, user_id: Any) -> User | None:
+        # The signed-in user of every request of an SSO session, with their roles in the
+        # same query (mozilla-django-oidc's own reads the user alone).
+        return user_with_roles_get(pk=user_id)
+
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> User:
         claims = self.get_userinfo(access_token, id_token, payload)
         signed_in = sso_user_sync(issuer=provider_metadata().issuer, claims=claims)
@@ -192,6 +197,11 @@ class LocalPasswordBackend(ModelBackend):
         if user is None or local_passwords_allowed() or password_allowed_for(user):
             return user
         return None
+
+    def get_user(self, user_id: Any) -> User | None:
+        # The signed-in user of every request, with their roles in the same query.
+        user = user_with_roles_get(pk=user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
 
 def password_allowed_for(user: AbstractBaseUser) -> bool:

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,6 +63,17 @@ COLUMNS: list[Column[ChangeRequest]] = [
 ]
 
 
+def _columns_linked() -> list[Column[ChangeRequest]]:
+    """COLUMNS, each row's address made from one reverse() per page (two reverse() calls a
+    row cost about a tenth of the list's CPU): the same address get_absolute_url gives."""
+    head = reverse("changes:detail", args=[0]).removesuffix("0/")
+
+    def url(cr: ChangeRequest) -> str:
+        return f"{head}{int(cr.pk)}/"
+
+    return [replace(column, link=url) if column.link else column for column in COLUMNS]
+
+
 def _resource_type_choices() -> list[tuple[str, str]]:
     # Read when the form is built: apps register their types once the registry is ready.
     return [("", "Any"), *((kind.key, kind.label) for kind in resource_types_registered())]
@@ -112,7 +124,7 @@ def change_list(request: AuthenticatedRequest) -> HttpResponse:
     table = table_from_queryset(
         request,
         queryset.select_related("author"),
-        COLUMNS,
+        _columns_linked(),
         default_sort="-id",
         empty_message={
             "review": "Nothing awaits your review.",

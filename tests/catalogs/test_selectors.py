@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from catalogs.models import Catalog, CatalogItem
 from catalogs.selectors import ItemFilter, ItemQuery, catalog_item_page
-from tests.factories import CatalogFactory
+from tests.factories import CatalogFactory, catalog_item_create
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +91,33 @@ def test_a_time_range_holds_strings_only(
     mixed: Catalog, filters: list[ItemFilter], expected: list[str]
 ) -> None:
     assert _ids(mixed, *filters) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_of_items_is_one_statement_and_its_setting_ends_with_it() -> None:
+    """Outside any transaction, as a request reads it: no BEGIN, SET, SELECT and COMMIT
+    (four round trips), and the setting that keeps the plan serial ends with the page."""
+    from django.db import connection
+
+    catalog = cast(Catalog, CatalogFactory())
+    for i in range(3):
+        catalog_item_create(catalog, f"item-{i}")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        (before,) = cursor.fetchone()
+    statements: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        page = catalog_item_page(catalog=catalog, query=ItemQuery(), limit=2)
+    assert [item.item_id for item in page.items] == ["item-0", "item-1"]
+    assert page.next_after is not None
+    assert len(statements) == 1
+    assert statements[0].startswith("SET LOCAL max_parallel_workers_per_gather = 0; SELECT")
+    assert connection.get_autocommit()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone() == (before,)
