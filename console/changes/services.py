@@ -50,6 +50,7 @@ from console.workspaces import (
     workspace_default_key,
     workspace_get,
     workspace_override,
+    workspaces_all,
 )
 
 logger = logging.getLogger(__name__)
@@ -968,6 +969,9 @@ def change_requests_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> li
     ).exclude(apply_at__gt=now) | ChangeRequest.objects.filter(
         state=ChangeState.APPLYING, applying_since__lt=now - APPLY_LEASE
     )
+    # A request of a workspace taken out of the configuration cannot be sent: it waits,
+    # unswept, until its workspace comes back instead of being re-queued every minute.
+    stuck = stuck.filter(workspace__in=[w.key for w in workspaces_all()])
     ids = []
     for cr_id, actor_id, workspace in stuck.values_list("pk", "apply_requested_by_id", "workspace"):
         if actor_id is not None:

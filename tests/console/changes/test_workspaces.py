@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from pytest_django.fixtures import Settings
 
 from console.audit.models import AuditEntry
 from console.changes.models import ApprovalPolicy, ChangeRequest, ChangeState
@@ -22,7 +23,9 @@ from console.roles import (
     user_roles,
     user_workspace_roles_assign,
 )
+from console.workspaces import workspaces_from_env
 from tests.factories import user_with_role
+from tests.fixtures.workspaces import TWO_WORKSPACES, UNREACHABLE
 
 from .conftest import FakeBraze
 
@@ -149,3 +152,30 @@ def test_a_policy_change_is_proposed_and_takes_effect_in_its_workspace(
         approvals_required(resource_type="fake_item", action="update", workspace="production") == 2
     )
     assert approvals_required(resource_type="fake_item", action="update", workspace="staging") == 1
+
+
+def test_an_approved_request_of_a_workspace_taken_out_of_the_configuration_waits_unswept(
+    fake_braze: FakeBraze, eager_celery: None, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from console.changes.services import change_requests_sweep
+    from console.changes.tasks import change_request_apply_task
+
+    author = user_with_role(Role.EDITOR)
+    cr = _propose(fake_braze, author, "staging")
+    change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+    ChangeRequest.objects.filter(pk=cr.pk).update(updated_at=cr.updated_at - timedelta(minutes=5))
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
+        {"BRAZE_WORKSPACES": "production", "BRAZE_PRODUCTION_REST_ENDPOINT": UNREACHABLE}
+    )
+    assert change_requests_sweep() == []
+    # A message queued before the workspace went away ends without an error and sends nothing.
+    change_request_apply_task(cr.pk, cr.apply_requested_by_id, "staging")
+    cr.refresh_from_db()
+    assert (cr.state, fake_braze.sent) == (ChangeState.APPROVED, [])
+
+    settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(TWO_WORKSPACES)
+    assert change_requests_sweep() == [cr.pk]
+    cr.refresh_from_db()
+    assert cr.state == ChangeState.APPLIED
