@@ -171,7 +171,7 @@ def test_an_approved_request_of_a_workspace_taken_out_of_the_configuration_waits
     )
     assert change_requests_sweep() == []
     # A message queued before the workspace went away ends without an error and sends nothing.
-    change_request_apply_task(cr.pk, cr.apply_requested_by_id, "staging")
+    change_request_apply_task(cr.pk, author.pk, "staging")
     cr.refresh_from_db()
     assert (cr.state, fake_braze.sent) == (ChangeState.APPROVED, [])
 
