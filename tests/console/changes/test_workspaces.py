@@ -164,14 +164,15 @@ def test_an_approved_request_of_a_workspace_taken_out_of_the_configuration_waits
 
     author = user_with_role(Role.EDITOR)
     cr = _propose(fake_braze, author, "staging")
-    change_request_approve(actor=user_with_role(Role.REVIEWER), change_request=cr)
+    reviewer = user_with_role(Role.REVIEWER)
+    change_request_approve(actor=reviewer, change_request=cr)
     ChangeRequest.objects.filter(pk=cr.pk).update(updated_at=cr.updated_at - timedelta(minutes=5))
     settings.BRAZE_WORKSPACES_CONFIGURED = workspaces_from_env(
         {"BRAZE_WORKSPACES": "production", "BRAZE_PRODUCTION_REST_ENDPOINT": UNREACHABLE}
     )
     assert change_requests_sweep() == []
     # A message queued before the workspace went away ends without an error and sends nothing.
-    change_request_apply_task(cr.pk, author.pk, "staging")
+    change_request_apply_task(cr.pk, reviewer.pk, "staging")
     cr.refresh_from_db()
     assert (cr.state, fake_braze.sent) == (ChangeState.APPROVED, [])
 
