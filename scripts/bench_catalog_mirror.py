@@ -375,8 +375,11 @@ def _explain(catalog, params) -> str:
             after=params.get("after"),
             before=params.get("before"),
         )
+    statement = captured[-1]
+    if statement.startswith("SET "):  # the page's SET LOCAL goes in the SELECT's message
+        statement = statement.partition("; ")[2]
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + captured[-1])
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement)
         return "\n".join("    " + row[0] for row in cursor.fetchall())
 
 
