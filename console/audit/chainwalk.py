@@ -82,7 +82,9 @@ SELECT = (
     f"'{events.AUDIT_PERSONAL_ERASED}', p.entry_id IS NOT NULL, p.salt, p.data)::text END"
     " FROM audit_entry e LEFT JOIN audit_personal p ON p.entry_id = e.seq"
 )
-BATCH = 20_000
+# Rows a fetch brings: small enough that a batch's rows stay in the CPU caches on both
+# sides (20,000 cost about 10% more CPU an entry at 1M; 500 was no better than 2,000).
+BATCH = 2_000
 
 
 @dataclass
