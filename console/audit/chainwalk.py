@@ -72,13 +72,19 @@ _CONTENT_TAIL = (
 # Built from the constants above, no input.
 SELECT = (
     f"SELECT e.seq, {_CONTENT_HEAD}, e.data::text, {_CONTENT_TAIL},"  # noqa: S608
-    " e.personal_digest, e.prev_hash, e.hash, e.action,"
-    # The erasable part beside the chain, checked against the digest the entry chains: its
-    # salt and data in one JSON array (NULL without one), so most rows carry one NULL.
-    " CASE WHEN p.entry_id IS NOT NULL THEN json_build_array(p.salt, p.data)::text END"
+    " e.prev_hash, e.hash,"
+    # What only some entries need checked beyond their hash: the personal digest, the
+    # erasable part beside the chain (its salt and data) and whether the entry records an
+    # erasure, in one JSON array, so most rows carry one NULL instead of four columns.
+    " CASE WHEN e.personal_digest <> '' OR p.entry_id IS NOT NULL"
+    f" OR e.action = '{events.AUDIT_PERSONAL_ERASED}'"
+    " THEN json_build_array(e.personal_digest, e.action = "
+    f"'{events.AUDIT_PERSONAL_ERASED}', p.entry_id IS NOT NULL, p.salt, p.data)::text END"
     " FROM audit_entry e LEFT JOIN audit_personal p ON p.entry_id = e.seq"
 )
-BATCH = 20_000
+# Rows a fetch brings: small enough that a batch's rows stay in the CPU caches on both
+# sides (20,000 cost about 10% more CPU an entry at 1M; 500 was no better than 2,000).
+BATCH = 2_000
 
 
 @dataclass
@@ -96,10 +102,9 @@ class RangeResult:
     erased: set[int] = field(default_factory=set)
 
 
-def _personal_problem(seq: int, digest: str, personal: str) -> str | None:
+def _personal_problem(seq: int, digest: str, salt: str, data: Any) -> str | None:
     if not digest:
         return f"seq {seq}: personal data is stored beside an entry that had none"
-    salt, data = json.loads(personal)
     if hashing.personal_digest(salt, data) != digest:
         return f"seq {seq}: its personal data does not match the digest it was written with"
     return None
@@ -126,13 +131,9 @@ def walk(
 
     # Rows as SELECT gives them; this loop runs once per entry of the whole trail, so what
     # it uses is in locals.
-    scan, encode, erasure = (
-        hashing.json_scan,
-        hashing.canonical_json_decoded,
-        events.AUDIT_PERSONAL_ERASED,
-    )
+    scan, encode, loads = hashing.json_scan, hashing.canonical_json_decoded, json.loads
     count = 0
-    for seq, head, data_text, tail, digest, stored_prev, stored_hash, action, personal in rows:
+    for seq, head, data_text, tail, stored_prev, stored_hash, extra in rows:
         if not count:
             result.first_seq, result.first_prev = seq, stored_prev
         elif seq != expected:
@@ -143,13 +144,18 @@ def walk(
         chain = keyed if seq > legacy_until else legacy
         if chain(stored_prev, head + encode(data) + tail) != stored_hash:
             problem(seq, f"seq {seq}: content does not match its stored hash")
-        elif action == erasure and isinstance(data, dict):
-            result.erased.update(s for s in data.get("seqs") or [] if isinstance(s, int))
-        if personal is not None:
-            if (message := _personal_problem(seq, digest, personal)) is not None:
-                problem(seq, message)
-        elif digest:
-            result.missing_personal.append(seq)
+            hash_ok = False
+        else:
+            hash_ok = True
+        if extra is not None:
+            digest, is_erasure, has_personal, salt, personal = loads(extra)
+            if hash_ok and is_erasure and isinstance(data, dict):
+                result.erased.update(s for s in data.get("seqs") or [] if isinstance(s, int))
+            if has_personal:
+                if (message := _personal_problem(seq, digest, salt, personal)) is not None:
+                    problem(seq, message)
+            elif digest:
+                result.missing_personal.append(seq)
         if seq in wanted:
             result.found[seq] = stored_hash
         expected, prev = seq + 1, stored_hash
