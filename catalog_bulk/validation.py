@@ -249,9 +249,9 @@ class CsvRowChecker:
             return item_id[:300], {}, errors
         typed: dict[str, Any] = {}
         if self.known is not None:
-            for i, name, reader in self.known:
+            for i, name, read in self.known:
                 try:
-                    typed[name] = reader(cells[i])
+                    typed[name] = read(cells[i])
                 except ValueError as exc:
                     errors.append(f"Column “{name}”: {exc}")
             return item_id[:300], typed, errors

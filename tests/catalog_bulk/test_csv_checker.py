@@ -18,7 +18,7 @@ from pytest_django.fixtures import Settings
 from catalog_bulk import parsing, preview, services
 from catalog_bulk.models import SENT_OPS, BulkJob, BulkRow, JobState
 from catalogs.models import Catalog
-from console.audit.hashing import canonical_json
+from console.audit.hashing import canonical_json, canonical_json_decoded
 from tests.catalog_bulk.conftest import MakeJob
 from tests.factories import catalog_item_create
 
@@ -261,7 +261,7 @@ def test_a_rows_json_is_written_as_the_reference_writes_it(value: Any) -> None:
     # The pipelined planner encodes before/kept/errors and the payload with the encoders made
     # once; the reference uses JSONEncoder.encode and canonical_json.
     assert services._encode_acyclic(value) == json.dumps(value, ensure_ascii=False)
-    assert services.canonical_json_decoded(value) == canonical_json(value)
+    assert canonical_json_decoded(value) == canonical_json(value)
 
 
 def test_a_value_json_cannot_hold_is_refused_as_the_reference_refuses_it() -> None:
