@@ -219,6 +219,12 @@ class CsvRowChecker:
             if unknown > named
             else []
         )
+        # Without unknown columns (the usual file) a record's check is its known columns' only.
+        self.known: list[tuple[int, str, _Cell]] | None = (
+            None
+            if unknown
+            else [(i, name, reader) for i, name, reader, _ in self.columns if reader]
+        )
 
     def values(self, cells: Sequence[str]) -> dict[str, str]:
         """The record as ``read_csv`` gives it: ``{column: text}``, formula quotes removed."""
@@ -242,6 +248,13 @@ class CsvRowChecker:
         if self.operation == BulkOperation.DELETE:
             return item_id[:300], {}, errors
         typed: dict[str, Any] = {}
+        if self.known is not None:
+            for i, name, read in self.known:
+                try:
+                    typed[name] = read(cells[i])
+                except ValueError as exc:
+                    errors.append(f"Column “{name}”: {exc}")
+            return item_id[:300], typed, errors
         for i, name, reader, message in self.columns:
             if reader is None:
                 if message:

@@ -18,7 +18,7 @@ from pytest_django.fixtures import Settings
 from catalog_bulk import parsing, preview, services
 from catalog_bulk.models import SENT_OPS, BulkJob, BulkRow, JobState
 from catalogs.models import Catalog
-from console.audit.hashing import canonical_json
+from console.audit.hashing import canonical_json, canonical_json_decoded
 from tests.catalog_bulk.conftest import MakeJob
 from tests.factories import catalog_item_create
 
@@ -242,3 +242,28 @@ def test_a_row_that_cannot_be_planned_mid_file_stores_nothing_and_refuses_the_fi
         "expect); nothing was imported. Check it is a CSV or JSON Lines file of items."
     ]
     assert not BulkRow.objects.filter(job=job).exists()
+
+
+_JSON_VALUES: list[Any] = [
+    {"name": "Mug ☕", "price": 12.5, "stock": 3, "in_stock": True, "note": None},
+    {"a": [1, -0.0, 1e20, 0.1, float("inf"), float("nan")], "b": {"c": 'quo"te\\\n\t\x01'}},
+    ["The header has no id column", {"line": 7, "column": "price"}],
+    [],
+    {},
+    'quo"te\\ é',
+    12,
+    None,
+]
+
+
+@pytest.mark.parametrize("value", _JSON_VALUES)
+def test_a_rows_json_is_written_as_the_reference_writes_it(value: Any) -> None:
+    # The pipelined planner encodes before/kept/errors and the payload with the encoders made
+    # once; the reference uses JSONEncoder.encode and canonical_json.
+    assert services._encode_acyclic(value) == json.dumps(value, ensure_ascii=False)
+    assert canonical_json_decoded(value) == canonical_json(value)
+
+
+def test_a_value_json_cannot_hold_is_refused_as_the_reference_refuses_it() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        services._encode_acyclic({"a": {1, 2}})
