@@ -212,14 +212,9 @@ def _encode_acyclic(value: Any) -> str:
     return "".join(_c_encode(value, 0))
 
 
-def _loaded(data: Any) -> Any:
-    # psycopg returns jsonb decoded unless Django's connection registered text loaders.
-    return json.loads(data) if isinstance(data, str) else data
-
-
 def _scanned(data: Any) -> Any:
-    # _loaded without loads()'s checks of what surrounds the value: PostgreSQL's text of a
-    # jsonb is one value and nothing else.
+    # psycopg returns jsonb decoded unless Django's connection registered text loaders;
+    # PostgreSQL's text of a jsonb is one value and nothing else, so no loads() checks.
     return json_scan(data)[0] if isinstance(data, str) else data
 
 
@@ -239,12 +234,10 @@ def _duplicate(item_id: str, first: int) -> str:
     return f"The id “{item_id}” is already on line {first} of this file (ids-not-unique)."
 
 
-class _Planner:
-    """Checks, de-duplicates, diffs and stores rows in chunks (COPY), keeping counts.
-
-    Each chunk is stored before the next is read, a row at a time through psycopg's
-    ``write_row``: the reference the parse's ``_PipelinedPlanner`` must agree with row by row
-    (tests/catalog_bulk/test_csv_checker.py)."""
+class _ChunkPlanner:
+    """Checks and de-duplicates rows in chunks, keeping counts; a subclass diffs each chunk
+    against the mirror and stores it (``_PipelinedPlanner``; the row-at-a-time reference it
+    is tested against is in tests/catalog_bulk/reference_planner.py)."""
 
     def __init__(self, job: BulkJob) -> None:
         self.job = job
@@ -261,16 +254,6 @@ class _Planner:
         # Read once: settings are a lazy object, and these are asked for every row.
         self.unknown_named = settings.BULK_UNKNOWN_COLUMNS_NAMED
         self.error_rows_with_values = settings.BULK_ERROR_ROWS_WITH_VALUES
-
-    def _first_line(self, item_id: str) -> int | None:
-        if item_id in self.chunk_lines:
-            return self.chunk_lines[item_id]
-        return (
-            BulkRow.objects.filter(job=self.job, item_id=item_id)
-            .order_by("line")
-            .values_list("line", flat=True)
-            .first()
-        )
 
     def _kept(self, values: dict[str, Any]) -> dict[str, Any]:
         """The values an error row keeps for errors.csv: the id, the catalog's fields and the
@@ -344,89 +327,23 @@ class _Planner:
             self.flush()
 
     def expect(self, ids: list[str]) -> None:
-        """The ids of the next chunk's rows (the reference looks them up when it stores)."""
+        """The ids of the next chunk's rows, read before its rows are added."""
 
     def _seen_again(self, item_id: str, errors: list[str]) -> None:
         """A row whose id hashes like an earlier one's: an error if it is the same id."""
-        first = self._first_line(item_id)
-        if first is not None:
-            errors.append(_duplicate(item_id, first))
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Store the chunk's rows and count them."""
+        raise NotImplementedError
 
     def finish(self) -> None:
         """Store what is left once the file has been read."""
-        self.flush()
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release what the planner holds, also when the file was not read to the end."""
-
-    def flush(self) -> None:
-        if not self.chunk:
-            return
-        # A valid id is letters, digits, - and _: one comma-joined text is the cheapest
-        # parameter to send (an array of thousands is dumped element by element).
-        valid_ids = ",".join([row[1] for row in self.chunk if not row[3]])
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT item_id, data FROM {CatalogItem._meta.db_table}"  # noqa: S608
-                " WHERE catalog_id = %s AND item_id = ANY(string_to_array(%s, ','))",
-                [self.catalog.pk, valid_ids],
-            )
-            mirror = {item_id: _loaded(data) for item_id, data in cursor.fetchall()}
-        job_id, operation, types = self.job.pk, self.job.operation, self.types
-        counts, digest = self.counts, self.digest
-        op: str
-        with transaction.atomic(), connection.cursor() as cursor:
-            with cursor.copy(_COPY_SQL) as copy:
-                for line, item_id, values, errors, given in self.chunk:
-                    kept = None
-                    if errors:
-                        op, kind, payload, before = RowOp.ERROR, "error", None, None
-                    else:
-                        planned = preview.plan_row(
-                            operation=operation,
-                            values=values,
-                            current=mirror.get(item_id),
-                            types=types,
-                        )
-                        op, kind = planned.op, planned.kind
-                        sent = planned.payload
-                        payload = None if sent is None else canonical_json(sent)
-                        before = _json(planned.before)
-                        if planned.error:
-                            errors = [planned.error]
-                    counts[kind] += 1
-                    if op in SENT_OPS:
-                        # canonical_json([line, op, item_id, payload]) with the payload's
-                        # text encoded once (a sent row's id needs no escaping).
-                        digest.update(f'[{line},"{op}","{item_id}",{payload or "null"}]'.encode())
-                        outcome = RowOutcome.PENDING
-                    else:
-                        outcome = RowOutcome.SKIPPED
-                    if errors and self.rows_with_values < self.error_rows_with_values:
-                        # Past the cap an error row keeps its id and reasons only.
-                        self.rows_with_values += 1
-                        if not isinstance(given, dict):
-                            assert self.checker is not None  # cells come with their checker
-                            given = self.checker.values(given)
-                        kept = _encode(self._kept(given))
-                    copy.write_row(
-                        (
-                            job_id,
-                            line,
-                            item_id,
-                            op,
-                            payload,
-                            before,
-                            _encode(errors) if errors else _NO_ERRORS,
-                            kept,
-                            outcome,
-                            0,
-                            0,
-                            "",
-                        )
-                    )
-            BulkJob.objects.filter(pk=self.job.pk).update(rows_read=self.rows_read)
-        self.chunk, self.chunk_lines = [], {}
+        raise NotImplementedError
 
 
 # COPY's text format: these four characters are escaped in a value; JSON text (ensure_ascii
@@ -460,7 +377,7 @@ class _WriterFailed(Exception):
     """An earlier step on the writer thread failed; later ones are not run."""
 
 
-class _PipelinedPlanner(_Planner):
+class _PipelinedPlanner(_ChunkPlanner):
     """The parse's planner: chunk k is stored while chunk k+1 is read and checked.
 
     On two cores the console's Python and PostgreSQL then work at the same time instead of
@@ -470,7 +387,7 @@ class _PipelinedPlanner(_Planner):
     chunks), then its COPY, which takes the rows as they are encoded. The main thread does
     not use the connection until ``finish`` or ``close`` has waited for the writer.
 
-    Stored rows, counts and the plan hash are ``_Planner``'s (tests/catalog_bulk/
+    Stored rows, counts and the plan hash are the row-at-a-time reference's (tests/catalog_bulk/
     test_csv_checker.py). An id seen in an earlier chunk is looked up with the chunk's
     mirror lookup, after the earlier chunks' COPY, where the reference asks at once.
     """
@@ -684,7 +601,7 @@ def bulk_job_parse(*, job_id: int) -> BulkJob:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARSE_LOCK_CLASS, job.pk])
 
 
-def _plan_csv(planner: _Planner, path: Path, header: list[str]) -> None:
+def _plan_csv(planner: _ChunkPlanner, path: Path, header: list[str]) -> None:
     """The CSV file's records, checked by one checker prepared from the header. Its verdicts
     are those of ``parsing.read_csv`` and ``validation.check_row``, a row at a time."""
     checker = validation.CsvRowChecker(

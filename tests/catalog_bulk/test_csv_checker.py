@@ -1,6 +1,6 @@
 """The CSV parse checks records with a checker prepared once from the header and stores a
 chunk while the next is checked; its verdicts, messages, payloads and plan hash are those of
-the row-at-a-time path (``parsing.read_csv``, ``validation.check_row`` and ``_Planner``,
+the row-at-a-time path (``parsing.read_csv``, ``validation.check_row`` and ``RowAtATimePlanner``,
 which stores each chunk before reading on), which stays the reference."""
 
 import csv
@@ -20,6 +20,7 @@ from catalog_bulk.models import SENT_OPS, BulkJob, BulkRow, JobState
 from catalogs.models import Catalog
 from console.audit.hashing import canonical_json, canonical_json_decoded
 from tests.catalog_bulk.conftest import MakeJob
+from tests.catalog_bulk.reference_planner import RowAtATimePlanner
 from tests.factories import catalog_item_create
 
 pytestmark = pytest.mark.django_db
@@ -106,7 +107,7 @@ def _same_verdicts(make_job: MakeJob, content: bytes, operation: str, rows: int)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(services, "_plan_csv", _row_at_a_time)
         # Each chunk stored before the next is read, a row at a time through write_row.
-        patch.setattr(services, "_PipelinedPlanner", services._Planner)
+        patch.setattr(services, "_PipelinedPlanner", RowAtATimePlanner)
         reference = make_job(content, operation)
     assert fast.state == reference.state == JobState.READY
     assert fast.rows_read == rows  # every record is a row, blank lines none
@@ -205,7 +206,7 @@ def test_a_json_lines_files_rows_match_the_planner_that_stores_each_chunk_before
     content = _jsonl(_file(random.Random(11), 2000))
     fast = make_job(content, operation, name="items.jsonl")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services, "_PipelinedPlanner", services._Planner)
+        patch.setattr(services, "_PipelinedPlanner", RowAtATimePlanner)
         reference = make_job(content, operation, name="items.jsonl")
     assert fast.state == reference.state == JobState.READY
     assert fast.rows_read == 2000
