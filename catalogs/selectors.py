@@ -159,6 +159,10 @@ def _range(bounds: dict[str, Any]) -> tuple[str, str, str]:
     return low, _LOWEST_NUMBER, "<"
 
 
+# Sent in the same message as an item page's SELECT (see catalog_item_page).
+PAGE_SETTINGS = "SET LOCAL max_parallel_workers_per_gather = 0; "
+
+
 def catalog_item_page(
     *,
     catalog: Catalog,
@@ -199,9 +203,7 @@ def catalog_item_page(
         # and the SELECT go as one message, one round trip: outside a transaction PostgreSQL
         # runs a message's statements as one implicit transaction, which ends the SET LOCAL
         # with it. This needs client-side parameter binding (Django's default for psycopg).
-        cursor.execute(
-            f"SET LOCAL max_parallel_workers_per_gather = 0; {sql}", [*params, limit + 1]
-        )
+        cursor.execute(PAGE_SETTINGS + sql, [*params, limit + 1])
         cursor.nextset()
         rows = cursor.fetchall()
     more = len(rows) > limit

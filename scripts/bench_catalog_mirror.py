@@ -359,7 +359,7 @@ def _explain(catalog, params) -> str:
     from django.db import connection
     from django.db.backends.postgresql.operations import DatabaseOperations
 
-    from catalogs.selectors import catalog_item_page
+    from catalogs.selectors import PAGE_SETTINGS, catalog_item_page
 
     captured: list[str] = []
     ops = cast(DatabaseOperations, connection.ops)  # the console runs on PostgreSQL only
@@ -375,9 +375,7 @@ def _explain(catalog, params) -> str:
             after=params.get("after"),
             before=params.get("before"),
         )
-    statement = captured[-1]
-    if statement.startswith("SET "):  # the page's SET LOCAL goes in the SELECT's message
-        statement = statement.partition("; ")[2]
+    statement = captured[-1].removeprefix(PAGE_SETTINGS)  # sent in the SELECT's message
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement)
         return "\n".join("    " + row[0] for row in cursor.fetchall())

@@ -188,7 +188,7 @@ def test_an_index_shared_by_every_catalog_from_before_is_dropped() -> None:
 def test_an_item_page_sorted_by_a_field_reads_the_catalogs_own_index() -> None:
     from django.db.backends.postgresql.operations import DatabaseOperations
 
-    from catalogs.selectors import ItemFilter, ItemQuery, catalog_item_page
+    from catalogs.selectors import PAGE_SETTINGS, ItemFilter, ItemQuery, catalog_item_page
     from tests.factories import catalog_item_create
 
     catalog = cast(Catalog, CatalogFactory())
@@ -221,10 +221,7 @@ def test_an_item_page_sorted_by_a_field_reads_the_catalogs_own_index() -> None:
         )
         try:
             # The page's SELECT, without the SET LOCAL sent in the same message before it.
-            statement = captured[-1]
-            if statement.startswith("SET "):
-                statement = statement.partition("; ")[2]
-            cursor.execute("EXPLAIN " + statement)
+            cursor.execute("EXPLAIN " + captured[-1].removeprefix(PAGE_SETTINGS))
             plan = "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort")
